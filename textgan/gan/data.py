@@ -1,0 +1,73 @@
+"""Load training vectors from .npy, .safetensors or a `datasets` folder/file with a vector column."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textgan.errors import InputError
+
+
+def _from_datasets(path: Path, column: str | None) -> np.ndarray:
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        if path.is_dir():
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds[next(iter(ds))]
+        else:
+            kind = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
+            if path.suffix not in kind:
+                raise InputError(f"unsupported vector file type {path.suffix!r}; use .npy, .safetensors, "
+                                 f".parquet, .jsonl, .arrow or a datasets folder", path)
+            ds = datasets.load_dataset(kind[path.suffix], data_files=str(path), split="train")
+    except InputError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable files
+        raise InputError(f"cannot read as a dataset ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})",
+                         path) from None
+    if column is None:
+        cands = [c for c, f in ds.features.items() if isinstance(f, (datasets.Sequence, datasets.List))
+                 or getattr(f, "_type", "") in ("Array2D", "LargeList")] if hasattr(datasets, "List") else []
+        if len(cands) != 1:
+            raise InputError(f"pass --vector-col; columns: {', '.join(ds.column_names)}", path)
+        column = cands[0]
+    if column not in ds.column_names:
+        raise InputError(f"no column {column!r}; columns: {', '.join(ds.column_names)}", path)
+    try:
+        return np.asarray(ds.with_format("numpy")[column], dtype=np.float32)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"column {column!r} is not a fixed-length float vector ({exc})", path) from None
+
+
+def load_vectors(path: str | Path, key: str | None = None, column: str | None = None) -> torch.Tensor:
+    """Args: path: .npy, .safetensors (tensor `key`, or the only one) or datasets folder/file;
+    column: vector column for datasets. Returns a float32 tensor (N, D) or (N, C, H, W)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("missing file", path)
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"corrupt .npy file ({str(exc).splitlines()[0][:200]})", path) from None
+    elif path.suffix == ".safetensors":
+        from textgan.artifacts import load_tensors
+
+        tensors = load_tensors(path)
+        if key is None and len(tensors) != 1:
+            raise InputError(f"pass --key; tensors: {', '.join(sorted(tensors))}", path)
+        name = key if key is not None else next(iter(tensors))
+        if name not in tensors:
+            raise InputError(f"no tensor {name!r}; tensors: {', '.join(sorted(tensors))}", path)
+        arr = tensors[name].float().numpy()
+    else:
+        arr = _from_datasets(path, column)
+    if arr.dtype.kind not in "fiu" or arr.ndim not in (2, 4):
+        raise InputError(f"expected a numeric array (N, D) or (N, C, H, W), got {arr.dtype} {arr.shape}", path)
+    if arr.shape[0] == 0:
+        raise InputError("no rows", path)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
