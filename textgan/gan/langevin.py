@@ -243,8 +243,8 @@ class SavedEBM:
             return self.model.from_unit(u)
 
 
-def load_ebm(path: str | Path) -> SavedEBM:
-    """Args: path: folder written by `train_ebm`."""
+def load_ebm(path: str | Path, ema: bool = True) -> SavedEBM:
+    """Args: path: folder written by `train_ebm`; ema: ignored (no generator), accepted for dispatch."""
     path = Path(path)
     info = read_kind_config(path, "ebm-langevin")
     cfg = EBMConfig.from_dict(info["config"])

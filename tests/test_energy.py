@@ -1,0 +1,116 @@
+"""MEG + MALA (textgan.gan.energy) and the Langevin EBM (textgan.gan.langevin)."""
+import math
+
+import pytest
+import torch
+
+from textgan.errors import InputError
+from textgan.gan import GANConfig
+from textgan.gan.energy import MEGConfig, config_from_gan, jsd_mi, load_meg, mala, train_meg
+from textgan.gan.kinds import ENERGY_TRAINERS, load_model, make_trainer, model_kind
+from textgan.gan.langevin import EBMConfig, langevin, load_ebm, train_ebm
+
+torch.set_num_threads(1)
+MU, VAR = 1.5, 0.5
+
+
+def gaussian_potential(z):
+    return ((z - MU) ** 2).sum(1) / (2 * VAR)  # (B,)
+
+
+def test_mala_recovers_gaussian_mean_and_variance():
+    g = torch.Generator().manual_seed(0)
+    # step a = VAR: unadjusted Langevin's stationary variance is VAR / (1 - a / (2 VAR)) = 2 VAR
+    z, acc = mala(gaussian_potential, torch.zeros(4000, 1), 200, VAR, generator=g)
+    assert abs(z.mean().item() - MU) < 0.05
+    assert abs(z.var().item() / VAR - 1) < 0.07
+    assert 0.5 < acc < 0.95
+    z_ula, _ = mala(gaussian_potential, torch.zeros(4000, 1), 200, VAR, generator=g, metropolis=False)
+    assert z_ula.var().item() / VAR > 1.7  # the MH correction with q(z|z')/q(z'|z) is what fixes this
+
+
+def test_mala_needs_the_proposal_density():
+    """Symmetric-proposal MH on a Langevin proposal (the classic bug) is biased; ours is not."""
+    g = torch.Generator().manual_seed(1)
+    a = 1.5 * VAR
+    z = torch.zeros(4000, 1)
+    u = gaussian_potential(z)
+    for _ in range(200):  # reference MH ignoring the proposal density, same proposal
+        zr = z.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(gaussian_potential(zr).sum(), zr)
+        zp = z - a * grad + math.sqrt(2 * a) * torch.randn(z.shape, generator=g)
+        up = gaussian_potential(zp)
+        acc = torch.rand(4000, generator=g).log() < (u - up)
+        z, u = torch.where(acc[:, None], zp, z), torch.where(acc, up, u)
+    z_ok, _ = mala(gaussian_potential, torch.zeros(4000, 1), 200, a, generator=g)
+    assert abs(z_ok.var().item() / VAR - 1) < 0.08
+    assert abs(z.var().item() / VAR - 1) > 0.15
+
+
+def test_langevin_converges_to_quadratic_minimum():
+    c = torch.tensor([2.0, -1.0, 0.5])
+    energy = lambda x: 0.5 * ((x - c) ** 2).sum(1)  # noqa: E731
+    x0 = 5 * torch.randn(256, 3, generator=torch.Generator().manual_seed(0))
+    x = langevin(energy, x0, 100, 0.1, 0.0)
+    assert (x - c).norm(dim=1).max() < 1e-3
+    # with noise sigma, the chain x <- x - a (x - c) + sigma eps has variance sigma^2 / (1 - (1-a)^2)
+    x = langevin(energy, x0, 200, 0.1, 0.05, generator=torch.Generator().manual_seed(1))
+    assert (x.mean(0) - c).abs().max() < 0.02
+    assert abs(x.var(0).mean().item() / (0.05**2 / (1 - 0.9**2)) - 1) < 0.2
+
+
+def test_jsd_mi_is_zero_for_uninformative_statistics():
+    t = torch.zeros(10)
+    assert jsd_mi(t, t).item() == pytest.approx(-2 * math.log(2))
+    assert jsd_mi(torch.full((10,), 8.0), torch.full((10,), -8.0)).item() > -1e-3
+
+
+def blob(n=2000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.tensor([2.0, 2.0]) + 0.1 * torch.randn(n, 2, generator=g)
+
+
+def test_ebm_learns_low_energy_on_data_and_samples_there(tmp_path):
+    cfg = EBMConfig(steps=150, batch_size=128, width=64, depth=2, n_langevin=10, buffer_size=1000, seed=0)
+    out = train_ebm(blob(), cfg, tmp_path / "ebm", progress=False)
+    m = load_ebm(out)
+    far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
+    assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
+    x = m.sample(500, seed=3)
+    assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < 0.3
+    assert torch.equal(x, load_model(out).sample(500, seed=3))  # round trip, seeded
+    assert model_kind(out) == "ebm-langevin"
+    assert (out / "losses.png").stat().st_size > 1000
+
+
+def test_meg_energy_and_generator(tmp_path):
+    cfg = MEGConfig(steps=200, batch_size=128, noise_dim=4, width=64, depth=2, lr_g=1e-3, lr_e=1e-3, seed=0)
+    out = train_meg(blob(), cfg, tmp_path / "meg", progress=False)
+    m = load_meg(out)
+    far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
+    assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
+    x = m.sample(500, seed=0)
+    assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < 0.5
+    # MALA in latent space lowers the mean latent potential U(z) = E(G(z)) + |z|^2/2
+    xm = m.sample(500, seed=0, mala_steps=20, step_size=0.01)
+    assert 0 < m.last_acceptance <= 1
+    assert m.energy(xm).mean() <= m.energy(x).mean() + 0.05
+    assert torch.equal(m.sample(50, seed=1), load_model(out).sample(50, seed=1))
+
+
+def test_registry_and_gan_config_dispatch(tmp_path):
+    assert set(ENERGY_TRAINERS) == {"meg", "ebm-langevin", "ogan"}
+    cfg = config_from_gan(MEGConfig, GANConfig(objective="meg", steps=7, batch_size=32, noise_dim=3, width=16,
+                                               depth=1, lr_d=3e-4, penalty_weight=None))
+    assert (cfg.steps, cfg.batch_size, cfg.noise_dim, cfg.lr_e, cfg.gp_weight) == (7, 32, 3, 3e-4, 0.1)
+    out = make_trainer("ebm-langevin")(blob(64), GANConfig(objective="ebm-langevin", steps=3, batch_size=32,
+                                                            width=16, depth=1), tmp_path / "e", progress=False)
+    assert load_model(out).config.steps == 3
+    with pytest.raises(InputError, match="valid: meg, ebm-langevin, ogan"):
+        make_trainer("nope")
+    with pytest.raises(InputError, match="not empty"):
+        train_ebm(blob(64), EBMConfig(steps=1, batch_size=32), out, progress=False)
+    with pytest.raises(InputError, match="expected a 'meg' model"):
+        load_meg(out)
+    with pytest.raises(InputError, match="NaN"):
+        train_meg(torch.full((64, 2), float("nan")), MEGConfig(batch_size=32), tmp_path / "n", progress=False)
