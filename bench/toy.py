@@ -1,0 +1,166 @@
+"""Benchmark G1: mode coverage on ring-8 and grid-25 (PacGAN / VEEGAN protocol).
+
+Every objective of the table is trained with its own row defaults (penalty, optimiser,
+lr, n_critic) on the toy preset's networks for `--sweep-steps` generator steps; the tuned
+toy preset (`PRESETS["toy"]`) is also run to its full budget. Each run is scored on 2,500
+samples (3-sigma rule); mean and std over seeds are printed beside the published rows.
+
+    python bench/toy.py --json bench/results/toy.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from textgan.gan import OBJECTIVES, PRESETS, GANConfig, load_generator, train_gan
+from textgan.gan.toy import TOY_DATASETS, mode_metrics, toy_data
+
+# published means of 10 runs, as quoted in BENCHMARKS.md (Lin et al. 2018, PacGAN; Srivastava et al. 2017, VEEGAN)
+ANCHORS = {
+    "grid25": [("GAN (published)", 17.3, 94.8, 0.70), ("PacGAN4 (published)", 24.8, 93.6, 0.04),
+               ("VEEGAN (published)", 24.6, 40.0, "-")],
+    "ring8": [("PacGAN2 (published)", 7.9, 95.6, 0.07)],
+}
+PRESET_KEY = "preset"
+
+
+def sweep_config(objective: str, steps: int) -> GANConfig:
+    """Toy networks and schedule, but the objective row's own penalty/optimiser/lr/n_critic."""
+    row_defaults = dict(n_critic=None, lr_g=None, lr_d=None, optimizer=None, betas=None, penalty=None,
+                        penalty_weight=None)
+    return dataclasses.replace(PRESETS["toy"], objective=objective, steps=steps, **row_defaults)
+
+
+def run_one(job: tuple) -> dict:
+    dataset, key, cfg_dict, seed = job
+    torch.set_num_threads(1)
+    cfg = GANConfig.from_dict({**cfg_dict, "seed": seed, "checkpoint_every": 10**9, "log_every": 10**9})
+    data = toy_data(dataset, 100_000, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.process_time()
+        try:
+            train_gan(data, cfg, Path(tmp) / "run", progress=False)
+        except Exception as exc:  # a diverged objective is a result, not a crash of the bench
+            return {"dataset": dataset, "key": key, "seed": seed, "error": str(exc)[:200],
+                    "seconds": time.process_time() - t0, "modes": 0, "hq": 0.0, "rkl": math.log(25)}
+        seconds = time.process_time() - t0  # CPU seconds: the machine is shared
+        x = load_generator(Path(tmp) / "run").sample(2500, seed=10_000 + seed)
+    return {"dataset": dataset, "key": key, "seed": seed, "seconds": seconds, "samples": x.tolist(),
+            **mode_metrics(x, dataset)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    out = {}
+    for m in ("modes", "hq", "rkl", "seconds"):
+        vals = [r[m] for r in runs]
+        out[m] = statistics.fmean(vals)
+        out[m + "_std"] = statistics.pstdev(vals)
+    out["seeds"] = len(runs)
+    out["errors"] = [r["error"] for r in runs if "error" in r]
+    return out
+
+
+def plot(dataset: str, results: dict, samples: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(results)
+    cols = 5
+    rows = math.ceil((len(keys) + 1) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows))
+    axes = axes.ravel()
+    lim = 1.4 if dataset == "ring8" else 5.2
+    real = toy_data(dataset, 2500, seed=0)
+    for ax, key, pts in [(axes[0], "real data", real)] + [(axes[i + 1], k, torch.tensor(samples[k]))
+                                                          for i, k in enumerate(keys)]:
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4)
+        title = key if key not in results else (f"{key}\n{results[key]['modes']:.1f} modes "
+                                                f"{results[key]['hq']:.1f}% HQ")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    for ax in axes[len(keys) + 1:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path, default=Path("bench/results/toy.json"))
+    ap.add_argument("--png-dir", type=Path, default=None, help="default: beside --json")
+    ap.add_argument("--datasets", default=",".join(TOY_DATASETS))
+    ap.add_argument("--objectives", default=",".join(OBJECTIVES))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sweep-steps", type=int, default=1500, help="generator steps per objective in the sweep")
+    ap.add_argument("--preset-steps", type=int, default=None, help="default: PRESETS['toy'].steps")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
+    args = ap.parse_args()
+
+    datasets, objectives = args.datasets.split(","), args.objectives.split(",")
+    preset = PRESETS["toy"]
+    if args.preset_steps:
+        preset = dataclasses.replace(preset, steps=args.preset_steps)
+    jobs = []
+    for ds in datasets:
+        jobs += [(ds, PRESET_KEY, preset.to_dict(), s) for s in range(args.seeds)]
+        jobs += [(ds, o, sweep_config(o, args.sweep_steps).to_dict(), s) for o in objectives
+                 for s in range(args.seeds)]
+    t0 = time.time()
+    runs = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for i, r in enumerate(pool.map(run_one, jobs)):
+            runs.append(r)
+            print(f"[{i + 1}/{len(jobs)} {time.time() - t0:.0f}s] {r['dataset']} {r['key']} seed {r['seed']}: "
+                  f"{r['modes']} modes {r['hq']:.1f}% HQ rKL {r['rkl']:.3f} ({r['seconds']:.0f} cpu-s)"
+                  + (f" ERROR {r['error']}" if "error" in r else ""), file=sys.stderr, flush=True)
+
+    results: dict = {}
+    png_dir = args.png_dir or args.json.parent
+    png_dir.mkdir(parents=True, exist_ok=True)
+    for ds in datasets:
+        keys = [PRESET_KEY] + objectives
+        results[ds] = {k: summarise([r for r in runs if r["dataset"] == ds and r["key"] == k]) for k in keys}
+        samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
+                   for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
+        plot(ds, {k: results[ds][k] for k in samples}, samples, png_dir / f"toy_{ds}.png")
+    results["settings"] = {"preset": preset.to_dict(), "sweep_steps": args.sweep_steps, "seeds": args.seeds,
+                           "samples": 2500, "seconds": "CPU seconds per run (1 thread)",
+                           "hq": "percent", "wall_s_total": round(time.time() - t0, 1)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+    for ds in datasets:
+        k = len(TOY_DATASETS[ds][0])
+        print(f"\n### {ds} ({args.seeds} seeds, 2,500 samples; preset {preset.steps} steps, "
+              f"sweep {args.sweep_steps} steps)\n")
+        print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
+        print("|---|---|---|---|---|")
+        for key, r in results[ds].items():
+            name = f"**{preset.objective}+{preset.penalty} (toy preset)**" if key == PRESET_KEY else key
+            err = f" ({len(r['errors'])} diverged)" if r["errors"] else ""
+            print(f"| {name}{err} | {r['modes']:.1f} ± {r['modes_std']:.1f} | {r['hq']:.1f} ± {r['hq_std']:.1f} | "
+                  f"{r['rkl']:.3f} ± {r['rkl_std']:.3f} | {r['seconds']:.0f} |")
+        for name, modes, hq, rkl in ANCHORS[ds]:
+            print(f"| {name} | {modes} | {hq} | {rkl} | - |")
+    print(f"\nwrote {args.json} and {png_dir}/toy_*.png in {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
