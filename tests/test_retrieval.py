@@ -1,0 +1,167 @@
+"""textgan.retrieval: exactness, automatic index recall, round trips and refusals."""
+from __future__ import annotations
+
+import json
+
+import faiss
+import numpy as np
+import pytest
+
+from textgan import retrieval
+from textgan.errors import InputError
+
+faiss.omp_set_num_threads(1)  # the test machine is shared: spinning OpenMP threads thrash
+ENC = {"fingerprint": "enc-aaa", "dim": 32, "path": "models/a"}
+
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _clustered(n, d, n_centres, seed):
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.standard_normal((n_centres, d)))
+    x = centres[rng.integers(0, n_centres, n)] + rng.standard_normal((n, d)) / np.sqrt(d)
+    return _unit(x), centres, rng
+
+
+def test_flat_search_equals_brute_force_topk():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 32)) * 3.0  # not normalised: build_index does it
+    q = rng.standard_normal((40, 32))
+    idx = retrieval.build_index(x, [f"t{i}" for i in range(500)], encoder=ENC)
+    assert idx.meta["factory"] == "Flat" and idx.meta["recall_at_10"] == 1.0
+    scores, ids = idx.search(q, k=10)
+    cos = _unit(q) @ _unit(x).T  # (40, 500)
+    np.testing.assert_array_equal(ids, np.argsort(-cos, axis=1)[:, :10])
+    np.testing.assert_allclose(scores, -np.sort(-cos, axis=1)[:, :10], atol=1e-5)
+    assert scores.dtype == np.float32 and ids.dtype == np.int64
+    np.testing.assert_allclose(idx.reconstruct_all(), _unit(x), atol=1e-6)
+    np.testing.assert_allclose(idx.vector(7), _unit(x)[7], atol=1e-6)
+
+
+def test_choose_factory_thresholds():
+    assert retrieval.choose_factory(10_000, 256) == "Flat"
+    assert retrieval.choose_factory(100_000, 256) == "IVF256,Flat"
+    assert retrieval.choose_factory(1_000_000, 256) == "IVF1024,Flat"
+    # 1M x 256 float32 needs ~980 MB; a 100 MB budget forces product quantisation
+    tight = retrieval.choose_factory(1_000_000, 256, memory_budget_mb=100)
+    assert tight.startswith("IVF1024,PQ")
+    assert retrieval.estimate_bytes(tight, 1_000_000, 256) <= 100 * 2**20
+    assert retrieval.choose_factory(1000, 64, memory_budget_mb=1) == "Flat"
+    with pytest.raises(InputError, match="memory budget"):
+        retrieval.choose_factory(1_000_000, 256, memory_budget_mb=1)
+
+
+def test_automatic_index_reaches_stated_recall(monkeypatch):
+    # a small FLAT_MAX_N makes the automatic choice pick IVF on a 20k corpus
+    monkeypatch.setattr(retrieval, "FLAT_MAX_N", 1000)
+    x, centres, rng = _clustered(20_000, 32, 200, seed=1)
+    idx = retrieval.build_index(x, [str(i) for i in range(len(x))], encoder=ENC, seed=0)
+    assert idx.meta["factory"].startswith("IVF") and "nprobe" in idx.meta["params"]
+    stated = idx.meta["recall_at_10"]
+    assert stated >= retrieval.TARGET_RECALL
+    # held-out queries from the same mixture: recall close to the stated self-query figure
+    q = _unit(centres[rng.integers(0, 200, 300)] + rng.standard_normal((300, 32)) / np.sqrt(32))
+    truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) >= stated - 0.03
+    # and nprobe=1 would not have reached it: the tuner did real work
+    retrieval._set_params(idx.index, {"nprobe": 1})
+    assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) < stated
+
+
+def test_structureless_data_falls_back_to_exact(monkeypatch):
+    monkeypatch.setattr(retrieval, "FLAT_MAX_N", 1000)
+    x = np.random.default_rng(2).standard_normal((20_000, 64)).astype(np.float32)
+    idx = retrieval.build_index(x, [str(i) for i in range(len(x))])
+    assert idx.meta["factory"] == "Flat" and "fell_back_to_flat" in idx.stats
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF64,Flat", "HNSW16,Flat", "IVF64,PQ8"])
+def test_save_load_round_trip(tmp_path, factory):
+    x, _, rng = _clustered(4000, 32, 40, seed=3)
+    texts = [f"sentence {i}" for i in range(len(x))]
+    groups = [f"g{i % 7}" for i in range(len(x))]
+    idx = retrieval.build_index(x, texts, groups=groups, encoder=ENC, factory=factory)
+    q = rng.standard_normal((25, 32))
+    before = idx.search(q, 10)
+    idx.save(tmp_path / "ix")
+    back = retrieval.load_index(tmp_path / "ix", expect_fingerprint="enc-aaa")
+    after = back.search(q, 10)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_array_equal(before[0], after[0])
+    assert back.texts == texts and back.groups == groups
+    assert back.meta["params"] == idx.meta["params"] and back.meta["factory"] == factory
+    assert (back.ntotal, back.dim) == (4000, 32)
+    np.testing.assert_array_equal(back.reconstruct_all(), idx.reconstruct_all())
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    assert {"fingerprint", "dim", "metric", "factory", "recall_at_10", "n", "params"} <= set(meta)
+
+
+def test_encoder_mismatch_is_refused(tmp_path):
+    x = np.random.default_rng(4).standard_normal((50, 32))
+    retrieval.build_index(x, [str(i) for i in range(50)], encoder=ENC).save(tmp_path / "ix")
+    with pytest.raises(InputError, match="built with encoder enc-aaa, not enc-bbb"):
+        retrieval.load_index(tmp_path / "ix", expect_fingerprint="enc-bbb")
+    assert retrieval.load_index(tmp_path / "ix").ntotal == 50  # no expectation: loads
+
+
+def test_truncated_or_missing_index_file(tmp_path):
+    x = np.random.default_rng(5).standard_normal((300, 32))
+    retrieval.build_index(x, [str(i) for i in range(300)], factory="IVF8,Flat").save(tmp_path / "ix")
+    f = tmp_path / "ix" / "index.faiss"
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="index.faiss"):
+        retrieval.load_index(tmp_path / "ix")
+    # same size but garbage (size check passes, faiss must reject it)
+    f.write_bytes(b"\0" * len(data))
+    with pytest.raises(InputError, match="corrupt FAISS index"):
+        retrieval.load_index(tmp_path / "ix")
+    f.unlink()
+    with pytest.raises(InputError, match="missing index file"):
+        retrieval.load_index(tmp_path / "ix")
+    with pytest.raises(InputError, match="not found"):
+        retrieval.load_index(tmp_path / "nope")
+
+
+def test_truncated_texts_file(tmp_path):
+    x = np.random.default_rng(6).standard_normal((30, 8))
+    retrieval.build_index(x, [str(i) for i in range(30)]).save(tmp_path / "ix")
+    t = tmp_path / "ix" / "texts.jsonl"
+    t.write_text("".join(t.read_text().splitlines(keepends=True)[:20]))
+    with pytest.raises(InputError, match="texts file has 20 rows"):
+        retrieval.load_index(tmp_path / "ix")
+
+
+def test_duplicates_dropped_and_counted():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 8))
+    texts = ["a", "b", "a", "c", "b", "a"]
+    idx = retrieval.build_index(x, texts, groups=["1", "2", "3", "4", "5", "6"])
+    assert idx.texts == ["a", "b", "c"] and idx.groups == ["1", "2", "4"]
+    assert idx.stats["duplicates_dropped"] == 3 and idx.ntotal == 3
+    np.testing.assert_allclose(idx.reconstruct_all(), _unit(x[[0, 1, 3]]), atol=1e-6)
+
+
+def test_bad_inputs_are_input_errors():
+    rng = np.random.default_rng(8)
+    with pytest.raises(InputError, match="empty corpus"):
+        retrieval.build_index(np.zeros((0, 8)), [])
+    x = rng.standard_normal((10, 8))
+    bad = x.copy()
+    bad[4, 2] = np.nan
+    with pytest.raises(InputError, match="NaN.*row 4"):
+        retrieval.build_index(bad, [str(i) for i in range(10)])
+    with pytest.raises(InputError, match="10 vectors but 9 texts"):
+        retrieval.build_index(x, [str(i) for i in range(9)])
+    with pytest.raises(InputError, match="encoder says 32"):
+        retrieval.build_index(x, [str(i) for i in range(10)], encoder=ENC)
+    with pytest.raises(InputError, match="bad FAISS factory"):
+        retrieval.build_index(x, [str(i) for i in range(10)], factory="NotAnIndex")
+    idx = retrieval.build_index(x, [str(i) for i in range(10)])
+    with pytest.raises(InputError, match="dimension 5, the index has 8"):
+        idx.search(rng.standard_normal((3, 5)))
+    with pytest.raises(InputError, match="NaN"):
+        idx.search(np.full((1, 8), np.nan))
+    assert idx.search(x[0], k=50)[1].shape == (1, 10)  # k capped at the corpus size
