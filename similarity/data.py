@@ -1,0 +1,198 @@
+"""Reading sentence data with `datasets`: grouped paraphrases, plain corpora, scored pairs.
+
+Files: .csv .tsv .json .jsonl .parquet (and .txt, one sentence per line, for `load_texts`).
+A path that does not exist but looks like `owner/name` is tried as a `datasets` hub name
+(needs a hub connection). Every user-fixable problem is a one-line `InputError`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterator
+
+from textgan.errors import InputError
+
+# suffix -> (datasets builder, extra kwargs)
+FORMATS: dict[str, tuple[str, dict]] = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t"}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".parquet": ("parquet", {}),
+}
+_TEXT_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".txt"}
+
+
+def _check_utf8(path: Path) -> None:
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"not valid UTF-8 (line {lineno})", path) from None
+
+
+def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
+    """Read `columns` of a data file (or hub dataset's train split) as lists."""
+    path_s = str(path)
+    p = Path(path_s)
+    if p.is_file():
+        suffix = p.suffix.lower()
+        if suffix not in FORMATS:
+            raise InputError(f"unsupported file type {suffix or '(none)'!r}; "
+                             f"use one of {', '.join(FORMATS)}", p)
+        if suffix in _TEXT_SUFFIXES:
+            _check_utf8(p)
+        if p.stat().st_size == 0:
+            raise InputError("empty dataset", p)
+        builder, kwargs = FORMATS[suffix]
+        ds = _load(builder, p, data_files=str(p), **kwargs)
+    elif p.exists():
+        raise InputError("not a file", p)
+    elif "/" in path_s and not p.suffix and not path_s.startswith((".", "/")):
+        ds = _load(path_s, p)  # a hub dataset name
+    else:
+        raise InputError("missing file", p)
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise InputError(f"missing column {missing[0]!r}; columns are: "
+                         f"{', '.join(ds.column_names)}", p)
+    if len(ds) == 0:
+        raise InputError("empty dataset", p)
+    return {c: ds[c] for c in columns}
+
+
+def _load(name: str, p: Path, **kwargs):
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return datasets.load_dataset(name, split="train", **kwargs)
+    except InputError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable input
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"cannot read dataset ({exc.__class__.__name__}: {msg[:200]})", p) from None
+
+
+def _clean(values: list, col: str, path) -> list[str]:
+    out = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v):
+            raise InputError(f"row {i + 1}: empty value in column {col!r}", path)
+        out.append(str(v).strip())
+    return out
+
+
+def load_groups(path: str | Path, text_col: str = "text",
+                group_col: str = "group") -> tuple[list[str], list[str]]:
+    """Read (texts, groups); groups of one sentence are dropped with a counted warning.
+
+    Args:
+        path: data file or hub dataset name.
+        text_col: column holding the sentences.
+        group_col: column holding the paraphrase-group label.
+    """
+    table = read_table(path, [text_col, group_col])
+    texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
+    counts = Counter(groups)
+    singles = sum(1 for c in counts.values() if c < 2)
+    if singles:
+        warnings.warn(f"{path}: dropped {singles} group(s) with a single sentence", stacklevel=2)
+        keep = [i for i, g in enumerate(groups) if counts[g] >= 2]
+        texts, groups = [texts[i] for i in keep], [groups[i] for i in keep]
+    if not texts:
+        raise InputError("no group has two or more sentences", path)
+    return texts, groups
+
+
+def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
+    """Read an ungrouped corpus: a .txt file (one sentence per line) or a column of a data file.
+
+    Args:
+        path: .txt file, data file or hub dataset name.
+        text_col: column to read (required for data files other than .txt).
+    """
+    p = Path(path)
+    if p.suffix.lower() == ".txt" or (text_col is None and p.is_file()):
+        if not p.is_file():
+            raise InputError("missing file", p)
+        if p.suffix.lower() != ".txt":
+            raise InputError("pass --text-col to read sentences from a data file", p)
+        _check_utf8(p)
+        texts = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if not texts:
+            raise InputError("empty dataset", p)
+        return texts
+    if text_col is None:
+        raise InputError("pass --text-col to read sentences from a data file", p)
+    return _clean(read_table(path, [text_col])[text_col], text_col, path)
+
+
+def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentence2",
+               score_col: str = "score") -> tuple[list[str], list[str], list[float]]:
+    """Read scored sentence pairs (for Spearman) from a data file."""
+    t = read_table(path, [a_col, b_col, score_col])
+    try:
+        scores = [float(s) for s in t[score_col]]
+    except (TypeError, ValueError):
+        raise InputError(f"column {score_col!r} must be numeric", path) from None
+    return _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), scores
+
+
+def split_groups(texts: list[str], groups: list[str], fraction: float,
+                 seed: int = 0) -> tuple[list[int], list[int]]:
+    """Stratified hold-out: about `fraction` of each group's sentences (seeded), never
+    the group's last one. Returns (train indices, held-out indices)."""
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        by_group[g].append(i)
+    rng = random.Random(seed)
+    train, held = [], []
+    for g in sorted(by_group):
+        idx = by_group[g][:]
+        rng.shuffle(idx)
+        k = min(len(idx) - 1, round(fraction * len(idx)))
+        held += idx[:k]
+        train += idx[k:]
+    return sorted(train), sorted(held)
+
+
+class GroupBatchSampler:
+    """Batches of P groups x K sentences (seeded), so in-batch losses see positives."""
+
+    def __init__(self, labels: list[int], batch_size: int, per_group: int = 4, seed: int = 0):
+        self.per_group = max(2, per_group)
+        self.groups_per_batch = max(2, batch_size // self.per_group)
+        self.by_group: dict[int, list[int]] = defaultdict(list)
+        for i, g in enumerate(labels):
+            self.by_group[g].append(i)
+        self.n = len(labels)
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return max(1, self.n // (self.groups_per_batch * self.per_group))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(self.seed * 100003 + self.epoch)
+        self.epoch += 1
+        # Chunk each group's shuffled sentences into K-sized pieces, then shuffle chunks.
+        chunks = []
+        for g in sorted(self.by_group):
+            idx = self.by_group[g][:]
+            rng.shuffle(idx)
+            chunks += [idx[i:i + self.per_group] for i in range(0, len(idx), self.per_group)
+                       if len(idx[i:i + self.per_group]) >= 2]
+        rng.shuffle(chunks)
+        for b in range(0, len(chunks), self.groups_per_batch):
+            yield [i for c in chunks[b:b + self.groups_per_batch] for i in c]
+
+
+def env_offline() -> None:
+    """No hub downloads for models: local folders only."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,134 @@
+"""GRU sentence encoder: tokenizer.json -> embedding -> GRU -> pooling -> L2 normalisation.
+
+This file is deliberately self-contained (torch, tokenizers, safetensors, json only):
+`similarity.model` copies this very file into every saved GRU model folder as
+`encoder.py`, where `modules.json` names `encoder.GRUEncoder`, so
+`SentenceTransformer(path, trust_remote_code=True)` runs the same code as
+`similarity.load(path)`. There is one source of the encoder code, never two.
+
+Padding never changes a sentence's vector: the GRU runs on packed sequences and the
+pooling masks padded positions.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
+
+CONFIG_NAME = "encoder_config.json"
+WEIGHTS_NAME = "model.safetensors"
+TOKENIZER_NAME = "tokenizer.json"
+POOLINGS = ("max", "mean", "last")
+
+
+class GRUEncoder(nn.Module):
+    """Embedding -> (bi)GRU -> max/mean/last pooling -> unit vector, with its own tokenizer.
+
+    Also a sentence-transformers module: `preprocess` (tokenize), `forward(features)`,
+    `save(path)` and the one-argument `load(path)` that sentence-transformers calls.
+    """
+
+    config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
+                   "pooling", "dropout", "max_length", "pad_id", "unk_id")
+
+    def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
+                 num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
+                 dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
+                 tokenizer: Tokenizer | None = None):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
+        self.num_layers, self.bidirectional, self.pooling = num_layers, bidirectional, pooling
+        self.dropout, self.max_length, self.pad_id, self.unk_id = dropout, max_length, pad_id, unk_id
+        self.tokenizer = tokenizer
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.gru = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+
+    @property
+    def dim(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def get_config_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.config_keys}
+
+    # --- tokenisation --------------------------------------------------------------
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text, truncated to max_length; an empty text becomes [UNK]."""
+        encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [e.ids[: self.max_length] or [self.unk_id] for e in encs]
+
+    def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Right-pad id lists into input_ids (B, T) and attention_mask (B, T)."""
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, x in enumerate(ids):
+            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+            mask[i, : len(x)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
+        texts = [(prompt or "") + t for t in inputs]
+        return self.pad(self.token_ids(texts))
+
+    def tokenize(self, texts, **kwargs) -> dict[str, torch.Tensor]:
+        return self.preprocess(texts)
+
+    # --- forward -------------------------------------------------------------------
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and mask -> (B, D) L2-normalised sentence vectors."""
+        lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
+        x = self.drop(self.embedding(input_ids))  # (B, T, E)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        out, h_n = self.gru(packed)
+        if self.pooling == "last":
+            # h_n: (layers * dirs, B, H); the top layer's final states of both directions.
+            dirs = 2 if self.bidirectional else 1
+            pooled = torch.cat([h_n[-dirs + d] for d in range(dirs)], dim=-1)  # (B, D)
+        else:
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                      total_length=input_ids.shape[1])  # (B, T, D)
+            keep = (torch.arange(out.shape[1], device=out.device)[None, :]
+                    < lengths[:, None]).unsqueeze(-1)  # (B, T, 1)
+            if self.pooling == "max":
+                pooled = out.masked_fill(~keep, float("-inf")).max(1).values
+            else:
+                pooled = (out * keep).sum(1) / lengths[:, None].to(out.dtype)
+        return F.normalize(self.drop(pooled), p=2, dim=-1)
+
+    def forward(self, features: dict) -> dict:
+        features = dict(features)
+        features["sentence_embedding"] = self.embed(features["input_ids"], features["attention_mask"])
+        return features
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
+    # --- persistence ---------------------------------------------------------------
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        os.makedirs(output_path, exist_ok=True)
+        with open(os.path.join(output_path, CONFIG_NAME), "w", encoding="utf-8") as fh:
+            json.dump(self.get_config_dict(), fh, indent=2)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, os.path.join(output_path, WEIGHTS_NAME))
+        self.tokenizer.save(os.path.join(output_path, TOKENIZER_NAME))
+
+    @classmethod
+    def load(cls, input_path: str) -> "GRUEncoder":
+        with open(os.path.join(input_path, CONFIG_NAME), encoding="utf-8") as fh:
+            config = json.load(fh)
+        tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
+        model = cls(**config, tokenizer=tokenizer)
+        model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
+        return model.eval()

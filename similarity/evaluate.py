@@ -1,0 +1,87 @@
+"""Nearest-neighbour evaluation of sentence vectors (cosine of unit vectors).
+
+- `knn_top1`: each sentence takes the group of its nearest reference sentence.
+- `loo_top{1,5,10}`: leave-one-out among the evaluated sentences; top-k is right when any
+  of the k nearest *other* sentences shares the group.
+- `spearman`: rank correlation (x1, not x100) of cosine with gold pair scores.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from textgan.errors import InputError
+
+_CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
+
+
+def _codes(groups: list[str], vocab: dict[str, int]) -> np.ndarray:
+    return np.array([vocab.setdefault(g, len(vocab)) for g in groups], dtype=np.int64)
+
+
+def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: list[str],
+             return_scores: bool = False):
+    """Share of rows whose nearest reference row has the same group (and the max cosines)."""
+    vocab: dict[str, int] = {}
+    g, rg = _codes(groups, vocab), _codes(ref_groups, vocab)
+    hits, best = np.empty(len(emb), bool), np.empty(len(emb), np.float32)
+    for s in range(0, len(emb), _CHUNK):
+        sim = emb[s:s + _CHUNK] @ ref.T  # (chunk, R)
+        nn = sim.argmax(1)
+        hits[s:s + _CHUNK] = rg[nn] == g[s:s + _CHUNK]
+        best[s:s + _CHUNK] = sim[np.arange(len(nn)), nn]
+    return (float(hits.mean()), best) if return_scores else float(hits.mean())
+
+
+def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, float]:
+    """Leave-one-out top-k among the rows themselves."""
+    g = _codes(groups, {})
+    kmax = min(max(ks), len(emb) - 1)
+    hits = {k: np.zeros(len(emb), bool) for k in ks}
+    for s in range(0, len(emb), _CHUNK):
+        sim = emb[s:s + _CHUNK] @ emb.T  # (chunk, N)
+        rows = np.arange(sim.shape[0])
+        sim[rows, rows + s] = -np.inf  # never your own neighbour
+        top = np.argpartition(-sim, kmax - 1, axis=1)[:, :kmax]  # (chunk, kmax), unordered
+        order = np.argsort(-sim[rows[:, None], top], axis=1)
+        top = top[rows[:, None], order]  # (chunk, kmax), nearest first
+        same = g[top] == g[s:s + _CHUNK, None]
+        for k in ks:
+            hits[k][s:s + _CHUNK] = same[:, :k].any(1)
+    return {f"loo_top{k}": float(hits[k].mean()) for k in ks}
+
+
+def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[str] | None = None,
+             reference_groups: list[str] | None = None, batch_size: int = 256) -> dict:
+    """kNN and leave-one-out top-k of `model` on grouped sentences.
+
+    Args:
+        model: a `SentenceEncoder` (anything with `.encode(texts, batch_size)`).
+        texts, groups: evaluated sentences and their group labels.
+        reference_texts, reference_groups: labelled reference set for `knn_top1`.
+    Returns:
+        dict with `loo_top1`, `loo_top5`, `loo_top10`, `n`, and `knn_top1` when a reference is given.
+    """
+    if len(texts) != len(groups):
+        raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
+    if len(texts) < 2:
+        raise InputError("need at least two sentences to evaluate")
+    emb = model.encode(texts, batch_size=batch_size)
+    out = {"n": len(texts)}
+    if reference_texts is not None:
+        if reference_groups is None or len(reference_groups) != len(reference_texts):
+            raise InputError("reference texts need one group label each")
+        ref = model.encode(reference_texts, batch_size=batch_size)
+        out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
+    out.update(loo_topk(emb, groups))
+    return out
+
+
+def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> float:
+    """Spearman rank correlation between cos(a_i, b_i) and the gold `scores`."""
+    from scipy.stats import spearmanr
+
+    if not (len(a) == len(b) == len(scores)) or len(a) < 2:
+        raise InputError("pairs need two sentence lists and scores of equal length >= 2")
+    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
+    cos = (ea * eb).sum(1)
+    return float(spearmanr(cos, np.asarray(scores, dtype=np.float64)).statistic)

