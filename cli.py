@@ -38,6 +38,111 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- sentence similarity (issue: similarity core) -------------------------------------
+@cli.command("train-similarity")
+@click.argument("data")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--out", "out_dir", required=True, help="Run folder (the model goes to OUT/model).")
+@click.option("--eval-data", default=None, help="Held-out grouped data (same columns).")
+@click.option("--eval-fraction", type=float, default=None,
+              help="Share of each group held out when no --eval-data (default 0.2).")
+@click.option("--loss", default=None, help="am, aam, softmax, a-softmax, infonce, triplet.")
+@click.option("--scale", type=float, default=None)
+@click.option("--margin", type=float, default=None)
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--patience", type=int, default=None)
+@click.option("--backbone", default=None, help="gru, minilm, or a local sentence-transformers folder.")
+@click.option("--tokenizer", default=None, help="word, wordpiece or char.")
+@click.option("--hidden", type=int, default=None, help="GRU hidden size per direction.")
+@click.option("--embed-dim", type=int, default=None)
+@click.option("--layers", type=int, default=None)
+@click.option("--pooling", default=None, help="max, mean or last.")
+@click.option("--max-steps", type=int, default=None, help="Cap on optimizer steps.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
+                         quiet, **overrides) -> None:
+    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet)."""
+    import dataclasses
+
+    import similarity
+
+    renames = {"hidden": "hidden_size", "layers": "num_layers"}
+    fields = {renames.get(k, k): v for k, v in overrides.items() if v is not None}
+    if eval_fraction is not None:
+        fields["eval_fraction"] = eval_fraction
+    if "pooling" in fields and fields["pooling"] not in ("max", "mean", "last"):
+        raise InputError(f"unknown pooling {fields['pooling']!r}; valid: max, mean, last")
+    if "tokenizer" in fields and fields["tokenizer"] not in ("word", "wordpiece", "char"):
+        raise InputError(f"unknown tokenizer {fields['tokenizer']!r}; valid: word, wordpiece, char")
+    config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
+    texts, groups = similarity.load_groups(data, text_col, group_col)
+    ev_t = ev_g = None
+    if eval_data:
+        ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+    path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
+                            resume=resume)
+    click.echo(f"saved model to {path}")
+
+
+@cli.command("evaluate-similarity")
+@click.argument("model")
+@click.argument("data")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
+@click.option("--pairs", default=None, help="Scored pairs file (sentence1, sentence2, score).")
+@click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
+@click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
+def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
+                            json_out) -> None:
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs)."""
+    import json
+
+    import similarity
+    from textgan.artifacts import save_json
+
+    enc = similarity.load(model)
+    texts, groups = similarity.load_groups(data, text_col, group_col)
+    ref_t = ref_g = None
+    if reference:
+        ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
+    result = similarity.evaluate(enc, texts, groups, ref_t, ref_g)
+    if pairs:
+        cols = pair_cols.split(",")
+        if len(cols) != 3:
+            raise InputError("--pair-cols needs three names: A,B,SCORE")
+        result["spearman"] = similarity.spearman(enc, *similarity.load_pairs(pairs, *cols))
+    result["model_fingerprint"] = enc.fingerprint
+    if json_out:
+        save_json(result, json_out)
+    click.echo(json.dumps(result, indent=2))
+
+
+@cli.command("encode")
+@click.argument("model")
+@click.argument("texts")
+@click.option("--text-col", default=None, help="Column to read when TEXTS is a data file.")
+@click.option("--out", "out_file", required=True, help="Output .npy file (N, D) float32.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
+    """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL."""
+    import numpy as np
+
+    import similarity
+    from textgan.artifacts import atomic_path
+
+    if not out_file.endswith(".npy"):
+        raise InputError("--out must end in .npy", out_file)
+    enc = similarity.load(model)
+    vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
+    with atomic_path(out_file) as tmp:
+        np.save(tmp, vectors, allow_pickle=False)
+    click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
+
 
 # --- GAN core (issue: GAN core) -------------------------------------------------------
 @cli.command("objectives")
