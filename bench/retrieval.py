@@ -4,9 +4,11 @@ Corpora (all L2-normalised, cosine = inner product):
   real       CLINC150 sentences (every split but `test`) encoded by `--model`
              (similarity.load(PATH).encode) or, without it, a TF-IDF(1-2 gram) + SVD stand-in;
              queries are CLINC150 test sentences.
-  clustered  synthetic: n/1000 centres uniform on the sphere, each point = centre +
-             N(0, I/dim) noise, renormalised (cos to its centre ~0.7, like a paraphrase
-             group); queries are fresh draws from the same mixture (not in the corpus).
+  clustered  synthetic: n/100 centres uniform on the sphere (100 points per centre, like
+             the 100 train sentences per CLINC150 intent), each point = centre +
+             N(0, I/dim) noise, renormalised (cos ~0.7 to its centre, ~0.5 between two
+             points of one centre); queries are fresh draws from the same mixture.
+  coarse     the same with n/1000 centres: fewer, bigger groups, easier for IVF.
   uniform    synthetic: uniform on the sphere. No structure at all: the worst case for any
              ANN index (every point is nearly orthogonal to every other); reported as is.
 
@@ -52,7 +54,7 @@ def synthetic(kind: str, n: int, dim: int, nq: int, seed: int) -> tuple[np.ndarr
     rng = np.random.default_rng(seed)
     if kind == "uniform":
         return sphere(n, dim, rng), sphere(nq, dim, rng)
-    centres = sphere(max(10, n // 1000), dim, rng)
+    centres = sphere(max(10, n // (100 if kind == "clustered" else 1000)), dim, rng)
     return clustered(n, dim, centres, rng), clustered(nq, dim, centres, rng)
 
 
@@ -136,7 +138,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--kinds", default="real,clustered,uniform")
+    ap.add_argument("--kinds", default="real,clustered,coarse,uniform")
     ap.add_argument("--factories", default="auto",
                     help="comma-separated, ';' between factories: 'auto' or FAISS strings, e.g. 'auto;HNSW32,Flat'")
     ap.add_argument("--model", default=None, help="saved similarity model for the real corpus")
@@ -153,7 +155,10 @@ def main() -> None:
     factories = [None if f == "auto" else f for f in args.factories.split(";")]
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict = {"threads": args.threads, "dim": args.dim, "queries": args.queries, "runs": {}}
-    for kind in args.kinds.split(","):
+    kinds = args.kinds.split(",")
+    if set(kinds) - {"real", "clustered", "coarse", "uniform"}:
+        ap.error(f"--kinds: unknown {sorted(set(kinds) - {'real', 'clustered', 'coarse', 'uniform'})}")
+    for kind in kinds:
         cases = []
         if kind == "real":
             x, q, how = real(Path(args.data), args.model, args.dim, args.queries)

@@ -52,7 +52,7 @@ def estimate_bytes(factory: str, n: int, dim: int) -> int:
         return n * dim * 4
     if head.startswith("HNSW"):
         m = int(head[4:] or HNSW_M)
-        return n * (dim * 4 + m * 2 * 4 * 1.1)  # level 0 holds 2M links; upper levels ~10%
+        return int(n * (dim * 4 + m * 2 * 4 * 1.1))  # level 0 holds 2M links; upper levels ~10%
     if head.startswith("IVF"):
         nlist = int(head[3:])
         coarse = nlist * dim * 4
@@ -202,23 +202,25 @@ class VectorIndex:
         return scores, ids
 
     def vector(self, i: int) -> np.ndarray:
-        """The normalised (D,) vector stored for id `i` (exact unless the index is PQ without vectors.npy)."""
+        """The normalised (D,) vector of id `i` (approximate for PQ without vectors.npy)."""
         if self._vectors is not None:
             return self._vectors[i]
-        return self.reconstruct_all()[i]
+        self._direct_map()
+        return self.index.reconstruct(int(i))
 
     def reconstruct_all(self) -> np.ndarray:
-        """All stored vectors (N, D) float32; PQ indexes without vectors.npy give approximations."""
+        """All vectors (N, D) float32 (approximate for PQ without vectors.npy); cached."""
         if self._vectors is None:
-            import faiss
-
-            try:
-                ivf = faiss.extract_index_ivf(self.index)
-                ivf.make_direct_map()
-            except RuntimeError:
-                pass  # not an IVF index: reconstruct works directly
+            self._direct_map()
             self._vectors = self.index.reconstruct_n(0, self.ntotal)
         return self._vectors
+
+    def _direct_map(self) -> None:
+        import faiss
+
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is not None and ivf.direct_map.type == faiss.DirectMap.NoMap:  # IVF lists need an id -> list map
+            ivf.make_direct_map()
 
     def save(self, path: str | Path) -> Path:
         """Write the index folder atomically (a failed save leaves any old folder intact)."""
@@ -348,9 +350,15 @@ def _tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False)
     exact_s = time.perf_counter() - t
     knob, values = _knob(factory)
     best = (0.0, values[-1] if values else None)
+    fallback = allow_fallback and "PQ" not in factory
     for v in values:
         _set_params(index, {knob: v})
-        r = recall_at_k(index.search(q, k)[1], truth)
+        t = time.perf_counter()
+        found = index.search(q, k)[1]
+        if fallback and time.perf_counter() - t > exact_s:
+            # already slower than exact search; larger values only get slower
+            return 1.0, {}, exact
+        r = recall_at_k(found, truth)
         if r > best[0]:
             best = (r, v)
         if r >= TARGET_RECALL:
@@ -359,11 +367,6 @@ def _tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False)
     _set_params(index, params)  # target unreachable (e.g. PQ codes): keep the closest value
     if knob is None:
         best = (recall_at_k(index.search(q, k)[1], truth), None)
-    if allow_fallback and "PQ" not in factory:
-        t = time.perf_counter()
-        index.search(q, k)
-        if time.perf_counter() - t > exact_s:
-            return float(best[0]), params, exact
     return float(best[0]), params, None
 
 
