@@ -76,6 +76,8 @@ def _load(name: str, p: Path, **kwargs):
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable input
+        if "corresponds to no data" in str(exc):  # a header without rows
+            raise InputError("empty dataset", p) from None
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise InputError(f"cannot read dataset ({exc.__class__.__name__}: {msg[:200]})", p) from None
 
