@@ -130,6 +130,20 @@ def test_gradient_penalty_uses_per_sample_norm_over_all_dims():
     assert abs(got.item() - batch_norm.item()) > 1.0
 
 
+def test_packed_critic_scores_packs_and_gp_uses_per_pack_norm():
+    d = Critic((3,), 16, 2, pack=4, fourier=5, fourier_scale=2.0)
+    assert d(torch.randn(8, 3)).shape == (2,)
+
+    def packed_half_sq_norm(x):  # a packed critic: one score 0.5 ||pack||^2 per 4 samples
+        return 0.5 * x.reshape(x.shape[0] // 4, -1).pow(2).sum(1)
+
+    x = torch.randn(8, 3)
+    ref = 10 * ((x.reshape(2, 12).norm(dim=1) - 1) ** 2).mean()
+    assert gradient_penalty(packed_half_sq_norm, x, x, None, None, 10.0).item() == pytest.approx(ref.item(), rel=1e-5)
+    with pytest.raises(InputError, match="multiple of pack"):
+        GANConfig(batch_size=30, pack=4).resolve()
+
+
 def test_div_r1_and_qp_penalties_match_hand_computation():
     real, fake = torch.randn(5, 4), torch.randn(5, 4)
     nr, nf = real.norm(dim=1), fake.norm(dim=1)

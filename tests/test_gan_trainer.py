@@ -19,10 +19,12 @@ def _weights(path, name):
     return load_file(str(path / name))
 
 
-@pytest.mark.parametrize("objective", ["wgan-gp", "wgan"])
-def test_resume_equals_uninterrupted(tmp_path, monkeypatch, objective):
+@pytest.mark.parametrize("objective, extra", [("wgan-gp", {}), ("wgan", {}),
+                                              ("gan-ns", dict(penalty="r1", pack=2, critic_fourier=4))])
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch, objective, extra):
     data = torch.randn(200, 3)
-    cfg = GANConfig(objective=objective, steps=6, checkpoint_every=3, n_critic=2, lr_decay="linear", **TINY)
+    cfg = GANConfig(objective=objective, steps=6, checkpoint_every=3, n_critic=2, lr_decay="linear", **TINY,
+                    **extra)
     train_gan(data, cfg, tmp_path / "full", progress=False)
 
     calls = {"n": 0}

@@ -27,6 +27,8 @@ class GANConfig:
     penalty, penalty_weight: critic regulariser from `PENALTIES` and its weight (None: row default).
     lr_decay: `linear` decays both learning rates to 0 over `steps` (sharper samples late).
     noise_dim, width, depth, arch, head, spectral_norm: networks (spectral norm on the critic).
+    critic_fourier, critic_fourier_scale: random Fourier input features of the critic (0: off).
+    pack: PacGAN packing, the critic scores `pack` samples jointly (batch_size must be a multiple).
     ema: decay of the generator's exponential moving average (0: off); sampling uses it.
     one_loss: synchronous single-backward update (Su 2019) instead of alternating steps.
     seed: seeds torch, numpy and random; log_every / checkpoint_every: in generator steps.
@@ -49,6 +51,9 @@ class GANConfig:
     arch: Arch = "mlp"
     head: Head = "linear"
     spectral_norm: bool = False
+    critic_fourier: int = 0
+    critic_fourier_scale: float = 1.0
+    pack: int = 1
     ema: float = 0.999
     one_loss: bool = False
     seed: int = 0
@@ -75,6 +80,8 @@ class GANConfig:
         for name in ("steps", "batch_size", "n_critic", "noise_dim", "width", "log_every", "checkpoint_every"):
             if getattr(out, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(out, name)}")
+        if out.pack < 1 or out.batch_size % out.pack:
+            raise InputError(f"batch_size ({out.batch_size}) must be a multiple of pack ({out.pack})")
         if not 0 <= out.ema < 1:
             raise InputError(f"ema must be in [0, 1), got {out.ema}")
         if out.optimizer not in ("adam", "rmsprop"):

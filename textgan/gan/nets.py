@@ -60,12 +60,40 @@ class Generator(nn.Module):
         return x.view(z.shape[0], *self.shape)
 
 
-class Critic(nn.Module):
-    """x (B, *shape) -> score (B,); LeakyReLU(0.2) keeps gradients alive for the penalties."""
+class FourierFeatures(nn.Module):
+    """x (B, D) -> [sin 2pi xW, cos 2pi xW] (B, 2F), W ~ N(0, scale^2) fixed (Tancik et al. 2020).
 
-    def __init__(self, shape: tuple[int, ...], width: int, depth: int, arch: Arch = "mlp", spectral_norm: bool = False):
+    A ReLU critic learns fine detail (sigma-0.01 modes) slowly (spectral bias); random
+    Fourier features let it resolve small scales from the first step.
+    """
+
+    def __init__(self, d_in: int, n_features: int, scale: float, seed: int = 1234):
         super().__init__()
-        self.net = trunk(math.prod(shape), 1, width, depth, arch, lambda: nn.LeakyReLU(0.2), spectral_norm)
+        w = torch.randn(d_in, n_features, generator=torch.Generator().manual_seed(seed)) * scale
+        self.register_buffer("w", w)  # (D, F), saved with the weights
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        proj = 2 * math.pi * x @ self.w  # (B, F)
+        return torch.cat([proj.sin(), proj.cos()], 1)
+
+
+class Critic(nn.Module):
+    """x (B, *shape) -> score (B / pack,); LeakyReLU(0.2) keeps gradients alive for the penalties."""
+
+    def __init__(self, shape: tuple[int, ...], width: int, depth: int, arch: Arch = "mlp", spectral_norm: bool = False,
+                 fourier: int = 0, fourier_scale: float = 1.0, pack: int = 1):
+        super().__init__()
+        self.pack = pack  # PacGAN (Lin et al. 2018): the critic judges `pack` samples jointly
+        d = math.prod(shape)
+        self.features = FourierFeatures(d, fourier, fourier_scale) if fourier else nn.Identity()
+        d_in = pack * (d + 2 * fourier if fourier else d)
+        self.fourier = fourier
+        self.net = trunk(d_in, 1, width, depth, arch, lambda: nn.LeakyReLU(0.2), spectral_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)  # (B, D)
+        if self.fourier:
+            x = torch.cat([x, self.features(x)], 1)  # (B, D + 2F)
+        if self.pack > 1:
+            x = x.reshape(x.shape[0] // self.pack, -1)  # (B / pack, pack * (D + 2F))
+        return self.net(x).squeeze(1)

@@ -17,10 +17,14 @@ Tensor = torch.Tensor
 
 
 def _grad_norms(critic: nn.Module, x: Tensor) -> Tensor:
-    """Per-sample gradient norm ||d critic / d x||_2 over all non-batch dims: (B,)."""
+    """Per-input gradient norm ||d critic / d x||_2 over all non-batch dims: (S,).
+
+    S = B, or B / pack for a packed critic (one score per pack of samples).
+    """
     x = x.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
-    return g.flatten(1).norm(dim=1)
+    v = critic(x)  # (S,)
+    (g,) = torch.autograd.grad(v.sum(), x, create_graph=True)
+    return g.reshape(v.shape[0], -1).norm(dim=1)
 
 
 def gradient_penalty(critic, real, fake, v_real, v_fake, weight: float = 10.0) -> Tensor:
@@ -44,7 +48,7 @@ def r1_penalty(critic, real, fake, v_real, v_fake, weight: float = 10.0) -> Tens
 def _qp(order: int):
     def qp_penalty(critic, real, fake, v_real, v_fake, weight: float = 10.0) -> Tensor:
         """GAN-QP quadratic term E[(T_r - T_f)^2 / (2 lam d(x_r, x_f))] (Su 2018, arXiv:1811.07296)."""
-        d = (real - fake).detach().flatten(1).norm(p=order, dim=1).clamp_min(1e-8)  # (B,)
+        d = (real - fake).detach().reshape(v_real.shape[0], -1).norm(p=order, dim=1).clamp_min(1e-8)  # (S,)
         return ((v_real - v_fake) ** 2 / (2 * weight * d)).mean()
 
     return qp_penalty

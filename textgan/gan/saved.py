@@ -21,7 +21,8 @@ FORMAT = "textgan-gan/1"
 
 def build_networks(config: GANConfig, shape: tuple[int, ...]) -> tuple[Generator, Critic]:
     g = Generator(shape, config.noise_dim, config.width, config.depth, config.arch, config.head)
-    d = Critic(shape, config.width, config.depth, config.arch, config.spectral_norm)
+    d = Critic(shape, config.width, config.depth, config.arch, config.spectral_norm, config.critic_fourier,
+               config.critic_fourier_scale, config.pack)
     return g, d
 
 
