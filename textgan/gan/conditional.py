@@ -87,7 +87,7 @@ def encode_labels(groups: Sequence) -> tuple[torch.Tensor, list[str]]:
 
 def train_conditional(data, groups: Sequence, config: GANConfig | None = None, out_dir: str | Path = "runs/cgan",
                       meta: dict | None = None, progress: bool = True, critic_cond: CriticCond = "projection",
-                      embed_dim: int = 32) -> Path:
+                      embed_dim: int = 128) -> Path:
     """Train a class-conditional GAN on vectors with one group label per row.
 
     Args:
@@ -199,15 +199,14 @@ class SavedConditional:
         try:
             return self.groups.index(str(group))
         except ValueError:
-            shown = ", ".join(self.groups[:50]) + (f", ... ({len(self.groups)} in all)" if len(self.groups) > 50 else "")
-            raise InputError(f"unknown group {group!r}; known groups: {shown}") from None
+            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self.groups)}") from None
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:
         """Args: n: samples; seed: private RNG seed (None: fresh); group: label name (required)."""
         if group is None:
             raise InputError(f"this GAN is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self.groups[:20])}{', ...' if len(self.groups) > 20 else ''})")
+                             f"{', '.join(self.groups)})")
         y = self.label_id(group)
         if n < 0:
             raise InputError(f"n must be >= 0, got {n}")
