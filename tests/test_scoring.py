@@ -1,0 +1,118 @@
+"""In-domain scoring (textgan.scoring) and the `textgan score` command."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from _faq import FAQ, faq_model
+from cli import cli
+from textgan.errors import InputError
+from textgan.scoring import (auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, load_scorer,
+                             score)
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+UNRELATED = ["The mitochondria is the powerhouse of the cell",
+             "purple elephants dance quietly under a frozen volcano",
+             "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
+
+
+def test_choose_threshold_and_fpr():
+    val = np.arange(100.0)
+    assert choose_threshold(val, 0.95) == 5.0  # 95 of 100 scores are >= 5
+    assert np.mean(val >= choose_threshold(val, 0.9)) >= 0.9
+    assert choose_threshold(val, 1.0) == 0.0
+    assert fpr_at_tpr(val, np.array([-1.0, 4.0, 5.0, 50.0]), 0.95) == 0.5
+    with pytest.raises(InputError, match="tpr"):
+        choose_threshold(val, 0.0)
+
+
+def test_auroc_matches_pairwise_count():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 300), rng.normal(0, 1, 200)
+    pairs = (a[:, None] > b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+    assert auroc(a, b) == pytest.approx(pairs, abs=1e-9)
+
+
+def test_knn_score_matches_brute_force():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(200, 8)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    q = rng.normal(size=(30, 8)).astype(np.float32)
+    cos = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ base.T  # (30, 200)
+    top = -np.sort(-cos, axis=1)
+    assert np.allclose(knn_score(q, base, 1), top[:, 0], atol=1e-5)
+    assert np.allclose(knn_score(q, base, 5), top[:, :5].mean(1), atol=1e-5)
+    self_cos = -np.sort(-(base[:20] @ base.T), axis=1)
+    assert np.allclose(knn_score(base[:20], base, 3, exclude_self=True), self_cos[:, 1:4].mean(1), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def faq_assets(tmp_path_factory):
+    """FAQ model, its index, and a small Langevin EBM on its vectors (tagged with its fingerprint)."""
+    import similarity
+    from textgan.gan.langevin import EBMConfig, train_ebm
+    from textgan.workflow import index_corpus
+
+    model, texts, groups, vectors = faq_model()
+    root = tmp_path_factory.mktemp("score")
+    index_corpus(model, FAQ, root / "index", text_col="text", group_col="group", progress=False)
+    fp = similarity.load(model).fingerprint
+    cfg = EBMConfig(steps=150, batch_size=128, width=128, depth=2, n_langevin=10, head="sphere", seed=0)
+    ebm = train_ebm(vectors, cfg, root / "ebm", meta={"encoder": {"fingerprint": fp}}, progress=False)
+    other = train_ebm(vectors, EBMConfig(steps=1, batch_size=128, width=8, depth=1), root / "other",
+                      meta={"encoder": {"fingerprint": "0123456789abcdef"}}, progress=False)
+    sentences = root / "sentences.txt"
+    inside = texts[::40]  # 14 FAQ sentences
+    sentences.write_text("\n".join(inside + UNRELATED) + "\n", encoding="utf-8")
+    val = root / "val.txt"
+    val.write_text("\n".join(texts[1::3]) + "\n", encoding="utf-8")
+    return {"model": model, "index": root / "index", "ebm": ebm, "other": other, "sentences": sentences,
+            "val": val, "n_in": len(inside), "root": root, "vectors": vectors}
+
+
+@pytest.mark.parametrize("method", ["knn", "energy", "combined"])
+def test_score_command_ranks_unrelated_sentences_last(faq_assets, method):
+    a = faq_assets
+    out = a["root"] / f"scores_{method}.jsonl"
+    args = ["score", str(a["model"]), str(a["sentences"]), "--index", str(a["index"]), "--method", method,
+            "--val-in", str(a["val"]), "--out", str(out)]
+    if method != "knn":
+        args += ["--gan", str(a["ebm"])]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    s_in = [r["score"] for r in rows[:a["n_in"]]]
+    s_out = [r["score"] for r in rows[a["n_in"]:]]
+    assert max(s_out) < np.median(s_in)
+    if method == "knn":  # the unrelated ones fall below the 95%-TPR threshold; most FAQ lines stay in
+        assert not any(r["in_domain"] for r in rows[a["n_in"]:])
+        assert np.mean([r["in_domain"] for r in rows[:a["n_in"]]]) >= 0.8
+
+
+def test_combined_is_mean_of_validation_z_scores(faq_assets):
+    v = faq_assets["vectors"]
+    sc = load_scorer(faq_assets["ebm"])
+    cal = fit_calibration(v[1::3], v, sc)
+    k_val, e_val = knn_score(v[1::3], v), sc(v[1::3], "energy")
+    q = v[::50]
+    ref = ((knn_score(q, v) - k_val.mean()) / k_val.std() + (sc(q, "energy") - e_val.mean()) / e_val.std()) / 2
+    assert np.allclose(score(q, "combined", v, sc, calibration=cal), ref, atol=1e-6)
+    with pytest.raises(InputError, match="critic score needs"):
+        score(q, "critic", v, sc)
+    with pytest.raises(InputError, match="unknown scoring method 'x'; valid: knn, critic, energy, combined"):
+        score(q, "x", v)
+
+
+def test_score_refuses_model_of_another_encoder(faq_assets):
+    a = faq_assets
+    proc = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "score", str(a["model"]),
+                           str(a["sentences"]), "--gan", str(a["other"]), "--method", "energy"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "trained on vectors of encoder 0123456789ab" in proc.stderr
