@@ -221,6 +221,44 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema) -> None:
 # --- retrieval and workflow (issue: one workflow) -------------------------------------
 
 # --- energy / O-GAN / conditional / scoring -------------------------------------------
+@cli.command("score")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--index", "index_dir", type=click.Path(), default=None, help="Index folder (knn, combined).")
+@click.option("--gan", "gan_dirs", type=click.Path(), multiple=True,
+              help="GAN / MEG / EBM / O-GAN folder (critic, energy, combined); repeatable.")
+@click.option("--method", type=click.Choice(["knn", "critic", "energy", "combined"]), default="knn",
+              show_default=True)
+@click.option("--val-in", type=click.Path(), default=None,
+              help="In-domain validation sentences: threshold + combined calibration (default: the index).")
+@click.option("--tpr", type=float, default=0.95, show_default=True, help="Target true-positive rate.")
+@click.option("--k", type=int, default=1, show_default=True, help="kNN: mean of the top-k cosines.")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, score, in_domain.")
+def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, text_col, out_file) -> None:
+    """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers."""
+    import json
+
+    from textgan.artifacts import atomic_file
+    from textgan.scoring import score_texts
+    from textgan.workflow import read_corpus
+
+    texts, _ = read_corpus(sentences, text_col)
+    val = read_corpus(val_in, text_col)[0] if val_in else None
+    res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k)
+    flags = res["in_domain"] or [None] * len(texts)
+    rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
+    if out_file:
+        with atomic_file(out_file) as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    for r in rows:
+        mark = "" if r["in_domain"] is None else ("in " if r["in_domain"] else "OUT")
+        click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")
+    if res["threshold"] is not None:
+        n_out = sum(not r["in_domain"] for r in rows)
+        click.echo(f"threshold {res['threshold']:.4f} ({tpr:.0%} TPR on {res['threshold_source']}): "
+                   f"{n_out} of {len(rows)} flagged out of domain", err=True)
+
 
 
 if __name__ == "__main__":
