@@ -114,3 +114,17 @@ def test_registry_and_gan_config_dispatch(tmp_path):
         load_meg(out)
     with pytest.raises(InputError, match="NaN"):
         train_meg(torch.full((64, 2), float("nan")), MEGConfig(batch_size=32), tmp_path / "n", progress=False)
+
+
+def test_bench_registry_trains_every_model_by_name(tmp_path):
+    from textgan.gan import energy_registry
+
+    x = torch.nn.functional.normalize(torch.randn(200, 6, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert energy_registry.auto_head(x) == "sphere" and energy_registry.auto_head(2 * x) == "linear"
+    for name in energy_registry.NAMES:
+        out = energy_registry.train(name, x, tmp_path / name, steps=2, batch_size=32, width=16, depth=1)
+        m = energy_registry.load(out)
+        assert m.kind == name and m.config.head == "sphere"
+        assert torch.allclose(m.sample(5, seed=0).norm(dim=1), torch.ones(5), atol=1e-4)
+    with pytest.raises(InputError, match="valid: meg, ebm-langevin, ogan"):
+        energy_registry.train("gan", x, tmp_path / "x")
