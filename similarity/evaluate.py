@@ -14,6 +14,11 @@ from textgan.errors import InputError
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 
 
+def _dense(sim) -> np.ndarray:
+    """Similarity block as a dense array (scipy sparse inputs, e.g. TF-IDF, welcome)."""
+    return np.asarray(sim.toarray() if hasattr(sim, "toarray") else sim, dtype=np.float32)
+
+
 def _codes(groups: list[str], vocab: dict[str, int]) -> np.ndarray:
     return np.array([vocab.setdefault(g, len(vocab)) for g in groups], dtype=np.int64)
 
@@ -23,9 +28,9 @@ def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: li
     """Share of rows whose nearest reference row has the same group (and the max cosines)."""
     vocab: dict[str, int] = {}
     g, rg = _codes(groups, vocab), _codes(ref_groups, vocab)
-    hits, best = np.empty(len(emb), bool), np.empty(len(emb), np.float32)
-    for s in range(0, len(emb), _CHUNK):
-        sim = emb[s:s + _CHUNK] @ ref.T  # (chunk, R)
+    hits, best = np.empty(emb.shape[0], bool), np.empty(emb.shape[0], np.float32)
+    for s in range(0, emb.shape[0], _CHUNK):
+        sim = _dense(emb[s:s + _CHUNK] @ ref.T)  # (chunk, R)
         nn = sim.argmax(1)
         hits[s:s + _CHUNK] = rg[nn] == g[s:s + _CHUNK]
         best[s:s + _CHUNK] = sim[np.arange(len(nn)), nn]
@@ -35,10 +40,10 @@ def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: li
 def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, float]:
     """Leave-one-out top-k among the rows themselves."""
     g = _codes(groups, {})
-    kmax = min(max(ks), len(emb) - 1)
-    hits = {k: np.zeros(len(emb), bool) for k in ks}
-    for s in range(0, len(emb), _CHUNK):
-        sim = emb[s:s + _CHUNK] @ emb.T  # (chunk, N)
+    kmax = min(max(ks), emb.shape[0] - 1)
+    hits = {k: np.zeros(emb.shape[0], bool) for k in ks}
+    for s in range(0, emb.shape[0], _CHUNK):
+        sim = _dense(emb[s:s + _CHUNK] @ emb.T)  # (chunk, N)
         rows = np.arange(sim.shape[0])
         sim[rows, rows + s] = -np.inf  # never your own neighbour
         top = np.argpartition(-sim, kmax - 1, axis=1)[:, :kmax]  # (chunk, kmax), unordered

