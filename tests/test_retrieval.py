@@ -42,11 +42,11 @@ def test_flat_search_equals_brute_force_topk():
 
 def test_choose_factory_thresholds():
     assert retrieval.choose_factory(10_000, 256) == "Flat"
-    assert retrieval.choose_factory(100_000, 256) == "IVF256,Flat"
-    assert retrieval.choose_factory(1_000_000, 256) == "IVF1024,Flat"
+    assert retrieval.choose_factory(100_000, 256) == "IVF1024,Flat"
+    assert retrieval.choose_factory(1_000_000, 256) == "IVF4096,Flat"
     # 1M x 256 float32 needs ~980 MB; a 100 MB budget forces product quantisation
     tight = retrieval.choose_factory(1_000_000, 256, memory_budget_mb=100)
-    assert tight.startswith("IVF1024,PQ")
+    assert tight.startswith("IVF4096,PQ")
     assert retrieval.estimate_bytes(tight, 1_000_000, 256) <= 100 * 2**20
     assert retrieval.choose_factory(1000, 64, memory_budget_mb=1) == "Flat"
     with pytest.raises(InputError, match="memory budget"):
