@@ -155,3 +155,17 @@ def test_generation_report_and_bad_input():
         metrics.density_coverage(train, bad)
     with pytest.raises(InputError, match="2-d"):
         metrics.authenticity(train, np.zeros(4))
+
+
+def test_generation_report_equals_separate_metrics():
+    rng = np.random.default_rng(9)
+    train, held = rng.standard_normal((400, 6)), rng.standard_normal((300, 6))
+    fake = rng.standard_normal((250, 6)) * 0.8 + 0.2
+    rep = metrics.generation_report(train, held, fake, k_pr=3, k_dc=5)
+    p, r = metrics.precision_recall(held, fake, k=3)
+    d, c = metrics.density_coverage(held, fake, k=5)
+    ref = _reference(held, fake, train=train)
+    assert (rep["precision"], rep["recall"], rep["density"], rep["coverage"]) == (p, r, d, c)
+    assert rep["density"] == pytest.approx(ref["density"]) and rep["recall"] == pytest.approx(ref["recall"])
+    assert rep["fd"] == pytest.approx(metrics.frechet_distance(held, fake))
+    assert rep["authenticity"] == pytest.approx(ref["authenticity"])
