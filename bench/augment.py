@@ -5,8 +5,9 @@ intents' train sentences only. The few-shot task is the other 50 intents: 5 or 1
 sentences each (drawn per seed), tested on their 1,500 test sentences. Classifiers on the
 encoder's unit vectors: nearest centroid (cosine) and logistic regression. Augmentation:
 a class-conditional GAN (textgan.gan.conditional, WGAN-GP + projection critic) trained on
-the few-shot vectors only adds `--per-class` generated vectors per intent; a "jitter"
-baseline adds the same number of noisy copies of the few-shot vectors instead.
+the few-shot vectors only adds `--per-class` generated vectors per intent ("filtered": only
+those whose nearest few-shot centroid is their own intent); a "jitter" baseline adds the
+same number of noisy copies of the few-shot vectors instead.
 
     python bench/augment.py --json bench/results/augment.json
 """
@@ -71,6 +72,14 @@ def generate(x, y, names, per_class: int, steps: int, seed: int) -> tuple[np.nda
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def keep_consistent(x, y, gx, gy) -> tuple[np.ndarray, np.ndarray]:
+    """Drop generated vectors whose nearest few-shot centroid is not their requested intent."""
+    classes = np.unique(y)
+    c = np.stack([x[y == k].mean(0) for k in classes])
+    keep = classes[(gx @ c.T).argmax(1)] == gy
+    return gx[keep], gy[keep]
+
+
 def jitter(x, y, per_class: int, sigma: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     gx, gy = [], []
@@ -119,21 +128,25 @@ def main() -> None:
             gx, gy = generate(x, y, fewshot, args.per_class, args.gan_steps, seed)
             gan_s = time.perf_counter() - t1
             jx, jy = jitter(x, y, args.per_class, 0.5, seed)
-            row = {"gan_seconds": round(gan_s, 1)}
+            fx, fy = keep_consistent(x, y, gx, gy)
+            row = {"gan_seconds": round(gan_s, 1), "kept_share": round(len(fy) / len(gy), 3)}
             for name, (ax, ay) in {"none": (x, y), "cgan": (np.r_[x, gx], np.r_[y, gy]),
+                                   "cgan_filtered": (np.r_[x, fx], np.r_[y, fy]),
                                    "jitter": (np.r_[x, jx], np.r_[y, jy])}.items():
                 row[f"centroid_{name}"] = centroid_acc(ax, ay, xte, yte)
                 row[f"logreg_{name}"] = logreg_acc(ax, ay, xte, yte, seed)
             runs.append(row)
             print(f"  {shots}-shot seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
-        keys = [k for k in runs[0] if k != "gan_seconds"]
+        keys = [k for k in runs[0] if k not in ("gan_seconds", "kept_share")]
         result["shots"][str(shots)] = {k: float(np.mean([r[k] for r in runs])) for k in keys}
         result["shots"][str(shots)]["runs"] = runs
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    print("\n| shots | classifier | no augmentation | + cGAN vectors | + jitter copies |\n|---|---|---|---|---|")
+    print("\n| shots | classifier | no augmentation | + cGAN vectors | + cGAN, filtered | + jitter copies |"
+          "\n|---|---|---|---|---|---|")
     for shots, r in result["shots"].items():
         for clf in ("centroid", "logreg"):
-            print(f"| {shots} | {clf} | {r[f'{clf}_none']:.3f} | {r[f'{clf}_cgan']:.3f} | {r[f'{clf}_jitter']:.3f} |")
+            print(f"| {shots} | {clf} | {r[f'{clf}_none']:.3f} | {r[f'{clf}_cgan']:.3f} | "
+                  f"{r[f'{clf}_cgan_filtered']:.3f} | {r[f'{clf}_jitter']:.3f} |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -96,3 +96,14 @@ def test_conditional_input_errors(tmp_path):
     with pytest.raises(InputError, match="critic_cond"):
         train_conditional(torch.zeros(4, 2), list("abab"), GANConfig(steps=1, batch_size=2), tmp_path / "y",
                           progress=False, critic_cond="dot")
+
+
+def test_read_labels(tmp_path):
+    from textgan.gan.conditional import read_labels
+
+    (tmp_path / "l.txt").write_text("a\nb\n\na\n", encoding="utf-8")
+    (tmp_path / "l.json").write_text('["x", 2]', encoding="utf-8")
+    assert read_labels(tmp_path / "l.txt", 3) == ["a", "b", "a"]
+    assert read_labels(tmp_path / "l.json") == ["x", "2"]
+    with pytest.raises(InputError, match="3 labels for 4 vectors"):
+        read_labels(tmp_path / "l.txt", 4)

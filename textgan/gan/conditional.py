@@ -210,7 +210,7 @@ class SavedConditional:
         y = self.label_id(group)
         if n < 0:
             raise InputError(f"n must be >= 0, got {n}")
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
         z = torch.randn(n, self.config.noise_dim, generator=gen)
         return self.net(z, torch.full((n,), y, dtype=torch.long)).reshape(n, -1)
 
@@ -255,3 +255,28 @@ def sample_group(model, n: int, group: str | None = None, seed: int | None = Non
         raise InputError(f"this GAN is unconditional (kind {getattr(model, 'kind', 'gan')!r}); --group needs a "
                          f"GAN trained with group labels")
     return model.sample(n, seed=seed)
+
+
+def read_labels(path: str | Path, n: int | None = None) -> list[str]:
+    """Group labels for conditional training: a .txt file (one per line) or a JSON list.
+
+    Args: path: the file. n: expected count (the number of training vectors), checked when given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("missing file", path)
+    if path.suffix.lower() == ".json":
+        labels = load_json(path)
+        if not isinstance(labels, list):
+            raise InputError("expected a JSON list of labels", path)
+        labels = [str(x) for x in labels]
+    else:
+        try:
+            labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", path) from None
+    if not labels:
+        raise InputError("no labels", path)
+    if n is not None and len(labels) != n:
+        raise InputError(f"{len(labels)} labels for {n} vectors", path)
+    return labels

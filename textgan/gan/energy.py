@@ -391,7 +391,7 @@ class SavedMEG:
         temp = self.config.temperature if temperature is None else temperature
         if temp <= 0:
             raise InputError(f"temperature must be > 0, got {temp}")
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
         z = torch.randn(n, self.config.noise_dim, generator=gen)
         self.energy_net.requires_grad_(False)
         self.net.requires_grad_(False)

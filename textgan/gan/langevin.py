@@ -229,7 +229,7 @@ class SavedEBM:
             raise InputError(f"n must be >= 0, got {n}")
         if init not in ("buffer", "noise"):
             raise InputError(f"unknown init {init!r}; valid: buffer, noise")
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
         project = _projector(self.config.head, self.model)
         if init == "buffer":
             start = self.buffer[torch.randint(len(self.buffer), (n,), generator=gen)]

@@ -187,7 +187,7 @@ class SavedOGAN:
         """Args: n: samples; seed: private RNG seed (None: fresh). Returns (n, D)."""
         if n < 0:
             raise InputError(f"n must be >= 0, got {n}")
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
         return self.net(torch.randn(n, self.config.noise_dim, generator=gen)).reshape(n, -1)
 
     @torch.no_grad()
