@@ -108,17 +108,19 @@ def main() -> None:
     ap.add_argument("--objectives", default=",".join(OBJECTIVES))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sweep-steps", type=int, default=1500, help="generator steps per objective in the sweep")
-    ap.add_argument("--preset-steps", type=int, default=None, help="default: PRESETS['toy'].steps")
+    ap.add_argument("--preset-steps", default="", help="per dataset, e.g. ring8=4000,grid25=10000 "
+                    "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
     args = ap.parse_args()
 
     datasets, objectives = args.datasets.split(","), args.objectives.split(",")
     preset = PRESETS["toy"]
-    if args.preset_steps:
-        preset = dataclasses.replace(preset, steps=args.preset_steps)
+    steps = {ds: preset.steps for ds in datasets}
+    steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
     jobs = []
     for ds in datasets:
-        jobs += [(ds, PRESET_KEY, preset.to_dict(), s) for s in range(args.seeds)]
+        cfg = dataclasses.replace(preset, steps=steps[ds]).to_dict()
+        jobs += [(ds, PRESET_KEY, cfg, s) for s in range(args.seeds)]
         jobs += [(ds, o, sweep_config(o, args.sweep_steps).to_dict(), s) for o in objectives
                  for s in range(args.seeds)]
     t0 = time.time()
@@ -139,7 +141,8 @@ def main() -> None:
         samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
         plot(ds, {k: results[ds][k] for k in samples}, samples, png_dir / f"toy_{ds}.png")
-    results["settings"] = {"preset": preset.to_dict(), "sweep_steps": args.sweep_steps, "seeds": args.seeds,
+    results["settings"] = {"preset": preset.to_dict(), "preset_steps": steps, "sweep_steps": args.sweep_steps,
+                           "seeds": args.seeds,
                            "samples": 2500, "seconds": "CPU seconds per run (1 thread)",
                            "hq": "percent", "wall_s_total": round(time.time() - t0, 1)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +150,7 @@ def main() -> None:
 
     for ds in datasets:
         k = len(TOY_DATASETS[ds][0])
-        print(f"\n### {ds} ({args.seeds} seeds, 2,500 samples; preset {preset.steps} steps, "
+        print(f"\n### {ds} ({args.seeds} seeds, 2,500 samples; preset {steps[ds]} steps, "
               f"sweep {args.sweep_steps} steps)\n")
         print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
         print("|---|---|---|---|---|")
