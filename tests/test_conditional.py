@@ -1,6 +1,4 @@
 """Class-conditional GANs (textgan.gan.conditional) on FAQ sentence vectors and their groups."""
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

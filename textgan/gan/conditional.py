@@ -9,7 +9,6 @@ The saved folder stores the label names in `labels.json`; sampling asks for one 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -24,8 +23,8 @@ from torch import nn
 from textgan.artifacts import atomic_dir, load_json, save_json, save_tensors
 from textgan.errors import InputError
 from textgan.gan.config import GANConfig
-from textgan.gan.energy import (FORMAT, check_out_dir, check_vectors, ema_update, load_weights,
-                                read_kind_config, seed_all, write_metrics_png)
+from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, ema_update, load_weights,
+                                    read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Arch, Head, trunk
 from textgan.gan.objectives import make_objective
 from textgan.gan.penalties import clip_weights, make_penalty

@@ -27,8 +27,8 @@ from torch import nn
 
 from textgan.artifacts import atomic_dir, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
-from textgan.gan.energy import (FORMAT, check_out_dir, check_vectors, config_from_dict, config_from_gan,
-                                load_weights, read_kind_config, seed_all, write_metrics_png)
+from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, config_from_dict, config_from_gan,
+                                    load_weights, read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Arch, Critic
 
 Tensor = torch.Tensor

@@ -24,8 +24,8 @@ from torch import nn
 from textgan.artifacts import atomic_dir, save_json, save_tensors
 from textgan.errors import InputError
 from textgan.gan.config import GANConfig
-from textgan.gan.energy import (FORMAT, check_out_dir, check_vectors, ema_update, load_weights,
-                                read_kind_config, seed_all, write_metrics_png)
+from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, ema_update, load_weights,
+                                    read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Generator, trunk
 from textgan.gan.objectives import OBJECTIVES, make_objective
 from textgan.gan.penalties import clip_weights, make_penalty
