@@ -61,10 +61,10 @@ def test_automatic_index_reaches_stated_recall(monkeypatch):
     assert idx.meta["factory"].startswith("IVF") and "nprobe" in idx.meta["params"]
     stated = idx.meta["recall_at_10"]
     assert stated >= retrieval.TARGET_RECALL
-    # held-out queries from the same mixture: recall close to the stated self-query figure
+    # held-out queries from the same mixture: recall close to the stated leave-self-out figure
     q = _unit(centres[rng.integers(0, 200, 300)] + rng.standard_normal((300, 32)) / np.sqrt(32))
     truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
-    assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) >= stated - 0.03
+    assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) >= stated - 0.02
     # and nprobe=1 would not have reached it: the tuner did real work
     retrieval._set_params(idx.index, {"nprobe": 1})
     assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) < stated
