@@ -38,7 +38,7 @@ class TrainConfig:
     scale: float | None = None  # None: the loss row's default (30 for margin softmax)
     margin: float | None = None  # None: the loss row's default (0.35 for AM-Softmax)
     backbone: str = "gru"  # "gru", "minilm" or a local sentence-transformers folder
-    tokenizer: Literal["word", "wordpiece", "char"] = "word"
+    tokenizer: Literal["word", "wordpiece", "char"] = "wordpiece"
     vocab_size: int = 30000
     min_frequency: int = 1
     embed_dim: int = 128
@@ -48,7 +48,7 @@ class TrainConfig:
     pooling: Literal["max", "mean", "last"] = "max"
     dropout: float = 0.1
     max_length: int = 64
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 2e-3
     lr_decay: Literal["constant", "linear"] = "linear"
