@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from textgan import retrieval
+from textgan import index_choice, retrieval
 from textgan.errors import InputError
 
 faiss.omp_set_num_threads(1)  # the test machine is shared: spinning OpenMP threads thrash
@@ -55,7 +55,7 @@ def test_choose_factory_thresholds():
 
 def test_automatic_index_reaches_stated_recall(monkeypatch):
     # a small FLAT_MAX_N makes the automatic choice pick IVF on a 20k corpus
-    monkeypatch.setattr(retrieval, "FLAT_MAX_N", 1000)
+    monkeypatch.setattr(index_choice, "FLAT_MAX_N", 1000)
     x, centres, rng = _clustered(20_000, 32, 200, seed=1)
     idx = retrieval.build_index(x, [str(i) for i in range(len(x))], encoder=ENC, seed=0)
     assert idx.meta["factory"].startswith("IVF") and "nprobe" in idx.meta["params"]
@@ -66,12 +66,12 @@ def test_automatic_index_reaches_stated_recall(monkeypatch):
     truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
     assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) >= stated - 0.02
     # and nprobe=1 would not have reached it: the tuner did real work
-    retrieval._set_params(idx.index, {"nprobe": 1})
+    retrieval.set_params(idx.index, {"nprobe": 1})
     assert retrieval.recall_at_k(idx.search(q, 10)[1], truth) < stated
 
 
 def test_structureless_data_falls_back_to_exact(monkeypatch):
-    monkeypatch.setattr(retrieval, "FLAT_MAX_N", 1000)
+    monkeypatch.setattr(index_choice, "FLAT_MAX_N", 1000)
     # uniform on the sphere in 256-d: IVF needs nprobe ~ nlist for 0.95 recall, at which
     # point it is ~4x slower than exact search; the tuner's timing check hits far earlier
     x = np.random.default_rng(2).standard_normal((20_000, 256)).astype(np.float32)
