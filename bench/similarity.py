@@ -77,7 +77,7 @@ class TfIdf:
         return normalize(self.vec.transform(texts)).astype(np.float32)  # sparse (N, V)
 
 
-def metrics(enc, data, stsb, knn_only_train=None) -> dict:
+def metrics(enc, data, stsb) -> dict:
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 

@@ -6,7 +6,6 @@ A path that does not exist but looks like `owner/name` is tried as a `datasets` 
 """
 from __future__ import annotations
 
-import os
 import random
 import warnings
 from collections import Counter, defaultdict
@@ -193,8 +192,3 @@ class GroupBatchSampler:
         rng.shuffle(chunks)
         for b in range(0, len(chunks), self.groups_per_batch):
             yield [i for c in chunks[b:b + self.groups_per_batch] for i in c]
-
-
-def env_offline() -> None:
-    """No hub downloads for models: local folders only."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
