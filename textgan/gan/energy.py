@@ -10,6 +10,8 @@ Three networks on flat vectors (B, D):
 
 At sampling time MALA can refine the latent code: target p(z) ∝ exp(-E(G(z))/T - |z|^2/2)
 with Langevin proposals accepted by Metropolis-Hastings using the proposal density (`mala`).
+With the critic score v = -E, the energy and generator losses are the objectives table's
+Wasserstein row (reused below); only the entropy term and the penalty are MEG's own.
 The saved folder is `config.json` (kind "meg") + safetensors; `load_meg(dir)` returns an
 object with `.sample`, `.energy`, `.dim`, `.meta`.
 """
@@ -33,6 +35,7 @@ from textgan.errors import InputError
 from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, config_from_dict, config_from_gan,
                                     ema_update, load_weights, read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Arch, Critic, Generator, Head
+from textgan.gan.objectives import wasserstein_d, wasserstein_g
 from textgan.gan.penalties import r1_penalty
 
 Tensor = torch.Tensor
@@ -201,7 +204,8 @@ def train_meg(data, config=None, out_dir: str | Path = "runs/meg", meta: dict | 
             with torch.no_grad():
                 fake = gen(torch.randn(B, cfg.noise_dim))
             e_real, e_fake = energy(x), energy(fake)  # (B,), (B,)
-            loss_e = e_real.mean() - e_fake.mean()
+            # with critic score v = -E this is the table's Wasserstein row: E_data[E] - E_G[E]
+            loss_e = wasserstein_d(-e_real, -e_fake)
             pen = r1_penalty(energy, x, fake, e_real, e_fake, cfg.gp_weight)
             reg = cfg.energy_l2 * (e_real**2).mean()
             opt_e.zero_grad(set_to_none=True)
@@ -214,7 +218,7 @@ def train_meg(data, config=None, out_dir: str | Path = "runs/meg", meta: dict | 
         energy.requires_grad_(False)
         stat.requires_grad_(False)
         mi = jsd_mi(stat(x_f, z), stat(x_f, z_bar))
-        loss_g = energy(x_f).mean() - cfg.entropy_weight * mi
+        loss_g = wasserstein_g(None, -energy(x_f)) - cfg.entropy_weight * mi  # E_G[E] - H
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
