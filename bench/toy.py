@@ -35,11 +35,12 @@ ANCHORS = {
 PRESET_KEY = "preset"
 
 
-def sweep_config(objective: str, steps: int) -> GANConfig:
+def sweep_config(objective: str, steps: int, batch_size: int) -> GANConfig:
     """Toy networks and schedule, but the objective row's own penalty/optimiser/lr/n_critic."""
     row_defaults = dict(n_critic=None, lr_g=None, lr_d=None, optimizer=None, betas=None, penalty=None,
                         penalty_weight=None)
-    return dataclasses.replace(PRESETS["toy"], objective=objective, steps=steps, **row_defaults)
+    return dataclasses.replace(PRESETS["toy"], objective=objective, steps=steps, batch_size=batch_size,
+                               **row_defaults)
 
 
 def run_one(job: tuple) -> dict:
@@ -108,6 +109,7 @@ def main() -> None:
     ap.add_argument("--objectives", default=",".join(OBJECTIVES))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sweep-steps", type=int, default=1500, help="generator steps per objective in the sweep")
+    ap.add_argument("--sweep-batch", type=int, default=None, help="default: PRESETS['toy'].batch_size")
     ap.add_argument("--preset-steps", default="", help="per dataset, e.g. ring8=4000,grid25=10000 "
                     "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
@@ -117,11 +119,13 @@ def main() -> None:
     preset = PRESETS["toy"]
     steps = {ds: preset.steps for ds in datasets}
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
-    jobs = []
+    sweep_batch = args.sweep_batch or preset.batch_size
+    jobs = []  # the long preset runs first so the pool ends evenly
     for ds in datasets:
         cfg = dataclasses.replace(preset, steps=steps[ds]).to_dict()
         jobs += [(ds, PRESET_KEY, cfg, s) for s in range(args.seeds)]
-        jobs += [(ds, o, sweep_config(o, args.sweep_steps).to_dict(), s) for o in objectives
+    for ds in datasets:
+        jobs += [(ds, o, sweep_config(o, args.sweep_steps, sweep_batch).to_dict(), s) for o in objectives
                  for s in range(args.seeds)]
     t0 = time.time()
     runs = []
@@ -142,7 +146,7 @@ def main() -> None:
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
         plot(ds, {k: results[ds][k] for k in samples}, samples, png_dir / f"toy_{ds}.png")
     results["settings"] = {"preset": preset.to_dict(), "preset_steps": steps, "sweep_steps": args.sweep_steps,
-                           "seeds": args.seeds,
+                           "sweep_batch": sweep_batch, "seeds": args.seeds,
                            "samples": 2500, "seconds": "CPU seconds per run (1 thread)",
                            "hq": "percent", "wall_s_total": round(time.time() - t0, 1)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -151,11 +155,11 @@ def main() -> None:
     for ds in datasets:
         k = len(TOY_DATASETS[ds][0])
         print(f"\n### {ds} ({args.seeds} seeds, 2,500 samples; preset {steps[ds]} steps, "
-              f"sweep {args.sweep_steps} steps)\n")
+              f"sweep {args.sweep_steps} steps at batch {sweep_batch})\n")
         print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
         print("|---|---|---|---|---|")
         for key, r in results[ds].items():
-            name = f"**{preset.objective}+{preset.penalty} (toy preset)**" if key == PRESET_KEY else key
+            name = f"**{preset.objective}+{preset.resolve().penalty} (toy preset)**" if key == PRESET_KEY else key
             err = f" ({len(r['errors'])} diverged)" if r["errors"] else ""
             print(f"| {name}{err} | {r['modes']:.1f} ± {r['modes_std']:.1f} | {r['hq']:.1f} ± {r['hq_std']:.1f} | "
                   f"{r['rkl']:.3f} ± {r['rkl_std']:.3f} | {r['seconds']:.0f} |")
