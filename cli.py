@@ -209,12 +209,12 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema) -> None:
     """Write N generated vectors (N, D) from a trained GAN folder to a .npy file."""
     import numpy as np
 
-    from textgan.artifacts import atomic_path
+    from textgan.artifacts import atomic_file
     from textgan.gan import load_generator
 
     x = load_generator(gan_dir, ema=not no_ema).sample(n, seed=seed).numpy()
-    with atomic_path(out_file) as tmp:
-        np.save(tmp, x)
+    with atomic_file(out_file, "wb") as fh:  # a file handle: np.save must not append ".npy" to the temp name
+        np.save(fh, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")
 
 
