@@ -38,11 +38,15 @@ def gru_encoder(clinc: dict, work: Path, epochs: int, seed: int):
     """Train (or reuse) a GRU + AM-Softmax encoder on the train split only."""
     import similarity
 
-    model_dir = work / f"gru_s{seed}"
+    import dataclasses
+    import hashlib
+
+    cfg = similarity.TrainConfig(seed=seed, **({"epochs": epochs} if epochs else {}))
+    key = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
+    model_dir = work / f"gru_{key}"  # cache keyed by the full training config
     if not (model_dir / "model").exists():
         texts, groups = clinc["train"]
         vt, vg = clinc["val"]
-        cfg = similarity.TrainConfig(epochs=epochs, seed=seed)
         similarity.train(cfg, texts, groups, model_dir, eval_texts=vt, eval_groups=vg, progress=False)
     return similarity.load(model_dir / "model")
 
@@ -134,7 +138,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000, help="training steps of each model")
     ap.add_argument("--models", default="gan,ebm,meg")
     ap.add_argument("--k", type=int, default=5, help="top-k of the mean-kNN variant")
-    ap.add_argument("--epochs", type=int, default=10, help="GRU encoder epochs")
+    ap.add_argument("--epochs", type=int, default=None, help="GRU encoder epochs (default: the library's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--json", default=None)
@@ -149,7 +153,7 @@ def main() -> None:
     t0 = time.perf_counter()
     print("GRU + AM-Softmax encoder (trained on CLINC150 train only)", flush=True)
     enc = gru_encoder(clinc, work, args.epochs, args.seed)
-    result["gru"] = evaluate(enc, clinc, work / "gru", args.steps, models, args.k)
+    result["gru"] = evaluate(enc, clinc, work / f"gru_models_{enc.fingerprint[:8]}", args.steps, models, args.k)
     if not args.no_minilm:
         try:
             mini = MiniLM()
