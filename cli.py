@@ -163,6 +163,9 @@ def objectives_cmd() -> None:
 @click.option("--preset", type=click.Choice(["toy", "embeddings", "images", "none"]), default="none",
               show_default=True, help="Start from a GANConfig preset; flags override it.")
 @click.option("--objective", default=None, help="Row of `textgan objectives` (default wgan-gp).")
+@click.option("--model", "sim_model", default=None, type=click.Path(),
+              help="Similarity model: VECTORS is then a corpus of sentences, encoded before training.")
+@click.option("--text-col", default=None, help="With --model: text column of a data-file corpus.")
 @click.option("--key", default=None, help="Tensor name inside a .safetensors file.")
 @click.option("--vector-col", default=None, help="Vector column of a datasets folder/file.")
 @click.option("--steps", type=int, default=None)
@@ -186,16 +189,34 @@ def objectives_cmd() -> None:
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_gan_cmd(vectors, out_dir, preset, key, vector_col, resume, quiet, **flags) -> None:
-    """Train a GAN on VECTORS (.npy, .safetensors, or a datasets folder/file with a vector column)."""
+def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, key, vector_col, resume, quiet, **flags) -> None:
+    """Train a GAN on VECTORS (.npy, .safetensors, or a datasets folder/file with a vector column).
+
+    With --model, VECTORS is a corpus (.txt or data file + --text-col): it is encoded by the
+    similarity model first, and the GAN records that encoder so it is only ever decoded with
+    an index of the same encoder.
+
+    \b
+    Examples:
+      textgan train-gan vecs.npy --objective wgan-gp --out runs/gan
+      textgan train-gan data/faq_en.csv --model runs/sim/model --text-col text --preset embeddings --out runs/gan
+    """
     import dataclasses
 
     from textgan.gan import PRESETS, GANConfig, load_vectors, train_gan
 
     base = PRESETS[preset] if preset != "none" else GANConfig()
     config = dataclasses.replace(base, **{k: v for k, v in flags.items() if v is not None})
-    data = load_vectors(vectors, key=key, column=vector_col)
-    path = train_gan(data, config, out_dir, progress=not quiet, resume=resume)
+    if sim_model is not None:
+        from textgan import workflow
+
+        if preset == "none":  # sentence vectors live on the unit sphere
+            config = dataclasses.replace(config, head=flags.get("head") or "sphere")
+        path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
+                                            progress=not quiet, resume=resume)
+    else:
+        data = load_vectors(vectors, key=key, column=vector_col)
+        path = train_gan(data, config, out_dir, progress=not quiet, resume=resume)
     click.echo(f"saved GAN to {path}")
 
 
@@ -291,10 +312,10 @@ def _read_queries(path: str) -> list[str]:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", p) from None
     qs = [ln.strip() for ln in lines if ln.strip()]
-    if len(qs) < len(lines):
-        click.echo(f"warning: {p}: skipped {len(lines) - len(qs)} blank line(s)", err=True)
     if not qs:
         raise InputError("no queries (the file is empty or blank)", p)
+    if len(qs) < len(lines):
+        click.echo(f"warning: {p}: skipped {len(lines) - len(qs)} blank line(s)", err=True)
     return qs
 
 

@@ -1,0 +1,154 @@
+"""The joined workflow: index -> search -> train-gan -> generate-embeddings -> decode, via the CLI.
+
+Uses the small FAQ model from `_faq.py` (trained once per test process on data/faq_en.csv).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from _faq import FAQ, faq_model
+from cli import main
+from textgan import workflow
+from textgan.errors import InputError
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    """Run the console entry point; (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(model dir, index dir, gan dir, corpus texts) built once for this module."""
+    from textgan.gan import GANConfig
+
+    model, texts, groups, vectors = faq_model()
+    root = tmp_path_factory.mktemp("wf")
+    index = root / "index"
+    workflow.index_corpus(model, FAQ, index, text_col="text", group_col="group", progress=False)
+    cfg = GANConfig(objective="wgan-gp", steps=150, batch_size=128, noise_dim=16, width=128, depth=2,
+                    head="sphere", arch="mlp", seed=0, checkpoint_every=1000)
+    gan = workflow.train_gan(vectors, root / "gan", config=cfg,
+                             encoder=workflow.encoder_meta(workflow.load_encoder(model), model), progress=False)
+    return model, index, gan, texts
+
+
+def test_search_finds_the_sentence_itself_first(built, capsys):
+    model, index, _, texts = built
+    hits = workflow.search(index, [texts[0], texts[100]], k=3)
+    assert [h[0]["text"] for h in hits] == [texts[0], texts[100]]
+    assert hits[0][0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert all(-1.0 <= h["score"] <= 1.0 for row in hits for h in row)
+    assert [h["score"] for h in hits[0]] == sorted((h["score"] for h in hits[0]), reverse=True)
+    code, out, _ = run(capsys, "search", index, texts[5], "--k", "2", "--json")
+    assert code == 0
+    rec = json.loads(out.splitlines()[0])
+    assert rec["hits"][0]["text"] == texts[5] and len(rec["hits"]) == 2
+
+
+def test_generate_embeddings_decodes_to_real_corpus_sentences(built, tmp_path, capsys):
+    _, index, gan, texts = built
+    code, out, err = run(capsys, "generate-embeddings", gan, "--n", 12, "--index", index, "--k", 3,
+                         "--seed", 7, "--out", tmp_path / "gen")
+    assert code == 0, err
+    vecs = np.load(tmp_path / "gen.npy", allow_pickle=False)
+    assert vecs.shape == (12, workflow.load_encoder(built[0]).dim)
+    rows = [json.loads(x) for x in (tmp_path / "gen.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(range(12))
+    corpus = set(texts)
+    for r in rows:
+        assert len(r["neighbours"]) == 3 and isinstance(r["novel"], bool)
+        for nb in r["neighbours"]:
+            assert nb["text"] in corpus and -1.0 <= nb["score"] <= 1.0
+        # the decoded score is the real cosine between the vector and that sentence's vector
+        v = vecs[r["id"]] / np.linalg.norm(vecs[r["id"]])
+        sent = workflow.encode(built[0], [r["neighbours"][0]["text"]])[0]
+        assert float(v @ sent) == pytest.approx(r["neighbours"][0]["score"], abs=1e-4)
+    # same seed, same vectors
+    again = workflow.generate(gan, 12, seed=7)
+    np.testing.assert_allclose(again, vecs, atol=1e-6)
+
+
+def test_train_gan_accepts_model_and_corpus(built, tmp_path, capsys):
+    model, index, _, _ = built
+    code, _, err = run(capsys, "train-gan", FAQ, "--model", model, "--text-col", "text",
+                       "--objective", "gan-ns", "--steps", 20, "--batch-size", 64, "--out", tmp_path / "g")
+    assert code == 0, err
+    s = workflow.generate_embeddings(tmp_path / "g", 4, tmp_path / "o", index=index, k=1)
+    assert s["n"] == 4 and (tmp_path / "o.jsonl").is_file()
+
+
+def test_interpolation_walks_from_a_to_b(built):
+    _, index, _, texts = built
+    a, b = texts[0], texts[300]
+    rows = workflow.interpolate(index, a, b, steps=5)
+    assert [r["t"] for r in rows] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert rows[0]["text"] == a and rows[-1]["text"] == b
+    path = workflow.slerp(np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), 5)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(path[2], [np.sqrt(0.5), np.sqrt(0.5), 0], atol=1e-12)
+
+
+def test_encoder_mismatch_is_refused(built, tmp_path, capsys):
+    model, index, gan, texts = built
+    other = tmp_path / "other_index"
+    shutil.copytree(index, other)
+    meta = json.loads((other / "meta.json").read_text())
+    meta["encoder"]["fingerprint"] = "0" * 64
+    (other / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="encoder"):
+        workflow.search(other, [texts[0]], model=model)
+    code, _, err = run(capsys, "generate-embeddings", gan, "--n", 3, "--index", other, "--out", tmp_path / "x")
+    assert code == 2 and "encoder" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "x.jsonl").exists()
+
+
+def test_gan_dimension_differs_from_index(built, tmp_path, capsys):
+    from textgan.gan import GANConfig
+
+    _, index, _, _ = built
+    small = workflow.train_gan(np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32), tmp_path / "g8",
+                               config=GANConfig(steps=5, batch_size=64, width=32, depth=1), progress=False)
+    code, _, err = run(capsys, "generate-embeddings", small, "--n", 3, "--index", index, "--out", tmp_path / "y")
+    assert code == 2 and "8-d" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("y.*"))
+
+
+def test_bad_inputs_exit_2_with_one_line(built, tmp_path, capsys):
+    model, index, _, _ = built
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    blanks = tmp_path / "q.txt"
+    blanks.write_text("how do i reset my password\n\n   \ntrack my parcel\n")
+    broken = tmp_path / "broken_index"
+    shutil.copytree(index, broken)
+    data = (broken / "index.faiss").read_bytes()
+    (broken / "index.faiss").write_bytes(data[: len(data) // 3])
+    cases = [
+        (["index", model, empty, "--out", tmp_path / "i1"], "empty"),
+        (["index", model, tmp_path / "nope.csv", "--text-col", "text", "--out", tmp_path / "i2"], "missing"),
+        (["search", index, "--file", empty], "no queries"),
+        (["search", broken, "hello"], "index.faiss"),
+        (["search", tmp_path / "no_index", "hello"], "no_index"),
+        (["interpolate", index, "a", "b", "--steps", "1"], "steps"),
+    ]
+    for args, needle in cases:
+        code, _, err = run(capsys, *args)
+        assert code == 2, (args, err)
+        assert needle in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "i1").exists() and not (tmp_path / "i2").exists()
+    # blank lines in a query file are skipped (and said), not searched
+    code, out, err = run(capsys, "search", index, "--file", blanks, "--k", "1")
+    assert code == 0 and "skipped 2 blank" in err
+    assert out.count("\n  ") == 2
