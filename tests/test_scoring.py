@@ -125,3 +125,23 @@ def test_score_refuses_model_of_another_encoder(faq_assets):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "trained on vectors of encoder 0123456789ab" in proc.stderr
+
+
+def test_scorers_for_every_kind(tmp_path):
+    from textgan.gan import GANConfig, load_critic, train_gan
+    from textgan.gan.kinds import load_model
+    from textgan.gan.ogan import train_ogan
+
+    x = torch.nn.functional.normalize(torch.randn(64, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    cfg = GANConfig(steps=2, batch_size=16, width=8, depth=1, noise_dim=2)
+    train_gan(x, cfg, tmp_path / "gan", progress=False)
+    train_ogan(x, cfg, tmp_path / "ogan", progress=False)
+    sc = load_scorer(tmp_path / "gan")
+    assert (sc.kind, sc.methods) == ("gan", ("critic",))
+    with torch.no_grad():
+        ref = load_critic(tmp_path / "gan")[0](x).numpy()
+    assert np.allclose(sc(x.numpy(), "critic"), ref, atol=1e-6)
+    so = load_scorer(tmp_path / "ogan")
+    assert np.allclose(so(x.numpy(), "critic"), load_model(tmp_path / "ogan").critic_score(x).numpy(), atol=1e-6)
+    with pytest.raises(InputError, match="gives critic scores, not 'energy'"):
+        so(x.numpy(), "energy")
