@@ -155,6 +155,9 @@ def objectives_cmd() -> None:
     for o in OBJECTIVES.values():
         click.echo(f"| {o.name} | {o.family} | {o.d_text} | {o.g_text} | {o.penalty} | {o.optimizer} | "
                    f"{o.lr:g} | {o.n_critic} |")
+    click.echo("\nAlso trainable with `train-gan --objective`: meg (energy + entropy, Kumar et al. 2019), "
+               "ebm-langevin (Langevin-sampled EBM, Du & Mordatch 2019), ogan (critic doubles as encoder, Su 2019); "
+               "and any row class-conditionally with --labels / --group-col.")
 
 
 @cli.command("train-gan")
@@ -162,10 +165,15 @@ def objectives_cmd() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Run folder (weights, config, metrics).")
 @click.option("--preset", type=click.Choice(["toy", "embeddings", "images", "none"]), default="none",
               show_default=True, help="Start from a GANConfig preset; flags override it.")
-@click.option("--objective", default=None, help="Row of `textgan objectives` (default wgan-gp).")
+@click.option("--objective", default=None,
+              help="Row of `textgan objectives` (default wgan-gp), or meg, ebm-langevin, ogan.")
 @click.option("--model", "sim_model", default=None, type=click.Path(),
               help="Similarity model: VECTORS is then a corpus of sentences, encoded before training.")
 @click.option("--text-col", default=None, help="With --model: text column of a data-file corpus.")
+@click.option("--group-col", default=None,
+              help="With --model: group column; trains a class-conditional GAN (sample with --group).")
+@click.option("--labels", default=None, type=click.Path(),
+              help="Without --model: one group label per vector (.txt lines or JSON list) for a conditional GAN.")
 @click.option("--key", default=None, help="Tensor name inside a .safetensors file.")
 @click.option("--vector-col", default=None, help="Vector column of a datasets folder/file.")
 @click.option("--steps", type=int, default=None)
@@ -189,7 +197,8 @@ def objectives_cmd() -> None:
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, key, vector_col, resume, quiet, **flags) -> None:
+def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, group_col, labels, key, vector_col, resume, quiet,
+                  **flags) -> None:
     """Train a GAN on VECTORS (.npy, .safetensors, or a datasets folder/file with a vector column).
 
     With --model, VECTORS is a corpus (.txt or data file + --text-col): it is encoded by the
@@ -203,20 +212,24 @@ def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, key, vector_col
     """
     import dataclasses
 
-    from textgan.gan import PRESETS, GANConfig, load_vectors, train_gan
+    from textgan.gan import PRESETS, GANConfig, load_vectors
 
     base = PRESETS[preset] if preset != "none" else GANConfig()
     config = dataclasses.replace(base, **{k: v for k, v in flags.items() if v is not None})
-    if sim_model is not None:
-        from textgan import workflow
+    from textgan import workflow
 
+    if sim_model is not None:
         if preset == "none":  # sentence vectors live on the unit sphere
             config = dataclasses.replace(config, head=flags.get("head") or "sphere")
         path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
-                                            progress=not quiet, resume=resume)
+                                            group_col=group_col, progress=not quiet, resume=resume)
     else:
+        from textgan.gan.conditional import read_labels
+
         data = load_vectors(vectors, key=key, column=vector_col)
-        path = train_gan(data, config, out_dir, progress=not quiet, resume=resume)
+        groups = read_labels(labels, len(data)) if labels else None
+        path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=not quiet,
+                                  resume=resume)
     click.echo(f"saved GAN to {path}")
 
 
@@ -226,14 +239,16 @@ def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, key, vector_col
 @click.option("--out", "out_file", required=True, type=click.Path(), help=".npy file (written atomically).")
 @click.option("--seed", type=int, default=None)
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights, not the EMA.")
-def sample_cmd(gan_dir, n, out_file, seed, no_ema) -> None:
+@click.option("--group", default=None, help="Group to sample from a class-conditional GAN.")
+def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     """Write N generated vectors (N, D) from a trained GAN folder to a .npy file."""
     import numpy as np
 
     from textgan.artifacts import atomic_file
     from textgan.gan import load_generator
+    from textgan.gan.conditional import sample_group
 
-    x = load_generator(gan_dir, ema=not no_ema).sample(n, seed=seed).numpy()
+    x = sample_group(load_generator(gan_dir, ema=not no_ema), n, group=group, seed=seed).reshape(n, -1).numpy()
     with atomic_file(out_file, "wb") as fh:  # a file handle: np.save must not append ".npy" to the temp name
         np.save(fh, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")
@@ -326,7 +341,8 @@ def _read_queries(path: str) -> list[str]:
 @click.option("--index", "index_dir", default=None, type=click.Path(), help="Index to decode vectors into sentences.")
 @click.option("--k", default=5, show_default=True, help="Neighbours per decoded vector.")
 @click.option("--seed", default=0, show_default=True, help="Sampling seed (same seed, same vectors).")
-def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed):
+@click.option("--group", default=None, help="Group to sample from a class-conditional GAN.")
+def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
     """Sample N vectors from a trained GAN; decode them to real sentences with an index.
 
     Each decoded vector gets its k nearest corpus sentences with cosine scores and a
@@ -336,10 +352,11 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed):
     \b
     Example:
       textgan generate-embeddings runs/gan --n 20 --index runs/index --k 3 --out runs/generated
+      textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
     """
     from textgan import workflow
 
-    s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed)
+    s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
     msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"
     if "decoded" in s:
         msg += (f"; decoded to {s['decoded']} (mean top-1 cosine {s['mean_top1_cosine']:.3f}, "

@@ -24,6 +24,8 @@ class DemoConfig:
 
     holdout: float = 0.25
     sim_epochs: int = 30
+    # word-level: on ~400 sentences WordPiece (the CLINC150-tuned default) collapses groups
+    sim_tokenizer: str = "word"
     gan_objective: str = "wgan-gp"
     gan_steps: int = 1500
     n_generate: int = 20
@@ -89,7 +91,8 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
     tr_t, tr_g = [texts[i] for i in tr], [groups[i] for i in tr]
     ho_t, ho_g = [texts[i] for i in ho], [groups[i] for i in ho]
-    sim_cfg = similarity.TrainConfig(epochs=config.sim_epochs, seed=config.seed)
+    sim_cfg = similarity.TrainConfig(epochs=config.sim_epochs, tokenizer=config.sim_tokenizer,
+                                     patience=5, seed=config.seed)
     model_dir = similarity.train(sim_cfg, tr_t, tr_g, out / "similarity", eval_texts=ho_t, eval_groups=ho_g,
                                  progress=progress)
     enc = similarity.load(model_dir)

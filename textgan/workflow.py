@@ -191,49 +191,81 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
                         group_col: str | None = None, progress: bool = True, resume: bool = False):
     """Encode a corpus with a similarity model, then train a GAN on its vectors.
 
-    The GAN folder records the encoder's fingerprint (so it is never decoded with an index
-    of another encoder) and the corpus' typical neighbour cosine (for novelty flags).
+    With `group_col` the GAN is class-conditional (one class per group). The GAN folder
+    records the encoder's fingerprint (so it is never decoded with an index of another
+    encoder) and the corpus' typical neighbour cosine (for novelty flags).
     """
     enc = load_encoder(model)
-    texts, _ = read_corpus(corpus, text_col, group_col)
+    texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
-    return train_gan(vectors, out, config=config,
+    return train_gan(vectors, out, config=config, groups=groups,
                      encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
                      progress=progress, resume=resume)
 
 
-def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None,
+def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None, groups=None,
               progress: bool = True, resume: bool = False):
-    """Train a GAN on (N, D) sentence vectors and save it to `out`.
+    """Train a generative model on (N, D) sentence vectors and save it to `out`.
+
+    The objective picks the trainer: rows of the objectives table use the core GAN trainer;
+    `meg`, `ebm-langevin` and `ogan` their own (energy-based / encoder) trainers; with
+    `groups` a class-conditional GAN is trained.
 
     Args:
         vectors: (N, D) float array (e.g. `encode(...)` output).
-        out: GAN folder to write.
+        out: model folder to write.
         config: a `textgan.gan.GANConfig` (default: the `embeddings` preset).
         encoder: `encoder_meta(...)` of the encoder that made the vectors; recorded so the
-            GAN is never decoded with an index of another encoder.
-        resume: continue from the folder's last checkpoint.
+            model is never decoded with an index of another encoder.
+        groups: one label per row for a class-conditional GAN (sample with `group=`).
+        resume: continue from the folder's last checkpoint (core GAN trainer only).
     Returns:
-        The GAN folder path.
+        The model folder path.
     """
     import torch
 
     from textgan.gan import PRESETS
     from textgan.gan import train_gan as core_train_gan
+    from textgan.gan.kinds import ENERGY_TRAINERS
 
-    meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(np.asarray(vectors, dtype=np.float32))}
-    data = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
-    return core_train_gan(data, config or PRESETS["embeddings"], out, meta=meta, progress=progress, resume=resume)
+    config = config or PRESETS["embeddings"]
+    x = np.asarray(vectors, dtype=np.float32)
+    meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(x.reshape(len(x), -1))}
+    data = torch.as_tensor(x)
+    if config.objective in ENERGY_TRAINERS:
+        if resume:
+            raise InputError(f"--resume is not supported for {config.objective} (core GAN objectives only)")
+        if groups is not None:
+            raise InputError(f"{config.objective} cannot be class-conditional; drop the group labels")
+        return ENERGY_TRAINERS[config.objective](data, config, out, meta=meta, progress=progress)
+    if groups is not None:
+        from textgan.gan.conditional import train_conditional
+
+        if resume:
+            raise InputError("--resume is not supported for conditional GANs")
+        if len(groups) != len(x):
+            raise InputError(f"{len(groups)} group labels for {len(x)} vectors")
+        return train_conditional(data, list(groups), config, out, meta=meta, progress=progress)
+    return core_train_gan(data, config, out, meta=meta, progress=progress, resume=resume)
 
 
-def generate(gan_dir, n: int, seed: int = 0) -> np.ndarray:
-    """Sample n vectors from a saved generator, shape (n, D), reproducible with `seed`."""
+def generate(gan_dir, n: int, seed: int = 0, group: str | None = None) -> np.ndarray:
+    """Sample n vectors from a saved generator, shape (n, D), reproducible with `seed`.
+
+    Args:
+        gan_dir: folder of any trained kind (GAN, MEG, EBM, O-GAN, conditional GAN).
+        n: number of vectors.
+        seed: sampling seed.
+        group: for a conditional GAN, the group to sample (must be None otherwise).
+    """
     from textgan.gan import load_generator
+    from textgan.gan.conditional import sample_group
 
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
     gen = load_generator(gan_dir)
-    return gen.sample(n, seed=seed).detach().cpu().numpy().astype(np.float32)
+    x = sample_group(gen, n, group=group, seed=seed)
+    return x.detach().cpu().numpy().reshape(n, -1).astype(np.float32)
 
 
 def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None = None) -> list[dict]:
@@ -266,10 +298,12 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
             for i, nb in enumerate(rows)]
 
 
-def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int = 0) -> dict:
+def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int = 0,
+                        group: str | None = None) -> dict:
     """Sample n vectors to `<out>.npy`; with an index, decode them to `<out>.jsonl`.
 
     Refuses an index whose encoder or dimension differs from the GAN's training vectors.
+    `group` samples one group of a class-conditional GAN.
     Both files are written atomically: an error leaves no partial output.
     Returns a summary dict (paths, n, novel share, mean top-1 cosine).
     """
@@ -289,8 +323,8 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         if enc_g.get("fingerprint") and enc_i.get("fingerprint") and enc_g["fingerprint"] != enc_i["fingerprint"]:
             raise InputError(f"index was built with encoder {enc_i['fingerprint'][:12]}, but the GAN was "
                              f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", index)
-    vectors = generate(gan_dir, n, seed=seed)
-    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed,
+    vectors = generate(gan_dir, n, seed=seed, group=group)
+    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
                      "vectors": str(stem.with_suffix(".npy"))}
     records = None
     if idx is not None:

@@ -77,6 +77,10 @@ def load_generator(path: str | Path, ema: bool = True) -> SavedGenerator:
     if not path.is_dir():
         raise InputError("not a folder (expected a trained GAN folder)", path)
     info = _read_config(path)
+    if info.get("kind", "gan") != "gan":  # meg / ebm-langevin / ogan / conditional have their own loaders
+        from textgan.gan.kinds import load_model
+
+        return load_model(path)
     config, shape = GANConfig.from_dict(info["config"]), tuple(info["shape"])
     g, _ = build_networks(config, shape)
     wfile = path / "generator_ema.safetensors"
