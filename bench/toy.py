@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from textgan.gan import OBJECTIVES, PRESETS, GANConfig, load_generator, train_gan
+from textgan.gan import energy_registry
 from textgan.gan.toy import TOY_DATASETS, mode_metrics, toy_data
 
 # published means of 10 runs, as quoted in BENCHMARKS.md (Lin et al. 2018, PacGAN; Srivastava et al. 2017, VEEGAN)
@@ -46,12 +47,16 @@ def sweep_config(objective: str, steps: int, batch_size: int) -> GANConfig:
 def run_one(job: tuple) -> dict:
     dataset, key, cfg_dict, seed = job
     torch.set_num_threads(1)
-    cfg = GANConfig.from_dict({**cfg_dict, "seed": seed, "checkpoint_every": 10**9, "log_every": 10**9})
     data = toy_data(dataset, 100_000, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.process_time()
         try:
-            train_gan(data, cfg, Path(tmp) / "run", progress=False)
+            if key in energy_registry.NAMES:  # MEG, Langevin EBM, O-GAN: their own trainers
+                energy_registry.train(key, data, Path(tmp) / "run", steps=cfg_dict["steps"], seed=seed)
+            else:
+                cfg = GANConfig.from_dict({**cfg_dict, "seed": seed, "checkpoint_every": 10**9,
+                                           "log_every": 10**9})
+                train_gan(data, cfg, Path(tmp) / "run", progress=False)
         except Exception as exc:  # a diverged objective is a result, not a crash of the bench
             return {"dataset": dataset, "key": key, "seed": seed, "error": str(exc)[:200],
                     "seconds": time.process_time() - t0, "modes": 0, "hq": 0.0, "rkl": math.log(25)}
@@ -113,9 +118,13 @@ def main() -> None:
     ap.add_argument("--preset-steps", default="", help="per dataset, e.g. ring8=4000,grid25=10000 "
                     "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
+    ap.add_argument("--energy", default=",".join(energy_registry.NAMES),
+                    help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
+    ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
     args = ap.parse_args()
 
-    datasets, objectives = args.datasets.split(","), args.objectives.split(",")
+    datasets, objectives = args.datasets.split(","), [o for o in args.objectives.split(",") if o]
+    energy = [e for e in args.energy.split(",") if e]
     preset = PRESETS["toy"]
     steps = {ds: preset.steps for ds in datasets}
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
@@ -127,6 +136,8 @@ def main() -> None:
     for ds in datasets:
         jobs += [(ds, o, sweep_config(o, args.sweep_steps, sweep_batch).to_dict(), s) for o in objectives
                  for s in range(args.seeds)]
+    for ds in datasets:
+        jobs += [(ds, e, {"steps": args.energy_steps}, s) for e in energy for s in range(args.seeds)]
     t0 = time.time()
     runs = []
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -140,13 +151,14 @@ def main() -> None:
     png_dir = args.png_dir or args.json.parent
     png_dir.mkdir(parents=True, exist_ok=True)
     for ds in datasets:
-        keys = [PRESET_KEY] + objectives
+        keys = [PRESET_KEY] + objectives + energy
         results[ds] = {k: summarise([r for r in runs if r["dataset"] == ds and r["key"] == k]) for k in keys}
         samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
         plot(ds, {k: results[ds][k] for k in samples}, samples, png_dir / f"toy_{ds}.png")
     results["settings"] = {"preset": preset.to_dict(), "preset_steps": steps, "sweep_steps": args.sweep_steps,
                            "sweep_batch": sweep_batch, "seeds": args.seeds,
+                           "energy_steps": args.energy_steps,
                            "samples": 2500, "seconds": "CPU seconds per run (1 thread)",
                            "hq": "percent", "wall_s_total": round(time.time() - t0, 1)}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ _API: dict[str, str] = {
         "generate", "decode", "generate_embeddings", "interpolate", "slerp", "typical_nn_cosine")},
     "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
+    "score_texts": "textgan.scoring", "group_coverage": "textgan.workflow",
     "InputError": "textgan.errors",
 }
 

@@ -308,7 +308,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     Returns a summary dict (paths, n, novel share, mean top-1 cosine).
     """
     from textgan.gan import load_generator
-    from textgan.retrieval import load_index
+    from textgan.retrieval import VectorIndex, load_index
 
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out
@@ -316,13 +316,14 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     gen_meta = (getattr(gen, "meta", None) or {})
     idx = None
     if index is not None:
-        idx = load_index(index)
+        idx = index if isinstance(index, VectorIndex) else load_index(index)
+        where = None if isinstance(index, VectorIndex) else index
         if idx.dim != gen.dim:
-            raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", index)
+            raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
         enc_g, enc_i = gen_meta.get("encoder") or {}, idx.meta.get("encoder") or {}
         if enc_g.get("fingerprint") and enc_i.get("fingerprint") and enc_g["fingerprint"] != enc_i["fingerprint"]:
             raise InputError(f"index was built with encoder {enc_i['fingerprint'][:12]}, but the GAN was "
-                             f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", index)
+                             f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", where)
     vectors = generate(gan_dir, n, seed=seed, group=group)
     summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
                      "vectors": str(stem.with_suffix(".npy"))}
