@@ -16,6 +16,18 @@ from textgan.gan.objectives import Optimizer, Penalty, make_objective
 from textgan.gan.penalties import DEFAULT_WEIGHTS, PENALTIES
 
 
+def config_from_dict(cls, d: dict):
+    """Build a frozen config dataclass from JSON; unknown keys are an InputError."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise InputError(f"unknown {cls.__name__} keys {unknown}; valid: {', '.join(sorted(names))}")
+    d = dict(d)
+    if d.get("betas") is not None:
+        d["betas"] = tuple(d["betas"])
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class GANConfig:
     """Args:
@@ -95,14 +107,7 @@ class GANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GANConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise InputError(f"unknown GANConfig keys {unknown}; valid: {', '.join(sorted(names))}")
-        d = dict(d)
-        if d.get("betas") is not None:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 # Per-data presets: the defaults that work for each kind of data (bench/toy.py tunes "toy").

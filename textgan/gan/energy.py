@@ -32,7 +32,7 @@ from torch import nn
 
 from textgan.artifacts import atomic_dir, save_json, save_tensors
 from textgan.errors import InputError
-from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, config_from_dict, config_from_gan,
+from textgan.gan.kind_utils import (FORMAT, batched_energy, check_out_dir, check_vectors, config_from_dict, config_from_gan,
                                     ema_update, load_weights, read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Arch, Critic, Generator, Head
 from textgan.gan.objectives import wasserstein_d, wasserstein_g
@@ -268,11 +268,7 @@ class SavedMEG:
 
     def energy(self, x) -> Tensor:
         """Energies (n,) of vectors x (n, D); lower = more like the training data."""
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
-        if x.dim() != 2 or x.shape[1] != self.dim:
-            raise InputError(f"vectors have shape {tuple(x.shape)}, this model scores (n, {self.dim})")
-        with torch.no_grad():
-            return torch.cat([self.energy_net(c) for c in x.split(8192)]) if len(x) else x.new_zeros(0)
+        return batched_energy(self.energy_net, x, self.dim)
 
     def latent_potential(self, temperature: float) -> Callable[[Tensor], Tensor]:
         """U(z) = E(G(z)) / T + |z|^2 / 2: the latent target of MALA, (B, d) -> (B,)."""

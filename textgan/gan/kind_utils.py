@@ -15,21 +15,10 @@ from torch import nn
 
 from textgan.artifacts import load_json, load_tensors
 from textgan.errors import InputError
+from textgan.gan.config import config_from_dict  # noqa: F401  (re-exported for the kind loaders)
 
 Tensor = torch.Tensor
 FORMAT = "textgan-gan/1"  # same folder format as the core; `kind` tells the loaders apart
-
-
-def config_from_dict(cls, d: dict):
-    """Build a frozen config dataclass from JSON; unknown keys are an InputError."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise InputError(f"unknown {cls.__name__} keys {unknown}; valid: {', '.join(sorted(names))}")
-    d = dict(d)
-    if d.get("betas") is not None:
-        d["betas"] = tuple(d["betas"])
-    return cls(**d)
 
 
 # GANConfig field -> field of the energy configs, for `train-gan --objective meg|ebm-langevin`
@@ -50,6 +39,15 @@ def config_from_gan(cls, gan_config) -> object:
         if key in names and val is not None:
             kw[key] = tuple(val) if key == "betas" else val
     return cls(**kw)
+
+
+def batched_energy(fn, x, dim: int) -> Tensor:
+    """Energies (n,) of vectors x (n, dim) under `fn`, in chunks; wrong shapes are an InputError."""
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    if x.dim() != 2 or x.shape[1] != dim:
+        raise InputError(f"vectors have shape {tuple(x.shape)}, this model scores (n, {dim})")
+    with torch.no_grad():
+        return torch.cat([fn(c) for c in x.split(8192)]) if len(x) else x.new_zeros(0)
 
 
 def seed_all(seed: int) -> None:

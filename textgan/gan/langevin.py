@@ -27,7 +27,7 @@ from torch import nn
 
 from textgan.artifacts import atomic_dir, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
-from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, config_from_dict, config_from_gan,
+from textgan.gan.kind_utils import (FORMAT, batched_energy, check_out_dir, check_vectors, config_from_dict, config_from_gan,
                                     load_weights, read_kind_config, seed_all, write_metrics_png)
 from textgan.gan.nets import Arch, Critic
 
@@ -216,11 +216,7 @@ class SavedEBM:
 
     def energy(self, x) -> Tensor:
         """Energies (n,) of vectors x (n, D) in data units; lower = more like the training data."""
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
-        if x.dim() != 2 or x.shape[1] != self.dim:
-            raise InputError(f"vectors have shape {tuple(x.shape)}, this model scores (n, {self.dim})")
-        with torch.no_grad():
-            return torch.cat([self.model(c) for c in x.split(8192)]) if len(x) else x.new_zeros(0)
+        return batched_energy(self.model, x, self.dim)
 
     def sample(self, n: int, seed: int | None = None, steps: int | None = None, init: str = "buffer") -> Tensor:
         """Args: n: samples; seed: private RNG (None: fresh); steps: SGLD steps (None: config's
