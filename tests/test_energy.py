@@ -6,7 +6,8 @@ import torch
 
 from textgan.errors import InputError
 from textgan.gan import GANConfig
-from textgan.gan.energy import MEGConfig, config_from_gan, jsd_mi, load_meg, mala, train_meg
+from textgan.gan.energy import MEGConfig, jsd_mi, load_meg, mala, train_meg
+from textgan.gan.kind_utils import config_from_gan
 from textgan.gan.kinds import ENERGY_TRAINERS, load_model, make_trainer, model_kind
 from textgan.gan.langevin import EBMConfig, langevin, load_ebm, train_ebm
 

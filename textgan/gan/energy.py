@@ -32,8 +32,8 @@ from torch import nn
 
 from textgan.artifacts import atomic_dir, save_json, save_tensors
 from textgan.errors import InputError
-from textgan.gan.kind_utils import (FORMAT, batched_energy, check_out_dir, check_vectors, config_from_dict, config_from_gan,
-                                    ema_update, load_weights, read_kind_config, seed_all, write_metrics_png)
+from textgan.gan.kind_utils import (FORMAT, batched_energy, config_from_dict, ema_update, load_weights,
+                                    prepare_run, read_kind_config, write_metrics_png)
 from textgan.gan.nets import Arch, Critic, Generator, Head
 from textgan.gan.objectives import wasserstein_d, wasserstein_g
 from textgan.gan.penalties import r1_penalty
@@ -179,13 +179,7 @@ def train_meg(data, config=None, out_dir: str | Path = "runs/meg", meta: dict | 
     """
     from tqdm.auto import tqdm
 
-    cfg = config if isinstance(config, MEGConfig) else (MEGConfig() if config is None
-                                                         else config_from_gan(MEGConfig, config))
-    cfg = cfg.validate()
-    data = check_vectors(data, cfg.batch_size)
-    out = Path(out_dir)
-    check_out_dir(out)
-    seed_all(cfg.seed)
+    cfg, data, out = prepare_run(MEGConfig, config, data, out_dir)
     n, dim, B = data.shape[0], data.shape[1], cfg.batch_size
     energy = Critic((dim,), cfg.width, cfg.depth, cfg.arch, cfg.spectral_norm)
     gen = Generator((dim,), cfg.noise_dim, cfg.width, cfg.depth, cfg.arch, cfg.head)

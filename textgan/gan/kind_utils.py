@@ -41,6 +41,18 @@ def config_from_gan(cls, gan_config) -> object:
     return cls(**kw)
 
 
+def prepare_run(cls, config, data, out_dir) -> tuple:
+    """(config, data, out folder) for a trainer: the config may be `cls`, a core GANConfig or None;
+    the data and folder are checked and every RNG is seeded."""
+    cfg = config if isinstance(config, cls) else (cls() if config is None else config_from_gan(cls, config))
+    cfg = cfg.validate()
+    data = check_vectors(data, cfg.batch_size)
+    out = Path(out_dir)
+    check_out_dir(out)
+    seed_all(cfg.seed)
+    return cfg, data, out
+
+
 def batched_energy(fn, x, dim: int) -> Tensor:
     """Energies (n,) of vectors x (n, dim) under `fn`, in chunks; wrong shapes are an InputError."""
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()

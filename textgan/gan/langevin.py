@@ -27,8 +27,8 @@ from torch import nn
 
 from textgan.artifacts import atomic_dir, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
-from textgan.gan.kind_utils import (FORMAT, batched_energy, check_out_dir, check_vectors, config_from_dict, config_from_gan,
-                                    load_weights, read_kind_config, seed_all, write_metrics_png)
+from textgan.gan.kind_utils import (FORMAT, batched_energy, config_from_dict, load_weights, prepare_run,
+                                    read_kind_config, write_metrics_png)
 from textgan.gan.nets import Arch, Critic
 
 Tensor = torch.Tensor
@@ -145,13 +145,7 @@ def train_ebm(data, config=None, out_dir: str | Path = "runs/ebm", meta: dict | 
     """
     from tqdm.auto import tqdm
 
-    cfg = config if isinstance(config, EBMConfig) else (EBMConfig() if config is None
-                                                         else config_from_gan(EBMConfig, config))
-    cfg = cfg.validate()
-    data = check_vectors(data, cfg.batch_size)
-    out = Path(out_dir)
-    check_out_dir(out)
-    seed_all(cfg.seed)
+    cfg, data, out = prepare_run(EBMConfig, config, data, out_dir)
     n, dim, B = data.shape[0], data.shape[1], cfg.batch_size
     model = StandardisedEnergy(dim, cfg)
     model.mean.copy_(data.mean(0))
