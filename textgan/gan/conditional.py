@@ -28,6 +28,7 @@ from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, ema_up
 from textgan.gan.nets import Arch, Head, trunk
 from textgan.gan.objectives import make_objective
 from textgan.gan.penalties import clip_weights, make_penalty
+from textgan.gan.trainer import decay_lr, make_optimizer
 
 Tensor = torch.Tensor
 CriticCond = Literal["projection", "concat"]
@@ -118,19 +119,11 @@ def train_conditional(data, groups: Sequence, config: GANConfig | None = None, o
     g_ema.load_state_dict(g.state_dict())
     g_ema.requires_grad_(False)
 
-    def make_opt(params, lr):
-        if cfg.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr)
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas)
-
-    opt_g, opt_d = make_opt(g.parameters(), cfg.lr_g), make_opt(d.parameters(), cfg.lr_d)
+    opt_g, opt_d = make_optimizer(g.parameters(), cfg, cfg.lr_g), make_optimizer(d.parameters(), cfg, cfg.lr_d)
     uses_real = obj.family == "gan-qp"
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(cfg.steps), disable=not progress, desc=f"cond/{cfg.objective}"):
-        if cfg.lr_decay == "linear":
-            for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                for grp in opt.param_groups:
-                    grp["lr"] = lr * (1 - step / cfg.steps)
+        decay_lr(cfg, step, (opt_g, cfg.lr_g), (opt_d, cfg.lr_d))
         for _ in range(cfg.n_critic):
             idx = torch.randint(n, (B,))
             x, y = data[idx], labels[idx]  # (B, D), (B,)

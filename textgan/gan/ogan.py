@@ -29,6 +29,7 @@ from textgan.gan.kind_utils import (FORMAT, check_out_dir, check_vectors, ema_up
 from textgan.gan.nets import Generator, trunk
 from textgan.gan.objectives import OBJECTIVES, make_objective
 from textgan.gan.penalties import clip_weights, make_penalty
+from textgan.gan.trainer import decay_lr, make_optimizer
 
 Tensor = torch.Tensor
 BASE_OBJECTIVE = "gan-ns"  # used when the config says objective="ogan"
@@ -70,12 +71,6 @@ def resolve_ogan(config: GANConfig | None) -> GANConfig:
     return cfg.resolve()
 
 
-def _optimizer(params, cfg: GANConfig, lr: float):
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=cfg.betas)
-
-
 def train_ogan(data, config: GANConfig | None = None, out_dir: str | Path = "runs/ogan", meta: dict | None = None,
                progress: bool = True, corr_weight: float = 0.5) -> Path:
     """Train an O-GAN on (N, D) vectors; the saved critic doubles as an encoder.
@@ -105,15 +100,12 @@ def train_ogan(data, config: GANConfig | None = None, out_dir: str | Path = "run
     g_ema = Generator((dim,), nz, cfg.width, cfg.depth, cfg.arch, cfg.head)
     g_ema.load_state_dict(g.state_dict())
     g_ema.requires_grad_(False)
-    opt_g, opt_d = _optimizer(g.parameters(), cfg, cfg.lr_g), _optimizer(d.parameters(), cfg, cfg.lr_d)
+    opt_g, opt_d = make_optimizer(g.parameters(), cfg, cfg.lr_g), make_optimizer(d.parameters(), cfg, cfg.lr_d)
     uses_real = obj.family == "gan-qp"
 
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(cfg.steps), disable=not progress, desc=f"ogan/{cfg.objective}"):
-        if cfg.lr_decay == "linear":
-            for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                for grp in opt.param_groups:
-                    grp["lr"] = lr * (1 - step / cfg.steps)
+        decay_lr(cfg, step, (opt_g, cfg.lr_g), (opt_d, cfg.lr_d))
         for _ in range(cfg.n_critic):
             x = data[torch.randint(n, (B,))]  # (B, D)
             z = torch.randn(B, nz)

@@ -45,6 +45,16 @@ def make_optimizer(params, cfg: GANConfig, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=cfg.betas)
 
 
+def decay_lr(cfg: GANConfig, step: int, *opts_and_lrs: tuple) -> None:
+    """`lr_decay="linear"`: set each (optimizer, base lr) to base * (1 - step / steps)."""
+    if cfg.lr_decay != "linear":
+        return
+    frac = 1 - step / cfg.steps
+    for opt, lr in opts_and_lrs:
+        for grp in opt.param_groups:
+            grp["lr"] = lr * frac
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, decay: float, step: int) -> None:
     """ema <- d ema + (1-d) net, with d warmed up as min(decay, (1+t)/(10+t))."""
@@ -205,11 +215,7 @@ def train_gan(data: torch.Tensor, config: GANConfig, out_dir: str | Path, meta: 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.objective)
     with open(metrics_path, "a", encoding="utf-8") as log:
         for step in range(start, cfg.steps):
-            if cfg.lr_decay == "linear":
-                frac = 1 - step / cfg.steps
-                for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                    for grp in opt.param_groups:
-                        grp["lr"] = lr * frac
+            decay_lr(cfg, step, (opt_g, cfg.lr_g), (opt_d, cfg.lr_d))
             if cfg.one_loss:
                 dl, pen, gl = stepper.one_loss_step(data[torch.randint(n, (B,))])
             else:
