@@ -65,7 +65,16 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
                          quiet, **overrides) -> None:
-    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet)."""
+    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet).
+
+    Each group is a class; AM-Softmax (s=30, m=0.35) by default. The best model by held-out
+    top-1 is saved to OUT/model, loadable by `similarity.load` and sentence-transformers.
+
+    \b
+    Example:
+      textgan train-similarity data/faq_en.csv --text-col text --group-col group --out runs/sim
+      textgan train-similarity data/faq_zh.csv --tokenizer char --out runs/sim_zh
+    """
     import dataclasses
 
     import similarity
@@ -99,7 +108,12 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
 def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
                             json_out) -> None:
-    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs)."""
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs).
+
+    \b
+    Example:
+      textgan evaluate-similarity runs/sim/model data/faq_en.csv --pairs data/faq_en_pairs.tsv --json eval.json
+    """
     import json
 
     import similarity
@@ -129,7 +143,12 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
 @click.option("--out", "out_file", required=True, help="Output .npy file (N, D) float32.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
-    """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL."""
+    """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL.
+
+    \b
+    Example:
+      textgan encode runs/sim/model data/queries.txt --out queries.npy
+    """
     import numpy as np
 
     import similarity
@@ -241,7 +260,12 @@ def train_gan_cmd(vectors, out_dir, preset, sim_model, text_col, group_col, labe
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights, not the EMA.")
 @click.option("--group", default=None, help="Group to sample from a class-conditional GAN.")
 def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
-    """Write N generated vectors (N, D) from a trained GAN folder to a .npy file."""
+    """Write N generated vectors (N, D) from a trained GAN folder to a .npy file.
+
+    \b
+    Example:
+      textgan sample runs/gan --n 100 --seed 0 --out samples.npy
+    """
     import numpy as np
 
     from textgan.artifacts import atomic_file
@@ -429,7 +453,12 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, objectiv
 @click.option("--text-col", default=None, help="Text column of a data file.")
 @click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, score, in_domain.")
 def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, text_col, out_file) -> None:
-    """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers."""
+    """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers.
+
+    \b
+    Example:
+      textgan score runs/sim/model data/queries.txt --index runs/index --method knn --out scores.jsonl
+    """
     import json
 
     from textgan.artifacts import atomic_file
