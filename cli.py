@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # unreadable/unwritable paths, a folder where a file was expected, ...
+        where = exc.filename if exc.filename is not None else "?"
+        click.echo(f"error: {where}: {exc.strerror or exc.__class__.__name__}", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
 
 
-# --- sentence similarity (issue: similarity core) -------------------------------------
+# --- sentence similarity ----------------------------------------------------------------
 @cli.command("train-similarity")
 @click.argument("data")
 @click.option("--text-col", default="text", show_default=True)
@@ -163,7 +167,7 @@ def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
     click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
 
 
-# --- GAN core (issue: GAN core) -------------------------------------------------------
+# --- GAN core ---------------------------------------------------------------------------
 @cli.command("objectives")
 def objectives_cmd() -> None:
     """List the GAN objectives table (name, family, losses, default penalty/optimiser)."""
@@ -278,7 +282,7 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")
 
 
-# --- retrieval and workflow (issue: one workflow) -------------------------------------
+# --- retrieval and workflow ----------------------------------------------------------
 
 @cli.command("index")
 @click.argument("model", type=click.Path())

@@ -1,20 +1,40 @@
-"""Atomic, pickle-free artefacts: JSON configs and safetensors weights.
+"""Atomic, pickle-free artefacts: JSON configs, safetensors weights, checksums, locks.
 
 Every artefact folder is written into a temporary sibling and renamed into place,
 so an interrupted or failed save never leaves a half-written model behind.
-Nothing here ever unpickles a user file.
+Nothing here ever unpickles a user file. Files get the usual permissions (0644 files,
+0755 folders under the common umask 022), not the private ones `tempfile` starts with,
+so a saved model can be shared with other users.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from textgan.errors import InputError
+
+
+def _umask() -> int:
+    old = os.umask(0o022)  # os.umask can only be read by setting it
+    os.umask(old)
+    return old
+
+
+_UMASK = _umask()
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
+
+def _share(path: Path) -> None:
+    """Give a temp file/folder (0600/0700 from tempfile) the normal permissions."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
 
 
 @contextlib.contextmanager
@@ -25,6 +45,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         yield tmp
+        _share(tmp)
         if dest.exists():
             if not overwrite:
                 raise InputError("already exists (pass overwrite)", dest)
@@ -48,6 +69,7 @@ def atomic_file(dest: str | Path, mode: str = "w") -> Iterator[Any]:
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
+        _share(Path(tmp))
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -64,6 +86,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _share(Path(tmp))
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -87,17 +110,29 @@ def load_json(path: str | Path) -> Any:
         raise InputError(f"corrupt JSON ({exc.__class__.__name__}: {exc})", path) from None
 
 
-def save_tensors(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """Write a dict of torch tensors as safetensors, atomically."""
+def save_tensors(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None,
+                 check_finite: bool = True) -> None:
+    """Write a dict of torch tensors as safetensors, atomically; NaN/inf floats are refused."""
     from safetensors.torch import save_file
 
     clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    if check_finite:
+        bad = non_finite_tensors(clean)
+        if bad:
+            raise InputError(f"refusing to save non-finite weights (NaN or inf in {', '.join(bad[:5])})", path)
     with atomic_path(path) as tmp:
         save_file(clean, str(tmp), metadata=metadata)
 
 
-def load_tensors(path: str | Path) -> dict:
-    """Read safetensors into torch tensors; a truncated or foreign file is an InputError."""
+def non_finite_tensors(tensors: dict) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    import torch
+
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def load_tensors(path: str | Path, check_finite: bool = True) -> dict:
+    """Read safetensors into torch tensors; a truncated, foreign or NaN-holding file is an InputError."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -105,7 +140,162 @@ def load_tensors(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError("missing file", path)
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise InputError(f"corrupt safetensors file ({msg})", path) from None
+    if check_finite:
+        bad = non_finite_tensors(tensors)
+        if bad:
+            raise InputError(f"weights contain NaN or inf ({', '.join(bad[:5])})", path)
+    return tensors
+
+
+# --- checksums -------------------------------------------------------------------------------
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_digests(folder: str | Path, skip: Iterable[str] = ()) -> dict[str, str]:
+    """sha256 of every file below `folder` (relative POSIX paths), except the names in `skip`
+    (the metadata file that will hold the digests) and hidden files."""
+    folder, skip = Path(folder), set(skip)
+    out = {}
+    for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder).as_posix()
+        if f.is_file() and rel not in skip and not any(part.startswith(".") for part in f.relative_to(folder).parts):
+            out[rel] = file_sha256(f)
+    return out
+
+
+def verify_digests(folder: str | Path, digests: dict[str, str] | None) -> None:
+    """Refuse a folder whose files no longer match the digests recorded when it was saved.
+
+    Folders saved before digests were recorded (None) pass unchecked.
+    """
+    if not digests:
+        return
+    folder = Path(folder)
+    for rel, want in digests.items():
+        f = folder / rel
+        if not f.is_file():
+            raise InputError("missing file (recorded when the folder was saved)", f)
+        if file_sha256(f) != want:
+            raise InputError("checksum mismatch: the file changed or is corrupt since it was saved", f)
+
+
+# --- library versions ------------------------------------------------------------------------
+
+_VERSIONED = ("textgan", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries an artefact depends on (recorded in every config)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# --- output folders, locks and output paths ------------------------------------------------
+
+def is_nonempty_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and any(p.iterdir())
+
+
+def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass --resume to continue, "
+                      "or choose a new --out") -> Path:
+    """An output folder must be new or empty unless resuming; a file there is refused."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("output folder is a file", out)
+    if not resume and is_nonempty_dir(out):
+        raise InputError(f"output folder is not empty ({hint})", out)
+    return out
+
+
+@contextlib.contextmanager
+def run_lock(out: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock for the run writing into `out` (released even on kill -9).
+
+    The lock file `.<name>.lock` sits beside the folder, so the folder itself stays clean.
+    A second run into the same folder is refused instead of mixing two runs' files.
+    """
+    import fcntl
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.with_name(f".{out.name}.lock")
+    fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError("another run is writing to this folder (locked); wait for it or choose "
+                             "another --out", out) from None
+        yield
+        with contextlib.suppress(OSError):
+            lock.unlink()
+    finally:
+        fh.close()
+
+
+_ARTEFACT_MARKERS = ("config.json", "meta.json", "similarity_config.json", "modules.json")
+
+
+def _artefact_folder(p: Path) -> Path | None:
+    """The textgan model/index folder that `p` lies in (p itself included), if any."""
+    for parent in [p, *p.parents]:
+        if parent.is_dir() and (parent / "similarity_config.json").is_file():
+            return parent
+        for marker in ("config.json", "meta.json"):
+            f = parent / marker
+            if parent.is_dir() and f.is_file():
+                try:
+                    info = json.loads(f.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                    continue
+                if isinstance(info, dict) and str(info.get("format", "")).startswith("textgan"):
+                    return parent
+    return None
+
+
+def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (), option: str = "--out") -> Path:
+    """Refuse an output file that would destroy an input or a saved model/index.
+
+    Args:
+        out: the output file path.
+        inputs: files and folders the command reads; `out` may equal none of them and may
+            not lie inside any of these folders.
+        option: the flag name, for the message.
+    """
+    out = Path(out)
+    try:
+        res = out.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise InputError(f"{option}: cannot resolve the path ({exc})", out) from None
+    if res.is_dir():
+        raise InputError(f"{option} is a folder, expected a file path", out)
+    for inp in inputs:
+        if inp is None:
+            continue
+        r = Path(inp).resolve()
+        if res == r:
+            raise InputError(f"{option} is the input file itself; choose another path", out)
+        if r.is_dir() and r in res.parents:
+            raise InputError(f"{option} lies inside the input folder {inp}; choose another path", out)
+    owner = _artefact_folder(res.parent)
+    if owner is not None:
+        raise InputError(f"{option} lies inside the saved model/index folder {owner}; choose another path", out)
+    return out
