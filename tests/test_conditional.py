@@ -7,9 +7,7 @@ import torch
 
 from _faq import faq_model
 from textgan.errors import InputError
-from textgan.gan import GANConfig
-from textgan.gan.conditional import load_conditional, sample_group, train_conditional
-from textgan.gan.kinds import load_model
+from textgan.gan import ConditionalConfig, OGANConfig, load, sample, train_gan
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,16 +30,16 @@ def cgans(faq, tmp_path_factory):
     root = tmp_path_factory.mktemp("cgan")
     out = {}
     for objective, steps, n_critic in (("wgan-gp", 300, 2), ("hinge", 400, 1)):
-        cfg = GANConfig(objective=objective, steps=steps, n_critic=n_critic, batch_size=128, noise_dim=16,
-                        width=128, depth=2, head="sphere", seed=0, lr_g=1e-3, lr_d=1e-3)
-        out[objective] = train_conditional(vectors, groups, cfg, root / objective, progress=False)
+        cfg = ConditionalConfig(objective=objective, steps=steps, n_critic=n_critic, batch_size=128, noise_dim=16,
+                                width=128, depth=2, head="sphere", seed=0, lr_g=1e-3, lr_d=1e-3)
+        out[objective] = train_gan(vectors, cfg, root / objective, groups=groups, progress=False)
     return out
 
 
 @pytest.mark.parametrize("objective", ["wgan-gp", "hinge"])
 def test_samples_decode_to_their_group(faq, cgans, objective):
     _, _, groups, vectors = faq
-    m = load_conditional(cgans[objective])
+    m = load(cgans[objective])
     names = sorted(set(groups))
     asked = names[::6]  # 11 of the 66 groups
     hits = []
@@ -53,47 +51,49 @@ def test_samples_decode_to_their_group(faq, cgans, objective):
 
 def test_labels_round_trip_and_errors(faq, cgans):
     path = cgans["hinge"]
-    m = load_model(path)
+    m = load(path)
     assert m.kind == "conditional" and m.groups == sorted(set(faq[2]))
     assert (path / "labels.json").is_file()
     a = m.sample(5, seed=1, group="reset_password")
-    assert torch.equal(a, load_conditional(path).sample(5, seed=1, group="reset_password"))
+    assert torch.equal(a, load(path).sample(5, seed=1, group="reset_password"))
     with pytest.raises(InputError, match="unknown group 'nope'; known groups: .*reset_password"):
         m.sample(3, group="nope")
     with pytest.raises(InputError, match="conditional: name a group"):
         m.sample(3)
     with pytest.raises(InputError, match="conditional: name a group"):
-        sample_group(m, 3)
-    plain = load_model(faq_ogan(path.parent))
+        sample(m, 3)
+    plain = load(faq_ogan(path.parent))
     with pytest.raises(InputError, match="unconditional"):
-        sample_group(plain, 3, group="reset_password")
-    assert sample_group(plain, 3).shape == (3, m.dim)
-    # projection critic prefers a group's own sentences to another group's label
-    scores = m.critic_score(faq[3][:8], group=faq[2][0]).mean() - m.critic_score(faq[3][:8], group="store_hours").mean()
-    assert scores > 0
+        sample(plain, 3, group="reset_password")
+    assert sample(plain, 3).shape == (3, m.dim)
+    # the projection critic mostly scores a group's sentences higher under their own label than under
+    # the others' (only real-vs-fake is trained, so not always: measured 9 of 11 groups)
+    g = np.array(faq[2])
+    wins = [m.score(faq[3][g == name], group=name).mean().item() >
+            np.mean([m.score(faq[3][g == name], group=o).mean().item() for o in m.groups if o != name])
+            for name in m.groups[::6]]
+    assert np.mean(wins) >= 0.6, wins
 
 
 def faq_ogan(root: Path) -> Path:
-    from textgan.gan.ogan import train_ogan
-
     out = root / "plain"
     if not out.exists():
-        train_ogan(faq_model()[3], GANConfig(objective="ogan", steps=2, batch_size=16, width=16, depth=1), out,
-                   progress=False)
+        train_gan(faq_model()[3], OGANConfig(steps=2, batch_size=16, width=16, depth=1), out, progress=False)
     return out
 
 
 def test_conditional_input_errors(tmp_path):
     with pytest.raises(InputError, match="3 group labels for 4 vectors"):
-        train_conditional(torch.zeros(4, 2), ["a", "b", "a"], GANConfig(steps=1, batch_size=2), tmp_path / "x",
-                          progress=False)
+        train_gan(torch.zeros(4, 2), ConditionalConfig(steps=1, batch_size=2), tmp_path / "x", groups=["a", "b", "a"],
+                  progress=False)
     # the concat critic trains too (weaker than projection on 66 groups, so only a smoke check)
-    out = train_conditional(torch.randn(64, 4), list("ab" * 32), GANConfig(steps=2, batch_size=16, width=8,
-                            depth=1), tmp_path / "c", progress=False, critic_cond="concat")
-    assert load_conditional(out).sample(2, seed=0, group="b").shape == (2, 4)
+    out = train_gan(torch.randn(64, 4), ConditionalConfig(steps=2, batch_size=16, width=8, depth=1,
+                                                          critic_cond="concat"),
+                    tmp_path / "c", groups=list("ab" * 32), progress=False)
+    assert load(out).sample(2, seed=0, group="b").shape == (2, 4)
     with pytest.raises(InputError, match="critic_cond"):
-        train_conditional(torch.zeros(4, 2), list("abab"), GANConfig(steps=1, batch_size=2), tmp_path / "y",
-                          progress=False, critic_cond="dot")
+        train_gan(torch.zeros(4, 2), ConditionalConfig(steps=1, batch_size=2, critic_cond="dot"), tmp_path / "y",
+                  groups=list("abab"), progress=False)
 
 
 def test_read_labels(tmp_path):

@@ -5,11 +5,9 @@ import pytest
 import torch
 
 from textgan.errors import InputError
-from textgan.gan import GANConfig
-from textgan.gan.energy import MEGConfig, jsd_mi, load_meg, mala, train_meg
-from textgan.gan.kind_utils import config_from_gan
-from textgan.gan.kinds import ENERGY_TRAINERS, load_model, make_trainer, model_kind
-from textgan.gan.langevin import EBMConfig, langevin, load_ebm, train_ebm
+from textgan.gan import PRESETS, carry_over, load, train_gan
+from textgan.gan.energy import MEGConfig, jsd_mi, mala
+from textgan.gan.langevin import EBMConfig, langevin
 
 torch.set_num_threads(1)
 MU, VAR = 1.5, 0.5
@@ -54,8 +52,9 @@ def test_langevin_converges_to_quadratic_minimum():
     x0 = 5 * torch.randn(256, 3, generator=torch.Generator().manual_seed(0))
     x = langevin(energy, x0, 100, 0.1, 0.0)
     assert (x - c).norm(dim=1).max() < 1e-3
-    # with noise sigma, the chain x <- x - a (x - c) + sigma eps has variance sigma^2 / (1 - (1-a)^2)
-    x = langevin(energy, x0, 200, 0.1, 0.05, generator=torch.Generator().manual_seed(1))
+    # noise sigma = sqrt(2 a T) = 0.05 at T = 0.0125: the chain x <- x - a (x - c) + sigma eps has
+    # variance sigma^2 / (1 - (1-a)^2)
+    x = langevin(energy, x0, 200, 0.1, 0.0125, generator=torch.Generator().manual_seed(1))
     assert (x.mean(0) - c).abs().max() < 0.02
     assert abs(x.var(0).mean().item() / (0.05**2 / (1 - 0.9**2)) - 1) < 0.2
 
@@ -73,21 +72,21 @@ def blob(n=2000, seed=0):
 
 def test_ebm_learns_low_energy_on_data_and_samples_there(tmp_path):
     cfg = EBMConfig(steps=150, batch_size=128, width=64, depth=2, n_langevin=10, buffer_size=1000, seed=0)
-    out = train_ebm(blob(), cfg, tmp_path / "ebm", progress=False)
-    m = load_ebm(out)
+    out = train_gan(blob(), cfg, tmp_path / "ebm", progress=False)
+    m = load(out)
     far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
     assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
     x = m.sample(500, seed=3)
     assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < 0.3
-    assert torch.equal(x, load_model(out).sample(500, seed=3))  # round trip, seeded
-    assert model_kind(out) == "ebm-langevin"
+    assert torch.equal(x, load(out).sample(500, seed=3))  # round trip, seeded
+    assert m.kind == "ebm-langevin" and torch.equal(m.score(far), -m.energy(far))
     assert (out / "losses.png").stat().st_size > 1000
 
 
 def test_meg_energy_and_generator(tmp_path):
-    cfg = MEGConfig(steps=200, batch_size=128, noise_dim=4, width=64, depth=2, lr_g=1e-3, lr_e=1e-3, seed=0)
-    out = train_meg(blob(), cfg, tmp_path / "meg", progress=False)
-    m = load_meg(out)
+    cfg = MEGConfig(steps=200, batch_size=128, noise_dim=4, width=64, depth=2, lr_g=1e-3, lr_d=1e-3, seed=0)
+    out = train_gan(blob(), cfg, tmp_path / "meg", progress=False)
+    m = load(out)
     far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
     assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
     x = m.sample(500, seed=0)
@@ -96,36 +95,21 @@ def test_meg_energy_and_generator(tmp_path):
     xm = m.sample(500, seed=0, mala_steps=20, step_size=0.01)
     assert 0 < m.last_acceptance <= 1
     assert m.energy(xm).mean() <= m.energy(x).mean() + 0.05
-    assert torch.equal(m.sample(50, seed=1), load_model(out).sample(50, seed=1))
+    assert torch.equal(m.sample(50, seed=1), load(out).sample(50, seed=1))
 
 
-def test_registry_and_gan_config_dispatch(tmp_path):
-    assert set(ENERGY_TRAINERS) == {"meg", "ebm-langevin", "ogan"}
-    cfg = config_from_gan(MEGConfig, GANConfig(objective="meg", steps=7, batch_size=32, noise_dim=3, width=16,
-                                               depth=1, lr_d=3e-4, penalty_weight=None))
-    assert (cfg.steps, cfg.batch_size, cfg.noise_dim, cfg.lr_e, cfg.gp_weight) == (7, 32, 3, 3e-4, 0.1)
-    out = make_trainer("ebm-langevin")(blob(64), GANConfig(objective="ebm-langevin", steps=3, batch_size=32,
-                                                            width=16, depth=1), tmp_path / "e", progress=False)
-    assert load_model(out).config.steps == 3
-    with pytest.raises(InputError, match="valid: meg, ebm-langevin, ogan"):
-        make_trainer("nope")
-    with pytest.raises(InputError, match="not empty"):
-        train_ebm(blob(64), EBMConfig(steps=1, batch_size=32), out, progress=False)
-    with pytest.raises(InputError, match="expected a 'meg' model"):
-        load_meg(out)
-    with pytest.raises(InputError, match="NaN"):
-        train_meg(torch.full((64, 2), float("nan")), MEGConfig(batch_size=32), tmp_path / "n", progress=False)
+def test_presets_carry_over_to_energy_kinds():
+    cfg = carry_over(MEGConfig, PRESETS["embeddings"])
+    emb = PRESETS["embeddings"]
+    assert (cfg.steps, cfg.batch_size, cfg.noise_dim, cfg.width, cfg.head) == \
+        (emb.steps, emb.batch_size, emb.noise_dim, emb.width, "sphere")
+    assert cfg.lr_d == MEGConfig().lr_d  # the preset leaves lr to the objective row: the kind keeps its own
+    ebm = carry_over(EBMConfig, PRESETS["toy"])
+    assert (ebm.width, ebm.lr_d) == (PRESETS["toy"].width, 1e-3)
 
 
-def test_bench_registry_trains_every_model_by_name(tmp_path):
-    from textgan.gan import energy_registry
-
-    x = torch.nn.functional.normalize(torch.randn(200, 6, generator=torch.Generator().manual_seed(0)), dim=1)
-    assert energy_registry.auto_head(x) == "sphere" and energy_registry.auto_head(2 * x) == "linear"
-    for name in energy_registry.NAMES:
-        out = energy_registry.train(name, x, tmp_path / name, steps=2, batch_size=32, width=16, depth=1)
-        m = energy_registry.load(out)
-        assert m.kind == name and m.config.head == "sphere"
-        assert torch.allclose(m.sample(5, seed=0).norm(dim=1), torch.ones(5), atol=1e-4)
-    with pytest.raises(InputError, match="valid: meg, ebm-langevin, ogan"):
-        energy_registry.train("gan", x, tmp_path / "x")
+def test_langevin_noise_is_the_temperature():
+    """Langevin noise sqrt(2 a T): at E(x) = x^2/2 the chain's stationary variance is T (for small a)."""
+    torch.manual_seed(0)
+    x = langevin(lambda v: 0.5 * (v**2).sum(1), torch.zeros(4000, 1), 400, 0.01, 0.25)
+    assert x.var().item() == pytest.approx(0.25 / (1 - 0.01 / 2), rel=0.08)

@@ -122,3 +122,82 @@ def test_sample_from_missing_or_foreign_folder(tmp_path):
     code, _, err = run_exit("sample", tmp_path / "x", "--n", "3", "--out", tmp_path / "o.npy")
     assert code == 2 and "config.json" in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_kinds_lists_the_registry(cli_main):
+    from textgan.gan import KINDS
+
+    code, out, _ = cli_main("kinds")
+    assert code == 0
+    for name, k in KINDS.items():
+        assert f"| {name} |" in out and f"{name} ({k.config.__name__}):" in out
+
+
+@pytest.mark.parametrize("kind, extra", [("meg", ["--n-critic", "2"]), ("ebm-langevin", ["--set", "temperature=0.001",
+                                                                                      "--set", "buffer_size=64"]),
+                                         ("ogan", ["--objective", "lsgan"])])
+def test_train_gan_every_kind_from_the_cli(tmp_path, cli_main, kind, extra):
+    from textgan.gan import load
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    tiny = ["--width", "16", "--depth", "1", "--batch-size", "16", "--quiet"]
+    code, out, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", kind, "--steps", "3", "--out", tmp_path / "m",
+                              *tiny, *extra)
+    assert code == 0, err
+    m = load(tmp_path / "m")
+    assert m.kind == kind and m.config.steps == 3
+    if kind == "ebm-langevin":
+        assert (m.config.temperature, m.config.buffer_size) == (0.001, 64)
+    code, _, err = cli_main("sample", tmp_path / "m", "--n", "5", "--out", tmp_path / "s.npy")
+    assert code == 0 and np.load(tmp_path / "s.npy").shape == (5, 4)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--kind", "nope"], "unknown model kind 'nope'"),
+    (["--objective", "meg"], "is a model kind, not an objective: use --kind meg"),
+    (["--kind", "ebm-langevin", "--objective", "lsgan"], "--objective does not apply to --kind ebm-langevin"),
+    (["--kind", "meg", "--pack", "2"], None),  # click: no such option
+    (["--kind", "conditional"], "needs group labels"),
+    (["--lr-g", "nan"], "--lr-g must be a finite number"),
+    (["--lr-d", "-1"], "--lr-d must be > 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--width", "0"], "--width must be >= 1"),
+    (["--set", "temperature"], "--set needs NAME=VALUE"),
+    (["--set", "nope=1"], "has no setting 'nope'"),
+    (["--kind", "ebm-langevin", "--set", "temperature=nan"], "--temperature must be a finite number"),
+])
+def test_train_gan_refuses_bad_settings_before_training(tmp_path, cli_main, args, needle):
+    from conftest import assert_one_line_error
+
+    np.save(tmp_path / "v.npy", np.zeros((64, 4), np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--quiet", *args)
+    if needle is None:
+        assert code == 2 and "No such option" in err
+    else:
+        assert_one_line_error(code, err, needle)
+    assert not (tmp_path / "g").exists()
+
+
+def test_train_gan_on_vectors_without_dimensions(tmp_path, cli_main):
+    from conftest import assert_one_line_error
+
+    np.save(tmp_path / "z.npy", np.zeros((64, 0), np.float32))
+    assert_one_line_error(*cli_main("train-gan", tmp_path / "z.npy", "--out", tmp_path / "g")[::2], "no dimensions")
+
+
+def test_sample_refuses_bad_counts_and_outputs_that_destroy_inputs(tmp_path, cli_main):
+    from conftest import assert_one_line_error
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    assert cli_main("train-gan", tmp_path / "v.npy", "--steps", "2", "--out", tmp_path / "g", *TINY)[0] == 0
+    weights = (tmp_path / "g/generator.safetensors").read_bytes()
+    for args, needle in [(["--n", "0"], "--n must be a whole number >= 1"),
+                         (["--n", "-4"], "--n must be a whole number >= 1"),
+                         (["--n", "2000000000000"], "would need about"),
+                         (["--n", "3", "--group", "x"], "unconditional")]:
+        assert_one_line_error(*cli_main("sample", tmp_path / "g", *args, "--out", tmp_path / "s.npy")[::2], needle)
+    for out, needle in [(tmp_path / "g/generator.safetensors", "inside the input folder"),
+                        (tmp_path / "g", "is a folder"), (tmp_path / "g/checkpoint/x.npy", "inside the input folder")]:
+        assert_one_line_error(*cli_main("sample", tmp_path / "g", "--n", "3", "--out", out)[::2], needle)
+    assert (tmp_path / "g/generator.safetensors").read_bytes() == weights
+    assert not (tmp_path / "s.npy").exists()

@@ -11,7 +11,7 @@ from textgan.gan.nets import Critic, Generator
 from textgan.gan.objectives import F_DIVERGENCES
 from textgan.gan.penalties import (PENALTIES, clip_weights, div_penalty, gradient_penalty, make_penalty,
                                    r1_penalty)
-from textgan.gan.trainer import Stepper, make_optimizer
+from textgan.gan.gan import GANStep
 
 torch.set_num_threads(1)
 L2 = math.log(2)
@@ -67,9 +67,8 @@ def test_losses_at_optimum(name):
 def test_contract_finite_and_gradients_reach_both_players(name):
     torch.manual_seed(0)
     cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=32).resolve()
-    g, d = Generator((3,), 4, 16, 2), Critic((3,), 16, 2)
-    st = Stepper(cfg, make_objective(name), g, d, make_optimizer(g.parameters(), cfg, 1e-3),
-                 make_optimizer(d.parameters(), cfg, 1e-3))
+    st = GANStep(cfg, torch.zeros(32, 3))  # builds G (3 <- 4) and D with width 16, depth 2
+    g, d = st.g, st.d
     real = torch.randn(32, 3) + 2
     d_loss, pen, g_loss = st.one_loss(real)
     for t in (d_loss, pen, g_loss):
@@ -140,7 +139,7 @@ def test_packed_critic_scores_packs_and_gp_uses_per_pack_norm():
     x = torch.randn(8, 3)
     ref = 10 * ((x.reshape(2, 12).norm(dim=1) - 1) ** 2).mean()
     assert gradient_penalty(packed_half_sq_norm, x, x, None, None, 10.0).item() == pytest.approx(ref.item(), rel=1e-5)
-    with pytest.raises(InputError, match="multiple of pack"):
+    with pytest.raises(InputError, match="multiple of --pack"):
         GANConfig(batch_size=30, pack=4).resolve()
 
 
@@ -152,8 +151,11 @@ def test_div_r1_and_qp_penalties_match_hand_computation():
     assert r1_penalty(half_sq_norm, real, fake, None, None, 4.0).item() == pytest.approx(
         (2 * nr**2).mean().item(), rel=1e-5)
     vr, vf = torch.randn(5), torch.randn(5)
-    for name, p in (("qp-l1", 1), ("qp-l2", 2)):
-        dist = (real - fake).norm(p=p, dim=1)
+    # Su's reference code divides by the per-dimension mean distance (mean |dx|, or RMS for L2),
+    # not the raw norm: for D = 4 the L1 norm would make the penalty 4x weaker
+    D = real.shape[1]
+    for name, dist in (("qp-l1", (real - fake).norm(p=1, dim=1) / D),
+                       ("qp-l2", (real - fake).norm(p=2, dim=1) / D**0.5)):
         ref = ((vr - vf) ** 2 / (2 * 10.0 * dist)).mean()
         assert make_penalty(name)(None, real, fake, vr, vf, 10.0).item() == pytest.approx(ref.item(), rel=1e-5)
     assert set(PENALTIES) >= {"gp", "div", "r1", "clip", "qp-l1", "qp-l2"}
@@ -178,8 +180,8 @@ def test_row_defaults():
 def test_one_loss_gradients_equal_alternating(name):
     torch.manual_seed(3)
     cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=16).resolve()
-    g, d = Generator((3,), 4, 16, 2), Critic((3,), 16, 2)
-    st = Stepper(cfg, make_objective(name), g, d, None, None)
+    st = GANStep(cfg, torch.zeros(16, 3))
+    g, d = st.g, st.d
     real = torch.randn(16, 3)
     state = torch.get_rng_state()
     d_loss, pen, g_loss = st.one_loss(real)

@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from textgan.errors import InputError
-from textgan.gan import GANConfig
-from textgan.gan.kinds import load_model
-from textgan.gan.ogan import load_ogan, pearson, reconstruction_report, resolve_ogan, train_ogan
+from textgan.gan import OGANConfig, load, train_gan
+from textgan.gan.ogan import pearson, reconstruction_report
 
 torch.set_num_threads(1)
 
@@ -29,13 +28,12 @@ def test_pearson_matches_numpy():
 
 @pytest.fixture(scope="module")
 def ogan_dir(tmp_path_factory):
-    cfg = GANConfig(objective="ogan", steps=500, batch_size=128, noise_dim=8, width=96, depth=2, head="sphere",
-                    seed=0)
-    return train_ogan(clusters(3000), cfg, tmp_path_factory.mktemp("og") / "ogan", progress=False)
+    cfg = OGANConfig(steps=500, batch_size=128, noise_dim=8, width=96, depth=2, head="sphere", seed=0)
+    return train_gan(clusters(3000), cfg, tmp_path_factory.mktemp("og") / "ogan", progress=False)
 
 
 def test_ogan_reconstruction_beats_random_code(ogan_dir):
-    m = load_ogan(ogan_dir)
+    m = load(ogan_dir)
     held = clusters(500, seed=7)
     rep = reconstruction_report(m, held, seed=0)
     assert rep["cos_reconstruct"] > rep["cos_random_code"] + 0.25
@@ -49,13 +47,14 @@ def test_ogan_reconstruction_beats_random_code(ogan_dir):
 
 
 def test_ogan_round_trip_and_bad_input(ogan_dir):
-    a, b = load_ogan(ogan_dir), load_model(ogan_dir)
-    assert b.kind == "ogan" and b.dim == 16
-    assert torch.equal(a.sample(20, seed=4), b.sample(20, seed=4))
+    a, b = load(ogan_dir), load(ogan_dir, ema=False)
+    assert a.kind == "ogan" and a.dim == 16 and a.config.objective == "gan-ns" and a.config.penalty == "r1"
+    assert torch.equal(a.sample(20, seed=4), load(ogan_dir).sample(20, seed=4))
+    assert not torch.equal(a.sample(20, seed=4), b.sample(20, seed=4))  # EMA vs raw generator
     x = clusters(10, seed=9)
-    assert torch.equal(a.reconstruct(x), b.reconstruct(x))
-    with pytest.raises(InputError, match=r"takes \(n, 16\)"):
+    assert torch.equal(a.encode(x), b.encode(x))  # same critic either way
+    with pytest.raises(InputError, match=r"dimension 5, expected 16"):
         a.encode(torch.zeros(3, 5))
     with pytest.raises(InputError, match="unknown objective"):
-        resolve_ogan(GANConfig(objective="nope"))
-    assert resolve_ogan(GANConfig(objective="wgan-gp")).penalty == "gp"
+        OGANConfig(objective="nope").resolve()
+    assert OGANConfig(objective="wgan-gp", penalty=None, penalty_weight=None).resolve().penalty == "gp"

@@ -244,9 +244,11 @@ def run_lock(out: str | Path) -> Iterator[None]:
         except BlockingIOError:
             raise InputError("another run is writing to this folder (locked); wait for it or choose "
                              "another --out", out) from None
-        yield
-        with contextlib.suppress(OSError):
-            lock.unlink()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()  # while still held: a racing run fails to lock, it never waits
     finally:
         fh.close()
 

@@ -38,37 +38,19 @@ class ModelScorer:
     name: str = ""
 
     def __call__(self, vectors: np.ndarray, method: str) -> np.ndarray:
-        import torch
-
         if method not in self.methods:
             raise InputError(f"a {self.kind!r} model gives {' or '.join(self.methods)} scores, not {method!r}")
-        x = torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32))
-        with torch.no_grad():
-            if method == "energy":
-                return -self.model.energy(x).numpy().astype(np.float64)
-            if self.kind == "gan":
-                return np.concatenate([self.model(c).numpy() for c in x.split(8192)]).astype(np.float64)
-            return self.model.critic_score(x).numpy().astype(np.float64)
+        return self.model.score(vectors).numpy().astype(np.float64)
 
 
 def load_scorer(path: str | Path) -> ModelScorer:
-    """A scorer from any saved model folder (core GAN, meg, ebm-langevin, ogan, conditional)."""
-    from textgan.gan.kinds import ENERGY_KINDS, load_model, model_kind
+    """A scorer from any saved model folder whose kind has one (see `textgan kinds`)."""
+    from textgan.gan import load
 
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError("not a folder (expected a trained GAN / energy model folder)", path)
-    kind = model_kind(path)
-    if kind == "gan":
-        from textgan.artifacts import load_json
-        from textgan.gan.saved import load_critic
-
-        critic, _ = load_critic(path)
-        info = load_json(path / "config.json")
-        return ModelScorer(critic, "gan", info.get("meta", {}), int(info["dim"]), ("critic",), str(path))
-    model = load_model(path)
-    methods = ("energy",) if kind in ENERGY_KINDS else ("critic",)
-    return ModelScorer(model, kind, model.meta, model.dim, methods, str(path))
+    model = load(path)
+    if model.score_name is None:
+        raise InputError(f"a {model.kind!r} model has no scorer", path)
+    return ModelScorer(model, model.kind, model.meta, model.dim, (model.score_name,), str(path))
 
 
 def check_fingerprint(scorer: ModelScorer, fingerprint: str | None, dim: int) -> None:

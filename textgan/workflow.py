@@ -188,84 +188,69 @@ def typical_nn_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) ->
 
 
 def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
-                        group_col: str | None = None, progress: bool = True, resume: bool = False):
-    """Encode a corpus with a similarity model, then train a GAN on its vectors.
+                        group_col: str | None = None, progress: bool = True, resume: bool = False,
+                        kind: str | None = None):
+    """Encode a corpus with a similarity model, then train a model of any kind on its vectors.
 
-    With `group_col` the GAN is class-conditional (one class per group). The GAN folder
+    With `group_col` the groups are the labels of a conditional kind. The model folder
     records the encoder's fingerprint (so it is never decoded with an index of another
-    encoder) and the corpus' typical neighbour cosine (for novelty flags).
+    encoder, nor resumed on another encoder's vectors) and the corpus' typical neighbour
+    cosine (for novelty flags).
     """
     enc = load_encoder(model)
     texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
     return train_gan(vectors, out, config=config, groups=groups,
                      encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
-                     progress=progress, resume=resume)
+                     progress=progress, resume=resume, kind=kind)
 
 
 def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None, groups=None,
-              progress: bool = True, resume: bool = False):
-    """Train a generative model on (N, D) sentence vectors and save it to `out`.
-
-    The objective picks the trainer: rows of the objectives table use the core GAN trainer;
-    `meg`, `ebm-langevin` and `ogan` their own (energy-based / encoder) trainers; with
-    `groups` a class-conditional GAN is trained.
+              progress: bool = True, resume: bool = False, kind: str | None = None):
+    """Train a generative model of any kind on (N, D) sentence vectors and save it to `out`.
 
     Args:
         vectors: (N, D) float array (e.g. `encode(...)` output).
         out: model folder to write.
-        config: a `textgan.gan.GANConfig` (default: the `embeddings` preset).
+        config: a kind's config (`GANConfig`, `ConditionalConfig`, `MEGConfig`, `EBMConfig`,
+            `OGANConfig`; default: the `embeddings` preset of the kind).
         encoder: `encoder_meta(...)` of the encoder that made the vectors; recorded so the
-            model is never decoded with an index of another encoder.
-        groups: one label per row for a class-conditional GAN (sample with `group=`).
-        resume: continue from the folder's last checkpoint (core GAN trainer only).
+            model is never decoded with an index of another encoder, and checked on resume.
+        groups: one label per row; with a plain `GANConfig` they make the model conditional.
+        resume: continue from the folder's last checkpoint.
+        kind: a registry name (`textgan kinds`) when `config` is None.
     Returns:
         The model folder path.
     """
-    import torch
+    from textgan.gan import PRESETS, carry_over, make_kind, train_gan as train_kind
+    from textgan.gan.config import GANConfig
 
-    from textgan.gan import PRESETS
-    from textgan.gan import train_gan as core_train_gan
-    from textgan.gan.kinds import ENERGY_TRAINERS
-
-    config = config or PRESETS["embeddings"]
+    if config is None:
+        name = kind or ("conditional" if groups is not None else "gan")
+        config = carry_over(make_kind(name).config, PRESETS["embeddings"])
+    elif groups is not None and type(config) is GANConfig:
+        config = carry_over(make_kind("conditional").config, config)
     x = np.asarray(vectors, dtype=np.float32)
-    meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(x.reshape(len(x), -1))}
-    data = torch.as_tensor(x)
-    if config.objective in ENERGY_TRAINERS:
-        if resume:
-            raise InputError(f"--resume is not supported for {config.objective} (core GAN objectives only)")
-        if groups is not None:
-            raise InputError(f"{config.objective} cannot be class-conditional; drop the group labels")
-        return ENERGY_TRAINERS[config.objective](data, config, out, meta=meta, progress=progress)
-    if groups is not None:
-        from textgan.gan.conditional import train_conditional
-
-        if resume:
-            raise InputError("--resume is not supported for conditional GANs")
-        if len(groups) != len(x):
-            raise InputError(f"{len(groups)} group labels for {len(x)} vectors")
-        return train_conditional(data, list(groups), config, out, meta=meta, progress=progress)
-    return core_train_gan(data, config, out, meta=meta, progress=progress, resume=resume)
+    meta = {"encoder": encoder}
+    if x.ndim == 2 and x.shape[1] > 0 and len(x) > 1 and np.isfinite(x).all():
+        meta["typical_nn_cosine"] = typical_nn_cosine(x)
+    return train_kind(x, config, out, groups=None if groups is None else list(groups), meta=meta,
+                      progress=progress, resume=resume)
 
 
 def generate(gan_dir, n: int, seed: int = 0, group: str | None = None) -> np.ndarray:
-    """Sample n vectors from a saved generator, shape (n, D), reproducible with `seed`.
+    """Sample n vectors from a saved model of any kind, shape (n, D), reproducible with `seed`.
 
     Args:
-        gan_dir: folder of any trained kind (GAN, MEG, EBM, O-GAN, conditional GAN).
-        n: number of vectors.
+        gan_dir: a trained model folder or an already loaded model (`textgan.gan.load`).
+        n: number of vectors (refused up front when they would not fit in memory).
         seed: sampling seed.
-        group: for a conditional GAN, the group to sample (must be None otherwise).
+        group: for a conditional model, the group to sample (must be None otherwise).
     """
-    from textgan.gan import load_generator
-    from textgan.gan.conditional import sample_group
+    from textgan.gan import load, sample
 
-    if n < 1:
-        raise InputError(f"--n must be at least 1, got {n}")
-    gen = load_generator(gan_dir)
-    x = sample_group(gen, n, group=group, seed=seed)
-    return x.detach().cpu().numpy().reshape(n, -1).astype(np.float32)
+    model = load(gan_dir) if isinstance(gan_dir, (str, Path)) else gan_dir
+    return sample(model, n, seed=seed, group=group).detach().cpu().numpy().astype(np.float32)
 
 
 def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None = None) -> list[dict]:
@@ -307,12 +292,14 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     Both files are written atomically: an error leaves no partial output.
     Returns a summary dict (paths, n, novel share, mean top-1 cosine).
     """
-    from textgan.gan import load_generator
+    from textgan.gan import load
+    from textgan.gan.saved import check_sample_count
     from textgan.retrieval import VectorIndex, load_index
 
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out
-    gen = load_generator(gan_dir)
+    gen = load(gan_dir)
+    check_sample_count(n, gen.dim)
     gen_meta = (getattr(gen, "meta", None) or {})
     idx = None
     if index is not None:
@@ -324,7 +311,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         if enc_g.get("fingerprint") and enc_i.get("fingerprint") and enc_g["fingerprint"] != enc_i["fingerprint"]:
             raise InputError(f"index was built with encoder {enc_i['fingerprint'][:12]}, but the GAN was "
                              f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", where)
-    vectors = generate(gan_dir, n, seed=seed, group=group)
+    vectors = generate(gen, n, seed=seed, group=group)
     summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
                      "vectors": str(stem.with_suffix(".npy"))}
     records = None

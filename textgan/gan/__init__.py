@@ -1,14 +1,23 @@
-"""Adversarial core: objectives table, penalties, MLP networks, one trainer, saved generators.
+"""Adversarial and energy-based models on vectors: objectives table, penalties, networks, the
+kind registry (gan, conditional, meg, ebm-langevin, ogan), one trainer loop, saved models.
 
-Data-agnostic: trains on any (N, D) float tensor or (N, C, H, W) images; knows nothing of text.
+Data-agnostic: trains on any (N, D) float tensor (the core GAN also on (N, C, H, W) images);
+knows nothing of text.
 """
-from textgan.gan.config import PRESETS, GANConfig
+from textgan.gan.conditional import ConditionalConfig, read_labels
+from textgan.gan.config import PRESETS, GANConfig, KindConfig, carry_over
 from textgan.gan.data import load_vectors
+from textgan.gan.energy import MEGConfig
+from textgan.gan.langevin import EBMConfig
 from textgan.gan.objectives import F_DIVERGENCES, OBJECTIVES, Objective, make_objective
+from textgan.gan.ogan import OGANConfig
 from textgan.gan.penalties import PENALTIES, clip_weights, div_penalty, gradient_penalty, make_penalty, r1_penalty
-from textgan.gan.saved import SavedGenerator, load_critic, load_generator
-from textgan.gan.trainer import train_gan
+from textgan.gan.registry import KINDS, Kind, kind_of_config, load, make_kind, sample, train_gan
 
-__all__ = ["GANConfig", "PRESETS", "load_vectors", "OBJECTIVES", "F_DIVERGENCES", "Objective", "make_objective",
-           "PENALTIES", "make_penalty", "gradient_penalty", "div_penalty", "r1_penalty", "clip_weights",
-           "SavedGenerator", "load_generator", "load_critic", "train_gan"]
+load_generator = load  # the name textgan 0.1 used
+
+__all__ = ["GANConfig", "KindConfig", "ConditionalConfig", "MEGConfig", "EBMConfig", "OGANConfig", "PRESETS",
+           "carry_over", "load_vectors", "read_labels", "OBJECTIVES", "F_DIVERGENCES", "Objective",
+           "make_objective", "PENALTIES", "make_penalty", "gradient_penalty", "div_penalty", "r1_penalty",
+           "clip_weights", "KINDS", "Kind", "make_kind", "kind_of_config", "train_gan", "load", "load_generator",
+           "sample"]

@@ -1,77 +1,34 @@
 """Exact, pickle-free training checkpoints: safetensors for tensors, JSON for the rest.
 
-A checkpoint holds both networks, the generator EMA, both optimiser states and the
-torch / numpy / python RNG states, so a resumed run continues bitwise-identically.
-`torch.get_rng_state()` is a uint8 tensor and numpy's MT19937 key is 624 uint32 words
-(stored as int64), so nothing here needs pickle.
+A checkpoint holds every module of the run (networks and EMA copies), every optimiser
+state, any extra state tensors (e.g. a replay buffer) and the torch / numpy / python RNG
+states, so a resumed run continues bitwise-identically.
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from textgan.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
+from textgan.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
 FORMAT = "textgan-gan-checkpoint/1"
 
 
-def _flatten_optimizer(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict, dict]:
-    """Split `opt.state_dict()` into tensors (keyed `prefix.state.i.key`) and a JSON part."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, st in sd["state"].items():
-        for key, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"{prefix}.state.{idx}.{key}"] = val
-            else:
-                scalars[f"{idx}.{key}"] = val
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
-    return tensors, {"param_groups": groups, "scalars": scalars}
+def save_checkpoint(path: Path, step: int, modules: dict, optimizers: dict, state: dict, extra: dict) -> None:
+    """Write `path/` (state.safetensors + state.json) atomically; the old one stays until the rename.
 
-
-def _restore_optimizer(opt: torch.optim.Optimizer, prefix: str, tensors: dict, meta: dict) -> None:
-    state: dict[int, dict] = {}
-    head = f"{prefix}.state."
-    for name, val in tensors.items():
-        if name.startswith(head):
-            idx, key = name[len(head):].split(".", 1)
-            state.setdefault(int(idx), {})[key] = val
-    for name, val in meta["scalars"].items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = val
-    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
-    opt.load_state_dict({"state": state, "param_groups": groups})
-
-
-def rng_state() -> tuple[dict, dict]:
-    """(tensors, json) capturing the torch, numpy and python global RNGs."""
-    kind, key, pos, has_gauss, cached = np.random.get_state()
-    py_version, py_state, py_gauss = random.getstate()
-    tensors = {"rng.torch": torch.get_rng_state(), "rng.numpy": torch.from_numpy(key.astype(np.int64))}
-    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": [py_version, list(py_state), py_gauss]}
-    return tensors, meta
-
-
-def set_rng_state(tensors: dict, meta: dict) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    kind, pos, has_gauss, cached = meta["numpy"]
-    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
-    py_version, py_state, py_gauss = meta["python"]
-    random.setstate((py_version, tuple(py_state), py_gauss))
-
-
-def save_checkpoint(path: Path, step: int, modules: dict, optimizers: dict, extra: dict) -> None:
-    """Write `path/` (state.safetensors + state.json) atomically; the old one stays until the rename."""
-    tensors: dict = {}
+    Args: modules / optimizers: name -> nn.Module / Optimizer; state: name -> extra tensor;
+        extra: JSON-able identity of the run (config, data hash, ...).
+    """
+    tensors: dict = {f"state.{k}": v for k, v in state.items()}
     meta: dict = {"format": FORMAT, "step": step, "optimizers": {}, **extra}
     for name, mod in modules.items():
         tensors.update({f"{name}.{k}": v for k, v in mod.state_dict().items()})
     for name, opt in optimizers.items():
-        t, m = _flatten_optimizer(opt, name)
+        t, m = optimizer_to_flat(opt, name)
         tensors.update(t)
         meta["optimizers"][name] = m
     t, meta["rng"] = rng_state()
@@ -81,18 +38,27 @@ def save_checkpoint(path: Path, step: int, modules: dict, optimizers: dict, extr
         save_json(meta, tmp / "state.json")
 
 
-def load_checkpoint(path: Path, modules: dict, optimizers: dict) -> dict:
-    """Restore modules, optimisers and RNGs from `path/`; returns the JSON part (has `step`)."""
+def read_checkpoint_meta(path: Path) -> dict:
     meta = load_json(path / "state.json")
-    if meta.get("format") != FORMAT:
-        raise InputError(f"not a textgan GAN checkpoint (format {meta.get('format')!r})", path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"not a textgan GAN checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})",
+                         path)
+    return meta
+
+
+def load_checkpoint(path: Path, modules: dict, optimizers: dict, state: dict) -> dict:
+    """Restore modules, optimisers, state tensors (in place) and RNGs from `path/`; returns the JSON part."""
+    meta = read_checkpoint_meta(path)
     tensors = load_tensors(path / "state.safetensors")
     try:
         for name, mod in modules.items():
             head = f"{name}."
             mod.load_state_dict({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
         for name, opt in optimizers.items():
-            _restore_optimizer(opt, name, tensors, meta["optimizers"][name])
+            optimizer_from_flat(opt, name, tensors, meta["optimizers"][name])
+        for name, buf in state.items():
+            with torch.no_grad():
+                buf.copy_(tensors[f"state.{name}"])
         set_rng_state(tensors, meta["rng"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

@@ -1,12 +1,14 @@
-"""`GANConfig`: one frozen, typed record of everything a GAN run depends on.
+"""Typed, frozen configs: `KindConfig` (what every model kind's trainer needs) and `GANConfig`.
 
-Fields left as None take the objective row's published default (penalty, optimiser,
-learning rate, critic steps); `resolve()` fills them in and the resolved config is
-what gets written to `config.json` beside the weights.
+Each model kind has one config dataclass derived from `KindConfig`; its class names the kind
+(see `textgan.gan.registry`). Fields left as None in a `GANConfig` take the objective row's
+published default (penalty, optimiser, learning rate, critic steps); `resolve()` fills them in,
+validates every value, and the resolved config is what gets written beside the weights.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +16,17 @@ from textgan.errors import InputError
 from textgan.gan.nets import Arch, Head
 from textgan.gan.objectives import Optimizer, Penalty, make_objective
 from textgan.gan.penalties import DEFAULT_WEIGHTS, PENALTIES
+
+# fields that must be >= 1 / > 0 when a config has them (CLI flag = field with "-" for "_")
+AT_LEAST_ONE = ("steps", "batch_size", "n_critic", "noise_dim", "width", "depth", "log_every",
+                "checkpoint_every", "pack", "embed_dim", "n_langevin", "buffer_size")
+POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size")
+NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_weight", "mala_steps",
+                "sample_steps", "critic_fourier", "critic_fourier_scale")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def config_from_dict(cls, d: dict):
@@ -29,7 +42,55 @@ def config_from_dict(cls, d: dict):
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class KindConfig:
+    """Args (shared by every kind):
+    steps: training updates (generator updates for the GAN kinds); batch_size: rows per update.
+    seed: seeds torch, numpy and random; log_every / checkpoint_every: in steps.
+    """
+
+    steps: int = 2000
+    batch_size: int = 256
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+
+    def validate(self):
+        """Range checks on every field this config has; InputError names the CLI flag."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or v is None:
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InputError(f"{flag(f.name)} must be a finite number, got {v}")
+            if f.name in AT_LEAST_ONE and v < 1:
+                raise InputError(f"{flag(f.name)} must be >= 1, got {v}")
+            if f.name in POSITIVE and v <= 0:
+                raise InputError(f"{flag(f.name)} must be > 0, got {v}")
+            if f.name in NON_NEGATIVE and v < 0:
+                raise InputError(f"{flag(f.name)} must be >= 0, got {v}")
+        if hasattr(self, "ema") and not 0 <= self.ema < 1:
+            raise InputError(f"--ema must be in [0, 1), got {self.ema}")
+        if getattr(self, "betas", None) is not None and not all(0 <= b < 1 for b in self.betas):
+            raise InputError(f"betas must be in [0, 1), got {self.betas}")
+        return self
+
+    def resolve(self):
+        """The config with every default filled in, validated."""
+        return self.validate()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if d.get("betas") is not None:
+            d["betas"] = list(d["betas"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return config_from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class GANConfig(KindConfig):
     """Args:
     objective: row of `OBJECTIVES` (`textgan objectives` lists them).
     steps: generator updates; batch_size: samples per player per update.
@@ -43,12 +104,9 @@ class GANConfig:
     pack: PacGAN packing, the critic scores `pack` samples jointly (batch_size must be a multiple).
     ema: decay of the generator's exponential moving average (0: off); sampling uses it.
     one_loss: synchronous single-backward update (Su 2019) instead of alternating steps.
-    seed: seeds torch, numpy and random; log_every / checkpoint_every: in generator steps.
     """
 
     objective: str = "wgan-gp"
-    steps: int = 2000
-    batch_size: int = 256
     n_critic: int | None = None
     lr_g: float | None = None
     lr_d: float | None = None
@@ -68,9 +126,6 @@ class GANConfig:
     pack: int = 1
     ema: float = 0.999
     one_loss: bool = False
-    seed: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 500
 
     def resolve(self) -> "GANConfig":
         """Fill every None from the objective row; validate ranges (InputError on bad values)."""
@@ -78,46 +133,45 @@ class GANConfig:
         pen = self.penalty if self.penalty is not None else row.penalty
         if pen not in PENALTIES:
             raise InputError(f"unknown penalty {pen!r}; valid: {', '.join(PENALTIES)}")
-        lr = row.lr
         out = dataclasses.replace(
             self,
             n_critic=self.n_critic if self.n_critic is not None else row.n_critic,
-            lr_g=self.lr_g if self.lr_g is not None else lr,
-            lr_d=self.lr_d if self.lr_d is not None else lr,
+            lr_g=self.lr_g if self.lr_g is not None else row.lr,
+            lr_d=self.lr_d if self.lr_d is not None else row.lr,
             optimizer=self.optimizer if self.optimizer is not None else row.optimizer,
             betas=tuple(self.betas) if self.betas is not None else row.betas,
             penalty=pen,
             penalty_weight=self.penalty_weight if self.penalty_weight is not None else DEFAULT_WEIGHTS[pen],
         )
-        for name in ("steps", "batch_size", "n_critic", "noise_dim", "width", "log_every", "checkpoint_every"):
-            if getattr(out, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(out, name)}")
-        if out.pack < 1 or out.batch_size % out.pack:
-            raise InputError(f"batch_size ({out.batch_size}) must be a multiple of pack ({out.pack})")
-        if not 0 <= out.ema < 1:
-            raise InputError(f"ema must be in [0, 1), got {out.ema}")
+        out.validate()
+        if out.batch_size % out.pack:
+            raise InputError(f"--batch-size ({out.batch_size}) must be a multiple of --pack ({out.pack})")
         if out.optimizer not in ("adam", "rmsprop"):
             raise InputError(f"unknown optimizer {out.optimizer!r}; valid: adam, rmsprop")
+        if out.lr_decay not in ("none", "linear"):
+            raise InputError(f"unknown lr_decay {out.lr_decay!r}; valid: none, linear")
         return out
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(d["betas"]) if d["betas"] is not None else None
-        return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "GANConfig":
-        return config_from_dict(cls, d)
+def carry_over(cls, src: KindConfig, **overrides):
+    """A `cls` config taking every field of `src` that `cls` also has (None fields skipped).
+
+    Presets are GANConfigs; this turns one into another kind's config (MEG, EBM, ...).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {f.name: getattr(src, f.name) for f in dataclasses.fields(src)
+          if f.name in names and getattr(src, f.name) is not None}
+    return cls(**{**kw, **overrides})
 
 
 # Per-data presets: the defaults that work for each kind of data (bench/toy.py tunes "toy").
 PRESETS: dict[str, GANConfig] = {
     # toy: tuned on grid-25 / ring-8 (bench/toy.py); LSGAN with a large batch and a linearly decayed
-    # lr gave the best precision of the settings tried within 5 CPU minutes (see bench/toy.py)
+    # lr gave the best precision of the settings tried (see bench/toy.py)
     "toy": GANConfig(objective="lsgan", steps=8000, batch_size=512, noise_dim=4, width=128, depth=3,
                      lr_g=1e-3, lr_d=1e-3, lr_decay="linear", ema=0.999),
-    # a plain 2-layer MLP: the residual 3-block net cost ~4x more per step on a CPU (WGAN-GP:
-    # 1.7 s/step on a loaded 2-core machine) for sentence vectors of a few hundred dimensions
+    # a plain 2-layer MLP: the residual 3-block net costs several times more per step on a CPU
+    # for sentence vectors of a few hundred dimensions
     "embeddings": GANConfig(objective="wgan-gp", steps=3000, batch_size=256, noise_dim=64, width=512, depth=2,
                             arch="mlp", head="sphere", ema=0.999),
     "images": GANConfig(objective="gan-ns", steps=3000, batch_size=128, noise_dim=32, width=256, depth=3,

@@ -1,49 +1,53 @@
 """An energy-based model sampled by Langevin dynamics in data space, no generator network.
 
 Du & Mordatch 2019, "Implicit Generation and Generalization in Energy-Based Models"
-(arXiv:1903.08689): negatives come from K steps of stochastic gradient Langevin dynamics
-x <- x - step_size * grad E(x) + noise * eps, started 95% of the time from a replay
-buffer of past negatives and 5% from noise; the energy minimises
-E(x+) - E(x-) + alpha (E(x+)^2 + E(x-)^2) (their eq. 3 with the L2 energy regulariser).
+(arXiv:1903.08689): negatives come from K steps of Langevin dynamics
+x <- x - a grad E(x) + sqrt(2 a T) eps, started 95% of the time from a replay buffer of past
+negatives and 5% from noise; the energy minimises E(x+) - E(x-) + alpha (E(x+)^2 + E(x-)^2)
+(their eq. 3 with the L2 energy regulariser).
+
+The chain samples exp(-E(x) / T): with step size a, Langevin's noise scale is
+sigma = sqrt(2 a T) (noise^2 = 2 * step * T), so the temperature is an explicit config value
+rather than a by-product of two step sizes. The paper's practice of a small noise relative to
+the step (a = 0.1, sigma = 0.01) is a low temperature, T = 5e-4, the default here.
 
 Data are standardised per dimension first (mean/std stored with the model) so that the
-step size and noise have the same meaning on any data. With `head="sphere"` samples are
+step size and temperature mean the same on any data. With `head="sphere"` samples are
 projected back onto the unit sphere after each step (L2-normalised embeddings).
 The replay buffer is saved: `.sample()` starts chains from it, as the paper does.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
-from textgan.artifacts import atomic_dir, load_tensors, save_json, save_tensors
+from textgan.artifacts import load_tensors, save_tensors
 from textgan.errors import InputError
-from textgan.gan.kind_utils import (FORMAT, batched_energy, config_from_dict, load_weights, prepare_run,
-                                    read_kind_config, write_metrics_png)
+from textgan.gan.config import KindConfig
 from textgan.gan.nets import Arch, Critic
+from textgan.gan.saved import SavedModel, load_weights, rng
+from textgan.gan.trainer import Step
 
 Tensor = torch.Tensor
 
 
-def langevin(energy: Callable[[Tensor], Tensor], x: Tensor, n_steps: int, step_size: float, noise: float,
+def langevin(energy: Callable[[Tensor], Tensor], x: Tensor, n_steps: int, step_size: float, temperature: float,
              generator: torch.Generator | None = None, project: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """SGLD x <- x - step_size grad E(x) + noise eps, `n_steps` times (Du & Mordatch 2019, eq. 2).
+    """Unadjusted Langevin x <- x - a grad E(x) + sqrt(2 a T) eps, `n_steps` times, targeting exp(-E/T).
 
     Args:
-        energy: (B, ...) -> (B,). x: start (B, ...). generator: private RNG (None: global).
+        energy: (B, ...) -> (B,). x: start (B, ...). step_size: a. temperature: T.
+        generator: private RNG (None: global).
         project: optional map applied after every step (e.g. back onto a sphere).
     Returns:
         The final points (B, ...), detached.
     """
+    noise = math.sqrt(2 * step_size * temperature)
     x = x.detach().clone()
     for _ in range(n_steps):
         x.requires_grad_(True)
@@ -56,23 +60,22 @@ def langevin(energy: Callable[[Tensor], Tensor], x: Tensor, n_steps: int, step_s
 
 
 @dataclass(frozen=True)
-class EBMConfig:
+class EBMConfig(KindConfig):
     """Args:
-    steps: energy updates; batch_size; lr_e, betas: Adam (the paper's betas (0.0, 0.999)).
-    n_langevin, step_size, noise: SGLD chain per update (in standardised units).
+    steps: energy updates; lr_d, betas: Adam for the energy net (the paper's betas (0.0, 0.999)).
+    n_langevin, step_size, temperature: Langevin chain per update (standardised units);
+        the chain samples exp(-E/T) with noise scale sqrt(2 * step_size * temperature).
     buffer_size, reinit_prob: replay buffer size and share of chains restarted from noise.
     alpha: L2 energy regulariser weight; width, depth, arch, spectral_norm: energy net.
     head: "linear" or "sphere" (project samples onto the unit sphere in data space).
-    sample_steps: SGLD steps at sampling time, from the saved buffer.
+    sample_steps: Langevin steps at sampling time, from the saved buffer.
     """
 
-    steps: int = 2000
-    batch_size: int = 256
-    lr_e: float = 1e-4
+    lr_d: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.999)
     n_langevin: int = 20
     step_size: float = 0.1
-    noise: float = 0.01
+    temperature: float = 5e-4
     buffer_size: int = 10000
     reinit_prob: float = 0.05
     alpha: float = 1.0
@@ -82,25 +85,11 @@ class EBMConfig:
     spectral_norm: bool = False
     head: Literal["linear", "sphere", "tanh"] = "linear"
     sample_steps: int = 60
-    seed: int = 0
-    log_every: int = 50
 
-    def validate(self) -> "EBMConfig":
-        for name in ("steps", "batch_size", "n_langevin", "buffer_size", "width", "depth", "log_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.step_size <= 0 or self.noise < 0 or not 0 <= self.reinit_prob <= 1:
-            raise InputError("need step_size > 0, noise >= 0 and reinit_prob in [0, 1]")
-        return self
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(d["betas"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EBMConfig":
-        return config_from_dict(cls, d)
+    def resolve(self) -> "EBMConfig":
+        if not 0 <= self.reinit_prob <= 1:
+            raise InputError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
+        return self.validate()
 
 
 class StandardisedEnergy(nn.Module):
@@ -131,95 +120,87 @@ def _projector(head: str, model: StandardisedEnergy) -> Callable[[Tensor], Tenso
     return None
 
 
-def train_ebm(data, config=None, out_dir: str | Path = "runs/ebm", meta: dict | None = None,
-              progress: bool = True) -> Path:
-    """Train a Langevin-sampled EBM on (N, D) vectors; save energy net + replay buffer to `out_dir`.
+class EBMStep(Step):
+    kind = "ebm-langevin"
+    loss_keys = ("e_loss", "e_pos", "e_neg")
 
-    Args:
-        data: float tensor or array (N, D), finite.
-        config: `EBMConfig`, or a core `GANConfig` whose shared fields are carried over.
-        out_dir: new folder: config.json, energy.safetensors, buffer.safetensors,
-            metrics.jsonl, losses.png.
-        meta: JSON-able dict saved with the model.
-        progress: show a tqdm bar.
-    """
-    from tqdm.auto import tqdm
+    def build(self) -> None:
+        cfg = self.cfg
+        self.model = StandardisedEnergy(self.dim, cfg)
+        self.model.mean.copy_(self.data.mean(0))
+        self.model.std.copy_(self.data.std(0).clamp_min(1e-6))
+        self.units = self.model.to_unit(self.data)  # (N, D) standardised
+        self.project = _projector(cfg.head, self.model)
+        buffer = torch.randn(cfg.buffer_size, self.dim)  # (S, D) standardised negatives
+        self.buffer = self.project(buffer) if self.project is not None else buffer
+        self.modules = {"E": self.model}
+        self.optimizers = {"optE": torch.optim.Adam(self.model.net.parameters(), lr=cfg.lr_d, betas=cfg.betas)}
+        self.lr_fields = {"optE": "lr_d"}
+        self.state = {"buffer": self.buffer}
 
-    cfg, data, out = prepare_run(EBMConfig, config, data, out_dir)
-    n, dim, B = data.shape[0], data.shape[1], cfg.batch_size
-    model = StandardisedEnergy(dim, cfg)
-    model.mean.copy_(data.mean(0))
-    model.std.copy_(data.std(0).clamp_min(1e-6))
-    units = model.to_unit(data)  # (N, D) standardised
-    project = _projector(cfg.head, model)
-    buffer = torch.randn(cfg.buffer_size, dim)  # (S, D) standardised negatives
-    if project is not None:
-        buffer = project(buffer)
-    opt = torch.optim.Adam(model.net.parameters(), lr=cfg.lr_e, betas=cfg.betas)
-
-    rows, t0 = [], time.perf_counter()
-    for step in tqdm(range(cfg.steps), disable=not progress, desc="ebm-langevin"):
-        pos = units[torch.randint(n, (B,))]  # (B, D)
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg, B = self.cfg, self.cfg.batch_size
+        pos = self.units[torch.randint(self.n, (B,))]  # (B, D)
         idx = torch.randint(cfg.buffer_size, (B,))
-        start = buffer[idx]
+        start = self.buffer[idx]
         fresh = torch.rand(B) < cfg.reinit_prob
         if fresh.any():
-            noise0 = torch.randn(int(fresh.sum()), dim)
-            start[fresh] = project(noise0) if project is not None else noise0
-        model.net.requires_grad_(False)
-        neg = langevin(model.net, start, cfg.n_langevin, cfg.step_size, cfg.noise, project=project)
-        model.net.requires_grad_(True)
-        buffer[idx] = neg
-        e_pos, e_neg = model.net(pos), model.net(neg)  # (B,), (B,)
+            noise0 = torch.randn(int(fresh.sum()), self.dim)
+            start[fresh] = self.project(noise0) if self.project is not None else noise0
+        net = self.model.net
+        net.requires_grad_(False)
+        neg = langevin(net, start, cfg.n_langevin, cfg.step_size, cfg.temperature, project=self.project)
+        net.requires_grad_(True)
+        self.buffer[idx] = neg
+        e_pos, e_neg = net(pos), net(neg)  # (B,), (B,)
         loss = e_pos.mean() - e_neg.mean()
         reg = cfg.alpha * (e_pos**2 + e_neg**2).mean()
+        opt = self.optimizers["optE"]
         opt.zero_grad(set_to_none=True)
         (loss + reg).backward()
         opt.step()
-        vals = [loss.item(), reg.item()]
-        if not all(np.isfinite(vals)):
-            raise InputError(f"EBM loss became non-finite at step {step + 1} ({vals}); lower lr_e or step_size")
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            rows.append({"step": step + 1, "e_loss": vals[0], "reg": vals[1],
-                         "e_pos": e_pos.mean().item(), "e_neg": e_neg.mean().item(),
-                         "seconds": round(time.perf_counter() - t0, 3)})
-    with atomic_dir(out) as tmp:
-        save_tensors(model.state_dict(), tmp / "energy.safetensors")
-        save_tensors({"buffer": buffer}, tmp / "buffer.safetensors")
-        (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        write_metrics_png(rows, ("e_loss", "e_pos", "e_neg"), tmp / "losses.png", "Langevin EBM")
-        save_json({"format": FORMAT, "kind": "ebm-langevin", "config": cfg.to_dict(), "shape": [dim],
-                   "dim": dim, "steps_done": cfg.steps, "meta": meta or {}}, tmp / "config.json")
-    return out
+        return {"e_loss": loss.item(), "reg": reg.item(), "e_pos": e_pos.mean().item(), "e_neg": e_neg.mean().item()}
+
+    def save(self, out: Path) -> dict:
+        save_tensors(self.model.state_dict(), out / "energy.safetensors")
+        save_tensors({"buffer": self.buffer}, out / "buffer.safetensors")
+        return {}
 
 
-@dataclass
-class SavedEBM:
-    """A trained Langevin EBM: `.sample(n, seed)`, `.energy(x)`, `.dim`, `.meta`; kind "ebm-langevin"."""
+def _legacy(conf: dict) -> dict:
+    """Configs of textgan 0.1 had `lr_e`, `noise` (not a temperature) and no checkpoint_every."""
+    conf = dict(conf)
+    if "lr_e" in conf:
+        conf["lr_d"] = conf.pop("lr_e")
+    if "noise" in conf:
+        conf["temperature"] = conf.pop("noise") ** 2 / (2 * conf.get("step_size", 0.1))
+    return conf
 
-    model: StandardisedEnergy
-    buffer: Tensor  # (S, D) standardised
-    config: EBMConfig
-    shape: tuple[int, ...]
-    meta: dict
-    kind: str = "ebm-langevin"
 
-    @property
-    def dim(self) -> int:
-        return math.prod(self.shape)
+class SavedEBM(SavedModel):
+    """A trained Langevin EBM: `.sample(n, seed)`, `.energy(x)`, `.score(x)` = -energy."""
+
+    kind = "ebm-langevin"
+    score_name = "energy"
+
+    def __init__(self, model: StandardisedEnergy, buffer: Tensor, config: EBMConfig, shape, meta: dict):
+        self.model, self.buffer, self.config, self.shape, self.meta = model, buffer, config, tuple(shape), meta
 
     def energy(self, x) -> Tensor:
         """Energies (n,) of vectors x (n, D) in data units; lower = more like the training data."""
-        return batched_energy(self.model, x, self.dim)
+        return self._batched(self.model, x)
 
-    def sample(self, n: int, seed: int | None = None, steps: int | None = None, init: str = "buffer") -> Tensor:
-        """Args: n: samples; seed: private RNG (None: fresh); steps: SGLD steps (None: config's
+    def score(self, vectors) -> Tensor:
+        return -self.energy(vectors)
+
+    def sample(self, n: int, seed: int | None = None, group: str | None = None, steps: int | None = None,
+               init: str = "buffer") -> Tensor:
+        """Args: n: samples; seed: private RNG (None: fresh); steps: Langevin steps (None: config's
         sample_steps); init: "buffer" (saved negatives, as in the paper) or "noise"."""
-        if n < 0:
-            raise InputError(f"n must be >= 0, got {n}")
+        self._check_group(group)
         if init not in ("buffer", "noise"):
             raise InputError(f"unknown init {init!r}; valid: buffer, noise")
-        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        gen = rng(seed)
         project = _projector(self.config.head, self.model)
         if init == "buffer":
             start = self.buffer[torch.randint(len(self.buffer), (n,), generator=gen)]
@@ -228,19 +209,16 @@ class SavedEBM:
             start = project(start) if project is not None else start
         self.model.requires_grad_(False)
         k = self.config.sample_steps if steps is None else steps
-        u = langevin(self.model.net, start, k, self.config.step_size, self.config.noise, gen, project)
+        u = langevin(self.model.net, start, k, self.config.step_size, self.config.temperature, gen, project)
         with torch.no_grad():
             return self.model.from_unit(u)
 
-
-def load_ebm(path: str | Path, ema: bool = True) -> SavedEBM:
-    """Args: path: folder written by `train_ebm`; ema: ignored (no generator), accepted for dispatch."""
-    path = Path(path)
-    info = read_kind_config(path, "ebm-langevin")
-    cfg = EBMConfig.from_dict(info["config"])
-    dim = int(info["dim"])
-    model = load_weights(StandardisedEnergy(dim, cfg), path / "energy.safetensors")
-    buf = load_tensors(path / "buffer.safetensors").get("buffer")
-    if buf is None or buf.dim() != 2 or buf.shape[1] != dim:
-        raise InputError("buffer.safetensors has no (S, D) tensor 'buffer'", path)
-    return SavedEBM(model, buf, cfg, (dim,), info.get("meta", {}))
+    @classmethod
+    def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedEBM":
+        cfg = EBMConfig.from_dict(_legacy(info["config"]))
+        dim = int(info["dim"])
+        model = load_weights(StandardisedEnergy(dim, cfg), path / "energy.safetensors")
+        buf = load_tensors(path / "buffer.safetensors").get("buffer")
+        if buf is None or buf.dim() != 2 or buf.shape[1] != dim:
+            raise InputError("buffer.safetensors has no (S, D) tensor 'buffer'", path)
+        return cls(model, buf, cfg, (dim,), info["meta"])

@@ -161,9 +161,9 @@ OBJECTIVES: dict[str, Objective] = {
                   reference="Mao et al. 2017"),
         Objective("hinge", "hinge", hinge_d, wasserstein_g, "relu(1-v_r) + relu(1+v_f)", "-v_f",
                   reference="Lim & Ye 2017"),
-        Objective("gan-qp-l1", "gan-qp", qp_d, qp_g, "v_f - v_r + (v_r-v_f)^2/(2 lam |x_r-x_f|_1)", "v_r - v_f",
+        Objective("gan-qp-l1", "gan-qp", qp_d, qp_g, "v_f - v_r + (v_r-v_f)^2/(2 lam mean|x_r-x_f|)", "v_r - v_f",
                   penalty="qp-l1", reference="Su 2018"),
-        Objective("gan-qp-l2", "gan-qp", qp_d, qp_g, "v_f - v_r + (v_r-v_f)^2/(2 lam |x_r-x_f|_2)", "v_r - v_f",
+        Objective("gan-qp-l2", "gan-qp", qp_d, qp_g, "v_f - v_r + (v_r-v_f)^2/(2 lam rms(x_r-x_f))", "v_r - v_f",
                   penalty="qp-l2", reference="Su 2018"),
     ]
 }

@@ -47,9 +47,15 @@ def r1_penalty(critic, real, fake, v_real, v_fake, weight: float = 10.0) -> Tens
 
 def _qp(order: int):
     def qp_penalty(critic, real, fake, v_real, v_fake, weight: float = 10.0) -> Tensor:
-        """GAN-QP quadratic term E[(T_r - T_f)^2 / (2 lam d(x_r, x_f))] (Su 2018, arXiv:1811.07296)."""
-        d = (real - fake).detach().reshape(v_real.shape[0], -1).norm(p=order, dim=1).clamp_min(1e-8)  # (S,)
-        return ((v_real - v_fake) ** 2 / (2 * weight * d)).mean()
+        """GAN-QP quadratic term E[(T_r - T_f)^2 / (2 lam d(x_r, x_f))] (Su 2018, arXiv:1811.07296).
+
+        d is the per-dimension *mean* distance, as in Su's reference code: mean |dx| (L1) or
+        sqrt(mean dx^2) (L2). The raw norm would be D (or sqrt D) times larger and so make the
+        penalty that much weaker than the lam = 10 it was tuned with.
+        """
+        diff = (real - fake).detach().reshape(v_real.shape[0], -1)  # (S, D)
+        d = diff.abs().mean(1) if order == 1 else diff.pow(2).mean(1).sqrt()  # (S,)
+        return ((v_real - v_fake) ** 2 / (2 * weight * d.clamp_min(1e-8))).mean()
 
     return qp_penalty
 

@@ -1,106 +1,138 @@
-"""A trained GAN as a folder: `config.json` + `generator[_ema].safetensors` + `critic.safetensors`.
+"""A trained model of any kind as a folder, and the protocol every loaded model follows.
 
-`load_generator(dir).sample(n, seed)` gives (n, D) vectors (or (n, *shape) with
-`flat=False`) from the EMA weights when present, without touching the global RNG.
+Folder: `config.json` (format, kind, resolved config, shape, steps done, meta, library
+versions, sha256 of every other file) + the kind's safetensors weights (+ `labels.json` for
+the label-conditioned kinds). `config.json` names the kind, so `registry.load(folder)`
+dispatches on it, like sentence-transformers' `modules.json`.
+
+Every loaded model has `kind`, `dim`, `shape`, `meta`, `config` and
+`sample(n, seed=None, group=None)`; kinds with a scorer also have `score(vectors)` (higher =
+more like the training data) and `score_name` ("critic" or "energy").
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
-from textgan.artifacts import load_json, load_tensors, save_json, save_tensors
+from textgan.artifacts import (folder_digests, library_versions, load_json, load_tensors, save_json,
+                               verify_digests)
 from textgan.errors import InputError
-from textgan.gan.config import GANConfig
-from textgan.gan.nets import Critic, Generator
 
-FORMAT = "textgan-gan/1"
-
-
-def build_networks(config: GANConfig, shape: tuple[int, ...]) -> tuple[Generator, Critic]:
-    g = Generator(shape, config.noise_dim, config.width, config.depth, config.arch, config.head)
-    d = Critic(shape, config.width, config.depth, config.arch, config.spectral_norm, config.critic_fourier,
-               config.critic_fourier_scale, config.pack)
-    return g, d
+FORMAT = "textgan-gan/2"
+LEGACY_FORMATS = ("textgan-gan/1",)  # same files, no digests or versions; `kind` absent means "gan"
+CONFIG = "config.json"
 
 
-def save_gan(out: Path, config: GANConfig, shape, g: Generator, d: Critic, g_ema: Generator | None,
-             meta: dict | None, steps_done: int) -> None:
-    """Write the model files into `out` (each file atomically)."""
-    save_tensors(g.state_dict(), out / "generator.safetensors")
-    save_tensors(d.state_dict(), out / "critic.safetensors")
-    if g_ema is not None:
-        save_tensors(g_ema.state_dict(), out / "generator_ema.safetensors")
-    save_json({"format": FORMAT, "config": config.to_dict(), "shape": list(shape), "dim": math.prod(shape),
-               "steps_done": steps_done, "meta": meta or {}}, out / "config.json")
+def write_model_config(out: Path, kind: str, config, shape, steps_done: int, meta: dict | None,
+                       extra: dict | None = None) -> None:
+    """Write `config.json` last, with digests of the weight files already in `out`.
+
+    Only the model's own files are hashed (not the run's metrics, plots or checkpoint).
+    """
+    names = [p.name for p in out.iterdir() if p.suffix == ".safetensors" or p.name == "labels.json"]
+    digests = {k: v for k, v in folder_digests(out).items() if k in names}
+    save_json({"format": FORMAT, "kind": kind, "config": config.to_dict(), "shape": list(shape),
+               "dim": math.prod(shape), "steps_done": int(steps_done), "meta": meta or {},
+               **(extra or {}), "versions": library_versions(), "files": digests}, out / CONFIG)
 
 
-@dataclass
-class SavedGenerator:
-    """A loaded generator: `.sample(n, seed)`, `.dim`, `.shape`, `.config`, `.meta`."""
+def read_model_config(path: str | Path) -> dict:
+    """The checked `config.json` of a model folder (digests verified); `kind` always set."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError("not a folder (expected a trained model folder)", path)
+    info = load_json(path / CONFIG)
+    if not isinstance(info, dict) or info.get("format") not in (FORMAT, *LEGACY_FORMATS):
+        raise InputError("not a textgan model folder (config.json has no textgan-gan format)", path)
+    for key in ("config", "shape"):
+        if key not in info:
+            raise InputError(f"config.json has no {key!r}", path / CONFIG)
+    verify_digests(path, info.get("files"))
+    info.setdefault("kind", "gan")
+    info.setdefault("meta", {})
+    return info
 
-    net: Generator
-    config: GANConfig
-    shape: tuple[int, ...]
-    meta: dict
-    uses_ema: bool
+
+def load_weights(net: nn.Module, file: Path) -> nn.Module:
+    """Weights from safetensors into `net` (eval mode); a mismatch is an InputError naming the file."""
+    try:
+        net.load_state_dict(load_tensors(file))
+    except RuntimeError as exc:
+        raise InputError(f"weights do not match config.json ({str(exc).splitlines()[0][:200]})", file) from None
+    return net.eval()
+
+
+def pick_generator(path: Path, ema: bool) -> Path:
+    """The EMA generator file when present and wanted, else the raw one."""
+    f = path / "generator_ema.safetensors"
+    return f if ema and f.is_file() else path / "generator.safetensors"
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def check_sample_count(n, dim: int) -> int:
+    """n must be a whole number >= 1 whose (n, dim) float32 output fits in half the free memory."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"--n must be a whole number >= 1, got {n}")
+    need = int(n) * int(dim) * 4 * 2  # the tensor and its numpy copy
+    if need > _available_memory() // 2:
+        raise InputError(f"--n {n} would need about {need / 2**30:.1f} GiB for {dim}-d float32 vectors, "
+                         f"more than half of this machine's free memory "
+                         f"({_available_memory() / 2**30:.1f} GiB); sample in smaller parts")
+    return int(n)
+
+
+def rng(seed: int | None) -> torch.Generator:
+    """A private RNG (the global one is never touched by sampling); None: a fresh seed."""
+    return torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+
+
+def as_input(x, dim: int) -> torch.Tensor:
+    """Vectors to score: (n, dim) finite float32 tensor, else InputError."""
+    from textgan.vectors import as_matrix
+
+    return torch.from_numpy(as_matrix(x, "vectors", dim=dim))
+
+
+class SavedModel:
+    """Base of every loaded kind: the protocol fields and the unconditional `group` check."""
+
+    kind: str = ""
+    score_name: str | None = None  # "critic" / "energy" for kinds with a scorer
+    config = None
+    shape: tuple[int, ...] = ()
+    meta: dict = {}
 
     @property
     def dim(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def groups(self) -> list[str] | None:
+        return None
+
+    def _check_group(self, group) -> None:
+        if group is not None:
+            raise InputError(f"this model is unconditional (kind {self.kind!r}); sampling a group needs a "
+                             f"model trained with group labels (--kind conditional)")
+
+    def sample(self, n: int, seed: int | None = None, group: str | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, vectors) -> torch.Tensor:
+        raise InputError(f"a {self.kind!r} model has no scorer")
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, flat: bool = True, batch: int = 8192) -> torch.Tensor:
-        """Args: n: number of samples; seed: private RNG seed (None: fresh); flat: (n, D) or (n, *shape)."""
-        if n < 0:
-            raise InputError(f"n must be >= 0, got {n}")
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        self.net.eval()
-        out = [self.net(torch.randn(min(batch, n - i), self.config.noise_dim, generator=gen))
-               for i in range(0, n, batch)]
-        x = torch.cat(out) if out else torch.empty(0, *self.shape)
-        return x.reshape(n, -1) if flat else x
-
-
-def _read_config(path: Path) -> dict:
-    info = load_json(path / "config.json")
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise InputError("not a textgan GAN folder (config.json has no textgan-gan format)", path)
-    return info
-
-
-def load_generator(path: str | Path, ema: bool = True) -> SavedGenerator:
-    """Args: path: folder written by `train_gan`; ema: prefer EMA weights when saved."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError("not a folder (expected a trained GAN folder)", path)
-    info = _read_config(path)
-    if info.get("kind", "gan") != "gan":  # meg / ebm-langevin / ogan / conditional have their own loaders
-        from textgan.gan.kinds import load_model
-
-        return load_model(path)
-    config, shape = GANConfig.from_dict(info["config"]), tuple(info["shape"])
-    g, _ = build_networks(config, shape)
-    wfile = path / "generator_ema.safetensors"
-    use_ema = ema and wfile.is_file()
-    wfile = wfile if use_ema else path / "generator.safetensors"
-    try:
-        g.load_state_dict(load_tensors(wfile))
-    except RuntimeError as exc:
-        raise InputError(f"weights do not match config.json ({str(exc).splitlines()[0][:200]})", wfile) from None
-    return SavedGenerator(g, config, shape, info.get("meta", {}), use_ema)
-
-
-def load_critic(path: str | Path) -> tuple[Critic, GANConfig]:
-    """The trained critic: scores (B, *shape) -> (B,)."""
-    path = Path(path)
-    info = _read_config(path)
-    config = GANConfig.from_dict(info["config"])
-    _, d = build_networks(config, tuple(info["shape"]))
-    try:
-        d.load_state_dict(load_tensors(path / "critic.safetensors"))
-    except RuntimeError as exc:
-        raise InputError(f"weights do not match config.json ({str(exc).splitlines()[0][:200]})", path) from None
-    return d.eval(), config
+    def _batched(self, fn, vectors, batch: int = 8192) -> torch.Tensor:
+        x = as_input(vectors, self.dim)
+        return torch.cat([fn(c) for c in x.split(batch)]) if len(x) else x.new_zeros(0)

@@ -1,63 +1,48 @@
-"""One trainer for every objective: alternating (n_critic : 1) or one-loss synchronous updates.
+"""The one training loop every model kind runs on (after Mimicry's trainer: kinds override the step).
 
-Data is any float tensor (N, D) or (N, C, H, W); batches are drawn with replacement from
-the global torch RNG, which is checkpointed, so `resume=True` continues bitwise-exactly.
+A kind is a `Step` subclass: it builds its networks and optimisers and performs one update
+(`train_step`). Everything else comes from `run` and is therefore the same for every kind:
+seeding, input checks, the run lock, the learning-rate schedule, the generator EMA, the
+non-finite guard, metrics logging, the loss plot, exact checkpoints and resume, and the
+final model folder. Batches are drawn with replacement from the global torch RNG, which is
+checkpointed, so `resume=True` continues bitwise-exactly after a kill at any point.
 """
 from __future__ import annotations
 
-import copy
+import hashlib
 import json
-import random
 import time
+import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
-from textgan.artifacts import atomic_file, load_json, save_json
+from textgan.artifacts import atomic_file, check_new_out_dir, non_finite_tensors, run_lock, save_json
 from textgan.errors import InputError
-from textgan.gan.checkpoint import load_checkpoint, save_checkpoint
-from textgan.gan.config import GANConfig
-from textgan.gan.objectives import Objective, make_objective
-from textgan.gan.penalties import clip_weights, make_penalty
-from textgan.gan.saved import build_networks, save_gan
+from textgan.gan.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
+from textgan.gan.config import KindConfig
+from textgan.gan.saved import write_model_config
+from textgan.plots import plot_curves
+from textgan.state import seed_all
+
+Tensor = torch.Tensor
+# config fields a resumed run may change (a diverged run resumes with lower learning rates)
+RESUMABLE_CHANGES = ("steps", "lr_g", "lr_d", "log_every", "checkpoint_every")
 
 
-def check_data(data: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Validate training data: float, 2-d or 4-d, finite, at least one batch of rows."""
-    if not torch.is_tensor(data) or data.dim() not in (2, 4):
-        raise InputError(f"training data must be a tensor of shape (N, D) or (N, C, H, W), got "
-                         f"{tuple(data.shape) if torch.is_tensor(data) else type(data).__name__}")
-    if data.shape[0] < batch_size:
-        raise InputError(f"only {data.shape[0]} rows, fewer than one batch ({batch_size}); lower --batch-size")
-    data = data.detach().float().contiguous()
-    bad = (~torch.isfinite(data)).flatten(1).any(1)
-    if bad.any():
-        raise InputError(f"{int(bad.sum())} rows contain NaN or inf (first: row {int(bad.nonzero()[0])})")
-    return data
-
-
-def make_optimizer(params, cfg: GANConfig, lr: float) -> torch.optim.Optimizer:
-    if cfg.optimizer == "rmsprop":
+def make_optimizer(params, cfg, lr: float) -> torch.optim.Optimizer:
+    """Adam (with the config's betas) or RMSProp, as the config says."""
+    if getattr(cfg, "optimizer", "adam") == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=cfg.betas)
-
-
-def decay_lr(cfg: GANConfig, step: int, *opts_and_lrs: tuple) -> None:
-    """`lr_decay="linear"`: set each (optimizer, base lr) to base * (1 - step / steps)."""
-    if cfg.lr_decay != "linear":
-        return
-    frac = 1 - step / cfg.steps
-    for opt, lr in opts_and_lrs:
-        for grp in opt.param_groups:
-            grp["lr"] = lr * frac
+    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
 
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, decay: float, step: int) -> None:
-    """ema <- d ema + (1-d) net, with d warmed up as min(decay, (1+t)/(10+t))."""
+    """ema <- d ema + (1-d) net, d warmed up as min(decay, (1+t)/(10+t)); buffers are copied."""
     d = min(decay, (1 + step) / (10 + step))
     for pe, p in zip(ema.parameters(), net.parameters()):
         pe.lerp_(p, 1 - d)
@@ -65,183 +50,201 @@ def ema_update(ema: nn.Module, net: nn.Module, decay: float, step: int) -> None:
         be.copy_(b)
 
 
-class Stepper:
-    """The update rules; holds networks, optimisers and the objective row."""
+def frozen_copy(net: nn.Module) -> nn.Module:
+    """A parameter-free-of-grad copy of `net` (the EMA generator starts equal to it)."""
+    import copy
 
-    def __init__(self, cfg: GANConfig, obj: Objective, g, d, opt_g, opt_d):
-        self.cfg, self.obj, self.g, self.d, self.opt_g, self.opt_d = cfg, obj, g, d, opt_g, opt_d
-        self.penalty = make_penalty(cfg.penalty)
-        self.g_uses_real = obj.family == "gan-qp"
-
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.noise_dim)  # (B, noise_dim)
-
-    def critic_losses(self, real, fake):
-        v_r, v_f = self.d(real), self.d(fake)  # (B,), (B,)
-        loss = self.obj.d_loss(v_r, v_f)
-        pen = self.penalty(self.d, real, fake, v_r, v_f, self.cfg.penalty_weight)
-        return loss, pen, v_r
-
-    def critic_step(self, real) -> tuple[float, float]:
-        with torch.no_grad():
-            fake = self.g(self.noise(real.shape[0]))
-        loss, pen, _ = self.critic_losses(real, fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss + pen).backward()
-        self.opt_d.step()
-        if self.cfg.penalty == "clip":
-            clip_weights(self.d, self.cfg.penalty_weight)
-        return loss.item(), pen.item()
-
-    def generator_step(self, real) -> float:
-        self.d.requires_grad_(False)  # the generator's loss must not touch critic grads
-        fake = self.g(self.noise(real.shape[0]))
-        with torch.no_grad():
-            v_r = self.d(real) if self.g_uses_real else fake.new_zeros(fake.shape[0])
-        loss = self.obj.g_loss(v_r, self.d(fake))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        self.d.requires_grad_(True)
-        return loss.item()
-
-    def one_loss(self, real) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Su 2019 ("one loss for a GAN"): L_D(D, stopgrad G) + L_G(stopgrad D, G) in one backward.
-
-        The critic sees detached fakes; the generator's loss runs the critic through
-        `functional_call` with detached parameters, so in a single backward pass each
-        player receives exactly the gradient of its own loss.
-        """
-        fake = self.g(self.noise(real.shape[0]))  # (B, *shape)
-        d_loss, pen, v_r = self.critic_losses(real, fake.detach())
-        frozen = {k: v.detach() for k, v in self.d.named_parameters()}
-        frozen.update(dict(self.d.named_buffers()))
-        v_f = functional_call(self.d, frozen, (fake,))
-        g_loss = self.obj.g_loss(v_r.detach(), v_f)
-        return d_loss, pen, g_loss
-
-    def one_loss_step(self, real) -> tuple[float, float, float]:
-        d_loss, pen, g_loss = self.one_loss(real)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.opt_g.zero_grad(set_to_none=True)
-        (d_loss + pen + g_loss).backward()
-        self.opt_d.step()
-        self.opt_g.step()
-        if self.cfg.penalty == "clip":
-            clip_weights(self.d, self.cfg.penalty_weight)
-        return d_loss.item(), pen.item(), g_loss.item()
+    return copy.deepcopy(net).requires_grad_(False)
 
 
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
+def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
+    """Finite float tensor (N, D) with D >= 1 (or (N, C, H, W) when `images`) and N >= batch_size."""
+    if not torch.is_tensor(data):
+        try:
+            data = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"training vectors are not a numeric array ({exc})") from None
+    ok_dims = (2, 4) if images else (2,)
+    if data.dim() not in ok_dims:
+        want = "(N, D) or (N, C, H, W)" if images else "(N, D)"
+        raise InputError(f"training data must have shape {want}, got {tuple(data.shape)}")
+    if any(s == 0 for s in data.shape[1:]):
+        raise InputError(f"training vectors have no dimensions (shape {tuple(data.shape)})")
+    if data.shape[0] < batch_size:
+        raise InputError(f"only {data.shape[0]} training rows, fewer than one batch ({batch_size}); "
+                         f"lower --batch-size")
+    data = data.detach().float().contiguous()
+    bad = (~torch.isfinite(data)).flatten(1).any(1)
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} training rows contain NaN or inf (first: row {int(bad.nonzero()[0])})")
+    return data
 
 
-def _plot_losses(metrics_path: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [r["step"] for r in rows]
-    for key in ("d_loss", "g_loss", "penalty"):
-        ax.plot(steps, [r[key] for r in rows], label=key)
-    ax.set_xlabel("generator step")
-    ax.legend()
-    ax.set_title("GAN losses")
-    fig.tight_layout()
-    with atomic_file(png, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=100)
-    plt.close(fig)
+def data_digest(data: Tensor, labels: Tensor | None) -> str:
+    """sha256 of the training rows (and labels): resume refuses other data of the same shape."""
+    h = hashlib.sha256(data.numpy().tobytes())
+    if labels is not None:
+        h.update(labels.numpy().tobytes())
+    return h.hexdigest()
 
 
-def train_gan(data: torch.Tensor, config: GANConfig, out_dir: str | Path, meta: dict | None = None,
-              progress: bool = True, resume: bool = False) -> Path:
-    """Train a GAN on `data` and save it to `out_dir`; returns the folder.
+class Step:
+    """One kind's networks, optimisers and update rule; `run` owns everything else.
+
+    Subclasses set `kind` and `loss_keys`, build networks in `build` (registering them in
+    `self.modules`, optimisers in `self.optimizers` with their base learning-rate field in
+    `self.lr_fields`, EMA copies in `self.ema_pairs` and extra state in `self.state`),
+    implement `train_step` and `save` (the weight files; config.json is written by `run`).
+    """
+
+    kind = ""
+    loss_keys: tuple[str, ...] = ()
+    needs_labels = False
+    images = False  # accepts (N, C, H, W) data
+
+    def __init__(self, cfg, data: Tensor, labels: Tensor | None = None, label_names: list[str] | None = None):
+        self.cfg, self.data, self.labels, self.label_names = cfg, data, labels, label_names
+        self.n, self.shape = data.shape[0], tuple(data.shape[1:])
+        self.dim = int(np.prod(self.shape))
+        self.modules: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.lr_fields: dict[str, str] = {}  # optimiser name -> config field of its base lr
+        self.ema_pairs: list[tuple[nn.Module, nn.Module]] = []  # (ema copy, live net)
+        self.state: dict[str, Tensor] = {}
+        self.build()
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One update; returns the losses to log (keys of `loss_keys`)."""
+        raise NotImplementedError
+
+    def save(self, out: Path) -> dict:
+        """Write the model's weight files into `out`; return extra config.json entries."""
+        raise NotImplementedError
+
+    def rows(self, b: int | None = None) -> Tensor:
+        """A batch of training rows drawn with replacement: (B, *shape)."""
+        return self.data[torch.randint(self.n, (b or self.cfg.batch_size,))]
+
+    def rows_and_labels(self, b: int | None = None) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(self.n, (b or self.cfg.batch_size,))
+        return self.data[idx], self.labels[idx]
+
+    def set_lrs(self, step: int) -> None:
+        """Base learning rates from the config, decayed linearly when `lr_decay="linear"`."""
+        frac = 1 - step / self.cfg.steps if getattr(self.cfg, "lr_decay", "none") == "linear" else 1.0
+        for name, opt in self.optimizers.items():
+            lr = getattr(self.cfg, self.lr_fields[name]) * frac
+            for grp in opt.param_groups:
+                grp["lr"] = lr
+
+
+def _identity(step: Step, cfg, data: Tensor, labels: Tensor | None, meta: dict | None) -> dict:
+    conf = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
+    enc = ((meta or {}).get("encoder") or {}).get("fingerprint")
+    return {"kind": step.kind, "config": conf, "shape": list(data.shape[1:]), "rows": int(data.shape[0]),
+            "data_sha256": data_digest(data, labels), "encoder_fingerprint": enc,
+            "labels": step.label_names}
+
+
+def _explain_mismatch(old: dict, new: dict) -> str:
+    if old.get("kind") != new["kind"]:
+        return f"the checkpoint is of kind {old.get('kind')!r}, not {new['kind']!r}"
+    if old.get("encoder_fingerprint") != new["encoder_fingerprint"]:
+        return "the training vectors come from another encoder than the checkpoint's"
+    if old.get("shape") != new["shape"] or old.get("rows") != new["rows"] or old.get("data_sha256") != new["data_sha256"]:
+        return "the training data differ from the checkpoint's"
+    if old.get("labels") != new["labels"]:
+        return "the group labels differ from the checkpoint's"
+    diff = sorted(k for k in set(old.get("config", {})) | set(new["config"])
+                  if old.get("config", {}).get(k) != new["config"].get(k))
+    return f"the config differs from the checkpoint's ({', '.join(diff)}); only " \
+           f"{', '.join(RESUMABLE_CHANGES)} may change on resume"
+
+
+def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, labels: Tensor | None = None,
+        label_names: list[str] | None = None, meta: dict | None = None, progress: bool = True,
+        resume: bool = False, callback: Callable[[int, dict], None] | None = None) -> Path:
+    """Train `step_cls` on `data` into `out_dir` (the run folder is also the model folder).
 
     Args:
-        data: float tensor (N, D) or (N, C, H, W); finite, at least one batch of rows.
-        config: GANConfig (None fields take the objective row's defaults).
-        out_dir: run folder: config.json, weights, metrics.jsonl, losses.png, checkpoint/.
-        meta: free-form JSON-able dict saved with the generator (e.g. encoder fingerprint).
-        progress: show a tqdm bar.
-        resume: continue from `out_dir/checkpoint` (same data and config except `steps`).
+        step_cls: the kind's `Step` class. data: (N, D) float tensor (or images for the core GAN).
+        config: the kind's config (resolved here). labels / label_names: (N,) class ids and names.
+        out_dir: new or empty folder (or, with `resume`, a previous run of the same config and data).
+        meta: JSON-able dict saved with the model (encoder fingerprint, ...).
+        progress: tqdm bar. resume: continue from `out_dir/checkpoint`.
+        callback: called as callback(steps_done, losses) after every step (logging, tests).
     """
     from tqdm.auto import tqdm
 
     cfg = config.resolve()
-    data = check_data(data, cfg.batch_size)
-    out = Path(out_dir)
-    shape = tuple(data.shape[1:])
-    obj = make_objective(cfg.objective)
-    ckpt = out / "checkpoint"
-    metrics_path = out / "metrics.jsonl"
-
-    _seed_all(cfg.seed)
-    g, d = build_networks(cfg, shape)
-    g_ema = copy.deepcopy(g).requires_grad_(False) if cfg.ema > 0 else None
-    opt_g = make_optimizer(g.parameters(), cfg, cfg.lr_g)
-    opt_d = make_optimizer(d.parameters(), cfg, cfg.lr_d)
-    modules = {"G": g, "D": d, **({"E": g_ema} if g_ema is not None else {})}
-    optimizers = {"optG": opt_g, "optD": opt_d}
-    start = 0
-    if resume and (ckpt / "state.json").exists():
-        prev = load_json(ckpt / "state.json")
-        same = {k: v for k, v in cfg.to_dict().items() if k != "steps"}
-        old = {k: v for k, v in prev.get("config", {}).items() if k != "steps"}
-        if same != old or prev.get("shape") != list(shape) or prev.get("rows") != data.shape[0]:
-            raise InputError("checkpoint was made with a different config or data; use a new --out", ckpt)
-        start = load_checkpoint(ckpt, modules, optimizers)["step"]
-        lines = metrics_path.read_text().splitlines() if metrics_path.exists() else []
-        with atomic_file(metrics_path) as fh:  # drop rows logged after the checkpoint
-            fh.writelines(line + "\n" for line in lines if line.strip() and json.loads(line)["step"] <= start)
-    elif resume:
-        raise InputError("nothing to resume (no checkpoint/ here)", out)
-    elif out.exists() and any(out.iterdir()):
-        raise InputError("output folder is not empty (pass --resume to continue, or choose a new --out)", out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_json({"config": cfg.to_dict(), "shape": list(shape), "rows": int(data.shape[0]), "meta": meta or {}},
-              out / "resolved_config.json")
-
-    stepper = Stepper(cfg, obj, g, d, opt_g, opt_d)
-    extra = {"config": cfg.to_dict(), "shape": list(shape), "rows": int(data.shape[0])}
-    n, B = data.shape[0], cfg.batch_size
-    t0, last_ckpt = time.perf_counter(), start
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.objective)
-    with open(metrics_path, "a", encoding="utf-8") as log:
-        for step in range(start, cfg.steps):
-            decay_lr(cfg, step, (opt_g, cfg.lr_g), (opt_d, cfg.lr_d))
-            if cfg.one_loss:
-                dl, pen, gl = stepper.one_loss_step(data[torch.randint(n, (B,))])
-            else:
-                for _ in range(cfg.n_critic):
-                    dl, pen = stepper.critic_step(data[torch.randint(n, (B,))])
-                real = data[torch.randint(n, (B,))] if stepper.g_uses_real else data[:B]
-                gl = stepper.generator_step(real)
-            if not all(np.isfinite([dl, pen, gl])):
-                kept = f"last good checkpoint kept at step {last_ckpt} in {ckpt}" if last_ckpt else "no checkpoint yet"
-                raise InputError(f"loss became non-finite at step {step + 1} (d_loss={dl}, g_loss={gl}, "
-                                 f"penalty={pen}) with objective {cfg.objective}; lower the learning rates or "
-                                 f"add a penalty; {kept}")
-            if g_ema is not None:
-                ema_update(g_ema, g, cfg.ema, step)
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                row = {"step": done, "d_loss": dl, "g_loss": gl, "penalty": pen,
-                       "seconds": round(time.perf_counter() - t0, 3)}
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                bar.set_postfix(d=f"{dl:.3f}", g=f"{gl:.3f}")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save_checkpoint(ckpt, done, modules, optimizers, extra)
-                last_ckpt = done
-            bar.update(1)
-    bar.close()
-    save_gan(out, cfg, shape, g, d, g_ema, meta, cfg.steps)
-    _plot_losses(metrics_path, out / "losses.png")
+    data = check_training_data(data, cfg.batch_size, images=step_cls.images)
+    out = check_new_out_dir(Path(out_dir), resume)
+    ckpt, metrics_path = out / "checkpoint", out / "metrics.jsonl"
+    with run_lock(out):
+        seed_all(cfg.seed)
+        step = step_cls(cfg, data, labels, label_names)
+        ident = _identity(step, cfg, data, labels, meta)
+        start = 0
+        if resume and (ckpt / "state.json").exists():
+            old = read_checkpoint_meta(ckpt).get("identity", {})
+            if old != ident:
+                raise InputError(f"cannot resume: {_explain_mismatch(old, ident)}; use a new --out", ckpt)
+            start = load_checkpoint(ckpt, step.modules, step.optimizers, step.state)["step"]
+            _truncate_metrics(metrics_path, start)
+        else:
+            if resume and out.exists() and any(out.iterdir()):
+                warnings.warn(f"{out}: no checkpoint yet, training from step 0", stacklevel=2)
+            metrics_path.unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
+                   "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
+        last_ckpt = start
+        bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=step.kind)
+        t0 = time.perf_counter()
+        with open(metrics_path, "a", encoding="utf-8") as log:
+            for t in range(start, cfg.steps):
+                step.set_lrs(t)
+                losses = step.train_step(t)
+                if not all(np.isfinite(v) for v in losses.values()):
+                    _diverged(t, losses, step.kind, last_ckpt, ckpt)
+                for ema, live in step.ema_pairs:
+                    ema_update(ema, live, cfg.ema, t)
+                done = t + 1
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    log.write(json.dumps({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
+                    log.flush()
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:3]})
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    bad = [f"{n}.{k}" for n, m in step.modules.items() for k in non_finite_tensors(m.state_dict())]
+                    if bad:
+                        _diverged(t, {"weights": float("nan")}, step.kind, last_ckpt, ckpt)
+                    save_checkpoint(ckpt, done, step.modules, step.optimizers, step.state, {"identity": ident})
+                    last_ckpt = done
+                bar.update(1)
+                if callback is not None:
+                    callback(done, losses)
+        bar.close()
+        extra = step.save(out)
+        write_model_config(out, step.kind, cfg, data.shape[1:], cfg.steps, meta, extra)
+        rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        plot_curves(rows, step.loss_keys, out / "losses.png", f"{step.kind} losses")
     return out
+
+
+def _diverged(t: int, losses: dict, kind: str, last_ckpt: int, ckpt: Path) -> None:
+    kept = (f"the last good checkpoint (step {last_ckpt}) is kept: rerun with --resume and lower learning "
+            f"rates (--lr-g / --lr-d)") if last_ckpt else "no checkpoint was written yet"
+    vals = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+    raise InputError(f"training of kind {kind!r} diverged at step {t + 1} (non-finite: {vals}); {kept}", ckpt.parent)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric rows logged after the checkpoint being resumed."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    with atomic_file(path) as fh:
+        fh.writelines(ln + "\n" for ln in lines if json.loads(ln)["step"] <= step)

@@ -1,0 +1,139 @@
+"""The one registry of model kinds: every caller (CLI, workflow, scoring, sampling, loading,
+benches, tests) reads `KINDS`.
+
+A kind is one config dataclass + one `Step` (its update, run by the shared trainer loop) +
+one saved class (`load` from a folder, `sample`, and `score` where it has one). A saved
+folder's `config.json` names its kind, so `load(folder)` returns the right object.
+Adding a kind is one row here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from textgan.errors import InputError
+from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
+from textgan.gan.config import GANConfig, KindConfig
+from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
+from textgan.gan.gan import GANStep, SavedGAN
+from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
+from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
+from textgan.gan.saved import SavedModel, read_model_config
+from textgan.gan.trainer import Step, run
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    config: type[KindConfig]
+    step: type[Step]
+    saved: type[SavedModel]
+    summary: str
+    reference: str
+
+    @property
+    def needs_labels(self) -> bool:
+        return self.step.needs_labels
+
+    @property
+    def scorer(self) -> str | None:
+        """"critic" or "energy": what `score()` of a loaded model of this kind returns."""
+        return self.saved.score_name
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in [
+    Kind("gan", GANConfig, GANStep, SavedGAN,
+         "generator + critic trained with any row of the objectives table (--objective)",
+         "Goodfellow et al. 2014 and the table's rows"),
+    Kind("conditional", ConditionalConfig, ConditionalStep, SavedConditional,
+         "class-conditional GAN: G(z, group), projection critic D(x, group); needs group labels",
+         "Mirza & Osindero 2014; Miyato & Koyama 2018"),
+    Kind("meg", MEGConfig, MEGStep, SavedMEG,
+         "energy model + maximum-entropy generator (MI estimator), MALA refinement at sampling",
+         "Kumar et al. 2019"),
+    Kind("ebm-langevin", EBMConfig, EBMStep, SavedEBM,
+         "energy model sampled by Langevin dynamics from a replay buffer at temperature T, no generator",
+         "Du & Mordatch 2019"),
+    Kind("ogan", OGANConfig, OGANStep, SavedOGAN,
+         "GAN whose critic doubles as an encoder (correlation term); encode / reconstruct",
+         "Su 2019"),
+]}
+
+
+def make_kind(name: str) -> Kind:
+    """The registry row called `name`; unknown names raise InputError listing the valid ones."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise InputError(f"unknown model kind {name!r}; valid: {', '.join(KINDS)}") from None
+
+
+def kind_of_config(config: KindConfig) -> Kind:
+    """The kind whose config class `config` is (exact class: ConditionalConfig is not a GANConfig's kind)."""
+    for kind in KINDS.values():
+        if type(config) is kind.config:
+            return kind
+    raise InputError(f"{type(config).__name__} is not the config of any model kind; valid: "
+                     f"{', '.join(k.config.__name__ for k in KINDS.values())}")
+
+
+def train_gan(data, config: KindConfig, out_dir: str | Path, groups: Sequence | None = None,
+              meta: dict | None = None, progress: bool = True, resume: bool = False, callback=None) -> Path:
+    """Train the kind named by `config`'s class on `data` and save it to `out_dir`; returns the folder.
+
+    Args:
+        data: float tensor or array (N, D) (or (N, C, H, W) for the core GAN); finite.
+        config: a kind's config (`GANConfig`, `ConditionalConfig`, `MEGConfig`, `EBMConfig`,
+            `OGANConfig`); None fields take their defaults.
+        out_dir: run folder: config.json, weights, metrics.jsonl, losses.png, checkpoint/.
+        groups: one label per row, for the label-conditioned kinds (and refused by the others).
+        meta: JSON-able dict saved with the model (e.g. the encoder fingerprint).
+        progress: tqdm bar. resume: continue from `out_dir/checkpoint` (same data and config,
+            except steps / learning rates / logging intervals).
+        callback: called as callback(steps_done, losses) after every step.
+    """
+    kind = kind_of_config(config)
+    labels = names = None
+    if kind.needs_labels:
+        if groups is None:
+            raise InputError(f"kind {kind.name!r} needs one group label per vector (--labels or --group-col)")
+        if len(groups) != len(data):
+            raise InputError(f"{len(groups)} group labels for {len(data)} vectors")
+        labels, names = encode_labels(groups)
+    elif groups is not None:
+        raise InputError(f"kind {kind.name!r} does not use group labels; use --kind conditional or drop them")
+    return run(kind.step, data, config, out_dir, labels=labels, label_names=names, meta=meta,
+               progress=progress, resume=resume, callback=callback)
+
+
+def load(path: str | Path, ema: bool = True) -> SavedModel:
+    """Load any trained model folder; the kind is read from its config.json.
+
+    Args: path: the folder. ema: prefer the generator's EMA weights when saved.
+    Returns: an object with `kind`, `dim`, `shape`, `meta`, `config`, `sample(n, seed, group)`
+        and, for kinds with a scorer, `score(vectors)` / `score_name`.
+    """
+    path = Path(path)
+    info = read_model_config(path)
+    kind = KINDS.get(info["kind"])
+    if kind is None:
+        raise InputError(f"unknown model kind {info['kind']!r} in config.json (made by a newer textgan?); "
+                         f"this version knows {', '.join(KINDS)}", path)
+    try:
+        return kind.saved.load(path, info, ema=ema)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"config.json does not describe a loadable {kind.name!r} model "
+                         f"({exc.__class__.__name__}: {exc})", path) from None
+
+
+def sample(model: SavedModel, n: int, seed: int | None = None, group: str | None = None) -> torch.Tensor:
+    """`model.sample` with the count checked first (>= 1, fits in memory): (n, D)."""
+    from textgan.gan.saved import check_sample_count
+
+    n = check_sample_count(n, model.dim)
+    return model.sample(n, seed=seed, group=group).reshape(n, -1)
