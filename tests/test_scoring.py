@@ -56,7 +56,7 @@ def test_knn_score_matches_brute_force():
 def faq_assets(tmp_path_factory):
     """FAQ model, its index, and a small Langevin EBM on its vectors (tagged with its fingerprint)."""
     import similarity
-    from textgan.gan.langevin import EBMConfig, train_ebm
+    from textgan.gan import EBMConfig, train_gan
     from textgan.workflow import index_corpus
 
     model, texts, groups, vectors = faq_model()
@@ -64,8 +64,8 @@ def faq_assets(tmp_path_factory):
     index_corpus(model, FAQ, root / "index", text_col="text", group_col="group", progress=False)
     fp = similarity.load(model).fingerprint
     cfg = EBMConfig(steps=150, batch_size=128, width=128, depth=2, n_langevin=10, head="sphere", seed=0)
-    ebm = train_ebm(vectors, cfg, root / "ebm", meta={"encoder": {"fingerprint": fp}}, progress=False)
-    other = train_ebm(vectors, EBMConfig(steps=1, batch_size=128, width=8, depth=1), root / "other",
+    ebm = train_gan(vectors, cfg, root / "ebm", meta={"encoder": {"fingerprint": fp}}, progress=False)
+    other = train_gan(vectors, EBMConfig(steps=1, batch_size=128, width=8, depth=1), root / "other",
                       meta={"encoder": {"fingerprint": "0123456789abcdef"}}, progress=False)
     sentences = root / "sentences.txt"
     inside = texts[::40]  # 14 FAQ sentences
@@ -128,20 +128,20 @@ def test_score_refuses_model_of_another_encoder(faq_assets):
 
 
 def test_scorers_for_every_kind(tmp_path):
-    from textgan.gan import GANConfig, load_critic, train_gan
-    from textgan.gan.kinds import load_model
-    from textgan.gan.ogan import train_ogan
+    from textgan.gan import GANConfig, OGANConfig, load, train_gan
 
     x = torch.nn.functional.normalize(torch.randn(64, 4, generator=torch.Generator().manual_seed(0)), dim=1)
-    cfg = GANConfig(steps=2, batch_size=16, width=8, depth=1, noise_dim=2)
-    train_gan(x, cfg, tmp_path / "gan", progress=False)
-    train_ogan(x, cfg, tmp_path / "ogan", progress=False)
+    tiny = dict(steps=2, batch_size=16, width=8, depth=1, noise_dim=2)
+    train_gan(x, GANConfig(**tiny), tmp_path / "gan", progress=False)
+    train_gan(x, OGANConfig(**tiny), tmp_path / "ogan", progress=False)
     sc = load_scorer(tmp_path / "gan")
     assert (sc.kind, sc.methods) == ("gan", ("critic",))
     with torch.no_grad():
-        ref = load_critic(tmp_path / "gan")[0](x).numpy()
+        ref = load(tmp_path / "gan").critic(x).numpy()
     assert np.allclose(sc(x.numpy(), "critic"), ref, atol=1e-6)
     so = load_scorer(tmp_path / "ogan")
-    assert np.allclose(so(x.numpy(), "critic"), load_model(tmp_path / "ogan").critic_score(x).numpy(), atol=1e-6)
+    with torch.no_grad():
+        ref = load(tmp_path / "ogan").critic(x).numpy()
+    assert np.allclose(so(x.numpy(), "critic"), ref, atol=1e-6)
     with pytest.raises(InputError, match="gives critic scores, not 'energy'"):
         so(x.numpy(), "energy")
