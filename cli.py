@@ -382,8 +382,16 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
       textgan generate-embeddings runs/gan --n 20 --index runs/index --k 3 --out runs/generated
       textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
     """
-    from textgan import workflow
+    from pathlib import Path
 
+    from textgan import workflow
+    from textgan.artifacts import check_output_file
+    from textgan.vectors import check_k
+
+    check_k(k)
+    stem = Path(out).with_suffix("") if Path(out).suffix in (".npy", ".jsonl") else Path(out)
+    for f in (stem.with_suffix(".npy"), stem.with_suffix(".jsonl")):
+        check_output_file(f, [gan_dir, index_dir])
     s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
     msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"
     if "decoded" in s:
@@ -465,10 +473,12 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, tex
     """
     import json
 
-    from textgan.artifacts import atomic_file
+    from textgan.artifacts import atomic_file, check_output_file
     from textgan.scoring import score_texts
     from textgan.workflow import read_corpus
 
+    if out_file:
+        check_output_file(out_file, [sentences, val_in, model, index_dir, *gan_dirs])
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None
     res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k)

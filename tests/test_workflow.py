@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from _faq import FAQ, faq_model
+from conftest import assert_one_line_error
 from cli import main
 from textgan import workflow
 from textgan.errors import InputError
@@ -152,3 +153,47 @@ def test_bad_inputs_exit_2_with_one_line(built, tmp_path, capsys):
     code, out, err = run(capsys, "search", index, "--file", blanks, "--k", "1")
     assert code == 0 and "skipped 2 blank" in err
     assert out.count("\n  ") == 2
+
+
+# --- bad inputs: one line naming the problem (and the file), exit 2, nothing written -------------
+
+BAD_INPUTS = [
+    # (args with {model}, {index}, {gan}, {tmp} placeholders, needles in the error line)
+    (["search", "{index}", "hello", "--k", "0"], ["--k must be at least 1, got 0"]),
+    (["search", "{index}", "hello", "--k", "-5"], ["--k must be at least 1, got -5"]),
+    (["search", "{tmp}/no_index", "hello"], ["no_index", "index folder not found"]),
+    (["generate-embeddings", "{gan}", "--index", "{index}", "--k", "0", "--out", "{tmp}/g"], ["--k must be at least 1"]),
+    (["generate-embeddings", "{gan}", "--index", "{index}", "--out", "{index}/g"],
+     ["index/g.npy", "--out lies inside"]),
+    (["interpolate", "{index}", "", "x"], ["sentence A is blank"]),
+    (["interpolate", "{index}", "x", "  "], ["sentence B is blank"]),
+    (["interpolate", "{index}", "a", "b", "--steps", "1"], ["--steps must be at least 2, got 1"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--k", "0"], ["--k must be at least 1"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "0"], ["--tpr must be in (0, 1), got 0"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "1.5"], ["--tpr must be in (0, 1), got 1.5"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "nan"], ["--tpr must be in (0, 1), got nan"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--out", "{tmp}/s.txt"],
+     ["s.txt", "the input file itself"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--out", "{model}/scores.jsonl"],
+     ["scores.jsonl", "--out lies inside"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--val-in", "{tmp}/missing.txt"],
+     ["missing.txt", "missing file"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--factory", "IVF4096,Flat", "--out", "{tmp}/i"],
+     ["'IVF4096,Flat' needs at least 4096 vectors", "the corpus has 528"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--factory", "NotAFactory", "--out", "{tmp}/i"],
+     ["bad FAISS factory string 'NotAFactory'"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--out", "{tmp}/s.txt"], ["s.txt", "output path is a file"]),
+]
+
+
+@pytest.mark.parametrize("args, needles", BAD_INPUTS, ids=[" ".join(map(str, a[:1] + a[-2:])) for a, _ in BAD_INPUTS])
+def test_bad_input_table(built, tmp_path, cli_main, args, needles):
+    model, index, gan, _ = built
+    (tmp_path / "s.txt").write_text("how do i reset my password\n", encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    fill = {"model": model, "index": index, "gan": gan, "tmp": tmp_path}
+    code, _, err = cli_main(*[str(a).format(**fill) for a in args])
+    assert_one_line_error(code, err, *needles)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written or changed
+    assert not list(index.glob("g.*")) and not (model / "scores.jsonl").exists()
+
