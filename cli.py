@@ -433,7 +433,12 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, objectiv
     """Run the whole workflow on DATA and write OUT/report.md.
 
     train-similarity -> index -> train-gan -> generate-embeddings -> decode, plus metrics,
-    a PCA plot of real vs generated vectors and the loss curves.
+    a PCA plot of real vs generated vectors and the loss curves. Inputs are checked before
+    any training; a rerun into the same OUT replaces the earlier run whole.
+
+    \b
+    Example:
+      textgan demo data/faq_en.csv --out runs/demo --queries data/queries.txt --gan-steps 300
     """
     import dataclasses
 
