@@ -199,6 +199,19 @@ def test_bad_input_table(built, tmp_path, cli_main, args, needles):
     assert not list(index.glob("g.*")) and not (model / "scores.jsonl").exists()
 
 
+
+@pytest.mark.parametrize("name", ["index.faiss", "texts.jsonl"])
+def test_search_refuses_a_bit_flipped_index(built, tmp_path, cli_main, name):
+    _, index, _, texts = built
+    copy = tmp_path / "index"
+    shutil.copytree(index, copy)
+    data = bytearray((copy / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size: only the recorded checksum can tell
+    (copy / name).write_bytes(bytes(data))
+    code, out, err = cli_main("search", copy, texts[0])
+    assert_one_line_error(code, err, name, "checksum mismatch")
+    assert out == ""
+
 # --- demo ------------------------------------------------------------------------------------------
 
 def _small_corpus(path, groups: int = 6, per_group: int = 8):
