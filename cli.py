@@ -460,8 +460,16 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
       textgan generate-embeddings runs/gan --n 20 --index runs/index --k 3 --out runs/generated
       textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
     """
-    from textgan import workflow
+    from pathlib import Path
 
+    from textgan import workflow
+    from textgan.artifacts import check_output_file
+    from textgan.vectors import check_k
+
+    check_k(k)
+    stem = Path(out).with_suffix("") if Path(out).suffix in (".npy", ".jsonl") else Path(out)
+    for f in (stem.with_suffix(".npy"), stem.with_suffix(".jsonl")):
+        check_output_file(f, [gan_dir, index_dir])
     s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
     msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"
     if "decoded" in s:
@@ -497,13 +505,19 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt).")
 @click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (sentence1, sentence2, score).")
 @click.option("--gan-steps", default=None, type=int, help="Generator steps (default: DemoConfig).")
+@click.option("--kind", "gan_kind", default=None, help="Model kind (default: DemoConfig, gan).")
 @click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
 @click.option("--seed", default=0, show_default=True)
-def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, objective, seed):
+def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed):
     """Run the whole workflow on DATA and write OUT/report.md.
 
     train-similarity -> index -> train-gan -> generate-embeddings -> decode, plus metrics,
-    a PCA plot of real vs generated vectors and the loss curves.
+    a PCA plot of real vs generated vectors and the loss curves. Inputs are checked before
+    any training; a rerun into the same OUT replaces the earlier run whole.
+
+    \b
+    Example:
+      textgan demo data/faq_en.csv --out runs/demo --queries data/queries.txt --gan-steps 300
     """
     import dataclasses
 
@@ -514,12 +528,14 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, objectiv
         cfg = dataclasses.replace(cfg, gan_steps=gan_steps)
     if objective is not None:
         cfg = dataclasses.replace(cfg, gan_objective=objective)
+    if gan_kind is not None:
+        cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
     report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg)
     click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"report: {report}")
 
 
-# --- energy / O-GAN / conditional / scoring -------------------------------------------
+# --- in-domain scoring -------------------------------------------------------------------
 @cli.command("score")
 @click.argument("model", type=click.Path())
 @click.argument("sentences", type=click.Path())
@@ -543,10 +559,12 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, tex
     """
     import json
 
-    from textgan.artifacts import atomic_file
+    from textgan.artifacts import atomic_file, check_output_file
     from textgan.scoring import score_texts
     from textgan.workflow import read_corpus
 
+    if out_file:
+        check_output_file(out_file, [sentences, val_in, model, index_dir, *gan_dirs])
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None
     res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k)

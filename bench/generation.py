@@ -80,7 +80,7 @@ def main() -> None:
     import similarity
     from textgan import workflow
     from textgan.gan import PRESETS
-    from textgan.metrics import generation_report
+    from textgan.metrics import generation_report, group_coverage
 
     torch.set_num_threads(args.threads)
     tr_t, tr_g, te_t, te_g = load_clinc(args.clinc)
@@ -109,7 +109,7 @@ def main() -> None:
     results = {}
     for name, (fake, secs) in systems.items():
         m = generation_report(train, held, fake)
-        m["intent_coverage"] = workflow.group_coverage(train, tr_g, fake)
+        m["intent_coverage"] = group_coverage(train, tr_g, fake)
         m["seconds"] = secs
         results[name] = m
     keys = ("precision", "recall", "density", "coverage", "fd", "authenticity", "intent_coverage", "seconds")

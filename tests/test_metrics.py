@@ -154,7 +154,7 @@ def test_generation_report_and_bad_input():
     with pytest.raises(InputError, match="NaN"):
         metrics.density_coverage(train, bad)
     with pytest.raises(InputError, match="2-d"):
-        metrics.authenticity(train, np.zeros(4))
+        metrics.authenticity(train, np.zeros((2, 3, 4)))
 
 
 def test_generation_report_equals_separate_metrics():
@@ -169,3 +169,44 @@ def test_generation_report_equals_separate_metrics():
     assert rep["density"] == pytest.approx(ref["density"]) and rep["recall"] == pytest.approx(ref["recall"])
     assert rep["fd"] == pytest.approx(metrics.frechet_distance(held, fake))
     assert rep["authenticity"] == pytest.approx(ref["authenticity"])
+
+
+@pytest.mark.parametrize("offset", [100.0, 1e4])
+def test_metrics_do_not_change_when_both_sets_move_away_from_the_origin(offset):
+    # distances are translation invariant; |a|^2 + |b|^2 - 2ab in float32 is not (it cancels
+    # when |a| is large next to |a - b|)
+    rng = np.random.default_rng(10)
+    # spread 0.1 in 32-d: at offset 100, |a|^2 ~ 3e5 while neighbour distances^2 are ~0.1
+    train, real = 0.1 * rng.standard_normal((300, 32)), 0.1 * rng.standard_normal((250, 32))
+    fake = 0.13 * rng.standard_normal((200, 32)) + 0.01
+    ref = _reference(real, fake, train=train)  # float64 differences: no cancellation
+    at_origin = metrics.generation_report(train, real, fake)
+    moved = metrics.generation_report(train + offset, real + offset, fake + offset)
+    for key in ("precision", "recall", "density", "coverage", "authenticity"):
+        assert moved[key] == pytest.approx(ref[key], abs=1e-6), key
+        assert moved[key] == pytest.approx(at_origin[key], abs=1e-6), key
+    assert moved["fd"] == pytest.approx(at_origin["fd"], rel=1e-6)
+    p, r = metrics.precision_recall(real + offset, fake + offset)
+    d, c = metrics.density_coverage(real + offset, fake + offset)
+    assert (p, r, d, c) == pytest.approx((ref["precision"], ref["recall"], ref["density"], ref["coverage"]), abs=1e-6)
+
+
+def test_typical_nn_cosine_and_group_coverage_match_brute_force():
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((6, 16))
+    labels = np.repeat(np.arange(6), 20)
+    x = centres[labels] + 0.3 * rng.standard_normal((120, 16))
+    x = np.concatenate([x, x[:5]])  # duplicates: their nearest *other* row is the copy, cosine 1
+    labels = np.concatenate([labels, labels[:5]])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cos = x @ x.T
+    np.fill_diagonal(cos, -np.inf)
+    typical = float(np.median(cos.max(1)))
+    assert metrics.typical_nn_cosine(x, sample=len(x)) == pytest.approx(typical, abs=1e-6)
+    groups = [f"g{g}" for g in labels]
+    # generated vectors near the centres of groups 0-2 only (scaled: any norm is accepted)
+    fake = 3.0 * (centres[[0, 1, 2]] / np.linalg.norm(centres[[0, 1, 2]], axis=1, keepdims=True))
+    best = (fake / 3.0) @ x.T
+    hit = {groups[j] for j, s in zip(best.argmax(1), best.max(1)) if s >= typical}
+    assert metrics.group_coverage(x, groups, fake) == pytest.approx(len(hit) / 6)
+    assert metrics.group_coverage(x, groups, x) == 1.0  # every train vector lands on itself

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import faiss
 import numpy as np
@@ -116,8 +117,11 @@ def test_truncated_or_missing_index_file(tmp_path):
     f.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="index.faiss"):
         retrieval.load_index(tmp_path / "ix")
-    # same size but garbage (size check passes, faiss must reject it)
+    # same size but garbage: the recorded checksum catches it before FAISS parses it
     f.write_bytes(b"\0" * len(data))
+    with pytest.raises(InputError, match="index.faiss: checksum mismatch"):
+        retrieval.load_index(tmp_path / "ix")
+    _drop_digests(tmp_path / "ix")  # an index saved before digests: FAISS itself must reject it
     with pytest.raises(InputError, match="corrupt FAISS index"):
         retrieval.load_index(tmp_path / "ix")
     f.unlink()
@@ -132,8 +136,67 @@ def test_truncated_texts_file(tmp_path):
     retrieval.build_index(x, [str(i) for i in range(30)]).save(tmp_path / "ix")
     t = tmp_path / "ix" / "texts.jsonl"
     t.write_text("".join(t.read_text().splitlines(keepends=True)[:20]))
+    with pytest.raises(InputError, match="texts.jsonl: checksum mismatch"):
+        retrieval.load_index(tmp_path / "ix")
+    _drop_digests(tmp_path / "ix")
     with pytest.raises(InputError, match="texts file has 20 rows"):
         retrieval.load_index(tmp_path / "ix")
+
+
+def _drop_digests(folder):
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["digests"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _flip_middle_byte(f):
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    f.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["index.faiss", "texts.jsonl", "vectors.npy"])
+def test_bit_flip_is_refused_by_checksum(tmp_path, name):
+    x = np.random.default_rng(10).standard_normal((200, 16))
+    retrieval.build_index(x, [f"sentence {i}" for i in range(200)]).save(tmp_path / "ix")
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    assert set(meta["digests"]) == {"index.faiss", "texts.jsonl", "vectors.npy"}
+    assert meta["versions"]["faiss-cpu"] and meta["versions"]["numpy"]
+    size = (tmp_path / "ix" / name).stat().st_size
+    _flip_middle_byte(tmp_path / "ix" / name)
+    assert (tmp_path / "ix" / name).stat().st_size == size  # the size check alone would pass
+    with pytest.raises(InputError, match=f"{name}: checksum mismatch"):
+        retrieval.load_index(tmp_path / "ix")
+
+
+def test_index_out_must_be_an_index_folder(tmp_path):
+    idx = retrieval.build_index(np.random.default_rng(11).standard_normal((20, 8)), [str(i) for i in range(20)])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="file: output path is a file"):
+        idx.save(tmp_path / "file")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.safetensors").write_text("keep me")
+    with pytest.raises(InputError, match="not a textgan index"):
+        idx.save(tmp_path / "model")
+    assert (tmp_path / "model" / "weights.safetensors").read_text() == "keep me"
+    idx.save(tmp_path / "ix")
+    idx.save(tmp_path / "ix")  # an index folder is replaced
+    assert retrieval.load_index(tmp_path / "ix").ntotal == 20
+
+
+@pytest.mark.parametrize("factory, n, needle", [
+    ("IVF4096,Flat", 528, "needs at least 4096 vectors to train its 4096 IVF lists, the corpus has 528"),
+    ("IVF8,PQ4", 100, "needs at least 256 vectors to train its 8-bit PQ codebooks, the corpus has 100"),
+    ("OPQ4,IVF8,PQ4", 100, "needs at least 256 vectors"),
+    ("NotAFactory", 100, "bad FAISS factory string 'NotAFactory'"),
+])
+def test_untrainable_factory_is_refused_up_front(factory, n, needle):
+    with pytest.raises(InputError, match=re.escape(needle)):
+        retrieval.make_empty_index(factory, n, 16)
+    with pytest.raises(InputError, match=re.escape(needle)):
+        retrieval.build_index(np.random.default_rng(12).standard_normal((n, 16)), [str(i) for i in range(n)],
+                              factory=factory)
+    assert retrieval.make_empty_index("IVF8,Flat", 8, 16).nlist == 8  # one row per list is enough
 
 
 def test_duplicates_dropped_and_counted():
@@ -162,11 +225,13 @@ def test_bad_inputs_are_input_errors():
     with pytest.raises(InputError, match="bad FAISS factory"):
         retrieval.build_index(x, [str(i) for i in range(10)], factory="NotAnIndex")
     idx = retrieval.build_index(x, [str(i) for i in range(10)])
-    with pytest.raises(InputError, match="dimension 5, the index has 8"):
+    with pytest.raises(InputError, match="dimension 5, expected 8"):
         idx.search(rng.standard_normal((3, 5)))
     with pytest.raises(InputError, match="NaN"):
         idx.search(np.full((1, 8), np.nan))
     assert idx.search(x[0], k=50)[1].shape == (1, 10)  # k capped at the corpus size
+    with pytest.raises(InputError, match="k must be at least 1, got 0"):
+        idx.search(x[0], k=0)
 
 
 def test_vectors_reconstructed_when_not_stored(tmp_path, monkeypatch):

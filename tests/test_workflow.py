@@ -4,6 +4,7 @@ Uses the small FAQ model from `_faq.py` (trained once per test process on data/f
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from _faq import FAQ, faq_model
+from conftest import assert_one_line_error
 from cli import main
 from textgan import workflow
 from textgan.errors import InputError
@@ -152,3 +154,142 @@ def test_bad_inputs_exit_2_with_one_line(built, tmp_path, capsys):
     code, out, err = run(capsys, "search", index, "--file", blanks, "--k", "1")
     assert code == 0 and "skipped 2 blank" in err
     assert out.count("\n  ") == 2
+
+
+# --- bad inputs: one line naming the problem (and the file), exit 2, nothing written -------------
+
+BAD_INPUTS = [
+    # (args with {model}, {index}, {gan}, {tmp} placeholders, needles in the error line)
+    (["search", "{index}", "hello", "--k", "0"], ["--k must be at least 1, got 0"]),
+    (["search", "{index}", "hello", "--k", "-5"], ["--k must be at least 1, got -5"]),
+    (["search", "{tmp}/no_index", "hello"], ["no_index", "index folder not found"]),
+    (["generate-embeddings", "{gan}", "--index", "{index}", "--k", "0", "--out", "{tmp}/g"], ["--k must be at least 1"]),
+    (["generate-embeddings", "{gan}", "--index", "{index}", "--out", "{index}/g"],
+     ["index/g.npy", "--out lies inside"]),
+    (["interpolate", "{index}", "", "x"], ["sentence A is blank"]),
+    (["interpolate", "{index}", "x", "  "], ["sentence B is blank"]),
+    (["interpolate", "{index}", "a", "b", "--steps", "1"], ["--steps must be at least 2, got 1"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--k", "0"], ["--k must be at least 1"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "0"], ["--tpr must be in (0, 1), got 0"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "1.5"], ["--tpr must be in (0, 1), got 1.5"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "nan"], ["--tpr must be in (0, 1), got nan"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--out", "{tmp}/s.txt"],
+     ["s.txt", "the input file itself"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--out", "{model}/scores.jsonl"],
+     ["scores.jsonl", "--out lies inside"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--val-in", "{tmp}/missing.txt"],
+     ["missing.txt", "missing file"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--factory", "IVF4096,Flat", "--out", "{tmp}/i"],
+     ["'IVF4096,Flat' needs at least 4096 vectors", "the corpus has 528"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--factory", "NotAFactory", "--out", "{tmp}/i"],
+     ["bad FAISS factory string 'NotAFactory'"]),
+    (["index", "{model}", FAQ, "--text-col", "text", "--out", "{tmp}/s.txt"], ["s.txt", "output path is a file"]),
+]
+
+
+@pytest.mark.parametrize("args, needles", BAD_INPUTS, ids=[" ".join(map(str, a[:1] + a[-2:])) for a, _ in BAD_INPUTS])
+def test_bad_input_table(built, tmp_path, cli_main, args, needles):
+    model, index, gan, _ = built
+    (tmp_path / "s.txt").write_text("how do i reset my password\n", encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    fill = {"model": model, "index": index, "gan": gan, "tmp": tmp_path}
+    code, _, err = cli_main(*[str(a).format(**fill) for a in args])
+    assert_one_line_error(code, err, *needles)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written or changed
+    assert not list(index.glob("g.*")) and not (model / "scores.jsonl").exists()
+
+
+
+@pytest.mark.parametrize("name", ["index.faiss", "texts.jsonl"])
+def test_search_refuses_a_bit_flipped_index(built, tmp_path, cli_main, name):
+    _, index, _, texts = built
+    copy = tmp_path / "index"
+    shutil.copytree(index, copy)
+    data = bytearray((copy / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size: only the recorded checksum can tell
+    (copy / name).write_bytes(bytes(data))
+    code, out, err = cli_main("search", copy, texts[0])
+    assert_one_line_error(code, err, name, "checksum mismatch")
+    assert out == ""
+
+# --- demo ------------------------------------------------------------------------------------------
+
+def _small_corpus(path, groups: int = 6, per_group: int = 8):
+    """The first `per_group` sentences of the first `groups` FAQ groups, as a CSV."""
+    import csv
+
+    _, texts, labels, _ = faq_model()
+    keep: dict[str, list[str]] = {}
+    for t, g in zip(texts, labels):
+        if (g in keep or len(keep) < groups) and len(keep.setdefault(g, [])) < per_group:
+            keep[g].append(t)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "group")] + [(t, g) for g, ts in keep.items() for t in ts])
+    return path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any similarity or GAN training started by the demo fails the test."""
+    import similarity
+
+    def refuse(*_, **__):
+        raise AssertionError("training started before the inputs were checked")
+
+    monkeypatch.setattr(similarity, "train", refuse)
+    monkeypatch.setattr(workflow, "train_gan", refuse)
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--gan-steps", "0"], ["gan_steps must be at least 1, got 0"]),
+    (["--objective", "nope"], ["unknown objective 'nope'", "wgan-gp", "meg"]),
+    (["--queries", "{tmp}/missing.txt"], ["missing.txt", "missing file"]),
+    (["--pairs", "{tmp}/missing.tsv"], ["missing.tsv"]),
+])
+def test_demo_refuses_bad_settings_before_training(tmp_path, cli_main, no_training, extra, needles):
+    code, _, err = cli_main("demo", FAQ, "--out", tmp_path / "run", *[a.format(tmp=tmp_path) for a in extra])
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "run").exists()
+
+
+def test_demo_refuses_bad_data_and_foreign_out_folder(tmp_path, no_training):
+    from textgan.demo import DemoConfig, run_demo
+
+    one_group = tmp_path / "one.csv"
+    one_group.write_text("text,group\na b,x\nc d,x\ne f,x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="one.csv: the demo needs at least 2 groups"):
+        run_demo(one_group, tmp_path / "run", config=DemoConfig())
+    tiny = _small_corpus(tmp_path / "tiny.csv", groups=2, per_group=4)  # holds out 2 sentences
+    with pytest.raises(InputError, match="tiny.csv: holdout 0.25 keeps 2 sentences"):
+        run_demo(tiny, tmp_path / "run", config=DemoConfig())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="mine: output folder is not empty and holds no earlier demo run"):
+        run_demo(FAQ, tmp_path / "mine", config=DemoConfig())
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_demo_rerun_replaces_the_run_folder(tmp_path):
+    """A second run into the same folder succeeds and leaves one consistent run (small settings;
+    48 sentences, so the GAN batch is lowered from the preset's 256 to 32)."""
+    from textgan.demo import DemoConfig, run_demo
+
+    data = _small_corpus(tmp_path / "small.csv")
+    out = tmp_path / "runs" / "demo"
+    cfg = DemoConfig(sim_epochs=1, gan_steps=2, n_generate=3, k=2)
+    first = run_demo(data, out, config=cfg, progress=False)
+    files = sorted(p.relative_to(out) for p in out.rglob("*"))
+    stamp = json.loads((out / "results.json").read_text())["generated"]
+    second = run_demo(data, out, config=dataclasses.replace(cfg, seed=1), progress=False)
+    assert first == second == out / "report.md"
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == files  # same layout, nothing left over
+    assert sorted(p.name for p in out.parent.iterdir()) == ["demo"]  # no temp, old or lock folders
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["seed"] == 1 and results["generated"] != stamp
+    assert results["config"]["gan_batch_size"] == 32
+    assert json.loads((out / "gan" / "config.json").read_text())["config"]["batch_size"] == 32
+    # every recorded path points into the final folder, so the index finds its encoder
+    assert results["generated"]["decoded"] == str(out / "generated.jsonl")
+    assert str(tmp_path) in json.dumps(results) and ".tmp-" not in json.dumps(results)
+    hits = workflow.search(out / "index", ["how do i reset my password"], k=1)
+    assert hits[0][0]["text"]

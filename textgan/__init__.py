@@ -14,10 +14,11 @@ __version__ = "0.1.0"
 _API: dict[str, str] = {
     **{name: "textgan.workflow" for name in (
         "encode", "read_corpus", "index_corpus", "search", "train_gan", "train_gan_on_corpus",
-        "generate", "decode", "generate_embeddings", "interpolate", "slerp", "typical_nn_cosine")},
+        "generate", "decode", "generate_embeddings", "interpolate", "slerp")},
+    **{name: "textgan.metrics" for name in ("typical_nn_cosine", "group_coverage")},
     "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
-    "score_texts": "textgan.scoring", "group_coverage": "textgan.workflow",
+    "score_texts": "textgan.scoring",
     "InputError": "textgan.errors",
 }
 

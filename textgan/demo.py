@@ -2,6 +2,9 @@
 
 train similarity -> evaluate -> index -> train GAN on the vectors -> generate -> decode.
 Everything lands in one run folder; `report.md` links the PNGs written beside it.
+Every input is checked before any training starts, and the run is built in a temporary
+sibling folder that replaces `out` in one rename at the end: a rerun into the same folder
+(a second `make demo`) replaces the old run whole, and a failed run leaves the old one intact.
 """
 from __future__ import annotations
 
@@ -13,14 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from textgan import workflow
-from textgan.artifacts import atomic_file, save_json
+from textgan.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json
+from textgan.errors import InputError
+
+# generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
+MIN_HELDOUT = 6
+MIN_GAN_BATCH = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
-    sim_epochs: similarity epochs; gan_steps: generator steps; n_generate: vectors decoded
-    in the report table; k: neighbours per decoded vector; seed: everything's seed."""
+    sim_epochs: similarity epochs; gan_kind: a model kind (`textgan kinds`); gan_objective:
+    a row of the objectives table (for the kinds that take one);
+    gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
+    `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
+    vector; seed: everything's seed."""
 
     holdout: float = 0.25
     # small-data settings: the library defaults are tuned on CLINC150's 15,000 sentences;
@@ -29,11 +40,49 @@ class DemoConfig:
     sim_batch_size: int = 16
     sim_lr: float = 5e-3
     sim_tokenizer: str = "word"
+    gan_kind: str = "gan"
     gan_objective: str = "wgan-gp"
     gan_steps: int = 600
+    gan_batch_size: int = 256
     n_generate: int = 20
     k: int = 3
     seed: int = 0
+
+    def validate(self) -> "DemoConfig":
+        """Refuse bad settings before anything trains (InputError naming the setting)."""
+        from textgan.gan import make_kind, make_objective
+
+        kind = make_kind(self.gan_kind)
+        if kind.needs_labels:
+            raise InputError(f"the demo samples without a group: choose an unconditional kind, not {kind.name!r}")
+        if "objective" in {f.name for f in dataclasses.fields(kind.config)}:
+            make_objective(self.gan_objective)
+        for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.holdout < 1:
+            raise InputError(f"holdout must be in (0, 1), got {self.holdout}")
+        if not self.sim_lr > 0:
+            raise InputError(f"sim_lr must be positive, got {self.sim_lr}")
+        return self
+
+
+def gan_batch(preset: int, n_train: int) -> int:
+    """The preset GAN batch, lowered for small data to the largest power of two <= n_train
+    (the trainers refuse data smaller than one batch)."""
+    if n_train < MIN_GAN_BATCH:
+        raise InputError(f"the GAN needs at least {MIN_GAN_BATCH} training sentences, got {n_train}")
+    return min(preset, 2 ** int(np.log2(n_train)))
+
+
+def _check_out(out: Path) -> Path:
+    """`out` may be new, empty, or an earlier demo run (replaced whole); nothing else is overwritten."""
+    if out.exists() and not out.is_dir():
+        raise InputError("output folder is a file", out)
+    if is_nonempty_dir(out) and not (out / "results.json").is_file():
+        raise InputError("output folder is not empty and holds no earlier demo run (it would be "
+                         "replaced); choose a new --out", out)
+    return out
 
 
 def _pca_plot(real: np.ndarray, fake: np.ndarray, path: Path, title: str) -> None:
@@ -86,46 +135,71 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
 
     Args:
         data: CSV/TSV/JSON/JSONL/Parquet file with a text and a group column.
-        out: run folder (created; files inside are written atomically).
+        out: run folder; an earlier demo run there is replaced whole, atomically.
         queries: optional .txt of search queries shown in the report.
         pairs: optional scored pairs file (sentence1, sentence2, score) for Spearman.
         config: demo settings (small, so the demo runs in minutes on a CPU).
     """
     import similarity
     from similarity.data import split_groups
-    from textgan.gan import PRESETS
+
+    # 0. everything that can be wrong with the inputs fails here, before any training
+    config.validate()
+    out = _check_out(Path(out))
+    texts, groups = similarity.load_groups(data, text_col=text_col, group_col=group_col)
+    if len(set(groups)) < 2:
+        raise InputError(f"the demo needs at least 2 groups of 2 or more sentences, got {len(set(groups))}", data)
+    tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
+    if len(ho) < MIN_HELDOUT:
+        raise InputError(f"holdout {config.holdout} keeps {len(ho)} sentences out of training; the generation "
+                         f"metrics need at least {MIN_HELDOUT} (add sentences or raise the holdout)", data)
+    batch = gan_batch(config.gan_batch_size, len(tr))
+    qs = similarity.load_texts(queries) if queries is not None else []
+    scored_pairs = similarity.load_pairs(pairs) if pairs is not None else None
+
+    with run_lock(out), atomic_dir(out) as tmp:
+        results, search_rows, decoded = _run(data, tmp, out, text_col, group_col, texts, groups, tr, ho, qs,
+                                             scored_pairs, dataclasses.replace(config, gan_batch_size=batch),
+                                             progress)
+        save_json(results, tmp / "results.json")
+        with atomic_file(tmp / "report.md") as fh:
+            fh.write(_report(results, search_rows, decoded))
+    return out / "report.md"
+
+
+def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho, qs, scored_pairs,
+         config: DemoConfig, progress: bool):
+    """The demo's steps, written into `tmp`; paths recorded in artefacts point into `out`,
+    where `tmp` will be renamed to."""
+    import similarity
+    from textgan.gan import PRESETS, carry_over, make_kind
     from textgan.metrics import generation_report
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
     # 1. similarity: train on most of each group, evaluate on the held-out sentences
-    texts, groups = similarity.load_groups(data, text_col=text_col, group_col=group_col)
-    tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
     tr_t, tr_g = [texts[i] for i in tr], [groups[i] for i in tr]
     ho_t, ho_g = [texts[i] for i in ho], [groups[i] for i in ho]
     sim_cfg = similarity.TrainConfig(epochs=config.sim_epochs, batch_size=config.sim_batch_size, lr=config.sim_lr,
                                      tokenizer=config.sim_tokenizer, patience=5, seed=config.seed)
-    model_dir = similarity.train(sim_cfg, tr_t, tr_g, out / "similarity", eval_texts=ho_t, eval_groups=ho_g,
-                                 progress=progress)
+    model_dir = Path(similarity.train(sim_cfg, tr_t, tr_g, tmp / "similarity", eval_texts=ho_t, eval_groups=ho_g,
+                                      progress=progress))
+    final_model = out / model_dir.relative_to(tmp)
     enc = similarity.load(model_dir)
     sim_metrics = similarity.evaluate(enc, ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
     untrained = similarity.evaluate(_untrained_like(enc, config.seed), ho_t, ho_g,
                                     reference_texts=tr_t, reference_groups=tr_g)
-    if pairs is not None:
-        a, b, s = similarity.load_pairs(pairs)
-        sim_metrics["spearman"] = similarity.spearman(enc, a, b, s)
+    if scored_pairs is not None:
+        sim_metrics["spearman"] = similarity.spearman(enc, *scored_pairs)
     timings["similarity"] = time.perf_counter() - t0
 
     # 2. retrieval over the whole corpus
     t1 = time.perf_counter()
-    index = workflow.index_corpus(model_dir, data, out / "index", text_col=text_col, group_col=group_col,
-                                  progress=False)
+    index = workflow.index_corpus(model_dir, data, tmp / "index", text_col=text_col, group_col=group_col,
+                                  progress=False, encoder_path=final_model)
     search_rows = []
-    if queries is not None:
-        qs = similarity.load_texts(queries)
+    if qs:
         for q, hits in zip(qs, workflow.search(index, qs, k=1, model=enc)):
             search_rows.append((q, hits[0]))
     timings["index"] = time.perf_counter() - t1
@@ -134,10 +208,12 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     t2 = time.perf_counter()
     train_vecs = enc.encode(tr_t)
     held_vecs = enc.encode(ho_t)
-    gan_cfg = dataclasses.replace(PRESETS["embeddings"], objective=config.gan_objective,
-                                  steps=config.gan_steps, seed=config.seed)
-    gan_dir = workflow.train_gan(train_vecs, out / "gan", config=gan_cfg,
-                                 encoder=workflow.encoder_meta(enc, model_dir), progress=progress)
+    kind = make_kind(config.gan_kind)
+    preset = dataclasses.replace(PRESETS["embeddings"], objective=config.gan_objective)
+    gan_cfg = carry_over(kind.config, preset, steps=config.gan_steps, batch_size=config.gan_batch_size,
+                         seed=config.seed)
+    gan_dir = workflow.train_gan(train_vecs, tmp / "gan", config=gan_cfg,
+                                 encoder=workflow.encoder_meta(enc, final_model), progress=progress)
     timings["gan"] = time.perf_counter() - t2
 
     # 4. generate, decode, measure against the held-out sentences
@@ -148,11 +224,13 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
                    "copy (train vectors)": generation_report(
                        train_vecs, held_vecs,
                        train_vecs[np.random.default_rng(config.seed).choice(len(train_vecs), len(held_vecs))])}
-    summary = workflow.generate_embeddings(gan_dir, config.n_generate, out / "generated", index=index,
+    summary = workflow.generate_embeddings(gan_dir, config.n_generate, tmp / "generated", index=index,
                                            k=config.k, seed=config.seed)
     decoded = [json.loads(line) for line in
                Path(summary["decoded"]).read_text(encoding="utf-8").splitlines()]
-    _pca_plot(np.concatenate([train_vecs, held_vecs]), fake, out / "pca.png",
+    # the files' final names, once the run folder is renamed into place
+    summary.update(vectors=str(out / "generated.npy"), decoded=str(out / "generated.jsonl"))
+    _pca_plot(np.concatenate([train_vecs, held_vecs]), fake, tmp / "pca.png",
               "Sentence vectors: real vs GAN samples (PCA of real)")
     timings["total"] = time.perf_counter() - t0
 
@@ -160,11 +238,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
                "similarity": {"trained": sim_metrics, "untrained": untrained},
                "index": index.meta, "generation": gen_metrics, "generated": summary,
                "seconds": timings, "config": dataclasses.asdict(config)}
-    save_json(results, out / "results.json")
-    report = out / "report.md"
-    with atomic_file(report) as fh:
-        fh.write(_report(results, search_rows, decoded))
-    return report
+    return results, search_rows, decoded
 
 
 def _report(r: dict, search_rows, decoded) -> str:

@@ -13,10 +13,10 @@ import time
 import numpy as np
 
 from textgan.errors import InputError
+from textgan.vectors import drop_self
 
 # Exact search is cheap up to here: 50k x 256 float32 is 51 MB and one query costs
-# 13 M multiply-adds (~1-2 ms on one core, far less per query when batched), so an
-# approximate index would save little and cost recall.
+# 13 M multiply-adds, so an approximate index would save little and cost recall.
 FLAT_MAX_N = 50_000
 HNSW_M = 32  # only for factory overrides such as "HNSW32,Flat"; see choose_factory
 TARGET_RECALL = 0.95
@@ -25,8 +25,9 @@ RECALL_QUERIES = 500  # sample size for measuring recall@10 (std error ~0.003)
 
 def _nlist(n: int) -> int:
     """IVF list count: the power of two nearest 4 sqrt(n) (the low end of FAISS's 4-16 sqrt(n)
-    guideline), with >= 39 training points per list. On a 100k corpus of 1000 groups,
-    1024 lists reached recall@10 0.985 at nprobe 1 where 256 lists needed nprobe 12 for 0.95."""
+    guideline), with >= 39 training points per list. Fewer, larger lists need a larger nprobe
+    for the same recall (bench/retrieval.py, 100k corpus of 1000 groups: 1024 lists reached
+    recall@10 0.985 at nprobe 1 where 256 lists needed nprobe 12 for 0.95)."""
     nlist = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n))))
     return int(max(1, min(nlist, n // 39)))
 
@@ -57,14 +58,11 @@ def choose_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
       1. n <= FLAT_MAX_N (50k): "Flat", exact; an ANN index saves little at this size.
       2. "IVF{nlist},Flat" with nlist ~ 4 sqrt(n) (power of two): exact vectors, coarse
          k-means partition; training is cheap (39 x nlist sampled rows), adds are fast,
-         and nprobe is tuned to the recall target (bench/retrieval.py, 1M x 256, 1 thread:
-         held-out recall@10 0.950 at 30x Flat on 10k groups of 100, 0.982 at 64x on 1k
-         groups of 1000; build ~145 s). HNSW is not chosen: on 100k x 256 (2 threads,
-         shared machine) IVF256 reached held-out recall@10 0.998 at 7x Flat speed and
-         built in 0.7 s on the 100-group corpus, while
-         HNSW32 (efConstruction 40) reached 0.94 at 3.3x, built in 7 s and stores ~260
-         more bytes per vector; on uniform vectors HNSW32 reached only 0.87 at efSearch
-         1024, 50x slower than Flat. Pass factory="HNSW32,Flat" to use it anyway.
+         and nprobe is tuned to the recall target (bench/retrieval.py reports held-out
+         recall and speed against Flat up to 1M x 256). HNSW is not chosen: on the bench
+         corpora it reached lower recall at a smaller speed-up, built about ten times slower,
+         stores ~260 more bytes per vector, and on structureless (uniform) vectors stayed far
+         below the recall target even at efSearch 1024. Pass factory="HNSW32,Flat" to use it anyway.
       3. memory tight: "IVF{nlist},PQ{m}" with the largest m (sub-quantisers, a divisor of
          dim, at most dim/2) whose codes fit; recall is lower and is measured, not promised.
 
@@ -97,6 +95,30 @@ def choose_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     raise InputError(
         f"memory budget {memory_budget_mb} MB is too small for {n} vectors of dimension {dim} "
         f"(exact index needs {estimate_bytes('Flat', n, dim) / 2**20:.1f} MB)")
+
+
+def make_empty_index(factory: str, n: int, dim: int):
+    """The untrained FAISS index for `factory`; refused up front (before any encoding or training)
+    when the string is not a factory or `n` vectors are too few to train it."""
+    import faiss
+
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise InputError(f"bad FAISS factory string {factory!r}: {str(exc).strip().splitlines()[0]}") from None
+    ivf = faiss.try_extract_index_ivf(index)
+    inner = faiss.downcast_index(ivf if ivf is not None else index)
+    while isinstance(inner, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(inner.index)
+    # k-means needs at least one training row per centroid: per IVF list, per PQ codebook entry
+    if ivf is not None and n < ivf.nlist:
+        raise InputError(f"factory {factory!r} needs at least {ivf.nlist} vectors to train its {ivf.nlist} IVF "
+                         f"lists, the corpus has {n}; use fewer lists (e.g. IVF{_nlist(n)},Flat) or 'Flat'")
+    pq = getattr(inner, "pq", None)
+    if pq is not None and n < 2 ** pq.nbits:
+        raise InputError(f"factory {factory!r} needs at least {2 ** pq.nbits} vectors to train its "
+                         f"{pq.nbits}-bit PQ codebooks, the corpus has {n}; use 'Flat' for a corpus this small")
+    return index
 
 
 def set_params(index, params: dict) -> None:
@@ -147,7 +169,7 @@ def tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False):
     exact = faiss.IndexFlatIP(d)
     exact.add(x)
     t = time.perf_counter()
-    truth = _drop_self(exact.search(q, k + 1)[1], qid, k)
+    truth = drop_self(*exact.search(q, k + 1), qid)[1]
     exact_s = time.perf_counter() - t
     knob, values = _knob(factory)
     best = (0.0, values[-1] if values else None)
@@ -155,7 +177,7 @@ def tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False):
     for v in values:
         set_params(index, {knob: v})
         t = time.perf_counter()
-        found = _drop_self(index.search(q, k + 1)[1], qid, k)
+        found = drop_self(*index.search(q, k + 1), qid)[1]
         if fallback and time.perf_counter() - t > exact_s:
             # already slower than exact search; larger values only get slower
             return 1.0, {}, exact
@@ -167,11 +189,6 @@ def tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False):
     params = {} if knob is None else {knob: best[1]}
     set_params(index, params)  # target unreachable (e.g. PQ codes): keep the closest value
     if knob is None:
-        best = (recall_at_k(_drop_self(index.search(q, k + 1)[1], qid, k), truth), None)
+        best = (recall_at_k(drop_self(*index.search(q, k + 1), qid)[1], truth), None)
     return float(best[0]), params, None
 
-
-def _drop_self(ids: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
-    """(Q, k+1) result ids -> (Q, k) without each query's own row (or the last hit if absent)."""
-    order = np.argsort(ids == self_ids[:, None], axis=1, kind="stable")  # non-self first
-    return np.take_along_axis(ids, order[:, :k], axis=1)

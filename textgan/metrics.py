@@ -6,37 +6,36 @@ metrics use Euclidean distance; on unit vectors it is monotone in cosine
 
 k-NN radii come from exact FAISS search (IndexFlatL2, batched). Ball membership
 ("is this sample inside any real k-NN ball?", and how many balls) needs every pair,
-so it is a chunked (chunk, N) distance matrix in float32: O(N M D) multiply-adds,
-memory bounded by the chunk; generation_report shares one pass between precision and
-density. Everything but FD is quadratic: generation_report on 20k x 20k x 256 took 87 s
-on the shared 2-core machine (2 FAISS threads), so 100k x 100k takes ~25x that; the
-4,500 x 4,500 of protocol G2 takes a few seconds.
+so it is a chunked (chunk, N) distance matrix: O(N M D) multiply-adds, memory bounded
+by the chunk; generation_report shares one pass between precision and density.
+Everything but FD is quadratic in the set sizes.
+
+Both sets are first moved so the reference set's mean is the origin (distances do not
+change): the expansion |a|^2 + |b|^2 - 2ab cancels catastrophically when |a| is large
+next to |a - b|, e.g. data at offset 100 from the origin. The ball distances are then
+computed in float64 as well.
+
+Also here: the benchmark helpers on unit sentence vectors (`typical_nn_cosine`,
+`group_coverage`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from textgan.errors import InputError
+from textgan.vectors import as_matrix, cosine_knn, normalize_rows
 
-_CHUNK = 1024  # max query rows per distance block; also capped at 64M entries (256 MB float32)
-
-
-def _as_array(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise InputError(f"{name} must be a non-empty 2-d array (N, D), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise InputError(f"{name} contains NaN or inf")
-    return x
+_CHUNK = 1024  # max query rows per distance block; also capped at 32M entries (256 MB float64)
 
 
 def _pair(a, b, names=("real", "fake")) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _as_array(a, names[0]), _as_array(b, names[1])
+    """Both sets checked (float64) and centred on the mean of the first (the reference set)."""
+    a = as_matrix(a, names[0], dtype=np.float64)
+    b = as_matrix(b, names[1], dtype=np.float64)
     if a.shape[1] != b.shape[1]:
         raise InputError(f"{names[0]} has dimension {a.shape[1]}, {names[1]} has {b.shape[1]}")
-    return a, b
+    mu = a.mean(0)
+    return a - mu, b - mu
 
 
 def knn(queries, base, k: int, exclude_self: bool = False, batch: int = 16_384):
@@ -76,11 +75,11 @@ def _ball_counts(queries: np.ndarray, centres: np.ndarray, *radii: np.ndarray) -
 
     Exact and chunked; several radii share one distance pass (one O(Q N D) matmul).
     """
-    q = queries.astype(np.float32)
-    c = centres.astype(np.float32)
+    q = queries.astype(np.float64)
+    c = centres.astype(np.float64)
     c2 = (c * c).sum(1)
-    r2 = [r.astype(np.float32) ** 2 for r in radii]
-    chunk = max(1, min(_CHUNK, (64 * 2**20) // max(1, len(c))))  # <= 256 MB per block
+    r2 = [r.astype(np.float64) ** 2 for r in radii]
+    chunk = max(1, min(_CHUNK, (32 * 2**20) // max(1, len(c))))  # <= 256 MB per block
     out = [np.empty(len(q), np.int64) for _ in radii]
     for s in range(0, len(q), chunk):
         b = q[s:s + chunk]
@@ -180,15 +179,49 @@ def generation_report(train, heldout, fake, k_pr: int = 3, k_dc: int = 5) -> dic
         k_pr: neighbours for precision/recall radii (3 in Kynkaanniemi et al.).
         k_dc: neighbours for density/coverage radii (5 in Naeem et al.).
     """
-    heldout, fake = _pair(heldout, fake, ("heldout", "fake"))
+    h, f = _pair(heldout, fake, ("heldout", "fake"))  # centred on the held-out mean
     # one fake-vs-heldout distance pass serves both precision (k_pr radii) and density (k_dc)
-    r_pr, r_dc = knn_radii(heldout, k_pr), knn_radii(heldout, k_dc)
-    in_pr, in_dc = _ball_counts(fake, heldout, r_pr, r_dc)
-    recall = (_ball_counts(heldout, fake, knn_radii(fake, k_pr))[0] > 0).mean()
-    coverage = (knn(heldout, fake, 1)[0][:, 0] <= r_dc).mean()
+    r_pr, r_dc = knn_radii(h, k_pr), knn_radii(h, k_dc)
+    in_pr, in_dc = _ball_counts(f, h, r_pr, r_dc)
+    recall = (_ball_counts(h, f, knn_radii(f, k_pr))[0] > 0).mean()
+    coverage = (knn(h, f, 1)[0][:, 0] <= r_dc).mean()
     return {
         "precision": float((in_pr > 0).mean()), "recall": float(recall),
-        "density": float(in_dc.sum() / (k_dc * len(fake))), "coverage": float(coverage),
-        "fd": frechet_distance(heldout, fake),
-        "authenticity": authenticity(train, fake),
+        "density": float(in_dc.sum() / (k_dc * len(f))), "coverage": float(coverage),
+        "fd": frechet_distance(h, f),
+        "authenticity": authenticity(train, fake),  # centres train and fake on the train mean itself
     }
+
+
+# --- benchmark helpers on unit sentence vectors ---------------------------------------------
+
+def typical_nn_cosine(vectors, sample: int = 2000, seed: int = 0) -> float:
+    """Median cosine between a (unit) training vector and its nearest *other* training vector.
+
+    This is the training set's own typical neighbour spacing: a generated vector whose
+    nearest training vector is farther than this is flagged novel (not a near-copy).
+    """
+    x = as_matrix(vectors, "vectors")
+    if len(x) < 2:
+        return 1.0
+    rows = np.random.default_rng(seed).choice(len(x), size=min(sample, len(x)), replace=False)
+    scores, _ = cosine_knn(x[rows], x, 1, exclude_self=rows)
+    return float(np.median(scores[:, 0]))
+
+
+def group_coverage(train, train_groups, fake) -> float:
+    """Share of groups (intents) that generated vectors reach (protocol G2 `intent_coverage`).
+
+    Each generated vector is decoded to its nearest train sentence; a group is covered when
+    at least one vector lands on one of its sentences with a cosine at least the train set's
+    median nearest-neighbour cosine (i.e. as close as real paraphrases are to each other).
+    """
+    x = as_matrix(train, "train vectors")
+    f = normalize_rows(as_matrix(fake, "generated vectors", dim=x.shape[1]), "generated vectors")
+    groups = np.asarray(list(train_groups))
+    if len(groups) != len(x):
+        raise InputError(f"{len(groups)} group labels for {len(x)} train vectors")
+    scores, ids = cosine_knn(f, x, 1)
+    threshold = typical_nn_cosine(x, sample=len(x))
+    hit = set(groups[ids[scores[:, 0] >= threshold, 0]].tolist())
+    return len(hit) / len(set(groups.tolist()))

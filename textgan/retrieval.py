@@ -6,7 +6,8 @@ to this vector?" and to refuse answering with the wrong encoder:
     index.faiss    the FAISS index (faiss.write_index; read back inside try/except)
     texts.jsonl    one {"text": ..., "group": ...} object per row, row i <-> FAISS id i
     vectors.npy    the normalised corpus vectors (N, D) float32, when under 200 MB
-    meta.json      encoder fingerprint, dim, metric, factory, measured recall@10, params
+    meta.json      encoder fingerprint, dim, metric, factory, measured recall@10, params,
+                   the sha256 of every other file and the library versions that wrote them
 
 The index type is picked by `choose_factory` (textgan.index_choice) from the corpus size
 and a memory budget, and can be overridden with any FAISS `index_factory` string. After
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.artifacts import atomic_dir, atomic_file, atomic_path, load_json, save_json
+from textgan.artifacts import (atomic_dir, atomic_file, atomic_path, folder_digests, is_nonempty_dir,
+                               library_versions, load_json, save_json, verify_digests)
 from textgan.errors import InputError
 from textgan.index_choice import (  # noqa: F401  (re-exported: the retrieval API)
-    RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, recall_at_k, set_params, tune)
+    RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
+from textgan.vectors import as_matrix, check_k, normalize_rows
 
 FORMAT = "textgan-index"
 METRIC = "inner_product"
@@ -32,26 +35,6 @@ METRIC = "inner_product"
 VECTORS_MAX_BYTES = 200 * 2**20  # keep vectors.npy beside the index below this size
 ADD_BATCH = 65_536
 SEARCH_BATCH = 16_384
-
-
-def _check_vectors(x, what: str, dim: int | None = None, path=None) -> np.ndarray:
-    """Validate (N, D) finite non-zero vectors; return them L2-normalised as float32."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2:
-        raise InputError(f"{what} must be a 2-d array (N, D), got shape {x.shape}", path)
-    if dim is not None and x.shape[1] != dim:
-        raise InputError(f"{what} have dimension {x.shape[1]}, the index has {dim}", path)
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        raise InputError(f"{what} contain NaN or inf (first at row {int(np.argmax(bad))})", path)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise InputError(f"{what} contain an all-zero row (row {int(np.argmax(norms[:, 0] == 0))})", path)
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
 class VectorIndex:
@@ -91,8 +74,8 @@ class VectorIndex:
             queries: (Q, D) or (D,) array/tensor; normalised here, so any scale is fine.
             k: neighbours per query.
         """
-        q = _check_vectors(queries, "queries", self.dim)
-        k = max(1, min(int(k), self.ntotal))
+        q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
+        k = min(check_k(k, "k"), self.ntotal)
         scores = np.empty((len(q), k), np.float32)
         ids = np.empty((len(q), k), np.int64)
         for s in range(0, len(q), SEARCH_BATCH):
@@ -121,10 +104,14 @@ class VectorIndex:
             ivf.make_direct_map()
 
     def save(self, path: str | Path) -> Path:
-        """Write the index folder atomically (a failed save leaves any old folder intact)."""
+        """Write the index folder atomically (a failed save leaves any old folder intact).
+
+        meta.json records the sha256 of every other file: a bit flip in index.faiss keeps its
+        size and often still parses, and would then be served as confident wrong answers.
+        """
         import faiss
 
-        path = Path(path)
+        path = check_index_out(path)
         with atomic_dir(path) as tmp:
             with atomic_path(tmp / "index.faiss") as f:
                 faiss.write_index(self.index, str(f))
@@ -135,10 +122,29 @@ class VectorIndex:
             if self._vectors is not None and self._vectors.nbytes <= VECTORS_MAX_BYTES:
                 with atomic_path(tmp / "vectors.npy") as f:
                     np.save(f, self._vectors)
-            meta = dict(self.meta, index_bytes=(tmp / "index.faiss").stat().st_size)
+            meta = dict(self.meta, index_bytes=(tmp / "index.faiss").stat().st_size,
+                        digests=folder_digests(tmp, skip=("meta.json",)), versions=library_versions())
             save_json(meta, tmp / "meta.json")
         self.meta = meta
         return path
+
+
+def check_index_out(path: str | Path) -> Path:
+    """An index folder may replace an older index, never a file or a folder of other things
+    (saving renames the new folder over the old one, deleting what was there)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("output path is a file, expected an index folder", path)
+    if is_nonempty_dir(path):
+        meta = path / "meta.json"
+        try:
+            is_index = json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            is_index = False
+        if not is_index:
+            raise InputError("output folder exists and is not a textgan index (saving would replace it); "
+                             "choose a new --out", path)
+    return path
 
 
 def build_index(vectors, texts: list[str], groups: list[str] | None = None,
@@ -166,7 +172,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
     texts = list(texts)
     if len(texts) == 0:
         raise InputError("empty corpus: no texts to index")
-    x = _check_vectors(vectors, "vectors")
+    x = normalize_rows(as_matrix(vectors, "vectors"), "vectors")
     if len(x) != len(texts):
         raise InputError(f"{len(x)} vectors but {len(texts)} texts")
     if groups is not None and len(groups) != len(texts):
@@ -191,10 +197,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
 
     auto = factory is None
     factory = factory or choose_factory(n, d, memory_budget_mb)
-    try:
-        index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as exc:
-        raise InputError(f"bad FAISS factory string {factory!r}: {str(exc).splitlines()[0]}") from None
+    index = make_empty_index(factory, n, d)
     rng = np.random.default_rng(seed)
     if not index.is_trained:
         # random rows, never the first ones: a corpus sorted by group would give biased centroids
@@ -203,7 +206,11 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
         if hasattr(ivf, "do_polysemous_training"):
             ivf.do_polysemous_training = False  # factory default; minutes of annealing we never use
         n_train = min(n, 39 * max(ivf.nlist if ivf is not None else 256, 256))
-        index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
+        try:
+            index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
+        except RuntimeError as exc:  # a factory make_empty_index cannot foresee
+            raise InputError(f"FAISS could not train {factory!r} on {n} vectors: "
+                             f"{str(exc).strip().splitlines()[-1][:160]}") from None
     with tqdm(total=n, desc="index add", unit="vec", disable=not progress) as bar:
         for s in range(0, n, ADD_BATCH):
             index.add(x[s:s + ADD_BATCH])
@@ -252,6 +259,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
     size = f.stat().st_size
     if meta.get("index_bytes") not in (None, size):
         raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
+    verify_digests(path, meta.get("digests"))  # indexes saved before digests were recorded pass
     try:
         index = faiss.read_index(str(f))
     except RuntimeError as exc:

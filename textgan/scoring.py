@@ -19,6 +19,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from textgan.errors import InputError
+from textgan.vectors import as_matrix, check_k, check_same_encoder, cosine_knn, drop_self, normalize_rows
 
 Method = Literal["knn", "critic", "energy", "combined"]
 METHODS: tuple[str, ...] = ("knn", "critic", "energy", "combined")
@@ -53,49 +54,28 @@ def load_scorer(path: str | Path) -> ModelScorer:
     return ModelScorer(model, model.kind, model.meta, model.dim, (model.score_name,), str(path))
 
 
-def check_fingerprint(scorer: ModelScorer, fingerprint: str | None, dim: int) -> None:
-    """Refuse a model trained on another encoder's vectors (its space is unrelated)."""
-    enc = (scorer.meta or {}).get("encoder") or {}
-    if fingerprint and enc.get("fingerprint") and enc["fingerprint"] != fingerprint:
-        raise InputError(f"the model was trained on vectors of encoder {enc['fingerprint'][:12]}, "
-                         f"not of this encoder ({fingerprint[:12]})", scorer.name or None)
-    if scorer.dim != dim:
-        raise InputError(f"the model scores {scorer.dim}-d vectors but the encoder gives {dim}-d vectors",
-                         scorer.name or None)
-
-
 # --- scores --------------------------------------------------------------------------------------
 
-def _vectors(x) -> np.ndarray:
-    v = np.asarray(x, dtype=np.float32)
-    if v.ndim != 2 or len(v) == 0:
-        raise InputError(f"expected vectors of shape (n, D) with n >= 1, got {v.shape}")
-    if not np.isfinite(v).all():
-        raise InputError("vectors contain NaN or inf")
-    return v
-
-
-def knn_score(vectors, index, k: int = 1, exclude_self: bool = False) -> np.ndarray:
+def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = False) -> np.ndarray:
     """Max cosine (k=1) or mean of the top-k cosines to the index vectors: (n,).
 
     Args:
         vectors: (n, D). index: a `VectorIndex` or an (N, D) array of unit vectors.
-        k: neighbours averaged. exclude_self: the queries are index rows; skip the best hit.
+        k: neighbours averaged.
+        exclude_self: the queries are index rows, each left out of its own neighbours (an
+            index row always finds itself at cosine 1): True for rows 0..n-1 in order, or
+            an (n,) array of their row ids.
     """
-    v = _vectors(vectors)
-    kk = k + 1 if exclude_self else k
+    v = as_matrix(vectors, "vectors")
     if hasattr(index, "search"):
-        scores, _ = index.search(v, kk)
+        if exclude_self is False:
+            scores = index.search(v, k)[0]
+        else:
+            self_ids = np.arange(len(v)) if exclude_self is True else exclude_self
+            scores = drop_self(*index.search(v, k + 1), self_ids)[0]
     else:
-        import faiss
-
-        base = np.ascontiguousarray(index, dtype=np.float32)
-        base = base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-12)
-        flat = faiss.IndexFlatIP(base.shape[1])
-        flat.add(base)
-        q = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        scores, _ = flat.search(q, min(kk, len(base)))
-    scores = scores[:, 1:] if exclude_self else scores
+        base = normalize_rows(as_matrix(index, "index vectors", dim=v.shape[1]), "index vectors")
+        scores = cosine_knn(normalize_rows(v), base, k, exclude_self=exclude_self)[0]
     return scores.mean(1).astype(np.float64)
 
 
@@ -124,18 +104,19 @@ def _as_list(scorer) -> list[ModelScorer]:
     return list(scorer) if isinstance(scorer, (list, tuple)) else [scorer]
 
 
-def fit_calibration(vectors, index=None, scorer=None, k: int = 1, from_index: bool = False) -> Calibration:
-    """Fit the z-scores of `combined` on in-domain vectors (the index's own rows if `from_index`)."""
-    v = _vectors(vectors)
-    cal = Calibration(source="index (leave-one-out)" if from_index else "validation")
+def fit_calibration(vectors, index=None, scorer=None, k: int = 1,
+                    exclude_self: bool | np.ndarray = False) -> Calibration:
+    """Fit the z-scores of `combined` on in-domain vectors (index rows when `exclude_self`, see knn_score)."""
+    v = as_matrix(vectors, "calibration vectors")
+    cal = Calibration(source="validation" if exclude_self is False else "index (leave-one-out)")
     for name, sc, m in _components(index, _as_list(scorer)):
-        s = knn_score(v, index, k, exclude_self=from_index) if m == "knn" else sc(v, m)
+        s = knn_score(v, index, k, exclude_self) if m == "knn" else sc(v, m)
         cal.stats[name] = (float(s.mean()), float(max(s.std(), 1e-9)))
     return cal
 
 
 def score(vectors, method: Method, index=None, scorer=None, k: int = 1,
-          calibration: Calibration | None = None) -> np.ndarray:
+          calibration: Calibration | None = None, exclude_self: bool | np.ndarray = False) -> np.ndarray:
     """In-domain scores (n,), higher = more like the training corpus.
 
     Args:
@@ -145,15 +126,16 @@ def score(vectors, method: Method, index=None, scorer=None, k: int = 1,
         scorer: a `ModelScorer` (or a list of them for combined) from `load_scorer`.
         k: neighbours averaged by knn.
         calibration: for combined; None fits it on a leave-one-out sample of the index.
+        exclude_self: the vectors are index rows (see `knn_score`); their kNN component
+            leaves each row out, as for unseen sentences.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown scoring method {method!r}; valid: {', '.join(METHODS)}")
-    v = _vectors(vectors)
+    _check_method(method)
+    v = as_matrix(vectors, "vectors")
     scorers = _as_list(scorer)
     if method == "knn":
         if index is None:
             raise InputError("the knn score needs an index (--index)")
-        return knn_score(v, index, k)
+        return knn_score(v, index, k, exclude_self)
     if method in ("critic", "energy"):
         usable = [s for s in scorers if method in s.methods]
         if not usable:
@@ -166,15 +148,23 @@ def score(vectors, method: Method, index=None, scorer=None, k: int = 1,
     if calibration is None:
         if index is None:
             raise InputError("the combined score needs calibration vectors (--val-in) or an index")
-        calibration = fit_calibration(_index_sample(index), index, scorers, k, from_index=True)
-    zs = [calibration.z(name, knn_score(v, index, k) if m == "knn" else sc(v, m)) for name, sc, m in comps]
+        sample, rows = _index_sample(index)
+        calibration = fit_calibration(sample, index, scorers, k, exclude_self=rows)
+    zs = [calibration.z(name, knn_score(v, index, k, exclude_self) if m == "knn" else sc(v, m))
+          for name, sc, m in comps]
     return np.mean(zs, axis=0)
 
 
-def _index_sample(index, n: int = 2000, seed: int = 0) -> np.ndarray:
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InputError(f"unknown scoring method {method!r}; valid: {', '.join(METHODS)}")
+
+
+def _index_sample(index, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors (m, D), their row ids (m,)) of up to n random index rows."""
     x = index.reconstruct_all() if hasattr(index, "reconstruct_all") else np.asarray(index, dtype=np.float32)
-    rows = np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False)
-    return np.asarray(x[np.sort(rows)], dtype=np.float32)
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False))
+    return np.asarray(x[rows], dtype=np.float32), rows
 
 
 # --- thresholds and metrics ----------------------------------------------------------------------
@@ -221,22 +211,27 @@ def score_texts(model, sentences: Sequence[str], method: Method = "knn", index=N
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
          "threshold_source": str}.
     """
-    from textgan.workflow import check_encoder, load_encoder
+    from textgan.workflow import load_encoder
 
-    enc = load_encoder(model)
+    _check_method(method)
+    check_k(k)
+    if not 0 < tpr < 1:  # also refuses NaN
+        raise InputError(f"--tpr must be in (0, 1), got {tpr}")
     sentences = list(sentences)
     if not sentences:
         raise InputError("no sentences to score")
+    enc = load_encoder(model)
     idx = None
     if index is not None:
         from textgan.retrieval import load_index
 
         idx = load_index(index)
-        check_encoder(idx.meta.get("encoder"), enc, "index", index)
+        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
     for sc in scorers:
-        check_fingerprint(sc, enc.fingerprint, int(enc.dim))
+        recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
+        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
     v = enc.encode(sentences)
     cal, source, val_scores = None, None, None
     if val_in is not None:
@@ -245,14 +240,12 @@ def score_texts(model, sentences: Sequence[str], method: Method = "knn", index=N
             cal = fit_calibration(vv, idx, scorers, k)
         val_scores, source = score(vv, method, idx, scorers, k, cal), "validation sentences"
     elif idx is not None:
-        sample = _index_sample(idx)
+        # index rows stand in for validation sentences: each is left out of its own kNN
+        # component, else it matches itself at cosine 1 and the threshold flags everything
+        sample, rows = _index_sample(idx)
         if method == "combined":
-            cal = fit_calibration(sample, idx, scorers, k, from_index=True)
-            val_scores = score(sample, method, idx, scorers, k, cal)
-        elif method == "knn":
-            val_scores = knn_score(sample, idx, k, exclude_self=True)
-        else:
-            val_scores = score(sample, method, idx, scorers, k)
+            cal = fit_calibration(sample, idx, scorers, k, exclude_self=rows)
+        val_scores = score(sample, method, idx, scorers, k, cal, exclude_self=rows)
         source = "index sentences (leave-one-out)"
     s = score(v, method, idx, scorers, k, cal)
     thr = choose_threshold(val_scores, tpr) if val_scores is not None else None

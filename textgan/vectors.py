@@ -49,35 +49,47 @@ def normalize_rows(x: np.ndarray, what: str = "vectors", path=None) -> np.ndarra
     return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
-def cosine_knn(queries, base, k: int, exclude_self: bool = False, batch: int = 16_384):
+def check_k(k, option: str = "--k") -> int:
+    """A neighbour count is an integer >= 1 (one above the corpus size is capped by the caller)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"{option} must be at least 1, got {k}")
+    return int(k)
+
+
+def cosine_knn(queries, base, k: int, exclude_self: bool | np.ndarray = False, batch: int = 16_384):
     """Exact cosine k-NN of unit vectors: scores (Q, k) descending and ids (Q, k).
 
-    With `exclude_self` the queries *are* the base rows (same order): each row's own id is
-    removed from its list (not merely the first column, so duplicate rows stay correct).
+    Args:
+        exclude_self: the queries are base rows and each leaves its own row out of its list
+            (not merely the first column, so duplicate rows stay correct). True: the queries
+            are base rows 0..Q-1 in order; a (Q,) int array: the base row of each query.
     """
     import faiss
 
     q = np.ascontiguousarray(queries, dtype=np.float32)
     xb = np.ascontiguousarray(base, dtype=np.float32)
-    kk = k + 1 if exclude_self else k
-    if k < 1:
-        raise InputError(f"k must be >= 1, got {k}")
-    kk = min(kk, len(xb))
+    leave_out = exclude_self is not False
+    kk = min(check_k(k, "k") + (1 if leave_out else 0), len(xb))
     index = faiss.IndexFlatIP(xb.shape[1])
     index.add(xb)
     scores = np.empty((len(q), kk), np.float32)
     ids = np.empty((len(q), kk), np.int64)
     for s in range(0, len(q), batch):
         scores[s:s + batch], ids[s:s + batch] = index.search(q[s:s + batch], kk)
-    if not exclude_self:
+    if not leave_out:
         return scores, ids
-    own = ids == np.arange(len(q))[:, None]
-    # drop the row itself where it was found; else the last (weakest) column
+    return drop_self(scores, ids, np.arange(len(q)) if exclude_self is True else exclude_self)
+
+
+def drop_self(scores: np.ndarray, ids: np.ndarray, self_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, k+1) search results of queries that are base rows `self_ids` (Q,) -> (Q, k) without
+    each query's own row; where it was not found (ties, approximate search), the weakest hit goes."""
+    own = ids == np.asarray(self_ids, dtype=np.int64).reshape(-1, 1)
+    kk = ids.shape[1]
     drop = np.where(own.any(1), own.argmax(1), kk - 1)
     keep = np.ones_like(own)
-    keep[np.arange(len(q)), drop] = False
-    width = kk - 1
-    return scores[keep].reshape(len(q), width), ids[keep].reshape(len(q), width)
+    keep[np.arange(len(ids)), drop] = False
+    return scores[keep].reshape(len(ids), kk - 1), ids[keep].reshape(len(ids), kk - 1)
 
 
 def check_same_encoder(recorded: dict | None, fingerprint: str | None, what: str, where=None,

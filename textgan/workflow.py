@@ -16,6 +16,8 @@ import numpy as np
 
 from textgan.artifacts import atomic_file, atomic_path
 from textgan.errors import InputError
+from textgan.metrics import typical_nn_cosine
+from textgan.vectors import as_matrix, check_k, check_same_encoder, normalize_rows
 
 
 # --- encoding ----------------------------------------------------------------------------
@@ -74,19 +76,11 @@ def encoder_meta(enc, path=None) -> dict:
             "path": str(Path(path).resolve()) if path is not None else None}
 
 
-def check_encoder(expected: dict | None, enc, what: str, where) -> None:
-    """Refuse to mix vectors of two encoders (their spaces are unrelated)."""
-    if expected and expected.get("fingerprint") and expected["fingerprint"] != enc.fingerprint:
-        raise InputError(
-            f"{what} was built with encoder {expected['fingerprint'][:12]}, "
-            f"not with this model ({enc.fingerprint[:12]})", where)
-
-
 # --- retrieval ---------------------------------------------------------------------------
 
 def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
                  factory: str | None = None, memory_budget_mb: float | None = None,
-                 batch_size: int = 256, progress: bool = True):
+                 batch_size: int = 256, progress: bool = True, encoder_path=None):
     """Encode a corpus with a saved similarity model and write a FAISS index folder.
 
     Args:
@@ -96,18 +90,23 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
         text_col, group_col: columns of a data file; groups are kept beside the texts.
         factory: a FAISS `index_factory` string overriding the automatic choice.
         memory_budget_mb: steers the automatic choice towards compressed indexes.
+        encoder_path: the encoder path the index records (default: `model`), for a model
+            folder that is about to move (the demo builds its run in a temporary folder).
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
-    from textgan.retrieval import build_index
+    from textgan.retrieval import build_index, check_index_out, make_empty_index
 
+    check_index_out(out)
     enc = load_encoder(model)
     texts, groups = read_corpus(corpus, text_col, group_col)
     if not texts:
         raise InputError("empty corpus: no sentences", corpus)
+    if factory is not None:  # a bad factory fails now, not after encoding the corpus
+        make_empty_index(factory, len(set(texts)), int(enc.dim))
     vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
     index = build_index(vectors, texts, groups=groups,
-                        encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
+                        encoder=encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None)),
                         factory=factory, memory_budget_mb=memory_budget_mb, progress=progress)
     index.save(out)
     return index
@@ -124,7 +123,8 @@ def open_index(index, model=None):
             raise InputError("index does not record a usable encoder path: pass the model", index)
         model = path
     enc = load_encoder(model)
-    check_encoder(idx.meta.get("encoder"), enc, "index", index if not isinstance(index, VectorIndex) else None)
+    check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index",
+                       index if not isinstance(index, VectorIndex) else None, dim=int(enc.dim))
     return idx, enc
 
 
@@ -139,13 +139,14 @@ def search(index, queries: Sequence[str], k: int = 10, model=None) -> list[list[
     Returns:
         One list per query of {"text", "group", "score", "id"} dicts, best first.
     """
-    idx, enc = open_index(index, model)
+    check_k(k)
     queries = list(queries)
     if not queries:
         raise InputError("no queries given")
     for i, q in enumerate(queries):
         if not q.strip():
             raise InputError(f"query {i + 1} is blank")
+    idx, enc = open_index(index, model)
     return neighbours(idx, enc.encode(queries), k)
 
 
@@ -153,7 +154,7 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
     """The k nearest corpus sentences of each vector (already in the encoder's space)."""
     if vectors.ndim != 2 or vectors.shape[1] != idx.dim:
         raise InputError(f"vectors have dimension {vectors.shape[-1]}, the index has {idx.dim}")
-    k = max(1, min(int(k), idx.ntotal))
+    k = min(check_k(k), idx.ntotal)
     scores, ids = idx.search(vectors.astype(np.float32), k)
     out = []
     for row_s, row_i in zip(scores, ids):
@@ -165,27 +166,6 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
 
 
 # --- generation --------------------------------------------------------------------------
-
-def typical_nn_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
-    """Median cosine between a training vector and its nearest *other* training vector.
-
-    This is the training set's own typical neighbour spacing: a generated vector whose
-    nearest training vector is farther than this is flagged novel (not a near-copy).
-    """
-    import faiss
-
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(x) < 2:
-        return 1.0
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(x), size=min(sample, len(x)), replace=False)
-    flat = faiss.IndexFlatIP(x.shape[1])
-    flat.add(x)
-    scores, ids = flat.search(x[rows], 2)
-    # column 0 is normally the vector itself; duplicates can swap the order
-    other = np.where(ids[:, 0] == rows, scores[:, 1], scores[:, 0])
-    return float(np.median(other))
-
 
 def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
                         group_col: str | None = None, progress: bool = True, resume: bool = False,
@@ -268,12 +248,7 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
     from textgan.retrieval import VectorIndex, load_index
 
     idx = index if isinstance(index, VectorIndex) else load_index(index)
-    v = np.asarray(vectors, dtype=np.float32)
-    if v.ndim != 2:
-        raise InputError(f"expected vectors of shape (N, D), got {v.shape}")
-    if not np.isfinite(v).all():
-        raise InputError("vectors contain NaN or inf")
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = normalize_rows(as_matrix(vectors, "vectors"))
     if novelty_cosine is None:
         novelty_cosine = idx.meta.get("typical_nn_cosine")
         if novelty_cosine is None:
@@ -307,10 +282,8 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         where = None if isinstance(index, VectorIndex) else index
         if idx.dim != gen.dim:
             raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
-        enc_g, enc_i = gen_meta.get("encoder") or {}, idx.meta.get("encoder") or {}
-        if enc_g.get("fingerprint") and enc_i.get("fingerprint") and enc_g["fingerprint"] != enc_i["fingerprint"]:
-            raise InputError(f"index was built with encoder {enc_i['fingerprint'][:12]}, but the GAN was "
-                             f"trained on vectors of encoder {enc_g['fingerprint'][:12]}", where)
+        # "this encoder": the one that made the GAN's training vectors
+        check_same_encoder(idx.meta.get("encoder"), (gen_meta.get("encoder") or {}).get("fingerprint"), "index", where)
     vectors = generate(gen, n, seed=seed, group=group)
     summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
                      "vectors": str(stem.with_suffix(".npy"))}
@@ -345,29 +318,12 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
     if steps < 2:
         raise InputError(f"--steps must be at least 2, got {steps}")
+    for name, text in (("A", a), ("B", b)):
+        if not text.strip():
+            raise InputError(f"sentence {name} is blank")
     idx, enc = open_index(index, model)
     va, vb = enc.encode([a, b])
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)
     return [{"step": i, "t": float(i / (steps - 1)), **row[0]} for i, row in enumerate(rows)]
 
-
-def group_coverage(train: np.ndarray, train_groups: Sequence[str], fake: np.ndarray) -> float:
-    """Share of groups (intents) that generated vectors reach (protocol G2 `intent_coverage`).
-
-    Each generated vector is decoded to its nearest train sentence; a group is covered when
-    at least one vector lands on one of its sentences with a cosine at least the train set's
-    median nearest-neighbour cosine (i.e. as close as real paraphrases are to each other).
-    """
-    import faiss
-
-    x = np.ascontiguousarray(train, dtype=np.float32)
-    f = np.ascontiguousarray(fake, dtype=np.float32)
-    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-    flat = faiss.IndexFlatIP(x.shape[1])
-    flat.add(x)
-    scores, ids = flat.search(f, 1)
-    threshold = typical_nn_cosine(x, sample=len(x))
-    groups = np.asarray(train_groups)
-    hit = set(groups[ids[scores[:, 0] >= threshold, 0]].tolist())
-    return len(hit) / len(set(train_groups))
