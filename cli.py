@@ -6,6 +6,7 @@ Every user-fixable problem is an `InputError`: one line on stderr, exit code 2.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--eval-data", default=None, help="Held-out grouped data (same columns).")
 @click.option("--eval-fraction", type=float, default=None,
               help="Share of each group held out when no --eval-data (default 0.2).")
-@click.option("--loss", default=None, help="am, aam, softmax, a-softmax, infonce, triplet.")
+@click.option("--loss", default=None,
+              help="am (default), aam, aam-easy, sphereface, a-softmax, softmax, infonce, triplet.")
 @click.option("--scale", type=float, default=None)
 @click.option("--margin", type=float, default=None)
 @click.option("--epochs", type=int, default=None)
@@ -69,10 +71,12 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
                          quiet, **overrides) -> None:
-    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet).
+    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
+    or hf:owner/name for a hub dataset).
 
     Each group is a class; AM-Softmax (s=30, m=0.35) by default. The best model by held-out
     top-1 is saved to OUT/model, loadable by `similarity.load` and sentence-transformers.
+    OUT must be new or empty unless --resume; duplicate sentences are dropped (counted).
 
     \b
     Example:
@@ -82,23 +86,33 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     import dataclasses
 
     import similarity
+    from textgan.artifacts import check_new_out_dir, check_writable
 
     renames = {"hidden": "hidden_size", "layers": "num_layers"}
     fields = {renames.get(k, k): v for k, v in overrides.items() if v is not None}
     if eval_fraction is not None:
         fields["eval_fraction"] = eval_fraction
-    if "pooling" in fields and fields["pooling"] not in ("max", "mean", "last"):
-        raise InputError(f"unknown pooling {fields['pooling']!r}; valid: max, mean, last")
-    if "tokenizer" in fields and fields["tokenizer"] not in ("word", "wordpiece", "char"):
-        raise InputError(f"unknown tokenizer {fields['tokenizer']!r}; valid: word, wordpiece, char")
     config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
-    texts, groups = similarity.load_groups(data, text_col, group_col)
-    ev_t = ev_g = None
-    if eval_data:
-        ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
-    path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
-                            resume=resume)
+    check_writable(check_new_out_dir(out_dir, resume))
+    with _warnings_as_lines():
+        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
+        ev_t = ev_g = None
+        if eval_data:
+            ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+        path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
+                                resume=resume)
     click.echo(f"saved model to {path}")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
+        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+        yield
 
 
 @cli.command("evaluate-similarity")
@@ -121,13 +135,16 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     import json
 
     import similarity
-    from textgan.artifacts import save_json
+    from textgan.artifacts import check_output_file, check_writable, save_json
 
+    if json_out:
+        check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
-    texts, groups = similarity.load_groups(data, text_col, group_col)
-    ref_t = ref_g = None
-    if reference:
-        ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
+    with _warnings_as_lines():
+        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
+        ref_t = ref_g = None
+        if reference:
+            ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
     result = similarity.evaluate(enc, texts, groups, ref_t, ref_g)
     if pairs:
         cols = pair_cols.split(",")
@@ -156,8 +173,11 @@ def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
     import numpy as np
 
     import similarity
-    from textgan.artifacts import atomic_path
+    from textgan.artifacts import atomic_path, check_output_file, check_writable
 
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    check_writable(check_output_file(out_file, [texts, model]).parent)
     if not out_file.endswith(".npy"):
         raise InputError("--out must end in .npy", out_file)
     enc = similarity.load(model)

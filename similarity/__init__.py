@@ -1,13 +1,20 @@
 """Sentence similarity: GRU (or sentence-transformers) encoders trained with margin softmax.
 
+Losses (`similarity.losses`, built by name): "am" (AM-Softmax, the default), "aam" and
+"aam-easy" (ArcFace), "sphereface" (SphereFace's monotone psi with lambda annealing: use it
+rather than "a-softmax", whose simple min(cos, cos 4theta) form is kept for comparison and
+parks samples about 72 degrees from their class), "softmax" (no margin), and the in-batch
+baselines "infonce" and "triplet".
+
 Public API: `load`, `SentenceEncoder`, `TrainConfig`, `train`, `evaluate`, `spearman`,
 `load_groups`, `load_texts`, `load_pairs`, `make_loss`, `LOSS_NAMES`.
 """
+from similarity.config import TrainConfig
 from similarity.data import load_groups, load_pairs, load_texts
 from similarity.evaluate import evaluate, spearman
 from similarity.losses import LOSS_NAMES, make_loss
 from similarity.model import SentenceEncoder, load
-from similarity.train import TrainConfig, train
+from similarity.train import train
 
 __all__ = ["load", "SentenceEncoder", "TrainConfig", "train", "evaluate", "spearman",
            "load_groups", "load_texts", "load_pairs", "make_loss", "LOSS_NAMES"]

@@ -1,43 +1,22 @@
 """Training checkpoints without pickle: tensors in safetensors, everything else in JSON.
 
 Layout of `<run>/checkpoint/`: `module/` (the encoder, saved by its own `save`),
-`state.safetensors` (loss-head weights, Adam moments, RNG state) and `state.json`
-(epoch, step, best score, patience counter, param-group hyper-parameters, history).
+`state.safetensors` (loss-head weights and iteration, Adam moments, RNG states) and
+`state.json` (epoch, step, best score, patience counter, data digest, param-group
+hyper-parameters, history). Optimiser and RNG states go through `textgan.state`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from textgan.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
+from textgan.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
-
-def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state_dict into named tensors and a JSON-able rest."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for key, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"opt.{pid}.{key}"] = val
-            else:
-                scalars[f"{pid}.{key}"] = val
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict, rest: dict) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, val in tensors.items():
-        if name.startswith("opt."):
-            _, pid, key = name.split(".", 2)
-            state.setdefault(int(pid), {})[key] = val
-    for name, val in rest.get("scalars", {}).items():
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = val
-    opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+META_KEYS = ("config", "groups", "data_sha256", "epoch", "step", "best", "bad", "history",
+             "optimizer", "rng")
 
 
 def save_checkpoint(folder: Path, module_save, head: torch.nn.Module,
@@ -45,11 +24,12 @@ def save_checkpoint(folder: Path, module_save, head: torch.nn.Module,
     """Write the checkpoint folder atomically. `module_save(path)` saves the encoder."""
     with atomic_dir(folder) as tmp:
         module_save(str(tmp / "module"))
-        tensors, rest = optimizer_to_flat(opt)
+        tensors, rest = optimizer_to_flat(opt, "opt")
         tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
-        tensors["rng.torch"] = torch.get_rng_state()
+        rng_tensors, rng_meta = rng_state()
+        tensors.update(rng_tensors)
         save_tensors(tensors, tmp / "state.safetensors")
-        save_json(dict(meta, optimizer=rest), tmp / "state.json")
+        save_json(dict(meta, optimizer=rest, rng=rng_meta), tmp / "state.json")
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict]:
@@ -58,6 +38,20 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict]:
         raise InputError("no checkpoint to resume from", folder)
     meta = load_json(folder / "state.json")
     tensors = load_tensors(folder / "state.safetensors")
-    if "rng.torch" not in tensors or "optimizer" not in meta:
-        raise InputError("incomplete checkpoint", folder)
+    missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing or "rng.torch" not in tensors:
+        raise InputError(f"incomplete checkpoint (no {(missing or ['rng.torch'])[0]!r}; "
+                         "written by an older version?); start a new run", folder / "state.json")
     return tensors, meta
+
+
+def restore(folder: Path, tensors: dict, meta: dict, head: torch.nn.Module,
+            opt: torch.optim.Optimizer) -> None:
+    """Load head, optimiser and RNG states; a checkpoint that does not fit is an InputError."""
+    try:
+        head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+        optimizer_from_flat(opt, "opt", tensors, meta["optimizer"])
+        set_rng_state(tensors, meta["rng"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"checkpoint does not fit this run ({msg})", folder / "state.safetensors") from None

@@ -1,8 +1,9 @@
 """Reading sentence data with `datasets`: grouped paraphrases, plain corpora, scored pairs.
 
 Files: .csv .tsv .json .jsonl .parquet (and .txt, one sentence per line, for `load_texts`).
-A path that does not exist but looks like `owner/name` is tried as a `datasets` hub name
-(needs a hub connection). Every user-fixable problem is a one-line `InputError`.
+A `datasets` hub dataset is read only when named explicitly as `hf:owner/name` (its train
+split; needs a hub connection); any other name is a local path, and a path that does not
+exist is a "missing file". Every user-fixable problem is a one-line `InputError`.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ FORMATS: dict[str, tuple[str, dict]] = {
     ".parquet": ("parquet", {}),
 }
 _TEXT_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".txt"}
+HUB_PREFIX = "hf:"
 
 
 def _check_utf8(path: Path) -> None:
@@ -35,10 +37,14 @@ def _check_utf8(path: Path) -> None:
 
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
-    """Read `columns` of a data file (or hub dataset's train split) as lists."""
+    """Read `columns` of a data file (or, for `hf:owner/name`, a hub dataset's train split)."""
     path_s = str(path)
     p = Path(path_s)
-    if p.is_file():
+    if path_s.startswith(HUB_PREFIX):
+        if not path_s[len(HUB_PREFIX):]:
+            raise InputError("empty hub dataset name after 'hf:'", path_s)
+        ds = _load(path_s[len(HUB_PREFIX):], p)
+    elif p.is_file():
         suffix = p.suffix.lower()
         if suffix not in FORMATS:
             raise InputError(f"unsupported file type {suffix or '(none)'!r}; "
@@ -51,8 +57,6 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         ds = _load(builder, p, data_files=str(p), **kwargs)
     elif p.exists():
         raise InputError("not a file", p)
-    elif "/" in path_s and not p.suffix and not path_s.startswith((".", "/")):
-        ds = _load(path_s, p)  # a hub dataset name
     else:
         raise InputError("missing file", p)
     missing = [c for c in columns if c not in ds.column_names]
@@ -90,14 +94,15 @@ def _clean(values: list, col: str, path) -> list[str]:
     return out
 
 
-def load_groups(path: str | Path, text_col: str = "text",
-                group_col: str = "group") -> tuple[list[str], list[str]]:
+def load_groups(path: str | Path, text_col: str = "text", group_col: str = "group",
+                min_groups: int = 1) -> tuple[list[str], list[str]]:
     """Read (texts, groups); groups of one sentence are dropped with a counted warning.
 
     Args:
-        path: data file or hub dataset name.
+        path: data file, or `hf:owner/name` for a hub dataset.
         text_col: column holding the sentences.
         group_col: column holding the paraphrase-group label.
+        min_groups: refuse data with fewer groups (of two or more sentences).
     """
     table = read_table(path, [text_col, group_col])
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
@@ -109,6 +114,9 @@ def load_groups(path: str | Path, text_col: str = "text",
         texts, groups = [texts[i] for i in keep], [groups[i] for i in keep]
     if not texts:
         raise InputError("no group has two or more sentences", path)
+    if len(set(groups)) < min_groups:
+        raise InputError(f"need at least {min_groups} groups of two or more sentences, "
+                         f"found {len(set(groups))}", path)
     return texts, groups
 
 
@@ -116,13 +124,13 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
     """Read an ungrouped corpus: a .txt file (one sentence per line) or a column of a data file.
 
     Args:
-        path: .txt file, data file or hub dataset name.
+        path: .txt file, data file, or `hf:owner/name` for a hub dataset.
         text_col: column to read (required for data files other than .txt).
     """
     p = Path(path)
-    if p.suffix.lower() == ".txt" or (text_col is None and p.is_file()):
-        if not p.is_file():
-            raise InputError("missing file", p)
+    if not str(path).startswith(HUB_PREFIX) and not p.is_file():
+        raise InputError("not a file" if p.exists() else "missing file", p)
+    if p.suffix.lower() == ".txt" or text_col is None:
         if p.suffix.lower() != ".txt":
             raise InputError("pass --text-col to read sentences from a data file", p)
         _check_utf8(p)
@@ -130,8 +138,6 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
         if not texts:
             raise InputError("empty dataset", p)
         return texts
-    if text_col is None:
-        raise InputError("pass --text-col to read sentences from a data file", p)
     return _clean(read_table(path, [text_col])[text_col], text_col, path)
 
 
@@ -144,6 +150,20 @@ def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentenc
     except (TypeError, ValueError):
         raise InputError(f"column {score_col!r} must be numeric", path) from None
     return _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), scores
+
+
+def drop_duplicates(texts: list[str], groups: list[str]) -> tuple[list[str], list[str], int]:
+    """Keep each text once (compared after strip): a duplicate would sit on both sides of a
+    train/held-out split and inflate held-out scores. A text in two groups keeps its first
+    group. Returns (texts, groups, number dropped)."""
+    seen: set[str] = set()
+    keep = []
+    for i, t in enumerate(texts):
+        key = str(t).strip()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return [texts[i] for i in keep], [groups[i] for i in keep], len(texts) - len(keep)
 
 
 def split_groups(texts: list[str], groups: list[str], fraction: float,

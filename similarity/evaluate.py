@@ -70,6 +70,8 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
     if len(texts) < 2:
         raise InputError("need at least two sentences to evaluate")
+    if len(set(groups)) < 2:  # with one group every neighbour is right: top-k would read 1.0
+        raise InputError(f"need at least two groups to evaluate, found {len(set(groups))}")
     emb = model.encode(texts, batch_size=batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:

@@ -7,11 +7,19 @@ The in-batch baselines (InfoNCE, batch-hard triplet) need a group-aware batch sa
 (`similarity.data.GroupBatchSampler`) so every batch holds positives.
 
 Every loss takes `(embeddings (B, D), labels (B,))` and returns a scalar.
+
+Which to use: "am" (AM-Softmax, s=30, m=0.35) is the default; it beats normalised softmax,
+InfoNCE and triplet loss in the README's benchmarks. "aam" (ArcFace) is the angular
+alternative; "aam-easy" applies its margin only to samples already within 90 degrees of
+their class. For SphereFace use "sphereface" (monotone psi with lambda annealing), not
+"a-softmax", whose simple min(cos, cos 4theta) form is kept for comparison: it is not
+monotone and parks samples about 72 degrees from their class.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
@@ -29,20 +37,58 @@ def _none(cos: torch.Tensor, m: float) -> torch.Tensor:
 
 
 def _additive(cos: torch.Tensor, m: float) -> torch.Tensor:
-    """AM-Softmax / CosFace: cos - m (Wang et al. 2018, arXiv:1801.05599)."""
+    """AM-Softmax / CosFace: cos - m (Wang et al. 2018, arXiv:1801.05599). The default."""
     return cos - m
 
 
-def _angular_additive(cos: torch.Tensor, m: float) -> torch.Tensor:
-    """AAM / ArcFace: cos(theta + m) (Deng et al. 2019, arXiv:1801.07698)."""
-    return torch.cos(torch.acos(cos.clamp(-1 + _EPS, 1 - _EPS)) + m)
+def _angular_additive(cos: torch.Tensor, m: float, easy_margin: bool = False) -> torch.Tensor:
+    """AAM / ArcFace: cos(theta + m) (Deng et al. 2019, arXiv:1801.07698).
+
+    Past theta = pi - m, cos(theta + m) turns back up, so the gradient would push a badly
+    misplaced sample further away from its class; there the target is cos - m sin m instead
+    (the paper code's `th`/`mm` fallback), which keeps the target increasing in cos.
+    With `easy_margin` the margin applies only where cos > 0 (plain cos elsewhere).
+    """
+    arc = torch.cos(torch.acos(cos.clamp(-1 + _EPS, 1 - _EPS)) + m)
+    if easy_margin:
+        return torch.where(cos > 0, arc, cos)
+    return torch.where(cos > math.cos(math.pi - m), arc, cos - m * math.sin(m))
 
 
 def _quadruple_angle(cos: torch.Tensor, m: float) -> torch.Tensor:
     """Simple A-Softmax, m=4: min(cos, cos 4theta), cos 4theta = 8c^4 - 8c^2 + 1
-    (SphereFace, Liu et al. 2017, arXiv:1704.08063; min() replaces its piecewise psi)."""
+    (SphereFace, Liu et al. 2017, arXiv:1704.08063; min() replaces its piecewise psi).
+
+    Not monotone: between 67.5 and 72 degrees the target rises with the angle, so training
+    parks samples about 72 degrees from their class. Prefer "sphereface".
+    """
     psi = 8 * cos**4 - 8 * cos**2 + 1
     return torch.minimum(cos, psi)
+
+
+def sphereface_psi(cos: torch.Tensor, m: float) -> torch.Tensor:
+    """SphereFace's monotone psi(theta) = (-1)^k cos(m theta) - 2k for theta in
+    [k pi/m, (k+1) pi/m], k = 0..m-1 (Liu et al. 2017, arXiv:1704.08063, eq. 7): it falls
+    from 1 at theta = 0 to -(2m - 1) at theta = pi, so every step toward the class helps."""
+    theta = torch.acos(cos.clamp(-1 + _EPS, 1 - _EPS))
+    k = torch.floor(theta * m / math.pi).clamp(max=m - 1).detach()
+    sign = 1 - 2 * torch.remainder(k, 2)
+    return sign * torch.cos(m * theta) - 2 * k
+
+
+@dataclass(frozen=True)
+class Anneal:
+    """SphereFace's softening: target = (lambda cos + psi) / (1 + lambda), with
+    lambda = max(lambda_min, base (1 + gamma iter)^-power) falling as training goes on.
+    Defaults are those of SphereFace's released training prototxt."""
+
+    base: float = 1000.0
+    gamma: float = 0.12
+    power: float = 1.0
+    lambda_min: float = 5.0
+
+    def lam(self, iteration: int) -> float:
+        return max(self.lambda_min, self.base * (1 + self.gamma * iteration) ** -self.power)
 
 
 @dataclass(frozen=True)
@@ -50,19 +96,38 @@ class MarginRow:
     target: Callable[[torch.Tensor, float], torch.Tensor]  # cos(target) (B,) -> target cos (B,)
     scale: float
     margin: float
-    fixed_margin: bool = False  # A-Softmax's formula is written for m = 4 only
+    fixed_margin: bool = False  # the formula is written for this margin only
+    integer_margin: bool = False  # psi needs a whole number of angle pieces
+    anneal: Anneal | None = None  # blend the target with cos by a decaying lambda
 
 
 MARGINS: dict[str, MarginRow] = {
     "softmax": MarginRow(_none, scale=30.0, margin=0.0),
     "am": MarginRow(_additive, scale=30.0, margin=0.35),
     "aam": MarginRow(_angular_additive, scale=30.0, margin=0.35),
+    "aam-easy": MarginRow(partial(_angular_additive, easy_margin=True), scale=30.0, margin=0.35),
     "a-softmax": MarginRow(_quadruple_angle, scale=30.0, margin=4.0, fixed_margin=True),
+    "sphereface": MarginRow(sphereface_psi, scale=30.0, margin=4.0, integer_margin=True,
+                            anneal=Anneal()),
 }
 
 
+def check_margin(name: str, m: float) -> None:
+    """Refuse a margin the row's formula is not defined for."""
+    row = MARGINS[name]
+    if row.fixed_margin and m != row.margin:
+        raise InputError(f"loss {name!r} is defined for margin {row.margin:g} only, got {m:g}")
+    if row.integer_margin and (m != int(m) or m < 1):
+        raise InputError(f"loss {name!r} needs a whole-number margin >= 1, got {m:g}")
+
+
 class MarginSoftmaxLoss(nn.Module):
-    """Cross-entropy over s * cos(x, W_c), with the target logit replaced by s * row(cos)."""
+    """Cross-entropy over s * cos(x, W_c), with the target logit replaced by s * row(cos).
+
+    `iteration` counts forward passes in training mode (one per optimizer step), as
+    SphereFace's layer does; it drives the annealed rows and is part of `state_dict`, so a
+    resumed run continues the schedule where it stopped.
+    """
 
     needs_classes = True
 
@@ -70,15 +135,23 @@ class MarginSoftmaxLoss(nn.Module):
         super().__init__()
         self.name, self.row, self.scale, self.margin = name, MARGINS[name], scale, margin
         self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, D)
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
 
     def logits(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cos = F.normalize(emb, dim=-1) @ F.normalize(self.weight, dim=-1).T  # (B, C)
-        target = self.row.target(cos.gather(1, labels[:, None]).squeeze(1), self.margin)  # (B,)
+        cos_y = cos.gather(1, labels[:, None]).squeeze(1)  # (B,)
+        target = self.row.target(cos_y, self.margin)  # (B,)
+        if self.row.anneal is not None:
+            lam = self.row.anneal.lam(int(self.iteration))
+            target = (lam * cos_y + target) / (1 + lam)
         cos = cos.scatter(1, labels[:, None], target[:, None])
         return self.scale * cos
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.logits(emb, labels), labels)
+        out = F.cross_entropy(self.logits(emb, labels), labels)
+        if self.training:
+            self.iteration += 1
+        return out
 
 
 class InfoNCELoss(nn.Module):
@@ -151,8 +224,7 @@ def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None
     if name in MARGINS:
         row = MARGINS[name]
         m = row.margin if margin is None else margin
-        if row.fixed_margin and m != row.margin:
-            raise InputError(f"loss {name!r} is defined for margin {row.margin:g} only, got {m:g}")
+        check_margin(name, m)
         return MarginSoftmaxLoss(name, dim, n_classes, row.scale if scale is None else scale, m)
     if name in PAIR_LOSSES:
         cls, s, m = PAIR_LOSSES[name]

@@ -1,7 +1,8 @@
 """`SentenceEncoder`: one interface over a GRU encoder or a sentence-transformers backbone.
 
 A saved model is a folder holding `similarity_config.json` (backbone kind, dimension,
-fingerprint, training config) next to the backbone's own files:
+fingerprint, training config, library versions and the sha256 of every other file, checked
+on load) next to the backbone's own files:
 - GRU: `encoder_config.json`, `model.safetensors`, `tokenizer.json`, plus `encoder.py`
   (a copy of `similarity/encoder.py`) and `modules.json` so that
   `SentenceTransformer(path, trust_remote_code=True)` loads it too;
@@ -19,7 +20,8 @@ import numpy as np
 import torch
 
 from similarity.encoder import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
-from textgan.artifacts import atomic_dir, load_json, save_json
+from textgan.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
+                               non_finite_tensors, save_json, verify_digests)
 from textgan.errors import InputError
 
 SIM_CONFIG = "similarity_config.json"
@@ -102,6 +104,8 @@ class SentenceEncoder:
             batch_size: sentences per forward pass.
             progress: show a tqdm bar.
         """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -126,8 +130,12 @@ class SentenceEncoder:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write the model folder atomically; returns its path."""
+        """Write the model folder atomically; returns its path. NaN/inf weights are refused."""
         path = Path(path)
+        bad = non_finite_tensors(self.module.state_dict())
+        if bad:
+            raise InputError(f"refusing to save non-finite weights (NaN or inf in {', '.join(bad[:5])})",
+                             path)
         with atomic_dir(path) as tmp:
             if self.backbone == "gru":
                 self.module.save(str(tmp))
@@ -140,7 +148,8 @@ class SentenceEncoder:
             else:
                 self.module.save(str(tmp))
             info = dict(self.info, format=FORMAT, version=1, backbone=self.backbone,
-                        dim=self.dim, fingerprint=_fingerprint(tmp))
+                        dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
+                        digests=folder_digests(tmp, skip=[SIM_CONFIG]))
             save_json(info, tmp / SIM_CONFIG)
         self.info = info
         return path
@@ -148,6 +157,9 @@ class SentenceEncoder:
 
 def load(path: str | Path) -> SentenceEncoder:
     """Load a saved model folder (GRU or sentence-transformers backbone).
+
+    Files that changed since the save (recorded sha256) and NaN/inf weights are refused
+    with an InputError naming the file; folders saved without digests load unchecked.
 
     Args:
         path: folder written by `SentenceEncoder.save` / `similarity.train`.
@@ -158,21 +170,28 @@ def load(path: str | Path) -> SentenceEncoder:
     info = load_json(path / SIM_CONFIG)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
+    verify_digests(path, info.get("digests"))
     if info.get("backbone") == "gru":
-        module = _load_gru(path)
+        module = load_gru(path)
     elif info.get("backbone") == "sentence-transformers":
         module = load_st(path)
+        if non_finite_tensors(module.state_dict()):
+            for f in sorted(path.rglob("*.safetensors")):
+                load_tensors(f)  # raises, naming the file that holds them
+            raise InputError("weights contain NaN or inf", path)
     else:
         raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
     return SentenceEncoder(module, info["backbone"], info)
 
 
-def _load_gru(path: Path) -> GRUEncoder:
+def load_gru(path: Path) -> GRUEncoder:
+    """A GRU encoder folder; missing, corrupt or NaN-holding files are InputErrors."""
     from tokenizers import Tokenizer
 
-    from textgan.artifacts import load_tensors
-
+    path = Path(path)
     config = load_json(path / CONFIG_NAME)
+    if not isinstance(config, dict):
+        raise InputError("not an encoder config (expected a JSON object)", path / CONFIG_NAME)
     tok_path = path / TOKENIZER_NAME
     if not tok_path.is_file():
         raise InputError("missing file", tok_path)

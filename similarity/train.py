@@ -2,78 +2,78 @@
 
 Adam on encoder + loss head, one tqdm bar per epoch, held-out evaluation after each epoch,
 the best model (by held-out top-1) saved to `<out>/model`, early stopping on patience.
-The run folder also gets `config.json` (resolved), `metrics.jsonl`, `curves.png` and a
-resumable `checkpoint/` (see `similarity.checkpoint`).
+The run folder also gets `config.json` (resolved, with data counts and digest),
+`metrics.jsonl`, `curves.png` and a resumable `checkpoint/` (see `similarity.checkpoint`).
+Duplicate texts are dropped before the train/held-out split; a non-finite loss or weight
+stops the run with an InputError, keeping the last good checkpoint.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import random
+import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from similarity.checkpoint import load_checkpoint, optimizer_from_flat, save_checkpoint
-from similarity.data import GroupBatchSampler, split_groups
+from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
+from similarity.config import TrainConfig
+from similarity.data import GroupBatchSampler, drop_duplicates, split_groups
 from similarity.encoder import GRUEncoder
 from similarity.evaluate import knn_top1, loo_topk
-from similarity.losses import LOSS_NAMES, default_hyper, make_loss
-from similarity.model import SentenceEncoder, load_st, resolve_backbone
+from similarity.losses import make_loss
+from similarity.model import SentenceEncoder, load_gru, load_st, resolve_backbone
 from similarity.tokenization import train_tokenizer
-from textgan.artifacts import save_json
+from textgan.artifacts import atomic_file, library_versions, non_finite_tensors, run_lock, save_json
 from textgan.errors import InputError
+from textgan.plots import plot_curves
+from textgan.state import seed_all
+
+__all__ = ["TrainConfig", "train"]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run; safe CPU defaults (tuned on CLINC150)."""
+class _Data:
+    """Training and held-out sentences after de-duplication and the split."""
 
-    loss: str = "am"
-    scale: float | None = None  # None: the loss row's default (30 for margin softmax)
-    margin: float | None = None  # None: the loss row's default (0.35 for AM-Softmax)
-    backbone: str = "gru"  # "gru", "minilm" or a local sentence-transformers folder
-    # "word" is deterministic; "wordpiece" scores better on CLINC150 (loo, OOS, STS-B) but
-    # the tokenizers WordPiece trainer breaks count ties in hash order: its vocab varies by run.
-    tokenizer: Literal["word", "wordpiece", "char"] = "word"
-    vocab_size: int = 30000
-    min_frequency: int = 1
-    embed_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: Literal["max", "mean", "last"] = "max"
-    dropout: float = 0.1
-    max_length: int = 64
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 2e-3
-    lr_decay: Literal["constant", "linear"] = "linear"
-    head_lr_mult: float = 1.0  # class-weight learning rate / encoder learning rate
-    per_group: int = 4  # sentences per group in a batch for in-batch losses
-    max_steps: int | None = None  # cap on optimizer steps (bounded fine-tuning)
-    eval_fraction: float = 0.2  # held out per group when no eval data is given
-    patience: int = 3
-    seed: int = 0
-
-    def resolved(self) -> "TrainConfig":
-        """Fill None scale/margin with the loss row's defaults and validate names."""
-        if self.loss not in LOSS_NAMES:
-            raise InputError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSS_NAMES)}")
-        s, m = default_hyper(self.loss)
-        return dataclasses.replace(self, scale=s if self.scale is None else self.scale,
-                                   margin=m if self.margin is None else self.margin)
+    texts: list[str]
+    groups: list[str]
+    eval_texts: list[str]
+    eval_groups: list[str]
+    n_duplicates: int
+    sha256: str  # of the data as passed to `train`: a resume must see the same
 
 
-def _set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+def _sha256(*columns) -> str:
+    return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups) -> _Data:
+    if len(texts) != len(groups):
+        raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
+    digest = _sha256(list(texts), list(groups), eval_texts, eval_groups)
+    texts, groups, n_dup = drop_duplicates(list(texts), list(groups))
+    if n_dup:
+        warnings.warn(f"dropped {n_dup} duplicate sentence(s) before the train/held-out split "
+                      "(same text after strip; a text in two groups keeps its first group)",
+                      stacklevel=3)
+    if len(set(groups)) < 2:
+        raise InputError(f"need at least two groups to train (found {len(set(groups))})")
+    if eval_texts is None:
+        tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
+        if not ho:
+            raise InputError("groups too small to hold out any sentence; pass eval data")
+        return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
+                     [groups[i] for i in ho], n_dup, digest)
+    if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
+        raise InputError("eval data needs at least two sentences with one group label each")
+    return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest)
 
 
 class _Run:
@@ -88,7 +88,7 @@ class _Run:
             else:
                 tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)
                 self.module = GRUEncoder(tok.get_vocab_size(), cfg.embed_dim, cfg.hidden_size,
-                                     cfg.num_layers, cfg.bidirectional, cfg.pooling, cfg.dropout,
+                                         cfg.num_layers, cfg.bidirectional, cfg.pooling, cfg.dropout,
                                          cfg.max_length, tokenizer=tok)
             self.ids = self.module.token_ids(texts)  # tokenise once
             self.kind = "gru"
@@ -114,6 +114,7 @@ class _Run:
         return list(sampler)
 
     def step(self, idx: list[int], lr_factor: float) -> float:
+        """One optimizer step; a non-finite loss is returned without stepping."""
         for g, base in zip(self.opt.param_groups, self.base_lrs):
             g["lr"] = base * lr_factor
         if self.kind == "gru":
@@ -123,27 +124,23 @@ class _Run:
             feats = self.module.preprocess([self.texts[i] for i in idx])
             emb = F.normalize(self.module(feats)["sentence_embedding"], dim=-1)  # (B, D)
         loss = self.head(emb, self.labels[idx])
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return float(loss.detach())
+        return value
+
+    def non_finite_weights(self) -> list[str]:
+        return non_finite_tensors({**{f"encoder.{k}": v for k, v in self.module.state_dict().items()},
+                                   **{f"head.{k}": v for k, v in self.head.state_dict().items()}})
 
 
-def _plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(ep, [h["loss"] for h in history], marker="o")
-    a.set(xlabel="epoch", ylabel="train loss", title="loss")
-    b.plot(ep, [h["heldout_top1"] for h in history], marker="o", color="C1")
-    b.set(xlabel="epoch", ylabel="held-out top-1", title="held-out top-1")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _stopped(out: Path, where: str, what: str, last_good: int | None) -> InputError:
+    keep = (f"the last good checkpoint (epoch {last_good}) is kept in {out / 'checkpoint'}"
+            if last_good else "no checkpoint had been saved yet")
+    return InputError(f"{where}: {what}; training stopped (lower --lr?), {keep}", out)
 
 
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
@@ -152,64 +149,56 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
-        config: a `TrainConfig`.
-        texts, groups: training sentences and their paraphrase-group labels.
-        out_dir: run folder (config.json, metrics.jsonl, curves.png, model/, checkpoint/).
+        config: a `TrainConfig` (checked by `resolved()` before anything else).
+        texts, groups: training sentences and their paraphrase-group labels; duplicate texts
+            are dropped first (counted in config.json as `n_duplicates_dropped`).
+        out_dir: run folder (config.json, metrics.jsonl, curves.png, model/, checkpoint/),
+            locked for the run so two runs cannot write into it at once.
         eval_texts, eval_groups: held-out data; when None, `config.eval_fraction` of each
             group's sentences is held out (stratified, seeded).
         progress: show tqdm bars.
         resume: continue from `<out_dir>/checkpoint` (same config and data required).
     """
+    cfg = config.resolved()
+    data = _prepare(cfg, texts, groups, eval_texts, eval_groups)
+    out = Path(out_dir)
+    with run_lock(out):
+        return _fit(cfg, data, out, progress, resume)
+
+
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool) -> Path:
     from tqdm.auto import tqdm
 
-    cfg = config.resolved()
-    if len(texts) != len(groups):
-        raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
-    if len(set(groups)) < 2:
-        raise InputError("need at least two groups to train (found "
-                         f"{len(set(groups))})")
-    if eval_texts is None:
-        if not 0 < cfg.eval_fraction < 1:
-            raise InputError("eval_fraction must be in (0, 1) when no eval data is given")
-        tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
-        if not ho:
-            raise InputError("groups too small to hold out any sentence; pass eval data")
-        eval_texts, eval_groups = [texts[i] for i in ho], [groups[i] for i in ho]
-        texts, groups = [texts[i] for i in tr], [groups[i] for i in tr]
-    elif eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
-        raise InputError("eval data needs at least two sentences with one group label each")
+    texts, groups, eval_texts, eval_groups = data.texts, data.groups, data.eval_texts, data.eval_groups
     # knn against the training sentences when eval groups were seen; else leave-one-out.
     use_knn = bool(set(eval_groups) & set(groups))
-
-    _set_seed(cfg.seed)
+    seed_all(cfg.seed)
     names = sorted(set(groups))
     label_of = {g: i for i, g in enumerate(names)}
-    out = Path(out_dir)
     cfg_json = dataclasses.asdict(cfg)
-    start, step, best, bad, history = 0, 0, -1.0, 0, []
-    saved = None
+    start, step, best, bad, history, last_good = 0, 0, -1.0, 0, [], None
+    saved = tensors = meta = None
     if resume:
         tensors, meta = load_checkpoint(out / "checkpoint")
         if {k: v for k, v in meta["config"].items() if k != "epochs"} != \
                 {k: v for k, v in cfg_json.items() if k != "epochs"}:
             raise InputError("config differs from the checkpoint's", out / "checkpoint")
-        if meta["groups"] != names:
-            raise InputError("training data differs from the checkpoint's", out / "checkpoint")
+        if meta["groups"] != names or meta["data_sha256"] != data.sha256:
+            raise InputError("training data differs from the checkpoint's (sha256 of texts, "
+                             "groups and eval data)", out / "checkpoint")
         folder = out / "checkpoint" / "module"
-        saved = GRUEncoder.load(str(folder)) if cfg.backbone == "gru" else load_st(folder)
+        saved = load_gru(folder) if cfg.backbone == "gru" else load_st(folder)
     run = _Run(cfg, texts, [label_of[g] for g in groups], len(names), module=saved)
     out.mkdir(parents=True, exist_ok=True)
     if resume:
-        run.head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-        optimizer_from_flat(run.opt, tensors, meta["optimizer"])
-        torch.set_rng_state(tensors["rng.torch"])
+        restore(out / "checkpoint", tensors, meta, run.head, run.opt)
         start, step, best, bad = meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"]
-        history = meta["history"]
-    else:
-        (out / "metrics.jsonl").unlink(missing_ok=True)
+        history, last_good = meta["history"], meta["epoch"] + 1
     save_json({"train": cfg_json, "n_train": len(texts), "n_eval": len(eval_texts),
-               "n_groups": len(names), "heldout_metric": "knn_top1" if use_knn else "loo_top1"},
-              out / "config.json")
+               "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
+               "heldout_metric": "knn_top1" if use_knn else "loo_top1",
+               "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
+    _write_metrics(history, out)
 
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps,
@@ -225,10 +214,17 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         for idx in bar:
             factor = 1.0 if cfg.lr_decay == "constant" else max(0.0, 1 - step / total)
             losses.append(run.step(idx, factor))
+            if not math.isfinite(losses[-1]):
+                raise _stopped(out, f"epoch {epoch + 1}, step {step + 1}",
+                               f"the loss is not finite ({losses[-1]})", last_good)
             step += 1
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             if step >= total:
                 break
+        bad_weights = run.non_finite_weights()
+        if bad_weights:
+            raise _stopped(out, f"epoch {epoch + 1}, step {step}",
+                           f"weights are not finite (NaN or inf in {', '.join(bad_weights[:3])})", last_good)
         ev = run.encoder.encode(eval_texts)
         rec = {"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)),
                "seconds": round(time.perf_counter() - t0, 2)}
@@ -237,8 +233,6 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         rec.update(loo_topk(ev, eval_groups))
         rec["heldout_top1"] = rec["knn_top1"] if use_knn else rec["loo_top1"]
         history.append(rec)
-        with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec) + "\n")
         if progress:
             tqdm.write(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 "
                        f"{rec['heldout_top1']:.4f}")
@@ -250,9 +244,18 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         else:
             bad += 1
         save_checkpoint(out / "checkpoint", run.module.save, run.head, run.opt,
-                        {"config": cfg_json, "groups": names, "epoch": epoch, "step": step,
-                         "best": best, "bad": bad, "history": history})
-        _plot(history, out / "curves.png")
+                        {"config": cfg_json, "groups": names, "data_sha256": data.sha256,
+                         "epoch": epoch, "step": step, "best": best, "bad": bad, "history": history})
+        last_good = epoch + 1
+        _write_metrics(history, out)
+        plot_curves(history, ("loss", "heldout_top1"), out / "curves.png",
+                    "similarity training: loss and held-out top-1", x="epoch")
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
     return out / "model"
+
+
+def _write_metrics(history: list[dict], out: Path) -> None:
+    """metrics.jsonl rewritten whole from the history, so a resume never repeats a line."""
+    with atomic_file(out / "metrics.jsonl") as fh:
+        fh.writelines(json.dumps(rec) + "\n" for rec in history)

@@ -6,14 +6,36 @@ import math
 import pytest
 import torch
 
-from similarity.losses import LOSS_NAMES, MARGINS, make_loss
+import torch.nn.functional as F
+
+from similarity.losses import LOSS_NAMES, MARGINS, make_loss, sphereface_psi
 from textgan.errors import InputError
 
+
+def _arcface(c, m, easy=False):
+    """ArcFace's target as its paper code writes it: cos(theta + m) with the th/mm fallback."""
+    phi = c * math.cos(m) - math.sqrt(1 - c * c) * math.sin(m)
+    if easy:
+        return phi if c > 0 else c
+    return phi if c > math.cos(math.pi - m) else c - math.sin(math.pi - m) * m
+
+
+def _psi(c, m):
+    """SphereFace psi, piece by piece (eq. 7 of arXiv:1704.08063)."""
+    theta = math.acos(c)
+    k = min(int(theta * m / math.pi), int(m) - 1)
+    return (-1) ** k * math.cos(m * theta) - 2 * k
+
+
+ITER = 40  # sphereface: lambda = max(5, 1000 / (1 + 0.12 * 40)) = 172.4
+LAM = max(5.0, 1000.0 / (1 + 0.12 * ITER))
 TARGET = {  # the paper formulas, written independently of the library's table
     "softmax": lambda c, m: c,
     "am": lambda c, m: c - m,
-    "aam": lambda c, m: math.cos(math.acos(c) + m),
+    "aam": _arcface,
+    "aam-easy": lambda c, m: _arcface(c, m, easy=True),
     "a-softmax": lambda c, m: min(c, 8 * c**4 - 8 * c**2 + 1),
+    "sphereface": lambda c, m: (LAM * c + _psi(c, m)) / (1 + LAM),
 }
 
 
@@ -35,11 +57,60 @@ def _hand_ce(emb, weight, labels, s, m, target):
 @pytest.mark.parametrize("name", list(MARGINS))
 def test_margin_loss_equals_hand_built_cross_entropy(name):
     torch.manual_seed(0)
-    s, m = (30.0, 4.0) if name == "a-softmax" else (30.0, 0.35)
-    loss = make_loss(name, dim=5, n_classes=4, scale=s, margin=m).double()
+    s, m = (30.0, 4.0) if name in ("a-softmax", "sphereface") else (30.0, 0.35)
+    loss = make_loss(name, dim=5, n_classes=4, scale=s, margin=m).double().eval()
+    loss.iteration.fill_(ITER)
     emb, labels = torch.randn(7, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1, 3])
+    emb[0] = -loss.weight.detach()[0] + 0.05  # about 175 degrees from its class: the aam fallback
     want = _hand_ce(emb, loss.weight.detach(), labels, s, m, TARGET[name])
     assert loss(emb, labels).item() == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert int(loss.iteration) == ITER  # evaluation does not advance the schedule
+
+
+@pytest.mark.parametrize("name", ["aam", "aam-easy", "am", "sphereface"])
+def test_gradient_at_170_degrees_points_toward_the_class(name):
+    # Plain cos(theta + m) turns back up past theta = pi - m: there the gradient pushed
+    # the sample away from its class. The other class is orthogonal to the plane.
+    loss = make_loss(name, dim=3, n_classes=2, scale=30.0).double()
+    loss.weight.data = torch.tensor([[1.0, 0, 0], [0, 0, 1.0]], dtype=torch.float64)
+    t = math.radians(170)
+    emb = torch.tensor([[math.cos(t), math.sin(t), 0.0]], dtype=torch.float64, requires_grad=True)
+    loss(emb, torch.tensor([0])).backward()
+    moved = emb.detach() - 1e-3 * emb.grad
+    assert (moved[0, 0] / moved.norm()).item() > math.cos(t) + 1e-4
+
+
+def test_sphereface_psi_reference_values():
+    angles = torch.tensor([0.0, 22.5, 45.0, 60.0, 90.0, 135.0, 180.0], dtype=torch.float64)
+    got = sphereface_psi(torch.cos(torch.deg2rad(angles)), 4)
+    # by hand: cos(4 theta) on [0, 45], then -cos(4 theta) - 2, cos(4 theta) - 4, -cos(4 theta) - 6
+    want = torch.tensor([1.0, 0.0, -1.0, -1.5, -3.0, -5.0, -7.0], dtype=torch.float64)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    fine = sphereface_psi(torch.cos(torch.linspace(0, math.pi, 721, dtype=torch.float64)), 4)
+    assert (fine.diff() <= 1e-9).all()  # monotone: falls with the angle everywhere
+
+
+def _mean_angle_after_training(name: str, steps: int = 300) -> float:
+    """Free unit vectors and class weights optimised with one loss: mean angle to the class."""
+    torch.manual_seed(0)
+    loss = make_loss(name, 16, 8)
+    emb = torch.nn.Parameter(torch.randn(64, 16))  # (N, D)
+    labels = torch.arange(64) % 8
+    opt = torch.optim.Adam([emb, loss.weight], lr=0.05)
+    for _ in range(steps):
+        value = loss(emb, labels)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    assert int(loss.iteration) == steps  # training forward passes advance the schedule
+    cos = (F.normalize(emb, dim=1) * F.normalize(loss.weight, dim=1)[labels]).sum(1)
+    return torch.rad2deg(torch.acos(cos.clamp(-1, 1))).mean().item()
+
+
+def test_sphereface_pulls_closer_than_the_simple_a_softmax():
+    simple, sphere = _mean_angle_after_training("a-softmax"), _mean_angle_after_training("sphereface")
+    assert simple > 65  # the non-monotone min() form parks samples near 72 degrees
+    assert sphere < simple - 10, (simple, sphere)
 
 
 def test_margin_increases_loss_and_is_stable_at_large_scale():
@@ -106,3 +177,5 @@ def test_unknown_loss_lists_the_table():
         assert name in str(err.value)
     with pytest.raises(InputError):
         make_loss("a-softmax", margin=3.0)
+    with pytest.raises(InputError, match="whole-number"):
+        make_loss("sphereface", margin=2.5)

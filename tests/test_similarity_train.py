@@ -82,7 +82,7 @@ def test_resume_continues_to_the_same_result(trained, tmp_path):
                          progress=False, resume=True)
 
 
-@pytest.mark.parametrize("loss", ["infonce", "triplet", "aam"])
+@pytest.mark.parametrize("loss", ["infonce", "triplet", "aam", "sphereface"])
 def test_other_losses_learn(trained, loss, tmp_path):
     _, _, (tt, tg, et, eg) = trained
     cfg = dataclasses.replace(CFG, loss=loss, epochs=8)
@@ -152,3 +152,118 @@ def test_minilm_backbone_fine_tunes_and_round_trips(trained, tmp_path):
 
     ref = load_st(path).encode(et[:8], normalize_embeddings=True)
     np.testing.assert_allclose(v, ref, atol=1e-5)
+
+
+# --- tiny runs (seconds): config checks, duplicates, guards, resume of the loss state --------
+TINY = similarity.TrainConfig(epochs=3, batch_size=8, lr=5e-3, hidden_size=8, embed_dim=8,
+                              seed=0, patience=5, lr_decay="constant", eval_fraction=0.25)
+
+
+def _tiny_rows(n_groups: int = 4, per: int = 5) -> tuple[list[str], list[str]]:
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    texts = [f"{words[g]} {words[(g + j) % 6]} item {j}" for g in range(n_groups) for j in range(per)]
+    return texts, [f"g{g}" for g in range(n_groups) for _ in range(per)]
+
+
+@pytest.mark.parametrize("field,value,flag", [
+    ("lr", float("nan"), "--lr"), ("lr", 0.0, "--lr"), ("lr", float("inf"), "--lr"),
+    ("batch_size", 0, "--batch-size"), ("hidden_size", 0, "--hidden"),
+    ("hidden_size", 2.5, "--hidden"), ("embed_dim", 0, "--embed-dim"), ("num_layers", 0, "--layers"),
+    ("epochs", 0, "--epochs"), ("max_length", 0, "max_length"), ("vocab_size", 2, "vocab_size"),
+    ("dropout", 1.0, "dropout"), ("dropout", -0.1, "dropout"), ("scale", 0.0, "--scale"),
+    ("scale", float("nan"), "--scale"), ("margin", float("inf"), "--margin"),
+    ("head_lr_mult", 0.0, "head_lr_mult"), ("per_group", 1, "per_group"),
+    ("patience", 0, "--patience"), ("max_steps", 0, "--max-steps"),
+    ("eval_fraction", 0.0, "--eval-fraction"), ("eval_fraction", 1.0, "--eval-fraction"),
+    ("tokenizer", "bpe", "--tokenizer"), ("pooling", "sum", "--pooling"),
+])
+def test_config_values_are_checked_before_any_work(field, value, flag, tmp_path):
+    cfg = dataclasses.replace(TINY, **{field: value})
+    with pytest.raises(InputError) as err:  # the data is bad too: the config is checked first
+        similarity.train(cfg, ["a b"], ["g"], tmp_path / "run", progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{flag} must be ") and msg.endswith(f"got {value!r}") and "\n" not in msg
+    assert not (tmp_path / "run").exists()
+
+
+def test_duplicates_are_dropped_before_the_split(tmp_path, monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("similarity.train")  # the attribute is the function
+    texts, groups = _tiny_rows()
+    split = {}
+    real = train_module.split_groups
+
+    def spy(t, g, fraction, seed=0):
+        tr, ho = real(t, g, fraction, seed)
+        split["train"], split["held"] = [t[i] for i in tr], [t[i] for i in ho]
+        return tr, ho
+
+    monkeypatch.setattr(train_module, "split_groups", spy)
+    doubled = [t for t in texts for _ in range(2)]  # each sentence twice, in a row
+    with pytest.warns(UserWarning, match="dropped 20 duplicate"):
+        similarity.train(dataclasses.replace(TINY, epochs=1), doubled,
+                         [g for g in groups for _ in range(2)], tmp_path / "run", progress=False)
+    assert split["held"] and not set(split["held"]) & set(split["train"])
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["n_duplicates_dropped"] == 20 and cfg["n_train"] + cfg["n_eval"] == 20
+    from similarity.data import drop_duplicates
+
+    assert drop_duplicates(["a", " a ", "b"], ["x", "y", "x"]) == (["a", "b"], ["x", "x"], 1)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from similarity.checkpoint import load_checkpoint
+    from similarity.losses import MarginSoftmaxLoss
+
+    real = MarginSoftmaxLoss.forward
+
+    def nan_from_third_step(self, emb, labels):
+        value = real(self, emb, labels)
+        return value * float("nan") if int(self.iteration) >= 3 else value
+
+    monkeypatch.setattr(MarginSoftmaxLoss, "forward", nan_from_third_step)
+    texts, groups = _tiny_rows()  # 16 training sentences, batch 8: two steps an epoch
+    with pytest.raises(InputError) as err:
+        similarity.train(TINY, texts, groups, tmp_path / "run", progress=False)
+    msg = str(err.value)
+    assert "epoch 2, step 3" in msg and "loss is not finite" in msg and "epoch 1" in msg
+    _, meta = load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert meta["epoch"] == 0
+    assert similarity.load(tmp_path / "run" / "model").encode(texts[:2]).shape == (2, 16)
+
+
+def test_resume_restores_the_sphereface_schedule(tmp_path):
+    from similarity.checkpoint import load_checkpoint
+
+    texts, groups = _tiny_rows()
+    cfg = dataclasses.replace(TINY, loss="sphereface")
+    similarity.train(cfg, texts, groups, tmp_path / "full", progress=False)
+    similarity.train(dataclasses.replace(cfg, epochs=1), texts, groups, tmp_path / "r", progress=False)
+    similarity.train(cfg, texts, groups, tmp_path / "r", progress=False, resume=True)
+    tensors, meta = load_checkpoint(tmp_path / "r" / "checkpoint")
+    assert int(tensors["head.iteration"]) == meta["step"] == 6
+    full, resumed = ([json.loads(x)["loss"] for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                     for run in ("full", "r"))
+    np.testing.assert_allclose(resumed, full, rtol=1e-6)
+    other = texts[:-1] + ["zulu yankee item 4"]  # same shape, other data
+    with pytest.raises(InputError, match="training data differs"):
+        similarity.train(cfg, other, groups, tmp_path / "r", progress=False, resume=True)
+
+
+def test_hub_datasets_need_the_hf_prefix(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, split, **kwargs):
+        calls.append((name, split))
+        return datasets.Dataset.from_dict({"text": ["a b", "a c", "b c", "b d"],
+                                           "group": ["x", "x", "y", "y"]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    with pytest.raises(InputError) as err:
+        similarity.load_groups("no_such_owner/no_such_data")
+    assert str(err.value) == "no_such_owner/no_such_data: missing file" and calls == []
+    assert similarity.load_groups("hf:owner/name")[1] == ["x", "x", "y", "y"]
+    assert calls == [("owner/name", "train")]

@@ -225,6 +225,20 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
     return out
 
 
+def check_writable(path: str | Path) -> Path:
+    """Refuse an output path whose nearest existing ancestor is a file or a folder this user
+    cannot write: one clear line up front instead of an OS error at the first save."""
+    path = Path(path)
+    for parent in [path.absolute(), *path.absolute().parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError("not a folder (cannot write below it)", parent)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError("folder is not writable", parent)
+            break
+    return path
+
+
 @contextlib.contextmanager
 def run_lock(out: str | Path) -> Iterator[None]:
     """Hold an exclusive lock for the run writing into `out` (released even on kill -9).
