@@ -56,15 +56,14 @@ def encoder(clinc: dict, seen: set, work: Path, epochs: int, seed: int):
 
 def generate(x, y, names, per_class: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train a conditional GAN on the few-shot vectors; per_class samples for each intent."""
-    from textgan.gan import GANConfig
-    from textgan.gan.conditional import load_conditional, train_conditional
+    from textgan.gan import ConditionalConfig, load, train_gan
 
     tmp = Path(tempfile.mkdtemp(prefix="augment-"))
     try:
-        cfg = GANConfig(objective="wgan-gp", steps=steps, n_critic=2, batch_size=128, noise_dim=16, width=128,
+        cfg = ConditionalConfig(objective="wgan-gp", steps=steps, n_critic=2, batch_size=128, noise_dim=16, width=128,
                         depth=2, head="sphere", lr_g=1e-3, lr_d=1e-3, seed=seed)
-        train_conditional(x, [names[k] for k in y], cfg, tmp / "cgan", progress=False)
-        m = load_conditional(tmp / "cgan")
+        train_gan(x, cfg, tmp / "cgan", groups=[names[k] for k in y], progress=False)
+        m = load(tmp / "cgan")
         gx = [m.sample(per_class, seed=seed * 1000 + k, group=names[k]).numpy() for k in np.unique(y)]
         gy = [np.full(per_class, k) for k in np.unique(y)]
         return np.concatenate(gx), np.concatenate(gy)

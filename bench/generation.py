@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -95,16 +96,18 @@ def main() -> None:
     for name in [o for o in args.objectives.split(",") if o]:
         cfg = dataclasses.replace(PRESETS["embeddings"], objective=name, steps=args.steps, seed=args.seed)
         t = time.perf_counter()
+        shutil.rmtree(args.work / name, ignore_errors=True)
         gan = workflow.train_gan(train, args.work / name, config=cfg,
                                  encoder=workflow.encoder_meta(enc, model), progress=False)
         systems[name] = (workflow.generate(gan, n, seed=args.seed), time.perf_counter() - t)
         print(f"{name}: {systems[name][1]:.0f} s")
     for name in [o for o in args.extra.split(",") if o]:
-        from textgan.gan import energy_registry  # registered by the energy/encoder module
+        from textgan.gan import load, train_by_name
 
         t = time.perf_counter()
-        gan = energy_registry.train(name, train, args.work / name, steps=args.steps, seed=args.seed)
-        systems[name] = (energy_registry.load(gan).sample(n, seed=args.seed).numpy(), time.perf_counter() - t)
+        shutil.rmtree(args.work / name, ignore_errors=True)
+        gan = train_by_name(name, train, args.work / name, steps=args.steps, seed=args.seed)
+        systems[name] = (load(gan).sample(n, seed=args.seed).numpy(), time.perf_counter() - t)
 
     results = {}
     for name, (fake, secs) in systems.items():

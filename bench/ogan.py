@@ -34,8 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     import similarity
-    from textgan.gan import GANConfig
-    from textgan.gan.ogan import load_ogan, reconstruction_report, train_ogan
+    from textgan.gan import OGANConfig, load, train_gan
+    from textgan.gan.ogan import reconstruction_report
 
     clinc = json.loads(Path(args.data).read_text(encoding="utf-8"))
     work = Path(args.work)
@@ -48,12 +48,12 @@ def main() -> None:
     ytr, yte = np.array([g for _, g in clinc["train"]]), np.array([g for _, g in clinc["test"]])
     out = work / f"ogan_{args.steps}_s{args.seed}"
     shutil.rmtree(out, ignore_errors=True)
-    cfg = GANConfig(objective="ogan", steps=args.steps, batch_size=256, noise_dim=64, width=256, depth=3,
-                    head="sphere", seed=args.seed, log_every=100)
+    cfg = OGANConfig(steps=args.steps, batch_size=256, noise_dim=64, width=256, depth=3,
+                     head="sphere", seed=args.seed, log_every=100, corr_weight=args.corr_weight)
     t0 = time.perf_counter()
-    train_ogan(torch.from_numpy(tr), cfg, out, progress=False, corr_weight=args.corr_weight)
+    train_gan(torch.from_numpy(tr), cfg, out, progress=False)
     seconds = time.perf_counter() - t0
-    m = load_ogan(out)
+    m = load(out)
     rep = reconstruction_report(m, te, seed=args.seed)
     rec = m.reconstruct(te).numpy()
     rnd = m.sample(len(te), seed=args.seed).numpy()

@@ -70,9 +70,7 @@ class MiniLM:
 
 def train_models(train: np.ndarray, work: Path, steps: int, which: list[str]) -> dict:
     """Train (or reuse) the scorers on train vectors; returns name -> ModelScorer."""
-    from textgan.gan import GANConfig, train_gan
-    from textgan.gan.energy import MEGConfig, train_meg
-    from textgan.gan.langevin import EBMConfig, train_ebm
+    from textgan.gan import EBMConfig, GANConfig, MEGConfig, train_gan
     from textgan.scoring import load_scorer
 
     data = torch.from_numpy(train)
@@ -82,9 +80,9 @@ def train_models(train: np.ndarray, work: Path, steps: int, which: list[str]) ->
                                                      steps=steps, batch_size=256, noise_dim=64, width=256,
                                                      depth=3, head="sphere", log_every=100,
                                                      checkpoint_every=10**9), out, progress=False),
-        "ebm": lambda out: train_ebm(data, EBMConfig(steps=steps, batch_size=256, width=256, depth=3,
+        "ebm": lambda out: train_gan(data, EBMConfig(steps=steps, batch_size=256, width=256, depth=3,
                                                      n_langevin=10, head="sphere"), out, progress=False),
-        "meg": lambda out: train_meg(data, MEGConfig(steps=steps, batch_size=256, noise_dim=64, width=256,
+        "meg": lambda out: train_gan(data, MEGConfig(steps=steps, batch_size=256, noise_dim=64, width=256,
                                                      depth=3, head="sphere"), out, progress=False),
     }
     out, seconds = {}, {}

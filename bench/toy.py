@@ -23,8 +23,7 @@ from pathlib import Path
 
 import torch
 
-from textgan.gan import OBJECTIVES, PRESETS, GANConfig, load_generator, train_gan
-from textgan.gan import energy_registry
+from textgan.gan import KINDS, OBJECTIVES, PRESETS, GANConfig, load_generator, train_by_name, train_gan
 from textgan.gan.toy import TOY_DATASETS, mode_metrics, toy_data
 
 # published means of 10 runs, as quoted in BENCHMARKS.md (Lin et al. 2018, PacGAN; Srivastava et al. 2017, VEEGAN)
@@ -51,8 +50,9 @@ def run_one(job: tuple) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.process_time()
         try:
-            if key in energy_registry.NAMES:  # MEG, Langevin EBM, O-GAN: their own trainers
-                energy_registry.train(key, data, Path(tmp) / "run", steps=cfg_dict["steps"], seed=seed)
+            if key in KINDS:  # MEG, Langevin EBM, O-GAN: the kind's own defaults
+                train_by_name(key, data, Path(tmp) / "run", steps=cfg_dict["steps"], seed=seed,
+                              checkpoint_every=10**9, log_every=10**9)
             else:
                 cfg = GANConfig.from_dict({**cfg_dict, "seed": seed, "checkpoint_every": 10**9,
                                            "log_every": 10**9})
@@ -118,7 +118,7 @@ def main() -> None:
     ap.add_argument("--preset-steps", default="", help="per dataset, e.g. ring8=4000,grid25=10000 "
                     "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
-    ap.add_argument("--energy", default=",".join(energy_registry.NAMES),
+    ap.add_argument("--energy", default="meg,ebm-langevin,ogan",
                     help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
     ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
     args = ap.parse_args()

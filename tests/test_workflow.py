@@ -242,7 +242,9 @@ def no_training(monkeypatch):
 
 @pytest.mark.parametrize("extra, needles", [
     (["--gan-steps", "0"], ["gan_steps must be at least 1, got 0"]),
-    (["--objective", "nope"], ["unknown objective 'nope'", "wgan-gp", "meg"]),
+    (["--objective", "nope"], ["unknown objective 'nope'", "wgan-gp"]),
+    (["--kind", "nope"], ["unknown model kind 'nope'", "ebm-langevin"]),
+    (["--kind", "conditional"], ["unconditional kind"]),
     (["--queries", "{tmp}/missing.txt"], ["missing.txt", "missing file"]),
     (["--pairs", "{tmp}/missing.tsv"], ["missing.tsv"]),
 ])

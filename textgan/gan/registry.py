@@ -8,6 +8,7 @@ Adding a kind is one row here.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -137,3 +138,23 @@ def sample(model: SavedModel, n: int, seed: int | None = None, group: str | None
 
     n = check_sample_count(n, model.dim)
     return model.sample(n, seed=seed, group=group).reshape(n, -1)
+
+
+def auto_head(data) -> str:
+    """"sphere" when every row is a unit vector (L2-normalised embeddings), else "linear"."""
+    x = torch.as_tensor(data).float()
+    return "sphere" if bool(((x.norm(dim=1) - 1).abs() < 1e-3).all()) else "linear"
+
+
+def train_by_name(name: str, data, out_dir: str | Path, groups: Sequence | None = None, head: str = "auto",
+                  progress: bool = False, **fields) -> Path:
+    """Train kind `name` with its default config, `fields` overriding it (benches, quick use).
+
+    `head="auto"` picks the unit sphere when every training row has norm 1, for the kinds that
+    have an output head.
+    """
+    kind = make_kind(name)
+    names = {f.name for f in dataclasses.fields(kind.config)}
+    if "head" in names:
+        fields["head"] = auto_head(data) if head == "auto" else head
+    return train_gan(data, kind.config(**fields), out_dir, groups=groups, progress=progress)
