@@ -61,23 +61,6 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_file(dest: str | Path, mode: str = "w") -> Iterator[Any]:
-    """Open a temp file beside `dest` for writing; rename it over `dest` on success."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-        _share(Path(tmp))
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temp *path* (for libraries that write by filename, e.g. faiss, numpy)."""
     dest = Path(dest)
@@ -92,6 +75,14 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_file(dest: str | Path, mode: str = "w") -> Iterator[Any]:
+    """Open a temp file beside `dest` for writing; rename it over `dest` on success."""
+    with atomic_path(dest) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
 
 
 def save_json(obj: Any, path: str | Path) -> None:
@@ -218,6 +209,10 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
                       "or choose a new --out") -> Path:
     """An output folder must be new or empty unless resuming; a file there is refused."""
     out = Path(out)
+    try:
+        out.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        raise InputError("cannot resolve the output path (symlink loop?)", out) from None
     if out.exists() and not out.is_dir():
         raise InputError("output folder is a file", out)
     if not resume and is_nonempty_dir(out):

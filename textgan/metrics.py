@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from textgan.errors import InputError
-from textgan.vectors import as_matrix, cosine_knn, normalize_rows
+from textgan.vectors import as_matrix, cosine_knn, flat_search, normalize_rows
 
 _CHUNK = 1024  # max query rows per distance block; also capped at 32M entries (256 MB float64)
 
@@ -46,19 +46,10 @@ def knn(queries, base, k: int, exclude_self: bool = False, batch: int = 16_384):
     smallest distance including the zero self-distance is the k-th excluding it; only the
     ids among exact ties could then name the row itself.
     """
-    import faiss
-
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    xb = np.ascontiguousarray(base, dtype=np.float32)
     kk = k + 1 if exclude_self else k
-    if kk > len(xb):
-        raise InputError(f"need more than {kk - 1 if exclude_self else kk - 1} vectors for k={k}, got {len(xb)}")
-    index = faiss.IndexFlatL2(xb.shape[1])
-    index.add(xb)
-    d2 = np.empty((len(q), kk), np.float32)
-    ids = np.empty((len(q), kk), np.int64)
-    for s in range(0, len(q), batch):
-        d2[s:s + batch], ids[s:s + batch] = index.search(q[s:s + batch], kk)
+    if kk > len(base):
+        raise InputError(f"need more than {kk - 1} vectors for k={k}, got {len(base)}")
+    d2, ids = flat_search(queries, base, kk, "l2", batch)
     d = np.sqrt(np.maximum(d2, 0.0))
     if exclude_self:
         d, ids = d[:, 1:], ids[:, 1:]

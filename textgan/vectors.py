@@ -56,6 +56,22 @@ def check_k(k, option: str = "--k") -> int:
     return int(k)
 
 
+def flat_search(queries, base, k: int, metric: str = "ip", batch: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
+    """Exact FAISS search in query batches: (Q, k) inner products ("ip", descending) or squared
+    Euclidean distances ("l2", ascending), and ids (Q, k)."""
+    import faiss
+
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    xb = np.ascontiguousarray(base, dtype=np.float32)
+    index = (faiss.IndexFlatIP if metric == "ip" else faiss.IndexFlatL2)(xb.shape[1])
+    index.add(xb)
+    out = np.empty((len(q), k), np.float32)
+    ids = np.empty((len(q), k), np.int64)
+    for s in range(0, len(q), batch):
+        out[s:s + batch], ids[s:s + batch] = index.search(q[s:s + batch], k)
+    return out, ids
+
+
 def cosine_knn(queries, base, k: int, exclude_self: bool | np.ndarray = False, batch: int = 16_384):
     """Exact cosine k-NN of unit vectors: scores (Q, k) descending and ids (Q, k).
 
@@ -64,18 +80,9 @@ def cosine_knn(queries, base, k: int, exclude_self: bool | np.ndarray = False, b
             (not merely the first column, so duplicate rows stay correct). True: the queries
             are base rows 0..Q-1 in order; a (Q,) int array: the base row of each query.
     """
-    import faiss
-
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    xb = np.ascontiguousarray(base, dtype=np.float32)
     leave_out = exclude_self is not False
-    kk = min(check_k(k, "k") + (1 if leave_out else 0), len(xb))
-    index = faiss.IndexFlatIP(xb.shape[1])
-    index.add(xb)
-    scores = np.empty((len(q), kk), np.float32)
-    ids = np.empty((len(q), kk), np.int64)
-    for s in range(0, len(q), batch):
-        scores[s:s + batch], ids[s:s + batch] = index.search(q[s:s + batch], kk)
+    kk = min(check_k(k, "k") + (1 if leave_out else 0), len(base))
+    scores, ids = flat_search(queries, base, kk, "ip", batch)
     if not leave_out:
         return scores, ids
     return drop_self(scores, ids, np.arange(len(q)) if exclude_self is True else exclude_self)
