@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--preset-steps", default="", help="per dataset, e.g. ring8=4000,grid25=10000 "
                     "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
+    ap.add_argument("--no-preset", action="store_true", help="skip the (long) toy-preset runs")
     ap.add_argument("--energy", default="meg,ebm-langevin,ogan",
                     help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
     ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
@@ -130,7 +131,7 @@ def main() -> None:
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
     sweep_batch = args.sweep_batch or preset.batch_size
     jobs = []  # the long preset runs first so the pool ends evenly
-    for ds in datasets:
+    for ds in datasets if not args.no_preset else []:
         cfg = dataclasses.replace(preset, steps=steps[ds]).to_dict()
         jobs += [(ds, PRESET_KEY, cfg, s) for s in range(args.seeds)]
     for ds in datasets:
@@ -151,7 +152,7 @@ def main() -> None:
     png_dir = args.png_dir or args.json.parent
     png_dir.mkdir(parents=True, exist_ok=True)
     for ds in datasets:
-        keys = [PRESET_KEY] + objectives + energy
+        keys = ([] if args.no_preset else [PRESET_KEY]) + objectives + energy
         results[ds] = {k: summarise([r for r in runs if r["dataset"] == ds and r["key"] == k]) for k in keys}
         samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
