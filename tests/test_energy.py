@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from textgan.errors import InputError
 from textgan.gan import PRESETS, carry_over, load, train_gan
 from textgan.gan.energy import MEGConfig, jsd_mi, mala
 from textgan.gan.langevin import EBMConfig, langevin

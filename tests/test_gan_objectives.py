@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from textgan.errors import InputError
 from textgan.gan import OBJECTIVES, GANConfig, make_objective
-from textgan.gan.nets import Critic, Generator
+from textgan.gan.nets import Critic
 from textgan.gan.objectives import F_DIVERGENCES
 from textgan.gan.penalties import (PENALTIES, clip_weights, div_penalty, gradient_penalty, make_penalty,
                                    r1_penalty)

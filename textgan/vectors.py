@@ -85,7 +85,7 @@ def cosine_knn(queries, base, k: int, exclude_self: bool | np.ndarray = False, b
     scores, ids = flat_search(queries, base, kk, "ip", batch)
     if not leave_out:
         return scores, ids
-    return drop_self(scores, ids, np.arange(len(q)) if exclude_self is True else exclude_self)
+    return drop_self(scores, ids, np.arange(len(scores)) if exclude_self is True else exclude_self)
 
 
 def drop_self(scores: np.ndarray, ids: np.ndarray, self_ids) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ are not: the generator works where gradients exist and retrieval makes its outpu
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 

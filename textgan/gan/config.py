@@ -90,7 +90,27 @@ class KindConfig:
 
 
 @dataclass(frozen=True)
-class GANConfig(KindConfig):
+class NetConfig(KindConfig):
+    """KindConfig + the MLP networks (`textgan.gan.nets`): width, depth, arch, spectral_norm
+    (on the critic / energy net) and the generator's output head (linear, sphere or tanh)."""
+
+    width: int = 256
+    depth: int = 3
+    arch: Arch = "mlp"
+    head: Head = "linear"
+    spectral_norm: bool = False
+
+
+@dataclass(frozen=True)
+class GeneratorConfig(NetConfig):
+    """NetConfig + a generator: noise_dim, and ema (decay of its moving average, 0: off)."""
+
+    noise_dim: int = 16
+    ema: float = 0.999
+
+
+@dataclass(frozen=True)
+class GANConfig(GeneratorConfig):
     """Args:
     objective: row of `OBJECTIVES` (`textgan objectives` lists them).
     steps: generator updates; batch_size: samples per player per update.
@@ -115,16 +135,9 @@ class GANConfig(KindConfig):
     penalty: Penalty | None = None
     penalty_weight: float | None = None
     lr_decay: Literal["none", "linear"] = "none"
-    noise_dim: int = 16
-    width: int = 256
-    depth: int = 3
-    arch: Arch = "mlp"
-    head: Head = "linear"
-    spectral_norm: bool = False
     critic_fourier: int = 0
     critic_fourier_scale: float = 1.0
     pack: int = 1
-    ema: float = 0.999
     one_loss: bool = False
 
     def resolve(self) -> "GANConfig":

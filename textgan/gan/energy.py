@@ -26,8 +26,8 @@ from torch import nn
 
 from textgan.artifacts import save_tensors
 from textgan.errors import InputError
-from textgan.gan.config import KindConfig
-from textgan.gan.nets import Arch, Critic, Generator, Head
+from textgan.gan.config import GeneratorConfig
+from textgan.gan.nets import Arch, Critic, Generator
 from textgan.gan.objectives import wasserstein_d, wasserstein_g
 from textgan.gan.penalties import r1_penalty
 from textgan.gan.saved import SavedModel, load_weights, pick_generator, rng
@@ -91,7 +91,7 @@ def mala(U: Callable[[Tensor], Tensor], z: Tensor, n_steps: int, step_size: floa
 # --- MEG ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class MEGConfig(KindConfig):
+class MEGConfig(GeneratorConfig):
     """Args:
     n_critic: energy updates per generator update.
     lr_g, lr_d: generator / energy learning rates (the statistics network uses lr_g); betas: Adam.
@@ -109,13 +109,6 @@ class MEGConfig(KindConfig):
     penalty_weight: float = 0.1
     entropy_weight: float = 1.0
     energy_l2: float = 0.0
-    noise_dim: int = 16
-    width: int = 256
-    depth: int = 3
-    arch: Arch = "mlp"
-    head: Head = "linear"
-    spectral_norm: bool = False
-    ema: float = 0.999
     mala_steps: int = 0
     mala_step_size: float = 0.01
     temperature: float = 1.0

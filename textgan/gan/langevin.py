@@ -21,15 +21,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 from torch import nn
 
 from textgan.artifacts import load_tensors, save_tensors
 from textgan.errors import InputError
-from textgan.gan.config import KindConfig
-from textgan.gan.nets import Arch, Critic
+from textgan.gan.config import NetConfig
+from textgan.gan.nets import Critic
 from textgan.gan.saved import SavedModel, load_weights, rng
 from textgan.gan.trainer import Step
 
@@ -60,7 +60,7 @@ def langevin(energy: Callable[[Tensor], Tensor], x: Tensor, n_steps: int, step_s
 
 
 @dataclass(frozen=True)
-class EBMConfig(KindConfig):
+class EBMConfig(NetConfig):
     """Args:
     steps: energy updates; lr_d, betas: Adam for the energy net (the paper's betas (0.0, 0.999)).
     n_langevin, step_size, temperature: Langevin chain per update (standardised units);
@@ -79,11 +79,6 @@ class EBMConfig(KindConfig):
     buffer_size: int = 10000
     reinit_prob: float = 0.05
     alpha: float = 1.0
-    width: int = 256
-    depth: int = 3
-    arch: Arch = "mlp"
-    spectral_norm: bool = False
-    head: Literal["linear", "sphere", "tanh"] = "linear"
     sample_steps: int = 60
 
     def resolve(self) -> "EBMConfig":
