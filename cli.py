@@ -261,8 +261,7 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
 @click.argument("vectors", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Run folder (weights, config, metrics).")
 @click.option("--kind", default=None,
-              help="Model kind from `textgan kinds`: gan, conditional, meg, ebm-langevin, ogan "
-                   "(default: conditional with labels, else gan).")
+              help="Model kind from `textgan kinds` (default: anchored with labels / --group-col, else gan).")
 @click.option("--preset", type=click.Choice(["toy", "embeddings", "images", "none"]), default="none",
               show_default=True, help="Start from a preset (its fields the kind has); flags override it.")
 @click.option("--objective", default=None, help="Row of `textgan objectives` (kinds gan, conditional, ogan).")
@@ -319,12 +318,12 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     from textgan.gan import PRESETS, carry_over, load_vectors, make_kind, read_labels
 
     conditional = bool(labels or group_col)
-    k = make_kind(kind or ("conditional" if conditional else "gan"))
+    k = make_kind(kind or ("anchored" if conditional else "gan"))
     if k.needs_labels and not conditional:
         raise InputError(f"--kind {k.name} needs group labels: pass --labels (or --model with --group-col)")
     if conditional and not k.needs_labels:
         raise InputError(f"--kind {k.name} does not use group labels; drop --labels/--group-col or use "
-                         f"--kind conditional")
+                         f"--kind anchored")
     names = {f.name for f in dataclasses.fields(k.config)}
     given = {name: v for name, v in flags.items() if v is not None}
     for name in given:
@@ -525,7 +524,7 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt).")
 @click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (sentence1, sentence2, score).")
 @click.option("--gan-steps", default=None, type=int, help="Generator steps (default: DemoConfig).")
-@click.option("--kind", "gan_kind", default=None, help="Model kind (default: DemoConfig, gan).")
+@click.option("--kind", "gan_kind", default=None, help="Model kind (default: anchored, trained on the groups).")
 @click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
 @click.option("--seed", default=0, show_default=True)
 def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed):

@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 
 from textgan.errors import InputError
+from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
 from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
@@ -61,6 +62,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("ogan", OGANConfig, OGANStep, SavedOGAN,
          "GAN whose critic doubles as an encoder (correlation term); encode / reconstruct",
          "Su 2019"),
+    Kind("anchored", AnchoredConfig, AnchoredStep, SavedAnchored,
+         "class-anchored GAN: G(z, p) = normalise(p + residual), conditioned on the group's prototype p "
+         "(also samples unseen groups); self-modulation or concat; needs group labels",
+         "Hariharan & Girshick 2017; Chen et al. 2019 (self-modulation); Miyato & Koyama 2018"),
 ]}
 
 
