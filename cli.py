@@ -601,6 +601,70 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
                f"to {r['vectors']} and {r['labels']}")
 
 
+@cli.command("train-kplus1")
+@click.argument("model", type=click.Path())
+@click.argument("labelled", type=click.Path())
+@click.option("--unlabelled", required=True, type=click.Path(), help="Unlabelled sentences (.txt or data file).")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="K+1 model folder.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--steps", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_kplus1_cmd(model, labelled, unlabelled, out_dir, text_col, group_col, steps, seed, quiet) -> None:
+    """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabelled ones.
+
+    \b
+    Example:
+      textgan train-kplus1 runs/sim/model labelled.csv --unlabelled unlabelled.txt --out runs/kplus1
+    """
+    import dataclasses
+
+    from textgan.artifacts import check_new_out_dir
+    from textgan.gan.kplus1 import KPlus1Config
+    from textgan.semisup import train_on_corpus
+    from textgan.workflow import read_corpus
+
+    check_new_out_dir(out_dir)
+    unl, _ = read_corpus(unlabelled, text_col if not str(unlabelled).endswith(".txt") else None)
+    given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
+    path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
+                           progress=not quiet)
+    click.echo(f"saved K+1 classifier to {path}")
+
+
+@cli.command("classify")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--encoder", default=None, type=click.Path(), help="Similarity model (default: the one recorded).")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, group, confidence, in_scope.")
+def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
+    """Classify each sentence of SENTENCES with a K+1 MODEL: group, confidence, in scope or OOS.
+
+    \b
+    Example:
+      textgan classify runs/kplus1 data/queries.txt
+    """
+    import json
+
+    from textgan.artifacts import atomic_file, check_output_file
+    from textgan.semisup import classify
+    from textgan.workflow import read_corpus
+
+    if out_file:
+        check_output_file(out_file, [sentences, model, encoder])
+    texts, _ = read_corpus(sentences, text_col)
+    rows = classify(model, texts, encoder=encoder)
+    if out_file:
+        with atomic_file(out_file) as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    for r in rows:
+        mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
+        click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
+
+
 # --- in-domain scoring -------------------------------------------------------------------
 @cli.command("score")
 @click.argument("model", type=click.Path())

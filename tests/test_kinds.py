@@ -22,6 +22,7 @@ CONFIGS = {
     "ebm-langevin": dict(n_langevin=3, buffer_size=64),
     "ogan": dict(noise_dim=3),
     "anchored": dict(noise_dim=3, embed_dim=4),
+    "kplus1": dict(noise_dim=3),
 }
 
 
@@ -53,11 +54,11 @@ def assert_same_weights(a, b):
 
 
 def test_registry_rows_are_complete():
-    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored"}
+    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1"}
     for k in KINDS.values():
         assert k.config().resolve() is not None
         assert k.step.kind == k.saved.kind == k.name
-    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored"):
+    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1"):
         make_kind("nope")
 
 

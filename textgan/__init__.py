@@ -20,6 +20,7 @@ _API: dict[str, str] = {
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
     "score_texts": "textgan.scoring",
     "augment": "textgan.hallucination", "hallucinate": "textgan.hallucination",
+    "classify": "textgan.semisup", "train_semisup": "textgan.semisup",
     "InputError": "textgan.errors",
 }
 

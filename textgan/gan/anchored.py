@@ -41,7 +41,10 @@ GenCond = Literal["concat", "selfmod"]
 class AnchoredConfig(GANConfig):
     """A `GANConfig` plus: gen_cond: "concat" or "selfmod" (self-modulation); embed_dim: size of the
     prototype's code c(p); residual_init: scale of the last generator layer at start (samples begin
-    near their prototype); prototypes: optional JSON file {group: vector} overriding group means."""
+    near their prototype); prototypes: optional JSON file {group: vector} overriding group means;
+    anchor_shots: 0 conditions on the group prototype; k > 0 on the normalised mean of a random
+    1..k rows of the group, drawn afresh each step, as a few-shot group's prototype is at sampling
+    time (the generator then learns where a group lies given a few of its members)."""
 
     objective: str = "hinge"
     n_critic: int | None = 1
@@ -55,10 +58,13 @@ class AnchoredConfig(GANConfig):
     embed_dim: int = 64
     residual_init: float = 0.1
     prototypes: str | None = None
+    anchor_shots: int = 0
 
     def resolve(self) -> "AnchoredConfig":
         if self.gen_cond not in ("concat", "selfmod"):
             raise InputError(f"unknown gen_cond {self.gen_cond!r}; valid: concat, selfmod")
+        if self.anchor_shots < 0:
+            raise InputError(f"--anchor-shots must be >= 0, got {self.anchor_shots}")
         if not self.residual_init > 0:
             raise InputError(f"--residual-init must be > 0, got {self.residual_init}")
         return super().resolve()
@@ -193,15 +199,27 @@ class AnchoredStep(AdversarialStep):
             protos = read_prototypes(self.cfg.prototypes, self.label_names, self.dim, protos)
         self.state["prototypes"] = protos  # (K, D), checkpointed and saved with the model
         g, d = _nets(self.cfg, self.dim)
+        order = torch.argsort(self.labels, stable=True)
+        counts = torch.bincount(self.labels, minlength=k)
+        self.by_group = (order, torch.cumsum(counts, 0) - counts, counts)  # rows of group c: order[start_c:+n_c]
         offsets = (self.data - protos[self.labels]).norm(dim=1)  # (N,)
         g.max_residual.fill_(float(torch.quantile(offsets, 0.99)) if len(offsets) else 1.0)
         self.setup(g, d)
 
+    def anchors(self, y: Tensor) -> Tensor:
+        """The condition of each row of group y (B,): its prototype, or the mean of 1..k random members."""
+        if not self.cfg.anchor_shots:
+            return self.state["prototypes"][y]
+        order, start, count = self.by_group
+        k = int(torch.randint(1, self.cfg.anchor_shots + 1, ()))
+        pick = start[y, None] + (torch.rand(len(y), k) * count[y, None]).long()  # (B, k)
+        return nn.functional.normalize(self.data[order[pick]].mean(1), dim=1)
+
     def train_step(self, step: int) -> dict[str, float]:
-        cfg, B, P = self.cfg, self.cfg.batch_size, self.state["prototypes"]
+        cfg, B = self.cfg, self.cfg.batch_size
         for _ in range(cfg.n_critic):
             x, y = self.rows_and_labels()  # (B, D), (B,)
-            p = P[y]  # (B, D)
+            p = self.anchors(y)  # (B, D)
             with torch.no_grad():
                 fake = self.g(self.noise(B), p)
             critic_p = lambda v, p=p: self.d(v, p)  # noqa: E731  D(., p) with the batch's prototypes fixed
@@ -211,7 +229,7 @@ class AnchoredStep(AdversarialStep):
             self.critic_update(d_loss + pen)
         self.d.requires_grad_(False)
         x, y = self.rows_and_labels()
-        p = P[y]
+        p = self.anchors(y)
         v_f = self.d(self.g(self.noise(B), p), p)
         with torch.no_grad():
             v_r = self.d(x, p) if self.g_uses_real else None

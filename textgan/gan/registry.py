@@ -21,6 +21,7 @@ from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedCon
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
 from textgan.gan.gan import GANStep, SavedGAN
+from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
 from textgan.gan.saved import SavedModel, read_model_config
@@ -66,6 +67,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "class-anchored GAN: G(z, p) = normalise(p + residual), conditioned on the group's prototype p "
          "(also samples unseen groups); self-modulation or concat; needs group labels",
          "Hariharan & Girshick 2017; Chen et al. 2019 (self-modulation); Miyato & Koyama 2018"),
+    Kind("kplus1", KPlus1Config, KPlus1Step, SavedKPlus1,
+         "semi-supervised K+1 classifier (K groups + generated) with a feature-matching generator; "
+         "unlabelled rows via textgan.semisup / train-kplus1; classify",
+         "Salimans et al. 2016; Croce et al. 2020 (GAN-BERT)"),
 ]}
 
 
