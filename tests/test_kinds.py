@@ -23,6 +23,9 @@ CONFIGS = {
     "ogan": dict(noise_dim=3),
     "anchored": dict(noise_dim=3, embed_dim=4),
     "kplus1": dict(noise_dim=3),
+    "bigan-qp": dict(noise_dim=3),
+    "glann": dict(noise_dim=3, latent_dim=3, imle_pool=4),
+    "began": dict(noise_dim=3, code_dim=3),
 }
 
 
@@ -54,11 +57,11 @@ def assert_same_weights(a, b):
 
 
 def test_registry_rows_are_complete():
-    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1"}
+    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1", "bigan-qp", "glann", "began"}
     for k in KINDS.values():
         assert k.config().resolve() is not None
         assert k.step.kind == k.saved.kind == k.name
-    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1"):
+    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1, bigan-qp, glann, began"):
         make_kind("nope")
 
 

@@ -17,10 +17,13 @@ import torch
 
 from textgan.errors import InputError
 from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
+from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
+from textgan.gan.bigan_qp import BiGANQPConfig, BiGANQPStep, SavedBiGANQP
 from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
 from textgan.gan.gan import GANStep, SavedGAN
+from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
 from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
@@ -71,6 +74,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "semi-supervised K+1 classifier (K groups + generated) with a feature-matching generator; "
          "unlabelled rows via textgan.semisup / train-kplus1; classify",
          "Salimans et al. 2016; Croce et al. 2020 (GAN-BERT)"),
+    Kind("bigan-qp", BiGANQPConfig, BiGANQPStep, SavedBiGANQP,
+         "encoder + generator against a GAN-QP critic of joint (x, z) pairs, with reconstruction; encode",
+         "Donahue et al. 2017; Su 2018 (GAN-QP)"),
+    Kind("glann", GLANNConfig, GLANNStep, SavedGLANN,
+         "GLO latent codes per row + IMLE mapping from noise to codes; no adversary",
+         "Hoshen, Li & Malik 2019"),
+    Kind("began", BEGANConfig, BEGANStep, SavedBEGAN,
+         "autoencoder critic balanced by the k_t equilibrium controller",
+         "Berthelot et al. 2017"),
 ]}
 
 
