@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared/data/clinc150/data_full.json"
 
@@ -20,9 +22,12 @@ def split_intents(clinc: dict, n_base: int = 100) -> tuple[list[str], list[str]]
     return intents[:n_base], intents[n_base:]
 
 
-def encoder(clinc: dict, work: Path, intents: list[str] | None = None, seed: int = 0):
+ENCODERS = ROOT / "bench/results/encoders"
+
+
+def encoder(clinc: dict, work: Path = ENCODERS, intents: list[str] | None = None, seed: int = 0):
     """A GRU + AM-Softmax encoder (library defaults) trained on the train sentences of `intents`
-    (all when None), cached in `work`; returns the loaded encoder and its folder."""
+    (all when None), cached in `work` (shared by the benches); returns the encoder and its folder."""
     import similarity
 
     keep = set(intents) if intents is not None else None
@@ -33,3 +38,38 @@ def encoder(clinc: dict, work: Path, intents: list[str] | None = None, seed: int
         similarity.train(similarity.TrainConfig(seed=seed), [t for t, _ in tr], [g for _, g in tr], out,
                          progress=False)
     return similarity.load(out / "model"), out / "model"
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+class GroupSampler:
+    """Any trained kind as a sampler of a group given its prototype: `sample(protos (C, D), per, seed)`
+    -> (C * per, D), `per` vectors per prototype, in prototype order.
+
+    `anchored` samples around the prototype itself. The other kinds cannot be asked for an
+    arbitrary group, so their samples are carried over as residuals: a generated vector minus the
+    prototype of its nearest training group, added to the requested prototype (a delta transfer
+    of generated rather than real variation; a label-conditioned kind draws its pool evenly
+    over its own groups).
+    """
+
+    def __init__(self, model, train_protos: np.ndarray, pool: int = 20_000):
+        self.model, self.train_protos, self.pool_size, self.pool = model, train_protos, pool, None
+
+    def sample(self, protos: np.ndarray, per: int, seed: int) -> np.ndarray:
+        if hasattr(self.model, "sample_prototype"):
+            return np.concatenate([self.model.sample_prototype(per, p, seed=seed * 1000 + i).numpy()
+                                   for i, p in enumerate(protos)])
+        if self.pool is None:
+            if self.model.groups:
+                each = max(1, self.pool_size // len(self.model.groups))
+                s = np.concatenate([self.model.sample(each, seed=i, group=g).numpy()
+                                    for i, g in enumerate(self.model.groups)])
+            else:
+                s = self.model.sample(self.pool_size, seed=0).numpy()
+            s = unit(s)
+            self.pool = s - self.train_protos[(s @ self.train_protos.T).argmax(1)]
+        r = self.pool[np.random.default_rng(seed).integers(len(self.pool), size=len(protos) * per)]
+        return unit(np.repeat(protos, per, 0) + r)

@@ -10,11 +10,10 @@ by logistic regression, trained on the K shots plus `--per-group` added vectors 
   (arXiv:1910.04176): Gaussian noise on a shot; a shot plus the difference of two sentences
   of one base intent (linear delta); (x_j - x_k) * lam + x_j for two shots of the intent
   (extrapolation, DeVries & Taylor 2017; needs K >= 2, so at K = 1 it adds nothing);
-- every generator kind of the registry (trained once on the base vectors): `anchored` samples
-  around the novel intent's prototype (the mean of its shots); the other kinds cannot be asked
-  for a new intent, so their samples are carried over as residuals: a sample minus the
-  prototype of its nearest base intent, added to the novel prototype (delta transfer of
-  generated rather than real variation).
+- every generator kind of the registry (trained once on the base vectors), asked for samples
+  around each novel intent's prototype (the mean of its shots) by `clinc.GroupSampler`:
+  `anchored` conditions on the prototype; the other kinds' samples are carried over as
+  residuals from their nearest base intent (delta transfer of generated variation).
 Every vector is projected back onto the unit sphere.
 
     python bench/fewshot.py --json bench/results/fewshot.json
@@ -37,8 +36,7 @@ from bench import clinc  # noqa: E402
 NON_GENERATIVE = ("none", "noise", "delta", "extrapolation")
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+unit = clinc.unit
 
 
 def prototypes(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -89,30 +87,6 @@ AUGMENT = {"noise": noise, "delta": delta, "extrapolation": extrapolation}
 
 # --- generators ---------------------------------------------------------------------------------
 
-class Hallucinator:
-    """One trained kind: `make(protos (C, D), per, seed)` -> (C * per, D) vectors, per per prototype."""
-
-    def __init__(self, name, model, base_protos, base_names):
-        self.name, self.model, self.base_protos, self.base_names = name, model, base_protos, base_names
-        self.pool = None
-
-    def make(self, protos: np.ndarray, per: int, seed: int) -> np.ndarray:
-        if hasattr(self.model, "sample_prototype"):
-            return np.concatenate([self.model.sample_prototype(per, p, seed=seed * 1000 + i).numpy()
-                                   for i, p in enumerate(protos)])
-        if self.pool is None:  # residuals of 20,000 generated vectors from their nearest base prototype
-            if self.model.groups:
-                s = np.concatenate([self.model.sample(200, seed=i, group=g).numpy()
-                                    for i, g in enumerate(self.model.groups)])
-            else:
-                s = self.model.sample(20_000, seed=0).numpy()
-            s = unit(s)
-            self.pool = s - self.base_protos[(s @ self.base_protos.T).argmax(1)]
-        rng = np.random.default_rng(seed)
-        r = self.pool[rng.integers(len(self.pool), size=len(protos) * per)]
-        return unit(np.repeat(protos, per, 0) + r)
-
-
 # settings of a kind benched as an extra row beside its defaults
 VARIANTS = {"anchored-shots": ("anchored", {"anchor_shots": 5})}
 
@@ -132,7 +106,7 @@ def train_generators(names, bx, by, base_names, work: Path, steps: int, seed: in
             shutil.rmtree(folder, ignore_errors=True)
             groups = [base_names[i] for i in by] if KINDS[kind].needs_labels else None
             train_by_name(kind, bx, folder, groups=groups, steps=steps, seed=seed, **fields)
-        out[name] = Hallucinator(name, load(folder), protos, base_names)
+        out[name] = clinc.GroupSampler(load(folder), protos)
         secs[name] = round(time.perf_counter() - t, 1)
         print(f"  generator {name}: {secs[name]} s", flush=True)
     return out, secs
@@ -162,7 +136,7 @@ def main() -> None:
     t0 = time.perf_counter()
     data = clinc.load(args.clinc)
     base, novel = clinc.split_intents(data)
-    enc, _ = clinc.encoder(data, args.work, intents=base, seed=args.seed)
+    enc, _ = clinc.encoder(data, intents=base, seed=args.seed)
     bl, nl = {g: i for i, g in enumerate(base)}, {g: i for i, g in enumerate(novel)}
     btr = [(t, g) for t, g in data["train"] if g in bl]
     ntr = [(t, g) for t, g in data["train"] if g in nl]
@@ -186,7 +160,7 @@ def main() -> None:
             for name, fn in AUGMENT.items():
                 added[name] = fn(x, y, args.per_group, rng, args.noise_sigma, bx, by)
             for name, h in gens.items():
-                added[name] = (unit(h.make(protos, args.per_group, seed=ep)), np.repeat(np.arange(len(novel)),
+                added[name] = (unit(h.sample(protos, args.per_group, seed=ep)), np.repeat(np.arange(len(novel)),
                                                                                       args.per_group))
             for aug, (ax, ay) in added.items():
                 xx, yy = np.concatenate([x, ax]), np.concatenate([y, ay])

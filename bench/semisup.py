@@ -73,7 +73,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data = clinc.load(args.clinc)
-    enc, enc_dir = clinc.encoder(data, args.work, seed=0)
+    enc, enc_dir = clinc.encoder(data, seed=0)
     intents = sorted({g for _, g in data["train"]})
     lab = {g: i for i, g in enumerate(intents)}
     xtr, ytr = enc.encode([t for t, _ in data["train"]]), np.array([lab[g] for _, g in data["train"]])
