@@ -73,3 +73,14 @@ def test_external_prototypes_are_used_and_saved(tmp_path, gen_cond):
         workflow.train_gan(x, tmp_path / "u", config=make_kind("gan").config(steps=1), prototypes=(["g0"], given[:1]))
     with pytest.raises(InputError, match="gen_cond"):
         workflow.train_gan(x, tmp_path / "c", config=make_kind("anchored").config(gen_cond="film"), groups=groups)
+
+
+def test_cli_train_gan_with_labels_defaults_to_anchored(tmp_path, cli_main):
+    x, groups, _ = blobs(k=3, n=20, dim=5)
+    np.save(tmp_path / "v.npy", x)
+    (tmp_path / "l.txt").write_text("\n".join(groups))
+    code, out, err = cli_main("train-gan", tmp_path / "v.npy", "--labels", tmp_path / "l.txt", "--steps", 2,
+                              "--batch-size", 16, "--width", 8, "--out", tmp_path / "m")
+    assert code == 0 and "saved anchored model" in out, err
+    code, out, err = cli_main("generate-embeddings", tmp_path / "m", "--group", "g2", "--n", 4, "--out", tmp_path / "s")
+    assert code == 0 and np.load(tmp_path / "s.npy").shape == (4, 5), err
