@@ -46,10 +46,12 @@ class AnchoredConfig(GANConfig):
     1..k rows of the group, drawn afresh each step, as a few-shot group's prototype is at sampling
     time (the generator then learns where a group lies given a few of its members)."""
 
-    objective: str = "hinge"
-    n_critic: int | None = 1
-    lr_g: float | None = 1e-3
-    lr_d: float | None = 1e-3
+    # on FAQ vectors (demo encoder) WGAN-GP with 2 critic steps covered the held-out sentences
+    # best (coverage 0.89 vs 0.74 for hinge at 1e-3, which collapsed onto the prototypes)
+    objective: str = "wgan-gp"
+    n_critic: int | None = 2
+    lr_g: float | None = 1e-4
+    lr_d: float | None = 1e-4
     noise_dim: int = 32
     width: int = 256
     depth: int = 2
