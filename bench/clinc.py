@@ -55,7 +55,7 @@ class GroupSampler:
     over its own groups).
     """
 
-    def __init__(self, model, train_protos: np.ndarray, pool: int = 20_000):
+    def __init__(self, model, train_protos: np.ndarray, pool: int = 5000):
         self.model, self.train_protos, self.pool_size, self.pool = model, train_protos, pool, None
 
     def sample(self, protos: np.ndarray, per: int, seed: int) -> np.ndarray:

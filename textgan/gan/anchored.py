@@ -29,7 +29,7 @@ from torch import nn
 from textgan.artifacts import load_json, load_tensors, save_json, save_tensors
 from textgan.errors import InputError
 from textgan.gan.config import GANConfig
-from textgan.gan.gan import AdversarialStep
+from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk
 from textgan.gan.saved import SavedModel, as_input, load_weights, pick_generator, rng
 
@@ -190,7 +190,9 @@ def read_prototypes(path: str | Path, names: list[str], dim: int, fallback: Tens
     return out
 
 
-class AnchoredStep(AdversarialStep):
+class AnchoredStep(ConditionalStep):
+    """The conditional kind's update with prototype vectors as the condition."""
+
     kind = "anchored"
     needs_labels = True
 
@@ -208,7 +210,7 @@ class AnchoredStep(AdversarialStep):
         g.max_residual.fill_(float(torch.quantile(offsets, 0.99)) if len(offsets) else 1.0)
         self.setup(g, d)
 
-    def anchors(self, y: Tensor) -> Tensor:
+    def condition(self, y: Tensor) -> Tensor:
         """The condition of each row of group y (B,): its prototype, or the mean of 1..k random members."""
         if not self.cfg.anchor_shots:
             return self.state["prototypes"][y]
@@ -217,34 +219,9 @@ class AnchoredStep(AdversarialStep):
         pick = start[y, None] + (torch.rand(len(y), k) * count[y, None]).long()  # (B, k)
         return nn.functional.normalize(self.data[order[pick]].mean(1), dim=1)
 
-    def train_step(self, step: int) -> dict[str, float]:
-        cfg, B = self.cfg, self.cfg.batch_size
-        for _ in range(cfg.n_critic):
-            x, y = self.rows_and_labels()  # (B, D), (B,)
-            p = self.anchors(y)  # (B, D)
-            with torch.no_grad():
-                fake = self.g(self.noise(B), p)
-            critic_p = lambda v, p=p: self.d(v, p)  # noqa: E731  D(., p) with the batch's prototypes fixed
-            v_r, v_f = critic_p(x), critic_p(fake)
-            d_loss = self.obj.d_loss(v_r, v_f)
-            pen = self.penalty(critic_p, x, fake, v_r, v_f, cfg.penalty_weight)
-            self.critic_update(d_loss + pen)
-        self.d.requires_grad_(False)
-        x, y = self.rows_and_labels()
-        p = self.anchors(y)
-        v_f = self.d(self.g(self.noise(B), p), p)
-        with torch.no_grad():
-            v_r = self.d(x, p) if self.g_uses_real else None
-        g_loss = self.obj.g_loss(v_r, v_f)
-        self.generator_update(g_loss)
-        self.d.requires_grad_(True)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "penalty": pen.item()}
-
     def save(self, out: Path) -> dict:
-        self.save_generator_critic(out)
         save_tensors({"prototypes": self.state["prototypes"]}, out / "prototypes.safetensors")
-        save_json(self.label_names, out / "labels.json")
-        return {"n_classes": len(self.label_names)}
+        return super().save(out)
 
 
 class SavedAnchored(SavedModel):
