@@ -188,18 +188,24 @@ def main() -> None:
         m["seconds"] = secs
         results[name] = m
     keys = ("precision", "recall", "density", "coverage", "fd", "authenticity", "intent_coverage", "seconds")
+    if results:
+        print_unconditional(results, keys, n, args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"protocol": "G2", "steps": args.steps, "encoder": str(model),
+                                         "results": results, "conditional": conditional,
+                                         "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+
+
+def print_unconditional(results: dict, keys, n: int, args) -> None:
     print(f"\nProtocol G2, CLINC150, {n} generated vectors each, GAN steps {args.steps}. Target: {TARGET}\n")
     print("| system | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for name, m in results.items():
         print(f"| {name} | " + " | ".join(f"{m[k]:.3f}" if k != "seconds" else f"{m[k]:.0f}" for k in keys) + " |")
     gans = [k for k in results if k not in ("gaussian", "gmm", "copy")]
-    if not results:
-        gans = []
     dense = [k for k in gans if results[k]["density"] >= 0.9]
-    if not results:
-        pass
-    elif not dense:
+    if not dense:
         print(f"\nno generator reaches density >= 0.9 -> target NOT met "
               f"(best FD: {min(gans, key=lambda k: results[k]['fd'])})" if gans else "")
     else:
@@ -208,11 +214,6 @@ def main() -> None:
         ok = (b["coverage"] > max(ga["coverage"], gm["coverage"])
               and b["intent_coverage"] >= 0.97 and b["authenticity"] >= 0.5)
         print(f"\nbest by coverage at density >= 0.9: {best} -> target {'MET' if ok else 'NOT met'}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"protocol": "G2", "steps": args.steps, "encoder": str(model),
-                                         "results": results, "conditional": conditional,
-                                         "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
 
 
 if __name__ == "__main__":
