@@ -261,8 +261,7 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
 @click.argument("vectors", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Run folder (weights, config, metrics).")
 @click.option("--kind", default=None,
-              help="Model kind from `textgan kinds`: gan, conditional, meg, ebm-langevin, ogan "
-                   "(default: conditional with labels, else gan).")
+              help="Model kind from `textgan kinds` (default: anchored with labels / --group-col, else gan).")
 @click.option("--preset", type=click.Choice(["toy", "embeddings", "images", "none"]), default="none",
               show_default=True, help="Start from a preset (its fields the kind has); flags override it.")
 @click.option("--objective", default=None, help="Row of `textgan objectives` (kinds gan, conditional, ogan).")
@@ -319,12 +318,12 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     from textgan.gan import PRESETS, carry_over, load_vectors, make_kind, read_labels
 
     conditional = bool(labels or group_col)
-    k = make_kind(kind or ("conditional" if conditional else "gan"))
+    k = make_kind(kind or ("anchored" if conditional else "gan"))
     if k.needs_labels and not conditional:
         raise InputError(f"--kind {k.name} needs group labels: pass --labels (or --model with --group-col)")
     if conditional and not k.needs_labels:
         raise InputError(f"--kind {k.name} does not use group labels; drop --labels/--group-col or use "
-                         f"--kind conditional")
+                         f"--kind anchored")
     names = {f.name for f in dataclasses.fields(k.config)}
     given = {name: v for name, v in flags.items() if v is not None}
     for name in given:
@@ -525,7 +524,7 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt).")
 @click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (sentence1, sentence2, score).")
 @click.option("--gan-steps", default=None, type=int, help="Generator steps (default: DemoConfig).")
-@click.option("--kind", "gan_kind", default=None, help="Model kind (default: DemoConfig, gan).")
+@click.option("--kind", "gan_kind", default=None, help="Model kind (default: anchored, trained on the groups).")
 @click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
 @click.option("--seed", default=0, show_default=True)
 def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed):
@@ -553,6 +552,117 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind
     report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg)
     click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"report: {report}")
+
+
+# --- few-shot augmentation and semi-supervised classification ---------------------------
+@cli.command("augment")
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--per-group", type=int, required=True, help="Generated vectors per few-shot group.")
+@click.option("--out", "out_file", required=True, type=click.Path(),
+              help="Output stem: OUT.npy (vectors) and OUT.labels.txt (their groups).")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--max-shots", type=int, default=10, show_default=True,
+              help="Groups with fewer sentences are augmented; the others teach the variation.")
+@click.option("--gan", "gan_dir", type=click.Path(), default=None,
+              help="An anchored model already trained on base groups (default: train one).")
+@click.option("--steps", type=int, default=1500, show_default=True, help="Steps of the anchored model trained here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots, gan_dir, steps, seed) -> None:
+    """Hallucinate vectors for the groups of DATA with few sentences (similarity MODEL's space).
+
+    An anchored generator learns how groups spread around their prototypes on the groups
+    with at least --max-shots sentences; each smaller group gets --per-group samples around
+    its own prototype (margin-head class weight when the model has one, else its mean).
+
+    \b
+    Example:
+      textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 8 --out runs/aug
+    """
+    from pathlib import Path
+
+    from textgan.artifacts import check_output_file
+    from textgan.hallucination import augment
+
+    if max_shots < 2:
+        raise InputError(f"--max-shots must be at least 2, got {max_shots}")
+    stem = Path(out_file).with_suffix("") if Path(out_file).suffix == ".npy" else Path(out_file)
+    for f in (stem.with_suffix(".npy"), Path(str(stem) + ".labels.txt")):
+        check_output_file(f, [model, data, gan_dir])
+    with _warnings_as_lines():
+        r = augment(model, data, per_group, out_file, text_col=text_col, group_col=group_col, max_shots=max_shots,
+                    gan=gan_dir, steps=steps, seed=seed)
+    for g, why in r["skipped"].items():
+        click.echo(f"warning: skipped group {g!r}: {why}", err=True)
+    click.echo(f"wrote {r['n']} vectors for {len(r['hallucinated'])} few-shot groups "
+               f"({', '.join(f'{g} ({n})' for g, n in list(r['hallucinated'].items())[:8])}"
+               f"{', ...' if len(r['hallucinated']) > 8 else ''}) learned from {len(r['base'])} base groups "
+               f"to {r['vectors']} and {r['labels']}")
+
+
+@cli.command("train-kplus1")
+@click.argument("model", type=click.Path())
+@click.argument("labelled", type=click.Path())
+@click.option("--unlabelled", required=True, type=click.Path(), help="Unlabelled sentences (.txt or data file).")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="K+1 model folder.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--steps", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_kplus1_cmd(model, labelled, unlabelled, out_dir, text_col, group_col, steps, seed, quiet) -> None:
+    """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabelled ones.
+
+    \b
+    Example:
+      textgan train-kplus1 runs/sim/model labelled.csv --unlabelled unlabelled.txt --out runs/kplus1
+    """
+    import dataclasses
+
+    from textgan.artifacts import check_new_out_dir
+    from textgan.gan.kplus1 import KPlus1Config
+    from textgan.semisup import train_on_corpus
+    from textgan.workflow import read_corpus
+
+    check_new_out_dir(out_dir)
+    unl, _ = read_corpus(unlabelled, text_col if not str(unlabelled).endswith(".txt") else None)
+    given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
+    path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
+                           progress=not quiet)
+    click.echo(f"saved K+1 classifier to {path}")
+
+
+@cli.command("classify")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--encoder", default=None, type=click.Path(), help="Similarity model (default: the one recorded).")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, group, confidence, in_scope.")
+def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
+    """Classify each sentence of SENTENCES with a K+1 MODEL: group, confidence, in scope or OOS.
+
+    \b
+    Example:
+      textgan classify runs/kplus1 data/queries.txt
+    """
+    import json
+
+    from textgan.artifacts import atomic_file, check_output_file
+    from textgan.semisup import classify
+    from textgan.workflow import read_corpus
+
+    if out_file:
+        check_output_file(out_file, [sentences, model, encoder])
+    texts, _ = read_corpus(sentences, text_col)
+    rows = classify(model, texts, encoder=encoder)
+    if out_file:
+        with atomic_file(out_file) as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    for r in rows:
+        mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
+        click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
 
 
 # --- in-domain scoring -------------------------------------------------------------------

@@ -21,6 +21,11 @@ CONFIGS = {
     "meg": dict(noise_dim=3, n_critic=2),
     "ebm-langevin": dict(n_langevin=3, buffer_size=64),
     "ogan": dict(noise_dim=3),
+    "anchored": dict(noise_dim=3, embed_dim=4),
+    "kplus1": dict(noise_dim=3),
+    "bigan-qp": dict(noise_dim=3),
+    "glann": dict(noise_dim=3, latent_dim=3, imle_pool=4),
+    "began": dict(noise_dim=3, code_dim=3),
 }
 
 
@@ -52,11 +57,11 @@ def assert_same_weights(a, b):
 
 
 def test_registry_rows_are_complete():
-    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan"}
+    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1", "bigan-qp", "glann", "began"}
     for k in KINDS.values():
         assert k.config().resolve() is not None
         assert k.step.kind == k.saved.kind == k.name
-    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan"):
+    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1, bigan-qp, glann, began"):
         make_kind("nope")
 
 

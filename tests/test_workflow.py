@@ -244,7 +244,7 @@ def no_training(monkeypatch):
     (["--gan-steps", "0"], ["gan_steps must be at least 1, got 0"]),
     (["--objective", "nope"], ["unknown objective 'nope'", "wgan-gp"]),
     (["--kind", "nope"], ["unknown model kind 'nope'", "ebm-langevin"]),
-    (["--kind", "conditional"], ["unconditional kind"]),
+    (["--kind", "ebm-langevin", "--objective", "hinge"], ["kind 'ebm-langevin' takes no objective"]),
     (["--queries", "{tmp}/missing.txt"], ["missing.txt", "missing file"]),
     (["--pairs", "{tmp}/missing.tsv"], ["missing.tsv"]),
 ])
@@ -292,6 +292,9 @@ def test_demo_rerun_replaces_the_run_folder(tmp_path):
     assert json.loads((out / "gan" / "config.json").read_text())["config"]["batch_size"] == 32
     # every recorded path points into the final folder, so the index finds its encoder
     assert results["generated"]["decoded"] == str(out / "generated.jsonl")
+    # the default kind is anchored: every decoded sample names the group it asked for
+    assert results["config"]["gan_kind"] == "anchored" and 0 <= results["generated"]["in_group_share"] <= 1
+    assert "requested group" in (out / "report.md").read_text()
     assert str(tmp_path) in json.dumps(results) and ".tmp-" not in json.dumps(results)
     hits = workflow.search(out / "index", ["how do i reset my password"], k=1)
     assert hits[0][0]["text"]

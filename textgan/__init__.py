@@ -19,6 +19,8 @@ _API: dict[str, str] = {
     "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
     "score_texts": "textgan.scoring",
+    "augment": "textgan.hallucination", "hallucinate": "textgan.hallucination",
+    "classify": "textgan.semisup", "train_semisup": "textgan.semisup",
     "InputError": "textgan.errors",
 }
 

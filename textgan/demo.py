@@ -27,8 +27,9 @@ MIN_GAN_BATCH = 8
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
-    sim_epochs: similarity epochs; gan_kind: a model kind (`textgan kinds`); gan_objective:
-    a row of the objectives table (for the kinds that take one);
+    sim_epochs: similarity epochs; gan_kind: a model kind (`textgan kinds`; the default,
+    anchored, is trained on the groups and samples each requested group); gan_objective:
+    a row of the objectives table (for the kinds that take one; None: the kind's default);
     gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
     `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
     vector; seed: everything's seed."""
@@ -40,8 +41,8 @@ class DemoConfig:
     sim_batch_size: int = 16
     sim_lr: float = 5e-3
     sim_tokenizer: str = "word"
-    gan_kind: str = "gan"
-    gan_objective: str = "wgan-gp"
+    gan_kind: str = "anchored"
+    gan_objective: str | None = None
     gan_steps: int = 600
     gan_batch_size: int = 256
     n_generate: int = 20
@@ -53,9 +54,9 @@ class DemoConfig:
         from textgan.gan import make_kind, make_objective
 
         kind = make_kind(self.gan_kind)
-        if kind.needs_labels:
-            raise InputError(f"the demo samples without a group: choose an unconditional kind, not {kind.name!r}")
-        if "objective" in {f.name for f in dataclasses.fields(kind.config)}:
+        if self.gan_objective is not None:
+            if "objective" not in {f.name for f in dataclasses.fields(kind.config)}:
+                raise InputError(f"kind {kind.name!r} takes no objective")
             make_objective(self.gan_objective)
         for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
             if getattr(self, name) < 1:
@@ -209,12 +210,22 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     train_vecs = enc.encode(tr_t)
     held_vecs = enc.encode(ho_t)
     kind = make_kind(config.gan_kind)
-    preset = dataclasses.replace(PRESETS["embeddings"], objective=config.gan_objective)
-    gan_cfg = carry_over(kind.config, preset, steps=config.gan_steps, batch_size=config.gan_batch_size,
-                         seed=config.seed)
+    obj = {} if config.gan_objective is None else {"objective": config.gan_objective}
+    run = dict(steps=config.gan_steps, batch_size=config.gan_batch_size, seed=config.seed, **obj)
+    if kind.needs_labels:  # the kind's own defaults are tuned for grouped sentence vectors
+        gan_cfg = kind.config(**run)
+    else:
+        gan_cfg = carry_over(kind.config, PRESETS["embeddings"], **run)
     gan_dir = workflow.train_gan(train_vecs, tmp / "gan", config=gan_cfg,
-                                 encoder=workflow.encoder_meta(enc, final_model), progress=progress)
+                                 encoder=workflow.encoder_meta(enc, final_model), progress=progress,
+                                 groups=tr_g if kind.needs_labels else None)
     timings["gan"] = time.perf_counter() - t2
+    if kind.needs_labels:
+        results, decoded = _finish_grouped(
+            tmp, out, gan_dir, index, train_vecs, held_vecs, tr_g, ho_g, config, timings, t0,
+            dict(data=str(data), n_sentences=len(texts), n_groups=len(set(groups)),
+                 similarity={"trained": sim_metrics, "untrained": untrained}, index=index.meta))
+        return results, search_rows, decoded
 
     # 4. generate, decode, measure against the held-out sentences
     fake = workflow.generate(gan_dir, len(held_vecs), seed=config.seed)
@@ -241,6 +252,55 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     return results, search_rows, decoded
 
 
+def _finish_grouped(tmp: Path, out: Path, gan_dir, index, train_vecs, held_vecs, tr_g, ho_g, config: DemoConfig,
+                    timings: dict, t0: float, results: dict):
+    """Generation for a kind trained on the groups: every sample is asked for a group.
+
+    The metric set asks each held-out sentence's group once; the decoded table cycles through
+    the groups. `in_group_share` = share of samples whose nearest real sentence is in the
+    requested group (the report's headline for conditional generation).
+    """
+    from textgan.gan import load
+    from textgan.metrics import generation_report
+
+    model = load(gan_dir)
+    names = sorted(set(ho_g))
+    fake = np.concatenate([workflow.generate(model, ho_g.count(n), seed=config.seed + i, group=n)
+                           for i, n in enumerate(names)])
+    asked_all = [n for n in names for _ in range(ho_g.count(n))]
+    tr_arr = np.asarray(tr_g)
+    nearest = tr_arr[(fake @ train_vecs.T).argmax(1)]
+    in_group_all = float(np.mean(nearest == np.asarray(asked_all)))
+    gauss = _gaussian_baseline(train_vecs, len(held_vecs), config.seed)
+    gen_metrics = {config.gan_kind: generation_report(train_vecs, held_vecs, fake),
+                   "gaussian": generation_report(train_vecs, held_vecs, gauss),
+                   "copy (train vectors)": generation_report(
+                       train_vecs, held_vecs,
+                       train_vecs[np.random.default_rng(config.seed).choice(len(train_vecs), len(held_vecs))])}
+    all_groups = sorted(set(tr_g))
+    asked = [all_groups[i % len(all_groups)] for i in range(config.n_generate)]
+    vecs = np.concatenate([workflow.generate(model, 1, seed=config.seed + i, group=g) for i, g in enumerate(asked)])
+    decoded = workflow.decode(vecs, index, k=config.k, novelty_cosine=model.meta.get("typical_nn_cosine"))
+    for d, g in zip(decoded, asked):
+        d["requested_group"] = g
+        d["in_group"] = d["neighbours"][0]["group"] == g
+    with atomic_file(tmp / "generated.npy", "wb") as fh:
+        np.save(fh, vecs, allow_pickle=False)
+    with atomic_file(tmp / "generated.jsonl") as fh:
+        fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in decoded)
+    summary = {"n": len(decoded), "dim": int(vecs.shape[1]), "seed": config.seed,
+               "vectors": str(out / "generated.npy"), "decoded": str(out / "generated.jsonl"),
+               "novel_share": float(np.mean([d["novel"] for d in decoded])),
+               "mean_top1_cosine": float(np.mean([d["neighbours"][0]["score"] for d in decoded])),
+               "in_group_share": float(np.mean([d["in_group"] for d in decoded])),
+               "in_group_share_all": in_group_all, "n_all": len(fake)}
+    _pca_plot(np.concatenate([train_vecs, held_vecs]), fake, tmp / "pca.png",
+              f"Sentence vectors: real vs {config.gan_kind} samples (PCA of real)")
+    timings["total"] = time.perf_counter() - t0
+    results.update(generation=gen_metrics, generated=summary, seconds=timings, config=dataclasses.asdict(config))
+    return results, decoded
+
+
 def _report(r: dict, search_rows, decoded) -> str:
     sim, gen = r["similarity"], r["generation"]
     lines = [
@@ -264,7 +324,7 @@ def _report(r: dict, search_rows, decoded) -> str:
         lines += ["| query | nearest sentence | group | cosine |", "|---|---|---|---|"]
         lines += [f"| {q} | {h['text']} | {h['group']} | {h['score']:.3f} |" for q, h in search_rows]
         lines.append("")
-    lines += ["## 3. GAN on sentence vectors", "",
+    lines += [f"## 3. Generator ({r['config']['gan_kind']}) on sentence vectors", "",
               "Against the held-out sentences' vectors (k=3 precision/recall, k=5 density/coverage):", "",
               "| generator | precision | recall | density | coverage | FD | authenticity |",
               "|---|---|---|---|---|---|---|"]
@@ -276,10 +336,20 @@ def _report(r: dict, search_rows, decoded) -> str:
               "Real vs generated vectors: ![PCA](pca.png)", "",
               "## 4. Generated vectors, decoded to their nearest real sentences", "",
               f"{r['generated']['n']} samples; novel = farther from every corpus sentence than corpus "
-              f"sentences typically are from each other (share novel: {r['generated']['novel_share']:.2f}).", "",
-              "| # | nearest real sentence | group | cosine | novel |", "|---|---|---|---|---|"]
+              f"sentences typically are from each other (share novel: {r['generated']['novel_share']:.2f}).", ""]
+    if "in_group_share" in r["generated"]:
+        g = r["generated"]
+        lines += [f"Each sample asks for a group: **{g['in_group_share']:.0%}** of these decode to a sentence of "
+                  f"the requested group ({g['in_group_share_all']:.0%} of the {g['n_all']} samples of the "
+                  f"metrics above).", "",
+                  "| # | requested group | nearest real sentence | its group | cosine | in group | novel |",
+                  "|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["| # | nearest real sentence | group | cosine | novel |", "|---|---|---|---|---|"]
     for d in decoded:
         nb = d["neighbours"][0]
-        lines.append(f"| {d['id']} | {nb['text']} | {nb['group']} | {nb['score']:.3f} | "
+        pre = f"{d['requested_group']} | " if "requested_group" in d else ""
+        mid = f" {'yes' if d['in_group'] else 'no'} |" if "in_group" in d else ""
+        lines.append(f"| {d['id']} | {pre}{nb['text']} | {nb['group']} | {nb['score']:.3f} |{mid} "
                      f"{'yes' if d['novel'] else 'no'} |")
     return "\n".join(lines) + "\n"

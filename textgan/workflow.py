@@ -185,30 +185,45 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
 
 
 def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None, groups=None,
-              progress: bool = True, resume: bool = False, kind: str | None = None):
+              progress: bool = True, resume: bool = False, kind: str | None = None, prototypes=None):
     """Train a generative model of any kind on (N, D) sentence vectors and save it to `out`.
 
     Args:
         vectors: (N, D) float array (e.g. `encode(...)` output).
         out: model folder to write.
-        config: a kind's config (`GANConfig`, `ConditionalConfig`, `MEGConfig`, `EBMConfig`,
-            `OGANConfig`; default: the `embeddings` preset of the kind).
+        config: a kind's config (`GANConfig`, `AnchoredConfig`, `ConditionalConfig`, ...; default:
+            the kind's own defaults for `anchored`, else the `embeddings` preset of the kind).
         encoder: `encoder_meta(...)` of the encoder that made the vectors; recorded so the
             model is never decoded with an index of another encoder, and checked on resume.
-        groups: one label per row; with a plain `GANConfig` they make the model conditional.
+        groups: one label per row; they make the default kind `anchored` (class-anchored),
+            and a plain `GANConfig` becomes an anchored one.
         resume: continue from the folder's last checkpoint.
         kind: a registry name (`textgan kinds`) when `config` is None.
+        prototypes: for the anchored kind, prototypes given from outside (e.g. a margin head's
+            class weights): `(names, (C, D) array)` or a JSON file {group: vector}; groups not
+            given use the normalised mean of their vectors. An array pair is written beside
+            `out` as `<out>.prototypes.json` (the config records that file).
     Returns:
         The model folder path.
     """
+    import dataclasses
+
     from textgan.gan import PRESETS, carry_over, make_kind, train_gan as train_kind
+    from textgan.gan.anchored import AnchoredConfig, save_prototypes
     from textgan.gan.config import GANConfig
 
     if config is None:
-        name = kind or ("conditional" if groups is not None else "gan")
-        config = carry_over(make_kind(name).config, PRESETS["embeddings"])
+        name = kind or ("anchored" if groups is not None else "gan")
+        config = make_kind(name).config() if name == "anchored" else \
+            carry_over(make_kind(name).config, PRESETS["embeddings"])
     elif groups is not None and type(config) is GANConfig:
-        config = carry_over(make_kind("conditional").config, config)
+        config = carry_over(AnchoredConfig, config)
+    if prototypes is not None:
+        if not isinstance(config, AnchoredConfig):
+            raise InputError(f"prototypes are used by the anchored kind only, not {type(config).__name__}")
+        if isinstance(prototypes, (tuple, list)):
+            prototypes = save_prototypes(*prototypes, Path(str(Path(out)) + ".prototypes.json"))
+        config = dataclasses.replace(config, prototypes=str(prototypes))
     x = np.asarray(vectors, dtype=np.float32)
     meta = {"encoder": encoder}
     if x.ndim == 2 and x.shape[1] > 0 and len(x) > 1 and np.isfinite(x).all():

@@ -104,22 +104,29 @@ class ConditionalStep(AdversarialStep):
     def build(self) -> None:
         self.setup(*_nets(self.cfg, self.dim, len(self.label_names)))
 
+    def condition(self, y: Tensor) -> Tensor:
+        """What G and D are conditioned on for labels y (B,): the labels themselves (the anchored kind
+        overrides this with prototype vectors)."""
+        return y
+
     def train_step(self, step: int) -> dict[str, float]:
         cfg, B = self.cfg, self.cfg.batch_size
         for _ in range(cfg.n_critic):
             x, y = self.rows_and_labels()  # (B, D), (B,)
+            c = self.condition(y)
             with torch.no_grad():
-                fake = self.g(self.noise(B), y)
-            critic_y = lambda v, y=y: self.d(v, y)  # noqa: E731  D(., y) with the batch's labels fixed
-            v_r, v_f = critic_y(x), critic_y(fake)
+                fake = self.g(self.noise(B), c)
+            critic_c = lambda v, c=c: self.d(v, c)  # noqa: E731  D(., c) with the batch's condition fixed
+            v_r, v_f = critic_c(x), critic_c(fake)
             d_loss = self.obj.d_loss(v_r, v_f)
-            pen = self.penalty(critic_y, x, fake, v_r, v_f, cfg.penalty_weight)
+            pen = self.penalty(critic_c, x, fake, v_r, v_f, cfg.penalty_weight)
             self.critic_update(d_loss + pen)
         self.d.requires_grad_(False)
         x, y = self.rows_and_labels()  # labels drawn with the data's frequencies
-        v_f = self.d(self.g(self.noise(B), y), y)
+        c = self.condition(y)
+        v_f = self.d(self.g(self.noise(B), c), c)
         with torch.no_grad():
-            v_r = self.d(x, y) if self.g_uses_real else None
+            v_r = self.d(x, c) if self.g_uses_real else None
         g_loss = self.obj.g_loss(v_r, v_f)
         self.generator_update(g_loss)
         self.d.requires_grad_(True)

@@ -16,10 +16,15 @@ from typing import Sequence
 import torch
 
 from textgan.errors import InputError
+from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
+from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
+from textgan.gan.bigan_qp import BiGANQPConfig, BiGANQPStep, SavedBiGANQP
 from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
 from textgan.gan.gan import GANStep, SavedGAN
+from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
+from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
 from textgan.gan.saved import SavedModel, read_model_config
@@ -61,6 +66,23 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("ogan", OGANConfig, OGANStep, SavedOGAN,
          "GAN whose critic doubles as an encoder (correlation term); encode / reconstruct",
          "Su 2019"),
+    Kind("anchored", AnchoredConfig, AnchoredStep, SavedAnchored,
+         "class-anchored GAN: G(z, p) = normalise(p + residual), conditioned on the group's prototype p "
+         "(also samples unseen groups); self-modulation or concat; needs group labels",
+         "Hariharan & Girshick 2017; Chen et al. 2019 (self-modulation); Miyato & Koyama 2018"),
+    Kind("kplus1", KPlus1Config, KPlus1Step, SavedKPlus1,
+         "semi-supervised K+1 classifier (K groups + generated) with a feature-matching generator; "
+         "unlabelled rows via textgan.semisup / train-kplus1; classify",
+         "Salimans et al. 2016; Croce et al. 2020 (GAN-BERT)"),
+    Kind("bigan-qp", BiGANQPConfig, BiGANQPStep, SavedBiGANQP,
+         "encoder + generator against a GAN-QP critic of joint (x, z) pairs, with reconstruction; encode",
+         "Donahue et al. 2017; Su 2018 (GAN-QP)"),
+    Kind("glann", GLANNConfig, GLANNStep, SavedGLANN,
+         "GLO latent codes per row + IMLE mapping from noise to codes; no adversary",
+         "Hoshen, Li & Malik 2019"),
+    Kind("began", BEGANConfig, BEGANStep, SavedBEGAN,
+         "autoencoder critic balanced by the k_t equilibrium controller",
+         "Berthelot et al. 2017"),
 ]}
 
 

@@ -1,0 +1,163 @@
+"""Few-shot hallucination: new vectors for groups with few sentences, from variation learned on the others.
+
+An anchored generator (`textgan.gan.anchored`) is trained on the well-populated groups: it
+learns how a group spreads around its prototype. A few-shot group then gets samples around
+its own prototype (the margin head's class weight when the encoder has one, else the
+normalised mean of its few vectors): variation transferred from base to novel classes
+(Hariharan & Girshick ICCV 2017; Schwartz et al. NeurIPS 2018). The output is vectors with
+their group labels, ready for a classifier (or `train-gan --labels`).
+"""
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from textgan.errors import InputError
+
+
+def check_per_group(per_group, n_groups: int, dim: int) -> int:
+    """`per_group` is a whole number >= 1 whose output (n_groups * per_group, dim) fits in memory."""
+    from textgan.gan.saved import check_sample_count
+
+    if isinstance(per_group, bool) or not isinstance(per_group, (int, np.integer)) or per_group < 1:
+        raise InputError(f"--per-group must be a whole number >= 1, got {per_group}")
+    try:
+        check_sample_count(int(per_group) * max(n_groups, 1), dim)
+    except InputError as exc:  # "--n M would need about ..." -> the same estimate for this option
+        raise InputError(f"--per-group {per_group} for {n_groups} groups makes {int(per_group) * n_groups} vectors "
+                         f"that{str(exc).split(' would', 1)[1].join([' would', ''])}") from None
+    return int(per_group)
+
+
+def encoder_prototypes(enc) -> dict[str, np.ndarray]:
+    """{group: unit vector} from the encoder's margin head (`enc.prototypes`), or {} with a warning."""
+    got = getattr(enc, "prototypes", None)
+    got = got() if callable(got) else got
+    if got is None:
+        warnings.warn("the similarity model has no margin head prototypes; each group's prototype is the "
+                      "normalised mean of its vectors", UserWarning, stacklevel=3)
+        return {}
+    names, w = got
+    w = np.asarray(w, dtype=np.float32)
+    w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    return {str(n): row for n, row in zip(names, w)}
+
+
+def split_groups(groups: Sequence[str], max_shots: int) -> tuple[list[str], list[str], list[str]]:
+    """(base groups with >= max_shots rows, few-shot groups with 1..max_shots-1, skipped: blank labels)."""
+    counts = Counter(groups)
+    skipped = [g for g in counts if not str(g).strip()]
+    base = sorted(g for g, c in counts.items() if c >= max_shots and g not in skipped)
+    few = sorted(g for g, c in counts.items() if c < max_shots and g not in skipped)
+    return base, few, skipped
+
+
+def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_shots: int = 10, gan=None,
+                out_gan=None, prototypes: dict | None = None, steps: int = 1500, seed: int = 0,
+                encoder: dict | None = None, progress: bool = False) -> tuple[np.ndarray, list[str], dict]:
+    """Vectors for every group with fewer than `max_shots` rows, learned from the other groups.
+
+    Args:
+        vectors: (N, D) unit vectors; groups: one label per row.
+        per_group: generated vectors per few-shot group.
+        gan: an anchored model (folder or loaded) already trained on base groups; None: train one
+            on the groups with >= max_shots rows into `out_gan` (a temporary folder when None).
+        prototypes: {group: vector} overriding the normalised mean (e.g. a margin head's weights).
+        encoder: `encoder_meta` of the vectors' encoder (checked against a given `gan`).
+    Returns:
+        (generated (M, D), their group labels, a report: base / hallucinated groups with their shot
+        counts and skipped groups with the reason).
+    """
+    import tempfile
+
+    from textgan import workflow
+    from textgan.gan import load
+    from textgan.gan.anchored import prototype_of
+    from textgan.vectors import as_matrix, check_same_encoder
+
+    x = as_matrix(vectors, "vectors")
+    groups = [str(g) for g in groups]
+    if len(groups) != len(x):
+        raise InputError(f"{len(groups)} group labels for {len(x)} vectors")
+    base, few, skipped = split_groups(groups, max_shots)
+    report = {"skipped": {g: "no group label (hallucination needs a named group with at least one sentence)"
+                          for g in skipped}}
+    if not few:
+        raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment")
+    per_group = check_per_group(per_group, len(few), x.shape[1])
+    g_arr = np.asarray(groups)
+    if gan is None:
+        if not base:
+            raise InputError(f"no group has --max-shots {max_shots} or more sentences to learn variation from")
+        keep = np.isin(g_arr, base)
+        out_gan = Path(out_gan) if out_gan is not None else Path(tempfile.mkdtemp(prefix="textgan-augment-")) / "gan"
+        cfg = _base_config(steps, int(keep.sum()), seed)
+        gan = workflow.train_gan(x[keep], out_gan, config=cfg, groups=g_arr[keep].tolist(), encoder=encoder,
+                                 progress=progress)
+    model = load(gan) if isinstance(gan, (str, Path)) else gan
+    if not hasattr(model, "sample_prototype"):
+        raise InputError(f"augmenting needs an anchored model (it samples around any prototype), not kind "
+                         f"{model.kind!r}", gan if isinstance(gan, (str, Path)) else None)
+    check_same_encoder((model.meta or {}).get("encoder"), (encoder or {}).get("fingerprint"), "the generator",
+                       gan if isinstance(gan, (str, Path)) else None, dim=x.shape[1])
+    if model.dim != x.shape[1]:
+        raise InputError(f"the generator makes {model.dim}-d vectors, the data are {x.shape[1]}-d")
+    prototypes = prototypes or {}
+    out, labels = [], []
+    for i, name in enumerate(few):
+        proto = prototypes.get(name)
+        if proto is None:
+            proto = prototype_of(x[g_arr == name]).numpy()
+        out.append(model.sample_prototype(per_group, proto, seed=seed + i).numpy())
+        labels += [name] * per_group
+    report.update(base={g: int((g_arr == g).sum()) for g in base},
+                  hallucinated={g: int((g_arr == g).sum()) for g in few}, per_group=per_group)
+    return np.concatenate(out).astype(np.float32), labels, report
+
+
+def _base_config(steps: int, n_rows: int, seed: int):
+    from textgan.gan import make_kind
+
+    batch = min(256, 2 ** int(np.log2(max(n_rows, 1))))
+    return make_kind("anchored").config(steps=steps, batch_size=batch, seed=seed)
+
+
+def augment(model, data, per_group: int, out, text_col: str = "text", group_col: str = "group",
+            max_shots: int = 10, gan=None, steps: int = 1500, seed: int = 0, progress: bool = False) -> dict:
+    """Encode a grouped corpus and write generated vectors for its few-shot groups.
+
+    Writes `<out>.npy` (M, D) and `<out>.labels.txt` (one group per line, the format
+    `train-gan --labels` reads), atomically. Returns the `hallucinate` report plus the paths.
+
+    Args:
+        model: similarity model folder (or a loaded encoder).
+        data: data file with a text and a group column.
+        per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
+        gan: an anchored model trained on base groups of the same encoder (default: train one).
+    """
+    from textgan.artifacts import atomic_file
+    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+
+    enc = load_encoder(model)
+    texts, groups = read_corpus(data, text_col, group_col)
+    base, few, _ = split_groups(groups, max_shots)
+    if not few:
+        raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment", data)
+    check_per_group(per_group, len(few), int(enc.dim))
+    protos = encoder_prototypes(enc)
+    vecs = enc.encode(texts, progress=progress)
+    x, labels, report = hallucinate(vecs, groups, per_group, max_shots=max_shots, gan=gan, prototypes=protos,
+                                    steps=steps, seed=seed, progress=progress,
+                                    encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None))
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix == ".npy" else out
+    with atomic_file(stem.with_suffix(".npy"), "wb") as fh:
+        np.save(fh, x, allow_pickle=False)
+    with atomic_file(Path(str(stem) + ".labels.txt")) as fh:
+        fh.writelines(f"{g}\n" for g in labels)
+    report.update(vectors=str(stem.with_suffix(".npy")), labels=str(stem) + ".labels.txt", n=len(labels))
+    return report

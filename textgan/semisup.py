@@ -1,0 +1,128 @@
+"""Semi-supervised intent classification with the K+1 GAN (`textgan.gan.kplus1`): train on a few
+labelled and many unlabelled sentence vectors; classify sentences with a group, a confidence
+and out-of-scope rejection.
+
+Rejection: the K+1 classifier's in-domain score log Z(x) (its real-vs-generated evidence) is
+thresholded with `textgan.scoring.choose_threshold` so that `tpr` of the unlabelled training
+vectors pass (they are taken as in scope; the labelled ones are memorised and score too high); the threshold is stored in `rejection.json` beside the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from textgan.artifacts import load_json, save_json
+from textgan.errors import InputError
+from textgan.vectors import as_matrix, check_same_encoder
+
+REJECTION = "rejection.json"
+
+
+def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder: dict | None = None,
+          tpr: float = 0.95, progress: bool = False, resume: bool = False) -> Path:
+    """Train a K+1 model on labelled (L, D) and unlabelled (U, D) vectors; returns the model folder.
+
+    Args:
+        labelled, labels: the labelled vectors and one group per row.
+        unlabelled: vectors without labels (at least one row).
+        config: a `KPlus1Config` (default: its defaults, batch lowered to fit small data).
+        encoder: `encoder_meta` of the vectors' encoder (recorded; `classify` checks it).
+        tpr: share of labelled vectors kept in scope by the stored rejection threshold.
+    """
+    from textgan.gan.conditional import encode_labels
+    from textgan.gan.kplus1 import KPlus1Config, KPlus1Step
+    from textgan.gan.trainer import run
+    from textgan.metrics import typical_nn_cosine
+    from textgan.scoring import choose_threshold
+
+    xl = as_matrix(labelled, "labelled vectors")
+    xu = np.asarray(unlabelled, dtype=np.float32)
+    if xu.size == 0:
+        raise InputError("no unlabelled vectors: K+1 training needs unlabelled data (or use a supervised classifier)")
+    xu = as_matrix(xu, "unlabelled vectors", dim=xl.shape[1])
+    if len(labels) != len(xl):
+        raise InputError(f"{len(labels)} labels for {len(xl)} labelled vectors")
+    ids, names = encode_labels(labels)
+    x = np.concatenate([xl, xu])
+    y = torch.cat([ids, torch.full((len(xu),), -1, dtype=torch.long)])
+    cfg = config or KPlus1Config(batch_size=min(128, 2 ** int(np.log2(len(x)))))
+    meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(x), "labelled": len(xl),
+            "unlabelled": len(xu)}
+    path = run(KPlus1Step, torch.from_numpy(x), cfg, out, labels=y, label_names=names, meta=meta,
+               progress=progress, resume=resume)
+    from textgan.gan import load
+
+    s = load(path).score(xu).numpy()  # the labelled rows are memorised: their scores run high
+    save_json({"score": "log Z (K+1 in-domain evidence)", "on": "the unlabelled training vectors", "tpr": tpr,
+               "threshold": choose_threshold(s, tpr)},
+              Path(path) / REJECTION)
+    return Path(path)
+
+
+train_semisup = train  # the name `textgan.train_semisup`
+
+
+def load_classifier(path):
+    from textgan.gan import load
+
+    m = load(path) if isinstance(path, (str, Path)) else path
+    if not hasattr(m, "probabilities"):
+        raise InputError(f"not a K+1 classifier (kind {m.kind!r}); train one with `textgan train-kplus1`",
+                         path if isinstance(path, (str, Path)) else None)
+    return m
+
+
+def classify_vectors(model, vectors) -> dict:
+    """{"group": [...], "confidence": (n,), "score": (n,), "in_scope": (n,) bool or None}."""
+    m = load_classifier(model)
+    p = m.probabilities(vectors).numpy()
+    s = m.score(vectors).numpy()
+    rej = None
+    if isinstance(model, (str, Path)) and (Path(model) / REJECTION).is_file():
+        rej = load_json(Path(model) / REJECTION)["threshold"]
+    return {"group": [m.groups[i] for i in p.argmax(1)], "confidence": p.max(1), "score": s,
+            "in_scope": None if rej is None else s >= rej, "threshold": rej}
+
+
+def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
+    """Classify sentences: one {"text", "group", "confidence", "score", "in_scope"} per sentence.
+
+    Args:
+        model: a K+1 model folder. encoder: the similarity model (default: the one the K+1 model
+            recorded); refused when it is not the encoder the model was trained on.
+    """
+    from textgan.workflow import load_encoder
+
+    m = load_classifier(model)
+    rec = (m.meta or {}).get("encoder") or {}
+    if encoder is None:
+        encoder = rec.get("path")
+        if not encoder or not Path(encoder).exists():
+            raise InputError("the K+1 model does not record a usable encoder path: pass --encoder", model)
+    enc = load_encoder(encoder)
+    check_same_encoder(rec, enc.fingerprint, "the K+1 model", model, dim=int(enc.dim))
+    sentences = list(sentences)
+    if not sentences:
+        raise InputError("no sentences to classify")
+    r = classify_vectors(model, enc.encode(sentences))
+    return [{"text": t, "group": g, "confidence": float(c), "score": float(s),
+             "in_scope": None if r["in_scope"] is None else bool(i)}
+            for t, g, c, s, i in zip(sentences, r["group"], r["confidence"], r["score"],
+                                     r["in_scope"] if r["in_scope"] is not None else [None] * len(sentences))]
+
+
+def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str = "text", group_col: str = "group",
+                    config=None, progress: bool = False) -> Path:
+    """Encode a labelled corpus and unlabelled sentences with a similarity model; train K+1 on them."""
+    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+
+    enc = load_encoder(model)
+    texts, groups = read_corpus(labelled_data, text_col, group_col)
+    unl = list(unlabelled_texts)
+    if not unl:
+        raise InputError("no unlabelled sentences")
+    meta = encoder_meta(enc, model if isinstance(model, (str, Path)) else None)
+    return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress)
