@@ -16,9 +16,11 @@ from typing import Sequence
 import torch
 
 from textgan.errors import InputError
+from textgan.gan.boundary import BoundaryConfig, BoundaryStep, SavedBoundary
 from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
+from textgan.gan.flow import FlowConfig, FlowStep, SavedFlow
 from textgan.gan.gan import GANStep, SavedGAN
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
@@ -41,7 +43,7 @@ class Kind:
 
     @property
     def scorer(self) -> str | None:
-        """"critic" or "energy": what `score()` of a loaded model of this kind returns."""
+        """"critic", "energy" or "likelihood": what `score()` of a loaded model of this kind returns."""
         return self.saved.score_name
 
 
@@ -61,6 +63,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("ogan", OGANConfig, OGANStep, SavedOGAN,
          "GAN whose critic doubles as an encoder (correlation term); encode / reconstruct",
          "Su 2019"),
+    Kind("flow", FlowConfig, FlowStep, SavedFlow,
+         "RealNVP normalising flow: exact log-likelihood (the score) and sampling",
+         "Dinh et al. 2017"),
+    Kind("boundary", BoundaryConfig, BoundaryStep, SavedBoundary,
+         "GAN whose generator seeks low-density boundary samples (classifier unsure); needs group labels",
+         "Lee et al. 2018"),
 ]}
 
 
