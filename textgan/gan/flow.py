@@ -115,9 +115,9 @@ class RealNVP(nn.Module):
                                                                                                    dtype=torch.float64)
         evals, evecs = torch.linalg.eigh(cov)
         var = evals.clamp_min(0) + noise**2  # (D,)
-        self.shift.copy_(mean.float())
-        self.w.copy_((evecs / var.sqrt()).float())  # (D, D): columns scaled by 1/sqrt(var)
-        self.w_inv.copy_((evecs * var.sqrt()).T.float())
+        self.shift.copy_(mean)
+        self.w.copy_(evecs / var.sqrt())  # (D, D): columns scaled by 1/sqrt(var)
+        self.w_inv.copy_((evecs * var.sqrt()).T)
         self.w_logdet.copy_(-0.5 * var.log().sum())
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
