@@ -157,6 +157,8 @@ def method_table(folders: dict) -> dict:
                  "combined-knn+mahalanobis": ("combined", [], ["knn", "mahalanobis"]),
                  "combined-knn+flow": ("combined", ["flow"], ["knn", "flow"])})
     rows.update({f"combined-knn+outlier-{s}": ("combined", [f"outlier-{s}"], ["knn", "outlier"]) for s in SOURCES})
+    rows.update({f"combined-knn+mahalanobis+outlier-{s}": ("combined", [f"outlier-{s}"], ["knn", "mahalanobis", "outlier"])
+                 for s in ("boundary", "mixup")})
     return rows
 
 
@@ -192,7 +194,7 @@ def evaluate(v: dict, groups: list[str], work: Path, steps: int, enc_rate: float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/clinc150/data_full.json")
-    ap.add_argument("--domains", default=None, help="intent -> domain JSON (default: domains.json beside --data)")
+    ap.add_argument("--domains", default=None, help="domain -> intents JSON (default: domains.json beside --data)")
     ap.add_argument("--work", default="runs/bench_ood", help="cache of encoders, vectors and models")
     ap.add_argument("--steps", type=int, default=2000, help="training steps of each generative model")
     ap.add_argument("--protocols", default="clinc_oos,unseen_intents")
@@ -204,10 +206,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     clinc = load_clinc(Path(args.data))
     dom_path = Path(args.domains) if args.domains else Path(args.data).parent / "domains.json"
-    raw = json.loads(dom_path.read_text(encoding="utf-8"))
-    domains: dict[str, list[str]] = {}
-    for intent, dom in raw.items():  # intent -> domain, inverted
-        domains.setdefault(dom, []).append(intent)
+    domains: dict[str, list[str]] = json.loads(dom_path.read_text(encoding="utf-8"))
     work = Path(args.work)
     result, timing = {}, {}
     t0 = time.perf_counter()
