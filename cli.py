@@ -628,5 +628,39 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
                    f"{n_out} of {len(rows)} flagged out of domain", err=True)
 
 
+@cli.command("train-outlier")
+@click.argument("model", type=click.Path())
+@click.argument("corpus", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Classifier folder to write.")
+@click.option("--source", type=click.Choice(["boundary", "conditional", "mixup", "sphere"]), default="mixup",
+              show_default=True, help="Pseudo-outliers: a boundary / conditional model's samples (--generator), "
+                                      "mixtures of two groups, or uniform noise on the sphere.")
+@click.option("--generator", type=click.Path(), default=None, help="Model folder of --source boundary/conditional.")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--group-col", default=None, help="Group column: a (K+1)-way classifier (else binary).")
+@click.option("--steps", type=int, default=1500, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed) -> None:
+    """Train an outlier classifier: CORPUS sentences vs generated pseudo-outliers (`score --method outlier`).
+
+    \b
+    Example:
+      textgan train-outlier runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/outlier
+      textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
+    """
+    from textgan.artifacts import check_new_out_dir
+    from textgan.outlier import OutlierConfig, train_outlier
+    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+
+    check_new_out_dir(out_dir, hint="choose a new --out")
+    cfg = OutlierConfig(source=source, steps=steps, seed=seed).validate()
+    enc = load_encoder(model)
+    texts, groups = read_corpus(corpus, text_col, group_col)
+    clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
+                        meta={"encoder": encoder_meta(enc, model)})
+    clf.save(out_dir)
+    click.echo(f"outlier classifier ({source}, {len(texts)} sentences) -> {out_dir}")
+
+
 if __name__ == "__main__":
     main()

@@ -211,7 +211,9 @@ def test_outlier_classifier_round_trips_and_records_its_source(tmp_path):
     p = torch.softmax(logits, 1)
     assert np.allclose(sc(x[:5], "outlier"), (p[:, :-1].sum(1) / p[:, -1]).log().numpy(), atol=1e-4)
     binary = train_outlier(x, OutlierConfig(source="sphere", steps=5, width=8))  # no groups: a binary classifier
-    assert binary.net[-1].out_features == 1 and not binary.source["generative"]
+    assert binary.net.k == 1 and not binary.source["generative"]
+    mlp = train_outlier(x, OutlierConfig(source="sphere", head="mlp", steps=5, width=8))
+    assert mlp.net[-1].out_features == 1
 
 
 def test_methods_table_and_combined_of_any_set():
@@ -307,3 +309,26 @@ def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
     text = _report(r, [("What is the boiling point of mercury?", {"text": "Is there a live chat?", "group": "x",
                                                                   "score": 0.57}, g)], [])
     assert "| What is the boiling point of mercury? | Is there a live chat? | x | 0.570 | **no: out of domain** |" in text
+
+
+def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path):
+    from conftest import assert_one_line_error
+    from _faq import FAQ
+
+    model, texts, _, root = faq_index
+    code, out, err = cli_main("train-outlier", model, FAQ, "--text-col", "text", "--group-col", "group",
+                              "--steps", "150", "--out", tmp_path / "o")
+    assert code == 0, err
+    (tmp_path / "q.txt").write_text("\n".join(texts[::60] + UNRELATED) + "\n")
+    code, out, err = cli_main("score", model, tmp_path / "q.txt", "--method", "outlier", "--gan", tmp_path / "o")
+    assert code == 0, err
+    assert "corpus rows the model held out of training" in err  # threshold without --val-in or an index
+    import similarity
+
+    # (528 FAQ sentences are too few to rank unseen sentences reliably; bench/ood.py measures that)
+    scores = [float(ln.split()[0]) for ln in out.splitlines()]
+    v = similarity.load(model).encode(texts[::60] + UNRELATED)
+    assert np.allclose(scores, load_scorer(tmp_path / "o")(v, "outlier"), atol=1e-3)
+    code, _, err = cli_main("train-outlier", model, FAQ, "--text-col", "text", "--source", "boundary",
+                            "--out", tmp_path / "o2")
+    assert_one_line_error(code, err, "needs a trained 'boundary' model")

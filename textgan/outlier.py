@@ -23,6 +23,7 @@ meta, digests) + `classifier.safetensors` + `held_out.safetensors`; no pickle.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
@@ -43,11 +44,16 @@ Source = Literal["boundary", "conditional", "mixup", "sphere"]
 
 @dataclass(frozen=True)
 class OutlierConfig:
-    """Args: source: a row of `SOURCES`; steps, batch_size (positives and as many negatives per
-    step), width, depth, lr: the classifier; pool: pseudo-outliers drawn once (0: 2x the rows);
+    """Args: source: a row of `SOURCES`; head: "cosine" (logits = scale x max cosine to learned
+    prototypes, `prototypes` per group, initialised on the group's rows; outlier logit = a learned
+    bias: evidence for a group falls off with the distance to it) or "mlp" (width, depth: a free
+    MLP, whose scores far from both the data and the pseudo-outliers are arbitrary);
+    steps, batch_size (positives and as many negatives per step), lr: training; pool: pseudo-outliers drawn once (0: 2x the rows);
     holdout: share of rows kept for calibration; seed."""
 
     source: Source = "mixup"
+    head: Literal["cosine", "mlp"] = "cosine"
+    prototypes: int = 4
     steps: int = 1500
     batch_size: int = 256
     width: int = 256
@@ -58,9 +64,11 @@ class OutlierConfig:
     seed: int = 0
 
     def validate(self) -> "OutlierConfig":
+        if self.head not in ("cosine", "mlp"):
+            raise InputError(f"unknown outlier classifier head {self.head!r}; valid: cosine, mlp")
         if self.source not in SOURCES:
             raise InputError(f"unknown outlier source {self.source!r}; valid: {', '.join(SOURCES)}")
-        for name in ("steps", "batch_size", "width", "depth"):
+        for name in ("steps", "batch_size", "width", "depth", "prototypes"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0 or self.pool < 0 or not 0 <= self.holdout < 1:
@@ -135,10 +143,40 @@ def pseudo_outliers(source: str, x: np.ndarray, ids: np.ndarray | None, n: int, 
 
 # --- the classifier ---------------------------------------------------------------------------
 
-def _net(dim: int, n_out: int, cfg: OutlierConfig) -> nn.Sequential:
+class CosineHead(nn.Module):
+    """x (B, D) -> logits (B, K+1): s * max_m cos(x, w_{k,m}) for the K groups, then a learned
+    outlier logit b (K = 1 without groups: the corpus is one group)."""
+
+    def __init__(self, dim: int, k: int, per_group: int):
+        super().__init__()
+        self.k, self.m = k, per_group
+        self.w = nn.Parameter(torch.randn(k * per_group, dim))  # (K*M, D), group-major
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.bias = nn.Parameter(torch.tensor(5.0))
+
+    @torch.no_grad()
+    def init_from(self, x: torch.Tensor, ids: torch.Tensor | None) -> None:
+        """Each group's prototypes start at random rows of that group."""
+        ids = torch.zeros(len(x), dtype=torch.long) if ids is None else ids
+        for c in range(self.k):
+            rows = x[ids == c]
+            pick = rows[torch.randint(len(rows), (self.m,))]
+            self.w[c * self.m:(c + 1) * self.m] = pick
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cos = F.normalize(x, dim=1) @ F.normalize(self.w, dim=1).T  # (B, K*M)
+        per_group = cos.view(len(x), self.k, self.m).max(2).values  # (B, K)
+        out = self.bias.expand(len(x), 1)
+        return torch.cat([self.log_scale.exp() * per_group, out], 1)
+
+
+def _net(dim: int, k: int, cfg: OutlierConfig) -> nn.Module:
+    """The classifier for k groups (0: none): (B, D) -> (B, k+1) logits, or (B, 1) for a binary MLP."""
     from textgan.gan.nets import trunk
 
-    return trunk(dim, n_out, cfg.width, cfg.depth, "mlp", nn.ReLU, False)  # (B, D) -> (B, n_out)
+    if cfg.head == "cosine":
+        return CosineHead(dim, max(k, 1), cfg.prototypes)
+    return trunk(dim, k + 1 if k else 1, cfg.width, cfg.depth, "mlp", nn.ReLU, False)
 
 
 def _log_odds(logits: torch.Tensor) -> torch.Tensor:
@@ -188,7 +226,7 @@ class OutlierClassifier:
             groups, dim = info["groups"], int(info["dim"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an outlier classifier ({exc})", path) from None
-        net = _net(dim, len(groups) + 1 if groups else 1, cfg)
+        net = _net(dim, len(groups) if groups else 0, cfg)
         from textgan.gan.saved import load_weights
 
         load_weights(net, path / "classifier.safetensors")
@@ -217,6 +255,11 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
         from textgan.gan import load
 
         gen_path, generator = str(Path(generator).resolve()), load(generator)
+    if generator is not None:  # its samples must live in the space of the vectors
+        from textgan.vectors import check_same_encoder
+
+        check_same_encoder((generator.meta or {}).get("encoder"), ((meta or {}).get("encoder") or {}).get("fingerprint"),
+                           f"the {generator.kind} generator", gen_path, dim=x.shape[1])
     names, ids = (None, None)
     if groups is not None:
         if len(groups) != len(x):
@@ -228,7 +271,9 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
     xt, it = x[train], None if ids is None else ids[train]
     pool = pseudo_outliers(cfg.source, xt, it, cfg.pool or 2 * len(xt), cfg.seed, generator)
     k = len(names) if names else 0
-    net = _net(x.shape[1], k + 1 if k else 1, cfg)
+    net = _net(x.shape[1], k, cfg)
+    if isinstance(net, CosineHead):
+        net.init_from(torch.from_numpy(xt), None if it is None else torch.from_numpy(it.astype(np.int64)))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     xt_t, pool_t = torch.from_numpy(xt), torch.from_numpy(pool)
     yt = torch.from_numpy(it.astype(np.int64)) if it is not None else None
@@ -236,8 +281,10 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
     for _ in range(cfg.steps):
         r, f = torch.randint(len(xt_t), (B,)), torch.randint(len(pool_t), (B,))
         l_in, l_out = net(xt_t[r]), net(pool_t[f])  # (B, K+1) or (B, 1)
-        if k:
-            loss = F.cross_entropy(l_in, yt[r]) + F.cross_entropy(l_out, torch.full((B,), k, dtype=torch.long))
+        if l_in.shape[1] > 1:  # (K+1)-way; a cosine head without groups has K = 1
+            y_in = yt[r] if yt is not None else torch.zeros(B, dtype=torch.long)
+            loss = F.cross_entropy(l_in, y_in) + F.cross_entropy(l_out, torch.full((B,), l_in.shape[1] - 1,
+                                                                                   dtype=torch.long))
         else:
             loss = F.softplus(-l_in[:, 0]).mean() + F.softplus(l_out[:, 0]).mean()
         opt.zero_grad(set_to_none=True)
