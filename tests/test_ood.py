@@ -286,17 +286,28 @@ def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index,
 
 
 def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, cli_main):
+    from textgan.gate import index_gate
+    from textgan.retrieval import load_index
+    from textgan.scoring import DEFAULT_METHOD
+
     model, texts, _, root = faq_index
-    code, out, err = cli_main("search", root / "index", texts[5], *UNRELATED, "--k", "1")
+    qs = [texts[5], *UNRELATED]
+    code, out, err = cli_main("search", root / "index", "--json", *qs, "--k", "2")
     assert code == 0, err
-    heads = [ln for ln in out.splitlines() if not ln.startswith("  ")]
-    # this small test encoder places two of the unrelated sentences near FAQ ones; all rank below
-    assert "OUT OF DOMAIN" not in heads[0] and "OUT OF DOMAIN" in heads[3], out
-    cache = list((root / ".index.gate").glob("*.json"))
-    assert len(cache) == 1 and json.loads(cache[0].read_text())["threshold"]
-    code, out2, _ = cli_main("search", root / "index", "--json", texts[5], UNRELATED[2])
-    rows = [json.loads(ln) for ln in out2.splitlines()]
-    assert [r["in_domain"] for r in rows] == [True, False] and rows[0]["hits"]
+    rows = [json.loads(ln) for ln in out.splitlines()]
+    assert [r["query"] for r in rows] == qs and all(len(r["hits"]) == 2 for r in rows)
+    assert rows[0]["in_domain"] and rows[0]["method"] == DEFAULT_METHOD
+    assert all(r["in_domain"] == (r["in_domain_score"] >= r["threshold"]) for r in rows)
+    assert max(r["in_domain_score"] for r in rows[1:]) < rows[0]["in_domain_score"]
+    assert (root / ".index.gate" / f"{DEFAULT_METHOD}_950.json").is_file()  # cached beside the index
+    code, table, _ = cli_main("search", root / "index", *qs, "--k", "1")
+    heads = [ln for ln in table.splitlines() if not ln.startswith("  ")]
+    assert [("OUT OF DOMAIN" in h) for h in heads] == [not r["in_domain"] for r in rows]
+    # the knn gate on this small encoder: the FAQ sentence stays in, the farthest unrelated one is out
+    g = index_gate(load_index(root / "index"), root / "index", method="knn")
+    import similarity
+
+    assert g(similarity.load(model).encode([texts[5], UNRELATED[2]]))[1] == [True, False]
 
 
 def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
@@ -332,3 +343,15 @@ def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path
     code, _, err = cli_main("train-outlier", model, FAQ, "--text-col", "text", "--source", "boundary",
                             "--out", tmp_path / "o2")
     assert_one_line_error(code, err, "needs a trained 'boundary' model")
+
+
+def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_index, cli_main, tmp_path):
+    model, texts, _, root = faq_index
+    (tmp_path / "q.txt").write_text("\n".join(texts[:3]) + "\n")
+    code, out, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
+    assert code == 0, err
+    assert "corpus rows the model held out of training" in err
+    info = json.loads((root / ".index.gate/outlier/config.json").read_text())
+    assert info["source"]["name"] == "sphere" and info["meta"]["index"]
+    code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
+    assert out2 == out  # the cached classifier, not a new one

@@ -3,8 +3,9 @@
 
 The gate is the default method of `textgan.scoring` with its 95%-TPR threshold, fitted on
 the index alone (vectors and groups; no validation sentences) and cached beside the index
-folder as `.<index>.gate/` (config JSON + safetensors, keyed by the index's digests), so a
-search pays for the fit once.
+folder in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
+classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
+the fit once. `outlier` without a model folder uses that classifier (`index_outlier`).
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
-    scorer = Scorer(method, idx, scorers, _groups_for(idx, labels), k, combine)
+    scorer = Scorer(method, idx, _index_models(method, idx, index, scorers), _groups_for(idx, labels), k, combine)
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
@@ -108,19 +109,61 @@ def _index_key(idx) -> str:
     return hashlib.sha256(json.dumps([files, idx.ntotal, idx.dim], sort_keys=True).encode()).hexdigest()[:16]
 
 
+# the outlier classifier an index gets when `outlier` is asked for without a model folder
+INDEX_OUTLIER = {"source": "sphere", "head": "cosine"}
+
+
+def _gate_dir(index_path) -> Path | None:
+    if index_path is None:
+        return None
+    p = Path(index_path).resolve()
+    return p.with_name(f".{p.name}.gate")
+
+
+def index_outlier(idx, index_path=None):
+    """The outlier classifier of an index: its vectors (and groups) vs noise on the sphere
+    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`."""
+    from textgan.outlier import OutlierClassifier, OutlierConfig, train_outlier
+    from textgan.scoring import ModelScorer, corpus_vectors
+
+    key, where = _index_key(idx), _gate_dir(index_path)
+    clf = None
+    if where is not None and (where / "outlier" / "config.json").is_file():
+        try:
+            clf = OutlierClassifier.load(where / "outlier")
+        except InputError:
+            clf = None  # a broken cache is retrained
+        if clf is not None and clf.meta.get("index") != key:
+            clf = None
+    if clf is None:
+        clf = train_outlier(corpus_vectors(idx), OutlierConfig(**INDEX_OUTLIER), idx.groups,
+                            meta={"encoder": idx.meta.get("encoder"), "index": key})
+        if where is not None:
+            try:
+                clf.save(where / "outlier")
+            except OSError as exc:
+                warnings.warn(f"could not cache the index's outlier classifier ({exc})", UserWarning, stacklevel=2)
+    return ModelScorer(clf, "outlier", clf.meta, clf.dim, ("outlier",), str(where / "outlier") if where else "")
+
+
+def _index_models(method: str, idx, index_path, models: list) -> list:
+    """`models`, plus the index's own outlier classifier when `outlier` has no model folder."""
+    if method == "outlier" and idx is not None and not any("outlier" in m.methods for m in models):
+        return [*models, index_outlier(idx, index_path)]
+    return models
+
+
 def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95) -> Gate:
     """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
     has no groups and the default needs them), its threshold from the index alone, cached in
     `.<index>.gate/` beside `index_path` when given."""
     check_tpr(tpr)
     method = method or DEFAULT_METHOD
-    if "groups" in make_method(method).needs and idx.groups is None:
-        method = "knn"  # the default needs the corpus' groups; this index has none
-    scorer = Scorer(method, idx)
-    cache = None
-    if index_path is not None:
-        p = Path(index_path).resolve()
-        cache = p.with_name(f".{p.name}.gate") / f"{method}_{int(round(tpr * 1000))}.json"
+    if method in ("mahalanobis", "outlier") and idx.groups is None:
+        method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups
+    scorer = Scorer(method, idx, _index_models(method, idx, index_path, []))
+    where = _gate_dir(index_path)
+    cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}.json"
     key = _index_key(idx)
     if cache is not None and cache.is_file():
         try:

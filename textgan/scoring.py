@@ -255,7 +255,8 @@ class Scorer:
             usable = [sc for sc in self.models if method in sc.methods] if i is None else [self.models[i]]
             if not usable:
                 have = ", ".join(f"{sc.kind} ({sc.methods[0]})" for sc in self.models) or "none given"
-                raise InputError(f"the {method} score needs a model that gives it (--gan); got {have}")
+                hint = " or an index with groups (--index)" if method == "outlier" else ""
+                raise InputError(f"the {method} score needs a model that gives it (--gan){hint}; got {have}")
             sc = usable[0]
             part = lambda v, ex=False, sc=sc, m=method: sc(v, m)  # noqa: E731  (models score rows as any vector)
             part.held_out = sc.held_out_scores
