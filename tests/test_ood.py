@@ -233,6 +233,12 @@ def test_methods_table_and_combined_of_any_set():
         Scorer("combined", x, combine=["knn", "flow"])
 
 
+def similarity_vectors(model, texts):
+    import similarity
+
+    return similarity.load(model).encode(texts)
+
+
 # --- the commands --------------------------------------------------------------------------------------
 
 UNRELATED = ["The mitochondria is the powerhouse of the cell", "purple elephants dance quietly under a frozen volcano",
@@ -355,3 +361,15 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     assert info["source"]["name"] == "sphere" and info["meta"]["index"]
     code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert out2 == out  # the cached classifier, not a new one
+    # the default method: knn + that classifier, its threshold on the rows the classifier held out
+    code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
+    assert code == 0 and "combined threshold" in err and "index sentences (leave-one-out)" in err, err
+    from textgan.gate import score_texts
+    from textgan.scoring import Scorer, load_scorer
+    from textgan.retrieval import load_index
+
+    res = score_texts(model, texts[:3], index=root / "index")
+    clf = load_scorer(root / ".index.gate/outlier")
+    idx = load_index(root / "index")
+    sc = Scorer("combined", idx, [clf], sample_rows=clf.model.held_out_rows)
+    assert np.allclose(res["scores"], sc(similarity_vectors(model, texts[:3])), atol=1e-5)

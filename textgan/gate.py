@@ -70,7 +70,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
-    scorer = Scorer(method, idx, _index_models(method, idx, index, scorers), _groups_for(idx, labels), k, combine)
+    models, rows = _index_models(method, idx, index, scorers, combine)
+    scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
@@ -146,11 +147,14 @@ def index_outlier(idx, index_path=None):
     return ModelScorer(clf, "outlier", clf.meta, clf.dim, ("outlier",), str(where / "outlier") if where else "")
 
 
-def _index_models(method: str, idx, index_path, models: list) -> list:
-    """`models`, plus the index's own outlier classifier when `outlier` has no model folder."""
-    if method == "outlier" and idx is not None and not any("outlier" in m.methods for m in models):
-        return [*models, index_outlier(idx, index_path)]
-    return models
+def _index_models(method: str, idx, index_path, models: list, combine=None) -> tuple[list, np.ndarray | None]:
+    """(`models`, plus the index's own outlier classifier when `outlier`, or the default `combined`,
+    has no model folder; the index rows that classifier held out, or None)."""
+    wants = method == "outlier" or (method == "combined" and not models and not combine)
+    if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
+        return models, None
+    clf = index_outlier(idx, index_path)
+    return [*models, clf], clf.model.held_out_rows
 
 
 def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95) -> Gate:
@@ -161,7 +165,9 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
         method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups
-    scorer = Scorer(method, idx, _index_models(method, idx, index_path, []))
+    # (the default `combined` on an index without groups is knn alone)
+    models, rows = _index_models(method, idx, index_path, [])
+    scorer = Scorer(method, idx, models, sample_rows=rows)
     where = _gate_dir(index_path)
     cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}.json"
     key = _index_key(idx)

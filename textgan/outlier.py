@@ -196,6 +196,7 @@ class OutlierClassifier:
                  source: dict, held_out: np.ndarray | None):
         self.net, self.config, self.dim, self.groups, self.meta = net.eval(), config, dim, groups, meta
         self.source, self.held_out_scores = source, held_out
+        self.held_out_rows: np.ndarray | None = None  # their row ids in the training vectors
 
     @torch.no_grad()
     def score(self, vectors) -> torch.Tensor:
@@ -207,8 +208,10 @@ class OutlierClassifier:
         with atomic_dir(out) as tmp:
             save_tensors(self.net.state_dict(), tmp / "classifier.safetensors")
             if self.held_out_scores is not None:
-                save_tensors({"score": torch.from_numpy(np.asarray(self.held_out_scores, np.float32))},
-                             tmp / "held_out.safetensors")
+                held = {"score": torch.from_numpy(np.asarray(self.held_out_scores, np.float32))}
+                if self.held_out_rows is not None:
+                    held["rows"] = torch.from_numpy(np.asarray(self.held_out_rows, np.int64))
+                save_tensors(held, tmp / "held_out.safetensors")
             save_json({"format": FORMAT, "kind": "outlier", "config": dataclasses.asdict(self.config),
                        "dim": self.dim, "groups": self.groups, "source": self.source, "meta": self.meta,
                        "versions": library_versions(), "files": folder_digests(tmp)}, tmp / "config.json")
@@ -230,10 +233,13 @@ class OutlierClassifier:
         from textgan.gan.saved import load_weights
 
         load_weights(net, path / "classifier.safetensors")
-        held = None
+        held = rows = None
         if (path / "held_out.safetensors").is_file():
-            held = load_tensors(path / "held_out.safetensors")["score"].numpy().astype(np.float64)
-        return cls(net, cfg, dim, groups, info.get("meta") or {}, info.get("source") or {}, held)
+            t = load_tensors(path / "held_out.safetensors")
+            held, rows = t["score"].numpy().astype(np.float64), t.get("rows")
+        clf = cls(net, cfg, dim, groups, info.get("meta") or {}, info.get("source") or {}, held)
+        clf.held_out_rows = None if rows is None else rows.numpy()
+        return clf
 
 
 def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequence | None = None,
@@ -296,5 +302,7 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
               "generator_kind": getattr(generator, "kind", None),
               "generator_config": generator.config.to_dict() if generator is not None else None}
     clf = OutlierClassifier(net, cfg, x.shape[1], names, meta or {}, source, None)
-    clf.held_out_scores = clf.score(x[held]).numpy().astype(np.float64) if len(held) else None
+    if len(held):
+        clf.held_out_rows = np.sort(held)
+        clf.held_out_scores = clf.score(x[clf.held_out_rows]).numpy().astype(np.float64)
     return clf

@@ -51,7 +51,10 @@ METHODS: dict[str, MethodRow] = {m.name: m for m in [
     MethodRow("energy", ("energy",), True, "-energy of an energy model (--gan)"),
     MethodRow("combined", (), False, "mean of z-scored components (--combine; default knn + every --gan)"),
 ]}
-DEFAULT_METHOD: Method = "knn"
+# the best measured by bench/ood.py on both protocols and both encoders (README: Out-of-domain
+# scoring): knn + an outlier classifier, z-scored; with an index and no model folder the
+# classifier is the index's own (`textgan.gate.index_outlier`: its groups vs noise on the sphere)
+DEFAULT_METHOD: Method = "combined"
 # score_name of a loaded model -> the method that reads it
 MODEL_METHODS = {"critic": "critic", "energy": "energy", "likelihood": "flow", "outlier": "outlier"}
 
@@ -207,10 +210,14 @@ class Scorer:
         k: neighbours averaged by knn.
         combine: the components of `combined` (method names; default knn + every model's method).
         calibration: z-score statistics of `combined` (None: fitted on a sample of the index).
+        sample_rows: the index rows that stand in for validation sentences (default: a random
+            sample); e.g. the rows the index's own outlier classifier held out of training.
     """
 
     def __init__(self, method: str, index=None, models=None, groups=None, k: int = 1,
-                 combine: Sequence[str] | None = None, calibration: Calibration | None = None):
+                 combine: Sequence[str] | None = None, calibration: Calibration | None = None,
+                 sample_rows: np.ndarray | None = None):
+        self.sample_rows = sample_rows
         self.method, self.index, self.models, self.k = make_method(method).name, index, _as_list(models), check_k(k)
         self.groups = groups if groups is not None else getattr(index, "groups", None)
         self._parts: dict[str, object] = {}
@@ -277,7 +284,7 @@ class Scorer:
         if self.calibration is None:
             if self.index is None:
                 raise InputError("the combined score needs calibration vectors (--val-in) or an index")
-            self.calibration = self.fit_calibration(*index_sample(self.index))
+            self.calibration = self.fit_calibration(*self.index_rows())
         return np.mean([self.calibration.z(c, s) for c, s in parts.items()], axis=0)
 
     def fit_calibration(self, vectors, exclude_self: bool | np.ndarray = False) -> Calibration:
@@ -297,8 +304,14 @@ class Scorer:
                 return np.asarray(held, np.float64), f"{len(held)} corpus rows the model held out of training"
         if self.index is None:
             raise InputError(f"a threshold for {self.method} needs validation sentences (--val-in) or an index")
-        sample, rows = index_sample(self.index)
+        sample, rows = self.index_rows()
         return self(sample, exclude_self=rows), "index sentences (leave-one-out)"
+
+    def index_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, row ids) of the index rows that stand in for validation sentences."""
+        if self.sample_rows is None:
+            return index_sample(self.index)
+        return corpus_vectors(self.index)[self.sample_rows], np.asarray(self.sample_rows)
 
 
 def score(vectors, method: Method, index=None, scorer=None, k: int = 1,
