@@ -416,6 +416,10 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, progr
 def search_cmd(index, queries, query_file, k, model, as_json):
     """Semantic search: nearest corpus sentences of each query.
 
+    Queries that the default in-domain scorer rejects (95% TPR on the corpus; see
+    `textgan score`) are marked OUT OF DOMAIN: their neighbours are the nearest sentences,
+    not answers. The threshold is cached beside the index (.INDEX.gate/).
+
     \b
     Example:
       textgan search runs/index "how do I change my password" --k 3
@@ -430,12 +434,13 @@ def search_cmd(index, queries, query_file, k, model, as_json):
         qs += _read_queries(query_file)
     if not qs:
         raise InputError("give queries as arguments or with --file")
-    for q, hits in zip(qs, workflow.search(index, qs, k=k, model=model)):
+    for q, res in zip(qs, workflow.search(index, qs, k=k, model=model, gate=True)):
         if as_json:
-            click.echo(_json.dumps({"query": q, "hits": hits}, ensure_ascii=False))
+            click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
-        click.echo(q)
-        for h in hits:
+        click.echo(q if res["in_domain"] else f"{q}  [OUT OF DOMAIN: {res['method']} score "
+                                               f"{res['in_domain_score']:.3f} < {res['threshold']:.3f}]")
+        for h in res["hits"]:
             grp = f"  [{h['group']}]" if h.get("group") else ""
             click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")
 
@@ -666,41 +671,63 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
 
 
 # --- in-domain scoring -------------------------------------------------------------------
+from textgan.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES  # noqa: E402
 @cli.command("score")
 @click.argument("model", type=click.Path())
 @click.argument("sentences", type=click.Path())
-@click.option("--index", "index_dir", type=click.Path(), default=None, help="Index folder (knn, combined).")
+@click.option("--index", "index_dir", type=click.Path(), default=None,
+              help="Index folder (knn, mahalanobis, combined; and the threshold without --val-in).")
 @click.option("--gan", "gan_dirs", type=click.Path(), multiple=True,
-              help="Model folder of a kind with a scorer (critic, energy, combined); repeatable.")
-@click.option("--method", type=click.Choice(["knn", "critic", "energy", "combined"]), default="knn",
-              show_default=True)
+              help="Model folder with a scorer: a flow, GAN or energy model, or an outlier classifier; repeatable.")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_SCORE_METHOD, show_default=True,
+              help="In-domain score. The default, combined with no --gan / --combine, is knn + the index's own "
+                   "outlier classifier (its groups vs noise on the sphere, cached beside the index), z-scored: "
+                   "the best measured by bench/ood.py on both protocols and both encoders (README).")
+@click.option("--combine", default=None, help="combined: comma-separated components (default: knn + every --gan).")
+@click.option("--labels", type=click.Path(), default=None,
+              help="mahalanobis: one group per index row (.txt lines or JSON list; default: the index's groups).")
 @click.option("--val-in", type=click.Path(), default=None,
-              help="In-domain validation sentences: threshold + combined calibration (default: the index).")
-@click.option("--tpr", type=float, default=0.95, show_default=True, help="Target true-positive rate.")
+              help="In-domain validation sentences: threshold + combined calibration (default: held-out "
+                   "corpus rows).")
+@click.option("--tpr", type=float, default=0.95, show_default=True, help="Target true-positive rate, in (0, 1).")
 @click.option("--k", type=int, default=1, show_default=True, help="kNN: mean of the top-k cosines.")
 @click.option("--text-col", default=None, help="Text column of a data file.")
 @click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, score, in_domain.")
-def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, text_col, out_file) -> None:
+def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, val_in, tpr, k, text_col,
+              out_file) -> None:
     """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers.
 
     \b
+    Methods (textgan.scoring.METHODS): knn, mahalanobis (needs the corpus' groups), flow
+    (--gan FLOW), outlier (--gan CLASSIFIER), critic, energy, combined (--combine).
+    The threshold keeps --tpr of the --val-in sentences, else of corpus rows the scorer did
+    not fit on; it is printed with the TPR it gives on them.
+
+    \b
     Example:
-      textgan score runs/sim/model data/queries.txt --index runs/index --method knn --out scores.jsonl
+      textgan score runs/sim/model data/queries.txt --index runs/index --out scores.jsonl
+      textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
     """
     import json
 
-    from textgan.artifacts import atomic_file, check_output_file
-    from textgan.scoring import score_texts
+    from textgan.artifacts import check_output_file
+    from textgan.gate import score_texts
+    from textgan.gan import read_labels
     from textgan.workflow import read_corpus
 
     if out_file:
-        check_output_file(out_file, [sentences, val_in, model, index_dir, *gan_dirs])
+        check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None
-    res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k)
+    groups = read_labels(labels) if labels else None
+    parts = [c.strip() for c in combine.split(",") if c.strip()] if combine else None
+    res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
+                      labels=groups, combine=parts)
     flags = res["in_domain"] or [None] * len(texts)
     rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
     if out_file:
+        from textgan.artifacts import atomic_file
+
         with atomic_file(out_file) as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     for r in rows:
@@ -708,9 +735,43 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, val_in, tpr, k, tex
         click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")
     if res["threshold"] is not None:
         n_out = sum(not r["in_domain"] for r in rows)
-        click.echo(f"threshold {res['threshold']:.4f} ({tpr:.0%} TPR on {res['threshold_source']}): "
+        click.echo(f"{method} threshold {res['threshold']:.4f} (target TPR {tpr:.0%}; keeps "
+                   f"{res['expected_tpr']:.1%} of {res['threshold_source']}): "
                    f"{n_out} of {len(rows)} flagged out of domain", err=True)
 
+
+@cli.command("train-outlier")
+@click.argument("model", type=click.Path())
+@click.argument("corpus", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Classifier folder to write.")
+@click.option("--source", type=click.Choice(["boundary", "conditional", "mixup", "sphere"]), default="mixup",
+              show_default=True, help="Pseudo-outliers: a boundary / conditional model's samples (--generator), "
+                                      "mixtures of two groups, or uniform noise on the sphere.")
+@click.option("--generator", type=click.Path(), default=None, help="Model folder of --source boundary/conditional.")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--group-col", default=None, help="Group column: a (K+1)-way classifier (else binary).")
+@click.option("--steps", type=int, default=1500, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed) -> None:
+    """Train an outlier classifier: CORPUS sentences vs generated pseudo-outliers (`score --method outlier`).
+
+    \b
+    Example:
+      textgan train-outlier runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/outlier
+      textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
+    """
+    from textgan.artifacts import check_new_out_dir
+    from textgan.outlier import OutlierConfig, train_outlier
+    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+
+    check_new_out_dir(out_dir, hint="choose a new --out")
+    cfg = OutlierConfig(source=source, steps=steps, seed=seed).validate()
+    enc = load_encoder(model)
+    texts, groups = read_corpus(corpus, text_col, group_col)
+    clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
+                        meta={"encoder": encoder_meta(enc, model)})
+    clf.save(out_dir)
+    click.echo(f"outlier classifier ({source}, {len(texts)} sentences) -> {out_dir}")
 
 
 if __name__ == "__main__":

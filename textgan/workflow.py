@@ -127,7 +127,7 @@ def open_index(index, model=None):
     return idx, enc
 
 
-def search(index, queries: Sequence[str], k: int = 10, model=None) -> list[list[dict]]:
+def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = False) -> list:
     """Semantic search: for each query, its k nearest corpus sentences with cosine scores.
 
     Args:
@@ -135,8 +135,11 @@ def search(index, queries: Sequence[str], k: int = 10, model=None) -> list[list[
         queries: the query sentences (blank ones are refused).
         k: neighbours per query.
         model: the encoder (defaults to the one recorded in the index).
+        gate: also score each query with the default in-domain scorer (`textgan.gate.index_gate`,
+            threshold cached beside an index folder).
     Returns:
-        One list per query of {"text", "group", "score", "id"} dicts, best first.
+        One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
+        one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
     """
     check_k(k)
     queries = list(queries)
@@ -146,7 +149,16 @@ def search(index, queries: Sequence[str], k: int = 10, model=None) -> list[list[
         if not q.strip():
             raise InputError(f"query {i + 1} is blank")
     idx, enc = open_index(index, model)
-    return neighbours(idx, enc.encode(queries), k)
+    vectors = enc.encode(queries)
+    hits = neighbours(idx, vectors, k)
+    if not gate:
+        return hits
+    from textgan.gate import index_gate
+
+    g = index_gate(idx, None if hasattr(index, "search") else index)
+    scores, flags = g(vectors)
+    return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
+            for h, s, f in zip(hits, scores, flags)]
 
 
 def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:

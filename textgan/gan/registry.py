@@ -19,9 +19,11 @@ from textgan.errors import InputError
 from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
 from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
 from textgan.gan.bigan_qp import BiGANQPConfig, BiGANQPStep, SavedBiGANQP
+from textgan.gan.boundary import BoundaryConfig, BoundaryStep, SavedBoundary
 from textgan.gan.conditional import ConditionalConfig, ConditionalStep, SavedConditional, encode_labels
 from textgan.gan.config import GANConfig, KindConfig
 from textgan.gan.energy import MEGConfig, MEGStep, SavedMEG
+from textgan.gan.flow import FlowConfig, FlowStep, SavedFlow
 from textgan.gan.gan import GANStep, SavedGAN
 from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
 from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
@@ -46,7 +48,7 @@ class Kind:
 
     @property
     def scorer(self) -> str | None:
-        """"critic" or "energy": what `score()` of a loaded model of this kind returns."""
+        """"critic", "energy" or "likelihood": what `score()` of a loaded model of this kind returns."""
         return self.saved.score_name
 
 
@@ -83,6 +85,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("began", BEGANConfig, BEGANStep, SavedBEGAN,
          "autoencoder critic balanced by the k_t equilibrium controller",
          "Berthelot et al. 2017"),
+    Kind("flow", FlowConfig, FlowStep, SavedFlow,
+         "RealNVP normalising flow: exact log-likelihood (the score) and sampling",
+         "Dinh et al. 2017"),
+    Kind("boundary", BoundaryConfig, BoundaryStep, SavedBoundary,
+         "GAN whose generator seeks low-density boundary samples (classifier unsure); needs group labels",
+         "Lee et al. 2018"),
 ]}
 
 

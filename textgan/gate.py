@@ -1,0 +1,192 @@
+"""Scoring sentences: `score_texts` (the `textgan score` command) and the in-domain gate that
+`textgan search` and the demo use to mark queries the default scorer rejects.
+
+The gate is the default method of `textgan.scoring` with its 95%-TPR threshold, fitted on
+the index alone (vectors and groups; no validation sentences) and cached beside the index
+folder in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
+classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
+the fit once. `outlier` without a model folder uses that classifier (`index_outlier`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from textgan.errors import InputError
+from textgan.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+from textgan.vectors import check_k, check_same_encoder
+
+
+def _groups_for(idx, labels: Sequence[str] | None):
+    if labels is None:
+        return getattr(idx, "groups", None)
+    if idx is None:
+        raise InputError("--labels name the groups of the index rows: give --index too")
+    if len(labels) != idx.ntotal:
+        raise InputError(f"{len(labels)} labels for an index of {idx.ntotal} rows (one label per index row)")
+    return list(labels)
+
+
+def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, index=None, gan=None,
+                val_in: Sequence[str] | None = None, tpr: float = 0.95, k: int = 1,
+                labels: Sequence[str] | None = None, combine: Sequence[str] | None = None) -> dict:
+    """Score sentences with a similarity model; flag those below the threshold.
+
+    Args:
+        model: similarity model folder (or a loaded encoder).
+        sentences: the sentences to score.
+        method: a row of `textgan.scoring.METHODS`. index: index folder (knn, mahalanobis, combined).
+        gan: model folder(s) with a scorer (critic, energy, flow, outlier classifier).
+        val_in: in-domain validation sentences: the threshold keeps `tpr` of them (and the combined
+            z-scores are fitted on them); None: in-domain rows the scorer did not fit on.
+        tpr: target true-positive rate. k: knn neighbours. labels: one group per index row
+            (mahalanobis; default: the index's groups). combine: components of `combined`.
+    Returns:
+        {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
+         "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
+    """
+    from textgan.workflow import load_encoder
+
+    make_method(method)
+    check_k(k)
+    check_tpr(tpr)
+    sentences = list(sentences)
+    if not sentences:
+        raise InputError("no sentences to score")
+    enc = load_encoder(model)
+    idx = None
+    if index is not None:
+        from textgan.retrieval import load_index
+
+        idx = load_index(index)
+        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
+    gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
+    scorers = [load_scorer(g) for g in gans]
+    for sc in scorers:
+        recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
+        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
+    models, rows = _index_models(method, idx, index, scorers, combine)
+    scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
+    v = enc.encode(sentences)
+    val_scores, source = None, None
+    if val_in is not None:
+        vv = enc.encode(list(val_in))
+        if method == "combined":
+            scorer.calibration = scorer.fit_calibration(vv)
+        val_scores, source = scorer(vv), "validation sentences"
+    elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
+        val_scores, source = scorer.in_domain_scores()
+    s = scorer(v)
+    thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
+    return {"scores": s, "threshold": thr, "threshold_source": source,
+            "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
+            "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
+
+
+# --- the search gate ------------------------------------------------------------------------------
+
+class Gate:
+    """The default scorer of an index with its threshold: `gate(vectors)` -> (scores, in-domain flags)."""
+
+    def __init__(self, scorer: Scorer, threshold: float, source: str, tpr: float):
+        self.scorer, self.threshold, self.source, self.tpr = scorer, threshold, source, tpr
+
+    @property
+    def method(self) -> str:
+        return self.scorer.method
+
+    def __call__(self, vectors) -> tuple[np.ndarray, list[bool]]:
+        s = self.scorer(vectors)
+        return s, [bool(x >= self.threshold) for x in s]
+
+
+def _index_key(idx) -> str:
+    files = idx.meta.get("digests") or {}
+    return hashlib.sha256(json.dumps([files, idx.ntotal, idx.dim], sort_keys=True).encode()).hexdigest()[:16]
+
+
+# the outlier classifier an index gets when `outlier` is asked for without a model folder
+INDEX_OUTLIER = {"source": "sphere", "head": "cosine"}
+
+
+def _gate_dir(index_path) -> Path | None:
+    if index_path is None:
+        return None
+    p = Path(index_path).resolve()
+    return p.with_name(f".{p.name}.gate")
+
+
+def index_outlier(idx, index_path=None):
+    """The outlier classifier of an index: its vectors (and groups) vs noise on the sphere
+    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`."""
+    from textgan.outlier import OutlierClassifier, OutlierConfig, train_outlier
+    from textgan.scoring import ModelScorer, corpus_vectors
+
+    key, where = _index_key(idx), _gate_dir(index_path)
+    clf = None
+    if where is not None and (where / "outlier" / "config.json").is_file():
+        try:
+            clf = OutlierClassifier.load(where / "outlier")
+        except InputError:
+            clf = None  # a broken cache is retrained
+        if clf is not None and clf.meta.get("index") != key:
+            clf = None
+    if clf is None:
+        clf = train_outlier(corpus_vectors(idx), OutlierConfig(**INDEX_OUTLIER), idx.groups,
+                            meta={"encoder": idx.meta.get("encoder"), "index": key})
+        if where is not None:
+            try:
+                clf.save(where / "outlier")
+            except OSError as exc:
+                warnings.warn(f"could not cache the index's outlier classifier ({exc})", UserWarning, stacklevel=2)
+    return ModelScorer(clf, "outlier", clf.meta, clf.dim, ("outlier",), str(where / "outlier") if where else "")
+
+
+def _index_models(method: str, idx, index_path, models: list, combine=None) -> tuple[list, np.ndarray | None]:
+    """(`models`, plus the index's own outlier classifier when `outlier`, or the default `combined`,
+    has no model folder; the index rows that classifier held out, or None)."""
+    wants = method == "outlier" or (method == "combined" and not models and not combine)
+    if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
+        return models, None
+    clf = index_outlier(idx, index_path)
+    return [*models, clf], clf.model.held_out_rows
+
+
+def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95) -> Gate:
+    """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
+    has no groups and the default needs them), its threshold from the index alone, cached in
+    `.<index>.gate/` beside `index_path` when given."""
+    check_tpr(tpr)
+    method = method or DEFAULT_METHOD
+    if method in ("mahalanobis", "outlier") and idx.groups is None:
+        method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups
+    # (the default `combined` on an index without groups is knn alone)
+    models, rows = _index_models(method, idx, index_path, [])
+    scorer = Scorer(method, idx, models, sample_rows=rows)
+    where = _gate_dir(index_path)
+    cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}.json"
+    key = _index_key(idx)
+    if cache is not None and cache.is_file():
+        try:
+            info = json.loads(cache.read_text(encoding="utf-8"))
+            if info.get("index") == key and info.get("method") == method:
+                return Gate(scorer, float(info["threshold"]), info["source"], tpr)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a broken cache is refitted
+    val, source = scorer.in_domain_scores()
+    gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
+    if cache is not None:
+        from textgan.artifacts import save_json
+
+        try:
+            save_json({"format": "textgan-gate/1", "index": key, "method": method, "tpr": tpr,
+                       "threshold": gate.threshold, "source": source}, cache)
+        except OSError as exc:  # a read-only place: the gate still works, just uncached
+            warnings.warn(f"could not cache the in-domain threshold beside the index ({exc})", UserWarning,
+                          stacklevel=2)
+    return gate
