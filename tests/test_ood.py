@@ -1,7 +1,6 @@
 """The new in-domain scorers: Mahalanobis, the flow, the outlier classifier and its sources, the
 boundary GAN's term, thresholds without leaks, and the search gate. Each formula is checked
 against an independent computation."""
-import csv
 import json
 
 import numpy as np

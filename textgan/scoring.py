@@ -26,7 +26,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from textgan.errors import InputError
-from textgan.vectors import as_matrix, check_k, check_same_encoder, cosine_knn, drop_self, normalize_rows
+from textgan.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
 
