@@ -161,14 +161,28 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
 @click.argument("model")
 @click.argument("texts")
 @click.option("--text-col", default=None, help="Column to read when TEXTS is a data file.")
-@click.option("--out", "out_file", required=True, help="Output .npy file (N, D) float32.")
+@click.option("--group-col", default=None, help="Sharded encode: group column kept beside each sentence.")
+@click.option("--out", "out_file", required=True,
+              help="Output .npy file (N, D) float32, or a folder of shards (streaming, resumable).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
-def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
+@click.option("--shard-size", type=int, default=None,
+              help="Rows per shard (default 100000 when --out is a folder).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Encoding processes on this machine.")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="This copy encodes shards k with k %% N == I (run N copies, e.g. on N machines).")
+@click.option("--progress/--no-progress", default=False, show_default=True)
+def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_size, workers, shard_spec,
+               progress) -> None:
     """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL.
+
+    With --out a folder (or any of --shard-size, --workers, --shard) the corpus is read as
+    a stream and written as shards of memory-mappable .npy vectors plus a manifest.json;
+    a rerun of the same command continues after the last finished shard.
 
     \b
     Example:
       textgan encode runs/sim/model data/queries.txt --out queries.npy
+      textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
     """
     import numpy as np
 
@@ -177,9 +191,21 @@ def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+        from textgan.shards import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
+
+        if out_file.endswith(".npy"):
+            raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
+                             out_file)
+        check_writable(out_file)
+        res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
+                            shard_size=shard_size or DEFAULT_SHARD_SIZE, batch_size=batch_size, workers=workers,
+                            shard=parse_shard(shard_spec), progress=progress)
+        state = "complete" if res["complete"] else "waiting for the other --shard copies"
+        click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "
+                   f"into {out_file}: {state}")
+        return
     check_writable(check_output_file(out_file, [texts, model]).parent)
-    if not out_file.endswith(".npy"):
-        raise InputError("--out must end in .npy", out_file)
     enc = similarity.load(model)
     vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
     with atomic_path(out_file) as tmp:
