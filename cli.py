@@ -194,10 +194,14 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
         from textgan.shards import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
-        if out_file.endswith(".npy"):
+        from pathlib import Path
+
+        if Path(out_file).is_file():
+            check_output_file(out_file, [texts, model])
+        if out_file.endswith(".npy") or Path(out_file).is_file():
             raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
                              out_file)
-        check_writable(out_file)
+        check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]))
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
                             shard_size=shard_size or DEFAULT_SHARD_SIZE, batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)
@@ -416,21 +420,32 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
 @click.option("--group-col", default=None, help="Optional group column kept beside each sentence.")
 @click.option("--factory", default=None, help="FAISS index_factory string (default: chosen from size/memory).")
 @click.option("--memory-mb", type=float, default=None, help="Memory budget steering the automatic choice.")
+@click.option("--storage", type=click.Choice(["auto", "ram", "disk"]), default="auto", show_default=True,
+              help="disk: IVF-PQ with inverted lists on disk (CORPUS must be a shard folder from `encode`).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, progress):
+def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.
+
+    CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
+    read shard by shard, and built on disk when it is large or passes --memory-mb.
 
     \b
     Example:
       textgan index runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/index
+      textgan index runs/sim/model runs/vecs --memory-mb 2000 --out runs/index
     """
+    from pathlib import Path
+
     from textgan import workflow
 
     idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
-                                factory=factory, memory_budget_mb=memory_mb, progress=progress)
+                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage)
     m = idx.meta
+    files = [Path(out) / f for f in ("index.faiss", "lists.ivfdata") if (Path(out) / f).is_file()]
+    bpv = sum(f.stat().st_size for f in files) / max(1, m["n"])
     click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
-               f"with {m['factory']}, recall@10 {m['recall_at_10']:.3f} -> {out}")
+               f"with {m['factory']}{' on disk' if m.get('storage') == 'disk' else ''}, "
+               f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
 
 
 @cli.command("search")
