@@ -341,6 +341,10 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
       textgan train-gan vecs.npy --kind gan --objective wgan-gp --out runs/gan
       textgan train-gan vecs.npy --kind ebm-langevin --set temperature=0.001 --out runs/ebm
       textgan train-gan data/faq_en.csv --model runs/sim/model --text-col text --preset embeddings --out runs/gan
+      torchrun --nproc_per_node 2 -m cli train-gan vecs.npy --batch-size 256 --out runs/gan_ddp
+
+    Under torchrun (gloo on CPU, nccl on GPU) each process computes on its share of every global
+    --batch-size and gradients are averaged; rank 0 writes checkpoints and the model folder.
     """
     import dataclasses
 
@@ -378,7 +382,10 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         groups = read_labels(labels, len(data)) if labels else None
         path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=not quiet,
                                   resume=resume)
-    click.echo(f"saved {k.name} model to {path}")
+    from textgan.distributed import is_main
+
+    if is_main():  # under torchrun every rank returns here; one line is enough
+        click.echo(f"saved {k.name} model to {path}")
 
 
 KIND_NAMES_OLD = ("meg", "ebm-langevin", "ogan", "conditional")  # accepted by --objective in textgan 0.1

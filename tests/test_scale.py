@@ -170,3 +170,36 @@ def test_storage_choice_follows_the_memory_budget():
     assert choose_storage(1_000_000, 256, memory_budget_mb=500) == "disk"
     assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ32"
     assert ondisk_factory(100_000_000, 384).endswith("PQ48")
+
+
+def test_torchrun_two_processes_equal_one(tmp_path):
+    """2 gloo processes at the same global batch == 1 process (fresh and resumed); ranks given
+    different data refuse to train."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from textgan.gan import GANConfig, train_gan
+
+    x = np.random.default_rng(0).standard_normal((500, 16)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
+    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                        str(root / "tests" / "_ddp_worker.py"), str(tmp_path)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    cfg = dict(steps=40, batch_size=32, width=32, depth=2, noise_dim=8, objective="wgan-gp", penalty="gp",
+               checkpoint_every=10)
+    train_gan(x, GANConfig(**cfg), tmp_path / "one", progress=False)
+    for name in ("generator.safetensors", "critic.safetensors"):
+        a, b = load_file(tmp_path / "one" / name), load_file(tmp_path / "two" / name)
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    last = [json.loads(ln) for ln in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()][-1]
+    last2 = [json.loads(ln) for ln in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["step"] == last2["step"] == 40 and abs(last["d_loss"] - last2["d_loss"]) < 1e-5
+    for r in (0, 1):
+        assert "different training data" in json.loads((tmp_path / f"rank{r}.json").read_text())
