@@ -194,11 +194,14 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
     if hasattr(ivf, "do_polysemous_training"):
         ivf.do_polysemous_training = False
     rng = np.random.default_rng(seed)
+    clock = _Clock()
     _, sample = shards.sample(min(n, 39 * max(ivf.nlist, 256)), rng)
     _train(index, sample, factory)
     del sample
+    clock.lap("train")
     with atomic_dir(out) as tmp:
         blocks = _add_blocks(index, shards, tmp, progress, tqdm)
+        clock.lap("add")
         with quiet_native_output():
             merge_ondisk(index, [str(b) for b in blocks], str(tmp / "lists.ivfdata"))
         for b in blocks:
@@ -208,9 +211,11 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
             faiss.write_index(index, str(f))
         _link_vectors(shards, tmp / "vectors")
         has_groups = _write_texts(shards, tmp)
+        clock.lap("merge_and_copy")
         vectors = ShardVectors([tmp / "vectors" / f"{nm}.npy" for nm in shards.names],
                                list(np.diff(shards.offsets)), d)
         recall, params, typical = _tune(index, vectors, shards, factory, rerank, rng)
+        clock.lap("recall_and_tune")
         meta = {"format": FORMAT, "version": 1, "storage": "disk",
                 "fingerprint": (encoder or {}).get("fingerprint"), "encoder": dict(encoder or {}),
                 "dim": d, "metric": METRIC, "factory": factory, "rerank": int(rerank),
@@ -221,9 +226,25 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
         sizes = {f: (tmp / f).stat().st_size for f in ("index.faiss", "lists.ivfdata")}
         meta.update(index_bytes=sizes["index.faiss"], bytes_per_vector=sum(sizes.values()) / n,
                     digests=folder_digests(tmp, skip=("meta.json",)), versions=library_versions())
+        clock.lap("checksums")
+        meta["build_seconds"] = clock.laps
         save_json(meta, tmp / "meta.json")
         del vectors
     return load_index(out)
+
+
+class _Clock:
+    """Seconds per build phase, recorded in meta.json (per-unit costs for capacity planning)."""
+
+    def __init__(self):
+        import time
+
+        self.now, self.t, self.laps = time.perf_counter, time.perf_counter(), {}
+
+    def lap(self, name: str) -> None:
+        t = self.now()
+        self.laps[name] = round(t - self.t, 3)
+        self.t = t
 
 
 def _train(index, sample: np.ndarray, factory: str) -> None:
