@@ -203,3 +203,28 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     assert last["step"] == last2["step"] == 40 and abs(last["d_loss"] - last2["d_loss"]) < 1e-5
     for r in (0, 1):
         assert "different training data" in json.loads((tmp_path / f"rank{r}.json").read_text())
+
+
+def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, tmp_path, monkeypatch, cli_main):
+    import os
+    import signal
+
+    import textgan.shards as sh
+
+    model, f, _ = corpus
+    real_write = sh.write_shard
+
+    def killed_on_shard_3(out, k, *a):  # runs in the forked worker that owns shard 3
+        if k == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(out, k, *a)
+
+    monkeypatch.setattr(sh, "write_shard", killed_on_shard_3)
+    code, _, err = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert_one_line_error(code, err, "worker(s) died", "rerun")
+    assert not (tmp_path / "v" / "shard-00003.npy").exists() and (tmp_path / "v" / "shard-00004.npy").exists()
+    monkeypatch.setattr(sh, "write_shard", real_write)
+    code, out, _ = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out
+    assert json.loads((tmp_path / "v" / "manifest.json").read_text())["shards"] == \
+        json.loads((shards_dir / "manifest.json").read_text())["shards"]

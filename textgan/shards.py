@@ -245,19 +245,39 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
         procs = [ctx.Process(target=_worker, args=(dict(common, worker=w, threads=1), queue)) for w in range(workers)]
         for p in procs:
             p.start()
-        results = [queue.get() for _ in procs]
-        for p in procs:
-            p.join()
+        results = _collect(procs, queue)
         errors = [msg for status, msg in results if status == "error"]
         if errors:
             raise InputError(errors[0])
-        if any(p.exitcode != 0 for p in procs):
-            raise RuntimeError(f"an encode worker died (exit codes {[p.exitcode for p in procs]}); "
-                               "rerun the same command to finish the missing shards")
+        if len(results) < workers or any(p.exitcode != 0 for p in procs):
+            raise InputError(f"{workers - len(results)} encode worker(s) died (exit codes "
+                             f"{[p.exitcode for p in procs]}); rerun the same command to encode the shards "
+                             "they left (finished shards are kept)", out)
         res = {"shards": results[0][1]["shards"], "rows": results[0][1]["rows"],
                "encoded_shards": sum(r[1]["encoded_shards"] for r in results)}
     manifest = finalize(out, res["shards"], res["rows"])
     return dict(res, complete=manifest is not None, manifest=str(out / MANIFEST) if manifest else None)
+
+
+def _collect(procs, queue) -> list:
+    """Results of the worker processes; a killed worker sends none, so poll instead of blocking."""
+    import queue as queue_mod
+
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_mod.Empty:
+            if all(p.exitcode is not None for p in procs):
+                break
+    for p in procs:
+        p.join()
+    while len(results) < len(procs):  # results sent just before the last exit
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_mod.Empty:
+            break
+    return results
 
 
 def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
