@@ -228,3 +228,29 @@ def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, 
     assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out
     assert json.loads((tmp_path / "v" / "manifest.json").read_text())["shards"] == \
         json.loads((shards_dir / "manifest.json").read_text())["shards"]
+
+
+def test_partial_fc_keeps_positives_and_equals_the_full_head_at_rate_1():
+    import torch
+    import torch.nn.functional as F
+
+    from textgan.partial_fc import SampledMarginHead, margin_cross_entropy, sample_classes
+
+    labels = torch.tensor([3, 7, 3, 999])
+    classes, target = sample_classes(labels, 1000, 50, torch.Generator().manual_seed(0))
+    assert len(classes) == 50 and torch.equal(classes[target], labels)
+    assert len(sample_classes(labels, 1000, 1)[0]) == 3  # never fewer than the positives
+    head = SampledMarginHead(20, 8, rate=1.0)
+    emb = torch.randn(6, 8)
+    y = torch.tensor([0, 5, 5, 19, 2, 2])
+    cos, t = head(emb, y)
+    loss = margin_cross_entropy(cos, t, 30.0, lambda c: c - 0.35)
+    # reference: AM-Softmax over all 20 centres, built by hand
+    full = F.normalize(emb, dim=1) @ F.normalize(head.centres.weight, dim=1).T
+    ref = F.cross_entropy(30.0 * (full - 0.35 * F.one_hot(y, 20)), y)
+    assert torch.allclose(loss, ref, atol=1e-5)
+    head = SampledMarginHead(10_000, 8, rate=0.01)
+    cos, t = head(emb, y)
+    margin_cross_entropy(cos, t, 30.0, lambda c: c - 0.35).backward()
+    grad = head.centres.weight.grad
+    assert cos.shape == (6, 100) and grad.is_sparse and len(grad.coalesce().indices()[0]) == 100
