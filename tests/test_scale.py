@@ -254,3 +254,11 @@ def test_partial_fc_keeps_positives_and_equals_the_full_head_at_rate_1():
     margin_cross_entropy(cos, t, 30.0, lambda c: c - 0.35).backward()
     grad = head.centres.weight.grad
     assert cos.shape == (6, 100) and grad.is_sparse and len(grad.coalesce().indices()[0]) == 100
+
+
+def test_small_shard_folder_is_indexed_in_ram(corpus, shards_dir, tmp_path, cli_main):
+    model, _, texts = corpus
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", tmp_path / "idx", "--no-progress")
+    assert code == 0 and "1584 duplicates dropped" in stdout and "with Flat" in stdout
+    code, stdout, _ = cli_main("search", tmp_path / "idx", texts[7], "--k", "1")
+    assert code == 0 and texts[7] in stdout
