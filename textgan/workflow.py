@@ -135,7 +135,7 @@ def index_shards(model, shard_dir, out, factory: str | None = None, memory_budge
 
     enc = load_encoder(model)
     shards = open_shards(shard_dir, expect_fingerprint=enc.fingerprint)
-    meta = encoder_meta(enc, encoder_path)
+    meta = encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None))
     if storage not in ("auto", "ram", "disk"):
         raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
     if storage == "auto":
