@@ -161,14 +161,28 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
 @click.argument("model")
 @click.argument("texts")
 @click.option("--text-col", default=None, help="Column to read when TEXTS is a data file.")
-@click.option("--out", "out_file", required=True, help="Output .npy file (N, D) float32.")
+@click.option("--group-col", default=None, help="Sharded encode: group column kept beside each sentence.")
+@click.option("--out", "out_file", required=True,
+              help="Output .npy file (N, D) float32, or a folder of shards (streaming, resumable).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
-def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
+@click.option("--shard-size", type=int, default=None,
+              help="Rows per shard (default 100000 when --out is a folder).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Encoding processes on this machine.")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="This copy encodes shards k with k %% N == I (run N copies, e.g. on N machines).")
+@click.option("--progress/--no-progress", default=False, show_default=True)
+def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_size, workers, shard_spec,
+               progress) -> None:
     """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL.
+
+    With --out a folder (or any of --shard-size, --workers, --shard) the corpus is read as
+    a stream and written as shards of memory-mappable .npy vectors plus a manifest.json;
+    a rerun of the same command continues after the last finished shard.
 
     \b
     Example:
       textgan encode runs/sim/model data/queries.txt --out queries.npy
+      textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
     """
     import numpy as np
 
@@ -177,9 +191,25 @@ def encode_cmd(model, texts, text_col, out_file, batch_size) -> None:
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+        from textgan.shards import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
+
+        from pathlib import Path
+
+        if Path(out_file).is_file():
+            check_output_file(out_file, [texts, model])
+        if out_file.endswith(".npy") or Path(out_file).is_file():
+            raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
+                             out_file)
+        check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]))
+        res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
+                            shard_size=shard_size or DEFAULT_SHARD_SIZE, batch_size=batch_size, workers=workers,
+                            shard=parse_shard(shard_spec), progress=progress)
+        state = "complete" if res["complete"] else "waiting for the other --shard copies"
+        click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "
+                   f"into {out_file}: {state}")
+        return
     check_writable(check_output_file(out_file, [texts, model]).parent)
-    if not out_file.endswith(".npy"):
-        raise InputError("--out must end in .npy", out_file)
     enc = similarity.load(model)
     vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
     with atomic_path(out_file) as tmp:
@@ -310,6 +340,10 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
       textgan train-gan vecs.npy --kind gan --objective wgan-gp --out runs/gan
       textgan train-gan vecs.npy --kind ebm-langevin --set temperature=0.001 --out runs/ebm
       textgan train-gan data/faq_en.csv --model runs/sim/model --text-col text --preset embeddings --out runs/gan
+      torchrun --nproc_per_node 2 -m cli train-gan vecs.npy --batch-size 256 --out runs/gan_ddp
+
+    Under torchrun (gloo on CPU, nccl on GPU) each process computes on its share of every global
+    --batch-size and gradients are averaged; rank 0 writes checkpoints and the model folder.
     """
     import dataclasses
 
@@ -347,7 +381,10 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         groups = read_labels(labels, len(data)) if labels else None
         path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=not quiet,
                                   resume=resume)
-    click.echo(f"saved {k.name} model to {path}")
+    from textgan.distributed import is_main
+
+    if is_main():  # under torchrun every rank returns here; one line is enough
+        click.echo(f"saved {k.name} model to {path}")
 
 
 KIND_NAMES_OLD = ("meg", "ebm-langevin", "ogan", "conditional")  # accepted by --objective in textgan 0.1
@@ -389,21 +426,32 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
 @click.option("--group-col", default=None, help="Optional group column kept beside each sentence.")
 @click.option("--factory", default=None, help="FAISS index_factory string (default: chosen from size/memory).")
 @click.option("--memory-mb", type=float, default=None, help="Memory budget steering the automatic choice.")
+@click.option("--storage", type=click.Choice(["auto", "ram", "disk"]), default="auto", show_default=True,
+              help="disk: IVF-PQ with inverted lists on disk (CORPUS must be a shard folder from `encode`).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, progress):
+def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.
+
+    CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
+    read shard by shard, and built on disk when it is large or passes --memory-mb.
 
     \b
     Example:
       textgan index runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/index
+      textgan index runs/sim/model runs/vecs --memory-mb 2000 --out runs/index
     """
+    from pathlib import Path
+
     from textgan import workflow
 
     idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
-                                factory=factory, memory_budget_mb=memory_mb, progress=progress)
+                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage)
     m = idx.meta
+    files = [Path(out) / f for f in ("index.faiss", "lists.ivfdata") if (Path(out) / f).is_file()]
+    bpv = sum(f.stat().st_size for f in files) / max(1, m["n"])
     click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
-               f"with {m['factory']}, recall@10 {m['recall_at_10']:.3f} -> {out}")
+               f"with {m['factory']}{' on disk' if m.get('storage') == 'disk' else ''}, "
+               f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
 
 
 @cli.command("search")

@@ -97,6 +97,37 @@ def choose_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
         f"(exact index needs {estimate_bytes('Flat', n, dim) / 2**20:.1f} MB)")
 
 
+# Without a memory budget, corpora whose raw vectors pass this size are indexed on disk.
+ONDISK_RAW_BYTES = 2**30
+ONDISK_MAX_CODE_BYTES = 64  # PQ code + 8-byte id per vector
+
+
+def choose_storage(n: int, dim: int, memory_budget_mb: float | None = None) -> str:
+    """"ram" (build_index: every vector in memory, then the choice above) or "disk"
+    (textgan.ondisk: IVF-PQ trained on a sample, filled shard by shard, inverted lists on disk).
+
+    Building in RAM holds the raw vectors (n x dim x 4 bytes) and the index together; when that
+    passes the budget (or 1 GiB of raw vectors without one), the on-disk path is taken.
+    """
+    raw = n * dim * 4
+    if memory_budget_mb is None:
+        return "ram" if raw <= ONDISK_RAW_BYTES else "disk"
+    budget = float(memory_budget_mb) * 2**20
+    try:
+        need = raw + estimate_bytes(choose_factory(n, dim, memory_budget_mb), n, dim)
+    except InputError:
+        return "disk"
+    return "ram" if need <= budget else "disk"
+
+
+def ondisk_factory(n: int, dim: int) -> str:
+    """"IVF{nlist},PQ{m}" for the on-disk path: nlist as for RAM indexes, m the largest divisor of
+    dim with m + 8 <= ONDISK_MAX_CODE_BYTES and at least 4 dimensions per sub-quantiser (the codes
+    rank candidates; textgan.ondisk re-ranks them with the exact vectors)."""
+    ms = [m for m in range(1, dim // 4 + 1) if dim % m == 0 and m + 8 <= ONDISK_MAX_CODE_BYTES]
+    return f"IVF{_nlist(n)},PQ{max(ms) if ms else 1}"
+
+
 def make_empty_index(factory: str, n: int, dim: int):
     """The untrained FAISS index for `factory`; refused up front (before any encoding or training)
     when the string is not a factory or `n` vectors are too few to train it."""
@@ -131,7 +162,7 @@ def set_params(index, params: dict) -> None:
 
 def _knob(factory: str) -> tuple[str | None, list[int]]:
     """The search-time parameter of a factory and the values the tuner tries, cheapest first."""
-    head = factory.split(",")[0]
+    head = next((p for p in factory.split(",") if p.startswith(("IVF", "HNSW"))), "")
     if head.startswith("IVF"):
         nlist = int(head[3:])
         return "nprobe", [v for v in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256,
@@ -171,16 +202,26 @@ def tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False):
     t = time.perf_counter()
     truth = drop_self(*exact.search(q, k + 1), qid)[1]
     exact_s = time.perf_counter() - t
+    fallback = allow_fallback and "PQ" not in factory
+    res = raise_knob(index, factory, lambda: drop_self(*index.search(q, k + 1), qid)[1], truth,
+                     max_seconds=exact_s if fallback else None)
+    if res is None:  # already slower than exact search; larger values only get slower
+        return 1.0, {}, exact
+    return res[0], res[1], None
+
+
+def raise_knob(index, factory: str, search, truth: np.ndarray, max_seconds: float | None = None):
+    """Raise nprobe/efSearch, cheapest first, until `search()` (-> ids (Q, k)) reaches TARGET_RECALL
+    against `truth`; returns (recall, params), the closest value when the target is out of reach,
+    or None once one search takes longer than `max_seconds`."""
     knob, values = _knob(factory)
     best = (0.0, values[-1] if values else None)
-    fallback = allow_fallback and "PQ" not in factory
     for v in values:
         set_params(index, {knob: v})
         t = time.perf_counter()
-        found = drop_self(*index.search(q, k + 1), qid)[1]
-        if fallback and time.perf_counter() - t > exact_s:
-            # already slower than exact search; larger values only get slower
-            return 1.0, {}, exact
+        found = search()
+        if max_seconds is not None and time.perf_counter() - t > max_seconds:
+            return None
         r = recall_at_k(found, truth)
         if r > best[0]:
             best = (r, v)
@@ -189,6 +230,5 @@ def tune(index, factory: str, x: np.ndarray, rng, allow_fallback: bool = False):
     params = {} if knob is None else {knob: best[1]}
     set_params(index, params)  # target unreachable (e.g. PQ codes): keep the closest value
     if knob is None:
-        best = (recall_at_k(drop_self(*index.search(q, k + 1), qid)[1], truth), None)
-    return float(best[0]), params, None
-
+        best = (recall_at_k(search(), truth), None)
+    return float(best[0]), params

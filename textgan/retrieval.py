@@ -260,6 +260,10 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
     if meta.get("index_bytes") not in (None, size):
         raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
     verify_digests(path, meta.get("digests"))  # indexes saved before digests were recorded pass
+    if meta.get("storage") == "disk":
+        from textgan.ondisk import load_ondisk
+
+        return load_ondisk(path, meta)
     try:
         index = faiss.read_index(str(f))
     except RuntimeError as exc:

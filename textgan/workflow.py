@@ -79,18 +79,20 @@ def encoder_meta(enc, path=None) -> dict:
 
 def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
                  factory: str | None = None, memory_budget_mb: float | None = None,
-                 batch_size: int = 256, progress: bool = True, encoder_path=None):
+                 batch_size: int = 256, progress: bool = True, encoder_path=None, storage: str = "auto"):
     """Encode a corpus with a saved similarity model and write a FAISS index folder.
 
     Args:
         model: similarity model folder.
-        corpus: .txt (one sentence a line) or a CSV/TSV/JSON/JSONL/Parquet file.
+        corpus: .txt (one sentence a line) or a CSV/TSV/JSON/JSONL/Parquet file, or a shard
+            folder written by `textgan.shards.encode_shards` (see `index_shards`).
         out: index folder to write (atomically).
         text_col, group_col: columns of a data file; groups are kept beside the texts.
         factory: a FAISS `index_factory` string overriding the automatic choice.
         memory_budget_mb: steers the automatic choice towards compressed indexes.
         encoder_path: the encoder path the index records (default: `model`), for a model
             folder that is about to move (the demo builds its run in a temporary folder).
+        storage: "auto", "ram" or "disk" (on-disk IVF-PQ; shard folders only).
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
@@ -98,6 +100,13 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
 
     check_index_out(out)
     enc = load_encoder(model)
+    if Path(corpus).is_dir():
+        return index_shards(enc, corpus, out, factory=factory, memory_budget_mb=memory_budget_mb, storage=storage,
+                            progress=progress,
+                            encoder_path=encoder_path or (model if isinstance(model, (str, Path)) else None))
+    if storage == "disk":
+        raise InputError("an on-disk index is built from a shard folder: run `textgan encode MODEL CORPUS "
+                         "--out VECS/` first, then index VECS/", corpus)
     texts, groups = read_corpus(corpus, text_col, group_col)
     if not texts:
         raise InputError("empty corpus: no sentences", corpus)
@@ -107,6 +116,36 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     index = build_index(vectors, texts, groups=groups,
                         encoder=encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None)),
                         factory=factory, memory_budget_mb=memory_budget_mb, progress=progress)
+    index.save(out)
+    return index
+
+
+def index_shards(model, shard_dir, out, factory: str | None = None, memory_budget_mb: float | None = None,
+                 storage: str = "auto", progress: bool = True, encoder_path=None):
+    """Index a shard folder (`textgan encode ... --out FOLDER`) made by this encoder.
+
+    storage "auto" keeps small corpora in RAM (`build_index`, duplicates dropped) and builds
+    larger ones, or ones past `memory_budget_mb`, on disk (`textgan.ondisk`, no duplicate check).
+    """
+    from textgan.index_choice import choose_storage
+    from textgan.ondisk import build_ondisk
+    from textgan.retrieval import build_index
+    from textgan.shards import open_shards
+
+    enc = load_encoder(model)
+    shards = open_shards(shard_dir, expect_fingerprint=enc.fingerprint)
+    meta = encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None))
+    if storage not in ("auto", "ram", "disk"):
+        raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
+    if storage == "auto":
+        storage = choose_storage(shards.n, shards.dim, memory_budget_mb)
+    if storage == "disk":
+        return build_ondisk(shards, out, encoder=meta, factory=factory, progress=progress)
+    rows = [r for s in range(len(shards)) for r in shards.rows(s)]
+    vectors = np.concatenate([np.asarray(shards.vectors(s)) for s in range(len(shards))])
+    groups = [g for _, g in rows] if any(g is not None for _, g in rows) else None
+    index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=meta, factory=factory,
+                        memory_budget_mb=memory_budget_mb, progress=progress)
     index.save(out)
     return index
 

@@ -3,12 +3,15 @@
 A kind is a `Step` subclass: it builds its networks and optimisers and performs one update
 (`train_step`). Everything else comes from `run` and is therefore the same for every kind:
 seeding, input checks, the run lock, the learning-rate schedule, the generator EMA, the
-non-finite guard, metrics logging, the loss plot, exact checkpoints and resume, and the
-final model folder. Batches are drawn with replacement from the global torch RNG, which is
-checkpointed, so `resume=True` continues bitwise-exactly after a kill at any point.
+non-finite guard, metrics logging, the loss plot, exact checkpoints and resume, the
+final model folder, and data-parallel training under torchrun (textgan.distributed).
+Batches are drawn with replacement from the global torch RNG, which is checkpointed, so
+`resume=True` continues bitwise-exactly after a kill at any point.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -179,41 +182,55 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     """
     from tqdm.auto import tqdm
 
+    from textgan import distributed as ddp
+
+    rank, world = ddp.init()  # (0, 1) unless started by torchrun
+    main = rank == 0
     cfg = config.resolve()
     data = check_training_data(data, cfg.batch_size, images=step_cls.images)
     out = check_new_out_dir(Path(out_dir), resume)
     ckpt, metrics_path = out / "checkpoint", out / "metrics.jsonl"
-    with run_lock(out):
+    # each rank computes on its share of the global batch; draws and gradients make it one batch
+    local_cfg = cfg if world == 1 else dataclasses.replace(cfg, batch_size=ddp.local_batch(cfg.batch_size))
+    draws = contextlib.nullcontext if world == 1 else lambda: ddp.GlobalBatchDraws(local_cfg.batch_size, rank, world)
+    with run_lock(out) if main else contextlib.nullcontext():
         seed_all(cfg.seed)
-        step = step_cls(cfg, data, labels, label_names)
+        step = step_cls(local_cfg, data, labels, label_names)
         ident = _identity(step, cfg, data, labels, meta)
+        ddp.check_same_across_ranks(json.dumps(ident, sort_keys=True), "training data or settings")
+        if world > 1:
+            ddp.average_gradients_on_step(step.optimizers.values())
         start = 0
         if resume and (ckpt / "state.json").exists():
             old = read_checkpoint_meta(ckpt).get("identity", {})
             if old != ident:
                 raise InputError(f"cannot resume: {_explain_mismatch(old, ident)}; use a new --out", ckpt)
             start = load_checkpoint(ckpt, step.modules, step.optimizers, step.state)["step"]
-            _truncate_metrics(metrics_path, start)
-        else:
+            if main:
+                _truncate_metrics(metrics_path, start)
+        elif main:
             if resume and out.exists() and any(out.iterdir()):
                 warnings.warn(f"{out}: no checkpoint yet, training from step 0", stacklevel=2)
             metrics_path.unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
-                   "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+            save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
+                       "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
         last_ckpt = start
-        bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=step.kind)
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=step.kind)
         t0 = time.perf_counter()
-        with open(metrics_path, "a", encoding="utf-8") as log:
+        with open(metrics_path, "a", encoding="utf-8") if main else contextlib.nullcontext() as log:
             for t in range(start, cfg.steps):
                 step.set_lrs(t)
-                losses = step.train_step(t)
+                with draws():
+                    losses = step.train_step(t)
+                losses = ddp.mean_across_ranks(losses)
                 if not all(np.isfinite(v) for v in losses.values()):
                     _diverged(t, losses, step.kind, last_ckpt, ckpt)
                 for ema, live in step.ema_pairs:
                     ema_update(ema, live, cfg.ema, t)
                 done = t + 1
-                if done % cfg.log_every == 0 or done == cfg.steps:
+                if log is not None and (done % cfg.log_every == 0 or done == cfg.steps):
                     log.write(json.dumps({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
                     log.flush()
                     bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:3]})
@@ -221,16 +238,19 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
                     bad = [f"{n}.{k}" for n, m in step.modules.items() for k in non_finite_tensors(m.state_dict())]
                     if bad:
                         _diverged(t, {"weights": float("nan")}, step.kind, last_ckpt, ckpt)
-                    save_checkpoint(ckpt, done, step.modules, step.optimizers, step.state, {"identity": ident})
+                    if main:
+                        save_checkpoint(ckpt, done, step.modules, step.optimizers, step.state, {"identity": ident})
                     last_ckpt = done
                 bar.update(1)
                 if callback is not None:
                     callback(done, losses)
         bar.close()
-        extra = step.save(out)
-        write_model_config(out, step.kind, cfg, data.shape[1:], cfg.steps, meta, extra)
-        rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        plot_curves(rows, step.loss_keys, out / "losses.png", f"{step.kind} losses")
+        if main:
+            extra = step.save(out)
+            write_model_config(out, step.kind, cfg, data.shape[1:], cfg.steps, meta, extra)
+            rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            plot_curves(rows, step.loss_keys, out / "losses.png", f"{step.kind} losses")
+    ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return out
 
 

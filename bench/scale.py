@@ -1,0 +1,277 @@
+"""Scale bench: sharded encode over processes, the on-disk IVF-PQ index, torchrun training.
+
+Keys written to --json:
+  encode_speedup_2_workers   wall time of `encode_shards(workers=1)` / `(workers=2)` on the same
+                             --sentences sentences (CLINC150 sentences repeated) with a GRU of the
+                             default architecture trained for --sim-steps steps; 1 torch thread each.
+  encode                     {sentences, seconds_1_worker, seconds_2_workers, sent_per_s_per_core,
+                              shard_bytes_per_sentence}
+  ondisk                     {n, dim, factory, bytes_per_vector, recall_at_10, qps, flat_qps,
+                              qps_ratio_vs_flat, peak_rss_mb, flat_index_mb, build_s, add_s_per_vector}
+                             for --n synthetic clustered unit vectors (bench/retrieval.py's "clustered"
+                             mixture) written as shards, indexed on disk in a child process (its peak
+                             RSS covers build, load and search); recall@10 of --queries fresh queries
+                             against exact search; Flat searched in this process with the same threads.
+  ddp                        {gan: {max_abs_diff_loss, max_abs_diff_weights, ...}, similarity: null}
+                             `train-gan` 1 process vs `torchrun --nproc_per_node 2` (gloo) after --ddp-steps
+                             steps at the same global batch, on the encoded CLINC vectors.
+  projection_100m            time (1 and 16 cores), disk and RAM for 100M sentences from the figures above.
+
+    flock /tmp/textgan-heavy.lock env PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py \
+        --json bench/results/scale.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/similarity.py must not shadow the package
+
+
+def clinc_sentences(data: Path) -> list[str]:
+    splits = json.loads((data / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
+    return [t for rows in splits.values() for t, _ in rows]
+
+
+def quick_model(data: Path, out: Path, steps: int) -> Path:
+    """A GRU of the default architecture after `steps` optimiser steps on CLINC150 train."""
+    import similarity
+
+    splits = json.loads((data / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
+    texts, groups = zip(*splits["train"])
+    cfg = similarity.TrainConfig(epochs=1, max_steps=steps, seed=0)
+    return Path(similarity.train(cfg, list(texts), list(groups), out / "sim", progress=False))
+
+
+def bench_encode(model: Path, corpus: Path, tmp: Path, shard_size: int) -> dict:
+    from textgan.shards import encode_shards
+
+    secs = {}
+    for w in (1, 2):
+        t = time.perf_counter()
+        res = encode_shards(model, corpus, tmp / f"enc{w}", shard_size=shard_size, workers=w)
+        secs[w] = time.perf_counter() - t
+    n = res["rows"]
+    shard_bytes = sum(f.stat().st_size for f in (tmp / "enc1").glob("shard-*") if not f.name.endswith(".json"))
+    return {"sentences": n, "seconds_1_worker": round(secs[1], 2), "seconds_2_workers": round(secs[2], 2),
+            "sent_per_s_per_core": round(n / secs[1], 1), "shard_bytes_per_sentence": round(shard_bytes / n, 1),
+            "speedup": round(secs[1] / secs[2], 3)}
+
+
+def write_synthetic_shards(folder: Path, n: int, dim: int, shard_size: int, seed: int):
+    """Clustered unit vectors (n/100 centres) as a shard folder; queries drawn from the same mixture."""
+    from retrieval import clustered, sphere
+
+    from textgan.artifacts import save_json
+    from textgan.shards import FORMAT, RUN_FILE, finalize, write_shard
+
+    rng = np.random.default_rng(seed)
+    centres = sphere(max(10, n // 100), dim, rng)
+    folder.mkdir(parents=True)
+    save_json({"format": FORMAT, "version": 1, "fingerprint": "synthetic", "dim": dim, "shard_size": shard_size,
+               "corpus": {"name": "synthetic-clustered", "bytes": n, "text_col": None, "group_col": None}},
+              folder / RUN_FILE)
+    for k, lo in enumerate(range(0, n, shard_size)):
+        m = min(shard_size, n - lo)
+        x = clustered(m, dim, centres, np.random.default_rng(seed + 1 + k))
+        write_shard(folder, k, [(f"row {lo + i}", None) for i in range(m)], x, "synthetic")
+    finalize(folder, (n + shard_size - 1) // shard_size, n)
+    return clustered(1000, dim, centres, np.random.default_rng(seed + 10**6))
+
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+from textgan.ondisk import build_ondisk
+from textgan.retrieval import load_index
+from textgan.shards import open_shards
+shards_dir, out, qfile = sys.argv[1:4]
+base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+shards = open_shards(shards_dir, verify=False)
+build_ondisk(shards, out, encoder={"fingerprint": "synthetic", "dim": shards.dim})
+build_s = time.perf_counter() - t
+idx = load_index(out)
+q = np.load(qfile)
+idx.search(q[:50], 10)
+t = time.perf_counter()
+_, ids = idx.search(q, 10)
+search_s = time.perf_counter() - t
+np.save(qfile + ".ids.npy", ids)
+print(json.dumps({"build_s": build_s, "search_s": search_s, "meta": {k: idx.meta[k] for k in
+      ("factory", "recall_at_10", "params", "bytes_per_vector", "rerank", "build_seconds")}, "base_rss_mb": base_rss,
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_ondisk(tmp: Path, n: int, dim: int, shard_size: int, seed: int) -> dict:
+    import faiss
+
+    from textgan.index_choice import recall_at_k
+    from textgan.shards import open_shards
+
+    t = time.perf_counter()
+    q = write_synthetic_shards(tmp / "syn", n, dim, shard_size, seed)
+    gen_s = time.perf_counter() - t
+    np.save(tmp / "q.npy", q)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-c", CHILD, str(tmp / "syn"), str(tmp / "idx"), str(tmp / "q.npy")],
+                       env=env, capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(p.stderr[-3000:])
+    child = json.loads(p.stdout.strip().splitlines()[-1])
+    ids = np.load(tmp / "q.npy.ids.npy")
+    shards = open_shards(tmp / "syn", verify=False)
+    flat = faiss.IndexFlatIP(dim)
+    for s in range(len(shards)):
+        flat.add(np.ascontiguousarray(shards.vectors(s)))
+    flat.search(q[:50], 10)
+    t = time.perf_counter()
+    _, truth = flat.search(q, 10)
+    flat_s = time.perf_counter() - t
+    add = child["build_s"]
+    return {"n": n, "dim": dim, "factory": child["meta"]["factory"], "params": child["meta"]["params"],
+            "rerank": child["meta"]["rerank"], "bytes_per_vector": round(child["meta"]["bytes_per_vector"], 2),
+            "recall_at_10": round(recall_at_k(ids, truth), 4),
+            "recall_at_10_build_estimate": round(child["meta"]["recall_at_10"], 4),
+            "qps": round(len(q) / child["search_s"], 1), "flat_qps": round(len(q) / flat_s, 1),
+            "qps_ratio_vs_flat": round(flat_s / child["search_s"], 1),
+            "peak_rss_mb": round(child["peak_rss_mb"], 1), "rss_after_imports_mb": round(child["base_rss_mb"], 1),
+            "build_seconds": child["meta"]["build_seconds"], "flat_index_mb": round(n * dim * 4 / 2**20, 1),
+            "build_s": round(add, 1), "build_s_per_vector": add / n, "generate_s": round(gen_s, 1),
+            "shard_bytes_per_vector": round(sum(f.stat().st_size for f in (tmp / "syn").glob("shard-*.npy")) / n, 1)}
+
+
+def bench_ddp(vectors: Path, tmp: Path, steps: int) -> dict:
+    from safetensors.torch import load_file
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    args = ["train-gan", str(vectors), "--steps", str(steps), "--batch-size", "256", "--quiet",
+            "--checkpoint-every", str(steps)]
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cli", *args, "--out", str(tmp / "one")], env=env, check=True, cwd=ROOT)
+    one_s = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                    "-m", "cli", *args, "--out", str(tmp / "two")], env=env, check=True, cwd=ROOT,
+                   capture_output=True)
+    two_s = time.perf_counter() - t
+    rows = [[json.loads(ln) for ln in (tmp / d / "metrics.jsonl").read_text().splitlines()] for d in ("one", "two")]
+    keys = [k for k in rows[0][-1] if k not in ("step", "seconds")]
+    loss_diff = max(abs(a[k] - b[k]) for a, b in zip(*rows) for k in keys)
+    w_diff = 0.0
+    for name in ("generator.safetensors", "critic.safetensors"):
+        a, b = load_file(tmp / "one" / name), load_file(tmp / "two" / name)
+        w_diff = max(w_diff, max(float((a[k] - b[k]).abs().max()) for k in a))
+    return {"gan": {"steps": steps, "global_batch": 256, "max_abs_diff_loss": loss_diff,
+                    "max_abs_diff_weights": w_diff, "seconds_1_process": round(one_s, 1),
+                    "seconds_2_processes": round(two_s, 1)},
+            "similarity": None, "similarity_note": "train-similarity under torchrun is not wired yet "
+                                                   "(similarity/train.py is being rewritten elsewhere)"}
+
+
+def projection(enc: dict, od: dict, n: int = 100_000_000, cores: int = 16) -> dict:
+    """100M sentences from the measured per-unit costs (linear in n; IVF costs scaled by nlist)."""
+    from textgan.index_choice import _nlist, estimate_bytes, ondisk_factory
+
+    eff = enc["speedup"] / 2  # parallel efficiency measured at 2 workers, assumed to hold at 16
+    enc_1 = n / enc["sent_per_s_per_core"]
+    nl_bench, nl = _nlist(od["n"]), _nlist(n)
+    b = od["build_seconds"]
+    # k-means: 39 x nlist samples x nlist centroids -> x (nlist ratio)^2; adding: one coarse assignment
+    # per vector (x nlist) -> x (n ratio) x (nlist ratio), an upper bound (PQ encoding does not grow);
+    # the rest (merge, copies, exact recall sample, checksums) streams over the data -> x (n ratio)
+    r_n, r_l = n / od["n"], nl / nl_bench
+    add_1 = b["train"] * r_l**2 + b["add"] * r_n * r_l + (sum(b.values()) - b["train"] - b["add"]) * r_n
+    dim = od["dim"]
+    f = ondisk_factory(n, dim)
+    return {"sentences": n, "factory": f, "parallel_efficiency_assumed": round(eff, 3),
+            "encode_hours_1_core": round(enc_1 / 3600, 1),
+            f"encode_hours_{cores}_cores": round(enc_1 / (cores * eff) / 3600, 2),
+            "index_build_hours_1_core": round(add_1 / 3600, 1),
+            f"index_build_hours_{cores}_cores": round(add_1 / cores / 3600, 2),
+            "disk_gb_shards": round(n * enc["shard_bytes_per_sentence"] / 1e9, 1),
+            "disk_gb_index": round(n * od["bytes_per_vector"] / 1e9, 1),
+            "ram_gb_encode_per_worker": round((100_000 * enc["shard_bytes_per_sentence"] + 200e6) / 1e9, 2),
+            "ram_gb_index_build": round((39 * nl * dim * 4 + 1_000_000 * (int(f.split("PQ")[1]) + 8)
+                                         + nl * dim * 4) / 1e9, 2),
+            "ram_gb_search": round(estimate_bytes(f, 0, dim) / 1e9, 3),
+            "flat_ram_gb": round(n * dim * 4 / 1e9, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--sentences", type=int, default=200_000)
+    ap.add_argument("--shard-size", type=int, default=10_000)
+    ap.add_argument("--sim-steps", type=int, default=50)
+    ap.add_argument("--n", type=int, default=2_000_000)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--ddp-steps", type=int, default=100)
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: encode,ondisk,ddp")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    skip = set(filter(None, args.skip.split(",")))
+    res: dict = {"load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="textgan-scale-", dir="/tmp") as d:
+        tmp = Path(d)
+        if not {"encode", "ddp"} <= skip:
+            model = quick_model(args.data, tmp, args.sim_steps)
+            sents = clinc_sentences(args.data)
+            corpus = tmp / "corpus.txt"
+            corpus.write_text("\n".join((sents * (args.sentences // len(sents) + 1))[:args.sentences]) + "\n",
+                              encoding="utf-8")
+            enc = bench_encode(model, corpus, tmp, args.shard_size)
+            res["encode"], res["encode_speedup_2_workers"] = enc, enc["speedup"]
+            print(f"encode: {enc}", flush=True)
+        if "ddp" not in skip:
+            from textgan.shards import open_shards
+
+            sh = open_shards(tmp / "enc1", verify=False)
+            np.save(tmp / "clinc_vecs.npy", np.asarray(sh.vectors(0)))
+            res["ddp"] = bench_ddp(tmp / "clinc_vecs.npy", tmp, args.ddp_steps)
+            print(f"ddp: {res['ddp']}", flush=True)
+        if "ondisk" not in skip:
+            res["ondisk"] = bench_ondisk(tmp, args.n, args.dim, 100_000, args.seed)
+            print(f"ondisk: {res['ondisk']}", flush=True)
+    res["load_after"] = os.getloadavg()
+    if "encode" in res and "ondisk" in res:
+        res["projection_100m"] = projection(res["encode"], res["ondisk"])
+        p = res["projection_100m"]
+        print("\n| 100M sentences | 1 core | 16 cores |\n|---|---|---|")
+        print(f"| encode (h) | {p['encode_hours_1_core']} | {p['encode_hours_16_cores']} |")
+        print(f"| on-disk index build (h) | {p['index_build_hours_1_core']} | {p['index_build_hours_16_cores']} |")
+        print(f"\ndisk: shards {p['disk_gb_shards']} GB + index {p['disk_gb_index']} GB; RAM: encode "
+              f"{p['ram_gb_encode_per_worker']} GB/worker, index build {p['ram_gb_index_build']} GB, "
+              f"search {p['ram_gb_search']} GB (+ page cache); a Flat index would need {p['flat_ram_gb']} GB")
+    if "ondisk" in res:
+        o = res["ondisk"]
+        print("\n| index | n | bytes/vector | recall@10 | QPS | QPS ratio | peak RSS MB |\n|---|---|---|---|---|---|---|")
+        print(f"| Flat (anchor) | {o['n']} | {o['dim'] * 4} | 1.0 | {o['flat_qps']} | 1.0 | {o['flat_index_mb']} (size) |")
+        print(f"| {o['factory']} on disk, rerank {o['rerank']} | {o['n']} | {o['bytes_per_vector']} | "
+              f"{o['recall_at_10']} | {o['qps']} | {o['qps_ratio_vs_flat']} | {o['peak_rss_mb']} |")
+    res["peak_rss_mb_bench_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Scale: streaming sharded encode (workers, --shard I/N, resume, full disk) and the on-disk index."""
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from textgan.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, faq):
+    """A .txt corpus of 2,112 lines (the FAQ sentences four times) and the FAQ model."""
+    model, texts, _, _ = faq
+    d = tmp_path_factory.mktemp("scale")
+    f = d / "corpus.txt"
+    f.write_text("\n".join(texts * 4) + "\n", encoding="utf-8")
+    return model, f, texts * 4
+
+
+@pytest.fixture(scope="module")
+def shards_dir(corpus, tmp_path_factory):
+    from textgan.shards import encode_shards
+
+    model, f, _ = corpus
+    out = tmp_path_factory.mktemp("shards") / "vecs"
+    res = encode_shards(model, f, out, shard_size=500, workers=2)
+    assert res["complete"] and res["shards"] == 5 and res["rows"] == 2112
+    return out
+
+
+def test_sharded_encode_equals_one_file_encode(corpus, shards_dir):
+    from textgan.shards import open_shards
+    from textgan.workflow import load_encoder
+
+    model, _, texts = corpus
+    enc = load_encoder(model)
+    shards = open_shards(shards_dir, expect_fingerprint=enc.fingerprint)
+    assert len(shards) == 5 and shards.n == 2112 and shards.manifest["encoder"]["fingerprint"] == enc.fingerprint
+    got = np.concatenate([shards.vectors(s) for s in range(len(shards))])
+    np.testing.assert_allclose(got, enc.encode(texts), atol=1e-6)
+    assert [t for s in range(len(shards)) for t, _ in shards.rows(s)] == texts
+    assert isinstance(shards.vectors(0), np.memmap)
+
+
+def test_resume_after_a_kill_encodes_only_missing_shards(corpus, shards_dir, tmp_path, monkeypatch):
+    import textgan.shards as sh
+
+    model, f, _ = corpus
+    real_write, written = sh.write_shard, []
+
+    def dying_write(out, k, *a):
+        if len(written) == 2:
+            (out / f".{sh.shard_name(k)}.npy.tmp-killed.npy").write_bytes(b"half")  # a killed write's temp file
+            raise KeyboardInterrupt  # the process dies mid-shard
+        written.append(k)
+        return real_write(out, k, *a)
+
+    monkeypatch.setattr(sh, "write_shard", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    assert not (tmp_path / "v" / sh.MANIFEST).exists()
+    monkeypatch.setattr(sh, "write_shard", real_write)
+    res = sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    assert res["complete"] and res["encoded_shards"] == 3  # shards 0 and 1 were kept
+    a, b = sh.open_shards(tmp_path / "v"), sh.open_shards(shards_dir)
+    for s in range(5):
+        np.testing.assert_array_equal(a.vectors(s), b.vectors(s))
+    # a rerun with another shard size into the same folder is refused
+    with pytest.raises(InputError, match="shard_size"):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=400)
+
+
+def test_copies_split_shards_and_the_last_writes_the_manifest(corpus, cli_main, tmp_path):
+    model, f, _ = corpus
+    out = tmp_path / "v"
+    code, stdout, _ = cli_main("encode", model, f, "--out", out, "--shard-size", 500, "--shard", "1/2")
+    assert code == 0 and "waiting" in stdout and not (out / "manifest.json").exists()
+    assert sorted(p.name for p in out.glob("shard-*.npy")) == ["shard-00001.npy", "shard-00003.npy"]
+    code, stdout, _ = cli_main("encode", model, f, "--out", out, "--shard-size", 500, "--shard", "0/2")
+    assert code == 0 and "complete" in stdout and (out / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("spec", ["3/2", "0/0", "a/b", "1"])
+def test_bad_shard_spec(corpus, cli_main, tmp_path, spec):
+    model, f, _ = corpus
+    assert_one_line_error(*cli_main("encode", model, f, "--out", tmp_path / "v", "--shard", spec)[::2], "--shard")
+
+
+def test_full_disk_leaves_no_partial_shard(corpus, tmp_path, monkeypatch):
+    import textgan.shards as sh
+
+    model, f, _ = corpus
+    real_save, calls = np.save, []
+
+    def save(path, *a, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            real_save(path, *a, **kw)  # the bytes land, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, *a, **kw)
+
+    monkeypatch.setattr(sh.np, "save", save)
+    with pytest.raises(InputError, match="disk full"):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    names = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert names == ["encode.json", "shard-00000.json", "shard-00000.npy", "shard-00000.texts.jsonl"]
+
+
+def test_missing_or_foreign_shards_are_refused(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    model, _, _ = corpus
+    bad = tmp_path / "bad"
+    shutil.copytree(shards_dir, bad)
+    (bad / "shard-00002.npy").unlink()
+    assert_one_line_error(*cli_main("index", model, bad, "--out", tmp_path / "i1")[::2], "missing shard file")
+    shutil.copy(shards_dir / "shard-00002.npy", bad / "shard-00002.npy")
+    shutil.copy(shards_dir / "shard-00001.npy", bad / "shard-00003.npy")  # a shard that is not this one
+    assert_one_line_error(*cli_main("index", model, bad, "--out", tmp_path / "i2")[::2], "checksum mismatch")
+    shutil.copy(shards_dir / "shard-00003.npy", bad / "shard-00003.npy")
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["encoder"]["fingerprint"] = "f" * 16  # vectors of another encoder
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(*cli_main("index", model, bad, "--out", tmp_path / "i3")[::2], "encoded by encoder")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    shutil.copy(shards_dir / "encode.json", unfinished / "encode.json")
+    assert_one_line_error(*cli_main("index", model, unfinished, "--out", tmp_path / "i4")[::2], "not finished")
+
+
+def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_path, cli_main):
+    from textgan.retrieval import load_index
+    from textgan.shards import open_shards
+    from textgan.vectors import cosine_knn
+
+    model, _, texts = corpus
+    out = tmp_path / "idx"
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", out, "--storage", "disk", "--no-progress")
+    assert code == 0 and "on disk" in stdout and "bytes/vector" in stdout
+    idx = load_index(out)
+    assert idx.meta["storage"] == "disk" and idx.ntotal == 2112 and idx.meta["recall_at_10"] >= 0.9
+    assert idx.meta["factory"].startswith("IVF") and "PQ" in idx.meta["factory"]
+    shards = open_shards(shards_dir)
+    x = np.concatenate([shards.vectors(s) for s in range(len(shards))])
+    q = x[::97]
+    scores, ids = idx.search(q, 5)
+    exact, _ = cosine_knn(q, x, 5)
+    np.testing.assert_allclose(scores[:, 0], exact[:, 0], atol=1e-5)  # re-ranked with the exact vectors
+    assert idx.texts[int(ids[0, 0])] == texts[int(ids[0, 0])] and len(idx.texts) == 2112
+    code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
+    assert code == 0 and texts[5] in stdout
+    # the on-disk inverted lists are checksummed like every index file
+    lists = out / "lists.ivfdata"
+    data = bytearray(lists.read_bytes())
+    data[100] ^= 1
+    lists.write_bytes(bytes(data))
+    assert_one_line_error(*cli_main("search", out, "x")[::2], "checksum mismatch", "lists.ivfdata")
+
+
+def test_storage_choice_follows_the_memory_budget():
+    from textgan.index_choice import choose_storage, ondisk_factory
+
+    assert choose_storage(10_000, 256) == "ram"
+    assert choose_storage(10_000_000, 256) == "disk"
+    assert choose_storage(1_000_000, 256, memory_budget_mb=100_000) == "ram"
+    assert choose_storage(1_000_000, 256, memory_budget_mb=500) == "disk"
+    assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ32"
+    assert ondisk_factory(100_000_000, 384).endswith("PQ48")
+
+
+def test_torchrun_two_processes_equal_one(tmp_path):
+    """2 gloo processes at the same global batch == 1 process (fresh and resumed); ranks given
+    different data refuse to train."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from textgan.gan import GANConfig, train_gan
+
+    x = np.random.default_rng(0).standard_normal((500, 16)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
+    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                        str(root / "tests" / "_ddp_worker.py"), str(tmp_path)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    cfg = dict(steps=40, batch_size=32, width=32, depth=2, noise_dim=8, objective="wgan-gp", penalty="gp",
+               checkpoint_every=10)
+    train_gan(x, GANConfig(**cfg), tmp_path / "one", progress=False)
+    for name in ("generator.safetensors", "critic.safetensors"):
+        a, b = load_file(tmp_path / "one" / name), load_file(tmp_path / "two" / name)
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    last = [json.loads(ln) for ln in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()][-1]
+    last2 = [json.loads(ln) for ln in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["step"] == last2["step"] == 40 and abs(last["d_loss"] - last2["d_loss"]) < 1e-5
+    for r in (0, 1):
+        assert "different training data" in json.loads((tmp_path / f"rank{r}.json").read_text())
+
+
+def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, tmp_path, monkeypatch, cli_main):
+    import os
+    import signal
+
+    import textgan.shards as sh
+
+    model, f, _ = corpus
+    real_write = sh.write_shard
+
+    def killed_on_shard_3(out, k, *a):  # runs in the forked worker that owns shard 3
+        if k == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(out, k, *a)
+
+    monkeypatch.setattr(sh, "write_shard", killed_on_shard_3)
+    code, _, err = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert_one_line_error(code, err, "worker(s) died", "rerun")
+    assert not (tmp_path / "v" / "shard-00003.npy").exists() and (tmp_path / "v" / "shard-00004.npy").exists()
+    monkeypatch.setattr(sh, "write_shard", real_write)
+    code, out, _ = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out
+    assert json.loads((tmp_path / "v" / "manifest.json").read_text())["shards"] == \
+        json.loads((shards_dir / "manifest.json").read_text())["shards"]
+
+
+def test_partial_fc_keeps_positives_and_equals_the_full_head_at_rate_1():
+    import torch
+    import torch.nn.functional as F
+
+    from textgan.partial_fc import SampledMarginHead, margin_cross_entropy, sample_classes
+
+    labels = torch.tensor([3, 7, 3, 999])
+    classes, target = sample_classes(labels, 1000, 50, torch.Generator().manual_seed(0))
+    assert len(classes) == 50 and torch.equal(classes[target], labels)
+    assert len(sample_classes(labels, 1000, 1)[0]) == 3  # never fewer than the positives
+    head = SampledMarginHead(20, 8, rate=1.0)
+    emb = torch.randn(6, 8)
+    y = torch.tensor([0, 5, 5, 19, 2, 2])
+    cos, t = head(emb, y)
+    loss = margin_cross_entropy(cos, t, 30.0, lambda c: c - 0.35)
+    # reference: AM-Softmax over all 20 centres, built by hand
+    full = F.normalize(emb, dim=1) @ F.normalize(head.centres.weight, dim=1).T
+    ref = F.cross_entropy(30.0 * (full - 0.35 * F.one_hot(y, 20)), y)
+    assert torch.allclose(loss, ref, atol=1e-5)
+    head = SampledMarginHead(10_000, 8, rate=0.01)
+    cos, t = head(emb, y)
+    margin_cross_entropy(cos, t, 30.0, lambda c: c - 0.35).backward()
+    grad = head.centres.weight.grad
+    assert cos.shape == (6, 100) and grad.is_sparse and len(grad.coalesce().indices()[0]) == 100
+
+
+def test_small_shard_folder_is_indexed_in_ram(corpus, shards_dir, tmp_path, cli_main):
+    model, _, texts = corpus
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", tmp_path / "idx", "--no-progress")
+    assert code == 0 and "1584 duplicates dropped" in stdout and "with Flat" in stdout
+    code, stdout, _ = cli_main("search", tmp_path / "idx", texts[7], "--k", "1")
+    assert code == 0 and texts[7] in stdout

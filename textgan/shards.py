@@ -1,0 +1,375 @@
+"""Streaming, sharded, resumable encoding: a corpus of any size -> a folder of vector shards.
+
+The corpus is read as a stream (a .txt line by line, a data file through `datasets`
+streaming), cut into shards of `shard_size` rows, and each shard is encoded and written
+on its own:
+
+    encode.json               what this folder is being made from (encoder fingerprint, dim,
+                              shard size, corpus name/size/columns); a rerun must match it
+    shard-00000.npy           (rows, D) float32 unit vectors, memory-mappable (np.load mmap_mode="r")
+    shard-00000.texts.jsonl   one {"text"[, "group"]} per row
+    shard-00000.json          rows + sha256 of both files: written last, it marks the shard done
+    manifest.json             written when every shard is done: encoder, n, dim, shard list
+
+Every file is written atomically, so a killed or failed run (full disk included) leaves
+whole shards only, and a rerun encodes just the shards not yet done. Work splits two ways
+that compose: `shard=(i, n)` makes this copy own shards k with k % n == i (n copies on n
+machines, any scheduler), and `workers` processes split this copy's shards among them.
+Every process reads the stream itself and skips the shards it does not own: reading text
+costs far less than encoding it, and no process ever holds more than one shard.
+"""
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from textgan.artifacts import atomic_file, atomic_path, file_sha256, is_nonempty_dir, load_json, save_json
+from textgan.errors import InputError
+
+FORMAT = "textgan-shards"
+RUN_FILE, MANIFEST = "encode.json", "manifest.json"
+DEFAULT_SHARD_SIZE = 100_000
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """"i/n" -> (i, n) with 0 <= i < n; None -> (0, 1)."""
+    if spec is None:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in str(spec).split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be I/N (this copy's number and the number of copies), got {spec!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"--shard {spec}: need 0 <= I < N (copies are numbered 0 to N-1)")
+    return i, n
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}"
+
+
+# --- reading the corpus as a stream ------------------------------------------------------
+
+def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
+    """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
+    from similarity.data import FORMATS
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("not a file" if p.exists() else "missing file", p)
+    suffix = p.suffix.lower()
+    if suffix == ".txt" and group_col is None:
+        with open(p, encoding="utf-8") as fh:
+            try:
+                for line in fh:
+                    if line.strip():
+                        yield line.strip(), None
+            except UnicodeDecodeError:
+                raise InputError("not valid UTF-8", p) from None
+        return
+    if suffix not in FORMATS:
+        raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
+    if text_col is None:
+        raise InputError("pass --text-col to read sentences from a data file", p)
+    import datasets
+
+    builder, kwargs = FORMATS[suffix]
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs)
+        for i, row in enumerate(ds):
+            if text_col not in row or (group_col and group_col not in row):
+                missing = text_col if text_col not in row else group_col
+                raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
+            t = row[text_col]
+            if t is None or not str(t).strip():
+                raise InputError(f"row {i + 1}: empty value in column {text_col!r}", p)
+            g = row.get(group_col) if group_col else None
+            yield str(t).strip(), (None if g is None else str(g).strip()) if group_col else None
+    except InputError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable input
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"cannot read dataset ({exc.__class__.__name__}: {msg[:200]})", p) from None
+
+
+def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
+    """(shard number, rows) of `size` rows each (the last may be shorter)."""
+    buf: list = []
+    k = 0
+    for row in rows:
+        buf.append(row)
+        if len(buf) == size:
+            yield k, buf
+            k, buf = k + 1, []
+    if buf:
+        yield k, buf
+
+
+# --- writing shards -----------------------------------------------------------------------
+
+def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
+    p = Path(corpus)
+    return {"format": FORMAT, "version": 1, "fingerprint": enc.fingerprint, "dim": int(enc.dim),
+            "shard_size": int(shard_size),
+            "corpus": {"name": p.name, "bytes": p.stat().st_size, "text_col": text_col, "group_col": group_col}}
+
+
+def _start(out: Path, ident: dict) -> None:
+    """Claim `out` for this encode, or check that a rerun / another copy encodes the same thing."""
+    f = out / RUN_FILE
+    if f.is_file():
+        old = load_json(f)
+        if old != ident:
+            diff = [k for k in ident if old.get(k) != ident[k]] if isinstance(old, dict) else ["format"]
+            raise InputError(f"this folder holds shards of another encode (differs in {', '.join(diff)}); "
+                             "use a new --out", out)
+        return
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, expected a shard folder", out)
+    if is_nonempty_dir(out):
+        raise InputError("output folder is not empty and holds no encode.json; choose a new --out", out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(ident, f)
+
+
+def shard_done(out: Path, k: int, fingerprint: str) -> bool:
+    """A shard counts as done when its marker names this encoder and its files have the recorded sizes."""
+    f = out / f"{shard_name(k)}.json"
+    if not f.is_file():
+        return False
+    try:
+        info = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (info.get("fingerprint") == fingerprint
+            and all((out / name).is_file() and (out / name).stat().st_size == size
+                    for name, size in info.get("bytes", {}).items()))
+
+
+def write_shard(out: Path, k: int, rows: list, vectors: np.ndarray, fingerprint: str) -> dict:
+    """Write one shard's vectors, texts and (last) its marker, each atomically."""
+    name = shard_name(k)
+    try:
+        with atomic_path(out / f"{name}.npy") as tmp:
+            np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        with atomic_file(out / f"{name}.texts.jsonl") as fh:
+            for t, g in rows:
+                fh.write(json.dumps({"text": t} if g is None else {"text": t, "group": g}, ensure_ascii=False) + "\n")
+        files = [f"{name}.npy", f"{name}.texts.jsonl"]
+        info = {"shard": k, "rows": len(rows), "fingerprint": fingerprint,
+                "bytes": {f: (out / f).stat().st_size for f in files},
+                "sha256": {f: file_sha256(out / f) for f in files}}
+        save_json(info, out / f"{name}.json")
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InputError(f"disk full while writing {name}; free space and rerun the same command "
+                             "(finished shards are kept, no partial shard was left)", out) from None
+        raise
+    return info
+
+
+def _owned(k: int, shard: tuple[int, int], worker: int, workers: int) -> bool:
+    i, n = shard
+    return k % n == i and (k // n) % workers == worker
+
+
+def encode_part(model, corpus, out, text_col=None, group_col=None, shard_size: int = DEFAULT_SHARD_SIZE,
+                batch_size: int = 256, shard: tuple[int, int] = (0, 1), worker: int = 0, workers: int = 1,
+                progress: bool = False, threads: int | None = None) -> dict:
+    """Encode the shards one process owns (skipping those already done); returns counts."""
+    import torch
+
+    from textgan.workflow import load_encoder
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    enc = load_encoder(model)
+    out = Path(out)
+    n_shards = total = encoded = 0
+    for k, part in chunks(stream_rows(corpus, text_col, group_col), shard_size):
+        total, n_shards = total + len(part), k + 1
+        if not _owned(k, shard, worker, workers) or shard_done(out, k, enc.fingerprint):
+            continue
+        write_shard(out, k, part, enc.encode([t for t, _ in part], batch_size=batch_size, progress=progress),
+                    enc.fingerprint)
+        encoded += 1
+    if total == 0:
+        raise InputError("empty corpus: no sentences", corpus)
+    return {"shards": n_shards, "rows": total, "encoded_shards": encoded}
+
+
+def _worker(args: dict, queue) -> None:
+    try:
+        queue.put(("ok", encode_part(**args)))
+    except InputError as exc:
+        queue.put(("error", str(exc)))
+
+
+def encode_shards(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
+                  shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, workers: int = 1,
+                  shard: tuple[int, int] = (0, 1), progress: bool = False) -> dict:
+    """Encode `corpus` into the shard folder `out`; resumable, splittable over processes and copies.
+
+    Args:
+        model: similarity model folder. corpus: .txt or data file (+ text_col [, group_col]).
+        out: shard folder (new, or one this same encode started: its done shards are kept).
+        shard_size: rows per shard (the unit of work, of resumption and of memory).
+        workers: processes on this machine (each with one torch thread).
+        shard: (i, n): this copy owns shards k with k % n == i.
+    Returns:
+        {"shards", "rows", "encoded_shards", "complete", "manifest"}: `complete` is False while
+        other copies still owe shards (the last copy to finish writes manifest.json).
+    """
+    import multiprocessing as mp
+
+    from textgan.workflow import load_encoder
+
+    for name, v in (("--shard-size", shard_size), ("--workers", workers), ("--batch-size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {v}")
+    out = Path(out)
+    enc = load_encoder(model)
+    _start(out, _run_identity(enc, corpus, text_col, group_col, shard_size))
+    common = dict(model=model, corpus=corpus, out=out, text_col=text_col, group_col=group_col,
+                  shard_size=shard_size, batch_size=batch_size, shard=shard, workers=workers)
+    if workers == 1:
+        res = encode_part(**common, progress=progress)
+    else:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(dict(common, worker=w, threads=1), queue)) for w in range(workers)]
+        for p in procs:
+            p.start()
+        results = _collect(procs, queue)
+        errors = [msg for status, msg in results if status == "error"]
+        if errors:
+            raise InputError(errors[0])
+        if len(results) < workers or any(p.exitcode != 0 for p in procs):
+            raise InputError(f"{workers - len(results)} encode worker(s) died (exit codes "
+                             f"{[p.exitcode for p in procs]}); rerun the same command to encode the shards "
+                             "they left (finished shards are kept)", out)
+        res = {"shards": results[0][1]["shards"], "rows": results[0][1]["rows"],
+               "encoded_shards": sum(r[1]["encoded_shards"] for r in results)}
+    manifest = finalize(out, res["shards"], res["rows"])
+    return dict(res, complete=manifest is not None, manifest=str(out / MANIFEST) if manifest else None)
+
+
+def _collect(procs, queue) -> list:
+    """Results of the worker processes; a killed worker sends none, so poll instead of blocking."""
+    import queue as queue_mod
+
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_mod.Empty:
+            if all(p.exitcode is not None for p in procs):
+                break
+    for p in procs:
+        p.join()
+    while len(results) < len(procs):  # results sent just before the last exit
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_mod.Empty:
+            break
+    return results
+
+
+def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
+    """Write manifest.json once every shard 0..n_shards-1 is done; None while some are missing."""
+    ident = load_json(out / RUN_FILE)
+    infos = []
+    for k in range(n_shards):
+        if not shard_done(out, k, ident["fingerprint"]):
+            return None
+        infos.append(load_json(out / f"{shard_name(k)}.json"))
+    if sum(i["rows"] for i in infos) != n_rows:
+        raise InputError(f"shards hold {sum(i['rows'] for i in infos)} rows, the corpus has {n_rows}: "
+                         "the corpus changed during the encode; use a new --out", out)
+    manifest = {"format": FORMAT, "version": 1, "encoder": {"fingerprint": ident["fingerprint"], "dim": ident["dim"]},
+                "n": n_rows, "dim": ident["dim"], "shard_size": ident["shard_size"], "corpus": ident["corpus"],
+                "shards": [{"name": shard_name(i["shard"]), "rows": i["rows"], "sha256": i["sha256"]} for i in infos]}
+    save_json(manifest, out / MANIFEST)
+    return manifest
+
+
+# --- reading shards -----------------------------------------------------------------------
+
+class ShardSet:
+    """A finished shard folder: memory-mapped vectors and texts, shard by shard."""
+
+    def __init__(self, folder: Path, manifest: dict):
+        self.folder, self.manifest = folder, manifest
+        self.n, self.dim = int(manifest["n"]), int(manifest["dim"])
+        self.fingerprint = manifest["encoder"]["fingerprint"]
+        self.names = [s["name"] for s in manifest["shards"]]
+        self.offsets = np.cumsum([0] + [s["rows"] for s in manifest["shards"]])  # (S+1,)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def vectors(self, s: int) -> np.ndarray:
+        """Shard s's vectors (rows, D), memory-mapped read-only."""
+        f = self.folder / f"{self.names[s]}.npy"
+        try:
+            x = np.load(f, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"corrupt shard ({exc.__class__.__name__})", f) from None
+        rows = int(self.offsets[s + 1] - self.offsets[s])
+        if x.shape != (rows, self.dim) or x.dtype != np.float32:
+            raise InputError(f"shard holds {x.dtype} {x.shape}, manifest says float32 {(rows, self.dim)}", f)
+        return x
+
+    def rows(self, s: int) -> list[tuple[str, str | None]]:
+        f = self.folder / f"{self.names[s]}.texts.jsonl"
+        with open(f, encoding="utf-8") as fh:
+            out = [(r["text"], r.get("group")) for r in map(json.loads, fh)]
+        return out
+
+    def sample(self, m: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(global ids (m,), vectors (m, D)) drawn uniformly without replacement, shard by shard."""
+        ids = np.sort(rng.choice(self.n, min(m, self.n), replace=False))
+        out = np.empty((len(ids), self.dim), np.float32)
+        for s in range(len(self)):
+            lo, hi = np.searchsorted(ids, [self.offsets[s], self.offsets[s + 1]])
+            if hi > lo:
+                out[lo:hi] = self.vectors(s)[ids[lo:hi] - self.offsets[s]]
+        return ids, out
+
+
+def open_shards(folder, expect_fingerprint: str | None = None, verify: bool = True) -> ShardSet:
+    """A finished shard folder; a missing or changed shard, or one of another encoder, is refused.
+
+    Args:
+        expect_fingerprint: the encoder about to be used with these vectors.
+        verify: recompute every shard's sha256 (reads the whole folder once).
+    """
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        if (folder / RUN_FILE).is_file():
+            raise InputError("the encode into this folder is not finished (no manifest.json): rerun it, "
+                             "or wait for the other --shard copies", folder)
+        raise InputError("not a shard folder (no manifest.json)", folder)
+    manifest = load_json(folder / MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError("not a textgan shard manifest", folder / MANIFEST)
+    fp = manifest["encoder"]["fingerprint"]
+    if expect_fingerprint is not None and fp != expect_fingerprint:
+        raise InputError(f"the shards were encoded by encoder {fp[:12]}, not by this one ({expect_fingerprint[:12]})",
+                         folder)
+    for s in manifest["shards"]:
+        for f, digest in s["sha256"].items():
+            p = folder / f
+            if not p.is_file():
+                raise InputError(f"missing shard file (shard {s['name']} of {len(manifest['shards'])})", p)
+            if verify and file_sha256(p) != digest:
+                raise InputError("checksum mismatch: the shard changed or is corrupt since it was written", p)
+        marker = folder / f"{s['name']}.json"
+        if marker.is_file() and load_json(marker).get("fingerprint") != fp:
+            raise InputError("shard was encoded by another encoder than the manifest's", marker)
+    return ShardSet(folder, manifest)
