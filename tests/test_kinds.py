@@ -29,7 +29,7 @@ CONFIGS = {
     "flow": dict(n_layers=2),
     "boundary": dict(noise_dim=3, beta=0.5),
 }
-SAMPLED_BY_GROUP = {"conditional"}  # kinds that need labels to train but sample unconditionally: the rest
+SAMPLED_BY_GROUP = {"conditional", "anchored", "kplus1"}  # the other labelled kinds (boundary) sample without a group
 
 
 def config(kind: str, steps: int = 8, **kw):

@@ -50,7 +50,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
          "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
     """
-    from textgan.workflow import load_encoder
+    import similarity
 
     make_method(method)
     check_k(k)
@@ -58,7 +58,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     sentences = list(sentences)
     if not sentences:
         raise InputError("no sentences to score")
-    enc = load_encoder(model)
+    enc = similarity.load(model) if isinstance(model, (str, Path)) else model  # or an already loaded encoder
     idx = None
     if index is not None:
         from textgan.retrieval import load_index

@@ -139,7 +139,7 @@ def rerank_search(index, vectors: ShardVectors | None, q: np.ndarray, k: int, re
 
 
 def _vector_index_class():
-    from textgan.retrieval import VectorIndex
+    from textgan.index_store import VectorIndex
 
     class OnDiskIndex(VectorIndex):
         """A VectorIndex whose codes, exact vectors and texts stay on disk."""
@@ -180,8 +180,8 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
     from faiss.contrib.ondisk import merge_ondisk
     from tqdm.auto import tqdm
 
-    from textgan.artifacts import atomic_dir, atomic_path, folder_digests, library_versions, save_json
-    from textgan.retrieval import FORMAT, METRIC, check_index_out, load_index
+    from textgan.artifacts import atomic_dir, atomic_path, folder_digests, library_versions, load_json, save_json
+    from textgan.index_store import FORMAT, METRIC, check_index_out
 
     out = check_index_out(out)
     n, d = shards.n, shards.dim
@@ -230,7 +230,7 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
         meta["build_seconds"] = clock.laps
         save_json(meta, tmp / "meta.json")
         del vectors
-    return load_index(out)
+    return load_ondisk(out, load_json(out / "meta.json"))
 
 
 class _Clock:

@@ -22,130 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.artifacts import (atomic_dir, atomic_file, atomic_path, folder_digests, is_nonempty_dir,
-                               library_versions, load_json, save_json, verify_digests)
+from textgan.artifacts import load_json, verify_digests
 from textgan.errors import InputError
 from textgan.index_choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
-from textgan.vectors import as_matrix, check_k, normalize_rows
+from textgan.vectors import as_matrix, normalize_rows
 
-FORMAT = "textgan-index"
-METRIC = "inner_product"
-
-VECTORS_MAX_BYTES = 200 * 2**20  # keep vectors.npy beside the index below this size
-ADD_BATCH = 65_536
-SEARCH_BATCH = 16_384
-
-
-class VectorIndex:
-    """A FAISS index over normalised vectors plus the texts (and groups) behind each id."""
-
-    def __init__(self, index, texts: list[str], groups: list[str] | None, meta: dict,
-                 vectors: np.ndarray | None = None):
-        self.index = index
-        self.texts = texts
-        self.groups = groups
-        self.meta = meta
-        self._vectors = vectors  # (N, D) float32 normalised, or None when not kept
-
-    @property
-    def ntotal(self) -> int:
-        return int(self.index.ntotal)
-
-    @property
-    def dim(self) -> int:
-        return int(self.index.d)
-
-    @property
-    def stats(self) -> dict:
-        return self.meta.setdefault("stats", {})
-
-    def __len__(self) -> int:
-        return self.ntotal
-
-    def __repr__(self) -> str:
-        return (f"VectorIndex(n={self.ntotal}, dim={self.dim}, factory={self.meta.get('factory')!r}, "
-                f"recall_at_10={self.meta.get('recall_at_10')})")
-
-    def search(self, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k corpus rows by cosine: scores (Q, k) float32, ids (Q, k) int64 (k capped at N).
-
-        Args:
-            queries: (Q, D) or (D,) array/tensor; normalised here, so any scale is fine.
-            k: neighbours per query.
-        """
-        q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
-        k = min(check_k(k, "k"), self.ntotal)
-        scores = np.empty((len(q), k), np.float32)
-        ids = np.empty((len(q), k), np.int64)
-        for s in range(0, len(q), SEARCH_BATCH):
-            scores[s:s + SEARCH_BATCH], ids[s:s + SEARCH_BATCH] = self.index.search(q[s:s + SEARCH_BATCH], k)
-        return scores, ids
-
-    def vector(self, i: int) -> np.ndarray:
-        """The normalised (D,) vector of id `i` (approximate for PQ without vectors.npy)."""
-        if self._vectors is not None:
-            return self._vectors[i]
-        self._direct_map()
-        return self.index.reconstruct(int(i))
-
-    def reconstruct_all(self) -> np.ndarray:
-        """All vectors (N, D) float32 (approximate for PQ without vectors.npy); cached."""
-        if self._vectors is None:
-            self._direct_map()
-            self._vectors = self.index.reconstruct_n(0, self.ntotal)
-        return self._vectors
-
-    def _direct_map(self) -> None:
-        import faiss
-
-        ivf = faiss.try_extract_index_ivf(self.index)
-        if ivf is not None and ivf.direct_map.type == faiss.DirectMap.NoMap:  # IVF lists need an id -> list map
-            ivf.make_direct_map()
-
-    def save(self, path: str | Path) -> Path:
-        """Write the index folder atomically (a failed save leaves any old folder intact).
-
-        meta.json records the sha256 of every other file: a bit flip in index.faiss keeps its
-        size and often still parses, and would then be served as confident wrong answers.
-        """
-        import faiss
-
-        path = check_index_out(path)
-        with atomic_dir(path) as tmp:
-            with atomic_path(tmp / "index.faiss") as f:
-                faiss.write_index(self.index, str(f))
-            with atomic_file(tmp / "texts.jsonl") as fh:
-                for i, t in enumerate(self.texts):
-                    row = {"text": t} if self.groups is None else {"text": t, "group": self.groups[i]}
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            if self._vectors is not None and self._vectors.nbytes <= VECTORS_MAX_BYTES:
-                with atomic_path(tmp / "vectors.npy") as f:
-                    np.save(f, self._vectors)
-            meta = dict(self.meta, index_bytes=(tmp / "index.faiss").stat().st_size,
-                        digests=folder_digests(tmp, skip=("meta.json",)), versions=library_versions())
-            save_json(meta, tmp / "meta.json")
-        self.meta = meta
-        return path
-
-
-def check_index_out(path: str | Path) -> Path:
-    """An index folder may replace an older index, never a file or a folder of other things
-    (saving renames the new folder over the old one, deleting what was there)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError("output path is a file, expected an index folder", path)
-    if is_nonempty_dir(path):
-        meta = path / "meta.json"
-        try:
-            is_index = json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            is_index = False
-        if not is_index:
-            raise InputError("output folder exists and is not a textgan index (saving would replace it); "
-                             "choose a new --out", path)
-    return path
-
+from textgan.index_store import (  # noqa: F401  (re-exported: the retrieval API)
+    ADD_BATCH, FORMAT, METRIC, SEARCH_BATCH, VECTORS_MAX_BYTES, VectorIndex, check_index_out)
 
 def build_index(vectors, texts: list[str], groups: list[str] | None = None,
                 encoder: dict | None = None, factory: str | None = None,
