@@ -51,6 +51,8 @@ def load_unlabeled(path: str | Path, text_col: str = "text", limit: int = MAX_UN
     """
     from similarity.data import _clean, read_table
 
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"--max-unlabeled must be an integer >= 1, got {limit!r}")
     p = Path(path)
     if not p.is_file():
         raise InputError("not a file" if p.exists() else "missing file", p)

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -175,6 +176,18 @@ def _write_cache(path: Path, vecs: np.ndarray, fingerprint: str, digest: str) ->
         warnings.warn(f"{path}: cannot cache teacher vectors ({exc.strerror or exc})", stacklevel=3)
 
 
+def _stat_key(folder: Path) -> tuple:
+    return tuple((f.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns)
+                 for f in sorted(folder.rglob("*")) if f.is_file() for st in [f.stat()])
+
+
+@functools.lru_cache(maxsize=4)
+def _teacher(name: str, path: str, stat_key: tuple) -> Teacher:
+    """One Teacher (fingerprint, loaded model) per folder state and process: the benchmark and
+    the tests train several students in one process; a changed file gives a new entry."""
+    return Teacher(name, Path(path))
+
+
 def resolve_teacher(name: str | None) -> Teacher | None:
     """'minilm' (the bundled package), a local sentence-transformers folder, or 'none' -> None."""
     if name in (None, "none"):
@@ -185,7 +198,7 @@ def resolve_teacher(name: str | None) -> Teacher | None:
         path = minilm_path()
         if path is None:
             raise InputError(MISSING_HINT)
-        return Teacher(name, path)
+        return _teacher(name, str(path), _stat_key(path))
     p = Path(name)
     if not p.exists():
         raise InputError("missing teacher folder (--teacher takes minilm, none or a local "
@@ -193,4 +206,6 @@ def resolve_teacher(name: str | None) -> Teacher | None:
     if not (p / "modules.json").is_file():
         raise InputError("not a sentence-transformers model folder (no modules.json); "
                          "--teacher takes minilm, none or such a folder", p)
-    return Teacher(name, p)
+    teacher = _teacher(name, str(p.resolve()), _stat_key(p))
+    teacher.model  # a folder that sentence-transformers cannot load fails here, before any data
+    return teacher

@@ -103,6 +103,13 @@ class _Run:
         if self.kind == "gru":  # tokenise once
             self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
         self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin)
+        if self.kind != "gru" and module is None and hasattr(self.head, "weight"):
+            # A pre-trained encoder already groups the sentences: class weights start at the class
+            # means, so the first steps' gradients are not noise from random prototypes.
+            vecs = torch.from_numpy(self.encoder.encode(texts))  # (N, D)
+            means = torch.zeros(n_classes, vecs.shape[1]).index_add_(0, self.labels, vecs)
+            with torch.no_grad():
+                self.head.weight.copy_(F.normalize(means, dim=-1))
         self.heads = torch.nn.ModuleDict({"loss": self.head})  # everything trained beside the encoder
         self.targets = None
         if teacher is not None:
