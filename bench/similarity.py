@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--stsb-train", default=str(ROOT / "../shared/data/stsbenchmark/sts-train.csv"))
     ap.add_argument("--coco", default=str(ROOT / "../shared/data/coco_captions/captions_val2017.json"))
     ap.add_argument("--domains", default=str(ROOT / "../shared/data/clinc150/domains.json"))
-    ap.add_argument("--coco-captions", type=int, default=25014,
+    ap.add_argument("--coco-captions", type=int, default=10000,
                     help="COCO captions among gru-distil's unlabelled sentences")
     ap.add_argument("--json", default=None, help="write figures here (merged into an existing file)")
     ap.add_argument("--systems", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}")

@@ -6,6 +6,11 @@ The run folder also gets `config.json` (resolved, with data counts and digest),
 `metrics.jsonl`, `curves.png` and a resumable `checkpoint/` (see `similarity.checkpoint`).
 Duplicate texts are dropped before the train/held-out split; a non-finite loss or weight
 stops the run with an InputError, keeping the last good checkpoint.
+
+With a teacher (`config.teacher`, see `similarity.teacher`), every step adds the
+`similarity.distil.Distiller` terms on the labelled batch plus an equal batch of unlabelled
+sentences; teacher vectors are computed once (cached) and their cost goes to config.json.
+The saved model keeps the margin head's unit class weights as `SentenceEncoder.prototypes`.
 """
 from __future__ import annotations
 
