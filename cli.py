@@ -7,6 +7,7 @@ Every user-fixable problem is an `InputError`: one line on stderr, exit code 2.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import click
@@ -60,8 +61,30 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--lr", type=float, default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--patience", type=int, default=None)
-@click.option("--backbone", default=None, help="gru, minilm, or a local sentence-transformers folder.")
-@click.option("--tokenizer", default=None, help="word, wordpiece or char.")
+@click.option("--backbone", default=None,
+              help="gru (default), minilm, or a local sentence-transformers folder; transformers get "
+                   "their own defaults (lr 2e-5, head lr x500, 10% warm-up, 2 epochs).")
+@click.option("--teacher", default=None,
+              help="Distil toward this model: minilm (default for the GRU), a local sentence-transformers "
+                   "folder, or none.")
+@click.option("--unlabeled", default=None,
+              help="Extra sentences for the distillation term only (.txt one per line, or a data file "
+                   "read at --text-col).")
+@click.option("--max-unlabeled", type=int, default=200_000, show_default=True,
+              help="Refuse a larger --unlabeled file.")
+@click.option("--teacher-cache", default=None,
+              help="Folder of cached teacher vectors (default $TEXTGAN_CACHE_DIR/teacher or "
+                   "~/.cache/textgan/teacher).")
+@click.option("--distil-weight", type=float, default=None, help="Weight of 1 - cos(W student, teacher).")
+@click.option("--distil-sim-weight", type=float, default=None,
+              help="Weight of the in-batch cosine-matrix MSE against the teacher's.")
+@click.option("--tokenizer", default=None,
+              help="teacher (the teacher's WordPiece; default with a teacher), word (default without), "
+                   "wordpiece or char (Chinese).")
+@click.option("--embed-init", default=None,
+              help="teacher (PCA of the teacher's token embeddings; default with --tokenizer teacher) or random.")
+@click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
+@click.option("--warmup", type=float, default=None, help="Share of steps with a rising learning rate.")
 @click.option("--hidden", type=int, default=None, help="GRU hidden size per direction.")
 @click.option("--embed-dim", type=int, default=None)
 @click.option("--layers", type=int, default=None)
@@ -70,17 +93,20 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
-                         quiet, **overrides) -> None:
+                         quiet, unlabeled, max_unlabeled, teacher_cache, **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
     or hf:owner/name for a hub dataset).
 
-    Each group is a class; AM-Softmax (s=30, m=0.35) by default. The best model by held-out
-    top-1 is saved to OUT/model, loadable by `similarity.load` and sentence-transformers.
-    OUT must be new or empty unless --resume; duplicate sentences are dropped (counted).
+    Each group is a class; AM-Softmax (s=30, m=0.35) by default, plus a distillation term
+    toward the teacher (all-MiniLM-L6-v2 by default; --teacher none for none), whose vectors
+    are cached. The best model by held-out top-1 is saved to OUT/model, loadable by
+    `similarity.load` and sentence-transformers. OUT must be new or empty unless --resume;
+    duplicate sentences are dropped (counted).
 
     \b
     Example:
       textgan train-similarity data/faq_en.csv --text-col text --group-col group --out runs/sim
+      textgan train-similarity data/faq_en.csv --unlabeled logs.txt --out runs/sim
       textgan train-similarity data/faq_zh.csv --tokenizer char --out runs/sim_zh
     """
     import dataclasses
@@ -99,8 +125,16 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
         ev_t = ev_g = None
         if eval_data:
             ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+        extra = None
+        if unlabeled:
+            from similarity.distil import load_unlabeled
+
+            if config.teacher == "none":
+                raise InputError("--unlabeled serves the distillation term only; it needs a teacher "
+                                 "(drop --teacher none)", unlabeled)
+            extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
         path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
-                                resume=resume)
+                                resume=resume, unlabeled=extra, cache_dir=teacher_cache)
     click.echo(f"saved model to {path}")
 
 
@@ -124,9 +158,13 @@ def _warnings_as_lines():
 @click.option("--pairs", default=None, help="Scored pairs file (sentence1, sentence2, score).")
 @click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
+@click.option("--teacher", default=None,
+              help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
+                   "or none (default: the model's teacher, else minilm when installed).")
 def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
-                            json_out) -> None:
-    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs).
+                            json_out, teacher) -> None:
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs), beside the
+    same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
 
     \b
     Example:
@@ -145,16 +183,47 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         ref_t = ref_g = None
         if reference:
             ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
-    result = similarity.evaluate(enc, texts, groups, ref_t, ref_g)
+    scored = None
     if pairs:
         cols = pair_cols.split(",")
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
-        result["spearman"] = similarity.spearman(enc, *similarity.load_pairs(pairs, *cols))
+        scored = similarity.load_pairs(pairs, *cols)
+    teach = _evaluation_teacher(teacher, enc)
+
+    def figures(encoder) -> dict:
+        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g)
+        if scored is not None:
+            out["spearman"] = similarity.spearman(encoder, *scored)
+        return out
+
+    result = figures(enc)
     result["model_fingerprint"] = enc.fingerprint
+    if teach is not None:
+        result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
+                                 name=teach.name, fingerprint=teach.fingerprint)
     if json_out:
         save_json(result, json_out)
     click.echo(json.dumps(result, indent=2))
+    if teach is not None:
+        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman") if k in result]
+        rows = [f"{k:<10} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
+        click.echo("\n".join([f"{'metric':<10} {'model':>8} {'teacher':>8}", *rows]), err=True)
+
+
+def _evaluation_teacher(name, enc):
+    """The teacher to score beside the model: --teacher, else the one it was trained with, else
+    minilm when installed; None for `none` or when no teacher is available."""
+    from similarity.model import minilm_path
+    from similarity.teacher import resolve_teacher
+
+    if name is None:
+        name = (enc.info.get("train_config") or {}).get("teacher") or "none"
+        if name == "none" or (name != "minilm" and not os.path.isdir(name)):
+            name = "minilm" if minilm_path() is not None else "none"
+        elif name == "minilm" and minilm_path() is None:
+            name = "none"
+    return resolve_teacher(name)
 
 
 @cli.command("encode")

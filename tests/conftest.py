@@ -6,8 +6,10 @@ subprocess for the cases that need a real process (exit codes of crashes, kill -
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ SHARED = ROOT.parent / "shared" / "data"
 TEXTGAN = str(Path(sys.executable).with_name("textgan"))
 
 torch.set_num_threads(1)  # two cores: tests beside other jobs must not oversubscribe
+# teacher vectors are cached per test session, never in the user's ~/.cache
+os.environ.setdefault("TEXTGAN_CACHE_DIR", tempfile.mkdtemp(prefix="textgan-test-cache-"))
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

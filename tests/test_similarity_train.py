@@ -18,8 +18,10 @@ from textgan.errors import InputError
 
 FAQ = Path(__file__).resolve().parents[1] / "data" / "faq_en.csv"
 # Small data (~400 training sentences): smaller batches, more epochs than the CLINC defaults.
+# teacher="none": these tests cover the GRU trained from scratch (test_similarity_distil.py
+# covers distillation)
 CFG = similarity.TrainConfig(epochs=16, batch_size=16, lr=5e-3, hidden_size=64, embed_dim=64,
-                             seed=0, patience=16)
+                             seed=0, patience=16, teacher="none")
 
 
 def _faq():
@@ -156,7 +158,8 @@ def test_minilm_backbone_fine_tunes_and_round_trips(trained, tmp_path):
 
 # --- tiny runs (seconds): config checks, duplicates, guards, resume of the loss state --------
 TINY = similarity.TrainConfig(epochs=3, batch_size=8, lr=5e-3, hidden_size=8, embed_dim=8,
-                              seed=0, patience=5, lr_decay="constant", eval_fraction=0.25)
+                              seed=0, patience=5, lr_decay="constant", eval_fraction=0.25,
+                              teacher="none")
 
 
 def _tiny_rows(n_groups: int = 4, per: int = 5) -> tuple[list[str], list[str]]:
@@ -172,7 +175,8 @@ def _tiny_rows(n_groups: int = 4, per: int = 5) -> tuple[list[str], list[str]]:
     ("epochs", 0, "--epochs"), ("max_length", 0, "max_length"), ("vocab_size", 2, "vocab_size"),
     ("dropout", 1.0, "dropout"), ("dropout", -0.1, "dropout"), ("scale", 0.0, "--scale"),
     ("scale", float("nan"), "--scale"), ("margin", float("inf"), "--margin"),
-    ("head_lr_mult", 0.0, "head_lr_mult"), ("per_group", 1, "per_group"),
+    ("head_lr_mult", 0.0, "--head-lr-mult"), ("warmup", 1.0, "--warmup"),
+    ("distil_weight", -1.0, "--distil-weight"), ("embed_init", "pca", "--embed-init"), ("per_group", 1, "per_group"),
     ("patience", 0, "--patience"), ("max_steps", 0, "--max-steps"),
     ("eval_fraction", 0.0, "--eval-fraction"), ("eval_fraction", 1.0, "--eval-fraction"),
     ("tokenizer", "bpe", "--tokenizer"), ("pooling", "sum", "--pooling"),
@@ -242,7 +246,7 @@ def test_resume_restores_the_sphereface_schedule(tmp_path):
     similarity.train(dataclasses.replace(cfg, epochs=1), texts, groups, tmp_path / "r", progress=False)
     similarity.train(cfg, texts, groups, tmp_path / "r", progress=False, resume=True)
     tensors, meta = load_checkpoint(tmp_path / "r" / "checkpoint")
-    assert int(tensors["head.iteration"]) == meta["step"] == 6
+    assert int(tensors["head.loss.iteration"]) == meta["step"] == 6
     full, resumed = ([json.loads(x)["loss"] for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
                      for run in ("full", "r"))
     np.testing.assert_allclose(resumed, full, rtol=1e-6)

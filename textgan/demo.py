@@ -27,9 +27,10 @@ MIN_GAN_BATCH = 8
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
-    sim_epochs: similarity epochs; gan_kind: a model kind (`textgan kinds`; the default,
-    anchored, is trained on the groups and samples each requested group); gan_objective:
-    a row of the objectives table (for the kinds that take one; None: the kind's default);
+    sim_epochs: similarity epochs; sim_teacher: the similarity teacher (minilm, a folder or
+    none); gan_kind: a model kind (`textgan kinds`; the default, anchored, is trained on the
+    groups and samples each requested group); gan_objective: a row of the objectives table
+    (for the kinds that take one; None: the kind's default);
     gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
     `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
     vector; seed: everything's seed."""
@@ -40,7 +41,10 @@ class DemoConfig:
     sim_epochs: int = 16
     sim_batch_size: int = 16
     sim_lr: float = 5e-3
-    sim_tokenizer: str = "word"
+    # the GRU distilled from the teacher, with its tokenizer: a few hundred labelled sentences
+    # are exactly where a teacher helps; "none" trains from scratch with a "word" tokenizer
+    sim_teacher: str = "minilm"
+    sim_tokenizer: str | None = None
     gan_kind: str = "anchored"
     gan_objective: str | None = None
     gan_steps: int = 600
@@ -65,6 +69,10 @@ class DemoConfig:
             raise InputError(f"holdout must be in (0, 1), got {self.holdout}")
         if not self.sim_lr > 0:
             raise InputError(f"sim_lr must be positive, got {self.sim_lr}")
+        from similarity import TrainConfig
+
+        # a missing teacher or a tokenizer it cannot serve fails here, before any training
+        TrainConfig(teacher=self.sim_teacher, tokenizer=self.sim_tokenizer).resolved()
         return self
 
 
@@ -173,6 +181,7 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     """The demo's steps, written into `tmp`; paths recorded in artefacts point into `out`,
     where `tmp` will be renamed to."""
     import similarity
+    from similarity.teacher import resolve_teacher
     from textgan.gan import PRESETS, carry_over, make_kind
     from textgan.metrics import generation_report
 
@@ -183,7 +192,8 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     tr_t, tr_g = [texts[i] for i in tr], [groups[i] for i in tr]
     ho_t, ho_g = [texts[i] for i in ho], [groups[i] for i in ho]
     sim_cfg = similarity.TrainConfig(epochs=config.sim_epochs, batch_size=config.sim_batch_size, lr=config.sim_lr,
-                                     tokenizer=config.sim_tokenizer, patience=5, seed=config.seed)
+                                     teacher=config.sim_teacher, tokenizer=config.sim_tokenizer, patience=5,
+                                     seed=config.seed)
     model_dir = Path(similarity.train(sim_cfg, tr_t, tr_g, tmp / "similarity", eval_texts=ho_t, eval_groups=ho_g,
                                       progress=progress))
     final_model = out / model_dir.relative_to(tmp)
@@ -191,8 +201,16 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     sim_metrics = similarity.evaluate(enc, ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
     untrained = similarity.evaluate(_untrained_like(enc, config.seed), ho_t, ho_g,
                                     reference_texts=tr_t, reference_groups=tr_g)
+    sims = {"untrained": untrained, "trained": sim_metrics}
+    teacher = resolve_teacher(sim_cfg.resolved().teacher)
+    if teacher is not None:
+        sims["teacher"] = similarity.evaluate(similarity.SentenceEncoder(teacher.model, "sentence-transformers"),
+                                              ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
     if scored_pairs is not None:
         sim_metrics["spearman"] = similarity.spearman(enc, *scored_pairs)
+        if teacher is not None:
+            sims["teacher"]["spearman"] = similarity.spearman(
+                similarity.SentenceEncoder(teacher.model, "sentence-transformers"), *scored_pairs)
     timings["similarity"] = time.perf_counter() - t0
 
     # 2. retrieval over the whole corpus
@@ -247,7 +265,7 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
     timings["total"] = time.perf_counter() - t0
 
     results = {"data": str(data), "n_sentences": len(texts), "n_groups": len(set(groups)),
-               "similarity": {"trained": sim_metrics, "untrained": untrained},
+               "similarity": sims,
                "index": index.meta, "generation": gen_metrics, "generated": summary,
                "seconds": timings, "config": dataclasses.asdict(config)}
     return results, search_rows, decoded
@@ -310,13 +328,18 @@ def _report(r: dict, search_rows, decoded) -> str:
         f"{r['config']['holdout']:.0%} of each group held out for evaluation. "
         f"Total time {r['seconds']['total']:.0f} s (similarity {r['seconds']['similarity']:.0f} s, "
         f"GAN {r['seconds']['gan']:.0f} s).", "",
-        "## 1. Sentence similarity (GRU encoder, AM-Softmax)", "",
-        "| metric (held-out sentences) | untrained encoder | trained encoder |", "|---|---|---|",
+        "## 1. Sentence similarity (GRU encoder, AM-Softmax"
+        + (f", distilled from {r['config']['sim_teacher']})" if "teacher" in sim else ")"), "",
+        "| metric (held-out sentences) | untrained encoder | trained encoder | teacher off the shelf |",
+        "|---|---|---|---|",
     ]
+    teacher = sim.get("teacher", {})
     for key in ("knn_top1", "loo_top1", "loo_top5", "loo_top10"):
-        lines.append(f"| {key} | {_fmt(sim['untrained'].get(key, '-'))} | {_fmt(sim['trained'].get(key, '-'))} |")
+        lines.append(f"| {key} | {_fmt(sim['untrained'].get(key, '-'))} | {_fmt(sim['trained'].get(key, '-'))} "
+                     f"| {_fmt(teacher.get(key, '-'))} |")
     if "spearman" in sim["trained"]:
-        lines.append(f"| Spearman (scored pairs) | - | {_fmt(sim['trained']['spearman'])} |")
+        lines.append(f"| Spearman (scored pairs) | - | {_fmt(sim['trained']['spearman'])} "
+                     f"| {_fmt(teacher.get('spearman', '-'))} |")
     lines += ["", "Training curves: ![similarity curves](similarity/curves.png)", "",
               "## 2. Retrieval", "",
               f"Index `{r['index'].get('factory')}` over {r['index'].get('n')} sentences, "
