@@ -555,7 +555,7 @@ def search_cmd(index, queries, query_file, k, model, as_json):
         if as_json:
             click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
-        click.echo(q if res["in_domain"] else f"{q}  [OUT OF DOMAIN: {res['method']} score "
+        click.echo(q if res["in_domain"] is not False else f"{q}  [OUT OF DOMAIN: {res['method']} score "
                                                f"{res['in_domain_score']:.3f} < {res['threshold']:.3f}]")
         for h in res["hits"]:
             grp = f"  [{h['group']}]" if h.get("group") else ""

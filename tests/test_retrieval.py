@@ -235,7 +235,9 @@ def test_bad_inputs_are_input_errors():
 
 
 def test_vectors_reconstructed_when_not_stored(tmp_path, monkeypatch):
-    monkeypatch.setattr(retrieval, "VECTORS_MAX_BYTES", 0)  # as for a corpus over 200 MB
+    from textgan import index_store
+
+    monkeypatch.setattr(index_store, "VECTORS_MAX_BYTES", 0)  # as for a corpus over 200 MB
     x, _, _ = _clustered(2000, 16, 20, seed=9)
     retrieval.build_index(x, [str(i) for i in range(2000)], factory="IVF16,Flat").save(tmp_path / "ix")
     assert not (tmp_path / "ix" / "vectors.npy").exists()

@@ -152,7 +152,7 @@ def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_
     np.testing.assert_allclose(scores[:, 0], exact[:, 0], atol=1e-5)  # re-ranked with the exact vectors
     assert idx.texts[int(ids[0, 0])] == texts[int(ids[0, 0])] and len(idx.texts) == 2112
     code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
-    assert code == 0 and texts[5] in stdout
+    assert code == 0 and texts[5] in stdout, _
     # the on-disk inverted lists are checksummed like every index file
     lists = out / "lists.ivfdata"
     data = bytearray(lists.read_bytes())

@@ -175,7 +175,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         k: neighbours per query.
         model: the encoder (defaults to the one recorded in the index).
         gate: also score each query with the default in-domain scorer (`textgan.gate.index_gate`,
-            threshold cached beside an index folder).
+            threshold cached beside an index folder; not for an on-disk index: `in_domain` None).
     Returns:
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
         one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
@@ -192,6 +192,9 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     hits = neighbours(idx, vectors, k)
     if not gate:
         return hits
+    if idx.meta.get("storage") == "disk":  # the gate is fitted on every corpus vector: not past RAM
+        return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
+                for h in hits]
     from textgan.gate import index_gate
 
     g = index_gate(idx, None if hasattr(index, "search") else index)
