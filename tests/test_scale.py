@@ -191,7 +191,7 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
                         str(root / "tests" / "_ddp_worker.py"), str(tmp_path)], env=env, capture_output=True,
                        text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1500:]
     cfg = dict(steps=40, batch_size=32, width=32, depth=2, noise_dim=8, objective="wgan-gp", penalty="gp",
                checkpoint_every=10)
     train_gan(x, GANConfig(**cfg), tmp_path / "one", progress=False)
