@@ -243,7 +243,7 @@ def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho,
         results, decoded = _finish_grouped(
             tmp, out, gan_dir, index, train_vecs, held_vecs, tr_g, ho_g, config, timings, t0,
             dict(data=str(data), n_sentences=len(texts), n_groups=len(set(groups)),
-                 similarity={"trained": sim_metrics, "untrained": untrained}, index=index.meta))
+                 similarity=sims, index=index.meta))
         return results, search_rows, decoded
 
     # 4. generate, decode, measure against the held-out sentences
