@@ -33,6 +33,10 @@ bench: $(STAMP)
 	$(PY) bench/ood.py --json bench/results/ood.json
 	$(PY) bench/augment.py --json bench/results/augment.json
 	$(PY) bench/ogan.py --json bench/results/ogan.json
+	$(PY) bench/fewshot.py --episodes 10 --json bench/results/fewshot.json
+	$(PY) bench/semisup.py --json bench/results/semisup.json
+	$(PY) bench/generation.py --only-conditional --threads 1 --json bench/results/generation_conditional.json
+	$(PY) bench/scale.py --json bench/results/scale.json
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
