@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from textgan.artifacts import save_tensors
-from textgan.gan.config import KindConfig
-from textgan.gan.nets import Generator, Head, trunk
+from textgan.gan.config import SentenceNetsConfig
+from textgan.gan.nets import Generator, trunk
 from textgan.gan.saved import SavedModel, load_weights, pick_generator, rng
 from textgan.gan.trainer import Step, frozen_copy, make_optimizer
 
@@ -27,21 +27,13 @@ Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class BEGANConfig(KindConfig):
+class BEGANConfig(SentenceNetsConfig):
     """Args: gamma: diversity ratio; lambda_k: k_t learning rate; code_dim: the autoencoder's
     bottleneck; noise_dim, width, depth, head: networks; lr_g, lr_d, betas: Adam; ema: generator EMA."""
 
     gamma: float = 0.7
     lambda_k: float = 0.001
     code_dim: int = 32
-    noise_dim: int = 32
-    width: int = 256
-    depth: int = 2
-    head: Head = "sphere"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    ema: float = 0.999
 
     def resolve(self) -> "BEGANConfig":
         from textgan.errors import InputError

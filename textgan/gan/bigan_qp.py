@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from textgan.artifacts import save_tensors
-from textgan.gan.config import KindConfig
-from textgan.gan.nets import Generator, Head, trunk
+from textgan.gan.config import SentenceNetsConfig
+from textgan.gan.nets import Generator, trunk
 from textgan.gan.objectives import make_objective
 from textgan.gan.penalties import make_penalty
 from textgan.gan.saved import SavedModel, as_input, load_weights, pick_generator, rng
@@ -29,21 +29,13 @@ Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class BiGANQPConfig(KindConfig):
+class BiGANQPConfig(SentenceNetsConfig):
     """Args: penalty_weight: lam of the QP term; rec_x, rec_z: reconstruction weights in data and
     noise space; noise_dim, width, depth, head: networks; lr_g (G and E), lr_d, betas: Adam; ema."""
 
     penalty_weight: float = 10.0
     rec_x: float = 1.0
     rec_z: float = 0.1
-    noise_dim: int = 32
-    width: int = 256
-    depth: int = 2
-    head: Head = "sphere"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    ema: float = 0.999
 
     def resolve(self) -> "BiGANQPConfig":
         from textgan.errors import InputError

@@ -110,6 +110,22 @@ class GeneratorConfig(NetConfig):
 
 
 @dataclass(frozen=True)
+class SentenceNetsConfig(KindConfig):
+    """KindConfig + a generator and a critic with their Adam settings, defaulting to what suits
+    unit sentence vectors (sphere head, two layers); the sentence-vector kinds (BEGAN, BiGAN-QP)
+    share these fields."""
+
+    noise_dim: int = 32
+    width: int = 256
+    depth: int = 2
+    head: Head = "sphere"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema: float = 0.999
+
+
+@dataclass(frozen=True)
 class GANConfig(GeneratorConfig):
     """Args:
     objective: row of `OBJECTIVES` (`textgan objectives` lists them).
