@@ -272,7 +272,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
                              out_file)
         check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]))
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
-                            shard_size=shard_size or DEFAULT_SHARD_SIZE, batch_size=batch_size, workers=workers,
+                            shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)
         state = "complete" if res["complete"] else "waiting for the other --shard copies"
         click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "

@@ -298,3 +298,25 @@ def test_demo_rerun_replaces_the_run_folder(tmp_path):
     assert str(tmp_path) in json.dumps(results) and ".tmp-" not in json.dumps(results)
     hits = workflow.search(out / "index", ["how do i reset my password"], k=1)
     assert hits[0][0]["text"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--memory-mb", "-1"], "--memory-mb must be a finite number > 0"),
+    (["--memory-mb", "nan"], "--memory-mb must be a finite number > 0"),
+])
+def test_index_refuses_a_bad_memory_budget_before_encoding(tmp_path, cli_main, faq, args, needle):
+    from conftest import assert_one_line_error
+
+    model = faq[0]
+    code, _, err = cli_main("index", model, FAQ, "--text-col", "text", "--out", tmp_path / "ix", "--no-progress", *args)
+    assert_one_line_error(code, err, needle)
+    assert not (tmp_path / "ix").exists()
+
+
+def test_sharded_encode_refuses_shard_size_0(tmp_path, cli_main, faq):
+    from conftest import assert_one_line_error
+
+    q = tmp_path / "q.txt"
+    q.write_text("a\nb\n", encoding="utf-8")
+    assert_one_line_error(*cli_main("encode", faq[0], q, "--out", tmp_path / "shards", "--shard-size", "0")[::2],
+                          "--shard-size must be an integer >= 1")

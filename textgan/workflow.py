@@ -99,6 +99,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     from textgan.retrieval import build_index, check_index_out, make_empty_index
 
     check_index_out(out)
+    if memory_budget_mb is not None and not (np.isfinite(memory_budget_mb) and memory_budget_mb > 0):
+        raise InputError(f"--memory-mb must be a finite number > 0, got {memory_budget_mb}")
     enc = load_encoder(model)
     if Path(corpus).is_dir():
         return index_shards(enc, corpus, out, factory=factory, memory_budget_mb=memory_budget_mb, storage=storage,
