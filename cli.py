@@ -747,7 +747,7 @@ def train_kplus1_cmd(model, labelled, unlabelled, out_dir, text_col, group_col, 
     from textgan.semisup import train_on_corpus
     from textgan.workflow import read_corpus
 
-    check_new_out_dir(out_dir)
+    check_new_out_dir(out_dir, hint="choose a new --out")
     unl, _ = read_corpus(unlabelled, text_col if not str(unlabelled).endswith(".txt") else None)
     given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
     cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
