@@ -169,15 +169,17 @@ class SentenceEncoder:
         return path
 
 
-def load(path: str | Path) -> SentenceEncoder:
-    """Load a saved model folder (GRU or sentence-transformers backbone).
+def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
+    """Load a saved model folder (GRU or sentence-transformers backbone); a loaded encoder passes through.
 
     Files that changed since the save (recorded sha256) and NaN/inf weights are refused
     with an InputError naming the file; folders saved without digests load unchecked.
 
     Args:
-        path: folder written by `SentenceEncoder.save` / `similarity.train`.
+        path: folder written by `SentenceEncoder.save` / `similarity.train` (or a `SentenceEncoder`).
     """
+    if isinstance(path, SentenceEncoder):
+        return path
     path = Path(path)
     if not path.is_dir():
         raise InputError("missing model folder", path)

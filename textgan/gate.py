@@ -58,7 +58,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     sentences = list(sentences)
     if not sentences:
         raise InputError("no sentences to score")
-    enc = similarity.load(model) if isinstance(model, (str, Path)) else model  # or an already loaded encoder
+    enc = similarity.load(model)
     idx = None
     if index is not None:
         from textgan.retrieval import load_index

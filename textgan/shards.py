@@ -188,7 +188,7 @@ def encode_part(model, corpus, out, text_col=None, group_col=None, shard_size: i
 
     if threads is not None:
         torch.set_num_threads(threads)
-    enc = similarity.load(model) if isinstance(model, (str, Path)) else model
+    enc = similarity.load(model)
     out = Path(out)
     n_shards = total = encoded = 0
     for k, part in chunks(stream_rows(corpus, text_col, group_col), shard_size):
@@ -233,7 +233,7 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"{name} must be an integer >= 1, got {v}")
     out = Path(out)
-    enc = similarity.load(model) if isinstance(model, (str, Path)) else model
+    enc = similarity.load(model)
     _start(out, _run_identity(enc, corpus, text_col, group_col, shard_size))
     common = dict(model=model, corpus=corpus, out=out, text_col=text_col, group_col=group_col,
                   shard_size=shard_size, batch_size=batch_size, shard=shard, workers=workers)

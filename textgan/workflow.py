@@ -25,9 +25,7 @@ def load_encoder(model):
     """A `similarity.SentenceEncoder` from a model folder (or pass one through)."""
     import similarity
 
-    if isinstance(model, (str, Path)):
-        return similarity.load(model)
-    return model
+    return similarity.load(model)
 
 
 def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
