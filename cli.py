@@ -700,7 +700,8 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
 
     \b
     Example:
-      textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 8 --out runs/aug
+      textgan augment runs/sim/model my_groups.csv --per-group 20 --max-shots 8 --out runs/aug
+      textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 9 --gan runs/cgan --out runs/aug
     """
     from pathlib import Path
 
