@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--layers", type=int, default=None)
 @click.option("--pooling", default=None, help="max, mean or last.")
 @click.option("--max-steps", type=int, default=None, help="Cap on optimizer steps.")
+@click.option("--partial-fc", type=float, default=None,
+              help="Share of the groups in each step's softmax (Partial FC; default 1 = all). "
+                   "For millions of groups, e.g. 0.1.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
@@ -108,6 +111,10 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
       textgan train-similarity data/faq_en.csv --text-col text --group-col group --out runs/sim
       textgan train-similarity data/faq_en.csv --unlabeled logs.txt --out runs/sim
       textgan train-similarity data/faq_zh.csv --tokenizer char --out runs/sim_zh
+      torchrun --nproc_per_node 2 -m cli train-similarity data/faq_en.csv --out runs/sim_ddp
+
+    Under torchrun each process embeds its share of every batch and holds a share of the
+    class centres; the result equals one process's at the same --batch-size.
     """
     import dataclasses
 
@@ -135,7 +142,10 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
         path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache)
-    click.echo(f"saved model to {path}")
+    from textgan.distributed import is_main
+
+    if is_main():  # under torchrun every rank returns here
+        click.echo(f"saved model to {path}")
 
 
 @contextlib.contextmanager

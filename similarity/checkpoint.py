@@ -20,12 +20,14 @@ META_KEYS = ("config", "groups", "data_sha256", "epoch", "step", "best", "bad", 
 
 
 def save_checkpoint(folder: Path, module_save, head: torch.nn.Module,
-                    opt: torch.optim.Optimizer, meta: dict) -> None:
-    """Write the checkpoint folder atomically. `module_save(path)` saves the encoder."""
+                    opt: torch.optim.Optimizer, meta: dict, whole: dict | None = None) -> None:
+    """Write the checkpoint folder atomically. `module_save(path)` saves the encoder; `whole`
+    replaces tensors that this process holds a shard of (class centres under torchrun)."""
     with atomic_dir(folder) as tmp:
         module_save(str(tmp / "module"))
         tensors, rest = optimizer_to_flat(opt, "opt")
         tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
+        tensors.update(whole or {})
         rng_tensors, rng_meta = rng_state()
         tensors.update(rng_tensors)
         save_tensors(tensors, tmp / "state.safetensors")

@@ -65,6 +65,9 @@ class TrainConfig:
     head_lr_mult: float | None = None  # class-weight learning rate / encoder learning rate
     warmup: float | None = None  # share of the steps with a linearly rising learning rate
     per_group: int = 4  # sentences per group in a batch for in-batch losses
+    # margin losses: share of the groups in each step's softmax (Partial FC, An et al. 2022);
+    # 1 = all. Below 1 only for very many groups: each step then costs (B, rate * C) logits.
+    partial_fc: float = 1.0
     max_steps: int | None = None  # cap on optimizer steps (bounded fine-tuning)
     eval_fraction: float = 0.2  # held out per group when no eval data is given
     patience: int = 3
@@ -90,6 +93,8 @@ class TrainConfig:
                 raise InputError(f"{flag} must be {need}, got {value!r}")
         if cfg.loss in MARGINS:
             check_margin(cfg.loss, cfg.margin)
+        elif cfg.partial_fc != 1:
+            raise InputError(f"--partial-fc samples the classes of a margin loss; loss {cfg.loss!r} has none")
         if cfg.backbone != "gru":
             from similarity.model import resolve_backbone
 
@@ -150,6 +155,7 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("distil_sim_weight", "--distil-sim-weight", "a finite number >= 0 (at most 1e6)",
      lambda v: _number(v) and 0 <= v <= 1e6),
     ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
+    ("partial_fc", "--partial-fc", "a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
     ("patience", "--patience", "an integer >= 1", _int_in(1, _BIG)),
     ("max_steps", "--max-steps", "an integer >= 1 (or None)",
      lambda v: v is None or _int_in(1, _BIG)(v)),

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from textgan.errors import InputError
+from textgan.partial_fc import init_rows, sample_classes, sharded_margin_loss
 
 _EPS = 1e-7
 
@@ -131,24 +132,45 @@ class MarginSoftmaxLoss(nn.Module):
 
     needs_classes = True
 
-    def __init__(self, name: str, dim: int, n_classes: int, scale: float, margin: float):
+    def __init__(self, name: str, dim: int, n_classes: int, scale: float, margin: float,
+                 sample_rate: float = 1.0, seed: int = 0, shard: tuple[int, int] | None = None):
         super().__init__()
         self.name, self.row, self.scale, self.margin = name, MARGINS[name], scale, margin
-        self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, D)
+        self.n_classes, self.sample_rate, self.seed = int(n_classes), float(sample_rate), int(seed)
+        # classes [lo, hi) live here (all of them unless sharded across torchrun ranks)
+        self.lo, self.hi = shard if shard is not None else (0, self.n_classes)
+        self.weight = nn.Parameter(init_rows(self.lo, self.hi, dim, self.seed))  # (hi - lo, D)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+
+    @property
+    def partial(self) -> bool:
+        """Sharded or class-sampled: the Partial FC path of `textgan.partial_fc`."""
+        return self.sample_rate < 1 or (self.lo, self.hi) != (0, self.n_classes)
+
+    def target_logit(self, cos_y: torch.Tensor) -> torch.Tensor:
+        """The margin row (annealed for SphereFace) applied to target cosines (B,)."""
+        target = self.row.target(cos_y, self.margin)
+        if self.row.anneal is not None:
+            lam = self.row.anneal.lam(int(self.iteration))
+            target = (lam * cos_y + target) / (1 + lam)
+        return target
 
     def logits(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cos = F.normalize(emb, dim=-1) @ F.normalize(self.weight, dim=-1).T  # (B, C)
         cos_y = cos.gather(1, labels[:, None]).squeeze(1)  # (B,)
-        target = self.row.target(cos_y, self.margin)  # (B,)
-        if self.row.anneal is not None:
-            lam = self.row.anneal.lam(int(self.iteration))
-            target = (lam * cos_y + target) / (1 + lam)
-        cos = cos.scatter(1, labels[:, None], target[:, None])
+        cos = cos.scatter(1, labels[:, None], self.target_logit(cos_y)[:, None])
         return self.scale * cos
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        out = F.cross_entropy(self.logits(emb, labels), labels)
+        if self.partial:
+            classes = None
+            if self.sample_rate < 1:  # seeded by the step: every rank (and a resume) draws the same
+                gen = torch.Generator().manual_seed((self.seed * 1_000_003 + int(self.iteration)) % 2**63)
+                classes = sample_classes(labels, self.n_classes, round(self.sample_rate * self.n_classes), gen)
+            out = sharded_margin_loss(F.normalize(emb, dim=-1), self.weight, self.lo, labels, classes,
+                                      self.scale, self.target_logit)
+        else:
+            out = F.cross_entropy(self.logits(emb, labels), labels)
         if self.training:
             self.iteration += 1
         return out
@@ -211,7 +233,8 @@ LOSS_NAMES: tuple[str, ...] = tuple(MARGINS) + tuple(PAIR_LOSSES)
 
 
 def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None = None,
-              margin: float | None = None) -> nn.Module:
+              margin: float | None = None, sample_rate: float = 1.0, seed: int = 0,
+              shard: tuple[int, int] | None = None) -> nn.Module:
     """Build a loss by name; `scale`/`margin` of None take the row's defaults.
 
     Args:
@@ -220,12 +243,16 @@ def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None
         n_classes: number of groups (margin-softmax only).
         scale: logit scale s (1/temperature for InfoNCE; unused by triplet).
         margin: margin m (cosine-distance margin for triplet).
+        sample_rate: margin rows only: share of the classes in each step's softmax (Partial FC).
+        seed: margin rows only: seeds the class weights (block by block) and the class sampling.
+        shard: margin rows only: the classes [lo, hi) this process holds (torchrun ranks).
     """
     if name in MARGINS:
         row = MARGINS[name]
         m = row.margin if margin is None else margin
         check_margin(name, m)
-        return MarginSoftmaxLoss(name, dim, n_classes, row.scale if scale is None else scale, m)
+        return MarginSoftmaxLoss(name, dim, n_classes, row.scale if scale is None else scale, m,
+                                 sample_rate, seed, shard)
     if name in PAIR_LOSSES:
         cls, s, m = PAIR_LOSSES[name]
         return cls(scale=s if scale is None else scale, margin=m if margin is None else margin)

@@ -14,6 +14,7 @@ The saved model keeps the margin head's unit class weights as `SentenceEncoder.p
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -37,6 +38,7 @@ from similarity.losses import make_loss
 from similarity.model import SentenceEncoder, load_gru, load_st, resolve_backbone
 from similarity.teacher import Teacher, resolve_teacher
 from similarity.tokenization import train_tokenizer
+from textgan import distributed as ddp
 from textgan.artifacts import atomic_file, library_versions, non_finite_tensors, run_lock, save_json
 from textgan.errors import InputError
 from textgan.plots import plot_curves
@@ -107,14 +109,19 @@ class _Run:
         self.texts, self.labels, self.unlabeled = texts, torch.tensor(labels), list(unlabeled)
         if self.kind == "gru":  # tokenise once
             self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
-        self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin)
+        # under torchrun each rank holds a contiguous share of the class centres (textgan.partial_fc)
+        self.n_classes = n_classes
+        shard = ddp.row_range(n_classes) if ddp.world() > 1 else None
+        self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin,
+                              cfg.partial_fc, cfg.seed, shard)
+        self.sharded = getattr(self.head, "partial", False) and shard is not None
         if self.kind != "gru" and module is None and hasattr(self.head, "weight"):
             # A pre-trained encoder already groups the sentences: class weights start at the class
             # means, so the first steps' gradients are not noise from random prototypes.
             vecs = torch.from_numpy(self.encoder.encode(texts))  # (N, D)
             means = torch.zeros(n_classes, vecs.shape[1]).index_add_(0, self.labels, vecs)
             with torch.no_grad():
-                self.head.weight.copy_(F.normalize(means, dim=-1))
+                self.head.weight.copy_(F.normalize(means[self.head.lo:self.head.hi], dim=-1))
         self.heads = torch.nn.ModuleDict({"loss": self.head})  # everything trained beside the encoder
         self.targets = None
         if teacher is not None:
@@ -125,6 +132,9 @@ class _Run:
             {"params": list(self.module.parameters()), "lr": cfg.lr},
             {"params": list(self.heads.parameters()), "lr": cfg.lr * cfg.head_lr_mult}])
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
+        # gradients summed over torchrun ranks: all but the sharded class centres
+        self.replicated = [p for g in self.opt.param_groups for p in g["params"]
+                           if not (self.sharded and p is self.head.weight)]
         self._perm: tuple[int, list[int]] | None = None
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -149,14 +159,28 @@ class _Run:
         return self._perm[1][start:start + b]
 
     def _embed(self, idx: list[int], unlabeled: bool = False) -> torch.Tensor:
-        """(B, D) unit vectors of training (or unlabelled) sentences, with gradients."""
+        """(B, D) unit vectors of training (or unlabelled) sentences, with gradients.
+
+        Under torchrun this rank embeds its rows `row_range(B)` only, padded to the whole batch's
+        width and with the whole batch's dropout masks (`SliceDropout`), and the rows of all
+        ranks are gathered: every rank then holds what one process would compute.
+        """
         if self.kind == "gru":
             ids = self.u_ids if unlabeled else self.ids
             feats = self.module.pad([ids[i] for i in idx])
-            return self.module.embed(feats["input_ids"], feats["attention_mask"])
-        texts = self.unlabeled if unlabeled else self.texts
-        feats = self.module.preprocess([texts[i] for i in idx])
-        return F.normalize(self.module(feats)["sentence_embedding"], dim=-1)
+        else:
+            texts = self.unlabeled if unlabeled else self.texts
+            feats = self.module.preprocess([texts[i] for i in idx])
+        lo, hi = ddp.row_range(len(idx))
+        if hi == lo:  # fewer rows than ranks: this rank embeds none (its gather keeps the graph)
+            return ddp.gather_rows(torch.zeros(0, self.encoder.dim, requires_grad=True), len(idx))
+        local = {k: v[lo:hi] if torch.is_tensor(v) else v for k, v in feats.items()}
+        with ddp.SliceDropout(lo, hi, len(idx)):
+            if self.kind == "gru":
+                emb = self.module.embed(local["input_ids"], local["attention_mask"])
+            else:
+                emb = F.normalize(self.module(local)["sentence_embedding"], dim=-1)
+        return ddp.gather_rows(emb, len(idx))
 
     def step(self, idx: list[int], lr_factor: float, step: int) -> float:
         """One optimizer step; a non-finite loss is returned without stepping."""
@@ -175,20 +199,52 @@ class _Run:
         if not math.isfinite(value):
             return value
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # every rank holds the whole batch's loss: each back-propagates its 1/W share, and summing
+        # the replicated gradients over ranks gives one process's gradient (textgan.distributed)
+        (loss / ddp.world()).backward()
+        ddp.sum_gradients(self.replicated)
         self.opt.step()
         return value
 
     def non_finite_weights(self) -> list[str]:
-        return non_finite_tensors({**{f"encoder.{k}": v for k, v in self.module.state_dict().items()},
-                                   **{f"head.{k}": v for k, v in self.heads.state_dict().items()}})
+        """Names of NaN/inf tensors on any rank (every rank gets the same list)."""
+        bad = non_finite_tensors({**{f"encoder.{k}": v for k, v in self.module.state_dict().items()},
+                                  **{f"head.{k}": v for k, v in self.heads.state_dict().items()}})
+        return sorted(set().union(*ddp.gather_objects(bad)))
 
     def prototypes(self, names: list[str]) -> tuple[list[str], np.ndarray] | None:
-        """(group names, unit class weights (C, D)) of a margin head; None for in-batch losses."""
+        """(group names, unit class weights (C, D)) of a margin head; None for in-batch losses.
+        Sharded centres are gathered: every rank must call this."""
         weight = getattr(self.head, "weight", None)
         if weight is None:
             return None
+        if self.sharded:
+            weight = ddp.full_rows(weight, self.n_classes)
         return list(names), F.normalize(weight.detach(), dim=-1).numpy().astype(np.float32)
+
+    def _sharded_keys(self) -> list[str]:
+        """Checkpoint tensors holding one row per class: the centres and their Adam moments."""
+        if not self.sharded:
+            return []
+        order = [p for g in self.opt.param_groups for p in g["params"]]
+        i = next(i for i, p in enumerate(order) if p is self.head.weight)
+        return ["head.loss.weight", f"opt.state.{i}.exp_avg", f"opt.state.{i}.exp_avg_sq"]
+
+    def full_state(self) -> dict[str, torch.Tensor]:
+        """The sharded checkpoint tensors gathered whole, so a checkpoint does not depend on the
+        number of ranks (every rank must call this)."""
+        keys = self._sharded_keys()
+        if not keys:
+            return {}
+        st = self.opt.state.get(self.head.weight, {})
+        mine = {keys[0]: self.head.weight.detach(),
+                **{k: st[k.rsplit(".", 1)[1]] for k in keys[1:] if k.rsplit(".", 1)[1] in st}}
+        return {k: ddp.full_rows(mine[k], self.n_classes) for k in keys if k in mine}
+
+    def shard_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A (whole) checkpoint's per-class tensors cut to this rank's classes."""
+        lo, hi = getattr(self.head, "lo", 0), getattr(self.head, "hi", 0)
+        return {k: (v[lo:hi] if k in self._sharded_keys() else v) for k, v in tensors.items()}
 
 
 def _new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUEncoder:
@@ -202,6 +258,10 @@ def _new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRU
             vocab = max(vocab, init.shape[0])
     else:
         tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)
+        if ddp.world() > 1:  # a trained WordPiece breaks count ties in hash order: use rank 0's
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_str(ddp.broadcast_object(tok.to_str()))
         vocab = tok.get_vocab_size()
     module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
                         cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok)
@@ -238,10 +298,15 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         cache_dir: where teacher vectors are cached (default `similarity.teacher.default_cache_dir()`).
     """
     cfg = config.resolved()
+    ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
+    # also a barrier: no rank writes into out_dir before every rank has checked it
+    ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
-    with run_lock(out):
-        return _fit(cfg, data, out, progress, resume, cache_dir)
+    with run_lock(out) if ddp.is_main() else contextlib.nullcontext():
+        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir)
+    ddp.barrier()  # the other ranks return once rank 0 has written the model folder
+    return path
 
 
 def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
@@ -251,9 +316,13 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     teacher = resolve_teacher(cfg.teacher)
     if teacher is None:
         return None, None, None
+    if not ddp.is_main():
+        ddp.barrier()  # rank 0 encodes and caches first; the others then read its cache
     t_lab, c_lab = teacher.vectors(data.texts, cache_dir)
     t_unl, c_unl = (teacher.vectors(data.unlabeled, cache_dir) if data.unlabeled
                     else (np.zeros((0, t_lab.shape[1]), np.float32), None))
+    if ddp.is_main():
+        ddp.barrier()
     costs = [c for c in (c_lab, c_unl) if c is not None]
     record = {"name": cfg.teacher, "fingerprint": teacher.fingerprint, "dim": int(t_lab.shape[1]),
               "n_sentences": sum(c.n for c in costs), "n_unlabeled": len(data.unlabeled),
@@ -269,7 +338,7 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
 def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
     from tqdm.auto import tqdm
 
-    texts, groups, eval_texts, eval_groups = data.texts, data.groups, data.eval_texts, data.eval_groups
+    texts, groups, eval_groups = data.texts, data.groups, data.eval_groups
     # knn against the training sentences when eval groups were seen; else leave-one-out.
     use_knn = bool(set(eval_groups) & set(groups))
     seed_all(cfg.seed)
@@ -291,17 +360,17 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     run = _Run(cfg, texts, [label_of[g] for g in groups], len(names), module=saved, teacher=teacher,
                targets=targets, unlabeled=data.unlabeled)
-    out.mkdir(parents=True, exist_ok=True)
+    ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
+    main = ddp.is_main()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     if resume:
-        restore(out / "checkpoint", tensors, meta, run.heads, run.opt)
+        restore(out / "checkpoint", run.shard_state(tensors), meta, run.heads, run.opt)
         start, step, best, bad = meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"]
         history, last_good = meta["history"], meta["epoch"] + 1
-    save_json({"train": cfg_json, "n_train": len(texts), "n_eval": len(eval_texts),
-               "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
-               "n_unlabeled": len(data.unlabeled), "teacher": teacher_cost,
-               "heldout_metric": "knn_top1" if use_knn else "loo_top1",
-               "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
-    _write_metrics(history, out)
+    if main:
+        _write_config(cfg_json, data, names, teacher_cost, use_knn, out)
+        _write_metrics(history, out)
 
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps,
@@ -331,13 +400,8 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         if bad_weights:
             raise _stopped(out, f"epoch {epoch + 1}, step {step}",
                            f"weights are not finite (NaN or inf in {', '.join(bad_weights[:3])})", last_good)
-        ev = run.encoder.encode(eval_texts)
-        rec = {"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)),
-               "seconds": round(time.perf_counter() - t0, 2)}
-        if use_knn:
-            rec["knn_top1"] = knn_top1(ev, eval_groups, run.encoder.encode(texts), groups)
-        rec.update(loo_topk(ev, eval_groups))
-        rec["heldout_top1"] = rec["knn_top1"] if use_knn else rec["loo_top1"]
+        # rank 0 evaluates; every rank follows its verdict (best, patience, saving)
+        rec = ddp.broadcast_object(_evaluate(run, data, use_knn, epoch, step, losses, t0) if main else None)
         history.append(rec)
         if progress:
             tqdm.write(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 "
@@ -347,19 +411,53 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
             run.encoder.info = {"train_config": cfg_json, "best_epoch": epoch + 1,
                                 "heldout_top1": best, "groups": len(names)}
             run.encoder.prototypes = run.prototypes(names)
-            run.encoder.save(out / "model")
+            if main:
+                run.encoder.save(out / "model")
         else:
             bad += 1
-        save_checkpoint(out / "checkpoint", run.module.save, run.heads, run.opt,
-                        {"config": cfg_json, "groups": names, "data_sha256": data.sha256,
-                         "epoch": epoch, "step": step, "best": best, "bad": bad, "history": history})
+        whole = run.full_state()
+        if main:
+            save_checkpoint(out / "checkpoint", run.module.save, run.heads, run.opt,
+                            {"config": cfg_json, "groups": names, "data_sha256": data.sha256,
+                             "epoch": epoch, "step": step, "best": best, "bad": bad, "history": history},
+                            whole)
+            _write_metrics(history, out)
+            plot_curves(history, ("loss", "heldout_top1"), out / "curves.png",
+                        "similarity training: loss and held-out top-1", x="epoch")
         last_good = epoch + 1
-        _write_metrics(history, out)
-        plot_curves(history, ("loss", "heldout_top1"), out / "curves.png",
-                    "similarity training: loss and held-out top-1", x="epoch")
+    ddp.barrier()
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
     return out / "model"
+
+
+def _evaluate(run: _Run, data: _Data, use_knn: bool, epoch: int, step: int, losses: list[float],
+              t0: float) -> dict:
+    """The epoch's metrics record: loss, held-out kNN top-1 (seen groups) and leave-one-out."""
+    ev = run.encoder.encode(data.eval_texts)
+    rec = {"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)),
+           "seconds": round(time.perf_counter() - t0, 2), "step_losses": [float(v) for v in losses]}
+    if use_knn:
+        rec["knn_top1"] = knn_top1(ev, data.eval_groups, run.encoder.encode(data.texts), data.groups)
+    rec.update(loo_topk(ev, data.eval_groups))
+    rec["heldout_top1"] = rec["knn_top1"] if use_knn else rec["loo_top1"]
+    return rec
+
+
+def _write_config(cfg_json: dict, data: _Data, names: list[str], teacher_cost, use_knn: bool, out: Path) -> None:
+    save_json({"train": cfg_json, "n_train": len(data.texts), "n_eval": len(data.eval_texts),
+               "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
+               "n_unlabeled": len(data.unlabeled), "teacher": teacher_cost,
+               "heldout_metric": "knn_top1" if use_knn else "loo_top1", "processes": ddp.world(),
+               "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
+
+
+def _weights_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _write_metrics(history: list[dict], out: Path) -> None:

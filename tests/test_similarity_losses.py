@@ -90,10 +90,10 @@ def test_sphereface_psi_reference_values():
     assert (fine.diff() <= 1e-9).all()  # monotone: falls with the angle everywhere
 
 
-def _mean_angle_after_training(name: str, steps: int = 300) -> float:
+def _mean_angle_after_training(name: str, steps: int = 300, seed: int = 0) -> float:
     """Free unit vectors and class weights optimised with one loss: mean angle to the class."""
     torch.manual_seed(0)
-    loss = make_loss(name, 16, 8)
+    loss = make_loss(name, 16, 8, seed=seed)
     emb = torch.nn.Parameter(torch.randn(64, 16))  # (N, D)
     labels = torch.arange(64) % 8
     opt = torch.optim.Adam([emb, loss.weight], lr=0.05)
@@ -108,7 +108,9 @@ def _mean_angle_after_training(name: str, steps: int = 300) -> float:
 
 
 def test_sphereface_pulls_closer_than_the_simple_a_softmax():
-    simple, sphere = _mean_angle_after_training("a-softmax"), _mean_angle_after_training("sphereface")
+    # mean over three initialisations: from some, a few samples escape the 72-degree trap
+    simple, sphere = (sum(_mean_angle_after_training(name, seed=k) for k in range(3)) / 3
+                      for name in ("a-softmax", "sphereface"))
     assert simple > 65  # the non-monotone min() form parks samples near 72 degrees
     assert sphere < simple - 10, (simple, sphere)
 

@@ -169,3 +169,152 @@ class GlobalBatchDraws(TorchFunctionMode):
         full = (self.local * self.world, *size[1:])
         out = func(*rest, full, **kwargs) if how == "randint" else func(full, **kwargs)
         return out[self.rank * self.local:(self.rank + 1) * self.local]
+
+
+# --- pieces for trainers whose loss couples the rows of a batch (the similarity trainer) ---------
+# Every rank embeds its contiguous slice of the global batch, the slices are gathered (with
+# autograd: the backward sums each rank's gradient into the rows' owner) and every rank computes
+# the loss of the whole batch. Each rank back-propagates loss / W and the gradients of replicated
+# parameters are summed, so every term reaches each parameter exactly once. Parameters sharded
+# across ranks (the margin head's class centres) are not reduced at all.
+
+def row_range(n: int, rank_: int | None = None, world_: int | None = None) -> tuple[int, int]:
+    """This rank's contiguous rows [lo, hi) of n; slice sizes differ by at most one."""
+    r = rank() if rank_ is None else rank_
+    w = world() if world_ is None else world_
+    base, extra = divmod(n, w)
+    lo = r * base + min(r, extra)
+    return lo, lo + base + (r < extra)
+
+
+class _GatherRows(torch.autograd.Function):
+    """Forward: the ranks' row slices concatenated. Backward: the whole gradient summed over ranks
+    (every rank's loss touches every row), then this rank's rows."""
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor, n: int) -> torch.Tensor:
+        import torch.distributed as dist
+
+        w = world()
+        sizes = [row_range(n, r, w) for r in range(w)]
+        ctx.lo, ctx.hi = sizes[rank()]
+        width = -(-n // w)  # all_gather needs equal shapes: pad every slice to ceil(n / w) rows
+        padded = _device(local.new_zeros((width, *local.shape[1:])))
+        padded[: len(local)] = local
+        parts = [torch.empty_like(padded) for _ in range(w)]
+        dist.all_gather(parts, padded)
+        return torch.cat([p[: hi - lo] for p, (lo, hi) in zip(parts, sizes)]).to(local.device)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _SumAcrossRanks.apply(grad.contiguous())[ctx.lo:ctx.hi], None
+
+
+class _SumAcrossRanks(torch.autograd.Function):
+    """all_reduce(SUM) whose backward is all_reduce(SUM) of the gradients."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        out = _device(t.detach().clone())
+        dist.all_reduce(out)
+        return out.to(t.device)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _SumAcrossRanks.apply(grad.contiguous())
+
+
+def gather_rows(local: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, ...) rows of all ranks in rank order from each rank's `row_range(n)` slice, with autograd."""
+    return local if world() <= 1 else _GatherRows.apply(local, n)
+
+
+def sum_across_ranks(t: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks with autograd (the backward sums the ranks' gradients too)."""
+    return t if world() <= 1 else _SumAcrossRanks.apply(t)
+
+
+def max_across_ranks(t: torch.Tensor) -> torch.Tensor:
+    """Element-wise max over ranks, without gradient (a log-sum-exp shift)."""
+    import torch.distributed as dist
+
+    t = t.detach().clone()
+    if world() > 1:
+        dev = _device(t)
+        dist.all_reduce(dev, op=dist.ReduceOp.MAX)
+        t = dev.to(t.device)
+    return t
+
+
+def sum_gradients(params) -> None:
+    """grad <- sum over ranks of grad, in one all-reduce; a missing grad counts as zeros."""
+    import torch.distributed as dist
+
+    params = [p for p in params if p.requires_grad]
+    if world() <= 1 or not params:
+        return
+    for p in params:
+        if p.grad is None:  # a rank whose slice of the batch was empty
+            p.grad = torch.zeros_like(p)
+    flat = _device(torch.cat([p.grad.reshape(-1) for p in params]))
+    dist.all_reduce(flat)
+    flat, pos = flat.to(params[0].device), 0
+    for p in params:
+        p.grad.copy_(flat[pos:pos + p.numel()].view_as(p))
+        pos += p.numel()
+
+
+def broadcast_object(obj):
+    """Rank 0's `obj` on every rank (JSON-able values: results, tokenizer strings)."""
+    import torch.distributed as dist
+
+    if world() <= 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def full_rows(local: torch.Tensor, n: int) -> torch.Tensor:
+    """The whole (n, ...) tensor from each rank's `row_range(n)` slice, without gradient."""
+    with torch.no_grad():
+        return gather_rows(local.detach(), n)
+
+
+class SliceDropout(TorchFunctionMode):
+    """Dropout on rows [lo, hi) of a batch of n draws the mask of all n rows and keeps its slice.
+
+    Each rank then consumes the global RNG exactly as one process at batch n does, and a row's
+    mask does not depend on which process computes it. Inputs must be padded to the global
+    batch's width (the trainer pads the whole batch, then slices rows). Dropout inside fused
+    kernels (a multi-layer GRU's inter-layer dropout, SDPA attention dropout) is not seen here.
+    """
+
+    def __init__(self, lo: int, hi: int, n: int):
+        super().__init__()
+        self.lo, self.hi, self.n = lo, hi, n
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not torch.nn.functional.dropout:
+            return func(*args, **kwargs)
+        x = args[0]
+        p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+        training = kwargs.get("training", args[2] if len(args) > 2 else True)
+        if not training or p == 0 or x.dim() == 0 or x.shape[0] != self.hi - self.lo:
+            return func(*args, **kwargs)
+        keep = torch.dropout(torch.ones((self.n, *x.shape[1:]), dtype=x.dtype, device=x.device), p, True)
+        return x * keep[self.lo:self.hi]
+
+
+def gather_objects(obj) -> list:
+    """Every rank's `obj` (JSON-able), in rank order, on every rank."""
+    import torch.distributed as dist
+
+    if world() <= 1:
+        return [obj]
+    seen: list = [None] * world()
+    dist.all_gather_object(seen, obj)
+    return seen

@@ -1,72 +1,73 @@
-"""Class-sampled margin-softmax head for millions of groups (Partial FC: An et al. 2022,
-"Killing Two Birds with One Stone: Efficient and Robust Training of Face Recognition CNNs by
-Partial FC", CVPR; arXiv:2203.15565).
+"""Margin-softmax over millions of groups: class centres sharded across ranks and class-sampled
+(Partial FC: An et al. 2022, "Killing Two Birds with One Stone: Efficient and Robust Training of
+Face Recognition CNNs by Partial FC", CVPR; arXiv:2203.15565).
 
-A full margin-softmax head over C groups costs (B, C) logits and a dense (C, D) gradient every
-step. Partial FC keeps every positive class of the batch plus a uniform random subset of the
-negatives, S = max(positives, rate * C) classes in all, and takes the softmax over those only
-(the paper loses no accuracy at rate 0.1). The class centres are an `nn.Embedding(sparse=True)`:
-a step touches, and an optimiser such as `torch.optim.SparseAdam` updates, only S rows.
-
-Still open (see README, Large corpora): the centres themselves (C x D floats) live whole on
-every rank; sharding them across ranks (each rank samples among its own C / W classes and the
-softmax normaliser is all-reduced) is the paper's other half.
-
-Usage, with any margin row of `similarity.losses` as `target_logit`:
-    head = SampledMarginHead(n_groups, dim, rate=0.1)
-    cos, target = head(embeddings, labels)                    # (B, S), (B,)
-    loss = margin_cross_entropy(cos, target, scale=30, target_logit=lambda c: c - 0.35)
+A full head over C groups costs a (B, C) logit matrix and a (C, D) weight on every process.
+Here rank r of W keeps only the centres of classes [lo, hi) = `row_range(C, r, W)`, and a step:
+1. samples the classes once for the whole batch, with the same seed on every rank (so the
+   sample is the one a single process would draw): every positive of the batch plus uniform
+   negatives, S = max(#positives, rate * C) in all (rate 1: every class; the paper loses no
+   accuracy at rate 0.1);
+2. computes on each rank the logits of the sampled classes it owns, (B, S_r);
+3. forms the softmax normaliser over ranks: the max shift is all-reduced (no gradient), the sum
+   of exponentials is all-reduced with autograd, and the target logit comes from the rank that
+   owns the target class.
+Every rank gets the same loss value; each rank's centres receive exactly their own gradient
+and are never all-reduced. Callers back-propagate loss / W, as `textgan.distributed` explains.
+Memory per rank: (C / W) x D centres plus (B, S / W) logits.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from textgan import distributed as ddp
 from textgan.errors import InputError
+
+INIT_BLOCK = 4096  # centre rows drawn per seeded block: any shard draws only its own blocks
+
+
+def init_rows(lo: int, hi: int, dim: int, seed: int) -> torch.Tensor:
+    """Rows [lo, hi) of a (C, D) matrix of N(0, 1/D) entries, identical however C is sharded."""
+    out = []
+    for k in range(lo // INIT_BLOCK, -(-hi // INIT_BLOCK)):
+        gen = torch.Generator().manual_seed((seed * 1_000_003 + k) % 2**63)
+        block = torch.randn(INIT_BLOCK, dim, generator=gen)
+        out.append(block[max(lo - k * INIT_BLOCK, 0): min(hi - k * INIT_BLOCK, INIT_BLOCK)])
+    return (torch.cat(out) if out else torch.zeros(0, dim)) / math.sqrt(dim)
 
 
 def sample_classes(labels: torch.Tensor, n_classes: int, n_sample: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every class in `labels` (B,) plus random others, S = max(n_sample, #positives) in all.
-
-    Returns (classes (S,) sorted ascending, target (B,)) with classes[target] == labels.
-    """
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Every class in `labels` (B,) plus random others, S = max(n_sample, #positives) in all,
+    sorted ascending (S,)."""
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
         raise InputError(f"labels must lie in [0, {n_classes}), got {int(labels.min())}..{int(labels.max())}")
     pos = labels.unique()
     s = min(n_classes, max(int(n_sample), len(pos)))
     score = torch.rand(n_classes, generator=generator)  # (C,) random rank of each negative
     score[pos] = 2.0  # positives first, always kept
-    classes = score.topk(s).indices.sort().values  # (S,)
-    return classes, torch.searchsorted(classes, labels)
+    return score.topk(s).indices.sort().values
 
 
-class SampledMarginHead(nn.Module):
-    """Cosines between embeddings and a sampled subset of C class centres."""
-
-    def __init__(self, n_classes: int, dim: int, rate: float = 0.1, seed: int = 0):
-        super().__init__()
-        if not 0 < rate <= 1:
-            raise InputError(f"sample rate must lie in (0, 1], got {rate}")
-        self.n_classes, self.rate = int(n_classes), float(rate)
-        self.centres = nn.Embedding(n_classes, dim, sparse=True)
-        nn.init.normal_(self.centres.weight, std=0.01)
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """emb (B, D), labels (B,) -> cosines (B, S) to the sampled centres, target column (B,)."""
-        classes, target = sample_classes(labels, self.n_classes, round(self.rate * self.n_classes), self.generator)
-        w = F.normalize(self.centres(classes), dim=1)  # (S, D)
-        return F.normalize(emb, dim=1) @ w.T, target
-
-
-def margin_cross_entropy(cos: torch.Tensor, target: torch.Tensor, scale: float,
-                         target_logit: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of scale * logits where the target column's cosine goes through a margin row."""
-    rows = torch.arange(len(target))
-    logits = cos.clone()
-    logits[rows, target] = target_logit(cos[rows, target])
-    return F.cross_entropy(scale * logits, target)
+def sharded_margin_loss(emb: torch.Tensor, weight: torch.Tensor, lo: int, labels: torch.Tensor,
+                        classes: torch.Tensor | None, scale: float,
+                        target_logit: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Mean margin cross-entropy of unit `emb` (B, D) over `classes` (all when None), this rank
+    holding the centres `weight` (C_r, D) of classes [lo, lo + C_r); `target_logit` maps the
+    target cosine to its margin form (the margin row)."""
+    hi = lo + len(weight)
+    local = torch.arange(lo, hi) if classes is None else classes[(classes >= lo) & (classes < hi)]  # (S_r,)
+    cos = emb @ F.normalize(weight[local - lo], dim=-1).T  # (B, S_r)
+    rows = ((labels >= lo) & (labels < hi)).nonzero().squeeze(1)  # rows whose target is here
+    cols = torch.searchsorted(local, labels[rows])
+    target = scale * target_logit(cos[rows, cols])  # (n_own,)
+    logits = (scale * cos).index_put((rows, cols), target)
+    z_target = ddp.sum_across_ranks(emb.new_zeros(len(labels)).index_put((rows,), target))  # (B,)
+    local_max = logits.max(1).values if logits.shape[1] else emb.new_full((len(labels),), -math.inf)
+    shift = ddp.max_across_ranks(local_max)  # (B,)
+    total = ddp.sum_across_ranks(torch.exp(logits - shift[:, None]).sum(1))  # (B,)
+    return (total.log() + shift - z_target).mean()
