@@ -12,9 +12,12 @@ Keys written to --json:
                              mixture) written as shards, indexed on disk in a child process (its peak
                              RSS covers build, load and search); recall@10 of --queries fresh queries
                              against exact search; Flat searched in this process with the same threads.
-  ddp                        {gan: {max_abs_diff_loss, max_abs_diff_weights, ...}, similarity: null}
-                             `train-gan` 1 process vs `torchrun --nproc_per_node 2` (gloo) after --ddp-steps
-                             steps at the same global batch, on the encoded CLINC vectors.
+  ddp                        {gan, similarity}: {max_abs_diff_loss, max_abs_diff_weights, ...} between
+                             1 process and `torchrun --nproc_per_node 2` (gloo) over --ddp-steps steps at
+                             the same global batch: `train-gan` (default kind) on the encoded CLINC
+                             vectors, every step's losses; `train-similarity` (defaults, MiniLM teacher)
+                             on the CLINC150 train sentences, every step's loss. gan also reports one
+                             process against itself with the data moved by one float32 ulp.
   projection_100m            time (1 and 16 cores), disk and RAM for 100M sentences from the figures above.
 
     flock /tmp/textgan-heavy.lock env PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py \
@@ -153,32 +156,87 @@ def bench_ondisk(tmp: Path, n: int, dim: int, shard_size: int, seed: int) -> dic
             "shard_bytes_per_vector": round(sum(f.stat().st_size for f in (tmp / "syn").glob("shard-*.npy")) / n, 1)}
 
 
-def bench_ddp(vectors: Path, tmp: Path, steps: int) -> dict:
+def _torchrun(args: list[str], env: dict) -> None:
+    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                        "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(p.stderr[-3000:])
+
+
+def _max_weight_diff(a_dir: Path, b_dir: Path, names: list[str]) -> float:
     from safetensors.torch import load_file
 
+    out = 0.0
+    for name in names:
+        a, b = load_file(a_dir / name), load_file(b_dir / name)
+        out = max(out, max(float((a[k] - b[k]).abs().max()) for k in a))
+    return out
+
+
+def bench_ddp_gan(vectors: Path, tmp: Path, steps: int) -> dict:
+    """`train-gan` (default kind and objective) on 1 process, on 2 torchrun processes, and on 1
+    process with the data moved by one float32 ulp: the last shows how far rounding alone carries."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    args = ["train-gan", str(vectors), "--steps", str(steps), "--batch-size", "256", "--quiet",
-            "--checkpoint-every", str(steps)]
+    args = ["train-gan", "--steps", str(steps), "--batch-size", "256", "--quiet",
+            "--checkpoint-every", str(steps), "--set", "log_every=1"]
+    x = np.load(vectors)
+    np.save(tmp / "ulp.npy", np.nextafter(x, np.float32(2)))
+    runs = {}
+    for name, data, two in (("one", vectors, False), ("two", vectors, True), ("ulp", tmp / "ulp.npy", False)):
+        t = time.perf_counter()
+        cmd = [args[0], str(data), *args[1:], "--out", str(tmp / f"gan_{name}")]
+        if two:
+            _torchrun(cmd, env)
+        else:
+            subprocess.run([sys.executable, "-m", "cli", *cmd], env=env, check=True, cwd=ROOT)
+        runs[name] = time.perf_counter() - t
+    rows = {d: [json.loads(ln) for ln in (tmp / f"gan_{d}" / "metrics.jsonl").read_text().splitlines()]
+            for d in runs}
+    keys = [k for k in rows["one"][-1] if k not in ("step", "seconds")]
+
+    def loss_diff(other: str, upto: int | None = None) -> float:
+        return max(abs(a[k] - b[k]) for a, b in list(zip(rows["one"], rows[other]))[:upto] for k in keys)
+
+    names = ["generator.safetensors", "critic.safetensors"]
+    return {"steps": steps, "global_batch": 256, "max_abs_diff_loss": loss_diff("two"),
+            "max_abs_diff_loss_first_10_steps": loss_diff("two", 10),
+            "max_abs_diff_weights": _max_weight_diff(tmp / "gan_one", tmp / "gan_two", names),
+            "one_process_1ulp_data_max_abs_diff_loss": loss_diff("ulp"),
+            "seconds_1_process": round(runs["one"], 1), "seconds_2_processes": round(runs["two"], 1)}
+
+
+def bench_ddp_similarity(data: Path, tmp: Path, steps: int) -> dict:
+    """`train-similarity` (defaults: GRU, AM-Softmax, MiniLM teacher) on the CLINC150 train
+    sentences for `steps` steps, 1 process vs 2 torchrun processes; per-step losses compared."""
+    import csv
+
+    rows = json.loads((data / "clinc150" / "data_full.json").read_text(encoding="utf-8"))["train"]
+    with open(tmp / "clinc_train.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "group"])
+        w.writerows(rows)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    args = ["train-similarity", str(tmp / "clinc_train.csv"), "--epochs", "1", "--max-steps", str(steps),
+            "--quiet"]
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", *args, "--out", str(tmp / "one")], env=env, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "cli", *args, "--out", str(tmp / "sim_one")], env=env, check=True,
+                   cwd=ROOT, capture_output=True)
     one_s = time.perf_counter() - t
     t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
-                    "-m", "cli", *args, "--out", str(tmp / "two")], env=env, check=True, cwd=ROOT,
-                   capture_output=True)
+    _torchrun([*args, "--out", str(tmp / "sim_two")], env)
     two_s = time.perf_counter() - t
-    rows = [[json.loads(ln) for ln in (tmp / d / "metrics.jsonl").read_text().splitlines()] for d in ("one", "two")]
-    keys = [k for k in rows[0][-1] if k not in ("step", "seconds")]
-    loss_diff = max(abs(a[k] - b[k]) for a, b in zip(*rows) for k in keys)
-    w_diff = 0.0
-    for name in ("generator.safetensors", "critic.safetensors"):
-        a, b = load_file(tmp / "one" / name), load_file(tmp / "two" / name)
-        w_diff = max(w_diff, max(float((a[k] - b[k]).abs().max()) for k in a))
-    return {"gan": {"steps": steps, "global_batch": 256, "max_abs_diff_loss": loss_diff,
-                    "max_abs_diff_weights": w_diff, "seconds_1_process": round(one_s, 1),
-                    "seconds_2_processes": round(two_s, 1)},
-            "similarity": None, "similarity_note": "train-similarity under torchrun is not wired yet "
-                                                   "(similarity/train.py is being rewritten elsewhere)"}
+    losses = [[v for ln in (tmp / d / "metrics.jsonl").read_text().splitlines()
+               for v in json.loads(ln)["step_losses"]] for d in ("sim_one", "sim_two")]
+    assert len(losses[0]) == len(losses[1]) == steps, [len(x) for x in losses]
+    w_diff = _max_weight_diff(tmp / "sim_one" / "model", tmp / "sim_two" / "model",
+                              ["model.safetensors", "head.safetensors"])
+    return {"steps": steps, "global_batch": 64, "max_abs_diff_loss": max(abs(a - b) for a, b in zip(*losses)),
+            "last_loss": losses[0][-1], "max_abs_diff_weights": w_diff,
+            "seconds_1_process": round(one_s, 1), "seconds_2_processes": round(two_s, 1)}
+
+
+def bench_ddp(vectors: Path, data: Path, tmp: Path, steps: int) -> dict:
+    return {"gan": bench_ddp_gan(vectors, tmp, steps), "similarity": bench_ddp_similarity(data, tmp, steps)}
 
 
 def projection(enc: dict, od: dict, n: int = 100_000_000, cores: int = 16) -> dict:
@@ -235,6 +293,7 @@ def main() -> None:
         if not {"encode", "ddp"} <= skip:
             model = quick_model(args.data, tmp, args.sim_steps)
             sents = clinc_sentences(args.data)
+        if "encode" not in skip:
             corpus = tmp / "corpus.txt"
             corpus.write_text("\n".join((sents * (args.sentences // len(sents) + 1))[:args.sentences]) + "\n",
                               encoding="utf-8")
@@ -242,11 +301,10 @@ def main() -> None:
             res["encode"], res["encode_speedup_2_workers"] = enc, enc["speedup"]
             print(f"encode: {enc}", flush=True)
         if "ddp" not in skip:
-            from textgan.shards import open_shards
+            import similarity
 
-            sh = open_shards(tmp / "enc1", verify=False)
-            np.save(tmp / "clinc_vecs.npy", np.asarray(sh.vectors(0)))
-            res["ddp"] = bench_ddp(tmp / "clinc_vecs.npy", tmp, args.ddp_steps)
+            np.save(tmp / "clinc_vecs.npy", similarity.load(model).encode(sents[:args.shard_size]))
+            res["ddp"] = bench_ddp(tmp / "clinc_vecs.npy", args.data, tmp, args.ddp_steps)
             print(f"ddp: {res['ddp']}", flush=True)
         if "ondisk" not in skip:
             res["ondisk"] = bench_ondisk(tmp, args.n, args.dim, 100_000, args.seed)
