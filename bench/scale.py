@@ -18,6 +18,9 @@ Keys written to --json:
                              vectors, every step's losses; `train-similarity` (defaults, MiniLM teacher)
                              on the CLINC150 train sentences, every step's loss. gan also reports one
                              process against itself with the data moved by one float32 ulp.
+  partial_fc                 {groups, full, partial_0.1, partial_0.1_2_ranks}: the AM-Softmax head alone at
+                             --pfc-groups classes (D 256, batch 64): step time (forward, backward, Adam) and
+                             peak RSS per process, full vs Partial FC vs Partial FC sharded over 2 ranks.
   projection_100m            time (1 and 16 cores), disk and RAM for 100M sentences from the figures above.
 
     flock /tmp/textgan-heavy.lock env PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py \
@@ -239,6 +242,61 @@ def bench_ddp(vectors: Path, data: Path, tmp: Path, steps: int) -> dict:
     return {"gan": bench_ddp_gan(vectors, tmp, steps), "similarity": bench_ddp_similarity(data, tmp, steps)}
 
 
+PFC_CHILD = r"""
+import json, resource, sys, time
+import torch
+from similarity.losses import make_loss
+from textgan import distributed as ddp
+torch.set_num_threads(1)
+groups, dim, batch, rate, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), 5
+rank, world = ddp.init()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+head = make_loss("am", dim, groups, sample_rate=rate, seed=0, shard=ddp.row_range(groups) if world > 1 else None)
+opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+gen = torch.Generator().manual_seed(1)
+times = []
+for t in range(steps + 1):
+    emb = torch.nn.functional.normalize(torch.randn(batch, dim, generator=gen), dim=1).requires_grad_()
+    labels = torch.randint(0, groups, (batch,), generator=gen)
+    t0 = time.perf_counter()
+    loss = head(emb, labels)
+    opt.zero_grad()
+    (loss / world).backward()
+    opt.step()
+    times.append(time.perf_counter() - t0)
+res = {"rank": rank, "step_ms": 1000 * sum(times[1:]) / steps, "centres_per_rank": head.hi - head.lo,
+       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_after_imports_mb": base,
+       "loss": float(loss)}
+print("PFC " + json.dumps(res), flush=True)
+"""
+
+
+def bench_partial_fc(groups: int, dim: int = 256, batch: int = 64) -> dict:
+    """The margin head alone at `groups` classes: full softmax, Partial FC at rate 0.1, and Partial FC
+    with the centres split over 2 torchrun ranks; step time (forward, backward, Adam) and peak RSS."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    out = {}
+    for name, rate, two in (("full", 1.0, False), ("partial_0.1", 0.1, False), ("partial_0.1_2_ranks", 0.1, True)):
+        cmd = ["-c", PFC_CHILD, str(groups), str(dim), str(batch), str(rate)]
+        if two:
+            with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+                fh.write(PFC_CHILD)
+            cmd = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                   fh.name, *cmd[2:]]
+        else:
+            cmd = [sys.executable, *cmd]
+        p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+        if p.returncode:
+            raise SystemExit(p.stderr[-3000:])
+        rows = [json.loads(ln[4:]) for ln in p.stdout.splitlines() if ln.startswith("PFC ")]
+        out[name] = {"step_ms": round(max(r["step_ms"] for r in rows), 1),
+                     "centres_per_rank": max(r["centres_per_rank"] for r in rows),
+                     "peak_rss_mb_per_rank": round(max(r["peak_rss_mb"] for r in rows), 1),
+                     "rss_after_imports_mb": round(max(r["rss_after_imports_mb"] for r in rows), 1)}
+        print(f"partial_fc {name}: {out[name]}", flush=True)
+    return {"groups": groups, "dim": dim, "batch": batch, **out}
+
+
 def projection(enc: dict, od: dict, n: int = 100_000_000, cores: int = 16) -> dict:
     """100M sentences from the measured per-unit costs (linear in n; IVF costs scaled by nlist)."""
     from textgan.index_choice import _nlist, estimate_bytes, ondisk_factory
@@ -277,7 +335,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2_000_000)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--ddp-steps", type=int, default=100)
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: encode,ondisk,ddp")
+    ap.add_argument("--pfc-groups", type=int, default=1_000_000)
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: encode,ondisk,ddp,pfc")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -306,6 +365,8 @@ def main() -> None:
             np.save(tmp / "clinc_vecs.npy", similarity.load(model).encode(sents[:args.shard_size]))
             res["ddp"] = bench_ddp(tmp / "clinc_vecs.npy", args.data, tmp, args.ddp_steps)
             print(f"ddp: {res['ddp']}", flush=True)
+        if "pfc" not in skip:
+            res["partial_fc"] = bench_partial_fc(args.pfc_groups)
         if "ondisk" not in skip:
             res["ondisk"] = bench_ondisk(tmp, args.n, args.dim, 100_000, args.seed)
             print(f"ondisk: {res['ondisk']}", flush=True)

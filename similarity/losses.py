@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from textgan.errors import InputError
-from textgan.partial_fc import init_rows, sample_classes, sharded_margin_loss
+from textgan.partial_fc import init_rows, lazy_adam_, sample_classes, sharded_margin_loss
 
 _EPS = 1e-7
 
@@ -141,6 +141,16 @@ class MarginSoftmaxLoss(nn.Module):
         self.lo, self.hi = shard if shard is not None else (0, self.n_classes)
         self.weight = nn.Parameter(init_rows(self.lo, self.hi, dim, self.seed))  # (hi - lo, D)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        if self.partial:  # the centres' own (lazy) Adam state: see `sparse_step`
+            self.register_buffer("exp_avg", torch.zeros_like(self.weight.detach()))
+            self.register_buffer("exp_avg_sq", torch.zeros_like(self.weight.detach()))
+            self.register_buffer("row_steps", torch.zeros(len(self.weight), dtype=torch.long))
+
+    def sparse_step(self, lr: float) -> None:
+        """Partial FC: Adam on the sampled centres only (their gradient is sparse), then clear it.
+        The trainer keeps these centres out of its dense optimiser."""
+        lazy_adam_(self.weight, self.exp_avg, self.exp_avg_sq, self.row_steps, lr)
+        self.weight.grad = None
 
     @property
     def partial(self) -> bool:

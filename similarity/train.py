@@ -115,6 +115,8 @@ class _Run:
         self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin,
                               cfg.partial_fc, cfg.seed, shard)
         self.sharded = getattr(self.head, "partial", False) and shard is not None
+        # Partial FC (sampled or sharded): the centres get sparse gradients and their own lazy Adam
+        self.sparse_head = getattr(self.head, "partial", False)
         if self.kind != "gru" and module is None and hasattr(self.head, "weight"):
             # A pre-trained encoder already groups the sentences: class weights start at the class
             # means, so the first steps' gradients are not noise from random prototypes.
@@ -128,13 +130,13 @@ class _Run:
             self.targets = tuple(torch.from_numpy(t) for t in targets)  # (N, Dt), (M, Dt)
             self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
                                              cfg.distil_weight, cfg.distil_sim_weight)
+        dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
-            {"params": list(self.heads.parameters()), "lr": cfg.lr * cfg.head_lr_mult}])
+            {"params": dense_heads, "lr": cfg.lr * cfg.head_lr_mult}])
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
-        # gradients summed over torchrun ranks: all but the sharded class centres
-        self.replicated = [p for g in self.opt.param_groups for p in g["params"]
-                           if not (self.sharded and p is self.head.weight)]
+        # gradients summed over torchrun ranks: everything but the (sharded) class centres
+        self.replicated = [p for g in self.opt.param_groups for p in g["params"]]
         self._perm: tuple[int, list[int]] | None = None
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -204,6 +206,8 @@ class _Run:
         (loss / ddp.world()).backward()
         ddp.sum_gradients(self.replicated)
         self.opt.step()
+        if self.sparse_head:
+            self.head.sparse_step(self.base_lrs[1] * lr_factor)
         return value
 
     def non_finite_weights(self) -> list[str]:
@@ -222,24 +226,19 @@ class _Run:
             weight = ddp.full_rows(weight, self.n_classes)
         return list(names), F.normalize(weight.detach(), dim=-1).numpy().astype(np.float32)
 
+    SHARDED = ("weight", "exp_avg", "exp_avg_sq", "row_steps")  # one row per class, kept by the head
+
     def _sharded_keys(self) -> list[str]:
-        """Checkpoint tensors holding one row per class: the centres and their Adam moments."""
-        if not self.sharded:
-            return []
-        order = [p for g in self.opt.param_groups for p in g["params"]]
-        i = next(i for i, p in enumerate(order) if p is self.head.weight)
-        return ["head.loss.weight", f"opt.state.{i}.exp_avg", f"opt.state.{i}.exp_avg_sq"]
+        """Checkpoint tensors holding one row per class: the centres and their Adam state."""
+        return [f"head.loss.{k}" for k in self.SHARDED] if self.sharded else []
 
     def full_state(self) -> dict[str, torch.Tensor]:
         """The sharded checkpoint tensors gathered whole, so a checkpoint does not depend on the
         number of ranks (every rank must call this)."""
-        keys = self._sharded_keys()
-        if not keys:
+        if not self.sharded:
             return {}
-        st = self.opt.state.get(self.head.weight, {})
-        mine = {keys[0]: self.head.weight.detach(),
-                **{k: st[k.rsplit(".", 1)[1]] for k in keys[1:] if k.rsplit(".", 1)[1] in st}}
-        return {k: ddp.full_rows(mine[k], self.n_classes) for k in keys if k in mine}
+        state = self.head.state_dict()
+        return {f"head.loss.{k}": ddp.full_rows(state[k], self.n_classes) for k in self.SHARDED}
 
     def shard_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A (whole) checkpoint's per-class tensors cut to this rank's classes."""

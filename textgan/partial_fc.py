@@ -14,7 +14,9 @@ Here rank r of W keeps only the centres of classes [lo, hi) = `row_range(C, r, W
    owns the target class.
 Every rank gets the same loss value; each rank's centres receive exactly their own gradient
 and are never all-reduced. Callers back-propagate loss / W, as `textgan.distributed` explains.
-Memory per rank: (C / W) x D centres plus (B, S / W) logits.
+Memory per rank: (C / W) x D centres with their Adam moments, plus (B, S / W) logits; the
+centres' gradient is sparse and `lazy_adam_` updates the sampled rows only (as
+`torch.optim.SparseAdam` does, with a step count per row), so a step costs O(S D), not O(C D).
 """
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ def sharded_margin_loss(emb: torch.Tensor, weight: torch.Tensor, lo: int, labels
     target cosine to its margin form (the margin row)."""
     hi = lo + len(weight)
     local = torch.arange(lo, hi) if classes is None else classes[(classes >= lo) & (classes < hi)]  # (S_r,)
-    cos = emb @ F.normalize(weight[local - lo], dim=-1).T  # (B, S_r)
+    # a sparse gradient: only the S_r sampled rows, so the update is O(S D), not O(C D)
+    cos = emb @ F.normalize(F.embedding(local - lo, weight, sparse=True), dim=-1).T  # (B, S_r)
     rows = ((labels >= lo) & (labels < hi)).nonzero().squeeze(1)  # rows whose target is here
     cols = torch.searchsorted(local, labels[rows])
     target = scale * target_logit(cos[rows, cols])  # (n_own,)
@@ -71,3 +74,30 @@ def sharded_margin_loss(emb: torch.Tensor, weight: torch.Tensor, lo: int, labels
     shift = ddp.max_across_ranks(local_max)  # (B,)
     total = ddp.sum_across_ranks(torch.exp(logits - shift[:, None]).sum(1))  # (B,)
     return (total.log() + shift - z_target).mean()
+
+
+def lazy_adam_(weight: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, steps: torch.Tensor,
+               lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    """Adam (Kingma & Ba 2015) on the rows of `weight` that have a (sparse) gradient, in place;
+    `steps` (C,) counts each row's updates for its bias correction. Rows not sampled do not move."""
+    if weight.grad is None:
+        return
+    grad = weight.grad
+    if not grad.is_sparse or grad.sparse_dim() != 1:  # row-sparse: (R,) row ids, (R, D) values
+        grad = grad.to_dense().to_sparse(1)
+    grad = grad.coalesce()
+    rows, g = grad.indices()[0], grad.values()  # (R,), (R, D)
+    b1, b2 = betas
+    with torch.no_grad():
+        steps[rows] += 1
+        counts = steps[rows]
+        # torch.optim.Adam's own arithmetic (lerp, python-float bias corrections), grouped by the
+        # rows' step counts, so a row updated every step moves exactly as under Adam
+        for t in counts.unique().tolist():
+            sel = rows[counts == t]
+            gt = g[counts == t]
+            m = exp_avg[sel].lerp_(gt, 1 - b1)
+            v = exp_avg_sq[sel].mul_(b2).addcmul_(gt, gt, value=1 - b2)
+            exp_avg[sel], exp_avg_sq[sel] = m, v
+            denom = (v.sqrt() / math.sqrt(1 - b2 ** t)).add_(eps)
+            weight[sel] = weight[sel].addcdiv_(m, denom, value=-lr / (1 - b1 ** t))
