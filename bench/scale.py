@@ -252,7 +252,8 @@ groups, dim, batch, rate, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.ar
 rank, world = ddp.init()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 head = make_loss("am", dim, groups, sample_rate=rate, seed=0, shard=ddp.row_range(groups) if world > 1 else None)
-opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+dense = [p for p in head.parameters() if not (head.partial and p is head.weight)]  # as the trainer does
+opt = torch.optim.Adam(dense, lr=1e-3) if dense else None
 gen = torch.Generator().manual_seed(1)
 times = []
 for t in range(steps + 1):
@@ -260,9 +261,12 @@ for t in range(steps + 1):
     labels = torch.randint(0, groups, (batch,), generator=gen)
     t0 = time.perf_counter()
     loss = head(emb, labels)
-    opt.zero_grad()
     (loss / world).backward()
-    opt.step()
+    if opt is not None:
+        opt.step()
+        opt.zero_grad()
+    if head.partial:
+        head.sparse_step(1e-3)
     times.append(time.perf_counter() - t0)
 res = {"rank": rank, "step_ms": 1000 * sum(times[1:]) / steps, "centres_per_rank": head.hi - head.lo,
        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_after_imports_mb": base,
