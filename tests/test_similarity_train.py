@@ -92,6 +92,21 @@ def test_other_losses_learn(trained, loss, tmp_path):
     assert similarity.evaluate(model, et, eg, tt, tg)["knn_top1"] >= 0.2
 
 
+def test_partial_fc_learns_and_resumes_its_lazy_adam_state(trained, tmp_path):
+    """--partial-fc 0.2: each step's softmax over the batch's groups plus sampled others; the
+    centres' own Adam state lives in the head and survives a resume."""
+    _, _, (tt, tg, et, eg) = trained
+    cfg = dataclasses.replace(CFG, epochs=8, partial_fc=0.2, lr_decay="constant")
+    model = similarity.load(similarity.train(cfg, tt, tg, tmp_path / "full", et, eg, progress=False))
+    assert similarity.evaluate(model, et, eg, tt, tg)["knn_top1"] >= 0.2
+    assert model.prototypes is not None and model.prototypes[1].shape == (66, 128)
+    similarity.train(dataclasses.replace(cfg, epochs=3), tt, tg, tmp_path / "r", et, eg, progress=False)
+    similarity.train(cfg, tt, tg, tmp_path / "r", et, eg, progress=False, resume=True)
+    full, resumed = ([json.loads(x)["step_losses"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+                     for d in ("full", "r"))
+    np.testing.assert_allclose(resumed, full, rtol=1e-5)
+
+
 def test_single_group_and_bad_eval_fraction_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="two groups"):
         similarity.train(CFG, ["a b", "a c"], ["g", "g"], tmp_path / "x", progress=False)
