@@ -16,9 +16,16 @@ with every objective and penalty. Kinds with batch-level terms (meg's shuffled p
 batch correlation, ebm-langevin's replay buffer) still train data-parallel, equal across ranks
 only up to those terms.
 
-What a trainer calls (both trainers): `init()`; `local_batch(B)`; draws under `GlobalBatchDraws`;
-`average_gradients_on_step(optimizers)`; `mean_across_ranks(losses)`; `check_same_across_ranks(digest)`;
-file writes on `is_main()` only, then `barrier()`.
+What the GAN trainer (`textgan.gan.trainer.run`) calls: `init()`; `local_batch(B)`; draws under
+`GlobalBatchDraws`; `average_gradients_on_step(optimizers)`; `mean_across_ranks(losses)`;
+`check_same_across_ranks(digest)`; file writes on `is_main()` only, then `barrier()`.
+
+The similarity trainer's losses couple the rows of a batch (a softmax over class centres split
+across ranks, the distiller's in-batch similarity matrix), so it works differently (second half
+of this file): each rank embeds its rows `row_range(B)` under `SliceDropout`, `gather_rows` hands
+every rank the whole batch with autograd, every rank computes the whole batch's loss and
+back-propagates loss / W, and `sum_gradients` sums the replicated parameters' gradients: each
+term then reaches each parameter exactly once, as in one process.
 """
 from __future__ import annotations
 
