@@ -84,7 +84,7 @@ def faq_assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("score")
     index_corpus(model, FAQ, root / "index", text_col="text", group_col="group", progress=False)
     fp = similarity.load(model).fingerprint
-    cfg = EBMConfig(steps=150, batch_size=128, width=128, depth=2, n_langevin=10, head="sphere", seed=0)
+    cfg = EBMConfig(steps=400, batch_size=128, width=128, depth=2, n_langevin=10, head="sphere", seed=0)
     ebm = train_gan(vectors, cfg, root / "ebm", meta={"encoder": {"fingerprint": fp}}, progress=False)
     other = train_gan(vectors, EBMConfig(steps=1, batch_size=128, width=8, depth=1), root / "other",
                       meta={"encoder": {"fingerprint": "0123456789abcdef"}}, progress=False)
