@@ -1,0 +1,230 @@
+"""Commands for few-shot augmentation, semi-supervised K+1 and in-domain scoring: augment,
+train-kplus1, classify, score, train-outlier.
+
+Thin click wrappers over the workflow and library functions; `cli.py` registers them. Heavy
+imports (torch, faiss) happen inside each command so `--help` stays fast. Every user-fixable
+problem is an `InputError`: one line on stderr, exit code 2 (see `cli.main`).
+"""
+from __future__ import annotations
+
+import click
+
+from textgan.commands.common import warnings_as_lines
+from textgan.errors import InputError
+from textgan.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
+
+
+# --- few-shot augmentation and semi-supervised classification ---------------------------
+@click.command("augment")
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--per-group", type=int, required=True, help="Generated vectors per few-shot group.")
+@click.option("--out", "out_file", required=True, type=click.Path(),
+              help="Output stem: OUT.npy (vectors) and OUT.labels.txt (their groups).")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--max-shots", type=int, default=10, show_default=True,
+              help="Groups with fewer sentences are augmented; the others teach the variation.")
+@click.option("--gan", "gan_dir", type=click.Path(), default=None,
+              help="An anchored model already trained on base groups (default: train one).")
+@click.option("--steps", type=int, default=1500, show_default=True, help="Steps of the anchored model trained here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots, gan_dir, steps, seed) -> None:
+    """Hallucinate vectors for the groups of DATA with few sentences (similarity MODEL's space).
+
+    An anchored generator learns how groups spread around their prototypes on the groups
+    with at least --max-shots sentences; each smaller group gets --per-group samples around
+    its own prototype (margin-head class weight when the model has one, else its mean).
+
+    \b
+    Example:
+      textgan augment runs/sim/model my_groups.csv --per-group 20 --max-shots 8 --out runs/aug
+      textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 9 --gan runs/cgan --out runs/aug
+    """
+    from pathlib import Path
+
+    from textgan.artifacts import check_output_file
+    from textgan.hallucination import augment
+
+    if max_shots < 2:
+        raise InputError(f"--max-shots must be at least 2, got {max_shots}")
+    stem = Path(out_file).with_suffix("") if Path(out_file).suffix == ".npy" else Path(out_file)
+    for f in (stem.with_suffix(".npy"), Path(str(stem) + ".labels.txt")):
+        check_output_file(f, [model, data, gan_dir])
+    with warnings_as_lines():
+        r = augment(model, data, per_group, out_file, text_col=text_col, group_col=group_col, max_shots=max_shots,
+                    gan=gan_dir, steps=steps, seed=seed)
+    for g, why in r["skipped"].items():
+        click.echo(f"warning: skipped group {g!r}: {why}", err=True)
+    click.echo(f"wrote {r['n']} vectors for {len(r['hallucinated'])} few-shot groups "
+               f"({', '.join(f'{g} ({n})' for g, n in list(r['hallucinated'].items())[:8])}"
+               f"{', ...' if len(r['hallucinated']) > 8 else ''}) learned from {len(r['base'])} base groups "
+               f"to {r['vectors']} and {r['labels']}")
+
+
+@click.command("train-kplus1")
+@click.argument("model", type=click.Path())
+@click.argument("labelled", type=click.Path())
+@click.option("--unlabelled", required=True, type=click.Path(), help="Unlabelled sentences (.txt or data file).")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="K+1 model folder.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--steps", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_kplus1_cmd(model, labelled, unlabelled, out_dir, text_col, group_col, steps, seed, quiet) -> None:
+    """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabelled ones.
+
+    \b
+    Example:
+      textgan train-kplus1 runs/sim/model labelled.csv --unlabelled unlabelled.txt --out runs/kplus1
+    """
+    import dataclasses
+
+    from textgan.artifacts import check_new_out_dir
+    from textgan.gan.kplus1 import KPlus1Config
+    from textgan.semisup import train_on_corpus
+    from textgan.workflow import read_corpus
+
+    check_new_out_dir(out_dir, hint="choose a new --out")
+    unl, _ = read_corpus(unlabelled, text_col if not str(unlabelled).endswith(".txt") else None)
+    given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
+    path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
+                           progress=not quiet)
+    click.echo(f"saved K+1 classifier to {path}")
+
+
+@click.command("classify")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--encoder", default=None, type=click.Path(), help="Similarity model (default: the one recorded).")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, group, confidence, in_scope.")
+def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
+    """Classify each sentence of SENTENCES with a K+1 MODEL: group, confidence, in scope or OOS.
+
+    \b
+    Example:
+      textgan classify runs/kplus1 data/queries.txt
+    """
+    import json
+
+    from textgan.artifacts import atomic_file, check_output_file
+    from textgan.semisup import classify
+    from textgan.workflow import read_corpus
+
+    if out_file:
+        check_output_file(out_file, [sentences, model, encoder])
+    texts, _ = read_corpus(sentences, text_col)
+    rows = classify(model, texts, encoder=encoder)
+    if out_file:
+        with atomic_file(out_file) as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    for r in rows:
+        mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
+        click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
+
+
+# --- in-domain scoring -------------------------------------------------------------------
+@click.command("score")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--index", "index_dir", type=click.Path(), default=None,
+              help="Index folder (knn, mahalanobis, combined; and the threshold without --val-in).")
+@click.option("--gan", "gan_dirs", type=click.Path(), multiple=True,
+              help="Model folder with a scorer: a flow, GAN or energy model, or an outlier classifier; repeatable.")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_SCORE_METHOD, show_default=True,
+              help="In-domain score. The default, combined with no --gan / --combine, is knn + the index's own "
+                   "outlier classifier (its groups vs noise on the sphere, cached beside the index), z-scored: "
+                   "the best measured by bench/ood.py on both protocols and both encoders (README).")
+@click.option("--combine", default=None, help="combined: comma-separated components (default: knn + every --gan).")
+@click.option("--labels", type=click.Path(), default=None,
+              help="mahalanobis: one group per index row (.txt lines or JSON list; default: the index's groups).")
+@click.option("--val-in", type=click.Path(), default=None,
+              help="In-domain validation sentences: threshold + combined calibration (default: held-out "
+                   "corpus rows).")
+@click.option("--tpr", type=float, default=0.95, show_default=True, help="Target true-positive rate, in (0, 1).")
+@click.option("--k", type=int, default=1, show_default=True, help="kNN: mean of the top-k cosines.")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, score, in_domain.")
+def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, val_in, tpr, k, text_col,
+              out_file) -> None:
+    """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers.
+
+    \b
+    Methods (textgan.scoring.METHODS): knn, mahalanobis (needs the corpus' groups), flow
+    (--gan FLOW), outlier (--gan CLASSIFIER), critic, energy, combined (--combine).
+    The threshold keeps --tpr of the --val-in sentences, else of corpus rows the scorer did
+    not fit on; it is printed with the TPR it gives on them.
+
+    \b
+    Example:
+      textgan score runs/sim/model data/queries.txt --index runs/index --out scores.jsonl
+      textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
+    """
+    import json
+
+    from textgan.artifacts import check_output_file
+    from textgan.gate import score_texts
+    from textgan.gan import read_labels
+    from textgan.workflow import read_corpus
+
+    if out_file:
+        check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
+    texts, _ = read_corpus(sentences, text_col)
+    val = read_corpus(val_in, text_col)[0] if val_in else None
+    groups = read_labels(labels) if labels else None
+    parts = [c.strip() for c in combine.split(",") if c.strip()] if combine else None
+    res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
+                      labels=groups, combine=parts)
+    flags = res["in_domain"] or [None] * len(texts)
+    rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
+    if out_file:
+        from textgan.artifacts import atomic_file
+
+        with atomic_file(out_file) as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    for r in rows:
+        mark = "" if r["in_domain"] is None else ("in " if r["in_domain"] else "OUT")
+        click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")
+    if res["threshold"] is not None:
+        n_out = sum(not r["in_domain"] for r in rows)
+        click.echo(f"{method} threshold {res['threshold']:.4f} (target TPR {tpr:.0%}; keeps "
+                   f"{res['expected_tpr']:.1%} of {res['threshold_source']}): "
+                   f"{n_out} of {len(rows)} flagged out of domain", err=True)
+
+
+@click.command("train-outlier")
+@click.argument("model", type=click.Path())
+@click.argument("corpus", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Classifier folder to write.")
+@click.option("--source", type=click.Choice(["boundary", "conditional", "mixup", "sphere"]), default="mixup",
+              show_default=True, help="Pseudo-outliers: a boundary / conditional model's samples (--generator), "
+                                      "mixtures of two groups, or uniform noise on the sphere.")
+@click.option("--generator", type=click.Path(), default=None, help="Model folder of --source boundary/conditional.")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--group-col", default=None, help="Group column: a (K+1)-way classifier (else binary).")
+@click.option("--steps", type=int, default=1500, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed) -> None:
+    """Train an outlier classifier: CORPUS sentences vs generated pseudo-outliers (`score --method outlier`).
+
+    \b
+    Example:
+      textgan train-outlier runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/outlier
+      textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
+    """
+    from textgan.artifacts import check_new_out_dir
+    from textgan.outlier import OutlierConfig, train_outlier
+    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+
+    check_new_out_dir(out_dir, hint="choose a new --out")
+    cfg = OutlierConfig(source=source, steps=steps, seed=seed).validate()
+    enc = load_encoder(model)
+    texts, groups = read_corpus(corpus, text_col, group_col)
+    clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
+                        meta={"encoder": encoder_meta(enc, model)})
+    clf.save(out_dir)
+    click.echo(f"outlier classifier ({source}, {len(texts)} sentences) -> {out_dir}")
+

@@ -1,0 +1,202 @@
+"""Commands for retrieval and the workflow: index, search, generate-embeddings, interpolate, demo.
+
+Thin click wrappers over the workflow and library functions; `cli.py` registers them. Heavy
+imports (torch, faiss) happen inside each command so `--help` stays fast. Every user-fixable
+problem is an `InputError`: one line on stderr, exit code 2 (see `cli.main`).
+"""
+from __future__ import annotations
+
+import click
+
+from textgan.errors import InputError
+
+
+# --- retrieval and workflow ----------------------------------------------------------
+
+@click.command("index")
+@click.argument("model", type=click.Path())
+@click.argument("corpus", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Index folder to write.")
+@click.option("--text-col", default=None, help="Text column of a data file (not needed for .txt).")
+@click.option("--group-col", default=None, help="Optional group column kept beside each sentence.")
+@click.option("--factory", default=None, help="FAISS index_factory string (default: chosen from size/memory).")
+@click.option("--memory-mb", type=float, default=None, help="Memory budget steering the automatic choice.")
+@click.option("--storage", type=click.Choice(["auto", "ram", "disk"]), default="auto", show_default=True,
+              help="disk: IVF-PQ with inverted lists on disk (CORPUS must be a shard folder from `encode`).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, progress):
+    """Encode CORPUS with similarity MODEL and build a FAISS index folder.
+
+    CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
+    read shard by shard, and built on disk when it is large or passes --memory-mb.
+
+    \b
+    Example:
+      textgan index runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/index
+      textgan index runs/sim/model runs/vecs --memory-mb 2000 --out runs/index
+    """
+    from pathlib import Path
+
+    from textgan import workflow
+
+    idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
+                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage)
+    m = idx.meta
+    files = [Path(out) / f for f in ("index.faiss", "lists.ivfdata") if (Path(out) / f).is_file()]
+    bpv = sum(f.stat().st_size for f in files) / max(1, m["n"])
+    click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
+               f"with {m['factory']}{' on disk' if m.get('storage') == 'disk' else ''}, "
+               f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
+
+
+@click.command("search")
+@click.argument("index", type=click.Path())
+@click.argument("queries", nargs=-1)
+@click.option("--file", "query_file", type=click.Path(), default=None, help="Queries, one per line.")
+@click.option("--k", default=10, show_default=True, help="Neighbours per query.")
+@click.option("--model", default=None, type=click.Path(), help="Encoder (default: the one recorded in the index).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def search_cmd(index, queries, query_file, k, model, as_json):
+    """Semantic search: nearest corpus sentences of each query.
+
+    Queries that the default in-domain scorer rejects (95% TPR on the corpus; see
+    `textgan score`) are marked OUT OF DOMAIN: their neighbours are the nearest sentences,
+    not answers. The threshold is cached beside the index (.INDEX.gate/).
+
+    \b
+    Example:
+      textgan search runs/index "how do I change my password" --k 3
+      textgan search runs/index --file data/queries.txt --k 1 --json
+    """
+    import json as _json
+
+    from textgan import workflow
+
+    qs = list(queries)
+    if query_file:
+        qs += _read_queries(query_file)
+    if not qs:
+        raise InputError("give queries as arguments or with --file")
+    for q, res in zip(qs, workflow.search(index, qs, k=k, model=model, gate=True)):
+        if as_json:
+            click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
+            continue
+        click.echo(q if res["in_domain"] is not False else f"{q}  [OUT OF DOMAIN: {res['method']} score "
+                                               f"{res['in_domain_score']:.3f} < {res['threshold']:.3f}]")
+        for h in res["hits"]:
+            grp = f"  [{h['group']}]" if h.get("group") else ""
+            click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")
+
+
+def _read_queries(path: str) -> list[str]:
+    """Queries from a text file; blank lines are skipped (and counted), not searched."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("missing file", p)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", p) from None
+    qs = [ln.strip() for ln in lines if ln.strip()]
+    if not qs:
+        raise InputError("no queries (the file is empty or blank)", p)
+    if len(qs) < len(lines):
+        click.echo(f"warning: {p}: skipped {len(lines) - len(qs)} blank line(s)", err=True)
+    return qs
+
+
+@click.command("generate-embeddings")
+@click.argument("gan_dir", type=click.Path())
+@click.option("--n", default=20, show_default=True, help="Number of vectors to sample.")
+@click.option("--out", required=True, type=click.Path(), help="Output stem: writes OUT.npy (+ OUT.jsonl with --index).")
+@click.option("--index", "index_dir", default=None, type=click.Path(), help="Index to decode vectors into sentences.")
+@click.option("--k", default=5, show_default=True, help="Neighbours per decoded vector.")
+@click.option("--seed", default=0, show_default=True, help="Sampling seed (same seed, same vectors).")
+@click.option("--group", default=None, help="Group to sample from a class-conditional GAN.")
+def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
+    """Sample N vectors from a trained GAN; decode them to real sentences with an index.
+
+    Each decoded vector gets its k nearest corpus sentences with cosine scores and a
+    `novel` flag: its nearest sentence is farther than corpus sentences typically are
+    from each other (not a near-copy of a training sentence).
+
+    \b
+    Example:
+      textgan generate-embeddings runs/gan --n 20 --index runs/index --k 3 --out runs/generated
+      textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
+    """
+    from pathlib import Path
+
+    from textgan import workflow
+    from textgan.artifacts import check_output_file
+    from textgan.vectors import check_k
+
+    check_k(k)
+    stem = Path(out).with_suffix("") if Path(out).suffix in (".npy", ".jsonl") else Path(out)
+    for f in (stem.with_suffix(".npy"), stem.with_suffix(".jsonl")):
+        check_output_file(f, [gan_dir, index_dir])
+    s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
+    msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"
+    if "decoded" in s:
+        msg += (f"; decoded to {s['decoded']} (mean top-1 cosine {s['mean_top1_cosine']:.3f}, "
+                f"novel {s['novel_share']:.0%})")
+    click.echo(msg)
+
+
+@click.command("interpolate")
+@click.argument("index", type=click.Path())
+@click.argument("sentence_a")
+@click.argument("sentence_b")
+@click.option("--steps", default=8, show_default=True, help="Points on the great circle, ends included.")
+@click.option("--model", default=None, type=click.Path(), help="Encoder (default: the one recorded in the index).")
+def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
+    """Walk the sphere between two sentences' encodings; print the nearest sentence at each step.
+
+    \b
+    Example:
+      textgan interpolate runs/index "reset my password" "where is my parcel" --steps 6
+    """
+    from textgan import workflow
+
+    for row in workflow.interpolate(index, sentence_a, sentence_b, steps=steps, model=model):
+        click.echo(f"t={row['t']:.2f}  {row['score']:.3f}  {row['text']}")
+
+
+@click.command("demo")
+@click.argument("data", type=click.Path(), default="data/faq_en.csv")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(), help="Run folder.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt).")
+@click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (sentence1, sentence2, score).")
+@click.option("--gan-steps", default=None, type=int, help="Generator steps (default: DemoConfig).")
+@click.option("--kind", "gan_kind", default=None, help="Model kind (default: anchored, trained on the groups).")
+@click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
+@click.option("--seed", default=0, show_default=True)
+def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed):
+    """Run the whole workflow on DATA and write OUT/report.md.
+
+    train-similarity -> index -> train-gan -> generate-embeddings -> decode, plus metrics,
+    a PCA plot of real vs generated vectors and the loss curves. Inputs are checked before
+    any training; a rerun into the same OUT replaces the earlier run whole.
+
+    \b
+    Example:
+      textgan demo data/faq_en.csv --out runs/demo --queries data/queries.txt --gan-steps 300
+    """
+    import dataclasses
+
+    from textgan.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(seed=seed)
+    if gan_steps is not None:
+        cfg = dataclasses.replace(cfg, gan_steps=gan_steps)
+    if objective is not None:
+        cfg = dataclasses.replace(cfg, gan_objective=objective)
+    if gan_kind is not None:
+        cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
+    report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg)
+    click.echo(report.read_text(encoding="utf-8"))
+    click.echo(f"report: {report}")

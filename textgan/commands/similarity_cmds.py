@@ -1,0 +1,256 @@
+"""Commands for sentence similarity: train-similarity, evaluate-similarity, encode.
+
+Thin click wrappers over the workflow and library functions; `cli.py` registers them. Heavy
+imports (torch, faiss) happen inside each command so `--help` stays fast. Every user-fixable
+problem is an `InputError`: one line on stderr, exit code 2 (see `cli.main`).
+"""
+from __future__ import annotations
+
+import os
+
+import click
+
+from textgan.commands.common import warnings_as_lines
+from textgan.errors import InputError
+
+
+# --- sentence similarity ----------------------------------------------------------------
+@click.command("train-similarity")
+@click.argument("data")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--out", "out_dir", required=True, help="Run folder (the model goes to OUT/model).")
+@click.option("--eval-data", default=None, help="Held-out grouped data (same columns).")
+@click.option("--eval-fraction", type=float, default=None,
+              help="Share of each group held out when no --eval-data (default 0.2).")
+@click.option("--loss", default=None,
+              help="am (default), aam, aam-easy, sphereface, a-softmax, softmax, infonce, triplet.")
+@click.option("--scale", type=float, default=None)
+@click.option("--margin", type=float, default=None)
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--patience", type=int, default=None)
+@click.option("--backbone", default=None,
+              help="gru (default), minilm, or a local sentence-transformers folder; transformers get "
+                   "their own defaults (lr 2e-5, head lr x500, 10% warm-up, 2 epochs).")
+@click.option("--teacher", default=None,
+              help="Distil toward this model: minilm (default for the GRU), a local sentence-transformers "
+                   "folder, or none.")
+@click.option("--unlabeled", default=None,
+              help="Extra sentences for the distillation term only (.txt one per line, or a data file "
+                   "read at --text-col).")
+@click.option("--max-unlabeled", type=int, default=200_000, show_default=True,
+              help="Refuse a larger --unlabeled file.")
+@click.option("--teacher-cache", default=None,
+              help="Folder of cached teacher vectors (default $TEXTGAN_CACHE_DIR/teacher or "
+                   "~/.cache/textgan/teacher).")
+@click.option("--distil-weight", type=float, default=None, help="Weight of 1 - cos(W student, teacher).")
+@click.option("--distil-sim-weight", type=float, default=None,
+              help="Weight of the in-batch cosine-matrix MSE against the teacher's.")
+@click.option("--tokenizer", default=None,
+              help="teacher (the teacher's WordPiece; default with a teacher), word (default without), "
+                   "wordpiece or char (Chinese).")
+@click.option("--embed-init", default=None,
+              help="teacher (PCA of the teacher's token embeddings; default with --tokenizer teacher) or random.")
+@click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
+@click.option("--warmup", type=float, default=None, help="Share of steps with a rising learning rate.")
+@click.option("--hidden", type=int, default=None, help="GRU hidden size per direction.")
+@click.option("--embed-dim", type=int, default=None)
+@click.option("--layers", type=int, default=None)
+@click.option("--pooling", default=None, help="max, mean or last.")
+@click.option("--max-steps", type=int, default=None, help="Cap on optimizer steps.")
+@click.option("--partial-fc", type=float, default=None,
+              help="Share of the groups in each step's softmax (Partial FC; default 1 = all). "
+                   "For millions of groups, e.g. 0.1.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
+                         quiet, unlabeled, max_unlabeled, teacher_cache, **overrides) -> None:
+    """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
+    or hf:owner/name for a hub dataset).
+
+    Each group is a class; AM-Softmax (s=30, m=0.35) by default, plus a distillation term
+    toward the teacher (all-MiniLM-L6-v2 by default; --teacher none for none), whose vectors
+    are cached. The best model by held-out top-1 is saved to OUT/model, loadable by
+    `similarity.load` and sentence-transformers. OUT must be new or empty unless --resume;
+    duplicate sentences are dropped (counted).
+
+    \b
+    Example:
+      textgan train-similarity data/faq_en.csv --text-col text --group-col group --out runs/sim
+      textgan train-similarity data/faq_en.csv --unlabeled logs.txt --out runs/sim
+      textgan train-similarity data/faq_zh.csv --tokenizer char --out runs/sim_zh
+      torchrun --nproc_per_node 2 -m cli train-similarity data/faq_en.csv --out runs/sim_ddp
+
+    Under torchrun each process embeds its share of every batch and holds a share of the
+    class centres; the result equals one process's at the same --batch-size.
+    """
+    import dataclasses
+
+    import similarity
+    from textgan.artifacts import check_new_out_dir, check_writable
+
+    renames = {"hidden": "hidden_size", "layers": "num_layers"}
+    fields = {renames.get(k, k): v for k, v in overrides.items() if v is not None}
+    if eval_fraction is not None:
+        fields["eval_fraction"] = eval_fraction
+    config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
+    check_writable(check_new_out_dir(out_dir, resume))
+    with warnings_as_lines():
+        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
+        ev_t = ev_g = None
+        if eval_data:
+            ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+        extra = None
+        if unlabeled:
+            from similarity.distil import load_unlabeled
+
+            if config.teacher == "none":
+                raise InputError("--unlabeled serves the distillation term only; it needs a teacher "
+                                 "(drop --teacher none)", unlabeled)
+            extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
+        path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
+                                resume=resume, unlabeled=extra, cache_dir=teacher_cache)
+    from textgan.distributed import is_main
+
+    if is_main():  # under torchrun every rank returns here
+        click.echo(f"saved model to {path}")
+
+
+@click.command("evaluate-similarity")
+@click.argument("model")
+@click.argument("data")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
+@click.option("--pairs", default=None, help="Scored pairs file (sentence1, sentence2, score).")
+@click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
+@click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
+@click.option("--teacher", default=None,
+              help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
+                   "or none (default: the model's teacher, else minilm when installed).")
+def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
+                            json_out, teacher) -> None:
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs), beside the
+    same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
+
+    \b
+    Example:
+      textgan evaluate-similarity runs/sim/model data/faq_en.csv --pairs data/faq_en_pairs.tsv --json eval.json
+    """
+    import json
+
+    import similarity
+    from textgan.artifacts import check_output_file, check_writable, save_json
+
+    if json_out:
+        check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
+    enc = similarity.load(model)
+    with warnings_as_lines():
+        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
+        ref_t = ref_g = None
+        if reference:
+            ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
+    scored = None
+    if pairs:
+        cols = pair_cols.split(",")
+        if len(cols) != 3:
+            raise InputError("--pair-cols needs three names: A,B,SCORE")
+        scored = similarity.load_pairs(pairs, *cols)
+    teach = _evaluation_teacher(teacher, enc)
+
+    def figures(encoder) -> dict:
+        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g)
+        if scored is not None:
+            out["spearman"] = similarity.spearman(encoder, *scored)
+        return out
+
+    result = figures(enc)
+    result["model_fingerprint"] = enc.fingerprint
+    if teach is not None:
+        result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
+                                 name=teach.name, fingerprint=teach.fingerprint)
+    if json_out:
+        save_json(result, json_out)
+    click.echo(json.dumps(result, indent=2))
+    if teach is not None:
+        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman") if k in result]
+        rows = [f"{k:<10} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
+        click.echo("\n".join([f"{'metric':<10} {'model':>8} {'teacher':>8}", *rows]), err=True)
+
+
+def _evaluation_teacher(name, enc):
+    """The teacher to score beside the model: --teacher, else the one it was trained with, else
+    minilm when installed; None for `none` or when no teacher is available."""
+    from similarity.model import minilm_path
+    from similarity.teacher import resolve_teacher
+
+    if name is None:
+        name = (enc.info.get("train_config") or {}).get("teacher") or "none"
+        if name == "none" or (name != "minilm" and not os.path.isdir(name)):
+            name = "minilm" if minilm_path() is not None else "none"
+        elif name == "minilm" and minilm_path() is None:
+            name = "none"
+    return resolve_teacher(name)
+
+
+@click.command("encode")
+@click.argument("model")
+@click.argument("texts")
+@click.option("--text-col", default=None, help="Column to read when TEXTS is a data file.")
+@click.option("--group-col", default=None, help="Sharded encode: group column kept beside each sentence.")
+@click.option("--out", "out_file", required=True,
+              help="Output .npy file (N, D) float32, or a folder of shards (streaming, resumable).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--shard-size", type=int, default=None,
+              help="Rows per shard (default 100000 when --out is a folder).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Encoding processes on this machine.")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="This copy encodes shards k with k %% N == I (run N copies, e.g. on N machines).")
+@click.option("--progress/--no-progress", default=False, show_default=True)
+def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_size, workers, shard_spec,
+               progress) -> None:
+    """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL.
+
+    With --out a folder (or any of --shard-size, --workers, --shard) the corpus is read as
+    a stream and written as shards of memory-mappable .npy vectors plus a manifest.json;
+    a rerun of the same command continues after the last finished shard.
+
+    \b
+    Example:
+      textgan encode runs/sim/model data/queries.txt --out queries.npy
+      textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
+    """
+    import numpy as np
+
+    import similarity
+    from textgan.artifacts import atomic_path, check_output_file, check_writable
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+        from textgan.shards import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
+
+        from pathlib import Path
+
+        if Path(out_file).is_file():
+            check_output_file(out_file, [texts, model])
+        if out_file.endswith(".npy") or Path(out_file).is_file():
+            raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
+                             out_file)
+        check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]))
+        res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
+                            shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
+                            shard=parse_shard(shard_spec), progress=progress)
+        state = "complete" if res["complete"] else "waiting for the other --shard copies"
+        click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "
+                   f"into {out_file}: {state}")
+        return
+    check_writable(check_output_file(out_file, [texts, model]).parent)
+    enc = similarity.load(model)
+    vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
+    with atomic_path(out_file) as tmp:
+        np.save(tmp, vectors, allow_pickle=False)
+    click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
