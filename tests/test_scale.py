@@ -153,12 +153,75 @@ def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_
     assert idx.texts[int(ids[0, 0])] == texts[int(ids[0, 0])] and len(idx.texts) == 2112
     code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
     assert code == 0 and texts[5] in stdout, _
-    # the on-disk inverted lists are checksummed like every index file
+    # 8-bit PQ: inverted lists on disk, checksummed like every index file
+    out = tmp_path / "idx8"
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", out, "--storage", "disk", "--no-progress",
+                               "--factory", "IVF16,PQ8")
+    assert code == 0 and load_index(out).meta["lists"] == "disk"
+    np.testing.assert_allclose(load_index(out).search(q, 5)[0][:, 0], exact[:, 0], atol=1e-5)
     lists = out / "lists.ivfdata"
     data = bytearray(lists.read_bytes())
     data[100] ^= 1
     lists.write_bytes(bytes(data))
     assert_one_line_error(*cli_main("search", out, "x")[::2], "checksum mismatch", "lists.ivfdata")
+
+
+def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    from textgan.retrieval import load_index
+    from textgan.shards import open_shards
+    from textgan.vectors import cosine_knn
+
+    model, _, texts = corpus
+    out = tmp_path / "sharded"
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", out, "--storage", "shards", "--groups", "2",
+                               "--no-progress")
+    assert code == 0 and "in 2 index shards" in stdout, stdout
+    idx = load_index(out)
+    assert idx.meta["storage"] == "shards" and [m["shards"] for m in idx.meta["members"]] == [
+        ["shard-00000", "shard-00001"], ["shard-00002", "shard-00003", "shard-00004"]]
+    shards = open_shards(shards_dir)
+    x = np.concatenate([shards.vectors(s) for s in range(len(shards))])
+    q = x[::97]
+    scores, ids = idx.search(q, 5)
+    exact, _ = cosine_knn(q, x, 5)
+    np.testing.assert_allclose(scores[:, 0], exact[:, 0], atol=1e-5)  # members in RAM: exact, merged by score
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    assert idx.texts[int(ids[3, 0])] in texts and np.allclose(idx.vector(int(ids[3, 0])) @ q[3], scores[3, 0], atol=1e-5)
+    code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
+    assert code == 0 and texts[5] in stdout
+    # a member from another encoder, a changed member, a missing member: one line naming the file
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    meta = json.loads((bad / "part-00001" / "meta.json").read_text())
+    (bad / "part-00001" / "meta.json").write_text(json.dumps(dict(meta, fingerprint="f" * 16)))
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "built with encoder",
+                          str(bad / "part-00001" / "meta.json"))
+    (bad / "part-00001" / "meta.json").write_text(json.dumps(dict(meta, recall_at_10=1.0)))
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "checksum mismatch", "part-00001")
+    shutil.rmtree(bad / "part-00001")
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "missing index shard", str(bad / "part-00001"))
+    assert_one_line_error(*cli_main("index", model, shards_dir, "--out", tmp_path / "g", "--storage", "shards",
+                                    "--groups", "9", "--no-progress")[::2], "more than the 5 shards")
+
+
+def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp_path, cli_main, monkeypatch):
+    from textgan import shards as shards_mod
+    from textgan.retrieval import load_index
+
+    model, f, texts = corpus
+    out = tmp_path / "idx"
+    code, stdout, _ = cli_main("index", model, f, "--out", out, "--storage", "disk", "--no-progress")
+    assert code == 0 and "on disk" in stdout
+    assert (tmp_path / "idx.vectors" / "manifest.json").is_file()
+    idx = load_index(out)
+    assert idx.ntotal == 2112 and idx.texts[2111] == texts[2111]
+    # a rerun resumes: every shard is done, none is encoded again
+    monkeypatch.setattr(shards_mod, "write_shard", lambda *a: (_ for _ in ()).throw(AssertionError("re-encoded")))
+    code, _, err = cli_main("index", model, f, "--out", out, "--storage", "shards", "--groups", "1", "--no-progress")
+    assert code == 0, err
+    assert load_index(out).ntotal < 2112  # members in RAM drop their duplicate texts
 
 
 def test_storage_choice_follows_the_memory_budget():
@@ -168,7 +231,9 @@ def test_storage_choice_follows_the_memory_budget():
     assert choose_storage(10_000_000, 256) == "disk"
     assert choose_storage(1_000_000, 256, memory_budget_mb=100_000) == "ram"
     assert choose_storage(1_000_000, 256, memory_budget_mb=500) == "disk"
-    assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ32"
+    # 4-bit fast-scan codes while they fit (2 GiB, or half the budget), else 8-bit PQ lists on disk
+    assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ64x4fs"
+    assert ondisk_factory(2_000_000, 256, memory_budget_mb=100) == "IVF4096,PQ32"
     assert ondisk_factory(100_000_000, 384).endswith("PQ48")
 
 

@@ -1,0 +1,122 @@
+"""Indexes built from a shard folder (`textgan encode --out DIR`): in RAM, on disk, or one per group.
+
+`build_from_shards` picks RAM or disk from the size and memory budget (index_choice.choose_storage);
+`build_sharded` splits the shards into groups of about equal rows and builds one member index per
+group (textgan.sharded_index searches them together).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from textgan.errors import InputError
+
+
+def build_from_shards(shards, out, encoder: dict, factory: str | None = None,
+                      memory_budget_mb: float | None = None, storage: str = "auto", progress: bool = False,
+                      target_recall: float | None = None):
+    """Index one `ShardSet` into `out`; storage "auto", "ram" or "disk". Returns the loaded index."""
+    from textgan.index_choice import choose_storage
+    from textgan.ondisk import build_ondisk
+    from textgan.retrieval import build_index
+
+    if storage not in ("auto", "ram", "disk"):
+        raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
+    if storage == "auto":
+        storage = choose_storage(shards.n, shards.dim, memory_budget_mb)
+    if storage == "disk":
+        return build_ondisk(shards, out, encoder=encoder, factory=factory, progress=progress,
+                            memory_budget_mb=memory_budget_mb, target_recall=target_recall)
+    rows = [r for s in range(len(shards)) for r in shards.rows(s)]
+    vectors = np.concatenate([np.asarray(shards.vectors(s)) for s in range(len(shards))])
+    groups = [g for _, g in rows] if any(g is not None for _, g in rows) else None
+    index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=encoder, factory=factory,
+                        memory_budget_mb=memory_budget_mb, progress=progress, target_recall=target_recall)
+    index.save(out)
+    return index
+
+
+def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None, factory=None,
+                  batch_size: int = 256, progress: bool = False) -> Path:
+    """Encode a corpus file shard by shard into `vectors_dir` (default: OUT.vectors beside the index
+    folder OUT), never holding the corpus in memory; a rerun resumes the shards not yet written."""
+    from textgan.index_choice import make_empty_index
+    from textgan.shards import encode_shards
+
+    if factory is not None:  # a bad factory string fails now, not after encoding the corpus
+        make_empty_index(factory, 2**40, int(enc.dim))
+    folder = Path(vectors_dir) if vectors_dir is not None else Path(out).with_name(Path(out).name + ".vectors")
+    if folder.resolve() == Path(out).resolve():
+        raise InputError("--vectors must differ from --out (the index folder is replaced when it is written)", folder)
+    encode_shards(enc, corpus, folder, text_col=text_col, group_col=group_col, batch_size=batch_size,
+                  progress=progress)
+    return folder
+
+
+def split_shards(shards, groups: int) -> list:
+    """`groups` ShardSets of consecutive shards with about equal rows (never an empty group)."""
+    from textgan.shards import ShardSet
+
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise InputError(f"--groups must be an integer >= 1, got {groups}")
+    if groups > len(shards):
+        raise InputError(f"--groups {groups} is more than the {len(shards)} shards of this folder", shards.folder)
+    entries = shards.manifest["shards"]
+    # cut at the shard boundary nearest each multiple of n / groups, keeping >= 1 shard per group
+    cuts = [int(np.argmin(np.abs(shards.offsets - shards.n * g / groups))) for g in range(1, groups)]
+    bounds, lo = [], 0
+    for g, c in enumerate(cuts):
+        c = int(min(max(c, lo + 1), len(entries) - (groups - 1 - g)))
+        bounds.append((lo, c))
+        lo = c
+    bounds.append((lo, len(entries)))
+    return [ShardSet(shards.folder, dict(shards.manifest, n=sum(e["rows"] for e in entries[a:b]),
+                                         shards=entries[a:b])) for a, b in bounds]
+
+
+def build_sharded(shards, out, groups: int | None, encoder: dict, factory: str | None = None,
+                  memory_budget_mb: float | None = None, storage: str = "auto", progress: bool = False,
+                  target_recall: float | None = None):
+    """One member index per group of shards under `out` (written atomically), searched together.
+
+    Each member picks RAM or disk for its own size (storage "auto"), so the budget bounds one
+    member's build, not the whole corpus's. groups None: enough that each group's raw vectors
+    fit the budget (1 GiB without one), at least 2.
+    """
+    from textgan.index_choice import ONDISK_RAW_BYTES
+
+    if groups is None:
+        per = ONDISK_RAW_BYTES if memory_budget_mb is None else memory_budget_mb * 2**20
+        groups = min(len(shards), max(2, int(np.ceil(shards.n * shards.dim * 4 / per))))
+    from textgan.artifacts import atomic_dir, file_sha256, library_versions, save_json
+    from textgan.index_store import FORMAT, METRIC, check_index_out
+    from textgan.retrieval import load_index
+    from textgan.sharded_index import MEMBER
+
+    out = check_index_out(out)
+    parts = split_shards(shards, groups)
+    with atomic_dir(out) as tmp:
+        members = []
+        for g, part in enumerate(parts):
+            name = MEMBER.format(g)
+            idx = build_from_shards(part, tmp / name, encoder, factory=factory, memory_budget_mb=memory_budget_mb,
+                                    storage=storage, progress=progress, target_recall=target_recall)
+            m = idx.meta
+            members.append({"path": name, "n": idx.ntotal, "dim": idx.dim, "factory": m.get("factory"),
+                            "storage": m.get("storage", "ram"), "recall_at_10": m.get("recall_at_10"),
+                            "shards": [s["name"] for s in part.manifest["shards"]]})
+            del idx
+        n = sum(m["n"] for m in members)
+        sizes = sum(f.stat().st_size for f in tmp.glob("part-*/*") if f.name in ("index.faiss", "lists.ivfdata"))
+        meta = {"format": FORMAT, "version": 1, "storage": "shards", "fingerprint": encoder.get("fingerprint"),
+                "encoder": dict(encoder), "dim": shards.dim, "metric": METRIC,
+                "factory": "+".join(sorted({str(m["factory"]) for m in members})), "n": n, "members": members,
+                # the weakest member bounds the composite's recall (each is searched for the full k)
+                "recall_at_10": min(float(m["recall_at_10"]) for m in members), "params": {},
+                "bytes_per_vector": sizes / max(1, n),
+                "stats": {"n_input": shards.n, "duplicates_dropped": shards.n - n},
+                "digests": {f"{m['path']}/meta.json": file_sha256(tmp / m["path"] / "meta.json") for m in members},
+                "versions": library_versions()}
+        save_json(meta, tmp / "meta.json")
+    return load_index(out)
