@@ -120,11 +120,12 @@ import faiss
 faiss.omp_set_num_threads(1)
 from textgan.ondisk import build_ondisk, peak_rss_mb
 from textgan.shards import open_shards
-shards_dir, out, rerank, memory_mb, target = sys.argv[1:6]
+shards_dir, out, rerank, memory_mb, target, factory = sys.argv[1:7]
 base_rss = peak_rss_mb()
 t = time.perf_counter()
 idx = build_ondisk(open_shards(shards_dir, verify=False), out, encoder={"fingerprint": "synthetic"},
                    rerank=None if rerank == "auto" else int(rerank), target_recall=float(target),
+                   factory=None if factory == "auto" else factory,
                    memory_budget_mb=None if memory_mb == "none" else float(memory_mb))
 print(json.dumps({"build_s": time.perf_counter() - t, "base_rss_mb": base_rss, "peak_rss_mb": peak_rss_mb()}))
 """
@@ -186,10 +187,10 @@ def flat_search(shards_dir: Path, q: np.ndarray, batch: int) -> tuple[np.ndarray
 
 
 def bench_ondisk(work: Path, n: int, dim: int, shard_size: int, seed: int, nq: int, batch: int,
-                 rerank: str, memory_mb: str, rebuild: bool, target: float) -> dict:
+                 rerank: str, memory_mb: str, rebuild: bool, target: float, factory: str = "auto") -> dict:
     from textgan.index_choice import recall_at_k
 
-    syn, idx_dir = work / f"syn-{n}-{dim}-{seed}", work / f"idx-{n}-{dim}-{seed}-{target}"
+    syn, idx_dir = work / f"syn-{n}-{dim}-{seed}", work / f"idx-{n}-{dim}-{seed}-{target}-{factory.replace(',', '_')}"
     t = time.perf_counter()
     if not (syn / "manifest.json").is_file():
         write_synthetic_shards(syn, n, dim, shard_size, seed)
@@ -198,7 +199,7 @@ def bench_ondisk(work: Path, n: int, dim: int, shard_size: int, seed: int, nq: i
     np.save(work / "q.npy", q)
     build = None
     if rebuild or not (idx_dir / "meta.json").is_file():
-        build = _child(BUILD_CHILD, syn, idx_dir, rerank, memory_mb, target)
+        build = _child(BUILD_CHILD, syn, idx_dir, rerank, memory_mb, target, factory)
     child = _child(SEARCH_CHILD, idx_dir, work / "q.npy", batch)
     ids = np.load(work / "q.npy.ids.npy")
     truth, flat_s = flat_search(syn, q, batch)
@@ -299,6 +300,7 @@ def main() -> None:
     ap.add_argument("--query-batch", type=int, default=2000, help="queries per search call, both indexes")
     ap.add_argument("--rerank", default="auto", help="on-disk re-rank factor (default: tuned by the build)")
     ap.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the on-disk build tunes to")
+    ap.add_argument("--factory", default="auto", help="on-disk factory (default: index_choice.ondisk_factory)")
     ap.add_argument("--memory-mb", default="none", help="memory budget handed to the on-disk build")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -334,7 +336,8 @@ def main() -> None:
             work = args.workdir or tmp
             work.mkdir(parents=True, exist_ok=True)
             res["ondisk"] = bench_ondisk(work, args.n, args.dim, 100_000, args.seed, args.queries, args.query_batch,
-                                         args.rerank, args.memory_mb, args.rebuild, args.target_recall)
+                                         args.rerank, args.memory_mb, args.rebuild, args.target_recall,
+                                         args.factory)
             print(f"ondisk: {res['ondisk']}", flush=True)
     res["load_after"] = os.getloadavg()
     if "encode" in res and "ondisk" in res:

@@ -170,6 +170,7 @@ def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_pat
     import shutil
 
     from textgan.retrieval import load_index
+    from textgan.shard_build import join_indexes
     from textgan.shards import open_shards
     from textgan.vectors import cosine_knn
 
@@ -188,9 +189,19 @@ def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_pat
     exact, _ = cosine_knn(q, x, 5)
     np.testing.assert_allclose(scores[:, 0], exact[:, 0], atol=1e-5)  # members in RAM: exact, merged by score
     assert (np.diff(scores, axis=1) <= 1e-6).all()
-    assert idx.texts[int(ids[3, 0])] in texts and np.allclose(idx.vector(int(ids[3, 0])) @ q[3], scores[3, 0], atol=1e-5)
+    top = int(ids[3, 0])
+    assert idx.texts[top] in texts and np.allclose(idx.vector(top) @ q[3], scores[3, 0], atol=1e-5)
     code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
     assert code == 0 and texts[5] in stdout
+    # indexes built apart (one per machine) joined into one: the same answers
+    joined = join_indexes([out / "part-00000", out / "part-00001"], tmp_path / "joined")
+    np.testing.assert_array_equal(joined.search(q, 5)[1], ids)
+    other = tmp_path / "other"
+    shutil.copytree(out / "part-00001", other)
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps(dict(meta, fingerprint="e" * 16)))
+    with pytest.raises(InputError, match="built with encoder"):
+        join_indexes([out / "part-00000", other], tmp_path / "joined2")
     # a member from another encoder, a changed member, a missing member: one line naming the file
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
@@ -210,18 +221,20 @@ def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp
     from textgan import shards as shards_mod
     from textgan.retrieval import load_index
 
-    model, f, texts = corpus
+    model, _, texts = corpus
+    f = tmp_path / "small.txt"  # 600 lines: enough to train 13 lists and 4-bit codes, fast to encode
+    f.write_text("\n".join(texts[:600]) + "\n", encoding="utf-8")
     out = tmp_path / "idx"
     code, stdout, _ = cli_main("index", model, f, "--out", out, "--storage", "disk", "--no-progress")
     assert code == 0 and "on disk" in stdout
     assert (tmp_path / "idx.vectors" / "manifest.json").is_file()
     idx = load_index(out)
-    assert idx.ntotal == 2112 and idx.texts[2111] == texts[2111]
+    assert idx.ntotal == 600 and idx.texts[599] == texts[599] and idx.meta["storage"] == "disk"
     # a rerun resumes: every shard is done, none is encoded again
     monkeypatch.setattr(shards_mod, "write_shard", lambda *a: (_ for _ in ()).throw(AssertionError("re-encoded")))
     code, _, err = cli_main("index", model, f, "--out", out, "--storage", "shards", "--groups", "1", "--no-progress")
     assert code == 0, err
-    assert load_index(out).ntotal < 2112  # members in RAM drop their duplicate texts
+    assert load_index(out).ntotal == 528  # a member in RAM drops the repeated texts
 
 
 def test_storage_choice_follows_the_memory_budget():

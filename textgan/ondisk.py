@@ -41,7 +41,7 @@ from textgan.ondisk_read import (  # noqa: F401  (re-exported: the on-disk API)
 BLOCK_ROWS = 1_000_000  # vectors added into one in-memory block before it goes to disk (at most)
 ADD_ROWS = 65_536  # vectors read from a shard and encoded per add call
 DEFAULT_RERANK = 10
-RERANK_CHOICES = (10, 20, 40)  # re-rank factors the build tries (each with its own nprobe)
+RERANK_CHOICES = (5, 10, 20, 40)  # re-rank factors the build tries (each with its own nprobe)
 
 
 def block_rows_for(code_size: int, memory_budget_mb: float | None) -> int:
@@ -120,7 +120,8 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
         meta = {"format": FORMAT, "version": 1, "storage": "disk", "lists": "ram" if in_ram else "disk",
                 "fingerprint": (encoder or {}).get("fingerprint"), "encoder": dict(encoder or {}),
                 "dim": d, "metric": METRIC, "factory": factory, "rerank": int(rerank),
-                "recall_at_10": recall, "target_recall": target, "recall_queries": min(RECALL_QUERIES, n), "recall_leave_self_out": True,
+                "recall_at_10": recall, "target_recall": target, "recall_queries": min(RECALL_QUERIES, n),
+                "recall_leave_self_out": True,
                 "n": n, "params": params, "seed": seed, "typical_nn_cosine": typical, "has_groups": has_groups,
                 "shards": {"names": shards.names, "rows": [int(r) for r in np.diff(shards.offsets)]},
                 "stats": {"n_input": n, "duplicates_dropped": 0}}
@@ -236,8 +237,9 @@ def _write_texts(shards, tmp: Path) -> bool:
 def _tune(index, vectors: ShardVectors, shards, factory: str, rerank: int | None, rng, target: float):
     """(recall@10, {nprobe}, typical NN cosine, rerank): each sampled row leaves itself out, as in
     index_choice.tune. With rerank None every RERANK_CHOICES value gets its own lowest nprobe that
-    reaches the target; the fastest of those on the sample wins (4-bit codes rank coarsely: small
-    corpora with repeated texts needed rerank 40, the 2M bench rerank 10), else the best recall."""
+    reaches the target; the fastest of those on the sample wins (every exact row read costs ~2 us,
+    but 4-bit codes rank coarsely: the test corpus of repeated texts needed rerank 40), else the
+    best recall."""
     from textgan.vectors import drop_self
 
     k = min(10, shards.n - 1)

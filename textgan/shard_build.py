@@ -84,39 +84,91 @@ def build_sharded(shards, out, groups: int | None, encoder: dict, factory: str |
     member's build, not the whole corpus's. groups None: enough that each group's raw vectors
     fit the budget (1 GiB without one), at least 2.
     """
+    from textgan.artifacts import atomic_dir
     from textgan.index_choice import ONDISK_RAW_BYTES
+    from textgan.index_store import check_index_out
+    from textgan.retrieval import load_index
+    from textgan.sharded_index import MEMBER
 
     if groups is None:
         per = ONDISK_RAW_BYTES if memory_budget_mb is None else memory_budget_mb * 2**20
         groups = min(len(shards), max(2, int(np.ceil(shards.n * shards.dim * 4 / per))))
-    from textgan.artifacts import atomic_dir, file_sha256, library_versions, save_json
-    from textgan.index_store import FORMAT, METRIC, check_index_out
-    from textgan.retrieval import load_index
-    from textgan.sharded_index import MEMBER
-
     out = check_index_out(out)
     parts = split_shards(shards, groups)
     with atomic_dir(out) as tmp:
         members = []
         for g, part in enumerate(parts):
-            name = MEMBER.format(g)
-            idx = build_from_shards(part, tmp / name, encoder, factory=factory, memory_budget_mb=memory_budget_mb,
-                                    storage=storage, progress=progress, target_recall=target_recall)
-            m = idx.meta
-            members.append({"path": name, "n": idx.ntotal, "dim": idx.dim, "factory": m.get("factory"),
-                            "storage": m.get("storage", "ram"), "recall_at_10": m.get("recall_at_10"),
-                            "shards": [s["name"] for s in part.manifest["shards"]]})
+            idx = build_from_shards(part, tmp / MEMBER.format(g), encoder, factory=factory,
+                                    memory_budget_mb=memory_budget_mb, storage=storage, progress=progress,
+                                    target_recall=target_recall)
+            names = [s["name"] for s in part.manifest["shards"]]
+            members.append(dict(_member_entry(MEMBER.format(g), idx), shards=names))
             del idx
-        n = sum(m["n"] for m in members)
-        sizes = sum(f.stat().st_size for f in tmp.glob("part-*/*") if f.name in ("index.faiss", "lists.ivfdata"))
-        meta = {"format": FORMAT, "version": 1, "storage": "shards", "fingerprint": encoder.get("fingerprint"),
-                "encoder": dict(encoder), "dim": shards.dim, "metric": METRIC,
-                "factory": "+".join(sorted({str(m["factory"]) for m in members})), "n": n, "members": members,
-                # the weakest member bounds the composite's recall (each is searched for the full k)
-                "recall_at_10": min(float(m["recall_at_10"]) for m in members), "params": {},
-                "bytes_per_vector": sizes / max(1, n),
-                "stats": {"n_input": shards.n, "duplicates_dropped": shards.n - n},
-                "digests": {f"{m['path']}/meta.json": file_sha256(tmp / m["path"] / "meta.json") for m in members},
-                "versions": library_versions()}
-        save_json(meta, tmp / "meta.json")
+        _write_composite(tmp, members, encoder, shards.dim, shards.n)
     return load_index(out)
+
+
+def join_indexes(paths, out):
+    """A sharded index over index folders built apart (say one per machine, each from its own shard
+    folder or `--shard I/N` copies): each is hard-linked (copied across file systems) into OUT/part-K.
+    Every folder is loaded (and so checksummed) first; all must come from one encoder."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from textgan.artifacts import atomic_dir
+    from textgan.index_store import check_index_out
+    from textgan.retrieval import load_index
+    from textgan.sharded_index import MEMBER
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("no index folders to join")
+    out = check_index_out(out)
+    members, first = [], None
+    for k, p in enumerate(paths):
+        idx = load_index(p)
+        first = first or idx.meta
+        if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
+            raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first one "
+                             f"with {str(first.get('fingerprint'))[:12]}", p / "meta.json")
+        members.append(_member_entry(MEMBER.format(k), idx))
+        del idx
+    with atomic_dir(out) as tmp:
+        for p, m in zip(paths, members):
+            for f in sorted(p.rglob("*")):
+                dst = tmp / m["path"] / f.relative_to(p)
+                if f.is_dir():
+                    continue
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(f, dst)
+                except OSError:
+                    shutil.copyfile(f, dst)
+        _write_composite(tmp, members, first.get("encoder") or {"fingerprint": first.get("fingerprint")},
+                         int(first["dim"]), sum(m["n_input"] for m in members))
+    return load_index(out)
+
+
+def _member_entry(name: str, idx) -> dict:
+    m = idx.meta
+    return {"path": name, "n": idx.ntotal, "dim": idx.dim, "factory": m.get("factory"),
+            "storage": m.get("storage", "ram"), "recall_at_10": m.get("recall_at_10"),
+            "n_input": int(m.get("stats", {}).get("n_input", idx.ntotal))}
+
+
+def _write_composite(tmp, members: list, encoder: dict, dim: int, n_input: int) -> None:
+    from textgan.artifacts import file_sha256, library_versions, save_json
+    from textgan.index_store import FORMAT, METRIC
+
+    n = sum(m["n"] for m in members)
+    sizes = sum(f.stat().st_size for f in tmp.glob("part-*/**/*") if f.name in ("index.faiss", "lists.ivfdata"))
+    meta = {"format": FORMAT, "version": 1, "storage": "shards", "fingerprint": encoder.get("fingerprint"),
+            "encoder": dict(encoder), "dim": dim, "metric": METRIC,
+            "factory": "+".join(sorted({str(m["factory"]) for m in members})), "n": n, "members": members,
+            # the weakest member bounds the composite's recall (each is searched for the full k)
+            "recall_at_10": min(float(m["recall_at_10"]) for m in members), "params": {},
+            "bytes_per_vector": sizes / max(1, n), "stats": {"n_input": n_input, "duplicates_dropped": n_input - n},
+            "digests": {f"{m['path']}/meta.json": file_sha256(tmp / m["path"] / "meta.json") for m in members},
+            "versions": library_versions()}
+    save_json(meta, tmp / "meta.json")
