@@ -112,8 +112,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     if Path(corpus).is_dir():
         return index_shards(enc, corpus, out, factory=factory, memory_budget_mb=memory_budget_mb, storage=storage,
                             progress=progress, encoder_path=path, groups=groups, target_recall=target_recall)
-    if groups is not None:
-        raise InputError("--groups is for --storage shards")
+    if groups is not None or vectors_dir is not None:
+        raise InputError("--groups is for --storage shards, --vectors for a corpus file with --storage disk or shards")
     texts, groups = read_corpus(corpus, text_col, group_col)
     if not texts:
         raise InputError("empty corpus: no sentences", corpus)
