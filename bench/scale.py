@@ -6,13 +6,16 @@ Keys written to --json:
                              default architecture trained for --sim-steps steps; 1 torch thread each.
   encode                     {sentences, seconds_1_worker, seconds_2_workers, sent_per_s_per_core,
                               shard_bytes_per_sentence}
-  ondisk                     {n, dim, factory, bytes_per_vector, recall_at_10, qps, flat_qps,
-                              qps_ratio_vs_flat, peak_rss_mb, flat_index_mb, build_s, add_s_per_vector}
+  ondisk                     {n, dim, factory, params, rerank, target_recall, bytes_per_vector,
+                              recall_at_10, qps, flat_qps, qps_ratio_vs_flat, peak_rss_mb,
+                              build_peak_rss_mb, build_peak_rss_by_phase_mb, flat_index_mb, build_s, ...}
                              for --n synthetic clustered unit vectors (bench/retrieval.py's "clustered"
                              mixture) written as shards, built on disk in one child process and searched
                              in another (peak_rss_mb: the search process's, build_peak_rss_mb: the
                              build's); recall@10 of --queries fresh queries against exact search; Flat
-                             searched in this process with the same 1 FAISS thread and query batches.
+                             searched in this process with the same 1 FAISS thread and query batches;
+                             each timed as the best of 3 passes (the machine may be shared). Peak RSS
+                             is VmHWM: Linux carries ru_maxrss from the forking parent into a child.
   ddp                        {gan: {max_abs_diff_loss, max_abs_diff_weights, ...}, similarity: null}
                              `train-gan` 1 process vs `torchrun --nproc_per_node 2` (gloo) after --ddp-steps
                              steps at the same global batch, on the encoded CLINC vectors.
@@ -253,11 +256,12 @@ def bench_ddp(vectors: Path, tmp: Path, steps: int) -> dict:
 
 def projection(enc: dict, od: dict, n: int = 100_000_000, cores: int = 16) -> dict:
     """100M sentences from the measured per-unit costs (linear in n; IVF costs scaled by nlist)."""
-    from textgan.index_choice import _nlist, estimate_bytes, ondisk_factory
+    from textgan.index_choice import estimate_bytes, ondisk_factory
 
     eff = enc["speedup"] / 2  # parallel efficiency measured at 2 workers, assumed to hold at 16
     enc_1 = n / enc["sent_per_s_per_core"]
-    nl_bench, nl = _nlist(od["n"]), _nlist(n)
+    dim = od["dim"]
+    nl_bench, nl = (int(f.split(",")[0][3:]) for f in (od["factory"], ondisk_factory(n, dim)))
     b = od["build_seconds"]
     # k-means: 39 x nlist samples x nlist centroids -> x (nlist ratio)^2; adding: one coarse assignment
     # per vector (x nlist) -> x (n ratio) x (nlist ratio), an upper bound (PQ encoding does not grow);

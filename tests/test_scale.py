@@ -245,8 +245,8 @@ def test_storage_choice_follows_the_memory_budget():
     assert choose_storage(1_000_000, 256, memory_budget_mb=100_000) == "ram"
     assert choose_storage(1_000_000, 256, memory_budget_mb=500) == "disk"
     # 4-bit fast-scan codes while they fit (2 GiB, or half the budget), else 8-bit PQ lists on disk
-    assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ64x4fs"
-    assert ondisk_factory(2_000_000, 256, memory_budget_mb=100) == "IVF4096,PQ32"
+    assert ondisk_factory(2_000_000, 256) == "IVF8192,PQ64x4fs"
+    assert ondisk_factory(2_000_000, 256, memory_budget_mb=100) == "IVF8192,PQ32"
     assert ondisk_factory(100_000_000, 384).endswith("PQ48")
 
 
