@@ -340,3 +340,20 @@ def test_small_shard_folder_is_indexed_in_ram(corpus, shards_dir, tmp_path, cli_
     assert code == 0 and "1584 duplicates dropped" in stdout and "with Flat" in stdout
     code, stdout, _ = cli_main("search", tmp_path / "idx", texts[7], "--k", "1")
     assert code == 0 and texts[7] in stdout
+
+
+def test_exact_rows_are_read_by_id_and_blocks_follow_the_budget(tmp_path):
+    from textgan.ondisk import ADD_ROWS, BLOCK_ROWS, ShardVectors, block_rows_for
+
+    x = np.random.default_rng(0).standard_normal((7, 4)).astype(np.float32)
+    np.save(tmp_path / "a.npy", x[:3])
+    np.save(tmp_path / "b.npy", x[3:])
+    sv = ShardVectors([tmp_path / "a.npy", tmp_path / "b.npy"], [3, 4], 4)
+    ids = np.array([[6, -1, 0], [3, 2, 6]])
+    got = sv.gather(ids)
+    assert got.shape == (2, 3, 4) and not got[0, 1].any()
+    np.testing.assert_array_equal(got[ids >= 0], x[ids[ids >= 0]])
+    with pytest.raises(InputError, match="vector shard holds"):
+        ShardVectors([tmp_path / "a.npy"], [4], 4)
+    assert block_rows_for(40, None) == BLOCK_ROWS
+    assert block_rows_for(40, 1) == ADD_ROWS and block_rows_for(40, 200) == int(200 * 2**20 / 4 / 96)
