@@ -153,12 +153,88 @@ def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_
     assert idx.texts[int(ids[0, 0])] == texts[int(ids[0, 0])] and len(idx.texts) == 2112
     code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
     assert code == 0 and texts[5] in stdout, _
-    # the on-disk inverted lists are checksummed like every index file
+    # 8-bit PQ: inverted lists on disk, checksummed like every index file
+    out = tmp_path / "idx8"
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", out, "--storage", "disk", "--no-progress",
+                               "--factory", "IVF16,PQ8")
+    assert code == 0 and load_index(out).meta["lists"] == "disk"
+    np.testing.assert_allclose(load_index(out).search(q, 5)[0][:, 0], exact[:, 0], atol=1e-5)
     lists = out / "lists.ivfdata"
     data = bytearray(lists.read_bytes())
     data[100] ^= 1
     lists.write_bytes(bytes(data))
     assert_one_line_error(*cli_main("search", out, "x")[::2], "checksum mismatch", "lists.ivfdata")
+
+
+def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    from textgan.retrieval import load_index
+    from textgan.shard_build import join_indexes
+    from textgan.shards import open_shards
+    from textgan.vectors import cosine_knn
+
+    model, _, texts = corpus
+    out = tmp_path / "sharded"
+    code, stdout, _ = cli_main("index", model, shards_dir, "--out", out, "--storage", "shards", "--groups", "2",
+                               "--no-progress")
+    assert code == 0 and "in 2 index shards" in stdout, stdout
+    idx = load_index(out)
+    assert idx.meta["storage"] == "shards" and [m["shards"] for m in idx.meta["members"]] == [
+        ["shard-00000", "shard-00001"], ["shard-00002", "shard-00003", "shard-00004"]]
+    shards = open_shards(shards_dir)
+    x = np.concatenate([shards.vectors(s) for s in range(len(shards))])
+    q = x[::97]
+    scores, ids = idx.search(q, 5)
+    exact, _ = cosine_knn(q, x, 5)
+    np.testing.assert_allclose(scores[:, 0], exact[:, 0], atol=1e-5)  # members in RAM: exact, merged by score
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    top = int(ids[3, 0])
+    assert idx.texts[top] in texts and np.allclose(idx.vector(top) @ q[3], scores[3, 0], atol=1e-5)
+    code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
+    assert code == 0 and texts[5] in stdout
+    # indexes built apart (one per machine) joined into one: the same answers
+    joined = join_indexes([out / "part-00000", out / "part-00001"], tmp_path / "joined")
+    np.testing.assert_array_equal(joined.search(q, 5)[1], ids)
+    other = tmp_path / "other"
+    shutil.copytree(out / "part-00001", other)
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps(dict(meta, fingerprint="e" * 16)))
+    with pytest.raises(InputError, match="built with encoder"):
+        join_indexes([out / "part-00000", other], tmp_path / "joined2")
+    # a member from another encoder, a changed member, a missing member: one line naming the file
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    meta = json.loads((bad / "part-00001" / "meta.json").read_text())
+    (bad / "part-00001" / "meta.json").write_text(json.dumps(dict(meta, fingerprint="f" * 16)))
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "built with encoder",
+                          str(bad / "part-00001" / "meta.json"))
+    (bad / "part-00001" / "meta.json").write_text(json.dumps(dict(meta, recall_at_10=1.0)))
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "checksum mismatch", "part-00001")
+    shutil.rmtree(bad / "part-00001")
+    assert_one_line_error(*cli_main("search", bad, "x")[::2], "missing index shard", str(bad / "part-00001"))
+    assert_one_line_error(*cli_main("index", model, shards_dir, "--out", tmp_path / "g", "--storage", "shards",
+                                    "--groups", "9", "--no-progress")[::2], "more than the 5 shards")
+
+
+def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp_path, cli_main, monkeypatch):
+    from textgan import shards as shards_mod
+    from textgan.retrieval import load_index
+
+    model, _, texts = corpus
+    f = tmp_path / "small.txt"  # 600 lines: enough to train 13 lists and 4-bit codes, fast to encode
+    f.write_text("\n".join(texts[:600]) + "\n", encoding="utf-8")
+    out = tmp_path / "idx"
+    code, stdout, _ = cli_main("index", model, f, "--out", out, "--storage", "disk", "--no-progress")
+    assert code == 0 and "on disk" in stdout
+    assert (tmp_path / "idx.vectors" / "manifest.json").is_file()
+    idx = load_index(out)
+    assert idx.ntotal == 600 and idx.texts[599] == texts[599] and idx.meta["storage"] == "disk"
+    # a rerun resumes: every shard is done, none is encoded again
+    monkeypatch.setattr(shards_mod, "write_shard", lambda *a: (_ for _ in ()).throw(AssertionError("re-encoded")))
+    code, _, err = cli_main("index", model, f, "--out", out, "--storage", "shards", "--groups", "1", "--no-progress")
+    assert code == 0, err
+    assert load_index(out).ntotal == 528  # a member in RAM drops the repeated texts
 
 
 def test_storage_choice_follows_the_memory_budget():
@@ -168,7 +244,9 @@ def test_storage_choice_follows_the_memory_budget():
     assert choose_storage(10_000_000, 256) == "disk"
     assert choose_storage(1_000_000, 256, memory_budget_mb=100_000) == "ram"
     assert choose_storage(1_000_000, 256, memory_budget_mb=500) == "disk"
-    assert ondisk_factory(2_000_000, 256) == "IVF4096,PQ32"
+    # 4-bit fast-scan codes while they fit (2 GiB, or half the budget), else 8-bit PQ lists on disk
+    assert ondisk_factory(2_000_000, 256) == "IVF8192,PQ64x4fs"
+    assert ondisk_factory(2_000_000, 256, memory_budget_mb=100) == "IVF8192,PQ32"
     assert ondisk_factory(100_000_000, 384).endswith("PQ48")
 
 
@@ -344,3 +422,20 @@ def test_small_shard_folder_is_indexed_in_ram(corpus, shards_dir, tmp_path, cli_
     assert code == 0 and "1584 duplicates dropped" in stdout and "with Flat" in stdout
     code, stdout, _ = cli_main("search", tmp_path / "idx", texts[7], "--k", "1")
     assert code == 0 and texts[7] in stdout
+
+
+def test_exact_rows_are_read_by_id_and_blocks_follow_the_budget(tmp_path):
+    from textgan.ondisk import ADD_ROWS, BLOCK_ROWS, ShardVectors, block_rows_for
+
+    x = np.random.default_rng(0).standard_normal((7, 4)).astype(np.float32)
+    np.save(tmp_path / "a.npy", x[:3])
+    np.save(tmp_path / "b.npy", x[3:])
+    sv = ShardVectors([tmp_path / "a.npy", tmp_path / "b.npy"], [3, 4], 4)
+    ids = np.array([[6, -1, 0], [3, 2, 6]])
+    got = sv.gather(ids)
+    assert got.shape == (2, 3, 4) and not got[0, 1].any()
+    np.testing.assert_array_equal(got[ids >= 0], x[ids[ids >= 0]])
+    with pytest.raises(InputError, match="vector shard holds"):
+        ShardVectors([tmp_path / "a.npy"], [4], 4)
+    assert block_rows_for(40, None) == BLOCK_ROWS
+    assert block_rows_for(40, 1) == ADD_ROWS and block_rows_for(40, 200) == int(200 * 2**20 / 4 / 96)

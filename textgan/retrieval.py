@@ -25,7 +25,7 @@ import numpy as np
 from textgan.artifacts import load_json, verify_digests
 from textgan.errors import InputError
 from textgan.index_choice import (  # noqa: F401  (re-exported: the retrieval API)
-    RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
+    RECALL_QUERIES, TARGET_RECALL, check_target_recall, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
 from textgan.vectors import as_matrix, normalize_rows
 
 from textgan.index_store import (  # noqa: F401  (re-exported: the retrieval API)
@@ -34,7 +34,7 @@ from textgan.index_store import (  # noqa: F401  (re-exported: the retrieval API
 def build_index(vectors, texts: list[str], groups: list[str] | None = None,
                 encoder: dict | None = None, factory: str | None = None,
                 memory_budget_mb: float | None = None, seed: int = 0,
-                progress: bool = False) -> VectorIndex:
+                progress: bool = False, target_recall: float | None = None) -> VectorIndex:
     """Build a cosine-similarity index over `texts` and their encoded `vectors`.
 
     Args:
@@ -49,6 +49,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
         memory_budget_mb: RAM bound for the automatic choice.
         seed: seeds the IVF training sample and the recall sample.
         progress: show a tqdm bar while adding vectors.
+        target_recall: recall@10 the search-time knob is raised to (default TARGET_RECALL).
     """
     import faiss
     from tqdm.auto import tqdm
@@ -100,7 +101,8 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
             index.add(x[s:s + ADD_BATCH])
             bar.update(min(ADD_BATCH, n - s))
 
-    recall, params, fallback = tune(index, factory, x, rng, allow_fallback=auto)
+    recall, params, fallback = tune(index, factory, x, rng, allow_fallback=auto,
+                                    target=check_target_recall(target_recall))
     if fallback is not None:
         index, factory, recall, params = fallback, "Flat", 1.0, {}
     meta = {
@@ -137,6 +139,10 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
         raise InputError(
             f"index was built with encoder {meta.get('fingerprint')}, not {expect_fingerprint}: "
             "rebuild the index with this encoder or use the encoder that built it", path)
+    if meta.get("storage") == "shards":  # no index.faiss: members are index folders, each checked as it loads
+        from textgan.sharded_index import load_sharded
+
+        return load_sharded(path, meta, load_index)
     f = path / "index.faiss"
     if not f.is_file():
         raise InputError("missing index file", f)

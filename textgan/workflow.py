@@ -77,7 +77,8 @@ def encoder_meta(enc, path=None) -> dict:
 
 def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
                  factory: str | None = None, memory_budget_mb: float | None = None,
-                 batch_size: int = 256, progress: bool = True, encoder_path=None, storage: str = "auto"):
+                 batch_size: int = 256, progress: bool = True, encoder_path=None, storage: str = "auto",
+                 groups: int | None = None, vectors_dir=None, target_recall: float | None = None):
     """Encode a corpus with a saved similarity model and write a FAISS index folder.
 
     Args:
@@ -90,64 +91,64 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
         memory_budget_mb: steers the automatic choice towards compressed indexes.
         encoder_path: the encoder path the index records (default: `model`), for a model
             folder that is about to move (the demo builds its run in a temporary folder).
-        storage: "auto", "ram" or "disk" (on-disk IVF-PQ; shard folders only).
+        storage: "auto", "ram", "disk" (textgan.ondisk) or "shards" (textgan.sharded_index);
+            the last two stream a corpus file into the shard folder `vectors_dir` (default
+            OUT.vectors) first, resumably. groups: member indexes for "shards" (`index_shards`).
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
-    from textgan.retrieval import build_index, check_index_out, make_empty_index
+    from textgan.retrieval import build_index, check_index_out, check_target_recall, make_empty_index
 
     check_index_out(out)
     if memory_budget_mb is not None and not (np.isfinite(memory_budget_mb) and memory_budget_mb > 0):
         raise InputError(f"--memory-mb must be a finite number > 0, got {memory_budget_mb}")
+    check_target_recall(target_recall)  # before any encoding
     enc = load_encoder(model)
+    path = encoder_path or (model if isinstance(model, (str, Path)) else None)
+    if not Path(corpus).is_dir() and storage in ("disk", "shards"):
+        from textgan.shard_build import encode_stream
+
+        corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, factory, batch_size, progress)
     if Path(corpus).is_dir():
         return index_shards(enc, corpus, out, factory=factory, memory_budget_mb=memory_budget_mb, storage=storage,
-                            progress=progress,
-                            encoder_path=encoder_path or (model if isinstance(model, (str, Path)) else None))
-    if storage == "disk":
-        raise InputError("an on-disk index is built from a shard folder: run `textgan encode MODEL CORPUS "
-                         "--out VECS/` first, then index VECS/", corpus)
+                            progress=progress, encoder_path=path, groups=groups, target_recall=target_recall)
+    if groups is not None or vectors_dir is not None:
+        raise InputError("--groups is for --storage shards, --vectors for a corpus file with --storage disk or shards")
     texts, groups = read_corpus(corpus, text_col, group_col)
     if not texts:
         raise InputError("empty corpus: no sentences", corpus)
     if factory is not None:  # a bad factory fails now, not after encoding the corpus
         make_empty_index(factory, len(set(texts)), int(enc.dim))
     vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
-    index = build_index(vectors, texts, groups=groups,
-                        encoder=encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None)),
-                        factory=factory, memory_budget_mb=memory_budget_mb, progress=progress)
+    index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path),
+                        factory=factory, memory_budget_mb=memory_budget_mb, progress=progress,
+                        target_recall=target_recall)
     index.save(out)
     return index
 
 
 def index_shards(model, shard_dir, out, factory: str | None = None, memory_budget_mb: float | None = None,
-                 storage: str = "auto", progress: bool = True, encoder_path=None):
+                 storage: str = "auto", progress: bool = True, encoder_path=None, groups: int | None = None,
+                 target_recall: float | None = None):
     """Index a shard folder (`textgan encode ... --out FOLDER`) made by this encoder.
 
     storage "auto" keeps small corpora in RAM (`build_index`, duplicates dropped) and builds
     larger ones, or ones past `memory_budget_mb`, on disk (`textgan.ondisk`, no duplicate check).
+    "shards" builds `groups` member indexes (textgan.shard_build.build_sharded).
     """
-    from textgan.index_choice import choose_storage
-    from textgan.ondisk import build_ondisk
-    from textgan.retrieval import build_index
+    from textgan.shard_build import build_from_shards, build_sharded
     from textgan.shards import open_shards
 
     enc = load_encoder(model)
     shards = open_shards(shard_dir, expect_fingerprint=enc.fingerprint)
     meta = encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None))
-    if storage not in ("auto", "ram", "disk"):
-        raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
-    if storage == "auto":
-        storage = choose_storage(shards.n, shards.dim, memory_budget_mb)
-    if storage == "disk":
-        return build_ondisk(shards, out, encoder=meta, factory=factory, progress=progress)
-    rows = [r for s in range(len(shards)) for r in shards.rows(s)]
-    vectors = np.concatenate([np.asarray(shards.vectors(s)) for s in range(len(shards))])
-    groups = [g for _, g in rows] if any(g is not None for _, g in rows) else None
-    index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=meta, factory=factory,
-                        memory_budget_mb=memory_budget_mb, progress=progress)
-    index.save(out)
-    return index
+    if storage == "shards":
+        return build_sharded(shards, out, groups, meta, factory=factory, memory_budget_mb=memory_budget_mb,
+                             progress=progress, target_recall=target_recall)
+    if groups is not None:
+        raise InputError("--groups is for --storage shards")
+    return build_from_shards(shards, out, meta, factory=factory, memory_budget_mb=memory_budget_mb,
+                             storage=storage, progress=progress, target_recall=target_recall)
 
 
 def open_index(index, model=None):
@@ -192,7 +193,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     hits = neighbours(idx, vectors, k)
     if not gate:
         return hits
-    if idx.meta.get("storage") == "disk":  # the gate is fitted on every corpus vector: not past RAM
+    if idx.meta.get("storage") in ("disk", "shards"):  # the gate is fitted on every corpus vector: not past RAM
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
     from textgan.gate import index_gate

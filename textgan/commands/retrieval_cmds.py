@@ -21,31 +21,46 @@ from textgan.errors import InputError
 @click.option("--group-col", default=None, help="Optional group column kept beside each sentence.")
 @click.option("--factory", default=None, help="FAISS index_factory string (default: chosen from size/memory).")
 @click.option("--memory-mb", type=float, default=None, help="Memory budget steering the automatic choice.")
-@click.option("--storage", type=click.Choice(["auto", "ram", "disk"]), default="auto", show_default=True,
-              help="disk: IVF-PQ with inverted lists on disk (CORPUS must be a shard folder from `encode`).")
+@click.option("--storage", type=click.Choice(["auto", "ram", "disk", "shards"]), default="auto", show_default=True,
+              help="disk: IVF-PQ re-ranked with exact vectors kept on disk; shards: one index per group of "
+                   "shards, searched together. Both stream a corpus file into shards first (see --vectors).")
+@click.option("--groups", type=int, default=None,
+              help="--storage shards: member indexes (default: each group's raw vectors fit --memory-mb, or 1 GiB).")
+@click.option("--vectors", "vectors_dir", default=None, type=click.Path(),
+              help="Shard folder a corpus file is encoded into for --storage disk/shards (default: OUT.vectors); "
+                   "a rerun resumes it.")
+@click.option("--target-recall", type=float, default=None,
+              help="recall@10 (measured against exact search) the search settings are tuned to [default: 0.95].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, progress):
+def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, groups, vectors_dir,
+              target_recall, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.
 
     CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
-    read shard by shard, and built on disk when it is large or passes --memory-mb.
+    read shard by shard, and built on disk when it is large or passes --memory-mb. With
+    --storage disk or shards a corpus file is read as a stream and encoded shard by shard
+    into --vectors first, so neither step holds the corpus in memory.
 
     \b
     Example:
       textgan index runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/index
       textgan index runs/sim/model runs/vecs --memory-mb 2000 --out runs/index
+      textgan index runs/sim/model big.txt --storage disk --out runs/big-index
+      textgan index runs/sim/model runs/vecs --storage shards --groups 4 --out runs/sharded-index
     """
     from pathlib import Path
 
     from textgan import workflow
 
     idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
-                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage)
+                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage,
+                                groups=groups, vectors_dir=vectors_dir, target_recall=target_recall)
     m = idx.meta
-    files = [Path(out) / f for f in ("index.faiss", "lists.ivfdata") if (Path(out) / f).is_file()]
+    files = [f for f in Path(out).glob("**/*") if f.name in ("index.faiss", "lists.ivfdata")]
     bpv = sum(f.stat().st_size for f in files) / max(1, m["n"])
+    where = {"disk": " on disk", "shards": f" in {len(m.get('members', []))} index shards"}.get(m.get("storage"), "")
     click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
-               f"with {m['factory']}{' on disk' if m.get('storage') == 'disk' else ''}, "
+               f"with {m['factory']}{where}, "
                f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
 
 
