@@ -91,6 +91,12 @@ def save_json(obj: Any, path: str | Path) -> None:
         fh.write("\n")
 
 
+def save_jsonl(rows, path: str | Path) -> None:
+    """One JSON object a line, written atomically."""
+    with atomic_file(path) as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
 def load_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

@@ -108,9 +108,7 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     Example:
       textgan classify runs/kplus1 data/queries.txt
     """
-    import json
-
-    from textgan.artifacts import atomic_file, check_output_file
+    from textgan.artifacts import check_output_file, save_jsonl
     from textgan.semisup import classify
     from textgan.workflow import read_corpus
 
@@ -119,8 +117,7 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     texts, _ = read_corpus(sentences, text_col)
     rows = classify(model, texts, encoder=encoder)
     if out_file:
-        with atomic_file(out_file) as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
         click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
@@ -163,9 +160,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
       textgan score runs/sim/model data/queries.txt --index runs/index --out scores.jsonl
       textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
     """
-    import json
-
-    from textgan.artifacts import check_output_file
+    from textgan.artifacts import check_output_file, save_jsonl
     from textgan.gate import score_texts
     from textgan.gan import read_labels
     from textgan.workflow import read_corpus
@@ -181,10 +176,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     flags = res["in_domain"] or [None] * len(texts)
     rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
     if out_file:
-        from textgan.artifacts import atomic_file
-
-        with atomic_file(out_file) as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_domain"] is None else ("in " if r["in_domain"] else "OUT")
         click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")
