@@ -225,6 +225,11 @@ def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp
     f = tmp_path / "small.txt"  # 600 lines: enough to train 13 lists and 4-bit codes, fast to encode
     f.write_text("\n".join(texts[:600]) + "\n", encoding="utf-8")
     out = tmp_path / "idx"
+    # bad settings are refused before the corpus is encoded
+    for bad in (["--groups", "0"], ["--target-recall", "1.5"]):
+        assert_one_line_error(*cli_main("index", model, f, "--out", out, "--storage", "shards", *bad,
+                                        "--no-progress")[::2], bad[0])
+        assert not (tmp_path / "idx.vectors").exists() and not out.exists()
     code, stdout, _ = cli_main("index", model, f, "--out", out, "--storage", "disk", "--no-progress")
     assert code == 0 and "on disk" in stdout
     assert (tmp_path / "idx.vectors" / "manifest.json").is_file()

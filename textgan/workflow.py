@@ -103,6 +103,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     if memory_budget_mb is not None and not (np.isfinite(memory_budget_mb) and memory_budget_mb > 0):
         raise InputError(f"--memory-mb must be a finite number > 0, got {memory_budget_mb}")
     check_target_recall(target_recall)  # before any encoding
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
+        raise InputError(f"--groups must be an integer >= 1, got {groups}")
     enc = load_encoder(model)
     path = encoder_path or (model if isinstance(model, (str, Path)) else None)
     if not Path(corpus).is_dir() and storage in ("disk", "shards"):
