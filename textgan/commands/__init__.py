@@ -1,4 +1,7 @@
 """The `textgan` commands, one module per area; `cli.py` registers every click command found here.
 
-Nothing but `cli.py` imports these modules (imports flow cli -> commands -> workflow -> core).
+Each is a thin click wrapper over the workflow and library functions. Heavy imports (torch,
+faiss) happen inside each command so `--help` stays fast. Every user-fixable problem is an
+`InputError`: one line on stderr, exit code 2 (see `cli.main`). Nothing but `cli.py` imports
+these modules (imports flow cli -> commands -> workflow -> core).
 """

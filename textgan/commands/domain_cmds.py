@@ -1,9 +1,5 @@
-"""Commands for few-shot augmentation, semi-supervised K+1 and in-domain scoring: augment,
-train-kplus1, classify, score, train-outlier.
-
-Thin click wrappers over the workflow and library functions; `cli.py` registers them. Heavy
-imports (torch, faiss) happen inside each command so `--help` stays fast. Every user-fixable
-problem is an `InputError`: one line on stderr, exit code 2 (see `cli.main`).
+"""Commands for few-shot augmentation, semi-supervised K+1 and in-domain scoring: augment, train-kplus1,
+classify, score, train-outlier. See `textgan.commands` for what they share.
 """
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Commands for the generative core: objectives, kinds, train-gan, sample.
-
-Thin click wrappers over the workflow and library functions; `cli.py` registers them. Heavy
-imports (torch, faiss) happen inside each command so `--help` stays fast. Every user-fixable
-problem is an `InputError`: one line on stderr, exit code 2 (see `cli.main`).
+"""Commands for the generative core: objectives, kinds, train-gan, sample. See `textgan.commands` for
+what they share.
 """
 from __future__ import annotations
 
