@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from textgan.commands import domain_cmds, gan_cmds, retrieval_cmds, similarity_cmds
+    from textgan.commands import gan, index, ood, similarity
 
-    for module in (similarity_cmds, gan_cmds, retrieval_cmds, domain_cmds):
+    for module in (similarity, gan, index, ood):
         for obj in vars(module).values():
             if isinstance(obj, click.Command):
                 cli.add_command(obj)

@@ -142,7 +142,7 @@ def main() -> None:
     import torch
 
     import similarity
-    from textgan import workflow
+    from textgan.workflow import core as workflow
     from textgan.gan import PRESETS
     from textgan.metrics import generation_report, group_coverage
 

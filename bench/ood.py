@@ -1,4 +1,4 @@
-"""Out-of-domain detection with every method of `textgan.scoring`, two protocols, two encoders.
+"""Out-of-domain detection with every method of `textgan.ood.scoring`, two protocols, two encoders.
 
 Protocols (CLINC150, `../shared/data/clinc150/data_full.json`):
   clinc_oos       in = the 4,500 in-scope test sentences, out = the 1,000 oos_test ones; the
@@ -34,8 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textgan.errors import InputError  # noqa: E402
-from textgan.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
+from textgan.common.errors import InputError  # noqa: E402
+from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
@@ -117,7 +117,7 @@ def vectors(enc, splits: dict, work: Path) -> tuple[dict, float]:
 def train_models(train: np.ndarray, groups: list[str], work: Path, steps: int) -> dict:
     """Train (or reuse) every model the methods read; returns name -> folder."""
     from textgan.gan import train_by_name
-    from textgan.outlier import OutlierConfig, train_outlier
+    from textgan.ood.outlier import OutlierConfig, train_outlier
 
     gan = dict(objective="gan-ns", penalty="r1", penalty_weight=1.0, steps=steps, batch_size=256, noise_dim=64,
                width=256, depth=2, log_every=100, checkpoint_every=10**9)

@@ -1,4 +1,4 @@
-"""Protocol F: the automatic index of textgan.retrieval vs exact IndexFlatIP.
+"""Protocol F: the automatic index of textgan.index.build vs exact IndexFlatIP.
 
 Corpora (all L2-normalised, cosine = inner product):
   real       CLINC150 sentences (every split but `test`) encoded by `--model`
@@ -113,7 +113,7 @@ def file_bytes(index) -> int:
 def run_one(x: np.ndarray, q: np.ndarray, factory: str | None, seed: int) -> dict:
     import faiss
 
-    from textgan.retrieval import build_index, recall_at_k
+    from textgan.index.build import build_index, recall_at_k
 
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     q = np.ascontiguousarray(q / np.linalg.norm(q, axis=1, keepdims=True), np.float32)

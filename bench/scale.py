@@ -68,7 +68,7 @@ def quick_model(data: Path, out: Path, steps: int) -> Path:
 
 
 def bench_encode(model: Path, corpus: Path, tmp: Path, shard_size: int) -> dict:
-    from textgan.shards import encode_shards
+    from textgan.workflow.encode import encode_shards
 
     secs = {}
     for w in (1, 2):
@@ -93,8 +93,8 @@ def write_synthetic_shards(folder: Path, n: int, dim: int, shard_size: int, seed
     and renamed, so an interrupted run never leaves a half folder for --workdir to reuse."""
     from retrieval import clustered
 
-    from textgan.artifacts import save_json
-    from textgan.shards import FORMAT, RUN_FILE, finalize, write_shard
+    from textgan.common.artifacts import save_json
+    from textgan.workflow.encode import FORMAT, RUN_FILE, finalize, write_shard
 
     centres = _centres(n, dim, seed)
     tmp = folder.with_name(folder.name + ".tmp")
@@ -127,8 +127,8 @@ BUILD_CHILD = r"""
 import json, sys, time
 import faiss
 faiss.omp_set_num_threads(1)
-from textgan.ondisk import build_ondisk, peak_rss_mb
-from textgan.shards import open_shards
+from textgan.index.ondisk import build_ondisk, peak_rss_mb
+from textgan.index.shards import open_shards
 shards_dir, out, rerank, memory_mb, target, factory = sys.argv[1:7]
 base_rss = peak_rss_mb()
 t = time.perf_counter()
@@ -144,8 +144,8 @@ import json, sys, time
 import numpy as np
 import faiss
 faiss.omp_set_num_threads(1)
-from textgan.ondisk import peak_rss_mb
-from textgan.retrieval import load_index
+from textgan.index.ondisk import peak_rss_mb
+from textgan.index.build import load_index
 out, qfile, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 base_rss = peak_rss_mb()
 idx = load_index(out)
@@ -179,7 +179,7 @@ def flat_search(shards_dir: Path, q: np.ndarray, batch: int) -> tuple[np.ndarray
     """Exact top-10 ids and the seconds an IndexFlatIP (1 thread, same batches) takes for them."""
     import faiss
 
-    from textgan.shards import open_shards
+    from textgan.index.shards import open_shards
 
     faiss.omp_set_num_threads(1)
     shards = open_shards(shards_dir, verify=False)
@@ -197,7 +197,7 @@ def flat_search(shards_dir: Path, q: np.ndarray, batch: int) -> tuple[np.ndarray
 
 def bench_ondisk(work: Path, n: int, dim: int, shard_size: int, seed: int, nq: int, batch: int,
                  rerank: str, memory_mb: str, rebuild: bool, target: float, factory: str = "auto") -> dict:
-    from textgan.index_choice import recall_at_k
+    from textgan.index.choice import recall_at_k
 
     syn, idx_dir = work / f"syn-{n}-{dim}-{seed}", work / f"idx-{n}-{dim}-{seed}-{target}-{factory.replace(',', '_')}"
     t = time.perf_counter()
@@ -319,7 +319,7 @@ PFC_CHILD = r"""
 import json, resource, sys, time
 import torch
 from similarity.losses import make_loss
-from textgan import distributed as ddp
+from textgan.common import distributed as ddp
 torch.set_num_threads(1)
 groups, dim, batch, rate, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), 5
 rank, world = ddp.init()
@@ -376,7 +376,7 @@ def bench_partial_fc(groups: int, dim: int = 256, batch: int = 64) -> dict:
 
 def projection(enc: dict, od: dict, n: int = 100_000_000, cores: int = 16) -> dict:
     """100M sentences from the measured per-unit costs (linear in n; IVF costs scaled by nlist)."""
-    from textgan.index_choice import estimate_bytes, ondisk_factory
+    from textgan.index.choice import estimate_bytes, ondisk_factory
 
     eff = enc["speedup"] / 2  # parallel efficiency measured at 2 workers, assumed to hold at 16
     enc_1 = n / enc["sent_per_s_per_core"]

@@ -5,7 +5,7 @@ sentences unlabelled; accuracy on the 4,500 in-scope test sentences. All methods
 frozen vectors of a GRU encoder trained once with the library defaults on the 150 intents'
 train sentences (cached). Baselines: logistic regression, nearest prototype and kNN on the
 labelled vectors; scikit-learn label propagation (kNN kernel) and self-training (logistic
-regression) with the unlabelled vectors. Generative: the K+1 GAN (`textgan.semisup`).
+regression) with the unlabelled vectors. Generative: the K+1 GAN (`textgan.workflow.semisup`).
 
     python bench/semisup.py --json bench/results/semisup.json
 """
@@ -67,7 +67,7 @@ def main() -> None:
 
     import torch
 
-    from textgan import semisup
+    from textgan.workflow import semisup
     from textgan.gan.kplus1 import KPlus1Config
 
     torch.set_num_threads(args.threads)

@@ -261,7 +261,7 @@ def main() -> None:
 
 def _save(results: dict, path: str | None) -> None:
     if path:
-        from textgan.artifacts import save_json
+        from textgan.common.artifacts import save_json
 
         save_json(results, path)
 

@@ -3,7 +3,7 @@
 Layout of `<run>/checkpoint/`: `module/` (the encoder, saved by its own `save`),
 `state.safetensors` (loss-head weights and iteration, Adam moments, RNG states) and
 `state.json` (epoch, step, best score, patience counter, data digest, param-group
-hyper-parameters, history). Optimiser and RNG states go through `textgan.state`.
+hyper-parameters, history). Optimiser and RNG states go through `textgan.common.state`.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from textgan.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
-from textgan.errors import InputError
-from textgan.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
+from textgan.common.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
+from textgan.common.errors import InputError
+from textgan.common.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
 META_KEYS = ("config", "groups", "data_sha256", "epoch", "step", "best", "bad", "history",
              "optimizer", "rng")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, get_args
 from similarity.encoder import POOLINGS
 from similarity.losses import LOSS_NAMES, MARGINS, check_margin, default_hyper
 from similarity.tokenization import TOKENIZERS, TokenizerKind
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 LrDecay = Literal["constant", "linear"]
 EmbedInit = Literal["teacher", "random"]

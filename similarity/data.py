@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 # suffix -> (datasets builder, extra kwargs)
 FORMATS: dict[str, tuple[str, dict]] = {

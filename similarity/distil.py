@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 MAX_UNLABELED = 200_000  # --max-unlabeled default: bounds teacher time and memory
 

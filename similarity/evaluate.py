@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 

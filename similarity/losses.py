@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from textgan.errors import InputError
-from textgan.partial_fc import init_rows, lazy_adam_, sample_classes, sharded_margin_loss
+from textgan.common.errors import InputError
+from similarity.partial_fc import init_rows, lazy_adam_, sample_classes, sharded_margin_loss
 
 _EPS = 1e-7
 
@@ -154,7 +154,7 @@ class MarginSoftmaxLoss(nn.Module):
 
     @property
     def partial(self) -> bool:
-        """Sharded or class-sampled: the Partial FC path of `textgan.partial_fc`."""
+        """Sharded or class-sampled: the Partial FC path of `similarity.partial_fc`."""
         return self.sample_rate < 1 or (self.lo, self.hi) != (0, self.n_classes)
 
     def target_logit(self, cos_y: torch.Tensor) -> torch.Tensor:

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from similarity.encoder import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
-from textgan.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
                                non_finite_tensors, save_json, save_tensors, verify_digests)
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 SIM_CONFIG = "similarity_config.json"
 FORMAT = "textgan-similarity"

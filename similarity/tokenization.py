@@ -10,7 +10,7 @@ from typing import Callable, Literal
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 TokenizerKind = Literal["teacher", "word", "wordpiece", "char"]  # "teacher": similarity.teacher
 SPECIALS = ["[PAD]", "[UNK]"]

@@ -34,11 +34,11 @@ from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.teacher import resolve_teacher
-from textgan import distributed as ddp
-from textgan.artifacts import atomic_file, library_versions, run_lock, save_json
-from textgan.errors import InputError
-from textgan.plots import plot_curves
-from textgan.state import seed_all
+from textgan.common import distributed as ddp
+from textgan.common.artifacts import atomic_file, library_versions, run_lock, save_json
+from textgan.common.errors import InputError
+from textgan.common.plots import plot_curves
+from textgan.common.state import seed_all
 
 __all__ = ["TrainConfig", "train"]
 

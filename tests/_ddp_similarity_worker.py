@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 import similarity
-from textgan import distributed as ddp
-from textgan.errors import InputError
+from textgan.common import distributed as ddp
+from textgan.common.errors import InputError
 
 torch.set_num_threads(1)
 out, data = Path(sys.argv[1]), sys.argv[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import GANConfig, train_gan
 
 torch.set_num_threads(1)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from textgan import workflow
-from textgan.errors import InputError
+from textgan.workflow import core as workflow
+from textgan.common.errors import InputError
 from textgan.gan import load, make_kind
 from textgan.gan.anchored import AnchoredGenerator, prototype_of
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from _faq import faq_model
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import ConditionalConfig, OGANConfig, load, sample, train_gan
 
 torch.set_num_threads(1)

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from cli import cli
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import OBJECTIVES, load_vectors
 
 TEXTGAN = str(Path(sys.executable).with_name("textgan"))

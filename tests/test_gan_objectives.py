@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import OBJECTIVES, GANConfig, make_objective
 from textgan.gan.nets import Critic
 from textgan.gan.objectives import F_DIVERGENCES

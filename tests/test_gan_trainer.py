@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import GANConfig, load_generator, train_gan
 from textgan.gan.toy import mode_metrics, toy_data
 

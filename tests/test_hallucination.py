@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import KINDS, load, make_kind, sample, train_gan
 from textgan.gan.saved import FORMAT
 
@@ -201,7 +201,7 @@ def test_saved_files_are_checksummed_and_shareable(tmp_path):
     import os
 
     out = train_gan(data(), config("gan", steps=2), tmp_path / "g", progress=False)
-    from textgan.artifacts import DIR_MODE, FILE_MODE
+    from textgan.common.artifacts import DIR_MODE, FILE_MODE
 
     # tempfile makes 0600 / 0700; shared artefacts get the umask's normal modes (0644 / 0755 under 022)
     for f in (out / "generator.safetensors", out / "config.json", out / "checkpoint/state.safetensors"):

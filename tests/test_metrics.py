@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from textgan import metrics
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def _dist(a, b):  # (A, B) Euclidean, float64

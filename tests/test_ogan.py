@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan import OGANConfig, load, train_gan
 from textgan.gan.ogan import pearson, reconstruction_report
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.errors import InputError
-from textgan.scoring import METHODS, Scorer, load_scorer
+from textgan.common.errors import InputError
+from textgan.ood.scoring import METHODS, Scorer, load_scorer
 
 torch.set_num_threads(1)
 
@@ -38,7 +38,7 @@ def ledoit_wolf_numpy(r):
 
 
 def test_mahalanobis_matches_numpy():
-    from textgan.mahalanobis import fit_mahalanobis
+    from textgan.ood.mahalanobis import fit_mahalanobis
 
     x, groups = clusters()
     g = np.array(groups)
@@ -53,7 +53,7 @@ def test_mahalanobis_matches_numpy():
 
 
 def test_mahalanobis_refuses_missing_groups_and_too_few_vectors():
-    from textgan.mahalanobis import fit_mahalanobis
+    from textgan.ood.mahalanobis import fit_mahalanobis
 
     x, groups = clusters(n_per=3, c=4, d=6)
     with pytest.raises(InputError, match="needs group labels .* none were saved"):
@@ -66,7 +66,7 @@ def test_mahalanobis_refuses_missing_groups_and_too_few_vectors():
 
 
 def test_mahalanobis_threshold_rows_are_scored_by_fits_without_them():
-    from textgan.mahalanobis import fit_mahalanobis
+    from textgan.ood.mahalanobis import fit_mahalanobis
 
     x, groups = clusters(n_per=30)
     sc = Scorer("mahalanobis", x, groups=groups)
@@ -168,7 +168,7 @@ def test_kl_uniform_matches_the_definition():
 
 def test_pseudo_outlier_sources(tmp_path):
     from textgan.gan import train_by_name
-    from textgan.outlier import SOURCES, pseudo_outliers
+    from textgan.ood.outlier import SOURCES, pseudo_outliers
 
     x, groups = clusters()
     ids = np.array([int(g[1:]) for g in groups])
@@ -188,7 +188,7 @@ def test_pseudo_outlier_sources(tmp_path):
 
 def test_outlier_classifier_round_trips_and_records_its_source(tmp_path):
     from textgan.gan import train_by_name
-    from textgan.outlier import OutlierClassifier, OutlierConfig, train_outlier
+    from textgan.ood.outlier import OutlierClassifier, OutlierConfig, train_outlier
 
     x, groups = clusters(n_per=50)
     b = train_by_name("boundary", x, tmp_path / "b", groups=groups, steps=20, batch_size=32, width=16, depth=1,
@@ -248,7 +248,7 @@ UNRELATED = ["The mitochondria is the powerhouse of the cell", "purple elephants
 def faq_index(tmp_path_factory):
     from _faq import FAQ, faq_model
 
-    from textgan.workflow import index_corpus
+    from textgan.workflow.core import index_corpus
 
     model, texts, groups, _ = faq_model()
     root = tmp_path_factory.mktemp("ood")
@@ -275,7 +275,7 @@ def test_score_mahalanobis_without_groups_is_one_error_line(faq_index, cli_main,
 
 def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index, cli_main, tmp_path):
     model, texts, groups, root = faq_index
-    from textgan.retrieval import load_index
+    from textgan.index.build import load_index
 
     idx = load_index(root / "plain")  # its rows, in order, with their groups from the corpus
     by_text = dict(zip(texts, groups))
@@ -291,9 +291,9 @@ def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index,
 
 
 def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, cli_main):
-    from textgan.gate import index_gate
-    from textgan.retrieval import load_index
-    from textgan.scoring import DEFAULT_METHOD
+    from textgan.ood.gate import index_gate
+    from textgan.index.build import load_index
+    from textgan.ood.scoring import DEFAULT_METHOD
 
     model, texts, _, root = faq_index
     qs = [texts[5], *UNRELATED]
@@ -317,7 +317,7 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
 
 
 def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
-    from textgan.demo import _report
+    from textgan.workflow.demo import _report
 
     g = {"in_domain": False, "method": "knn", "threshold": 0.8, "in_domain_score": 0.5}
     r = {"data": "d", "n_sentences": 1, "n_groups": 1, "config": {"holdout": 0.25, "gan_kind": "anchored"},
@@ -364,9 +364,9 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     # the default method: knn + that classifier, its threshold on the rows the classifier held out
     code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
     assert code == 0 and "combined threshold" in err and "index sentences (leave-one-out)" in err, err
-    from textgan.gate import score_texts
-    from textgan.scoring import Scorer, load_scorer
-    from textgan.retrieval import load_index
+    from textgan.workflow.score import score_texts
+    from textgan.ood.scoring import Scorer, load_scorer
+    from textgan.index.build import load_index
 
     res = score_texts(model, texts[:3], index=root / "index")
     clf = load_scorer(root / ".index.gate/outlier")

@@ -1,4 +1,4 @@
-"""textgan.retrieval: exactness, automatic index recall, round trips and refusals."""
+"""textgan.index.build: exactness, automatic index recall, round trips and refusals."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import faiss
 import numpy as np
 import pytest
 
-from textgan import index_choice, retrieval
-from textgan.errors import InputError
+from textgan.index import build as retrieval, choice as index_choice
+from textgan.common.errors import InputError
 
 faiss.omp_set_num_threads(1)  # the test machine is shared: spinning OpenMP threads thrash
 ENC = {"fingerprint": "enc-aaa", "dim": 32, "path": "models/a"}
@@ -235,7 +235,7 @@ def test_bad_inputs_are_input_errors():
 
 
 def test_vectors_reconstructed_when_not_stored(tmp_path, monkeypatch):
-    from textgan import index_store
+    from textgan.index import store as index_store
 
     monkeypatch.setattr(index_store, "VECTORS_MAX_BYTES", 0)  # as for a corpus over 200 MB
     x, _, _ = _clustered(2000, 16, 20, seed=9)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def corpus(tmp_path_factory, faq):
 
 @pytest.fixture(scope="module")
 def shards_dir(corpus, tmp_path_factory):
-    from textgan.shards import encode_shards
+    from textgan.workflow.encode import encode_shards
 
     model, f, _ = corpus
     out = tmp_path_factory.mktemp("shards") / "vecs"
@@ -33,8 +33,8 @@ def shards_dir(corpus, tmp_path_factory):
 
 
 def test_sharded_encode_equals_one_file_encode(corpus, shards_dir):
-    from textgan.shards import open_shards
-    from textgan.workflow import load_encoder
+    from textgan.index.shards import open_shards
+    from textgan.workflow.core import load_encoder
 
     model, _, texts = corpus
     enc = load_encoder(model)
@@ -47,7 +47,7 @@ def test_sharded_encode_equals_one_file_encode(corpus, shards_dir):
 
 
 def test_resume_after_a_kill_encodes_only_missing_shards(corpus, shards_dir, tmp_path, monkeypatch):
-    import textgan.shards as sh
+    import textgan.workflow.encode as sh
 
     model, f, _ = corpus
     real_write, written = sh.write_shard, []
@@ -91,7 +91,7 @@ def test_bad_shard_spec(corpus, cli_main, tmp_path, spec):
 
 
 def test_full_disk_leaves_no_partial_shard(corpus, tmp_path, monkeypatch):
-    import textgan.shards as sh
+    import textgan.workflow.encode as sh
 
     model, f, _ = corpus
     real_save, calls = np.save, []
@@ -133,9 +133,9 @@ def test_missing_or_foreign_shards_are_refused(corpus, shards_dir, tmp_path, cli
 
 
 def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_path, cli_main):
-    from textgan.retrieval import load_index
-    from textgan.shards import open_shards
-    from textgan.vectors import cosine_knn
+    from textgan.index.build import load_index
+    from textgan.index.shards import open_shards
+    from textgan.common.vectors import cosine_knn
 
     model, _, texts = corpus
     out = tmp_path / "idx"
@@ -169,10 +169,10 @@ def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_
 def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_path, cli_main):
     import shutil
 
-    from textgan.retrieval import load_index
-    from textgan.shard_build import join_indexes
-    from textgan.shards import open_shards
-    from textgan.vectors import cosine_knn
+    from textgan.index.build import load_index
+    from textgan.index.members import join_indexes
+    from textgan.index.shards import open_shards
+    from textgan.common.vectors import cosine_knn
 
     model, _, texts = corpus
     out = tmp_path / "sharded"
@@ -218,8 +218,8 @@ def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_pat
 
 
 def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp_path, cli_main, monkeypatch):
-    from textgan import shards as shards_mod
-    from textgan.retrieval import load_index
+    from textgan.workflow import encode as shards_mod
+    from textgan.index.build import load_index
 
     model, _, texts = corpus
     f = tmp_path / "small.txt"  # 600 lines: enough to train 13 lists and 4-bit codes, fast to encode
@@ -243,7 +243,7 @@ def test_index_streams_a_corpus_file_into_shards_then_builds_on_disk(corpus, tmp
 
 
 def test_storage_choice_follows_the_memory_budget():
-    from textgan.index_choice import choose_storage, ondisk_factory
+    from textgan.index.choice import choose_storage, ondisk_factory
 
     assert choose_storage(10_000, 256) == "ram"
     assert choose_storage(10_000_000, 256) == "disk"
@@ -335,7 +335,7 @@ def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, 
     import os
     import signal
 
-    import textgan.shards as sh
+    import textgan.workflow.encode as sh
 
     model, f, _ = corpus
     real_write = sh.write_shard
@@ -361,7 +361,7 @@ def test_partial_fc_keeps_positives_and_matches_a_hand_written_cross_entropy():
     import torch.nn.functional as F
 
     from similarity.losses import make_loss
-    from textgan.partial_fc import init_rows, sample_classes, sharded_margin_loss
+    from similarity.partial_fc import init_rows, sample_classes, sharded_margin_loss
 
     labels = torch.tensor([3, 7, 3, 999])
     classes = sample_classes(labels, 1000, 50, torch.Generator().manual_seed(0))
@@ -399,7 +399,7 @@ def test_partial_fc_keeps_positives_and_matches_a_hand_written_cross_entropy():
 def test_lazy_adam_is_adam_on_the_rows_it_touches():
     import torch
 
-    from textgan.partial_fc import lazy_adam_
+    from similarity.partial_fc import lazy_adam_
 
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.randn(50, 8))
@@ -430,7 +430,7 @@ def test_small_shard_folder_is_indexed_in_ram(corpus, shards_dir, tmp_path, cli_
 
 
 def test_exact_rows_are_read_by_id_and_blocks_follow_the_budget(tmp_path):
-    from textgan.ondisk import ADD_ROWS, BLOCK_ROWS, ShardVectors, block_rows_for
+    from textgan.index.ondisk import ADD_ROWS, BLOCK_ROWS, ShardVectors, block_rows_for
 
     x = np.random.default_rng(0).standard_normal((7, 4)).astype(np.float32)
     np.save(tmp_path / "a.npy", x[:3])

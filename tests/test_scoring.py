@@ -1,4 +1,4 @@
-"""In-domain scoring (textgan.scoring) and the `textgan score` command."""
+"""In-domain scoring (textgan.ood.scoring) and the `textgan score` command."""
 import csv
 import json
 import subprocess
@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from _faq import FAQ, faq_model
 from cli import cli
-from textgan.errors import InputError
-from textgan.scoring import (auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, load_scorer,
+from textgan.common.errors import InputError
+from textgan.ood.scoring import (auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, load_scorer,
                              score)
 
 torch.set_num_threads(1)
@@ -56,7 +56,7 @@ def test_knn_score_matches_brute_force():
 def test_leave_self_out_with_row_ids_and_duplicates():
     """Queries that are index rows (any subset, any order) leave out their own row, not just the
     first hit: a duplicated row still scores its copy (cosine 1)."""
-    from textgan.retrieval import build_index
+    from textgan.index.build import build_index
 
     rng = np.random.default_rng(2)
     base = rng.normal(size=(100, 8)).astype(np.float32)
@@ -78,7 +78,7 @@ def faq_assets(tmp_path_factory):
     """FAQ model, its index, and a small Langevin EBM on its vectors (tagged with its fingerprint)."""
     import similarity
     from textgan.gan import EBMConfig, train_gan
-    from textgan.workflow import index_corpus
+    from textgan.workflow.core import index_corpus
 
     model, texts, groups, vectors = faq_model()
     root = tmp_path_factory.mktemp("score")
@@ -173,7 +173,7 @@ def test_threshold_from_the_index_keeps_unseen_in_domain_sentences(faq_assets, t
     """Without --val-in the threshold comes from index rows, each left out of its own kNN
     component: sentences of the corpus' groups that the index does not hold stay in domain.
     (Matching rows with themselves puts every threshold at cosine 1 and flags everything.)"""
-    from textgan.workflow import index_corpus
+    from textgan.workflow.core import index_corpus
 
     model, texts, groups, _ = faq_model()
     held = set(range(0, len(texts), 4))  # a quarter of the corpus, spread over the groups

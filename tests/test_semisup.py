@@ -1,11 +1,11 @@
-"""Semi-supervised K+1 classification (textgan.semisup, `train-kplus1`, `classify`)."""
+"""Semi-supervised K+1 classification (textgan.workflow.semisup, `train-kplus1`, `classify`)."""
 import numpy as np
 import pytest
 import torch
 
 from conftest import assert_one_line_error
-from textgan import semisup
-from textgan.errors import InputError
+from textgan.workflow import semisup
+from textgan.common.errors import InputError
 from textgan.gan.kplus1 import KPlus1Config, feature_matching, k_plus_1_losses
 
 

@@ -169,7 +169,7 @@ def test_bad_input_is_one_line_exit_2(data, model, cli_main, case, args, needles
 
 def test_a_locked_run_folder_is_refused(data, cli_main, tmp_path):
     from conftest import assert_one_line_error
-    from textgan.artifacts import run_lock
+    from textgan.common.artifacts import run_lock
 
     out = tmp_path / "run"
     with run_lock(out):  # another run holds it

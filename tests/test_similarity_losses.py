@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from similarity.losses import LOSS_NAMES, MARGINS, make_loss, sphereface_psi
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def _arcface(c, m, easy=False):

@@ -12,7 +12,7 @@ import similarity
 from similarity.encoder import GRUEncoder
 from similarity.model import SentenceEncoder
 from similarity.tokenization import train_tokenizer
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 CORPUS = ["how do i reset my password", "I forgot my password!", "where is my parcel",
           "track my order please", "cancel my subscription", "stop my monthly plan now",

@@ -14,7 +14,7 @@ import similarity
 from similarity.data import GroupBatchSampler, split_groups
 from similarity.evaluate import knn_top1
 from similarity.model import minilm_path
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 FAQ = Path(__file__).resolve().parents[1] / "data" / "faq_en.csv"
 # Small data (~400 training sentences): smaller batches, more epochs than the CLINC defaults.

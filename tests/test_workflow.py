@@ -14,8 +14,8 @@ import pytest
 from _faq import FAQ, faq_model
 from conftest import assert_one_line_error
 from cli import main
-from textgan import workflow
-from textgan.errors import InputError
+from textgan.workflow import core as workflow
+from textgan.common.errors import InputError
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -255,7 +255,7 @@ def test_demo_refuses_bad_settings_before_training(tmp_path, cli_main, no_traini
 
 
 def test_demo_refuses_bad_data_and_foreign_out_folder(tmp_path, no_training):
-    from textgan.demo import DemoConfig, run_demo
+    from textgan.workflow.demo import DemoConfig, run_demo
 
     one_group = tmp_path / "one.csv"
     one_group.write_text("text,group\na b,x\nc d,x\ne f,x\n", encoding="utf-8")
@@ -274,7 +274,7 @@ def test_demo_refuses_bad_data_and_foreign_out_folder(tmp_path, no_training):
 def test_demo_rerun_replaces_the_run_folder(tmp_path):
     """A second run into the same folder succeeds and leaves one consistent run (small settings;
     48 sentences, so the GAN batch is lowered from the preset's 256 to 32)."""
-    from textgan.demo import DemoConfig, run_demo
+    from textgan.workflow.demo import DemoConfig, run_demo
 
     data = _small_corpus(tmp_path / "small.csv")
     out = tmp_path / "runs" / "demo"

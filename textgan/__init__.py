@@ -2,7 +2,7 @@
 
 `import textgan` is cheap: the workflow API (encode, build_index, search, train_gan,
 generate, decode, ...) is loaded on first use, which also keeps leaf modules such as
-`textgan.errors` importable from `similarity` without an import cycle.
+`textgan.common.errors` importable from `similarity` without an import cycle.
 """
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (filled in as the workflow grows)
 _API: dict[str, str] = {
-    **{name: "textgan.workflow" for name in (
+    **{name: "textgan.workflow.core" for name in (
         "encode", "read_corpus", "index_corpus", "search", "train_gan", "train_gan_on_corpus",
         "generate", "decode", "generate_embeddings", "interpolate", "slerp")},
     **{name: "textgan.metrics" for name in ("typical_nn_cosine", "group_coverage")},
-    "build_index": "textgan.retrieval", "load_index": "textgan.retrieval", "VectorIndex": "textgan.retrieval",
-    "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.demo",
-    "score_texts": "textgan.gate",
-    "augment": "textgan.hallucination", "hallucinate": "textgan.hallucination",
-    "classify": "textgan.semisup", "train_semisup": "textgan.semisup",
-    "InputError": "textgan.errors",
+    "build_index": "textgan.index.build", "load_index": "textgan.index.build", "VectorIndex": "textgan.index.build",
+    "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.workflow.demo",
+    "score_texts": "textgan.workflow.score",
+    "augment": "textgan.workflow.fewshot", "hallucinate": "textgan.workflow.fewshot",
+    "classify": "textgan.workflow.semisup", "train_semisup": "textgan.workflow.semisup",
+    "InputError": "textgan.common.errors",
 }
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.vectors import as_matrix, cosine_knn, flat_search, normalize_rows
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix, cosine_knn, flat_search, normalize_rows
 
 _CHUNK = 1024  # max query rows per distance block; also capped at 32M entries (256 MB float64)
 

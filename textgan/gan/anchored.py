@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgan.artifacts import load_json, load_tensors, save_json, save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import load_json, load_tensors, save_json, save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig
 from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from textgan.artifacts import save_tensors
+from textgan.common.artifacts import save_tensors
 from textgan.gan.config import SentenceNetsConfig
 from textgan.gan.nets import Generator, trunk
 from textgan.gan.saved import SavedModel, load_weights, pick_generator, rng
@@ -36,7 +36,7 @@ class BEGANConfig(SentenceNetsConfig):
     code_dim: int = 32
 
     def resolve(self) -> "BEGANConfig":
-        from textgan.errors import InputError
+        from textgan.common.errors import InputError
 
         if not 0 < self.gamma <= 1:
             raise InputError(f"--gamma must be in (0, 1], got {self.gamma}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from textgan.artifacts import save_tensors
+from textgan.common.artifacts import save_tensors
 from textgan.gan.config import SentenceNetsConfig
 from textgan.gan.nets import Generator, trunk
 from textgan.gan.objectives import make_objective
@@ -38,7 +38,7 @@ class BiGANQPConfig(SentenceNetsConfig):
     rec_z: float = 0.1
 
     def resolve(self) -> "BiGANQPConfig":
-        from textgan.errors import InputError
+        from textgan.common.errors import InputError
 
         if not (self.rec_x >= 0 and self.rec_z >= 0):
             raise InputError("--rec-x and --rec-z must be >= 0")

@@ -9,7 +9,7 @@ minimises
           + beta * E_z KL(U || C(G(z)))      (go where the classifier cannot tell groups apart),
 so its samples sit in the low-density gaps between and around the groups; the classifier
 minimises CE on real rows + beta * E_z KL(U || C(G(z))) (be unsure off the data). Samples
-are the pseudo-outliers of `textgan.outlier`; `score` is the critic.
+are the pseudo-outliers of `textgan.ood.outlier`; `score` is the critic.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.artifacts import load_json, save_json, save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import load_json, save_json, save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import GANStep, SavedGAN, build_networks
 from textgan.gan.nets import trunk

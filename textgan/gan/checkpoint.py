@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from textgan.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
-from textgan.errors import InputError
-from textgan.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
+from textgan.common.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
+from textgan.common.errors import InputError
+from textgan.common.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
 FORMAT = "textgan-gan-checkpoint/1"
 

@@ -16,8 +16,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
-from textgan.artifacts import load_json, save_json
-from textgan.errors import InputError
+from textgan.common.artifacts import load_json, save_json
+from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import AdversarialStep
 from textgan.gan.nets import Arch, Head, trunk

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan.nets import Arch, Head
 from textgan.gan.objectives import Optimizer, Penalty, make_objective
 from textgan.gan.penalties import DEFAULT_WEIGHTS, PENALTIES

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def _from_datasets(path: Path, column: str | None) -> np.ndarray:
@@ -55,7 +55,7 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
         except (ValueError, OSError, EOFError) as exc:
             raise InputError(f"corrupt .npy file ({str(exc).splitlines()[0][:200]})", path) from None
     elif path.suffix == ".safetensors":
-        from textgan.artifacts import load_tensors
+        from textgan.common.artifacts import load_tensors
 
         tensors = load_tensors(path)
         if key is None and len(tensors) != 1:

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.artifacts import save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import GeneratorConfig
 from textgan.gan.nets import Arch, Critic, Generator
 from textgan.gan.objectives import wasserstein_d, wasserstein_g

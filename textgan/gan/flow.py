@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgan.artifacts import load_tensors, save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import load_tensors, save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import KindConfig
 from textgan.gan.nets import Head, trunk
 from textgan.gan.saved import SavedModel, load_weights, rng

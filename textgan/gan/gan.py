@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.func import functional_call
 
-from textgan.artifacts import save_tensors
+from textgan.common.artifacts import save_tensors
 from textgan.gan.config import GANConfig
 from textgan.gan.nets import Critic, Generator
 from textgan.gan.objectives import make_objective

@@ -8,7 +8,7 @@ plus the unsupervised GAN loss
     -log p(real | x_unl) - log(1 - p(real | G(z))) = softplus(-lse l(x_unl)) + softplus(lse l(G(z))).
 The generator is trained by feature matching: || mean f(x_unl) - mean f(G(z)) ||^2 on the
 classifier's last hidden layer f (Salimans et al. 2016, sec. 3.1). Unlabelled rows carry the
-label -1 (`textgan.semisup.train` passes them); every row serves as unlabelled data.
+label -1 (`textgan.workflow.semisup.train` passes them); every row serves as unlabelled data.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from textgan.artifacts import load_json, save_json, save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import load_json, save_json, save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import KindConfig
 from textgan.gan.nets import Generator, Head
 from textgan.gan.saved import SavedModel, load_weights, rng

@@ -26,8 +26,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from textgan.artifacts import load_tensors, save_tensors
-from textgan.errors import InputError
+from textgan.common.artifacts import load_tensors, save_tensors
+from textgan.common.errors import InputError
 from textgan.gan.config import NetConfig
 from textgan.gan.nets import Critic
 from textgan.gan.saved import SavedModel, load_weights, rng

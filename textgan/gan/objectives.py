@@ -14,7 +14,7 @@ from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 Tensor = torch.Tensor
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (real scores (B,), fake scores (B,)) -> scalar

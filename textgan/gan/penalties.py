@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 Tensor = torch.Tensor
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
 from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
 from textgan.gan.bigan_qp import BiGANQPConfig, BiGANQPStep, SavedBiGANQP
@@ -74,7 +74,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "Hariharan & Girshick 2017; Chen et al. 2019 (self-modulation); Miyato & Koyama 2018"),
     Kind("kplus1", KPlus1Config, KPlus1Step, SavedKPlus1,
          "semi-supervised K+1 classifier (K groups + generated) with a feature-matching generator; "
-         "unlabelled rows via textgan.semisup / train-kplus1; classify",
+         "unlabelled rows via textgan.workflow.semisup / train-kplus1; classify",
          "Salimans et al. 2016; Croce et al. 2020 (GAN-BERT)"),
     Kind("bigan-qp", BiGANQPConfig, BiGANQPStep, SavedBiGANQP,
          "encoder + generator against a GAN-QP critic of joint (x, z) pairs, with reconstruction; encode",

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgan.artifacts import (folder_digests, library_versions, load_json, load_tensors, save_json,
+from textgan.common.artifacts import (folder_digests, library_versions, load_json, load_tensors, save_json,
                                verify_digests)
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 FORMAT = "textgan-gan/2"
 LEGACY_FORMATS = ("textgan-gan/1",)  # same files, no digests or versions; `kind` absent means "gan"
@@ -99,7 +99,7 @@ def rng(seed: int | None) -> torch.Generator:
 
 def as_input(x, dim: int) -> torch.Tensor:
     """Vectors to score: (n, dim) finite float32 tensor, else InputError."""
-    from textgan.vectors import as_matrix
+    from textgan.common.vectors import as_matrix
 
     return torch.from_numpy(as_matrix(x, "vectors", dim=dim))
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def ring_centers(k: int = 8, radius: float = 1.0) -> torch.Tensor:

@@ -4,7 +4,7 @@ A kind is a `Step` subclass: it builds its networks and optimisers and performs 
 (`train_step`). Everything else comes from `run` and is therefore the same for every kind:
 seeding, input checks, the run lock, the learning-rate schedule, the generator EMA, the
 non-finite guard, metrics logging, the loss plot, exact checkpoints and resume, the
-final model folder, and data-parallel training under torchrun (textgan.distributed).
+final model folder, and data-parallel training under torchrun (textgan.common.distributed).
 Batches are drawn with replacement from the global torch RNG, which is checkpointed, so
 `resume=True` continues bitwise-exactly after a kill at any point.
 """
@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgan.artifacts import atomic_file, check_new_out_dir, non_finite_tensors, run_lock, save_json
-from textgan.errors import InputError
+from textgan.common.artifacts import atomic_file, check_new_out_dir, non_finite_tensors, run_lock, save_json
+from textgan.common.errors import InputError
 from textgan.gan.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from textgan.gan.config import KindConfig
 from textgan.gan.saved import write_model_config
-from textgan.plots import plot_curves
-from textgan.state import seed_all
+from textgan.common.plots import plot_curves
+from textgan.common.state import seed_all
 
 Tensor = torch.Tensor
 # config fields a resumed run may change (a diverged run resumes with lower learning rates)
@@ -182,7 +182,7 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     """
     from tqdm.auto import tqdm
 
-    from textgan import distributed as ddp
+    from textgan.common import distributed as ddp
 
     rank, world = ddp.init()  # (0, 1) unless started by torchrun
     main = rank == 0

@@ -13,7 +13,7 @@ Here rank r of W keeps only the centres of classes [lo, hi) = `row_range(C, r, W
    of exponentials is all-reduced with autograd, and the target logit comes from the rank that
    owns the target class.
 Every rank gets the same loss value; each rank's centres receive exactly their own gradient
-and are never all-reduced. Callers back-propagate loss / W, as `textgan.distributed` explains.
+and are never all-reduced. Callers back-propagate loss / W, as `textgan.common.distributed` explains.
 Memory per rank: (C / W) x D centres with their Adam moments, plus (B, S / W) logits; the
 centres' gradient is sparse and `lazy_adam_` updates the sampled rows only (as
 `torch.optim.SparseAdam` does, with a step count per row), so a step costs O(S D), not O(C D).
@@ -26,8 +26,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from textgan import distributed as ddp
-from textgan.errors import InputError
+from textgan.common import distributed as ddp
+from textgan.common.errors import InputError
 
 INIT_BLOCK = 4096  # centre rows drawn per seeded block: any shard draws only its own blocks
 

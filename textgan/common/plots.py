@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textgan.artifacts import atomic_file
+from textgan.common.artifacts import atomic_file
 
 
 def plot_curves(rows: list[dict], keys: tuple[str, ...], png: str | Path, title: str, x: str = "step") -> None:

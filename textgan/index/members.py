@@ -2,7 +2,7 @@
 
 `build_from_shards` picks RAM or disk from the size and memory budget (index_choice.choose_storage);
 `build_sharded` splits the shards into groups of about equal rows and builds one member index per
-group (textgan.sharded_index searches them together).
+group (textgan.index.sharded searches them together).
 """
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def build_from_shards(shards, out, encoder: dict, factory: str | None = None,
                       memory_budget_mb: float | None = None, storage: str = "auto", progress: bool = False,
                       target_recall: float | None = None):
     """Index one `ShardSet` into `out`; storage "auto", "ram" or "disk". Returns the loaded index."""
-    from textgan.index_choice import choose_storage
-    from textgan.ondisk import build_ondisk
-    from textgan.retrieval import build_index
+    from textgan.index.choice import choose_storage
+    from textgan.index.ondisk import build_ondisk
+    from textgan.index.build import build_index
 
     if storage not in ("auto", "ram", "disk"):
         raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
@@ -37,26 +37,9 @@ def build_from_shards(shards, out, encoder: dict, factory: str | None = None,
     return index
 
 
-def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None, factory=None,
-                  batch_size: int = 256, progress: bool = False) -> Path:
-    """Encode a corpus file shard by shard into `vectors_dir` (default: OUT.vectors beside the index
-    folder OUT), never holding the corpus in memory; a rerun resumes the shards not yet written."""
-    from textgan.index_choice import make_empty_index
-    from textgan.shards import encode_shards
-
-    if factory is not None:  # a bad factory string fails now, not after encoding the corpus
-        make_empty_index(factory, 2**40, int(enc.dim))
-    folder = Path(vectors_dir) if vectors_dir is not None else Path(out).with_name(Path(out).name + ".vectors")
-    if folder.resolve() == Path(out).resolve():
-        raise InputError("--vectors must differ from --out (the index folder is replaced when it is written)", folder)
-    encode_shards(enc, corpus, folder, text_col=text_col, group_col=group_col, batch_size=batch_size,
-                  progress=progress)
-    return folder
-
-
 def split_shards(shards, groups: int) -> list:
     """`groups` ShardSets of consecutive shards with about equal rows (never an empty group)."""
-    from textgan.shards import ShardSet
+    from textgan.index.shards import ShardSet
 
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise InputError(f"--groups must be an integer >= 1, got {groups}")
@@ -84,11 +67,11 @@ def build_sharded(shards, out, groups: int | None, encoder: dict, factory: str |
     member's build, not the whole corpus's. groups None: enough that each group's raw vectors
     fit the budget (1 GiB without one), at least 2.
     """
-    from textgan.artifacts import atomic_dir
-    from textgan.index_choice import ONDISK_RAW_BYTES
-    from textgan.index_store import check_index_out
-    from textgan.retrieval import load_index
-    from textgan.sharded_index import MEMBER
+    from textgan.common.artifacts import atomic_dir
+    from textgan.index.choice import ONDISK_RAW_BYTES
+    from textgan.index.store import check_index_out
+    from textgan.index.build import load_index
+    from textgan.index.sharded import MEMBER
 
     if groups is None:
         per = ONDISK_RAW_BYTES if memory_budget_mb is None else memory_budget_mb * 2**20
@@ -116,10 +99,10 @@ def join_indexes(paths, out):
     import shutil
     from pathlib import Path
 
-    from textgan.artifacts import atomic_dir
-    from textgan.index_store import check_index_out
-    from textgan.retrieval import load_index
-    from textgan.sharded_index import MEMBER
+    from textgan.common.artifacts import atomic_dir
+    from textgan.index.store import check_index_out
+    from textgan.index.build import load_index
+    from textgan.index.sharded import MEMBER
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -158,8 +141,8 @@ def _member_entry(name: str, idx) -> dict:
 
 
 def _write_composite(tmp, members: list, encoder: dict, dim: int, n_input: int) -> None:
-    from textgan.artifacts import file_sha256, library_versions, save_json
-    from textgan.index_store import FORMAT, METRIC
+    from textgan.common.artifacts import file_sha256, library_versions, save_json
+    from textgan.index.store import FORMAT, METRIC
 
     n = sum(m["n"] for m in members)
     sizes = sum(f.stat().st_size for f in tmp.glob("part-*/**/*") if f.name in ("index.faiss", "lists.ivfdata"))

@@ -1,6 +1,6 @@
 """The index folder as an object: `VectorIndex` (FAISS index + texts + groups + meta) and its save.
 
-Kept apart from building (`textgan.retrieval`, `textgan.ondisk`) so both kinds of index
+Kept apart from building (`textgan.index.build`, `textgan.index.ondisk`) so both kinds of index
 (in RAM and on disk) share one type and one folder format without importing each other.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.artifacts import (atomic_dir, atomic_file, atomic_path, folder_digests, is_nonempty_dir,
+from textgan.common.artifacts import (atomic_dir, atomic_file, atomic_path, folder_digests, is_nonempty_dir,
                                library_versions, save_json)
-from textgan.errors import InputError
-from textgan.vectors import as_matrix, check_k, normalize_rows
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix, check_k, normalize_rows
 
 FORMAT = "textgan-index"
 METRIC = "inner_product"

@@ -2,7 +2,7 @@
 
 This is the layer the CLI and user pipelines call. It joins three cores that know nothing
 of each other: `similarity` (text -> unit vectors), `textgan.gan` (vectors -> generator)
-and `textgan.retrieval` (vectors -> nearest real sentences). Text is discrete, embeddings
+and `textgan.index.build` (vectors -> nearest real sentences). Text is discrete, embeddings
 are not: the generator works where gradients exist and retrieval makes its output readable.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.artifacts import atomic_file, atomic_path
-from textgan.errors import InputError
+from textgan.common.artifacts import atomic_file, atomic_path
+from textgan.common.errors import InputError
 from textgan.metrics import typical_nn_cosine
-from textgan.vectors import as_matrix, check_k, check_same_encoder, normalize_rows
+from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows
 
 
 # --- encoding ----------------------------------------------------------------------------
@@ -84,20 +84,20 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     Args:
         model: similarity model folder.
         corpus: .txt (one sentence a line) or a CSV/TSV/JSON/JSONL/Parquet file, or a shard
-            folder written by `textgan.shards.encode_shards` (see `index_shards`).
+            folder written by `textgan.workflow.encode.encode_shards` (see `index_shards`).
         out: index folder to write (atomically).
         text_col, group_col: columns of a data file; groups are kept beside the texts.
         factory: a FAISS `index_factory` string overriding the automatic choice.
         memory_budget_mb: steers the automatic choice towards compressed indexes.
         encoder_path: the encoder path the index records (default: `model`), for a model
             folder that is about to move (the demo builds its run in a temporary folder).
-        storage: "auto", "ram", "disk" (textgan.ondisk) or "shards" (textgan.sharded_index);
+        storage: "auto", "ram", "disk" (textgan.index.ondisk) or "shards" (textgan.index.sharded);
             the last two stream a corpus file into the shard folder `vectors_dir` (default
             OUT.vectors) first, resumably. groups: member indexes for "shards" (`index_shards`).
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
-    from textgan.retrieval import build_index, check_index_out, check_target_recall, make_empty_index
+    from textgan.index.build import build_index, check_index_out, check_target_recall, make_empty_index
 
     check_index_out(out)
     if memory_budget_mb is not None and not (np.isfinite(memory_budget_mb) and memory_budget_mb > 0):
@@ -108,7 +108,7 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     enc = load_encoder(model)
     path = encoder_path or (model if isinstance(model, (str, Path)) else None)
     if not Path(corpus).is_dir() and storage in ("disk", "shards"):
-        from textgan.shard_build import encode_stream
+        from textgan.workflow.encode import encode_stream
 
         corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, factory, batch_size, progress)
     if Path(corpus).is_dir():
@@ -135,11 +135,11 @@ def index_shards(model, shard_dir, out, factory: str | None = None, memory_budge
     """Index a shard folder (`textgan encode ... --out FOLDER`) made by this encoder.
 
     storage "auto" keeps small corpora in RAM (`build_index`, duplicates dropped) and builds
-    larger ones, or ones past `memory_budget_mb`, on disk (`textgan.ondisk`, no duplicate check).
-    "shards" builds `groups` member indexes (textgan.shard_build.build_sharded).
+    larger ones, or ones past `memory_budget_mb`, on disk (`textgan.index.ondisk`, no duplicate check).
+    "shards" builds `groups` member indexes (textgan.index.members.build_sharded).
     """
-    from textgan.shard_build import build_from_shards, build_sharded
-    from textgan.shards import open_shards
+    from textgan.index.members import build_from_shards, build_sharded
+    from textgan.index.shards import open_shards
 
     enc = load_encoder(model)
     shards = open_shards(shard_dir, expect_fingerprint=enc.fingerprint)
@@ -155,7 +155,7 @@ def index_shards(model, shard_dir, out, factory: str | None = None, memory_budge
 
 def open_index(index, model=None):
     """(VectorIndex, SentenceEncoder) with the encoder checked against the index."""
-    from textgan.retrieval import VectorIndex, load_index
+    from textgan.index.build import VectorIndex, load_index
 
     idx = index if isinstance(index, VectorIndex) else load_index(index)
     if model is None:
@@ -177,7 +177,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         queries: the query sentences (blank ones are refused).
         k: neighbours per query.
         model: the encoder (defaults to the one recorded in the index).
-        gate: also score each query with the default in-domain scorer (`textgan.gate.index_gate`,
+        gate: also score each query with the default in-domain scorer (`textgan.ood.gate.index_gate`,
             threshold cached beside an index folder; not for an on-disk index: `in_domain` None).
     Returns:
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
@@ -198,7 +198,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     if idx.meta.get("storage") in ("disk", "shards"):  # the gate is fitted on every corpus vector: not past RAM
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
-    from textgan.gate import index_gate
+    from textgan.ood.gate import index_gate
 
     g = index_gate(idx, None if hasattr(index, "search") else index)
     scores, flags = g(vectors)
@@ -316,7 +316,7 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
     Returns:
         One {"id", "neighbours": [{"text", "group", "score", "id"}], "novel"} per vector.
     """
-    from textgan.retrieval import VectorIndex, load_index
+    from textgan.index.build import VectorIndex, load_index
 
     idx = index if isinstance(index, VectorIndex) else load_index(index)
     v = normalize_rows(as_matrix(vectors, "vectors"))
@@ -340,7 +340,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     """
     from textgan.gan import load
     from textgan.gan.saved import check_sample_count
-    from textgan.retrieval import VectorIndex, load_index
+    from textgan.index.build import VectorIndex, load_index
 
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 # --- retrieval and workflow ----------------------------------------------------------
@@ -47,7 +47,7 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     """
     from pathlib import Path
 
-    from textgan import workflow
+    from textgan.workflow import core as workflow
 
     idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
                                 factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage,
@@ -82,7 +82,7 @@ def search_cmd(index, queries, query_file, k, model, as_json):
     """
     import json as _json
 
-    from textgan import workflow
+    from textgan.workflow import core as workflow
 
     qs = list(queries)
     if query_file:
@@ -141,9 +141,9 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
     """
     from pathlib import Path
 
-    from textgan import workflow
-    from textgan.artifacts import check_output_file
-    from textgan.vectors import check_k
+    from textgan.workflow import core as workflow
+    from textgan.common.artifacts import check_output_file
+    from textgan.common.vectors import check_k
 
     check_k(k)
     stem = Path(out).with_suffix("") if Path(out).suffix in (".npy", ".jsonl") else Path(out)
@@ -170,7 +170,7 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
     Example:
       textgan interpolate runs/index "reset my password" "where is my parcel" --steps 6
     """
-    from textgan import workflow
+    from textgan.workflow import core as workflow
 
     for row in workflow.interpolate(index, sentence_a, sentence_b, steps=steps, model=model):
         click.echo(f"t={row['t']:.2f}  {row['score']:.3f}  {row['text']}")
@@ -200,7 +200,7 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind
     """
     import dataclasses
 
-    from textgan.demo import DemoConfig, run_demo
+    from textgan.workflow.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(seed=seed)
     if gan_steps is not None:

@@ -8,7 +8,7 @@ import os
 import click
 
 from textgan.commands.common import warnings_as_lines
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 # --- sentence similarity ----------------------------------------------------------------
@@ -87,7 +87,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     import dataclasses
 
     import similarity
-    from textgan.artifacts import check_new_out_dir, check_writable
+    from textgan.common.artifacts import check_new_out_dir, check_writable
 
     renames = {"hidden": "hidden_size", "layers": "num_layers"}
     fields = {renames.get(k, k): v for k, v in overrides.items() if v is not None}
@@ -110,7 +110,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
         path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache)
-    from textgan.distributed import is_main
+    from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}")
@@ -140,7 +140,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     import json
 
     import similarity
-    from textgan.artifacts import check_output_file, check_writable, save_json
+    from textgan.common.artifacts import check_output_file, check_writable, save_json
 
     if json_out:
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
@@ -223,12 +223,12 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     import numpy as np
 
     import similarity
-    from textgan.artifacts import atomic_path, check_output_file, check_writable
+    from textgan.common.artifacts import atomic_path, check_output_file, check_writable
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
-        from textgan.shards import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
+        from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
         from pathlib import Path
 

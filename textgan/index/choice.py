@@ -3,7 +3,7 @@
 `choose_factory` maps corpus size and a memory budget to an index_factory string;
 `tune` measures recall@10 against exact search on a sample of corpus rows and raises
 the search-time knob (IVF nprobe, HNSW efSearch) until TARGET_RECALL is met, or reports
-that exact search is faster. Used by textgan.retrieval.build_index.
+that exact search is faster. Used by textgan.index.build.build_index.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.vectors import drop_self
+from textgan.common.errors import InputError
+from textgan.common.vectors import drop_self
 
 # Exact search is cheap up to here: 50k x 256 float32 is 51 MB and one query costs
 # 13 M multiply-adds, so an approximate index would save little and cost recall.
@@ -109,7 +109,7 @@ ONDISK_LISTS_PER_SQRT = 8
 
 def choose_storage(n: int, dim: int, memory_budget_mb: float | None = None) -> str:
     """"ram" (build_index: every vector in memory, then the choice above) or "disk"
-    (textgan.ondisk: IVF-PQ trained on a sample, filled shard by shard, inverted lists on disk).
+    (textgan.index.ondisk: IVF-PQ trained on a sample, filled shard by shard, inverted lists on disk).
 
     Building in RAM holds the raw vectors (n x dim x 4 bytes) and the index together; when that
     passes the budget (or 1 GiB of raw vectors without one), the on-disk path is taken.
@@ -126,7 +126,7 @@ def choose_storage(n: int, dim: int, memory_budget_mb: float | None = None) -> s
 
 
 def ondisk_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> str:
-    """The IVF-PQ of the on-disk path (textgan.ondisk re-ranks its candidates with the exact vectors,
+    """The IVF-PQ of the on-disk path (textgan.index.ondisk re-ranks its candidates with the exact vectors,
     which stay on disk); nlist the power of two nearest ONDISK_LISTS_PER_SQRT x sqrt(n).
 
     "IVF{nlist},PQ{m}x4fs" when its codes (m/2 + 8 bytes a vector) fit half the memory budget (2 GiB

@@ -11,7 +11,7 @@ The build never holds more than one block of vectors (BLOCK_ROWS) in memory:
 
 Search ranks candidates with the PQ codes, then re-ranks the top `rerank * k` with the exact
 vectors, read from the copies of the shards kept in the folder (`vectors/`, hard links when the
-shard folder is on the same file system; textgan.ondisk_read). The exact vectors never enter
+shard folder is on the same file system; textgan.index.ondisk_read). The exact vectors never enter
 RAM whole; the codes are either 8-bit PQ in on-disk inverted lists (m + 8 bytes a vector, paged
 in as lists are touched) or, when they fit the budget (index_choice.ondisk_factory), 4-bit
 fast-scan PQ held in RAM (m/2 + 8 bytes a vector, ~10x faster to scan): DiskANN's split of
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.index_choice import (RECALL_QUERIES, check_target_recall, make_empty_index, ondisk_factory, raise_knob,
+from textgan.common.errors import InputError
+from textgan.index.choice import (RECALL_QUERIES, check_target_recall, make_empty_index, ondisk_factory, raise_knob,
                                   set_params)
-from textgan.ondisk_read import (  # noqa: F401  (re-exported: the on-disk API)
+from textgan.index.ondisk_read import (  # noqa: F401  (re-exported: the on-disk API)
     ShardVectors, exact_topk, load_ondisk, peak_rss_mb, quiet_native_output, rerank_search)
 
 BLOCK_ROWS = 1_000_000  # vectors added into one in-memory block before it goes to disk (at most)
@@ -59,7 +59,7 @@ def block_rows_for(code_size: int, memory_budget_mb: float | None) -> int:
 def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None = None,
                  rerank: int | None = None, seed: int = 0, progress: bool = False,
                  memory_budget_mb: float | None = None, target_recall: float | None = None):
-    """Build an on-disk IVF-PQ index folder from a `textgan.shards.ShardSet`; returns the loaded index.
+    """Build an on-disk IVF-PQ index folder from a `textgan.workflow.encode.ShardSet`; returns the loaded index.
 
     Args:
         shards: `open_shards(...)` of an encoded corpus.
@@ -75,8 +75,8 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
     from faiss.contrib.ondisk import merge_ondisk
     from tqdm.auto import tqdm
 
-    from textgan.artifacts import atomic_dir, atomic_path, folder_digests, library_versions, load_json, save_json
-    from textgan.index_store import FORMAT, METRIC, check_index_out
+    from textgan.common.artifacts import atomic_dir, atomic_path, folder_digests, library_versions, load_json, save_json
+    from textgan.index.store import FORMAT, METRIC, check_index_out
 
     out = check_index_out(out)
     target = check_target_recall(target_recall)
@@ -244,7 +244,7 @@ def _tune(index, vectors: ShardVectors, shards, factory: str, rerank: int | None
     reaches the target; the fastest of those on the sample wins (every exact row read costs ~2 us,
     but 4-bit codes rank coarsely: the test corpus of repeated texts needed rerank 40), else the
     best recall."""
-    from textgan.vectors import drop_self
+    from textgan.common.vectors import drop_self
 
     k = min(10, shards.n - 1)
     if k < 1:

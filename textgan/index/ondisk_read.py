@@ -1,4 +1,4 @@
-"""Reading an on-disk index folder (textgan.ondisk builds it): exact vectors and texts read on
+"""Reading an on-disk index folder (textgan.index.ondisk builds it): exact vectors and texts read on
 demand, candidates re-ranked with the exact vectors, exact search streamed over shards.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.index_choice import set_params
+from textgan.common.errors import InputError
+from textgan.index.choice import set_params
 
 RERANK_ROWS = 65_536  # candidate rows read and scored at once (64 MB of exact vectors at 256-d)
 
@@ -168,7 +168,7 @@ def rerank_search(index, vectors: ShardVectors | None, q: np.ndarray, k: int, re
 
 
 def _vector_index_class():
-    from textgan.index_store import VectorIndex
+    from textgan.index.store import VectorIndex
 
     class OnDiskIndex(VectorIndex):
         """A VectorIndex whose codes, exact vectors and texts stay on disk."""
@@ -178,7 +178,7 @@ def _vector_index_class():
             self.shard_vectors = vectors
 
         def search(self, queries, k: int = 10):
-            from textgan.vectors import as_matrix, check_k, normalize_rows
+            from textgan.common.vectors import as_matrix, check_k, normalize_rows
 
             q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
             k = min(check_k(k, "k"), self.ntotal)

@@ -7,7 +7,7 @@ re-ranking and checksums), so a merge by exact score is exact across members: ea
 returns its own top-k by cosine and the best k of their union are the composite's top-k.
 
 Folder:
-    part-00000/ ...   member index folders (built by textgan.shard_build)
+    part-00000/ ...   member index folders (built by textgan.index.members)
     meta.json         format "textgan-index", storage "shards", encoder, members (path, n, dim,
                       factory, storage), digests of the members' meta.json files (each member's
                       meta.json holds the digests of its own files, checked when it loads)
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.artifacts import file_sha256, load_json
-from textgan.errors import InputError
-from textgan.index_store import VectorIndex
+from textgan.common.artifacts import file_sha256, load_json
+from textgan.common.errors import InputError
+from textgan.index.store import VectorIndex
 
 MEMBER = "part-{:05d}"
 
@@ -65,7 +65,7 @@ class ShardedIndex(VectorIndex):
         return int(self.members[0].dim)
 
     def search(self, queries, k: int = 10):
-        from textgan.vectors import as_matrix, check_k, normalize_rows
+        from textgan.common.vectors import as_matrix, check_k, normalize_rows
 
         q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
         k = min(check_k(k, "k"), self.ntotal)
@@ -101,7 +101,7 @@ def load_sharded(path: Path, meta: dict, load) -> ShardedIndex:
     come from the same encoder (checked first: the likelier mistake, and the clearer message) and
     match the digest of its meta.json recorded here.
 
-    load: textgan.retrieval.load_index (passed in: retrieval imports this module).
+    load: textgan.index.build.load_index (passed in: retrieval imports this module).
     """
     members = []
     fp, dim = meta.get("fingerprint"), meta.get("dim")

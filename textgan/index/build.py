@@ -9,7 +9,7 @@ to this vector?" and to refuse answering with the wrong encoder:
     meta.json      encoder fingerprint, dim, metric, factory, measured recall@10, params,
                    the sha256 of every other file and the library versions that wrote them
 
-The index type is picked by `choose_factory` (textgan.index_choice) from the corpus size
+The index type is picked by `choose_factory` (textgan.index.choice) from the corpus size
 and a memory budget, and can be overridden with any FAISS `index_factory` string. After
 building, recall@10 against exact search is measured on a random sample of corpus rows
 (each leaving itself out, so it estimates recall for new queries) and the search-time
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.artifacts import load_json, verify_digests
-from textgan.errors import InputError
-from textgan.index_choice import (  # noqa: F401  (re-exported: the retrieval API)
+from textgan.common.artifacts import load_json, verify_digests
+from textgan.common.errors import InputError
+from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, check_target_recall, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
-from textgan.vectors import as_matrix, normalize_rows
+from textgan.common.vectors import as_matrix, normalize_rows
 
-from textgan.index_store import (  # noqa: F401  (re-exported: the retrieval API)
+from textgan.index.store import (  # noqa: F401  (re-exported: the retrieval API)
     ADD_BATCH, FORMAT, METRIC, SEARCH_BATCH, VECTORS_MAX_BYTES, VectorIndex, check_index_out)
 
 def build_index(vectors, texts: list[str], groups: list[str] | None = None,
@@ -140,7 +140,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
             f"index was built with encoder {meta.get('fingerprint')}, not {expect_fingerprint}: "
             "rebuild the index with this encoder or use the encoder that built it", path)
     if meta.get("storage") == "shards":  # no index.faiss: members are index folders, each checked as it loads
-        from textgan.sharded_index import load_sharded
+        from textgan.index.sharded import load_sharded
 
         return load_sharded(path, meta, load_index)
     f = path / "index.faiss"
@@ -151,7 +151,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
         raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
     verify_digests(path, meta.get("digests"))  # indexes saved before digests were recorded pass
     if meta.get("storage") == "disk":
-        from textgan.ondisk import load_ondisk
+        from textgan.index.ondisk import load_ondisk
 
         return load_ondisk(path, meta)
     try:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan import workflow
-from textgan.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json
-from textgan.errors import InputError
+from textgan.workflow import core as workflow
+from textgan.common.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json
+from textgan.common.errors import InputError
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
 MIN_HELDOUT = 6

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path | None = None,

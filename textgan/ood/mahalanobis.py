@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.vectors import as_matrix
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Scoring sentences: `score_texts` (the `textgan score` command) and the in-domain gate that
-`textgan search` and the demo use to mark queries the default scorer rejects.
+"""The in-domain gate that `textgan search` and the demo use to mark queries the default
+scorer rejects (`textgan.workflow.score.score_texts` scores sentences with the same parts).
 
-The gate is the default method of `textgan.scoring` with its 95%-TPR threshold, fitted on
+The gate is the default method of `textgan.ood.scoring` with its 95%-TPR threshold, fitted on
 the index alone (vectors and groups; no validation sentences) and cached beside the index
 folder in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
 classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
@@ -17,75 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
-from textgan.vectors import check_k, check_same_encoder
-
-
-def _groups_for(idx, labels: Sequence[str] | None):
-    if labels is None:
-        return getattr(idx, "groups", None)
-    if idx is None:
-        raise InputError("--labels name the groups of the index rows: give --index too")
-    if len(labels) != idx.ntotal:
-        raise InputError(f"{len(labels)} labels for an index of {idx.ntotal} rows (one label per index row)")
-    return list(labels)
-
-
-def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, index=None, gan=None,
-                val_in: Sequence[str] | None = None, tpr: float = 0.95, k: int = 1,
-                labels: Sequence[str] | None = None, combine: Sequence[str] | None = None) -> dict:
-    """Score sentences with a similarity model; flag those below the threshold.
-
-    Args:
-        model: similarity model folder (or a loaded encoder).
-        sentences: the sentences to score.
-        method: a row of `textgan.scoring.METHODS`. index: index folder (knn, mahalanobis, combined).
-        gan: model folder(s) with a scorer (critic, energy, flow, outlier classifier).
-        val_in: in-domain validation sentences: the threshold keeps `tpr` of them (and the combined
-            z-scores are fitted on them); None: in-domain rows the scorer did not fit on.
-        tpr: target true-positive rate. k: knn neighbours. labels: one group per index row
-            (mahalanobis; default: the index's groups). combine: components of `combined`.
-    Returns:
-        {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
-         "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
-    """
-    import similarity
-
-    make_method(method)
-    check_k(k)
-    check_tpr(tpr)
-    sentences = list(sentences)
-    if not sentences:
-        raise InputError("no sentences to score")
-    enc = similarity.load(model)
-    idx = None
-    if index is not None:
-        from textgan.retrieval import load_index
-
-        idx = load_index(index)
-        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
-    gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
-    scorers = [load_scorer(g) for g in gans]
-    for sc in scorers:
-        recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
-        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
-    models, rows = _index_models(method, idx, index, scorers, combine)
-    scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
-    v = enc.encode(sentences)
-    val_scores, source = None, None
-    if val_in is not None:
-        vv = enc.encode(list(val_in))
-        if method == "combined":
-            scorer.calibration = scorer.fit_calibration(vv)
-        val_scores, source = scorer(vv), "validation sentences"
-    elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
-        val_scores, source = scorer.in_domain_scores()
-    s = scorer(v)
-    thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
-    return {"scores": s, "threshold": thr, "threshold_source": source,
-            "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
-            "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
+from textgan.common.errors import InputError
+from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+from textgan.common.vectors import check_k, check_same_encoder
 
 
 # --- the search gate ------------------------------------------------------------------------------
@@ -124,8 +58,8 @@ def _gate_dir(index_path) -> Path | None:
 def index_outlier(idx, index_path=None):
     """The outlier classifier of an index: its vectors (and groups) vs noise on the sphere
     (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`."""
-    from textgan.outlier import OutlierClassifier, OutlierConfig, train_outlier
-    from textgan.scoring import ModelScorer, corpus_vectors
+    from textgan.ood.outlier import OutlierClassifier, OutlierConfig, train_outlier
+    from textgan.ood.scoring import ModelScorer, corpus_vectors
 
     key, where = _index_key(idx), _gate_dir(index_path)
     clf = None
@@ -181,7 +115,7 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     val, source = scorer.in_domain_scores()
     gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
     if cache is not None:
-        from textgan.artifacts import save_json
+        from textgan.common.artifacts import save_json
 
         try:
             save_json({"format": "textgan-gate/1", "index": key, "method": method, "tpr": tpr,

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def check_per_group(per_group, n_groups: int, dim: int) -> int:
@@ -74,10 +74,10 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
     """
     import tempfile
 
-    from textgan import workflow
+    from textgan.workflow import core as workflow
     from textgan.gan import load
     from textgan.gan.anchored import prototype_of
-    from textgan.vectors import as_matrix, check_same_encoder
+    from textgan.common.vectors import as_matrix, check_same_encoder
 
     x = as_matrix(vectors, "vectors")
     groups = [str(g) for g in groups]
@@ -139,8 +139,8 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
         gan: an anchored model trained on base groups of the same encoder (default: train one).
     """
-    from textgan.artifacts import atomic_file
-    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+    from textgan.common.artifacts import atomic_file
+    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
 
     enc = load_encoder(model)
     texts, groups = read_corpus(data, text_col, group_col)

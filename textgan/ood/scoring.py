@@ -3,10 +3,10 @@
 Every method is one row of `METHODS` and is built by name (`Scorer(method, ...)`):
   knn          max cosine to the index's corpus vectors (or the mean of the top-k cosines);
   mahalanobis  -min class distance, class means + a shared Ledoit-Wolf covariance
-               (`textgan.mahalanobis`); needs the corpus' groups;
+               (`textgan.ood.mahalanobis`); needs the corpus' groups;
   flow         log-likelihood under a normalising flow (model kind "flow");
   outlier      in-domain log-odds of a classifier trained against pseudo-outliers
-               (`textgan.outlier`);
+               (`textgan.ood.outlier`);
   critic       the critic score of a trained GAN (gan, O-GAN, boundary, conditional: max over groups);
   energy       -E(x) of an energy model (MEG or the Langevin EBM);
   combined     the mean of z-scored components (default: kNN and every given model), each
@@ -25,8 +25,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from textgan.errors import InputError
-from textgan.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
 
@@ -53,7 +53,7 @@ METHODS: dict[str, MethodRow] = {m.name: m for m in [
 ]}
 # the best measured by bench/ood.py on both protocols and both encoders (README: Out-of-domain
 # scoring): knn + an outlier classifier, z-scored; with an index and no model folder the
-# classifier is the index's own (`textgan.gate.index_outlier`: its groups vs noise on the sphere)
+# classifier is the index's own (`textgan.ood.gate.index_outlier`: its groups vs noise on the sphere)
 DEFAULT_METHOD: Method = "combined"
 # score_name of a loaded model -> the method that reads it
 MODEL_METHODS = {"critic": "critic", "energy": "energy", "likelihood": "flow", "outlier": "outlier"}
@@ -98,12 +98,12 @@ class ModelScorer:
 
 def load_scorer(path: str | Path) -> ModelScorer:
     """A scorer from a saved model folder whose kind has one (`textgan kinds`) or an outlier classifier."""
-    from textgan.artifacts import load_json
+    from textgan.common.artifacts import load_json
     from textgan.gan import load
 
     cfg = Path(path) / "config.json"
     if cfg.is_file() and str((load_json(cfg) or {}).get("format", "")).startswith("textgan-outlier"):
-        from textgan.outlier import OutlierClassifier
+        from textgan.ood.outlier import OutlierClassifier
 
         model = OutlierClassifier.load(path)
     else:
@@ -157,7 +157,7 @@ class _Mahalanobis:
     folds = 5
 
     def __init__(self, index, groups):
-        from textgan.mahalanobis import fit_mahalanobis
+        from textgan.ood.mahalanobis import fit_mahalanobis
 
         if index is None:
             raise InputError("the mahalanobis score needs an index (--index) with the corpus' vectors")
@@ -165,7 +165,7 @@ class _Mahalanobis:
         self.fitted = fit_mahalanobis(self.x, groups, "the index")
 
     def __call__(self, v, exclude_self=False) -> np.ndarray:
-        from textgan.mahalanobis import fit_mahalanobis
+        from textgan.ood.mahalanobis import fit_mahalanobis
 
         rows = _self_ids(exclude_self, len(v))
         if rows is None:

@@ -27,11 +27,10 @@ from typing import Iterator
 
 import numpy as np
 
-from textgan.artifacts import atomic_file, atomic_path, file_sha256, is_nonempty_dir, load_json, save_json
-from textgan.errors import InputError
+from textgan.common.artifacts import atomic_file, atomic_path, file_sha256, is_nonempty_dir, load_json, save_json
+from textgan.common.errors import InputError
 
-FORMAT = "textgan-shards"
-RUN_FILE, MANIFEST = "encode.json", "manifest.json"
+from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
 DEFAULT_SHARD_SIZE = 100_000
 
 
@@ -46,10 +45,6 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise InputError(f"--shard {spec}: need 0 <= I < N (copies are numbered 0 to N-1)")
     return i, n
-
-
-def shard_name(k: int) -> str:
-    return f"shard-{k:05d}"
 
 
 # --- reading the corpus as a stream ------------------------------------------------------
@@ -298,78 +293,17 @@ def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
     return manifest
 
 
-# --- reading shards -----------------------------------------------------------------------
+def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None, factory=None,
+                  batch_size: int = 256, progress: bool = False) -> Path:
+    """Encode a corpus file shard by shard into `vectors_dir` (default: OUT.vectors beside the index
+    folder OUT), never holding the corpus in memory; a rerun resumes the shards not yet written."""
+    from textgan.index.choice import make_empty_index
 
-class ShardSet:
-    """A finished shard folder: memory-mapped vectors and texts, shard by shard."""
-
-    def __init__(self, folder: Path, manifest: dict):
-        self.folder, self.manifest = folder, manifest
-        self.n, self.dim = int(manifest["n"]), int(manifest["dim"])
-        self.fingerprint = manifest["encoder"]["fingerprint"]
-        self.names = [s["name"] for s in manifest["shards"]]
-        self.offsets = np.cumsum([0] + [s["rows"] for s in manifest["shards"]])  # (S+1,)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def vectors(self, s: int) -> np.ndarray:
-        """Shard s's vectors (rows, D), memory-mapped read-only."""
-        f = self.folder / f"{self.names[s]}.npy"
-        try:
-            x = np.load(f, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"corrupt shard ({exc.__class__.__name__})", f) from None
-        rows = int(self.offsets[s + 1] - self.offsets[s])
-        if x.shape != (rows, self.dim) or x.dtype != np.float32:
-            raise InputError(f"shard holds {x.dtype} {x.shape}, manifest says float32 {(rows, self.dim)}", f)
-        return x
-
-    def rows(self, s: int) -> list[tuple[str, str | None]]:
-        f = self.folder / f"{self.names[s]}.texts.jsonl"
-        with open(f, encoding="utf-8") as fh:
-            out = [(r["text"], r.get("group")) for r in map(json.loads, fh)]
-        return out
-
-    def sample(self, m: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        """(global ids (m,), vectors (m, D)) drawn uniformly without replacement, shard by shard."""
-        ids = np.sort(rng.choice(self.n, min(m, self.n), replace=False))
-        out = np.empty((len(ids), self.dim), np.float32)
-        for s in range(len(self)):
-            lo, hi = np.searchsorted(ids, [self.offsets[s], self.offsets[s + 1]])
-            if hi > lo:
-                out[lo:hi] = self.vectors(s)[ids[lo:hi] - self.offsets[s]]
-        return ids, out
-
-
-def open_shards(folder, expect_fingerprint: str | None = None, verify: bool = True) -> ShardSet:
-    """A finished shard folder; a missing or changed shard, or one of another encoder, is refused.
-
-    Args:
-        expect_fingerprint: the encoder about to be used with these vectors.
-        verify: recompute every shard's sha256 (reads the whole folder once).
-    """
-    folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
-        if (folder / RUN_FILE).is_file():
-            raise InputError("the encode into this folder is not finished (no manifest.json): rerun it, "
-                             "or wait for the other --shard copies", folder)
-        raise InputError("not a shard folder (no manifest.json)", folder)
-    manifest = load_json(folder / MANIFEST)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError("not a textgan shard manifest", folder / MANIFEST)
-    fp = manifest["encoder"]["fingerprint"]
-    if expect_fingerprint is not None and fp != expect_fingerprint:
-        raise InputError(f"the shards were encoded by encoder {fp[:12]}, not by this one ({expect_fingerprint[:12]})",
-                         folder)
-    for s in manifest["shards"]:
-        for f, digest in s["sha256"].items():
-            p = folder / f
-            if not p.is_file():
-                raise InputError(f"missing shard file (shard {s['name']} of {len(manifest['shards'])})", p)
-            if verify and file_sha256(p) != digest:
-                raise InputError("checksum mismatch: the shard changed or is corrupt since it was written", p)
-        marker = folder / f"{s['name']}.json"
-        if marker.is_file() and load_json(marker).get("fingerprint") != fp:
-            raise InputError("shard was encoded by another encoder than the manifest's", marker)
-    return ShardSet(folder, manifest)
+    if factory is not None:  # a bad factory string fails now, not after encoding the corpus
+        make_empty_index(factory, 2**40, int(enc.dim))
+    folder = Path(vectors_dir) if vectors_dir is not None else Path(out).with_name(Path(out).name + ".vectors")
+    if folder.resolve() == Path(out).resolve():
+        raise InputError("--vectors must differ from --out (the index folder is replaced when it is written)", folder)
+    encode_shards(enc, corpus, folder, text_col=text_col, group_col=group_col, batch_size=batch_size,
+                  progress=progress)
+    return folder

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def _umask() -> int:

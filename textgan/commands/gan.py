@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 # --- GAN core ---------------------------------------------------------------------------
@@ -138,8 +138,8 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     """
     import dataclasses
 
-    from textgan import workflow
-    from textgan.artifacts import check_new_out_dir
+    from textgan.workflow import core as workflow
+    from textgan.common.artifacts import check_new_out_dir
     from textgan.gan import PRESETS, carry_over, load_vectors, make_kind, read_labels
 
     conditional = bool(labels or group_col)
@@ -172,7 +172,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         groups = read_labels(labels, len(data)) if labels else None
         path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=not quiet,
                                   resume=resume)
-    from textgan.distributed import is_main
+    from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here; one line is enough
         click.echo(f"saved {k.name} model to {path}")
@@ -197,7 +197,7 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     """
     import numpy as np
 
-    from textgan.artifacts import atomic_file, check_output_file
+    from textgan.common.artifacts import atomic_file, check_output_file
     from textgan.gan import load, sample
 
     check_output_file(out_file, [gan_dir])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 
 from textgan.commands.common import warnings_as_lines
-from textgan.errors import InputError
-from textgan.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
+from textgan.common.errors import InputError
+from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
 
 
 # --- few-shot augmentation and semi-supervised classification ---------------------------
@@ -39,8 +39,8 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
     """
     from pathlib import Path
 
-    from textgan.artifacts import check_output_file
-    from textgan.hallucination import augment
+    from textgan.common.artifacts import check_output_file
+    from textgan.workflow.fewshot import augment
 
     if max_shots < 2:
         raise InputError(f"--max-shots must be at least 2, got {max_shots}")
@@ -77,10 +77,10 @@ def train_kplus1_cmd(model, labelled, unlabelled, out_dir, text_col, group_col, 
     """
     import dataclasses
 
-    from textgan.artifacts import check_new_out_dir
+    from textgan.common.artifacts import check_new_out_dir
     from textgan.gan.kplus1 import KPlus1Config
-    from textgan.semisup import train_on_corpus
-    from textgan.workflow import read_corpus
+    from textgan.workflow.semisup import train_on_corpus
+    from textgan.workflow.core import read_corpus
 
     check_new_out_dir(out_dir, hint="choose a new --out")
     unl, _ = read_corpus(unlabelled, text_col if not str(unlabelled).endswith(".txt") else None)
@@ -104,9 +104,9 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     Example:
       textgan classify runs/kplus1 data/queries.txt
     """
-    from textgan.artifacts import check_output_file, save_jsonl
-    from textgan.semisup import classify
-    from textgan.workflow import read_corpus
+    from textgan.common.artifacts import check_output_file, save_jsonl
+    from textgan.workflow.semisup import classify
+    from textgan.workflow.core import read_corpus
 
     if out_file:
         check_output_file(out_file, [sentences, model, encoder])
@@ -146,7 +146,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     """Give each sentence of SENTENCES an in-domain score (higher = more like the corpus); flag outliers.
 
     \b
-    Methods (textgan.scoring.METHODS): knn, mahalanobis (needs the corpus' groups), flow
+    Methods (textgan.ood.scoring.METHODS): knn, mahalanobis (needs the corpus' groups), flow
     (--gan FLOW), outlier (--gan CLASSIFIER), critic, energy, combined (--combine).
     The threshold keeps --tpr of the --val-in sentences, else of corpus rows the scorer did
     not fit on; it is printed with the TPR it gives on them.
@@ -156,10 +156,10 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
       textgan score runs/sim/model data/queries.txt --index runs/index --out scores.jsonl
       textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
     """
-    from textgan.artifacts import check_output_file, save_jsonl
-    from textgan.gate import score_texts
+    from textgan.common.artifacts import check_output_file, save_jsonl
+    from textgan.workflow.score import score_texts
     from textgan.gan import read_labels
-    from textgan.workflow import read_corpus
+    from textgan.workflow.core import read_corpus
 
     if out_file:
         check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
@@ -203,9 +203,9 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
       textgan train-outlier runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/outlier
       textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
     """
-    from textgan.artifacts import check_new_out_dir
-    from textgan.outlier import OutlierConfig, train_outlier
-    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+    from textgan.common.artifacts import check_new_out_dir
+    from textgan.ood.outlier import OutlierConfig, train_outlier
+    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
 
     check_new_out_dir(out_dir, hint="choose a new --out")
     cfg = OutlierConfig(source=source, steps=steps, seed=seed).validate()

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors, save_json,
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors, save_json,
                                save_tensors, verify_digests)
-from textgan.errors import InputError
-from textgan.vectors import as_matrix
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix
 
 FORMAT = "textgan-outlier/1"
 Source = Literal["boundary", "conditional", "mixup", "sphere"]
@@ -252,7 +252,7 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
         meta: JSON-able, saved with the classifier (e.g. {"encoder": ...}).
     """
     from textgan.gan.flow import split_holdout
-    from textgan.state import seed_all
+    from textgan.common.state import seed_all
 
     cfg = config.validate()
     x = as_matrix(vectors, "in-domain vectors", min_rows=2)
@@ -262,7 +262,7 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
 
         gen_path, generator = str(Path(generator).resolve()), load(generator)
     if generator is not None:  # its samples must live in the space of the vectors
-        from textgan.vectors import check_same_encoder
+        from textgan.common.vectors import check_same_encoder
 
         check_same_encoder((generator.meta or {}).get("encoder"), ((meta or {}).get("encoder") or {}).get("fingerprint"),
                            f"the {generator.kind} generator", gen_path, dim=x.shape[1])

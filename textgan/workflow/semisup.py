@@ -3,7 +3,7 @@ labelled and many unlabelled sentence vectors; classify sentences with a group, 
 and out-of-scope rejection.
 
 Rejection: the K+1 classifier's in-domain score log Z(x) (its real-vs-generated evidence) is
-thresholded with `textgan.scoring.choose_threshold` so that `tpr` of the unlabelled training
+thresholded with `textgan.ood.scoring.choose_threshold` so that `tpr` of the unlabelled training
 vectors pass (they are taken as in scope; the labelled ones are memorised and score too high); the threshold is stored in `rejection.json` beside the model.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from textgan.artifacts import load_json, save_json
-from textgan.errors import InputError
-from textgan.vectors import as_matrix, check_same_encoder
+from textgan.common.artifacts import load_json, save_json
+from textgan.common.errors import InputError
+from textgan.common.vectors import as_matrix, check_same_encoder
 
 REJECTION = "rejection.json"
 
@@ -36,7 +36,7 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     from textgan.gan.kplus1 import KPlus1Config, KPlus1Step
     from textgan.gan.trainer import run
     from textgan.metrics import typical_nn_cosine
-    from textgan.scoring import choose_threshold
+    from textgan.ood.scoring import choose_threshold
 
     xl = as_matrix(labelled, "labelled vectors")
     xu = np.asarray(unlabelled, dtype=np.float32)
@@ -94,7 +94,7 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
         model: a K+1 model folder. encoder: the similarity model (default: the one the K+1 model
             recorded); refused when it is not the encoder the model was trained on.
     """
-    from textgan.workflow import load_encoder
+    from textgan.workflow.core import load_encoder
 
     m = load_classifier(model)
     rec = (m.meta or {}).get("encoder") or {}
@@ -117,7 +117,7 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
 def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str = "text", group_col: str = "group",
                     config=None, progress: bool = False) -> Path:
     """Encode a labelled corpus and unlabelled sentences with a similarity model; train K+1 on them."""
-    from textgan.workflow import encoder_meta, load_encoder, read_corpus
+    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
 
     enc = load_encoder(model)
     texts, groups = read_corpus(labelled_data, text_col, group_col)

@@ -35,7 +35,7 @@ import os
 import torch
 from torch.overrides import TorchFunctionMode
 
-from textgan.errors import InputError
+from textgan.common.errors import InputError
 
 
 def requested_world() -> int:

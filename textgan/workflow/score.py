@@ -1,0 +1,79 @@
+"""Scoring sentences (the `textgan score` command): encode, then any in-domain scorer of
+`textgan.ood`, with a threshold fitted on validation sentences or held-out in-domain rows."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from textgan.common.errors import InputError
+from textgan.common.vectors import check_k, check_same_encoder
+from textgan.ood.gate import _index_models
+from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+
+
+def _groups_for(idx, labels: Sequence[str] | None):
+    if labels is None:
+        return getattr(idx, "groups", None)
+    if idx is None:
+        raise InputError("--labels name the groups of the index rows: give --index too")
+    if len(labels) != idx.ntotal:
+        raise InputError(f"{len(labels)} labels for an index of {idx.ntotal} rows (one label per index row)")
+    return list(labels)
+
+
+def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, index=None, gan=None,
+                val_in: Sequence[str] | None = None, tpr: float = 0.95, k: int = 1,
+                labels: Sequence[str] | None = None, combine: Sequence[str] | None = None) -> dict:
+    """Score sentences with a similarity model; flag those below the threshold.
+
+    Args:
+        model: similarity model folder (or a loaded encoder).
+        sentences: the sentences to score.
+        method: a row of `textgan.ood.scoring.METHODS`. index: index folder (knn, mahalanobis, combined).
+        gan: model folder(s) with a scorer (critic, energy, flow, outlier classifier).
+        val_in: in-domain validation sentences: the threshold keeps `tpr` of them (and the combined
+            z-scores are fitted on them); None: in-domain rows the scorer did not fit on.
+        tpr: target true-positive rate. k: knn neighbours. labels: one group per index row
+            (mahalanobis; default: the index's groups). combine: components of `combined`.
+    Returns:
+        {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
+         "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
+    """
+    import similarity
+
+    make_method(method)
+    check_k(k)
+    check_tpr(tpr)
+    sentences = list(sentences)
+    if not sentences:
+        raise InputError("no sentences to score")
+    enc = similarity.load(model)
+    idx = None
+    if index is not None:
+        from textgan.index.build import load_index
+
+        idx = load_index(index)
+        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
+    gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
+    scorers = [load_scorer(g) for g in gans]
+    for sc in scorers:
+        recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
+        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
+    models, rows = _index_models(method, idx, index, scorers, combine)
+    scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
+    v = enc.encode(sentences)
+    val_scores, source = None, None
+    if val_in is not None:
+        vv = enc.encode(list(val_in))
+        if method == "combined":
+            scorer.calibration = scorer.fit_calibration(vv)
+        val_scores, source = scorer(vv), "validation sentences"
+    elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
+        val_scores, source = scorer.in_domain_scores()
+    s = scorer(v)
+    thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
+    return {"scores": s, "threshold": thr, "threshold_source": source,
+            "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
+            "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
