@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from _faq import faq_model
+from helpers import faq_model
 from textgan.common.errors import InputError
 from textgan.gan import ConditionalConfig, OGANConfig, load, sample, train_gan
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def decode_groups(samples: np.ndarray, vectors: np.ndarray, groups: list[str]) -> list[str]:

@@ -1,39 +1,15 @@
 """CLI: train-gan / sample / objectives, and one-line exit-2 errors on bad input."""
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from cli import cli
+from helpers import assert_one_line_error, run_cli, run_script
 from textgan.common.errors import InputError
 from textgan.gan import OBJECTIVES, load_vectors
 
-TEXTGAN = str(Path(sys.executable).with_name("textgan"))
 TINY = ["--width", "16", "--depth", "1", "--noise-dim", "3", "--batch-size", "16", "--quiet"]
-
-
-def run_exit(*args):
-    """The console script in a subprocess: real exit code and stderr."""
-    p = subprocess.run([TEXTGAN, *map(str, args)], capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def run_main(capsys, *args):
-    """`cli.main` in-process (same InputError -> exit 2 path as the console script, but fast)."""
-    from cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_objectives_lists_the_table():
@@ -99,7 +75,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     elif case == "unknown_objective":
         args += ["--objective", "wgan-xx"]
     elif case in ("wrong_dim_resume", "corrupt_ckpt"):
-        assert run_main(capsys, *args)[0] == 0
+        assert run_cli(capsys, *args)[0] == 0
         if case == "wrong_dim_resume":
             np.save(tmp_path / "v.npy", good[:, :3])
         else:
@@ -108,9 +84,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     elif case == "pickle_npy":
         np.save(tmp_path / "v.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    code, out, err = run_exit(*args) if case == "nan" else run_main(capsys, *args)
-    assert code == 2, (out, err)
-    assert err.startswith("error: ") and err.count("\n") == 1, err
+    code, out, err = run_script(*args) if case == "nan" else run_cli(capsys, *args)
+    assert_one_line_error(code, err)
     if case == "unknown_objective":
         assert "gan-qp-l2" in err and "f-hellinger" in err
     if case in ("wrong_dim_resume", "corrupt_ckpt"):
@@ -119,7 +94,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
 
 def test_sample_from_missing_or_foreign_folder(tmp_path):
     (tmp_path / "x").mkdir()
-    code, _, err = run_exit("sample", tmp_path / "x", "--n", "3", "--out", tmp_path / "o.npy")
+    code, _, err = run_script("sample", tmp_path / "x", "--n", "3", "--out", tmp_path / "o.npy")
     assert code == 2 and "config.json" in err
     assert not (tmp_path / "o.npy").exists()
 
@@ -167,8 +142,6 @@ def test_train_gan_every_kind_from_the_cli(tmp_path, cli_main, kind, extra):
     (["--kind", "ebm-langevin", "--set", "temperature=nan"], "--temperature must be a finite number"),
 ])
 def test_train_gan_refuses_bad_settings_before_training(tmp_path, cli_main, args, needle):
-    from conftest import assert_one_line_error
-
     np.save(tmp_path / "v.npy", np.zeros((64, 4), np.float32))
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--quiet", *args)
     if needle is None:
@@ -179,15 +152,11 @@ def test_train_gan_refuses_bad_settings_before_training(tmp_path, cli_main, args
 
 
 def test_train_gan_on_vectors_without_dimensions(tmp_path, cli_main):
-    from conftest import assert_one_line_error
-
     np.save(tmp_path / "z.npy", np.zeros((64, 0), np.float32))
     assert_one_line_error(*cli_main("train-gan", tmp_path / "z.npy", "--out", tmp_path / "g")[::2], "no dimensions")
 
 
 def test_sample_refuses_bad_counts_and_outputs_that_destroy_inputs(tmp_path, cli_main):
-    from conftest import assert_one_line_error
-
     np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     assert cli_main("train-gan", tmp_path / "v.npy", "--steps", "2", "--out", tmp_path / "g", *TINY)[0] == 0
     weights = (tmp_path / "g/generator.safetensors").read_bytes()

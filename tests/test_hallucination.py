@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error
+from helpers import FAQ, assert_one_line_error
 from textgan.common.errors import InputError
 
 
@@ -53,8 +53,6 @@ def test_augment_bad_inputs(faq, fewshot_csv, tmp_path, cli_main):
                    (10**12, "--per-group 1000000000000 for 12 groups makes 12000000000000 vectors that would need about")]:
         code, _, err = cli_main("augment", model, path, "--per-group", n, "--max-shots", 5, "--out", tmp_path / "a")
         assert_one_line_error(code, err, msg)
-    from conftest import FAQ
-
     code, _, err = cli_main("augment", model, FAQ, "--per-group", 3, "--max-shots", 5, "--out", tmp_path / "a")
     assert_one_line_error(code, err, "faq_en.csv", "no group has fewer than --max-shots 5")
     # a generator trained on another encoder's vectors, and one of a kind that cannot take a prototype

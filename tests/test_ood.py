@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import FAQ, assert_one_line_error, faq_model
 from textgan.common.errors import InputError
 from textgan.ood.scoring import METHODS, Scorer, load_scorer
 
@@ -246,8 +247,6 @@ UNRELATED = ["The mitochondria is the powerhouse of the cell", "purple elephants
 
 @pytest.fixture(scope="module")
 def faq_index(tmp_path_factory):
-    from _faq import FAQ, faq_model
-
     from textgan.workflow.core import index_corpus
 
     model, texts, groups, _ = faq_model()
@@ -258,8 +257,6 @@ def faq_index(tmp_path_factory):
 
 
 def test_score_mahalanobis_without_groups_is_one_error_line(faq_index, cli_main, tmp_path):
-    from conftest import assert_one_line_error
-
     model, texts, _, root = faq_index
     (tmp_path / "q.txt").write_text("hello\n")
     code, _, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "plain", "--method", "mahalanobis")
@@ -329,9 +326,6 @@ def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
 
 
 def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path):
-    from conftest import assert_one_line_error
-    from _faq import FAQ
-
     model, texts, _, root = faq_index
     code, out, err = cli_main("train-outlier", model, FAQ, "--text-col", "text", "--group-col", "group",
                               "--steps", "150", "--out", tmp_path / "o")

@@ -1,23 +1,19 @@
 """In-domain scoring (textgan.ood.scoring) and the `textgan score` command."""
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from _faq import FAQ, faq_model
 from cli import cli
+from helpers import FAQ, assert_one_line_error, faq_model, run_script
 from textgan.common.errors import InputError
 from textgan.ood.scoring import (auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, load_scorer,
                              score)
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
 UNRELATED = ["The mitochondria is the powerhouse of the cell",
              "purple elephants dance quietly under a frozen volcano",
              "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
@@ -141,11 +137,8 @@ def test_combined_is_mean_of_validation_z_scores(faq_assets):
 
 def test_score_refuses_model_of_another_encoder(faq_assets):
     a = faq_assets
-    proc = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "score", str(a["model"]),
-                           str(a["sentences"]), "--gan", str(a["other"]), "--method", "energy"],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "built with encoder 0123456789ab" in proc.stderr
+    code, _, err = run_script("score", a["model"], a["sentences"], "--gan", a["other"], "--method", "energy")
+    assert_one_line_error(code, err, "built with encoder 0123456789ab")
 
 
 def test_scorers_for_every_kind(tmp_path):

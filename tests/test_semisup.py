@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error
+from helpers import FAQ, assert_one_line_error
 from textgan.workflow import semisup
 from textgan.common.errors import InputError
 from textgan.gan.kplus1 import KPlus1Config, feature_matching, k_plus_1_losses
@@ -54,7 +54,7 @@ def test_kplus1_bad_inputs(faq, kplus1, tmp_path, cli_main):
     model, texts, groups, vectors = faq
     (tmp_path / "empty.txt").write_text("\n")
     (tmp_path / "q.txt").write_text("hello\n")
-    code, _, err = cli_main("train-kplus1", model, "data/faq_en.csv", "--unlabelled", tmp_path / "empty.txt",
+    code, _, err = cli_main("train-kplus1", model, FAQ, "--unlabelled", tmp_path / "empty.txt",
                             "--out", tmp_path / "k")
     assert_one_line_error(code, err, "empty.txt")
     with pytest.raises(InputError, match="no unlabelled vectors"):

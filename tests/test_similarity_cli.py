@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from helpers import assert_one_line_error, run_script
 
-TEXTGAN = [sys.executable, "-c", "import sys; from cli import main; main(sys.argv[1:])"]
 ROWS = [(f"{w} {x} please", g) for g, ws in
         [("pw", ["reset password", "forgot password", "new password"]),
          ("parcel", ["track parcel", "where parcel", "parcel status"]),
@@ -92,24 +90,16 @@ def _bad_inputs(d: Path, model: Path):
     ]
 
 
-def test_bad_inputs_exit_2_with_one_line(data, model, capsys):
-    from cli import main
-
+def test_bad_inputs_exit_2_with_one_line(data, model, cli_main):
     for args, needle in _bad_inputs(data, model):
-        with pytest.raises(SystemExit) as stop:
-            main(args)
-        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-        assert stop.value.code == 2, args
-        assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], (args, lines)
+        assert_one_line_error(*cli_main(*args)[::2], needle)
     assert not (data / "bad_run" / "model").exists()
     # the real entry point, once: exit code 2, one line, no traceback
     args, needle = _bad_inputs(data, model)[5]
-    proc = subprocess.run(TEXTGAN + args, capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and needle in proc.stderr
+    assert_one_line_error(*run_script(*args)[::2], needle)
 
 
-# --- one-line errors, table-driven (conftest's cli_main / assert_one_line_error) -------------
+# --- one-line errors, table-driven (conftest's cli_main, helpers.assert_one_line_error) -------------
 def _train(d: Path, *extra) -> list:
     # a data file that does not exist: a bad option must be reported before data is read
     return ["train-similarity", d / "missing.csv", "--out", d / "never", *extra]
@@ -157,8 +147,6 @@ BAD = [  # (id, args from (data folder, model folder), words the one error line 
 
 @pytest.mark.parametrize("case,args,needles", BAD)
 def test_bad_input_is_one_line_exit_2(data, model, cli_main, case, args, needles):
-    from conftest import assert_one_line_error
-
     (data / "one_group.csv").write_text("text,group\na b,g\na c,g\n")
     (data / "ro").mkdir(exist_ok=True)
     (data / "ro").chmod(0o555)
@@ -168,7 +156,6 @@ def test_bad_input_is_one_line_exit_2(data, model, cli_main, case, args, needles
 
 
 def test_a_locked_run_folder_is_refused(data, cli_main, tmp_path):
-    from conftest import assert_one_line_error
     from textgan.common.artifacts import run_lock
 
     out = tmp_path / "run"
@@ -197,8 +184,6 @@ def test_duplicates_warn_and_are_counted(cli_main, tmp_path):
                                     "checkpoint/module/tokenizer.json",
                                     "checkpoint/state.json", "checkpoint/state.safetensors"])
 def test_resume_from_a_truncated_checkpoint_is_one_line(data, cli_main, tmp_path, victim):
-    from conftest import assert_one_line_error
-
     run = tmp_path / "run"
     assert cli_main("train-similarity", data / "train.csv", "--out", run, *TINY_ARGS)[0] == 0
     f = run / victim
@@ -213,8 +198,6 @@ def test_nan_weights_are_refused_by_encode_and_evaluate(data, model, cli_main, t
 
     import torch
     from safetensors.torch import load_file, save_file
-
-    from conftest import assert_one_line_error
 
     bad = tmp_path / "nan_model"
     shutil.copytree(model, bad)

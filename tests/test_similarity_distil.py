@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import similarity
-from conftest import FAQ, assert_one_line_error
+from helpers import FAQ, assert_one_line_error, run_script
 from similarity.model import minilm_path
 from similarity.teacher import resolve_teacher
 from textgan.common.errors import InputError
@@ -34,8 +34,6 @@ def small(tmp_path_factory):
 @pytest.fixture(scope="module")
 def distilled(small):
     """A GRU distilled through the CLI defaults (plus --unlabeled), tiny sizes."""
-    from conftest import run_script
-
     d, _, _ = small
     code, out, err = run_script("train-similarity", d / "small.csv", "--out", d / "run", "--epochs", "8", "--lr", "1e-2",
                                 "--hidden", "16", "--embed-dim", "16", "--batch-size", "16", "--quiet",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +12,10 @@ import torch
 import similarity
 from similarity.data import GroupBatchSampler, split_groups
 from similarity.evaluate import knn_top1
+from helpers import FAQ
 from similarity.model import minilm_path
 from textgan.common.errors import InputError
 
-FAQ = Path(__file__).resolve().parents[1] / "data" / "faq_en.csv"
 # Small data (~400 training sentences): smaller batches, more epochs than the CLINC defaults.
 # teacher="none": these tests cover the GRU trained from scratch (test_similarity_distil.py
 # covers distillation)
@@ -24,16 +23,10 @@ CFG = similarity.TrainConfig(epochs=16, batch_size=16, lr=5e-3, hidden_size=64, 
                              seed=0, patience=16, teacher="none")
 
 
-def _faq():
-    if FAQ.is_file():
-        return similarity.load_groups(FAQ)
-    pytest.skip("data/faq_en.csv not present")
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     torch.set_num_threads(1)
-    texts, groups = _faq()
+    texts, groups = similarity.load_groups(FAQ)
     tr, ho = split_groups(texts, groups, 0.25, seed=0)
     data = ([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
             [groups[i] for i in ho])

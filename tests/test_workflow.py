@@ -1,6 +1,6 @@
 """The joined workflow: index -> search -> train-gan -> generate-embeddings -> decode, via the CLI.
 
-Uses the small FAQ model from `_faq.py` (trained once per test process on data/faq_en.csv).
+Uses the small FAQ model from `helpers.faq_model` (trained once per test process on data/faq_en.csv).
 """
 from __future__ import annotations
 
@@ -11,22 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from _faq import FAQ, faq_model
-from conftest import assert_one_line_error
-from cli import main
+from helpers import FAQ, assert_one_line_error, faq_model, run_cli
 from textgan.workflow import core as workflow
 from textgan.common.errors import InputError
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    """Run the console entry point; (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +39,7 @@ def test_search_finds_the_sentence_itself_first(built, capsys):
     assert hits[0][0]["score"] == pytest.approx(1.0, abs=1e-4)
     assert all(-1.0 <= h["score"] <= 1.0 for row in hits for h in row)
     assert [h["score"] for h in hits[0]] == sorted((h["score"] for h in hits[0]), reverse=True)
-    code, out, _ = run(capsys, "search", index, texts[5], "--k", "2", "--json")
+    code, out, _ = run_cli(capsys, "search", index, texts[5], "--k", "2", "--json")
     assert code == 0
     rec = json.loads(out.splitlines()[0])
     assert rec["hits"][0]["text"] == texts[5] and len(rec["hits"]) == 2
@@ -60,7 +47,7 @@ def test_search_finds_the_sentence_itself_first(built, capsys):
 
 def test_generate_embeddings_decodes_to_real_corpus_sentences(built, tmp_path, capsys):
     _, index, gan, texts = built
-    code, out, err = run(capsys, "generate-embeddings", gan, "--n", 12, "--index", index, "--k", 3,
+    code, out, err = run_cli(capsys, "generate-embeddings", gan, "--n", 12, "--index", index, "--k", 3,
                          "--seed", 7, "--out", tmp_path / "gen")
     assert code == 0, err
     vecs = np.load(tmp_path / "gen.npy", allow_pickle=False)
@@ -83,7 +70,7 @@ def test_generate_embeddings_decodes_to_real_corpus_sentences(built, tmp_path, c
 
 def test_train_gan_accepts_model_and_corpus(built, tmp_path, capsys):
     model, index, _, _ = built
-    code, _, err = run(capsys, "train-gan", FAQ, "--model", model, "--text-col", "text",
+    code, _, err = run_cli(capsys, "train-gan", FAQ, "--model", model, "--text-col", "text",
                        "--objective", "gan-ns", "--steps", 20, "--batch-size", 64, "--out", tmp_path / "g")
     assert code == 0, err
     s = workflow.generate_embeddings(tmp_path / "g", 4, tmp_path / "o", index=index, k=1)
@@ -110,7 +97,7 @@ def test_encoder_mismatch_is_refused(built, tmp_path, capsys):
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="encoder"):
         workflow.search(other, [texts[0]], model=model)
-    code, _, err = run(capsys, "generate-embeddings", gan, "--n", 3, "--index", other, "--out", tmp_path / "x")
+    code, _, err = run_cli(capsys, "generate-embeddings", gan, "--n", 3, "--index", other, "--out", tmp_path / "x")
     assert code == 2 and "encoder" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.npy").exists() and not (tmp_path / "x.jsonl").exists()
 
@@ -121,7 +108,7 @@ def test_gan_dimension_differs_from_index(built, tmp_path, capsys):
     _, index, _, _ = built
     small = workflow.train_gan(np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32), tmp_path / "g8",
                                config=GANConfig(steps=5, batch_size=64, width=32, depth=1), progress=False)
-    code, _, err = run(capsys, "generate-embeddings", small, "--n", 3, "--index", index, "--out", tmp_path / "y")
+    code, _, err = run_cli(capsys, "generate-embeddings", small, "--n", 3, "--index", index, "--out", tmp_path / "y")
     assert code == 2 and "8-d" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob("y.*"))
 
@@ -145,13 +132,13 @@ def test_bad_inputs_exit_2_with_one_line(built, tmp_path, capsys):
         (["interpolate", index, "a", "b", "--steps", "1"], "steps"),
     ]
     for args, needle in cases:
-        code, _, err = run(capsys, *args)
+        code, _, err = run_cli(capsys, *args)
         assert code == 2, (args, err)
         assert needle in err and len(err.strip().splitlines()) == 1, (args, err)
         assert "Traceback" not in err
     assert not (tmp_path / "i1").exists() and not (tmp_path / "i2").exists()
     # blank lines in a query file are skipped (and said), not searched
-    code, out, err = run(capsys, "search", index, "--file", blanks, "--k", "1")
+    code, out, err = run_cli(capsys, "search", index, "--file", blanks, "--k", "1")
     assert code == 0 and "skipped 2 blank" in err
     assert out.count("\n  ") == 2
 
@@ -305,8 +292,6 @@ def test_demo_rerun_replaces_the_run_folder(tmp_path):
     (["--memory-mb", "nan"], "--memory-mb must be a finite number > 0"),
 ])
 def test_index_refuses_a_bad_memory_budget_before_encoding(tmp_path, cli_main, faq, args, needle):
-    from conftest import assert_one_line_error
-
     model = faq[0]
     code, _, err = cli_main("index", model, FAQ, "--text-col", "text", "--out", tmp_path / "ix", "--no-progress", *args)
     assert_one_line_error(code, err, needle)
@@ -314,8 +299,6 @@ def test_index_refuses_a_bad_memory_budget_before_encoding(tmp_path, cli_main, f
 
 
 def test_sharded_encode_refuses_shard_size_0(tmp_path, cli_main, faq):
-    from conftest import assert_one_line_error
-
     q = tmp_path / "q.txt"
     q.write_text("a\nb\n", encoding="utf-8")
     assert_one_line_error(*cli_main("encode", faq[0], q, "--out", tmp_path / "shards", "--shard-size", "0")[::2],

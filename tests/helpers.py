@@ -1,0 +1,72 @@
+"""What the test modules share: the repository paths, the two ways to run the CLI, the one-line
+error check, and the small FAQ model. Test modules `from helpers import ...`; fixtures that wrap
+these live in conftest.py (pytest puts tests/ on sys.path: `pythonpath` in pyproject.toml).
+
+`run_cli` runs `cli.main` in-process (the same InputError -> `error:` + exit 2 path as the
+console script, without a subprocess); `run_script` runs the installed console script for the
+cases that need a real process (exit codes of crashes, tracebacks that must not appear, kill -9).
+"""
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FAQ = ROOT / "data" / "faq_en.csv"  # 528 sentences in 66 groups, columns text,group
+TEXTGAN = str(Path(sys.executable).with_name("textgan"))  # the console script beside this python
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `cli.main(args)` in-process."""
+    from cli import main
+
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def run_script(*args, timeout: int = 300) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the `textgan` console script in a subprocess."""
+    p = subprocess.run([TEXTGAN, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    """Exit 2, exactly one non-blank `error: ...` line on stderr (no traceback), naming each needle."""
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert str(n) in lines[0], (n, lines[0])
+
+
+@functools.lru_cache(maxsize=None)
+def faq_model() -> tuple[Path, list[str], list[str], np.ndarray]:
+    """(model folder, texts, groups, unit vectors (528, D)) of the library's default encoder on
+    FAQ, trained once per test process (a plain cached function: module-scoped fixtures and
+    the session fixture `faq` share it). The default is distilled from MiniLM (teacher vectors
+    cached): a GRU trained from scratch on 400 sentences made these tests hostage to its seed,
+    the conditional GANs' hit rates ranging 0.10-0.78 over seeds and epochs, against 1.0 at
+    every seed with the distilled one."""
+    import torch
+
+    import similarity
+
+    torch.set_num_threads(1)
+    texts, groups = similarity.load_groups(FAQ, text_col="text", group_col="group")
+    out = Path(tempfile.mkdtemp(prefix="textgan-faq-"))
+    cfg = similarity.TrainConfig(epochs=6, seed=0)
+    path = similarity.train(cfg, texts, groups, out / "run", progress=False)
+    vectors = similarity.load(path).encode(texts)
+    return Path(path), list(texts), list(groups), vectors
