@@ -91,8 +91,8 @@ def test_vector_layers_never_import_text_layers():
     text_side = ("similarity", "textgan.workflow", "textgan.commands", "cli")
     vector_side = ("textgan.gan", "textgan.index", "textgan.ood", "textgan.metrics")
     bad = breaches(lambda m, d: not inside(d, *text_side), vector_side)
-    assert not bad, (f"textgan.gan, textgan.index, textgan.ood and textgan.metrics take vectors, never text: they must not "
-                     f"import {', '.join(text_side)}: {bad}")
+    assert not bad, (f"textgan.gan, textgan.index, textgan.ood and textgan.metrics take vectors, never text: "
+                     f"they must not import {', '.join(text_side)}: {bad}")
 
 
 def test_only_workflow_and_commands_load_encoders():
