@@ -69,27 +69,32 @@ def blob(n=2000, seed=0):
     return torch.tensor([2.0, 2.0]) + 0.1 * torch.randn(n, 2, generator=g)
 
 
+FAR = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])  # points well off the blob at (2, 2)
+
+
+def trained_on_the_blob(cfg, out, seed: int, tol: float):
+    """(model, 500 samples) of `cfg` trained on `blob()`, after checking that it learned the blob:
+    held-out data gets lower energy than every far point, and the samples centre on (2, 2)."""
+    m = load(train_gan(blob(), cfg, out, progress=False))
+    assert m.energy(blob(200, seed=1)).mean() < m.energy(FAR).min()
+    x = m.sample(500, seed=seed)
+    assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < tol
+    return m, x
+
+
 def test_ebm_learns_low_energy_on_data_and_samples_there(tmp_path):
     cfg = EBMConfig(steps=150, batch_size=128, width=64, depth=2, n_langevin=10, buffer_size=1000, seed=0)
-    out = train_gan(blob(), cfg, tmp_path / "ebm", progress=False)
-    m = load(out)
-    far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
-    assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
-    x = m.sample(500, seed=3)
-    assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < 0.3
+    out = tmp_path / "ebm"
+    m, x = trained_on_the_blob(cfg, out, seed=3, tol=0.3)
     assert torch.equal(x, load(out).sample(500, seed=3))  # round trip, seeded
-    assert m.kind == "ebm-langevin" and torch.equal(m.score(far), -m.energy(far))
+    assert m.kind == "ebm-langevin" and torch.equal(m.score(FAR), -m.energy(FAR))
     assert (out / "losses.png").stat().st_size > 1000
 
 
 def test_meg_energy_and_generator(tmp_path):
     cfg = MEGConfig(steps=200, batch_size=128, noise_dim=4, width=64, depth=2, lr_g=1e-3, lr_d=1e-3, seed=0)
-    out = train_gan(blob(), cfg, tmp_path / "meg", progress=False)
-    m = load(out)
-    far = torch.tensor([[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0]])
-    assert m.energy(blob(200, seed=1)).mean() < m.energy(far).min()
-    x = m.sample(500, seed=0)
-    assert (x.mean(0) - torch.tensor([2.0, 2.0])).norm() < 0.5
+    out = tmp_path / "meg"
+    m, x = trained_on_the_blob(cfg, out, seed=0, tol=0.5)
     # MALA in latent space lowers the mean latent potential U(z) = E(G(z)) + |z|^2/2
     xm = m.sample(500, seed=0, mala_steps=20, step_size=0.01)
     assert 0 < m.last_acceptance <= 1
