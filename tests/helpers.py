@@ -1,6 +1,7 @@
 """What the test modules share: the repository paths, the two ways to run the CLI, the one-line
-error check, and the small FAQ model. Test modules `from helpers import ...`; fixtures that wrap
-these live in conftest.py (pytest puts tests/ on sys.path: `pythonpath` in pyproject.toml).
+error check, the small FAQ model and sentences unrelated to it. Test modules `from helpers
+import ...`; fixtures that wrap these live in conftest.py (pytest puts tests/ on sys.path:
+`pythonpath` in pyproject.toml).
 
 `run_cli` runs `cli.main` in-process (the same InputError -> `error:` + exit 2 path as the
 console script, without a subprocess); `run_script` runs the installed console script for the
@@ -19,6 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 FAQ = ROOT / "data" / "faq_en.csv"  # 528 sentences in 66 groups, columns text,group
 TEXTGAN = str(Path(sys.executable).with_name("textgan"))  # the console script beside this python
+# sentences far from every FAQ group: what in-domain scoring must rank below the FAQ's own
+UNRELATED = ["The mitochondria is the powerhouse of the cell",
+             "purple elephants dance quietly under a frozen volcano",
+             "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import FAQ, assert_one_line_error, faq_model
+from helpers import FAQ, UNRELATED, assert_one_line_error, faq_model
 from textgan.common.errors import InputError
 from textgan.ood.scoring import METHODS, Scorer, load_scorer
 
@@ -240,10 +240,6 @@ def similarity_vectors(model, texts):
 
 
 # --- the commands --------------------------------------------------------------------------------------
-
-UNRELATED = ["The mitochondria is the powerhouse of the cell", "purple elephants dance quietly under a frozen volcano",
-             "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
-
 
 @pytest.fixture(scope="module")
 def faq_index(tmp_path_factory):

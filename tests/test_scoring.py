@@ -8,15 +8,12 @@ import torch
 from click.testing import CliRunner
 
 from cli import cli
-from helpers import FAQ, assert_one_line_error, faq_model, run_script
+from helpers import FAQ, UNRELATED, assert_one_line_error, faq_model, run_script
 from textgan.common.errors import InputError
 from textgan.ood.scoring import (auroc, choose_threshold, fit_calibration, fpr_at_tpr, knn_score, load_scorer,
                              score)
 
 torch.set_num_threads(1)
-UNRELATED = ["The mitochondria is the powerhouse of the cell",
-             "purple elephants dance quietly under a frozen volcano",
-             "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
 
 
 def test_choose_threshold_and_fpr():
