@@ -58,3 +58,11 @@ def test_nothing_imports_the_cli_and_the_gan_core_knows_no_text():
     for m, deps in graph.items():
         if m.startswith("textgan.gan"):
             assert not {d for d in deps if d.startswith(("similarity", "textgan.workflow.core", "textgan.index.build"))}, m
+
+
+def test_the_index_room_knows_no_encoder_and_no_workflow():
+    graph = import_graph()
+    rooms = [m for m in graph if m.startswith("textgan.index")]
+    assert len(rooms) >= 10
+    for m in rooms:
+        assert not {d for d in graph[m] if d.startswith(("similarity", "textgan.workflow", "textgan.commands"))}, m

@@ -7,7 +7,7 @@ to this vector?" and to refuse answering with the wrong encoder:
     texts.jsonl    one {"text": ..., "group": ...} object per row, row i <-> FAISS id i
     vectors.npy    the normalised corpus vectors (N, D) float32, when under 200 MB
     meta.json      encoder fingerprint, dim, metric, factory, measured recall@10, params,
-                   the sha256 of every other file and the library versions that wrote them
+                   the sha256 of every other file and the library versions (textgan.index.folder)
 
 The index type is picked by `choose_factory` (textgan.index.choice) from the corpus size
 and a memory budget, and can be overridden with any FAISS `index_factory` string. After

@@ -86,8 +86,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
         out: index folder to write (atomically).
         text_col, group_col: columns of a data file; group labels are kept beside the texts.
         options: `textgan.index.options.IndexOptions` (factory, memory budget, target recall,
-            storage, members, progress, ...); keyword overrides of its fields are accepted too,
-            e.g. index_corpus(model, corpus, out, storage="disk", progress=False).
+            storage, members, progress, ...; default: the defaults with progress bars on); keyword
+            overrides of its fields are accepted too, e.g. index_corpus(..., storage="disk", progress=False).
         encoder_path: the encoder path the index records (default: `model`), for a model
             folder that is about to move (the demo builds its run in a temporary folder).
         vectors_dir: with storage "disk" or "shards" a corpus file is streamed into this shard
@@ -101,7 +101,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     from textgan.index.options import IndexOptions
     from textgan.index.shards import open_shards
 
-    options = IndexOptions.of(options, **overrides)  # checked once, before any encoding
+    # checked once, before any encoding; progress bars on by default (encoding a corpus takes a while)
+    options = IndexOptions.of(options or IndexOptions(progress=True), **overrides)
     check_index_out(out)
     is_file = not Path(corpus).is_dir()
     stream = is_file and options.storage in ("disk", "shards")
