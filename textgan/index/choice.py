@@ -149,7 +149,7 @@ def make_empty_index(factory: str, n: int, dim: int):
     if ivf is not None:
         ivf = faiss.downcast_index(ivf)
         if hasattr(ivf, "do_polysemous_training"):
-            ivf.do_polysemous_training = False  # factory default: minutes of annealing we never search with
+            ivf.do_polysemous_training = False  # on by default: minutes of annealing for a filter never used
     inner = ivf if ivf is not None else faiss.downcast_index(index)
     while isinstance(inner, faiss.IndexPreTransform):
         inner = faiss.downcast_index(inner.index)

@@ -110,9 +110,9 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
         raise InputError("--vectors is for a corpus file with --storage disk or shards")
     enc = load_encoder(model)
     path = encoder_path or (model if isinstance(model, (str, Path)) else None)
-    texts = labels = None
+    texts = groups = None
     if is_file and not stream:
-        texts, labels = read_corpus(corpus, text_col, group_col)
+        texts, groups = read_corpus(corpus, text_col, group_col)
         if not texts:
             raise InputError("empty corpus: no sentences", corpus)
     options.check_factory(int(enc.dim), None if texts is None else len(set(texts)))
@@ -124,7 +124,7 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
         return build_from_shards(shards, out, encoder_meta(enc, path), options)
     vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
-    index = build_index(vectors, texts, groups=labels, encoder=encoder_meta(enc, path), options=options)
+    index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
     index.save(out)
     return index
 
