@@ -128,14 +128,15 @@ import json, sys, time
 import faiss
 faiss.omp_set_num_threads(1)
 from textgan.index.ondisk import build_ondisk, peak_rss_mb
+from textgan.index.options import IndexOptions
 from textgan.index.shards import open_shards
 shards_dir, out, rerank, memory_mb, target, factory = sys.argv[1:7]
 base_rss = peak_rss_mb()
 t = time.perf_counter()
-idx = build_ondisk(open_shards(shards_dir, verify=False), out, encoder={"fingerprint": "synthetic"},
-                   rerank=None if rerank == "auto" else int(rerank), target_recall=float(target),
-                   factory=None if factory == "auto" else factory,
-                   memory_budget_mb=None if memory_mb == "none" else float(memory_mb))
+options = IndexOptions.of(rerank=None if rerank == "auto" else int(rerank), target_recall=float(target),
+                          factory=None if factory == "auto" else factory,
+                          memory_budget_mb=None if memory_mb == "none" else float(memory_mb))
+idx = build_ondisk(open_shards(shards_dir, verify=False), out, encoder={"fingerprint": "synthetic"}, options=options)
 print(json.dumps({"build_s": time.perf_counter() - t, "base_rss_mb": base_rss, "peak_rss_mb": peak_rss_mb()}))
 """
 

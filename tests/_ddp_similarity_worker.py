@@ -1,4 +1,4 @@
-"""Run under `torchrun --nproc_per_node 2` by test_scale.py: trains the similarity encoder
+"""Run under `torchrun --nproc_per_node 2` by test_distributed.py: trains the similarity encoder
 data-parallel on the sample FAQ (distilled, 2 epochs then resumed to 3; then Partial FC with
 the class centres sharded), then once with different data on each rank."""
 from __future__ import annotations

@@ -8,8 +8,7 @@ import tempfile
 import pytest
 import torch
 
-# assert_one_line_error is re-exported for test_scale.py until its split imports helpers
-from helpers import assert_one_line_error, faq_model, run_cli  # noqa: F401
+from helpers import faq_model, run_cli
 
 torch.set_num_threads(1)  # two cores: tests beside other jobs must not oversubscribe
 # teacher vectors are cached per test session, never in the user's ~/.cache

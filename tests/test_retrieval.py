@@ -8,11 +8,17 @@ import faiss
 import numpy as np
 import pytest
 
-from textgan.index import build as retrieval, choice as index_choice
 from textgan.common.errors import InputError
+from textgan.index import build as retrieval, choice as index_choice
+from textgan.index.options import IndexOptions
 
 faiss.omp_set_num_threads(1)  # the test machine is shared: spinning OpenMP threads thrash
 ENC = {"fingerprint": "enc-aaa", "dim": 32, "path": "models/a"}
+# meta.json of an in-RAM index as every version since checksums has written it: a key renamed or
+# dropped would leave older readers (and the format's documentation) behind
+RAM_META_KEYS = {"format", "version", "fingerprint", "encoder", "dim", "metric", "factory", "n", "params",
+                 "recall_at_10", "recall_queries", "recall_leave_self_out", "seed", "stats", "index_bytes",
+                 "digests", "versions"}
 
 
 def _unit(x):
@@ -98,7 +104,62 @@ def test_save_load_round_trip(tmp_path, factory):
     assert (back.ntotal, back.dim) == (4000, 32)
     np.testing.assert_array_equal(back.reconstruct_all(), idx.reconstruct_all())
     meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
-    assert {"fingerprint", "dim", "metric", "factory", "recall_at_10", "n", "params"} <= set(meta)
+    assert set(meta) == RAM_META_KEYS and meta["stats"] == {"n_input": 4000, "duplicates_dropped": 0}
+
+
+def test_a_folder_of_the_oldest_format_still_loads(tmp_path):
+    """meta.json without checksums, versions, index_bytes or the recall sample; no vectors.npy."""
+    x, _, rng = _clustered(600, 16, 10, seed=13)
+    texts, groups = [f"s{i}" for i in range(600)], [f"g{i % 3}" for i in range(600)]
+    idx = retrieval.build_index(x, texts, groups=groups, encoder=dict(ENC, dim=16), factory="IVF8,Flat")
+    idx.save(tmp_path / "ix")
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    oldest = {k: meta[k] for k in ("format", "version", "fingerprint", "encoder", "dim", "metric", "factory",
+                                   "recall_at_10", "n", "params")}
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps(oldest))
+    (tmp_path / "ix" / "vectors.npy").unlink()
+    back = retrieval.load_index(tmp_path / "ix", expect_fingerprint="enc-aaa")
+    q = rng.standard_normal((20, 16))
+    np.testing.assert_array_equal(back.search(q, 10)[1], idx.search(q, 10)[1])
+    assert back.groups == groups and back.meta["params"] == meta["params"] and back.stats == {}
+    np.testing.assert_allclose(back.vector(5), idx.vector(5), atol=1e-6)
+
+
+@pytest.mark.parametrize("options, needle", [
+    (dict(storage="cloud"), "--storage must be one of auto, ram, disk, shards, got 'cloud'"),
+    (dict(memory_budget_mb=0), "--memory-mb must be a finite number > 0, got 0"),
+    (dict(memory_budget_mb=float("inf")), "--memory-mb must be a finite number > 0, got inf"),
+    (dict(target_recall=1.5), "--target-recall must be in (0, 1], got 1.5"),
+    (dict(target_recall=True), "--target-recall must be in (0, 1], got True"),
+    (dict(members=0, storage="shards"), "--members must be an integer >= 1, got 0"),
+    (dict(members=2), "--members is for --storage shards"),
+    (dict(rerank=-1), "rerank must be an integer >= 0, got -1"),
+    (dict(factory=" "), "--factory must be a FAISS index_factory string"),
+    (dict(nprobe=4), "unknown index option(s) nprobe; valid: factory, memory_budget_mb, target_recall"),
+])
+def test_index_options_are_checked_where_they_enter(options, needle):
+    with pytest.raises(InputError, match=re.escape(needle)):
+        IndexOptions.of(**options)
+    with pytest.raises(InputError, match=re.escape(needle)):  # build_index takes them as keywords too
+        retrieval.build_index(np.eye(4), list("abcd"), **options)
+
+
+def test_index_options_are_one_frozen_value():
+    import dataclasses
+
+    opts = IndexOptions.of(factory="IVF16,Flat", target_recall=0.8, seed=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.factory = "Flat"
+    assert opts.recall_target == 0.8 and IndexOptions().recall_target == retrieval.TARGET_RECALL
+    x, _, _ = _clustered(2000, 16, 20, seed=14)
+    a = retrieval.build_index(x, [str(i) for i in range(2000)], options=opts)
+    b = retrieval.build_index(x, [str(i) for i in range(2000)], factory="IVF16,Flat", target_recall=0.8, seed=3)
+    assert a.meta["factory"] == "IVF16,Flat" and a.meta["seed"] == 3 and a.meta["params"] == b.meta["params"]
+    assert 0.8 <= a.meta["recall_at_10"] == b.meta["recall_at_10"]
+    with pytest.raises(InputError, match="bad FAISS factory"):  # refused before anything is encoded
+        IndexOptions(factory="NotAFactory").check_factory(16)
+    with pytest.raises(InputError, match="needs at least 16 vectors"):
+        IndexOptions(factory="IVF16,Flat").check_factory(16, n=10)
 
 
 def test_encoder_mismatch_is_refused(tmp_path):

@@ -17,6 +17,7 @@ _API: dict[str, str] = {
         "generate", "decode", "generate_embeddings", "interpolate", "slerp")},
     **{name: "textgan.metrics" for name in ("typical_nn_cosine", "group_coverage")},
     "build_index": "textgan.index.build", "load_index": "textgan.index.build", "VectorIndex": "textgan.index.build",
+    "IndexOptions": "textgan.index.options",
     "load_generator": "textgan.gan", "GANConfig": "textgan.gan", "run_demo": "textgan.workflow.demo",
     "score_texts": "textgan.workflow.score",
     "augment": "textgan.workflow.fewshot", "hallucinate": "textgan.workflow.fewshot",

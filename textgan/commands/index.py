@@ -21,16 +21,17 @@ from textgan.common.errors import InputError
 @click.option("--storage", type=click.Choice(["auto", "ram", "disk", "shards"]), default="auto", show_default=True,
               help="disk: IVF-PQ re-ranked with exact vectors kept on disk; shards: one index per group of "
                    "shards, searched together. Both stream a corpus file into shards first (see --vectors).")
-@click.option("--groups", type=int, default=None,
-              help="--storage shards: member indexes (default: each group's raw vectors fit --memory-mb, or 1 GiB).")
+@click.option("--members", type=int, default=None,
+              help="--storage shards: member indexes (default: each member's raw vectors fit --memory-mb, or 1 GiB).")
+@click.option("--groups", "members_old", type=int, default=None, hidden=True)  # the old name of --members
 @click.option("--vectors", "vectors_dir", default=None, type=click.Path(),
               help="Shard folder a corpus file is encoded into for --storage disk/shards (default: OUT.vectors); "
                    "a rerun resumes it.")
 @click.option("--target-recall", type=float, default=None,
               help="recall@10 (measured against exact search) the search settings are tuned to [default: 0.95].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, groups, vectors_dir,
-              target_recall, progress):
+def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, members, members_old,
+              vectors_dir, target_recall, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.
 
     CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
@@ -43,18 +44,22 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
       textgan index runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/index
       textgan index runs/sim/model runs/vecs --memory-mb 2000 --out runs/index
       textgan index runs/sim/model big.txt --storage disk --out runs/big-index
-      textgan index runs/sim/model runs/vecs --storage shards --groups 4 --out runs/sharded-index
+      textgan index runs/sim/model runs/vecs --storage shards --members 4 --out runs/sharded-index
     """
     from pathlib import Path
 
+    from textgan.index.folder import code_bytes
+    from textgan.index.options import IndexOptions
     from textgan.workflow import core as workflow
 
-    idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col,
-                                factory=factory, memory_budget_mb=memory_mb, progress=progress, storage=storage,
-                                groups=groups, vectors_dir=vectors_dir, target_recall=target_recall)
+    if members is not None and members_old is not None:
+        raise InputError("--groups is the old name of --members: give one of them")
+    options = IndexOptions(factory=factory, memory_budget_mb=memory_mb, target_recall=target_recall, storage=storage,
+                           members=members if members is not None else members_old, progress=progress)
+    idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col, options=options,
+                                vectors_dir=vectors_dir)
     m = idx.meta
-    files = [f for f in Path(out).glob("**/*") if f.name in ("index.faiss", "lists.ivfdata")]
-    bpv = sum(f.stat().st_size for f in files) / max(1, m["n"])
+    bpv = code_bytes(Path(out)) / max(1, m["n"])
     where = {"disk": " on disk", "shards": f" in {len(m.get('members', []))} index shards"}.get(m.get("storage"), "")
     click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
                f"with {m['factory']}{where}, "

@@ -7,7 +7,7 @@ to this vector?" and to refuse answering with the wrong encoder:
     texts.jsonl    one {"text": ..., "group": ...} object per row, row i <-> FAISS id i
     vectors.npy    the normalised corpus vectors (N, D) float32, when under 200 MB
     meta.json      encoder fingerprint, dim, metric, factory, measured recall@10, params,
-                   the sha256 of every other file and the library versions that wrote them
+                   the sha256 of every other file and the library versions (textgan.index.folder)
 
 The index type is picked by `choose_factory` (textgan.index.choice) from the corpus size
 and a memory budget, and can be overridden with any FAISS `index_factory` string. After
@@ -22,20 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.common.artifacts import load_json, verify_digests
 from textgan.common.errors import InputError
-from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
-    RECALL_QUERIES, TARGET_RECALL, check_target_recall, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
 from textgan.common.vectors import as_matrix, normalize_rows
-
+from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
+    RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
+from textgan.index.folder import (check_rows, check_shape, new_meta, read_faiss, read_meta, sampled_recall,
+                                  verify_files)
+from textgan.index.options import IndexOptions
 from textgan.index.store import (  # noqa: F401  (re-exported: the retrieval API)
     ADD_BATCH, FORMAT, METRIC, SEARCH_BATCH, VECTORS_MAX_BYTES, VectorIndex, check_index_out)
 
-def build_index(vectors, texts: list[str], groups: list[str] | None = None,
-                encoder: dict | None = None, factory: str | None = None,
-                memory_budget_mb: float | None = None, seed: int = 0,
-                progress: bool = False, target_recall: float | None = None) -> VectorIndex:
-    """Build a cosine-similarity index over `texts` and their encoded `vectors`.
+
+def build_index(vectors, texts: list[str], groups: list[str] | None = None, encoder: dict | None = None,
+                options: IndexOptions | None = None, **overrides) -> VectorIndex:
+    """Build a cosine-similarity index over `texts` and their encoded `vectors`, in RAM.
 
     Args:
         vectors: (N, D) float array (or tensor); rows are L2-normalised here.
@@ -44,16 +44,14 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
         groups: optional N group labels (paraphrase group / intent), kept per row.
         encoder: metadata of the encoder that made the vectors, e.g.
             {"fingerprint": str, "dim": int, "path": str}; load_index checks the fingerprint.
-        factory: a FAISS index_factory string ("Flat", "HNSW32,Flat", "IVF1024,Flat", ...);
-            None picks one with `choose_factory`.
-        memory_budget_mb: RAM bound for the automatic choice.
-        seed: seeds the IVF training sample and the recall sample.
-        progress: show a tqdm bar while adding vectors.
-        target_recall: recall@10 the search-time knob is raised to (default TARGET_RECALL).
+        options: `IndexOptions` (factory, memory_budget_mb, target_recall, seed, progress; storage
+            and members are the shard builders'); keyword overrides of its fields are accepted too,
+            e.g. build_index(x, texts, factory="IVF64,Flat").
     """
     import faiss
     from tqdm.auto import tqdm
 
+    options = IndexOptions.of(options, **overrides)
     texts = list(texts)
     if len(texts) == 0:
         raise InputError("empty corpus: no texts to index")
@@ -80,87 +78,55 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None,
         groups = [str(g) for g in groups]
     n, d = x.shape
 
-    auto = factory is None
-    factory = factory or choose_factory(n, d, memory_budget_mb)
+    auto = options.factory is None
+    factory = options.factory or choose_factory(n, d, options.memory_budget_mb)
     index = make_empty_index(factory, n, d)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(options.seed)
     if not index.is_trained:
         # random rows, never the first ones: a corpus sorted by group would give biased centroids
         ivf = faiss.try_extract_index_ivf(index)
-        ivf = None if ivf is None else faiss.downcast_index(ivf)
-        if hasattr(ivf, "do_polysemous_training"):
-            ivf.do_polysemous_training = False  # factory default; minutes of annealing we never use
         n_train = min(n, 39 * max(ivf.nlist if ivf is not None else 256, 256))
         try:
             index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
         except RuntimeError as exc:  # a factory make_empty_index cannot foresee
             raise InputError(f"FAISS could not train {factory!r} on {n} vectors: "
                              f"{str(exc).strip().splitlines()[-1][:160]}") from None
-    with tqdm(total=n, desc="index add", unit="vec", disable=not progress) as bar:
+    with tqdm(total=n, desc="index add", unit="vec", disable=not options.progress) as bar:
         for s in range(0, n, ADD_BATCH):
             index.add(x[s:s + ADD_BATCH])
             bar.update(min(ADD_BATCH, n - s))
 
-    recall, params, fallback = tune(index, factory, x, rng, allow_fallback=auto,
-                                    target=check_target_recall(target_recall))
+    recall, params, fallback = tune(index, factory, x, rng, allow_fallback=auto, target=options.recall_target)
     if fallback is not None:
         index, factory, recall, params = fallback, "Flat", 1.0, {}
-    meta = {
-        "format": FORMAT, "version": 1,
-        "fingerprint": (encoder or {}).get("fingerprint"),
-        "encoder": dict(encoder or {}),
-        "dim": d, "metric": METRIC, "factory": factory,
-        "recall_at_10": recall, "recall_queries": min(RECALL_QUERIES, n), "recall_leave_self_out": True,
-        "n": n, "params": params, "seed": seed,
-        "stats": {"n_input": n_in, "duplicates_dropped": n_in - n},
-    }
+    meta = new_meta(encoder, d, factory, n, recall, params, n_input=n_in, **sampled_recall(n, options.seed))
     if fallback is not None:
         meta["stats"]["fell_back_to_flat"] = "tuned approximate index was slower than exact search"
     return VectorIndex(index, texts, groups, meta, x)
 
 
 def load_index(path: str | Path, expect_fingerprint: str | None = None) -> VectorIndex:
-    """Load an index folder; refuse it if it was built with a different encoder.
+    """Load an index folder of any storage (RAM, disk, shards); refuse it if it was built with a
+    different encoder.
 
     Args:
-        path: folder written by `VectorIndex.save`.
+        path: folder written by `VectorIndex.save` (or the on-disk and shard builders).
         expect_fingerprint: fingerprint of the encoder about to produce queries; a
             mismatch (or an index with no fingerprint) raises InputError.
     """
-    import faiss
-
     path = Path(path)
-    if not path.is_dir():
-        raise InputError("index folder not found", path)
-    meta = load_json(path / "meta.json")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError("not a textgan index (meta.json has no format 'textgan-index')", path / "meta.json")
-    if expect_fingerprint is not None and meta.get("fingerprint") != expect_fingerprint:
-        raise InputError(
-            f"index was built with encoder {meta.get('fingerprint')}, not {expect_fingerprint}: "
-            "rebuild the index with this encoder or use the encoder that built it", path)
+    meta = read_meta(path, expect_fingerprint)
     if meta.get("storage") == "shards":  # no index.faiss: members are index folders, each checked as it loads
         from textgan.index.sharded import load_sharded
 
         return load_sharded(path, meta, load_index)
-    f = path / "index.faiss"
-    if not f.is_file():
-        raise InputError("missing index file", f)
-    size = f.stat().st_size
-    if meta.get("index_bytes") not in (None, size):
-        raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
-    verify_digests(path, meta.get("digests"))  # indexes saved before digests were recorded pass
+    f = verify_files(path, meta)  # indexes saved before digests were recorded pass
     if meta.get("storage") == "disk":
-        from textgan.index.ondisk import load_ondisk
+        from textgan.index.ondisk_read import load_ondisk
 
         return load_ondisk(path, meta)
-    try:
-        index = faiss.read_index(str(f))
-    except RuntimeError as exc:
-        raise InputError(f"corrupt FAISS index ({str(exc).strip().splitlines()[-1][:120]})", f) from None
-    if index.d != meta.get("dim") or index.ntotal != meta.get("n"):
-        raise InputError(f"index holds {index.ntotal} x {index.d}, meta.json says "
-                         f"{meta.get('n')} x {meta.get('dim')}", f)
+    index = read_faiss(f)
+    check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), f)
     texts, groups = _read_texts(path / "texts.jsonl", index.ntotal)
     vectors = None
     vf = path / "vectors.npy"
@@ -187,6 +153,5 @@ def _read_texts(f: Path, n: int) -> tuple[list[str], list[str] | None]:
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise InputError(f"corrupt texts file at line {line_no}", f) from None
             groups.append(row.get("group"))
-    if len(texts) != n:
-        raise InputError(f"texts file has {len(texts)} rows, the index has {n} (truncated?)", f)
+    check_rows(len(texts), n, f, "texts file")
     return texts, (None if all(g is None for g in groups) else groups)

@@ -3,7 +3,8 @@
 `choose_factory` maps corpus size and a memory budget to an index_factory string;
 `tune` measures recall@10 against exact search on a sample of corpus rows and raises
 the search-time knob (IVF nprobe, HNSW efSearch) until TARGET_RECALL is met, or reports
-that exact search is faster. Used by textgan.index.build.build_index.
+that exact search is faster. The measurements behind the rules are in bench/retrieval.py
+and bench/scale.py (README, "Retrieval" and "Scale").
 """
 from __future__ import annotations
 
@@ -15,19 +16,15 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.vectors import drop_self
 
-# Exact search is cheap up to here: 50k x 256 float32 is 51 MB and one query costs
-# 13 M multiply-adds, so an approximate index would save little and cost recall.
-FLAT_MAX_N = 50_000
+FLAT_MAX_N = 50_000  # exact search up to here: an approximate index would save little and cost recall
 HNSW_M = 32  # only for factory overrides such as "HNSW32,Flat"; see choose_factory
 TARGET_RECALL = 0.95
 RECALL_QUERIES = 500  # sample size for measuring recall@10 (std error ~0.003)
 
 
 def _nlist(n: int, per_sqrt: float = 4) -> int:
-    """IVF list count: the power of two nearest 4 sqrt(n) (the low end of FAISS's 4-16 sqrt(n)
-    guideline), with >= 39 training points per list. Fewer, larger lists need a larger nprobe
-    for the same recall (bench/retrieval.py, 100k corpus of 1000 groups: 1024 lists reached
-    recall@10 0.985 at nprobe 1 where 256 lists needed nprobe 12 for 0.95)."""
+    """IVF list count: the power of two nearest `per_sqrt` sqrt(n) (4: the low end of FAISS's
+    4-16 sqrt(n) guideline), with >= 39 training points per list."""
     nlist = 2 ** round(math.log2(max(1.0, per_sqrt * math.sqrt(n))))
     return int(max(1, min(nlist, n // 39)))
 
@@ -58,12 +55,9 @@ def choose_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     Rules, first that fits the budget wins:
       1. n <= FLAT_MAX_N (50k): "Flat", exact; an ANN index saves little at this size.
       2. "IVF{nlist},Flat" with nlist ~ 4 sqrt(n) (power of two): exact vectors, coarse
-         k-means partition; training is cheap (39 x nlist sampled rows), adds are fast,
-         and nprobe is tuned to the recall target (bench/retrieval.py reports held-out
-         recall and speed against Flat up to 1M x 256). HNSW is not chosen: on the bench
-         corpora it reached lower recall at a smaller speed-up, built about ten times slower,
-         stores ~260 more bytes per vector, and on structureless (uniform) vectors stayed far
-         below the recall target even at efSearch 1024. Pass factory="HNSW32,Flat" to use it anyway.
+         k-means partition, cheap to train, nprobe tuned to the recall target. HNSW is never
+         chosen (bench/retrieval.py: lower recall at a smaller speed-up, slower builds, more
+         bytes per vector); pass factory="HNSW32,Flat" to use it anyway.
       3. memory tight: "IVF{nlist},PQ{m}" with the largest m (sub-quantisers, a divisor of
          dim, at most dim/2) whose codes fit; recall is lower and is measured, not promised.
 
@@ -102,9 +96,7 @@ def choose_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
 ONDISK_RAW_BYTES = 2**30
 ONDISK_MAX_CODE_BYTES = 64  # PQ code + 8-byte id per vector
 ONDISK_RAM_CODES_BYTES = 2**31  # without a budget, 4-bit fast-scan codes up to this size are held in RAM
-# Finer lists than in RAM: every probe of the on-disk path also pays exact re-reads, and on the
-# 2M x 256 bench IVF8192 reached recall@10 0.975 at nprobe 256 where IVF4096 needed 512 for 0.957.
-ONDISK_LISTS_PER_SQRT = 8
+ONDISK_LISTS_PER_SQRT = 8  # finer lists than in RAM: every probe on disk also pays exact re-reads
 
 
 def choose_storage(n: int, dim: int, memory_budget_mb: float | None = None) -> str:
@@ -130,8 +122,8 @@ def ondisk_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     which stay on disk); nlist the power of two nearest ONDISK_LISTS_PER_SQRT x sqrt(n).
 
     "IVF{nlist},PQ{m}x4fs" when its codes (m/2 + 8 bytes a vector) fit half the memory budget (2 GiB
-    without one): 4-bit codes scanned with SIMD, about 10x faster than 8-bit PQ codes at the same
-    nprobe (bench/scale.py), but FAISS keeps them in RAM. Else "IVF{nlist},PQ{m}" with its inverted
+    without one): 4-bit codes scanned with SIMD, much faster than 8-bit PQ codes at the same
+    nprobe, but FAISS keeps them in RAM. Else "IVF{nlist},PQ{m}" with its inverted
     lists on disk. m: the largest divisor of dim with at least 4 dimensions per sub-quantiser and
     code + id <= ONDISK_MAX_CODE_BYTES.
     """
@@ -154,7 +146,11 @@ def make_empty_index(factory: str, n: int, dim: int):
     except RuntimeError as exc:
         raise InputError(f"bad FAISS factory string {factory!r}: {str(exc).strip().splitlines()[0]}") from None
     ivf = faiss.try_extract_index_ivf(index)
-    inner = faiss.downcast_index(ivf if ivf is not None else index)
+    if ivf is not None:
+        ivf = faiss.downcast_index(ivf)
+        if hasattr(ivf, "do_polysemous_training"):
+            ivf.do_polysemous_training = False  # on by default: minutes of annealing for a filter never used
+    inner = ivf if ivf is not None else faiss.downcast_index(index)
     while isinstance(inner, faiss.IndexPreTransform):
         inner = faiss.downcast_index(inner.index)
     # k-means needs at least one training row per centroid: per IVF list, per PQ codebook entry
@@ -166,15 +162,6 @@ def make_empty_index(factory: str, n: int, dim: int):
         raise InputError(f"factory {factory!r} needs at least {2 ** pq.nbits} vectors to train its "
                          f"{pq.nbits}-bit PQ codebooks, the corpus has {n}; use 'Flat' for a corpus this small")
     return index
-
-
-def check_target_recall(target: float | None) -> float:
-    """The recall@10 the search-time knob is raised to (None: TARGET_RECALL)."""
-    if target is None:
-        return TARGET_RECALL
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
-        raise InputError(f"--target-recall must be in (0, 1], got {target}")
-    return float(target)
 
 
 def set_params(index, params: dict) -> None:

@@ -1,8 +1,9 @@
 """Indexes built from a shard folder (`textgan encode --out DIR`): in RAM, on disk, or one per group.
 
-`build_from_shards` picks RAM or disk from the size and memory budget (index_choice.choose_storage);
-`build_sharded` splits the shards into groups of about equal rows and builds one member index per
-group (textgan.index.sharded searches them together).
+`build_from_shards` picks RAM or disk from the size and memory budget (choice.choose_storage);
+with storage "shards" it splits the shards into groups of about equal rows and builds one member
+index per group (`build_sharded`; textgan.index.sharded searches them together). `join_indexes`
+makes one sharded index of index folders built apart.
 """
 from __future__ import annotations
 
@@ -11,46 +12,46 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.index.folder import check_index_out, code_bytes, link_or_copy, new_meta, write_meta
+from textgan.index.options import IndexOptions
+from textgan.index.sharded import MEMBER
 
 
-def build_from_shards(shards, out, encoder: dict, factory: str | None = None,
-                      memory_budget_mb: float | None = None, storage: str = "auto", progress: bool = False,
-                      target_recall: float | None = None):
-    """Index one `ShardSet` into `out`; storage "auto", "ram" or "disk". Returns the loaded index."""
+def build_from_shards(shards, out, encoder: dict, options: IndexOptions | None = None):
+    """Index one `ShardSet` into `out` as `options.storage` says ("auto": RAM or disk by size and
+    budget); returns the loaded index. `options` are validated by the caller."""
+    from textgan.index.build import build_index
     from textgan.index.choice import choose_storage
     from textgan.index.ondisk import build_ondisk
-    from textgan.index.build import build_index
 
-    if storage not in ("auto", "ram", "disk"):
-        raise InputError(f"storage must be auto, ram or disk, got {storage!r}")
+    options = options or IndexOptions()
+    storage = options.storage
+    if storage == "shards":
+        return build_sharded(shards, out, encoder, options)
     if storage == "auto":
-        storage = choose_storage(shards.n, shards.dim, memory_budget_mb)
+        storage = choose_storage(shards.n, shards.dim, options.memory_budget_mb)
     if storage == "disk":
-        return build_ondisk(shards, out, encoder=encoder, factory=factory, progress=progress,
-                            memory_budget_mb=memory_budget_mb, target_recall=target_recall)
+        return build_ondisk(shards, out, encoder, options)
     rows = [r for s in range(len(shards)) for r in shards.rows(s)]
     vectors = np.concatenate([np.asarray(shards.vectors(s)) for s in range(len(shards))])
     groups = [g for _, g in rows] if any(g is not None for _, g in rows) else None
-    index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=encoder, factory=factory,
-                        memory_budget_mb=memory_budget_mb, progress=progress, target_recall=target_recall)
+    index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=encoder, options=options)
     index.save(out)
     return index
 
 
-def split_shards(shards, groups: int) -> list:
-    """`groups` ShardSets of consecutive shards with about equal rows (never an empty group)."""
+def split_shards(shards, members: int) -> list:
+    """`members` ShardSets of consecutive shards with about equal rows (never an empty one)."""
     from textgan.index.shards import ShardSet
 
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise InputError(f"--groups must be an integer >= 1, got {groups}")
-    if groups > len(shards):
-        raise InputError(f"--groups {groups} is more than the {len(shards)} shards of this folder", shards.folder)
+    if members > len(shards):
+        raise InputError(f"--members {members} is more than the {len(shards)} shards of this folder", shards.folder)
     entries = shards.manifest["shards"]
-    # cut at the shard boundary nearest each multiple of n / groups, keeping >= 1 shard per group
-    cuts = [int(np.argmin(np.abs(shards.offsets - shards.n * g / groups))) for g in range(1, groups)]
+    # cut at the shard boundary nearest each multiple of n / members, keeping >= 1 shard per member
+    cuts = [int(np.argmin(np.abs(shards.offsets - shards.n * g / members))) for g in range(1, members)]
     bounds, lo = [], 0
     for g, c in enumerate(cuts):
-        c = int(min(max(c, lo + 1), len(entries) - (groups - 1 - g)))
+        c = int(min(max(c, lo + 1), len(entries) - (members - 1 - g)))
         bounds.append((lo, c))
         lo = c
     bounds.append((lo, len(entries)))
@@ -58,32 +59,30 @@ def split_shards(shards, groups: int) -> list:
                                          shards=entries[a:b])) for a, b in bounds]
 
 
-def build_sharded(shards, out, groups: int | None, encoder: dict, factory: str | None = None,
-                  memory_budget_mb: float | None = None, storage: str = "auto", progress: bool = False,
-                  target_recall: float | None = None):
+def build_sharded(shards, out, encoder: dict, options: IndexOptions):
     """One member index per group of shards under `out` (written atomically), searched together.
 
     Each member picks RAM or disk for its own size (storage "auto"), so the budget bounds one
-    member's build, not the whole corpus's. groups None: enough that each group's raw vectors
-    fit the budget (1 GiB without one), at least 2.
+    member's build, not the whole corpus's. options.members None: enough that each member's raw
+    vectors fit the budget (1 GiB without one), at least 2.
     """
-    from textgan.common.artifacts import atomic_dir
-    from textgan.index.choice import ONDISK_RAW_BYTES
-    from textgan.index.store import check_index_out
-    from textgan.index.build import load_index
-    from textgan.index.sharded import MEMBER
+    import dataclasses
 
-    if groups is None:
-        per = ONDISK_RAW_BYTES if memory_budget_mb is None else memory_budget_mb * 2**20
-        groups = min(len(shards), max(2, int(np.ceil(shards.n * shards.dim * 4 / per))))
+    from textgan.common.artifacts import atomic_dir
+    from textgan.index.build import load_index
+    from textgan.index.choice import ONDISK_RAW_BYTES
+
+    count = options.members
+    if count is None:
+        per = ONDISK_RAW_BYTES if options.memory_budget_mb is None else options.memory_budget_mb * 2**20
+        count = min(len(shards), max(2, int(np.ceil(shards.n * shards.dim * 4 / per))))
     out = check_index_out(out)
-    parts = split_shards(shards, groups)
+    parts = split_shards(shards, count)
+    each = dataclasses.replace(options, storage="auto", members=None)
     with atomic_dir(out) as tmp:
         members = []
         for g, part in enumerate(parts):
-            idx = build_from_shards(part, tmp / MEMBER.format(g), encoder, factory=factory,
-                                    memory_budget_mb=memory_budget_mb, storage=storage, progress=progress,
-                                    target_recall=target_recall)
+            idx = build_from_shards(part, tmp / MEMBER.format(g), encoder, each)
             names = [s["name"] for s in part.manifest["shards"]]
             members.append(dict(_member_entry(MEMBER.format(g), idx), shards=names))
             del idx
@@ -95,14 +94,8 @@ def join_indexes(paths, out):
     """A sharded index over index folders built apart (say one per machine, each from its own shard
     folder or `--shard I/N` copies): each is hard-linked (copied across file systems) into OUT/part-K.
     Every folder is loaded (and so checksummed) first; all must come from one encoder."""
-    import os
-    import shutil
-    from pathlib import Path
-
     from textgan.common.artifacts import atomic_dir
-    from textgan.index.store import check_index_out
     from textgan.index.build import load_index
-    from textgan.index.sharded import MEMBER
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -120,14 +113,11 @@ def join_indexes(paths, out):
     with atomic_dir(out) as tmp:
         for p, m in zip(paths, members):
             for f in sorted(p.rglob("*")):
-                dst = tmp / m["path"] / f.relative_to(p)
                 if f.is_dir():
                     continue
+                dst = tmp / m["path"] / f.relative_to(p)
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(f, dst)
-                except OSError:
-                    shutil.copyfile(f, dst)
+                link_or_copy(f, dst)
         _write_composite(tmp, members, first.get("encoder") or {"fingerprint": first.get("fingerprint")},
                          int(first["dim"]), sum(m["n_input"] for m in members))
     return load_index(out)
@@ -140,18 +130,16 @@ def _member_entry(name: str, idx) -> dict:
             "n_input": int(m.get("stats", {}).get("n_input", idx.ntotal))}
 
 
-def _write_composite(tmp, members: list, encoder: dict, dim: int, n_input: int) -> None:
-    from textgan.common.artifacts import file_sha256, library_versions, save_json
-    from textgan.index.store import FORMAT, METRIC
+def _write_composite(tmp: Path, members: list, encoder: dict, dim: int, n_input: int) -> None:
+    """meta.json of the sharded index: its digests are those of the members' meta.json files (each
+    of which holds the digests of its member's own files, checked when the member loads)."""
+    from textgan.common.artifacts import file_sha256
 
     n = sum(m["n"] for m in members)
-    sizes = sum(f.stat().st_size for f in tmp.glob("part-*/**/*") if f.name in ("index.faiss", "lists.ivfdata"))
-    meta = {"format": FORMAT, "version": 1, "storage": "shards", "fingerprint": encoder.get("fingerprint"),
-            "encoder": dict(encoder), "dim": dim, "metric": METRIC,
-            "factory": "+".join(sorted({str(m["factory"]) for m in members})), "n": n, "members": members,
-            # the weakest member bounds the composite's recall (each is searched for the full k)
-            "recall_at_10": min(float(m["recall_at_10"]) for m in members), "params": {},
-            "bytes_per_vector": sizes / max(1, n), "stats": {"n_input": n_input, "duplicates_dropped": n_input - n},
-            "digests": {f"{m['path']}/meta.json": file_sha256(tmp / m["path"] / "meta.json") for m in members},
-            "versions": library_versions()}
-    save_json(meta, tmp / "meta.json")
+    factory = "+".join(sorted({str(m["factory"]) for m in members}))
+    # the weakest member bounds the composite's recall (each is searched for the full k)
+    recall = min(float(m["recall_at_10"]) for m in members)
+    meta = new_meta(encoder, dim, factory, n, recall, {}, storage="shards", n_input=n_input, members=members,
+                    bytes_per_vector=code_bytes(tmp) / max(1, n))
+    write_meta(meta, tmp, digests={f"{m['path']}/meta.json": file_sha256(tmp / m["path"] / "meta.json")
+                                   for m in members})

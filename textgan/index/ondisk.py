@@ -1,7 +1,7 @@
 """Indexes past RAM: IVF-PQ with its inverted lists on disk, built from a shard folder.
 
 The build never holds more than one block of vectors (BLOCK_ROWS) in memory:
-  1. train the IVF-PQ (index_choice.ondisk_factory, or any IVF factory) on a uniform sample
+  1. train the IVF-PQ (choice.ondisk_factory, or any IVF factory) on a uniform sample
      of corpus rows, read shard by shard from memory-mapped .npy files;
   2. add the corpus block by block into copies of the trained empty index, each written to disk;
   3. merge the blocks' inverted lists into one `lists.ivfdata` file with FAISS's own
@@ -13,11 +13,11 @@ Search ranks candidates with the PQ codes, then re-ranks the top `rerank * k` wi
 vectors, read from the copies of the shards kept in the folder (`vectors/`, hard links when the
 shard folder is on the same file system; textgan.index.ondisk_read). The exact vectors never enter
 RAM whole; the codes are either 8-bit PQ in on-disk inverted lists (m + 8 bytes a vector, paged
-in as lists are touched) or, when they fit the budget (index_choice.ondisk_factory), 4-bit
-fast-scan PQ held in RAM (m/2 + 8 bytes a vector, ~10x faster to scan): DiskANN's split of
+in as lists are touched) or, when they fit the budget (choice.ondisk_factory), 4-bit
+fast-scan PQ held in RAM (m/2 + 8 bytes a vector, much faster to scan): DiskANN's split of
 compressed vectors in RAM and full-precision ones on SSD.
 
-Folder (read by retrieval.load_index, checksums as for every index):
+Folder (read by build.load_index; meta and checksums as for every index, textgan.index.folder):
     index.faiss[, lists.ivfdata] the IVF-PQ (and its on-disk inverted lists, 8-bit PQ only)
     vectors/shard-*.npy          exact vectors, shard by shard (re-ranking, vector(i))
     texts.jsonl, texts.offsets.npy   one {"text"[, "group"]} per row and its byte offsets
@@ -26,23 +26,22 @@ Folder (read by retrieval.load_index, checksums as for every index):
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.index.choice import (RECALL_QUERIES, check_target_recall, make_empty_index, ondisk_factory, raise_knob,
-                                  set_params)
+from textgan.index.choice import RECALL_QUERIES, make_empty_index, ondisk_factory, raise_knob, set_params
+from textgan.index.folder import check_index_out, code_bytes, link_or_copy, new_meta, sampled_recall, write_meta
 from textgan.index.ondisk_read import (  # noqa: F401  (re-exported: the on-disk API)
-    ShardVectors, exact_topk, load_ondisk, peak_rss_mb, quiet_native_output, rerank_search)
+    OnDiskIndex, ShardVectors, exact_topk, load_ondisk, peak_rss_mb, quiet_native_output, rerank_search)
+from textgan.index.options import IndexOptions
 
 BLOCK_ROWS = 1_000_000  # vectors added into one in-memory block before it goes to disk (at most)
 ADD_ROWS = 65_536  # vectors read from a shard and encoded per add call
 DEFAULT_RERANK = 10
 # coarse k-means iterations (FAISS's default is 25): the on-disk lists are 8 sqrt(n), so training
-# is the longest build phase; the 2M bench's recall (0.975 at nprobe 256) was measured with 10
+# is the longest build phase; the recall this reaches is measured after every build
 KMEANS_ITER = 10
 RERANK_CHOICES = (5, 10, 20, 40)  # re-rank factors the build tries (each with its own nprobe)
 
@@ -56,41 +55,37 @@ def block_rows_for(code_size: int, memory_budget_mb: float | None) -> int:
     return max(ADD_ROWS, min(BLOCK_ROWS, rows))
 
 
-def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None = None,
-                 rerank: int | None = None, seed: int = 0, progress: bool = False,
-                 memory_budget_mb: float | None = None, target_recall: float | None = None):
-    """Build an on-disk IVF-PQ index folder from a `textgan.workflow.encode.ShardSet`; returns the loaded index.
+def build_ondisk(shards, out, encoder: dict | None = None, options: IndexOptions | None = None) -> OnDiskIndex:
+    """Build an on-disk IVF-PQ index folder from a `textgan.index.shards.ShardSet`; returns the loaded index.
 
     Args:
         shards: `open_shards(...)` of an encoded corpus.
         out: index folder to write (atomically; may replace an older index).
         encoder: the encoder metadata recorded in meta.json (checked when queries come).
-        factory: an IVF index_factory string (default: index_choice.ondisk_factory).
-        rerank: re-rank rerank * k PQ candidates with the exact vectors (0: codes only); None
-            tunes it with nprobe (RERANK_CHOICES, the fastest setting that reaches the target).
-        target_recall: recall@10 nprobe (and rerank) are raised to (default TARGET_RECALL, 0.95).
-        memory_budget_mb: bounds the block of codes held in memory while adding (block_rows_for).
+        options: validated `IndexOptions`: factory (an IVF one; default choice.ondisk_factory),
+            rerank (rerank * k PQ candidates re-ranked with the exact vectors; None tunes it with
+            nprobe over RERANK_CHOICES), target_recall, memory_budget_mb (bounds the block of codes
+            held while adding, block_rows_for), seed, progress.
     """
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
     from tqdm.auto import tqdm
 
-    from textgan.common.artifacts import atomic_dir, atomic_path, folder_digests, library_versions, load_json, save_json
-    from textgan.index.store import FORMAT, METRIC, check_index_out
+    from textgan.common.artifacts import atomic_dir, atomic_path, folder_digests, load_json
 
+    options = options or IndexOptions()
     out = check_index_out(out)
-    target = check_target_recall(target_recall)
+    target = options.recall_target
     n, d = shards.n, shards.dim
-    factory = factory or ondisk_factory(n, d, memory_budget_mb)
+    factory = options.factory or ondisk_factory(n, d, options.memory_budget_mb)
     index = make_empty_index(factory, n, d)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is None:
         raise InputError(f"an on-disk index needs an IVF factory (e.g. {ondisk_factory(n, d)}), got {factory!r}")
-    ivf = faiss.downcast_index(ivf)
-    if hasattr(ivf, "do_polysemous_training"):
-        ivf.do_polysemous_training = False
+    ivf = faiss.downcast_index(ivf)  # its class tells fast-scan codes (no on-disk lists) apart
     ivf.cp.niter = KMEANS_ITER
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(options.seed)
+    progress = options.progress
     clock = _Clock()
     _, sample = shards.sample(min(n, 39 * max(ivf.nlist, 256)), rng)
     _train(index, sample, factory)
@@ -99,7 +94,7 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
     # 4-bit fast-scan codes have no on-disk inverted lists in FAISS: they are added in place and
     # loaded whole (m/2 + 8 bytes a vector, within the budget ondisk_factory checked)
     in_ram = "FastScan" in type(ivf).__name__
-    block_rows = None if in_ram else block_rows_for(ivf.code_size, memory_budget_mb)
+    block_rows = None if in_ram else block_rows_for(ivf.code_size, options.memory_budget_mb)
     with atomic_dir(out) as tmp:
         if in_ram:
             _add_in_place(index, shards, progress, tqdm)
@@ -119,22 +114,17 @@ def build_ondisk(shards, out, encoder: dict | None = None, factory: str | None =
         clock.lap("merge_and_copy")
         vectors = ShardVectors([tmp / "vectors" / f"{nm}.npy" for nm in shards.names],
                                list(np.diff(shards.offsets)), d)
-        recall, params, typical, rerank = _tune(index, vectors, shards, factory, rerank, rng, target)
+        recall, params, typical, rerank = _tune(index, vectors, shards, factory, options.rerank, rng, target)
         clock.lap("recall_and_tune")
-        meta = {"format": FORMAT, "version": 1, "storage": "disk", "lists": "ram" if in_ram else "disk",
-                "fingerprint": (encoder or {}).get("fingerprint"), "encoder": dict(encoder or {}),
-                "dim": d, "metric": METRIC, "factory": factory, "rerank": int(rerank),
-                "recall_at_10": recall, "target_recall": target, "recall_queries": min(RECALL_QUERIES, n),
-                "recall_leave_self_out": True,
-                "n": n, "params": params, "seed": seed, "typical_nn_cosine": typical, "has_groups": has_groups,
-                "shards": {"names": shards.names, "rows": [int(r) for r in np.diff(shards.offsets)]},
-                "stats": {"n_input": n, "duplicates_dropped": 0}}
-        sizes = {f: (tmp / f).stat().st_size for f in ("index.faiss", "lists.ivfdata") if (tmp / f).is_file()}
-        meta.update(index_bytes=sizes["index.faiss"], bytes_per_vector=sum(sizes.values()) / n,
-                    digests=folder_digests(tmp, skip=("meta.json",)), versions=library_versions())
+        meta = new_meta(encoder, d, factory, n, recall, params, storage="disk", **sampled_recall(n, options.seed),
+                        lists="ram" if in_ram else "disk", rerank=int(rerank), target_recall=target,
+                        typical_nn_cosine=typical, has_groups=has_groups, bytes_per_vector=code_bytes(tmp) / n,
+                        shards={"names": shards.names, "rows": [int(r) for r in np.diff(shards.offsets)]},
+                        block_rows=block_rows)
+        digests = folder_digests(tmp, skip=("meta.json",))
         clock.lap("checksums")
-        meta.update(build_seconds=clock.laps, build_peak_rss_mb=clock.rss, block_rows=block_rows)
-        save_json(meta, tmp / "meta.json")
+        meta.update(build_seconds=clock.laps, build_peak_rss_mb=clock.rss)
+        write_meta(meta, tmp, digests)
         del vectors
     return load_ondisk(out, load_json(out / "meta.json"))
 
@@ -208,14 +198,10 @@ def _add_blocks(index, shards, tmp: Path, block_rows: int, progress: bool, tqdm)
 
 
 def _link_vectors(shards, dest: Path) -> None:
-    """Hard links to the shard vectors (no copy on one file system), else copies."""
+    """The exact vectors beside the index: hard links to the shards (copies across file systems)."""
     dest.mkdir()
     for nm in shards.names:
-        src, dst = shards.folder / f"{nm}.npy", dest / f"{nm}.npy"
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copyfile(src, dst)
+        link_or_copy(shards.folder / f"{nm}.npy", dest / f"{nm}.npy")
 
 
 def _write_texts(shards, tmp: Path) -> bool:
@@ -240,8 +226,8 @@ def _write_texts(shards, tmp: Path) -> bool:
 
 def _tune(index, vectors: ShardVectors, shards, factory: str, rerank: int | None, rng, target: float):
     """(recall@10, {nprobe}, typical NN cosine, rerank): each sampled row leaves itself out, as in
-    index_choice.tune. With rerank None every RERANK_CHOICES value gets its own lowest nprobe that
-    reaches the target; the fastest of those on the sample wins (every exact row read costs ~2 us,
+    choice.tune. With rerank None every RERANK_CHOICES value gets its own lowest nprobe that
+    reaches the target; the fastest of those on the sample wins (every exact row read costs time,
     but 4-bit codes rank coarsely: the test corpus of repeated texts needed rerank 40), else the
     best recall."""
     from textgan.common.vectors import drop_self

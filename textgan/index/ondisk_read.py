@@ -12,6 +12,8 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.index.choice import set_params
+from textgan.index.folder import check_rows, check_shape, read_faiss
+from textgan.index.store import VectorIndex
 
 RERANK_ROWS = 65_536  # candidate rows read and scored at once (64 MB of exact vectors at 256-d)
 
@@ -101,9 +103,9 @@ class ShardVectors:
     """Exact vectors of a folder of .npy shards; rows gathered by global id with one pread each.
 
     Not memory-mapped: pages of a mapping count towards the process's RSS while it lives, so a
-    server would grow towards the size of every shard it ever touched; and on the bench VM a
-    first-touch page fault cost ~5 us a row against ~2 us for a pread of a cached page. The OS
-    page cache keeps hot rows in memory either way (reclaimable, not the process's).
+    server would grow towards the size of every shard it ever touched, and a first-touch page
+    fault costs more than a pread of a cached page. The OS page cache keeps hot rows in memory
+    either way (reclaimable, not the process's).
     """
 
     def __init__(self, files: list[Path], rows: list[int], dim: int):
@@ -167,52 +169,37 @@ def rerank_search(index, vectors: ShardVectors | None, q: np.ndarray, k: int, re
     return scores, ids
 
 
-def _vector_index_class():
-    from textgan.index.store import VectorIndex
+class OnDiskIndex(VectorIndex):
+    """A VectorIndex whose codes, exact vectors and texts stay on disk (read as queries need them)."""
 
-    class OnDiskIndex(VectorIndex):
-        """A VectorIndex whose codes, exact vectors and texts stay on disk."""
+    def __init__(self, index, texts, groups, meta, vectors: ShardVectors | None):
+        super().__init__(index, texts, groups, meta, None)
+        self.shard_vectors = vectors
 
-        def __init__(self, index, texts, groups, meta, vectors: ShardVectors | None):
-            super().__init__(index, texts, groups, meta, None)
-            self.shard_vectors = vectors
+    def _search(self, q: np.ndarray, k: int):
+        return rerank_search(self.index, self.shard_vectors, q, k, int(self.meta.get("rerank", 0)))
 
-        def search(self, queries, k: int = 10):
-            from textgan.common.vectors import as_matrix, check_k, normalize_rows
+    def vector(self, i: int) -> np.ndarray:
+        return self.shard_vectors.gather(np.array([int(i)]))[0]
 
-            q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
-            k = min(check_k(k, "k"), self.ntotal)
-            return rerank_search(self.index, self.shard_vectors, q, k, int(self.meta.get("rerank", 0)))
-
-        def vector(self, i: int) -> np.ndarray:
-            return self.shard_vectors.gather(np.array([int(i)]))[0]
-
-        def reconstruct_all(self) -> np.ndarray:
-            raise InputError(f"this on-disk index holds {self.ntotal} vectors: they are read shard by shard, "
-                             "never all at once")
-
-    return OnDiskIndex
+    def reconstruct_all(self) -> np.ndarray:
+        raise InputError(f"this on-disk index holds {self.ntotal} vectors: they are read shard by shard, "
+                         "never all at once")
 
 
-def load_ondisk(path: Path, meta: dict):
+def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
     """The OnDiskIndex of a folder whose meta.json says storage "disk" (digests already verified)."""
     import faiss
 
     f = path / "index.faiss"
-    try:
-        with quiet_native_output():
-            index = faiss.read_index(str(f), faiss.IO_FLAG_ONDISK_SAME_DIR)
-    except RuntimeError as exc:
-        raise InputError(f"corrupt FAISS index ({str(exc).strip().splitlines()[-1][:120]})", f) from None
-    if index.d != meta.get("dim") or index.ntotal != meta.get("n"):
-        raise InputError(f"index holds {index.ntotal} x {index.d}, meta.json says {meta.get('n')} x {meta.get('dim')}", f)
+    with quiet_native_output():
+        index = read_faiss(f, faiss.IO_FLAG_ONDISK_SAME_DIR)
+    check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), f)
     set_params(index, meta.get("params") or {})
     sh = meta["shards"]
     vectors = ShardVectors([path / "vectors" / f"{nm}.npy" for nm in sh["names"]], sh["rows"], index.d)
     offsets = np.load(path / "texts.offsets.npy", mmap_mode="r", allow_pickle=False)
-    if len(offsets) != index.ntotal + 1:
-        raise InputError(f"texts offsets hold {len(offsets) - 1} rows, the index has {index.ntotal}",
-                         path / "texts.offsets.npy")
+    check_rows(len(offsets) - 1, index.ntotal, path / "texts.offsets.npy", "texts offset table")
     texts = RowFile(path / "texts.jsonl", offsets, "text")
     groups = RowFile(path / "texts.jsonl", offsets, "group") if meta.get("has_groups") else None
-    return _vector_index_class()(index, texts, groups, meta, vectors)
+    return OnDiskIndex(index, texts, groups, meta, vectors)

@@ -22,6 +22,7 @@ import numpy as np
 
 from textgan.common.artifacts import file_sha256, load_json
 from textgan.common.errors import InputError
+from textgan.index.folder import check_shape
 from textgan.index.store import VectorIndex
 
 MEMBER = "part-{:05d}"
@@ -64,14 +65,10 @@ class ShardedIndex(VectorIndex):
     def dim(self) -> int:
         return int(self.members[0].dim)
 
-    def search(self, queries, k: int = 10):
-        from textgan.common.vectors import as_matrix, check_k, normalize_rows
-
-        q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
-        k = min(check_k(k, "k"), self.ntotal)
+    def _search(self, q: np.ndarray, k: int):
         all_s, all_i = [], []
         for off, m in zip(self.offsets, self.members):
-            s, i = m.search(q, min(k, m.ntotal))
+            s, i = m._search(q, min(k, m.ntotal))  # q is checked and normalised already
             all_s.append(np.where(i >= 0, s, -np.inf))
             all_i.append(np.where(i >= 0, i + off, -1))
         scores, ids = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
@@ -101,7 +98,7 @@ def load_sharded(path: Path, meta: dict, load) -> ShardedIndex:
     come from the same encoder (checked first: the likelier mistake, and the clearer message) and
     match the digest of its meta.json recorded here.
 
-    load: textgan.index.build.load_index (passed in: retrieval imports this module).
+    load: textgan.index.build.load_index (passed in: build imports this module).
     """
     members = []
     fp, dim = meta.get("fingerprint"), meta.get("dim")
@@ -122,11 +119,8 @@ def load_sharded(path: Path, meta: dict, load) -> ShardedIndex:
             raise InputError("checksum mismatch: the index shard changed since the sharded index was written",
                              p / "meta.json")
         idx = load(p)  # checks the member's own files against its meta.json
-        if idx.dim != dim or idx.ntotal != entry.get("n"):
-            raise InputError(f"index shard holds {idx.ntotal} x {idx.dim}, meta.json says {entry.get('n')} x {dim}",
-                             p / "meta.json")
+        check_shape(idx.ntotal, idx.dim, entry.get("n"), dim, p / "meta.json", "index shard")
         members.append(idx)
     out = ShardedIndex(members, meta)
-    if out.ntotal != meta.get("n"):
-        raise InputError(f"index shards hold {out.ntotal} vectors, meta.json says {meta.get('n')}", path / "meta.json")
+    check_shape(out.ntotal, out.dim, meta.get("n"), dim, path / "meta.json", "the index shards together")
     return out

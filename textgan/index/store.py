@@ -1,7 +1,8 @@
-"""The index folder as an object: `VectorIndex` (FAISS index + texts + groups + meta) and its save.
+"""The index as an object: `VectorIndex` (FAISS index + texts + groups + meta) and its save.
 
-Kept apart from building (`textgan.index.build`, `textgan.index.ondisk`) so both kinds of index
-(in RAM and on disk) share one type and one folder format without importing each other.
+Every kind of index (in RAM here, on disk in textgan.index.ondisk_read, several searched together
+in textgan.index.sharded) is a VectorIndex: `search` checks and normalises the queries and caps k
+once, each kind implements `_search`. The folder format is textgan.index.folder's.
 """
 from __future__ import annotations
 
@@ -10,13 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.common.artifacts import (atomic_dir, atomic_file, atomic_path, folder_digests, is_nonempty_dir,
-                               library_versions, save_json)
-from textgan.common.errors import InputError
+from textgan.common.artifacts import atomic_dir, atomic_file, atomic_path
 from textgan.common.vectors import as_matrix, check_k, normalize_rows
-
-FORMAT = "textgan-index"
-METRIC = "inner_product"
+from textgan.index.folder import FORMAT, METRIC, check_index_out, write_meta  # noqa: F401  (re-exported)
 
 VECTORS_MAX_BYTES = 200 * 2**20  # keep vectors.npy beside the index below this size
 ADD_BATCH = 65_536
@@ -61,7 +58,10 @@ class VectorIndex:
             k: neighbours per query.
         """
         q = normalize_rows(as_matrix(queries, "queries", self.dim), "queries")
-        k = min(check_k(k, "k"), self.ntotal)
+        return self._search(q, min(check_k(k, "k"), self.ntotal))
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of unit queries q (Q, D) float32, 1 <= k <= N: what each kind of index implements."""
         scores = np.empty((len(q), k), np.float32)
         ids = np.empty((len(q), k), np.int64)
         for s in range(0, len(q), SEARCH_BATCH):
@@ -90,11 +90,7 @@ class VectorIndex:
             ivf.make_direct_map()
 
     def save(self, path: str | Path) -> Path:
-        """Write the index folder atomically (a failed save leaves any old folder intact).
-
-        meta.json records the sha256 of every other file: a bit flip in index.faiss keeps its
-        size and often still parses, and would then be served as confident wrong answers.
-        """
+        """Write the index folder atomically (a failed save leaves any old folder intact)."""
         import faiss
 
         path = check_index_out(path)
@@ -108,28 +104,7 @@ class VectorIndex:
             if self._vectors is not None and self._vectors.nbytes <= VECTORS_MAX_BYTES:
                 with atomic_path(tmp / "vectors.npy") as f:
                     np.save(f, self._vectors)
-            meta = dict(self.meta, index_bytes=(tmp / "index.faiss").stat().st_size,
-                        digests=folder_digests(tmp, skip=("meta.json",)), versions=library_versions())
-            save_json(meta, tmp / "meta.json")
-        self.meta = meta
+            self.meta = write_meta(self.meta, tmp)
         return path
-
-
-def check_index_out(path: str | Path) -> Path:
-    """An index folder may replace an older index, never a file or a folder of other things
-    (saving renames the new folder over the old one, deleting what was there)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError("output path is a file, expected an index folder", path)
-    if is_nonempty_dir(path):
-        meta = path / "meta.json"
-        try:
-            is_index = json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            is_index = False
-        if not is_index:
-            raise InputError("output folder exists and is not a textgan index (saving would replace it); "
-                             "choose a new --out", path)
-    return path
 
 

@@ -76,81 +76,57 @@ def encoder_meta(enc, path=None) -> dict:
 # --- retrieval ---------------------------------------------------------------------------
 
 def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str | None = None,
-                 factory: str | None = None, memory_budget_mb: float | None = None,
-                 batch_size: int = 256, progress: bool = True, encoder_path=None, storage: str = "auto",
-                 groups: int | None = None, vectors_dir=None, target_recall: float | None = None):
+                 options=None, batch_size: int = 256, encoder_path=None, vectors_dir=None, **overrides):
     """Encode a corpus with a saved similarity model and write a FAISS index folder.
 
     Args:
         model: similarity model folder.
         corpus: .txt (one sentence a line) or a CSV/TSV/JSON/JSONL/Parquet file, or a shard
-            folder written by `textgan.workflow.encode.encode_shards` (see `index_shards`).
+            folder written by `textgan.workflow.encode.encode_shards` (read shard by shard).
         out: index folder to write (atomically).
-        text_col, group_col: columns of a data file; groups are kept beside the texts.
-        factory: a FAISS `index_factory` string overriding the automatic choice.
-        memory_budget_mb: steers the automatic choice towards compressed indexes.
+        text_col, group_col: columns of a data file; group labels are kept beside the texts.
+        options: `textgan.index.options.IndexOptions` (factory, memory budget, target recall,
+            storage, members, progress, ...; default: the defaults with progress bars on); keyword
+            overrides of its fields are accepted too, e.g. index_corpus(..., storage="disk", progress=False).
         encoder_path: the encoder path the index records (default: `model`), for a model
             folder that is about to move (the demo builds its run in a temporary folder).
-        storage: "auto", "ram", "disk" (textgan.index.ondisk) or "shards" (textgan.index.sharded);
-            the last two stream a corpus file into the shard folder `vectors_dir` (default
-            OUT.vectors) first, resumably. groups: member indexes for "shards" (`index_shards`).
+        vectors_dir: with storage "disk" or "shards" a corpus file is streamed into this shard
+            folder (default OUT.vectors) first, resumably, then indexed from it.
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
-    from textgan.index.build import build_index, check_index_out, check_target_recall, make_empty_index
-
-    check_index_out(out)
-    if memory_budget_mb is not None and not (np.isfinite(memory_budget_mb) and memory_budget_mb > 0):
-        raise InputError(f"--memory-mb must be a finite number > 0, got {memory_budget_mb}")
-    check_target_recall(target_recall)  # before any encoding
-    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
-        raise InputError(f"--groups must be an integer >= 1, got {groups}")
-    enc = load_encoder(model)
-    path = encoder_path or (model if isinstance(model, (str, Path)) else None)
-    if not Path(corpus).is_dir() and storage in ("disk", "shards"):
-        from textgan.workflow.encode import encode_stream
-
-        corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, factory, batch_size, progress)
-    if Path(corpus).is_dir():
-        return index_shards(enc, corpus, out, factory=factory, memory_budget_mb=memory_budget_mb, storage=storage,
-                            progress=progress, encoder_path=path, groups=groups, target_recall=target_recall)
-    if groups is not None or vectors_dir is not None:
-        raise InputError("--groups is for --storage shards, --vectors for a corpus file with --storage disk or shards")
-    texts, groups = read_corpus(corpus, text_col, group_col)
-    if not texts:
-        raise InputError("empty corpus: no sentences", corpus)
-    if factory is not None:  # a bad factory fails now, not after encoding the corpus
-        make_empty_index(factory, len(set(texts)), int(enc.dim))
-    vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
-    index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path),
-                        factory=factory, memory_budget_mb=memory_budget_mb, progress=progress,
-                        target_recall=target_recall)
-    index.save(out)
-    return index
-
-
-def index_shards(model, shard_dir, out, factory: str | None = None, memory_budget_mb: float | None = None,
-                 storage: str = "auto", progress: bool = True, encoder_path=None, groups: int | None = None,
-                 target_recall: float | None = None):
-    """Index a shard folder (`textgan encode ... --out FOLDER`) made by this encoder.
-
-    storage "auto" keeps small corpora in RAM (`build_index`, duplicates dropped) and builds
-    larger ones, or ones past `memory_budget_mb`, on disk (`textgan.index.ondisk`, no duplicate check).
-    "shards" builds `groups` member indexes (textgan.index.members.build_sharded).
-    """
-    from textgan.index.members import build_from_shards, build_sharded
+    from textgan.index.build import build_index
+    from textgan.index.folder import check_index_out
+    from textgan.index.members import build_from_shards
+    from textgan.index.options import IndexOptions
     from textgan.index.shards import open_shards
 
+    # checked once, before any encoding; progress bars on by default (encoding a corpus takes a while)
+    options = IndexOptions.of(options or IndexOptions(progress=True), **overrides)
+    check_index_out(out)
+    is_file = not Path(corpus).is_dir()
+    stream = is_file and options.storage in ("disk", "shards")
+    if is_file and not stream and vectors_dir is not None:
+        raise InputError("--vectors is for a corpus file with --storage disk or shards")
     enc = load_encoder(model)
-    shards = open_shards(shard_dir, expect_fingerprint=enc.fingerprint)
-    meta = encoder_meta(enc, encoder_path or (model if isinstance(model, (str, Path)) else None))
-    if storage == "shards":
-        return build_sharded(shards, out, groups, meta, factory=factory, memory_budget_mb=memory_budget_mb,
-                             progress=progress, target_recall=target_recall)
-    if groups is not None:
-        raise InputError("--groups is for --storage shards")
-    return build_from_shards(shards, out, meta, factory=factory, memory_budget_mb=memory_budget_mb,
-                             storage=storage, progress=progress, target_recall=target_recall)
+    path = encoder_path or (model if isinstance(model, (str, Path)) else None)
+    texts = groups = None
+    if is_file and not stream:
+        texts, groups = read_corpus(corpus, text_col, group_col)
+        if not texts:
+            raise InputError("empty corpus: no sentences", corpus)
+    options.check_factory(int(enc.dim), None if texts is None else len(set(texts)))
+    if stream:
+        from textgan.workflow.encode import encode_stream
+
+        corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, batch_size, options.progress)
+    if texts is None:  # a shard folder, given or just written
+        shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
+        return build_from_shards(shards, out, encoder_meta(enc, path), options)
+    vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
+    index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
+    index.save(out)
+    return index
 
 
 def open_index(index, model=None):

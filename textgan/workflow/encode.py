@@ -293,14 +293,10 @@ def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
     return manifest
 
 
-def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None, factory=None,
+def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None,
                   batch_size: int = 256, progress: bool = False) -> Path:
     """Encode a corpus file shard by shard into `vectors_dir` (default: OUT.vectors beside the index
     folder OUT), never holding the corpus in memory; a rerun resumes the shards not yet written."""
-    from textgan.index.choice import make_empty_index
-
-    if factory is not None:  # a bad factory string fails now, not after encoding the corpus
-        make_empty_index(factory, 2**40, int(enc.dim))
     folder = Path(vectors_dir) if vectors_dir is not None else Path(out).with_name(Path(out).name + ".vectors")
     if folder.resolve() == Path(out).resolve():
         raise InputError("--vectors must differ from --out (the index folder is replaced when it is written)", folder)

@@ -1,0 +1,115 @@
+"""workflow.encode: the streaming sharded encode (workers, --shard I/N, resume, full disk, a killed worker)."""
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from _shards import corpus, shards_dir  # noqa: F401  (fixtures)
+from helpers import assert_one_line_error
+from textgan.common.errors import InputError
+
+
+def test_sharded_encode_equals_one_file_encode(corpus, shards_dir):
+    from textgan.index.shards import open_shards
+    from textgan.workflow.core import load_encoder
+
+    model, _, texts = corpus
+    enc = load_encoder(model)
+    shards = open_shards(shards_dir, expect_fingerprint=enc.fingerprint)
+    assert len(shards) == 5 and shards.n == 2112 and shards.manifest["encoder"]["fingerprint"] == enc.fingerprint
+    got = np.concatenate([shards.vectors(s) for s in range(len(shards))])
+    np.testing.assert_allclose(got, enc.encode(texts), atol=1e-6)
+    assert [t for s in range(len(shards)) for t, _ in shards.rows(s)] == texts
+    assert isinstance(shards.vectors(0), np.memmap)
+
+
+def test_resume_after_a_kill_encodes_only_missing_shards(corpus, shards_dir, tmp_path, monkeypatch):
+    import textgan.workflow.encode as sh
+
+    model, f, _ = corpus
+    real_write, written = sh.write_shard, []
+
+    def dying_write(out, k, *a):
+        if len(written) == 2:
+            (out / f".{sh.shard_name(k)}.npy.tmp-killed.npy").write_bytes(b"half")  # a killed write's temp file
+            raise KeyboardInterrupt  # the process dies mid-shard
+        written.append(k)
+        return real_write(out, k, *a)
+
+    monkeypatch.setattr(sh, "write_shard", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    assert not (tmp_path / "v" / sh.MANIFEST).exists()
+    monkeypatch.setattr(sh, "write_shard", real_write)
+    res = sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    assert res["complete"] and res["encoded_shards"] == 3  # shards 0 and 1 were kept
+    a, b = sh.open_shards(tmp_path / "v"), sh.open_shards(shards_dir)
+    for s in range(5):
+        np.testing.assert_array_equal(a.vectors(s), b.vectors(s))
+    # a rerun with another shard size into the same folder is refused
+    with pytest.raises(InputError, match="shard_size"):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=400)
+
+
+def test_copies_split_shards_and_the_last_writes_the_manifest(corpus, cli_main, tmp_path):
+    model, f, _ = corpus
+    out = tmp_path / "v"
+    code, stdout, _ = cli_main("encode", model, f, "--out", out, "--shard-size", 500, "--shard", "1/2")
+    assert code == 0 and "waiting" in stdout and not (out / "manifest.json").exists()
+    assert sorted(p.name for p in out.glob("shard-*.npy")) == ["shard-00001.npy", "shard-00003.npy"]
+    code, stdout, _ = cli_main("encode", model, f, "--out", out, "--shard-size", 500, "--shard", "0/2")
+    assert code == 0 and "complete" in stdout and (out / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("spec", ["3/2", "0/0", "a/b", "1"])
+def test_bad_shard_spec(corpus, cli_main, tmp_path, spec):
+    model, f, _ = corpus
+    assert_one_line_error(*cli_main("encode", model, f, "--out", tmp_path / "v", "--shard", spec)[::2], "--shard")
+
+
+def test_full_disk_leaves_no_partial_shard(corpus, tmp_path, monkeypatch):
+    import textgan.workflow.encode as sh
+
+    model, f, _ = corpus
+    real_save, calls = np.save, []
+
+    def save(path, *a, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            real_save(path, *a, **kw)  # the bytes land, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, *a, **kw)
+
+    monkeypatch.setattr(sh.np, "save", save)
+    with pytest.raises(InputError, match="disk full"):
+        sh.encode_shards(model, f, tmp_path / "v", shard_size=500)
+    names = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert names == ["encode.json", "shard-00000.json", "shard-00000.npy", "shard-00000.texts.jsonl"]
+
+
+def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, tmp_path, monkeypatch, cli_main):
+    import os
+    import signal
+
+    import textgan.workflow.encode as sh
+
+    model, f, _ = corpus
+    real_write = sh.write_shard
+
+    def killed_on_shard_3(out, k, *a):  # runs in the forked worker that owns shard 3
+        if k == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(out, k, *a)
+
+    monkeypatch.setattr(sh, "write_shard", killed_on_shard_3)
+    code, _, err = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert_one_line_error(code, err, "worker(s) died", "rerun")
+    assert not (tmp_path / "v" / "shard-00003.npy").exists() and (tmp_path / "v" / "shard-00004.npy").exists()
+    monkeypatch.setattr(sh, "write_shard", real_write)
+    code, out, _ = cli_main("encode", model, f, "--out", tmp_path / "v", "--shard-size", 500, "--workers", 2)
+    assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out
+    assert json.loads((tmp_path / "v" / "manifest.json").read_text())["shards"] == \
+        json.loads((shards_dir / "manifest.json").read_text())["shards"]

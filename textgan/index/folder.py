@@ -1,0 +1,151 @@
+"""The index folder format, written and read in one place (every kind of index uses it).
+
+    meta.json      format "textgan-index", version, storage ("disk", "shards"; none: in RAM),
+                   encoder fingerprint, dim, metric, factory, n, recall_at_10, params, stats,
+                   index_bytes, the sha256 of the folder's files and the library versions
+    index.faiss    the FAISS index (none for storage "shards": its members are index folders)
+    ...            what the storage adds (texts.jsonl, vectors.npy, lists.ivfdata, vectors/, part-*/)
+
+meta.json is written last, inside the atomic folder write: a folder with a meta.json is whole.
+Keys are only ever added, so folders written by older versions keep loading (no digests or
+index_bytes: those checks are skipped).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from textgan.common.artifacts import (folder_digests, is_nonempty_dir, library_versions, load_json, save_json,
+                                      verify_digests)
+from textgan.common.errors import InputError
+
+FORMAT = "textgan-index"
+VERSION = 1
+METRIC = "inner_product"
+INDEX_FILE = "index.faiss"
+CODE_FILES = (INDEX_FILE, "lists.ivfdata")  # the files that hold codes (bytes per vector)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def check_index_out(path: str | Path) -> Path:
+    """An index folder may replace an older index, never a file or a folder of other things
+    (saving renames the new folder over the old one, deleting what was there)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("output path is a file, expected an index folder", path)
+    if is_nonempty_dir(path):
+        try:
+            is_index = json.loads((path / "meta.json").read_text(encoding="utf-8")).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            is_index = False
+        if not is_index:
+            raise InputError("output folder exists and is not a textgan index (saving would replace it); "
+                             "choose a new --out", path)
+    return path
+
+
+def new_meta(encoder: dict | None, dim: int, factory: str, n: int, recall: float, params: dict, *,
+             storage: str | None = None, n_input: int | None = None, **extra) -> dict:
+    """The keys every index's meta.json holds, plus the storage's own (`extra`).
+
+    n_input: rows given before duplicates were dropped (default n).
+    """
+    meta = {"format": FORMAT, "version": VERSION}
+    if storage is not None:  # in-RAM folders have never recorded one
+        meta["storage"] = storage
+    n_input = n if n_input is None else int(n_input)
+    meta.update(fingerprint=(encoder or {}).get("fingerprint"), encoder=dict(encoder or {}), dim=int(dim),
+                metric=METRIC, factory=factory, n=int(n), recall_at_10=recall, params=params,
+                stats={"n_input": n_input, "duplicates_dropped": n_input - int(n)})
+    meta.update(extra)
+    return meta
+
+
+def sampled_recall(n: int, seed: int) -> dict:
+    """The meta keys saying how recall@10 was measured: on min(RECALL_QUERIES, n) corpus rows,
+    each leaving itself out (choice.tune)."""
+    from textgan.index.choice import RECALL_QUERIES
+
+    return {"recall_queries": min(RECALL_QUERIES, n), "recall_leave_self_out": True, "seed": seed}
+
+
+def code_bytes(folder: Path) -> int:
+    """Bytes of the index's code files, members' included (the cost of the vectors in the index)."""
+    return sum(f.stat().st_size for f in Path(folder).glob("**/*") if f.name in CODE_FILES)
+
+
+def write_meta(meta: dict, tmp: Path, digests: dict | None = None) -> dict:
+    """Write meta.json last into the folder being built: index.faiss's size, the sha256 of every
+    other file (or `digests`, for a folder whose members check their own files) and the library
+    versions. A bit flip in index.faiss keeps its size and often still parses: only the digest
+    catches it before it is served as confident wrong answers."""
+    meta = dict(meta)
+    if (tmp / INDEX_FILE).is_file():
+        meta["index_bytes"] = (tmp / INDEX_FILE).stat().st_size
+    meta["digests"] = folder_digests(tmp, skip=("meta.json",)) if digests is None else digests
+    meta["versions"] = library_versions()
+    save_json(meta, tmp / "meta.json")
+    return meta
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (no copy on one file system), else a copy: index folders never change in place
+    (a rebuild writes a new folder), so sharing the bytes is safe."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def read_meta(path: Path, expect_fingerprint: str | None = None) -> dict:
+    """meta.json of an index folder; refused when it is not one, or was built by another encoder."""
+    if not path.is_dir():
+        raise InputError("index folder not found", path)
+    meta = load_json(path / "meta.json")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError("not a textgan index (meta.json has no format 'textgan-index')", path / "meta.json")
+    if expect_fingerprint is not None and meta.get("fingerprint") != expect_fingerprint:
+        raise InputError(
+            f"index was built with encoder {meta.get('fingerprint')}, not {expect_fingerprint}: "
+            "rebuild the index with this encoder or use the encoder that built it", path)
+    return meta
+
+
+def verify_files(path: Path, meta: dict) -> Path:
+    """index.faiss exists with its recorded size, every file matches its digest; returns index.faiss."""
+    f = path / INDEX_FILE
+    if not f.is_file():
+        raise InputError("missing index file", f)
+    size = f.stat().st_size
+    if meta.get("index_bytes") not in (None, size):
+        raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
+    verify_digests(path, meta.get("digests"))
+    return f
+
+
+def read_faiss(f: Path, flags: int = 0):
+    """faiss.read_index, a parse failure reported as a corrupt index (indexes saved before digests
+    reach FAISS unchecked)."""
+    import faiss
+
+    try:
+        return faiss.read_index(str(f), flags)
+    except RuntimeError as exc:
+        raise InputError(f"corrupt FAISS index ({str(exc).strip().splitlines()[-1][:120]})", f) from None
+
+
+def check_shape(n: int, dim: int, want_n, want_dim, where: Path, what: str = "index") -> None:
+    """What was read holds `n` x `dim`, as meta.json says."""
+    if (int(n), int(dim)) != (want_n, want_dim):
+        raise InputError(f"{what} holds {n} x {dim}, meta.json says {want_n} x {want_dim}", where)
+
+
+def check_rows(rows: int, n: int, where: Path, what: str) -> None:
+    """A per-row file (texts, their offsets) has one row per vector of the index."""
+    if rows != n:
+        raise InputError(f"{what} has {rows} rows, the index has {n} (truncated?)", where)
