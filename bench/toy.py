@@ -172,7 +172,7 @@ def main() -> None:
         print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
         print("|---|---|---|---|---|")
         for key, r in results[ds].items():
-            name = f"**{preset.objective}+{preset.resolve().penalty} (toy preset)**" if key == PRESET_KEY else key
+            name = f"**{preset.objective}+{preset.resolved().penalty} (toy preset)**" if key == PRESET_KEY else key
             err = f" ({len(r['errors'])} diverged)" if r["errors"] else ""
             print(f"| {name}{err} | {r['modes']:.1f} ± {r['modes_std']:.1f} | {r['hq']:.1f} ± {r['hq_std']:.1f} | "
                   f"{r['rkl']:.3f} ± {r['rkl_std']:.3f} | {r['seconds']:.0f} |")

@@ -98,7 +98,7 @@ def test_unknown_config_keys_and_values():
     with pytest.raises(InputError, match="unknown GANConfig keys"):
         GANConfig.from_dict({"objective": "gan-ns", "lr": 1})
     with pytest.raises(InputError, match="valid: gan-minimax"):
-        GANConfig(objective="nope").resolve()
+        GANConfig(objective="nope").resolved()
 
 
 def test_short_toy_run_captures_ring_modes(tmp_path):

@@ -160,7 +160,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     base = carry_over(k.config, PRESETS[preset]) if preset != "none" else k.config()
     if sim_model is not None and preset == "none" and "head" in names and "head" not in given:
         base = dataclasses.replace(base, head="sphere")  # sentence vectors live on the unit sphere
-    config = dataclasses.replace(base, **given, **_parse_settings(settings, k.config)).resolve()
+    config = dataclasses.replace(base, **given, **_parse_settings(settings, k.config)).resolved()
     check_new_out_dir(out_dir, resume)
     if sim_model is not None:
         path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,

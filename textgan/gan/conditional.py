@@ -34,10 +34,10 @@ class ConditionalConfig(GANConfig):
     critic_cond: CriticCond = "projection"
     embed_dim: int = 128
 
-    def resolve(self) -> "ConditionalConfig":
+    def validate(self) -> None:
         if self.critic_cond not in ("projection", "concat"):
             raise InputError(f"unknown critic_cond {self.critic_cond!r}; valid: projection, concat")
-        return super().resolve()
+        super().validate()
 
 
 class CondGenerator(nn.Module):

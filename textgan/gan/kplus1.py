@@ -48,12 +48,12 @@ class KPlus1Config(KindConfig):
     betas: tuple[float, float] = (0.5, 0.999)
     unsup_weight: float = 0.3
 
-    def resolve(self) -> "KPlus1Config":
+    def validate(self) -> None:
         if not 0 <= self.dropout < 1:
             raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not (self.input_noise >= 0 and self.unsup_weight >= 0):
             raise InputError("--input-noise and --unsup-weight must be >= 0")
-        return self.validate()
+        super().validate()
 
 
 class KClassifier(nn.Module):

@@ -81,10 +81,10 @@ class EBMConfig(NetConfig):
     alpha: float = 1.0
     sample_steps: int = 60
 
-    def resolve(self) -> "EBMConfig":
+    def validate(self) -> None:
         if not 0 <= self.reinit_prob <= 1:
             raise InputError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
-        return self.validate()
+        super().validate()
 
 
 class StandardisedEnergy(nn.Module):
