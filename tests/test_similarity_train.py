@@ -48,7 +48,7 @@ def test_trained_beats_untrained_and_reaches_target(trained):
     res = similarity.evaluate(model, et, eg, tt, tg)
     # untrained: same architecture, zero epochs of learning (random weights)
     untrained = similarity.SentenceEncoder(
-        similarity.encoder.GRUEncoder(model.module.vocab_size, 64, 64,
+        similarity.gru.GRUEncoder(model.module.vocab_size, 64, 64,
                                       tokenizer=model.module.tokenizer).eval())
     base = similarity.evaluate(untrained, et, eg, tt, tg)
     # Stated target on the FAQ sample: 66 groups, held-out paraphrases share few words with

@@ -8,7 +8,7 @@ plus the unsupervised GAN loss
     -log p(real | x_unl) - log(1 - p(real | G(z))) = softplus(-lse l(x_unl)) + softplus(lse l(G(z))).
 The generator is trained by feature matching: || mean f(x_unl) - mean f(G(z)) ||^2 on the
 classifier's last hidden layer f (Salimans et al. 2016, sec. 3.1). Unlabelled rows carry the
-label -1 (`textgan.workflow.semisup.train` passes them); every row serves as unlabelled data.
+label -1 (`textgan.workflow.kplus1.train` passes them); every row serves as unlabelled data.
 """
 from __future__ import annotations
 

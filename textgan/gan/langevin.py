@@ -163,7 +163,8 @@ class EBMStep(Step):
 
 
 def _legacy(conf: dict) -> dict:
-    """Configs of textgan 0.1 had `lr_e`, `noise` (not a temperature) and no checkpoint_every."""
+    """Folders of format textgan-gan/1 had `lr_e`, `noise` (not a temperature) and no checkpoint_every;
+    they still load (tests/test_kinds.py::test_folders_of_textgan_0_1_still_load)."""
     conf = dict(conf)
     if "lr_e" in conf:
         conf["lr_d"] = conf.pop("lr_e")
