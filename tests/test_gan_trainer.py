@@ -113,3 +113,21 @@ def test_short_toy_run_captures_ring_modes(tmp_path):
     first = mode_metrics(load(train_gan(data, untrained, tmp_path / "r0", progress=False)).sample(
         2500, seed=0), "ring8")
     assert first["modes"] <= 1 and first["hq"] < 1
+
+
+def test_run_folder_cuts_metrics_back_to_the_checkpoint_and_skips_a_torn_line(tmp_path):
+    """A kill mid-write leaves a torn last line; resuming from step 2 keeps rows 1-2 only."""
+    from textgan.common.runs import RunFolder
+
+    folder = RunFolder(tmp_path, "step")
+    for s in (1, 2, 3):
+        folder.log({"step": s, "loss": float(s)})
+    with open(folder.metrics, "a") as fh:
+        fh.write('{"step": 4, "lo')
+    folder.restart(2)
+    assert [r["step"] for r in folder.rows()] == [1, 2] and folder.last_good == 2
+    with pytest.raises(InputError, match=r"loss=nan.*checkpoint \(step 2\) is kept"):
+        folder.check_finite({"loss": float("nan")}, "diverged at step 3")
+    with pytest.raises(InputError, match=r"config differs.*\(lr\); only steps may change"):
+        folder.check_resume({"config": {"lr": 1, "steps": 5}}, {"config": {"lr": 2, "steps": 9}}, ("steps",))
+    folder.check_resume({"config": {"lr": 1, "steps": 5}}, {"config": {"lr": 1, "steps": 9}}, ("steps",))
