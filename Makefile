@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/augment.py --json bench/results/augment.json
 	$(PY) bench/ogan.py --json bench/results/ogan.json
 	$(PY) bench/fewshot.py --episodes 10 --json bench/results/fewshot.json
-	$(PY) bench/semisup.py --json bench/results/semisup.json
+	$(PY) bench/kplus1.py --json bench/results/kplus1.json
 	$(PY) bench/generation.py --only-conditional --threads 1 --json bench/results/generation_conditional.json
 	$(PY) bench/scale.py --json bench/results/scale.json
 

@@ -1,5 +1,5 @@
 """`textgan` command line: the click group, its error handling, and the commands of
-`textgan/commands/` (one module per area: similarity, GAN, retrieval, domain).
+`textgan/commands/` (one module per area: similarity, GAN, index, few-shot, K+1, out-of-domain).
 
 Imports flow one way (cli -> commands -> workflow -> core): nothing imports this module.
 Every user-fixable problem is an `InputError`: one line on stderr, exit code 2.
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from textgan.commands import gan, index, ood, similarity
+    from textgan.commands import fewshot, gan, index, kplus1, ood, similarity
 
-    for module in (similarity, gan, index, ood):
+    for module in (similarity, gan, index, fewshot, kplus1, ood):
         for obj in vars(module).values():
             if isinstance(obj, click.Command):
                 cli.add_command(obj)

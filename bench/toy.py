@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from textgan.gan import KINDS, OBJECTIVES, PRESETS, GANConfig, load_generator, train_by_name, train_gan
+from textgan.gan import KINDS, OBJECTIVES, PRESETS, GANConfig, load, train_by_name, train_gan
 from textgan.gan.toy import TOY_DATASETS, mode_metrics, toy_data
 
 # published means of 10 runs, as quoted in BENCHMARKS.md (Lin et al. 2018, PacGAN; Srivastava et al. 2017, VEEGAN)
@@ -61,7 +61,7 @@ def run_one(job: tuple) -> dict:
             return {"dataset": dataset, "key": key, "seed": seed, "error": str(exc)[:200],
                     "seconds": time.process_time() - t0, "modes": 0, "hq": 0.0, "rkl": math.log(25)}
         seconds = time.process_time() - t0  # CPU seconds: the machine is shared
-        x = load_generator(Path(tmp) / "run").sample(2500, seed=10_000 + seed)
+        x = load(Path(tmp) / "run").sample(2500, seed=10_000 + seed)
     return {"dataset": dataset, "key": key, "seed": seed, "seconds": seconds, "samples": x.tolist(),
             **mode_metrics(x, dataset)}
 
@@ -172,7 +172,7 @@ def main() -> None:
         print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
         print("|---|---|---|---|---|")
         for key, r in results[ds].items():
-            name = f"**{preset.objective}+{preset.resolve().penalty} (toy preset)**" if key == PRESET_KEY else key
+            name = f"**{preset.objective}+{preset.resolved().penalty} (toy preset)**" if key == PRESET_KEY else key
             err = f" ({len(r['errors'])} diverged)" if r["errors"] else ""
             print(f"| {name}{err} | {r['modes']:.1f} ± {r['modes_std']:.1f} | {r['hq']:.1f} ± {r['hq_std']:.1f} | "
                   f"{r['rkl']:.3f} ± {r['rkl_std']:.3f} | {r['seconds']:.0f} |")

@@ -17,7 +17,7 @@ import torch
 def main() -> None:
     from sklearn.datasets import load_digits
 
-    from textgan.gan import OBJECTIVES, PRESETS, load_generator, train_gan
+    from textgan.gan import OBJECTIVES, PRESETS, load, train_gan
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objective", default=PRESETS["images"].objective, choices=list(OBJECTIVES))
@@ -41,7 +41,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fake = load_generator(out).sample(64, seed=0, flat=False)[:, 0]  # (64, 8, 8)
+    fake = load(out).sample(64, seed=0, flat=False)[:, 0]  # (64, 8, 8)
     real = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:64], 0]
     fig, axes = plt.subplots(8, 17, figsize=(8.5, 4))
     for i in range(64):

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, get_args
 
-from similarity.encoder import POOLINGS
+from similarity.gru import POOLINGS
 from similarity.losses import LOSS_NAMES, MARGINS, check_margin, default_hyper
 from similarity.tokenization import TOKENIZERS, TokenizerKind
 from textgan.common.errors import InputError

@@ -4,7 +4,7 @@ A saved model is a folder holding `similarity_config.json` (backbone kind, dimen
 fingerprint, training config, library versions and the sha256 of every other file, checked
 on load) next to the backbone's own files:
 - GRU: `encoder_config.json`, `model.safetensors`, `tokenizer.json`, plus `encoder.py`
-  (a copy of `similarity/encoder.py`) and `modules.json` so that
+  (a copy of `similarity/gru.py`) and `modules.json` so that
   `SentenceTransformer(path, trust_remote_code=True)` loads it too;
 - sentence-transformers: the normal sentence-transformers folder;
 and, for the margin losses, `head.safetensors` (the unit class prototypes, (C, D)) with
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from similarity.encoder import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
+from similarity.gru import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
 from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
                                non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
@@ -148,8 +148,10 @@ class SentenceEncoder:
         with atomic_dir(path) as tmp:
             if self.backbone == "gru":
                 self.module.save(str(tmp))
-                # The ST custom module is this very encoder file, copied (one source).
-                shutil.copyfile(Path(__file__).with_name("encoder.py"), tmp / "encoder.py")
+                # The ST custom module is this very encoder file, copied (one source). Inside the
+                # folder it keeps the name `encoder.py` that modules.json ("encoder.GRUEncoder")
+                # names, so folders saved before similarity/encoder.py became gru.py are alike.
+                shutil.copyfile(Path(__file__).with_name("gru.py"), tmp / "encoder.py")
                 save_json([{"idx": 0, "name": "0", "path": "", "type": "encoder.GRUEncoder"}],
                           tmp / "modules.json")
                 save_json({"model_type": "SentenceTransformer", "similarity_fn_name": "cosine"},

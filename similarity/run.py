@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from similarity.config import TrainConfig
 from similarity.data import GroupBatchSampler
 from similarity.distil import Distiller
-from similarity.encoder import GRUEncoder
+from similarity.gru import GRUEncoder
 from similarity.losses import make_loss
 from similarity.model import SentenceEncoder, load_st, resolve_backbone
 from similarity.teacher import Teacher

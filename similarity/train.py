@@ -21,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +35,14 @@ from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.teacher import resolve_teacher
 from textgan.common import distributed as ddp
-from textgan.common.artifacts import atomic_file, library_versions, run_lock, save_json
+from textgan.common.artifacts import library_versions, run_lock, save_json
 from textgan.common.errors import InputError
-from textgan.common.plots import plot_curves
+from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
 
 __all__ = ["TrainConfig", "train"]
+
+RESUMABLE_CHANGES = ("epochs",)  # a run stopped early may go on for more epochs
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,6 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
         raise InputError("eval data needs at least two sentences with one group label each")
     return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
-
-
-def _stopped(out: Path, where: str, what: str, last_good: int | None) -> InputError:
-    keep = (f"the last good checkpoint (epoch {last_good}) is kept in {out / 'checkpoint'}"
-            if last_good else "no checkpoint had been saved yet")
-    return InputError(f"{where}: {what}; training stopped (lower --lr?), {keep}", out)
 
 
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
@@ -150,100 +146,127 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     return teacher, (t_lab, t_unl), record
 
 
-def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
-    from tqdm.auto import tqdm
+@dataclass
+class _Progress:
+    """Where the run stands: next epoch, optimiser steps, best held-out top-1, epochs without
+    improvement, the metric records so far (all saved in every checkpoint)."""
 
-    texts, groups, eval_groups = data.texts, data.groups, data.eval_groups
+    epoch: int = 0
+    step: int = 0
+    best: float = -1.0
+    bad: int = 0
+    history: list = field(default_factory=list)
+
+
+def _identity(config: dict, names: list[str], sha256: str) -> dict:
+    return run_identity(config, RESUMABLE_CHANGES, groups=names, data_sha256=sha256)
+
+
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
     # knn against the training sentences when eval groups were seen; else leave-one-out.
-    use_knn = bool(set(eval_groups) & set(groups))
+    use_knn = bool(set(data.eval_groups) & set(data.groups))
     seed_all(cfg.seed)
-    names = sorted(set(groups))
-    label_of = {g: i for i, g in enumerate(names)}
+    names = sorted(set(data.groups))
     cfg_json = dataclasses.asdict(cfg)
-    start, step, best, bad, history, last_good = 0, 0, -1.0, 0, [], None
+    folder = RunFolder(out, "epoch", ddp.is_main(), lower="a lower --lr")
     saved = tensors = meta = None
     if resume:
-        tensors, meta = load_checkpoint(out / "checkpoint")
-        if {k: v for k, v in meta["config"].items() if k != "epochs"} != \
-                {k: v for k, v in cfg_json.items() if k != "epochs"}:
-            raise InputError("config differs from the checkpoint's", out / "checkpoint")
-        if meta["groups"] != names or meta["data_sha256"] != data.sha256:
-            raise InputError("training data differs from the checkpoint's (sha256 of texts, "
-                             "groups and eval data)", out / "checkpoint")
-        folder = out / "checkpoint" / "module"
-        saved = load_gru(folder) if cfg.backbone == "gru" else load_st(folder)
+        tensors, meta = load_checkpoint(folder.checkpoint)
+        folder.check_resume(_identity(meta["config"], meta["groups"], meta["data_sha256"]),
+                            _identity(cfg_json, names, data.sha256), RESUMABLE_CHANGES)
+        module_dir = folder.checkpoint / "module"
+        saved = load_gru(module_dir) if cfg.backbone == "gru" else load_st(module_dir)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
-    run = TrainRun(cfg, texts, [label_of[g] for g in groups], len(names), module=saved, teacher=teacher,
-               targets=targets, unlabeled=data.unlabeled)
+    label_of = {g: i for i, g in enumerate(names)}
+    run = TrainRun(cfg, data.texts, [label_of[g] for g in data.groups], len(names), module=saved, teacher=teacher,
+                   targets=targets, unlabeled=data.unlabeled)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
-    main = ddp.is_main()
-    if main:
+    state = _Progress()
+    if folder.main:
         out.mkdir(parents=True, exist_ok=True)
     if resume:
-        restore(out / "checkpoint", run.shard_state(tensors), meta, run.heads, run.opt)
-        start, step, best, bad = meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"]
-        history, last_good = meta["history"], meta["epoch"] + 1
-    if main:
+        restore(folder.checkpoint, run.shard_state(tensors), meta, run.heads, run.opt)
+        state = _Progress(meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"], meta["history"])
+    if folder.main:
         _write_config(cfg_json, data, names, teacher_cost, use_knn, out)
-        _write_metrics(history, out)
-
-    per_epoch = len(run.batches(0))
-    total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps,
-                                                                     cfg.epochs * per_epoch)
-    warm = round(cfg.warmup * total)
-    t0 = time.perf_counter()
-    for epoch in range(start, cfg.epochs):
-        if step >= total or bad >= cfg.patience:
-            break
-        run.module.train()
-        losses = []
-        bar = tqdm(run.batches(epoch), disable=not progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False)
-        for idx in bar:
-            factor = 1.0 if cfg.lr_decay == "constant" else max(0.0, 1 - step / total)
-            if step < warm:
-                factor *= (step + 1) / warm
-            losses.append(run.step(idx, factor, step))
-            if not math.isfinite(losses[-1]):
-                raise _stopped(out, f"epoch {epoch + 1}, step {step + 1}",
-                               f"the loss is not finite ({losses[-1]})", last_good)
-            step += 1
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            if step >= total:
-                break
-        bad_weights = run.non_finite_weights()
-        if bad_weights:
-            raise _stopped(out, f"epoch {epoch + 1}, step {step}",
-                           f"weights are not finite (NaN or inf in {', '.join(bad_weights[:3])})", last_good)
-        # rank 0 evaluates; every rank follows its verdict (best, patience, saving)
-        rec = ddp.broadcast_object(_evaluate(run, data, use_knn, epoch, step, losses, t0) if main else None)
-        history.append(rec)
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 "
-                       f"{rec['heldout_top1']:.4f}")
-        if rec["heldout_top1"] > best:
-            best, bad = rec["heldout_top1"], 0
-            run.encoder.info = {"train_config": cfg_json, "best_epoch": epoch + 1,
-                                "heldout_top1": best, "groups": len(names)}
-            run.encoder.prototypes = run.prototypes(names)
-            if main:
-                run.encoder.save(out / "model")
-        else:
-            bad += 1
-        whole = run.full_state()
-        if main:
-            save_checkpoint(out / "checkpoint", run.module.save, run.heads, run.opt,
-                            {"config": cfg_json, "groups": names, "data_sha256": data.sha256,
-                             "epoch": epoch, "step": step, "best": best, "bad": bad, "history": history},
-                            whole)
-            _write_metrics(history, out)
-            plot_curves(history, ("loss", "heldout_top1"), out / "curves.png",
-                        "similarity training: loss and held-out top-1", x="epoch")
-        last_good = epoch + 1
+    folder.restart(state.epoch, rows=state.history)
+    _epochs(cfg, run, data, names, folder, state, use_knn, progress)
     ddp.barrier()
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
     return out / "model"
+
+
+def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], folder: RunFolder,
+            state: _Progress, use_knn: bool, progress: bool) -> None:
+    """Train epoch after epoch until `cfg.epochs`, the step cap or patience runs out."""
+    from tqdm.auto import tqdm
+
+    per_epoch = len(run.batches(0))
+    total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+    t0 = time.perf_counter()
+    for epoch in range(state.epoch, cfg.epochs):
+        if state.step >= total or state.bad >= cfg.patience:
+            break
+        losses = _train_epoch(cfg, run, folder, state, epoch, total, progress)
+        # rank 0 evaluates; every rank follows its verdict (best, patience, saving)
+        rec = ddp.broadcast_object(_evaluate(run, data, use_knn, epoch, state.step, losses, t0)
+                                   if folder.main else None)
+        state.history.append(rec)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 {rec['heldout_top1']:.4f}")
+        _end_epoch(cfg, run, data, names, folder, state, epoch, rec)
+
+
+def _train_epoch(cfg: TrainConfig, run: TrainRun, folder: RunFolder, state: _Progress, epoch: int,
+                 total: int, progress: bool) -> list[float]:
+    """One epoch's optimiser steps (warm-up, then constant or linearly decayed lr); their losses."""
+    from tqdm.auto import tqdm
+
+    warm = round(cfg.warmup * total)
+    run.module.train()
+    losses = []
+    bar = tqdm(run.batches(epoch), disable=not progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+    for idx in bar:
+        factor = 1.0 if cfg.lr_decay == "constant" else max(0.0, 1 - state.step / total)
+        if state.step < warm:
+            factor *= (state.step + 1) / warm
+        losses.append(run.step(idx, factor, state.step))
+        if not math.isfinite(losses[-1]):
+            raise folder.diverged(f"epoch {epoch + 1}, step {state.step + 1}: the loss is not finite ({losses[-1]})")
+        state.step += 1
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if state.step >= total:
+            break
+    bad_weights = run.non_finite_weights()
+    if bad_weights:
+        raise folder.diverged(f"epoch {epoch + 1}, step {state.step}: weights are not finite "
+                              f"(NaN or inf in {', '.join(bad_weights[:3])})")
+    return losses
+
+
+def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], folder: RunFolder,
+               state: _Progress, epoch: int, rec: dict) -> None:
+    """Keep the model when it is the best so far, then checkpoint, log and plot the epoch."""
+    cfg_json = dataclasses.asdict(cfg)
+    if rec["heldout_top1"] > state.best:
+        state.best, state.bad = rec["heldout_top1"], 0
+        run.encoder.info = {"train_config": cfg_json, "best_epoch": epoch + 1,
+                            "heldout_top1": state.best, "groups": len(names)}
+        run.encoder.prototypes = run.prototypes(names)
+        if folder.main:
+            run.encoder.save(folder.out / "model")
+    else:
+        state.bad += 1
+    whole = run.full_state()
+    if folder.main:
+        save_checkpoint(folder.checkpoint, run.module.save, run.heads, run.opt,
+                        {"config": cfg_json, "groups": names, "data_sha256": data.sha256, "epoch": epoch,
+                         "step": state.step, "best": state.best, "bad": state.bad, "history": state.history},
+                        whole)
+    folder.log(rec)
+    folder.plot(("loss", "heldout_top1"), "curves.png", "similarity training: loss and held-out top-1")
+    folder.checkpointed(epoch + 1)
 
 
 def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, losses: list[float],
@@ -273,9 +296,3 @@ def _weights_digest(module: torch.nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _write_metrics(history: list[dict], out: Path) -> None:
-    """metrics.jsonl rewritten whole from the history, so a resume never repeats a line."""
-    with atomic_file(out / "metrics.jsonl") as fh:
-        fh.writelines(json.dumps(rec) + "\n" for rec in history)

@@ -36,9 +36,9 @@ def test_train_then_sample(tmp_path):
     res = CliRunner().invoke(cli, ["train-gan", str(tmp_path / "v.npy"), "--objective", "lsgan", "--steps", "5",
                                    "--out", str(tmp_path / "g"), "--resume", *TINY])
     assert res.exit_code == 0, res.output
-    from textgan.gan import load_generator
+    from textgan.gan import load
 
-    assert load_generator(tmp_path / "g").config.steps == 5
+    assert load(tmp_path / "g").config.steps == 5
     assert '"step": 5' in (tmp_path / "g/checkpoint/state.json").read_text()
 
 

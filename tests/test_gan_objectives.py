@@ -66,7 +66,7 @@ def test_losses_at_optimum(name):
 @pytest.mark.parametrize("name", list(OBJECTIVES))
 def test_contract_finite_and_gradients_reach_both_players(name):
     torch.manual_seed(0)
-    cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=32).resolve()
+    cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=32).resolved()
     st = GANStep(cfg, torch.zeros(32, 3))  # builds G (3 <- 4) and D with width 16, depth 2
     g, d = st.g, st.d
     real = torch.randn(32, 3) + 2
@@ -140,7 +140,7 @@ def test_packed_critic_scores_packs_and_gp_uses_per_pack_norm():
     ref = 10 * ((x.reshape(2, 12).norm(dim=1) - 1) ** 2).mean()
     assert gradient_penalty(packed_half_sq_norm, x, x, None, None, 10.0).item() == pytest.approx(ref.item(), rel=1e-5)
     with pytest.raises(InputError, match="multiple of --pack"):
-        GANConfig(batch_size=30, pack=4).resolve()
+        GANConfig(batch_size=30, pack=4).resolved()
 
 
 def test_div_r1_and_qp_penalties_match_hand_computation():
@@ -168,18 +168,18 @@ def test_clip_weights_bounds_every_parameter():
 
 
 def test_row_defaults():
-    w = GANConfig(objective="wgan").resolve()
+    w = GANConfig(objective="wgan").resolved()
     assert (w.penalty, w.optimizer, w.lr_d, w.n_critic, w.penalty_weight) == ("clip", "rmsprop", 5e-5, 5, 0.01)
-    gp = GANConfig(objective="wgan-gp").resolve()
+    gp = GANConfig(objective="wgan-gp").resolved()
     assert (gp.penalty, gp.penalty_weight, gp.n_critic, gp.betas) == ("gp", 10.0, 5, (0.0, 0.9))
-    dv = GANConfig(objective="wgan-div").resolve()
+    dv = GANConfig(objective="wgan-div").resolved()
     assert (dv.penalty, dv.penalty_weight) == ("div", 2.0)
 
 
 @pytest.mark.parametrize("name", ["gan-ns", "wgan-gp", "gan-qp-l2", "f-kl"])
 def test_one_loss_gradients_equal_alternating(name):
     torch.manual_seed(3)
-    cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=16).resolve()
+    cfg = GANConfig(objective=name, width=16, depth=2, noise_dim=4, batch_size=16).resolved()
     st = GANStep(cfg, torch.zeros(16, 3))
     g, d = st.g, st.d
     real = torch.randn(16, 3)

@@ -63,7 +63,7 @@ def test_registry_rows_are_complete():
     assert set(KINDS) == set(CONFIGS) == {"gan", "conditional", "meg", "ebm-langevin", "ogan", "anchored", "kplus1",
                                           "bigan-qp", "glann", "began", "flow", "boundary"}
     for k in KINDS.values():
-        assert k.config().resolve() is not None
+        assert k.config().resolved() is not None
         assert k.step.kind == k.saved.kind == k.name
     with pytest.raises(InputError, match="valid: gan, conditional, meg, ebm-langevin, ogan, anchored, kplus1, "
                                          "bigan-qp, glann, began, flow, boundary"):

@@ -56,5 +56,5 @@ def test_ogan_round_trip_and_bad_input(ogan_dir):
     with pytest.raises(InputError, match=r"dimension 5, expected 16"):
         a.encode(torch.zeros(3, 5))
     with pytest.raises(InputError, match="unknown objective"):
-        OGANConfig(objective="nope").resolve()
-    assert OGANConfig(objective="wgan-gp", penalty=None, penalty_weight=None).resolve().penalty == "gp"
+        OGANConfig(objective="nope").resolved()
+    assert OGANConfig(objective="wgan-gp", penalty=None, penalty_weight=None).resolved().penalty == "gp"

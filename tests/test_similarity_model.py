@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import similarity
-from similarity.encoder import GRUEncoder
+from similarity.gru import GRUEncoder
 from similarity.model import SentenceEncoder
 from similarity.tokenization import train_tokenizer
 from textgan.common.errors import InputError
@@ -72,7 +72,7 @@ def test_save_load_round_trip_and_sentence_transformers(tmp_path):
     st = SentenceTransformer(str(path), trust_remote_code=True, device="cpu")
     np.testing.assert_allclose(st.encode(CORPUS, normalize_embeddings=False), before, atol=1e-5)
     # the ST custom module is the library's own encoder file, copied byte for byte
-    src = (similarity.model.Path(similarity.encoder.__file__)).read_bytes()
+    src = (similarity.model.Path(similarity.gru.__file__)).read_bytes()
     assert (path / "encoder.py").read_bytes() == src
 
 

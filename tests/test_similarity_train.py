@@ -41,7 +41,7 @@ def test_trained_beats_untrained_and_reaches_target(trained):
     res = similarity.evaluate(model, et, eg, tt, tg)
     # untrained: same architecture, zero epochs of learning (random weights)
     untrained = similarity.SentenceEncoder(
-        similarity.encoder.GRUEncoder(model.module.vocab_size, 64, 64,
+        similarity.gru.GRUEncoder(model.module.vocab_size, 64, 64,
                                       tokenizer=model.module.tokenizer).eval())
     base = similarity.evaluate(untrained, et, eg, tt, tg)
     # Stated target on the FAQ sample: 66 groups, held-out paraphrases share few words with
@@ -259,7 +259,7 @@ def test_resume_restores_the_sphereface_schedule(tmp_path):
                      for run in ("full", "r"))
     np.testing.assert_allclose(resumed, full, rtol=1e-6)
     other = texts[:-1] + ["zulu yankee item 4"]  # same shape, other data
-    with pytest.raises(InputError, match="training data differs"):
+    with pytest.raises(InputError, match="training data differ"):
         similarity.train(cfg, other, groups, tmp_path / "r", progress=False, resume=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
 
 
@@ -117,9 +118,9 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Any other setting of the kind's config (see `textgan kinds`), e.g. --set temperature=0.001.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint (steps and learning rates may change).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option(quiet_alias=True)
 def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col, labels, key, vector_col, settings,
-                  resume, quiet, **flags) -> None:
+                  resume, progress, **flags) -> None:
     """Train a generative model of any kind on VECTORS (.npy, .safetensors, or a datasets folder/file).
 
     With --model, VECTORS is a corpus (.txt or data file + --text-col): it is encoded by the
@@ -140,7 +141,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
 
     from textgan.workflow import core as workflow
     from textgan.common.artifacts import check_new_out_dir
-    from textgan.gan import PRESETS, carry_over, load_vectors, make_kind, read_labels
+    from textgan.gan import KINDS, PRESETS, carry_over, load_vectors, make_kind, read_labels
 
     conditional = bool(labels or group_col)
     k = make_kind(kind or ("anchored" if conditional else "gan"))
@@ -155,30 +156,27 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         if name not in names:
             raise InputError(f"--{name.replace('_', '-')} does not apply to --kind {k.name} "
                              f"(its settings: {', '.join(sorted(names))})")
-    if "objective" in given and given["objective"] in KIND_NAMES_OLD:
+    if "objective" in given and given["objective"] in KINDS:
         raise InputError(f"{given['objective']!r} is a model kind, not an objective: use --kind {given['objective']}")
     base = carry_over(k.config, PRESETS[preset]) if preset != "none" else k.config()
     if sim_model is not None and preset == "none" and "head" in names and "head" not in given:
         base = dataclasses.replace(base, head="sphere")  # sentence vectors live on the unit sphere
-    config = dataclasses.replace(base, **given, **_parse_settings(settings, k.config)).resolve()
+    config = dataclasses.replace(base, **given, **_parse_settings(settings, k.config)).resolved()
     check_new_out_dir(out_dir, resume)
     if sim_model is not None:
         path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
-                                            group_col=group_col, progress=not quiet, resume=resume)
+                                            group_col=group_col, progress=progress, resume=resume)
     else:
         if group_col:
             raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
         data = load_vectors(vectors, key=key, column=vector_col)
         groups = read_labels(labels, len(data)) if labels else None
-        path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=not quiet,
+        path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
                                   resume=resume)
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here; one line is enough
         click.echo(f"saved {k.name} model to {path}")
-
-
-KIND_NAMES_OLD = ("meg", "ebm-langevin", "ogan", "conditional")  # accepted by --objective in textgan 0.1
 
 
 @click.command("sample")

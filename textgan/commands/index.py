@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
 
 
@@ -29,7 +30,7 @@ from textgan.common.errors import InputError
                    "a rerun resumes it.")
 @click.option("--target-recall", type=float, default=None,
               help="recall@10 (measured against exact search) the search settings are tuned to [default: 0.95].")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option()
 def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, storage, members, members_old,
               vectors_dir, target_recall, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.

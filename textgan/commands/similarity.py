@@ -7,7 +7,7 @@ import os
 
 import click
 
-from textgan.commands.common import warnings_as_lines
+from textgan.commands.common import progress_option, unlabeled_option, warnings_as_lines
 from textgan.common.errors import InputError
 
 
@@ -35,9 +35,8 @@ from textgan.common.errors import InputError
 @click.option("--teacher", default=None,
               help="Distil toward this model: minilm (default for the GRU), a local sentence-transformers "
                    "folder, or none.")
-@click.option("--unlabeled", default=None,
-              help="Extra sentences for the distillation term only (.txt one per line, or a data file "
-                   "read at --text-col).")
+@unlabeled_option("Extra sentences for the distillation term only (.txt one per line, or a data file "
+                  "read at --text-col).", default=None)
 @click.option("--max-unlabeled", type=int, default=200_000, show_default=True,
               help="Refuse a larger --unlabeled file.")
 @click.option("--teacher-cache", default=None,
@@ -62,9 +61,9 @@ from textgan.common.errors import InputError
               help="Share of the groups in each step's softmax (Partial FC; default 1 = all). "
                    "For millions of groups, e.g. 0.1.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option(quiet_alias=True)
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
-                         quiet, unlabeled, max_unlabeled, teacher_cache, **overrides) -> None:
+                         progress, unlabeled, max_unlabeled, teacher_cache, **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
     or hf:owner/name for a hub dataset).
 
@@ -108,7 +107,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
                 raise InputError("--unlabeled serves the distillation term only; it needs a teacher "
                                  "(drop --teacher none)", unlabeled)
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
-        path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
+        path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=progress,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache)
     from textgan.common.distributed import is_main
 
@@ -206,7 +205,7 @@ def _evaluation_teacher(name, enc):
 @click.option("--workers", type=int, default=1, show_default=True, help="Encoding processes on this machine.")
 @click.option("--shard", "shard_spec", default=None, metavar="I/N",
               help="This copy encodes shards k with k %% N == I (run N copies, e.g. on N machines).")
-@click.option("--progress/--no-progress", default=False, show_default=True)
+@progress_option()
 def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_size, workers, shard_spec,
                progress) -> None:
     """Encode TEXTS (a .txt file, one sentence per line, or a data file) with MODEL.

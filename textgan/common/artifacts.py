@@ -268,9 +268,6 @@ def run_lock(out: str | Path) -> Iterator[None]:
         fh.close()
 
 
-_ARTEFACT_MARKERS = ("config.json", "meta.json", "similarity_config.json", "modules.json")
-
-
 def _artefact_folder(p: Path) -> Path | None:
     """The textgan model/index folder that `p` lies in (p itself included), if any."""
     for parent in [p, *p.parents]:

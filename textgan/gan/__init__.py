@@ -18,11 +18,9 @@ from textgan.gan.ogan import OGANConfig
 from textgan.gan.penalties import PENALTIES, clip_weights, div_penalty, gradient_penalty, make_penalty, r1_penalty
 from textgan.gan.registry import KINDS, Kind, kind_of_config, load, make_kind, sample, train_by_name, train_gan
 
-load_generator = load  # the name textgan 0.1 used
-
 __all__ = ["GANConfig", "KindConfig", "ConditionalConfig", "AnchoredConfig", "prototype_of", "MEGConfig", "EBMConfig", "OGANConfig", "FlowConfig",
            "BoundaryConfig", "PRESETS",
            "carry_over", "load_vectors", "read_labels", "OBJECTIVES", "F_DIVERGENCES", "Objective",
            "make_objective", "PENALTIES", "make_penalty", "gradient_penalty", "div_penalty", "r1_penalty",
-           "clip_weights", "KINDS", "Kind", "make_kind", "kind_of_config", "train_gan", "train_by_name", "load", "load_generator",
+           "clip_weights", "KINDS", "Kind", "make_kind", "kind_of_config", "train_gan", "train_by_name", "load",
            "sample"]

@@ -35,14 +35,14 @@ class BEGANConfig(SentenceNetsConfig):
     lambda_k: float = 0.001
     code_dim: int = 32
 
-    def resolve(self) -> "BEGANConfig":
+    def validate(self) -> None:
         from textgan.common.errors import InputError
 
         if not 0 < self.gamma <= 1:
             raise InputError(f"--gamma must be in (0, 1], got {self.gamma}")
         if not self.lambda_k > 0:
             raise InputError(f"--lambda-k must be > 0, got {self.lambda_k}")
-        return self.validate()
+        super().validate()
 
 
 def k_update(k: Tensor, loss_real: Tensor, loss_fake: Tensor, gamma: float, lambda_k: float) -> Tensor:

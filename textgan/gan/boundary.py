@@ -40,12 +40,12 @@ class BoundaryConfig(GANConfig):
     objective: str = "gan-ns"
     beta: float = 1.0
 
-    def resolve(self) -> "BoundaryConfig":
+    def validate(self) -> None:
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"--beta must be a finite number >= 0, got {self.beta}")
         if self.one_loss:
             raise InputError("kind 'boundary' trains with alternating updates; drop --one-loss")
-        return super().resolve()
+        super().validate()
 
 
 def kl_uniform(logits: Tensor) -> Tensor:

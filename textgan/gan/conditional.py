@@ -34,10 +34,10 @@ class ConditionalConfig(GANConfig):
     critic_cond: CriticCond = "projection"
     embed_dim: int = 128
 
-    def resolve(self) -> "ConditionalConfig":
+    def validate(self) -> None:
         if self.critic_cond not in ("projection", "concat"):
             raise InputError(f"unknown critic_cond {self.critic_cond!r}; valid: projection, concat")
-        return super().resolve()
+        super().validate()
 
 
 class CondGenerator(nn.Module):
@@ -180,11 +180,7 @@ class SavedConditional(SavedModel):
 
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedConditional":
-        conf = dict(info["config"])
-        for key in ("critic_cond", "embed_dim"):  # folders of textgan 0.1 kept these at the top level
-            if key in info and key not in conf:
-                conf[key] = info[key]
-        cfg = ConditionalConfig.from_dict(conf)
+        cfg = ConditionalConfig.from_dict(info["config"])
         names = load_json(path / "labels.json")
         if not isinstance(names, list) or not names or len(names) != info.get("n_classes", len(names)):
             raise InputError("labels.json does not match config.json", path)

@@ -2,8 +2,10 @@
 
 Each model kind has one config dataclass derived from `KindConfig`; its class names the kind
 (see `textgan.gan.registry`). Fields left as None in a `GANConfig` take the objective row's
-published default (penalty, optimiser, learning rate, critic steps); `resolve()` fills them in,
-validates every value, and the resolved config is what gets written beside the weights.
+published default (penalty, optimiser, learning rate, critic steps). Two verbs check a config:
+`validate()` raises an InputError for a bad value (kinds extend it with their own checks) and
+`resolved()` returns a new config with every default filled in, validated; the resolved config
+is what gets written beside the weights.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ class KindConfig:
     log_every: int = 50
     checkpoint_every: int = 500
 
-    def validate(self):
+    def validate(self) -> None:
         """Range checks on every field this config has; InputError names the CLI flag."""
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -72,11 +74,12 @@ class KindConfig:
             raise InputError(f"--ema must be in [0, 1), got {self.ema}")
         if getattr(self, "betas", None) is not None and not all(0 <= b < 1 for b in self.betas):
             raise InputError(f"betas must be in [0, 1), got {self.betas}")
-        return self
 
-    def resolve(self):
-        """The config with every default filled in, validated."""
-        return self.validate()
+    def resolved(self):
+        """The config with every default filled in, validated (kinds without defaults to fill:
+        the config itself)."""
+        self.validate()
+        return self
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -156,12 +159,10 @@ class GANConfig(GeneratorConfig):
     pack: int = 1
     one_loss: bool = False
 
-    def resolve(self) -> "GANConfig":
-        """Fill every None from the objective row; validate ranges (InputError on bad values)."""
+    def resolved(self) -> "GANConfig":
+        """Every None filled from the objective row, validated (InputError on bad values)."""
         row = make_objective(self.objective)
         pen = self.penalty if self.penalty is not None else row.penalty
-        if pen not in PENALTIES:
-            raise InputError(f"unknown penalty {pen!r}; valid: {', '.join(PENALTIES)}")
         out = dataclasses.replace(
             self,
             n_critic=self.n_critic if self.n_critic is not None else row.n_critic,
@@ -170,17 +171,22 @@ class GANConfig(GeneratorConfig):
             optimizer=self.optimizer if self.optimizer is not None else row.optimizer,
             betas=tuple(self.betas) if self.betas is not None else row.betas,
             penalty=pen,
-            penalty_weight=self.penalty_weight if self.penalty_weight is not None else DEFAULT_WEIGHTS[pen],
+            penalty_weight=self.penalty_weight if self.penalty_weight is not None else DEFAULT_WEIGHTS.get(pen),
         )
         out.validate()
-        if out.batch_size % out.pack:
-            raise InputError(f"--batch-size ({out.batch_size}) must be a multiple of --pack ({out.pack})")
-        if out.optimizer not in ("adam", "rmsprop"):
-            raise InputError(f"unknown optimizer {out.optimizer!r}; valid: adam, rmsprop")
-        if out.lr_decay not in ("none", "linear"):
-            raise InputError(f"unknown lr_decay {out.lr_decay!r}; valid: none, linear")
         return out
 
+    def validate(self) -> None:
+        """KindConfig's range checks plus the GAN's choices (None: the objective row decides)."""
+        if self.penalty is not None and self.penalty not in PENALTIES:
+            raise InputError(f"unknown penalty {self.penalty!r}; valid: {', '.join(PENALTIES)}")
+        super().validate()
+        if self.batch_size % self.pack:
+            raise InputError(f"--batch-size ({self.batch_size}) must be a multiple of --pack ({self.pack})")
+        if self.optimizer not in (None, "adam", "rmsprop"):
+            raise InputError(f"unknown optimizer {self.optimizer!r}; valid: adam, rmsprop")
+        if self.lr_decay not in ("none", "linear"):
+            raise InputError(f"unknown lr_decay {self.lr_decay!r}; valid: none, linear")
 
 def carry_over(cls, src: KindConfig, **overrides):
     """A `cls` config taking every field of `src` that `cls` also has (None fields skipped).

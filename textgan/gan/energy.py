@@ -196,10 +196,6 @@ class MEGStep(Step):
         return {}
 
 
-# keys of MEG configs saved by textgan 0.1
-LEGACY_KEYS = {"lr_e": "lr_d", "n_energy": "n_critic", "gp_weight": "penalty_weight"}
-
-
 class SavedMEG(SavedModel):
     """A trained MEG: `.sample(n, seed)`, `.energy(x)`, `.score(x)` = -energy."""
 
@@ -242,8 +238,7 @@ class SavedMEG(SavedModel):
 
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedMEG":
-        conf = {LEGACY_KEYS.get(k, k): v for k, v in info["config"].items()}
-        cfg = MEGConfig.from_dict(conf)
+        cfg = MEGConfig.from_dict(info["config"])
         dim = int(info["dim"])
         energy, gen = _energy_and_generator(cfg, dim)
         load_weights(energy, path / "energy.safetensors")

@@ -50,8 +50,8 @@ class FlowConfig(KindConfig):
     holdout: float = 0.1
     head: Head = "linear"
 
-    def resolve(self) -> "FlowConfig":
-        self.validate()
+    def validate(self) -> None:
+        super().validate()
         if self.n_layers < 1:
             raise InputError(f"--n-layers must be >= 1, got {self.n_layers}")
         if not self.lr > 0:
@@ -62,7 +62,6 @@ class FlowConfig(KindConfig):
             raise InputError(f"--holdout must be in [0, 1), got {self.holdout}")
         if self.head not in ("linear", "sphere"):
             raise InputError(f"a flow's head is linear or sphere, got {self.head!r}")
-        return self
 
 
 class Coupling(nn.Module):

@@ -8,7 +8,7 @@ plus the unsupervised GAN loss
     -log p(real | x_unl) - log(1 - p(real | G(z))) = softplus(-lse l(x_unl)) + softplus(lse l(G(z))).
 The generator is trained by feature matching: || mean f(x_unl) - mean f(G(z)) ||^2 on the
 classifier's last hidden layer f (Salimans et al. 2016, sec. 3.1). Unlabelled rows carry the
-label -1 (`textgan.workflow.semisup.train` passes them); every row serves as unlabelled data.
+label -1 (`textgan.workflow.kplus1.train` passes them); every row serves as unlabelled data.
 """
 from __future__ import annotations
 
@@ -48,12 +48,12 @@ class KPlus1Config(KindConfig):
     betas: tuple[float, float] = (0.5, 0.999)
     unsup_weight: float = 0.3
 
-    def resolve(self) -> "KPlus1Config":
+    def validate(self) -> None:
         if not 0 <= self.dropout < 1:
             raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not (self.input_noise >= 0 and self.unsup_weight >= 0):
             raise InputError("--input-noise and --unsup-weight must be >= 0")
-        return self.validate()
+        super().validate()
 
 
 class KClassifier(nn.Module):

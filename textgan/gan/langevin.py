@@ -81,10 +81,10 @@ class EBMConfig(NetConfig):
     alpha: float = 1.0
     sample_steps: int = 60
 
-    def resolve(self) -> "EBMConfig":
+    def validate(self) -> None:
         if not 0 <= self.reinit_prob <= 1:
             raise InputError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
-        return self.validate()
+        super().validate()
 
 
 class StandardisedEnergy(nn.Module):
@@ -163,7 +163,8 @@ class EBMStep(Step):
 
 
 def _legacy(conf: dict) -> dict:
-    """Configs of textgan 0.1 had `lr_e`, `noise` (not a temperature) and no checkpoint_every."""
+    """Folders of format textgan-gan/1 had `lr_e`, `noise` (not a temperature) and no checkpoint_every;
+    they still load (tests/test_kinds.py::test_folders_of_textgan_0_1_still_load)."""
     conf = dict(conf)
     if "lr_e" in conf:
         conf["lr_d"] = conf.pop("lr_e")

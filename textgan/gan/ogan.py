@@ -134,10 +134,7 @@ class SavedOGAN(SavedModel):
 
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedOGAN":
-        conf = dict(info["config"])
-        if "corr_weight" in info and "corr_weight" not in conf:  # textgan 0.1 kept it at the top level
-            conf["corr_weight"] = info["corr_weight"]
-        cfg = OGANConfig.from_dict(conf)
+        cfg = OGANConfig.from_dict(info["config"])
         dim = int(info["dim"])
         g, d = _nets(cfg, dim)
         load_weights(g, pick_generator(path, ema))

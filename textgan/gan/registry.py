@@ -74,7 +74,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "Hariharan & Girshick 2017; Chen et al. 2019 (self-modulation); Miyato & Koyama 2018"),
     Kind("kplus1", KPlus1Config, KPlus1Step, SavedKPlus1,
          "semi-supervised K+1 classifier (K groups + generated) with a feature-matching generator; "
-         "unlabelled rows via textgan.workflow.semisup / train-kplus1; classify",
+         "unlabelled rows via textgan.workflow.kplus1 / train-kplus1; classify",
          "Salimans et al. 2016; Croce et al. 2020 (GAN-BERT)"),
     Kind("bigan-qp", BiGANQPConfig, BiGANQPStep, SavedBiGANQP,
          "encoder + generator against a GAN-QP critic of joint (x, z) pairs, with reconstruction; encode",

@@ -24,7 +24,8 @@ from textgan.common.artifacts import (folder_digests, library_versions, load_jso
 from textgan.common.errors import InputError
 
 FORMAT = "textgan-gan/2"
-LEGACY_FORMATS = ("textgan-gan/1",)  # same files, no digests or versions; `kind` absent means "gan"
+# same files, no digests or versions; `kind` absent means "gan"; still loads (tests/test_kinds.py)
+LEGACY_FORMATS = ("textgan-gan/1",)
 CONFIG = "config.json"
 
 

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgan.common.artifacts import atomic_file, check_new_out_dir, non_finite_tensors, run_lock, save_json
+from textgan.common import distributed as ddp
+from textgan.common.artifacts import check_new_out_dir, is_nonempty_dir, non_finite_tensors, run_lock, save_json
 from textgan.common.errors import InputError
+from textgan.common.runs import RunFolder, run_identity
+from textgan.common.state import seed_all
 from textgan.gan.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from textgan.gan.config import KindConfig
 from textgan.gan.saved import write_model_config
-from textgan.common.plots import plot_curves
-from textgan.common.state import seed_all
 
 Tensor = torch.Tensor
 # config fields a resumed run may change (a diverged run resumes with lower learning rates)
@@ -145,26 +146,10 @@ class Step:
 
 
 def _identity(step: Step, cfg, data: Tensor, labels: Tensor | None, meta: dict | None) -> dict:
-    conf = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
     enc = ((meta or {}).get("encoder") or {}).get("fingerprint")
-    return {"kind": step.kind, "config": conf, "shape": list(data.shape[1:]), "rows": int(data.shape[0]),
-            "data_sha256": data_digest(data, labels), "encoder_fingerprint": enc,
-            "labels": step.label_names}
-
-
-def _explain_mismatch(old: dict, new: dict) -> str:
-    if old.get("kind") != new["kind"]:
-        return f"the checkpoint is of kind {old.get('kind')!r}, not {new['kind']!r}"
-    if old.get("encoder_fingerprint") != new["encoder_fingerprint"]:
-        return "the training vectors come from another encoder than the checkpoint's"
-    if old.get("shape") != new["shape"] or old.get("rows") != new["rows"] or old.get("data_sha256") != new["data_sha256"]:
-        return "the training data differ from the checkpoint's"
-    if old.get("labels") != new["labels"]:
-        return "the group labels differ from the checkpoint's"
-    diff = sorted(k for k in set(old.get("config", {})) | set(new["config"])
-                  if old.get("config", {}).get(k) != new["config"].get(k))
-    return f"the config differs from the checkpoint's ({', '.join(diff)}); only " \
-           f"{', '.join(RESUMABLE_CHANGES)} may change on resume"
+    return run_identity(cfg.to_dict(), RESUMABLE_CHANGES, kind=step.kind, shape=list(data.shape[1:]),
+                        rows=int(data.shape[0]), data_sha256=data_digest(data, labels), encoder_fingerprint=enc,
+                        labels=step.label_names)
 
 
 def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, labels: Tensor | None = None,
@@ -180,19 +165,13 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
         progress: tqdm bar. resume: continue from `out_dir/checkpoint`.
         callback: called as callback(steps_done, losses) after every step (logging, tests).
     """
-    from tqdm.auto import tqdm
-
-    from textgan.common import distributed as ddp
-
     rank, world = ddp.init()  # (0, 1) unless started by torchrun
     main = rank == 0
-    cfg = config.resolve()
+    cfg = config.resolved()
     data = check_training_data(data, cfg.batch_size, images=step_cls.images)
     out = check_new_out_dir(Path(out_dir), resume)
-    ckpt, metrics_path = out / "checkpoint", out / "metrics.jsonl"
     # each rank computes on its share of the global batch; draws and gradients make it one batch
     local_cfg = cfg if world == 1 else dataclasses.replace(cfg, batch_size=ddp.local_batch(cfg.batch_size))
-    draws = contextlib.nullcontext if world == 1 else lambda: ddp.GlobalBatchDraws(local_cfg.batch_size, rank, world)
     with run_lock(out) if main else contextlib.nullcontext():
         seed_all(cfg.seed)
         step = step_cls(local_cfg, data, labels, label_names)
@@ -200,71 +179,63 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
         ddp.check_same_across_ranks(json.dumps(ident, sort_keys=True), "training data or settings")
         if world > 1:
             ddp.average_gradients_on_step(step.optimizers.values())
-        start = 0
-        if resume and (ckpt / "state.json").exists():
-            old = read_checkpoint_meta(ckpt).get("identity", {})
-            if old != ident:
-                raise InputError(f"cannot resume: {_explain_mismatch(old, ident)}; use a new --out", ckpt)
-            start = load_checkpoint(ckpt, step.modules, step.optimizers, step.state)["step"]
-            if main:
-                _truncate_metrics(metrics_path, start)
-        elif main:
-            if resume and out.exists() and any(out.iterdir()):
-                warnings.warn(f"{out}: no checkpoint yet, training from step 0", stacklevel=2)
-            metrics_path.unlink(missing_ok=True)
+        folder = RunFolder(out, "step", main, lower="lower learning rates (--lr-g / --lr-d)")
+        start = _start(step, folder, ident, resume)
         if main:
-            out.mkdir(parents=True, exist_ok=True)
             save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
                        "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
-        last_ckpt = start
-        bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=step.kind)
-        t0 = time.perf_counter()
-        with open(metrics_path, "a", encoding="utf-8") if main else contextlib.nullcontext() as log:
-            for t in range(start, cfg.steps):
-                step.set_lrs(t)
-                with draws():
-                    losses = step.train_step(t)
-                losses = ddp.mean_across_ranks(losses)
-                if not all(np.isfinite(v) for v in losses.values()):
-                    _diverged(t, losses, step.kind, last_ckpt, ckpt)
-                for ema, live in step.ema_pairs:
-                    ema_update(ema, live, cfg.ema, t)
-                done = t + 1
-                if log is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-                    log.write(json.dumps({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
-                    log.flush()
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:3]})
-                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                    bad = [f"{n}.{k}" for n, m in step.modules.items() for k in non_finite_tensors(m.state_dict())]
-                    if bad:
-                        _diverged(t, {"weights": float("nan")}, step.kind, last_ckpt, ckpt)
-                    if main:
-                        save_checkpoint(ckpt, done, step.modules, step.optimizers, step.state, {"identity": ident})
-                    last_ckpt = done
-                bar.update(1)
-                if callback is not None:
-                    callback(done, losses)
-        bar.close()
+        draws = (contextlib.nullcontext if world == 1
+                 else lambda: ddp.GlobalBatchDraws(local_cfg.batch_size, rank, world))
+        _loop(step, cfg, folder, ident, start, draws, progress and main, callback)
         if main:
             extra = step.save(out)
             write_model_config(out, step.kind, cfg, data.shape[1:], cfg.steps, meta, extra)
-            rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            plot_curves(rows, step.loss_keys, out / "losses.png", f"{step.kind} losses")
+            folder.plot(step.loss_keys, "losses.png", f"{step.kind} losses")
     ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return out
 
 
-def _diverged(t: int, losses: dict, kind: str, last_ckpt: int, ckpt: Path) -> None:
-    kept = (f"the last good checkpoint (step {last_ckpt}) is kept: rerun with --resume and lower learning "
-            f"rates (--lr-g / --lr-d)") if last_ckpt else "no checkpoint was written yet"
-    vals = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-    raise InputError(f"training of kind {kind!r} diverged at step {t + 1} (non-finite: {vals}); {kept}", ckpt.parent)
+def _start(step: Step, folder: RunFolder, ident: dict, resume: bool) -> int:
+    """The step to start from: the checkpoint's when resuming one of the same run, else 0."""
+    ckpt = folder.checkpoint
+    start = 0
+    if resume and (ckpt / "state.json").exists():
+        folder.check_resume(read_checkpoint_meta(ckpt).get("identity", {}), ident, RESUMABLE_CHANGES)
+        start = load_checkpoint(ckpt, step.modules, step.optimizers, step.state)["step"]
+    elif folder.main and resume and is_nonempty_dir(folder.out):
+        warnings.warn(f"{folder.out}: no checkpoint yet, training from step 0", stacklevel=3)
+    folder.restart(start)
+    return start
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric rows logged after the checkpoint being resumed."""
-    if not path.exists():
-        return
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    with atomic_file(path) as fh:
-        fh.writelines(ln + "\n" for ln in lines if json.loads(ln)["step"] <= step)
+def _loop(step: Step, cfg, folder: RunFolder, ident: dict, start: int, draws, bar_on: bool,
+          callback: Callable[[int, dict], None] | None) -> None:
+    """Steps `start` .. cfg.steps: update, EMA, finite guard, metric rows, checkpoints."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not bar_on, desc=step.kind)
+    t0 = time.perf_counter()
+    for t in range(start, cfg.steps):
+        step.set_lrs(t)
+        with draws():
+            losses = step.train_step(t)
+        losses = ddp.mean_across_ranks(losses)
+        folder.check_finite(losses, f"training of kind {step.kind!r} diverged at step {t + 1}")
+        for ema, live in step.ema_pairs:
+            ema_update(ema, live, cfg.ema, t)
+        done = t + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            folder.log({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 3)})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:3]})
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            bad = [f"{n}.{k}" for n, m in step.modules.items() for k in non_finite_tensors(m.state_dict())]
+            if bad:
+                folder.check_finite({"weights": float("nan")},
+                                    f"training of kind {step.kind!r} diverged at step {done}")
+            if folder.main:
+                save_checkpoint(folder.checkpoint, done, step.modules, step.optimizers, step.state, {"identity": ident})
+            folder.checkpointed(done)
+        bar.update(1)
+        if callback is not None:
+            callback(done, losses)
+    bar.close()

@@ -127,7 +127,7 @@ def _untrained_like(enc, seed: int):
     import torch
 
     import similarity
-    from similarity.encoder import GRUEncoder
+    from similarity.gru import GRUEncoder
 
     torch.manual_seed(seed)
     module = GRUEncoder(**enc.module.get_config_dict(), tokenizer=enc.module.tokenizer).eval()

@@ -1,10 +1,10 @@
-"""Semi-supervised K+1 classification (textgan.workflow.semisup, `train-kplus1`, `classify`)."""
+"""Semi-supervised K+1 classification (textgan.workflow.kplus1, `train-kplus1`, `classify`)."""
 import numpy as np
 import pytest
 import torch
 
 from helpers import FAQ, assert_one_line_error
-from textgan.workflow import semisup
+from textgan.workflow import kplus1
 from textgan.common.errors import InputError
 from textgan.gan.kplus1 import KPlus1Config, feature_matching, k_plus_1_losses
 
@@ -25,22 +25,22 @@ def test_k_plus_1_losses_match_the_k_plus_1_softmax():
 
 
 @pytest.fixture(scope="module")
-def kplus1(faq, tmp_path_factory):
+def k1_model(faq, tmp_path_factory):
     model, texts, groups, vectors = faq
     g = np.asarray(groups)
     first = np.array([np.sum(g[:i + 1] == g[i]) <= 2 for i in range(len(g))])  # 2 labelled per group
     out = tmp_path_factory.mktemp("k1") / "m"
     cfg = KPlus1Config(steps=300, batch_size=64, width=128, noise_dim=16, seed=0)
-    path = semisup.train(vectors[first], g[first].tolist(), vectors[~first], out, config=cfg,
+    path = kplus1.train(vectors[first], g[first].tolist(), vectors[~first], out, config=cfg,
                          encoder={"fingerprint": __import__("similarity").load(model).fingerprint,
                                   "path": str(model)})
     return path, first
 
 
-def test_classify_sentences_and_vectors(faq, kplus1, tmp_path, cli_main):
+def test_classify_sentences_and_vectors(faq, k1_model, tmp_path, cli_main):
     model, texts, groups, vectors = faq
-    path, first = kplus1
-    r = semisup.classify_vectors(path, vectors[~first])
+    path, first = k1_model
+    r = kplus1.classify_vectors(path, vectors[~first])
     acc = np.mean(np.asarray(r["group"]) == np.asarray(groups)[~first])
     assert acc > 0.15, acc  # 66 groups, chance 0.015; 2 labelled sentences each
     assert r["in_scope"].mean() > 0.5 and 0 < r["confidence"].min() <= r["confidence"].max() <= 1
@@ -50,17 +50,17 @@ def test_classify_sentences_and_vectors(faq, kplus1, tmp_path, cli_main):
     assert len(out.splitlines()) == 2 and len((tmp_path / "c.jsonl").read_text().splitlines()) == 2
 
 
-def test_kplus1_bad_inputs(faq, kplus1, tmp_path, cli_main):
+def test_kplus1_bad_inputs(faq, k1_model, tmp_path, cli_main):
     model, texts, groups, vectors = faq
     (tmp_path / "empty.txt").write_text("\n")
     (tmp_path / "q.txt").write_text("hello\n")
-    code, _, err = cli_main("train-kplus1", model, FAQ, "--unlabelled", tmp_path / "empty.txt",
+    code, _, err = cli_main("train-kplus1", model, FAQ, "--unlabeled", tmp_path / "empty.txt",
                             "--out", tmp_path / "k")
     assert_one_line_error(code, err, "empty.txt")
     with pytest.raises(InputError, match="no unlabelled vectors"):
-        semisup.train(vectors[:10], groups[:10], np.zeros((0, vectors.shape[1])), tmp_path / "k2")
+        kplus1.train(vectors[:10], groups[:10], np.zeros((0, vectors.shape[1])), tmp_path / "k2")
     # a K+1 model whose vectors came from another encoder is never fed this encoder's vectors
-    other = semisup.train(vectors[:40], groups[:40], vectors[40:80], tmp_path / "o",
+    other = kplus1.train(vectors[:40], groups[:40], vectors[40:80], tmp_path / "o",
                           config=KPlus1Config(steps=1, batch_size=16, width=8),
                           encoder={"fingerprint": "another-encoder", "path": str(model)})
     code, _, err = cli_main("classify", other, tmp_path / "q.txt")

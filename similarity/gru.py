@@ -2,7 +2,7 @@
 
 This file is deliberately self-contained (torch, tokenizers, safetensors, json only):
 `similarity.model` copies this very file into every saved GRU model folder as
-`encoder.py`, where `modules.json` names `encoder.GRUEncoder`, so
+`encoder.py` (the folder's name for it), where `modules.json` names `encoder.GRUEncoder`, so
 `SentenceTransformer(path, trust_remote_code=True)` runs the same code as
 `similarity.load(path)`. There is one source of the encoder code, never two.
 

@@ -62,8 +62,6 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     return Path(path)
 
 
-train_semisup = train  # the name `textgan.train_semisup`
-
 
 def load_classifier(path):
     from textgan.gan import load

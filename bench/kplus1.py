@@ -5,9 +5,9 @@ sentences unlabelled; accuracy on the 4,500 in-scope test sentences. All methods
 frozen vectors of a GRU encoder trained once with the library defaults on the 150 intents'
 train sentences (cached). Baselines: logistic regression, nearest prototype and kNN on the
 labelled vectors; scikit-learn label propagation (kNN kernel) and self-training (logistic
-regression) with the unlabelled vectors. Generative: the K+1 GAN (`textgan.workflow.semisup`).
+regression) with the unlabelled vectors. Generative: the K+1 GAN (`textgan.workflow.kplus1`).
 
-    python bench/semisup.py --json bench/results/semisup.json
+    python bench/kplus1.py --json bench/results/kplus1.json
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def baselines(xl, yl, xu, xt, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clinc", type=Path, default=clinc.DEFAULT)
-    ap.add_argument("--work", type=Path, default=ROOT / "bench/results/semisup_work")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench/results/kplus1_work")
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--steps", type=int, default=3000, help="K+1 training steps")
     ap.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
@@ -67,7 +67,7 @@ def main() -> None:
 
     import torch
 
-    from textgan.workflow import semisup
+    from textgan.workflow import kplus1
     from textgan.gan.kplus1 import KPlus1Config
 
     torch.set_num_threads(args.threads)
@@ -99,9 +99,9 @@ def main() -> None:
     t = time.perf_counter()
     out = args.work / "kplus1"
     shutil.rmtree(out, ignore_errors=True)
-    path = semisup.train(xl, [intents[i] for i in yl], xu, out, config=cfg,
+    path = kplus1.train(xl, [intents[i] for i in yl], xu, out, config=cfg,
                          encoder={"fingerprint": enc.fingerprint, "dim": int(enc.dim), "path": str(enc_dir)})
-    pred = semisup.classify_vectors(path, xt)["group"]
+    pred = kplus1.classify_vectors(path, xt)["group"]
     methods["kplus1"] = {"accuracy": float(np.mean(np.asarray(pred) == np.asarray(intents)[yt])), "generative": True}
     secs["kplus1"] = round(time.perf_counter() - t, 1)
     seconds = round(time.perf_counter() - t0, 1)

@@ -1,0 +1,57 @@
+"""Command for few-shot augmentation: augment. See `textgan.commands` for what the command modules share.
+"""
+from __future__ import annotations
+
+import click
+
+from textgan.commands.common import progress_option, warnings_as_lines
+from textgan.common.errors import InputError
+
+
+@click.command("augment")
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--per-group", type=int, required=True, help="Generated vectors per few-shot group.")
+@click.option("--out", "out_file", required=True, type=click.Path(),
+              help="Output stem: OUT.npy (vectors) and OUT.labels.txt (their groups).")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--max-shots", type=int, default=10, show_default=True,
+              help="Groups with fewer sentences are augmented; the others teach the variation.")
+@click.option("--gan", "gan_dir", type=click.Path(), default=None,
+              help="An anchored model already trained on base groups (default: train one).")
+@click.option("--steps", type=int, default=1500, show_default=True, help="Steps of the anchored model trained here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@progress_option()
+def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots, gan_dir, steps, seed,
+                progress) -> None:
+    """Hallucinate vectors for the groups of DATA with few sentences (similarity MODEL's space).
+
+    An anchored generator learns how groups spread around their prototypes on the groups
+    with at least --max-shots sentences; each smaller group gets --per-group samples around
+    its own prototype (margin-head class weight when the model has one, else its mean).
+
+    \b
+    Example:
+      textgan augment runs/sim/model my_groups.csv --per-group 20 --max-shots 8 --out runs/aug
+      textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 9 --gan runs/cgan --out runs/aug
+    """
+    from pathlib import Path
+
+    from textgan.common.artifacts import check_output_file
+    from textgan.workflow.fewshot import augment
+
+    if max_shots < 2:
+        raise InputError(f"--max-shots must be at least 2, got {max_shots}")
+    stem = Path(out_file).with_suffix("") if Path(out_file).suffix == ".npy" else Path(out_file)
+    for f in (stem.with_suffix(".npy"), Path(str(stem) + ".labels.txt")):
+        check_output_file(f, [model, data, gan_dir])
+    with warnings_as_lines():
+        r = augment(model, data, per_group, out_file, text_col=text_col, group_col=group_col, max_shots=max_shots,
+                    gan=gan_dir, steps=steps, seed=seed, progress=progress)
+    for g, why in r["skipped"].items():
+        click.echo(f"warning: skipped group {g!r}: {why}", err=True)
+    click.echo(f"wrote {r['n']} vectors for {len(r['hallucinated'])} few-shot groups "
+               f"({', '.join(f'{g} ({n})' for g, n in list(r['hallucinated'].items())[:8])}"
+               f"{', ...' if len(r['hallucinated']) > 8 else ''}) learned from {len(r['base'])} base groups "
+               f"to {r['vectors']} and {r['labels']}")

@@ -1,0 +1,69 @@
+"""Commands for the semi-supervised K+1 classifier: train-kplus1, classify. See `textgan.commands`
+for what the command modules share.
+"""
+from __future__ import annotations
+
+import click
+
+from textgan.commands.common import progress_option, unlabeled_option
+
+
+@click.command("train-kplus1")
+@click.argument("model", type=click.Path())
+@click.argument("labelled", type=click.Path())
+@unlabeled_option("Unlabeled sentences (.txt or data file).", required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="K+1 model folder.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--steps", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@progress_option(quiet_alias=True)
+def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, steps, seed, progress) -> None:
+    """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabeled ones.
+
+    \b
+    Example:
+      textgan train-kplus1 runs/sim/model labelled.csv --unlabeled unlabeled.txt --out runs/kplus1
+    """
+    import dataclasses
+
+    from textgan.common.artifacts import check_new_out_dir
+    from textgan.gan.kplus1 import KPlus1Config
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.kplus1 import train_on_corpus
+
+    check_new_out_dir(out_dir, hint="choose a new --out")
+    unl, _ = read_corpus(unlabeled, text_col if not str(unlabeled).endswith(".txt") else None)
+    given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
+    path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
+                           progress=progress)
+    click.echo(f"saved K+1 classifier to {path}")
+
+
+@click.command("classify")
+@click.argument("model", type=click.Path())
+@click.argument("sentences", type=click.Path())
+@click.option("--encoder", default=None, type=click.Path(), help="Similarity model (default: the one recorded).")
+@click.option("--text-col", default=None, help="Text column of a data file.")
+@click.option("--out", "out_file", type=click.Path(), default=None, help="JSONL: text, group, confidence, in_scope.")
+def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
+    """Classify each sentence of SENTENCES with a K+1 MODEL: group, confidence, in scope or OOS.
+
+    \b
+    Example:
+      textgan classify runs/kplus1 data/queries.txt
+    """
+    from textgan.common.artifacts import check_output_file, save_jsonl
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.kplus1 import classify
+
+    if out_file:
+        check_output_file(out_file, [sentences, model, encoder])
+    texts, _ = read_corpus(sentences, text_col)
+    rows = classify(model, texts, encoder=encoder)
+    if out_file:
+        save_jsonl(rows, out_file)
+    for r in rows:
+        mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
+        click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
