@@ -128,14 +128,19 @@ SOURCES: dict[str, tuple[Callable, str | None, bool]] = {
 }
 
 
-def pseudo_outliers(source: str, x: np.ndarray, ids: np.ndarray | None, n: int, seed: int = 0,
-                    generator=None) -> np.ndarray:
-    """n pseudo-outliers (n, D) of `source` for the rows x (N, D); on the unit sphere when x is."""
-    fn, needs, _ = SOURCES[source]
+def check_generator(source: str, generator) -> None:
+    """A GAN source needs a loaded model of its kind (`SOURCES`); the others need none."""
+    needs = SOURCES[source][1]
     if needs is not None and (generator is None or generator.kind != needs):
         raise InputError(f"outlier source {source!r} needs a trained {needs!r} model (--generator)"
                          + ("" if generator is None else f", got a {generator.kind!r} model"))
-    out = np.asarray(fn(x, ids, generator, n, np.random.default_rng(seed)), dtype=np.float32)
+
+
+def pseudo_outliers(source: str, x: np.ndarray, ids: np.ndarray | None, n: int, seed: int = 0,
+                    generator=None) -> np.ndarray:
+    """n pseudo-outliers (n, D) of `source` for the rows x (N, D); on the unit sphere when x is."""
+    check_generator(source, generator)
+    out = np.asarray(SOURCES[source][0](x, ids, generator, n, np.random.default_rng(seed)), dtype=np.float32)
     if np.allclose(np.linalg.norm(x[:256], axis=1), 1.0, atol=1e-3):
         out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
