@@ -105,18 +105,9 @@ def boundary_outliers(x, ids, model, n, rng):
     return model.sample(n, seed=int(rng.integers(2**31))).numpy()
 
 
-@torch.no_grad()
 def conditional_outliers(x, ids, model, n, rng):
     """G(z, theta e_a + (1 - theta) e_b) for two different groups a, b of a conditional model."""
-    g = model.net  # CondGenerator: an MLP on [z, label embedding]
-    k = g.embed.num_embeddings
-    a = rng.integers(k, size=n)
-    b = (a + rng.integers(1, max(k, 2), size=n)) % k if k > 1 else a
-    theta = torch.from_numpy(rng.uniform(0.25, 0.75, size=(n, 1)).astype(np.float32))
-    emb = theta * g.embed.weight[torch.from_numpy(a)] + (1 - theta) * g.embed.weight[torch.from_numpy(b)]
-    z = torch.from_numpy(rng.standard_normal((n, g.noise_dim)).astype(np.float32))
-    out = g.net(torch.cat([z, emb], 1))  # (n, D)
-    return (F.normalize(out, dim=1) if g.head == "sphere" else out).numpy()
+    return model.sample_between(n, seed=int(rng.integers(2**31)), theta=(0.25, 0.75)).numpy()
 
 
 # name -> (function, kind of generator model it needs or None, uses a generator: "generative")
