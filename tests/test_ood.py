@@ -339,6 +339,13 @@ def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path
     code, _, err = cli_main("train-outlier", model, FAQ, "--text-col", "text", "--source", "boundary",
                             "--out", tmp_path / "o2")
     assert_one_line_error(code, err, "needs a trained 'boundary' model")
+    # the source is checked before the corpus is read or encoded: a missing corpus is not reached
+    from textgan.ood.outlier import OutlierConfig
+    from textgan.workflow.score import train_outlier_on_corpus
+
+    with pytest.raises(InputError, match="needs a trained 'boundary' model"):
+        train_outlier_on_corpus(model, tmp_path / "missing.csv", tmp_path / "o3", OutlierConfig(source="boundary"))
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
 def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_index, cli_main, tmp_path):

@@ -258,6 +258,36 @@ def test_demo_refuses_bad_data_and_foreign_out_folder(tmp_path, no_training):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
+def test_save_npy_round_trips_atomically_without_pickle(tmp_path):
+    from textgan.common.artifacts import FILE_MODE, save_npy
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = save_npy(tmp_path / "v.npy", x)
+    assert np.array_equal(np.load(out, allow_pickle=False), x) and (out.stat().st_mode & 0o777) == FILE_MODE
+    with pytest.raises(ValueError):  # object arrays would need pickle: refused, the old file kept
+        save_npy(out, np.array([{"a": 1}], dtype=object))
+    assert np.array_equal(np.load(out), x)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.npy"]  # no temp file, no "v.npy.npy"
+
+
+def test_demo_with_an_unconditional_kind(tmp_path):
+    """A kind without groups: plain samples, decoded; the copy baseline copies training vectors, so none
+    of it is authentic (a broken baseline that copies held-out vectors would score > 0)."""
+    from textgan.workflow.demo import DemoConfig, run_demo
+
+    out = tmp_path / "demo"
+    cfg = DemoConfig(sim_epochs=1, sim_teacher="none", gan_kind="gan", gan_steps=2, n_generate=3, k=2)
+    report = run_demo(_small_corpus(tmp_path / "small.csv"), out, config=cfg, progress=False)
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["generation"]) == ["gan", "gaussian", "copy (train vectors)"]
+    assert results["generation"]["copy (train vectors)"]["authenticity"] == 0.0
+    assert results["generation"]["gaussian"]["authenticity"] > 0.5
+    assert np.load(out / "generated.npy").shape == (3, results["generated"]["dim"])
+    assert len((out / "generated.jsonl").read_text().splitlines()) == 3
+    assert "| # | nearest real sentence | group | cosine | novel |" in report.read_text()
+    assert (out / "pca.png").stat().st_size > 0 and "in_group_share" not in results["generated"]
+
+
 def test_demo_rerun_replaces_the_run_folder(tmp_path):
     """A second run into the same folder succeeds and leaves one consistent run (small settings;
     48 sentences, so the GAN batch is lowered from the preset's 256 to 32)."""

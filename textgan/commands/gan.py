@@ -193,13 +193,10 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     Example:
       textgan sample runs/gan --n 100 --seed 0 --out samples.npy
     """
-    import numpy as np
-
-    from textgan.common.artifacts import atomic_file, check_output_file
+    from textgan.common.artifacts import check_output_file, save_npy
     from textgan.gan import load, sample
 
     check_output_file(out_file, [gan_dir])
     x = sample(load(gan_dir, ema=not no_ema), n, seed=seed, group=group).numpy()
-    with atomic_file(out_file, "wb") as fh:  # a file handle: np.save must not append ".npy" to the temp name
-        np.save(fh, x)
+    save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

@@ -92,15 +92,11 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
       textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
     """
     from textgan.common.artifacts import check_new_out_dir
-    from textgan.ood.outlier import OutlierConfig, train_outlier
-    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
+    from textgan.ood.outlier import OutlierConfig
+    from textgan.workflow.score import train_outlier_on_corpus
 
     check_new_out_dir(out_dir, hint="choose a new --out")
-    cfg = OutlierConfig(source=source, steps=steps, seed=seed).validate()
-    enc = load_encoder(model)
-    texts, groups = read_corpus(corpus, text_col, group_col)
-    clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
-                        meta={"encoder": encoder_meta(enc, model)})
-    clf.save(out_dir)
-    click.echo(f"outlier classifier ({source}, {len(texts)} sentences) -> {out_dir}")
+    r = train_outlier_on_corpus(model, corpus, out_dir, OutlierConfig(source=source, steps=steps, seed=seed),
+                                text_col=text_col, group_col=group_col, generator=generator)
+    click.echo(f"outlier classifier ({r['source']}, {r['n']} sentences) -> {r['out']}")
 

@@ -219,10 +219,8 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
       textgan encode runs/sim/model data/queries.txt --out queries.npy
       textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
     """
-    import numpy as np
-
     import similarity
-    from textgan.common.artifacts import atomic_path, check_output_file, check_writable
+    from textgan.common.artifacts import check_output_file, check_writable, save_npy
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
@@ -247,6 +245,5 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     check_writable(check_output_file(out_file, [texts, model]).parent)
     enc = similarity.load(model)
     vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
-    with atomic_path(out_file) as tmp:
-        np.save(tmp, vectors, allow_pickle=False)
+    save_npy(out_file, vectors)
     click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")

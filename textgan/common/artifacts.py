@@ -97,6 +97,17 @@ def save_jsonl(rows, path: str | Path) -> None:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
+def save_npy(path: str | Path, array) -> Path:
+    """An array as a .npy file, written atomically and without pickle (object arrays are refused)."""
+    import numpy as np
+
+    path = Path(path)
+    # a file handle: given a file name, np.save would append ".npy" to the temp name
+    with atomic_file(path, "wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+    return path
+
+
 def load_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""Curves as PNGs beside the run (Agg backend, written atomically)."""
+"""Curves and PCA scatter plots as PNGs beside the run (Agg backend, written atomically)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,4 +27,27 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], png: str | Path, title:
     fig.tight_layout()
     with atomic_file(png, "wb") as fh:
         fig.savefig(fh, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_pca(real, fake, png: str | Path, title: str) -> None:
+    """Real (N, D) and generated (M, D) vectors on the first two principal axes of the real ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    mu = real.mean(0)
+    # principal axes of the real vectors; generated ones are projected onto the same axes
+    _, _, vt = np.linalg.svd(real - mu, full_matrices=False)
+    pr, pf = (real - mu) @ vt[:2].T, (fake - mu) @ vt[:2].T  # (N, 2), (M, 2)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(pr[:, 0], pr[:, 1], s=8, alpha=0.5, label=f"real ({len(real)})")
+    ax.scatter(pf[:, 0], pf[:, 1], s=8, alpha=0.5, marker="x", label=f"generated ({len(fake)})")
+    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_file(png, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)

@@ -115,3 +115,14 @@ def check_same_encoder(recorded: dict | None, fingerprint: str | None, what: str
                          f"({fingerprint[:12]})", where)
     if dim is not None and rec.get("dim") not in (None, dim):
         raise InputError(f"{what} holds {rec['dim']}-d vectors, this encoder gives {dim}-d vectors", where)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Points along the great circle from unit vector a to b, shape (steps, D)."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if omega < 1e-6:  # same direction: nothing to walk
+        return np.repeat(a[None], steps, axis=0)
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)

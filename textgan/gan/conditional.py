@@ -51,7 +51,11 @@ class CondGenerator(nn.Module):
         self.net = trunk(noise_dim + embed_dim, dim, width, depth, arch, nn.ReLU, False)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
-        x = self.net(torch.cat([z, self.embed(y)], 1))  # (B, D)
+        return self.from_embedding(z, self.embed(y))
+
+    def from_embedding(self, z: Tensor, e: Tensor) -> Tensor:
+        """(z (B, nz), label embedding e (B, embed_dim)) -> x (B, D); e may lie between the labels' rows."""
+        x = self.net(torch.cat([z, e], 1))  # (B, D)
         if self.head == "sphere":
             x = nn.functional.normalize(x, dim=1)
         elif self.head == "tanh":
@@ -168,6 +172,18 @@ class SavedConditional(SavedModel):
         y = self.label_id(group)
         z = torch.randn(n, self.config.noise_dim, generator=rng(seed))
         return self.net(z, torch.full((n,), y, dtype=torch.long)).reshape(n, -1)
+
+    @torch.no_grad()
+    def sample_between(self, n: int, seed: int | None = None, theta: tuple[float, float] = (0.25, 0.75)) -> Tensor:
+        """n samples between two groups, (n, D): G(z, t e_a + (1 - t) e_b) for random groups a != b
+        (a == b with one group) and t ~ U(theta); the `conditional` pseudo-outliers of `textgan.ood`."""
+        g, k = rng(seed), len(self._groups)
+        a = torch.randint(k, (n,), generator=g)
+        b = (a + torch.randint(1, max(k, 2), (n,), generator=g)) % k  # != a when k > 1
+        t = torch.empty(n, 1).uniform_(*theta, generator=g)
+        e = t * self.net.embed.weight[a] + (1 - t) * self.net.embed.weight[b]  # (n, embed_dim)
+        z = torch.randn(n, self.config.noise_dim, generator=g)
+        return self.net.from_embedding(z, e).reshape(n, -1)
 
     def score(self, vectors, group: str | None = None) -> Tensor:
         """D(x, y) for a named group, or the max over all groups when None: (n,)."""

@@ -105,18 +105,9 @@ def boundary_outliers(x, ids, model, n, rng):
     return model.sample(n, seed=int(rng.integers(2**31))).numpy()
 
 
-@torch.no_grad()
 def conditional_outliers(x, ids, model, n, rng):
     """G(z, theta e_a + (1 - theta) e_b) for two different groups a, b of a conditional model."""
-    g = model.net  # CondGenerator: an MLP on [z, label embedding]
-    k = g.embed.num_embeddings
-    a = rng.integers(k, size=n)
-    b = (a + rng.integers(1, max(k, 2), size=n)) % k if k > 1 else a
-    theta = torch.from_numpy(rng.uniform(0.25, 0.75, size=(n, 1)).astype(np.float32))
-    emb = theta * g.embed.weight[torch.from_numpy(a)] + (1 - theta) * g.embed.weight[torch.from_numpy(b)]
-    z = torch.from_numpy(rng.standard_normal((n, g.noise_dim)).astype(np.float32))
-    out = g.net(torch.cat([z, emb], 1))  # (n, D)
-    return (F.normalize(out, dim=1) if g.head == "sphere" else out).numpy()
+    return model.sample_between(n, seed=int(rng.integers(2**31)), theta=(0.25, 0.75)).numpy()
 
 
 # name -> (function, kind of generator model it needs or None, uses a generator: "generative")
@@ -128,14 +119,19 @@ SOURCES: dict[str, tuple[Callable, str | None, bool]] = {
 }
 
 
-def pseudo_outliers(source: str, x: np.ndarray, ids: np.ndarray | None, n: int, seed: int = 0,
-                    generator=None) -> np.ndarray:
-    """n pseudo-outliers (n, D) of `source` for the rows x (N, D); on the unit sphere when x is."""
-    fn, needs, _ = SOURCES[source]
+def check_generator(source: str, generator) -> None:
+    """A GAN source needs a loaded model of its kind (`SOURCES`); the others need none."""
+    needs = SOURCES[source][1]
     if needs is not None and (generator is None or generator.kind != needs):
         raise InputError(f"outlier source {source!r} needs a trained {needs!r} model (--generator)"
                          + ("" if generator is None else f", got a {generator.kind!r} model"))
-    out = np.asarray(fn(x, ids, generator, n, np.random.default_rng(seed)), dtype=np.float32)
+
+
+def pseudo_outliers(source: str, x: np.ndarray, ids: np.ndarray | None, n: int, seed: int = 0,
+                    generator=None) -> np.ndarray:
+    """n pseudo-outliers (n, D) of `source` for the rows x (N, D); on the unit sphere when x is."""
+    check_generator(source, generator)
+    out = np.asarray(SOURCES[source][0](x, ids, generator, n, np.random.default_rng(seed)), dtype=np.float32)
     if np.allclose(np.linalg.norm(x[:256], axis=1), 1.0, atol=1e-3):
         out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out

@@ -7,25 +7,34 @@ are not: the generator works where gradients exist and retrieval makes its outpu
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from textgan.common.artifacts import atomic_file, atomic_path
+from textgan.common.artifacts import save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.metrics import typical_nn_cosine
-from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows
+from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
 
 
 # --- encoding ----------------------------------------------------------------------------
+
+def folder_of(thing):
+    """The folder a caller named, or None for an already loaded encoder/model/index (for records, errors)."""
+    return thing if isinstance(thing, (str, Path)) else None
+
 
 def load_encoder(model):
     """A `similarity.SentenceEncoder` from a model folder (or pass one through)."""
     import similarity
 
     return similarity.load(model)
+
+
+def check_encoder(recorded: dict | None, enc, what: str, where=None) -> None:
+    """Refuse an index or model whose recorded `encoder_meta` is not `enc`'s (fingerprint, size)."""
+    check_same_encoder(recorded, enc.fingerprint, what, where, dim=int(enc.dim))
 
 
 def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
@@ -109,7 +118,7 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     if is_file and not stream and vectors_dir is not None:
         raise InputError("--vectors is for a corpus file with --storage disk or shards")
     enc = load_encoder(model)
-    path = encoder_path or (model if isinstance(model, (str, Path)) else None)
+    path = encoder_path or folder_of(model)
     texts = groups = None
     if is_file and not stream:
         texts, groups = read_corpus(corpus, text_col, group_col)
@@ -129,19 +138,23 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     return index
 
 
-def open_index(index, model=None):
-    """(VectorIndex, SentenceEncoder) with the encoder checked against the index."""
+def as_index(index):
+    """A `VectorIndex` from an index folder (or pass a loaded one through)."""
     from textgan.index.build import VectorIndex, load_index
 
-    idx = index if isinstance(index, VectorIndex) else load_index(index)
+    return index if isinstance(index, VectorIndex) else load_index(index)
+
+
+def open_index(index, model=None):
+    """(VectorIndex, SentenceEncoder) with the encoder (default: the recorded one) checked against the index."""
+    idx = as_index(index)
     if model is None:
         path = idx.meta.get("encoder", {}).get("path")
         if not path or not Path(path).exists():
             raise InputError("index does not record a usable encoder path: pass the model", index)
         model = path
     enc = load_encoder(model)
-    check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index",
-                       index if not isinstance(index, VectorIndex) else None, dim=int(enc.dim))
+    check_encoder(idx.meta.get("encoder"), enc, "index", folder_of(index))
     return idx, enc
 
 
@@ -176,7 +189,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
                 for h in hits]
     from textgan.ood.gate import index_gate
 
-    g = index_gate(idx, None if hasattr(index, "search") else index)
+    g = index_gate(idx, folder_of(index))
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]
@@ -213,7 +226,7 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
     texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
     return train_gan(vectors, out, config=config, groups=groups,
-                     encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None),
+                     encoder=encoder_meta(enc, folder_of(model)),
                      progress=progress, resume=resume, kind=kind)
 
 
@@ -292,9 +305,7 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
     Returns:
         One {"id", "neighbours": [{"text", "group", "score", "id"}], "novel"} per vector.
     """
-    from textgan.index.build import VectorIndex, load_index
-
-    idx = index if isinstance(index, VectorIndex) else load_index(index)
+    idx = as_index(index)
     v = normalize_rows(as_matrix(vectors, "vectors"))
     if novelty_cosine is None:
         novelty_cosine = idx.meta.get("typical_nn_cosine")
@@ -316,7 +327,6 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     """
     from textgan.gan import load
     from textgan.gan.saved import check_sample_count
-    from textgan.index.build import VectorIndex, load_index
 
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out
@@ -325,8 +335,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     gen_meta = (getattr(gen, "meta", None) or {})
     idx = None
     if index is not None:
-        idx = index if isinstance(index, VectorIndex) else load_index(index)
-        where = None if isinstance(index, VectorIndex) else index
+        idx, where = as_index(index), folder_of(index)
         if idx.dim != gen.dim:
             raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
         # "this encoder": the one that made the GAN's training vectors
@@ -337,28 +346,13 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     records = None
     if idx is not None:
         records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
-    with atomic_path(stem.with_suffix(".npy")) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, vectors, allow_pickle=False)
+    save_npy(stem.with_suffix(".npy"), vectors)
     if records is not None:
-        with atomic_file(stem.with_suffix(".jsonl")) as fh:
-            for r in records:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        save_jsonl(records, stem.with_suffix(".jsonl"))
         summary["decoded"] = str(stem.with_suffix(".jsonl"))
         summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
         summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
     return summary
-
-
-def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Points along the great circle from unit vector a to b, shape (steps, D)."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    if omega < 1e-6:  # same direction: nothing to walk
-        return np.repeat(a[None], steps, axis=0)
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
 def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]:

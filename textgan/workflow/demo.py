@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from textgan.workflow import core as workflow
-from textgan.common.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json
+from textgan.common.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json, save_jsonl, save_npy
 from textgan.common.errors import InputError
+from textgan.common.plots import plot_pca
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
 MIN_HELDOUT = 6
@@ -94,26 +95,6 @@ def _check_out(out: Path) -> Path:
     return out
 
 
-def _pca_plot(real: np.ndarray, fake: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mu = real.mean(0)
-    # principal axes of the real vectors; generated ones are projected onto the same axes
-    _, _, vt = np.linalg.svd(real - mu, full_matrices=False)
-    pr, pf = (real - mu) @ vt[:2].T, (fake - mu) @ vt[:2].T
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.scatter(pr[:, 0], pr[:, 1], s=8, alpha=0.5, label=f"real ({len(real)})")
-    ax.scatter(pf[:, 0], pf[:, 1], s=8, alpha=0.5, marker="x", label=f"generated ({len(fake)})")
-    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _gaussian_baseline(x: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Full-covariance Gaussian fit, projected back onto the sphere (the G2 baseline)."""
     rng = np.random.default_rng(seed)
@@ -136,6 +117,32 @@ def _untrained_like(enc, seed: int):
 
 def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoRun:
+    """One demo's checked inputs and where it writes: everything is built in `tmp`, which is renamed
+    to `out` at the end, so paths recorded in artefacts point into `out` (`final`)."""
+
+    data: Path
+    text_col: str
+    group_col: str
+    texts: list[str]
+    groups: list[str]
+    train: list[int]  # row ids the similarity model and the generator train on
+    held: list[int]  # row ids held out for evaluation (>= MIN_HELDOUT)
+    queries: list[str]
+    pairs: tuple | None  # scored pairs (sentences1, sentences2, scores) for Spearman
+    config: DemoConfig  # with gan_batch_size already fitted to the data (`gan_batch`)
+    tmp: Path
+    out: Path
+    progress: bool
+
+    def rows(self, ids: list[int]) -> tuple[list[str], list[str]]:
+        return [self.texts[i] for i in ids], [self.groups[i] for i in ids]
+
+    def final(self, path: Path) -> Path:  # where a file under `tmp` will be once the run is in place
+        return self.out / Path(path).relative_to(self.tmp)
 
 
 def run_demo(data, out, text_col: str = "text", group_col: str = "group",
@@ -162,166 +169,157 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     if len(ho) < MIN_HELDOUT:
         raise InputError(f"holdout {config.holdout} keeps {len(ho)} sentences out of training; the generation "
                          f"metrics need at least {MIN_HELDOUT} (add sentences or raise the holdout)", data)
-    batch = gan_batch(config.gan_batch_size, len(tr))
+    config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries) if queries is not None else []
     scored_pairs = similarity.load_pairs(pairs) if pairs is not None else None
 
     with run_lock(out), atomic_dir(out) as tmp:
-        results, search_rows, decoded = _run(data, tmp, out, text_col, group_col, texts, groups, tr, ho, qs,
-                                             scored_pairs, dataclasses.replace(config, gan_batch_size=batch),
-                                             progress)
+        run = DemoRun(Path(data), text_col, group_col, list(texts), list(groups), list(tr), list(ho), qs,
+                      scored_pairs, config, tmp, out, progress)
+        results, search_rows, decoded = _run(run)
         save_json(results, tmp / "results.json")
         with atomic_file(tmp / "report.md") as fh:
             fh.write(_report(results, search_rows, decoded))
     return out / "report.md"
 
 
-def _run(data, tmp: Path, out: Path, text_col, group_col, texts, groups, tr, ho, qs, scored_pairs,
-         config: DemoConfig, progress: bool):
-    """The demo's steps, written into `tmp`; paths recorded in artefacts point into `out`,
-    where `tmp` will be renamed to."""
-    import similarity
-    from similarity.teacher import resolve_teacher
-    from textgan.gan import PRESETS, carry_over, make_kind
-    from textgan.metrics import generation_report
+def _run(run: DemoRun):
+    """The demo's steps, written into `run.tmp`: (results, search rows, decoded samples)."""
+    from textgan.gan import make_kind
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-
-    # 1. similarity: train on most of each group, evaluate on the held-out sentences
-    tr_t, tr_g = [texts[i] for i in tr], [groups[i] for i in tr]
-    ho_t, ho_g = [texts[i] for i in ho], [groups[i] for i in ho]
-    sim_cfg = similarity.TrainConfig(epochs=config.sim_epochs, batch_size=config.sim_batch_size, lr=config.sim_lr,
-                                     teacher=config.sim_teacher, tokenizer=config.sim_tokenizer, patience=5,
-                                     seed=config.seed)
-    model_dir = Path(similarity.train(sim_cfg, tr_t, tr_g, tmp / "similarity", eval_texts=ho_t, eval_groups=ho_g,
-                                      progress=progress))
-    final_model = out / model_dir.relative_to(tmp)
-    enc = similarity.load(model_dir)
-    sim_metrics = similarity.evaluate(enc, ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
-    untrained = similarity.evaluate(_untrained_like(enc, config.seed), ho_t, ho_g,
-                                    reference_texts=tr_t, reference_groups=tr_g)
-    sims = {"untrained": untrained, "trained": sim_metrics}
-    teacher = resolve_teacher(sim_cfg.resolved().teacher)
-    if teacher is not None:
-        sims["teacher"] = similarity.evaluate(similarity.SentenceEncoder(teacher.model, "sentence-transformers"),
-                                              ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
-    if scored_pairs is not None:
-        sim_metrics["spearman"] = similarity.spearman(enc, *scored_pairs)
-        if teacher is not None:
-            sims["teacher"]["spearman"] = similarity.spearman(
-                similarity.SentenceEncoder(teacher.model, "sentence-transformers"), *scored_pairs)
+    model_dir, enc, sims = _similarity(run)  # 1. train on most of each group, evaluate on the rest
     timings["similarity"] = time.perf_counter() - t0
-
-    # 2. retrieval over the whole corpus
     t1 = time.perf_counter()
-    index = workflow.index_corpus(model_dir, data, tmp / "index", text_col=text_col, group_col=group_col,
-                                  progress=False, encoder_path=final_model)
-    search_rows = []
-    if qs:
-        # each query is also scored by the default in-domain scorer: a nearest sentence is not an answer
-        for q, res in zip(qs, workflow.search(index, qs, k=1, model=enc, gate=True)):
-            search_rows.append((q, res["hits"][0], res))
+    index, search_rows = _retrieval(run, model_dir, enc)  # 2. retrieval over the whole corpus
     timings["index"] = time.perf_counter() - t1
-
-    # 3. GAN on the training sentences' vectors
     t2 = time.perf_counter()
-    train_vecs = enc.encode(tr_t)
-    held_vecs = enc.encode(ho_t)
-    kind = make_kind(config.gan_kind)
-    obj = {} if config.gan_objective is None else {"objective": config.gan_objective}
-    run = dict(steps=config.gan_steps, batch_size=config.gan_batch_size, seed=config.seed, **obj)
-    if kind.needs_labels:  # the kind's own defaults are tuned for grouped sentence vectors
-        gan_cfg = kind.config(**run)
-    else:
-        gan_cfg = carry_over(kind.config, PRESETS["embeddings"], **run)
-    gan_dir = workflow.train_gan(train_vecs, tmp / "gan", config=gan_cfg,
-                                 encoder=workflow.encoder_meta(enc, final_model), progress=progress,
-                                 groups=tr_g if kind.needs_labels else None)
+    train_vecs, held_vecs = enc.encode(run.rows(run.train)[0]), enc.encode(run.rows(run.held)[0])
+    # 3. a generator on the training sentences' vectors
+    gan_dir = _train_generator(run, train_vecs, workflow.encoder_meta(enc, run.final(model_dir)))
     timings["gan"] = time.perf_counter() - t2
-    if kind.needs_labels:
-        results, decoded = _finish_grouped(
-            tmp, out, gan_dir, index, train_vecs, held_vecs, tr_g, ho_g, config, timings, t0,
-            dict(data=str(data), n_sentences=len(texts), n_groups=len(set(groups)),
-                 similarity=sims, index=index.meta))
-        return results, search_rows, decoded
-
     # 4. generate, decode, measure against the held-out sentences
-    fake = workflow.generate(gan_dir, len(held_vecs), seed=config.seed)
-    gauss = _gaussian_baseline(train_vecs, len(held_vecs), config.seed)
-    gen_metrics = {"gan": generation_report(train_vecs, held_vecs, fake),
-                   "gaussian": generation_report(train_vecs, held_vecs, gauss),
-                   "copy (train vectors)": generation_report(
-                       train_vecs, held_vecs,
-                       train_vecs[np.random.default_rng(config.seed).choice(len(train_vecs), len(held_vecs))])}
-    summary = workflow.generate_embeddings(gan_dir, config.n_generate, tmp / "generated", index=index,
-                                           k=config.k, seed=config.seed)
-    decoded = [json.loads(line) for line in
-               Path(summary["decoded"]).read_text(encoding="utf-8").splitlines()]
-    # the files' final names, once the run folder is renamed into place
-    summary.update(vectors=str(out / "generated.npy"), decoded=str(out / "generated.jsonl"))
-    _pca_plot(np.concatenate([train_vecs, held_vecs]), fake, tmp / "pca.png",
-              "Sentence vectors: real vs GAN samples (PCA of real)")
+    finish = _finish_grouped if make_kind(run.config.gan_kind).needs_labels else _finish_plain
+    name, fake, summary, decoded = finish(run, gan_dir, index, train_vecs, held_vecs)
+    gen_metrics = _generation_metrics(name, fake, train_vecs, held_vecs, run.config.seed)
+    plot_pca(np.concatenate([train_vecs, held_vecs]), fake, run.tmp / "pca.png",
+             f"Sentence vectors: real vs {name} samples (PCA of real)")
     timings["total"] = time.perf_counter() - t0
-
-    results = {"data": str(data), "n_sentences": len(texts), "n_groups": len(set(groups)),
-               "similarity": sims,
-               "index": index.meta, "generation": gen_metrics, "generated": summary,
-               "seconds": timings, "config": dataclasses.asdict(config)}
+    results = {"data": str(run.data), "n_sentences": len(run.texts), "n_groups": len(set(run.groups)),
+               "similarity": sims, "index": index.meta, "generation": gen_metrics, "generated": summary,
+               "seconds": timings, "config": dataclasses.asdict(run.config)}
     return results, search_rows, decoded
 
 
-def _finish_grouped(tmp: Path, out: Path, gan_dir, index, train_vecs, held_vecs, tr_g, ho_g, config: DemoConfig,
-                    timings: dict, t0: float, results: dict):
-    """Generation for a kind trained on the groups: every sample is asked for a group.
+def _similarity(run: DemoRun):
+    """(model folder, encoder, {"untrained", "trained"[, "teacher"]: held-out metrics})."""
+    import similarity
+    from similarity.teacher import resolve_teacher
+
+    cfg = run.config
+    (tr_t, tr_g), (ho_t, ho_g) = run.rows(run.train), run.rows(run.held)
+    sim_cfg = similarity.TrainConfig(epochs=cfg.sim_epochs, batch_size=cfg.sim_batch_size, lr=cfg.sim_lr,
+                                     teacher=cfg.sim_teacher, tokenizer=cfg.sim_tokenizer, patience=5, seed=cfg.seed)
+    model_dir = Path(similarity.train(sim_cfg, tr_t, tr_g, run.tmp / "similarity", eval_texts=ho_t,
+                                      eval_groups=ho_g, progress=run.progress))
+    enc = similarity.load(model_dir)
+    encoders = {"untrained": _untrained_like(enc, cfg.seed), "trained": enc}
+    teacher = resolve_teacher(sim_cfg.resolved().teacher)
+    if teacher is not None:
+        encoders["teacher"] = similarity.SentenceEncoder(teacher.model, "sentence-transformers")
+    sims = {name: similarity.evaluate(e, ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
+            for name, e in encoders.items()}
+    if run.pairs is not None:
+        for name in ("trained", "teacher") if teacher is not None else ("trained",):
+            sims[name]["spearman"] = similarity.spearman(encoders[name], *run.pairs)
+    return model_dir, enc, sims
+
+
+def _retrieval(run: DemoRun, model_dir: Path, enc):
+    """(the corpus index, one (query, best hit, gated result) per query)."""
+    index = workflow.index_corpus(model_dir, run.data, run.tmp / "index", text_col=run.text_col,
+                                  group_col=run.group_col, progress=False, encoder_path=run.final(model_dir))
+    if not run.queries:
+        return index, []
+    # each query is also scored by the default in-domain scorer: a nearest sentence is not an answer
+    results = workflow.search(index, run.queries, k=1, model=enc, gate=True)
+    return index, [(q, res["hits"][0], res) for q, res in zip(run.queries, results)]
+
+
+def _train_generator(run: DemoRun, train_vecs: np.ndarray, encoder: dict) -> Path:
+    """The configured kind trained on the training vectors (and their groups, for a kind that needs them)."""
+    from textgan.gan import PRESETS, carry_over, make_kind
+
+    cfg = run.config
+    kind = make_kind(cfg.gan_kind)
+    obj = {} if cfg.gan_objective is None else {"objective": cfg.gan_objective}
+    settings = dict(steps=cfg.gan_steps, batch_size=cfg.gan_batch_size, seed=cfg.seed, **obj)
+    # a labelled kind's own defaults are tuned for grouped sentence vectors
+    gan_cfg = kind.config(**settings) if kind.needs_labels else \
+        carry_over(kind.config, PRESETS["embeddings"], **settings)
+    return workflow.train_gan(train_vecs, run.tmp / "gan", config=gan_cfg, encoder=encoder, progress=run.progress,
+                              groups=run.rows(run.train)[1] if kind.needs_labels else None)
+
+
+def _generation_metrics(name: str, fake: np.ndarray, train_vecs: np.ndarray, held_vecs: np.ndarray,
+                        seed: int) -> dict:
+    """The generator's samples against the held-out vectors, beside the two baselines every kind faces."""
+    from textgan.metrics import generation_report
+
+    copies = train_vecs[np.random.default_rng(seed).choice(len(train_vecs), len(held_vecs))]
+    return {name: generation_report(train_vecs, held_vecs, fake),
+            "gaussian": generation_report(train_vecs, held_vecs, _gaussian_baseline(train_vecs, len(held_vecs), seed)),
+            "copy (train vectors)": generation_report(train_vecs, held_vecs, copies)}
+
+
+def _finish_plain(run: DemoRun, gan_dir, index, train_vecs, held_vecs):
+    """(metrics name, samples for the metrics, summary, decoded table) for an unconditional kind."""
+    cfg = run.config
+    fake = workflow.generate(gan_dir, len(held_vecs), seed=cfg.seed)
+    summary = workflow.generate_embeddings(gan_dir, cfg.n_generate, run.tmp / "generated", index=index,
+                                           k=cfg.k, seed=cfg.seed)
+    decoded = [json.loads(line) for line in Path(summary["decoded"]).read_text(encoding="utf-8").splitlines()]
+    summary.update(vectors=str(run.out / "generated.npy"), decoded=str(run.out / "generated.jsonl"))
+    return "gan", fake, summary, decoded
+
+
+def _finish_grouped(run: DemoRun, gan_dir, index, train_vecs, held_vecs):
+    """The same for a kind trained on the groups: every sample is asked for a group.
 
     The metric set asks each held-out sentence's group once; the decoded table cycles through
     the groups. `in_group_share` = share of samples whose nearest real sentence is in the
     requested group (the report's headline for conditional generation).
     """
     from textgan.gan import load
-    from textgan.metrics import generation_report
 
-    model = load(gan_dir)
+    cfg, model = run.config, load(gan_dir)
+    tr_g, ho_g = run.rows(run.train)[1], run.rows(run.held)[1]
     names = sorted(set(ho_g))
-    fake = np.concatenate([workflow.generate(model, ho_g.count(n), seed=config.seed + i, group=n)
+    fake = np.concatenate([workflow.generate(model, ho_g.count(n), seed=cfg.seed + i, group=n)
                            for i, n in enumerate(names)])
     asked_all = [n for n in names for _ in range(ho_g.count(n))]
-    tr_arr = np.asarray(tr_g)
-    nearest = tr_arr[(fake @ train_vecs.T).argmax(1)]
-    in_group_all = float(np.mean(nearest == np.asarray(asked_all)))
-    gauss = _gaussian_baseline(train_vecs, len(held_vecs), config.seed)
-    gen_metrics = {config.gan_kind: generation_report(train_vecs, held_vecs, fake),
-                   "gaussian": generation_report(train_vecs, held_vecs, gauss),
-                   "copy (train vectors)": generation_report(
-                       train_vecs, held_vecs,
-                       train_vecs[np.random.default_rng(config.seed).choice(len(train_vecs), len(held_vecs))])}
+    nearest = np.asarray(tr_g)[(fake @ train_vecs.T).argmax(1)]
     all_groups = sorted(set(tr_g))
-    asked = [all_groups[i % len(all_groups)] for i in range(config.n_generate)]
-    vecs = np.concatenate([workflow.generate(model, 1, seed=config.seed + i, group=g) for i, g in enumerate(asked)])
-    decoded = workflow.decode(vecs, index, k=config.k, novelty_cosine=model.meta.get("typical_nn_cosine"))
+    asked = [all_groups[i % len(all_groups)] for i in range(cfg.n_generate)]
+    vecs = np.concatenate([workflow.generate(model, 1, seed=cfg.seed + i, group=g) for i, g in enumerate(asked)])
+    decoded = workflow.decode(vecs, index, k=cfg.k, novelty_cosine=model.meta.get("typical_nn_cosine"))
     for d, g in zip(decoded, asked):
         d["requested_group"] = g
         d["in_group"] = d["neighbours"][0]["group"] == g
-    with atomic_file(tmp / "generated.npy", "wb") as fh:
-        np.save(fh, vecs, allow_pickle=False)
-    with atomic_file(tmp / "generated.jsonl") as fh:
-        fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in decoded)
-    summary = {"n": len(decoded), "dim": int(vecs.shape[1]), "seed": config.seed,
-               "vectors": str(out / "generated.npy"), "decoded": str(out / "generated.jsonl"),
+    save_npy(run.tmp / "generated.npy", vecs)
+    save_jsonl(decoded, run.tmp / "generated.jsonl")
+    summary = {"n": len(decoded), "dim": int(vecs.shape[1]), "seed": cfg.seed,
+               "vectors": str(run.out / "generated.npy"), "decoded": str(run.out / "generated.jsonl"),
                "novel_share": float(np.mean([d["novel"] for d in decoded])),
                "mean_top1_cosine": float(np.mean([d["neighbours"][0]["score"] for d in decoded])),
                "in_group_share": float(np.mean([d["in_group"] for d in decoded])),
-               "in_group_share_all": in_group_all, "n_all": len(fake)}
-    _pca_plot(np.concatenate([train_vecs, held_vecs]), fake, tmp / "pca.png",
-              f"Sentence vectors: real vs {config.gan_kind} samples (PCA of real)")
-    timings["total"] = time.perf_counter() - t0
-    results.update(generation=gen_metrics, generated=summary, seconds=timings, config=dataclasses.asdict(config))
-    return results, decoded
+               "in_group_share_all": float(np.mean(nearest == np.asarray(asked_all))), "n_all": len(fake)}
+    return cfg.gan_kind, fake, summary, decoded
 
 
 def _report(r: dict, search_rows, decoded) -> str:
-    sim, gen = r["similarity"], r["generation"]
+    sim = r["similarity"]
     lines = [
         "# textgan demo report", "",
         f"Data: `{r['data']}`: {r['n_sentences']} sentences in {r['n_groups']} groups; "
@@ -353,14 +351,17 @@ def _report(r: dict, search_rows, decoded) -> str:
         lines += [f"| {q} | {h['text']} | {h['group']} | {h['score']:.3f} | "
                   f"{'yes' if g['in_domain'] else '**no: out of domain**'} |" for q, h, g in search_rows]
         lines.append("")
-    lines += [f"## 3. Generator ({r['config']['gan_kind']}) on sentence vectors", "",
-              "Against the held-out sentences' vectors (k=3 precision/recall, k=5 density/coverage):", "",
-              "| generator | precision | recall | density | coverage | FD | authenticity |",
-              "|---|---|---|---|---|---|---|"]
-    for name, m in gen.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(m[k]) for k in
-                                                  ("precision", "recall", "density", "coverage", "fd",
-                                                   "authenticity")) + " |")
+    return "\n".join(lines + _report_generation(r, decoded)) + "\n"
+
+
+def _report_generation(r: dict, decoded) -> list[str]:
+    """Sections 3 and 4: the generator's metrics and its decoded samples."""
+    cols = ("precision", "recall", "density", "coverage", "fd", "authenticity")
+    lines = [f"## 3. Generator ({r['config']['gan_kind']}) on sentence vectors", "",
+             "Against the held-out sentences' vectors (k=3 precision/recall, k=5 density/coverage):", "",
+             "| generator | precision | recall | density | coverage | FD | authenticity |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | " + " | ".join(_fmt(m[k]) for k in cols) + " |" for name, m in r["generation"].items()]
     lines += ["", "Loss curves: ![GAN losses](gan/losses.png)", "",
               "Real vs generated vectors: ![PCA](pca.png)", "",
               "## 4. Generated vectors, decoded to their nearest real sentences", "",
@@ -381,4 +382,4 @@ def _report(r: dict, search_rows, decoded) -> str:
         mid = f" {'yes' if d['in_group'] else 'no'} |" if "in_group" in d else ""
         lines.append(f"| {d['id']} | {pre}{nb['text']} | {nb['group']} | {nb['score']:.3f} |{mid} "
                      f"{'yes' if d['novel'] else 'no'} |")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from textgan.common.artifacts import atomic_file, atomic_path, file_sha256, is_nonempty_dir, load_json, save_json
+from textgan.common.artifacts import atomic_file, file_sha256, is_nonempty_dir, load_json, save_json, save_npy
 from textgan.common.errors import InputError
 
 from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
@@ -150,8 +150,7 @@ def write_shard(out: Path, k: int, rows: list, vectors: np.ndarray, fingerprint:
     """Write one shard's vectors, texts and (last) its marker, each atomically."""
     name = shard_name(k)
     try:
-        with atomic_path(out / f"{name}.npy") as tmp:
-            np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        save_npy(out / f"{name}.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         with atomic_file(out / f"{name}.texts.jsonl") as fh:
             for t, g in rows:
                 fh.write(json.dumps({"text": t} if g is None else {"text": t, "group": g}, ensure_ascii=False) + "\n")

@@ -139,8 +139,8 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
         gan: an anchored model trained on base groups of the same encoder (default: train one).
     """
-    from textgan.common.artifacts import atomic_file
-    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
+    from textgan.common.artifacts import atomic_file, save_npy
+    from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
     enc = load_encoder(model)
     texts, groups = read_corpus(data, text_col, group_col)
@@ -152,11 +152,10 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
     vecs = enc.encode(texts, progress=progress)
     x, labels, report = hallucinate(vecs, groups, per_group, max_shots=max_shots, gan=gan, prototypes=protos,
                                     steps=steps, seed=seed, progress=progress,
-                                    encoder=encoder_meta(enc, model if isinstance(model, (str, Path)) else None))
+                                    encoder=encoder_meta(enc, folder_of(model)))
     out = Path(out)
     stem = out.with_suffix("") if out.suffix == ".npy" else out
-    with atomic_file(stem.with_suffix(".npy"), "wb") as fh:
-        np.save(fh, x, allow_pickle=False)
+    save_npy(stem.with_suffix(".npy"), x)
     with atomic_file(Path(str(stem) + ".labels.txt")) as fh:
         fh.writelines(f"{g}\n" for g in labels)
     report.update(vectors=str(stem.with_suffix(".npy")), labels=str(stem) + ".labels.txt", n=len(labels))

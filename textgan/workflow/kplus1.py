@@ -115,12 +115,12 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
 def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str = "text", group_col: str = "group",
                     config=None, progress: bool = False) -> Path:
     """Encode a labelled corpus and unlabelled sentences with a similarity model; train K+1 on them."""
-    from textgan.workflow.core import encoder_meta, load_encoder, read_corpus
+    from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
     enc = load_encoder(model)
     texts, groups = read_corpus(labelled_data, text_col, group_col)
     unl = list(unlabelled_texts)
     if not unl:
         raise InputError("no unlabelled sentences")
-    meta = encoder_meta(enc, model if isinstance(model, (str, Path)) else None)
+    meta = encoder_meta(enc, folder_of(model))
     return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress)

@@ -1,5 +1,6 @@
 """Scoring sentences (the `textgan score` command): encode, then any in-domain scorer of
-`textgan.ood`, with a threshold fitted on validation sentences or held-out in-domain rows."""
+`textgan.ood`, with a threshold fitted on validation sentences or held-out in-domain rows;
+and training an outlier classifier on a corpus' sentences (`textgan train-outlier`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,9 +9,10 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import check_k, check_same_encoder
+from textgan.common.vectors import check_k
 from textgan.ood.gate import _index_models
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+from textgan.workflow.core import check_encoder, encoder_meta, folder_of, load_encoder, open_index, read_corpus
 
 
 def _groups_for(idx, labels: Sequence[str] | None):
@@ -41,27 +43,19 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
          "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
     """
-    import similarity
-
     make_method(method)
     check_k(k)
     check_tpr(tpr)
     sentences = list(sentences)
     if not sentences:
         raise InputError("no sentences to score")
-    enc = similarity.load(model)
-    idx = None
-    if index is not None:
-        from textgan.index.build import load_index
-
-        idx = load_index(index)
-        check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
+    idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
-        check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
-    models, rows = _index_models(method, idx, index, scorers, combine)
+        check_encoder(recorded, enc, f"the {sc.kind} model", sc.name or None)
+    models, rows = _index_models(method, idx, folder_of(index), scorers, combine)
     scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
     v = enc.encode(sentences)
     val_scores, source = None, None
@@ -77,3 +71,29 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
             "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
+
+
+def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
+                            group_col: str | None = None, generator=None) -> dict:
+    """Encode a corpus with a similarity model, train an outlier classifier on its vectors, save it to `out`.
+
+    Args:
+        model: similarity model folder (or a loaded encoder).
+        corpus: .txt or data file; with `group_col` the classifier is (K+1)-way, else binary.
+        config: an `OutlierConfig` (default: its defaults, pseudo-outliers by mixup).
+        generator: model folder of the boundary / conditional sources, checked before any encoding.
+    Returns:
+        {"out": folder, "n": sentences, "source": config.source}.
+    """
+    from textgan.ood.outlier import OutlierConfig, check_generator, train_outlier
+
+    from textgan.gan import load
+
+    cfg = (config or OutlierConfig()).validate()
+    check_generator(cfg.source, None if generator is None else load(generator))  # before encoding
+    enc = load_encoder(model)
+    texts, groups = read_corpus(corpus, text_col, group_col)
+    clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
+                        meta={"encoder": encoder_meta(enc, folder_of(model))})
+    clf.save(out)
+    return {"out": str(out), "n": len(texts), "source": cfg.source}
