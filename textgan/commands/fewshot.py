@@ -36,15 +36,12 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
       textgan augment runs/sim/model my_groups.csv --per-group 20 --max-shots 8 --out runs/aug
       textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 9 --gan runs/cgan --out runs/aug
     """
-    from pathlib import Path
-
-    from textgan.common.artifacts import check_output_file
+    from textgan.common.artifacts import check_output_file, output_files
     from textgan.workflow.fewshot import augment
 
     if max_shots < 2:
         raise InputError(f"--max-shots must be at least 2, got {max_shots}")
-    stem = Path(out_file).with_suffix("") if Path(out_file).suffix == ".npy" else Path(out_file)
-    for f in (stem.with_suffix(".npy"), Path(str(stem) + ".labels.txt")):
+    for f in output_files(out_file, (".npy", ".labels.txt")):
         check_output_file(f, [model, data, gan_dir])
     with warnings_as_lines():
         r = augment(model, data, per_group, out_file, text_col=text_col, group_col=group_col, max_shots=max_shots,

@@ -145,15 +145,12 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
       textgan generate-embeddings runs/gan --n 20 --index runs/index --k 3 --out runs/generated
       textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
     """
-    from pathlib import Path
-
     from textgan.workflow import core as workflow
-    from textgan.common.artifacts import check_output_file
+    from textgan.common.artifacts import check_output_file, output_files
     from textgan.common.vectors import check_k
 
     check_k(k)
-    stem = Path(out).with_suffix("") if Path(out).suffix in (".npy", ".jsonl") else Path(out)
-    for f in (stem.with_suffix(".npy"), stem.with_suffix(".jsonl")):
+    for f in output_files(out, (".npy", ".jsonl")):
         check_output_file(f, [gan_dir, index_dir])
     s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
     msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -60,16 +61,37 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
+    """Refuse to replace anything but a regular file: the atomic rename would turn a device
+    (/dev/full, a mknod node), a pipe or a symlink (to /proc/self/fd/1, to another file) into
+    a plain file, destroying the node or silently writing beside the file the link names."""
+    dest = Path(dest)
+    try:
+        mode = os.lstat(dest).st_mode
+    except FileNotFoundError:
+        return dest
+    except OSError as exc:
+        raise InputError(f"{option + ': ' if option else ''}cannot inspect the output path ({exc.strerror})",
+                         dest) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a device, pipe or socket")
+        raise InputError(f"{option + ' ' if option else ''}is {kind}, not a regular file; refusing to replace it "
+                         "(choose a new path)", dest)
+    return dest
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temp *path* (for libraries that write by filename, e.g. faiss, numpy)."""
-    dest = Path(dest)
+    dest = check_replaceable(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-", suffix=dest.suffix, dir=dest.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         _share(Path(tmp))
+        check_replaceable(dest)  # again: the path may have become a link while we wrote
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -296,6 +318,20 @@ def _artefact_folder(p: Path) -> Path | None:
     return None
 
 
+def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
+    """The files of an output stem that writes several (OUT.npy + OUT.jsonl): OUT plus each
+    suffix, after dropping one of these suffixes that OUT already ends with. Other dots stay
+    in the name: `runs/gen.v2` -> runs/gen.v2.npy, never runs/gen.npy (Path.with_suffix would
+    cut at the last dot and overwrite another run)."""
+    suffixes = list(suffixes)
+    name = str(out)
+    for suf in suffixes:
+        if name.endswith(suf) and len(Path(name).name) > len(suf):
+            name = name[:-len(suf)]
+            break
+    return [Path(name + suf) for suf in suffixes]
+
+
 def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (), option: str = "--out") -> Path:
     """Refuse an output file that would destroy an input or a saved model/index.
 
@@ -312,6 +348,7 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (),
         raise InputError(f"{option}: cannot resolve the path ({exc})", out) from None
     if res.is_dir():
         raise InputError(f"{option} is a folder, expected a file path", out)
+    check_replaceable(out, option)
     for inp in inputs:
         if inp is None:
             continue

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.common.artifacts import save_jsonl, save_npy
+from textgan.common.artifacts import output_files, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.metrics import typical_nn_cosine
 from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
@@ -328,8 +328,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     from textgan.gan import load
     from textgan.gan.saved import check_sample_count
 
-    out = Path(out)
-    stem = out.with_suffix("") if out.suffix in {".npy", ".jsonl"} else out
+    npy, jsonl = output_files(out, (".npy", ".jsonl"))
     gen = load(gan_dir)
     check_sample_count(n, gen.dim)
     gen_meta = (getattr(gen, "meta", None) or {})
@@ -342,14 +341,14 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         check_same_encoder(idx.meta.get("encoder"), (gen_meta.get("encoder") or {}).get("fingerprint"), "index", where)
     vectors = generate(gen, n, seed=seed, group=group)
     summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
-                     "vectors": str(stem.with_suffix(".npy"))}
+                     "vectors": str(npy)}
     records = None
     if idx is not None:
         records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
-    save_npy(stem.with_suffix(".npy"), vectors)
+    save_npy(npy, vectors)
     if records is not None:
-        save_jsonl(records, stem.with_suffix(".jsonl"))
-        summary["decoded"] = str(stem.with_suffix(".jsonl"))
+        save_jsonl(records, jsonl)
+        summary["decoded"] = str(jsonl)
         summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
         summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
     return summary

@@ -139,7 +139,7 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
         gan: an anchored model trained on base groups of the same encoder (default: train one).
     """
-    from textgan.common.artifacts import atomic_file, save_npy
+    from textgan.common.artifacts import atomic_file, output_files, save_npy
     from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
     enc = load_encoder(model)
@@ -153,10 +153,9 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
     x, labels, report = hallucinate(vecs, groups, per_group, max_shots=max_shots, gan=gan, prototypes=protos,
                                     steps=steps, seed=seed, progress=progress,
                                     encoder=encoder_meta(enc, folder_of(model)))
-    out = Path(out)
-    stem = out.with_suffix("") if out.suffix == ".npy" else out
-    save_npy(stem.with_suffix(".npy"), x)
-    with atomic_file(Path(str(stem) + ".labels.txt")) as fh:
+    npy, labels_txt = output_files(out, (".npy", ".labels.txt"))
+    save_npy(npy, x)
+    with atomic_file(labels_txt) as fh:
         fh.writelines(f"{g}\n" for g in labels)
-    report.update(vectors=str(stem.with_suffix(".npy")), labels=str(stem) + ".labels.txt", n=len(labels))
+    report.update(vectors=str(npy), labels=str(labels_txt), n=len(labels))
     return report

@@ -1,0 +1,104 @@
+"""Hostile inputs (issue 17): output paths, malformed corpora, `--set` values, sizes, full disks,
+locks. Each case asserts what a broken implementation would get wrong: the file that was
+overwritten, the row count, the one `error:` line."""
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from textgan.common.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def tiny_gan(tmp_path_factory):
+    """(GAN folder, its training vectors (64, 8)): a one-step GAN, enough to sample from."""
+    from textgan.gan import make_kind, train_gan
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    gan = train_gan(x, make_kind("gan").config(steps=1, batch_size=16, width=8, noise_dim=4),
+                    tmp_path_factory.mktemp("gan") / "gan", progress=False)
+    return gan, x
+
+
+# --- 1. an output stem with a dot -------------------------------------------------------------
+
+@pytest.mark.parametrize("out, suffixes, want", [
+    ("runs/gen.v2", (".npy", ".jsonl"), ["runs/gen.v2.npy", "runs/gen.v2.jsonl"]),
+    ("runs/gen.v2.npy", (".npy", ".jsonl"), ["runs/gen.v2.npy", "runs/gen.v2.jsonl"]),
+    ("runs/gen.v2.jsonl", (".npy", ".jsonl"), ["runs/gen.v2.npy", "runs/gen.v2.jsonl"]),
+    ("runs/gen", (".npy", ".jsonl"), ["runs/gen.npy", "runs/gen.jsonl"]),
+    ("runs/aug.v2", (".npy", ".labels.txt"), ["runs/aug.v2.npy", "runs/aug.v2.labels.txt"]),
+    ("runs/aug.v2.labels.txt", (".npy", ".labels.txt"), ["runs/aug.v2.npy", "runs/aug.v2.labels.txt"]),
+    ("runs/.npy", (".npy",), ["runs/.npy.npy"]),  # a bare suffix is a name, not a stem plus suffix
+])
+def test_output_files_keep_every_dot_of_the_stem(out, suffixes, want):
+    from textgan.common.artifacts import output_files
+
+    assert [str(p) for p in output_files(out, suffixes)] == want
+
+
+def test_generate_embeddings_with_a_dotted_stem_keeps_the_earlier_run(tiny_gan, tmp_path, cli_main):
+    gan, _ = tiny_gan
+    earlier = tmp_path / "gen.npy"
+    np.save(earlier, np.zeros((1, 8), np.float32))
+    code, out, err = cli_main("generate-embeddings", gan, "--n", 5, "--out", tmp_path / "gen.v2")
+    assert code == 0, err
+    assert np.load(earlier).shape == (1, 8)  # the earlier run is untouched
+    assert np.load(tmp_path / "gen.v2.npy").shape == (5, 8)
+    assert str(tmp_path / "gen.v2.npy") in out
+
+
+# --- 2. an output path that is a device, a pipe or a symlink --------------------------------
+
+def _fifo(path):
+    os.mkfifo(path)
+    return path
+
+
+def _link(path):
+    target = path.with_name("target.npy")
+    target.write_bytes(b"precious")
+    path.symlink_to(target)
+    return path
+
+
+@pytest.mark.parametrize("make, kind", [(_fifo, "device, pipe or socket"), (_link, "symlink")])
+@pytest.mark.parametrize("command", [
+    ["sample", "{gan}", "--n", "2", "--out", "{out}"],
+    ["generate-embeddings", "{gan}", "--n", "2", "--out", "{out}"],
+])
+def test_an_output_that_is_not_a_regular_file_is_refused(tiny_gan, tmp_path, cli_main, make, kind, command):
+    gan, _ = tiny_gan
+    out = make(tmp_path / "out.npy")
+    before = os.lstat(out)
+    code, _, err = cli_main(*[a.format(gan=gan, out=out) for a in command])
+    assert_one_line_error(code, err, str(out), kind, "not a regular file")
+    after = os.lstat(out)
+    assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode) and after.st_ino == before.st_ino
+    if kind == "symlink":
+        assert out.with_name("target.npy").read_bytes() == b"precious"
+
+
+def test_the_atomic_rename_never_replaces_a_device(tmp_path):
+    """The last line of defence, for writers that skip check_output_file."""
+    from textgan.common.artifacts import atomic_file, save_json
+
+    fifo = _fifo(tmp_path / "pipe")
+    with pytest.raises(InputError, match="not a regular file"):
+        save_json({"a": 1}, fifo)
+    # a path that becomes a link while the temp file is written is refused before the rename
+    dest = tmp_path / "late.json"
+    with pytest.raises(InputError, match="symlink"):
+        with atomic_file(dest) as fh:
+            fh.write("x")
+            dest.symlink_to(fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not list(tmp_path.glob(".late.json.tmp-*"))
+    save_json({"a": 1}, tmp_path / "plain.json")  # a new path and a regular file still work
+    save_json({"a": 2}, tmp_path / "plain.json")
+    assert (tmp_path / "plain.json").read_text().count('"a": 2') == 1
