@@ -102,3 +102,47 @@ def test_the_atomic_rename_never_replaces_a_device(tmp_path):
     save_json({"a": 1}, tmp_path / "plain.json")  # a new path and a regular file still work
     save_json({"a": 2}, tmp_path / "plain.json")
     assert (tmp_path / "plain.json").read_text().count('"a": 2') == 1
+
+
+# --- 8. the run lock holds however the folder is spelled ------------------------------------
+
+def test_the_run_lock_is_taken_on_the_resolved_folder(tiny_gan, tmp_path, cli_main):
+    from textgan.common.artifacts import run_lock
+
+    _, x = tiny_gan
+    vecs = tmp_path / "v.npy"
+    np.save(vecs, x)
+    real = tmp_path / "runs" / "gan"
+    code, _, err = cli_main("train-gan", vecs, "--steps", 2, "--batch-size", 16, "--width", 8,
+                            "--checkpoint-every", 1, "--out", real, "--quiet")
+    assert code == 0, err
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    before = sorted(p.name for p in real.rglob("*"))
+    for spelling in (link, tmp_path / "runs" / ".." / "runs" / "gan"):
+        with run_lock(real):  # the running training
+            code, _, err = cli_main("train-gan", vecs, "--steps", 4, "--batch-size", 16, "--width", 8,
+                                    "--out", spelling, "--resume", "--quiet")
+        assert_one_line_error(code, err, str(spelling), "locked")
+    assert sorted(p.name for p in real.rglob("*")) == before
+    assert not list(tmp_path.rglob(".*.lock"))  # released and removed
+
+
+def test_a_lock_file_unlinked_by_its_finishing_holder_locks_nothing(tmp_path, monkeypatch):
+    """Run B opened the lock file just before run A finished and unlinked it: B's flock then
+    succeeds on a dead file, and a third run C would lock a new one beside it. B must refuse."""
+    import fcntl
+
+    from textgan.common import artifacts
+
+    out = tmp_path / "run"
+    real_flock = fcntl.flock
+
+    def flock_then_holder_finishes(fh, op):
+        real_flock(fh, op)
+        os.unlink(tmp_path / ".run.lock")
+
+    monkeypatch.setattr(fcntl, "flock", flock_then_holder_finishes)
+    with pytest.raises(InputError, match="locked"):
+        with artifacts.run_lock(out):
+            pass

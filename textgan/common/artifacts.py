@@ -283,13 +283,20 @@ def run_lock(out: str | Path) -> Iterator[None]:
     import fcntl
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.with_name(f".{out.name}.lock")
+    try:  # one lock per folder however it is spelled: runs/x, ./runs/../runs/x, a symlink to it
+        real = out.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        raise InputError("cannot resolve the output path (symlink loop?)", out) from None
+    real.parent.mkdir(parents=True, exist_ok=True)
+    lock = real.with_name(f".{real.name}.lock")
     fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            # the holder unlinks the file when done: a lock taken on an unlinked file locks nothing
+            if os.fstat(fh.fileno()).st_ino != os.stat(lock).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
             raise InputError("another run is writing to this folder (locked); wait for it or choose "
                              "another --out", out) from None
         try:
