@@ -7,6 +7,8 @@ exist is a "missing file". Every user-fixable problem is a one-line `InputError`
 """
 from __future__ import annotations
 
+import contextlib
+import csv
 import random
 import warnings
 from collections import Counter, defaultdict
@@ -18,7 +20,8 @@ from textgan.common.errors import InputError
 # suffix -> (datasets builder, extra kwargs)
 FORMATS: dict[str, tuple[str, dict]] = {
     ".csv": ("csv", {}),
-    ".tsv": ("csv", {"delimiter": "\t"}),
+    # TSV has no quoting: a stray `"` would otherwise swallow every row up to the next one
+    ".tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE}),
     ".json": ("json", {}),
     ".jsonl": ("json", {}),
     ".parquet": ("parquet", {}),
@@ -68,21 +71,48 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     return {c: ds[c] for c in columns}
 
 
-def _load(name: str, p: Path, **kwargs):
+@contextlib.contextmanager
+def datasets_quietly(python_warnings: bool = True):
+    """Silence `datasets`' progress bars, its logger's "Failed to read file" line (the cause
+    belongs in the one `error:` line, see `dataset_error`) and, unless told not to (a
+    generator that yields inside this block must not hold the warnings filters), its warnings."""
     import datasets
 
     datasets.disable_progress_bars()
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL + 10)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings() if python_warnings else contextlib.nullcontext():
+            if python_warnings:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        datasets.logging.set_verbosity(level)
+
+
+def dataset_error(exc: BaseException, p) -> InputError:
+    """The InputError for a file `datasets` could not read, with the cause that `datasets` wraps
+    ("DatasetGenerationError: An error occurred") spelled out: the parser's line and fields."""
+    if isinstance(exc, InputError):
+        return exc
+    root, seen = exc, {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    if any("corresponds to no data" in str(e) for e in (exc, root)):  # a header without rows
+        return InputError("empty dataset", p)
+    msg = " ".join(str(root).split()) or root.__class__.__name__
+    return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
+
+
+def _load(name: str, p: Path, **kwargs):
+    import datasets
+
+    try:
+        with datasets_quietly():
             return datasets.load_dataset(name, split="train", **kwargs)
-    except InputError:
-        raise
     except Exception as exc:  # datasets raises many types for unreadable input
-        if "corresponds to no data" in str(exc):  # a header without rows
-            raise InputError("empty dataset", p) from None
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise InputError(f"cannot read dataset ({exc.__class__.__name__}: {msg[:200]})", p) from None
+        raise dataset_error(exc, p) from None
 
 
 def _clean(values: list, col: str, path) -> list[str]:

@@ -146,3 +146,42 @@ def test_a_lock_file_unlinked_by_its_finishing_holder_locks_nothing(tmp_path, mo
     with pytest.raises(InputError, match="locked"):
         with artifacts.run_lock(out):
             pass
+
+
+# --- 3. malformed CSV / TSV ------------------------------------------------------------------
+
+def test_a_stray_quote_in_a_tsv_stays_in_its_row(tmp_path):
+    """A TSV field starting with `"` opened a quoted field that ran to the next `"`, swallowing
+    the rows between (48 lines in, 41 read). TSV has no quoting: every line is one row."""
+    from similarity.data import load_groups, load_texts
+    from textgan.workflow.encode import stream_rows
+
+    lines = [f"sentence number {i}\tg{i % 3}" for i in range(12)]
+    lines[2] = '"quoted at the start\tg2'
+    lines[7] = 'a quote at the end"\tg1'
+    path = tmp_path / "c.tsv"
+    path.write_text("text\tgroup\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    texts, groups = load_groups(path)
+    assert len(texts) == 12 and texts[2] == '"quoted at the start' and groups[7] == "g1"
+    assert not any("\t" in t or "\n" in t for t in texts)
+    assert len(load_texts(path, "text")) == 12
+    assert [t for t, _ in stream_rows(path, "text", "group")] == texts
+
+
+def test_a_tsv_row_with_a_stray_tab_is_refused_with_its_line(tmp_path, cli_main):
+    path = tmp_path / "c.tsv"
+    path.write_text("text\tgroup\none\ta\ntwo\ta\nthree\tb\tstray\nfour\tb\n", encoding="utf-8")
+    code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")
+    assert_one_line_error(code, err, str(path), "line 4", "saw 3")
+
+
+def test_a_malformed_csv_names_line_and_fields_in_the_one_error_line(tmp_path):
+    """Run as a process: the `datasets` logger wrote the cause on a line of its own and the
+    error line said only "DatasetGenerationError: An error occurred"."""
+    from conftest import run_script
+
+    path = tmp_path / "bad.csv"
+    path.write_text("text,group\nhello,a\nhi,a,extra,more\nfoo,b\nbar,b\n", encoding="utf-8")
+    code, _, err = run_script("train-similarity", path, "--out", tmp_path / "sim")
+    assert_one_line_error(code, err, str(path), "line 3", "Expected 2 fields", "saw 4")
+    assert not (tmp_path / "sim").exists()

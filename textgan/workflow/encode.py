@@ -51,7 +51,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS
+    from similarity.data import FORMATS, dataset_error, datasets_quietly
 
     p = Path(path)
     if not p.is_file():
@@ -73,23 +73,22 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     import datasets
 
     builder, kwargs = FORMATS[suffix]
-    datasets.disable_progress_bars()
     try:
-        ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs)
-        for i, row in enumerate(ds):
-            if text_col not in row or (group_col and group_col not in row):
-                missing = text_col if text_col not in row else group_col
-                raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
-            t = row[text_col]
-            if t is None or not str(t).strip():
-                raise InputError(f"row {i + 1}: empty value in column {text_col!r}", p)
-            g = row.get(group_col) if group_col else None
-            yield str(t).strip(), (None if g is None else str(g).strip()) if group_col else None
+        with datasets_quietly(python_warnings=False):
+            ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs)
+            for i, row in enumerate(ds):
+                if text_col not in row or (group_col and group_col not in row):
+                    missing = text_col if text_col not in row else group_col
+                    raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
+                t = row[text_col]
+                if t is None or not str(t).strip():
+                    raise InputError(f"row {i + 1}: empty value in column {text_col!r}", p)
+                g = row.get(group_col) if group_col else None
+                yield str(t).strip(), (None if g is None else str(g).strip()) if group_col else None
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable input
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise InputError(f"cannot read dataset ({exc.__class__.__name__}: {msg[:200]})", p) from None
+        raise dataset_error(exc, p) from None
 
 
 def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
