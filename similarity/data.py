@@ -116,9 +116,11 @@ def _load(name: str, p: Path, **kwargs):
 
 
 def _clean(values: list, col: str, path) -> list[str]:
+    """Stripped cells; a missing or blank one (only spaces: it would train as an empty sentence)
+    is refused, as `index` and `encode` refuse it."""
     out = []
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
             raise InputError(f"row {i + 1}: empty value in column {col!r}", path)
         out.append(str(v).strip())
     return out
@@ -164,7 +166,8 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
         if p.suffix.lower() != ".txt":
             raise InputError("pass --text-col to read sentences from a data file", p)
         _check_utf8(p)
-        texts = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        # utf-8-sig: a BOM (Windows editors) is not part of the first sentence; str.strip keeps it
+        texts = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
         if not texts:
             raise InputError("empty dataset", p)
         return texts

@@ -185,3 +185,59 @@ def test_a_malformed_csv_names_line_and_fields_in_the_one_error_line(tmp_path):
     code, _, err = run_script("train-similarity", path, "--out", tmp_path / "sim")
     assert_one_line_error(code, err, str(path), "line 3", "Expected 2 fields", "saw 4")
     assert not (tmp_path / "sim").exists()
+
+
+# --- 4. blank text cells and a UTF-8 BOM -----------------------------------------------------
+
+def _csv(path, cells):
+    path.write_text("text,group,sentence2,score\n" + "".join(f"{c},g{i % 2},x y,1\n" for i, c in enumerate(cells)),
+                    encoding="utf-8")
+    return path
+
+
+def _cell_readers():
+    import similarity
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.encode import stream_rows
+
+    return {"load_groups": similarity.load_groups,
+            "load_texts": lambda p: similarity.load_texts(p, "text"),
+            "load_pairs": lambda p: similarity.load_pairs(p, "text", "sentence2", "score"),
+            "read_corpus": lambda p: read_corpus(p, "text", "group"),
+            "stream_rows": lambda p: list(stream_rows(p, "text", "group"))}
+
+
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "load_pairs", "read_corpus", "stream_rows"])
+def test_a_text_cell_of_only_spaces_is_refused_by_every_reader(tmp_path, reader):
+    path = _csv(tmp_path / "d.csv", ["one two", "three four", "   ", "five six"])
+    with pytest.raises(InputError, match=r"row 3: empty value in column 'text'"):
+        _cell_readers()[reader](path)
+
+
+def test_train_similarity_refuses_a_blank_sentence(tmp_path, cli_main):
+    path = _csv(tmp_path / "d.csv", ["one two", "three four", "five six", "  ", "seven eight", "nine ten"])
+    code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")
+    assert_one_line_error(code, err, str(path), "row 4: empty value in column 'text'")
+    assert not (tmp_path / "sim").exists()
+
+
+BOM = "\ufeff"
+
+
+def _txt_readers():
+    import similarity
+    from textgan.commands.index import _read_queries
+    from textgan.gan import read_labels
+    from textgan.workflow.encode import stream_rows
+
+    return {"load_texts": similarity.load_texts,  # encode, index, train-gan --model
+            "stream_rows": lambda p: [t for t, _ in stream_rows(p)],  # sharded encode, index --storage disk
+            "search --file": lambda p: _read_queries(str(p)),
+            "train-gan --labels": read_labels}
+
+
+@pytest.mark.parametrize("reader", ["load_texts", "stream_rows", "search --file", "train-gan --labels"])
+def test_a_bom_is_not_part_of_the_first_line_of_a_txt(tmp_path, reader):
+    path = tmp_path / "q.txt"
+    path.write_text(BOM + "reset my password\nwhere is my parcel\n", encoding="utf-8")
+    assert _txt_readers()[reader](path) == ["reset my password", "where is my parcel"]

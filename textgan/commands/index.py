@@ -114,7 +114,7 @@ def _read_queries(path: str) -> list[str]:
     if not p.is_file():
         raise InputError("missing file", p)
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        lines = p.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of the first query
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", p) from None
     qs = [ln.strip() for ln in lines if ln.strip()]

@@ -222,7 +222,8 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
         labels = [str(x) for x in labels]
     else:
         try:
-            labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            # utf-8-sig: a BOM is not part of the first label
+            labels = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path) from None
     if not labels:

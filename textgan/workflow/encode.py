@@ -58,7 +58,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         raise InputError("not a file" if p.exists() else "missing file", p)
     suffix = p.suffix.lower()
     if suffix == ".txt" and group_col is None:
-        with open(p, encoding="utf-8") as fh:
+        with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
             try:
                 for line in fh:
                     if line.strip():
