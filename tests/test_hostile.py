@@ -241,3 +241,53 @@ def test_a_bom_is_not_part_of_the_first_line_of_a_txt(tmp_path, reader):
     path = tmp_path / "q.txt"
     path.write_text(BOM + "reset my password\nwhere is my parcel\n", encoding="utf-8")
     assert _txt_readers()[reader](path) == ["reset my password", "where is my parcel"]
+
+
+# --- 5. `--set` values and an edited config.json -------------------------------------------
+
+@pytest.mark.parametrize("args, needles", [
+    (["--set", "head=foo"], ["--head must be one of linear, sphere, tanh, got 'foo'"]),
+    (["--set", "arch=foo"], ["--arch must be one of mlp, resmlp, got 'foo'"]),
+    (["--kind", "meg", "--set", "mala_steps=1.5"], ["--mala-steps must be a whole number, got 1.5"]),
+    (["--set", "width=64.5"], ["--width must be a whole number, got 64.5"]),
+    (["--set", "one_loss=1"], ["--one-loss must be true or false, got 1"]),
+    (["--set", "optimizer=sgd"], ["--optimizer must be one of adam, rmsprop, got 'sgd'"]),
+    (["--set", "betas=0.5"], ["--betas must be a list of 2 numbers", "got 0.5"]),
+    (["--set", "betas=[0.5]"], ["--betas must be a list of 2 numbers", "got (0.5,)"]),
+    (["--set", 'betas=[0.5, "x"]'], ["--betas must be a list of 2 numbers"]),
+    (["--width", "32", "--set", "width=64"], ["width is set twice", "pass it once"]),
+])
+def test_train_gan_refuses_set_values_that_do_not_fit_the_field(tmp_path, cli_main, args, needles):
+    np.save(tmp_path / "v.npy", np.zeros((64, 4), np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", 1, "--out", tmp_path / "g", "--quiet", *args)
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "g").exists()
+
+
+def test_every_kind_s_default_config_fits_its_own_types():
+    from textgan.gan import PRESETS, carry_over
+    from textgan.gan.registry import KINDS
+
+    for k in KINDS.values():
+        k.config().resolve()
+        for preset in PRESETS.values():
+            carry_over(k.config, preset)
+        assert k.config.from_dict(k.config().to_dict()) == k.config()  # betas list -> tuple again
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("arch", "foo", "--arch must be one of mlp, resmlp"),
+    ("width", 8.5, "--width must be a whole number"),
+    ("width", -3, "--width must be >= 1"),
+    ("widht", 8, "unknown GANConfig keys ['widht']"),
+])
+def test_an_edited_config_json_is_refused_naming_the_file(tiny_gan, tmp_path, cli_main, key, value, needle):
+    import json
+    import shutil
+
+    gan = shutil.copytree(tiny_gan[0], tmp_path / "gan")
+    info = json.loads((gan / "config.json").read_text())
+    info["config"][key] = value
+    (gan / "config.json").write_text(json.dumps(info))
+    code, _, err = cli_main("sample", gan, "--n", 2, "--out", tmp_path / "s.npy")
+    assert_one_line_error(code, err, str(gan / "config.json"), needle)

@@ -161,7 +161,12 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     base = carry_over(k.config, PRESETS[preset]) if preset != "none" else k.config()
     if sim_model is not None and preset == "none" and "head" in names and "head" not in given:
         base = dataclasses.replace(base, head="sphere")  # sentence vectors live on the unit sphere
-    config = dataclasses.replace(base, **given, **_parse_settings(settings, k.config)).resolved()
+    settings = _parse_settings(settings, k.config)
+    both = sorted(set(given) & set(settings))
+    if both:
+        raise InputError(f"{both[0].replace('_', '-')} is set twice (--{both[0].replace('_', '-')} and --set "
+                         f"{both[0]}=...); pass it once")
+    config = dataclasses.replace(base, **given, **settings).resolved()
     check_new_out_dir(out_dir, resume)
     if sim_model is not None:
         path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,

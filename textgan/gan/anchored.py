@@ -63,8 +63,6 @@ class AnchoredConfig(GANConfig):
     anchor_shots: int = 0
 
     def validate(self) -> None:
-        if self.gen_cond not in ("concat", "selfmod"):
-            raise InputError(f"unknown gen_cond {self.gen_cond!r}; valid: concat, selfmod")
         if self.anchor_shots < 0:
             raise InputError(f"--anchor-shots must be >= 0, got {self.anchor_shots}")
         if not self.residual_init > 0:

@@ -34,11 +34,6 @@ class ConditionalConfig(GANConfig):
     critic_cond: CriticCond = "projection"
     embed_dim: int = 128
 
-    def validate(self) -> None:
-        if self.critic_cond not in ("projection", "concat"):
-            raise InputError(f"unknown critic_cond {self.critic_cond!r}; valid: projection, concat")
-        super().validate()
-
 
 class CondGenerator(nn.Module):
     """(z (B, nz), y (B,)) -> x (B, D): an MLP on [z, emb(y)]."""

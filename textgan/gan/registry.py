@@ -29,7 +29,7 @@ from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
 from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
-from textgan.gan.saved import SavedModel, read_model_config
+from textgan.gan.saved import CONFIG, SavedModel, read_model_config
 from textgan.gan.trainer import Step, run
 
 
@@ -157,6 +157,8 @@ def load(path: str | Path, ema: bool = True) -> SavedModel:
         return kind.saved.load(path, info, ema=ema)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, InputError):
+            if exc.path is None:  # a check of the config block (an edited value): the file to fix
+                raise InputError(str(exc), path / CONFIG) from None
             raise
         raise InputError(f"config.json does not describe a loadable {kind.name!r} model "
                          f"({exc.__class__.__name__}: {exc})", path) from None
