@@ -291,3 +291,55 @@ def test_an_edited_config_json_is_refused_naming_the_file(tiny_gan, tmp_path, cl
     (gan / "config.json").write_text(json.dumps(info))
     code, _, err = cli_main("sample", gan, "--n", 2, "--out", tmp_path / "s.npy")
     assert_one_line_error(code, err, str(gan / "config.json"), needle)
+
+
+# --- 6. sizes that cannot be allocated are refused up front ----------------------------------
+
+@pytest.fixture
+def eight_gib(monkeypatch):
+    """A machine with 8 GiB available, whatever this one has: the refusals do not depend on it."""
+    from textgan.common import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 << 30)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--width", "100000000"], "--width/--depth/--noise-dim"),
+    (["--noise-dim", "1000000000"], "--width/--depth/--noise-dim"),
+    (["--kind", "ebm-langevin", "--set", "buffer_size=1000000000"], "--buffer-size"),
+    (["--kind", "glann", "--set", "imle_pool=1000000000"], "--batch-size/--imle-pool"),
+])
+def test_train_gan_refuses_sizes_that_cannot_be_allocated(tmp_path, cli_main, eight_gib, monkeypatch, args, needle):
+    from textgan.gan import trainer
+
+    def never(*_, **__):
+        raise AssertionError("networks were built")
+
+    monkeypatch.setattr(trainer, "seed_all", never)  # the first thing done after the checks
+    np.save(tmp_path / "v.npy", np.zeros((512, 4), np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--quiet", *args)
+    assert_one_line_error(code, err, "training on 4-d vectors", needle, "would need about", "8.0 GiB")
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_memory_estimate_passes_every_default_and_preset(eight_gib):
+    from textgan.gan.config import PRESETS, carry_over, check_training_memory
+    from textgan.gan.registry import KINDS
+
+    for k in KINDS.values():
+        for cfg in [k.config(), *(carry_over(k.config, p) for p in PRESETS.values())]:
+            check_training_memory(cfg, 1024)  # a 1024-d encoder: nothing near 4 GiB
+
+
+def test_interpolate_refuses_a_path_that_cannot_be_allocated(cli_main, eight_gib, monkeypatch):
+    from types import SimpleNamespace
+
+    from textgan.workflow import core
+
+    class NoEncoder:
+        def encode(self, texts):
+            raise AssertionError("encoded before the size check")
+
+    monkeypatch.setattr(core, "open_index", lambda index, model=None: (SimpleNamespace(dim=384), NoEncoder()))
+    code, _, err = cli_main("interpolate", "idx", "reset my password", "where is my parcel", "--steps", 10**12)
+    assert_one_line_error(code, err, "--steps 1000000000000 would need about", "use fewer steps")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from textgan.common.errors import InputError
+from textgan.common.memory import check_fits
 from textgan.gan.nets import Arch, Head
 from textgan.gan.objectives import Optimizer, Penalty, make_objective
 from textgan.gan.penalties import DEFAULT_WEIGHTS
@@ -230,6 +231,31 @@ class GANConfig(GeneratorConfig):
         super().validate()
         if self.batch_size % self.pack:
             raise InputError(f"--batch-size ({self.batch_size}) must be a multiple of --pack ({self.pack})")
+
+
+def training_bytes(cfg: KindConfig, dim: int) -> dict[str, int]:
+    """A rough lower bound on what training `cfg` on `dim`-d rows allocates, by cause (bytes).
+
+    Read from whichever of the shared field names a kind has, so every kind is covered: two
+    MLPs (generator and critic, or a flow's layers), each weight with its gradient and two Adam
+    moments; a batch of activations (GLANN maps `imle_pool` noise draws per code); the EBM's
+    replay buffer. Real runs need more, so only sizes that cannot fit are refused.
+    """
+    w, d = getattr(cfg, "width", 0), max(getattr(cfg, "depth", 1), 1)
+    nz = sum(getattr(cfg, f, 0) for f in ("noise_dim", "latent_dim", "embed_dim", "critic_fourier"))
+    nets = 2 * max(getattr(cfg, "n_layers", 1), 1)
+    rows = cfg.batch_size * max(getattr(cfg, "imle_pool", 1), 1)
+    return {"--width/--depth/--noise-dim (network weights)": 4 * 4 * nets * ((nz + dim) * w + (d - 1) * w * w + w * dim),
+            "--batch-size/--imle-pool (activations)": 4 * rows * (nz + dim + d * w),
+            "--buffer-size (replay buffer)": 4 * getattr(cfg, "buffer_size", 0) * dim}
+
+
+def check_training_memory(cfg: KindConfig, dim: int) -> None:
+    """Refuse, before anything is allocated, a config whose training cannot fit in memory."""
+    parts = training_bytes(cfg, dim)
+    cause = max(parts, key=parts.get)
+    check_fits(sum(parts.values()), f"training on {dim}-d vectors (mostly {cause})",
+               "choose smaller settings")
 
 
 def carry_over(cls, src: KindConfig, **overrides):

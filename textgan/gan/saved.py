@@ -12,7 +12,6 @@ more like the training data) and `score_name` ("critic" or "energy").
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import nn
 from textgan.common.artifacts import (folder_digests, library_versions, load_json, load_tensors, save_json,
                                verify_digests)
 from textgan.common.errors import InputError
+from textgan.common.memory import check_fits
 
 FORMAT = "textgan-gan/2"
 # same files, no digests or versions; `kind` absent means "gan"; still loads (tests/test_kinds.py)
@@ -74,22 +74,12 @@ def pick_generator(path: Path, ema: bool) -> Path:
     return f if ema and f.is_file() else path / "generator.safetensors"
 
 
-def _available_memory() -> int:
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
-
-
 def check_sample_count(n, dim: int) -> int:
     """n must be a whole number >= 1 whose (n, dim) float32 output fits in half the free memory."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"--n must be a whole number >= 1, got {n}")
     need = int(n) * int(dim) * 4 * 2  # the tensor and its numpy copy
-    if need > _available_memory() // 2:
-        raise InputError(f"--n {n} would need about {need / 2**30:.1f} GiB for {dim}-d float32 vectors, "
-                         f"more than half of this machine's free memory "
-                         f"({_available_memory() / 2**30:.1f} GiB); sample in smaller parts")
+    check_fits(need, f"--n {n} ({dim}-d float32 vectors)", "sample in smaller parts")
     return int(n)
 
 

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
 from textgan.gan.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
-from textgan.gan.config import KindConfig
+from textgan.gan.config import KindConfig, check_training_memory
 from textgan.gan.saved import write_model_config
 
 Tensor = torch.Tensor
@@ -169,6 +170,7 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     main = rank == 0
     cfg = config.resolved()
     data = check_training_data(data, cfg.batch_size, images=step_cls.images)
+    check_training_memory(cfg, math.prod(data.shape[1:]))
     out = check_new_out_dir(Path(out_dir), resume)
     # each rank computes on its share of the global batch; draws and gradients make it one batch
     local_cfg = cfg if world == 1 else dataclasses.replace(cfg, batch_size=ddp.local_batch(cfg.batch_size))

@@ -14,6 +14,7 @@ import numpy as np
 
 from textgan.common.artifacts import output_files, save_jsonl, save_npy
 from textgan.common.errors import InputError
+from textgan.common.memory import check_fits
 from textgan.metrics import typical_nn_cosine
 from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
 
@@ -223,6 +224,10 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
     cosine (for novelty flags).
     """
     enc = load_encoder(model)
+    if config is not None:  # before the corpus is encoded
+        from textgan.gan.config import check_training_memory
+
+        check_training_memory(config.resolve(), int(enc.dim))
     texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
     return train_gan(vectors, out, config=config, groups=groups,
@@ -362,6 +367,8 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
         if not text.strip():
             raise InputError(f"sentence {name} is blank")
     idx, enc = open_index(index, model)
+    # the path (steps, D) and its float64 temporaries, plus a result row per step
+    check_fits(int(steps) * (int(idx.dim) * 4 * 8 + 1024), f"--steps {steps}", "use fewer steps")
     va, vb = enc.encode([a, b])
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)
