@@ -29,9 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except OSError as exc:  # unreadable/unwritable paths, a folder where a file was expected, ...
-        where = exc.filename if exc.filename is not None else "?"
-        click.echo(f"error: {where}: {exc.strerror or exc.__class__.__name__}", err=True)
+    except OSError as exc:  # unreadable/unwritable paths, a full disk, a folder where a file was expected, ...
+        from textgan.common.artifacts import os_problem
+
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        click.echo(f"error: {where}{os_problem(exc)}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)

@@ -38,12 +38,61 @@ def _share(path: Path) -> None:
         os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
 
 
+def os_problem(exc: OSError) -> str:
+    """What an OSError says went wrong, in words ("No space left on device"), never a bare
+    class name: some writers (numpy into a file handle, safetensors) raise one without text."""
+    if exc.strerror:
+        return exc.strerror
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or exc.__class__.__name__
+
+
+def _rebase(path: str | None, tmp: Path, dest: Path) -> str | None:
+    """A path inside the temp folder/file as the user will know it: inside `dest`."""
+    if path is None:
+        return None
+    p = str(path)
+    return str(dest) + p[len(str(tmp)):] if p == str(tmp) or p.startswith(str(tmp) + os.sep) else p
+
+
+def _name_failed_save(exc: BaseException, tmp: Path, dest: Path) -> BaseException:
+    """Make a failed save (full disk, quota, I/O error) name the file being written, never the temp
+    name, and say its problem in words. An OSError stays an OSError (callers that degrade on
+    one, e.g. an optional cache, still catch it; `cli.main` prints it as one `error:` line)."""
+    if isinstance(exc, OSError):
+        f = _rebase(None if exc.filename is None else str(exc.filename), tmp, dest)
+        exc.filename = str(dest) if f is None else f
+        exc.strerror = os_problem(exc)
+    elif isinstance(exc, InputError) and exc.path is not None and _rebase(exc.path, tmp, dest) != exc.path:
+        return InputError(getattr(exc, "problem", str(exc)), _rebase(exc.path, tmp, dest))
+    return exc
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """An OSError raised inside that names no file (a write into an open handle) names `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename, exc.strerror = str(path), os_problem(exc)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temp folder beside `dest`; on success it replaces `dest` in one rename."""
+    """Yield a temp folder beside `dest`; on success it replaces `dest` in one rename.
+
+    A failed write (full disk, ...) names the file inside `dest`, not the temp folder."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    tmp = dest.with_name(f".{dest.name}.tmp-")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        _name_failed_save(exc, tmp, dest)
+        raise
     try:
         yield tmp
         _share(tmp)
@@ -56,9 +105,12 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        err = _name_failed_save(exc, tmp, dest)
+        if err is exc:
+            raise
+        raise err from None
 
 
 def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
@@ -83,20 +135,30 @@ def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temp *path* (for libraries that write by filename, e.g. faiss, numpy)."""
+    """Yield a temp *path* (for libraries that write by filename, e.g. faiss, numpy).
+
+    A failed write (full disk, ...) names `dest` and the problem."""
     dest = check_replaceable(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
+    tmp = dest.with_name(f".{dest.name}.tmp-")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-", suffix=dest.suffix, dir=dest.parent)
+        os.close(fd)
+    except OSError as exc:
+        _name_failed_save(exc, Path(tmp), dest)
+        raise
     try:
         yield Path(tmp)
         _share(Path(tmp))
         check_replaceable(dest)  # again: the path may have become a link while we wrote
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        err = _name_failed_save(exc, Path(tmp), dest)
+        if err is exc:
+            raise
+        raise err from None
 
 
 @contextlib.contextmanager

@@ -14,4 +14,5 @@ class InputError(ValueError):
 
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else str(path)
+        self.problem = message  # without the path, to name another file (artifacts' temp -> final)
         super().__init__(f"{self.path}: {message}" if self.path else message)

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from textgan.common.artifacts import atomic_file
+from textgan.common.artifacts import atomic_file, naming
 from textgan.common.errors import InputError
 from textgan.common.plots import plot_curves
 
@@ -102,8 +102,8 @@ class RunFolder:
     def log(self, row: dict) -> None:
         """Append one metric row (it holds `x`)."""
         if self.main:
-            with open(self.metrics, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            with naming(self.metrics), open(self.metrics, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")  # naming: a full disk's write error names no file
 
     def checkpointed(self, position: int) -> None:
         """Record that a checkpoint at `position` now exists (named if training diverges later)."""
