@@ -49,6 +49,9 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         ds = _load(path_s[len(HUB_PREFIX):], p)
     elif p.is_file():
         suffix = p.suffix.lower()
+        if suffix == ".txt":
+            raise InputError(f"a .txt file is one sentence a line, without columns; reading column(s) "
+                             f"{', '.join(map(repr, columns))} needs a data file ({', '.join(FORMATS)})", p)
         if suffix not in FORMATS:
             raise InputError(f"unsupported file type {suffix or '(none)'!r}; "
                              f"use one of {', '.join(FORMATS)}", p)

@@ -3,6 +3,7 @@ locks. Each case asserts what a broken implementation would get wrong: the file 
 overwritten, the row count, the one `error:` line."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -343,3 +344,144 @@ def test_interpolate_refuses_a_path_that_cannot_be_allocated(cli_main, eight_gib
     monkeypatch.setattr(core, "open_index", lambda index, model=None: (SimpleNamespace(dim=384), NoEncoder()))
     code, _, err = cli_main("interpolate", "idx", "reset my password", "where is my parcel", "--steps", 10**12)
     assert_one_line_error(code, err, "--steps 1000000000000 would need about", "use fewer steps")
+
+
+# --- 7. a full disk while saving: the error line names the file and the problem ---------------
+
+def _disk_full(*_, **__):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a write into a full disk raises: no filename
+
+
+def test_sample_on_a_full_disk_names_the_output(tiny_gan, tmp_path, cli_main, monkeypatch):
+    monkeypatch.setattr(np, "save", _disk_full)
+    out = tmp_path / "s.npy"
+    code, _, err = cli_main("sample", tiny_gan[0], "--n", 3, "--out", out)
+    assert_one_line_error(code, err, f"error: {out}: No space left on device")
+    assert not list(tmp_path.iterdir())  # the temp file is gone too
+
+
+def test_train_gan_on_a_full_disk_names_the_file(tmp_path, cli_main, monkeypatch):
+    import safetensors.torch
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full)
+    out = tmp_path / "g"
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", 2, "--batch-size", 16, "--width", 8,
+                            "--out", out, "--quiet")
+    assert_one_line_error(code, err, f"error: {out / 'checkpoint'}/", ".safetensors: No space left on device")
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_train_gan_metrics_log_on_a_full_disk_names_the_file(tmp_path, cli_main, monkeypatch):
+    from textgan.gan import trainer
+
+    class FullFile:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        write = flush = _disk_full
+
+    monkeypatch.setattr(trainer, "open", FullFile, raising=False)
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    out = tmp_path / "g"
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", 2, "--batch-size", 16, "--width", 8,
+                            "--out", out, "--quiet")
+    assert_one_line_error(code, err, f"error: {out / 'metrics.jsonl'}: No space left on device")
+
+
+def test_train_similarity_on_a_full_disk_names_the_file(tmp_path, cli_main, monkeypatch):
+    import safetensors.torch
+
+    rows = [(f"{w} {x} please", g) for g, ws in [("pw", ["reset password", "forgot password"]),
+                                                  ("parcel", ["track parcel", "where parcel"])]
+            for w in ws for x in ("now", "today", "soon")]
+    data = tmp_path / "train.csv"
+    data.write_text("text,group\n" + "\n".join(f"{t},{g}" for t, g in rows) + "\n")
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full)
+    out = tmp_path / "run"
+    code, _, err = cli_main("train-similarity", data, "--out", out, "--epochs", 1, "--hidden", 8, "--embed-dim", 8,
+                            "--batch-size", 8, "--quiet", "--eval-fraction", "0.34", "--teacher", "none")
+    # the first save is the model folder (the GRU module writes its weights by name inside it)
+    assert_one_line_error(code, err, f"error: {out / 'model'}: No space left on device")
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_an_os_error_without_a_file_is_still_one_clear_line(cli_main, monkeypatch):
+    import cli
+
+    def boom(*_, **__):
+        raise OSError(errno.EIO, None)
+
+    monkeypatch.setattr(cli.cli, "main", boom)
+    code, _, err = cli_main("kinds")
+    assert_one_line_error(code, err, "error: Input/output error")
+    assert "?" not in err
+
+
+def test_a_failed_save_inside_a_folder_names_the_final_file_not_the_temp_one(tmp_path):
+    import torch
+
+    from textgan.common.artifacts import atomic_dir, save_tensors
+
+    dest = tmp_path / "model"
+    with pytest.raises(OSError) as got:  # still an OSError: optional caches degrade on one
+        with atomic_dir(dest) as tmp:
+            raise OSError(errno.ENOSPC, None, str(tmp / "sub" / "w.bin"))
+    assert (got.value.filename, got.value.strerror) == (str(dest / "sub" / "w.bin"), "No space left on device")
+    with pytest.raises(InputError, match=f"^{dest / 'w.safetensors'}: refusing to save non-finite"):
+        with atomic_dir(dest) as tmp:
+            save_tensors({"w": torch.tensor([float("nan")])}, tmp / "w.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
+# --- 9. messages that said the wrong thing ----------------------------------------------------
+
+def test_a_txt_corpus_with_a_group_column_says_why(tmp_path):
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.encode import stream_rows
+
+    txt = tmp_path / "x.txt"
+    txt.write_text("one\ntwo\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"x.txt: a .txt corpus is one sentence a line, without columns; "
+                                         r"--group-col g needs a data file \(.csv, .tsv"):
+        list(stream_rows(txt, None, "g"))
+    with pytest.raises(InputError, match=r"x.txt: a .txt file is one sentence a line, without columns; "
+                                         r"reading column\(s\) 'text', 'g' needs a data file"):
+        read_corpus(txt, None, "g")
+
+
+def test_encode_to_a_npy_refuses_a_group_column_it_would_drop(tmp_path, cli_main):
+    txt = tmp_path / "x.txt"
+    txt.write_text("one\ntwo\n", encoding="utf-8")
+    code, _, err = cli_main("encode", tmp_path / "no-model", txt, "--group-col", "g", "--out", tmp_path / "v.npy")
+    assert_one_line_error(code, err, "--group-col is for a sharded encode")
+
+
+def test_encode_help_shows_a_single_percent(cli_runner):
+    from cli import cli
+
+    out = cli_runner.invoke(cli, ["encode", "--help"]).output
+    assert "k % N == I" in " ".join(out.split()) and "%%" not in out
+
+
+def test_train_kplus1_has_the_batch_size_it_advises(faq, tmp_path, cli_main):
+    model, texts, groups, _ = faq
+    lab = tmp_path / "lab.csv"
+    lab.write_text("text,group\n" + "".join(f"{t},{g}\n" for t, g in zip(texts[:40], groups[:40])
+                                            if "," not in t and '"' not in t), encoding="utf-8")
+    unl = tmp_path / "unl.txt"
+    unl.write_text("\n".join(texts[100:120]) + "\n", encoding="utf-8")
+    args = ["train-kplus1", model, lab, "--unlabelled", unl, "--steps", 2, "--quiet"]
+    code, _, err = cli_main(*args, "--out", tmp_path / "k1")
+    assert_one_line_error(code, err, "fewer than one batch (128); lower --batch-size")
+    code, out, err = cli_main(*args, "--batch-size", 16, "--out", tmp_path / "k2")
+    assert code == 0, err
+    import json
+
+    assert json.loads((tmp_path / "k2" / "config.json").read_text())["config"]["batch_size"] == 16

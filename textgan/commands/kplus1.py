@@ -16,9 +16,12 @@ from textgan.commands.common import progress_option, unlabeled_option
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
 @click.option("--steps", type=int, default=None)
+@click.option("--batch-size", type=int, default=None,
+              help="Rows per update (default: 128, lowered to fit small data when no other setting is given).")
 @click.option("--seed", type=int, default=None)
 @progress_option(quiet_alias=True)
-def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, steps, seed, progress) -> None:
+def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, steps, batch_size, seed,
+                     progress) -> None:
     """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabeled ones.
 
     \b
@@ -34,7 +37,7 @@ def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, s
 
     check_new_out_dir(out_dir, hint="choose a new --out")
     unl, _ = read_corpus(unlabeled, text_col if not str(unlabeled).endswith(".txt") else None)
-    given = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    given = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
     path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
                            progress=progress)

@@ -204,7 +204,7 @@ def _evaluation_teacher(name, enc):
               help="Rows per shard (default 100000 when --out is a folder).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Encoding processes on this machine.")
 @click.option("--shard", "shard_spec", default=None, metavar="I/N",
-              help="This copy encodes shards k with k %% N == I (run N copies, e.g. on N machines).")
+              help="This copy encodes shards k with k % N == I (run N copies, e.g. on N machines).")
 @progress_option()
 def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_size, workers, shard_spec,
                progress) -> None:
@@ -242,6 +242,8 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "
                    f"into {out_file}: {state}")
         return
+    if group_col is not None:  # a .npy holds vectors only: the groups would be dropped silently
+        raise InputError("--group-col is for a sharded encode (--out a folder, which keeps each sentence's group)")
     check_writable(check_output_file(out_file, [texts, model]).parent)
     enc = similarity.load(model)
     vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)

@@ -66,6 +66,9 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
             except UnicodeDecodeError:
                 raise InputError("not valid UTF-8", p) from None
         return
+    if suffix == ".txt":
+        raise InputError(f"a .txt corpus is one sentence a line, without columns; --group-col {group_col} needs "
+                         f"a data file ({', '.join(FORMATS)})", p)
     if suffix not in FORMATS:
         raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
     if text_col is None:
