@@ -55,6 +55,29 @@ def test_generate_embeddings_with_a_dotted_stem_keeps_the_earlier_run(tiny_gan, 
     assert str(tmp_path / "gen.v2.npy") in out
 
 
+def test_augment_with_a_dotted_stem_writes_a_matching_pair(faq, tmp_path, cli_main):
+    import csv
+    from collections import Counter
+
+    model, texts, groups, _ = faq
+    few = set(sorted(set(groups))[::6])
+    rows, seen = [], Counter()
+    for t, g in zip(texts, groups):  # every 6th group cut to 2 sentences: the few-shot groups
+        seen[g] += 1
+        if seen[g] <= (2 if g in few else 99):
+            rows.append((t, g))
+    data = tmp_path / "few.csv"
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "group"), *rows])
+    (tmp_path / "aug.npy").write_bytes(b"an earlier run")
+    code, _, err = cli_main("augment", model, data, "--per-group", 3, "--max-shots", 5, "--steps", 20,
+                            "--out", tmp_path / "aug.v2")
+    assert code == 0, err
+    assert (tmp_path / "aug.npy").read_bytes() == b"an earlier run"
+    x, labels = np.load(tmp_path / "aug.v2.npy"), (tmp_path / "aug.v2.labels.txt").read_text().split()
+    assert len(x) == len(labels) == 3 * len(few)
+
+
 # --- 2. an output path that is a device, a pipe or a symlink --------------------------------
 
 def _fifo(path):
