@@ -508,3 +508,26 @@ def test_train_kplus1_has_the_batch_size_it_advises(faq, tmp_path, cli_main):
     import json
 
     assert json.loads((tmp_path / "k2" / "config.json").read_text())["config"]["batch_size"] == 16
+
+
+def test_a_folder_output_never_replaces_a_device_or_a_file(tmp_path):
+    from textgan.common.artifacts import atomic_dir
+
+    def _file(path):
+        path.write_text("x")
+        return path
+
+    for make in (_fifo, _file):
+        dest = make(tmp_path / "out")
+        with pytest.raises(InputError, match="not a folder; refusing to replace it"):
+            with atomic_dir(dest) as tmp:
+                (tmp / "a").write_text("a")
+        assert not stat.S_ISDIR(os.lstat(dest).st_mode) and [p.name for p in tmp_path.iterdir()] == ["out"]
+        dest.unlink()
+    target = tmp_path / "target"  # a link is moved aside, its target left as it was
+    target.mkdir()
+    (target / "old").write_text("old")
+    (tmp_path / "link").symlink_to(target)
+    with atomic_dir(tmp_path / "link") as tmp:
+        (tmp / "new").write_text("new")
+    assert (target / "old").exists() and (tmp_path / "link" / "new").exists()

@@ -85,7 +85,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temp folder beside `dest`; on success it replaces `dest` in one rename.
 
     A failed write (full disk, ...) names the file inside `dest`, not the temp folder."""
-    dest = Path(dest)
+    dest = _folder_replaceable(dest)
     tmp = dest.with_name(f".{dest.name}.tmp-")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +96,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         _share(tmp)
+        _folder_replaceable(dest)  # again: something else may have appeared there meanwhile
         if dest.exists():
             if not overwrite:
                 raise InputError("already exists (pass overwrite)", dest)
@@ -113,6 +114,20 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         raise err from None
 
 
+def _folder_replaceable(dest: str | Path) -> Path:
+    """A folder output may replace a folder (or a link, which is moved aside, never followed);
+    never a file or a device: the rename would move /dev/full aside and put a folder there."""
+    dest = Path(dest)
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return dest
+    if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        kind = "a regular file" if stat.S_ISREG(mode) else "a device, pipe or socket"
+        raise InputError(f"is {kind}, not a folder; refusing to replace it (choose a new path)", dest)
+    return dest
+
+
 def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
     """Refuse to replace anything but a regular file: the atomic rename would turn a device
     (/dev/full, a mknod node), a pipe or a symlink (to /proc/self/fd/1, to another file) into
@@ -120,7 +135,7 @@ def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
     dest = Path(dest)
     try:
         mode = os.lstat(dest).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a new path (a bad parent is reported by the writer)
         return dest
     except OSError as exc:
         raise InputError(f"{option + ': ' if option else ''}cannot inspect the output path ({exc.strerror})",
