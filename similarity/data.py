@@ -7,7 +7,6 @@ exist is a "missing file". Every user-fixable problem is a one-line `InputError`
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import random
 import warnings
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
+from textgan.common.tables import dataset_error, datasets_quietly
 
 # suffix -> (datasets builder, extra kwargs)
 FORMATS: dict[str, tuple[str, dict]] = {
@@ -72,40 +72,6 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if len(ds) == 0:
         raise InputError("empty dataset", p)
     return {c: ds[c] for c in columns}
-
-
-@contextlib.contextmanager
-def datasets_quietly(python_warnings: bool = True):
-    """Silence `datasets`' progress bars, its logger's "Failed to read file" line (the cause
-    belongs in the one `error:` line, see `dataset_error`) and, unless told not to (a
-    generator that yields inside this block must not hold the warnings filters), its warnings."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    level = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL + 10)
-    try:
-        with warnings.catch_warnings() if python_warnings else contextlib.nullcontext():
-            if python_warnings:
-                warnings.simplefilter("ignore")
-            yield
-    finally:
-        datasets.logging.set_verbosity(level)
-
-
-def dataset_error(exc: BaseException, p) -> InputError:
-    """The InputError for a file `datasets` could not read, with the cause that `datasets` wraps
-    ("DatasetGenerationError: An error occurred") spelled out: the parser's line and fields."""
-    if isinstance(exc, InputError):
-        return exc
-    root, seen = exc, {id(exc)}
-    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        root = nxt
-    if any("corresponds to no data" in str(e) for e in (exc, root)):  # a header without rows
-        return InputError("empty dataset", p)
-    msg = " ".join(str(root).split()) or root.__class__.__name__
-    return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
 
 
 def _load(name: str, p: Path, **kwargs):

@@ -211,6 +211,13 @@ def test_a_malformed_csv_names_line_and_fields_in_the_one_error_line(tmp_path):
     assert not (tmp_path / "sim").exists()
 
 
+def test_a_malformed_csv_of_vectors_names_its_line(tmp_path, cli_main):
+    path = tmp_path / "v.csv"
+    path.write_text("a,b\n1,2\n3,4,5\n", encoding="utf-8")
+    code, _, err = cli_main("train-gan", path, "--out", tmp_path / "g")
+    assert_one_line_error(code, err, str(path), "cannot read dataset (ParserError", "line 3")
+
+
 # --- 4. blank text cells and a UTF-8 BOM -----------------------------------------------------
 
 def _csv(path, cells):

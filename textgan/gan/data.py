@@ -12,23 +12,22 @@ from textgan.common.errors import InputError
 def _from_datasets(path: Path, column: str | None) -> np.ndarray:
     import datasets
 
-    datasets.disable_progress_bars()
+    from textgan.common.tables import dataset_error, datasets_quietly
+
     try:
-        if path.is_dir():
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                ds = ds[next(iter(ds))]
-        else:
-            kind = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
-            if path.suffix not in kind:
-                raise InputError(f"unsupported vector file type {path.suffix!r}; use .npy, .safetensors, "
-                                 f".parquet, .jsonl, .arrow or a datasets folder", path)
-            ds = datasets.load_dataset(kind[path.suffix], data_files=str(path), split="train")
-    except InputError:
-        raise
+        with datasets_quietly():
+            if path.is_dir():
+                ds = datasets.load_from_disk(str(path))
+                if isinstance(ds, datasets.DatasetDict):
+                    ds = ds[next(iter(ds))]
+            else:
+                kind = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
+                if path.suffix not in kind:
+                    raise InputError(f"unsupported vector file type {path.suffix!r}; use .npy, .safetensors, "
+                                     f".parquet, .jsonl, .arrow or a datasets folder", path)
+                ds = datasets.load_dataset(kind[path.suffix], data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many types for unreadable files
-        raise InputError(f"cannot read as a dataset ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})",
-                         path) from None
+        raise dataset_error(exc, path) from None
     if column is None:
         cands = [c for c, f in ds.features.items() if isinstance(f, (datasets.Sequence, datasets.List))
                  or getattr(f, "_type", "") in ("Array2D", "LargeList")] if hasattr(datasets, "List") else []

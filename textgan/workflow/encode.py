@@ -51,7 +51,8 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS, dataset_error, datasets_quietly
+    from similarity.data import FORMATS
+    from textgan.common.tables import dataset_error, datasets_quietly
 
     p = Path(path)
     if not p.is_file():
