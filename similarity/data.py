@@ -18,10 +18,12 @@ from textgan.common.errors import InputError
 from textgan.common.tables import dataset_error, datasets_quietly
 
 # suffix -> (datasets builder, extra kwargs)
+# keep_default_na=False: "NA", "null", "None" are sentences, not missing cells (an empty cell is
+# still refused as blank)
 FORMATS: dict[str, tuple[str, dict]] = {
-    ".csv": ("csv", {}),
+    ".csv": ("csv", {"keep_default_na": False}),
     # TSV has no quoting: a stray `"` would otherwise swallow every row up to the next one
-    ".tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE}),
+    ".tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}),
     ".json": ("json", {}),
     ".jsonl": ("json", {}),
     ".parquet": ("parquet", {}),
@@ -60,7 +62,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         if p.stat().st_size == 0:
             raise InputError("empty dataset", p)
         builder, kwargs = FORMATS[suffix]
-        ds = _load(builder, p, data_files=str(p), **kwargs)
+        ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
     elif p.exists():
         raise InputError("not a file", p)
     else:
@@ -72,6 +74,12 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if len(ds) == 0:
         raise InputError("empty dataset", p)
     return {c: ds[c] for c in columns}
+
+
+def text_cells(builder: str, columns) -> dict:
+    """CSV/TSV reader arguments that keep the cells of `columns` as written: pandas would read
+    the sentence "007" as 7 and "1e3" as 1000.0."""
+    return {"converters": {c: str for c in columns if c}} if builder == "csv" else {}
 
 
 def _load(name: str, p: Path, **kwargs):

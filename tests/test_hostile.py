@@ -245,6 +245,19 @@ def test_a_text_cell_of_only_spaces_is_refused_by_every_reader(tmp_path, reader)
         _cell_readers()[reader](path)
 
 
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "read_corpus", "stream_rows"])
+def test_cells_are_read_as_written(tmp_path, suffix, sep, reader):
+    """pandas read the sentences "NA", "null", "None" as missing cells and "007" as 7."""
+    cells = ["NA", "null", "None", "N/A", "007", "1e3", "0.50", "nan"]
+    path = tmp_path / f"d{suffix}"
+    path.write_text(f"text{sep}group{sep}sentence2{sep}score\n"
+                    + "".join(f"{c}{sep}g{i % 2}{sep}x{sep}1\n" for i, c in enumerate(cells)), encoding="utf-8")
+    got = _cell_readers()[reader](path)
+    texts = got[0] if isinstance(got, tuple) else [r[0] for r in got] if isinstance(got[0], tuple) else got
+    assert list(texts) == cells
+
+
 def test_train_similarity_refuses_a_blank_sentence(tmp_path, cli_main):
     path = _csv(tmp_path / "d.csv", ["one two", "three four", "five six", "  ", "seven eight", "nine ten"])
     code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")

@@ -51,7 +51,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS
+    from similarity.data import FORMATS, text_cells
     from textgan.common.tables import dataset_error, datasets_quietly
 
     p = Path(path)
@@ -79,7 +79,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     builder, kwargs = FORMATS[suffix]
     try:
         with datasets_quietly(python_warnings=False):
-            ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs)
+            ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
+                                       **text_cells(builder, [text_col, group_col]))
             for i, row in enumerate(ds):
                 if text_col not in row or (group_col and group_col not in row):
                     missing = text_col if text_col not in row else group_col
