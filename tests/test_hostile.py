@@ -10,7 +10,7 @@ import stat
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 from textgan.common.errors import InputError
 
 
@@ -202,7 +202,7 @@ def test_a_tsv_row_with_a_stray_tab_is_refused_with_its_line(tmp_path, cli_main)
 def test_a_malformed_csv_names_line_and_fields_in_the_one_error_line(tmp_path):
     """Run as a process: the `datasets` logger wrote the cause on a line of its own and the
     error line said only "DatasetGenerationError: An error occurred"."""
-    from conftest import run_script
+    from helpers import run_script
 
     path = tmp_path / "bad.csv"
     path.write_text("text,group\nhello,a\nhi,a,extra,more\nfoo,b\nbar,b\n", encoding="utf-8")
@@ -313,7 +313,7 @@ def test_every_kind_s_default_config_fits_its_own_types():
     from textgan.gan.registry import KINDS
 
     for k in KINDS.values():
-        k.config().resolve()
+        k.config().resolved()
         for preset in PRESETS.values():
             carry_over(k.config, preset)
         assert k.config.from_dict(k.config().to_dict()) == k.config()  # betas list -> tuple again
@@ -416,7 +416,7 @@ def test_train_gan_on_a_full_disk_names_the_file(tmp_path, cli_main, monkeypatch
 
 
 def test_train_gan_metrics_log_on_a_full_disk_names_the_file(tmp_path, cli_main, monkeypatch):
-    from textgan.gan import trainer
+    from textgan.common import runs  # the run folder of both trainers appends metrics.jsonl
 
     class FullFile:
         def __init__(self, *a, **k):
@@ -430,7 +430,7 @@ def test_train_gan_metrics_log_on_a_full_disk_names_the_file(tmp_path, cli_main,
 
         write = flush = _disk_full
 
-    monkeypatch.setattr(trainer, "open", FullFile, raising=False)
+    monkeypatch.setattr(runs, "open", FullFile, raising=False)
     np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     out = tmp_path / "g"
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", 2, "--batch-size", 16, "--width", 8,
@@ -506,10 +506,12 @@ def test_encode_to_a_npy_refuses_a_group_column_it_would_drop(tmp_path, cli_main
     assert_one_line_error(code, err, "--group-col is for a sharded encode")
 
 
-def test_encode_help_shows_a_single_percent(cli_runner):
+def test_encode_help_shows_a_single_percent():
+    from click.testing import CliRunner
+
     from cli import cli
 
-    out = cli_runner.invoke(cli, ["encode", "--help"]).output
+    out = CliRunner().invoke(cli, ["encode", "--help"]).output
     assert "k % N == I" in " ".join(out.split()) and "%%" not in out
 
 
@@ -520,7 +522,7 @@ def test_train_kplus1_has_the_batch_size_it_advises(faq, tmp_path, cli_main):
                                             if "," not in t and '"' not in t), encoding="utf-8")
     unl = tmp_path / "unl.txt"
     unl.write_text("\n".join(texts[100:120]) + "\n", encoding="utf-8")
-    args = ["train-kplus1", model, lab, "--unlabelled", unl, "--steps", 2, "--quiet"]
+    args = ["train-kplus1", model, lab, "--unlabeled", unl, "--steps", 2, "--quiet"]
     code, _, err = cli_main(*args, "--out", tmp_path / "k1")
     assert_one_line_error(code, err, "fewer than one batch (128); lower --batch-size")
     code, out, err = cli_main(*args, "--batch-size", 16, "--out", tmp_path / "k2")
