@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # unreadable/unwritable paths, a full disk, a folder where a file was expected, ...
-        from textgan.common.artifacts import os_problem
+        from textgan.common.paths import os_problem
 
         where = f"{exc.filename}: " if exc.filename is not None else ""
         click.echo(f"error: {where}{os_problem(exc)}", err=True)

@@ -39,7 +39,7 @@ def tiny_gan(tmp_path_factory):
     ("runs/.npy", (".npy",), ["runs/.npy.npy"]),  # a bare suffix is a name, not a stem plus suffix
 ])
 def test_output_files_keep_every_dot_of_the_stem(out, suffixes, want):
-    from textgan.common.artifacts import output_files
+    from textgan.common.paths import output_files
 
     assert [str(p) for p in output_files(out, suffixes)] == want
 

@@ -36,7 +36,8 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
       textgan augment runs/sim/model my_groups.csv --per-group 20 --max-shots 8 --out runs/aug
       textgan augment runs/sim/model data/faq_en.csv --per-group 20 --max-shots 9 --gan runs/cgan --out runs/aug
     """
-    from textgan.common.artifacts import check_output_file, output_files
+    from textgan.common.artifacts import check_output_file
+    from textgan.common.paths import output_files
     from textgan.workflow.fewshot import augment
 
     if max_shots < 2:

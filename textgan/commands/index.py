@@ -146,7 +146,8 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
       textgan generate-embeddings runs/cgan --group reset_password --n 5 --index runs/index --out runs/reset
     """
     from textgan.workflow import core as workflow
-    from textgan.common.artifacts import check_output_file, output_files
+    from textgan.common.artifacts import check_output_file
+    from textgan.common.paths import output_files
     from textgan.common.vectors import check_k
 
     check_k(k)

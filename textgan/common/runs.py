@@ -13,7 +13,8 @@ import json
 import math
 from pathlib import Path
 
-from textgan.common.artifacts import atomic_file, naming
+from textgan.common.artifacts import atomic_file
+from textgan.common.paths import naming
 from textgan.common.errors import InputError
 from textgan.common.plots import plot_curves
 

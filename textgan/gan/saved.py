@@ -79,7 +79,7 @@ def check_sample_count(n, dim: int) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"--n must be a whole number >= 1, got {n}")
     need = int(n) * int(dim) * 4 * 2  # the tensor and its numpy copy
-    check_fits(need, f"--n {n} ({dim}-d float32 vectors)", "sample in smaller parts")
+    check_fits(need, f"--n {n}", f"{dim}-d float32 vectors; sample in smaller parts")
     return int(n)
 
 

@@ -12,9 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.common.artifacts import output_files, save_jsonl, save_npy
+from textgan.common.artifacts import save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
+from textgan.common.paths import output_files
 from textgan.metrics import typical_nn_cosine
 from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
 

@@ -139,7 +139,8 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
         gan: an anchored model trained on base groups of the same encoder (default: train one).
     """
-    from textgan.common.artifacts import atomic_file, output_files, save_npy
+    from textgan.common.artifacts import atomic_file, save_npy
+    from textgan.common.paths import output_files
     from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
     enc = load_encoder(model)

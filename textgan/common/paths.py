@@ -1,0 +1,106 @@
+"""What an output path may be, and how a failed write names it.
+
+An output file replaces only a regular file or takes a new path: the atomic rename of
+`textgan.common.artifacts` would otherwise turn a device (/dev/full), a pipe or a symlink into
+a plain file. A folder output replaces only a folder. A failed save (a full disk) names the
+file being written, never the temp name beside it, and says the problem in words.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from textgan.common.errors import InputError
+
+
+def os_problem(exc: OSError) -> str:
+    """What an OSError says went wrong, in words ("No space left on device"), never a bare
+    class name: some writers (numpy into a file handle, safetensors) raise one without text."""
+    if exc.strerror:
+        return exc.strerror
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or exc.__class__.__name__
+
+
+def _rebase(path: str | None, tmp: Path, dest: Path) -> str | None:
+    """A path inside the temp folder/file as the user will know it: inside `dest`."""
+    if path is None:
+        return None
+    p = str(path)
+    return str(dest) + p[len(str(tmp)):] if p == str(tmp) or p.startswith(str(tmp) + os.sep) else p
+
+
+def name_failed_save(exc: BaseException, tmp: Path, dest: Path) -> BaseException:
+    """Make a failed save (full disk, quota, I/O error) name the file being written, never the temp
+    name, and say its problem in words. An OSError stays an OSError (callers that degrade on
+    one, e.g. an optional cache, still catch it; `cli.main` prints it as one `error:` line)."""
+    if isinstance(exc, OSError):
+        f = _rebase(None if exc.filename is None else str(exc.filename), tmp, dest)
+        exc.filename = str(dest) if f is None else f
+        exc.strerror = os_problem(exc)
+    elif isinstance(exc, InputError) and exc.path is not None and _rebase(exc.path, tmp, dest) != exc.path:
+        return InputError(getattr(exc, "problem", str(exc)), _rebase(exc.path, tmp, dest))
+    return exc
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """An OSError raised inside that names no file (a write into an open handle) names `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename, exc.strerror = str(path), os_problem(exc)
+        raise
+
+
+def check_folder_replaceable(dest: str | Path) -> Path:
+    """A folder output may replace a folder (or a link, which is moved aside, never followed);
+    never a file or a device: the rename would move /dev/full aside and put a folder there."""
+    dest = Path(dest)
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return dest
+    if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        kind = "a regular file" if stat.S_ISREG(mode) else "a device, pipe or socket"
+        raise InputError(f"is {kind}, not a folder; refusing to replace it (choose a new path)", dest)
+    return dest
+
+
+def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
+    """Refuse to replace anything but a regular file: the atomic rename would turn a device
+    (/dev/full, a mknod node), a pipe or a symlink (to /proc/self/fd/1, to another file) into
+    a plain file, destroying the node or silently writing beside the file the link names."""
+    dest = Path(dest)
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # a new path (a bad parent is reported by the writer)
+        return dest
+    except OSError as exc:
+        raise InputError(f"{option + ': ' if option else ''}cannot inspect the output path ({exc.strerror})",
+                         dest) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a device, pipe or socket")
+        raise InputError(f"{option + ' ' if option else ''}is {kind}, not a regular file; refusing to replace it "
+                         "(choose a new path)", dest)
+    return dest
+
+
+def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
+    """The files of an output stem that writes several (OUT.npy + OUT.jsonl): OUT plus each
+    suffix, after dropping one of these suffixes that OUT already ends with. Other dots stay
+    in the name: `runs/gen.v2` -> runs/gen.v2.npy, never runs/gen.npy (Path.with_suffix would
+    cut at the last dot and overwrite another run)."""
+    suffixes = list(suffixes)
+    name = str(out)
+    for suf in suffixes:
+        if name.endswith(suf) and len(Path(name).name) > len(suf):
+            name = name[:-len(suf)]
+            break
+    return [Path(name + suf) for suf in suffixes]
