@@ -366,6 +366,19 @@ def test_train_gan_refuses_sizes_that_cannot_be_allocated(tmp_path, cli_main, ei
     assert not (tmp_path / "g").exists()
 
 
+def test_train_gan_on_a_corpus_refuses_the_size_before_encoding(faq, tmp_path, cli_main, eight_gib, monkeypatch):
+    from helpers import FAQ
+    from textgan.workflow import core
+
+    def never(*_, **__):
+        raise AssertionError("the corpus was read before the size check")
+
+    monkeypatch.setattr(core, "read_corpus", never)
+    code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--width", 100_000_000,
+                            "--out", tmp_path / "g", "--quiet")
+    assert_one_line_error(code, err, "would need about", "--width/--depth/--noise-dim")
+
+
 def test_the_memory_estimate_passes_every_default_and_preset(eight_gib):
     from textgan.gan.config import PRESETS, carry_over, check_training_memory
     from textgan.gan.registry import KINDS

@@ -228,7 +228,7 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
     if config is not None:  # before the corpus is encoded
         from textgan.gan.config import check_training_memory
 
-        check_training_memory(config.resolve(), int(enc.dim))
+        check_training_memory(config.resolved(), int(enc.dim))
     texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
     return train_gan(vectors, out, config=config, groups=groups,
