@@ -157,3 +157,34 @@ def test_a_folder_is_matched_to_its_corpus_by_content(corpus, shards_dir, tmp_pa
     (v / "encode.json").write_text(json.dumps(ident))
     assert_one_line_error(*cli_main("encode", model, f, "--out", v, "--shard-size", 500)[::2], "older version")
 
+
+def test_rerunning_a_finished_encode_repairs_it(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    from textgan.index.shards import open_shards
+
+    model, f, _ = corpus
+    v = tmp_path / "v"
+    shutil.copytree(shards_dir, v)
+    manifest = (v / "manifest.json").read_bytes()
+    code, out, err = cli_main("encode", model, f, "--out", v, "--shard-size", 500)
+    assert code == 0 and "encoded 0 shard(s) of 5" in out and "complete" in out, err
+    assert (v / "manifest.json").read_bytes() == manifest
+    shard = v / "shard-00002.npy"
+    data = bytearray(shard.read_bytes())
+    data[-7] ^= 0x10  # a bit flip of the same size: only the sha256 tells
+    shard.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="checksum mismatch"):
+        open_shards(v)
+    code, out, err = cli_main("encode", model, f, "--out", v, "--shard-size", 500, "--workers", 2)
+    assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out, err
+    assert (v / "manifest.json").read_bytes() == manifest
+    a, b = open_shards(v), open_shards(shards_dir)
+    np.testing.assert_array_equal(a.vectors(2), b.vectors(2))
+    # vectors of another model in that folder: one clear line, nothing rewritten
+    ident = json.loads((v / "encode.json").read_text())
+    ident["fingerprint"] = "f" * 16
+    (v / "encode.json").write_text(json.dumps(ident))
+    assert_one_line_error(*cli_main("encode", model, f, "--out", v, "--shard-size", 500)[::2],
+                          "another model", "use a new --out")
+    assert (v / "manifest.json").read_bytes() == manifest

@@ -155,17 +155,20 @@ def _mismatch(old, ident: dict) -> str:
 
 
 def shard_done(out: Path, k: int, fingerprint: str) -> bool:
-    """A shard counts as done when its marker names this encoder and its files have the recorded sizes."""
+    """A shard counts as done when its marker names this encoder and its files match the recorded
+    sha256 (a damaged shard is encoded again: rerunning a finished encode repairs it)."""
     f = out / f"{shard_name(k)}.json"
     if not f.is_file():
         return False
     try:
         info = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        sha = info["sha256"]
+        return (info.get("fingerprint") == fingerprint and isinstance(sha, dict) and len(sha) == 2
+                and all(isinstance(name, str) and name.startswith(shard_name(k) + ".") and "/" not in name
+                        and (out / name).is_file() and file_sha256(out / name) == want
+                        for name, want in sha.items()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
-    return (info.get("fingerprint") == fingerprint
-            and all((out / name).is_file() and (out / name).stat().st_size == size
-                    for name, size in info.get("bytes", {}).items()))
 
 
 def write_shard(out: Path, k: int, rows: list, vectors: np.ndarray, fingerprint: str) -> dict:
@@ -311,8 +314,16 @@ def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
     manifest = {"format": FORMAT, "version": 1, "encoder": {"fingerprint": ident["fingerprint"], "dim": ident["dim"]},
                 "n": n_rows, "dim": ident["dim"], "shard_size": ident["shard_size"], "corpus": ident["corpus"],
                 "shards": [{"name": shard_name(i["shard"]), "rows": i["rows"], "sha256": i["sha256"]} for i in infos]}
-    save_json(manifest, out / MANIFEST)
+    if not (out / MANIFEST).is_file() or _read(out / MANIFEST) != manifest:  # a rerun of a whole folder writes nothing
+        save_json(manifest, out / MANIFEST)
     return manifest
+
+
+def _read(f: Path):
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None,
