@@ -113,3 +113,78 @@ def test_a_killed_worker_is_reported_and_the_rerun_finishes(corpus, shards_dir, 
     assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out
     assert json.loads((tmp_path / "v" / "manifest.json").read_text())["shards"] == \
         json.loads((shards_dir / "manifest.json").read_text())["shards"]
+
+
+def _same_size_other_corpus(f, tmp_path):
+    """A corpus of the same name and byte size as `f` whose content differs (two lines swapped)."""
+    lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0], lines[1] = lines[1], lines[0]
+    other = tmp_path / "other" / f.name
+    other.parent.mkdir()
+    other.write_text("".join(lines), encoding="utf-8")
+    assert other.stat().st_size == f.stat().st_size and other.read_bytes() != f.read_bytes()
+    return other
+
+
+def test_a_folder_is_matched_to_its_corpus_by_content(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    model, f, _ = corpus
+    other = _same_size_other_corpus(f, tmp_path)
+    ident = json.loads((shards_dir / "encode.json").read_text())
+    assert len(ident["corpus"]["sha256"]) == 64
+    assert json.loads((shards_dir / "manifest.json").read_text())["corpus"] == ident["corpus"]
+    # an edited corpus of the same size resuming onto the stale shards
+    v = tmp_path / "v"
+    shutil.copytree(shards_dir, v)
+    (v / "manifest.json").unlink()
+    (v / "shard-00004.json").unlink()
+    assert_one_line_error(*cli_main("encode", model, other, "--out", v, "--shard-size", 500)[::2],
+                          "another corpus", "use a new --out")
+    # two corpora of one name and size mixed by two --shard copies
+    half = tmp_path / "half"
+    half.mkdir()
+    for name in ["encode.json"] + [f"shard-0000{k}{ext}" for k in (1, 3) for ext in (".npy", ".texts.jsonl", ".json")]:
+        shutil.copy(shards_dir / name, half / name)
+    assert_one_line_error(*cli_main("encode", model, other, "--out", half, "--shard-size", 500, "--shard", "0/2")[::2],
+                          "another corpus")
+    # `index --storage disk --vectors V` with V encoded from another corpus
+    assert_one_line_error(*cli_main("index", model, other, "--storage", "disk", "--vectors", v, "--out",
+                                    tmp_path / "idx")[::2], "another corpus")
+    assert not (tmp_path / "idx").exists()
+    # a folder started before the sha256 was recorded cannot be matched: refused, never resumed
+    del ident["corpus"]["sha256"]
+    (v / "encode.json").write_text(json.dumps(ident))
+    assert_one_line_error(*cli_main("encode", model, f, "--out", v, "--shard-size", 500)[::2], "older version")
+
+
+def test_rerunning_a_finished_encode_repairs_it(corpus, shards_dir, tmp_path, cli_main):
+    import shutil
+
+    from textgan.index.shards import open_shards
+
+    model, f, _ = corpus
+    v = tmp_path / "v"
+    shutil.copytree(shards_dir, v)
+    manifest = (v / "manifest.json").read_bytes()
+    code, out, err = cli_main("encode", model, f, "--out", v, "--shard-size", 500)
+    assert code == 0 and "encoded 0 shard(s) of 5" in out and "complete" in out, err
+    assert (v / "manifest.json").read_bytes() == manifest
+    shard = v / "shard-00002.npy"
+    data = bytearray(shard.read_bytes())
+    data[-7] ^= 0x10  # a bit flip of the same size: only the sha256 tells
+    shard.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="checksum mismatch"):
+        open_shards(v)
+    code, out, err = cli_main("encode", model, f, "--out", v, "--shard-size", 500, "--workers", 2)
+    assert code == 0 and "encoded 1 shard(s) of 5" in out and "complete" in out, err
+    assert (v / "manifest.json").read_bytes() == manifest
+    a, b = open_shards(v), open_shards(shards_dir)
+    np.testing.assert_array_equal(a.vectors(2), b.vectors(2))
+    # vectors of another model in that folder: one clear line, nothing rewritten
+    ident = json.loads((v / "encode.json").read_text())
+    ident["fingerprint"] = "f" * 16
+    (v / "encode.json").write_text(json.dumps(ident))
+    assert_one_line_error(*cli_main("encode", model, f, "--out", v, "--shard-size", 500)[::2],
+                          "another model", "use a new --out")
+    assert (v / "manifest.json").read_bytes() == manifest

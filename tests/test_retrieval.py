@@ -107,8 +107,10 @@ def test_save_load_round_trip(tmp_path, factory):
     assert set(meta) == RAM_META_KEYS and meta["stats"] == {"n_input": 4000, "duplicates_dropped": 0}
 
 
-def test_a_folder_of_the_oldest_format_still_loads(tmp_path):
-    """meta.json without checksums, versions, index_bytes or the recall sample; no vectors.npy."""
+def test_a_folder_of_an_old_format_loads_but_not_without_digests(tmp_path):
+    """meta.json without versions, index_bytes, stats or the recall sample, no vectors.npy: loads.
+    The oldest format (no digests either) is refused: a folder whose digests were deleted looks the
+    same, and deleting a key must not switch checking off (an index is rebuilt from its corpus)."""
     x, _, rng = _clustered(600, 16, 10, seed=13)
     texts, groups = [f"s{i}" for i in range(600)], [f"g{i % 3}" for i in range(600)]
     idx = retrieval.build_index(x, texts, groups=groups, encoder=dict(ENC, dim=16), factory="IVF8,Flat")
@@ -118,6 +120,9 @@ def test_a_folder_of_the_oldest_format_still_loads(tmp_path):
                                    "recall_at_10", "n", "params")}
     (tmp_path / "ix" / "meta.json").write_text(json.dumps(oldest))
     (tmp_path / "ix" / "vectors.npy").unlink()
+    with pytest.raises(InputError, match="meta.json: meta.json records no digests .*rebuild the index"):
+        retrieval.load_index(tmp_path / "ix", expect_fingerprint="enc-aaa")
+    _rehash(tmp_path / "ix")
     back = retrieval.load_index(tmp_path / "ix", expect_fingerprint="enc-aaa")
     q = rng.standard_normal((20, 16))
     np.testing.assert_array_equal(back.search(q, 10)[1], idx.search(q, 10)[1])
@@ -182,7 +187,7 @@ def test_truncated_or_missing_index_file(tmp_path):
     f.write_bytes(b"\0" * len(data))
     with pytest.raises(InputError, match="index.faiss: checksum mismatch"):
         retrieval.load_index(tmp_path / "ix")
-    _drop_digests(tmp_path / "ix")  # an index saved before digests: FAISS itself must reject it
+    _rehash(tmp_path / "ix")  # digests recomputed over the garbage: FAISS itself must reject it
     with pytest.raises(InputError, match="corrupt FAISS index"):
         retrieval.load_index(tmp_path / "ix")
     f.unlink()
@@ -199,14 +204,17 @@ def test_truncated_texts_file(tmp_path):
     t.write_text("".join(t.read_text().splitlines(keepends=True)[:20]))
     with pytest.raises(InputError, match="texts.jsonl: checksum mismatch"):
         retrieval.load_index(tmp_path / "ix")
-    _drop_digests(tmp_path / "ix")
+    _rehash(tmp_path / "ix")
     with pytest.raises(InputError, match="texts file has 20 rows"):
         retrieval.load_index(tmp_path / "ix")
 
 
-def _drop_digests(folder):
+def _rehash(folder):
+    """Record the digests of the folder's files as they are now (a tamperer who recomputes them)."""
+    from textgan.common.artifacts import folder_digests
+
     meta = json.loads((folder / "meta.json").read_text())
-    del meta["digests"]
+    meta["digests"] = folder_digests(folder, skip=("meta.json",))
     (folder / "meta.json").write_text(json.dumps(meta))
 
 

@@ -234,7 +234,8 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         if out_file.endswith(".npy") or Path(out_file).is_file():
             raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
                              out_file)
-        check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]))
+        # the folder itself, not manifest.json below it: a finished folder has one, and a rerun repairs it
+        check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]).parent)
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
                             shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)

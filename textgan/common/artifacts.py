@@ -38,16 +38,59 @@ def _share(path: Path) -> None:
         os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
 
 
+def _writer_tag() -> str:
+    """host-pid of this process, in the names of its temp folders: a later run can tell a dead
+    writer's leftovers (kill -9) from a live writer's work, even on a shared file system."""
+    import socket
+
+    return f"{socket.gethostname().replace('/', '_')}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def clean_stale_temps(dest: str | Path) -> list[Path]:
+    """Remove `.<name>.tmp-HOST-PID-*` / `.<name>.old-HOST-PID` beside `dest` left by a writer on
+    this host whose process is gone (provably stale); returns what was removed. Temp folders of
+    live processes, of other hosts, or without a pid (older versions) are left alone."""
+    import re
+    import socket
+
+    dest = Path(dest)
+    host = socket.gethostname().replace("/", "_")
+    pat = re.compile(rf"^\.{re.escape(dest.name)}\.(?:tmp|old)-{re.escape(host)}-(\d+)(?:-|$)")
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in dest.parent.iterdir():
+            m = pat.match(p.name)
+            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temp folder beside `dest`; on success it replaces `dest` in one rename.
-
-    A failed write (full disk, ...) names the file inside `dest`, not the temp folder."""
+    """Yield a temp folder beside `dest`; on success it replaces `dest` in one rename. Temp
+    folders that a killed writer left for `dest` are removed first (clean_stale_temps); a failed
+    write (full disk, ...) names the file inside `dest`, not the temp folder."""
     dest = check_folder_replaceable(dest)
     tmp = dest.with_name(f".{dest.name}.tmp-")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        clean_stale_temps(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{_writer_tag()}-", dir=dest.parent))
     except OSError as exc:
         name_failed_save(exc, tmp, dest)
         raise
@@ -58,7 +101,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         if dest.exists():
             if not overwrite:
                 raise InputError("already exists (pass overwrite)", dest)
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            old = dest.with_name(f".{dest.name}.old-{_writer_tag()}")
             os.replace(dest, old)
             os.replace(tmp, dest)
             shutil.rmtree(old, ignore_errors=True)

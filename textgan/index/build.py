@@ -27,7 +27,7 @@ from textgan.common.vectors import as_matrix, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
 from textgan.index.folder import (check_rows, check_shape, new_meta, read_faiss, read_meta, sampled_recall,
-                                  verify_files)
+                                  set_params_from, verify_files)
 from textgan.index.options import IndexOptions
 from textgan.index.store import (  # noqa: F401  (re-exported: the retrieval API)
     ADD_BATCH, FORMAT, METRIC, SEARCH_BATCH, VECTORS_MAX_BYTES, VectorIndex, check_index_out)
@@ -120,7 +120,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
         from textgan.index.sharded import load_sharded
 
         return load_sharded(path, meta, load_index)
-    f = verify_files(path, meta)  # indexes saved before digests were recorded pass
+    f = verify_files(path, meta)
     if meta.get("storage") == "disk":
         from textgan.index.ondisk_read import load_ondisk
 
@@ -137,7 +137,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
             raise InputError(f"corrupt vectors file ({exc.__class__.__name__})", vf) from None
         if vectors.shape != (index.ntotal, index.d):
             raise InputError(f"vectors file holds {vectors.shape}, expected {(index.ntotal, index.d)}", vf)
-    set_params(index, meta.get("params") or {})
+    set_params_from(index, meta, path / "meta.json")
     return VectorIndex(index, texts, groups, meta, vectors)
 
 
@@ -145,13 +145,16 @@ def _read_texts(f: Path, n: int) -> tuple[list[str], list[str] | None]:
     if not f.is_file():
         raise InputError("missing texts file", f)
     texts, groups = [], []
-    with open(f, encoding="utf-8") as fh:
+    with open(f, "rb") as fh:  # bytes: a line that is not UTF-8 is named, not a UnicodeDecodeError
         for line_no, line in enumerate(fh, 1):
             try:
-                row = json.loads(line)
+                row = json.loads(line.decode("utf-8"))
+                if not isinstance(row, dict) or not isinstance(row["text"], str):
+                    raise TypeError
                 texts.append(row["text"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"corrupt texts file at line {line_no}", f) from None
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(f"corrupt texts file at line {line_no} (not a UTF-8 JSON object with a "
+                                 "'text' string)", f) from None
             groups.append(row.get("group"))
     check_rows(len(texts), n, f, "texts file")
     return texts, (None if all(g is None for g in groups) else groups)

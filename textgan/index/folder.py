@@ -7,8 +7,12 @@
     ...            what the storage adds (texts.jsonl, vectors.npy, lists.ivfdata, vectors/, part-*/)
 
 meta.json is written last, inside the atomic folder write: a folder with a meta.json is whole.
-Keys are only ever added, so folders written by older versions keep loading (no digests or
-index_bytes: those checks are skipped).
+Keys are only ever added. A folder without `digests` is refused: deleting the key must not switch
+checking off, and every folder written since the key was added (before the first release of the
+folder format was used elsewhere) has it; index_bytes is still optional.
+
+meta.json is read as untrusted input: every key a reader uses is type-checked here, and every path
+read from it (digests, members, shard names) must stay inside the folder.
 """
 from __future__ import annotations
 
@@ -102,13 +106,67 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 # --- reading ---------------------------------------------------------------------------------
 
+def inside(folder: Path, rel, where: Path, what: str = "path") -> Path:
+    """folder / rel for a relative path read from metadata; refused unless it lies strictly inside
+    `folder` (symlinks resolved): `../..` or an absolute path would read files of other folders,
+    and "." would make a member of the folder itself (endless recursion)."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or "\0" in rel:
+        raise InputError(f"{what} {rel!r} is not a relative path", where)
+    p = folder / rel
+    base, real = folder.resolve(), p.resolve()
+    if real == base or base not in real.parents:
+        raise InputError(f"{what} {rel!r} lies outside the folder", where)
+    return p
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    """The keys readers use have the types the writers give them (a tampered meta.json is one
+    `error:` line, never a traceback)."""
+    f = path / "meta.json"
+    if meta.get("storage") not in (None, "disk", "shards"):
+        raise InputError(f"unknown storage {meta.get('storage')!r} (valid: disk, shards, none for RAM)", f)
+    for key in ("n", "dim"):
+        if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int) or meta[key] < 0:
+            raise InputError(f"{key!r} must be an integer >= 0, got {meta.get(key)!r}", f)
+    params = meta.get("params")
+    if params is not None and not (isinstance(params, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in params.items())):
+        raise InputError(f"'params' must map names to numbers, got {params!r:.80}", f)
+    digests = meta.get("digests")
+    if digests is None:
+        raise InputError("meta.json records no digests (saved by an old version, or tampered): the files cannot "
+                         "be checked; rebuild the index", f)
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise InputError("'digests' must map file names to sha256 strings", f)
+    for rel in digests:
+        inside(path, rel, f, "digest of")
+    if meta.get("storage") == "shards":
+        members = meta.get("members")
+        if not isinstance(members, list) or not members:
+            raise InputError("sharded index lists no members", f)
+        for m in members:
+            if not isinstance(m, dict):
+                raise InputError(f"member {m!r:.60} is not an object with a 'path'", f)
+            inside(path, m.get("path"), f, "member")
+    if meta.get("storage") == "disk":
+        sh = meta.get("shards")
+        names, rows = (sh.get("names"), sh.get("rows")) if isinstance(sh, dict) else (None, None)
+        if not (isinstance(names, list) and isinstance(rows, list) and len(names) == len(rows)
+                and all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in rows)):
+            raise InputError("'shards' must hold equal lists of shard names and row counts (storage 'disk')", f)
+        for nm in names:
+            inside(path / "vectors", f"{nm}.npy" if isinstance(nm, str) else nm, f, "shard")
+
+
 def read_meta(path: Path, expect_fingerprint: str | None = None) -> dict:
-    """meta.json of an index folder; refused when it is not one, or was built by another encoder."""
+    """meta.json of an index folder; refused when it is not one, is malformed, or was built by
+    another encoder."""
     if not path.is_dir():
         raise InputError("index folder not found", path)
     meta = load_json(path / "meta.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError("not a textgan index (meta.json has no format 'textgan-index')", path / "meta.json")
+    _check_meta(path, meta)
     if expect_fingerprint is not None and meta.get("fingerprint") != expect_fingerprint:
         raise InputError(
             f"index was built with encoder {meta.get('fingerprint')}, not {expect_fingerprint}: "
@@ -124,8 +182,20 @@ def verify_files(path: Path, meta: dict) -> Path:
     size = f.stat().st_size
     if meta.get("index_bytes") not in (None, size):
         raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
-    verify_digests(path, meta.get("digests"))
+    verify_digests(path, meta["digests"])  # read_meta checked that there are digests, all inside the folder
     return f
+
+
+def set_params_from(index, meta: dict, where: Path) -> None:
+    """The search-time knobs meta.json records (types checked by read_meta); a name or value FAISS
+    refuses is one line."""
+    from textgan.index.choice import set_params
+
+    try:
+        set_params(index, meta.get("params") or {})
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"FAISS refused the recorded params {meta.get('params')} "
+                         f"({str(exc).strip().splitlines()[-1][:120]})", where) from None
 
 
 def read_faiss(f: Path, flags: int = 0):

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.index.choice import set_params
-from textgan.index.folder import check_rows, check_shape, read_faiss
+from textgan.index.folder import check_rows, check_shape, read_faiss, set_params_from
 from textgan.index.store import VectorIndex
 
 RERANK_ROWS = 65_536  # candidate rows read and scored at once (64 MB of exact vectors at 256-d)
@@ -95,8 +94,12 @@ class RowFile:
             raise IndexError(i)
         with open(self.path, "rb") as fh:
             fh.seek(int(self.offsets[i]))
-            row = json.loads(fh.read(int(self.offsets[i + 1] - self.offsets[i])))
-        return row.get(self.key)
+            data = fh.read(int(self.offsets[i + 1] - self.offsets[i]))
+        try:
+            row = json.loads(data.decode("utf-8"))
+            return row.get(self.key)
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            raise InputError(f"corrupt texts file at row {i} (not a UTF-8 JSON object)", self.path) from None
 
 
 class ShardVectors:
@@ -195,10 +198,19 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
     with quiet_native_output():
         index = read_faiss(f, faiss.IO_FLAG_ONDISK_SAME_DIR)
     check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), f)
-    set_params(index, meta.get("params") or {})
-    sh = meta["shards"]
+    set_params_from(index, meta, path / "meta.json")
+    sh = meta["shards"]  # its names and rows were type-checked by folder.read_meta
+    for name in ("texts.jsonl", "texts.offsets.npy"):
+        if not (path / name).is_file():
+            raise InputError(f"missing file of an on-disk index (is meta.json's storage 'disk' right?)", path / name)
     vectors = ShardVectors([path / "vectors" / f"{nm}.npy" for nm in sh["names"]], sh["rows"], index.d)
-    offsets = np.load(path / "texts.offsets.npy", mmap_mode="r", allow_pickle=False)
+    try:
+        offsets = np.load(path / "texts.offsets.npy", mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"corrupt texts offset table ({exc.__class__.__name__})", path / "texts.offsets.npy") from None
+    if offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+        raise InputError(f"texts offset table holds {offsets.dtype} {offsets.shape}, expected int64 (n+1,)",
+                         path / "texts.offsets.npy")
     check_rows(len(offsets) - 1, index.ntotal, path / "texts.offsets.npy", "texts offset table")
     texts = RowFile(path / "texts.jsonl", offsets, "text")
     groups = RowFile(path / "texts.jsonl", offsets, "group") if meta.get("has_groups") else None

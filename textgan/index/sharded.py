@@ -102,9 +102,7 @@ def load_sharded(path: Path, meta: dict, load) -> ShardedIndex:
     """
     members = []
     fp, dim = meta.get("fingerprint"), meta.get("dim")
-    entries = meta.get("members") or []
-    if not entries:
-        raise InputError("sharded index lists no members", path / "meta.json")
+    entries = meta["members"]  # read_meta: a non-empty list of {"path"} inside the folder
     for k, entry in enumerate(entries):
         p = path / entry["path"]
         if not (p / "meta.json").is_file():
@@ -114,8 +112,10 @@ def load_sharded(path: Path, meta: dict, load) -> ShardedIndex:
             got = sub.get("fingerprint") if isinstance(sub, dict) else None
             raise InputError(f"index shard was built with encoder {str(got)[:12]}, the sharded index with "
                              f"{str(fp)[:12]}", p / "meta.json")
-        want = (meta.get("digests") or {}).get(f"{entry['path']}/meta.json")
-        if want is not None and file_sha256(p / "meta.json") != want:
+        want = meta["digests"].get(f"{entry['path']}/meta.json")  # read_meta: digests is a dict
+        if want is None:
+            raise InputError(f"meta.json records no digest of member {entry['path']!r}", path / "meta.json")
+        if file_sha256(p / "meta.json") != want:
             raise InputError("checksum mismatch: the index shard changed since the sharded index was written",
                              p / "meta.json")
         idx = load(p)  # checks the member's own files against its meta.json

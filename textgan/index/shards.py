@@ -51,9 +51,11 @@ class ShardSet:
 
     def rows(self, s: int) -> list[tuple[str, str | None]]:
         f = self.folder / f"{self.names[s]}.texts.jsonl"
-        with open(f, encoding="utf-8") as fh:
-            out = [(r["text"], r.get("group")) for r in map(json.loads, fh)]
-        return out
+        try:
+            with open(f, encoding="utf-8") as fh:
+                return [(r["text"], r.get("group")) for r in map(json.loads, fh)]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"corrupt shard texts ({exc.__class__.__name__})", f) from None
 
     def sample(self, m: int, rng) -> tuple[np.ndarray, np.ndarray]:
         """(global ids (m,), vectors (m, D)) drawn uniformly without replacement, shard by shard."""
@@ -82,6 +84,7 @@ def open_shards(folder, expect_fingerprint: str | None = None, verify: bool = Tr
     manifest = load_json(folder / MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError("not a textgan shard manifest", folder / MANIFEST)
+    _check_manifest(folder, manifest)
     fp = manifest["encoder"]["fingerprint"]
     if expect_fingerprint is not None and fp != expect_fingerprint:
         raise InputError(f"the shards were encoded by encoder {fp[:12]}, not by this one ({expect_fingerprint[:12]})",
@@ -94,6 +97,35 @@ def open_shards(folder, expect_fingerprint: str | None = None, verify: bool = Tr
             if verify and file_sha256(p) != digest:
                 raise InputError("checksum mismatch: the shard changed or is corrupt since it was written", p)
         marker = folder / f"{s['name']}.json"
-        if marker.is_file() and load_json(marker).get("fingerprint") != fp:
+        info = load_json(marker) if marker.is_file() else {}
+        if not isinstance(info, dict) or (marker.is_file() and info.get("fingerprint") != fp):
             raise InputError("shard was encoded by another encoder than the manifest's", marker)
     return ShardSet(folder, manifest)
+
+
+def _check_manifest(folder: Path, m: dict) -> None:
+    """The keys the reader uses have the writer's types; every file it names lies in the folder
+    (a tampered manifest is one `error:` line, never a traceback or a file read elsewhere)."""
+    from textgan.index.folder import inside
+
+    f = folder / MANIFEST
+    enc = m.get("encoder")
+    if not isinstance(enc, dict) or not isinstance(enc.get("fingerprint"), str):
+        raise InputError("manifest records no encoder fingerprint", f)
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not (count(m.get("n")) and count(m.get("dim")) and m["dim"] > 0):
+        raise InputError(f"'n' and 'dim' must be integers >= 0, got {m.get('n')!r} and {m.get('dim')!r}", f)
+    shards = m.get("shards")
+    if not isinstance(shards, list) or not shards:
+        raise InputError("manifest lists no shards", f)
+    for s in shards:
+        if not (isinstance(s, dict) and isinstance(s.get("name"), str) and count(s.get("rows"))
+                and isinstance(s.get("sha256"), dict) and all(isinstance(v, str) for v in s["sha256"].values())):
+            raise InputError(f"shard entry {s!r:.80} lacks a name, rows or sha256", f)
+        for rel in (f"{s['name']}.npy", f"{s['name']}.texts.jsonl", f"{s['name']}.json", *s["sha256"]):
+            inside(folder, rel, f, "shard file")
+    if sum(s["rows"] for s in shards) != m["n"]:
+        raise InputError(f"the shards hold {sum(s['rows'] for s in shards)} rows, 'n' says {m['n']}", f)

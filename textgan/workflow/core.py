@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from textgan.common.artifacts import save_jsonl, save_npy
+from textgan.common.artifacts import run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import output_files
@@ -106,15 +106,22 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     Returns:
         The built `VectorIndex` (already saved to `out`).
     """
-    from textgan.index.build import build_index
     from textgan.index.folder import check_index_out
-    from textgan.index.members import build_from_shards
     from textgan.index.options import IndexOptions
-    from textgan.index.shards import open_shards
 
     # checked once, before any encoding; progress bars on by default (encoding a corpus takes a while)
     options = IndexOptions.of(options or IndexOptions(progress=True), **overrides)
     check_index_out(out)
+    # one writer per index folder, however its path is spelled (two runs both "succeeded": last wins)
+    with run_lock(Path(out).resolve()):
+        return _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, encoder_path, vectors_dir)
+
+
+def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, encoder_path, vectors_dir):
+    from textgan.index.build import build_index
+    from textgan.index.members import build_from_shards
+    from textgan.index.shards import open_shards
+
     is_file = not Path(corpus).is_dir()
     stream = is_file and options.storage in ("disk", "shards")
     if is_file and not stream and vectors_dir is not None:

@@ -5,14 +5,15 @@ streaming), cut into shards of `shard_size` rows, and each shard is encoded and 
 on its own:
 
     encode.json               what this folder is being made from (encoder fingerprint, dim,
-                              shard size, corpus name/size/columns); a rerun must match it
+                              shard size, corpus name/size/sha256/columns); a rerun must match it
     shard-00000.npy           (rows, D) float32 unit vectors, memory-mappable (np.load mmap_mode="r")
     shard-00000.texts.jsonl   one {"text"[, "group"]} per row
     shard-00000.json          rows + sha256 of both files: written last, it marks the shard done
     manifest.json             written when every shard is done: encoder, n, dim, shard list
 
 Every file is written atomically, so a killed or failed run (full disk included) leaves
-whole shards only, and a rerun encodes just the shards not yet done. Work splits two ways
+whole shards only, and a rerun encodes just the shards not yet done, or damaged: a shard counts as
+done when its files match the sha256 its marker records, so rerunning a finished encode repairs it. Work splits two ways
 that compose: `shard=(i, n)` makes this copy own shards k with k % n == i (n copies on n
 machines, any scheduler), and `workers` processes split this copy's shards among them.
 Every process reads the stream itself and skips the shards it does not own: reading text
@@ -112,10 +113,14 @@ def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
 # --- writing shards -----------------------------------------------------------------------
 
 def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
+    """What a folder is made from. The corpus by its content (sha256, streamed once: reading costs
+    far less than encoding): name and size alone let an edited corpus of the same size resume onto
+    stale shards, and two corpora of one name and size mix into one "complete" folder."""
     p = Path(corpus)
     return {"format": FORMAT, "version": 1, "fingerprint": enc.fingerprint, "dim": int(enc.dim),
             "shard_size": int(shard_size),
-            "corpus": {"name": p.name, "bytes": p.stat().st_size, "text_col": text_col, "group_col": group_col}}
+            "corpus": {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p), "text_col": text_col,
+                       "group_col": group_col}}
 
 
 def _start(out: Path, ident: dict) -> None:
@@ -124,9 +129,7 @@ def _start(out: Path, ident: dict) -> None:
     if f.is_file():
         old = load_json(f)
         if old != ident:
-            diff = [k for k in ident if old.get(k) != ident[k]] if isinstance(old, dict) else ["format"]
-            raise InputError(f"this folder holds shards of another encode (differs in {', '.join(diff)}); "
-                             "use a new --out", out)
+            raise InputError(_mismatch(old, ident), out)
         return
     if out.exists() and not out.is_dir():
         raise InputError("output path is a file, expected a shard folder", out)
@@ -136,18 +139,40 @@ def _start(out: Path, ident: dict) -> None:
     save_json(ident, f)
 
 
+def _mismatch(old, ident: dict) -> str:
+    """Why a folder's encode.json refuses this encode, in one line."""
+    if not isinstance(old, dict):
+        return f"{RUN_FILE} is not a textgan encode record; use a new --out"
+    if old.get("fingerprint") != ident["fingerprint"]:
+        return (f"this folder holds shards of another model (encoder {str(old.get('fingerprint'))[:12]}, this one "
+                f"is {ident['fingerprint'][:12]}); use a new --out for this model's vectors")
+    was, now = old.get("corpus") if isinstance(old.get("corpus"), dict) else {}, ident["corpus"]
+    if "sha256" not in was:
+        return ("this folder was started by an older version that recorded no sha256 of its corpus, so it "
+                "cannot be matched to this one; use a new --out")
+    if was.get("sha256") != now["sha256"] and all(was.get(k) == now[k] for k in ("text_col", "group_col")):
+        return (f"this folder holds shards of another corpus (sha256 {str(was.get('sha256'))[:12]}, "
+                f"{was.get('name')} of {was.get('bytes')} bytes; this one is {now['sha256'][:12]}, {now['name']} "
+                f"of {now['bytes']} bytes): the corpus changed or is another file; use a new --out")
+    diff = [k for k in ident if old.get(k) != ident[k]]
+    return f"this folder holds shards of another encode (differs in {', '.join(diff)}); use a new --out"
+
+
 def shard_done(out: Path, k: int, fingerprint: str) -> bool:
-    """A shard counts as done when its marker names this encoder and its files have the recorded sizes."""
+    """A shard counts as done when its marker names this encoder and its files match the recorded
+    sha256 (a damaged shard is encoded again: rerunning a finished encode repairs it)."""
     f = out / f"{shard_name(k)}.json"
     if not f.is_file():
         return False
     try:
         info = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        sha = info["sha256"]
+        return (info.get("fingerprint") == fingerprint and isinstance(sha, dict) and len(sha) == 2
+                and all(isinstance(name, str) and name.startswith(shard_name(k) + ".") and "/" not in name
+                        and (out / name).is_file() and file_sha256(out / name) == want
+                        for name, want in sha.items()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
-    return (info.get("fingerprint") == fingerprint
-            and all((out / name).is_file() and (out / name).stat().st_size == size
-                    for name, size in info.get("bytes", {}).items()))
 
 
 def write_shard(out: Path, k: int, rows: list, vectors: np.ndarray, fingerprint: str) -> dict:
@@ -292,8 +317,16 @@ def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
     manifest = {"format": FORMAT, "version": 1, "encoder": {"fingerprint": ident["fingerprint"], "dim": ident["dim"]},
                 "n": n_rows, "dim": ident["dim"], "shard_size": ident["shard_size"], "corpus": ident["corpus"],
                 "shards": [{"name": shard_name(i["shard"]), "rows": i["rows"], "sha256": i["sha256"]} for i in infos]}
-    save_json(manifest, out / MANIFEST)
+    if not (out / MANIFEST).is_file() or _read(out / MANIFEST) != manifest:  # a rerun of a whole folder writes nothing
+        save_json(manifest, out / MANIFEST)
     return manifest
+
+
+def _read(f: Path):
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=None,
