@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,10 +80,15 @@ def ci95(xs: list[float]) -> tuple[float, float]:
     return m, t.get(len(xs), 2.0) * statistics.stdev(xs) / len(xs) ** 0.5
 
 
+def mean(xs: list[float]) -> float:
+    return statistics.fmean(xs) if xs else nan
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trees", default=f"this={ROOT}", help="label=path,... code trees to compare")
     ap.add_argument("--cases", default="demo,train-similarity", help=f"comma list of {sorted(CASES)}")
+    ap.add_argument("--loads", default="idle,busy", help="comma list of idle, busy (without a busy process / beside one)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--extra", default="", help="extra CLI arguments for every run, e.g. '--threads 2'")
     ap.add_argument("--keep-env", action="store_true", help="keep OMP_NUM_THREADS/MKL_NUM_THREADS")
@@ -90,6 +96,7 @@ def main() -> None:
     args = ap.parse_args()
     trees = [(lab, Path(p)) for lab, p in (s.split("=", 1) for s in args.trees.split(","))]
     cases = args.cases.split(",")
+    loads = [{"idle": False, "busy": True}[x] for x in args.loads.split(",")]
     for c in cases:
         if c not in CASES:
             raise SystemExit(f"unknown case {c!r}; valid: {', '.join(CASES)}")
@@ -97,7 +104,7 @@ def main() -> None:
     for rep in range(args.repeats):
         for case in cases:
             for label, tree in trees:
-                for busy in (False, True):
+                for busy in loads:
                     r = run_case(case, tree, busy, args.extra.split(), args.keep_env)
                     r.update(case=case, tree=label, busy=busy, repeat=rep)
                     rows.append(r)
@@ -113,11 +120,9 @@ def main() -> None:
             cell = {b: [r for r in rows if r["case"] == case and r["tree"] == label and r["busy"] == b]
                     for b in (False, True)}
             ratios = [b["wall_s"] / i["wall_s"] for i, b in zip(cell[False], cell[True])]
-            m, h = ci95(ratios)
-            idle = statistics.fmean(r["wall_s"] for r in cell[False])
-            busy = statistics.fmean(r["wall_s"] for r in cell[True])
-            icpu = statistics.fmean(r["cpu_s"] for r in cell[False])
-            bcpu = statistics.fmean(r["cpu_s"] for r in cell[True])
+            m, h = ci95(ratios) if ratios else (nan, nan)
+            idle, busy, icpu, bcpu = (mean([r[key] for r in cell[b]]) for key, b in
+                                      (("wall_s", False), ("wall_s", True), ("cpu_s", False), ("cpu_s", True)))
             print(f"| {case} | {label} | {idle:.1f} | {busy:.1f} | {m:.2f} ± {h:.2f} | {icpu:.1f} | {bcpu:.1f} |")
             summary.append({"case": case, "tree": label, "idle_wall_s": idle, "busy_wall_s": busy,
                             "ratio_mean": m, "ratio_ci95": h, "n": len(ratios)})
