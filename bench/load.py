@@ -45,7 +45,7 @@ def busy_process(cpus: set[int]) -> subprocess.Popen:
     return p
 
 
-def run_case(case: str, tree: Path, busy: bool, extra: list[str], keep_env: bool) -> dict:
+def run_case(case: str, tree: Path, busy: bool, extra: list[str], keep_env: bool, timeout: float | None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
     if not keep_env:
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY"):
@@ -58,17 +58,22 @@ def run_case(case: str, tree: Path, busy: bool, extra: list[str], keep_env: bool
         try:
             before = os.times()
             t0 = time.perf_counter()
-            p = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+            try:
+                p = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:  # the child is killed; the run counts as "> timeout"
+                p = None
             wall = time.perf_counter() - t0
             after = os.times()
         finally:
             if hog is not None:
                 hog.kill()
                 hog.wait()
+    if p is None:
+        return {"wall_s": wall, "cpu_s": nan, "load1_before": load1, "timed_out": True}
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"wall_s": wall, "cpu_s": cpu, "load1_before": load1}
+    return {"wall_s": wall, "cpu_s": cpu, "load1_before": load1, "timed_out": False}
 
 
 def ci95(xs: list[float]) -> tuple[float, float]:
@@ -90,6 +95,7 @@ def main() -> None:
     ap.add_argument("--cases", default="demo,train-similarity", help=f"comma list of {sorted(CASES)}")
     ap.add_argument("--loads", default="idle,busy", help="comma list of idle, busy (without a busy process / beside one)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=None, help="stop a run after this many seconds (shown as >T)")
     ap.add_argument("--extra", default="", help="extra CLI arguments for every run, e.g. '--threads 2'")
     ap.add_argument("--keep-env", action="store_true", help="keep OMP_NUM_THREADS/MKL_NUM_THREADS")
     ap.add_argument("--json", default=None)
@@ -105,10 +111,10 @@ def main() -> None:
         for case in cases:
             for label, tree in trees:
                 for busy in loads:
-                    r = run_case(case, tree, busy, args.extra.split(), args.keep_env)
+                    r = run_case(case, tree, busy, args.extra.split(), args.keep_env, args.timeout)
                     r.update(case=case, tree=label, busy=busy, repeat=rep)
                     rows.append(r)
-                    print(f"# {case:16s} {label:8s} {'busy' if busy else 'idle'}  {r['wall_s']:7.1f} s wall  "
+                    print(f"# {case:16s} {label:8s} {'busy' if busy else 'idle'}  {'>' if r['timed_out'] else ' '}{r['wall_s']:7.1f} s wall  "
                           f"{r['cpu_s']:7.1f} s cpu  load1 {r['load1_before']:.2f}", file=sys.stderr, flush=True)
     print(f"machine: {os.cpu_count()} cpus, affinity {sorted(os.sched_getaffinity(0))}, "
           f"extra args {args.extra!r}\n")
@@ -123,7 +129,9 @@ def main() -> None:
             m, h = ci95(ratios) if ratios else (nan, nan)
             idle, busy, icpu, bcpu = (mean([r[key] for r in cell[b]]) for key, b in
                                       (("wall_s", False), ("wall_s", True), ("cpu_s", False), ("cpu_s", True)))
-            print(f"| {case} | {label} | {idle:.1f} | {busy:.1f} | {m:.2f} ± {h:.2f} | {icpu:.1f} | {bcpu:.1f} |")
+            cut = {b: ">" if any(r["timed_out"] for r in cell[b]) else "" for b in (False, True)}
+            print(f"| {case} | {label} | {cut[False]}{idle:.1f} | {cut[True]}{busy:.1f} | {m:.2f} ± {h:.2f} "
+                  f"| {icpu:.1f} | {bcpu:.1f} |")
             summary.append({"case": case, "tree": label, "idle_wall_s": idle, "busy_wall_s": busy,
                             "ratio_mean": m, "ratio_ci95": h, "n": len(ratios)})
     if args.json:
