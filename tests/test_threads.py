@@ -56,6 +56,31 @@ def test_cgroup_v1_quota_caps_the_affinity(tmp_path, quota, period, folder, expe
     assert threads.available_cpus(FOUR, _v1(tmp_path, quota, period, folder)) == expected
 
 
+def test_the_process_own_cgroup_and_its_ancestors_count(tmp_path):
+    # v2 without a container namespace: the quota sits on a parent of the process's cgroup
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    (tmp_path / "job.slice" / "run-1.scope").mkdir(parents=True)
+    (tmp_path / "job.slice" / "cpu.max").write_text("100000 100000\n")
+    (tmp_path / "job.slice" / "run-1.scope" / "cpu.max").write_text("max 100000\n")
+    me = "0::/job.slice/run-1.scope\n"
+    assert threads.cgroup_cpu_limit(tmp_path, me) == 1.0
+    assert threads.available_cpus(FOUR, tmp_path, me) == 1
+    (tmp_path / "job.slice" / "run-1.scope" / "cpu.max").write_text("50000 100000\n")  # tighter child
+    assert threads.cgroup_cpu_limit(tmp_path, me) == 0.5
+    assert threads.cgroup_cpu_limit(tmp_path, "0::/elsewhere\n") is None  # not this process's slice
+
+
+def test_v1_own_cgroup_path(tmp_path):
+    _v1(tmp_path, "-1", folder="cpu,cpuacct")
+    d = tmp_path / "cpu,cpuacct" / "docker" / "abc"
+    d.mkdir(parents=True)
+    (d / "cpu.cfs_quota_us").write_text("300000\n")
+    (d / "cpu.cfs_period_us").write_text("100000\n")
+    me = "12:cpu,cpuacct:/docker/abc\n11:memory:/docker/abc\n"
+    assert threads.available_cpus(FOUR, tmp_path, me) == 3
+    assert threads.available_cpus(FOUR, tmp_path, "12:cpu,cpuacct:/../../x\n") == 4  # never above the root
+
+
 def test_affinity_alone_without_cgroup_files(tmp_path):
     assert threads.cgroup_cpu_limit(tmp_path) is None
     assert threads.available_cpus({5}, tmp_path) == 1

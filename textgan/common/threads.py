@@ -24,39 +24,67 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _V1_DIRS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
 
 
-def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
-    """CPUs the cgroup's CFS quota allows (quota / period), or None when there is no quota.
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT, self_cgroup: str | None = None) -> float | None:
+    """CPUs the cgroup CFS quota allows (quota / period), or None when there is no quota.
 
     v2: `cpu.max` holds "QUOTA PERIOD" or "max PERIOD"; v1: `cpu.cfs_quota_us` (-1 = none) and
-    `cpu.cfs_period_us`. A file that cannot be read or parsed counts as no quota: a thread
-    default must never stop a command.
+    `cpu.cfs_period_us`. Looked up in this process's own cgroup (`self_cgroup`: the text of
+    /proc/self/cgroup) and every ancestor up to `root` (a parent's quota binds its children;
+    inside a container the mount root is the container's cgroup), the tightest quota wins.
+    A file that cannot be read or parsed counts as no quota: a thread default must never stop a
+    command.
     """
     root = Path(root)
-    try:
-        v2 = root / "cpu.max"
-        if v2.is_file():
-            quota, period = v2.read_text().split()[:2]
-            return None if quota == "max" else _ratio(int(quota), int(period))
+    if self_cgroup is None:
+        try:
+            self_cgroup = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            self_cgroup = ""
+    paths = {}  # controller -> this process's cgroup path below the mount, e.g. "/user.slice"
+    for line in self_cgroup.splitlines():
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        for c in controllers.split(",") if controllers else [""]:  # "" is the v2 unified line
+            paths[c] = path.strip("/")
+    limits = []
+    if (root / "cgroup.controllers").is_file() or (root / "cpu.max").is_file():  # v2 (unified)
+        for d in _chain(root, paths.get("", "")):
+            limits.append(_read(d / "cpu.max", None))
+    else:
         for d in _V1_DIRS:
-            q = root / d / "cpu.cfs_quota_us"
-            if q.is_file():
-                return _ratio(int(q.read_text()), int((root / d / "cpu.cfs_period_us").read_text()))
+            for sub in _chain(root / d, paths.get("cpu", "")):
+                limits.append(_read(sub / "cpu.cfs_quota_us", sub / "cpu.cfs_period_us"))
+    limits = [x for x in limits if x is not None]
+    return min(limits) if limits else None
+
+
+def _chain(base: Path, rel: str) -> list[Path]:
+    """base/rel and each of its parents down to base."""
+    parts = [p for p in rel.split("/") if p and p not in (".", "..")]
+    return [base.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def _read(quota_file: Path, period_file: Path | None) -> float | None:
+    try:
+        if period_file is None:  # v2: one file, "QUOTA PERIOD"
+            quota, period = quota_file.read_text().split()[:2]
+            return None if quota == "max" else _ratio(int(quota), int(period))
+        return _ratio(int(quota_file.read_text()), int(period_file.read_text()))
     except (OSError, ValueError):
         return None
-    return None
 
 
 def _ratio(quota: int, period: int) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
-def available_cpus(affinity: set[int] | None = None, root: Path = CGROUP_ROOT) -> int:
+def available_cpus(affinity: set[int] | None = None, root: Path = CGROUP_ROOT,
+                   self_cgroup: str | None = None) -> int:
     """The CPUs this process may use: its affinity mask, capped by the cgroup quota (rounded up:
     a quota of 1.5 CPUs still gives a second thread half a core), at least 1."""
     if affinity is None:
         affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     n = max(1, len(affinity))
-    limit = cgroup_cpu_limit(root)
+    limit = cgroup_cpu_limit(root, self_cgroup)
     return n if limit is None else max(1, min(n, math.ceil(limit)))
 
 
