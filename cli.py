@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import sys
 
-import click
+from textgan.common.threads import prefer_passive_waiting
 
-from textgan.common.errors import InputError
+prefer_passive_waiting()  # before torch/faiss load their OpenMP runtimes (they read it once)
+
+import click  # noqa: E402
+
+from textgan.common.errors import InputError  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,29 +31,51 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _say_once(lambda: click.echo(f"error: {exc}", err=True))
         sys.exit(2)
     except OSError as exc:  # unreadable/unwritable paths, a full disk, a folder where a file was expected, ...
         from textgan.common.paths import os_problem
 
         where = f"{exc.filename}: " if exc.filename is not None else ""
-        click.echo(f"error: {where}{os_problem(exc)}", err=True)
+        _say_once(lambda: click.echo(f"error: {where}{os_problem(exc)}", err=True))
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        _say_once(exc.show)
         sys.exit(exc.exit_code)
+
+
+OTHER_RANK_GRACE_S = 3.0
+
+
+def _say_once(say) -> None:
+    """Under torchrun every rank meets the same bad input: local rank 0 says it, the others wait.
+
+    torchrun stops all ranks of a node as soon as one exits, so when local rank 0 fails too (the
+    usual case) the others are stopped during the wait and the user reads one `error:` line, not
+    one per rank. A problem only another rank meets is said after the wait, never lost.
+    """
+    import os
+    import time
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and int(os.environ.get("LOCAL_RANK", "0") or 0) != 0:
+        time.sleep(OTHER_RANK_GRACE_S)
+    say()
+
+
+LISTINGS = ("objectives", "kinds")  # commands that only print a table: no --threads
 
 
 def _register() -> None:
     from textgan.commands import fewshot, gan, index, kplus1, ood, similarity
+    from textgan.commands.common import computing_command
 
     for module in (similarity, gan, index, fewshot, kplus1, ood):
         for obj in vars(module).values():
             if isinstance(obj, click.Command):
-                cli.add_command(obj)
+                cli.add_command(obj if obj.name in LISTINGS else computing_command(obj))
 
 
 _register()

@@ -11,6 +11,7 @@ import torch
 from helpers import faq_model, run_cli
 
 torch.set_num_threads(1)  # two cores: tests beside other jobs must not oversubscribe
+os.environ.setdefault("TEXTGAN_THREADS", "1")  # and so must the commands they run (`--threads` default)
 # teacher vectors are cached per test session, never in the user's ~/.cache
 os.environ.setdefault("TEXTGAN_CACHE_DIR", tempfile.mkdtemp(prefix="textgan-test-cache-"))
 
