@@ -254,6 +254,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
                                 "heldout_top1": best, "groups": len(names)}
             run.encoder.prototypes = run.prototypes(names)
             if main:
+                # the held-out split's vectors travel with the model: thresholds fitted on them hold
+                # on sentences the encoder never trained on (textgan.workflow.heldout)
+                run.encoder.heldout = run.encoder.encode(data.eval_texts)
                 run.encoder.save(out / "model")
         else:
             bad += 1

@@ -10,6 +10,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_k, check_same_encoder
 from textgan.ood.gate import _index_models
+from textgan.workflow.heldout import heldout_scores, model_head, needs_head
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
 
 
@@ -58,6 +59,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         check_same_encoder(idx.meta.get("encoder"), enc.fingerprint, "index", index, dim=int(enc.dim))
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
+    if needs_head(method, combine):
+        scorers.append(model_head(enc, str(model) if isinstance(model, (str, Path)) else ""))
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_same_encoder(recorded, enc.fingerprint, f"the {sc.kind} model", sc.name or None, dim=int(enc.dim))
@@ -70,6 +73,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         if method == "combined":
             scorer.calibration = scorer.fit_calibration(vv)
         val_scores, source = scorer(vv), "validation sentences"
+    elif (held := heldout_scores(enc, scorer, idx)) is not None:
+        val_scores, source = held
     elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
         val_scores, source = scorer.in_domain_scores()
     s = scorer(v)
