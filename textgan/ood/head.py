@@ -46,7 +46,7 @@ def head_scorer(prototypes, scale, encoder_meta: dict, name: str = "", held_out=
     from textgan.ood.scoring import ModelScorer
 
     if prototypes is None or scale is None:
-        raise InputError("energy-head needs a model trained with a margin loss (its saved head); "
+        raise InputError("energy-head needs the margin head of a model trained with a margin loss; "
                          "this model has none", name or None)
     model = HeadEnergy(prototypes[1], scale, {"encoder": encoder_meta}, held_out)
     return ModelScorer(model, "head", model.meta, model.dim, ("energy-head",), name)
