@@ -153,3 +153,45 @@ def test_energy_head_refuses_a_model_without_a_head(cli_main, tmp_path):
                             "--out", tmp_path / "s.jsonl")
     assert_one_line_error(code, err, "margin head")
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def _clusters(n_per: int = 60, dim: int = 8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(dim, dtype=np.float32)[:4]
+    x = np.concatenate([c + 0.15 * rng.standard_normal((n_per, dim)).astype(np.float32) for c in centres])
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_opengan_keeps_the_best_discriminator_and_scores_far_vectors_low(tmp_path):
+    from textgan.ood.opengan import OpenGAN, OpenGANConfig, train_opengan
+    from textgan.ood.scoring import load_scorer
+
+    x, held = _clusters(), _clusters(20, seed=1)
+    far = -np.eye(8, dtype=np.float32)[:4]  # the antipodes of the groups
+    model = train_opengan(x, held, OpenGANConfig(steps=600, batch_size=64, width=64, eval_every=50, lr=1e-3), outliers=far,
+                          meta={"encoder": {"fingerprint": "abc", "dim": 8}})
+    sel = model.selection
+    assert sel["against"] == "outliers" and len(sel["history"]) == 12
+    assert sel["val_auroc"] == max(h["val_auroc"] for h in sel["history"])  # the best step was kept
+    assert sel["val_auroc"] > 0.9
+    model.save(tmp_path / "og")
+    sc = load_scorer(tmp_path / "og")
+    assert sc.methods == ("critic",) and sc.generative
+    s_in, s_far = sc(held, "critic"), sc(far, "critic")
+    assert np.median(s_in) > s_far.max()
+    assert np.allclose(sc.held_out_scores, s_in, atol=1e-5)
+    assert isinstance(OpenGAN.load(tmp_path / "og"), OpenGAN)
+
+
+def test_opengan_of_another_encoder_is_refused(cli_main, tmp_path):
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
+
+    similarity.train(dataclasses.replace(TINY, epochs=1), TEXTS, GROUPS, tmp_path / "run", progress=False)
+    train_opengan(_clusters(10), _clusters(5, seed=1), OpenGANConfig(steps=20, eval_every=10, width=16),
+                  meta={"encoder": {"fingerprint": "0123456789abcdef", "dim": 8}}).save(tmp_path / "og")
+    q = tmp_path / "q.txt"
+    q.write_text("alpha bravo\n")
+    code, _, err = cli_main("score", tmp_path / "run" / "model", q, "--method", "critic", "--gan", tmp_path / "og",
+                            "--out", tmp_path / "s.jsonl")
+    assert_one_line_error(code, err, "encoder")
+    assert not (tmp_path / "s.jsonl").exists()

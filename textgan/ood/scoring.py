@@ -111,6 +111,10 @@ def load_scorer(path: str | Path) -> ModelScorer:
         from textgan.ood.outlier import OutlierClassifier
 
         model = OutlierClassifier.load(path)
+    elif cfg.is_file() and str((load_json(cfg) or {}).get("format", "")).startswith("textgan-opengan"):
+        from textgan.ood.opengan import OpenGAN
+
+        model = OpenGAN.load(path)
     else:
         model = load(path)
     if model.score_name is None:

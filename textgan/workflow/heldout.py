@@ -50,3 +50,27 @@ def heldout_scores(enc, scorer, index=None, min_rows: int = 20) -> tuple[np.ndar
     if scorer.method == "combined":
         scorer.calibration = scorer.fit_calibration(held, ex)
     return np.asarray(scorer(held, exclude_self=ex), np.float64), what
+
+
+def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2000, seed: int = 0):
+    """`train-outlier --source opengan`: an OpenGAN on the corpus' vectors, its discriminator selected
+    on the model's held-out vectors (else on a seeded 20% of the corpus kept out of the GAN) against
+    the `outlier_texts` when given, else against generated vectors. Corpus rows that are held-out
+    sentences are left out of the GAN, so the selection sees vectors it never trained on."""
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
+    from textgan.workflow.core import encoder_meta
+
+    x = enc.encode(list(texts))
+    held = getattr(enc, "heldout", None)
+    if held is not None and len(held) >= 2:
+        same = (x @ held.T).max(1) >= 0.9999 if len(x) else np.zeros(0, bool)
+        train, source = x[~same], f"{len(held)} held-out sentences of the encoder's training run"
+    else:
+        rows = np.random.default_rng(seed).permutation(len(x))
+        cut = max(2, len(x) // 5)
+        train, held, source = x[rows[cut:]], x[rows[:cut]], f"{cut} corpus sentences kept out of the GAN"
+    out = enc.encode(list(outlier_texts)) if outlier_texts else None
+    model = train_opengan(train, held, OpenGANConfig(steps=steps, seed=seed), out,
+                          meta={"encoder": encoder_meta(enc, model_path)})
+    model.selection["held_out_source"] = source
+    return model
