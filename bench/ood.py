@@ -48,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textgan.common.errors import InputError  # noqa: E402
 from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ood_ci import paired_ci  # noqa: E402
+
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
 SOURCES = ("boundary", "conditional", "mixup", "sphere")
@@ -149,9 +152,10 @@ def vectors(enc, splits: dict, work: Path) -> tuple[dict, float]:
     return out, rate
 
 
-def train_models(train: np.ndarray, groups: list[str], work: Path, steps: int, needed=None) -> dict:
+def train_models(train: np.ndarray, groups: list[str], work: Path, steps: int, needed=None, val=None) -> dict:
     """Train (or reuse) every model the methods read (those `needed` when given); name -> folder."""
     from textgan.gan import train_by_name
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
     from textgan.ood.outlier import OutlierConfig, train_outlier
 
     gan = dict(objective="gan-ns", penalty="r1", penalty_weight=1.0, steps=steps, batch_size=256, noise_dim=64,
@@ -161,6 +165,8 @@ def train_models(train: np.ndarray, groups: list[str], work: Path, steps: int, n
         "boundary": lambda out: train_by_name("boundary", train, out, groups=groups, **gan),
         "conditional": lambda out: train_by_name("conditional", train, out, groups=groups, **gan),
         "gan": lambda out: train_by_name("gan", train, out, **gan),
+        # OpenGAN: the discriminator selected on the held-out split (val) against generated vectors
+        "opengan": lambda out: train_opengan(train, val, OpenGANConfig(steps=steps)).save(out),
         "ebm-langevin": lambda out: train_by_name("ebm-langevin", train, out, steps=steps // 2, n_langevin=10,
                                                   log_every=100, checkpoint_every=10**9),
     }
@@ -194,7 +200,7 @@ def method_table(folders: dict) -> dict:
     rows.update({"critic-gan": ("critic", ["gan"], None), "critic-boundary": ("critic", ["boundary"], None),
                  "energy-ebm": ("energy", ["ebm-langevin"], None),
                  "combined-knn+mahalanobis": ("combined", [], ["knn", "mahalanobis"]),
-                 "energy-head": ("energy-head", ["head"], None),
+                 "energy-head": ("energy-head", ["head"], None), "opengan": ("critic", ["opengan"], None),
                  "combined-knn+energy-head": ("combined", ["head"], ["knn", "energy-head"]),
                  "combined-knn+flow": ("combined", ["flow"], ["knn", "flow"])})
     rows.update({f"combined-knn+outlier-{s}": ("combined", [f"outlier-{s}"], ["knn", "outlier"]) for s in SOURCES})
@@ -210,7 +216,7 @@ def evaluate(v: dict, groups: list[str], work: Path, steps: int, enc_rate: float
     if enc is None or enc.prototypes is None:  # minilm off the shelf has no margin head
         table = {r: m for r, m in table.items() if "head" not in m[1]}
     needed = {m for _, models, _ in table.values() for m in models if m != "head"}
-    folders, seconds = train_models(v["train"], groups, work, steps, needed)
+    folders, seconds = train_models(v["train"], groups, work, steps, needed, v["val"])
     scorers = {name: load_scorer(f) for name, f in folders.items()}
     if enc is not None and enc.prototypes is not None:
         from textgan.workflow.heldout import model_head
@@ -254,32 +260,6 @@ def encoder_figures(enc, v: dict, splits: dict, protocol: str) -> dict:
     out["unseen_loo_top1"] = loo_topk(v["test_out"], splits["test_out"][1], ks=(1,))["loo_top1"] \
         if protocol.startswith("unseen") else None
     return out
-
-
-def _fpr95(s_in, s_out) -> float:
-    t = np.sort(s_in)[int(np.floor(0.05 * len(s_in) + 1e-9))]
-    return float(np.mean(s_out >= t))
-
-
-def paired_ci(a: list, b: list, n: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap of (a - b) in AUROC and FPR95, averaged over splits: a, b are lists (one
-    per split) of (s_in, s_out) test scores of two systems on the same sentences; each resample
-    draws the in- and out-of-domain sentences of every split with replacement, the same for both."""
-    rng = np.random.default_rng(seed)
-    d_auc, d_fpr = [], []
-    for _ in range(n):
-        da, df = [], []
-        for (ai, ao), (bi, bo) in zip(a, b):
-            i, o = rng.integers(0, len(ai), len(ai)), rng.integers(0, len(ao), len(ao))
-            da.append(auroc(ai[i], ao[o]) - auroc(bi[i], bo[o]))
-            df.append(_fpr95(ai[i], ao[o]) - _fpr95(bi[i], bo[o]))
-        d_auc.append(np.mean(da))
-        d_fpr.append(np.mean(df))
-    point_a = np.mean([auroc(*x) for x in a]) - np.mean([auroc(*x) for x in b])
-    point_f = np.mean([_fpr95(*x) for x in a]) - np.mean([_fpr95(*x) for x in b])
-    return {"auroc_diff": float(point_a), "auroc_ci95": [float(x) for x in np.percentile(d_auc, [2.5, 97.5])],
-            "fpr95_diff": float(point_f), "fpr95_ci95": [float(x) for x in np.percentile(d_fpr, [2.5, 97.5])],
-            "resamples": n}
 
 
 def compare(result: dict, raw: dict, family: list[str], n_boot: int) -> dict | None:
