@@ -195,3 +195,31 @@ def test_opengan_of_another_encoder_is_refused(cli_main, tmp_path):
                             "--out", tmp_path / "s.jsonl")
     assert_one_line_error(code, err, "encoder")
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_outlier_loss_under_torchrun_equals_one_process(tmp_path):
+    """Two ranks (sharded class centres, queues and draws replicated) give one process's losses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "faq_en.csv"
+    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
+    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+                        str(root / "tests" / "_ddp_loop_worker.py"), str(tmp_path), str(data)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    texts, groups = similarity.load_groups(data, "text", "group")
+    real = ["what is the capital of peru", "play some jazz music", "how tall is mount everest", "book a flight to rome"]
+    cfg = similarity.TrainConfig(epochs=3, batch_size=40, lr_decay="constant", teacher="none", hidden_size=32,
+                                 embed_dim=32, virtual_outliers="gaussian", vo_start=2, vo_weight=1.0)
+    similarity.train(cfg, texts, groups, tmp_path / "one", progress=False, outliers=real)
+    a, b = ([v for r in _losses(tmp_path / d) for v in r] for d in ("one", "two"))
+    assert len(a) == len(b) >= 20
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    pa, pb = (load_file(tmp_path / d / "model" / "head.safetensors")["prototypes"] for d in ("one", "two"))
+    assert float((pa - pb).abs().max()) < 1e-3
