@@ -223,3 +223,25 @@ def test_outlier_loss_under_torchrun_equals_one_process(tmp_path):
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
     pa, pb = (load_file(tmp_path / d / "model" / "head.safetensors")["prototypes"] for d in ("one", "two"))
     assert float((pa - pb).abs().max()) < 1e-3
+
+
+def test_search_gate_threshold_comes_from_the_held_out_rows(tmp_path):
+    """A corpus indexed whole holds the held-out sentences: they are scored without themselves."""
+    from textgan.ood.gate import index_gate
+    from textgan.ood.scoring import choose_threshold, knn_score
+    from textgan.workflow.core import index_corpus
+
+    similarity.train(dataclasses.replace(TINY, epochs=2), TEXTS, GROUPS, tmp_path / "run", progress=False)
+    enc = similarity.load(tmp_path / "run" / "model")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n")
+    idx = index_corpus(tmp_path / "run" / "model", corpus, tmp_path / "index", progress=False)
+    gate = index_gate(idx, tmp_path / "index", "knn", 0.75, heldout=enc.heldout)
+    assert gate.source.startswith(f"{len(enc.heldout)} held-out sentences") and "without themselves" in gate.source
+    rows = idx.search(enc.heldout, 1)[1][:, 0]
+    assert gate.threshold == pytest.approx(choose_threshold(knn_score(enc.heldout, idx, 1, rows), 0.75))
+    assert gate.threshold < 0.999  # not the cosine 1 of each held-out sentence to itself
+    again = index_gate(idx, tmp_path / "index", "knn", 0.75, heldout=enc.heldout)  # from the cache
+    assert again.threshold == gate.threshold and again.source == gate.source
+    plain = index_gate(idx, tmp_path / "index", "knn", 0.75)
+    assert "held-out" not in plain.source

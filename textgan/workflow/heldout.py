@@ -26,30 +26,17 @@ def needs_head(method: str, combine) -> bool:
     return method == "energy-head" or "energy-head" in (combine or [])
 
 
-def heldout_scores(enc, scorer, index=None, min_rows: int = 20) -> tuple[np.ndarray, str] | None:
+def heldout_scores(enc, scorer, index=None) -> tuple[np.ndarray, str] | None:
     """(scores of the model's held-out vectors, where they come from), or None when the model has
-    none. Held-out sentences that are also index rows (cosine >= 0.9999 to a row) are scored
-    without that row where the scorer can; if fewer than `min_rows` are not index rows, the
-    index rows are used that way; the combined z-scores are fitted on the same vectors."""
+    none (`textgan.ood.gate.held_out_scores`: index rows among them are scored without themselves)."""
+    from textgan.ood.gate import held_out_scores
+
     held = getattr(enc, "heldout", None)
-    if held is None or not len(held):
+    if held is None or len(held) < 2:
         return None
-    rows = None
-    if index is not None and hasattr(index, "search"):
-        sims, ids = index.search(held, 1)
-        found = sims[:, 0] >= 0.9999
-        if found.any():
-            if (~found).sum() >= min_rows:
-                held = held[~found]
-            else:
-                held, rows = held[found], ids[found, 0].astype(np.int64)
-    what = f"{len(held)} held-out sentences of the encoder's training run (never trained on)"
-    if rows is not None:
-        what += ", index rows scored without themselves"
-    ex = False if rows is None else rows
-    if scorer.method == "combined":
-        scorer.calibration = scorer.fit_calibration(held, ex)
-    return np.asarray(scorer(held, exclude_self=ex), np.float64), what
+    if scorer.method == "combined" and scorer.calibration is None and index is None:
+        scorer.calibration = scorer.fit_calibration(held)  # no index rows to fit the z-scores on
+    return held_out_scores(scorer, held, index)
 
 
 def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2000, seed: int = 0):
