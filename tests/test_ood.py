@@ -217,7 +217,7 @@ def test_outlier_classifier_round_trips_and_records_its_source(tmp_path):
 
 def test_methods_table_and_combined_of_any_set():
     x, groups = clusters(n_per=30)
-    assert list(METHODS) == ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
+    assert list(METHODS) == ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
     with pytest.raises(InputError, match="unknown scoring method 'nope'; valid: knn, mahalanobis, flow"):
         Scorer("nope", x)
     sc = Scorer("combined", x, groups=groups, combine=["knn", "mahalanobis"])
