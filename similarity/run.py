@@ -33,7 +33,7 @@ class TrainRun:
     def __init__(self, cfg: TrainConfig, texts: list[str], labels: list[int], n_classes: int,
                  module: torch.nn.Module | None = None, teacher: Teacher | None = None,
                  targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = (),
-                 outliers: list[str] = ()):
+                 outliers: list[str] = (), vo_sampler=None):
         self.cfg = cfg
         if cfg.backbone == "gru":
             # resuming: the checkpoint's tokenizer and weights
@@ -73,8 +73,9 @@ class TrainRun:
         self.vo = None
         if cfg.virtual_outliers != "none" or self.outliers:  # the uncertainty loss of similarity.outliers
             self.vo = self.heads["vo"] = OutlierLoss(cfg.virtual_outliers, n_classes, self.encoder.dim,
-                                                     cfg.vo_queue, cfg.vo_candidates, cfg.seed)
-            self.vo_from_step = (cfg.vo_start - 1) * len(self.batches(0))
+                                                     cfg.vo_queue, cfg.vo_candidates, cfg.seed, vo_sampler)
+            self.vo_per_epoch = len(self.batches(0))
+            self.vo_from_step = (cfg.vo_start - 1) * self.vo_per_epoch
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
@@ -161,6 +162,8 @@ class TrainRun:
         """vo_weight x the uncertainty loss on the margin head's energy (similarity.outliers), with a
         batch of the real outlier sentences when given; the queues fill from the first step."""
         active = step >= self.vo_from_step
+        if active and self.vo.sampler is not None and step % self.vo_per_epoch == 0:
+            self.vo.refit(step // self.vo_per_epoch)  # epoch starts: a resume refits on the same queues
         real = None
         if active and self.outliers:
             o_idx = cycle_batch(len(self.outliers), self.cfg.batch_size, step, self.cfg.seed)

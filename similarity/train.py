@@ -121,7 +121,7 @@ def _stopped(out: Path, where: str, what: str, last_good: int | None) -> InputEr
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
-          cache_dir: str | Path | None = None, outliers: list[str] | None = None) -> Path:
+          cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -138,15 +138,22 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         cache_dir: where teacher vectors are cached (default `similarity.teacher.default_cache_dir()`).
         outliers: real out-of-scope sentences for the uncertainty loss of `similarity.outliers`
             (margin losses only); those that are also training sentences are dropped (warned).
+        vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
+            built by `textgan.workflow.vo_kinds.kind_sampler`).
     """
     cfg = config.resolved()
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
+    from similarity.outliers import SOURCES
+
+    if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:
+        raise InputError(f"--virtual-outliers {cfg.virtual_outliers} samples a generator of textgan's kinds: "
+                         "train with the textgan CLI (or pass vo_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers)
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
     with run_lock(out) if ddp.is_main() else contextlib.nullcontext():
-        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir)
+        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir, vo_sampler)
     ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return path
 
@@ -177,7 +184,7 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     return teacher, (t_lab, t_unl), record
 
 
-def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir, vo_sampler=None) -> Path:
     from tqdm.auto import tqdm
 
     texts, groups, eval_groups = data.texts, data.groups, data.eval_groups
@@ -201,7 +208,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         saved = load_gru(folder) if cfg.backbone == "gru" else load_st(folder)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     run = TrainRun(cfg, texts, [label_of[g] for g in groups], len(names), module=saved, teacher=teacher,
-               targets=targets, unlabeled=data.unlabeled, outliers=data.outliers)
+               targets=targets, unlabeled=data.unlabeled, outliers=data.outliers, vo_sampler=vo_sampler)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
     main = ddp.is_main()
     if main:

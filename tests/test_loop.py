@@ -245,3 +245,25 @@ def test_search_gate_threshold_comes_from_the_held_out_rows(tmp_path):
     assert again.threshold == gate.threshold and again.source == gate.source
     plain = index_gate(idx, tmp_path / "index", "knn", 0.75)
     assert "held-out" not in plain.source
+
+
+@pytest.mark.parametrize("kind", ["flow", "boundary"])
+def test_generator_kind_sources_are_injected_and_resume_bitwise(kind, tmp_path):
+    """flow / boundary come from the kinds registry through the workflow's sampler, refitted at every
+    epoch start of the loss: a resume (at an epoch start) refits on the same restored queues."""
+    from textgan.workflow.vo_kinds import KindSampler, kind_sampler
+
+    cfg = dataclasses.replace(TINY, virtual_outliers=kind)
+    with pytest.raises(InputError, match="generator of textgan's kinds"):
+        similarity.train(cfg, TEXTS, GROUPS, tmp_path / "no", progress=False)
+    assert not (tmp_path / "no").exists()
+    assert isinstance(kind_sampler(kind), KindSampler) and kind_sampler("gaussian") is None
+    similarity.train(cfg, TEXTS, GROUPS, tmp_path / "full", progress=False, vo_sampler=KindSampler(kind, steps=20))
+    similarity.train(dataclasses.replace(cfg, epochs=2), TEXTS, GROUPS, tmp_path / "r", progress=False,
+                     vo_sampler=KindSampler(kind, steps=20))
+    similarity.train(cfg, TEXTS, GROUPS, tmp_path / "r", progress=False, resume=True,
+                     vo_sampler=KindSampler(kind, steps=20))
+    full = _losses(tmp_path / "full")
+    assert _losses(tmp_path / "r") == full
+    similarity.train(TINY, TEXTS, GROUPS, tmp_path / "control", progress=False)
+    assert _losses(tmp_path / "control")[1] != full[1]

@@ -63,7 +63,7 @@ from textgan.common.errors import InputError
                    "For millions of groups, e.g. 0.1.")
 @click.option("--virtual-outliers", default=None,
               help="Virtual outliers for an uncertainty loss on the margin head's energy: none (default), "
-                   "gaussian (VOS), sphere, mixup (similarity.outliers.SOURCES).")
+                   "gaussian (VOS), sphere, mixup, flow, boundary (similarity.outliers.SOURCES).")
 @click.option("--vo-weight", type=float, default=None, help="Weight of the uncertainty loss (default 0.1).")
 @click.option("--vo-start", type=int, default=None, help="Epoch from which it applies (default 2).")
 @click.option("--outliers", "outliers_file", default=None,
@@ -121,8 +121,11 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
             from similarity.distil import load_unlabeled
 
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
+        from textgan.workflow.vo_kinds import kind_sampler
+
         path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=not quiet,
-                                resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real)
+                                resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
+                                vo_sampler=kind_sampler(config.virtual_outliers))
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here
