@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textgan.common.errors import InputError  # noqa: E402
 from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ood_ci import paired_ci  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parent))  # after the root: bench/similarity.py must not shadow the package
+from ood_loop import encoder_figures, paired_ci, per_intent  # noqa: E402
 
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
@@ -135,7 +135,9 @@ def gru_encoder(splits: dict, work: Path, seed: int, name: str = "control", clin
 
         similarity.train(cfg, *splits["train"], model_dir, eval_texts=splits["val"][0], eval_groups=splits["val"][1],
                          progress=False, outliers=outliers, vo_sampler=kind_sampler(cfg.virtual_outliers))
-        (model_dir / "train_cpu.json").write_text(json.dumps({"train_cpu_s": time.process_time() - t0}))
+        # without the teacher's encoding, which only the first encoder of a protocol pays (then cached)
+        teach = (json.loads((model_dir / "config.json").read_text()).get("teacher") or {}).get("encode_cpu_seconds", 0)
+        (model_dir / "train_cpu.json").write_text(json.dumps({"train_cpu_s": time.process_time() - t0 - teach}))
     cpu = json.loads((model_dir / "train_cpu.json").read_text())["train_cpu_s"] \
         if (model_dir / "train_cpu.json").exists() else None
     return similarity.load(model_dir / "model"), cpu
@@ -256,17 +258,6 @@ def evaluate(v: dict, groups: list[str], work: Path, steps: int, enc_rate: float
     return rows, seconds, raw
 
 
-def encoder_figures(enc, v: dict, splits: dict, protocol: str) -> dict:
-    """Seen knn_top1 (test in-domain vs train) and, for unseen_intents, leave-one-out top-1 among
-    the held-out intents' test sentences: the loop must not cost similarity."""
-    from similarity.evaluate import knn_top1, loo_topk
-
-    out = {"knn_top1": knn_top1(v["test_in"], splits["test_in"][1], v["train"], splits["train"][1])}
-    out["unseen_loo_top1"] = loo_topk(v["test_out"], splits["test_out"][1], ks=(1,))["loo_top1"] \
-        if protocol.startswith("unseen") else None
-    return out
-
-
 def compare(result: dict, raw: dict, family: list[str], n_boot: int) -> dict | None:
     """Best generative vs best non-generative (encoder, scorer) of a protocol family (its splits),
     both chosen by mean validation FPR95; oe-real and minilm are left out (real OOS data / no loop)."""
@@ -286,14 +277,6 @@ def compare(result: dict, raw: dict, family: list[str], n_boot: int) -> dict | N
     g, b = best(gen), best(non)
     ci = paired_ci([raw[p][g[0]][g[1]] for p in family], [raw[p][b[0]][b[1]] for p in family], n_boot)
     return {"generative": "/".join(g), "non_generative": "/".join(b), "chosen_on": "validation FPR95", **ci}
-
-
-def _per_intent(split: tuple, n: int | None) -> tuple:
-    if not n:
-        return split
-    seen: dict[str, int] = {}
-    keep = [i for i, g in enumerate(split[1]) if seen.__setitem__(g, seen.get(g, 0) + 1) or seen[g] <= n]
-    return [split[0][i] for i in keep], [split[1][i] for i in keep]
 
 
 def main() -> None:
@@ -332,7 +315,7 @@ def main() -> None:
             print(f"MiniLM skipped: {exc}")
     for protocol in args.protocols.split(","):
         splits = protocol_splits(clinc, domains, protocol)
-        splits["train"] = _per_intent(splits["train"], args.train_per_intent)
+        splits["train"] = per_intent(splits["train"], args.train_per_intent)
         print(f"{protocol}: train {len(splits['train'][0])}, in {len(splits['test_in'][0])}, "
               f"out {len(splits['test_out'][0])}", flush=True)
         pdir = work / protocol.replace(":", "_")
@@ -387,7 +370,14 @@ def main() -> None:
                   f"FPR95 {c['fpr95_diff']:+.4f} [{c['fpr95_ci95'][0]:+.4f}, {c['fpr95_ci95'][1]:+.4f}] "
                   f"(paired bootstrap, {c['resamples']} resamples)")
     if args.json:
-        out = {**result, "unseen_intents_mean": means, "encoders": encoders, "ci": ci, "timing": timing,
+        summary = {}  # encoders.<name>: clinc_oos knn_top1, mean unseen_loo_top1 and train CPU s, by protocol too
+        for enc_name, by_p in encoders.items():
+            knn = by_p.get("clinc_oos", next(iter(by_p.values())))["knn_top1"]
+            unseen = [e["unseen_loo_top1"] for e in by_p.values() if e["unseen_loo_top1"] is not None]
+            cpu = [e["train_cpu_s"] for e in by_p.values() if e["train_cpu_s"]]
+            summary[enc_name] = {"knn_top1": knn, "unseen_loo_top1": float(np.mean(unseen)) if unseen else None,
+                                 "train_cpu_s": float(np.mean(cpu)) if cpu else None, "by_protocol": by_p}
+        out = {**result, "unseen_intents_mean": means, "encoders": summary, "ci": ci, "timing": timing,
                "steps": args.steps, "settings": {k: v for k, v in vars(args).items() if k != "json"},
                "seconds": round(time.perf_counter() - t0, 1)}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Paired bootstrap confidence intervals for bench/ood.py's "A beats B" claims."""
+"""bench/ood.py helpers for issue 19: paired bootstrap CIs for its "A beats B" claims, the encoders' own
+figures, the reduced-run train subsample."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,3 +31,22 @@ def paired_ci(a: list, b: list, n: int = 1000, seed: int = 0) -> dict:
     return {"auroc_diff": float(point_a), "auroc_ci95": [float(x) for x in np.percentile(d_auc, [2.5, 97.5])],
             "fpr95_diff": float(point_f), "fpr95_ci95": [float(x) for x in np.percentile(d_fpr, [2.5, 97.5])],
             "resamples": n}
+
+
+def encoder_figures(enc, v: dict, splits: dict, protocol: str) -> dict:
+    """Seen knn_top1 (test in-domain vs train) and, for unseen_intents, leave-one-out top-1 among
+    the held-out intents' test sentences: the loop must not cost similarity."""
+    from similarity.evaluate import knn_top1, loo_topk
+
+    out = {"knn_top1": knn_top1(v["test_in"], splits["test_in"][1], v["train"], splits["train"][1])}
+    out["unseen_loo_top1"] = loo_topk(v["test_out"], splits["test_out"][1], ks=(1,))["loo_top1"] \
+        if protocol.startswith("unseen") else None
+    return out
+
+
+def per_intent(split: tuple, n: int | None) -> tuple:
+    if not n:
+        return split
+    seen: dict[str, int] = {}
+    keep = [i for i, g in enumerate(split[1]) if seen.__setitem__(g, seen.get(g, 0) + 1) or seen[g] <= n]
+    return [split[0][i] for i in keep], [split[1][i] for i in keep]
