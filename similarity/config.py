@@ -72,6 +72,13 @@ class TrainConfig:
     eval_fraction: float = 0.2  # held out per group when no eval data is given
     patience: int = 3
     seed: int = 0
+    # outliers in training (similarity.outliers): an uncertainty loss on the margin head's
+    # energy, on virtual outliers of this source ("none": off) and on `train(outliers=...)`
+    virtual_outliers: str = "none"
+    vo_weight: float = 0.1  # VOS's weight of the uncertainty loss
+    vo_start: int = 2  # 1-based epoch from which the loss applies (the queues fill before)
+    vo_queue: int = 32  # sentence vectors kept per group
+    vo_candidates: int = 64  # Gaussian draws per group of the batch; the least likely is kept
 
     def resolved(self) -> "TrainConfig":
         """Fill None scale/margin with the loss row's defaults; refuse bad values (InputError)."""
@@ -106,10 +113,23 @@ class TrainConfig:
             raise InputError("--embed-init teacher needs the teacher's tokenizer (--tokenizer teacher)")
         if not gru and "teacher" in (tokenizer, embed_init) and cfg.tokenizer is not None:
             raise InputError("--tokenizer applies to the GRU backbone only")
+        from similarity.outliers import check_source
+
+        check_source(cfg.virtual_outliers)
+        if cfg.virtual_outliers != "none" and cfg.loss not in MARGINS:
+            raise InputError(f"--virtual-outliers trains the energy of a margin head; loss {cfg.loss!r} has none")
+        if cfg.virtual_outliers != "none":
+            check_vo_start(cfg)
         from similarity.teacher import resolve_teacher
 
         resolve_teacher(teacher)  # a missing or foreign teacher fails before any data is read
         return cfg
+
+
+def check_vo_start(cfg: TrainConfig) -> None:
+    """The outlier loss must start within the run (also checked when real outliers are given)."""
+    if cfg.vo_start > cfg.epochs:
+        raise InputError(f"--vo-start must be at most the last epoch ({cfg.epochs}), got {cfg.vo_start}")
 
 
 def _number(v: Any) -> bool:
@@ -168,4 +188,8 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
      lambda v: isinstance(v, str) and bool(v)),
     ("pooling", "--pooling", *_one_of(POOLINGS)),
     ("lr_decay", "lr_decay", *_one_of(get_args(LrDecay))),
+    ("vo_weight", "--vo-weight", "a finite number >= 0 (at most 1e6)", lambda v: _number(v) and 0 <= v <= 1e6),
+    ("vo_start", "--vo-start", "an integer >= 1", _int_in(1, _BIG)),
+    ("vo_queue", "vo_queue", "an integer in [2, 100000]", _int_in(2, 100_000)),
+    ("vo_candidates", "vo_candidates", "an integer in [1, 100000]", _int_in(1, 100_000)),
 )

@@ -40,7 +40,8 @@ class Distiller(nn.Module):
         return loss
 
 
-def load_unlabeled(path: str | Path, text_col: str = "text", limit: int = MAX_UNLABELED) -> list[str]:
+def load_unlabeled(path: str | Path, text_col: str = "text", limit: int = MAX_UNLABELED,
+                   purpose: str = "to distil on") -> list[str]:
     """Sentences for the distillation term: a .txt file (one per line, streamed: a file larger
     than memory fails at line `limit` + 1, not after reading it all) or a column of a data file.
 
@@ -71,7 +72,7 @@ def load_unlabeled(path: str | Path, text_col: str = "text", limit: int = MAX_UN
                 if len(texts) > limit:
                     break
     if not texts:
-        raise InputError("empty: no sentence to distil on", p)
+        raise InputError(f"empty: no sentence {purpose}", p)
     if len(texts) > limit:
         raise InputError(f"more than {limit:,} sentences; subsample it or raise --max-unlabeled", p)
     return texts

@@ -30,6 +30,7 @@ SIM_CONFIG = "similarity_config.json"
 FORMAT = "textgan-similarity"
 HEAD_NAME = "head.safetensors"  # class prototypes (C, D) of the margin head
 GROUPS_NAME = "groups.json"  # their group names, row order
+HELDOUT_NAME = "heldout.safetensors"  # vectors of held-out sentences the encoder never trained on
 
 
 def minilm_path() -> Path | None:
@@ -94,6 +95,9 @@ class SentenceEncoder:
         # (group names, unit class weights (C, D)) of the margin head; None for in-batch
         # losses and for folders saved before the head was kept
         self.prototypes = prototypes
+        # (n, D) vectors of the training run's held-out sentences (never trained on), for thresholds
+        # that keep their promise on new sentences; None for folders saved without them
+        self.heldout: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -163,6 +167,9 @@ class SentenceEncoder:
                 save_tensors({"prototypes": torch.as_tensor(np.asarray(weights, dtype=np.float32))},
                              tmp / HEAD_NAME)
                 save_json(list(names), tmp / GROUPS_NAME)
+            if self.heldout is not None and len(self.heldout):
+                save_tensors({"vectors": torch.as_tensor(np.asarray(self.heldout, dtype=np.float32))},
+                             tmp / HELDOUT_NAME)
             info = dict(self.info, format=FORMAT, version=1, backbone=self.backbone,
                         dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
                         digests=folder_digests(tmp, skip=[SIM_CONFIG]))
@@ -199,7 +206,13 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
             raise InputError("weights contain NaN or inf", path)
     else:
         raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
-    return SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
+    enc = SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
+    if (path / HELDOUT_NAME).is_file():
+        held = load_tensors(path / HELDOUT_NAME).get("vectors")
+        if held is None or held.ndim != 2 or held.shape[1] != enc.dim:
+            raise InputError(f"expected an (n, {enc.dim}) 'vectors' tensor", path / HELDOUT_NAME)
+        enc.heldout = held.numpy().astype(np.float32)
+    return enc
 
 
 def _load_prototypes(path: Path) -> tuple[list[str], np.ndarray] | None:

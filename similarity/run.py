@@ -19,6 +19,7 @@ from similarity.data import GroupBatchSampler
 from similarity.distil import Distiller
 from similarity.gru import GRUEncoder
 from similarity.losses import make_loss
+from similarity.outliers import OutlierLoss, cycle_batch
 from similarity.model import SentenceEncoder, load_st, resolve_backbone
 from similarity.teacher import Teacher
 from similarity.tokenization import train_tokenizer
@@ -31,7 +32,8 @@ class TrainRun:
 
     def __init__(self, cfg: TrainConfig, texts: list[str], labels: list[int], n_classes: int,
                  module: torch.nn.Module | None = None, teacher: Teacher | None = None,
-                 targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = ()):
+                 targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = (),
+                 outliers: list[str] = (), vo_sampler=None):
         self.cfg = cfg
         if cfg.backbone == "gru":
             # resuming: the checkpoint's tokenizer and weights
@@ -44,6 +46,9 @@ class TrainRun:
         self.texts, self.labels, self.unlabeled = texts, torch.tensor(labels), list(unlabeled)
         if self.kind == "gru":  # tokenise once
             self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
+        self.outliers = list(outliers)  # real out-of-scope sentences (similarity.outliers)
+        if self.kind == "gru" and self.outliers:
+            self.o_ids = self.module.token_ids(self.outliers)
         # under torchrun each rank holds a contiguous share of the class centres (similarity.partial_fc)
         self.n_classes = n_classes
         shard = ddp.row_range(n_classes) if ddp.world() > 1 else None
@@ -65,6 +70,12 @@ class TrainRun:
             self.targets = tuple(torch.from_numpy(t) for t in targets)  # (N, Dt), (M, Dt)
             self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
                                              cfg.distil_weight, cfg.distil_sim_weight)
+        self.vo = None
+        if cfg.virtual_outliers != "none" or self.outliers:  # the uncertainty loss of similarity.outliers
+            self.vo = self.heads["vo"] = OutlierLoss(cfg.virtual_outliers, n_classes, self.encoder.dim,
+                                                     cfg.vo_queue, cfg.vo_candidates, cfg.seed, vo_sampler)
+            self.vo_per_epoch = len(self.batches(0))
+            self.vo_from_step = (cfg.vo_start - 1) * self.vo_per_epoch
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
@@ -95,7 +106,7 @@ class TrainRun:
             self._perm = (cycle, torch.randperm(n, generator=gen).tolist())
         return self._perm[1][start:start + b]
 
-    def _embed(self, idx: list[int], unlabeled: bool = False) -> torch.Tensor:
+    def _embed(self, idx: list[int], unlabeled: bool = False, outliers: bool = False) -> torch.Tensor:
         """(B, D) unit vectors of training (or unlabelled) sentences, with gradients.
 
         Under torchrun this rank embeds its rows `row_range(B)` only, padded to the whole batch's
@@ -103,10 +114,10 @@ class TrainRun:
         ranks are gathered: every rank then holds what one process would compute.
         """
         if self.kind == "gru":
-            ids = self.u_ids if unlabeled else self.ids
+            ids = self.o_ids if outliers else self.u_ids if unlabeled else self.ids
             feats = self.module.pad([ids[i] for i in idx])
         else:
-            texts = self.unlabeled if unlabeled else self.texts
+            texts = self.outliers if outliers else self.unlabeled if unlabeled else self.texts
             feats = self.module.preprocess([texts[i] for i in idx])
         lo, hi = ddp.row_range(len(idx))
         if hi == lo:  # fewer rows than ranks: this rank embeds none (its gather keeps the graph)
@@ -125,6 +136,8 @@ class TrainRun:
             g["lr"] = base * lr_factor
         emb = self._embed(idx)  # (B, D)
         loss = self.head(emb, self.labels[idx])
+        if self.vo is not None:
+            loss = loss + self.outlier_term(emb, idx, step)
         if self.targets is not None:
             student, teacher = emb, self.targets[0][idx]
             u_idx = self.unlabeled_batch(step)
@@ -144,6 +157,18 @@ class TrainRun:
         if self.sparse_head:
             self.head.sparse_step(self.base_lrs[1] * lr_factor)
         return value
+
+    def outlier_term(self, emb: torch.Tensor, idx: list[int], step: int) -> torch.Tensor:
+        """vo_weight x the uncertainty loss on the margin head's energy (similarity.outliers), with a
+        batch of the real outlier sentences when given; the queues fill from the first step."""
+        active = step >= self.vo_from_step
+        if active and self.vo.sampler is not None and step % self.vo_per_epoch == 0:
+            self.vo.refit(step // self.vo_per_epoch)  # epoch starts: a resume refits on the same queues
+        real = None
+        if active and self.outliers:
+            o_idx = cycle_batch(len(self.outliers), self.cfg.batch_size, step, self.cfg.seed)
+            real = self._embed(o_idx, outliers=True)
+        return self.cfg.vo_weight * self.vo(self.head, emb, self.labels[idx], step, real, active)
 
     def non_finite_weights(self) -> list[str]:
         """Names of NaN/inf tensors on any rank (every rank gets the same list)."""

@@ -56,13 +56,38 @@ class _Data:
     n_duplicates: int
     sha256: str  # of the data as passed to `train`: a resume must see the same
     unlabeled: list[str]  # for the distillation term only
+    outliers: list[str] = ()  # real out-of-scope sentences for the uncertainty loss
 
 
 def _sha256(*columns) -> str:
     return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled) -> _Data:
+def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, outliers=None) -> _Data:
+    data = _prepare_groups(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
+    if outliers is None:
+        return data
+    from similarity.config import check_vo_start
+    from similarity.losses import MARGINS
+
+    if cfg.loss not in MARGINS:
+        raise InputError(f"--outliers trains the energy of a margin head; loss {cfg.loss!r} has none")
+    check_vo_start(cfg)
+    outliers = [str(t) for t in outliers]
+    known = {t.strip() for t in [*data.texts, *data.eval_texts]}
+    kept = [t for t in dict.fromkeys(outliers) if t.strip() and t.strip() not in known]
+    n_overlap = sum(1 for t in dict.fromkeys(outliers) if t.strip() in known)
+    if n_overlap:
+        warnings.warn(f"dropped {n_overlap} outlier sentence(s) that are also training or held-out "
+                      f"sentences; {len(kept)} kept", stacklevel=3)
+    if not kept:
+        raise InputError(f"no outlier sentences left ({len(outliers)} given, {n_overlap} of them training "
+                         "sentences)")
+    digest = _sha256(data.sha256, outliers)
+    return dataclasses.replace(data, sha256=digest, outliers=kept)
+
+
+def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled) -> _Data:
     if len(texts) != len(groups):
         raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
     unlabeled = [str(t) for t in unlabeled or []]
@@ -92,7 +117,7 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
-          cache_dir: str | Path | None = None) -> Path:
+          cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -107,15 +132,24 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         resume: continue from `<out_dir>/checkpoint` (same config and data required).
         unlabeled: extra sentences for the distillation term only (needs a teacher).
         cache_dir: where teacher vectors are cached (default `similarity.teacher.default_cache_dir()`).
+        outliers: real out-of-scope sentences for the uncertainty loss of `similarity.outliers`
+            (margin losses only); those that are also training sentences are dropped (warned).
+        vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
+            built by `textgan.workflow.vo_kinds.kind_sampler`).
     """
     cfg = config.resolved()
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
-    data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
+    from similarity.outliers import SOURCES
+
+    if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:
+        raise InputError(f"--virtual-outliers {cfg.virtual_outliers} samples a generator of textgan's kinds: "
+                         "train with the textgan CLI (or pass vo_sampler)")
+    data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers)
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
     with run_lock(out) if ddp.is_main() else contextlib.nullcontext():
-        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir)
+        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir, vo_sampler)
     ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return path
 
@@ -162,7 +196,7 @@ def _identity(config: dict, names: list[str], sha256: str) -> dict:
     return run_identity(config, RESUMABLE_CHANGES, groups=names, data_sha256=sha256)
 
 
-def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir) -> Path:
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir, vo_sampler=None) -> Path:
     # knn against the training sentences when eval groups were seen; else leave-one-out.
     use_knn = bool(set(data.eval_groups) & set(data.groups))
     seed_all(cfg.seed)
@@ -179,7 +213,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     label_of = {g: i for i, g in enumerate(names)}
     run = TrainRun(cfg, data.texts, [label_of[g] for g in data.groups], len(names), module=saved, teacher=teacher,
-                   targets=targets, unlabeled=data.unlabeled)
+                   targets=targets, unlabeled=data.unlabeled, outliers=data.outliers, vo_sampler=vo_sampler)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
     state = _Progress()
     if folder.main:
@@ -255,6 +289,9 @@ def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], f
                             "heldout_top1": state.best, "groups": len(names)}
         run.encoder.prototypes = run.prototypes(names)
         if folder.main:
+            # the held-out split's vectors travel with the model: thresholds fitted on them hold
+            # on sentences the encoder never trained on (textgan.workflow.heldout)
+            run.encoder.heldout = run.encoder.encode(data.eval_texts)
             run.encoder.save(folder.out / "model")
     else:
         state.bad += 1
@@ -285,7 +322,7 @@ def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, 
 def _write_config(cfg_json: dict, data: _Data, names: list[str], teacher_cost, use_knn: bool, out: Path) -> None:
     save_json({"train": cfg_json, "n_train": len(data.texts), "n_eval": len(data.eval_texts),
                "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
-               "n_unlabeled": len(data.unlabeled), "teacher": teacher_cost,
+               "n_unlabeled": len(data.unlabeled), "n_outliers": len(data.outliers), "teacher": teacher_cost,
                "heldout_metric": "knn_top1" if use_knn else "loo_top1", "processes": ddp.world(),
                "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
 

@@ -218,7 +218,7 @@ def test_outlier_classifier_round_trips_and_records_its_source(tmp_path):
 
 def test_methods_table_and_combined_of_any_set():
     x, groups = clusters(n_per=30)
-    assert list(METHODS) == ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
+    assert list(METHODS) == ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
     with pytest.raises(InputError, match="unknown scoring method 'nope'; valid: knn, mahalanobis, flow"):
         Scorer("nope", x)
     sc = Scorer("combined", x, groups=groups, combine=["knn", "mahalanobis"])
@@ -277,7 +277,9 @@ def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index,
     code, out, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "plain", "--method",
                               "mahalanobis", "--labels", tmp_path / "labels.json")
     assert code == 0, err
-    assert "mahalanobis threshold" in err and "index sentences (leave-one-out)" in err
+    # the model keeps its held-out split: index rows here, each scored by a fit without itself
+    assert "mahalanobis threshold" in err and "held-out sentences of the encoder's training run" in err \
+        and "without themselves" in err
     scores = [float(ln.split()[0]) for ln in out.splitlines()]
     # (on 528 sentences in 66 groups the thresholds' leave-out fits are weak; the ranking is not)
     assert max(scores[-3:]) < min(scores[:-3])
@@ -297,7 +299,8 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
     assert rows[0]["in_domain"] and rows[0]["method"] == DEFAULT_METHOD
     assert all(r["in_domain"] == (r["in_domain_score"] >= r["threshold"]) for r in rows)
     assert max(r["in_domain_score"] for r in rows[1:]) < rows[0]["in_domain_score"]
-    assert (root / ".index.gate" / f"{DEFAULT_METHOD}_950.json").is_file()  # cached beside the index
+    # cached beside the index; fitted on the model's held-out sentences
+    assert (root / ".index.gate" / f"{DEFAULT_METHOD}_950_heldout.json").is_file()
     code, table, _ = cli_main("search", root / "index", *qs, "--k", "1")
     heads = [ln for ln in table.splitlines() if not ln.startswith("  ")]
     assert [("OUT OF DOMAIN" in h) for h in heads] == [not r["in_domain"] for r in rows]
@@ -329,7 +332,7 @@ def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path
     (tmp_path / "q.txt").write_text("\n".join(texts[::60] + UNRELATED) + "\n")
     code, out, err = cli_main("score", model, tmp_path / "q.txt", "--method", "outlier", "--gan", tmp_path / "o")
     assert code == 0, err
-    assert "corpus rows the model held out of training" in err  # threshold without --val-in or an index
+    assert "held-out sentences of the encoder's training run" in err  # threshold without --val-in
     import similarity
 
     # (528 FAQ sentences are too few to rank unseen sentences reliably; bench/ood.py measures that)
@@ -353,14 +356,14 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     (tmp_path / "q.txt").write_text("\n".join(texts[:3]) + "\n")
     code, out, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert code == 0, err
-    assert "corpus rows the model held out of training" in err
+    assert "held-out sentences of the encoder's training run" in err
     info = json.loads((root / ".index.gate/outlier/config.json").read_text())
     assert info["source"]["name"] == "sphere" and info["meta"]["index"]
     code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert out2 == out  # the cached classifier, not a new one
     # the default method: knn + that classifier, its threshold on the rows the classifier held out
     code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
-    assert code == 0 and "combined threshold" in err and "index sentences (leave-one-out)" in err, err
+    assert code == 0 and "combined threshold" in err and "held-out sentences of the encoder" in err, err
     from textgan.workflow.score import score_texts
     from textgan.ood.scoring import Scorer, load_scorer
     from textgan.index.build import load_index

@@ -128,7 +128,7 @@ def test_combined_is_mean_of_validation_z_scores(faq_assets):
     assert np.allclose(score(q, "combined", v, sc, calibration=cal), ref, atol=1e-6)
     with pytest.raises(InputError, match="critic score needs"):
         score(q, "critic", v, sc)
-    with pytest.raises(InputError, match="unknown scoring method .x.; valid: knn, mahalanobis, flow, outlier, critic, energy, combined"):
+    with pytest.raises(InputError, match="unknown scoring method .x.; valid: knn, mahalanobis, flow, outlier, critic, energy, energy-head, combined"):
         score(q, "x", v)
 
 

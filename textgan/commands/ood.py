@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from textgan.common.errors import InputError
+
 from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
 
 
@@ -75,15 +77,20 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
 @click.argument("model", type=click.Path())
 @click.argument("corpus", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Classifier folder to write.")
-@click.option("--source", type=click.Choice(["boundary", "conditional", "mixup", "sphere"]), default="mixup",
+@click.option("--source", type=click.Choice(["boundary", "conditional", "mixup", "sphere", "opengan"]), default="mixup",
               show_default=True, help="Pseudo-outliers: a boundary / conditional model's samples (--generator), "
-                                      "mixtures of two groups, or uniform noise on the sphere.")
+                                      "mixtures of two groups, or uniform noise on the sphere; opengan: a GAN whose "
+                                      "discriminator, selected on the model's held-out sentences, is the scorer "
+                                      "(score --method critic).")
+@click.option("--outliers", "outliers_file", type=click.Path(), default=None,
+              help="opengan: real out-of-scope sentences that select the discriminator (else generated ones).")
 @click.option("--generator", type=click.Path(), default=None, help="Model folder of --source boundary/conditional.")
 @click.option("--text-col", default=None, help="Text column of a data file.")
 @click.option("--group-col", default=None, help="Group column: a (K+1)-way classifier (else binary).")
 @click.option("--steps", type=int, default=1500, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed) -> None:
+def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed,
+                      outliers_file) -> None:
     """Train an outlier classifier: CORPUS sentences vs generated pseudo-outliers (`score --method outlier`).
 
     \b
@@ -96,6 +103,21 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
     from textgan.workflow.score import train_outlier_on_corpus
 
     check_new_out_dir(out_dir, hint="choose a new --out")
+    if source == "opengan":
+        from textgan.workflow.core import load_encoder, read_corpus
+        from textgan.workflow.heldout import opengan_on_corpus
+
+        enc = load_encoder(model)
+        texts, _ = read_corpus(corpus, text_col)
+        real = read_corpus(outliers_file, text_col)[0] if outliers_file else None
+        gan = opengan_on_corpus(enc, model, texts, real, steps, seed)
+        gan.save(out_dir)
+        sel = gan.selection
+        click.echo(f"OpenGAN discriminator of step {sel['step']} (validation AUROC {sel['val_auroc']:.4f}, "
+                   f"{sel['held_out_source']} vs {sel['against']}) -> {out_dir}")
+        return
+    if outliers_file:
+        raise InputError("--outliers selects the discriminator of --source opengan only")
     r = train_outlier_on_corpus(model, corpus, out_dir, OutlierConfig(source=source, steps=steps, seed=seed),
                                 text_col=text_col, group_col=group_col, generator=generator)
     click.echo(f"outlier classifier ({r['source']}, {r['n']} sentences) -> {r['out']}")

@@ -60,10 +60,18 @@ from textgan.common.errors import InputError
 @click.option("--partial-fc", type=float, default=None,
               help="Share of the groups in each step's softmax (Partial FC; default 1 = all). "
                    "For millions of groups, e.g. 0.1.")
+@click.option("--virtual-outliers", default=None,
+              help="Virtual outliers for an uncertainty loss on the margin head's energy: none (default), "
+                   "gaussian (VOS), sphere, mixup, flow, boundary (similarity.outliers.SOURCES).")
+@click.option("--vo-weight", type=float, default=None, help="Weight of the uncertainty loss (default 0.1).")
+@click.option("--vo-start", type=int, default=None, help="Epoch from which it applies (default 2).")
+@click.option("--outliers", "outliers_file", default=None,
+              help="Real out-of-scope sentences (.txt one per line, or a data file read at --text-col) for the "
+                   "same loss; those that are training sentences are dropped (warned).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @progress_option(quiet_alias=True)
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
-                         progress, unlabeled, max_unlabeled, teacher_cache, **overrides) -> None:
+                         progress, unlabeled, max_unlabeled, teacher_cache, outliers_file, **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
     or hf:owner/name for a hub dataset).
 
@@ -107,8 +115,16 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
                 raise InputError("--unlabeled serves the distillation term only; it needs a teacher "
                                  "(drop --teacher none)", unlabeled)
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
+        real = None
+        if outliers_file:
+            from similarity.distil import load_unlabeled
+
+            real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
+        from textgan.workflow.vo_kinds import kind_sampler
+
         path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=progress,
-                                resume=resume, unlabeled=extra, cache_dir=teacher_cache)
+                                resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
+                                vo_sampler=kind_sampler(config.virtual_outliers))
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here

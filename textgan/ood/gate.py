@@ -91,10 +91,32 @@ def _index_models(method: str, idx, index_path, models: list, combine=None) -> t
     return [*models, clf], clf.model.held_out_rows
 
 
-def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95) -> Gate:
+def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int = 20) -> tuple[np.ndarray, str]:
+    """(in-domain scores of `held`, the held-out vectors a similarity model keeps from its training
+    run, and a description). Held-out sentences that are also index rows (cosine >= 0.9999 to a
+    row: a corpus indexed whole) are left out while at least `min_rows` others remain, else scored
+    as index rows without themselves. `combined` keeps the z-scores it fits on index rows, so a
+    cached threshold and a fresh one agree."""
+    rows = None
+    if index is not None and hasattr(index, "search"):
+        sims, ids = index.search(np.asarray(held, np.float32), 1)
+        found = sims[:, 0] >= 0.9999
+        if found.any():
+            if (~found).sum() >= min_rows:
+                held = held[~found]
+            else:
+                held, rows = held[found], ids[found, 0].astype(np.int64)
+    what = f"{len(held)} held-out sentences of the encoder's training run (never trained on)"
+    if rows is not None:
+        what += ", index rows scored without themselves"
+    return np.asarray(scorer(held, exclude_self=False if rows is None else rows), np.float64), what
+
+
+def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95, heldout=None) -> Gate:
     """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
-    has no groups and the default needs them), its threshold from the index alone, cached in
-    `.<index>.gate/` beside `index_path` when given."""
+    has no groups and the default needs them), its threshold from the encoder's `heldout` vectors
+    when given (sentences it never trained on: `held_out_scores`), else from the index alone,
+    cached in `.<index>.gate/` beside `index_path` when given."""
     check_tpr(tpr)
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
@@ -103,8 +125,11 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     models, rows = _index_models(method, idx, index_path, [])
     scorer = Scorer(method, idx, models, sample_rows=rows)
     where = _gate_dir(index_path)
-    cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}.json"
+    use_held = heldout is not None and len(heldout) >= 2
+    cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}{'_heldout' if use_held else ''}.json"
     key = _index_key(idx)
+    if use_held:  # another model's (or a retrained model's) held-out vectors: another threshold
+        key += hashlib.sha256(np.ascontiguousarray(heldout, np.float32).tobytes()).hexdigest()[:16]
     if cache is not None and cache.is_file():
         try:
             info = json.loads(cache.read_text(encoding="utf-8"))
@@ -112,7 +137,7 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
                 return Gate(scorer, float(info["threshold"]), info["source"], tpr)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a broken cache is refitted
-    val, source = scorer.in_domain_scores()
+    val, source = held_out_scores(scorer, heldout, idx) if use_held else scorer.in_domain_scores()
     gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
     if cache is not None:
         from textgan.common.artifacts import save_json

@@ -9,6 +9,7 @@ Every method is one row of `METHODS` and is built by name (`Scorer(method, ...)`
                (`textgan.ood.outlier`);
   critic       the critic score of a trained GAN (gan, O-GAN, boundary, conditional: max over groups);
   energy       -E(x) of an energy model (MEG or the Langevin EBM);
+  energy-head  -E(x) of the similarity model's own margin head (`textgan.ood.head`);
   combined     the mean of z-scored components (default: kNN and every given model), each
                z-score fitted on in-domain calibration vectors.
 Thresholds: chosen for a target TPR on in-domain validation scores; without validation
@@ -28,7 +29,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
 
-Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "combined"]
+Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ METHODS: dict[str, MethodRow] = {m.name: m for m in [
     MethodRow("outlier", ("outlier",), False, "log-odds of a classifier trained against pseudo-outliers (--gan)"),
     MethodRow("critic", ("critic",), True, "critic score of a trained GAN (--gan)"),
     MethodRow("energy", ("energy",), True, "-energy of an energy model (--gan)"),
+    MethodRow("energy-head", ("head",), False,
+              "free energy of the similarity model's margin head, -logsumexp of its logits (textgan.ood.head)"),
     MethodRow("combined", (), False, "mean of z-scored components (--combine; default knn + every --gan)"),
 ]}
 # the best measured by bench/ood.py on both protocols and both encoders (README: Out-of-domain
@@ -93,6 +96,8 @@ class ModelScorer:
     def generative(self) -> bool:
         if self.kind == "outlier":
             return bool(self.model.source.get("generative"))
+        if hasattr(self.model, "generative"):
+            return bool(self.model.generative)
         return True
 
 
@@ -106,6 +111,10 @@ def load_scorer(path: str | Path) -> ModelScorer:
         from textgan.ood.outlier import OutlierClassifier
 
         model = OutlierClassifier.load(path)
+    elif cfg.is_file() and str((load_json(cfg) or {}).get("format", "")).startswith("textgan-opengan"):
+        from textgan.ood.opengan import OpenGAN
+
+        model = OpenGAN.load(path)
     else:
         model = load(path)
     if model.score_name is None:

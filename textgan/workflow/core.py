@@ -198,7 +198,8 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
                 for h in hits]
     from textgan.ood.gate import index_gate
 
-    g = index_gate(idx, folder_of(index))
+    # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
+    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None))
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]

@@ -1,0 +1,67 @@
+"""Generators of the kinds registry as virtual-outlier sources of `train-similarity`
+(`--virtual-outliers flow|boundary`): `similarity` may not import `textgan.gan`, so the workflow
+builds the sampler and injects it (`similarity.outliers.KindSampler`).
+
+Each epoch of the loss the generator is refitted on the queued sentence vectors (a few hundred
+steps; it lives in a temporary folder) and then sampled every step:
+  flow      RealNVP: `candidates` draws per requested outlier, the least likely kept (VOS's
+            selection with a density model instead of class Gaussians);
+  boundary  a boundary GAN (Lee et al., ICLR 2018): its samples are pushed toward the low-density
+            rim of the data by construction.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from textgan.common.errors import InputError
+
+KIND_SOURCES = ("flow", "boundary")
+
+
+@dataclass
+class KindSampler:
+    """Refit-and-sample adapter of one kind; `steps` per refit, `candidates` per outlier (flow)."""
+
+    kind: str
+    steps: int = 300
+    candidates: int = 8
+    model: object = None
+
+    def fit(self, vectors: np.ndarray, labels: np.ndarray, seed: int) -> None:
+        from textgan.gan import load, train_by_name
+
+        # a batch never larger than the queues (few groups fill few rows)
+        common = dict(steps=self.steps, seed=int(seed), log_every=10**9, checkpoint_every=10**9,
+                      batch_size=min(256, len(vectors)))
+        with tempfile.TemporaryDirectory(prefix="textgan-vo-") as tmp:
+            if self.kind == "flow":
+                train_by_name("flow", vectors, f"{tmp}/m", holdout=0.0, width=128, **common)
+            else:
+                train_by_name("boundary", vectors, f"{tmp}/m", groups=[str(g) for g in labels.tolist()],
+                              width=128, **common)
+            self.model = load(f"{tmp}/m")
+
+    def sample(self, labels: np.ndarray, seed: int) -> np.ndarray:
+        n = len(labels)
+        if self.kind != "flow":
+            return self.model.sample(n, seed=seed).numpy()
+        cand = self.model.sample(n * self.candidates, seed=seed)  # (n K, D)
+        logp = self.model.log_prob(cand).reshape(n, self.candidates)
+        pick = logp.argmin(1)  # the least likely of each row's K draws
+        return cand.reshape(n, self.candidates, -1)[torch.arange(n), pick].numpy()
+
+
+def kind_sampler(source: str) -> KindSampler | None:
+    """The injected sampler of a `--virtual-outliers` row that needs one, else None."""
+    from similarity.outliers import SOURCES
+
+    row = SOURCES.get(source)
+    if row is None or not row.injected:
+        return None
+    if source not in KIND_SOURCES:
+        raise InputError(f"--virtual-outliers {source}: no generator adapter; valid: {', '.join(KIND_SOURCES)}")
+    return KindSampler(source)
