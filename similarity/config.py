@@ -17,7 +17,7 @@ from similarity.tokenization import TOKENIZERS, TokenizerKind
 from textgan.common.errors import InputError
 
 LrDecay = Literal["constant", "linear"]
-EmbedInit = Literal["teacher", "random"]
+EmbedInit = Literal["teacher", "teacher-static", "random"]
 
 # Per-backbone defaults for the fields left None. Transformers: a small lr with warm-up and few
 # epochs (the usual sentence-transformers fine-tuning recipe) and freshly initialised class
@@ -49,6 +49,13 @@ class TrainConfig:
     # WordPiece trainer breaks count ties in hash order: its vocab varies by run.
     tokenizer: TokenizerKind | None = None
     embed_init: EmbedInit | None = None  # None: "teacher" with the teacher's tokenizer
+    # distillation-only augmented copies per training sentence (similarity.augment); None: auto
+    # (many for small data, none from 4,000 sentences on; 0 without a teacher)
+    augment: int | None = None
+    # multiplier of both distillation weights; None: auto, growing as sentences per group fall
+    # (similarity.distil.auto_distil_scale); 1 = the weights as given
+    distil_scale: float | None = None
+    ssl_weight: float = 0.0  # SimCSE term: two dropout views of a sentence are positives
     vocab_size: int = 30000
     min_frequency: int = 1
     embed_dim: int = 128
@@ -91,6 +98,8 @@ class TrainConfig:
             value = getattr(cfg, field)
             if not ok(value):
                 raise InputError(f"{flag} must be {need}, got {value!r}")
+        if cfg.augment is not None and cfg.augment > 0 and teacher == "none":
+            raise InputError("--augment makes distillation-only copies; it needs a teacher (--teacher minilm|PATH)")
         if cfg.loss in MARGINS:
             check_margin(cfg.loss, cfg.margin)
         elif cfg.partial_fc != 1:
@@ -99,11 +108,15 @@ class TrainConfig:
             from similarity.model import resolve_backbone
 
             resolve_backbone(cfg.backbone)
-        if teacher == "none" and "teacher" in (tokenizer, embed_init):
+        if teacher == "none" and ("teacher" in (tokenizer, embed_init) or embed_init == "teacher-static"):
             raise InputError(f"--tokenizer teacher and --embed-init teacher need a teacher; "
                              f"pass --teacher minilm|PATH or --tokenizer {'|'.join(TOKENIZERS)}")
-        if embed_init == "teacher" and tokenizer != "teacher":
-            raise InputError("--embed-init teacher needs the teacher's tokenizer (--tokenizer teacher)")
+        if embed_init in ("teacher", "teacher-static") and tokenizer != "teacher":
+            raise InputError(f"--embed-init {embed_init} needs the teacher's tokenizer (--tokenizer teacher)")
+        if embed_init == "teacher-static":
+            from similarity.static_init import check_model2vec
+
+            check_model2vec()
         if not gru and "teacher" in (tokenizer, embed_init) and cfg.tokenizer is not None:
             raise InputError("--tokenizer applies to the GRU backbone only")
         from similarity.teacher import resolve_teacher
@@ -153,6 +166,12 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("distil_weight", "--distil-weight", "a finite number >= 0 (at most 1e6)",
      lambda v: _number(v) and 0 <= v <= 1e6),
     ("distil_sim_weight", "--distil-sim-weight", "a finite number >= 0 (at most 1e6)",
+     lambda v: _number(v) and 0 <= v <= 1e6),
+    ("augment", "--augment", "an integer in [0, 64] (or None: auto)",
+     lambda v: v is None or _int_in(0, 64)(v)),
+    ("distil_scale", "--distil-scale", "a finite number > 0 (at most 1e3; or None: auto)",
+     lambda v: v is None or (_number(v) and 0 < v <= 1e3)),
+    ("ssl_weight", "--ssl-weight", "a finite number >= 0 (at most 1e6)",
      lambda v: _number(v) and 0 <= v <= 1e6),
     ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
     ("partial_fc", "--partial-fc", "a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),

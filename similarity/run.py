@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from similarity.config import TrainConfig
 from similarity.data import GroupBatchSampler
-from similarity.distil import Distiller
+from similarity.distil import Distiller, auto_distil_scale, simcse_loss
 from similarity.encoder import GRUEncoder
 from similarity.losses import make_loss
 from similarity.model import SentenceEncoder, load_st, resolve_backbone
@@ -63,8 +63,12 @@ class TrainRun:
         self.targets = None
         if teacher is not None:
             self.targets = tuple(torch.from_numpy(t) for t in targets)  # (N, Dt), (M, Dt)
+            # small data: stronger distillation (similarity.distil.auto_distil_scale)
+            self.distil_scale = (cfg.distil_scale if cfg.distil_scale is not None
+                                 else auto_distil_scale(len(texts), n_classes))
             self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
-                                             cfg.distil_weight, cfg.distil_sim_weight)
+                                             cfg.distil_weight * self.distil_scale,
+                                             cfg.distil_sim_weight * self.distil_scale)
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
@@ -132,6 +136,8 @@ class TrainRun:
                 student = torch.cat([student, self._embed(u_idx, unlabeled=True)])  # (B + Bu, D)
                 teacher = torch.cat([teacher, self.targets[1][u_idx]])  # (B + Bu, Dt)
             loss = loss + self.heads["distil"](student, teacher)
+        if self.cfg.ssl_weight:  # a second pass draws other dropout masks: the SimCSE positive
+            loss = loss + self.cfg.ssl_weight * simcse_loss(emb, self._embed(idx))
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
@@ -189,6 +195,11 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
         vocab = tok.get_vocab_size(with_added_tokens=True)
         if cfg.embed_init == "teacher":
             init = teacher.input_embeddings(cfg.embed_dim, cfg.seed)  # (V, E)
+            vocab = max(vocab, init.shape[0])
+        elif cfg.embed_init == "teacher-static":
+            from similarity.static_init import static_embeddings
+
+            init = static_embeddings(teacher, vocab, cfg.embed_dim, cfg.seed)  # (V, E)
             vocab = max(vocab, init.shape[0])
     else:
         tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)

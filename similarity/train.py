@@ -54,6 +54,21 @@ class _Data:
     n_duplicates: int
     sha256: str  # of the data as passed to `train`: a resume must see the same
     unlabeled: list[str]  # for the distillation term only
+    augmented: tuple[str, ...] = ()  # perturbed training sentences, distillation only (similarity.augment)
+
+
+def _augmented(cfg: TrainConfig, texts: list[str]) -> tuple[str, ...]:
+    """`cfg.augment` copies per sentence (None: `auto_copies`); none without a teacher."""
+    from similarity.augment import augment, auto_copies, units
+
+    if cfg.teacher == "none" or cfg.augment == 0:
+        return ()
+    copies = cfg.augment
+    if copies is None:  # auto: quietly nothing when no sentence can be varied
+        if not any(len(units(t)[0]) >= 3 for t in texts):
+            return ()
+        copies = auto_copies(len(texts))
+    return tuple(augment(texts, copies, cfg.seed))
 
 
 def _sha256(*columns) -> str:
@@ -115,6 +130,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     cfg = config.resolved()
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
+    data = dataclasses.replace(data, augmented=_augmented(cfg, data.texts))  # refused before any write
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
@@ -134,13 +150,15 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     if not ddp.is_main():
         ddp.barrier()  # rank 0 encodes and caches first; the others then read its cache
     t_lab, c_lab = teacher.vectors(data.texts, cache_dir)
-    t_unl, c_unl = (teacher.vectors(data.unlabeled, cache_dir) if data.unlabeled
+    extra = data.unlabeled + list(data.augmented)
+    t_unl, c_unl = (teacher.vectors(extra, cache_dir) if extra
                     else (np.zeros((0, t_lab.shape[1]), np.float32), None))
     if ddp.is_main():
         ddp.barrier()
     costs = [c for c in (c_lab, c_unl) if c is not None]
     record = {"name": cfg.teacher, "fingerprint": teacher.fingerprint, "dim": int(t_lab.shape[1]),
               "n_sentences": sum(c.n for c in costs), "n_unlabeled": len(data.unlabeled),
+              "n_augmented": len(data.augmented),
               "cache": "+".join(c.cache for c in costs),
               "encode_seconds": round(sum(c.seconds for c in costs), 2),
               "encode_cpu_seconds": round(sum(c.cpu_seconds for c in costs), 2)}
@@ -174,7 +192,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         saved = load_gru(folder) if cfg.backbone == "gru" else load_st(folder)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     run = TrainRun(cfg, texts, [label_of[g] for g in groups], len(names), module=saved, teacher=teacher,
-               targets=targets, unlabeled=data.unlabeled)
+               targets=targets, unlabeled=data.unlabeled + list(data.augmented))
+    if teacher_cost is not None:
+        teacher_cost["distil_scale"] = round(run.distil_scale, 4)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
     main = ddp.is_main()
     if main:
