@@ -7,6 +7,7 @@ copies of the task sentences; here the perturbations are cheap and tokenizer-fre
 - span crop: a contiguous 50-90% of the units;
 - shuffle: a few adjacent pairs swapped (local order noise, the words stay).
 A unit is a whitespace word, or a character for text written without spaces (Chinese).
+A one-word sentence in a spaced language has one unit: it is never cut into letters.
 The teacher labels every copy (its vectors are the targets), so a copy that drifts from its
 source group still teaches the right thing: where the teacher puts that sentence.
 
@@ -34,9 +35,12 @@ def auto_copies(n_sentences: int) -> int:
 
 
 def units(text: str) -> tuple[list[str], str]:
-    """(units, joiner): whitespace words when there are two or more, else characters."""
+    """(units, joiner): whitespace words when there are two or more; the characters of text
+    written without spaces (Chinese, Japanese); else the one word."""
+    from similarity.language import cjk_share
+
     words = text.split()
-    if len(words) >= 2:
+    if len(words) >= 2 or cjk_share([text]) < 0.5:
         return words, " "
     return [c for c in text.strip() if not c.isspace()], ""
 

@@ -24,6 +24,7 @@ CONFIG_NAME = "encoder_config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLINGS = ("max", "mean", "last")
+QUANTIZE = (None, "int8")  # int8: dynamic quantization of the GRU (weights int8, activations on the fly)
 
 
 class GRUEncoder(nn.Module):
@@ -34,15 +35,20 @@ class GRUEncoder(nn.Module):
     """
 
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
-                   "pooling", "dropout", "max_length", "pad_id", "unk_id")
+                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
-                 tokenizer: Tokenizer | None = None):
+                 tokenizer: Tokenizer | None = None, quantize: str | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if quantize not in QUANTIZE:
+            raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+        # the flag is applied by `quantize_()` once float weights are loaded (see `load`); the
+        # folder keeps the float weights, so loading re-quantizes them to the same int8 values
+        self.quantize, self._float_state = quantize, None
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.bidirectional, self.pooling = num_layers, bidirectional, pooling
         self.dropout, self.max_length, self.pad_id, self.unk_id = dropout, max_length, pad_id, unk_id
@@ -51,6 +57,24 @@ class GRUEncoder(nn.Module):
         self.gru = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
                           bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
+
+    def quantize_(self) -> "GRUEncoder":
+        """Int8 dynamic quantization of the GRU in place (inference only: quantized weights take
+        no gradients). The float weights are kept for `save`, so a saved quantized model loads
+        to exactly these int8 weights."""
+        import warnings
+
+        if self._float_state is not None:
+            return self
+        self._float_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        holder = nn.Module()
+        holder.gru = self.gru
+        with warnings.catch_warnings():  # torch.ao's notice that eager quantization moves to torchao
+            warnings.simplefilter("ignore")
+            self.gru = torch.ao.quantization.quantize_dynamic(holder, {nn.GRU, nn.Linear},
+                                                              dtype=torch.qint8).gru
+        self.quantize = "int8"
+        return self.eval()
 
     @property
     def dim(self) -> int:
@@ -120,7 +144,8 @@ class GRUEncoder(nn.Module):
         os.makedirs(output_path, exist_ok=True)
         with open(os.path.join(output_path, CONFIG_NAME), "w", encoding="utf-8") as fh:
             json.dump(self.get_config_dict(), fh, indent=2)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = self._float_state if self._float_state is not None else self.state_dict()
+        state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, os.path.join(output_path, WEIGHTS_NAME))
         self.tokenizer.save(os.path.join(output_path, TOKENIZER_NAME))
 
@@ -131,4 +156,4 @@ class GRUEncoder(nn.Module):
         tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
         model = cls(**config, tokenizer=tokenizer)
         model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
-        return model.eval()
+        return (model.quantize_() if model.quantize else model).eval()

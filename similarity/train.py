@@ -147,6 +147,11 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     teacher = resolve_teacher(cfg.teacher)
     if teacher is None:
         return None, None, None
+    from similarity.language import language_warning
+
+    mismatch = language_warning(cfg.teacher, teacher.path, data.texts)
+    if mismatch and ddp.is_main():
+        warnings.warn(mismatch, stacklevel=3)
     if not ddp.is_main():
         ddp.barrier()  # rank 0 encodes and caches first; the others then read its cache
     t_lab, c_lab = teacher.vectors(data.texts, cache_dir)
