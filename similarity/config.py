@@ -56,6 +56,7 @@ class TrainConfig:
     # (similarity.distil.auto_distil_scale); 1 = the weights as given
     distil_scale: float | None = None
     ssl_weight: float = 0.0  # SimCSE term: two dropout views of a sentence are positives
+    ngram_buckets: int = 0  # hashed token bigram/trigram embeddings added to the GRU's input; 0 = off
     vocab_size: int = 30000
     min_frequency: int = 1
     embed_dim: int = 128
@@ -173,6 +174,7 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
      lambda v: v is None or (_number(v) and 0 < v <= 1e3)),
     ("ssl_weight", "--ssl-weight", "a finite number >= 0 (at most 1e6)",
      lambda v: _number(v) and 0 <= v <= 1e6),
+    ("ngram_buckets", "--ngram-buckets", "an integer in [0, 10000000]", _int_in(0, 10_000_000)),
     ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
     ("partial_fc", "--partial-fc", "a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
     ("patience", "--patience", "an integer >= 1", _int_in(1, _BIG)),

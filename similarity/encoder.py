@@ -35,12 +35,13 @@ class GRUEncoder(nn.Module):
     """
 
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
-                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize")
+                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
-                 tokenizer: Tokenizer | None = None, quantize: str | None = None):
+                 tokenizer: Tokenizer | None = None, quantize: str | None = None,
+                 ngram_buckets: int = 0):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -54,6 +55,13 @@ class GRUEncoder(nn.Module):
         self.dropout, self.max_length, self.pad_id, self.unk_id = dropout, max_length, pad_id, unk_id
         self.tokenizer = tokenizer
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        # hashed n-gram features (fastText-style subword/word units): the token bigram and trigram
+        # ending at each position, hashed from the ids into `ngram_buckets` shared rows and added
+        # to the token's embedding; for a character tokenizer these are Chinese words
+        self.ngram_buckets = int(ngram_buckets)
+        self.ngrams = nn.Embedding(ngram_buckets, embed_dim) if ngram_buckets else None
+        if self.ngrams is not None:
+            nn.init.normal_(self.ngrams.weight, std=0.1)
         self.gru = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
                           bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
@@ -110,7 +118,10 @@ class GRUEncoder(nn.Module):
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and mask -> (B, D) L2-normalised sentence vectors."""
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
-        x = self.drop(self.embedding(input_ids))  # (B, T, E)
+        x = self.embedding(input_ids)  # (B, T, E)
+        if self.ngrams is not None:
+            x = x + self.ngrams(self.ngram_ids(input_ids, 2)) + self.ngrams(self.ngram_ids(input_ids, 3))
+        x = self.drop(x)
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         out, h_n = self.gru(packed)
@@ -128,6 +139,16 @@ class GRUEncoder(nn.Module):
             else:
                 pooled = (out * keep).sum(1) / lengths[:, None].to(out.dtype)
         return F.normalize(self.drop(pooled), p=2, dim=-1)
+
+    def ngram_ids(self, input_ids: torch.Tensor, n: int) -> torch.Tensor:
+        """(B, T) bucket of the n ids ending at each position (positions < n-1 hash a shorter
+        prefix); a fixed polynomial hash, so saved models need no n-gram vocabulary."""
+        h = input_ids.clone()
+        for k in range(1, n):
+            prev = F.pad(input_ids, (k, 0), value=self.pad_id)[:, : input_ids.shape[1]]
+            h = h * 1_000_003 + prev + 1
+            h = h % 2_147_483_647  # stays well inside int64 at every step
+        return h % self.ngram_buckets
 
     def forward(self, features: dict) -> dict:
         features = dict(features)

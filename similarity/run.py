@@ -209,7 +209,8 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
             tok = Tokenizer.from_str(ddp.broadcast_object(tok.to_str()))
         vocab = tok.get_vocab_size()
     module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
-                        cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok)
+                        cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok,
+                        ngram_buckets=cfg.ngram_buckets)
     if init is not None:
         with torch.no_grad():
             module.embedding.weight[: init.shape[0]] = init

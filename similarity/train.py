@@ -268,7 +268,27 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     ddp.barrier()
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
+    if main and teacher is not None:
+        _heldout_vs_teacher(cfg, data, teacher, targets[0], history, use_knn, cache_dir, out)
     return out / "model"
+
+
+def _heldout_vs_teacher(cfg, data: _Data, teacher, t_train: np.ndarray, history: list[dict], use_knn: bool,
+                        cache_dir, out: Path) -> None:
+    """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
+    same sentences (its vectors cached), and a one-line recommendation when the model is worse."""
+    from similarity.advice import recommendation
+
+    t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
+    best = max(history, key=lambda r: r["heldout_top1"])
+    keys = ("knn_top1", "loo_top1") if use_knn else ("loo_top1",)
+    ref = {"loo_top1": loo_topk(t_eval, data.eval_groups, ks=(1,))["loo_top1"]}
+    if use_knn:
+        ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
+    model = {k: best[k] for k in keys}
+    advice = recommendation(model, ref, cfg.teacher, keys)
+    save_json({"epoch": best["epoch"], "model": model, "teacher": ref, "teacher_name": cfg.teacher,
+               "n_eval": len(data.eval_texts), "recommendation": advice}, out / "heldout.json")
 
 
 def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, losses: list[float],

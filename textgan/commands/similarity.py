@@ -5,6 +5,7 @@ quantize-similarity. See
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -59,6 +60,9 @@ from textgan.common.errors import InputError
 @click.option("--distil-scale", type=float, default=None,
               help="Multiplier of both distillation weights (default: auto, up to 4x for few sentences "
                    "per group; 1 = as given).")
+@click.option("--ngram-buckets", type=int, default=None,
+              help="Hashed token bigram/trigram input features in this many rows (default 0 = off; "
+                   "e.g. 65536 with --tokenizer char).")
 @click.option("--ssl-weight", type=float, default=None,
               help="Weight of a SimCSE term (two dropout views of a sentence are positives; default 0).")
 @click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
@@ -124,6 +128,20 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
 
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}")
+        _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+def _echo_heldout(path) -> None:
+    """The model's held-out figures beside its teacher's, and the advice when it is worse."""
+    import json
+
+    if not path.is_file():
+        return
+    h = json.loads(path.read_text(encoding="utf-8"))
+    click.echo("held-out (best epoch " + str(h["epoch"]) + "): " + ", ".join(
+        f"{k} model {v:.3f} vs teacher {h['teacher_name']} {h['teacher'][k]:.3f}" for k, v in h["model"].items()))
+    if h.get("recommendation"):
+        click.echo(f"recommendation: {h['recommendation']}")
 
 
 @click.command("evaluate-similarity")
