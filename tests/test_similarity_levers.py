@@ -185,3 +185,59 @@ def test_teacher_language_warning_names_the_mismatch():
         msg = language_warning("minilm", minilm_path(), zh)
         assert "en model" in msg and "--teacher none" in msg
         assert language_warning("minilm", minilm_path(), ["reset my password please"]) is None
+
+
+def test_recommendation_only_when_the_model_is_worse():
+    from similarity.advice import recommendation
+
+    assert recommendation({"knn_top1": 0.83, "loo_top1": 0.602}, {"knn_top1": 0.833, "loo_top1": 0.606},
+                          "minilm") is None  # within half a point: a tie
+    msg = recommendation({"knn_top1": 0.72, "loo_top1": 0.70}, {"knn_top1": 0.833, "loo_top1": 0.606}, "minilm")
+    assert "knn_top1 0.720 vs 0.833" in msg and "loo_top1" not in msg and "minilm" in msg
+
+
+def test_ngram_ids_hash_the_preceding_tokens():
+    from similarity.encoder import GRUEncoder
+
+    m = GRUEncoder(50, 8, 8, ngram_buckets=97, tokenizer=None)
+    ids = torch.tensor([[5, 6, 7, 0], [9, 6, 7, 0]])
+    bi, tri = m.ngram_ids(ids, 2), m.ngram_ids(ids, 3)
+    assert bi.shape == ids.shape and int(bi.max()) < 97
+    assert bi[0, 2] == bi[1, 2] and tri[0, 2] != tri[1, 2]  # "6 7" shared, "5 6 7" vs "9 6 7" not
+    want = ((7 * 1_000_003 + 6 + 1) % 2_147_483_647) % 97
+    assert int(bi[0, 2]) == want
+    # the n-gram rows change the vectors, and padding still does not
+    m.eval()
+    a = m.embed(ids[:1, :3], torch.ones(1, 3, dtype=torch.long))
+    b = m.embed(ids[:1], torch.tensor([[1, 1, 1, 0]]))
+    torch.testing.assert_close(a, b)
+    m.ngrams.weight.data.zero_()
+    assert not torch.allclose(a, m.embed(ids[:1, :3], torch.ones(1, 3, dtype=torch.long)))
+
+
+@needs_minilm
+def test_train_similarity_prints_the_teacher_beside_the_model(tmp_path, cli_main):
+    import json
+
+    texts, groups = similarity.load_groups(FAQ)
+    keep = sorted(set(groups))[:8]
+    rows = [(t, g) for t, g in zip(texts, groups) if g in keep]
+    data = tmp_path / "small.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
+    code, out, err = cli_main("train-similarity", data, "--out", tmp_path / "run", "--epochs", "2", "--hidden", "16",
+                              "--embed-dim", "16", "--batch-size", "16", "--augment", "1", "--quiet",
+                              "--teacher-cache", tmp_path / "cache")
+    assert code == 0, err
+    h = json.loads((tmp_path / "run" / "heldout.json").read_text())
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["teacher"]["n_augmented"] > 30 and cfg["teacher"]["distil_scale"] == 4.0  # 6.4 a group
+    assert cfg["n_eval"] == h["n_eval"] and cfg["heldout_metric"] == "knn_top1"
+    metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    best = max(metrics, key=lambda m: m["heldout_top1"])
+    assert h["model"] == {"knn_top1": best["knn_top1"], "loo_top1": best["loo_top1"]}
+    assert 0.5 < h["teacher"]["knn_top1"] <= 1  # MiniLM on 8 FAQ groups
+    line = [ln for ln in out.splitlines() if ln.startswith("held-out")][0]
+    for k in ("knn_top1", "loo_top1"):
+        assert f"{k} model {h['model'][k]:.3f} vs teacher minilm {h['teacher'][k]:.3f}" in line
+    # a 2-epoch, 16-unit GRU is below MiniLM: the advice is printed
+    assert h["recommendation"] and f"recommendation: {h['recommendation']}" in out
