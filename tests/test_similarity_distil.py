@@ -50,7 +50,9 @@ def test_cli_defaults_distil_with_the_teacher_tokenizer(distilled, small):
     assert cfg["train"]["teacher"] == "minilm" and cfg["train"]["tokenizer"] == "teacher"
     assert cfg["train"]["embed_init"] == "teacher" and cfg["n_unlabeled"] == 30
     t = cfg["teacher"]
-    assert t["cache"] == "miss+miss" and t["n_sentences"] == cfg["n_train"] + 30
+    # auto augmentation: 64 training sentences get 8 perturbed copies each (minus duplicates)
+    assert 400 < t["n_augmented"] <= 8 * cfg["n_train"] and t["distil_scale"] == 4.0
+    assert t["cache"] == "miss+miss" and t["n_sentences"] == cfg["n_train"] + 30 + t["n_augmented"]
     assert t["encode_seconds"] > 0 and t["dim"] == 384
     enc = similarity.load(distilled / "model")
     tok = enc.module.tokenizer
