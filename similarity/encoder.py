@@ -99,13 +99,13 @@ class GRUEncoder(nn.Module):
 
     def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
         """Right-pad id lists into input_ids (B, T) and attention_mask (B, T)."""
-        width = max(len(x) for x in ids)
+        lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)  # (B,)
+        width = int(lengths.max())
+        mask = torch.arange(width)[None, :] < lengths[:, None]  # (B, T)
         input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
+        # one tensor for all ids, scattered row-major into the unmasked cells (not one per row)
+        input_ids[mask] = torch.tensor([i for x in ids for i in x], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": mask.long()}
 
     def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
         texts = [(prompt or "") + t for t in inputs]
