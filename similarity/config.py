@@ -38,7 +38,8 @@ class TrainConfig:
     margin: float | None = None  # None: the loss row's default (0.35 for AM-Softmax)
     backbone: str = "gru"  # "gru", "minilm" or a local sentence-transformers folder
     # Distillation (similarity.distil): "minilm", a local sentence-transformers folder or
-    # "none"; None means "minilm" for the GRU and "none" for transformer backbones.
+    # "none"; None means "minilm" for the GRU ("none" with --tokenizer char) and "none" for
+    # transformer backbones.
     teacher: str | None = None
     # weights: the margin loss dwarfs both terms at weight 1; these were picked on CLINC150 val,
     # the unseen intents' val sentences, COCO caption groups and STS-B (not CLINC test)
@@ -91,7 +92,10 @@ class TrainConfig:
         gru = cfg.backbone == "gru"
         row = BACKBONE_DEFAULTS["gru" if gru else "transformer"]
         cfg = dataclasses.replace(cfg, **{k: v for k, v in row.items() if getattr(cfg, k) is None})
-        teacher = cfg.teacher if cfg.teacher is not None else ("minilm" if gru else "none")
+        # char text (Chinese) with the English MiniLM: no teacher by default (its vectors of Chinese
+        # are near noise; bench/similarity.py --lang zh measures both); any --teacher still works
+        teacher = cfg.teacher if cfg.teacher is not None else (
+            "minilm" if gru and cfg.tokenizer != "char" else "none")
         tokenizer = cfg.tokenizer or ("teacher" if gru and teacher != "none" else "word")
         embed_init = cfg.embed_init or ("teacher" if tokenizer == "teacher" else "random")
         cfg = dataclasses.replace(cfg, teacher=teacher, tokenizer=tokenizer, embed_init=embed_init)
