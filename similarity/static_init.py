@@ -10,7 +10,10 @@ reduced by PCA to `--embed-dim` and scaled to unit standard deviation like a def
 Distilling the full vocabulary costs about 80 s of CPU for MiniLM, so the raw vectors (no PCA,
 no SIF weighting, float32) are cached once per teacher fingerprint, like teacher sentence
 vectors (`similarity.teacher`): `<fingerprint>-static.safetensors` with the token ids and the
-sha256 of the vectors, recomputed when anything fails to match.
+sha256 of the vectors, recomputed when anything fails to match. They live in the default cache
+(`$TEXTGAN_CACHE_DIR/teacher` or `~/.cache/textgan/teacher`) whatever `--teacher-cache` says:
+they depend on the teacher alone, and a private vector cache (tests, benchmarks) should not
+pay the distillation again.
 """
 from __future__ import annotations
 
