@@ -268,3 +268,18 @@ def test_demo_sized_student_with_the_new_defaults_stays_near_its_teacher(tmp_pat
     ref = similarity.evaluate(teacher, v_t, v_g, reference_texts=a_t, reference_groups=a_g)
     assert ours["knn_top1"] >= ref["knn_top1"] - 0.08, (ours, ref)
     assert ours["loo_top1"] >= ref["loo_top1"] - 0.25, (ours, ref)
+
+
+def test_demo_report_says_when_training_did_not_help():
+    from textgan.workflow.demo import _report
+
+    sims = {"trained": {"knn_top1": 0.758, "loo_top1": 0.439}, "untrained": {},
+            "teacher": {"knn_top1": 0.833, "loo_top1": 0.606}}
+    r = {"data": "d", "n_sentences": 1, "n_groups": 1,
+         "config": {"holdout": 0.25, "gan_kind": "anchored", "sim_teacher": "minilm"},
+         "seconds": {"total": 1, "similarity": 1, "gan": 1}, "similarity": sims,
+         "index": {}, "generation": {}, "generated": {"n": 0, "novel_share": 0.0}}
+    line = [ln for ln in _report(r, [], []).splitlines() if ln.startswith("**Recommendation:**")]
+    assert len(line) == 1 and "knn_top1 0.758 vs 0.833, loo_top1 0.439 vs 0.606" in line[0]
+    sims["trained"] = {"knn_top1": 0.84, "loo_top1": 0.61}
+    assert "Recommendation" not in _report(r, [], [])
