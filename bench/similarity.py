@@ -4,7 +4,10 @@ Systems: GRU + AM-Softmax / normalised softmax / InfoNCE / triplet (trained from
 with `similarity.train`, no teacher), `gru-distil` (the defaults of `train-similarity`: the
 GRU distilled from all-MiniLM-L6-v2, with STS-B train and COCO caption sentences as
 unlabelled data), TF-IDF 1-2 grams (sklearn), all-MiniLM-L6-v2 off the shelf and fine-tuned
-with AM-Softmax (the backbone defaults of `--backbone minilm`).
+with AM-Softmax (the backbone defaults of `--backbone minilm`), Model2Vec (`model2vec.distill`
+of the local MiniLM, PCA 256), the encoder levers one at a time (`LEVER_SYSTEMS`: the
+defaults with one lever flipped) and `gru-distil-int8` (gru-distil's models, int8 dynamic
+quantization, no retraining). `--lang zh`: the Chinese protocol of bench/similarity_zh.py.
 Every trained system is trained three times: on all 150 intents (knn/loo/oos/STS-B, speed),
 on the first 100 sorted intents (unseen_loo_top1 on the last 50) and on the intents of the
 first 7 sorted domains of `domains.json` (unseen_domain_loo_top1: leave-one-out among the
@@ -14,6 +17,7 @@ encoding included (the teacher cache starts empty in every run).
 
     .venv/bin/python bench/similarity.py --json bench/results/similarity.json
     .venv/bin/python bench/similarity.py --systems gru-distil,tfidf,minilm --threads 1
+    .venv/bin/python bench/similarity.py --lang zh --threads 1   # Chinese: bench/similarity_zh.py
 
 Speeds are sentences/s on 5,000 CLINC test+oos sentences, batch 256, second run, with the
 ratio to MiniLM measured in the same process (the machine is shared and noisy).
@@ -51,7 +55,29 @@ ANCHORS = {  # BENCHMARKS.md, measured 2026-11-20 by throwaway scripts (not this
 GRU_SYSTEMS = {"gru-am": dict(loss="am"), "gru-softmax": dict(loss="softmax"), "gru-infonce": dict(loss="infonce"),
                "gru-triplet": dict(loss="triplet"),
                "gru-am-pfc0.1": dict(loss="am", partial_fc=0.1)}  # Partial FC: 10% of the intents a step
-ALL = list(GRU_SYSTEMS) + ["gru-distil", "tfidf", "minilm", "minilm-am"]
+# one row per encoder lever (issue "encoder"), each the defaults with one lever flipped
+LEVER_SYSTEMS = {"gru-distil-static": dict(embed_init="teacher-static"),
+                 "gru-distil-input-emb": dict(embed_init="teacher"),
+                 "gru-distil-aug2": dict(augment=2), "gru-distil-noaug": dict(augment=0),
+                 "gru-distil-scale1": dict(distil_scale=1.0), "gru-distil-scale2": dict(distil_scale=2.0),
+                 "gru-distil-ssl": dict(ssl_weight=0.1)}
+# gru-distil-int8: gru-distil's three models quantized (int8 dynamic), no retraining; model2vec:
+# model2vec.distill of the local MiniLM, PCA 256 (the library's defaults otherwise)
+ALL = (list(GRU_SYSTEMS) + ["gru-distil"] + list(LEVER_SYSTEMS)
+       + ["gru-distil-int8", "tfidf", "minilm", "model2vec", "minilm-am"])
+
+
+class Model2Vec:
+    """model2vec.distill of a local sentence-transformers folder (PCA 256), unit vectors."""
+
+    def __init__(self, path: str, dims: int = 256):
+        from model2vec.distill import distill
+
+        self.model = distill(model_name=path, pca_dims=dims)
+
+    def encode(self, texts, batch_size=256, progress=False):
+        v = np.asarray(self.model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def load_clinc(path: Path) -> dict:
@@ -156,7 +182,15 @@ def train_system(cfg, train, val, workdir: Path, unlabeled=None, cache_dir=None)
 
 
 def main() -> None:
+    if "--lang" in sys.argv and sys.argv[sys.argv.index("--lang") + 1:][:1] != ["en"]:
+        import importlib.util  # bench/ is no package, and "similarity" names the library here
+
+        spec = importlib.util.spec_from_file_location("similarity_zh", Path(__file__).with_name("similarity_zh.py"))
+        zh = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(zh)
+        return zh.main(sys.argv[1:])  # the Chinese leave-groups-out protocol
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lang", default="en", help="en (this protocol) or zh (bench/similarity_zh.py)")
     ap.add_argument("--clinc", default=str(ROOT / "../shared/data/clinc150/data_full.json"))
     ap.add_argument("--stsb", default=str(ROOT / "../shared/data/stsbenchmark/sts-dev.csv"))
     ap.add_argument("--stsb-train", default=str(ROOT / "../shared/data/stsbenchmark/sts-train.csv"))
@@ -190,7 +224,7 @@ def main() -> None:
         if s not in ALL:
             sys.exit(f"error: unknown system {s!r}; valid: {', '.join(ALL)}")
     if minilm_path() is None:
-        systems = [s for s in systems if not s.startswith("minilm")]
+        systems = [s for s in systems if not s.startswith("minilm") and s != "model2vec"]
     if args.skip_finetune:
         systems = [s for s in systems if s != "minilm-am"]
     data = load_clinc(Path(args.clinc))
@@ -198,7 +232,7 @@ def main() -> None:
     u_train, u_val, u_test = unseen_split(data)
     d_train, d_val, d_test = unseen_split(data, json.loads(Path(args.domains).read_text()))
     unlabeled = None
-    if "gru-distil" in systems:
+    if any(s.startswith("gru-distil") for s in systems):
         unlabeled = load_unlabeled(Path(args.stsb_train), Path(args.coco), args.coco_captions)
     speed_texts = (data["test"][0] + data["oos_test"][0])[:5000]
     gru_over = json.loads(args.gru)
@@ -214,16 +248,24 @@ def main() -> None:
         minilm_speed = speed(similarity.SentenceEncoder(minilm, "sentence-transformers"),
                              speed_texts)
     tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
+    trained: dict[str, tuple] = {}  # name -> (all-intent, 100-intent, 7-domain) encoders
     for name in systems:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
         row: dict = {}
-        if name in GRU_SYSTEMS or name in ("gru-distil", "minilm-am"):
+        if name == "gru-distil-int8":
+            from similarity.quantize import quantize
+
+            if "gru-distil" not in trained:
+                sys.exit("error: gru-distil-int8 quantizes gru-distil's models: list gru-distil before it")
+            enc, u_enc, d_enc = (quantize(e) if e is not None else None for e in trained["gru-distil"])
+            row.update(config={"quantize": "int8"})
+        elif name in GRU_SYSTEMS or name in LEVER_SYSTEMS or name in ("gru-distil", "minilm-am"):
             base = dict(seed=args.seed)
             extra = {}
             if name == "minilm-am":  # the backbone row's lr, head multiplier and warm-up
                 base.update(backbone="minilm", epochs=1, batch_size=32, max_steps=args.finetune_steps)
-            elif name == "gru-distil":  # train-similarity's defaults
-                base.update(gru_over)
+            elif name == "gru-distil" or name in LEVER_SYSTEMS:  # train-similarity's defaults
+                base.update(gru_over, **LEVER_SYSTEMS.get(name, {}))
                 extra = dict(unlabeled=unlabeled, cache_dir=tmp / "teacher-cache")
             else:
                 base.update(teacher="none", **GRU_SYSTEMS[name], **gru_over)
@@ -235,6 +277,10 @@ def main() -> None:
             if not args.no_unseen:
                 u_enc, *_ = train_system(cfg, u_train, u_val, tmp / (name + "-unseen"), **extra)
                 d_enc, *_ = train_system(cfg, d_train, d_val, tmp / (name + "-domains"), **extra)
+            trained[name] = (enc if not args.unseen_only else None,
+                             None if args.no_unseen else u_enc, None if args.no_unseen else d_enc)
+        elif name == "model2vec":
+            enc = u_enc = d_enc = Model2Vec(str(minilm_path()))
         elif name == "tfidf":
             enc = TfIdf(data["train"][0])
             u_enc, d_enc = TfIdf(u_train[0]), TfIdf(d_train[0])

@@ -24,6 +24,7 @@ CONFIG_NAME = "encoder_config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLINGS = ("max", "mean", "last")
+QUANTIZE = (None, "int8")  # int8: dynamic quantization of the GRU (weights int8, activations on the fly)
 
 
 class GRUEncoder(nn.Module):
@@ -34,23 +35,54 @@ class GRUEncoder(nn.Module):
     """
 
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
-                   "pooling", "dropout", "max_length", "pad_id", "unk_id")
+                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
-                 tokenizer: Tokenizer | None = None):
+                 tokenizer: Tokenizer | None = None, quantize: str | None = None,
+                 ngram_buckets: int = 0):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if quantize not in QUANTIZE:
+            raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+        # the flag is applied by `quantize_()` once float weights are loaded (see `load`); the
+        # folder keeps the float weights, so loading re-quantizes them to the same int8 values
+        self.quantize, self._float_state = quantize, None
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.bidirectional, self.pooling = num_layers, bidirectional, pooling
         self.dropout, self.max_length, self.pad_id, self.unk_id = dropout, max_length, pad_id, unk_id
         self.tokenizer = tokenizer
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        # hashed n-gram features (fastText-style subword/word units): the token bigram and trigram
+        # ending at each position, hashed from the ids into `ngram_buckets` shared rows and added
+        # to the token's embedding; for a character tokenizer these are Chinese words
+        self.ngram_buckets = int(ngram_buckets)
+        self.ngrams = nn.Embedding(ngram_buckets, embed_dim) if ngram_buckets else None
+        if self.ngrams is not None:
+            nn.init.normal_(self.ngrams.weight, std=0.1)
         self.gru = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
                           bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
+
+    def quantize_(self) -> "GRUEncoder":
+        """Int8 dynamic quantization of the GRU in place (inference only: quantized weights take
+        no gradients). The float weights are kept for `save`, so a saved quantized model loads
+        to exactly these int8 weights."""
+        import warnings
+
+        if self._float_state is not None:
+            return self
+        self._float_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        holder = nn.Module()
+        holder.gru = self.gru
+        with warnings.catch_warnings():  # torch.ao's notice that eager quantization moves to torchao
+            warnings.simplefilter("ignore")
+            self.gru = torch.ao.quantization.quantize_dynamic(holder, {nn.GRU, nn.Linear},
+                                                              dtype=torch.qint8).gru
+        self.quantize = "int8"
+        return self.eval()
 
     @property
     def dim(self) -> int:
@@ -67,13 +99,13 @@ class GRUEncoder(nn.Module):
 
     def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
         """Right-pad id lists into input_ids (B, T) and attention_mask (B, T)."""
-        width = max(len(x) for x in ids)
+        lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)  # (B,)
+        width = int(lengths.max())
+        mask = torch.arange(width)[None, :] < lengths[:, None]  # (B, T)
         input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
+        # one tensor for all ids, scattered row-major into the unmasked cells (not one per row)
+        input_ids[mask] = torch.tensor([i for x in ids for i in x], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": mask.long()}
 
     def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
         texts = [(prompt or "") + t for t in inputs]
@@ -86,7 +118,10 @@ class GRUEncoder(nn.Module):
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and mask -> (B, D) L2-normalised sentence vectors."""
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
-        x = self.drop(self.embedding(input_ids))  # (B, T, E)
+        x = self.embedding(input_ids)  # (B, T, E)
+        if self.ngrams is not None:
+            x = x + self.ngrams(self.ngram_ids(input_ids, 2)) + self.ngrams(self.ngram_ids(input_ids, 3))
+        x = self.drop(x)
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         out, h_n = self.gru(packed)
@@ -105,6 +140,16 @@ class GRUEncoder(nn.Module):
                 pooled = (out * keep).sum(1) / lengths[:, None].to(out.dtype)
         return F.normalize(self.drop(pooled), p=2, dim=-1)
 
+    def ngram_ids(self, input_ids: torch.Tensor, n: int) -> torch.Tensor:
+        """(B, T) bucket of the n ids ending at each position (positions < n-1 hash a shorter
+        prefix); a fixed polynomial hash, so saved models need no n-gram vocabulary."""
+        h = input_ids.clone()
+        for k in range(1, n):
+            prev = F.pad(input_ids, (k, 0), value=self.pad_id)[:, : input_ids.shape[1]]
+            h = h * 1_000_003 + prev + 1
+            h = h % 2_147_483_647  # stays well inside int64 at every step
+        return h % self.ngram_buckets
+
     def forward(self, features: dict) -> dict:
         features = dict(features)
         features["sentence_embedding"] = self.embed(features["input_ids"], features["attention_mask"])
@@ -120,7 +165,8 @@ class GRUEncoder(nn.Module):
         os.makedirs(output_path, exist_ok=True)
         with open(os.path.join(output_path, CONFIG_NAME), "w", encoding="utf-8") as fh:
             json.dump(self.get_config_dict(), fh, indent=2)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = self._float_state if self._float_state is not None else self.state_dict()
+        state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, os.path.join(output_path, WEIGHTS_NAME))
         self.tokenizer.save(os.path.join(output_path, TOKENIZER_NAME))
 
@@ -131,4 +177,4 @@ class GRUEncoder(nn.Module):
         tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
         model = cls(**config, tokenizer=tokenizer)
         model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
-        return model.eval()
+        return (model.quantize_() if model.quantize else model).eval()

@@ -145,7 +145,8 @@ class SentenceEncoder:
     def save(self, path: str | Path) -> Path:
         """Write the model folder atomically; returns its path. NaN/inf weights are refused."""
         path = Path(path)
-        bad = non_finite_tensors(self.module.state_dict())
+        float_state = getattr(self.module, "_float_state", None)  # a quantized GRU saves these
+        bad = non_finite_tensors(float_state if float_state is not None else self.module.state_dict())
         if bad:
             raise InputError(f"refusing to save non-finite weights (NaN or inf in {', '.join(bad[:5])})",
                              path)
@@ -251,5 +252,5 @@ def load_gru(path: Path) -> GRUEncoder:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise InputError(f"weights do not match the config ({str(exc).splitlines()[0][:160]})",
                          path / WEIGHTS_NAME) from None
-    return module.eval()
+    return (module.quantize_() if module.quantize else module).eval()
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from similarity.config import TrainConfig
 from similarity.data import GroupBatchSampler
-from similarity.distil import Distiller
+from similarity.distil import Distiller, auto_distil_scale, simcse_loss
 from similarity.gru import GRUEncoder
 from similarity.losses import make_loss
 from similarity.outliers import OutlierLoss, cycle_batch
@@ -68,8 +68,12 @@ class TrainRun:
         self.targets = None
         if teacher is not None:
             self.targets = tuple(torch.from_numpy(t) for t in targets)  # (N, Dt), (M, Dt)
+            # small data: stronger distillation (similarity.distil.auto_distil_scale)
+            self.distil_scale = (cfg.distil_scale if cfg.distil_scale is not None
+                                 else auto_distil_scale(len(texts), n_classes))
             self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
-                                             cfg.distil_weight, cfg.distil_sim_weight)
+                                             cfg.distil_weight * self.distil_scale,
+                                             cfg.distil_sim_weight * self.distil_scale)
         self.vo = None
         if cfg.virtual_outliers != "none" or self.outliers:  # the uncertainty loss of similarity.outliers
             self.vo = self.heads["vo"] = OutlierLoss(cfg.virtual_outliers, n_classes, self.encoder.dim,
@@ -145,6 +149,8 @@ class TrainRun:
                 student = torch.cat([student, self._embed(u_idx, unlabeled=True)])  # (B + Bu, D)
                 teacher = torch.cat([teacher, self.targets[1][u_idx]])  # (B + Bu, Dt)
             loss = loss + self.heads["distil"](student, teacher)
+        if self.cfg.ssl_weight:  # a second pass draws other dropout masks: the SimCSE positive
+            loss = loss + self.cfg.ssl_weight * simcse_loss(emb, self._embed(idx))
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
@@ -215,6 +221,11 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
         if cfg.embed_init == "teacher":
             init = teacher.input_embeddings(cfg.embed_dim, cfg.seed)  # (V, E)
             vocab = max(vocab, init.shape[0])
+        elif cfg.embed_init == "teacher-static":
+            from similarity.static_init import static_embeddings
+
+            init = static_embeddings(teacher, vocab, cfg.embed_dim, cfg.seed)  # (V, E)
+            vocab = max(vocab, init.shape[0])
     else:
         tok = train_tokenizer(texts, cfg.tokenizer, cfg.vocab_size, cfg.min_frequency)
         if ddp.world() > 1:  # a trained WordPiece breaks count ties in hash order: use rank 0's
@@ -223,7 +234,8 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
             tok = Tokenizer.from_str(ddp.broadcast_object(tok.to_str()))
         vocab = tok.get_vocab_size()
     module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
-                        cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok)
+                        cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok,
+                        ngram_buckets=cfg.ngram_buckets)
     if init is not None:
         with torch.no_grad():
             module.embedding.weight[: init.shape[0]] = init

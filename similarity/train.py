@@ -57,6 +57,21 @@ class _Data:
     sha256: str  # of the data as passed to `train`: a resume must see the same
     unlabeled: list[str]  # for the distillation term only
     outliers: list[str] = ()  # real out-of-scope sentences for the uncertainty loss
+    augmented: tuple[str, ...] = ()  # perturbed training sentences, distillation only (similarity.augment)
+
+
+def _augmented(cfg: TrainConfig, texts: list[str]) -> tuple[str, ...]:
+    """`cfg.augment` copies per sentence (None: `auto_copies`); none without a teacher."""
+    from similarity.augment import augment, auto_copies, units
+
+    if cfg.teacher == "none" or cfg.augment == 0:
+        return ()
+    copies = cfg.augment
+    if copies is None:  # auto: quietly nothing when no sentence can be varied
+        if not any(len(units(t)[0]) >= 3 for t in texts):
+            return ()
+        copies = auto_copies(len(texts))
+    return tuple(augment(texts, copies, cfg.seed))
 
 
 def _sha256(*columns) -> str:
@@ -145,6 +160,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         raise InputError(f"--virtual-outliers {cfg.virtual_outliers} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass vo_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers)
+    data = dataclasses.replace(data, augmented=_augmented(cfg, data.texts))  # refused before any write
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
@@ -161,16 +177,23 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     teacher = resolve_teacher(cfg.teacher)
     if teacher is None:
         return None, None, None
+    from similarity.language import language_warning
+
+    mismatch = language_warning(cfg.teacher, teacher.path, data.texts)
+    if mismatch and ddp.is_main():
+        warnings.warn(mismatch, stacklevel=3)
     if not ddp.is_main():
         ddp.barrier()  # rank 0 encodes and caches first; the others then read its cache
     t_lab, c_lab = teacher.vectors(data.texts, cache_dir)
-    t_unl, c_unl = (teacher.vectors(data.unlabeled, cache_dir) if data.unlabeled
+    extra = data.unlabeled + list(data.augmented)
+    t_unl, c_unl = (teacher.vectors(extra, cache_dir) if extra
                     else (np.zeros((0, t_lab.shape[1]), np.float32), None))
     if ddp.is_main():
         ddp.barrier()
     costs = [c for c in (c_lab, c_unl) if c is not None]
     record = {"name": cfg.teacher, "fingerprint": teacher.fingerprint, "dim": int(t_lab.shape[1]),
               "n_sentences": sum(c.n for c in costs), "n_unlabeled": len(data.unlabeled),
+              "n_augmented": len(data.augmented),
               "cache": "+".join(c.cache for c in costs),
               "encode_seconds": round(sum(c.seconds for c in costs), 2),
               "encode_cpu_seconds": round(sum(c.cpu_seconds for c in costs), 2)}
@@ -213,7 +236,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     label_of = {g: i for i, g in enumerate(names)}
     run = TrainRun(cfg, data.texts, [label_of[g] for g in data.groups], len(names), module=saved, teacher=teacher,
-                   targets=targets, unlabeled=data.unlabeled, outliers=data.outliers, vo_sampler=vo_sampler)
+                   targets=targets, unlabeled=data.unlabeled + list(data.augmented), outliers=data.outliers, vo_sampler=vo_sampler)
+    if teacher_cost is not None:
+        teacher_cost["distil_scale"] = round(run.distil_scale, 4)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
     state = _Progress()
     if folder.main:
@@ -228,6 +253,8 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     ddp.barrier()
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
+    if folder.main and teacher is not None:
+        _heldout_vs_teacher(cfg, data, teacher, targets[0], state.history, use_knn, cache_dir, out)
     return out / "model"
 
 
@@ -304,6 +331,24 @@ def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], f
     folder.log(rec)
     folder.plot(("loss", "heldout_top1"), "curves.png", "similarity training: loss and held-out top-1")
     folder.checkpointed(epoch + 1)
+
+
+def _heldout_vs_teacher(cfg, data: _Data, teacher, t_train: np.ndarray, history: list[dict], use_knn: bool,
+                        cache_dir, out: Path) -> None:
+    """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
+    same sentences (its vectors cached), and a one-line recommendation when the model is worse."""
+    from similarity.advice import recommendation
+
+    t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
+    best = max(history, key=lambda r: r["heldout_top1"])
+    keys = ("knn_top1", "loo_top1") if use_knn else ("loo_top1",)
+    ref = {"loo_top1": loo_topk(t_eval, data.eval_groups, ks=(1,))["loo_top1"]}
+    if use_knn:
+        ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
+    model = {k: best[k] for k in keys}
+    advice = recommendation(model, ref, cfg.teacher, keys)
+    save_json({"epoch": best["epoch"], "model": model, "teacher": ref, "teacher_name": cfg.teacher,
+               "n_eval": len(data.eval_texts), "recommendation": advice}, out / "heldout.json")
 
 
 def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, losses: list[float],

@@ -46,9 +46,11 @@ def test_cli_defaults_distil_with_the_teacher_tokenizer(distilled, small):
     d, texts, groups = small
     cfg = json.loads((distilled / "config.json").read_text())
     assert cfg["train"]["teacher"] == "minilm" and cfg["train"]["tokenizer"] == "teacher"
-    assert cfg["train"]["embed_init"] == "teacher" and cfg["n_unlabeled"] == 30
+    assert cfg["train"]["embed_init"] == "teacher-static" and cfg["n_unlabeled"] == 30
     t = cfg["teacher"]
-    assert t["cache"] == "miss+miss" and t["n_sentences"] == cfg["n_train"] + 30
+    # auto augmentation: 64 training sentences get 8 perturbed copies each (minus duplicates)
+    assert 400 < t["n_augmented"] <= 8 * cfg["n_train"] and t["distil_scale"] == 4.0
+    assert t["cache"] == "miss+miss" and t["n_sentences"] == cfg["n_train"] + 30 + t["n_augmented"]
     assert t["encode_seconds"] > 0 and t["dim"] == 384
     enc = similarity.load(distilled / "model")
     tok = enc.module.tokenizer
@@ -132,8 +134,11 @@ def test_distiller_terms_against_a_hand_computation():
 def test_defaults_follow_the_backbone():
     gru = similarity.TrainConfig().resolved()
     assert (gru.teacher, gru.tokenizer, gru.embed_init, gru.lr, gru.head_lr_mult) == \
-        ("minilm", "teacher", "teacher", 2e-3, 1.0)
+        ("minilm", "teacher", "teacher-static", 2e-3, 1.0)
     assert similarity.TrainConfig(teacher="none").resolved().tokenizer == "word"
+    # Chinese (char tokenizer): no teacher by default, the English MiniLM only when asked
+    assert similarity.TrainConfig(tokenizer="char").resolved().teacher == "none"
+    assert similarity.TrainConfig(tokenizer="char", teacher="minilm").resolved().teacher == "minilm"
     st = similarity.TrainConfig(backbone="minilm").resolved()
     assert (st.teacher, st.lr, st.head_lr_mult, st.warmup, st.epochs) == ("none", 2e-5, 500.0, 0.1, 2)
     assert similarity.TrainConfig(backbone="minilm", lr=1e-4).resolved().lr == 1e-4

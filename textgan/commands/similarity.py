@@ -1,9 +1,11 @@
-"""Commands for sentence similarity: train-similarity, evaluate-similarity, encode. See
+"""Commands for sentence similarity: train-similarity, evaluate-similarity, encode,
+quantize-similarity. See
 `textgan.commands` for what they share.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -49,7 +51,19 @@ from textgan.common.errors import InputError
               help="teacher (the teacher's WordPiece; default with a teacher), word (default without), "
                    "wordpiece or char (Chinese).")
 @click.option("--embed-init", default=None,
-              help="teacher (PCA of the teacher's token embeddings; default with --tokenizer teacher) or random.")
+              help="teacher (PCA of the teacher's token embeddings; default with --tokenizer teacher), "
+                   "teacher-static (PCA of the teacher's per-token output vectors, model2vec) or random.")
+@click.option("--augment", type=int, default=None,
+              help="Perturbed copies per training sentence, distillation only (default: auto, more for "
+                   "small data, none from 4,000 sentences; 0 = off).")
+@click.option("--distil-scale", type=float, default=None,
+              help="Multiplier of both distillation weights (default: auto, up to 4x for few sentences "
+                   "per group; 1 = as given).")
+@click.option("--ngram-buckets", type=int, default=None,
+              help="Hashed token bigram/trigram input features in this many rows (default 0 = off; "
+                   "e.g. 65536 with --tokenizer char).")
+@click.option("--ssl-weight", type=float, default=None,
+              help="Weight of a SimCSE term (two dropout views of a sentence are positives; default 0).")
 @click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
 @click.option("--warmup", type=float, default=None, help="Share of steps with a rising learning rate.")
 @click.option("--hidden", type=int, default=None, help="GRU hidden size per direction.")
@@ -129,6 +143,20 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
 
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}")
+        _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+def _echo_heldout(path) -> None:
+    """The model's held-out figures beside its teacher's, and the advice when it is worse."""
+    import json
+
+    if not path.is_file():
+        return
+    h = json.loads(path.read_text(encoding="utf-8"))
+    click.echo("held-out (best epoch " + str(h["epoch"]) + "): " + ", ".join(
+        f"{k} model {v:.3f} vs teacher {h['teacher_name']} {h['teacher'][k]:.3f}" for k, v in h["model"].items()))
+    if h.get("recommendation"):
+        click.echo(f"recommendation: {h['recommendation']}")
 
 
 @click.command("evaluate-similarity")
@@ -266,3 +294,22 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
     save_npy(out_file, vectors)
     click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
+
+
+@click.command("quantize-similarity")
+@click.argument("model")
+@click.option("--out", "out_dir", required=True, help="New folder for the quantized model.")
+def quantize_similarity_cmd(model, out_dir) -> None:
+    """Write an int8 (dynamic quantization) copy of the GRU model MODEL to OUT; it loads with
+    `similarity.load` and `SentenceTransformer(OUT, trust_remote_code=True)` alike.
+
+    \b
+    Example:
+      textgan quantize-similarity runs/sim/model --out runs/sim/model-int8
+    """
+    from similarity.quantize import quantize
+    from textgan.common.artifacts import check_new_out_dir, check_writable
+
+    check_writable(check_new_out_dir(out_dir, hint="choose a new --out"))
+    path = quantize(model).save(out_dir)
+    click.echo(f"saved int8 model to {path}")

@@ -338,6 +338,12 @@ def _report(r: dict, search_rows, decoded) -> str:
     if "spearman" in sim["trained"]:
         lines.append(f"| Spearman (scored pairs) | - | {_fmt(sim['trained']['spearman'])} "
                      f"| {_fmt(teacher.get('spearman', '-'))} |")
+    if teacher:
+        from similarity.advice import recommendation
+
+        advice = recommendation(sim["trained"], teacher, r["config"]["sim_teacher"])
+        if advice:
+            lines += ["", f"**Recommendation:** {advice}."]
     lines += ["", "Training curves: ![similarity curves](similarity/curves.png)", "",
               "## 2. Retrieval", "",
               f"Index `{r['index'].get('factory')}` over {r['index'].get('n')} sentences, "
