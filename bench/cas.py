@@ -9,7 +9,7 @@ logistic regression is fitted on those vectors only and tested on the real test 
   sentences in place of samples; 20 per intent, fewer than the 100 samples of the others);
 - `copy`: the memoriser (train vectors of the intent resampled with replacement);
 - `group-gaussian`: a full-covariance Gaussian per intent;
-- every kind asked for (default: the kinds with groups), trained on the train vectors with their
+- every kind asked for (default: the kinds with groups; `KIND+packM`: with a PacGAN critic), trained on the train vectors with their
   intents and sampled per intent by name, or through `clinc.GroupSampler` when the kind
   cannot be asked for a named group.
 Per intent also: `coverage` (Naeem et al. 2020, k=5) of the intent's test vectors by its samples
@@ -45,13 +45,15 @@ def correct_of(x: np.ndarray, y: np.ndarray, test: np.ndarray, test_y: np.ndarra
 
 def sample_kind(kind: str, train, ids, names, steps: int, seed: int, work, counts) -> list[np.ndarray]:
     """Train `kind` on the train vectors (with their intents when it takes groups); counts[i] unit
-    samples of intent i."""
+    samples of intent i. `KIND+packM` is the kind with a PacGAN critic judging M samples jointly."""
     from textgan.gan import KINDS, load, train_by_name
 
     folder = work / f"cond_{kind}"
+    kind, _, pack = kind.partition("+pack")
+    fields = {"pack": int(pack)} if pack else {}
     shutil.rmtree(folder, ignore_errors=True)
     groups = [names[i] for i in ids] if KINDS[kind].needs_labels else None
-    train_by_name(kind, train, folder, groups=groups, steps=steps, seed=seed)
+    train_by_name(kind, train, folder, groups=groups, steps=steps, seed=seed, **fields)
     model = load(folder)
     if model.groups and not hasattr(model, "sample_prototype"):  # label-conditioned: ask by name
         return [clinc.unit(model.sample(c, seed=i, group=g).numpy()) for i, (g, c) in enumerate(zip(names, counts))]
