@@ -263,6 +263,8 @@ def main() -> None:
     ap.add_argument("--steps-grid", default="300,1000", help="generator training steps tried on meta-validation")
     ap.add_argument("--setfit-episodes", type=int, default=5, help="episodes per K for SetFit (0: skip)")
     ap.add_argument("--setfit-iterations", type=int, default=5, help="SetFit pair-generation iterations")
+    ap.add_argument("--methods", default="", help="only these rows (comma-separated; logreg is always run): "
+                    "e.g. --methods logreg --setfit-episodes 5 for the SetFit row alone")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
@@ -274,8 +276,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    val, test = build_splits(args)
     table = methods(args)
+    if args.methods:
+        wanted = {"logreg", *args.methods.split(",")}
+        if wanted - set(table):
+            stats.refuse(f"unknown --methods {sorted(wanted - set(table))}; valid: {', '.join(table)}")
+        table = {k: v for k, v in table.items() if k in wanted}
+    val, test = build_splits(args)
     result: dict = {}
     for K in shots:
         chosen = choose(val, K, table, args)
