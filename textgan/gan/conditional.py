@@ -59,31 +59,39 @@ class CondGenerator(nn.Module):
 
 
 class CondCritic(nn.Module):
-    """(x (B, D), y (B,)) -> score (B,): projection (Miyato & Koyama 2018) or concat."""
+    """(x (B, D), y (B,)) -> score (B / pack,): projection (Miyato & Koyama 2018) or concat.
+
+    With `pack` M > 1 (PacGAN, Lin et al. 2018) the critic judges M consecutive samples jointly:
+    phi reads their concatenation (B / M, M * D) and the projection term sums the M labels'
+    embeddings; concat packs the M pairs [x, emb(y)]. M = 1 is the unpacked critic exactly.
+    """
 
     def __init__(self, dim: int, n_classes: int, embed_dim: int, width: int, depth: int, arch: Arch = "mlp",
-                 sn: bool = False, mode: CriticCond = "projection"):
+                 sn: bool = False, mode: CriticCond = "projection", pack: int = 1):
         super().__init__()
-        self.mode = mode
+        self.mode, self.pack = mode, pack
         act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         if mode == "projection":
-            self.phi = nn.Sequential(trunk(dim, width, width, depth, arch, act, sn), act())  # (B, width)
+            self.phi = nn.Sequential(trunk(pack * dim, width, width, depth, arch, act, sn), act())  # (S, width)
             self.psi = nn.Linear(width, 1)
             self.embed = nn.Embedding(n_classes, width)
         else:
             self.embed = nn.Embedding(n_classes, embed_dim)
-            self.net = trunk(dim + embed_dim, 1, width, depth, arch, act, sn)
+            self.net = trunk(pack * (dim + embed_dim), 1, width, depth, arch, act, sn)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        s = x.shape[0] // self.pack  # S scores, one per pack
         if self.mode == "projection":
-            h = self.phi(x)  # (B, width)
-            return self.psi(h).squeeze(1) + (self.embed(y) * h).sum(1)
-        return self.net(torch.cat([x, self.embed(y)], 1)).squeeze(1)
+            h = self.phi(x.reshape(s, -1))  # (S, width)
+            e = self.embed(y).reshape(s, self.pack, -1).sum(1)  # (S, width)
+            return self.psi(h).squeeze(1) + (e * h).sum(1)
+        return self.net(torch.cat([x, self.embed(y)], 1).reshape(s, -1)).squeeze(1)
 
 
 def _nets(cfg: ConditionalConfig, dim: int, k: int) -> tuple[CondGenerator, CondCritic]:
     g = CondGenerator(dim, cfg.noise_dim, k, cfg.embed_dim, cfg.width, cfg.depth, cfg.arch, cfg.head)
-    d = CondCritic(dim, k, cfg.embed_dim, cfg.width, cfg.depth, cfg.arch, cfg.spectral_norm, cfg.critic_cond)
+    d = CondCritic(dim, k, cfg.embed_dim, cfg.width, cfg.depth, cfg.arch, cfg.spectral_norm, cfg.critic_cond,
+                   cfg.pack)
     return g, d
 
 
@@ -187,6 +195,7 @@ class SavedConditional(SavedModel):
         def best(x):
             return torch.stack([self.critic(x, torch.full((len(x),), k, dtype=torch.long)) for k in ks], 1).max(1).values
 
+        self._unpacked_critic()
         return self._batched(best, vectors)
 
     @classmethod

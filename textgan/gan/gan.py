@@ -154,6 +154,7 @@ class SavedGAN(SavedModel):
 
     def score(self, vectors) -> torch.Tensor:
         """Critic scores (n,) of flat vectors (n, D); higher = judged more like the data."""
+        self._unpacked_critic()
         return self._batched(self.critic, vectors)
 
     @classmethod

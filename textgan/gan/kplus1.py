@@ -155,10 +155,12 @@ class SavedKPlus1(SavedModel):
     def groups(self) -> list[str]:
         return self._groups
 
+    @torch.no_grad()
     def probabilities(self, vectors) -> Tensor:
         """p(group | x, real): softmax over the K logits, (n, K)."""
         return self._batched(lambda x: self.classifier(x)[0].softmax(1), vectors)
 
+    @torch.no_grad()
     def score(self, vectors) -> Tensor:
         return self._batched(lambda x: torch.logsumexp(self.classifier(x)[0], 1), vectors)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import AdversarialStep
 from textgan.gan.nets import Generator, trunk
@@ -34,6 +35,11 @@ class OGANConfig(GANConfig):
     penalty: Penalty | None = "r1"
     penalty_weight: float | None = 0.1
     corr_weight: float = 0.5
+
+    def validate(self) -> None:
+        if self.pack != 1:  # the critic is also an encoder of single vectors: packs have no code
+            raise InputError("kind 'ogan' has no packed critic (its critic encodes single vectors); drop --pack")
+        super().validate()
 
 
 def standardise(v: Tensor, eps: float = 1e-6) -> Tensor:

@@ -124,6 +124,13 @@ class SavedModel:
         raise InputError(f"a {self.kind!r} model has no scorer")
 
     @torch.no_grad()
+    def _unpacked_critic(self) -> None:
+        """Refuse to score single vectors with a PacGAN critic (it gives one score per pack of M)."""
+        pack = getattr(self.config, "pack", 1)
+        if pack > 1:
+            raise InputError(f"this model's critic was trained with --pack {pack}: it scores packs of {pack} "
+                             f"samples, not single vectors; train with --pack 1 to score vectors")
+
     def _batched(self, fn, vectors, batch: int = 8192) -> torch.Tensor:
         x = as_input(vectors, self.dim)
         return torch.cat([fn(c) for c in x.split(batch)]) if len(x) else x.new_zeros(0)

@@ -1,0 +1,90 @@
+"""Paired 95% intervals for the benches (../shared/BENCHMARKS.md, "Paired intervals").
+
+Two ways to pair, both on the same test material for both methods:
+- `paired_bootstrap`: per-item correctness (S, N) of two methods on the same N test items
+  (S seeds or draws averaged); the item indices are resampled (1,000 times), the same
+  indices for both methods and every seed, so the interval is about the items, not the seeds.
+- `paired_episodes`: one accuracy per episode for each method on the same episodes; a
+  t interval of the mean per-episode difference (episodes are the independent units).
+Differences are in accuracy units; `fmt_diff` prints them in points (x100).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+RESAMPLES = 1000
+
+
+def refuse(message: str) -> None:
+    """One line on stderr and exit status 2: how a bench refuses an out-of-range flag."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def at_least(value: int, low: int, flag: str) -> int:
+    if value < low:
+        refuse(f"{flag} must be >= {low}, got {value}")
+    return value
+
+
+def paired_bootstrap(a, b, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b and its 95% percentile interval, resampling test items.
+
+    Args: a, b: per-item scores (N,) or (S, N) (S seeds / draws on the same N items), e.g. 0/1 correct.
+    Returns: (difference of means, low, high).
+    """
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need the same shape, got {a.shape} and {b.shape}")
+    d = (a - b).mean(0)  # (N,): per-item difference averaged over seeds
+    idx = np.random.default_rng(seed).integers(len(d), size=(resamples, len(d)))
+    boot = d[idx].mean(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def paired_episodes(a, b) -> tuple[float, float, float]:
+    """Mean per-episode difference a - b with its 95% t interval: (mean, low, high)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    m = float(d.mean())
+    if len(d) < 2:
+        return m, float("nan"), float("nan")
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return m, m - half, m + half
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and 95% t half-width of independent values (episodes, seeds)."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    from scipy.stats import t
+
+    return float(v.mean()), float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+
+
+def excludes_zero(ci: tuple[float, float, float]) -> bool:
+    _, lo, hi = ci
+    return bool(lo > 0 or hi < 0)
+
+
+def fmt_diff(ci: tuple[float, float, float], scale: float = 100.0, digits: int = 2) -> str:
+    """'+0.87 [+0.59, +1.15]' (points by default); a '*' marks an interval excluding 0."""
+    m, lo, hi = ci
+    star = "*" if excludes_zero(ci) else ""
+    return f"{scale * m:+.{digits}f} [{scale * lo:+.{digits}f}, {scale * hi:+.{digits}f}]{star}"
+
+
+def fmt_mean(values, scale: float = 100.0, digits: int = 2) -> str:
+    """'77.45 ± 0.61' (mean ± 95% half-width, points by default)."""
+    m, h = mean_ci(values)
+    return f"{scale * m:.{digits}f}" + ("" if np.isnan(h) else f" ± {scale * h:.{digits}f}")
+
+
+def ci_dict(ci: tuple[float, float, float]) -> dict:
+    """A CI as JSON: {"diff", "low", "high"} in accuracy units."""
+    return {"diff": ci[0], "low": ci[1], "high": ci[2]}
