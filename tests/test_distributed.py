@@ -69,7 +69,9 @@ def test_torchrun_similarity_equals_one_process(tmp_path):
                 for d in (one, two)]
         a, b = ([v for r in rs for v in r["step_losses"]] for rs in rows)
         assert len(a) == len(b) >= 20
-        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-5, (one, a, b)
+        # float32 round-off is relative: a few ulps of the loss (the auto distillation scale makes
+        # small-data losses near 90, where one ulp is 7.6e-6)
+        assert max(abs(x - y) / max(1.0, abs(y)) for x, y in zip(a, b)) < 1e-6, (one, a, b)
         wa, wb = (load_file(tmp_path / d / "model" / "model.safetensors") for d in (one, two))
         diff = torch.cat([(wa[k] - wb[k]).abs().flatten() for k in wa])
         # Not all bitwise: rounding can flip a max-pooling argmax, and Adam's first step on the
