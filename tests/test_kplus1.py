@@ -57,6 +57,11 @@ def test_kplus1_bad_inputs(faq, k1_model, tmp_path, cli_main):
     code, _, err = cli_main("train-kplus1", model, FAQ, "--unlabeled", tmp_path / "empty.txt",
                             "--out", tmp_path / "k")
     assert_one_line_error(code, err, "empty.txt")
+    one = tmp_path / "one.csv"
+    one.write_text("text,group\nreset my password,pw\nforgot my password,pw\n")
+    code, _, err = cli_main("train-kplus1", model, one, "--unlabeled", tmp_path / "q.txt", "--out", tmp_path / "k1")
+    assert_one_line_error(code, err, "one.csv", "at least 2 groups, found 1")
+    assert not (tmp_path / "k1").exists()
     with pytest.raises(InputError, match="no unlabelled vectors"):
         kplus1.train(vectors[:10], groups[:10], np.zeros((0, vectors.shape[1])), tmp_path / "k2")
     # a K+1 model whose vectors came from another encoder is never fed this encoder's vectors

@@ -119,6 +119,9 @@ def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str =
 
     enc = load_encoder(model)
     texts, groups = read_corpus(labelled_data, text_col, group_col)
+    if groups is None or len(set(groups)) < 2:  # one group leaves the classifier nothing to tell apart
+        n = 0 if groups is None else len(set(groups))
+        raise InputError(f"K+1 needs labelled sentences of at least 2 groups, found {n}", labelled_data)
     unl = list(unlabelled_texts)
     if not unl:
         raise InputError("no unlabelled sentences")
