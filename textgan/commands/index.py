@@ -191,7 +191,8 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--kind", "gan_kind", default=None, help="Model kind (default: anchored, trained on the groups).")
 @click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
 @click.option("--seed", default=0, show_default=True)
-def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed):
+@progress_option()
+def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed, progress):
     """Run the whole workflow on DATA and write OUT/report.md.
 
     train-similarity -> index -> train-gan -> generate-embeddings -> decode, plus metrics,
@@ -213,6 +214,7 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind
         cfg = dataclasses.replace(cfg, gan_objective=objective)
     if gan_kind is not None:
         cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
-    report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg)
+    report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg,
+                        progress=progress)
     click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"report: {report}")
