@@ -44,14 +44,13 @@ class OpenGANConfig:
     eval_every: int = 100
     seed: int = 0
 
-    def validate(self) -> "OpenGANConfig":
+    def validate(self) -> None:
         for name in ("steps", "batch_size", "noise_dim", "width", "eval_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"opengan: {name} must be an integer >= 1, got {v!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise InputError(f"opengan: lr must be in (0, 1), got {self.lr!r}")
-        return self
 
 
 def _mlp(d_in: int, width: int, d_out: int) -> nn.Sequential:
@@ -103,7 +102,8 @@ class OpenGAN:
             raise InputError("not an OpenGAN folder (config.json has no textgan-opengan format)", path)
         verify_digests(path, info.get("files"))
         try:
-            cfg, dim = OpenGANConfig(**info["config"]).validate(), int(info["dim"])
+            cfg, dim = OpenGANConfig(**info["config"]), int(info["dim"])
+            cfg.validate()
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an OpenGAN ({exc})", path) from None
         net = _mlp(dim, cfg.width, 1)
@@ -121,7 +121,8 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
     """Train a GAN on (N, D) in-domain vectors and keep the discriminator that best separates the
     (M, D) `held_out` in-domain vectors (never trained on) from `outliers` (when given) or from a
     fixed noise batch of the generator at that step, by AUROC."""
-    cfg = config.validate()
+    config.validate()
+    cfg = config
     x = torch.from_numpy(as_matrix(vectors, "vectors"))
     dim = x.shape[1]
     v_in = torch.from_numpy(as_matrix(held_out, "held-out vectors", dim=dim))

@@ -63,7 +63,7 @@ class OutlierConfig:
     holdout: float = 0.1
     seed: int = 0
 
-    def validate(self) -> "OutlierConfig":
+    def validate(self) -> None:
         if self.head not in ("cosine", "mlp"):
             raise InputError(f"unknown outlier classifier head {self.head!r}; valid: cosine, mlp")
         if self.source not in SOURCES:
@@ -74,7 +74,6 @@ class OutlierConfig:
         if not self.lr > 0 or self.pool < 0 or not 0 <= self.holdout < 1:
             raise InputError(f"need lr > 0, pool >= 0 and holdout in [0, 1); got {self.lr}, {self.pool}, "
                              f"{self.holdout}")
-        return self
 
 
 # --- sources of pseudo-outliers: (x (N, D), group ids (N,) | None, generator | None, n, rng) -> (n, D)
@@ -221,7 +220,8 @@ class OutlierClassifier:
             raise InputError("not an outlier classifier folder (config.json has no textgan-outlier format)", path)
         verify_digests(path, info.get("files"))
         try:
-            cfg = OutlierConfig(**info["config"]).validate()
+            cfg = OutlierConfig(**info["config"])
+            cfg.validate()
             groups, dim = info["groups"], int(info["dim"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an outlier classifier ({exc})", path) from None
@@ -250,7 +250,8 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
     from textgan.gan.flow import split_holdout
     from textgan.common.state import seed_all
 
-    cfg = config.validate()
+    config.validate()
+    cfg = config
     x = as_matrix(vectors, "in-domain vectors", min_rows=2)
     gen_path = None
     if isinstance(generator, (str, Path)):

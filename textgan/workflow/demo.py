@@ -54,7 +54,7 @@ class DemoConfig:
     k: int = 3
     seed: int = 0
 
-    def validate(self) -> "DemoConfig":
+    def validate(self) -> None:
         """Refuse bad settings before anything trains (InputError naming the setting)."""
         from textgan.gan import make_kind, make_objective
 
@@ -74,7 +74,6 @@ class DemoConfig:
 
         # a missing teacher or a tokenizer it cannot serve fails here, before any training
         TrainConfig(teacher=self.sim_teacher, tokenizer=self.sim_tokenizer).resolved()
-        return self
 
 
 def gan_batch(preset: int, n_train: int) -> int:
