@@ -566,3 +566,75 @@ def test_a_folder_output_never_replaces_a_device_or_a_file(tmp_path):
     with atomic_dir(tmp_path / "link") as tmp:
         (tmp / "new").write_text("new")
     assert (target / "old").exists() and (tmp_path / "link" / "new").exists()
+
+
+# --- 10. a --gan model that the chosen method does not read is refused ----------------------
+
+@pytest.fixture(scope="module")
+def scorer_folders(tiny_gan, tmp_path_factory):
+    """{model kind: a saved folder} of one tiny model per kind of scorer, on tiny_gan's (64, 8) vectors."""
+    from textgan.gan import make_kind, train_gan
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
+    from textgan.ood.outlier import OutlierConfig, train_outlier
+
+    gan, x = tiny_gan
+    root = tmp_path_factory.mktemp("scorers")
+    groups = [f"g{i % 4}" for i in range(len(x))]
+    small = dict(steps=1, batch_size=16)
+    return {"gan": gan,
+            "flow": train_gan(x, make_kind("flow").config(**small), root / "flow", progress=False),
+            "meg": train_gan(x, make_kind("meg").config(**small, width=8, noise_dim=4), root / "meg", progress=False),
+            "outlier": train_outlier(x, OutlierConfig(**small, width=8), groups).save(root / "outlier"),
+            "opengan": train_opengan(x, x[:8], OpenGANConfig(**small, width=8, noise_dim=4)).save(root / "opengan")}
+
+
+MODEL_GIVES = {"gan": "critic", "flow": "flow", "meg": "energy", "outlier": "outlier", "opengan": "critic"}
+
+
+@pytest.mark.parametrize("model", list(MODEL_GIVES))
+@pytest.mark.parametrize("method", ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head",
+                                    "combined"])
+def test_every_method_refuses_a_model_it_does_not_read(tiny_gan, scorer_folders, method, model):
+    """`--method outlier --gan FLOW` scored with the index's own classifier, the flow unused."""
+    from textgan.ood.scoring import Scorer, load_scorer
+
+    _, x = tiny_gan
+    sc = load_scorer(scorer_folders[model])
+    groups = [f"g{i % 4}" for i in range(len(x))]
+    if method in ("combined", MODEL_GIVES[model]):  # combined without --combine reads every model
+        assert Scorer(method, x, [sc], groups=groups)(x[:3]).shape == (3,)
+        return
+    with pytest.raises(InputError) as got:
+        Scorer(method, x, [sc], groups=groups)
+    assert str(got.value).startswith(f"{scorer_folders[model]}: --method {method} does not use a")
+    assert f"which gives {MODEL_GIVES[model]} scores" in str(got.value)
+
+
+def test_combine_refuses_a_model_outside_its_components(tiny_gan, scorer_folders):
+    from textgan.ood.scoring import Scorer, load_scorer
+
+    _, x = tiny_gan
+    flow, ebm = load_scorer(scorer_folders["flow"]), load_scorer(scorer_folders["meg"])
+    assert Scorer("combined", x, [flow, ebm], combine=["knn", "flow", "energy"])(x[:2]).shape == (2,)
+    with pytest.raises(InputError, match=r"--method combined \(knn, flow:0\) does not use a 'meg' model, which "
+                                         r"gives energy scores \(add energy to --combine\)"):
+        Scorer("combined", x, [flow, ebm], combine=["knn", "flow"])
+
+
+def test_score_outlier_with_a_flow_and_an_index_is_refused(faq, tmp_path, cli_main):
+    """The CLI case of the sweep: with --index, `outlier` fell back on the index's own classifier."""
+    import similarity
+    from helpers import FAQ
+    from textgan.gan import make_kind, train_gan
+    from textgan.workflow.core import index_corpus
+
+    model, texts, _, vectors = faq
+    index_corpus(model, FAQ, tmp_path / "index", text_col="text", group_col="group", progress=False)
+    flow = train_gan(vectors, make_kind("flow").config(steps=1, batch_size=64), tmp_path / "flow", progress=False,
+                     meta={"encoder": {"fingerprint": similarity.load(model).fingerprint}})
+    q = tmp_path / "q.txt"
+    q.write_text("reset my password\n", encoding="utf-8")
+    code, _, err = cli_main("score", model, q, "--index", tmp_path / "index", "--method", "outlier", "--gan", flow)
+    assert_one_line_error(code, err, f"error: {flow}: --method outlier does not use a 'flow' model",
+                          "use --method flow")
+    assert not (tmp_path / ".index.gate" / "outlier").exists()  # refused before the index's classifier was trained

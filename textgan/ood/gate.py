@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr, choose_threshold, load_scorer,
+                                  make_method)
 from textgan.common.vectors import check_k, check_same_encoder
 
 
@@ -84,6 +85,8 @@ def index_outlier(idx, index_path=None):
 def _index_models(method: str, idx, index_path, models: list, combine=None) -> tuple[list, np.ndarray | None]:
     """(`models`, plus the index's own outlier classifier when `outlier`, or the default `combined`,
     has no model folder; the index rows that classifier held out, or None)."""
+    if method != "combined":  # before the index's classifier is trained for a model that would go unused
+        check_models_used(method, [method], models)
     wants = method == "outlier" or (method == "combined" and not models and not combine)
     if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
         return models, None
