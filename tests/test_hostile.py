@@ -638,3 +638,65 @@ def test_score_outlier_with_a_flow_and_an_index_is_refused(faq, tmp_path, cli_ma
     assert_one_line_error(code, err, f"error: {flow}: --method outlier does not use a 'flow' model",
                           "use --method flow")
     assert not (tmp_path / ".index.gate" / "outlier").exists()  # refused before the index's classifier was trained
+
+
+# --- 11. an input inside the output folder being replaced ---------------------------------------
+
+def _earlier_index(out):
+    import json
+
+    from textgan.index.folder import FORMAT
+
+    (out / "meta.json").write_text(json.dumps({"format": FORMAT}))
+
+
+INSIDE_OUT_CASES = [  # (command, arguments ({inp}: the input inside {out}), what marks an earlier run in {out})
+    ("demo", ["demo", "{inp}", "--out", "{out}"], lambda out: (out / "results.json").write_text("{}")),
+    ("demo --queries", ["demo", "{other}", "--queries", "{inp}", "--out", "{out}"],
+     lambda out: (out / "results.json").write_text("{}")),
+    ("demo --pairs", ["demo", "{other}", "--pairs", "{inp}", "--out", "{out}"],
+     lambda out: (out / "results.json").write_text("{}")),
+    ("train-similarity --resume", ["train-similarity", "{inp}", "--resume", "--out", "{out}"], None),
+    ("train-similarity --eval-data", ["train-similarity", "{other}", "--eval-data", "{inp}", "--resume", "--out",
+                                      "{out}"], None),
+    ("train-gan --resume", ["train-gan", "{inp}", "--resume", "--out", "{out}"], None),
+    ("index", ["index", "{other}", "{inp}", "--out", "{out}"], _earlier_index),
+    ("index --vectors", ["index", "{other}", "{other}", "--storage", "disk", "--vectors", "{dir}", "--out", "{out}"],
+     _earlier_index),
+    ("encode (shards)", ["encode", "{other}", "{inp}", "--out", "{out}"], None),
+    ("train-kplus1", ["train-kplus1", "{other}", "{inp}", "--unlabeled", "{other}", "--out", "{out}"], None),
+    ("train-outlier", ["train-outlier", "{other}", "{inp}", "--out", "{out}"], None),
+    ("quantize-similarity", ["quantize-similarity", "{dir}", "--out", "{out}"], None),
+]
+
+
+@pytest.mark.parametrize("what,args,earlier", INSIDE_OUT_CASES, ids=[c[0] for c in INSIDE_OUT_CASES])
+def test_an_input_inside_the_output_folder_is_refused(tmp_path, cli_main, what, args, earlier):
+    """`demo DATA --out DIR` with DATA inside DIR and an earlier run there deleted DATA."""
+    out = tmp_path / "run"
+    (out / "sub").mkdir(parents=True)
+    inp, folder = out / "data.csv", out / "sub"
+    inp.write_text("text,group\nprecious,a\n", encoding="utf-8")
+    (folder / "x").write_text("precious too")
+    other = tmp_path / "other.csv"
+    other.write_text("text,group\nhello,a\n", encoding="utf-8")
+    if earlier is not None:
+        earlier(out)
+    code, _, err = cli_main(*[a.format(inp=inp, out=out, other=other, dir=folder) for a in args])
+    assert_one_line_error(code, err, f"error: {out}: --out holds the input", "choose another --out")
+    assert inp.read_text(encoding="utf-8") == "text,group\nprecious,a\n" and (folder / "x").is_file()
+
+
+def test_an_output_folder_that_is_the_input_is_refused(tmp_path):
+    from textgan.common.paths import check_inputs_outside
+
+    data = tmp_path / "d"
+    data.mkdir()
+    (tmp_path / "link").symlink_to(data)
+    with pytest.raises(InputError, match=r"--out is the input .*d: writing the output there would replace it"):
+        check_inputs_outside(tmp_path / "link", [data])
+    (data / "f").touch()
+    with pytest.raises(InputError, match="--out holds the input"):  # however either path is spelled
+        check_inputs_outside(tmp_path / "sub" / ".." / "link", [data / ".." / "d" / "f"])
+    check_inputs_outside(data / "out", [data / "f", "minilm", None])  # beside or above the output: fine
+    check_inputs_outside(tmp_path / "new", [tmp_path / "new" / "missing.csv"])  # nothing there to lose

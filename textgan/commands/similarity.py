@@ -115,7 +115,8 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     if eval_fraction is not None:
         fields["eval_fraction"] = eval_fraction
     config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
-    check_writable(check_new_out_dir(out_dir, resume))
+    inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
+    check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():
         texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
         ev_t = ev_g = None
@@ -269,6 +270,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+        from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
         from pathlib import Path
@@ -280,6 +282,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
                              out_file)
         # the folder itself, not manifest.json below it: a finished folder has one, and a rerun repairs it
         check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]).parent)
+        check_inputs_outside(out_file, [texts, model])
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
                             shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)
@@ -310,6 +313,6 @@ def quantize_similarity_cmd(model, out_dir) -> None:
     from similarity.quantize import quantize
     from textgan.common.artifacts import check_new_out_dir, check_writable
 
-    check_writable(check_new_out_dir(out_dir, hint="choose a new --out"))
+    check_writable(check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model]))
     path = quantize(model).save(out_dir)
     click.echo(f"saved int8 model to {path}")

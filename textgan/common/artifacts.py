@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from textgan.common.errors import InputError
-from textgan.common.paths import check_folder_replaceable, check_replaceable, name_failed_save
+from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
 
 
 def _umask() -> int:
@@ -289,9 +289,10 @@ def is_nonempty_dir(path: str | Path) -> bool:
 
 
 def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass --resume to continue, "
-                      "or choose a new --out") -> Path:
-    """An output folder must be new or empty unless resuming; a file there is refused."""
-    out = Path(out)
+                      "or choose a new --out", inputs: Iterable[str | Path | None] = ()) -> Path:
+    """An output folder must be new or empty unless resuming; a file there is refused, and so is a
+    folder that is or holds one of the `inputs` (check_inputs_outside)."""
+    out = check_inputs_outside(out, inputs)
     try:
         out.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
