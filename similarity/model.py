@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from similarity.gru import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
-                               non_finite_tensors, save_json, save_tensors, verify_digests)
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
+                                      load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 
 SIM_CONFIG = "similarity_config.json"
@@ -183,7 +183,8 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     """Load a saved model folder (GRU or sentence-transformers backbone); a loaded encoder passes through.
 
     Files that changed since the save (recorded sha256) and NaN/inf weights are refused
-    with an InputError naming the file; folders saved without digests load unchecked.
+    with an InputError naming the file, and so are folders without digests (checking cannot be
+    switched off by editing the config).
 
     Args:
         path: folder written by `SentenceEncoder.save` / `similarity.train` (or a `SentenceEncoder`).
@@ -196,7 +197,8 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     info = load_json(path / SIM_CONFIG)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
-    verify_digests(path, info.get("digests"))
+    # every file is covered: a model folder is read whole by sentence-transformers too
+    verify_digests(path, info.get("digests"), path / SIM_CONFIG, cover=listed_files(path, skip=[SIM_CONFIG]))
     if info.get("backbone") == "gru":
         module = load_gru(path)
     elif info.get("backbone") == "sentence-transformers":

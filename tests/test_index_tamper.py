@@ -1,6 +1,8 @@
-"""Tampered index folders and shard manifests: each is one InputError (one `error:` line), never a
-traceback, endless recursion, or a file read outside the folder; checking cannot be switched off by
-deleting the digests."""
+"""Tampered index folders, shard manifests and every other artefact folder (similarity model, GAN
+run, outlier / OpenGAN scorer, K+1 model, the search gate's cached threshold): each is one
+InputError (one `error:` line), never a traceback, endless recursion, or a file read outside the
+folder; checking cannot be switched off by deleting the digests, and a threshold that is not a
+finite number is refused even with its digest recomputed."""
 from __future__ import annotations
 
 import json
@@ -139,3 +141,146 @@ def test_tampered_shard_manifest(built, tmp_path, what, change, words):
     _edit(v, "manifest.json", change)
     with pytest.raises(InputError, match=words):
         open_shards(v)
+
+
+MANIFEST_DIGEST_CASES = [
+    ("a shard's .npy sha256 deleted", lambda m: m["shards"][0]["sha256"].pop("shard-00000.npy"),
+     "records no sha256 of shard-00000.npy"),
+    ("a shard's texts sha256 deleted", lambda m: m["shards"][1]["sha256"].pop("shard-00001.texts.jsonl"),
+     "records no sha256 of shard-00001.texts.jsonl"),
+]
+
+
+@pytest.mark.parametrize("what,change,words", MANIFEST_DIGEST_CASES, ids=[c[0] for c in MANIFEST_DIGEST_CASES])
+def test_a_shard_checksum_cannot_be_deleted(built, tmp_path, what, change, words):
+    from textgan.index.shards import open_shards
+
+    v = tmp_path / "v"
+    shutil.copytree(built / "vecs", v)
+    _edit(v, "manifest.json", change)
+    with pytest.raises(InputError, match=words):
+        open_shards(v)
+
+
+# --- every other artefact folder --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """{kind: a small saved folder}: similarity model, GAN run, outlier and OpenGAN scorers, K+1 model."""
+    import torch
+
+    from similarity.gru import GRUEncoder
+    from similarity.model import SentenceEncoder
+    from similarity.tokenization import train_tokenizer
+    from textgan.gan import make_kind, train_gan
+    from textgan.gan.kplus1 import KPlus1Config
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
+    from textgan.ood.outlier import OutlierConfig, train_outlier
+    from textgan.workflow import kplus1
+
+    root = tmp_path_factory.mktemp("folders")
+    x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    groups = [f"g{i % 4}" for i in range(64)]
+    torch.manual_seed(0)
+    tok = train_tokenizer(["reset my password", "where is my parcel", "cancel my order"], "word")
+    SentenceEncoder(GRUEncoder(tok.get_vocab_size(), 8, 6, tokenizer=tok).eval()).save(root / "similarity")
+    small = dict(steps=1, batch_size=16)
+    train_gan(x, make_kind("gan").config(**small, width=8, noise_dim=4), root / "gan", progress=False)
+    train_outlier(x, OutlierConfig(**small, width=8), groups).save(root / "outlier")
+    train_opengan(x, x[:8], OpenGANConfig(**small, width=8, noise_dim=4)).save(root / "opengan")
+    kplus1.train(x[:32], groups[:32], x[32:], root / "kplus1", KPlus1Config(**small, width=8, noise_dim=4))
+    return root
+
+
+def _load(kind, path):
+    import similarity
+    from textgan.gan import load
+    from textgan.ood.scoring import load_scorer
+    from textgan.workflow.kplus1 import classify_vectors
+
+    if kind == "similarity":
+        return similarity.load(path)
+    if kind == "kplus1":
+        return classify_vectors(path, np.eye(8, dtype=np.float32)[:2])
+    return load_scorer(path) if kind in ("outlier", "opengan") else load(path)
+
+
+# (kind, file holding the digests, their key, a file the loader reads)
+HOLDERS = {"similarity": ("similarity_config.json", "digests", "model.safetensors"),
+           "gan": ("config.json", "files", "generator.safetensors"),
+           "outlier": ("config.json", "files", "classifier.safetensors"),
+           "opengan": ("config.json", "files", "discriminator.safetensors"),
+           "kplus1": ("config.json", "files", "rejection.json")}
+DIGEST_CASES = [  # (what, change of the digests (d: the dict, f: a file the loader reads), words)
+    ("digests deleted", None, "records no digests"),
+    ("digests a list", lambda d, f: list(d), "must map file names to sha256"),
+    ("one file's digest deleted", lambda d, f: {k: v for k, v in d.items() if k != f}, "has no recorded digest"),
+    ("a digest outside", lambda d, f: dict(d, **{"../../etc/hostname": "0" * 64}), "lies outside the folder"),
+]
+
+
+@pytest.mark.parametrize("what,change,words", DIGEST_CASES, ids=[c[0] for c in DIGEST_CASES])
+@pytest.mark.parametrize("kind", list(HOLDERS))
+def test_checking_cannot_be_switched_off(folders, tmp_path, kind, what, change, words):
+    holder, key, read = HOLDERS[kind]
+    f = tmp_path / kind
+    shutil.copytree(folders / kind, f)
+    assert (f / read).is_file()
+    _load(kind, f)
+    info = json.loads((f / holder).read_text())
+    if change is None:
+        del info[key]
+    else:
+        info[key] = change(info[key], read)
+    (f / holder).write_text(json.dumps(info))
+    with pytest.raises(InputError, match=words) as got:
+        _load(kind, f)
+    assert str(got.value).startswith(str(f))
+
+
+BAD_THRESHOLDS = [("NaN", float("nan")), ("inf", float("inf")), ("a string", "0.5"), ("missing", None)]
+
+
+@pytest.mark.parametrize("what,value", BAD_THRESHOLDS, ids=[c[0] for c in BAD_THRESHOLDS])
+def test_a_kplus1_threshold_is_checked_even_with_its_digest_recomputed(folders, tmp_path, what, value):
+    from textgan.common.artifacts import file_sha256
+
+    f = tmp_path / "k"
+    shutil.copytree(folders / "kplus1", f)
+    assert np.isfinite(_load("kplus1", f)["threshold"])
+    rej = json.loads((f / "rejection.json").read_text())
+    rej["threshold"] = value
+    (f / "rejection.json").write_text(json.dumps(rej))  # json writes NaN / Infinity
+    with pytest.raises(InputError, match="rejection.json: checksum mismatch"):
+        _load("kplus1", f)
+    _edit(f, "config.json", lambda m: m["files"].__setitem__("rejection.json", file_sha256(f / "rejection.json")))
+    with pytest.raises(InputError, match=r"rejection.json: 'threshold' must be a finite number"):
+        _load("kplus1", f)
+
+
+GATE_CASES = [("NaN", float("nan"), "must be a finite number"), ("inf", float("inf"), "must be a finite number"),
+              ("a cosine above 1", 2.0, "must be a finite number in \\[-1, 1\\]"),
+              ("a string", "0.5", "must be a finite number")]
+
+
+@pytest.mark.parametrize("what,value,words", GATE_CASES, ids=[c[0] for c in GATE_CASES])
+def test_the_gate_s_cached_threshold_is_checked(built, tmp_path, what, value, words):
+    """A NaN threshold flagged every query out of domain."""
+    from textgan.ood.gate import _digest, index_gate
+
+    ix = tmp_path / "ix"
+    shutil.copytree(built / "ram", ix)
+    idx = load_index(ix)
+    fitted = index_gate(idx, ix, method="knn").threshold
+    cache = tmp_path / ".ix.gate" / "knn_950.json"
+    assert index_gate(idx, ix, method="knn").threshold == fitted  # read back from the cache
+    info = json.loads(cache.read_text())
+    info["threshold"] = value
+    cache.write_text(json.dumps(info))
+    with pytest.raises(InputError, match="knn_950.json: checksum mismatch"):
+        index_gate(idx, ix, method="knn")
+    info["digest"] = _digest({k: info[k] for k in ("index", "method", "tpr", "threshold", "source")})
+    cache.write_text(json.dumps(info))
+    with pytest.raises(InputError, match=f"knn_950.json: the cached threshold {words}"):
+        index_gate(idx, ix, method="knn")

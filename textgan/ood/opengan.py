@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
-                                      save_json, save_tensors, verify_digests)
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
+                                      load_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
 
@@ -100,7 +100,7 @@ class OpenGAN:
         info = load_json(path / "config.json")
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise InputError("not an OpenGAN folder (config.json has no textgan-opengan format)", path)
-        verify_digests(path, info.get("files"))
+        verify_digests(path, info.get("files"), path / "config.json", cover=listed_files(path, skip=["config.json"]))
         try:
             cfg, dim = OpenGANConfig(**info["config"]), int(info["dim"])
             cfg.validate()

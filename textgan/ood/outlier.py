@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors, save_json,
-                               save_tensors, verify_digests)
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
+                                      load_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
 
@@ -218,7 +218,7 @@ class OutlierClassifier:
         info = load_json(path / "config.json")
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise InputError("not an outlier classifier folder (config.json has no textgan-outlier format)", path)
-        verify_digests(path, info.get("files"))
+        verify_digests(path, info.get("files"), path / "config.json", cover=listed_files(path, skip=["config.json"]))
         try:
             cfg = OutlierConfig(**info["config"])
             cfg.validate()
