@@ -284,3 +284,79 @@ def test_the_gate_s_cached_threshold_is_checked(built, tmp_path, what, value, wo
     cache.write_text(json.dumps(info))
     with pytest.raises(InputError, match=f"knn_950.json: the cached threshold {words}"):
         index_gate(idx, ix, method="knn")
+
+
+# --- a similarity model's encoder_config.json and tokenizer.json, digests recomputed --------------
+
+def _config(key, value):
+    def change(f):
+        cfg = json.loads((f / "encoder_config.json").read_text())
+        cfg[key] = value
+        (f / "encoder_config.json").write_text(json.dumps(cfg))
+    return change
+
+
+def _tokenizer(texts=None):
+    def change(f):
+        from tokenizers import Tokenizer, models
+
+        from similarity.tokenization import train_tokenizer
+
+        if texts is not None:  # another model's tokenizer: trained on other sentences
+            train_tokenizer(texts, "word").save(str(f / "tokenizer.json"))
+        else:  # a BPE tokenizer over the same vocabulary: a kind no GRU folder is saved with
+            vocab = json.loads((f / "tokenizer.json").read_text())["model"]["vocab"]
+            Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]")).save(str(f / "tokenizer.json"))
+    return change
+
+
+ENCODER_CASES = [  # (what, change of the folder, file named, words)
+    ("max_length -5", _config("max_length", -5), "encoder_config.json", "max_length must be an integer >= 1, got -5"),
+    ("max_length a string", _config("max_length", "64"), "encoder_config.json", "max_length must be an integer"),
+    ("bidirectional a number", _config("bidirectional", 1), "encoder_config.json", "bidirectional must be true or"),
+    ("pooling unknown", _config("pooling", "median"), "encoder_config.json", "pooling must be one of max, mean, last"),
+    ("dropout 1.5", _config("dropout", 1.5), "encoder_config.json", "dropout must be a number in [0, 1)"),
+    ("an unknown field", _config("warp", 9), "encoder_config.json", "unknown field(s) warp"),
+    ("pad_id past the vocabulary", _config("pad_id", 10 ** 6), "encoder_config.json", "is not below vocab_size"),
+    ("embed_dim not the weights'", _config("embed_dim", 9), "encoder_config.json", "does not match the weights"),
+    ("vocab_size not the weights'", _config("vocab_size", 10 ** 5), "encoder_config.json", "does not match the weight"),
+    ("another model's tokenizer", _tokenizer([f"word{i} other{i} sentence" for i in range(50)]), "tokenizer.json",
+     "it is another model's tokenizer"),
+    ("an unknown tokenizer kind", _tokenizer(), "tokenizer.json", "unknown tokenizer kind 'BPE'"),
+]
+
+
+@pytest.mark.parametrize("what,change,named,words", ENCODER_CASES, ids=[c[0] for c in ENCODER_CASES])
+def test_a_tampered_encoder_folder_is_refused_with_digests_recomputed(folders, tmp_path, what, change, named,
+                                                                      words):
+    import similarity
+    from similarity.model import _fingerprint
+
+    f = tmp_path / "m"
+    shutil.copytree(folders / "similarity", f)
+    change(f)
+    with pytest.raises(InputError, match="checksum mismatch"):
+        similarity.load(f)
+
+    def rehash(m):  # what a tamperer who knows the format does: digests and fingerprint recomputed
+        m["digests"] = folder_digests(f, skip=("similarity_config.json",))
+        m["fingerprint"] = _fingerprint(f)
+
+    _edit(f, "similarity_config.json", rehash)
+    with pytest.raises(InputError) as got:
+        similarity.load(f)
+    assert str(got.value).startswith(f"{f / named}: ") and words in str(got.value)
+
+
+def test_a_swapped_tokenizer_changes_the_fingerprint(folders, tmp_path):
+    """Digests recomputed but not the fingerprint that indexes and generators trust: refused."""
+    import similarity
+
+    f = tmp_path / "m"
+    shutil.copytree(folders / "similarity", f)
+    words = json.loads((f / "tokenizer.json").read_text())["model"]["vocab"]
+    _tokenizer(sorted(words))(f)  # the same words, other ids: passes every size check
+    _edit(f, "similarity_config.json", lambda m: m.__setitem__("digests", folder_digests(
+        f, skip=("similarity_config.json",))))
+    with pytest.raises(InputError, match="similarity_config.json: fingerprint .* is not the one of the folder"):
+        similarity.load(f)

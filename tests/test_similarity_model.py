@@ -142,12 +142,14 @@ def test_model_without_digests_is_refused(tmp_path):
 
 
 def _rehash(path):
-    """Recompute a model folder's digests, as a tamperer would: only the content checks remain."""
+    """Recompute a model folder's digests and fingerprint, as a tamperer would: only the content checks remain."""
+    from similarity.model import _fingerprint
     from textgan.common.artifacts import folder_digests
 
     cfg_file = path / "similarity_config.json"
     info = json.loads(cfg_file.read_text())
     info["digests"] = folder_digests(path, skip=["similarity_config.json"])
+    info["fingerprint"] = _fingerprint(path)
     cfg_file.write_text(json.dumps(info))
 
 
