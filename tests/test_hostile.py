@@ -700,3 +700,52 @@ def test_an_output_folder_that_is_the_input_is_refused(tmp_path):
         check_inputs_outside(tmp_path / "sub" / ".." / "link", [data / ".." / "d" / "f"])
     check_inputs_outside(data / "out", [data / "f", "minilm", None])  # beside or above the output: fine
     check_inputs_outside(tmp_path / "new", [tmp_path / "new" / "missing.csv"])  # nothing there to lose
+
+
+# --- 12. a stray quote in a CSV swallows rows: refused with its lines -------------------------
+
+def _stray_quote_csv(path, where="text"):
+    """12 rows; row 3 (line 4) opens a quote that the `"` of row 9 (line 10) closes."""
+    rows = [f"sentence number {i},g{i % 3},note {i}" for i in range(12)]
+    rows[2] = '"quoted at the start,g2,note 2' if where == "text" else 'sentence number 2,g2,"note 2'
+    rows[8] = 'a quote at the end",g2,note 8' if where == "text" else 'sentence number 8,g2,note 8"'
+    path.write_text("text,group,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _csv_readers():
+    import similarity
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.encode import stream_rows
+
+    return {"load_groups": similarity.load_groups,
+            "load_texts": lambda p: similarity.load_texts(p, "text"),
+            "read_corpus": lambda p: read_corpus(p, "text", "group"),
+            "stream_rows": lambda p: list(stream_rows(p, "text", "group"))}
+
+
+@pytest.mark.parametrize("where", ["text", "an unread column"])
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "read_corpus", "stream_rows"])
+def test_a_stray_quote_in_a_csv_is_refused_with_its_lines(tmp_path, reader, where):
+    path = _stray_quote_csv(tmp_path / "c.csv", where)
+    with pytest.raises(InputError) as got:
+        _csv_readers()[reader](path)
+    col = "text" if where == "text" else "note"
+    assert str(got.value).startswith(f"{path}: lines 4-10: a quoted cell of column {col!r} runs over several lines")
+
+
+def test_a_csv_cell_quoted_over_lines_in_an_unread_column_without_rows_in_it_is_kept(tmp_path):
+    """A free-text note quoted over two lines is CSV; it holds no swallowed row (no delimiter after the break)."""
+    import similarity
+
+    path = tmp_path / "c.csv"
+    path.write_text('text,group,note\none,a,"first line\nsecond line"\ntwo,a,x\nthree,b,y\nfour,b,z\n',
+                    encoding="utf-8")
+    assert similarity.load_groups(path)[0] == ["one", "two", "three", "four"]
+
+
+def test_a_stray_quote_in_a_csv_is_one_error_line(tmp_path, cli_main):
+    path = _stray_quote_csv(tmp_path / "c.csv")
+    code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")
+    assert_one_line_error(code, err, f"error: {path}: lines 4-10: a quoted cell of column 'text'")
+    assert not (tmp_path / "sim").exists()
