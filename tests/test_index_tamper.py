@@ -17,14 +17,19 @@ from textgan.index.build import build_index, load_index
 from textgan.index.members import join_indexes
 
 
+def _unit_rows(n: int) -> np.ndarray:
+    """(n, 8) random unit vectors, seed 0."""
+    x = np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(a RAM index folder of 60 rows, a sharded index of two RAM members, a shard folder)."""
     from textgan.workflow.encode import finalize, shard_name, write_shard
 
     root = tmp_path_factory.mktemp("tamper")
-    x = np.random.default_rng(0).standard_normal((60, 8)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = _unit_rows(60)
     texts = [f"sentence {i}" for i in range(60)]
     enc = {"fingerprint": "a" * 16, "dim": 8}
     build_index(x[:30], texts[:30], encoder=enc, factory="IVF4,Flat").save(root / "ram")
@@ -179,8 +184,7 @@ def folders(tmp_path_factory):
     from textgan.workflow import kplus1
 
     root = tmp_path_factory.mktemp("folders")
-    x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = _unit_rows(64)
     groups = [f"g{i % 4}" for i in range(64)]
     torch.manual_seed(0)
     tok = train_tokenizer(["reset my password", "where is my parcel", "cancel my order"], "word")

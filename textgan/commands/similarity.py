@@ -118,10 +118,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():
-        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
-        ev_t = ev_g = None
-        if eval_data:
-            ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col)
         extra = None
         if unlabeled:
             from similarity.distil import load_unlabeled
@@ -145,6 +142,15 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}")
         _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+def _grouped(data, other, text_col: str, group_col: str):
+    """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
+    file, --eval-data or --reference, else (None, None))."""
+    import similarity
+
+    main = similarity.load_groups(data, text_col, group_col, min_groups=2)
+    return main, similarity.load_groups(other, text_col, group_col) if other else (None, None)
 
 
 def _echo_heldout(path) -> None:
@@ -190,10 +196,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
     with warnings_as_lines():
-        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
-        ref_t = ref_g = None
-        if reference:
-            ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
+        (texts, groups), (ref_t, ref_g) = _grouped(data, reference, text_col, group_col)
     scored = None
     if pairs:
         cols = pair_cols.split(",")

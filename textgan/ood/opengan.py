@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
-                                      load_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
+from textgan.ood.folder import read_held_out, read_scorer, save_scorer
 
 FORMAT = "textgan-opengan/1"
+WEIGHTS = "discriminator.safetensors"
 
 
 @dataclass(frozen=True)
@@ -83,37 +83,23 @@ class OpenGAN:
         return self.net(x)[:, 0] if len(x) else x.new_zeros(0)
 
     def save(self, out: str | Path) -> Path:
-        out = Path(out)
-        with atomic_dir(out) as tmp:
-            save_tensors(self.net.state_dict(), tmp / "discriminator.safetensors")
-            if self.held_out_scores is not None:
-                save_tensors({"score": torch.from_numpy(np.asarray(self.held_out_scores, np.float32))},
-                             tmp / "held_out.safetensors")
-            save_json({"format": FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config), "dim": self.dim,
-                       "selection": self.selection, "meta": self.meta, "versions": library_versions(),
-                       "files": folder_digests(tmp)}, tmp / "config.json")
-        return out
+        return save_scorer(out, WEIGHTS, self.net.state_dict(),
+                           {"format": FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
+                            "dim": self.dim, "selection": self.selection, "meta": self.meta}, self.held_out_scores)
 
     @classmethod
     def load(cls, path: str | Path) -> "OpenGAN":
         path = Path(path)
-        info = load_json(path / "config.json")
-        if not isinstance(info, dict) or info.get("format") != FORMAT:
-            raise InputError("not an OpenGAN folder (config.json has no textgan-opengan format)", path)
-        verify_digests(path, info.get("files"), path / "config.json", cover=listed_files(path, skip=["config.json"]))
+        info = read_scorer(path, FORMAT, "an OpenGAN")
         try:
             cfg, dim = OpenGANConfig(**info["config"]), int(info["dim"])
             cfg.validate()
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an OpenGAN ({exc})", path) from None
-        net = _mlp(dim, cfg.width, 1)
         from textgan.gan.saved import load_weights
 
-        load_weights(net, path / "discriminator.safetensors")
-        held = None
-        if (path / "held_out.safetensors").is_file():
-            held = load_tensors(path / "held_out.safetensors")["score"].numpy().astype(np.float64)
-        return cls(net, cfg, dim, info.get("meta") or {}, info.get("selection") or {}, held)
+        net = load_weights(_mlp(dim, cfg.width, 1), path / WEIGHTS)
+        return cls(net, cfg, dim, info.get("meta") or {}, info.get("selection") or {}, read_held_out(path)[0])
 
 
 def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), outliers=None,
