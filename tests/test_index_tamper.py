@@ -69,6 +69,7 @@ RAM_CASES = [  # (what, change of meta.json, words of the error)
     ("digests a list", _set("digests", ["index.faiss"]), "'digests' must map"),
     ("digests deleted", lambda m: m.pop("digests"), "records no digests"),
     ("digest outside", lambda m: m["digests"].__setitem__("../../etc/hostname", "0" * 64), "outside the folder"),
+    ("one file's digest deleted", lambda m: m["digests"].pop("texts.jsonl"), "texts.jsonl has no recorded digest"),
     ("n a string", _set("n", "30"), "'n' must be an integer"),
 ]
 
