@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
-from textgan.common.tables import dataset_error, datasets_quietly
+from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
 # suffix -> (datasets builder, extra kwargs)
 # keep_default_na=False: "NA", "null", "None" are sentences, not missing cells (an empty cell is
@@ -73,7 +73,19 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
                          f"{', '.join(ds.column_names)}", p)
     if len(ds) == 0:
         raise InputError("empty dataset", p)
-    return {c: ds[c] for c in columns}
+    csv_file = p.suffix.lower() == ".csv" and not path_s.startswith(HUB_PREFIX)
+    table = {c: ds[c] for c in (ds.column_names if csv_file else columns)}
+    if csv_file:
+        _check_spanning(table, columns, p)
+    return {c: table[c] for c in columns}
+
+
+def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:
+    """Refuse a CSV whose quoting swallowed rows (textgan.common.tables.spanning_cell)."""
+    for col, values in table.items():
+        for i, v in enumerate(values):
+            if isinstance(v, str) and ("\n" in v or "\r" in v) and spanning_cell({col: v}, read):
+                raise spanning_error(p, col, i + 1)
 
 
 def text_cells(builder: str, columns) -> dict:

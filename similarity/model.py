@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from similarity.gru import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, GRUEncoder
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
-                               non_finite_tensors, save_json, save_tensors, verify_digests)
+from similarity.gru import TOKENIZER_NAME
+from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
+from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
+                                      load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 
 SIM_CONFIG = "similarity_config.json"
@@ -183,7 +184,8 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     """Load a saved model folder (GRU or sentence-transformers backbone); a loaded encoder passes through.
 
     Files that changed since the save (recorded sha256) and NaN/inf weights are refused
-    with an InputError naming the file; folders saved without digests load unchecked.
+    with an InputError naming the file, and so are folders without digests (checking cannot be
+    switched off by editing the config).
 
     Args:
         path: folder written by `SentenceEncoder.save` / `similarity.train` (or a `SentenceEncoder`).
@@ -196,7 +198,12 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     info = load_json(path / SIM_CONFIG)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
-    verify_digests(path, info.get("digests"))
+    # every file is covered: a model folder is read whole by sentence-transformers too
+    verify_digests(path, info.get("digests"), path / SIM_CONFIG, cover=listed_files(path, skip=[SIM_CONFIG]))
+    # indexes and generators trust this id of the encoder: it must be the one of these weights and tokenizer
+    if info.get("fingerprint") != _fingerprint(path):
+        raise InputError(f"fingerprint {str(info.get('fingerprint'))[:16]!r} is not the one of the folder's weights "
+                         "and tokenizer (another model's files?)", path / SIM_CONFIG)
     if info.get("backbone") == "gru":
         module = load_gru(path)
     elif info.get("backbone") == "sentence-transformers":
@@ -228,29 +235,4 @@ def _load_prototypes(path: Path) -> tuple[list[str], np.ndarray] | None:
             or not all(isinstance(n, str) for n in names):
         raise InputError(f"expected a list of {weights.shape[0]} group names", path / GROUPS_NAME)
     return names, weights.numpy().astype(np.float32)
-
-
-def load_gru(path: Path) -> GRUEncoder:
-    """A GRU encoder folder; missing, corrupt or NaN-holding files are InputErrors."""
-    from tokenizers import Tokenizer
-
-    path = Path(path)
-    config = load_json(path / CONFIG_NAME)
-    if not isinstance(config, dict):
-        raise InputError("not an encoder config (expected a JSON object)", path / CONFIG_NAME)
-    tok_path = path / TOKENIZER_NAME
-    if not tok_path.is_file():
-        raise InputError("missing file", tok_path)
-    try:
-        tokenizer = Tokenizer.from_file(str(tok_path))
-    except Exception as exc:
-        raise InputError(f"corrupt tokenizer ({str(exc).splitlines()[0][:120]})", tok_path) from None
-    state = load_tensors(path / WEIGHTS_NAME)
-    try:
-        module = GRUEncoder(**config, tokenizer=tokenizer)
-        module.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InputError(f"weights do not match the config ({str(exc).splitlines()[0][:160]})",
-                         path / WEIGHTS_NAME) from None
-    return (module.quantize_() if module.quantize else module).eval()
 

@@ -566,3 +566,186 @@ def test_a_folder_output_never_replaces_a_device_or_a_file(tmp_path):
     with atomic_dir(tmp_path / "link") as tmp:
         (tmp / "new").write_text("new")
     assert (target / "old").exists() and (tmp_path / "link" / "new").exists()
+
+
+# --- 10. a --gan model that the chosen method does not read is refused ----------------------
+
+@pytest.fixture(scope="module")
+def scorer_folders(tiny_gan, tmp_path_factory):
+    """{model kind: a saved folder} of one tiny model per kind of scorer, on tiny_gan's (64, 8) vectors."""
+    from textgan.gan import make_kind, train_gan
+    from textgan.ood.opengan import OpenGANConfig, train_opengan
+    from textgan.ood.outlier import OutlierConfig, train_outlier
+
+    gan, x = tiny_gan
+    root = tmp_path_factory.mktemp("scorers")
+    groups = [f"g{i % 4}" for i in range(len(x))]
+    small = dict(steps=1, batch_size=16)
+    return {"gan": gan,
+            "flow": train_gan(x, make_kind("flow").config(**small), root / "flow", progress=False),
+            "meg": train_gan(x, make_kind("meg").config(**small, width=8, noise_dim=4), root / "meg", progress=False),
+            "outlier": train_outlier(x, OutlierConfig(**small, width=8), groups).save(root / "outlier"),
+            "opengan": train_opengan(x, x[:8], OpenGANConfig(**small, width=8, noise_dim=4)).save(root / "opengan")}
+
+
+MODEL_GIVES = {"gan": "critic", "flow": "flow", "meg": "energy", "outlier": "outlier", "opengan": "critic"}
+
+
+@pytest.mark.parametrize("model", list(MODEL_GIVES))
+@pytest.mark.parametrize("method", ["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head",
+                                    "combined"])
+def test_every_method_refuses_a_model_it_does_not_read(tiny_gan, scorer_folders, method, model):
+    """`--method outlier --gan FLOW` scored with the index's own classifier, the flow unused."""
+    from textgan.ood.scoring import Scorer, load_scorer
+
+    _, x = tiny_gan
+    sc = load_scorer(scorer_folders[model])
+    groups = [f"g{i % 4}" for i in range(len(x))]
+    if method in ("combined", MODEL_GIVES[model]):  # combined without --combine reads every model
+        assert Scorer(method, x, [sc], groups=groups)(x[:3]).shape == (3,)
+        return
+    with pytest.raises(InputError) as got:
+        Scorer(method, x, [sc], groups=groups)
+    assert str(got.value).startswith(f"{scorer_folders[model]}: --method {method} does not use a")
+    assert f"which gives {MODEL_GIVES[model]} scores" in str(got.value)
+
+
+def test_combine_refuses_a_model_outside_its_components(tiny_gan, scorer_folders):
+    from textgan.ood.scoring import Scorer, load_scorer
+
+    _, x = tiny_gan
+    flow, ebm = load_scorer(scorer_folders["flow"]), load_scorer(scorer_folders["meg"])
+    assert Scorer("combined", x, [flow, ebm], combine=["knn", "flow", "energy"])(x[:2]).shape == (2,)
+    with pytest.raises(InputError, match=r"--method combined \(knn, flow:0\) does not use a 'meg' model, which "
+                                         r"gives energy scores \(add energy to --combine\)"):
+        Scorer("combined", x, [flow, ebm], combine=["knn", "flow"])
+
+
+def test_score_outlier_with_a_flow_and_an_index_is_refused(faq, tmp_path, cli_main):
+    """The CLI case of the sweep: with --index, `outlier` fell back on the index's own classifier."""
+    import similarity
+    from helpers import FAQ
+    from textgan.gan import make_kind, train_gan
+    from textgan.workflow.core import index_corpus
+
+    model, texts, _, vectors = faq
+    index_corpus(model, FAQ, tmp_path / "index", text_col="text", group_col="group", progress=False)
+    flow = train_gan(vectors, make_kind("flow").config(steps=1, batch_size=64), tmp_path / "flow", progress=False,
+                     meta={"encoder": {"fingerprint": similarity.load(model).fingerprint}})
+    q = tmp_path / "q.txt"
+    q.write_text("reset my password\n", encoding="utf-8")
+    code, _, err = cli_main("score", model, q, "--index", tmp_path / "index", "--method", "outlier", "--gan", flow)
+    assert_one_line_error(code, err, f"error: {flow}: --method outlier does not use a 'flow' model",
+                          "use --method flow")
+    assert not (tmp_path / ".index.gate" / "outlier").exists()  # refused before the index's classifier was trained
+
+
+# --- 11. an input inside the output folder being replaced ---------------------------------------
+
+def _earlier_index(out):
+    import json
+
+    from textgan.index.folder import FORMAT
+
+    (out / "meta.json").write_text(json.dumps({"format": FORMAT}))
+
+
+INSIDE_OUT_CASES = [  # (command, arguments ({inp}: the input inside {out}), what marks an earlier run in {out})
+    ("demo", ["demo", "{inp}", "--out", "{out}"], lambda out: (out / "results.json").write_text("{}")),
+    ("demo --queries", ["demo", "{other}", "--queries", "{inp}", "--out", "{out}"],
+     lambda out: (out / "results.json").write_text("{}")),
+    ("demo --pairs", ["demo", "{other}", "--pairs", "{inp}", "--out", "{out}"],
+     lambda out: (out / "results.json").write_text("{}")),
+    ("train-similarity --resume", ["train-similarity", "{inp}", "--resume", "--out", "{out}"], None),
+    ("train-similarity --eval-data", ["train-similarity", "{other}", "--eval-data", "{inp}", "--resume", "--out",
+                                      "{out}"], None),
+    ("train-gan --resume", ["train-gan", "{inp}", "--resume", "--out", "{out}"], None),
+    ("index", ["index", "{other}", "{inp}", "--out", "{out}"], _earlier_index),
+    ("index --vectors", ["index", "{other}", "{other}", "--storage", "disk", "--vectors", "{dir}", "--out", "{out}"],
+     _earlier_index),
+    ("encode (shards)", ["encode", "{other}", "{inp}", "--out", "{out}"], None),
+    ("train-kplus1", ["train-kplus1", "{other}", "{inp}", "--unlabeled", "{other}", "--out", "{out}"], None),
+    ("train-outlier", ["train-outlier", "{other}", "{inp}", "--out", "{out}"], None),
+    ("quantize-similarity", ["quantize-similarity", "{dir}", "--out", "{out}"], None),
+]
+
+
+@pytest.mark.parametrize("what,args,earlier", INSIDE_OUT_CASES, ids=[c[0] for c in INSIDE_OUT_CASES])
+def test_an_input_inside_the_output_folder_is_refused(tmp_path, cli_main, what, args, earlier):
+    """`demo DATA --out DIR` with DATA inside DIR and an earlier run there deleted DATA."""
+    out = tmp_path / "run"
+    (out / "sub").mkdir(parents=True)
+    inp, folder = out / "data.csv", out / "sub"
+    inp.write_text("text,group\nprecious,a\n", encoding="utf-8")
+    (folder / "x").write_text("precious too")
+    other = tmp_path / "other.csv"
+    other.write_text("text,group\nhello,a\n", encoding="utf-8")
+    if earlier is not None:
+        earlier(out)
+    code, _, err = cli_main(*[a.format(inp=inp, out=out, other=other, dir=folder) for a in args])
+    assert_one_line_error(code, err, f"error: {out}: --out holds the input", "choose another --out")
+    assert inp.read_text(encoding="utf-8") == "text,group\nprecious,a\n" and (folder / "x").is_file()
+
+
+def test_an_output_folder_that_is_the_input_is_refused(tmp_path):
+    from textgan.common.paths import check_inputs_outside
+
+    data = tmp_path / "d"
+    data.mkdir()
+    (tmp_path / "link").symlink_to(data)
+    with pytest.raises(InputError, match=r"--out is the input .*d: writing the output there would replace it"):
+        check_inputs_outside(tmp_path / "link", [data])
+    (data / "f").touch()
+    with pytest.raises(InputError, match="--out holds the input"):  # however either path is spelled
+        check_inputs_outside(tmp_path / "sub" / ".." / "link", [data / ".." / "d" / "f"])
+    check_inputs_outside(data / "out", [data / "f", "minilm", None])  # beside or above the output: fine
+    check_inputs_outside(tmp_path / "new", [tmp_path / "new" / "missing.csv"])  # nothing there to lose
+
+
+# --- 12. a stray quote in a CSV swallows rows: refused with its lines -------------------------
+
+def _stray_quote_csv(path, where="text"):
+    """12 rows; row 3 (line 4) opens a quote that the `"` of row 9 (line 10) closes."""
+    rows = [f"sentence number {i},g{i % 3},note {i}" for i in range(12)]
+    rows[2] = '"quoted at the start,g2,note 2' if where == "text" else 'sentence number 2,g2,"note 2'
+    rows[8] = 'a quote at the end",g2,note 8' if where == "text" else 'sentence number 8,g2,note 8"'
+    path.write_text("text,group,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _csv_readers():
+    import similarity
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.encode import stream_rows
+
+    return {"load_groups": similarity.load_groups,
+            "load_texts": lambda p: similarity.load_texts(p, "text"),
+            "read_corpus": lambda p: read_corpus(p, "text", "group"),
+            "stream_rows": lambda p: list(stream_rows(p, "text", "group"))}
+
+
+@pytest.mark.parametrize("where", ["text", "an unread column"])
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "read_corpus", "stream_rows"])
+def test_a_stray_quote_in_a_csv_is_refused_with_its_lines(tmp_path, reader, where):
+    path = _stray_quote_csv(tmp_path / "c.csv", where)
+    with pytest.raises(InputError) as got:
+        _csv_readers()[reader](path)
+    col = "text" if where == "text" else "note"
+    assert str(got.value).startswith(f"{path}: lines 4-10: a quoted cell of column {col!r} runs over several lines")
+
+
+def test_a_csv_cell_quoted_over_lines_in_an_unread_column_without_rows_in_it_is_kept(tmp_path):
+    """A free-text note quoted over two lines is CSV; it holds no swallowed row (no delimiter after the break)."""
+    import similarity
+
+    path = tmp_path / "c.csv"
+    path.write_text('text,group,note\none,a,"first line\nsecond line"\ntwo,a,x\nthree,b,y\nfour,b,z\n',
+                    encoding="utf-8")
+    assert similarity.load_groups(path)[0] == ["one", "two", "three", "four"]
+
+
+def test_a_stray_quote_in_a_csv_is_one_error_line(tmp_path, cli_main):
+    path = _stray_quote_csv(tmp_path / "c.csv")
+    code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")
+    assert_one_line_error(code, err, f"error: {path}: lines 4-10: a quoted cell of column 'text'")
+    assert not (tmp_path / "sim").exists()

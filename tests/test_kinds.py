@@ -215,8 +215,9 @@ def test_saved_files_are_checksummed_and_shareable(tmp_path):
         load(out)
 
 
-def test_folders_of_textgan_0_1_still_load(tmp_path):
-    """Format textgan-gan/1 had no kind for the core GAN, EBM `noise` instead of a temperature, `lr_e`."""
+def test_folders_of_textgan_0_1_load_only_when_the_user_allows_unchecked(tmp_path, monkeypatch):
+    """Format textgan-gan/1 had no kind for the core GAN, EBM `noise` instead of a temperature, `lr_e`,
+    and no digests: setting the format to /1 must not switch checking off, so the user opts in."""
     out = train_gan(data(), config("ebm-langevin", steps=2), tmp_path / "e", progress=False)
     info = json.loads((out / "config.json").read_text())
     conf = info["config"]
@@ -226,18 +227,20 @@ def test_folders_of_textgan_0_1_still_load(tmp_path):
     old = {"format": "textgan-gan/1", "kind": "ebm-langevin", "config": conf, "shape": info["shape"],
            "dim": info["dim"], "steps_done": 2, "meta": {}}
     (out / "config.json").write_text(json.dumps(old))
+    with pytest.raises(InputError, match="saved by textgan 0.1, without checksums.*TEXTGAN_LOAD_UNCHECKED=1"):
+        load(out)
+    monkeypatch.setenv("TEXTGAN_LOAD_UNCHECKED", "1")
     m = load(out)
     assert m.config.temperature == pytest.approx(config("ebm-langevin").temperature)
     g = train_gan(data(), config("gan", steps=2), tmp_path / "g", progress=False)
     info = json.loads((g / "config.json").read_text())
+    current = dict(info, kind="flow-from-the-future")
     for key in ("kind", "versions", "files"):
         del info[key]
     info["format"] = "textgan-gan/1"
     (g / "config.json").write_text(json.dumps(info))
     assert load(g).kind == "gan"
-    info["kind"] = "flow-from-the-future"
-    info["format"] = FORMAT
-    (g / "config.json").write_text(json.dumps(info))
+    (g / "config.json").write_text(json.dumps(current))
     with pytest.raises(InputError, match="unknown model kind 'flow-from-the-future'"):
         load(g)
 

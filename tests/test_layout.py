@@ -132,3 +132,17 @@ def test_no_module_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in SOURCES
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (probably two concepts each; split them): {long}"
+
+
+def test_every_validate_returns_none():
+    """The project's verb: `validate()` raises or returns None, never `self` (a caller that chains
+    `cfg = X(...).validate()` reads as if validating built something new)."""
+    bad = []
+    for p in SOURCES:
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == "validate":
+                returns = [r for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
+                annotated = isinstance(node.returns, ast.Constant) and node.returns.value is None
+                if returns or not annotated:
+                    bad.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, bad

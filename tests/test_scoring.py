@@ -126,7 +126,7 @@ def test_combined_is_mean_of_validation_z_scores(faq_assets):
     q = v[::50]
     ref = ((knn_score(q, v) - k_val.mean()) / k_val.std() + (sc(q, "energy") - e_val.mean()) / e_val.std()) / 2
     assert np.allclose(score(q, "combined", v, sc, calibration=cal), ref, atol=1e-6)
-    with pytest.raises(InputError, match="critic score needs"):
+    with pytest.raises(InputError, match="--method critic does not use a 'ebm-langevin' model, which gives energy"):
         score(q, "critic", v, sc)
     with pytest.raises(InputError, match="unknown scoring method .x.; valid: knn, mahalanobis, flow, outlier, critic, energy, energy-head, combined"):
         score(q, "x", v)

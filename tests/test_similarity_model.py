@@ -130,13 +130,27 @@ def test_flipped_byte_in_weights_is_refused_by_its_digest(tmp_path):
     assert str(f) in str(err.value) and "checksum" in str(err.value)
 
 
-def test_model_saved_without_digests_still_loads(tmp_path):
+def test_model_without_digests_is_refused(tmp_path):
+    """Deleting the digests must not switch checking off (issue 17)."""
     path = _saved(tmp_path)
     cfg_file = path / "similarity_config.json"
     info = json.loads(cfg_file.read_text())
     del info["digests"], info["versions"]
     cfg_file.write_text(json.dumps(info))
-    assert similarity.load(path).fingerprint == info["fingerprint"]
+    with pytest.raises(InputError, match="similarity_config.json: records no digests"):
+        similarity.load(path)
+
+
+def _rehash(path):
+    """Recompute a model folder's digests and fingerprint, as a tamperer would: only the content checks remain."""
+    from similarity.model import _fingerprint
+    from textgan.common.artifacts import folder_digests
+
+    cfg_file = path / "similarity_config.json"
+    info = json.loads(cfg_file.read_text())
+    info["digests"] = folder_digests(path, skip=["similarity_config.json"])
+    info["fingerprint"] = _fingerprint(path)
+    cfg_file.write_text(json.dumps(info))
 
 
 def test_nan_weights_are_never_saved_nor_loaded(tmp_path):
@@ -148,14 +162,11 @@ def test_nan_weights_are_never_saved_nor_loaded(tmp_path):
     with pytest.raises(InputError, match="non-finite"):
         enc.save(tmp_path / "nan")
     assert not (tmp_path / "nan").exists()
-    path = _saved(tmp_path)  # a model saved before digests existed, weights then overwritten
-    cfg_file = path / "similarity_config.json"
-    info = json.loads(cfg_file.read_text())
-    del info["digests"]
-    cfg_file.write_text(json.dumps(info))
+    path = _saved(tmp_path)  # weights overwritten, digests recomputed: the NaN check itself must catch it
     weights = load_file(path / "model.safetensors")
     save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
                for k, v in weights.items()}, path / "model.safetensors")
+    _rehash(path)
     with pytest.raises(InputError) as err:
         similarity.load(path)
     assert "NaN" in str(err.value) and str(path / "model.safetensors") in str(err.value)
@@ -173,15 +184,12 @@ def test_sentence_transformers_model_with_nan_weights_is_refused(tmp_path):
     from similarity.model import load_st, minilm_path
 
     path = SentenceEncoder(load_st(minilm_path()), "sentence-transformers").save(tmp_path / "st")
-    cfg_file = path / "similarity_config.json"
-    info = json.loads(cfg_file.read_text())
-    del info["digests"]  # as saved before digests: the NaN check itself must catch it
-    cfg_file.write_text(json.dumps(info))
     weights_file = next(path.rglob("*.safetensors"))
     weights = load_file(weights_file)
     name = next(k for k, v in weights.items() if v.is_floating_point())
     weights[name] = torch.full_like(weights[name], float("nan"))
     save_file(weights, weights_file)
+    _rehash(path)  # digests recomputed: the NaN check itself must catch it
     with pytest.raises(InputError) as err:
         similarity.load(path)
     assert str(weights_file) in str(err.value) and "NaN" in str(err.value)

@@ -169,7 +169,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         raise InputError(f"{both[0].replace('_', '-')} is set twice (--{both[0].replace('_', '-')} and --set "
                          f"{both[0]}=...); pass it once")
     config = dataclasses.replace(base, **given, **settings).resolved()
-    check_new_out_dir(out_dir, resume)
+    check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
     if sim_model is not None:
         path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
                                             group_col=group_col, progress=progress, resume=resume)

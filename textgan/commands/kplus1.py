@@ -35,7 +35,7 @@ def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, s
     from textgan.workflow.core import read_corpus
     from textgan.workflow.kplus1 import train_on_corpus
 
-    check_new_out_dir(out_dir, hint="choose a new --out")
+    check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model, labelled, unlabeled])
     unl, _ = read_corpus(unlabeled, text_col if not str(unlabeled).endswith(".txt") else None)
     given = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     cfg = dataclasses.replace(KPlus1Config(), **given) if given else None

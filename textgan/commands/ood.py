@@ -102,7 +102,7 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
     from textgan.ood.outlier import OutlierConfig
     from textgan.workflow.score import train_outlier_on_corpus
 
-    check_new_out_dir(out_dir, hint="choose a new --out")
+    check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model, corpus, outliers_file, generator])
     if source == "opengan":
         from textgan.workflow.core import load_encoder, read_corpus
         from textgan.workflow.heldout import opengan_on_corpus

@@ -115,12 +115,10 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     if eval_fraction is not None:
         fields["eval_fraction"] = eval_fraction
     config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
-    check_writable(check_new_out_dir(out_dir, resume))
+    inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
+    check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():
-        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
-        ev_t = ev_g = None
-        if eval_data:
-            ev_t, ev_g = similarity.load_groups(eval_data, text_col, group_col)
+        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col)
         extra = None
         if unlabeled:
             from similarity.distil import load_unlabeled
@@ -144,6 +142,15 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}")
         _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+def _grouped(data, other, text_col: str, group_col: str):
+    """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
+    file, --eval-data or --reference, else (None, None))."""
+    import similarity
+
+    main = similarity.load_groups(data, text_col, group_col, min_groups=2)
+    return main, similarity.load_groups(other, text_col, group_col) if other else (None, None)
 
 
 def _echo_heldout(path) -> None:
@@ -189,10 +196,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
     with warnings_as_lines():
-        texts, groups = similarity.load_groups(data, text_col, group_col, min_groups=2)
-        ref_t = ref_g = None
-        if reference:
-            ref_t, ref_g = similarity.load_groups(reference, text_col, group_col)
+        (texts, groups), (ref_t, ref_g) = _grouped(data, reference, text_col, group_col)
     scored = None
     if pairs:
         cols = pair_cols.split(",")
@@ -269,6 +273,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+        from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
         from pathlib import Path
@@ -280,6 +285,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
                              out_file)
         # the folder itself, not manifest.json below it: a finished folder has one, and a rerun repairs it
         check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]).parent)
+        check_inputs_outside(out_file, [texts, model])
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
                             shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)
@@ -310,6 +316,6 @@ def quantize_similarity_cmd(model, out_dir) -> None:
     from similarity.quantize import quantize
     from textgan.common.artifacts import check_new_out_dir, check_writable
 
-    check_writable(check_new_out_dir(out_dir, hint="choose a new --out"))
+    check_writable(check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model]))
     path = quantize(model).save(out_dir)
     click.echo(f"saved int8 model to {path}")

@@ -9,7 +9,6 @@ so a saved model can be shared with other users.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -17,8 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from textgan.common.digests import file_sha256, folder_digests, listed_files, verify_digests  # noqa: F401 (API)
 from textgan.common.errors import InputError
-from textgan.common.paths import check_folder_replaceable, check_replaceable, name_failed_save
+from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
 
 
 def _umask() -> int:
@@ -225,44 +225,6 @@ def load_tensors(path: str | Path, check_finite: bool = True) -> dict:
     return tensors
 
 
-# --- checksums -------------------------------------------------------------------------------
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def folder_digests(folder: str | Path, skip: Iterable[str] = ()) -> dict[str, str]:
-    """sha256 of every file below `folder` (relative POSIX paths), except the names in `skip`
-    (the metadata file that will hold the digests) and hidden files."""
-    folder, skip = Path(folder), set(skip)
-    out = {}
-    for f in sorted(folder.rglob("*")):
-        rel = f.relative_to(folder).as_posix()
-        if f.is_file() and rel not in skip and not any(part.startswith(".") for part in f.relative_to(folder).parts):
-            out[rel] = file_sha256(f)
-    return out
-
-
-def verify_digests(folder: str | Path, digests: dict[str, str] | None) -> None:
-    """Refuse a folder whose files no longer match the digests recorded when it was saved.
-
-    Folders saved before digests were recorded (None) pass unchecked.
-    """
-    if not digests:
-        return
-    folder = Path(folder)
-    for rel, want in digests.items():
-        f = folder / rel
-        if not f.is_file():
-            raise InputError("missing file (recorded when the folder was saved)", f)
-        if file_sha256(f) != want:
-            raise InputError("checksum mismatch: the file changed or is corrupt since it was saved", f)
-
-
 # --- library versions ------------------------------------------------------------------------
 
 _VERSIONED = ("textgan", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy")
@@ -289,9 +251,10 @@ def is_nonempty_dir(path: str | Path) -> bool:
 
 
 def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass --resume to continue, "
-                      "or choose a new --out") -> Path:
-    """An output folder must be new or empty unless resuming; a file there is refused."""
-    out = Path(out)
+                      "or choose a new --out", inputs: Iterable[str | Path | None] = ()) -> Path:
+    """An output folder must be new or empty unless resuming; a file there is refused, and so is a
+    folder that is or holds one of the `inputs` (check_inputs_outside)."""
+    out = check_inputs_outside(out, inputs)
     try:
         out.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13

@@ -104,3 +104,29 @@ def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
             name = name[:-len(suf)]
             break
     return [Path(name + suf) for suf in suffixes]
+
+
+def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None], option: str = "--out") -> Path:
+    """Refuse an output folder that is, or holds, one of the command's inputs (symlinks resolved).
+
+    A folder output replaces what was there (an earlier run is moved aside and deleted; a rerun
+    repairs its shards): `demo data.csv --out runs/x` with runs/x/data.csv deleted the data. Inputs
+    that do not exist (a model name such as "minilm", "hf:..." datasets) hold nothing to lose.
+    """
+    out = Path(out)
+    try:
+        res = out.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        raise InputError(f"{option}: cannot resolve the output path (symlink loop?)", out) from None
+    for inp in inputs:
+        if inp is None or not isinstance(inp, (str, os.PathLike)) or not os.path.lexists(inp):
+            continue
+        try:
+            r = Path(inp).resolve()
+        except (OSError, RuntimeError):
+            continue  # a broken link is reported by the reader
+        if r == res or res in r.parents:
+            where = "is" if r == res else "holds"
+            raise InputError(f"{option} {where} the input {inp}: writing the output there would replace it; "
+                             f"choose another {option} or move the input out of it", out)
+    return out

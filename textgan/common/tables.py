@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Iterable
 
 from textgan.common.errors import InputError
 
@@ -45,3 +46,40 @@ def dataset_error(exc: BaseException, p) -> InputError:
         return InputError("empty dataset", p)
     msg = " ".join(str(root).split()) or root.__class__.__name__
     return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
+
+
+def spanning_cell(row: dict, read: Iterable[str], delimiter: str = ",") -> str | None:
+    """The column of a CSV row whose cell runs over a line break, or None.
+
+    A stray `"` at the start of a CSV field opens a quoted field that runs to the next `"`,
+    swallowing the rows between into one cell (48 lines in, 41 rows out). A sentence never spans
+    lines, so in a column that is read any line break is refused; in another column (a free-text
+    note may be quoted over lines) only a break followed by the delimiter: swallowed rows."""
+    read = set(read)
+    for col, v in row.items():
+        if isinstance(v, str) and ("\n" in v or "\r" in v):
+            if col in read or delimiter in v.replace("\r", "\n").split("\n", 1)[1]:
+                return col
+    return None
+
+
+def quoted_span(path, delimiter: str = ",") -> tuple[int, int] | None:
+    """(first, last) physical line of the first CSV record that runs over several lines."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader, prev = csv.reader(fh, delimiter=delimiter), 0
+        for rec in reader:
+            if reader.line_num - prev > 1 and any("\n" in f or "\r" in f for f in rec):
+                return prev + 1, reader.line_num
+            prev = reader.line_num
+    return None
+
+
+def spanning_error(path, column: str, row: int, delimiter: str = ",") -> InputError:
+    """The one line for a cell that spans lines: where it starts and ends in the file."""
+    span = quoted_span(path, delimiter)
+    where = f"lines {span[0]}-{span[1]}" if span else f"row {row}"
+    return InputError(f"{where}: a quoted cell of column {column!r} runs over several lines (a stray '\"' opens a "
+                      "quoted field that swallows the rows up to the next one); a sentence cannot span lines: remove "
+                      "the quote, or quote the whole cell and double the quotes inside it", path)

@@ -12,14 +12,15 @@ more like the training data) and `score_name` ("critic" or "energy").
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from textgan.common.artifacts import (folder_digests, library_versions, load_json, load_tensors, save_json,
-                               verify_digests)
+from textgan.common.artifacts import (file_sha256, folder_digests, library_versions, load_json, load_tensors,
+                                      save_json, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 
@@ -27,6 +28,17 @@ FORMAT = "textgan-gan/2"
 # same files, no digests or versions; `kind` absent means "gan"; still loads (tests/test_kinds.py)
 LEGACY_FORMATS = ("textgan-gan/1",)
 CONFIG = "config.json"
+# the JSON files of a model besides config.json: group names, the K+1 model's rejection threshold
+MODEL_JSON = ("labels.json", "rejection.json")
+# a 0.1 folder has no digests: loading one unchecked is the user's choice, never the folder's
+UNCHECKED_ENV = "TEXTGAN_LOAD_UNCHECKED"
+
+
+def model_files(out: Path) -> list[str]:
+    """The files of a model folder that loaders read, and so that its digests cover: the weights and
+    MODEL_JSON (not the run's metrics, plots or checkpoint)."""
+    return sorted(p.name for p in Path(out).iterdir()
+                  if p.is_file() and (p.suffix == ".safetensors" or p.name in MODEL_JSON))
 
 
 def write_model_config(out: Path, kind: str, config, shape, steps_done: int, meta: dict | None,
@@ -35,7 +47,7 @@ def write_model_config(out: Path, kind: str, config, shape, steps_done: int, met
 
     Only the model's own files are hashed (not the run's metrics, plots or checkpoint).
     """
-    names = [p.name for p in out.iterdir() if p.suffix == ".safetensors" or p.name == "labels.json"]
+    names = model_files(out)
     digests = {k: v for k, v in folder_digests(out).items() if k in names}
     save_json({"format": FORMAT, "kind": kind, "config": config.to_dict(), "shape": list(shape),
                "dim": math.prod(shape), "steps_done": int(steps_done), "meta": meta or {},
@@ -53,10 +65,23 @@ def read_model_config(path: str | Path) -> dict:
     for key in ("config", "shape"):
         if key not in info:
             raise InputError(f"config.json has no {key!r}", path / CONFIG)
-    verify_digests(path, info.get("files"))
+    if info["format"] in LEGACY_FORMATS and "files" not in info:
+        if os.environ.get(UNCHECKED_ENV) != "1":
+            raise InputError(f"saved by textgan 0.1, without checksums: its files cannot be checked; retrain it, "
+                             f"or set {UNCHECKED_ENV}=1 to load it unchecked", path / CONFIG)
+    else:
+        verify_digests(path, info.get("files"), path / CONFIG, cover=model_files(path))
     info.setdefault("kind", "gan")
     info.setdefault("meta", {})
     return info
+
+
+def record_model_file(path: Path, name: str) -> None:
+    """Add the digest of a file written into a finished model folder (the K+1 rejection threshold,
+    fitted on the trained model) to its config.json."""
+    info = load_json(path / CONFIG)
+    info["files"] = {**info["files"], name: file_sha256(path / name)}
+    save_json(info, path / CONFIG)
 
 
 def load_weights(net: nn.Module, file: Path) -> nn.Module:

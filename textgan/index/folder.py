@@ -21,8 +21,8 @@ import os
 import shutil
 from pathlib import Path
 
-from textgan.common.artifacts import (folder_digests, is_nonempty_dir, library_versions, load_json, save_json,
-                                      verify_digests)
+from textgan.common.artifacts import (folder_digests, is_nonempty_dir, library_versions, listed_files, load_json,
+                                      save_json, verify_digests)
 from textgan.common.errors import InputError
 
 FORMAT = "textgan-index"
@@ -182,7 +182,9 @@ def verify_files(path: Path, meta: dict) -> Path:
     size = f.stat().st_size
     if meta.get("index_bytes") not in (None, size):
         raise InputError(f"index file is {size} bytes, expected {meta['index_bytes']} (truncated?)", f)
-    verify_digests(path, meta["digests"])  # read_meta checked that there are digests, all inside the folder
+    # read_meta checked that there are digests, all inside the folder; every file is covered, so deleting
+    # one file's entry does not switch its check off
+    verify_digests(path, meta["digests"], path / "meta.json", cover=listed_files(path, skip=("meta.json",)))
     return f
 
 

@@ -46,10 +46,12 @@ class IndexOptions:
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise InputError(f"unknown index option(s) {', '.join(unknown)}; valid: {', '.join(names)}")
-        return dataclasses.replace(options or cls(), **overrides).validate()
+        out = dataclasses.replace(options or cls(), **overrides)
+        out.validate()
+        return out
 
-    def validate(self) -> IndexOptions:
-        """Refuse bad values (messages name the CLI flags); returns self."""
+    def validate(self) -> None:
+        """Refuse bad values (messages name the CLI flags)."""
         if self.storage not in STORAGES:
             raise InputError(f"--storage must be one of {', '.join(STORAGES)}, got {self.storage!r}")
         if self.factory is not None and (not isinstance(self.factory, str) or not self.factory.strip()):
@@ -69,7 +71,6 @@ class IndexOptions:
             raise InputError(f"rerank must be an integer >= 0, got {self.rerank}")
         if _not_int(self.seed):
             raise InputError(f"seed must be an integer, got {self.seed!r}")
-        return self
 
     @property
     def recall_target(self) -> float:

@@ -127,5 +127,8 @@ def _check_manifest(folder: Path, m: dict) -> None:
             raise InputError(f"shard entry {s!r:.80} lacks a name, rows or sha256", f)
         for rel in (f"{s['name']}.npy", f"{s['name']}.texts.jsonl", f"{s['name']}.json", *s["sha256"]):
             inside(folder, rel, f, "shard file")
+        for need in (f"{s['name']}.npy", f"{s['name']}.texts.jsonl"):  # deleting one must not skip its check
+            if need not in s["sha256"]:
+                raise InputError(f"shard {s['name']} records no sha256 of {need}", f)
     if sum(s["rows"] for s in shards) != m["n"]:
         raise InputError(f"the shards hold {sum(s['rows'] for s in shards)} rows, 'n' says {m['n']}", f)

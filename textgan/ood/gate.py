@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
+from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr, choose_threshold, load_scorer,
+                                  make_method)
 from textgan.common.vectors import check_k, check_same_encoder
 
 
@@ -37,6 +38,41 @@ class Gate:
     def __call__(self, vectors) -> tuple[np.ndarray, list[bool]]:
         s = self.scorer(vectors)
         return s, [bool(x >= self.threshold) for x in s]
+
+
+GATE_FORMAT = "textgan-gate/2"  # /1 had no digest: such a cache is refitted, never trusted
+
+
+def _digest(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def read_gate_cache(path: Path) -> dict | None:
+    """A cached threshold, checked: None when there is none (or one of an older format, refitted);
+    a changed file, or a threshold that is not a finite number (NaN flagged every query out of
+    domain; a knn threshold is a cosine, in [-1, 1]), is refused even with a recomputed digest."""
+    import math
+
+    from textgan.common.artifacts import load_json
+
+    if not path.is_file():
+        return None
+    info = load_json(path)
+    if not isinstance(info, dict) or info.get("format") != GATE_FORMAT:
+        return None
+    fields = {k: info.get(k) for k in ("index", "method", "tpr", "threshold", "source")}
+    if info.get("digest") != _digest(fields):
+        raise InputError("checksum mismatch: the cached threshold changed since it was written (delete the file "
+                         "to refit it)", path)
+    thr, tpr = fields["threshold"], fields["tpr"]
+    low, high = (-1.0, 1.0) if fields["method"] == "knn" else (-math.inf, math.inf)
+    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not (math.isfinite(thr) and low <= thr <= high):
+        raise InputError(f"the cached threshold must be a finite number{' in [-1, 1]' if high < math.inf else ''}, "
+                         f"got {thr!r:.40} (delete the file to refit it)", path)
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1 \
+            or not all(isinstance(fields[k], str) for k in ("index", "method", "source")):
+        raise InputError("malformed cached threshold (delete the file to refit it)", path)
+    return dict(fields, threshold=float(thr))
 
 
 def _index_key(idx) -> str:
@@ -84,6 +120,8 @@ def index_outlier(idx, index_path=None):
 def _index_models(method: str, idx, index_path, models: list, combine=None) -> tuple[list, np.ndarray | None]:
     """(`models`, plus the index's own outlier classifier when `outlier`, or the default `combined`,
     has no model folder; the index rows that classifier held out, or None)."""
+    if method != "combined":  # before the index's classifier is trained for a model that would go unused
+        check_models_used(method, [method], models)
     wants = method == "outlier" or (method == "combined" and not models and not combine)
     if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
         return models, None
@@ -130,21 +168,17 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     key = _index_key(idx)
     if use_held:  # another model's (or a retrained model's) held-out vectors: another threshold
         key += hashlib.sha256(np.ascontiguousarray(heldout, np.float32).tobytes()).hexdigest()[:16]
-    if cache is not None and cache.is_file():
-        try:
-            info = json.loads(cache.read_text(encoding="utf-8"))
-            if info.get("index") == key and info.get("method") == method:
-                return Gate(scorer, float(info["threshold"]), info["source"], tpr)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a broken cache is refitted
+    info = read_gate_cache(cache) if cache is not None else None
+    if info is not None and info["index"] == key and info["method"] == method and info["tpr"] == tpr:
+        return Gate(scorer, info["threshold"], info["source"], tpr)
     val, source = held_out_scores(scorer, heldout, idx) if use_held else scorer.in_domain_scores()
     gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
     if cache is not None:
         from textgan.common.artifacts import save_json
 
         try:
-            save_json({"format": "textgan-gate/1", "index": key, "method": method, "tpr": tpr,
-                       "threshold": gate.threshold, "source": source}, cache)
+            fields = {"index": key, "method": method, "tpr": tpr, "threshold": gate.threshold, "source": source}
+            save_json({"format": GATE_FORMAT, **fields, "digest": _digest(fields)}, cache)
         except OSError as exc:  # a read-only place: the gate still works, just uncached
             warnings.warn(f"could not cache the in-domain threshold beside the index ({exc})", UserWarning,
                           stacklevel=2)

@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors,
-                                      save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
+from textgan.ood.folder import read_held_out, read_scorer, save_scorer
 
 FORMAT = "textgan-opengan/1"
+WEIGHTS = "discriminator.safetensors"
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,13 @@ class OpenGANConfig:
     eval_every: int = 100
     seed: int = 0
 
-    def validate(self) -> "OpenGANConfig":
+    def validate(self) -> None:
         for name in ("steps", "batch_size", "noise_dim", "width", "eval_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"opengan: {name} must be an integer >= 1, got {v!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise InputError(f"opengan: lr must be in (0, 1), got {self.lr!r}")
-        return self
 
 
 def _mlp(d_in: int, width: int, d_out: int) -> nn.Sequential:
@@ -84,36 +83,23 @@ class OpenGAN:
         return self.net(x)[:, 0] if len(x) else x.new_zeros(0)
 
     def save(self, out: str | Path) -> Path:
-        out = Path(out)
-        with atomic_dir(out) as tmp:
-            save_tensors(self.net.state_dict(), tmp / "discriminator.safetensors")
-            if self.held_out_scores is not None:
-                save_tensors({"score": torch.from_numpy(np.asarray(self.held_out_scores, np.float32))},
-                             tmp / "held_out.safetensors")
-            save_json({"format": FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config), "dim": self.dim,
-                       "selection": self.selection, "meta": self.meta, "versions": library_versions(),
-                       "files": folder_digests(tmp)}, tmp / "config.json")
-        return out
+        return save_scorer(out, WEIGHTS, self.net.state_dict(),
+                           {"format": FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
+                            "dim": self.dim, "selection": self.selection, "meta": self.meta}, self.held_out_scores)
 
     @classmethod
     def load(cls, path: str | Path) -> "OpenGAN":
         path = Path(path)
-        info = load_json(path / "config.json")
-        if not isinstance(info, dict) or info.get("format") != FORMAT:
-            raise InputError("not an OpenGAN folder (config.json has no textgan-opengan format)", path)
-        verify_digests(path, info.get("files"))
+        info = read_scorer(path, FORMAT, "an OpenGAN")
         try:
-            cfg, dim = OpenGANConfig(**info["config"]).validate(), int(info["dim"])
+            cfg, dim = OpenGANConfig(**info["config"]), int(info["dim"])
+            cfg.validate()
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an OpenGAN ({exc})", path) from None
-        net = _mlp(dim, cfg.width, 1)
         from textgan.gan.saved import load_weights
 
-        load_weights(net, path / "discriminator.safetensors")
-        held = None
-        if (path / "held_out.safetensors").is_file():
-            held = load_tensors(path / "held_out.safetensors")["score"].numpy().astype(np.float64)
-        return cls(net, cfg, dim, info.get("meta") or {}, info.get("selection") or {}, held)
+        net = load_weights(_mlp(dim, cfg.width, 1), path / WEIGHTS)
+        return cls(net, cfg, dim, info.get("meta") or {}, info.get("selection") or {}, read_held_out(path)[0])
 
 
 def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), outliers=None,
@@ -121,7 +107,8 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
     """Train a GAN on (N, D) in-domain vectors and keep the discriminator that best separates the
     (M, D) `held_out` in-domain vectors (never trained on) from `outliers` (when given) or from a
     fixed noise batch of the generator at that step, by AUROC."""
-    cfg = config.validate()
+    config.validate()
+    cfg = config
     x = torch.from_numpy(as_matrix(vectors, "vectors"))
     dim = x.shape[1]
     v_in = torch.from_numpy(as_matrix(held_out, "held-out vectors", dim=dim))

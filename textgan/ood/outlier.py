@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, load_json, load_tensors, save_json,
-                               save_tensors, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
+from textgan.ood.folder import read_held_out, read_scorer, save_scorer
 
 FORMAT = "textgan-outlier/1"
+WEIGHTS = "classifier.safetensors"
 Source = Literal["boundary", "conditional", "mixup", "sphere"]
 
 
@@ -63,7 +63,7 @@ class OutlierConfig:
     holdout: float = 0.1
     seed: int = 0
 
-    def validate(self) -> "OutlierConfig":
+    def validate(self) -> None:
         if self.head not in ("cosine", "mlp"):
             raise InputError(f"unknown outlier classifier head {self.head!r}; valid: cosine, mlp")
         if self.source not in SOURCES:
@@ -74,7 +74,6 @@ class OutlierConfig:
         if not self.lr > 0 or self.pool < 0 or not 0 <= self.holdout < 1:
             raise InputError(f"need lr > 0, pool >= 0 and holdout in [0, 1); got {self.lr}, {self.pool}, "
                              f"{self.holdout}")
-        return self
 
 
 # --- sources of pseudo-outliers: (x (N, D), group ids (N,) | None, generator | None, n, rng) -> (n, D)
@@ -200,41 +199,29 @@ class OutlierClassifier:
         return torch.cat([_log_odds(self.net(c)) for c in x.split(8192)]) if len(x) else x.new_zeros(0)
 
     def save(self, out: str | Path) -> Path:
-        out = Path(out)
-        with atomic_dir(out) as tmp:
-            save_tensors(self.net.state_dict(), tmp / "classifier.safetensors")
-            if self.held_out_scores is not None:
-                held = {"score": torch.from_numpy(np.asarray(self.held_out_scores, np.float32))}
-                if self.held_out_rows is not None:
-                    held["rows"] = torch.from_numpy(np.asarray(self.held_out_rows, np.int64))
-                save_tensors(held, tmp / "held_out.safetensors")
-            save_json({"format": FORMAT, "kind": "outlier", "config": dataclasses.asdict(self.config),
-                       "dim": self.dim, "groups": self.groups, "source": self.source, "meta": self.meta,
-                       "versions": library_versions(), "files": folder_digests(tmp)}, tmp / "config.json")
-        return out
+        return save_scorer(out, WEIGHTS, self.net.state_dict(),
+                           {"format": FORMAT, "kind": "outlier", "config": dataclasses.asdict(self.config),
+                            "dim": self.dim, "groups": self.groups, "source": self.source, "meta": self.meta},
+                           self.held_out_scores, self.held_out_rows)
 
     @classmethod
     def load(cls, path: str | Path) -> "OutlierClassifier":
         path = Path(path)
-        info = load_json(path / "config.json")
-        if not isinstance(info, dict) or info.get("format") != FORMAT:
-            raise InputError("not an outlier classifier folder (config.json has no textgan-outlier format)", path)
-        verify_digests(path, info.get("files"))
+        info = read_scorer(path, FORMAT, "an outlier classifier")
         try:
-            cfg = OutlierConfig(**info["config"]).validate()
+            cfg = OutlierConfig(**info["config"])
+            cfg.validate()
             groups, dim = info["groups"], int(info["dim"])
+            if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+                raise TypeError(f"groups must be a list of names, got {groups!r:.40}")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an outlier classifier ({exc})", path) from None
-        net = _net(dim, len(groups) if groups else 0, cfg)
         from textgan.gan.saved import load_weights
 
-        load_weights(net, path / "classifier.safetensors")
-        held = rows = None
-        if (path / "held_out.safetensors").is_file():
-            t = load_tensors(path / "held_out.safetensors")
-            held, rows = t["score"].numpy().astype(np.float64), t.get("rows")
+        net = load_weights(_net(dim, len(groups) if groups else 0, cfg), path / WEIGHTS)
+        held, rows = read_held_out(path)
         clf = cls(net, cfg, dim, groups, info.get("meta") or {}, info.get("source") or {}, held)
-        clf.held_out_rows = None if rows is None else rows.numpy()
+        clf.held_out_rows = rows
         return clf
 
 
@@ -250,7 +237,8 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
     from textgan.gan.flow import split_holdout
     from textgan.common.state import seed_all
 
-    cfg = config.validate()
+    config.validate()
+    cfg = config
     x = as_matrix(vectors, "in-domain vectors", min_rows=2)
     gen_path = None
     if isinstance(generator, (str, Path)):

@@ -203,6 +203,20 @@ class Calibration:
         return (s - mu) / sd
 
 
+def check_models_used(method: str, components: Sequence[str], models: Sequence[ModelScorer]) -> None:
+    """Every given model must serve a component of the method: `--method outlier --gan FLOW` scored
+    with another classifier while the user believed the flow was used."""
+    used = {c.split(":")[0] for c in components}
+    for sc in models:
+        if not used & set(sc.methods):
+            what = f"{method} ({', '.join(components)})" if method == "combined" else method
+            serves = " or ".join(sc.methods)
+            hint = (f"add {sc.methods[0]} to --combine" if method == "combined" else
+                    f"use --method {sc.methods[0]}, or --method combined --combine {method},{sc.methods[0]}")
+            raise InputError(f"--method {what} does not use a {sc.kind!r} model, which gives {serves} scores "
+                             f"({hint})", sc.name or None)
+
+
 def _as_list(scorer) -> list[ModelScorer]:
     if scorer is None:
         return []
@@ -242,6 +256,7 @@ class Scorer:
                 raise InputError("the combined score needs an index and/or a model")
         else:
             self.components = [self.method]
+        check_models_used(self.method, self.components, self.models)  # names the model's folder
         for c in self.components:  # fail now on a missing resource, not at the first vectors
             self._part(c.split(":")[0], int(c.split(":")[1]) if ":" in c else None)
         self.calibration = calibration

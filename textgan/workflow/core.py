@@ -15,7 +15,7 @@ import numpy as np
 from textgan.common.artifacts import run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
-from textgan.common.paths import output_files
+from textgan.common.paths import check_inputs_outside, output_files
 from textgan.metrics import typical_nn_cosine
 from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
 
@@ -112,6 +112,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     # checked once, before any encoding; progress bars on by default (encoding a corpus takes a while)
     options = IndexOptions.of(options or IndexOptions(progress=True), **overrides)
     check_index_out(out)
+    # the old index is replaced whole: a corpus, model or shard folder inside it would go with it
+    check_inputs_outside(out, [model, corpus, vectors_dir])
     # one writer per index folder, however its path is spelled (two runs both "succeeded": last wins)
     with run_lock(Path(out).resolve()):
         return _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, encoder_path, vectors_dir)

@@ -18,6 +18,7 @@ import numpy as np
 from textgan.workflow import core as workflow
 from textgan.common.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json, save_jsonl, save_npy
 from textgan.common.errors import InputError
+from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
@@ -54,7 +55,7 @@ class DemoConfig:
     k: int = 3
     seed: int = 0
 
-    def validate(self) -> "DemoConfig":
+    def validate(self) -> None:
         """Refuse bad settings before anything trains (InputError naming the setting)."""
         from textgan.gan import make_kind, make_objective
 
@@ -74,7 +75,6 @@ class DemoConfig:
 
         # a missing teacher or a tokenizer it cannot serve fails here, before any training
         TrainConfig(teacher=self.sim_teacher, tokenizer=self.sim_tokenizer).resolved()
-        return self
 
 
 def gan_batch(preset: int, n_train: int) -> int:
@@ -161,6 +161,8 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
 
     # 0. everything that can be wrong with the inputs fails here, before any training
     config.validate()
+    # an earlier run in `out` is deleted when the new one replaces it: so would be an input inside it
+    check_inputs_outside(out, [data, queries, pairs, config.sim_teacher])
     out = _check_out(Path(out))
     texts, groups = similarity.load_groups(data, text_col=text_col, group_col=group_col)
     if len(set(groups)) < 2:

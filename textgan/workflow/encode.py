@@ -53,7 +53,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
     from similarity.data import FORMATS, text_cells
-    from textgan.common.tables import dataset_error, datasets_quietly
+    from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
     p = Path(path)
     if not p.is_file():
@@ -86,6 +86,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 if text_col not in row or (group_col and group_col not in row):
                     missing = text_col if text_col not in row else group_col
                     raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
+                if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
+                    raise spanning_error(p, col, i + 1)
                 t = row[text_col]
                 if t is None or not str(t).strip():
                     raise InputError(f"row {i + 1}: empty value in column {text_col!r}", p)

@@ -17,8 +17,9 @@ import torch
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_same_encoder
+from textgan.gan.saved import record_model_file
 
-REJECTION = "rejection.json"
+REJECTION = "rejection.json"  # one of textgan.gan.saved.MODEL_JSON: covered by the model's digests
 
 
 def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder: dict | None = None,
@@ -59,8 +60,28 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     save_json({"score": "log Z (K+1 in-domain evidence)", "on": "the unlabelled training vectors", "tpr": tpr,
                "threshold": choose_threshold(s, tpr)},
               Path(path) / REJECTION)
+    record_model_file(Path(path), REJECTION)  # checksummed like the weights
     return Path(path)
 
+
+def load_rejection(path: Path) -> float | None:
+    """The stored rejection threshold of a K+1 folder (its digest was checked with the model), or None.
+
+    A NaN threshold flagged every sentence out of scope: anything but a finite number is refused,
+    even with a recomputed digest."""
+    import math
+
+    f = Path(path) / REJECTION
+    if not f.is_file():
+        return None
+    info = load_json(f)
+    thr = info.get("threshold") if isinstance(info, dict) else None
+    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not math.isfinite(thr):
+        raise InputError(f"'threshold' must be a finite number, got {thr!r:.40}", f)
+    tpr = info.get("tpr")
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1:
+        raise InputError(f"'tpr' must be in (0, 1], got {tpr!r:.40}", f)
+    return float(thr)
 
 
 def load_classifier(path):
@@ -78,9 +99,7 @@ def classify_vectors(model, vectors) -> dict:
     m = load_classifier(model)
     p = m.probabilities(vectors).numpy()
     s = m.score(vectors).numpy()
-    rej = None
-    if isinstance(model, (str, Path)) and (Path(model) / REJECTION).is_file():
-        rej = load_json(Path(model) / REJECTION)["threshold"]
+    rej = load_rejection(Path(model)) if isinstance(model, (str, Path)) else None
     return {"group": [m.groups[i] for i in p.argmax(1)], "confidence": p.max(1), "score": s,
             "in_scope": None if rej is None else s >= rej, "threshold": rej}
 

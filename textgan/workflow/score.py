@@ -94,7 +94,8 @@ def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | Non
 
     from textgan.gan import load
 
-    cfg = (config or OutlierConfig()).validate()
+    cfg = config or OutlierConfig()
+    cfg.validate()
     check_generator(cfg.source, None if generator is None else load(generator))  # before encoding
     enc = load_encoder(model)
     texts, groups = read_corpus(corpus, text_col, group_col)

@@ -1,0 +1,67 @@
+"""Checksums of artefact folders: sha256 of every file, recorded when a folder is saved and
+verified when it is loaded. Deleting or editing the record does not switch checking off: a
+folder without digests, or with a file the loader reads but the record omits, is refused."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from textgan.common.errors import InputError
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_digests(folder: str | Path, skip: Iterable[str] = ()) -> dict[str, str]:
+    """sha256 of every file below `folder` (relative POSIX paths), except the names in `skip`
+    (the metadata file that will hold the digests) and hidden files."""
+    folder = Path(folder)
+    return {rel: file_sha256(folder / rel) for rel in listed_files(folder, skip)}
+
+
+def verify_digests(folder: str | Path, digests: Any, where: str | Path | None = None,
+                   cover: Iterable[str] = ()) -> None:
+    """Refuse a folder whose files no longer match the digests recorded when it was saved.
+
+    Checking cannot be switched off by editing the config that holds the digests: a folder
+    without them (None: the key deleted) is refused, every recorded name must lie inside the
+    folder, and each file of `cover` (what the loader reads) that is present must be recorded.
+
+    Args:
+        where: the file that holds the digests, for the message (default: the folder).
+        cover: names relative to `folder`.
+    """
+    folder = Path(folder)
+    where = folder if where is None else where
+    if digests is None:
+        raise InputError("records no digests (saved by an old version, or tampered): its files cannot be "
+                         "checked; save it again with this version", where)
+    if not isinstance(digests, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
+        raise InputError("the digests must map file names to sha256 strings", where)
+    base = folder.resolve()
+    for rel, want in digests.items():
+        f = folder / rel
+        if not rel or Path(rel).is_absolute() or base not in f.resolve().parents:
+            raise InputError(f"digest of {rel!r} lies outside the folder", where)
+        if not f.is_file():
+            raise InputError("missing file (recorded when the folder was saved)", f)
+        if file_sha256(f) != want:
+            raise InputError("checksum mismatch: the file changed or is corrupt since it was saved", f)
+    for rel in cover:
+        if rel not in digests and (folder / rel).exists():
+            raise InputError(f"{rel} has no recorded digest: it was not part of the folder when it was saved "
+                             "(or its digest was deleted)", where)
+
+
+def listed_files(folder: str | Path, skip: Iterable[str] = ()) -> list[str]:
+    """The names `folder_digests` would record for the folder as it is now (what a loader must see covered)."""
+    folder, skip = Path(folder), set(skip)
+    return [f.relative_to(folder).as_posix() for f in sorted(folder.rglob("*"))
+            if f.is_file() and f.relative_to(folder).as_posix() not in skip
+            and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
