@@ -50,3 +50,58 @@ def test_a_killed_writers_temp_folders_are_cleaned_by_the_next_save(tmp_path):
     build_index(x, [str(i) for i in range(20)]).save(tmp_path / "idx")
     assert not stale.exists() and not old.exists() and live.exists() and other_host.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_host.name, "idx"])
+
+
+def _rows(idx) -> tuple:
+    return tuple(idx.texts[i] for i in range(idx.ntotal))
+
+
+def test_a_reader_sees_the_old_or_the_new_index_while_it_is_rebuilt(faq, tmp_path, cli_main):
+    """One process rebuilds one --out over and over (RAM from 40 sentences, sharded and on-disk from
+    60), another loads it in a tight loop: every load is one whole build. With the old two-rename
+    publication and no reload this failed within seconds (a member's meta.json missing mid-swap)."""
+    from helpers import cli_code, fork_child
+    from textgan.common.errors import InputError
+    from textgan.index.build import load_index
+
+    model, texts, _, _ = faq
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("\n".join(texts[:40]) + "\n", encoding="utf-8")
+    b.write_text("\n".join(texts[40:100]) + "\n", encoding="utf-8")
+    vecs, out = tmp_path / "v", tmp_path / "idx"
+    assert cli_main("encode", model, b, "--out", vecs, "--shard-size", "20", "--no-progress")[0] == 0
+    builds = [("index", model, a, "--out", out, "--no-progress"),
+              ("index", model, vecs, "--out", out, "--storage", "shards", "--members", "2", "--no-progress"),
+              ("index", model, vecs, "--out", out, "--storage", "disk", "--no-progress")]
+    assert cli_main(*builds[2])[0] == 0
+    held = load_index(out)  # an on-disk index loaded before the rebuilds, used after them
+    want = {None: tuple(texts[:40]), "shards": tuple(texts[40:100]), "disk": tuple(texts[40:100])}
+
+    def rebuild():  # 12 swaps (about 3 s on an idle core)
+        return max(cli_code(*builds[n % 3]) for n in range(12))
+
+    pid = fork_child(rebuild)
+    seen, errors = {}, []
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        try:
+            idx = load_index(out)
+        except InputError as exc:
+            errors.append(str(exc))
+            continue
+        kind = idx.meta.get("storage")
+        assert _rows(idx) == want[kind] and idx.meta["n"] == len(want[kind]), kind
+        seen[kind] = seen.get(kind, 0) + 1
+    assert os.waitstatus_to_exitcode(status) == 0  # every rebuild succeeded
+    assert errors == [], errors[:3]
+    assert len(seen) == 3 and sum(seen.values()) >= 30, seen  # the loads spanned the swaps
+    # the index loaded before: its texts are the ones it was built with (kept open), its vectors are
+    # either read from its own folder or refused in one line, never another build's
+    assert _rows(held) == want["disk"]
+    try:
+        ids = held.search(np.eye(held.dim, dtype=np.float32)[:2], 3)[1]
+        assert ids.shape == (2, 3)
+    except InputError as exc:
+        assert "rebuilt or removed since it was loaded" in str(exc)
