@@ -126,14 +126,15 @@ def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
 def _start(out: Path, ident: dict) -> None:
     """Claim `out` for this encode, or check that a rerun / another copy encodes the same thing."""
     f = out / RUN_FILE
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, expected a shard folder", out)
+    if out.is_dir():  # temp files of a killed run (kill -9), never a live copy's: then the folder is judged
+        clean_stale_temps(out, any_name=True)
     if f.is_file():
         old = load_json(f)
         if old != ident:
             raise InputError(_mismatch(old, ident), out)
-        clean_stale_temps(out, any_name=True)  # temp files of a killed run (kill -9), never a live copy's
         return
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, expected a shard folder", out)
     if is_nonempty_dir(out):
         raise InputError("output folder is not empty and holds no encode.json; choose a new --out", out)
     out.mkdir(parents=True, exist_ok=True)
