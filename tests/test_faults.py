@@ -33,39 +33,46 @@ VOLATILE = {"build_id", "build_seconds", "build_peak_rss_mb"}  # meta.json keys 
 VOLATILE_DISK = {"rerank", "params"}
 
 
-def _run_killed(args, kill_at: int | None, count_file: Path | None = None) -> int:
+def _run_killed(args, kill_at: int | None, log: Path | None = None) -> int:
     """Exit code of `textgan args` in a forked child that dies at its `kill_at`-th call (None: runs
-    through and writes how many calls it made to count_file)."""
+    through and writes the names of the calls it made, in order, to `log`)."""
 
     def child():
-        calls = [0]
+        calls = []
         for mod, name in CALLS:
             m = importlib.import_module(mod)
             real = getattr(m, name)
 
-            def hooked(*a, _real=real, **kw):
-                calls[0] += 1
-                if calls[0] == kill_at:
+            def hooked(*a, _real=real, _name=name, **kw):
+                calls.append(_name)
+                if len(calls) == kill_at:
                     os._exit(KILLED)
                 return _real(*a, **kw)
 
             setattr(m, name, hooked)
         code = cli_code(*args)
-        if count_file is not None:
-            count_file.write_text(str(calls[0]))
+        if log is not None:
+            log.write_text(json.dumps(calls))
         return code
 
     return wait_child(fork_child(child, timeout=120))
 
 
-def _kill_points(args, tmp: Path, prepare, n: int) -> list[int]:
-    """n call numbers spread over a clean run of `args` (prepared by `prepare()` first)."""
+def _kill_points(args, tmp: Path, prepare, n: int, head: int = 3) -> list[int]:
+    """n call numbers of a clean run of `args` (prepared by `prepare()` first): the first `head`
+    (the run claiming its output), the swap that publishes a folder and the call after it, the
+    rest spread evenly over the run."""
     prepare()
-    count = tmp / "calls.txt"
-    assert _run_killed(args, None, count) == 0
-    total = int(count.read_text())
-    assert total >= n, total
-    return sorted({int(k) for k in np.linspace(1, total, n).round()})
+    log = tmp / "calls.json"
+    assert _run_killed(args, None, log) == 0
+    names = json.loads(log.read_text())
+    total = len(names)
+    must = set(range(1, head + 1)) | {k + d for k, nm in enumerate(names, 1) if nm == "exchange" for d in (0, 1)}
+    must = {k for k in must if k <= total}
+    rest = [k for k in range(1, total + 1) if k not in must]
+    assert n <= total and len(must) <= n, (total, sorted(must))
+    pick = np.linspace(0, len(rest) - 1, n - len(must)).round().astype(int) if n > len(must) else []
+    return sorted(must | {rest[i] for i in pick})
 
 
 def _tree(folder: Path) -> dict[str, bytes | dict]:
@@ -176,8 +183,9 @@ def test_encode_killed_anywhere_leaves_no_half_written_shard(corpora, tmp_path, 
                 f.unlink()
         return out
 
+    # "new": the first 6 calls claim the folder (encode.json written through a temp file)
     points = _kill_points(args(tmp_path / "count" / "v"), tmp_path, lambda: prepare(tmp_path / "count" / "v"),
-                          13 if start == "new" else 8)
+                          13 if start == "new" else 8, head=6 if start == "new" else 3)
     for k in points:
         out = prepare(tmp_path / f"k{k}" / "v")
         assert _run_killed(args(out), k) == KILLED, k
