@@ -105,3 +105,47 @@ def test_a_reader_sees_the_old_or_the_new_index_while_it_is_rebuilt(faq, tmp_pat
         assert ids.shape == (2, 3)
     except InputError as exc:
         assert "rebuilt or removed since it was loaded" in str(exc)
+
+
+def test_a_load_during_a_swap_is_repeated_and_a_failure_of_the_folder_itself_is_not(tmp_path):
+    """read_published, driven by hand: a load that saw meta.json change is done again; a load that
+    fails while meta.json stayed the same is the folder's own error, raised at once."""
+    import pytest
+
+    from textgan.common.errors import InputError
+    from textgan.common.publish import read_published
+
+    (tmp_path / "meta.json").write_text('{"build_id": "a"}')
+    calls = []
+
+    def load_while_republished():
+        calls.append(1)
+        if len(calls) == 1:  # a rebuild is swapped in while this load reads
+            (tmp_path / "meta.json").write_text('{"build_id": "b"}')
+            return "files of a and b"
+        return "files of b"
+
+    assert read_published(tmp_path, "meta.json", load_while_republished) == "files of b" and len(calls) == 2
+    calls.clear()
+
+    def broken():
+        calls.append(1)
+        raise InputError("checksum mismatch", tmp_path / "texts.jsonl")
+
+    with pytest.raises(InputError, match="checksum mismatch"):
+        read_published(tmp_path, "meta.json", broken)
+    assert len(calls) == 1
+
+
+def test_without_renameat2_a_rebuild_is_published_by_two_renames(tmp_path, monkeypatch):
+    """Where the exchange is not supported (another OS, some network file systems) the old folder is
+    moved aside, the new one renamed in and the old one removed: nothing else is left."""
+    from textgan.common import publish
+    from textgan.common.artifacts import atomic_dir
+
+    monkeypatch.setattr(publish, "exchange", lambda a, b: False)
+    for text in ("old", "new"):
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "f.txt").write_text(text)
+    assert (tmp_path / "out" / "f.txt").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
