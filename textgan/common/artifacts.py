@@ -104,9 +104,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         if dest.exists() and not overwrite:
             raise InputError("already exists (pass overwrite)", dest)
         # one step where the OS allows (textgan.common.publish): `dest` is never missing or mixed
-        old = swap_in(tmp, dest, dest.with_name(f".{dest.name}.old-{_writer_tag()}"))
-        if old is not None:
-            discard(old)
+        discard(swap_in(tmp, dest, dest.with_name(f".{dest.name}.old-{_writer_tag()}")))
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         err = name_failed_save(exc, tmp, dest)

@@ -80,10 +80,12 @@ def swap_in(tmp: Path, dest: Path, aside: Path) -> Path | None:
     return aside
 
 
-def discard(p: Path) -> None:
-    """Remove a folder moved aside (or a link that stood where a folder goes)."""
+def discard(p: Path | None) -> None:
+    """Remove a folder moved aside (or a link that stood where a folder goes); None: nothing."""
     import shutil
 
+    if p is None:
+        return
     if p.is_symlink() or not p.is_dir():
         with contextlib.suppress(OSError):
             p.unlink()
