@@ -157,7 +157,8 @@ class _Dir:
     """An open folder whose files are opened relative to it (where the OS supports dir_fd)."""
 
     def __init__(self, folder: Path):
-        self.fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if os.open in os.supports_dir_fd else None
+        pinned = os.open in os.supports_dir_fd
+        self.fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if pinned else None
 
     def open(self, f: Path) -> int:
         if self.fd is None:

@@ -28,7 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
-from textgan.common.artifacts import atomic_file, clean_stale_temps, file_sha256, is_nonempty_dir, load_json, save_json, save_npy
+from textgan.common.artifacts import (atomic_file, clean_stale_temps, file_sha256, is_nonempty_dir, load_json,
+                                      save_json, save_npy)
 from textgan.common.errors import InputError
 
 from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
@@ -182,8 +183,8 @@ def vouched(out: Path, k: int, fingerprint: str) -> bool:
     the marker is rewritten from it and the files are kept. A rerun never replaces a file the
     manifest vouches for, so a reader of the finished folder keeps reading the bytes it checked."""
     m = _read(out / MANIFEST)
-    if not (isinstance(m, dict) and isinstance(m.get("encoder"), dict) and m["encoder"].get("fingerprint") == fingerprint
-            and isinstance(m.get("shards"), list)):
+    if not (isinstance(m, dict) and isinstance(m.get("encoder"), dict) and isinstance(m.get("shards"), list)
+            and m["encoder"].get("fingerprint") == fingerprint):
         return False
     entry = next((e for e in m["shards"] if isinstance(e, dict) and e.get("name") == shard_name(k)), None)
     sha = entry.get("sha256") if entry else None
