@@ -46,6 +46,45 @@ def run_script(*args, timeout: int = 300) -> tuple[int, str, str]:
     return p.returncode, p.stdout, p.stderr
 
 
+def cli_code(*args) -> int:
+    """Exit code of `cli.main(args)` in this process (output left where it goes)."""
+    from cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def fork_child(fn, timeout: int = 120) -> int:
+    """Run fn() in a forked copy of this process and return its pid: torch and the models are already
+    imported (a fresh interpreter would take seconds each). The child exits with fn's return value
+    (an int), 70 on an exception, and is killed by SIGALRM after `timeout` seconds."""
+    import os
+    import signal
+    import traceback
+
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        code = 70
+        try:
+            signal.alarm(timeout)
+            code = int(fn() or 0)
+        except BaseException:  # noqa: BLE001  (reported by the exit code; the trace helps debugging)
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_child(pid: int) -> int:
+    """Exit code of a fork_child (negative: killed by that signal)."""
+    import os
+
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
     """Exit 2, exactly one non-blank `error: ...` line on stderr (no traceback), naming each needle."""
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("warning:")]

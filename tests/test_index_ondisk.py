@@ -13,7 +13,7 @@ from textgan.common.errors import InputError
 DISK_META_KEYS = {"format", "version", "storage", "fingerprint", "encoder", "dim", "metric", "factory", "n",
                   "params", "recall_at_10", "recall_queries", "recall_leave_self_out", "seed", "stats", "lists",
                   "rerank", "target_recall", "typical_nn_cosine", "has_groups", "bytes_per_vector", "shards",
-                  "block_rows", "build_seconds", "build_peak_rss_mb", "index_bytes", "digests", "versions"}
+                  "block_rows", "build_seconds", "build_peak_rss_mb", "index_bytes", "digests", "versions", "build_id"}
 
 
 def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_path, cli_main):

@@ -71,7 +71,7 @@ def test_sharded_index_searches_its_members_together(corpus, shards_dir, tmp_pat
     assert idx.search(q[0], 10**6)[1].shape == (1, idx.ntotal)
     assert set(idx.meta) == {"format", "version", "storage", "fingerprint", "encoder", "dim", "metric", "factory",
                              "n", "members", "recall_at_10", "params", "bytes_per_vector", "stats", "digests",
-                             "versions"}
+                             "versions", "build_id"}
     code, stdout, _ = cli_main("search", out, texts[5], "--k", "1")
     assert code == 0 and texts[5] in stdout
     # indexes built apart (one per machine) joined into one: the same answers

@@ -18,7 +18,7 @@ ENC = {"fingerprint": "enc-aaa", "dim": 32, "path": "models/a"}
 # dropped would leave older readers (and the format's documentation) behind
 RAM_META_KEYS = {"format", "version", "fingerprint", "encoder", "dim", "metric", "factory", "n", "params",
                  "recall_at_10", "recall_queries", "recall_leave_self_out", "seed", "stats", "index_bytes",
-                 "digests", "versions"}
+                 "digests", "versions", "build_id"}
 
 
 def _unit(x):

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator
 from textgan.common.digests import file_sha256, folder_digests, listed_files, verify_digests  # noqa: F401 (API)
 from textgan.common.errors import InputError
 from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
+from textgan.common.publish import discard, swap_in
 
 
 def _umask() -> int:
@@ -56,19 +57,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(dest: str | Path) -> list[Path]:
+def clean_stale_temps(dest: str | Path, any_name: bool = False) -> list[Path]:
     """Remove `.<name>.tmp-HOST-PID-*` / `.<name>.old-HOST-PID` beside `dest` left by a writer on
     this host whose process is gone (provably stale); returns what was removed. Temp folders of
-    live processes, of other hosts, or without a pid (older versions) are left alone."""
+    live processes, of other hosts, or without a pid (older versions) are left alone.
+    any_name: those of every name in the folder `dest` (a folder written file by file)."""
     import re
     import socket
 
     dest = Path(dest)
     host = socket.gethostname().replace("/", "_")
-    pat = re.compile(rf"^\.{re.escape(dest.name)}\.(?:tmp|old)-{re.escape(host)}-(\d+)(?:-|$)")
+    name = ".+" if any_name else re.escape(dest.name)
+    pat = re.compile(rf"^\.{name}\.(?:tmp|old)-{re.escape(host)}-(\d+)(?:-|$)")
     removed = []
     with contextlib.suppress(OSError):
-        for p in dest.parent.iterdir():
+        for p in (dest if any_name else dest.parent).iterdir():
             m = pat.match(p.name)
             if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
                 if p.is_dir() and not p.is_symlink():
@@ -98,15 +101,10 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         yield tmp
         _share(tmp)
         check_folder_replaceable(dest)  # again: something else may have appeared there meanwhile
-        if dest.exists():
-            if not overwrite:
-                raise InputError("already exists (pass overwrite)", dest)
-            old = dest.with_name(f".{dest.name}.old-{_writer_tag()}")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        if dest.exists() and not overwrite:
+            raise InputError("already exists (pass overwrite)", dest)
+        # one step where the OS allows (textgan.common.publish): `dest` is never missing or mixed
+        discard(swap_in(tmp, dest, dest.with_name(f".{dest.name}.old-{_writer_tag()}")))
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         err = name_failed_save(exc, tmp, dest)
@@ -124,7 +122,8 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = dest.with_name(f".{dest.name}.tmp-")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-", suffix=dest.suffix, dir=dest.parent)
+        # host-pid in the name: a killed writer's temp file is provably stale (clean_stale_temps)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{_writer_tag()}-", suffix=dest.suffix, dir=dest.parent)
         os.close(fd)
     except OSError as exc:
         name_failed_save(exc, Path(tmp), dest)

@@ -114,12 +114,19 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
         expect_fingerprint: fingerprint of the encoder about to produce queries; a
             mismatch (or an index with no fingerprint) raises InputError.
     """
+    from textgan.common.publish import read_published
+
     path = Path(path)
+    # a rebuild swapped in while this reads is seen (meta.json changed) and the load repeated
+    return read_published(path, "meta.json", lambda: _load(path, expect_fingerprint))
+
+
+def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
     meta = read_meta(path, expect_fingerprint)
     if meta.get("storage") == "shards":  # no index.faiss: members are index folders, each checked as it loads
         from textgan.index.sharded import load_sharded
 
-        return load_sharded(path, meta, load_index)
+        return load_sharded(path, meta, lambda p: _load(p, None))  # members: read under the same check
     f = verify_files(path, meta)
     if meta.get("storage") == "disk":
         from textgan.index.ondisk_read import load_ondisk

@@ -7,6 +7,8 @@
     ...            what the storage adds (texts.jsonl, vectors.npy, lists.ivfdata, vectors/, part-*/)
 
 meta.json is written last, inside the atomic folder write: a folder with a meta.json is whole.
+A rebuild is swapped in as one step (textgan.common.publish) and `build_id` (unique per build)
+lets a reader that loaded while it happened see that and load again: old index or new, never a mix.
 Keys are only ever added. A folder without `digests` is refused: deleting the key must not switch
 checking off, and every folder written since the key was added (before the first release of the
 folder format was used elsewhere) has it; index_bytes is still optional.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from textgan.common.artifacts import (folder_digests, is_nonempty_dir, library_versions, listed_files, load_json,
@@ -91,6 +94,9 @@ def write_meta(meta: dict, tmp: Path, digests: dict | None = None) -> dict:
         meta["index_bytes"] = (tmp / INDEX_FILE).stat().st_size
     meta["digests"] = folder_digests(tmp, skip=("meta.json",)) if digests is None else digests
     meta["versions"] = library_versions()
+    # unique to this build: a reader tells two builds apart even when their files are equal
+    # (textgan.common.publish.read_published)
+    meta["build_id"] = uuid.uuid4().hex
     save_json(meta, tmp / "meta.json")
     return meta
 

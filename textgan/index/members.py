@@ -95,6 +95,7 @@ def join_indexes(paths, out):
     folder or `--shard I/N` copies): each is hard-linked (copied across file systems) into OUT/part-K.
     Every folder is loaded (and so checksummed) first; all must come from one encoder."""
     from textgan.common.artifacts import atomic_dir
+    from textgan.common.publish import read_published
     from textgan.index.build import load_index
 
     paths = [Path(p) for p in paths]
@@ -102,25 +103,32 @@ def join_indexes(paths, out):
         raise InputError("no index folders to join")
     out = check_index_out(out)
     members, first = [], None
-    for k, p in enumerate(paths):
-        idx = load_index(p)
-        first = first or idx.meta
-        if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
-            raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first one "
-                             f"with {str(first.get('fingerprint'))[:12]}", p / "meta.json")
-        members.append(_member_entry(MEMBER.format(k), idx))
-        del idx
     with atomic_dir(out) as tmp:
-        for p, m in zip(paths, members):
-            for f in sorted(p.rglob("*")):
-                if f.is_dir():
-                    continue
-                dst = tmp / m["path"] / f.relative_to(p)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                link_or_copy(f, dst)
+        for k, p in enumerate(paths):
+            # loaded and copied under one check: a folder rebuilt meanwhile is copied again, whole
+            idx = read_published(p, "meta.json", lambda p=p, k=k: _load_and_copy(p, tmp / MEMBER.format(k), load_index))
+            first = first or idx.meta
+            if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
+                raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first "
+                                 f"one with {str(first.get('fingerprint'))[:12]}", p / "meta.json")
+            members.append(_member_entry(MEMBER.format(k), idx))
+            del idx
         _write_composite(tmp, members, first.get("encoder") or {"fingerprint": first.get("fingerprint")},
                          int(first["dim"]), sum(m["n_input"] for m in members))
     return load_index(out)
+
+
+def _load_and_copy(src: Path, dst: Path, load):
+    """load(src), then its files linked (or copied) into `dst` (emptied first)."""
+    import shutil
+
+    idx = load(src)
+    shutil.rmtree(dst, ignore_errors=True)
+    for f in sorted(src.rglob("*")):
+        if not f.is_dir():
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(f, dst / f.relative_to(src))
+    return idx
 
 
 def _member_entry(name: str, idx) -> dict:

@@ -80,10 +80,14 @@ def exact_topk(shards, q: np.ndarray, k: int, exclude: np.ndarray | None = None)
 # --- the index -------------------------------------------------------------------------------
 
 class RowFile:
-    """Rows of a JSONL file read on demand through a byte-offset table (N+1,): texts never all in RAM."""
+    """Rows of a JSONL file read on demand through a byte-offset table (N+1,): texts never all in RAM.
 
-    def __init__(self, path: Path, offsets: np.ndarray, key: str):
+    The file stays open from the load on (`fh`, shared by the texts and groups of one index): a
+    rebuild swapped in later must not hand this index the new build's rows at the old offsets."""
+
+    def __init__(self, path: Path, offsets: np.ndarray, key: str, fh=None):
         self.path, self.offsets, self.key = path, offsets, key
+        self.fh = fh if fh is not None else open(path, "rb")  # noqa: SIM115  (held as long as the index)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -92,9 +96,8 @@ class RowFile:
         i = int(i)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        with open(self.path, "rb") as fh:
-            fh.seek(int(self.offsets[i]))
-            data = fh.read(int(self.offsets[i + 1] - self.offsets[i]))
+        size = int(self.offsets[i + 1] - self.offsets[i])
+        data = os.pread(self.fh.fileno(), size, int(self.offsets[i]))
         try:
             row = json.loads(data.decode("utf-8"))
             return row.get(self.key)
@@ -113,6 +116,9 @@ class ShardVectors:
 
     def __init__(self, files: list[Path], rows: list[int], dim: int):
         self.files, self.dim, self.header = list(files), int(dim), []
+        # the folder, opened once: shards are opened through it (os.open dir_fd), never by their full
+        # path again, so a rebuild swapped in after the load is never read as this index's vectors
+        self._dir = _Dir(self.files[0].parent) if self.files else None
         for f, r in zip(self.files, rows):
             try:
                 m = np.load(f, mmap_mode="r", allow_pickle=False)
@@ -136,7 +142,7 @@ class ShardVectors:
         for s in np.nonzero(np.diff(cuts))[0]:
             sel = valid[cuts[s]:cuts[s + 1]]
             offs = (self.header[s] + (flat[sel] - self.offsets[s]) * row).tolist()
-            fd = os.open(self.files[s], os.O_RDONLY)  # per call: a corpus of 1,000 shards would pass ulimit -n
+            fd = self._dir.open(self.files[s])  # per call: a corpus of 1,000 shards would pass ulimit -n
             try:
                 data = b"".join([os.pread(fd, row, o) for o in offs])
             finally:
@@ -145,6 +151,26 @@ class ShardVectors:
                 raise InputError("vector shard is shorter than its header says (truncated?)", self.files[s])
             out[sel] = np.frombuffer(data, np.float32).reshape(-1, self.dim)
         return out.reshape(*ids.shape, self.dim)
+
+
+class _Dir:
+    """An open folder whose files are opened relative to it (where the OS supports dir_fd)."""
+
+    def __init__(self, folder: Path):
+        pinned = os.open in os.supports_dir_fd
+        self.fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if pinned else None
+
+    def open(self, f: Path) -> int:
+        if self.fd is None:
+            return os.open(f, os.O_RDONLY)
+        try:
+            return os.open(f.name, os.O_RDONLY, dir_fd=self.fd)
+        except FileNotFoundError:
+            raise InputError("the index was rebuilt or removed since it was loaded; load it again", f) from None
+
+    def __del__(self):
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
 
 
 def rerank_search(index, vectors: ShardVectors | None, q: np.ndarray, k: int, rerank: int):
@@ -213,5 +239,5 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
                          path / "texts.offsets.npy")
     check_rows(len(offsets) - 1, index.ntotal, path / "texts.offsets.npy", "texts offset table")
     texts = RowFile(path / "texts.jsonl", offsets, "text")
-    groups = RowFile(path / "texts.jsonl", offsets, "group") if meta.get("has_groups") else None
+    groups = RowFile(path / "texts.jsonl", offsets, "group", texts.fh) if meta.get("has_groups") else None
     return OnDiskIndex(index, texts, groups, meta, vectors)

@@ -28,7 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
-from textgan.common.artifacts import atomic_file, file_sha256, is_nonempty_dir, load_json, save_json, save_npy
+from textgan.common.artifacts import (atomic_file, clean_stale_temps, file_sha256, is_nonempty_dir, load_json,
+                                      save_json, save_npy)
 from textgan.common.errors import InputError
 
 from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
@@ -128,13 +129,15 @@ def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
 def _start(out: Path, ident: dict) -> None:
     """Claim `out` for this encode, or check that a rerun / another copy encodes the same thing."""
     f = out / RUN_FILE
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, expected a shard folder", out)
+    if out.is_dir():  # temp files of a killed run (kill -9), never a live copy's: then the folder is judged
+        clean_stale_temps(out, any_name=True)
     if f.is_file():
         old = load_json(f)
         if old != ident:
             raise InputError(_mismatch(old, ident), out)
         return
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, expected a shard folder", out)
     if is_nonempty_dir(out):
         raise InputError("output folder is not empty and holds no encode.json; choose a new --out", out)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,26 @@ def shard_done(out: Path, k: int, fingerprint: str) -> bool:
                         for name, want in sha.items()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def vouched(out: Path, k: int, fingerprint: str) -> bool:
+    """A shard of a finished folder whose marker is lost but whose files still match manifest.json:
+    the marker is rewritten from it and the files are kept. A rerun never replaces a file the
+    manifest vouches for, so a reader of the finished folder keeps reading the bytes it checked."""
+    m = _read(out / MANIFEST)
+    if not (isinstance(m, dict) and isinstance(m.get("encoder"), dict) and isinstance(m.get("shards"), list)
+            and m["encoder"].get("fingerprint") == fingerprint):
+        return False
+    entry = next((e for e in m["shards"] if isinstance(e, dict) and e.get("name") == shard_name(k)), None)
+    sha = entry.get("sha256") if entry else None
+    names = [f"{shard_name(k)}.npy", f"{shard_name(k)}.texts.jsonl"]
+    if not (isinstance(sha, dict) and sorted(sha) == sorted(names) and isinstance(entry.get("rows"), int)
+            and all((out / f).is_file() and file_sha256(out / f) == sha[f] for f in names)):
+        return False
+    save_json({"shard": k, "rows": entry["rows"], "fingerprint": fingerprint,
+               "bytes": {f: (out / f).stat().st_size for f in names}, "sha256": {f: sha[f] for f in names}},
+              out / f"{shard_name(k)}.json")
+    return True
 
 
 def write_shard(out: Path, k: int, rows: list, vectors: np.ndarray, fingerprint: str) -> dict:
@@ -218,7 +241,8 @@ def encode_part(model, corpus, out, text_col=None, group_col=None, shard_size: i
     n_shards = total = encoded = 0
     for k, part in chunks(stream_rows(corpus, text_col, group_col), shard_size):
         total, n_shards = total + len(part), k + 1
-        if not _owned(k, shard, worker, workers) or shard_done(out, k, enc.fingerprint):
+        if not _owned(k, shard, worker, workers) or shard_done(out, k, enc.fingerprint) \
+                or vouched(out, k, enc.fingerprint):
             continue
         write_shard(out, k, part, enc.encode([t for t, _ in part], batch_size=batch_size, progress=progress),
                     enc.fingerprint)
