@@ -3,7 +3,7 @@
 Layout of `<run>/checkpoint/`: `module/` (the encoder, saved by its own `save`),
 `state.safetensors` (loss-head weights and iteration, Adam moments, RNG states) and
 `state.json` (epoch, step, best score, patience counter, data digest, param-group
-hyper-parameters, history). Optimiser and RNG states go through `textgan.common.state`.
+hyper-parameters, history) and `digests.json` (sha256 of every file, required on resume). Optimiser and RNG states go through `textgan.common.state`.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from textgan.common.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
+from textgan.common.digests import check_sealed, seal
 from textgan.common.errors import InputError
 from textgan.common.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
@@ -32,12 +33,14 @@ def save_checkpoint(folder: Path, module_save, head: torch.nn.Module,
         tensors.update(rng_tensors)
         save_tensors(tensors, tmp / "state.safetensors")
         save_json(dict(meta, optimizer=rest, rng=rng_meta), tmp / "state.json")
+        seal(tmp)
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict]:
     """(tensors, meta) of a checkpoint folder; missing or corrupt files are InputErrors."""
     if not folder.is_dir():
         raise InputError("no checkpoint to resume from", folder)
+    check_sealed(folder)
     meta = load_json(folder / "state.json")
     tensors = load_tensors(folder / "state.safetensors")
     missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]

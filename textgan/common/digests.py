@@ -65,3 +65,32 @@ def listed_files(folder: str | Path, skip: Iterable[str] = ()) -> list[str]:
     return [f.relative_to(folder).as_posix() for f in sorted(folder.rglob("*"))
             if f.is_file() and f.relative_to(folder).as_posix() not in skip
             and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
+
+
+SEAL = "digests.json"
+
+
+def seal(folder: str | Path) -> None:
+    """Record the sha256 of every file of a folder being written (a checkpoint: its state.json
+    holds run settings that must not change unnoticed either) in `folder/digests.json`."""
+    import json
+
+    folder = Path(folder)
+    (folder / SEAL).write_text(json.dumps(folder_digests(folder, skip=[SEAL]), indent=1, sort_keys=True),
+                               encoding="utf-8")
+
+
+def check_sealed(folder: str | Path) -> None:
+    """Refuse a sealed folder whose record is missing, unreadable, or no longer matches its files."""
+    import json
+
+    folder = Path(folder)
+    path = folder / SEAL
+    if not path.is_file():
+        raise InputError(f"no {SEAL} (written by an older version, or tampered): its files cannot be checked; "
+                         "start a new run", folder)
+    try:
+        digests = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"unreadable digests ({exc.__class__.__name__})", path) from None
+    verify_digests(folder, digests, where=path, cover=listed_files(folder, skip=[SEAL]))

@@ -2,7 +2,8 @@
 
 A checkpoint holds every module of the run (networks and EMA copies), every optimiser
 state, any extra state tensors (e.g. a replay buffer) and the torch / numpy / python RNG
-states, so a resumed run continues bitwise-identically.
+states, so a resumed run continues bitwise-identically; `digests.json` (sha256 of every
+file) is required on load.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 
 from textgan.common.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
+from textgan.common.digests import check_sealed, seal
 from textgan.common.errors import InputError
 from textgan.common.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
 
@@ -36,9 +38,13 @@ def save_checkpoint(path: Path, step: int, modules: dict, optimizers: dict, stat
     with atomic_dir(path) as tmp:
         save_tensors(tensors, tmp / "state.safetensors")
         save_json(meta, tmp / "state.json")
+        seal(tmp)
 
 
 def read_checkpoint_meta(path: Path) -> dict:
+    """The JSON part of a checkpoint whose files match their recorded digests."""
+    if path.is_dir():
+        check_sealed(path)
     meta = load_json(path / "state.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(f"not a textgan GAN checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})",
