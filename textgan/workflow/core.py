@@ -140,10 +140,20 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
         corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, batch_size, options.progress)
     if texts is None:  # a shard folder, given or just written
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
-        return build_from_shards(shards, out, encoder_meta(enc, path), options)
+        return _with_gate(enc, build_from_shards(shards, out, encoder_meta(enc, path), options), out, path)
     vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
     index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
     index.save(out)
+    return _with_gate(enc, index, out, path)
+
+
+def _with_gate(enc, index, out, model_path):
+    """The index with its out-of-domain gate calibrated and recorded (`calibrate_index_gate`); an
+    index on disk or in shards has none (`search` does not gate past RAM)."""
+    from textgan.workflow.heldout import calibrate_index_gate
+
+    if index.meta.get("storage") not in ("disk", "shards"):
+        calibrate_index_gate(enc, index, out, str(model_path))
     return index
 
 
@@ -197,9 +207,12 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
     from textgan.ood.gate import index_gate
+    from textgan.workflow.heldout import default_head
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
-    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None))
+    # (`textgan index` records it in meta.json); the default scorer is knn + the model's own head
+    head = default_head(enc)
+    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None), models=[head] if head else [])
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]
