@@ -285,11 +285,7 @@ def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index,
     assert max(scores[-3:]) < min(scores[:-3])
 
 
-@pytest.mark.xfail(strict=False, reason="after the encoder levers (teacher-static, augmentation) the small FAQ "
-                   "model's knn gate keeps the farthest unrelated sentence; not yet investigated")
 def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, cli_main):
-    from textgan.ood.gate import index_gate
-    from textgan.index.build import load_index
     from textgan.ood.scoring import DEFAULT_METHOD
 
     model, texts, _, root = faq_index
@@ -301,11 +297,26 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
     assert rows[0]["in_domain"] and rows[0]["method"] == DEFAULT_METHOD
     assert all(r["in_domain"] == (r["in_domain_score"] >= r["threshold"]) for r in rows)
     assert max(r["in_domain_score"] for r in rows[1:]) < rows[0]["in_domain_score"]
-    # cached beside the index; fitted on the model's held-out sentences
+    # recorded in meta.json by the index build and cached beside the index; fitted on the model's held-out sentences
+    from textgan.index.build import load_index
+
+    assert rows[0]["threshold"] == load_index(root / "index").meta["gate"]["threshold"]
     assert (root / ".index.gate" / f"{DEFAULT_METHOD}_950_heldout.json").is_file()
     code, table, _ = cli_main("search", root / "index", *qs, "--k", "1")
     heads = [ln for ln in table.splitlines() if not ln.startswith("  ")]
     assert [("OUT OF DOMAIN" in h) for h in heads] == [not r["in_domain"] for r in rows]
+
+
+@pytest.mark.xfail(strict=False, reason="the small distilled FAQ encoder puts unrelated sentences at max cosine "
+                   "0.59-0.73 to some FAQ row, above the 5% quantile of its held-out in-domain sentences (0.49-0.50), "
+                   "at seeds 0-2 with the defaults and seeds 1-2 with --embed-init teacher: no knn threshold keeping "
+                   "95% rejects them (seed 0 without teacher-static and augmentation: 0.502 vs 0.500, a pass by a "
+                   "hair); the default gate adds the model's head (README: the search gate on the FAQ model)")
+def test_knn_gate_of_the_small_faq_encoder_rejects_the_farthest_unrelated_sentence(faq_index):
+    from textgan.index.build import load_index
+    from textgan.ood.gate import index_gate
+
+    model, texts, _, root = faq_index
     # the knn gate on this small encoder: the FAQ sentence stays in, the farthest unrelated one is out
     import similarity
 
@@ -397,24 +408,31 @@ def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path
 
 
 def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_index, cli_main, tmp_path):
+    import similarity
+    from textgan.index.build import load_index
+    from textgan.ood.gate import heldout_rows
+    from textgan.ood.scoring import Scorer, load_scorer
+    from textgan.workflow.heldout import model_head
+    from textgan.workflow.score import score_texts
+
     model, texts, _, root = faq_index
     (tmp_path / "q.txt").write_text("\n".join(texts[:3]) + "\n")
     code, out, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert code == 0, err
     assert "held-out sentences of the encoder's training run" in err
-    info = json.loads((root / ".index.gate/outlier/config.json").read_text())
+    # the threshold is fitted on the model's held-out sentences, so the classifier does not train on them
+    info = json.loads((root / ".index.gate/outlier_heldout/config.json").read_text())
     assert info["source"]["name"] == "sphere" and info["meta"]["index"]
+    enc, idx = similarity.load(model), load_index(root / "index")
+    held = heldout_rows(idx, enc.heldout)
+    clf = load_scorer(root / ".index.gate/outlier_heldout")
+    assert len(held) == len(enc.heldout) and not set(held) & set(clf.model.held_out_rows)
     code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert out2 == out  # the cached classifier, not a new one
-    # the default method: knn + that classifier, its threshold on the rows the classifier held out
+    # the default method on a model with a margin head: knn + that head, its threshold on the held-out sentences
     code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
     assert code == 0 and "combined threshold" in err and "held-out sentences of the encoder" in err, err
-    from textgan.workflow.score import score_texts
-    from textgan.ood.scoring import Scorer, load_scorer
-    from textgan.index.build import load_index
-
     res = score_texts(model, texts[:3], index=root / "index")
-    clf = load_scorer(root / ".index.gate/outlier")
-    idx = load_index(root / "index")
-    sc = Scorer("combined", idx, [clf], sample_rows=clf.model.held_out_rows)
+    sc = Scorer("combined", idx, [model_head(enc)])
+    assert sc.components == ["knn", "energy-head:0"]
     assert np.allclose(res["scores"], sc(similarity_vectors(model, texts[:3])), atol=1e-5)
