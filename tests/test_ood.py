@@ -311,7 +311,7 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
                    "0.59-0.73 to some FAQ row, above the 5% quantile of its held-out in-domain sentences (0.49-0.50), "
                    "at seeds 0-2 with the defaults and seeds 1-2 with --embed-init teacher: no knn threshold keeping "
                    "95% rejects them (seed 0 without teacher-static and augmentation: 0.502 vs 0.500, a pass by a "
-                   "hair); the default gate adds the model's head (README: the search gate on the FAQ model)")
+                   "hair): README, the search gate on the FAQ model")
 def test_knn_gate_of_the_small_faq_encoder_rejects_the_farthest_unrelated_sentence(faq_index):
     from textgan.index.build import load_index
     from textgan.ood.gate import index_gate
@@ -412,7 +412,6 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     from textgan.index.build import load_index
     from textgan.ood.gate import heldout_rows
     from textgan.ood.scoring import Scorer, load_scorer
-    from textgan.workflow.heldout import model_head
     from textgan.workflow.score import score_texts
 
     model, texts, _, root = faq_index
@@ -429,10 +428,9 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     assert len(held) == len(enc.heldout) and not set(held) & set(clf.model.held_out_rows)
     code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert out2 == out  # the cached classifier, not a new one
-    # the default method on a model with a margin head: knn + that head, its threshold on the held-out sentences
+    # the default method: knn + that classifier, its z-scores on the rows the classifier held out
     code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
     assert code == 0 and "combined threshold" in err and "held-out sentences of the encoder" in err, err
     res = score_texts(model, texts[:3], index=root / "index")
-    sc = Scorer("combined", idx, [model_head(enc)])
-    assert sc.components == ["knn", "energy-head:0"]
+    sc = Scorer("combined", idx, [clf], sample_rows=clf.model.held_out_rows)
     assert np.allclose(res["scores"], sc(similarity_vectors(model, texts[:3])), atol=1e-5)

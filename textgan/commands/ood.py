@@ -18,12 +18,10 @@ from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS 
 @click.option("--gan", "gan_dirs", type=click.Path(), multiple=True,
               help="Model folder with a scorer: a flow, GAN or energy model, or an outlier classifier; repeatable.")
 @click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_SCORE_METHOD, show_default=True,
-              help="In-domain score. The default, combined with no --combine, is knn + MODEL's margin head "
-                   "(energy-head) + every --gan, z-scored; for a model without a head and no --gan, knn + the "
-                   "index's own outlier classifier (its groups vs noise on the sphere, cached beside the index). "
-                   "README: Out-of-domain scoring.")
-@click.option("--combine", default=None,
-              help="combined: comma-separated components (default: knn + MODEL's head when it has one + every --gan).")
+              help="In-domain score. The default, combined with no --gan / --combine, is knn + the index's own "
+                   "outlier classifier (its groups vs noise on the sphere, cached beside the index), z-scored: "
+                   "the best measured by bench/ood.py on both protocols and both encoders (README).")
+@click.option("--combine", default=None, help="combined: comma-separated components (default: knn + every --gan).")
 @click.option("--labels", type=click.Path(), default=None,
               help="mahalanobis: one group per index row (.txt lines or JSON list; default: the index's groups).")
 @click.option("--val-in", type=click.Path(), default=None,

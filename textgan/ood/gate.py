@@ -1,10 +1,10 @@
 """The in-domain gate that `textgan search` and the demo use to mark queries the default
 scorer rejects (`textgan.workflow.score.score_texts` scores sentences with the same parts).
 
-The gate is the default method of `textgan.ood.scoring` over the index and the models the
-workflow passes (the encoder's margin head: knn + energy-head; none: knn + the index's own
-outlier classifier) with its 95%-TPR threshold, fitted on the encoder's held-out vectors when
-given (sentences it never trained on), else on the index alone. `textgan index` records it in
+The gate is the default method of `textgan.ood.scoring` (knn + the index's own outlier
+classifier) with its 95%-TPR threshold, fitted on the encoder's held-out vectors when given
+(sentences it never trained on; the classifier then leaves the index rows among them out of its
+training), else on the index alone. `textgan index` records it in
 the index's meta.json (`calibrate_index_gate`); otherwise it is cached beside the index folder
 in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
 classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
@@ -158,12 +158,11 @@ def _fit_report(scorer: Scorer, val: np.ndarray, threshold: float, tpr: float, h
 
 
 def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95, heldout=None,
-               models: Sequence = (), report: bool = False) -> Gate:
+               report: bool = False) -> Gate:
     """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
-    has no groups and the default needs them) over the index and `models` (e.g. the encoder's own
-    margin head: then `combined` is knn + that head, not the index's outlier classifier), its
-    threshold from the encoder's `heldout` vectors when given (sentences it never trained on:
-    `held_out_scores`), else from the index alone. A threshold recorded in the index's meta.json
+    has no groups and the default needs them), its threshold from the encoder's `heldout` vectors
+    when given (sentences it never trained on: `held_out_scores`; the index's outlier classifier
+    then does not train on the index rows among them), else from the index alone. A threshold recorded in the index's meta.json
     (`textgan index`: `meta["gate"]`) for the same scorer and held-out vectors is used as is; else
     one cached in `.<index>.gate/` beside `index_path`, else it is fitted (and cached). `report`:
     refit and attach `gate.report` (`_fit_report`: promised vs reached TPR) instead of reading it."""
@@ -171,8 +170,8 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
         method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups
-    # (the default `combined` on an index without groups and without models is knn alone)
-    models, rows = _index_models(method, idx, index_path, list(models), heldout=heldout)
+    # (the default `combined` on an index without groups is knn alone)
+    models, rows = _index_models(method, idx, index_path, [], heldout=heldout)
     scorer = Scorer(method, idx, models, sample_rows=rows)
     where = _gate_dir(index_path)
     use_held = heldout is not None and len(heldout) >= 2

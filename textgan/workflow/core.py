@@ -207,12 +207,10 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
     from textgan.ood.gate import index_gate
-    from textgan.workflow.heldout import default_head
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
-    # (`textgan index` records it in meta.json); the default scorer is knn + the model's own head
-    head = default_head(enc)
-    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None), models=[head] if head else [])
+    # (`textgan index` records it in meta.json)
+    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None))
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]

@@ -22,18 +22,6 @@ def model_head(enc, name: str = ""):
     return head_scorer(enc.prototypes, scale, encoder_meta(enc, name or None), name, enc.heldout)
 
 
-def default_head(enc, name: str = ""):
-    """The model's `energy-head` scorer when it has a margin head, else None: the default `combined`
-    is knn + this head. With the distilled encoder unrelated sentences land near the corpus (FAQ:
-    max cosine 0.59-0.67 against 0.15 for its teacher), inside the held-out in-domain range, where
-    knn alone cannot reject them and the index's outlier classifier (groups vs noise on the sphere)
-    rates them in-domain; the head's free energy still ranks them low (FAQ, 132 unseen in-domain vs
-    11 unrelated sentences: AUROC 0.982 for knn + head against 0.930 for knn + outlier)."""
-    if getattr(enc, "prototypes", None) is None or (enc.info.get("train_config") or {}).get("scale") is None:
-        return None
-    return model_head(enc, name)
-
-
 def needs_head(method: str, combine) -> bool:
     return method == "energy-head" or "energy-head" in (combine or [])
 
@@ -50,8 +38,7 @@ def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
 
     held = getattr(enc, "heldout", None)
     held = held if held is not None and len(held) >= 2 else None
-    head = default_head(enc, model_name)
-    gate = index_gate(index, out, heldout=held, models=[head] if head else [], report=True)
+    gate = index_gate(index, out, heldout=held, report=True)
     rec = gate_record(gate, gate.key)
     rec["calibrated_on"] = (f"held-out: {len(held)} sentences of model {model_name} (never trained on)"
                             if held is not None else "index rows (training sentences): optimistic; the model "

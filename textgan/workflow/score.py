@@ -11,7 +11,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_k
 from textgan.ood.gate import _index_models
-from textgan.workflow.heldout import default_head, heldout_scores, model_head, needs_head
+from textgan.workflow.heldout import heldout_scores, model_head, needs_head
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
 from textgan.workflow.core import check_encoder, encoder_meta, folder_of, load_encoder, open_index, read_corpus
 
@@ -53,11 +53,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
-    name = str(model) if isinstance(model, (str, Path)) else ""
     if needs_head(method, combine):
-        scorers.append(model_head(enc, name))
-    elif method == "combined" and not combine and (head := default_head(enc, name)) is not None:
-        scorers.append(head)  # the default combined: knn + the model's own head (+ every --gan)
+        scorers.append(model_head(enc, str(model) if isinstance(model, (str, Path)) else ""))
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_encoder(recorded, enc, f"the {sc.kind} model", sc.name or None)
