@@ -297,7 +297,7 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
     assert rows[0]["in_domain"] and rows[0]["method"] == DEFAULT_METHOD
     assert all(r["in_domain"] == (r["in_domain_score"] >= r["threshold"]) for r in rows)
     assert max(r["in_domain_score"] for r in rows[1:]) < rows[0]["in_domain_score"]
-    # recorded in meta.json by the index build and cached beside the index; fitted on the model's held-out sentences
+    # recorded in meta.json by the index build, cached beside the index; fitted on the held-out sentences
     from textgan.index.build import load_index
 
     assert rows[0]["threshold"] == load_index(root / "index").meta["gate"]["threshold"]

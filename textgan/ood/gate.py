@@ -4,9 +4,9 @@ scorer rejects (`textgan.workflow.score.score_texts` scores sentences with the s
 The gate is the default method of `textgan.ood.scoring` (knn + the index's own outlier
 classifier) with its 95%-TPR threshold, fitted on the encoder's held-out vectors when given
 (sentences it never trained on; the classifier then leaves the index rows among them out of its
-training), else on the index alone. `textgan index` records it in
-the index's meta.json (`calibrate_index_gate`); otherwise it is cached beside the index folder
-in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
+training), else on the index alone. `textgan index` records it in the index's meta.json
+(`textgan.workflow.heldout.calibrate_index_gate`); otherwise it is cached beside the index
+folder in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
 classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
 the fit once. `outlier` without a model folder uses that classifier (`index_outlier`).
 """
@@ -65,7 +65,7 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
     (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`.
     `exclude`: index rows kept out of its training (the encoder's held-out sentences, on which a
     threshold is then calibrated: scored as training rows they made it too strict, e.g. -0.33
-    instead of -2.07 for knn + outlier on the FAQ model). Its `held_out_rows` are index row ids."""
+    instead of -1.53 for knn + outlier on the FAQ model). Its `held_out_rows` are index row ids."""
     from textgan.ood.outlier import OutlierClassifier, OutlierConfig, train_outlier
     from textgan.ood.scoring import ModelScorer, corpus_vectors
 
@@ -162,10 +162,11 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
     has no groups and the default needs them), its threshold from the encoder's `heldout` vectors
     when given (sentences it never trained on: `held_out_scores`; the index's outlier classifier
-    then does not train on the index rows among them), else from the index alone. A threshold recorded in the index's meta.json
-    (`textgan index`: `meta["gate"]`) for the same scorer and held-out vectors is used as is; else
-    one cached in `.<index>.gate/` beside `index_path`, else it is fitted (and cached). `report`:
-    refit and attach `gate.report` (`_fit_report`: promised vs reached TPR) instead of reading it."""
+    then does not train on the index rows among them), else from the index alone. A threshold
+    recorded in the index's meta.json (`textgan index`: `meta["gate"]`) for the same scorer and
+    held-out vectors is used as is; else one cached in `.<index>.gate/` beside `index_path`, else
+    it is fitted (and cached). `report`: refit and attach `gate.report` (`_fit_report`: promised
+    vs reached TPR) instead of reading it."""
     check_tpr(tpr)
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
