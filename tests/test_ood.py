@@ -346,9 +346,22 @@ def test_index_calibrates_the_gate_on_the_models_held_out_sentences(faq_index, c
     assert g["calibrated_on"] == f"held-out: {n} sentences of model {model} (never trained on)"
     assert r["promised_tpr"] == 0.95 and r["n"] == n and 0.95 <= r["reached_tpr"] < 0.96
     assert 0.9 <= r["cross_fitted_tpr"] <= 1.0
-    # fitted on the rows the encoder trained on, the threshold is stricter than on new sentences:
-    # it keeps fewer than the promised 95% of the held-out ones (issue 19: 93.0% and 87.5%)
-    assert r["rows_threshold"] > g["threshold"] and r["rows_threshold_tpr"] < 0.95
+    # beside it, the threshold the index rows the encoder trained on give (each scored without itself)
+    # and the share of held-out sentences it keeps (issue 19: 93.0% and 87.5% on other intent sets;
+    # on this FAQ model its side varies with the seed: 0.939, 0.947, 0.970 at seeds 0-2)
+    from textgan.ood.gate import held_out_scores, heldout_rows, index_gate
+    from textgan.ood.scoring import choose_threshold
+
+    idx = load_index(tmp_path / "ix")
+    sc = index_gate(idx, tmp_path / "ix", heldout=enc.heldout).scorer
+    sample, rows = sc.index_rows()
+    train = ~np.isin(rows, heldout_rows(idx, enc.heldout))
+    assert train.sum() == len(rows) - np.isin(rows, heldout_rows(idx, enc.heldout)).sum() > 0
+    rows_thr = choose_threshold(sc(sample[train], exclude_self=rows[train]), 0.95)
+    assert r["rows_threshold"] == pytest.approx(rows_thr)
+    held, _ = held_out_scores(sc, enc.heldout, idx)
+    assert r["rows_threshold_tpr"] == pytest.approx(np.mean(held >= rows_thr))
+    assert r["reached_tpr"] == pytest.approx(np.mean(held >= g["threshold"]))
     assert f"calibrated on held-out: {n} sentences of model" in out
     assert f"promised TPR 0.95, reached {r['reached_tpr']:.3f} on those {n} sentences" in out
     assert f"keeping {r['rows_threshold_tpr']:.3f} of the held-out sentences" in out
