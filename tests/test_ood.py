@@ -336,12 +336,16 @@ def test_index_calibrates_the_gate_on_the_models_held_out_sentences(faq_index, c
     from textgan.workflow.heldout import calibrate_index_gate
 
     model, texts, _, root = faq_index
-    code, out, err = cli_main("index", model, FAQ, "--text-col", "text", "--group-col", "group",
-                              "--out", tmp_path / "ix", "--no-progress")
-    assert code == 0, err
     enc = similarity.load(model)
     n = len(enc.heldout)
+    # the fixture's index (built with groups): knn + its outlier classifier, calibrated on held-out
+    grouped = load_index(root / "index").meta["gate"]
+    assert grouped["components"] == ["knn", "outlier:0"] and grouped["calibrated_on"].startswith("held-out")
+    # (without groups the default is knn alone: no classifier to train, a cheap test of the rest)
+    code, out, err = cli_main("index", model, FAQ, "--text-col", "text", "--out", tmp_path / "ix", "--no-progress")
+    assert code == 0, err
     g = load_index(tmp_path / "ix").meta["gate"]
+    assert g["components"] == ["knn"]
     r = g["report"]
     assert g["calibrated_on"] == f"held-out: {n} sentences of model {model} (never trained on)"
     assert r["promised_tpr"] == 0.95 and r["n"] == n and 0.95 <= r["reached_tpr"] < 0.96
