@@ -287,7 +287,7 @@ def test_the_gate_s_cached_threshold_is_checked(built, tmp_path, what, value, wo
         index_gate(idx, ix, method="knn")
     info["digest"] = _digest({k: info[k] for k in ("index", "method", "tpr", "threshold", "source")})
     cache.write_text(json.dumps(info))
-    with pytest.raises(InputError, match=f"knn_950.json: the cached threshold {words}"):
+    with pytest.raises(InputError, match=f"knn_950.json: the recorded threshold {words}"):
         index_gate(idx, ix, method="knn")
 
 

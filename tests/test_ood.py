@@ -285,11 +285,7 @@ def test_score_mahalanobis_with_labels_file_flags_unrelated_sentences(faq_index,
     assert max(scores[-3:]) < min(scores[:-3])
 
 
-@pytest.mark.xfail(strict=False, reason="after the encoder levers (teacher-static, augmentation) the small FAQ "
-                   "model's knn gate keeps the farthest unrelated sentence; not yet investigated")
 def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, cli_main):
-    from textgan.ood.gate import index_gate
-    from textgan.index.build import load_index
     from textgan.ood.scoring import DEFAULT_METHOD
 
     model, texts, _, root = faq_index
@@ -301,11 +297,26 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
     assert rows[0]["in_domain"] and rows[0]["method"] == DEFAULT_METHOD
     assert all(r["in_domain"] == (r["in_domain_score"] >= r["threshold"]) for r in rows)
     assert max(r["in_domain_score"] for r in rows[1:]) < rows[0]["in_domain_score"]
-    # cached beside the index; fitted on the model's held-out sentences
+    # recorded in meta.json by the index build, cached beside the index; fitted on the held-out sentences
+    from textgan.index.build import load_index
+
+    assert rows[0]["threshold"] == load_index(root / "index").meta["gate"]["threshold"]
     assert (root / ".index.gate" / f"{DEFAULT_METHOD}_950_heldout.json").is_file()
     code, table, _ = cli_main("search", root / "index", *qs, "--k", "1")
     heads = [ln for ln in table.splitlines() if not ln.startswith("  ")]
     assert [("OUT OF DOMAIN" in h) for h in heads] == [not r["in_domain"] for r in rows]
+
+
+@pytest.mark.xfail(strict=False, reason="the small distilled FAQ encoder puts unrelated sentences at max cosine "
+                   "0.59-0.73 to some FAQ row, above the 5% quantile of its held-out in-domain sentences (0.49-0.50), "
+                   "at seeds 0-2 with the defaults and seeds 1-2 with --embed-init teacher: no knn threshold keeping "
+                   "95% rejects them (seed 0 without teacher-static and augmentation: 0.502 vs 0.500, a pass by a "
+                   "hair): README, the search gate on the FAQ model")
+def test_knn_gate_of_the_small_faq_encoder_rejects_the_farthest_unrelated_sentence(faq_index):
+    from textgan.index.build import load_index
+    from textgan.ood.gate import index_gate
+
+    model, texts, _, root = faq_index
     # the knn gate on this small encoder: the FAQ sentence stays in, the farthest unrelated one is out
     import similarity
 
@@ -313,6 +324,71 @@ def test_search_marks_out_of_domain_queries_and_caches_the_threshold(faq_index, 
     g = index_gate(load_index(root / "index"), root / "index", method="knn", heldout=enc.heldout)
     scores, inside = g(enc.encode([texts[5], *UNRELATED]))
     assert inside[0] and not inside[1 + int(np.argmin(scores[1:]))]
+
+
+def test_index_calibrates_the_gate_on_the_models_held_out_sentences(faq_index, cli_main, tmp_path):
+    """`textgan index` fits the search gate's threshold on the sentences the encoder never trained
+    on, records on which in meta.json, prints the promised and reached TPR, and `search` uses it."""
+    import shutil
+
+    import similarity
+    from textgan.index.build import load_index
+    from textgan.workflow.heldout import calibrate_index_gate
+
+    model, texts, _, root = faq_index
+    enc = similarity.load(model)
+    n = len(enc.heldout)
+    # the fixture's index (built with groups): knn + its outlier classifier, calibrated on held-out
+    grouped = load_index(root / "index").meta["gate"]
+    assert grouped["components"] == ["knn", "outlier:0"] and grouped["calibrated_on"].startswith("held-out")
+    # (without groups the default is knn alone: no classifier to train, a cheap test of the rest)
+    code, out, err = cli_main("index", model, FAQ, "--text-col", "text", "--out", tmp_path / "ix", "--no-progress")
+    assert code == 0, err
+    g = load_index(tmp_path / "ix").meta["gate"]
+    assert g["components"] == ["knn"]
+    r = g["report"]
+    assert g["calibrated_on"] == f"held-out: {n} sentences of model {model} (never trained on)"
+    assert r["promised_tpr"] == 0.95 and r["n"] == n and 0.95 <= r["reached_tpr"] < 0.96
+    assert 0.9 <= r["cross_fitted_tpr"] <= 1.0
+    # beside it, the threshold the index rows the encoder trained on give (each scored without itself)
+    # and the share of held-out sentences it keeps (issue 19: 93.0% and 87.5% on other intent sets;
+    # on this FAQ model its side varies with the seed: 0.939, 0.947, 0.970 at seeds 0-2)
+    from textgan.ood.gate import held_out_scores, heldout_rows, index_gate
+    from textgan.ood.scoring import choose_threshold
+
+    idx = load_index(tmp_path / "ix")
+    sc = index_gate(idx, tmp_path / "ix", heldout=enc.heldout).scorer
+    sample, rows = sc.index_rows()
+    train = ~np.isin(rows, heldout_rows(idx, enc.heldout))
+    assert train.sum() == len(rows) - np.isin(rows, heldout_rows(idx, enc.heldout)).sum() > 0
+    rows_thr = choose_threshold(sc(sample[train], exclude_self=rows[train]), 0.95)
+    assert r["rows_threshold"] == pytest.approx(rows_thr)
+    held, _ = held_out_scores(sc, enc.heldout, idx)
+    assert r["rows_threshold_tpr"] == pytest.approx(np.mean(held >= rows_thr))
+    assert r["reached_tpr"] == pytest.approx(np.mean(held >= g["threshold"]))
+    assert f"calibrated on held-out: {n} sentences of model" in out
+    assert f"promised TPR 0.95, reached {r['reached_tpr']:.3f} on those {n} sentences" in out
+    assert f"keeping {r['rows_threshold_tpr']:.3f} of the held-out sentences" in out
+    # search reads the recorded threshold (not a refit): a changed record is what it reports
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    meta["gate"]["threshold"] = 0.125
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
+    code, js, err = cli_main("search", tmp_path / "ix", "--json", texts[5])
+    assert_one_line_error(code, err, "meta.json", "checksum mismatch")  # the record carries a digest
+    from textgan.ood.gate import _digest
+
+    meta["gate"]["digest"] = _digest({k: meta["gate"][k] for k in ("index", "method", "tpr", "threshold", "source")})
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
+    code, js, err = cli_main("search", tmp_path / "ix", "--json", texts[5])
+    assert code == 0, err
+    assert json.loads(js)["threshold"] == 0.125
+    # a model that kept no held-out sentences: the index rows, said to be optimistic
+    shutil.copytree(tmp_path / "ix", tmp_path / "old")
+    enc.heldout = None
+    rec = calibrate_index_gate(enc, load_index(tmp_path / "old"), tmp_path / "old", "m")
+    assert rec["calibrated_on"].startswith("index rows (training sentences): optimistic")
+    assert "rows_threshold" not in rec["report"] and rec["threshold"] != g["threshold"]
+    assert load_index(tmp_path / "old").meta["gate"]["threshold"] == rec["threshold"]
 
 
 def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
@@ -355,24 +431,29 @@ def test_train_outlier_command_and_scoring_with_it(faq_index, cli_main, tmp_path
 
 
 def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_index, cli_main, tmp_path):
+    import similarity
+    from textgan.index.build import load_index
+    from textgan.ood.gate import heldout_rows
+    from textgan.ood.scoring import Scorer, load_scorer
+    from textgan.workflow.score import score_texts
+
     model, texts, _, root = faq_index
     (tmp_path / "q.txt").write_text("\n".join(texts[:3]) + "\n")
     code, out, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert code == 0, err
     assert "held-out sentences of the encoder's training run" in err
-    info = json.loads((root / ".index.gate/outlier/config.json").read_text())
+    # the threshold is fitted on the model's held-out sentences, so the classifier does not train on them
+    info = json.loads((root / ".index.gate/outlier_heldout/config.json").read_text())
     assert info["source"]["name"] == "sphere" and info["meta"]["index"]
+    enc, idx = similarity.load(model), load_index(root / "index")
+    held = heldout_rows(idx, enc.heldout)
+    clf = load_scorer(root / ".index.gate/outlier_heldout")
+    assert len(held) == len(enc.heldout) and not set(held) & set(clf.model.held_out_rows)
     code, out2, _ = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index", "--method", "outlier")
     assert out2 == out  # the cached classifier, not a new one
-    # the default method: knn + that classifier, its threshold on the rows the classifier held out
+    # the default method: knn + that classifier, its z-scores on the rows the classifier held out
     code, out3, err = cli_main("score", model, tmp_path / "q.txt", "--index", root / "index")
     assert code == 0 and "combined threshold" in err and "held-out sentences of the encoder" in err, err
-    from textgan.workflow.score import score_texts
-    from textgan.ood.scoring import Scorer, load_scorer
-    from textgan.index.build import load_index
-
     res = score_texts(model, texts[:3], index=root / "index")
-    clf = load_scorer(root / ".index.gate/outlier")
-    idx = load_index(root / "index")
     sc = Scorer("combined", idx, [clf], sample_rows=clf.model.held_out_rows)
     assert np.allclose(res["scores"], sc(similarity_vectors(model, texts[:3])), atol=1e-5)

@@ -75,7 +75,8 @@ def faq_assets(tmp_path_factory):
 
     model, texts, groups, vectors = faq_model()
     root = tmp_path_factory.mktemp("score")
-    index_corpus(model, FAQ, root / "index", text_col="text", group_col="group", progress=False)
+    # (gate=False: these tests score, they never search; the index's gate would train a classifier)
+    index_corpus(model, FAQ, root / "index", text_col="text", group_col="group", progress=False, gate=False)
     fp = similarity.load(model).fingerprint
     cfg = EBMConfig(steps=400, batch_size=128, width=128, depth=2, n_langevin=10, head="sphere", seed=0)
     ebm = train_gan(vectors, cfg, root / "ebm", meta={"encoder": {"fingerprint": fp}}, progress=False)
@@ -158,9 +159,12 @@ def test_scorers_for_every_kind(tmp_path):
         so(x.numpy(), "energy")
 
 
-@pytest.mark.parametrize("method, with_ebm", [("knn", False), ("combined", False), ("combined", True)])
-@pytest.mark.xfail(strict=False, reason="combined-True: after the encoder levers an unrelated sentence's z-score "
-                   "passes the in-domain median on the small FAQ model; not yet investigated")
+@pytest.mark.parametrize("method, with_ebm", [
+    ("knn", False), ("combined", False),
+    pytest.param("combined", True, marks=pytest.mark.xfail(strict=False, reason=(
+        "the 400-step Langevin EBM ranks unrelated sentences above in-domain ones on the small FAQ encoder "
+        "(energy alone: AUROC 0.59 against 11 unrelated sentences, knn 0.95): in the z-scored mean it lifts one "
+        "above the in-domain median (README: the search gate on the FAQ model)")))])
 def test_threshold_from_the_index_keeps_unseen_in_domain_sentences(faq_assets, tmp_path, method, with_ebm):
     """Without --val-in the threshold comes from index rows, each left out of its own kNN
     component: sentences of the corpus' groups that the index does not hold stay in domain.
@@ -173,7 +177,10 @@ def test_threshold_from_the_index_keeps_unseen_in_domain_sentences(faq_assets, t
         csv.writer(fh).writerows([("text", "group")] + [(t, g) for i, (t, g) in enumerate(zip(texts, groups))
                                                         if i not in held])
     index_corpus(model, tmp_path / "part.csv", tmp_path / "index", text_col="text", group_col="group",
-                 progress=False)
+                 progress=False, gate=False)  # (score fits its own threshold; no search gate needed)
+    from textgan.index.build import load_index
+
+    assert "gate" not in load_index(tmp_path / "index").meta  # a retrieval-only build records none
     unseen = [texts[i] for i in sorted(held)]
     (tmp_path / "unseen.txt").write_text("\n".join(unseen + UNRELATED) + "\n", encoding="utf-8")
     out = tmp_path / "scores.jsonl"

@@ -35,6 +35,10 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
               vectors_dir, target_recall, progress):
     """Encode CORPUS with similarity MODEL and build a FAISS index folder.
 
+    An index in RAM also gets the out-of-domain threshold `search` applies, calibrated on the
+    sentences MODEL held out of its training (else on the index rows, said to be optimistic):
+    recorded in meta.json and printed with the promised and the reached TPR.
+
     CORPUS may be a shard folder written by `textgan encode ... --out FOLDER`: it is then
     read shard by shard, and built on disk when it is large or passes --memory-mb. With
     --storage disk or shards a corpus file is read as a stream and encoded shard by shard
@@ -65,6 +69,19 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
                f"with {m['factory']}{where}, "
                f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
+    g = m.get("gate")
+    if not g:
+        click.echo("out-of-domain gate: none (search does not gate an index on disk or in shards)")
+        return
+    r = g["report"]
+    click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(c.split(':')[0] for c in g['components'])}), "
+               f"threshold {g['threshold']:.4f}, calibrated on {g['calibrated_on']}")
+    line = (f"  promised TPR {r['promised_tpr']:.2f}, reached {r['reached_tpr']:.3f} on those {r['n']} sentences "
+            f"({r['cross_fitted_tpr']:.3f} fitted on one half, measured on the other)")
+    if "rows_threshold" in r:
+        line += (f"; fitted on the index rows it would be {r['rows_threshold']:.4f}, keeping "
+                 f"{r['rows_threshold_tpr']:.3f} of the held-out sentences")
+    click.echo(line)
 
 
 @click.command("search")
@@ -77,9 +94,10 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
 def search_cmd(index, queries, query_file, k, model, as_json):
     """Semantic search: nearest corpus sentences of each query.
 
-    Queries that the default in-domain scorer rejects (95% TPR on the corpus; see
-    `textgan score`) are marked OUT OF DOMAIN: their neighbours are the nearest sentences,
-    not answers. The threshold is cached beside the index (.INDEX.gate/).
+    Queries that the default in-domain scorer rejects (95% TPR on the sentences the encoder
+    never trained on; see `textgan score`) are marked OUT OF DOMAIN: their neighbours are the
+    nearest sentences, not answers. The threshold is the one `textgan index` recorded in the
+    index's meta.json, else fitted once and cached beside the index (.INDEX.gate/).
 
     \b
     Example:

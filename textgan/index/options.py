@@ -29,6 +29,9 @@ class IndexOptions:
         rerank: on-disk re-rank factor (0: codes only; None: tuned with nprobe).
         seed: the training sample and the recall sample.
         progress: tqdm bars while adding vectors.
+        gate: calibrate the out-of-domain gate `search` applies when an index in RAM is built
+            (`textgan.workflow.heldout.calibrate_index_gate`); False: a retrieval-only build, the
+            gate is fitted at the first gated search instead.
     """
     factory: str | None = None
     memory_budget_mb: float | None = None
@@ -38,6 +41,7 @@ class IndexOptions:
     rerank: int | None = None
     seed: int = 0
     progress: bool = False
+    gate: bool = True
 
     @classmethod
     def of(cls, options: IndexOptions | None = None, **overrides) -> IndexOptions:

@@ -1,8 +1,11 @@
 """The in-domain gate that `textgan search` and the demo use to mark queries the default
 scorer rejects (`textgan.workflow.score.score_texts` scores sentences with the same parts).
 
-The gate is the default method of `textgan.ood.scoring` with its 95%-TPR threshold, fitted on
-the index alone (vectors and groups; no validation sentences) and cached beside the index
+The gate is the default method of `textgan.ood.scoring` (knn + the index's own outlier
+classifier) with its 95%-TPR threshold, fitted on the encoder's held-out vectors when given
+(sentences it never trained on; the classifier then leaves the index rows among them out of its
+training), else on the index alone. `textgan index` records it in the index's meta.json
+(`textgan.workflow.heldout.calibrate_index_gate`); otherwise it is cached beside the index
 folder in `.<index>.gate/` (the threshold as JSON and, for `outlier`, the index's own outlier
 classifier as config JSON + safetensors, keyed by the index's digests), so a search pays for
 the fit once. `outlier` without a model folder uses that classifier (`index_outlier`).
@@ -30,6 +33,8 @@ class Gate:
 
     def __init__(self, scorer: Scorer, threshold: float, source: str, tpr: float):
         self.scorer, self.threshold, self.source, self.tpr = scorer, threshold, source, tpr
+        self.report: dict | None = None  # promised vs reached TPR, when asked for (`index_gate(report=True)`)
+        self.key: str | None = None  # what the threshold was fitted for (index, parts, held-out vectors)
 
     @property
     def method(self) -> str:
@@ -51,27 +56,32 @@ def read_gate_cache(path: Path) -> dict | None:
     """A cached threshold, checked: None when there is none (or one of an older format, refitted);
     a changed file, or a threshold that is not a finite number (NaN flagged every query out of
     domain; a knn threshold is a cosine, in [-1, 1]), is refused even with a recomputed digest."""
-    import math
-
     from textgan.common.artifacts import load_json
 
     if not path.is_file():
         return None
-    info = load_json(path)
+    return check_gate_record(load_json(path), path)
+
+
+def check_gate_record(info, path) -> dict | None:
+    """A gate record (a cache file, or `meta.json["gate"]` of an index) checked as `read_gate_cache`
+    says; None for none or an older format."""
+    import math
+
     if not isinstance(info, dict) or info.get("format") != GATE_FORMAT:
         return None
     fields = {k: info.get(k) for k in ("index", "method", "tpr", "threshold", "source")}
     if info.get("digest") != _digest(fields):
-        raise InputError("checksum mismatch: the cached threshold changed since it was written (delete the file "
+        raise InputError("checksum mismatch: the recorded threshold changed since it was written (delete the file "
                          "to refit it)", path)
     thr, tpr = fields["threshold"], fields["tpr"]
     low, high = (-1.0, 1.0) if fields["method"] == "knn" else (-math.inf, math.inf)
     if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not (math.isfinite(thr) and low <= thr <= high):
-        raise InputError(f"the cached threshold must be a finite number{' in [-1, 1]' if high < math.inf else ''}, "
+        raise InputError(f"the recorded threshold must be a finite number{' in [-1, 1]' if high < math.inf else ''}, "
                          f"got {thr!r:.40} (delete the file to refit it)", path)
     if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1 \
             or not all(isinstance(fields[k], str) for k in ("index", "method", "source")):
-        raise InputError("malformed cached threshold (delete the file to refit it)", path)
+        raise InputError("malformed recorded threshold (delete the file to refit it)", path)
     return dict(fields, threshold=float(thr))
 
 
@@ -91,41 +101,60 @@ def _gate_dir(index_path) -> Path | None:
     return p.with_name(f".{p.name}.gate")
 
 
-def index_outlier(idx, index_path=None):
+def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
     """The outlier classifier of an index: its vectors (and groups) vs noise on the sphere
-    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`."""
+    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`.
+    `exclude`: index rows kept out of its training (the encoder's held-out sentences, on which a
+    threshold is then calibrated: scored as training rows they made it too strict, e.g. -0.33
+    instead of -1.53 for knn + outlier on the FAQ model). Its `held_out_rows` are index row ids."""
     from textgan.ood.outlier import OutlierClassifier, OutlierConfig, train_outlier
     from textgan.ood.scoring import ModelScorer, corpus_vectors
 
+    rows = np.arange(idx.ntotal) if exclude is None else np.setdiff1d(np.arange(idx.ntotal), exclude)
     key, where = _index_key(idx), _gate_dir(index_path)
+    if exclude is not None:
+        key += hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()[:16]
+    name = "outlier" if exclude is None else "outlier_heldout"
     clf = None
-    if where is not None and (where / "outlier" / "config.json").is_file():
+    if where is not None and (where / name / "config.json").is_file():
         try:
-            clf = OutlierClassifier.load(where / "outlier")
+            clf = OutlierClassifier.load(where / name)
         except InputError:
             clf = None  # a broken cache is retrained
         if clf is not None and clf.meta.get("index") != key:
             clf = None
     if clf is None:
-        clf = train_outlier(corpus_vectors(idx), OutlierConfig(**INDEX_OUTLIER), idx.groups,
+        clf = train_outlier(corpus_vectors(idx)[rows], OutlierConfig(**INDEX_OUTLIER), [idx.groups[i] for i in rows],
                             meta={"encoder": idx.meta.get("encoder"), "index": key})
+        clf.held_out_rows = rows[clf.held_out_rows]  # ids among the training vectors -> index rows
         if where is not None:
             try:
-                clf.save(where / "outlier")
+                clf.save(where / name)
             except OSError as exc:
                 warnings.warn(f"could not cache the index's outlier classifier ({exc})", UserWarning, stacklevel=2)
-    return ModelScorer(clf, "outlier", clf.meta, clf.dim, ("outlier",), str(where / "outlier") if where else "")
+    return ModelScorer(clf, "outlier", clf.meta, clf.dim, ("outlier",), str(where / name) if where else "")
 
 
-def _index_models(method: str, idx, index_path, models: list, combine=None) -> tuple[list, np.ndarray | None]:
+def heldout_rows(idx, heldout) -> np.ndarray | None:
+    """Index rows that are the encoder's held-out sentences (cosine >= 0.9999), or None."""
+    if idx is None or heldout is None or len(heldout) < 2 or not hasattr(idx, "search"):
+        return None
+    sims, ids = idx.search(np.asarray(heldout, np.float32), 1)
+    found = np.unique(ids[sims[:, 0] >= 0.9999, 0].astype(np.int64))
+    return found if len(found) else None
+
+
+def _index_models(method: str, idx, index_path, models: list, combine=None,
+                  heldout=None) -> tuple[list, np.ndarray | None]:
     """(`models`, plus the index's own outlier classifier when `outlier`, or the default `combined`,
-    has no model folder; the index rows that classifier held out, or None)."""
+    has no model folder; the index rows that classifier held out, or None). With the encoder's
+    `heldout` vectors the classifier does not train on the index rows that are among them."""
     if method != "combined":  # before the index's classifier is trained for a model that would go unused
         check_models_used(method, [method], models)
     wants = method == "outlier" or (method == "combined" and not models and not combine)
     if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
         return models, None
-    clf = index_outlier(idx, index_path)
+    clf = index_outlier(idx, index_path, heldout_rows(idx, heldout))
     return [*models, clf], clf.model.held_out_rows
 
 
@@ -150,36 +179,83 @@ def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int 
     return np.asarray(scorer(held, exclude_self=False if rows is None else rows), np.float64), what
 
 
-def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95, heldout=None) -> Gate:
+def _fit_report(scorer: Scorer, val: np.ndarray, threshold: float, tpr: float, held_rows) -> dict:
+    """What a threshold promises and reaches: the share of the calibration sentences it keeps, a
+    2-fold cross-fitted estimate of that share on new sentences (fit on one half, measured on the
+    other), and, when calibrated on held-out sentences (`held_rows`: the index rows among them, or
+    an empty array), the threshold the index rows the encoder trained on would have given (each
+    scored without itself) and the share of the held-out sentences that threshold keeps."""
+    use_held = held_rows is not None
+    order = np.random.default_rng(0).permutation(len(val))
+    halves = [val[order[: len(val) // 2]], val[order[len(val) // 2:]]]
+    cross = [float(np.mean(b >= choose_threshold(a, tpr))) for a, b in (halves, halves[::-1]) if len(a) and len(b)]
+    rep = {"promised_tpr": tpr, "reached_tpr": float(np.mean(val >= threshold)), "n": int(len(val)),
+           "cross_fitted_tpr": float(np.mean(cross)) if cross else None,
+           "calibrated_on": "held-out" if use_held else "index rows (training sentences): optimistic"}
+    if use_held:
+        sample, rows = scorer.index_rows()
+        train = ~np.isin(rows, held_rows)
+        rows_thr = choose_threshold(scorer(sample[train], exclude_self=rows[train]), tpr)
+        rep.update(rows_threshold=rows_thr, rows_threshold_tpr=float(np.mean(val >= rows_thr)))
+    return rep
+
+
+def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.95, heldout=None,
+               report: bool = False) -> Gate:
     """The in-domain gate of an index: `method` (default: the scoring default, or knn when the index
     has no groups and the default needs them), its threshold from the encoder's `heldout` vectors
-    when given (sentences it never trained on: `held_out_scores`), else from the index alone,
-    cached in `.<index>.gate/` beside `index_path` when given."""
+    when given (sentences it never trained on: `held_out_scores`; the index's outlier classifier
+    then does not train on the index rows among them), else from the index alone. A threshold
+    recorded in the index's meta.json (`textgan index`: `meta["gate"]`) for the same scorer and
+    held-out vectors is used as is; else one cached in `.<index>.gate/` beside `index_path`, else
+    it is fitted (and cached). `report`: refit and attach `gate.report` (`_fit_report`: promised
+    vs reached TPR) instead of reading it."""
     check_tpr(tpr)
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
         method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups
     # (the default `combined` on an index without groups is knn alone)
-    models, rows = _index_models(method, idx, index_path, [])
+    models, rows = _index_models(method, idx, index_path, [], heldout=heldout)
     scorer = Scorer(method, idx, models, sample_rows=rows)
     where = _gate_dir(index_path)
     use_held = heldout is not None and len(heldout) >= 2
     cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}{'_heldout' if use_held else ''}.json"
-    key = _index_key(idx)
-    if use_held:  # another model's (or a retrained model's) held-out vectors: another threshold
+    # the scorer's parts (knn + head is not knn + outlier) and, for held-out vectors, which ones:
+    # another model's (or a retrained model's) held-out vectors give another threshold
+    key = hashlib.sha256(json.dumps([_index_key(idx), scorer.components, tpr]).encode()).hexdigest()[:16]
+    if use_held:
         key += hashlib.sha256(np.ascontiguousarray(heldout, np.float32).tobytes()).hexdigest()[:16]
-    info = read_gate_cache(cache) if cache is not None else None
-    if info is not None and info["index"] == key and info["method"] == method and info["tpr"] == tpr:
-        return Gate(scorer, info["threshold"], info["source"], tpr)
+    meta_path = Path(index_path) / "meta.json" if index_path is not None else "meta.json"
+    recorded = [] if report else [check_gate_record(idx.meta.get("gate"), meta_path)]
+    if cache is not None and not report:
+        recorded.append(read_gate_cache(cache))
+    for info in recorded:
+        if info is not None and info["index"] == key and info["method"] == method and info["tpr"] == tpr:
+            gate = Gate(scorer, info["threshold"], info["source"], tpr)
+            gate.key = key
+            return gate
     val, source = held_out_scores(scorer, heldout, idx) if use_held else scorer.in_domain_scores()
     gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
+    gate.key = key
+    if report:
+        held_rows = None if not use_held else heldout_rows(idx, heldout)
+        gate.report = _fit_report(scorer, val, gate.threshold, tpr,
+                                  None if not use_held else np.zeros(0, np.int64) if held_rows is None else held_rows)
     if cache is not None:
         from textgan.common.artifacts import save_json
 
         try:
-            fields = {"index": key, "method": method, "tpr": tpr, "threshold": gate.threshold, "source": source}
-            save_json({"format": GATE_FORMAT, **fields, "digest": _digest(fields)}, cache)
+            save_json(gate_record(gate, key), cache)
         except OSError as exc:  # a read-only place: the gate still works, just uncached
             warnings.warn(f"could not cache the in-domain threshold beside the index ({exc})", UserWarning,
                           stacklevel=2)
     return gate
+
+
+def gate_record(gate: Gate, key: str) -> dict:
+    """The JSON a gate is cached (and recorded in an index's meta.json) as."""
+    fields = {"index": key, "method": gate.method, "tpr": gate.tpr, "threshold": gate.threshold, "source": gate.source}
+    rec = {"format": GATE_FORMAT, **fields, "components": gate.scorer.components, "digest": _digest(fields)}
+    if getattr(gate, "report", None):
+        rec["report"] = gate.report
+    return rec

@@ -142,10 +142,20 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
         corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, batch_size, options.progress)
     if texts is None:  # a shard folder, given or just written
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
-        return build_from_shards(shards, out, encoder_meta(enc, path), options)
+        return _with_gate(enc, build_from_shards(shards, out, encoder_meta(enc, path), options), out, path, options)
     vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
     index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
     index.save(out)
+    return _with_gate(enc, index, out, path, options)
+
+
+def _with_gate(enc, index, out, model_path, options):
+    """The index with its out-of-domain gate calibrated and recorded (`calibrate_index_gate`) unless
+    `options.gate` is off; an index on disk or in shards has none (`search` does not gate past RAM)."""
+    from textgan.workflow.heldout import calibrate_index_gate
+
+    if options.gate and index.meta.get("storage") not in ("disk", "shards"):
+        calibrate_index_gate(enc, index, out, str(model_path))
     return index
 
 
@@ -201,6 +211,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     from textgan.ood.gate import index_gate
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
+    # (`textgan index` records it in meta.json)
     g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None))
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}

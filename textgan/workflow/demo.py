@@ -240,8 +240,10 @@ def _similarity(run: DemoRun):
 
 def _retrieval(run: DemoRun, model_dir: Path, enc):
     """(the corpus index, one (query, best hit, gated result) per query)."""
+    # the gate is calibrated at build time only when queries use it (a later search fits it itself)
     index = workflow.index_corpus(model_dir, run.data, run.tmp / "index", text_col=run.text_col,
-                                  group_col=run.group_col, progress=False, encoder_path=run.final(model_dir))
+                                  group_col=run.group_col, progress=False, encoder_path=run.final(model_dir),
+                                  gate=bool(run.queries))
     if not run.queries:
         return index, []
     # each query is also scored by the default in-domain scorer: a nearest sentence is not an answer

@@ -26,6 +26,28 @@ def needs_head(method: str, combine) -> bool:
     return method == "energy-head" or "energy-head" in (combine or [])
 
 
+def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
+    """`textgan index`: fit the default out-of-domain gate of a just-saved in-RAM index on the
+    model's held-out sentences (else on the index rows, and say so), record it in the index's
+    meta.json (`meta["gate"]`, which `search` then uses) and return that record, with the promised
+    and reached TPR (`textgan.ood.gate._fit_report`)."""
+    from pathlib import Path
+
+    from textgan.common.artifacts import save_json
+    from textgan.ood.gate import gate_record, index_gate
+
+    held = getattr(enc, "heldout", None)
+    held = held if held is not None and len(held) >= 2 else None
+    gate = index_gate(index, out, heldout=held, report=True)
+    rec = gate_record(gate, gate.key)
+    rec["calibrated_on"] = (f"held-out: {len(held)} sentences of model {model_name} (never trained on)"
+                            if held is not None else "index rows (training sentences): optimistic; the model "
+                            "kept no held-out sentences (trained before they were kept, or without a held-out split)")
+    index.meta["gate"] = rec
+    save_json(index.meta, Path(out) / "meta.json")  # digests skip meta.json: the files stay verified
+    return rec
+
+
 def heldout_scores(enc, scorer, index=None) -> tuple[np.ndarray, str] | None:
     """(scores of the model's held-out vectors, where they come from), or None when the model has
     none (`textgan.ood.gate.held_out_scores`: index rows among them are scored without themselves)."""

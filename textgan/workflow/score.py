@@ -58,7 +58,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_encoder(recorded, enc, f"the {sc.kind} model", sc.name or None)
-    models, rows = _index_models(method, idx, folder_of(index), scorers, combine)
+    held = None if val_in is not None else getattr(enc, "heldout", None)  # what the threshold is fitted on
+    models, rows = _index_models(method, idx, folder_of(index), scorers, combine, heldout=held)
     scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
     v = enc.encode(sentences)
     val_scores, source = None, None
