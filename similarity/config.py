@@ -74,7 +74,9 @@ class TrainConfig:
     pooling: Literal["max", "mean", "last"] = "max"
     dropout: float = 0.1
     max_length: int = 64
-    epochs: int | None = None  # None: the backbone's row of BACKBONE_DEFAULTS (lr, head_lr_mult, warmup too)
+    # None: the backbone's row of BACKBONE_DEFAULTS (lr, head_lr_mult, warmup too), or for the GRU on
+    # fewer than SMALL_DATA sentences SMALL_DATA_ROW (batch_size and lr too; applied by train())
+    epochs: int | None = None
     batch_size: int | None = None  # None: 64, or SMALL_DATA_ROW's below SMALL_DATA sentences
     lr: float | None = None
     lr_decay: LrDecay = "linear"
