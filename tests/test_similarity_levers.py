@@ -285,7 +285,7 @@ def test_demo_report_says_when_training_did_not_help():
     assert "Recommendation" not in _report(r, [], [])
 
 
-def test_small_data_row_fills_only_the_fields_left_unset(tmp_path):
+def test_small_data_row_fills_only_the_fields_left_unset(tmp_path, cli_main):
     """Below SMALL_DATA sentences the GRU's unset batch/lr/epochs take the small-data row; given
     values, large data and transformer backbones keep theirs; train() applies it (config.json)."""
     from similarity.config import SMALL_DATA, for_data_size
@@ -305,3 +305,11 @@ def test_small_data_row_fills_only_the_fields_left_unset(tmp_path):
     similarity.train(cfg, texts[:48], groups[:48], tmp_path / "run", progress=False)
     train_cfg = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     assert (train_cfg["batch_size"], train_cfg["lr"], train_cfg["epochs"]) == (16, 5e-3, 1)
+    # the CLI leaves unset options to train(): the same row from the command line
+    data = tmp_path / "small.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts[:48], groups[:48])))
+    code, _, err = cli_main("train-similarity", data, "--out", tmp_path / "cli", "--epochs", "1", "--hidden", "8",
+                            "--embed-dim", "8", "--teacher", "none", "--quiet")
+    assert code == 0, err
+    train_cfg = json.loads((tmp_path / "cli" / "config.json").read_text())["train"]
+    assert (train_cfg["batch_size"], train_cfg["lr"]) == (16, 5e-3)
