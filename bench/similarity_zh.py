@@ -31,6 +31,9 @@ ROWS = {
     "gru-char-ssl": dict(teacher="none", ssl_weight=1.0),
     "gru-char-ngram": dict(teacher="none", ngram_buckets=65536),
     "gru-char-ngram-ssl": dict(teacher="none", ngram_buckets=65536, ssl_weight=1.0),
+    # the demo's small-data settings (batch 16, lr 5e-3) with 30 epochs: the CLI's batch of 64
+    # gives about two steps an epoch on ~100 sentences
+    "gru-char-small": dict(batch_size=16, lr=5e-3, epochs=30),
 }
 ANCHOR_ROWS = ("tfidf-char", "minilm")
 

@@ -35,6 +35,17 @@ ROWS = {
     "aug+scale": dict(embed_init="teacher", augment=None, distil_scale=None),
     "all": dict(embed_init="teacher-static", augment=None, distil_scale=None),
     "defaults": dict(),
+    # the small-data gap (issue "encoder", round 2): each the defaults with one change
+    "pure": dict(distil_scale=1000.0),  # distillation only, in effect (the margin loss 1/1000)
+    "lr2e-3": dict(lr=2e-3),
+    "ep32": dict(epochs=32, patience=8),
+    "lr1e-3-ep32": dict(lr=1e-3, epochs=32, patience=8),
+    "bs32": dict(batch_size=32),
+    "nodrop": dict(dropout=0.0),
+    "emb384": dict(embed_dim=384),  # the teacher-static vectors without PCA
+    "hid256": dict(hidden_size=256),
+    "cli-defaults": dict(epochs=12, batch_size=64, lr=2e-3, patience=3),  # train-similarity's
+    "small-rule": dict(epochs=30, batch_size=16, lr=5e-3, patience=3),  # bench/similarity_zh.py's gru-char-small
 }
 DEMO = dict(epochs=16, batch_size=16, lr=5e-3, patience=5)
 
@@ -70,6 +81,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--generic-unlabeled", type=int, default=None, metavar="N",
+                    help="distil also on bench/similarity.py's unlabelled text (STS-B train + N COCO captions)")
     args = ap.parse_args()
 
     import torch
@@ -93,6 +106,7 @@ def main() -> None:
     results = {"protocol": {"data": args.data, "n_train": len(a_t), "n_scored": len(v_t),
                             "split": "test" if args.test else "validation"},
                "teacher": {"knn_top1": float(ref["knn"].mean()), "loo_top1": float(ref["loo"].mean())}}
+    unl = _generic_unlabeled(args.generic_unlabeled) if args.generic_unlabeled is not None else None
     print(f"train {len(a_t)} sentences, scored {len(v_t)} ({results['protocol']['split']})", flush=True)
     base_hits = None
     for name in args.rows.split(","):
@@ -101,7 +115,7 @@ def main() -> None:
         c0, w0 = time.process_time(), time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             path = similarity.train(cfg, a_t, a_g, Path(tmp) / "run", eval_texts=v_t, eval_groups=v_g,
-                                    progress=False)
+                                    progress=False, unlabeled=unl)
             enc = similarity.load(path)
             info = json.loads((Path(tmp) / "run" / "config.json").read_text())
         ev, ea = enc.encode(v_t), enc.encode(a_t)
@@ -121,6 +135,17 @@ def main() -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def _generic_unlabeled(n_coco: int) -> list[str]:
+    """bench/similarity.py's unlabelled sentences (STS-B train, the first `n_coco` COCO captions)."""
+    import importlib.util  # bench/ is no package
+
+    spec = importlib.util.spec_from_file_location("bench_similarity", Path(__file__).with_name("similarity.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = ROOT / "../shared/data"
+    return mod.load_unlabeled(data / "stsbenchmark/sts-train.csv", data / "coco_captions/captions_val2017.json", n_coco)
 
 
 def print_table(results: dict, rows: list[str]) -> None:

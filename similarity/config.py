@@ -23,9 +23,15 @@ EmbedInit = Literal["teacher", "teacher-static", "random"]
 # epochs (the usual sentence-transformers fine-tuning recipe) and freshly initialised class
 # weights that must move much faster than the pre-trained encoder, hence the head multiplier.
 BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gru": dict(epochs=12, lr=2e-3, head_lr_mult=1.0, warmup=0.0),
-    "transformer": dict(epochs=2, lr=2e-5, head_lr_mult=500.0, warmup=0.1),
+    "gru": dict(epochs=12, batch_size=64, lr=2e-3, head_lr_mult=1.0, warmup=0.0),
+    "transformer": dict(epochs=2, batch_size=64, lr=2e-5, head_lr_mult=500.0, warmup=0.1),
 }
+# The GRU below SMALL_DATA training sentences: the fields left None take this row instead (the
+# demo's batch and lr, more epochs). At batch 64 a few hundred sentences give a handful of steps
+# an epoch: on FAQ's validation split (264 sentences) kNN top-1 0.538 -> 0.742, on the Chinese
+# leave-groups-out protocol +4.3 points (README, Encoder levers). CLINC150-sized data is unchanged.
+SMALL_DATA = 1000
+SMALL_DATA_ROW: dict[str, Any] = dict(batch_size=16, lr=5e-3, epochs=30)
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,10 @@ class TrainConfig:
     pooling: Literal["max", "mean", "last"] = "max"
     dropout: float = 0.1
     max_length: int = 64
-    epochs: int | None = None  # None: the backbone's row of BACKBONE_DEFAULTS (lr, head_lr_mult, warmup too)
-    batch_size: int = 64
+    # None: the backbone's row of BACKBONE_DEFAULTS (lr, head_lr_mult, warmup too), or for the GRU on
+    # fewer than SMALL_DATA sentences SMALL_DATA_ROW (batch_size and lr too; applied by train())
+    epochs: int | None = None
+    batch_size: int | None = None  # None: 64, or SMALL_DATA_ROW's below SMALL_DATA sentences
     lr: float | None = None
     lr_decay: LrDecay = "linear"
     head_lr_mult: float | None = None  # class-weight learning rate / encoder learning rate
@@ -150,6 +158,14 @@ class TrainConfig:
 
         resolve_teacher(teacher)  # a missing or foreign teacher fails before any data is read
         return cfg
+
+
+def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:
+    """`cfg` with SMALL_DATA_ROW in its None fields when a GRU trains on fewer than SMALL_DATA
+    sentences; otherwise `cfg` unchanged (`resolved()` then fills the backbone's row)."""
+    if cfg.backbone != "gru" or n_sentences >= SMALL_DATA:
+        return cfg
+    return dataclasses.replace(cfg, **{k: v for k, v in SMALL_DATA_ROW.items() if getattr(cfg, k) is None})
 
 
 def check_vo_start(cfg: TrainConfig) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
-from similarity.config import TrainConfig
+from similarity.config import TrainConfig, for_data_size
 from similarity.data import drop_duplicates, split_groups
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
@@ -152,7 +152,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
             built by `textgan.workflow.vo_kinds.kind_sampler`).
     """
-    cfg = config.resolved()
+    cfg = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0).resolved()
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     from similarity.outliers import SOURCES
 

@@ -283,3 +283,33 @@ def test_demo_report_says_when_training_did_not_help():
     assert len(line) == 1 and "knn_top1 0.758 vs 0.833, loo_top1 0.439 vs 0.606" in line[0]
     sims["trained"] = {"knn_top1": 0.84, "loo_top1": 0.61}
     assert "Recommendation" not in _report(r, [], [])
+
+
+def test_small_data_row_fills_only_the_fields_left_unset(tmp_path, cli_main):
+    """Below SMALL_DATA sentences the GRU's unset batch/lr/epochs take the small-data row; given
+    values, large data and transformer backbones keep theirs; train() applies it (config.json)."""
+    from similarity.config import SMALL_DATA, for_data_size
+
+    small = for_data_size(similarity.TrainConfig(), SMALL_DATA - 1).resolved()
+    assert (small.batch_size, small.lr, small.epochs) == (16, 5e-3, 30)
+    big = for_data_size(similarity.TrainConfig(), SMALL_DATA).resolved()
+    assert (big.batch_size, big.lr, big.epochs) == (64, 2e-3, 12)
+    given = for_data_size(similarity.TrainConfig(batch_size=40, lr=1e-3), 10).resolved()
+    assert (given.batch_size, given.lr, given.epochs) == (40, 1e-3, 30)
+    st = for_data_size(similarity.TrainConfig(backbone="minilm"), 10)
+    assert (st.batch_size, st.lr, st.epochs) == (None, None, None)
+    import json
+
+    texts, groups = similarity.load_groups(FAQ)
+    cfg = similarity.TrainConfig(epochs=1, hidden_size=8, embed_dim=8, teacher="none", seed=0)
+    similarity.train(cfg, texts[:48], groups[:48], tmp_path / "run", progress=False)
+    train_cfg = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert (train_cfg["batch_size"], train_cfg["lr"], train_cfg["epochs"]) == (16, 5e-3, 1)
+    # the CLI leaves unset options to train(): the same row from the command line
+    data = tmp_path / "small.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts[:48], groups[:48])))
+    code, _, err = cli_main("train-similarity", data, "--out", tmp_path / "cli", "--epochs", "1", "--hidden", "8",
+                            "--embed-dim", "8", "--teacher", "none", "--quiet")
+    assert code == 0, err
+    train_cfg = json.loads((tmp_path / "cli" / "config.json").read_text())["train"]
+    assert (train_cfg["batch_size"], train_cfg["lr"]) == (16, 5e-3)

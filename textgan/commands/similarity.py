@@ -114,7 +114,8 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     fields = {renames.get(k, k): v for k, v in overrides.items() if v is not None}
     if eval_fraction is not None:
         fields["eval_fraction"] = eval_fraction
-    config = dataclasses.replace(similarity.TrainConfig(), **fields).resolved()
+    given = dataclasses.replace(similarity.TrainConfig(), **fields)
+    config = given.resolved()  # checked now; train() fills the fields left None by data size
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():
@@ -134,7 +135,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
         from textgan.workflow.vo_kinds import kind_sampler
 
-        path = similarity.train(config, texts, groups, out_dir, ev_t, ev_g, progress=progress,
+        path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
                                 vo_sampler=kind_sampler(config.virtual_outliers))
     from textgan.common.distributed import is_main
