@@ -126,3 +126,10 @@ def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     if omega < 1e-6:  # same direction: nothing to walk
         return np.repeat(a[None], steps, axis=0)
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def encoder_meta(enc, path=None) -> dict:
+    """What an index or GAN records about the encoder that made its vectors (`check_same_encoder`
+    compares it)."""
+    return {"fingerprint": enc.fingerprint, "dim": int(enc.dim),
+            "path": str(Path(path).resolve()) if path is not None else None}

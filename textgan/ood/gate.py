@@ -241,7 +241,7 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
         held_rows = None if not use_held else heldout_rows(idx, heldout)
         gate.report = _fit_report(scorer, val, gate.threshold, tpr,
                                   None if not use_held else np.zeros(0, np.int64) if held_rows is None else held_rows)
-    if cache is not None:
+    if cache is not None and not report:  # a report is recorded in the index's meta.json instead
         from textgan.common.artifacts import save_json
 
         try:

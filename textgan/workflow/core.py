@@ -17,7 +17,8 @@ from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
 from textgan.metrics import typical_nn_cosine
-from textgan.common.vectors import as_matrix, check_k, check_same_encoder, normalize_rows, slerp  # noqa: F401 (API)
+from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, encoder_meta, normalize_rows,  # noqa: F401 (API)
+                                    slerp)
 
 
 # --- encoding ----------------------------------------------------------------------------
@@ -76,12 +77,6 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None)
     if not texts:
         raise InputError("empty corpus: no sentences", path)
     return texts, groups
-
-
-def encoder_meta(enc, path=None) -> dict:
-    """What an index or GAN records about the encoder that made its vectors."""
-    return {"fingerprint": enc.fingerprint, "dim": int(enc.dim),
-            "path": str(Path(path).resolve()) if path is not None else None}
 
 
 # --- retrieval ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from textgan.ood.head import head_scorer
 
 def model_head(enc, name: str = ""):
     """The `energy-head` scorer of a loaded similarity model (InputError without a margin head)."""
-    from textgan.workflow.core import encoder_meta
+    from textgan.common.vectors import encoder_meta
 
     scale = (enc.info.get("train_config") or {}).get("scale")
     return head_scorer(enc.prototypes, scale, encoder_meta(enc, name or None), name, enc.heldout)
@@ -67,7 +67,7 @@ def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2
     the `outlier_texts` when given, else against generated vectors. Corpus rows that are held-out
     sentences are left out of the GAN, so the selection sees vectors it never trained on."""
     from textgan.ood.opengan import OpenGANConfig, train_opengan
-    from textgan.workflow.core import encoder_meta
+    from textgan.common.vectors import encoder_meta
 
     x = enc.encode(list(texts))
     held = getattr(enc, "heldout", None)
