@@ -288,8 +288,11 @@ def main() -> None:
     ap.add_argument("--protocols", default="clinc_oos,unseen_intents:0,unseen_intents:1,unseen_intents:2")
     ap.add_argument("--encoders", default=",".join(ENCODERS), help=f"rows of ENCODERS: {', '.join(ENCODERS)}")
     ap.add_argument("--scorers", default=None, help="comma-separated bench rows (default: all)")
+    ap.add_argument("--opengan-on", default=None,
+                    help="reduced runs: score `opengan` only for these encoders (comma-separated; default: all)")
     ap.add_argument("--epochs", type=int, default=None, help="reduced runs: encoder epochs (default: the CLI's)")
     ap.add_argument("--vo-weight", type=float, default=None, help="reduced runs: weight of the outlier loss")
+    ap.add_argument("--vo-start", type=int, default=None, help="reduced runs: first epoch of the outlier loss")
     ap.add_argument("--train-per-intent", type=int, default=None, help="reduced runs: train sentences per intent")
     ap.add_argument("--boot", type=int, default=1000, help="paired bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0)
@@ -304,7 +307,8 @@ def main() -> None:
     domains: dict[str, list[str]] = json.loads(dom_path.read_text(encoding="utf-8"))
     work = Path(args.work)
     only = set(args.scorers.split(",")) if args.scorers else None
-    fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight}.items() if v is not None}
+    fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}.items()
+              if v is not None}
     result, timing, raw, encoders = {}, {}, {}, {}
     t0 = time.perf_counter()
     mini = None
@@ -327,8 +331,11 @@ def main() -> None:
             enc, cpu = make()
             tag = enc.fingerprint[:8] if name != "minilm" else "minilm"
             v, rate = vectors(enc, splits, pdir / f"vectors_{tag}")
+            enc_only = only
+            if args.opengan_on is not None and name not in args.opengan_on.split(","):
+                enc_only = (only or set(method_table({}))) - {"opengan"}
             rows, secs, raw[protocol, name] = evaluate(v, splits["train"][1], pdir / f"models_{tag}", args.steps, rate,
-                                                       enc if name != "minilm" else None, only)
+                                                       enc if name != "minilm" else None, enc_only)
             result.setdefault(protocol, {})[name] = rows
             encoders.setdefault(name, {})[protocol] = dict(encoder_figures(enc, v, splits, protocol),
                                                            train_cpu_s=round(cpu, 1) if cpu else None)
