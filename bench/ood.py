@@ -125,7 +125,8 @@ def gru_encoder(splits: dict, work: Path, seed: int, name: str = "control", clin
     given = {k: v for k, v in (fields or {}).items() if not k.startswith("vo_") or row or real}
     cfg = similarity.TrainConfig(seed=seed, **row, **given)
     outliers = clinc["oos_train"][0] if real else None
-    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), sorted(set(splits["train"][1]))]
+    # the train sentences themselves, not only their intents: --train-per-intent changes the encoder
+    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), list(splits["train"][0]), list(splits["train"][1])]
                                     + ([outliers] if outliers else []), sort_keys=True).encode()).hexdigest()[:8]
     model_dir = work / f"gru_{key}"
     if not (model_dir / "model").exists():
