@@ -338,6 +338,9 @@ def main() -> None:
             rows, secs, raw[protocol, name] = evaluate(v, splits["train"][1], pdir / f"models_{tag}", args.steps, rate,
                                                        enc if name != "minilm" else None, enc_only)
             result.setdefault(protocol, {})[name] = rows
+            # the test scores, for `--merge` of runs made one protocol at a time (their paired CIs)
+            np.savez(pdir / f"raw_{name}.npz", **{f"{r}|{k}": s for r, (a, b) in raw[protocol, name].items()
+                                                  for k, s in (("in", a), ("out", b))})
             encoders.setdefault(name, {})[protocol] = dict(encoder_figures(enc, v, splits, protocol),
                                                            train_cpu_s=round(cpu, 1) if cpu else None)
             timing[f"{protocol}/{name}"] = {"encode_sent_per_s": round(rate) if rate else None, "train_seconds": secs}
