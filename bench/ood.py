@@ -27,7 +27,6 @@ model) and `sent_per_s` (encode + score 10,000 sentences) with `score_per_s` (th
 Encoders, vectors and models are cached under --work, so a rerun only scores.
 
     flock /tmp/textgan-heavy.lock env OMP_NUM_THREADS=1 python bench/ood.py --json bench/results/ood.json
-    reduced: ... --encoders control,vo-gaussian --epochs 4 --train-per-intent 30 --scorers knn,energy-head
 """
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ from textgan.common.errors import InputError  # noqa: E402
 from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
 sys.path.append(str(Path(__file__).resolve().parent))  # after the root: bench/similarity.py must not shadow the package
-from ood_loop import encoder_figures, paired_ci, per_intent  # noqa: E402
+from ood_loop import encoder_figures, load_runs, paired_ci, per_intent  # noqa: E402
 
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
@@ -300,6 +299,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--merge", default=None, help="earlier --json files (comma-separated), same --work: one table, CIs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -310,15 +310,15 @@ def main() -> None:
     only = set(args.scorers.split(",")) if args.scorers else None
     fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}.items()
               if v is not None}
-    result, timing, raw, encoders = {}, {}, {}, {}
+    result, raw, encoders, timing = load_runs(args.merge.split(","), work) if args.merge else ({}, {}, {}, {})
     t0 = time.perf_counter()
     mini = None
-    if not args.no_minilm:
+    if not args.no_minilm and not args.merge:
         try:
             mini = MiniLM()
         except InputError as exc:
             print(f"MiniLM skipped: {exc}")
-    for protocol in args.protocols.split(","):
+    for protocol in ([] if args.merge else args.protocols.split(",")):
         splits = protocol_splits(clinc, domains, protocol)
         splits["train"] = per_intent(splits["train"], args.train_per_intent)
         print(f"{protocol}: train {len(splits['train'][0])}, in {len(splits['test_in'][0])}, "
