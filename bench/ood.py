@@ -27,7 +27,6 @@ model) and `sent_per_s` (encode + score 10,000 sentences) with `score_per_s` (th
 Encoders, vectors and models are cached under --work, so a rerun only scores.
 
     flock /tmp/textgan-heavy.lock env OMP_NUM_THREADS=1 python bench/ood.py --json bench/results/ood.json
-    reduced: ... --encoders control,vo-gaussian --epochs 4 --train-per-intent 30 --scorers knn,energy-head
 """
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ from textgan.common.errors import InputError  # noqa: E402
 from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
 sys.path.append(str(Path(__file__).resolve().parent))  # after the root: bench/similarity.py must not shadow the package
-from ood_loop import encoder_figures, paired_ci, per_intent  # noqa: E402
+from ood_loop import encoder_figures, load_runs, paired_ci, per_intent  # noqa: E402
 
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
@@ -125,7 +124,8 @@ def gru_encoder(splits: dict, work: Path, seed: int, name: str = "control", clin
     given = {k: v for k, v in (fields or {}).items() if not k.startswith("vo_") or row or real}
     cfg = similarity.TrainConfig(seed=seed, **row, **given)
     outliers = clinc["oos_train"][0] if real else None
-    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), sorted(set(splits["train"][1]))]
+    # the train sentences themselves, not only their intents: --train-per-intent changes the encoder
+    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), list(splits["train"][0]), list(splits["train"][1])]
                                     + ([outliers] if outliers else []), sort_keys=True).encode()).hexdigest()[:8]
     model_dir = work / f"gru_{key}"
     if not (model_dir / "model").exists():
@@ -288,14 +288,18 @@ def main() -> None:
     ap.add_argument("--protocols", default="clinc_oos,unseen_intents:0,unseen_intents:1,unseen_intents:2")
     ap.add_argument("--encoders", default=",".join(ENCODERS), help=f"rows of ENCODERS: {', '.join(ENCODERS)}")
     ap.add_argument("--scorers", default=None, help="comma-separated bench rows (default: all)")
+    ap.add_argument("--opengan-on", default=None,
+                    help="reduced runs: score `opengan` only for these encoders (comma-separated; default: all)")
     ap.add_argument("--epochs", type=int, default=None, help="reduced runs: encoder epochs (default: the CLI's)")
     ap.add_argument("--vo-weight", type=float, default=None, help="reduced runs: weight of the outlier loss")
+    ap.add_argument("--vo-start", type=int, default=None, help="reduced runs: first epoch of the outlier loss")
     ap.add_argument("--train-per-intent", type=int, default=None, help="reduced runs: train sentences per intent")
     ap.add_argument("--boot", type=int, default=1000, help="paired bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--merge", default=None, help="earlier --json files (comma-separated), same --work: one table, CIs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -304,16 +308,17 @@ def main() -> None:
     domains: dict[str, list[str]] = json.loads(dom_path.read_text(encoding="utf-8"))
     work = Path(args.work)
     only = set(args.scorers.split(",")) if args.scorers else None
-    fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight}.items() if v is not None}
-    result, timing, raw, encoders = {}, {}, {}, {}
+    fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}.items()
+              if v is not None}
+    result, raw, encoders, timing = load_runs(args.merge.split(","), work) if args.merge else ({}, {}, {}, {})
     t0 = time.perf_counter()
     mini = None
-    if not args.no_minilm:
+    if not args.no_minilm and not args.merge:
         try:
             mini = MiniLM()
         except InputError as exc:
             print(f"MiniLM skipped: {exc}")
-    for protocol in args.protocols.split(","):
+    for protocol in ([] if args.merge else args.protocols.split(",")):
         splits = protocol_splits(clinc, domains, protocol)
         splits["train"] = per_intent(splits["train"], args.train_per_intent)
         print(f"{protocol}: train {len(splits['train'][0])}, in {len(splits['test_in'][0])}, "
@@ -327,9 +332,15 @@ def main() -> None:
             enc, cpu = make()
             tag = enc.fingerprint[:8] if name != "minilm" else "minilm"
             v, rate = vectors(enc, splits, pdir / f"vectors_{tag}")
+            enc_only = only
+            if args.opengan_on is not None and name not in args.opengan_on.split(","):
+                enc_only = (only or set(method_table({}))) - {"opengan"}
             rows, secs, raw[protocol, name] = evaluate(v, splits["train"][1], pdir / f"models_{tag}", args.steps, rate,
-                                                       enc if name != "minilm" else None, only)
+                                                       enc if name != "minilm" else None, enc_only)
             result.setdefault(protocol, {})[name] = rows
+            # the test scores, for `--merge` of runs made one protocol at a time (their paired CIs)
+            np.savez(pdir / f"raw_{name}.npz", **{f"{r}|{k}": s for r, (a, b) in raw[protocol, name].items()
+                                                  for k, s in (("in", a), ("out", b))})
             encoders.setdefault(name, {})[protocol] = dict(encoder_figures(enc, v, splits, protocol),
                                                            train_cpu_s=round(cpu, 1) if cpu else None)
             timing[f"{protocol}/{name}"] = {"encode_sent_per_s": round(rate) if rate else None, "train_seconds": secs}

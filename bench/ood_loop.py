@@ -50,3 +50,33 @@ def per_intent(split: tuple, n: int | None) -> tuple:
     seen: dict[str, int] = {}
     keep = [i for i, g in enumerate(split[1]) if seen.__setitem__(g, seen.get(g, 0) + 1) or seen[g] <= n]
     return [split[0][i] for i in keep], [split[1][i] for i in keep]
+
+
+def load_runs(paths: list[str], work) -> tuple[dict, dict, dict, dict]:
+    """(result, raw, encoders, timing) of earlier `--json` runs (one protocol each, say) and the raw
+    test scores they left under `work`, for `--merge`; refuses raw scores that a later run with
+    other settings overwrote (their AUROC no longer matches the JSON's)."""
+    import json
+    from pathlib import Path
+
+    result, raw, encoders, timing = {}, {}, {}, {}
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        for p, by_enc in data.items():
+            if not (p in ("clinc_oos", "unseen_intents") or p.startswith("unseen_intents:")):
+                continue
+            result[p] = by_enc
+            for e, rows in by_enc.items():
+                f = np.load(Path(work) / p.replace(":", "_") / f"raw_{e}.npz")
+                scores: dict = {}
+                for key in f.files:
+                    row, side = key.rsplit("|", 1)
+                    scores.setdefault(row, [None, None])[side == "out"] = f[key]
+                raw[p, e] = {r: tuple(s) for r, s in scores.items()}
+                for r, x in rows.items():
+                    if abs(auroc(*raw[p, e][r]) - x["auroc"]) > 1e-9:
+                        raise SystemExit(f"{path}: {p}/{e}/{r}: the raw scores under {work} are of another run")
+        for e, s in data.get("encoders", {}).items():
+            encoders.setdefault(e, {}).update(s["by_protocol"])
+        timing.update(data.get("timing", {}))
+    return result, raw, encoders, timing
