@@ -26,9 +26,12 @@ from textgan.common.errors import InputError
               help="am (default), aam, aam-easy, sphereface, a-softmax, softmax, infonce, triplet.")
 @click.option("--scale", type=float, default=None)
 @click.option("--margin", type=float, default=None)
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None)
+@click.option("--epochs", type=int, default=None,
+              help="Default: the backbone's (GRU 12; 30 below 1,000 training sentences; MiniLM 2).")
+@click.option("--batch-size", type=int, default=None,
+              help="Default 64 (16 for a GRU below 1,000 training sentences).")
+@click.option("--lr", type=float, default=None,
+              help="Default: the backbone's (GRU 2e-3; 5e-3 below 1,000 sentences; MiniLM 2e-5).")
 @click.option("--seed", type=int, default=None)
 @click.option("--patience", type=int, default=None)
 @click.option("--backbone", default=None,
@@ -51,8 +54,9 @@ from textgan.common.errors import InputError
               help="teacher (the teacher's WordPiece; default with a teacher), word (default without), "
                    "wordpiece or char (Chinese).")
 @click.option("--embed-init", default=None,
-              help="teacher (PCA of the teacher's token embeddings; default with --tokenizer teacher), "
-                   "teacher-static (PCA of the teacher's per-token output vectors, model2vec) or random.")
+              help="teacher-static (PCA of the teacher's per-token output vectors, model2vec; default with "
+                   "--tokenizer teacher when model2vec is installed), teacher (PCA of the teacher's input "
+                   "token embeddings; the default without model2vec) or random (default without a teacher).")
 @click.option("--augment", type=int, default=None,
               help="Perturbed copies per training sentence, distillation only (default: auto, more for "
                    "small data, none from 4,000 sentences; 0 = off).")
