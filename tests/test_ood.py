@@ -457,3 +457,20 @@ def test_outlier_without_a_model_uses_the_index_classifier_cached_beside_it(faq_
     res = score_texts(model, texts[:3], index=root / "index")
     sc = Scorer("combined", idx, [clf], sample_rows=clf.model.held_out_rows)
     assert np.allclose(res["scores"], sc(similarity_vectors(model, texts[:3])), atol=1e-5)
+
+
+def test_index_of_another_corpus_is_not_calibrated_on_the_model_s_held_out_sentences(faq_index, cli_main, tmp_path):
+    """A model indexing a corpus of a few of its groups: its held-out sentences (all groups) score as
+    outliers of that index, and a threshold fitted on them kept everything (-30.5 against -0.62 from
+    the index rows). The gate falls back to the index rows and says why."""
+    from textgan.index.build import load_index
+
+    model = faq_index[0]
+    lines = FAQ.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "few.csv").write_text("\n".join(lines[:41]) + "\n", encoding="utf-8")
+    code, out, err = cli_main("index", model, tmp_path / "few.csv", "--text-col", "text", "--group-col", "group",
+                              "--out", tmp_path / "ix", "--no-progress")
+    assert code == 0, err
+    g = load_index(tmp_path / "ix").meta["gate"]
+    assert g["calibrated_on"].startswith("index rows: ") and "not of this index's domain" in g["calibrated_on"]
+    assert "not of this index's domain" in out and g["threshold"] > -5

@@ -35,6 +35,7 @@ class Gate:
         self.scorer, self.threshold, self.source, self.tpr = scorer, threshold, source, tpr
         self.report: dict | None = None  # promised vs reached TPR, when asked for (`index_gate(report=True)`)
         self.key: str | None = None  # what the threshold was fitted for (index, parts, held-out vectors)
+        self.calibrated_on_held_out = False  # fitted on the model's held-out sentences (`index_gate`)
 
     @property
     def method(self) -> str:
@@ -46,6 +47,11 @@ class Gate:
 
 
 GATE_FORMAT = "textgan-gate/2"  # /1 had no digest: such a cache is refitted, never trusted
+
+
+# the share of the model's held-out sentences that must pass the index rows' own threshold for them
+# to calibrate the index's gate (`index_gate`)
+HELD_OUT_AGREEMENT = 0.5
 
 
 def _digest(fields: dict) -> str:
@@ -235,7 +241,20 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
             gate.key = key
             return gate
     val, source = held_out_scores(scorer, heldout, idx) if use_held else scorer.in_domain_scores()
+    if use_held and idx is not None:
+        # the model's held-out sentences stand for the index's domain only when the index holds the
+        # model's kind of sentences: a model trained on one corpus indexing another (a few of its
+        # groups, or other ones) scores them as outliers, and a threshold fitted on them would keep
+        # everything. Most of them pass the index rows' own threshold when the domains agree
+        # (0.88-0.97 measured); far fewer means they are not this index's sentences.
+        rows_val, rows_source = scorer.in_domain_scores()
+        kept = float(np.mean(val >= choose_threshold(rows_val, tpr)))
+        if kept < HELD_OUT_AGREEMENT:
+            val, use_held = rows_val, False
+            source = (f"{rows_source}: the model's held-out sentences are not of this index's domain (only "
+                      f"{kept:.0%} of them pass the index rows' threshold)")
     gate = Gate(scorer, choose_threshold(val, tpr), source, tpr)
+    gate.calibrated_on_held_out = use_held
     gate.key = key
     if report:
         held_rows = None if not use_held else heldout_rows(idx, heldout)

@@ -40,9 +40,13 @@ def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
     held = held if held is not None and len(held) >= 2 else None
     gate = index_gate(index, out, heldout=held, report=True)
     rec = gate_record(gate, gate.key)
-    rec["calibrated_on"] = (f"held-out: {len(held)} sentences of model {model_name} (never trained on)"
-                            if held is not None else "index rows (training sentences): optimistic; the model "
-                            "kept no held-out sentences (trained before they were kept, or without a held-out split)")
+    if gate.calibrated_on_held_out:
+        rec["calibrated_on"] = f"held-out: {gate.report['n']} sentences of model {model_name} (never trained on)"
+    elif held is not None:
+        rec["calibrated_on"] = f"index rows: {gate.source}"
+    else:
+        rec["calibrated_on"] = ("index rows (training sentences): optimistic; the model kept no held-out "
+                                "sentences (trained before they were kept, or without a held-out split)")
     index.meta["gate"] = rec
     save_json(index.meta, Path(out) / "meta.json")  # digests skip meta.json: the files stay verified
     return rec
