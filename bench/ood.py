@@ -310,6 +310,12 @@ def main() -> None:
     only = set(args.scorers.split(",")) if args.scorers else None
     fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}.items()
               if v is not None}
+    if args.merge:
+        gone = [f for f in args.merge.split(",") if not Path(f).is_file()]
+        if gone:
+            from bench.stats import refuse
+
+            refuse(f"{gone[0]}: missing file (--merge takes earlier --json files)")
     result, raw, encoders, timing = load_runs(args.merge.split(","), work) if args.merge else ({}, {}, {}, {})
     t0 = time.perf_counter()
     mini = None

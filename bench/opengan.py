@@ -64,6 +64,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    from bench.stats import at_least, refuse
+
+    at_least(args.steps, 1, "--steps")
+    at_least(args.threads, 1, "--threads")
+    missing = [k for k in ("train", "val", "test_in", "test_out", "val_out") if not (Path(args.vectors) / f"{k}.npy").is_file()]
+    if missing:
+        refuse(f"{args.vectors}: no {missing[0]}.npy (pass a vectors_<fingerprint> folder of bench/ood.py's --work)")
     torch.set_num_threads(args.threads)
     real = {k: np.load(Path(args.vectors) / f"{k}.npy") for k in ("train", "val", "test_in", "test_out", "val_out")}
     toy = OpenGANConfig(steps=600, batch_size=64, width=64, eval_every=50, lr=1e-3)

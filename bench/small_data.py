@@ -84,6 +84,16 @@ def main() -> None:
     ap.add_argument("--generic-unlabeled", type=int, default=None, metavar="N",
                     help="distil also on bench/similarity.py's unlabelled text (STS-B train + N COCO captions)")
     args = ap.parse_args()
+    from bench.stats import refuse
+
+    unknown = [r for r in args.rows.split(",") if r not in ROWS]
+    if unknown:
+        refuse(f"unknown --rows {unknown[0]!r}; valid: {', '.join(ROWS)}")
+    try:
+        if not isinstance(json.loads(args.set), dict):
+            raise ValueError
+    except ValueError:
+        refuse(f"--set must be a JSON object, got {args.set!r}")
 
     import torch
 
