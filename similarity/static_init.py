@@ -50,12 +50,20 @@ def static_vectors(teacher, cache_dir: str | Path | None = None) -> tuple[np.nda
     check_model2vec()
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     path = cache_dir / f"{teacher.fingerprint}-static.safetensors"
+    from textgan.common import distributed as ddp
+
+    if not ddp.is_main():
+        ddp.barrier()  # rank 0 distils and caches first (two ranks distilling at once aborted once)
     cached = _read(path, teacher.fingerprint)
-    if cached is not None:
-        return cached
-    ids, vecs = _distil(teacher)
-    _write(path, ids, vecs, teacher.fingerprint)
-    return ids, vecs
+    if cached is None:
+        from textgan.common.state import isolated_rng
+
+        with isolated_rng():  # distill draws from the global RNGs: keep the weight init independent of the cache
+            cached = _distil(teacher)
+        _write(path, *cached, teacher.fingerprint)
+    if ddp.is_main():
+        ddp.barrier()
+    return cached
 
 
 def _distil(teacher) -> tuple[np.ndarray, np.ndarray]:

@@ -82,3 +82,20 @@ def test_torchrun_similarity_equals_one_process(tmp_path):
     assert json.loads((tmp_path / "two" / "config.json").read_text())["processes"] == 2
     for r in (0, 1):
         assert "different training data" in json.loads((tmp_path / f"rank{r}.json").read_text())
+
+
+def test_isolated_rng_leaves_the_global_streams_where_they_were():
+    """What model2vec.distill draws inside `isolated_rng` must not change the next weight init."""
+    import random
+
+    import torch
+
+    from textgan.common.state import isolated_rng, seed_all
+
+    seed_all(3)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    seed_all(3)
+    with isolated_rng():
+        torch.rand(100), np.random.rand(7), random.random()
+    got = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]

@@ -6,8 +6,9 @@ states are split into named tensors and a JSON-able rest.
 """
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -18,6 +19,21 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+@contextlib.contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Run third-party code without letting it move the torch, numpy or python global RNGs.
+
+    `model2vec.distill` draws from torch's and python's global RNGs, so a run that distilled
+    (cold cache) initialised its weights from another stream than one that read the cache."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 def rng_state() -> tuple[dict, dict]:
