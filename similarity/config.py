@@ -97,6 +97,11 @@ class TrainConfig:
     vo_start: int = 2  # 1-based epoch from which the loss applies (the queues fill before)
     vo_queue: int = 32  # sentence vectors kept per group
     vo_candidates: int = 64  # Gaussian draws per group of the batch; the least likely is kept
+    # long tail (similarity.tail_synth): synthetic rows of rare groups for the margin head
+    tail_synth: str = "none"
+    tail_synth_weight: float = 1.0  # weight of the margin loss on the synthetic rows
+    tail_synth_rows: int = 16  # synthetic rows per step
+    tail_below: int | None = None  # tail = groups with fewer sentences; None: half the median group
 
     def resolved(self) -> "TrainConfig":
         """Fill None scale/margin with the loss row's defaults; refuse bad values (InputError)."""
@@ -154,6 +159,11 @@ class TrainConfig:
             raise InputError(f"--virtual-outliers trains the energy of a margin head; loss {cfg.loss!r} has none")
         if cfg.virtual_outliers != "none":
             check_vo_start(cfg)
+        from similarity.tail_synth import check_synth
+
+        check_synth(cfg.tail_synth)
+        if cfg.tail_synth != "none" and cfg.loss not in MARGINS:
+            raise InputError(f"--tail-synth adds rows to a margin head; loss {cfg.loss!r} has none")
         from similarity.teacher import resolve_teacher
 
         resolve_teacher(teacher)  # a missing or foreign teacher fails before any data is read
@@ -241,4 +251,9 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("vo_start", "--vo-start", "an integer >= 1", _int_in(1, _BIG)),
     ("vo_queue", "vo_queue", "an integer in [2, 100000]", _int_in(2, 100_000)),
     ("vo_candidates", "vo_candidates", "an integer in [1, 100000]", _int_in(1, 100_000)),
+    ("tail_synth_weight", "--tail-synth-weight", "a finite number >= 0 (at most 1e6)",
+     lambda v: _number(v) and 0 <= v <= 1e6),
+    ("tail_synth_rows", "--tail-synth-rows", "an integer in [1, 100000]", _int_in(1, 100_000)),
+    ("tail_below", "--tail-below", "an integer >= 2 (or None: half the median group)",
+     lambda v: v is None or _int_in(2, _BIG)(v)),
 )

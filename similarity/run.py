@@ -33,7 +33,7 @@ class TrainRun:
     def __init__(self, cfg: TrainConfig, texts: list[str], labels: list[int], n_classes: int,
                  module: torch.nn.Module | None = None, teacher: Teacher | None = None,
                  targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = (),
-                 outliers: list[str] = (), vo_sampler=None):
+                 outliers: list[str] = (), vo_sampler=None, tail: list[int] = ()):
         self.cfg = cfg
         if cfg.backbone == "gru":
             # resuming: the checkpoint's tokenizer and weights
@@ -80,6 +80,12 @@ class TrainRun:
                                                      cfg.vo_queue, cfg.vo_candidates, cfg.seed, vo_sampler)
             self.vo_per_epoch = len(self.batches(0))
             self.vo_from_step = (cfg.vo_start - 1) * self.vo_per_epoch
+        self.synth = None
+        if cfg.tail_synth != "none" and tail:  # rows of rare groups for the margin head (similarity.tail_synth)
+            from similarity.tail_synth import TailSynth
+
+            self.synth = self.heads["synth"] = TailSynth(cfg.tail_synth, n_classes, self.encoder.dim, list(tail),
+                                                         cfg.tail_synth_rows, cfg.vo_queue, cfg.seed)
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
@@ -142,6 +148,11 @@ class TrainRun:
         loss = self.head(emb, self.labels[idx])
         if self.vo is not None:
             loss = loss + self.outlier_term(emb, idx, step)
+        if self.synth is not None:
+            self.synth.push(emb, self.labels[idx])
+            extra = self.synth.loss(self.head, step)
+            if extra is not None:
+                loss = loss + self.cfg.tail_synth_weight * extra
         if self.targets is not None:
             student, teacher = emb, self.targets[0][idx]
             u_idx = self.unlabeled_batch(step)

@@ -33,6 +33,7 @@ from similarity.data import drop_duplicates, split_groups
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
+from similarity.tail_synth import tail_for_run
 from similarity.teacher import resolve_teacher
 from textgan.common import distributed as ddp
 from textgan.common.artifacts import library_versions, run_lock, save_json
@@ -235,8 +236,11 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         saved = load_gru(module_dir) if cfg.backbone == "gru" else load_st(module_dir)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)
     label_of = {g: i for i, g in enumerate(names)}
-    run = TrainRun(cfg, data.texts, [label_of[g] for g in data.groups], len(names), module=saved, teacher=teacher,
-                   targets=targets, unlabeled=data.unlabeled + list(data.augmented), outliers=data.outliers, vo_sampler=vo_sampler)
+    labels = [label_of[g] for g in data.groups]
+    tail = tail_for_run(cfg.tail_synth, cfg.tail_below, labels, len(names), progress)
+    run = TrainRun(cfg, data.texts, labels, len(names), module=saved, teacher=teacher, targets=targets,
+                   unlabeled=data.unlabeled + list(data.augmented), outliers=data.outliers, vo_sampler=vo_sampler,
+                   tail=tail)
     if teacher_cost is not None:
         teacher_cost["distil_scale"] = round(run.distil_scale, 4)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")

@@ -86,6 +86,13 @@ from textgan.common.errors import InputError
 @click.option("--outliers", "outliers_file", default=None,
               help="Real out-of-scope sentences (.txt one per line, or a data file read at --text-col) for the "
                    "same loss; those that are training sentences are dropped (warned).")
+@click.option("--tail-synth", default=None,
+              help="Synthetic rows of rare groups for the margin head (long tail): none (default), replay, "
+                   "gaussian, calibrated (similarity.tail_synth.SYNTH).")
+@click.option("--tail-synth-weight", type=float, default=None, help="Weight of their margin loss (default 1).")
+@click.option("--tail-synth-rows", type=int, default=None, help="Synthetic rows per step (default 16).")
+@click.option("--tail-below", type=int, default=None,
+              help="Tail = groups with fewer training sentences (default: half the median group's).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @progress_option(quiet_alias=True)
 def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
