@@ -14,6 +14,13 @@ Classifier rows, all logistic regression on fixed vectors:
   calibration (Yang et al. ICLR 2021, head intents as base classes) and every generator kind asked
   for, trained on the long-tail train vectors with their intents (a kind that samples around a
   prototype is asked around the tail intent's shot mean; a label-conditioned one by name).
+Encoder rows (`--vectors gru-replay,gru-gaussian,gru-calibrated`): the GRU trained with
+`--tail-synth` (similarity.tail_synth): every step adds synthetic vectors of the tail intents to
+the margin loss -- queued real ones reused (`replay`, non-generative), Gaussian samples around the
+tail mean with the head intents' pooled covariance (`gaussian`) or distribution-calibrated ones
+(`calibrated`). Every GRU encoder gets every classifier row above plus `head prototypes` (the
+margin head's own argmax, where the synthetic rows act directly); all GRU rows are compared in
+one table (`<encoder> / <classifier>`, generative when either part is).
 Every setting (C, tau, calibration k / w / alpha) is chosen on CLINC val (mean of tail and head
 accuracy), then frozen. Differences: paired bootstrap 95% CI over the test sentences, pooled
 over `--seeds` seeds, against plain and against the best non-generative row (chosen on val).
@@ -37,9 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import calibration, clinc, stats  # noqa: E402
+from similarity.tail_synth import SYNTH  # noqa: E402
+
+SYNTH_GENERATIVE = {name: row.generative for name, row in SYNTH.items()}
 
 C_GRID = (1.0, 10.0, 100.0)
 TAU_GRID = (0.5, 1.0, 1.5, 2.0)
+# --vectors rows: the --tail-synth source each GRU encoder trains with (None: frozen MiniLM)
+ENCODERS = {"minilm": None, "gru": "none", "gru-replay": "replay", "gru-gaussian": "gaussian",
+            "gru-calibrated": "calibrated"}
 DC_GRID = [dict(k=k, w=w, alpha=a) for k in (2, 5) for w in (0.25, 0.5) for a in (0.1, 1.0)]
 
 
@@ -115,12 +128,13 @@ class Setup:
         return self.oversampled(np.concatenate(xs), np.concatenate(ys))
 
 
-def predictors(s: Setup, kinds, chosen, rng):
+def predictors(s: Setup, kinds, chosen, rng, prototypes=None):
     """Row name -> (generative, predict(vectors) -> labels) with the chosen settings."""
     C, tau = chosen["C"], chosen["tau"]
     plain = fit(s.x, s.y, C, s.seed)
     prior = np.log(s.counts / s.counts.sum())
-    rows = {
+    rows = {} if prototypes is None else {"head prototypes": (False, lambda v: (v @ prototypes.T).argmax(1))}
+    rows |= {
         "plain": (False, plain.predict),
         "class-balanced loss": (False, fit(s.x, s.y, C, s.seed, "balanced").predict),
         "logit adjustment": (False, lambda v: (plain.decision_function(v) - tau * prior).argmax(1)),
@@ -152,23 +166,32 @@ def choose(s: Setup, xv, yv, rng) -> dict:
     return {"C": C, "tau": tau, "dc": dc}
 
 
-def vectors(source, data, keep, seed, args):
-    """(train rows kept, val, test) vectors of one seed."""
+def vectors(source, data, keep, seed, args, names):
+    """(train rows kept, val, test) vectors of one seed, and the margin head's unit prototypes in
+    the order of `names` (None for MiniLM)."""
     if source == "minilm":
         v = clinc.minilm(data)
-        return v["train"][keep], v["val"], v["test"]
+        return v["train"][keep], v["val"], v["test"], None
     import similarity
 
-    out = args.work / f"gru_tail{args.tail_size}_s{seed}"
+    synth = ENCODERS[source]
+    epochs = f"_e{args.gru_epochs}" if args.gru_epochs else ""
+    out = args.work / f"gru_tail{args.tail_size}{'' if synth == 'none' else '_' + synth}{epochs}_s{seed}"
     if not (out / "model").is_dir():
         shutil.rmtree(out, ignore_errors=True)
         rows = [data["train"][i] for i in keep]
-        similarity.train(similarity.TrainConfig(seed=seed), [t for t, _ in rows], [g for _, g in rows], out,
+        cfg = similarity.TrainConfig(seed=seed, tail_synth=synth, epochs=args.gru_epochs)
+        t0 = time.process_time()
+        similarity.train(cfg, [t for t, _ in rows], [g for _, g in rows], out,
                          eval_texts=[t for t, _ in data["val"]], eval_groups=[g for _, g in data["val"]],
                          progress=False)
+        (out / "train_cpu_s.json").write_text(json.dumps(round(time.process_time() - t0, 1)))
     enc = similarity.load(out / "model")
-    return tuple(enc.encode([t for t, _ in rows]) for rows in ([data["train"][i] for i in keep], data["val"],
-                                                                data["test"]))
+    order, weights = enc.prototypes
+    at = {n: i for i, n in enumerate(order)}
+    protos = clinc.unit(np.asarray(weights, np.float32)[[at[n] for n in names]])
+    return (*(enc.encode([t for t, _ in rows]) for rows in ([data["train"][i] for i in keep], data["val"],
+                                                            data["test"])), protos)
 
 
 def main() -> None:
@@ -177,7 +200,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "bench/results/longtail_work")
     ap.add_argument("--tail-size", type=int, default=5, help="train sentences kept per tail intent")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--vectors", default="minilm", help="comma-separated: minilm, gru")
+    ap.add_argument("--vectors", default="minilm", help="comma-separated rows of ENCODERS: " + ", ".join(ENCODERS))
+    ap.add_argument("--gru-epochs", type=int, default=None, help="sized runs: GRU epochs (default: the library's)")
     ap.add_argument("--kinds", default="anchored,conditional", help="generator kinds with groups")
     ap.add_argument("--kind-steps", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
@@ -189,8 +213,10 @@ def main() -> None:
     stats.at_least(args.seeds, 1, "--seeds")
     stats.at_least(args.kind_steps, 1, "--kind-steps")
     sources = [v for v in args.vectors.split(",") if v]
-    if not sources or set(sources) - {"minilm", "gru"}:
-        stats.refuse(f"--vectors must name minilm and/or gru, got {args.vectors!r}")
+    if not sources or set(sources) - set(ENCODERS):
+        stats.refuse(f"--vectors must name rows of {', '.join(ENCODERS)}, got {args.vectors!r}")
+    if args.gru_epochs is not None:
+        stats.at_least(args.gru_epochs, 1, "--gru-epochs")
     kinds = [k for k in args.kinds.split(",") if k]
 
     import torch
@@ -202,24 +228,35 @@ def main() -> None:
     index = {g: i for i, g in enumerate(names)}
     y = np.array([index[data["train"][i][1]] for i in keep])
     yv, yt = (np.array([index[g] for _, g in data[s]]) for s in ("val", "test"))
-    result = {}
-    for source in sources:
-        correct, val_score, chosen = {}, {}, None
+    result, cpu = {}, {}
+    # MiniLM alone; every GRU encoder in one table, so encoder rows compete with classifier rows
+    tables = {"minilm": [v for v in sources if v == "minilm"], "gru": [v for v in sources if v != "minilm"]}
+    for table, members in tables.items():
+        if not members:
+            continue
+        correct, val_score, chosen = {}, {}, {}
         for seed in range(args.seeds):
-            x, xv, xt = vectors(source, data, keep, seed, args)
-            s = Setup(x, y, tail, args, seed, args.work / source)
-            rng = np.random.default_rng([seed, 7])
-            if chosen is None:  # chosen once on val (seed 0), then frozen for every seed
-                chosen = choose(s, xv, yv, rng)
-                print(f"  {source}: chosen on val {chosen}", flush=True)
-            for name, (gen, predict) in predictors(s, kinds, chosen, rng).items():
-                correct.setdefault(name, (gen, []))[1].append((predict(xt) == yt).astype(np.float32))
-                a = split_acc(predict(xv), yv, tail)
-                val_score.setdefault(name, []).append((a["tail"] + a["head"]) / 2)
-            print(f"  {source} seed {seed}: " + ", ".join(
-                f"{n} tail {c[-1][tail[yt]].mean():.4f} head {c[-1][~tail[yt]].mean():.4f}"
-                for n, (_, c) in correct.items()), flush=True)
-        result[source] = summarise(correct, val_score, tail[yt], chosen)
+            for source in members:
+                x, xv, xt, protos = vectors(source, data, keep, seed, args, names)
+                s = Setup(x, y, tail, args, seed, args.work / source)
+                rng = np.random.default_rng([seed, 7])
+                if source not in chosen:  # chosen once on val (seed 0), then frozen for every seed
+                    chosen[source] = choose(s, xv, yv, rng)
+                    print(f"  {source}: chosen on val {chosen[source]}", flush=True)
+                enc_gen = source != "minilm" and SYNTH_GENERATIVE[ENCODERS[source]]
+                prefix = f"{source} / " if len(members) > 1 else ""
+                for row, (gen, predict) in predictors(s, kinds, chosen[source], rng, protos).items():
+                    name = prefix + row
+                    correct.setdefault(name, (gen or enc_gen, []))[1].append((predict(xt) == yt).astype(np.float32))
+                    a = split_acc(predict(xv), yv, tail)
+                    val_score.setdefault(name, []).append((a["tail"] + a["head"]) / 2)
+                    print(f"  {source} seed {seed}: {name} tail {correct[name][1][-1][tail[yt]].mean():.4f} "
+                          f"head {correct[name][1][-1][~tail[yt]].mean():.4f}", flush=True)
+                cost = args.work.glob(f"gru_tail{args.tail_size}*_s{seed}/train_cpu_s.json")
+                cpu.update({p.parent.name: json.loads(p.read_text()) for p in cost})
+        result[table] = summarise(correct, val_score, tail[yt], chosen)
+    if cpu:
+        result["train_cpu_s"] = cpu
     seconds = round(time.perf_counter() - t0, 1)
     print_tables(result, args, seconds)
     if args.json:
@@ -250,6 +287,9 @@ def print_tables(result, args, seconds) -> None:
           f"at 100; {args.seeds} seeds; kinds {args.kind_steps} steps; wall {seconds} s. Accuracy in %, mean over seeds; "
           f"differences in points, paired bootstrap 95% CI over test sentences x seeds (* excludes 0).\n")
     for source, r in result.items():
+        if source == "train_cpu_s":
+            print(f"\nGRU training CPU seconds: {r}")
+            continue
         best = r["best_non_generative"]
         print(f"\n#### {source} vectors (chosen on val: {r['chosen']}; best non-generative on val: {best})\n")
         print(f"| row | generative | tail | head | overall | tail vs {best} | head vs {best} | tail vs plain |")
