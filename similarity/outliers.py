@@ -16,7 +16,7 @@ imports no generator kinds):
   sphere    uniform noise on the unit sphere (a non-generative control);
   mixup     a queued vector of the row's group mixed with one of another group (between
             groups; non-generative);
-  flow, boundary  generators of textgan's kinds registry refitted on the queues at the start of
+  flow, boundary, anchored  generators of textgan's kinds registry refitted on the queues at the start of
             every epoch of the loss, injected by the workflow (`KindSampler`,
             `textgan.workflow.vo_kinds`): similarity imports only textgan.common.
 Every draw is seeded by (seed, step): identical on every torchrun rank and after `--resume`;
@@ -63,6 +63,8 @@ SOURCES: dict[str, VOSource] = {s.name: s for s in [
     VOSource("mixup", False, "mixtures of queued vectors of two different groups"),
     VOSource("flow", True, "lowest-likelihood samples of a RealNVP refitted on the queues each epoch", True),
     VOSource("boundary", True, "samples of a boundary GAN (low density near the data) refitted each epoch", True),
+    VOSource("anchored", True, "widened samples of a class-anchored GAN around the row's group, refitted each epoch",
+             True),
 ]}
 
 

@@ -266,7 +266,7 @@ def test_search_gate_threshold_comes_from_the_held_out_rows(tmp_path):
     assert "held-out" not in plain.source
 
 
-@pytest.mark.parametrize("kind", ["flow", "boundary"])
+@pytest.mark.parametrize("kind", ["flow", "boundary", "anchored"])
 def test_generator_kind_sources_are_injected_and_resume_bitwise(kind, tmp_path):
     """flow / boundary come from the kinds registry through the workflow's sampler, refitted at every
     epoch start of the loss: a resume (at an epoch start) refits on the same restored queues."""
@@ -286,3 +286,17 @@ def test_generator_kind_sources_are_injected_and_resume_bitwise(kind, tmp_path):
     assert _losses(tmp_path / "r") == full
     similarity.train(TINY, TEXTS, GROUPS, tmp_path / "control", progress=False)
     assert _losses(tmp_path / "control")[1] != full[1]
+
+
+def test_anchored_outliers_widen_the_residual_and_keep_the_farthest_draw():
+    """n(p + T (x - p)) with T = 2, and of K draws the one least like p."""
+    from types import SimpleNamespace
+
+    from textgan.workflow.vo_kinds import _rows_widened
+
+    p = torch.tensor([[1.0, 0.0, 0.0]])
+    steps = iter([torch.tensor([[0.0, 0.1, 0.0], [0.0, 0.3, 0.0], [0.0, 0.2, 0.0]])])
+    model = SimpleNamespace(config=SimpleNamespace(noise_dim=2), net=lambda z, q: q + next(steps))
+    out = _rows_widened(model, p, temperature=2.0, candidates=3, seed=0)
+    expected = torch.nn.functional.normalize(torch.tensor([[1.0, 0.6, 0.0]]), dim=1)  # p + 2 (0.3 e1)
+    assert torch.allclose(out, expected, atol=1e-6)

@@ -80,7 +80,7 @@ from textgan.common.errors import InputError
                    "For millions of groups, e.g. 0.1.")
 @click.option("--virtual-outliers", default=None,
               help="Virtual outliers for an uncertainty loss on the margin head's energy: none (default), "
-                   "gaussian (VOS), sphere, mixup, flow, boundary (similarity.outliers.SOURCES).")
+                   "gaussian (VOS), sphere, mixup, flow, boundary, anchored (similarity.outliers.SOURCES).")
 @click.option("--vo-weight", type=float, default=None, help="Weight of the uncertainty loss (default 0.1).")
 @click.option("--vo-start", type=int, default=None, help="Epoch from which it applies (default 2).")
 @click.option("--outliers", "outliers_file", default=None,
