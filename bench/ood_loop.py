@@ -65,7 +65,7 @@ def load_runs(paths: list[str], work) -> tuple[dict, dict, dict, dict]:
         for p, by_enc in data.items():
             if not (p in ("clinc_oos", "unseen_intents") or p.startswith("unseen_intents:")):
                 continue
-            result[p] = by_enc
+            result.setdefault(p, {}).update(by_enc)  # runs of one protocol with other encoders add rows
             for e, rows in by_enc.items():
                 f = np.load(Path(work) / p.replace(":", "_") / f"raw_{e}.npz")
                 scores: dict = {}
