@@ -19,7 +19,8 @@ Encoder rows (`--vectors gru-replay,gru-gaussian,gru-calibrated`): the GRU train
 the margin loss -- queued real ones reused (`replay`, non-generative), Gaussian samples around the
 tail mean with the head intents' pooled covariance (`gaussian`) or distribution-calibrated ones
 (`calibrated`). Every GRU encoder gets every classifier row above plus `head prototypes` (the
-margin head's own argmax, where the synthetic rows act directly); all GRU rows are compared in
+margin head's own argmax, where the synthetic rows act directly) and `head + logit adjustment`
+(its logits s cos minus tau log prior, tau on val); all GRU rows are compared in
 one table (`<encoder> / <classifier>`, generative when either part is).
 Every setting (C, tau, calibration k / w / alpha) is chosen on CLINC val (mean of tail and head
 accuracy), then frozen. Differences: paired bootstrap 95% CI over the test sentences, pooled
@@ -53,6 +54,7 @@ TAU_GRID = (0.5, 1.0, 1.5, 2.0)
 # --vectors rows: the --tail-synth source each GRU encoder trains with (None: frozen MiniLM)
 ENCODERS = {"minilm": None, "gru": "none", "gru-replay": "replay", "gru-gaussian": "gaussian",
             "gru-calibrated": "calibrated"}
+HEAD_SCALE = 30.0  # the AM-Softmax default scale (similarity.losses)
 DC_GRID = [dict(k=k, w=w, alpha=a) for k in (2, 5) for w in (0.25, 0.5) for a in (0.1, 1.0)]
 
 
@@ -133,7 +135,11 @@ def predictors(s: Setup, kinds, chosen, rng, prototypes=None):
     C, tau = chosen["C"], chosen["tau"]
     plain = fit(s.x, s.y, C, s.seed)
     prior = np.log(s.counts / s.counts.sum())
-    rows = {} if prototypes is None else {"head prototypes": (False, lambda v: (v @ prototypes.T).argmax(1))}
+    rows = {}
+    if prototypes is not None:  # the margin head itself, plain and logit-adjusted (Menon et al.)
+        rows["head prototypes"] = (False, lambda v: head_logits(v, prototypes).argmax(1))
+        rows["head + logit adjustment"] = (
+            False, lambda v: (head_logits(v, prototypes) - chosen["head_tau"] * prior).argmax(1))
     rows |= {
         "plain": (False, plain.predict),
         "class-balanced loss": (False, fit(s.x, s.y, C, s.seed, "balanced").predict),
@@ -152,7 +158,12 @@ def split_acc(pred, y, tail) -> dict:
     return {"tail": float(right[t].mean()), "head": float(right[~t].mean()), "overall": float(right.mean())}
 
 
-def choose(s: Setup, xv, yv, rng) -> dict:
+def head_logits(v, prototypes):
+    """The margin head's logits s cos(v, W_c) at the AM-Softmax scale the encoder trained with."""
+    return HEAD_SCALE * v @ prototypes.T
+
+
+def choose(s: Setup, xv, yv, rng, prototypes=None) -> dict:
     """C, tau and the calibration settings on CLINC val: the mean of tail and head accuracy."""
     def score(pred):
         a = split_acc(pred, yv, s.tail)
@@ -163,7 +174,11 @@ def choose(s: Setup, xv, yv, rng) -> dict:
     prior = np.log(s.counts / s.counts.sum())
     tau = max(TAU_GRID, key=lambda t: score((plain.decision_function(xv) - t * prior).argmax(1)))
     dc = max(DC_GRID, key=lambda g: score(fit(*s.dc(rng, **g), C, s.seed).predict(xv)))
-    return {"C": C, "tau": tau, "dc": dc}
+    out = {"C": C, "tau": tau, "dc": dc}
+    if prototypes is not None:
+        logits = head_logits(xv, prototypes)
+        out["head_tau"] = max(TAU_GRID, key=lambda t: score((logits - t * prior).argmax(1)))
+    return out
 
 
 def vectors(source, data, keep, seed, args, names):
@@ -241,7 +256,7 @@ def main() -> None:
                 s = Setup(x, y, tail, args, seed, args.work / source)
                 rng = np.random.default_rng([seed, 7])
                 if source not in chosen:  # chosen once on val (seed 0), then frozen for every seed
-                    chosen[source] = choose(s, xv, yv, rng)
+                    chosen[source] = choose(s, xv, yv, rng, protos)
                     print(f"  {source}: chosen on val {chosen[source]}", flush=True)
                 enc_gen = source != "minilm" and SYNTH_GENERATIVE[ENCODERS[source]]
                 prefix = f"{source} / " if len(members) > 1 else ""
