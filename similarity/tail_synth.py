@@ -79,6 +79,12 @@ def tail_for_run(source: str, below: int | None, labels: list[int], n_classes: i
     if not tail and ddp.is_main():
         warnings.warn(f"--tail-synth {source}: no group has fewer than {below or 'half the median group'}'s "
                       "sentences; training without synthetic rows", stacklevel=3)
+    elif n_classes - len(tail) < 2 and source != "replay":
+        if ddp.is_main():
+            warnings.warn(f"--tail-synth {source}: {len(tail)} of {n_classes} groups are below --tail-below "
+                          f"{below}, leaving fewer than 2 head groups to borrow a covariance from; training "
+                          "without synthetic rows", stacklevel=3)
+        return []
     elif tail and announce:
         from tqdm.auto import tqdm
 

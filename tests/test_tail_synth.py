@@ -107,3 +107,13 @@ def test_bad_tail_flags_are_one_line(args, needle, cli_main, tmp_path):
     code, _, err = cli_main("train-similarity", data, "--out", out, "--teacher", "none", *args)
     assert_one_line_error(code, err, needle)
     assert not out.exists()
+
+
+def test_a_tail_of_every_group_is_refused_with_a_warning():
+    from similarity.tail_synth import tail_for_run
+
+    with pytest.warns(UserWarning, match="fewer than 2 head groups"):
+        assert tail_for_run("gaussian", 100, [0, 0, 1, 1, 2], 3, announce=False) == []
+    with pytest.warns(UserWarning, match="no group has fewer than"):
+        assert tail_for_run("calibrated", None, [0, 0, 1, 1], 2, announce=False) == []
+    assert tail_for_run("replay", None, [0] * 10 + [1] * 10 + [2], 3, announce=False) == [2]
