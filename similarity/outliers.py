@@ -101,6 +101,16 @@ def uncertainty_loss(lse_in: torch.Tensor, lse_out: torch.Tensor, w: torch.Tenso
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+@torch.no_grad()
+def push_queue(queue: torch.Tensor, count: torch.Tensor, emb: torch.Tensor, labels: torch.Tensor) -> None:
+    """Write each row of `emb` (B, D) into its group's ring buffer `queue` (C, Q, D); `count` (C,)
+    counts every row pushed, so `count % Q` is the next slot and `min(count, Q)` the filled rows."""
+    q = queue.shape[1]
+    for e, c in zip(emb.detach(), labels.tolist()):
+        queue[c, int(count[c]) % q] = e
+        count[c] += 1
+
+
 class OutlierLoss(nn.Module):
     """Queues, virtual-outlier sampling and the uncertainty loss of one training run.
 
@@ -122,12 +132,8 @@ class OutlierLoss(nn.Module):
         self.w = nn.Parameter(torch.ones(()))
         self.b = nn.Parameter(torch.zeros(()))
 
-    @torch.no_grad()
     def push(self, emb: torch.Tensor, labels: torch.Tensor) -> None:
-        q = self.queue.shape[1]
-        for e, c in zip(emb.detach(), labels.tolist()):
-            self.queue[c, int(self.count[c]) % q] = e
-            self.count[c] += 1
+        push_queue(self.queue, self.count, emb, labels)
 
     def _generator(self, step: int) -> torch.Generator:
         return torch.Generator().manual_seed((self.seed * 1_000_003 + 7_777 * step + 17) % 2**63)

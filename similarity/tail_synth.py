@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from similarity.outliers import push_queue
 from textgan.common.errors import InputError
 
 
@@ -104,12 +105,8 @@ class TailSynth(nn.Module):
         is_tail[torch.as_tensor(tail, dtype=torch.long)] = True
         self.register_buffer("is_tail", is_tail)
 
-    @torch.no_grad()
     def push(self, emb: torch.Tensor, labels: torch.Tensor) -> None:
-        q = self.queue.shape[1]
-        for e, c in zip(emb.detach(), labels.tolist()):
-            self.queue[c, int(self.count[c]) % q] = e
-            self.count[c] += 1
+        push_queue(self.queue, self.count, emb, labels)
 
     @torch.no_grad()
     def sample(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
