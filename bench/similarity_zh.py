@@ -34,6 +34,8 @@ ROWS = {
     # the demo's small-data settings (batch 16, lr 5e-3) with 30 epochs: the CLI's batch of 64
     # gives about two steps an epoch on ~100 sentences
     "gru-char-small": dict(batch_size=16, lr=5e-3, epochs=30),
+    # no --tokenizer at all: what `train-similarity DATA` does with Chinese text and no flags
+    "gru-auto": dict(tokenizer=None),
 }
 ANCHOR_ROWS = ("tfidf-char", "minilm")
 
