@@ -62,3 +62,26 @@ def language_warning(teacher_name: str, folder: str | Path, texts: list[str]) ->
     return (f"teacher {teacher_name} is a {'/'.join(langs)} model (its model card) but the training "
             f"sentences are mostly Chinese/Japanese/Korean; its vectors of them are weak targets: "
             f"pass --teacher none, or a teacher in their language")
+
+
+def for_language(cfg, texts: list[str], announce: bool = True):
+    """`cfg` with `--tokenizer char` (and so no teacher) when nothing was chosen by hand and the
+    sentences are mostly CJK while the default teacher's card reads none of those languages:
+    distilling from the English MiniLM scored below no teacher on both Chinese sets we measured
+    (README, Chinese). Any --tokenizer, --teacher, --embed-init or --augment given keeps `cfg`."""
+    import dataclasses
+    import warnings
+
+    chosen = (cfg.tokenizer, cfg.teacher, cfg.embed_init, cfg.augment)
+    if cfg.backbone != "gru" or chosen != (None, None, None, None) or cjk_share(texts) < 0.3:
+        return cfg
+    from similarity.model import minilm_path
+
+    path = minilm_path()
+    if path is None or CJK_CODES & set(card_languages(path)):
+        return cfg
+    if announce:
+        warnings.warn("the sentences are mostly Chinese/Japanese/Korean and the default teacher "
+                      "all-MiniLM-L6-v2 reads English: training with --tokenizer char and no teacher "
+                      "(pass --tokenizer teacher to distil from it anyway)", stacklevel=3)
+    return dataclasses.replace(cfg, tokenizer="char")

@@ -153,8 +153,11 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
             built by `textgan.workflow.vo_kinds.kind_sampler`).
     """
-    cfg = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0).resolved()
+    from similarity.language import for_language
+
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
+    sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
+    cfg = for_language(sized, list(texts), announce=ddp.is_main()).resolved()
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:

@@ -187,6 +187,25 @@ def test_teacher_language_warning_names_the_mismatch():
         assert language_warning("minilm", minilm_path(), ["reset my password please"]) is None
 
 
+def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher():
+    import dataclasses
+
+    from similarity.language import for_language
+
+    zh = ["我忘记密码了，怎么重置？", "密码忘了怎么办"] * 3
+    cfg = similarity.TrainConfig()
+    if minilm_path() is None:
+        assert for_language(cfg, zh) is cfg
+        return
+    with pytest.warns(UserWarning, match="--tokenizer char and no teacher"):
+        auto = for_language(cfg, zh)
+    assert auto.tokenizer == "char" and auto.resolved().teacher == "none"
+    assert for_language(cfg, ["reset my password please"]) is cfg  # English: unchanged
+    for given in (dict(teacher="minilm"), dict(tokenizer="teacher"), dict(augment=2)):  # a choice by hand
+        picked = dataclasses.replace(cfg, **given)
+        assert for_language(picked, zh) is picked
+
+
 def test_recommendation_only_when_the_model_is_worse():
     from similarity.advice import recommendation
 
