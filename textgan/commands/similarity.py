@@ -52,7 +52,8 @@ from textgan.common.errors import InputError
               help="Weight of the in-batch cosine-matrix MSE against the teacher's.")
 @click.option("--tokenizer", default=None,
               help="teacher (the teacher's WordPiece; default with a teacher), word (default without), "
-                   "wordpiece or char (Chinese).")
+                   "wordpiece or char (Chinese; the default for mostly Chinese/Japanese/Korean text when no "
+                   "--teacher, --embed-init or --augment is given).")
 @click.option("--embed-init", default=None,
               help="teacher-static (PCA of the teacher's per-token output vectors, model2vec; default with "
                    "--tokenizer teacher when model2vec is installed), teacher (PCA of the teacher's input "
