@@ -33,7 +33,7 @@ class TrainRun:
     def __init__(self, cfg: TrainConfig, texts: list[str], labels: list[int], n_classes: int,
                  module: torch.nn.Module | None = None, teacher: Teacher | None = None,
                  targets: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: list[str] = (),
-                 outliers: list[str] = (), vo_sampler=None, tail: list[int] = ()):
+                 outliers: list[str] = (), vo_sampler=None, tail: list[int] = (), tail_sampler=None):
         self.cfg = cfg
         if cfg.backbone == "gru":
             # resuming: the checkpoint's tokenizer and weights
@@ -85,7 +85,8 @@ class TrainRun:
             from similarity.tail_synth import TailSynth
 
             self.synth = self.heads["synth"] = TailSynth(cfg.tail_synth, n_classes, self.encoder.dim, list(tail),
-                                                         cfg.tail_synth_rows, cfg.vo_queue, cfg.seed)
+                                                         cfg.tail_synth_rows, cfg.vo_queue, cfg.seed, tail_sampler)
+            self.synth_per_epoch = len(self.batches(0))
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
@@ -149,6 +150,8 @@ class TrainRun:
         if self.vo is not None:
             loss = loss + self.outlier_term(emb, idx, step)
         if self.synth is not None:
+            if step % self.synth_per_epoch == 0:  # epoch start: an injected generator refits on the queues
+                self.synth.refit(step // self.synth_per_epoch)
             self.synth.push(emb, self.labels[idx])
             extra = self.synth.loss(self.head, step)
             if extra is not None:

@@ -19,7 +19,11 @@ every group, `queue` (C, Q, D), like `similarity.outliers`):
               the rare group borrowing the spread of the frequent ones (generative);
   calibrated  distribution calibration (Yang, Liu & Xu, ICLR 2021): the mean is pulled toward
               the `k` nearest head-group means, mu' = (sum of those means + mu) / (k + 1), and the
-              covariance is the pooled head covariance plus `alpha` I (generative).
+              covariance is the pooled head covariance plus `alpha` I (generative);
+  anchored    the class-anchored GAN of textgan's kinds registry (`textgan.gan.anchored`), refitted
+              on the queues at every epoch start and sampled around the tail group's prototype;
+              injected by the workflow (`similarity.outliers.KindSampler`), as similarity imports
+              no generator kinds.
 Every draw is seeded by (seed, step), so a resume and every torchrun rank draw the same rows; the
 queues are buffers that travel in the checkpoint.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -41,6 +46,7 @@ class SynthSource:
     name: str
     generative: bool
     summary: str
+    injected: bool = False  # a generator kind: its sampler comes from the workflow (`KindSampler`)
 
 
 SYNTH: dict[str, SynthSource] = {s.name: s for s in [
@@ -48,6 +54,8 @@ SYNTH: dict[str, SynthSource] = {s.name: s for s in [
     SynthSource("replay", False, "queued real vectors of the tail group, reused (upsampling)"),
     SynthSource("gaussian", True, "tail-group mean with the pooled head covariance"),
     SynthSource("calibrated", True, "distribution calibration: mean pulled to the nearest head means"),
+    SynthSource("anchored", True, "the class-anchored GAN refitted on the queues each epoch, sampled "
+                "around the tail group", True),
 ]}
 CALIBRATION_K = 2  # Yang et al.'s best k on miniImageNet; our bench/longtail.py val grid agrees (k in 2, 5)
 CALIBRATION_ALPHA = 0.1  # added to the covariance's diagonal, relative to its mean variance
@@ -96,9 +104,14 @@ def tail_for_run(source: str, below: int | None, labels: list[int], n_classes: i
 class TailSynth(nn.Module):
     """Queues and the synthetic tail rows of one training run (no parameters)."""
 
-    def __init__(self, source: str, n_classes: int, dim: int, tail: list[int], rows: int, queue: int, seed: int):
+    def __init__(self, source: str, n_classes: int, dim: int, tail: list[int], rows: int, queue: int, seed: int,
+                 sampler=None):
         super().__init__()
         self.source, self.rows, self.seed = check_synth(source).name, int(rows), int(seed)
+        if SYNTH[self.source].injected and sampler is None:
+            raise InputError(f"--tail-synth {self.source} samples a generator of textgan's kinds: train with the "
+                             "textgan CLI (or pass similarity.train(tail_sampler=...))")
+        self.sampler, self._known = sampler, None  # groups the last refit saw (None: not fitted)
         self.register_buffer("queue", torch.zeros(n_classes, queue, dim))
         self.register_buffer("count", torch.zeros(n_classes, dtype=torch.long))
         is_tail = torch.zeros(n_classes, dtype=torch.bool)
@@ -115,7 +128,10 @@ class TailSynth(nn.Module):
         dim = self.queue.shape[2]
         empty = (self.queue.new_zeros(0, dim), torch.zeros(0, dtype=torch.long))
         filled = self.count.clamp(max=self.queue.shape[1])
-        ready = torch.nonzero(self.is_tail & (filled > 0)).squeeze(1)
+        seen = filled > 0 if self.sampler is None else self._known
+        if seen is None:  # a generator not fitted yet (its first refit is at the next epoch start)
+            return empty
+        ready = torch.nonzero(self.is_tail & seen).squeeze(1)
         head = ~self.is_tail & (filled >= 2)
         if self.source == "none" or not len(ready) or (self.source != "replay" and int(head.sum()) < 2):
             return empty
@@ -124,6 +140,9 @@ class TailSynth(nn.Module):
         if self.source == "replay":
             pick = (torch.rand(self.rows, generator=gen) * filled[labels]).long()
             return self.queue[labels, pick], labels
+        if self.sampler is not None:
+            out = self.sampler.sample(labels.numpy(), (self.seed * 1_000_003 + 9_973 * step + 29) % 2**31)
+            return F.normalize(torch.as_tensor(np.asarray(out, np.float32)), dim=-1), labels
         means, chol = self._stats(filled, head)
         centre = means[labels]
         if self.source == "calibrated":
@@ -151,6 +170,20 @@ class TailSynth(nn.Module):
         dist = torch.cdist(means, means[base])  # (C, H)
         near = dist.topk(k, largest=False).indices  # (C, k)
         return (means[base][near].sum(1) + means) / (k + 1)
+
+    def refit(self, epoch: int) -> None:
+        """Fit the injected generator on the queued vectors (their groups as labels), seeded by the
+        epoch, without moving the global RNG; a resume (at an epoch start) refits on the same queues."""
+        if self.sampler is None:
+            return
+        filled = self.count.clamp(max=self.queue.shape[1])
+        mask = torch.arange(self.queue.shape[1])[None, :] < filled[:, None]  # (C, Q)
+        labels = torch.arange(len(filled))[:, None].expand_as(mask)[mask]
+        if len(torch.unique(labels)) < 2:
+            return
+        with torch.random.fork_rng():
+            self.sampler.fit(self.queue[mask].numpy(), labels.numpy(), (self.seed * 1_000_003 + epoch) % 2**31)
+        self._known = filled > 0
 
     def loss(self, head: nn.Module, step: int) -> torch.Tensor | None:
         """The margin loss of the head on this step's synthetic rows (None when there are none)."""

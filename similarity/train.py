@@ -133,7 +133,8 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
-          cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None) -> Path:
+          cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None,
+          tail_sampler=None) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -151,7 +152,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         outliers: real out-of-scope sentences for the uncertainty loss of `similarity.outliers`
             (margin losses only); those that are also training sentences are dropped (warned).
         vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
-            built by `textgan.workflow.vo_kinds.kind_sampler`).
+            built by `textgan.workflow.vo_kinds.kind_sampler`); `tail_sampler` the same for
+            `--tail-synth anchored` (`textgan.workflow.vo_kinds.tail_sampler`).
     """
     from similarity.language import for_language
 
@@ -163,13 +165,18 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:
         raise InputError(f"--virtual-outliers {cfg.virtual_outliers} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass vo_sampler)")
+    from similarity.tail_synth import SYNTH
+
+    if SYNTH[cfg.tail_synth].injected and tail_sampler is None:
+        raise InputError(f"--tail-synth {cfg.tail_synth} samples a generator of textgan's kinds: "
+                         "train with the textgan CLI (or pass tail_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers)
     data = dataclasses.replace(data, augmented=_augmented(cfg, data.texts))  # refused before any write
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)
     with run_lock(out) if ddp.is_main() else contextlib.nullcontext():
-        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir, vo_sampler)
+        path = _fit(cfg, data, out, progress and ddp.is_main(), resume, cache_dir, (vo_sampler, tail_sampler))
     ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return path
 
@@ -223,7 +230,7 @@ def _identity(config: dict, names: list[str], sha256: str) -> dict:
     return run_identity(config, RESUMABLE_CHANGES, groups=names, data_sha256=sha256)
 
 
-def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir, vo_sampler=None) -> Path:
+def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool, cache_dir, samplers=(None, None)) -> Path:
     # knn against the training sentences when eval groups were seen; else leave-one-out.
     use_knn = bool(set(data.eval_groups) & set(data.groups))
     seed_all(cfg.seed)
@@ -242,8 +249,8 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     labels = [label_of[g] for g in data.groups]
     tail = tail_for_run(cfg.tail_synth, cfg.tail_below, labels, len(names), progress)
     run = TrainRun(cfg, data.texts, labels, len(names), module=saved, teacher=teacher, targets=targets,
-                   unlabeled=data.unlabeled + list(data.augmented), outliers=data.outliers, vo_sampler=vo_sampler,
-                   tail=tail)
+                   unlabeled=data.unlabeled + list(data.augmented), outliers=data.outliers, vo_sampler=samplers[0],
+                   tail=tail, tail_sampler=samplers[1])
     if teacher_cost is not None:
         teacher_cost["distil_scale"] = round(run.distil_scale, 4)
     ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")

@@ -117,3 +117,27 @@ def test_a_tail_of_every_group_is_refused_with_a_warning():
     with pytest.warns(UserWarning, match="no group has fewer than"):
         assert tail_for_run("calibrated", None, [0, 0, 1, 1], 2, announce=False) == []
     assert tail_for_run("replay", None, [0] * 10 + [1] * 10 + [2], 3, announce=False) == [2]
+
+
+def test_anchored_tail_rows_come_from_the_injected_kind_and_resume_bitwise(tmp_path):
+    """--tail-synth anchored: the class-anchored GAN refitted at every epoch start on the queues; a
+    resume (at an epoch start) refits on the restored queues, so the losses repeat bitwise."""
+    from textgan.common.errors import InputError
+    from textgan.workflow.vo_kinds import KindSampler, tail_sampler
+
+    cfg = dataclasses.replace(TINY, tail_synth="anchored")
+    with pytest.raises(InputError, match="generator of textgan's kinds"):
+        similarity.train(cfg, TEXTS, GROUPS, tmp_path / "no", progress=False)
+    assert not (tmp_path / "no").exists() and tail_sampler("gaussian") is None
+    sampler = lambda: KindSampler("anchored", steps=20, temperature=1.0, candidates=1)  # noqa: E731
+    assert tail_sampler("anchored").candidates == 1
+    similarity.train(cfg, TEXTS, GROUPS, tmp_path / "full", progress=False, tail_sampler=sampler())
+    similarity.train(dataclasses.replace(cfg, epochs=2), TEXTS, GROUPS, tmp_path / "r", progress=False,
+                     tail_sampler=sampler())
+    similarity.train(cfg, TEXTS, GROUPS, tmp_path / "r", progress=False, resume=True, tail_sampler=sampler())
+    full, again = ([json.loads(x)["step_losses"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+                   for d in ("full", "r"))
+    assert again == full
+    similarity.train(TINY, TEXTS, GROUPS, tmp_path / "control", progress=False)
+    control = [json.loads(x)["step_losses"] for x in (tmp_path / "control" / "metrics.jsonl").read_text().splitlines()]
+    assert control[0] == full[0] and control[1] != full[1]  # no generator before the first refit (epoch 2)

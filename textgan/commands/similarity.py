@@ -89,7 +89,7 @@ from textgan.common.errors import InputError
                    "same loss; those that are training sentences are dropped (warned).")
 @click.option("--tail-synth", default=None,
               help="Synthetic rows of rare groups for the margin head (long tail): none (default), replay, "
-                   "gaussian, calibrated (similarity.tail_synth.SYNTH).")
+                   "gaussian, calibrated, anchored (similarity.tail_synth.SYNTH).")
 @click.option("--tail-synth-weight", type=float, default=None, help="Weight of their margin loss (default 1).")
 @click.option("--tail-synth-rows", type=int, default=None, help="Synthetic rows per step (default 16).")
 @click.option("--tail-below", type=int, default=None,
@@ -145,11 +145,12 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
             from similarity.distil import load_unlabeled
 
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
-        from textgan.workflow.vo_kinds import kind_sampler
+        from textgan.workflow.vo_kinds import kind_sampler, tail_sampler
 
         path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
-                                vo_sampler=kind_sampler(config.virtual_outliers))
+                                vo_sampler=kind_sampler(config.virtual_outliers),
+                                tail_sampler=tail_sampler(config.tail_synth))
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here

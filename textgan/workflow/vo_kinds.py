@@ -1,6 +1,7 @@
 """Generators of the kinds registry as virtual-outlier sources of `train-similarity`
-(`--virtual-outliers flow|boundary`): `similarity` may not import `textgan.gan`, so the workflow
-builds the sampler and injects it (`similarity.outliers.KindSampler`).
+(`--virtual-outliers flow|boundary|anchored`) and of rare groups' synthetic rows (`--tail-synth
+anchored`): `similarity` may not import `textgan.gan`, so the workflow builds the sampler and
+injects it (`similarity.outliers.KindSampler`).
 
 Each epoch of the loss the generator is refitted on the queued sentence vectors (a few hundred
 steps; it lives in a temporary folder) and then sampled every step:
@@ -69,6 +70,17 @@ class KindSampler:
             return np.zeros((0, self.model.prototypes.shape[1]), np.float32)
         return _rows_widened(self.model, self.model.prototypes[rows], self.temperature, self.candidates,
                              seed).numpy()
+
+
+def tail_sampler(source: str) -> KindSampler | None:
+    """The injected sampler of a `--tail-synth` row that needs one (`anchored`: plain draws around
+    the tail group's prototype, no widening), else None."""
+    from similarity.tail_synth import SYNTH
+
+    row = SYNTH.get(source)
+    if row is None or not row.injected:
+        return None
+    return KindSampler(source, temperature=1.0, candidates=1)
 
 
 def kind_sampler(source: str) -> KindSampler | None:
