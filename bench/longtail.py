@@ -14,11 +14,12 @@ Classifier rows, all logistic regression on fixed vectors:
   calibration (Yang et al. ICLR 2021, head intents as base classes) and every generator kind asked
   for, trained on the long-tail train vectors with their intents (a kind that samples around a
   prototype is asked around the tail intent's shot mean; a label-conditioned one by name).
-Encoder rows (`--vectors gru-replay,gru-gaussian,gru-calibrated`): the GRU trained with
+Encoder rows (`--vectors gru-replay,gru-gaussian,gru-calibrated,gru-anchored`): the GRU trained with
 `--tail-synth` (similarity.tail_synth): every step adds synthetic vectors of the tail intents to
 the margin loss -- queued real ones reused (`replay`, non-generative), Gaussian samples around the
 tail mean with the head intents' pooled covariance (`gaussian`) or distribution-calibrated ones
-(`calibrated`). Every GRU encoder gets every classifier row above plus `head prototypes` (the
+(`calibrated`), or drawn by the class-anchored GAN refitted on the queues every epoch
+(`anchored`, a generator of the kinds registry). Every GRU encoder gets every classifier row above plus `head prototypes` (the
 margin head's own argmax, where the synthetic rows act directly) and `head + logit adjustment`
 (its logits s cos minus tau log prior, tau on val); all GRU rows are compared in
 one table (`<encoder> / <classifier>`, generative when either part is).
@@ -53,7 +54,7 @@ C_GRID = (1.0, 10.0, 100.0)
 TAU_GRID = (0.5, 1.0, 1.5, 2.0)
 # --vectors rows: the --tail-synth source each GRU encoder trains with (None: frozen MiniLM)
 ENCODERS = {"minilm": None, "gru": "none", "gru-replay": "replay", "gru-gaussian": "gaussian",
-            "gru-calibrated": "calibrated"}
+            "gru-calibrated": "calibrated", "gru-anchored": "anchored"}
 HEAD_SCALE = 30.0  # the AM-Softmax default scale (similarity.losses)
 DC_GRID = [dict(k=k, w=w, alpha=a) for k in (2, 5) for w in (0.25, 0.5) for a in (0.1, 1.0)]
 
@@ -197,9 +198,11 @@ def vectors(source, data, keep, seed, args, names):
         rows = [data["train"][i] for i in keep]
         cfg = similarity.TrainConfig(seed=seed, tail_synth=synth, epochs=args.gru_epochs)
         t0 = time.process_time()
+        from textgan.workflow.vo_kinds import tail_sampler
+
         similarity.train(cfg, [t for t, _ in rows], [g for _, g in rows], out,
                          eval_texts=[t for t, _ in data["val"]], eval_groups=[g for _, g in data["val"]],
-                         progress=False)
+                         progress=False, tail_sampler=tail_sampler(synth))
         (out / "train_cpu_s.json").write_text(json.dumps(round(time.process_time() - t0, 1)))
     enc = similarity.load(out / "model")
     order, weights = enc.prototypes
