@@ -30,23 +30,15 @@ queues are buffers that travel in the checkpoint.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from similarity.outliers import VOSource as SynthSource  # the same row: name, generative, summary, injected
 from similarity.outliers import push_queue
 from textgan.common.errors import InputError
-
-
-@dataclass(frozen=True)
-class SynthSource:
-    name: str
-    generative: bool
-    summary: str
-    injected: bool = False  # a generator kind: its sampler comes from the workflow (`KindSampler`)
 
 
 SYNTH: dict[str, SynthSource] = {s.name: s for s in [
