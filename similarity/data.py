@@ -206,6 +206,21 @@ def split_groups(texts: list[str], groups: list[str], fraction: float,
     return sorted(train), sorted(held)
 
 
+def split_whole_groups(groups: list[str], fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Hold out about `fraction` of the groups whole (seeded; at least 2 held out, at least 2 kept),
+    for groups too small to lose a sentence each, such as paraphrase pairs: the held-out groups
+    are then unseen, and the held-out metric is leave-one-out among their sentences. ([], []) when
+    there are fewer than 4 groups."""
+    names = sorted(set(groups))
+    if len(names) < 4:
+        return [], []
+    rng = random.Random(seed)
+    rng.shuffle(names)
+    held_names = set(names[: min(len(names) - 2, max(2, round(fraction * len(names))))])
+    held = [i for i, g in enumerate(groups) if g in held_names]
+    return [i for i, g in enumerate(groups) if g not in held_names], held
+
+
 class GroupBatchSampler:
     """Batches of P groups x K sentences (seeded), so in-batch losses see positives."""
 

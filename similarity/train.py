@@ -29,7 +29,7 @@ import torch
 
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
-from similarity.data import drop_duplicates, split_groups
+from similarity.data import drop_duplicates, split_groups, split_whole_groups
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
@@ -121,8 +121,14 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
         raise InputError(f"need at least two groups to train (found {len(set(groups))})")
     if eval_texts is None:
         tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
-        if not ho:
-            raise InputError("groups too small to hold out any sentence; pass eval data")
+        if not ho:  # e.g. paraphrase pairs: hold out whole groups, scored leave-one-out among them
+            tr, ho = split_whole_groups(groups, cfg.eval_fraction, cfg.seed)
+            if not ho:
+                raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
+                                 "out whole; pass eval data")
+            warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.0%} of each: held out "
+                          f"{len(set(groups[i] for i in ho))} whole groups instead (held-out figure: "
+                          "leave-one-out among their sentences)", stacklevel=3)
         return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
                      [groups[i] for i in ho], n_dup, digest, unlabeled)
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
