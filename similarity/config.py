@@ -254,6 +254,6 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("tail_synth_weight", "--tail-synth-weight", "a finite number >= 0 (at most 1e6)",
      lambda v: _number(v) and 0 <= v <= 1e6),
     ("tail_synth_rows", "--tail-synth-rows", "an integer in [1, 100000]", _int_in(1, 100_000)),
-    ("tail_below", "--tail-below", "an integer >= 2 (or None: half the median group)",
+    ("tail_below", "--tail-below", "an integer >= 2 (default: half the median group's size)",
      lambda v: v is None or _int_in(2, _BIG)(v)),
 )

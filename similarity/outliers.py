@@ -111,6 +111,21 @@ def push_queue(queue: torch.Tensor, count: torch.Tensor, emb: torch.Tensor, labe
         count[c] += 1
 
 
+def refit_on_queues(sampler: KindSampler, queue: torch.Tensor, count: torch.Tensor, seed: int,
+                    epoch: int) -> torch.Tensor | None:
+    """Fit an injected generator on the queued vectors, their groups as labels, seeded by (seed,
+    epoch) with the global RNG left as it was (the encoder's draws must not depend on the fit).
+    Returns the groups it saw (C,) bool, or None (nothing fitted: fewer than 2 groups queued)."""
+    filled = count.clamp(max=queue.shape[1])
+    mask = torch.arange(queue.shape[1])[None, :] < filled[:, None]  # (C, Q)
+    labels = torch.arange(len(filled))[:, None].expand_as(mask)[mask]
+    if len(torch.unique(labels)) < 2:
+        return None
+    with torch.random.fork_rng():
+        sampler.fit(queue[mask].numpy(), labels.numpy(), (seed * 1_000_003 + epoch) % 2**31)
+    return filled > 0
+
+
 class OutlierLoss(nn.Module):
     """Queues, virtual-outlier sampling and the uncertainty loss of one training run.
 
@@ -194,18 +209,10 @@ class OutlierLoss(nn.Module):
         return means[groups] + pick @ chol.T
 
     def refit(self, epoch: int) -> None:
-        """Fit the injected generator on the queued vectors (their groups as labels), seeded by the
-        epoch; the global RNG is left as it was, so the encoder's draws do not depend on the fit."""
-        if self.sampler is None:
-            return
-        filled = self.count.clamp(max=self.queue.shape[1])
-        mask = torch.arange(self.queue.shape[1])[None, :] < filled[:, None]  # (C, Q)
-        labels = torch.arange(len(filled))[:, None].expand_as(mask)[mask]
-        if len(labels) < 2 or len(torch.unique(labels)) < 2:
-            return
-        with torch.random.fork_rng():
-            self.sampler.fit(self.queue[mask].numpy(), labels.numpy(), (self.seed * 1_000_003 + epoch) % 2**31)
-        self._fitted = True
+        """Fit the injected generator on the queues (`refit_on_queues`), seeded by the epoch."""
+        if self.sampler is not None and refit_on_queues(self.sampler, self.queue, self.count, self.seed,
+                                                         epoch) is not None:
+            self._fitted = True
 
     def forward(self, head: nn.Module, emb: torch.Tensor, labels: torch.Tensor, step: int,
                 real: torch.Tensor | None = None, active: bool = True) -> torch.Tensor:

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from similarity.outliers import VOSource as SynthSource  # the same row: name, generative, summary, injected
-from similarity.outliers import push_queue
+from similarity.outliers import push_queue, refit_on_queues
 from textgan.common.errors import InputError
 
 
@@ -77,14 +77,15 @@ def tail_for_run(source: str, below: int | None, labels: list[int], n_classes: i
     from textgan.common import distributed as ddp
 
     tail = tail_groups(torch.bincount(torch.as_tensor(labels), minlength=n_classes).tolist(), below)
+    limit = f"{below} sentences" if below is not None else "half the median group's sentences"
     if not tail and ddp.is_main():
-        warnings.warn(f"--tail-synth {source}: no group has fewer than {below or 'half the median group'}'s "
-                      "sentences; training without synthetic rows", stacklevel=3)
+        warnings.warn(f"--tail-synth {source}: no group has fewer than {limit} (--tail-below); training "
+                      "without synthetic rows", stacklevel=3)
     elif n_classes - len(tail) < 2 and source != "replay":
         if ddp.is_main():
-            warnings.warn(f"--tail-synth {source}: {len(tail)} of {n_classes} groups are below --tail-below "
-                          f"{below}, leaving fewer than 2 head groups to borrow a covariance from; training "
-                          "without synthetic rows", stacklevel=3)
+            warnings.warn(f"--tail-synth {source}: {len(tail)} of {n_classes} groups have fewer than {limit}, "
+                          "leaving fewer than 2 head groups to borrow from; training without synthetic rows",
+                          stacklevel=3)
         return []
     elif tail and announce:
         from tqdm.auto import tqdm
@@ -164,18 +165,10 @@ class TailSynth(nn.Module):
         return (means[base][near].sum(1) + means) / (k + 1)
 
     def refit(self, epoch: int) -> None:
-        """Fit the injected generator on the queued vectors (their groups as labels), seeded by the
-        epoch, without moving the global RNG; a resume (at an epoch start) refits on the same queues."""
-        if self.sampler is None:
-            return
-        filled = self.count.clamp(max=self.queue.shape[1])
-        mask = torch.arange(self.queue.shape[1])[None, :] < filled[:, None]  # (C, Q)
-        labels = torch.arange(len(filled))[:, None].expand_as(mask)[mask]
-        if len(torch.unique(labels)) < 2:
-            return
-        with torch.random.fork_rng():
-            self.sampler.fit(self.queue[mask].numpy(), labels.numpy(), (self.seed * 1_000_003 + epoch) % 2**31)
-        self._known = filled > 0
+        """Fit the injected generator on the queues (`refit_on_queues`); a resume (at an epoch start)
+        refits on the same restored queues. Rows are drawn only for the groups this fit saw."""
+        if self.sampler is not None:
+            self._known = refit_on_queues(self.sampler, self.queue, self.count, self.seed, epoch)
 
     def loss(self, head: nn.Module, step: int) -> torch.Tensor | None:
         """The margin loss of the head on this step's synthetic rows (None when there are none)."""
