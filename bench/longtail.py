@@ -236,6 +236,7 @@ def main() -> None:
     if args.gru_epochs is not None:
         stats.at_least(args.gru_epochs, 1, "--gru-epochs")
     kinds = [k for k in args.kinds.split(",") if k]
+    stats.check_out(args.json, args.clinc)
 
     import torch
 

@@ -78,6 +78,7 @@ def main() -> None:
         stats.refuse(f"--systems must name rows of {', '.join(SYSTEMS)}, got {args.systems!r}")
     if not args.clinc.is_file():
         stats.refuse(f"{args.clinc}: missing file (CLINC150 data_full.json)")
+    stats.check_out(args.json, args.clinc)
     import torch
 
     import similarity

@@ -23,6 +23,17 @@ def refuse(message: str) -> None:
     raise SystemExit(2)
 
 
+def check_out(out, *inputs) -> None:
+    """Refuse a --json output that is one of the bench's input files (it would be overwritten)."""
+    from pathlib import Path
+
+    if out is None:
+        return
+    for f in inputs:
+        if f is not None and Path(f).exists() and Path(out).resolve() == Path(f).resolve():
+            refuse(f"{out}: --json is an input file of this bench; writing there would replace it")
+
+
 def at_least(value: int, low: int, flag: str) -> int:
     if value < low:
         refuse(f"{flag} must be >= {low}, got {value}")

@@ -69,6 +69,7 @@ def main() -> None:
     for f in (args.coco, args.stsb):
         if not f.is_file():
             stats.refuse(f"{f}: missing file")
+    stats.check_out(args.json, args.coco, args.stsb)
     if args.images is not None:
         stats.at_least(args.images, 2, "--images")
     if args.epochs is not None:
