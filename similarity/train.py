@@ -165,7 +165,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
 
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
-    cfg = for_language(sized, list(texts), announce=ddp.is_main()).resolved()
+    cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:
