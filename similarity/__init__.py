@@ -12,14 +12,17 @@ trains from scratch. `similarity.st_losses.MarginLoss` puts the margin table int
 `SentenceTransformerTrainer`.
 
 Public API: `load`, `SentenceEncoder`, `TrainConfig`, `train`, `evaluate`, `spearman`,
-`load_groups`, `load_texts`, `load_pairs`, `make_loss`, `LOSS_NAMES`.
+`load_groups`, `load_texts`, `load_pairs`, `load_pair_groups` (paraphrase pairs joined into groups),
+`pair_metrics` (Spearman; AUROC, AP, best accuracy / F1 for 0/1 labels), `make_loss`, `LOSS_NAMES`.
 """
 from similarity.config import TrainConfig
 from similarity.data import load_groups, load_pairs, load_texts
 from similarity.evaluate import evaluate, spearman
 from similarity.losses import LOSS_NAMES, make_loss
 from similarity.model import SentenceEncoder, load
+from similarity.pairs import load_pair_groups, pair_metrics
 from similarity.train import train
 
 __all__ = ["load", "SentenceEncoder", "TrainConfig", "train", "evaluate", "spearman",
-           "load_groups", "load_texts", "load_pairs", "make_loss", "LOSS_NAMES"]
+           "load_groups", "load_texts", "load_pairs", "load_pair_groups", "pair_metrics", "make_loss",
+           "LOSS_NAMES"]

@@ -127,10 +127,16 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
     """
     table = read_table(path, [text_col, group_col])
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
+    return keep_groups(texts, groups, path, min_groups)
+
+
+def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1) -> tuple[list[str], list[str]]:
+    """Drop groups of one sentence (counted warning); refuse what is left if it has no group of
+    two or fewer than `min_groups` groups."""
     counts = Counter(groups)
     singles = sum(1 for c in counts.values() if c < 2)
     if singles:
-        warnings.warn(f"{path}: dropped {singles} group(s) with a single sentence", stacklevel=2)
+        warnings.warn(f"{path}: dropped {singles} group(s) with a single sentence", stacklevel=3)
         keep = [i for i, g in enumerate(groups) if counts[g] >= 2]
         texts, groups = [texts[i] for i in keep], [groups[i] for i in keep]
     if not texts:

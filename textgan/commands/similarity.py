@@ -19,6 +19,12 @@ from textgan.common.errors import InputError
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
 @click.option("--out", "out_dir", required=True, help="Run folder (the model goes to OUT/model).")
+@click.option("--pair-cols", default=None,
+              help="DATA holds sentence pairs: A,B (every pair a paraphrase) or A,B,LABEL (0/1, or a "
+                   "score with --positive-min); paraphrase pairs sharing a sentence form one group.")
+@click.option("--positive-min", type=float, default=None,
+              help="With --pair-cols A,B,LABEL: pairs whose LABEL is at least this are paraphrases "
+                   "(default: label 1 of 0/1 labels).")
 @click.option("--eval-data", default=None, help="Held-out grouped data (same columns).")
 @click.option("--eval-fraction", type=float, default=None,
               help="Share of each group held out when no --eval-data (default 0.2).")
@@ -96,8 +102,9 @@ from textgan.common.errors import InputError
               help="Tail = groups with fewer training sentences (default: half the median group's).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @progress_option(quiet_alias=True)
-def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fraction, resume,
-                         progress, unlabeled, max_unlabeled, teacher_cache, outliers_file, **overrides) -> None:
+def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out_dir, eval_data, eval_fraction,
+                         resume, progress, unlabeled, max_unlabeled, teacher_cache, outliers_file,
+                         **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
     or hf:owner/name for a hub dataset).
 
@@ -112,6 +119,7 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
       textgan train-similarity data/faq_en.csv --text-col text --group-col group --out runs/sim
       textgan train-similarity data/faq_en.csv --unlabeled logs.txt --out runs/sim
       textgan train-similarity data/faq_zh.csv --tokenizer char --out runs/sim_zh
+      textgan train-similarity pairs.tsv --pair-cols sentence1,sentence2,label --out runs/sim_pairs
       torchrun --nproc_per_node 2 -m cli train-similarity data/faq_en.csv --out runs/sim_ddp
 
     Under torchrun each process embeds its share of every batch and holds a share of the
@@ -131,7 +139,9 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():
-        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col)
+        if pair_cols is None and positive_min is not None:
+            raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
+        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col, pair_cols, positive_min)
         extra = None
         if unlabeled:
             from similarity.distil import load_unlabeled
@@ -158,13 +168,24 @@ def train_similarity_cmd(data, text_col, group_col, out_dir, eval_data, eval_fra
         _echo_heldout(Path(out_dir) / "heldout.json")
 
 
-def _grouped(data, other, text_col: str, group_col: str):
+def _grouped(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
+             positive_min: float | None = None):
     """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
-    file, --eval-data or --reference, else (None, None))."""
+    file, --eval-data or --reference, else (None, None)). With `pair_cols` both are pair files
+    whose paraphrase pairs are joined into groups (similarity.pairs)."""
     import similarity
 
-    main = similarity.load_groups(data, text_col, group_col, min_groups=2)
-    return main, similarity.load_groups(other, text_col, group_col) if other else (None, None)
+    if pair_cols is not None:
+        from similarity.pairs import load_pair_groups
+
+        cols = [c.strip() for c in pair_cols.split(",")]
+
+        def read(path, min_groups=1):
+            return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
+    else:
+        def read(path, min_groups=1):
+            return similarity.load_groups(path, text_col, group_col, min_groups=min_groups)
+    return read(data, min_groups=2), read(other) if other else (None, None)
 
 
 def _echo_heldout(path) -> None:
@@ -182,11 +203,13 @@ def _echo_heldout(path) -> None:
 
 @click.command("evaluate-similarity")
 @click.argument("model")
-@click.argument("data")
+@click.argument("data", required=False)
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
 @click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
-@click.option("--pairs", default=None, help="Scored pairs file (sentence1, sentence2, score).")
+@click.option("--pairs", default=None,
+              help="Scored pairs file (sentence1, sentence2, score): Spearman; for 0/1 labels also AUROC, "
+                   "AP, best accuracy and F1 with their cosine thresholds. DATA may then be left out.")
 @click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
 @click.option("--teacher", default=None,
@@ -194,35 +217,46 @@ def _echo_heldout(path) -> None:
                    "or none (default: the model's teacher, else minilm when installed).")
 def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
                             json_out, teacher) -> None:
-    """kNN / leave-one-out top-k of MODEL on grouped DATA (and Spearman on --pairs), beside the
-    same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
+    the same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
 
     \b
     Example:
       textgan evaluate-similarity runs/sim/model data/faq_en.csv --pairs data/faq_en_pairs.tsv --json eval.json
+      textgan evaluate-similarity runs/sim/model --pairs paws_test.tsv --pair-cols sentence1,sentence2,label
     """
     import json
 
     import similarity
     from textgan.common.artifacts import check_output_file, check_writable, save_json
 
+    from similarity.pairs import pair_metrics
+
+    if data is None and not pairs:
+        raise InputError("give grouped DATA, --pairs, or both")
+    if data is None and reference:
+        raise InputError("--reference scores the sentences of DATA: give DATA", reference)
     if json_out:
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
-    with warnings_as_lines():
-        (texts, groups), (ref_t, ref_g) = _grouped(data, reference, text_col, group_col)
+    texts = None
+    if data is not None:
+        with warnings_as_lines():
+            (texts, groups), (ref_t, ref_g) = _grouped(data, reference, text_col, group_col)
     scored = None
     if pairs:
         cols = pair_cols.split(",")
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
         scored = similarity.load_pairs(pairs, *cols)
+        if len(set(scored[2])) < 2:
+            raise InputError("every pair has the same score: no ranking to measure", pairs)
     teach = _evaluation_teacher(teacher, enc)
 
     def figures(encoder) -> dict:
-        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g)
+        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
         if scored is not None:
-            out["spearman"] = similarity.spearman(encoder, *scored)
+            out.update(pair_metrics(encoder, *scored))
         return out
 
     result = figures(enc)
@@ -234,9 +268,10 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         save_json(result, json_out)
     click.echo(json.dumps(result, indent=2))
     if teach is not None:
-        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman") if k in result]
-        rows = [f"{k:<10} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
-        click.echo("\n".join([f"{'metric':<10} {'model':>8} {'teacher':>8}", *rows]), err=True)
+        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman", "pair_auroc",
+                            "pair_ap", "pair_accuracy", "pair_f1") if k in result]
+        rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
+        click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
 
 
 def _evaluation_teacher(name, enc):

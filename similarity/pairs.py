@@ -1,0 +1,155 @@
+"""Sentence-pair corpora: paraphrase pairs as training groups, and pair metrics.
+
+Pair corpora (MRPC, QQP, PAWS, LCQMC, BQ, or STS-B with a score threshold) mark sentence pairs
+as paraphrases or not. The margin loss needs groups, so `train-similarity --pair-cols` joins the
+positive pairs into connected components: a sentence in two positive pairs links them (paraphrase
+taken as transitive, as duplicate-question sets are built). Negative pairs give the margin loss
+nothing and are counted in a warning.
+
+Metrics of a model on pairs (`evaluate-similarity --pairs`): Spearman of cosine against the
+score always; for 0/1 labels also AUROC, average precision, and the best accuracy and F1 over
+thresholds chosen on the same pairs (optimistic, as sentence-transformers'
+BinaryClassificationEvaluator reports them), with the thresholds.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from textgan.common.errors import InputError
+
+
+def numeric_labels(values: list, col: str, path) -> list[float]:
+    """Float labels; a missing, blank or non-numeric cell is refused with its row."""
+    out = []
+    for i, v in enumerate(values):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"row {i + 1}: column {col!r} must be numeric "
+                             f"(1 = paraphrase, 0 = not, or a score with --positive-min), got {v!r}", path) from None
+        if not math.isfinite(f):
+            raise InputError(f"row {i + 1}: column {col!r} is not a finite number ({v!r})", path)
+        out.append(f)
+    return out
+
+
+def is_binary(labels: list[float]) -> bool:
+    return set(labels) <= {0.0, 1.0} and len(set(labels)) == 2
+
+
+def positives(labels: list[float], positive_min: float | None, col: str, path) -> list[bool]:
+    """Which pairs are paraphrases: label 1 of 0/1 labels, or score >= positive_min."""
+    if positive_min is None:
+        if not set(labels) <= {0.0, 1.0}:
+            raise InputError(f"column {col!r} holds scores, not 0/1 labels ({len(set(labels))} distinct "
+                             f"values, {min(labels):g} to {max(labels):g}); pass --positive-min X: pairs "
+                             "scored at least X are paraphrases", path)
+        positive_min = 1.0
+    elif not math.isfinite(positive_min):
+        raise InputError(f"--positive-min must be a finite number, got {positive_min}", path)
+    return [v >= positive_min for v in labels]
+
+
+def components(a: list[str], b: list[str], keep: list[bool]) -> tuple[list[str], list[str]]:
+    """(texts, groups): each sentence of a kept pair once, its group the connected component of
+    the kept pairs it is in (named pair-group-K, K in order of first appearance)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression: near-constant finds on large corpora
+            parent[x], x = root, parent[x]
+        return root
+
+    order: list[str] = []
+    for x, y, k in zip(a, b, keep):
+        if not k:
+            continue
+        for s in (x, y):
+            if s not in parent:
+                parent[s] = s
+                order.append(s)
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[ry] = rx
+    names: dict[str, str] = {}
+    groups = []
+    for s in order:
+        r = find(s)
+        groups.append(names.setdefault(r, f"pair-group-{len(names)}"))
+    return order, groups
+
+
+def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | None = None,
+                     min_groups: int = 1) -> tuple[list[str], list[str]]:
+    """Read a pair file as (texts, groups) for training.
+
+    Args:
+        path: data file (or `hf:owner/name`) with one sentence pair a row.
+        cols: [A, B] (every pair a paraphrase) or [A, B, LABEL] (0/1 labels, or scores with
+            `positive_min`).
+        positive_min: pairs with LABEL >= this are paraphrases (needed for non-0/1 labels).
+        min_groups: refuse data with fewer groups (of two or more sentences).
+    """
+    from similarity.data import _clean, keep_groups, read_table
+
+    if len(cols) not in (2, 3):
+        raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(cols)!r}")
+    table = read_table(path, cols)
+    a, b = _clean(table[cols[0]], cols[0], path), _clean(table[cols[1]], cols[1], path)
+    keep = [True] * len(a)
+    if len(cols) == 3:
+        keep = positives(numeric_labels(table[cols[2]], cols[2], path), positive_min, cols[2], path)
+    elif positive_min is not None:
+        raise InputError("--positive-min needs a label column: --pair-cols A,B,LABEL", path)
+    negative = keep.count(False)
+    if negative:
+        warnings.warn(f"{path}: {negative} of {len(keep)} pairs are not paraphrases; the margin loss "
+                      "learns from the paraphrase pairs only", stacklevel=2)
+    if not any(keep):
+        raise InputError("no pair is marked as a paraphrase", path)
+    texts, groups = components(a, b, keep)
+    return keep_groups(texts, groups, path, min_groups)
+
+
+def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> dict:
+    """`spearman`, and for 0/1 labels `pair_auroc`, `pair_ap`, `pair_accuracy` (+ `_threshold`),
+    `pair_f1` (+ `_threshold`): cosine thresholds chosen on these pairs."""
+    from similarity.evaluate import spearman
+
+    if len(set(scores)) < 2:
+        raise InputError("every pair has the same score: no ranking to measure")
+    out = {"spearman": spearman(model, a, b, scores, batch_size)}
+    if is_binary(scores):
+        ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
+        out.update(binary_figures((ea * eb).sum(1), np.asarray(scores) == 1.0))
+    return out
+
+
+def binary_figures(cos: np.ndarray, positive: np.ndarray) -> dict:
+    """AUROC, AP, best accuracy and best F1 (with their cosine thresholds) of `cos` for `positive`."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    cos = np.asarray(cos, dtype=np.float64)
+    order = np.argsort(-cos, kind="stable")
+    c, y = cos[order], positive[order].astype(np.int64)
+    tp = np.cumsum(y)  # predicting "paraphrase" for the first i+1 pairs
+    fp = np.arange(1, len(y) + 1) - tp
+    n_pos = int(y.sum())
+    last = np.r_[c[1:] != c[:-1], True]  # a threshold cannot split tied cosines
+    correct = tp + (len(y) - n_pos - fp)
+    f1 = 2 * tp / (tp + fp + n_pos)
+    i_acc = int(np.flatnonzero(last)[np.argmax(correct[last])])
+    i_f1 = int(np.flatnonzero(last)[np.argmax(f1[last])])
+    acc, acc_at = int(correct[i_acc]), float(c[i_acc])
+    if len(y) - n_pos > acc:  # calling no pair a paraphrase does better: a threshold above them all
+        acc, acc_at = len(y) - n_pos, float(np.nextafter(c[0], np.inf))
+    return {"pair_auroc": float(roc_auc_score(y, c)), "pair_ap": float(average_precision_score(y, c)),
+            "pair_accuracy": acc / len(y), "pair_accuracy_threshold": acc_at,
+            "pair_f1": float(f1[i_f1]), "pair_f1_threshold": float(c[i_f1])}
