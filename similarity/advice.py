@@ -6,6 +6,11 @@ model is worse by more than `TOLERANCE`, one line says what to do instead.
 """
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
 TOLERANCE = 0.005  # half a point: below it the two are a tie on a few hundred sentences
 
 
@@ -19,3 +24,28 @@ def recommendation(model: dict, teacher: dict, teacher_name: str,
     return (f"the trained model is below its teacher {teacher_name} off the shelf on held-out sentences "
             f"({gaps}): use the teacher itself where its speed is acceptable, or add sentences per "
             f"group or in-domain --unlabeled text and train again")
+
+
+def heldout_report(cfg, data, teacher, t_train: np.ndarray, history: list[dict], use_knn: bool,
+                   cache_dir, out: Path) -> None:
+    """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
+    same sentences (its vectors cached), and a one-line recommendation when the model is worse.
+
+    Args: cfg: the run's TrainConfig; data: its prepared data (train and held-out sentences and
+    groups); t_train: the teacher's vectors of the training sentences; history: the epoch records."""
+    from similarity.evaluate import knn_top1, loo_topk
+    from textgan.common.artifacts import save_json
+
+    t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
+    best = max(history, key=lambda r: r["heldout_top1"])
+    # leave-one-out needs held-out groups of two or more: with one sentence each it reads 0
+    loo = max(Counter(data.eval_groups).values()) > 1
+    keys = ("knn_top1",) * use_knn + ("loo_top1",) * (loo or not use_knn)
+    ref = {"loo_top1": loo_topk(t_eval, data.eval_groups, ks=(1,))["loo_top1"]}
+    if use_knn:
+        ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
+    model = {k: best[k] for k in keys}
+    advice = recommendation(model, ref, cfg.teacher, keys)
+    save_json({"epoch": best["epoch"], "model": model, "teacher": {k: ref[k] for k in keys},
+               "teacher_name": cfg.teacher, "n_eval": len(data.eval_texts), "recommendation": advice},
+              out / "heldout.json")

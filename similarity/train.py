@@ -30,6 +30,7 @@ import torch
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
 from similarity.data import drop_duplicates, split_groups, split_whole_groups
+from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
@@ -121,7 +122,9 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
         raise InputError(f"need at least two groups to train (found {len(set(groups))})")
     if eval_texts is None:
         tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
-        if not ho:  # e.g. paraphrase pairs: hold out whole groups, scored leave-one-out among them
+        # mostly groups of two (paraphrase pairs): the few sentences of larger groups would make a
+        # held-out set too small to choose an epoch on; hold out whole groups, scored leave-one-out
+        if len(ho) < 0.5 * cfg.eval_fraction * len(texts):
             tr, ho = split_whole_groups(groups, cfg.eval_fraction, cfg.seed)
             if not ho:
                 raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
@@ -274,7 +277,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
     if folder.main and teacher is not None:
-        _heldout_vs_teacher(cfg, data, teacher, targets[0], state.history, use_knn, cache_dir, out)
+        heldout_report(cfg, data, teacher, targets[0], state.history, use_knn, cache_dir, out)
     return out / "model"
 
 
@@ -351,24 +354,6 @@ def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], f
     folder.log(rec)
     folder.plot(("loss", "heldout_top1"), "curves.png", "similarity training: loss and held-out top-1")
     folder.checkpointed(epoch + 1)
-
-
-def _heldout_vs_teacher(cfg, data: _Data, teacher, t_train: np.ndarray, history: list[dict], use_knn: bool,
-                        cache_dir, out: Path) -> None:
-    """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
-    same sentences (its vectors cached), and a one-line recommendation when the model is worse."""
-    from similarity.advice import recommendation
-
-    t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
-    best = max(history, key=lambda r: r["heldout_top1"])
-    keys = ("knn_top1", "loo_top1") if use_knn else ("loo_top1",)
-    ref = {"loo_top1": loo_topk(t_eval, data.eval_groups, ks=(1,))["loo_top1"]}
-    if use_knn:
-        ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
-    model = {k: best[k] for k in keys}
-    advice = recommendation(model, ref, cfg.teacher, keys)
-    save_json({"epoch": best["epoch"], "model": model, "teacher": ref, "teacher_name": cfg.teacher,
-               "n_eval": len(data.eval_texts), "recommendation": advice}, out / "heldout.json")
 
 
 def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, losses: list[float],

@@ -29,3 +29,17 @@ def test_pairs_train_with_a_leave_one_out_held_out_figure(tmp_path):
         similarity.train(cfg, TEXTS, GROUPS, tmp_path / "run", progress=False)
     conf = json.loads((tmp_path / "run" / "config.json").read_text())
     assert conf["heldout_metric"] == "loo_top1" and conf["n_eval"] == 4 and conf["n_train"] == 16
+
+
+def test_mostly_pairs_with_a_few_larger_groups_still_hold_out_whole_groups(tmp_path):
+    import pytest
+
+    # 2 groups of three would give 2 held-out sentences (one each): too few to choose an epoch on
+    texts = TEXTS + ["alpha item now", "bravo item now"]
+    groups = GROUPS + ["p0", "p1"]
+    cfg = similarity.TrainConfig(epochs=1, batch_size=8, hidden_size=8, embed_dim=8, teacher="none")
+    with pytest.warns(UserWarning, match="held out 2 whole groups"):
+        similarity.train(cfg, texts, groups, tmp_path / "run", progress=False)
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert conf["heldout_metric"] == "loo_top1" and conf["n_eval"] + conf["n_train"] == 22
+    assert conf["n_eval"] >= 4
