@@ -93,3 +93,25 @@ def test_fewshot_episodes_are_the_same_for_every_method():
     c, _ = s.episode(2, 1)
     assert a.tolist() == b.tolist() and a.tolist() != c.tolist()
     assert np.bincount(py[a]).tolist() == [2, 2, 2, 2]
+
+
+def test_pair_bench_test_pairs_share_no_sentence_with_training():
+    from bench.pairs import split_pairs
+
+    a = [f"s{i % 7}" for i in range(40)]
+    b = [f"t{i}" for i in range(40)]
+    tr, te, dropped = split_pairs(40, a, b, 0.5, seed=3)
+    seen = {a[i] for i in tr} | {b[i] for i in tr}
+    assert len(tr) == 20 and len(te) + dropped == 20 and dropped > 0
+    assert not any(a[i] in seen or b[i] in seen for i in te)
+    assert split_pairs(40, a, b, 0.5, seed=3) == (tr, te, dropped)
+
+
+def test_pair_bench_accuracy_uses_the_training_threshold():
+    from bench.pairs import figures
+
+    y_train, cos_train = np.array([1, 1, 0, 0.]), np.array([0.9, 0.8, 0.3, 0.2])  # best threshold 0.8
+    y_test, cos_test = np.array([1, 0, 1, 0.]), np.array([0.85, 0.82, 0.5, 0.1])
+    out, correct = figures(cos_train, y_train, cos_test, y_test, binary=True)
+    assert out["threshold"] == 0.8 and correct.tolist() == [1, 0, 0, 1] and out["accuracy"] == 0.5
+    assert out["accuracy_best_on_test"] == 0.75 and out["auroc"] == 0.75
