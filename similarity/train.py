@@ -169,6 +169,11 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
+    if unlabeled and cfg.teacher == "none" and config.teacher is None:
+        raise InputError("unlabeled sentences feed the distillation term, and mostly Chinese/Japanese/Korean text "
+                         "trains without a teacher by default (all-MiniLM-L6-v2 reads English): pass --teacher "
+                         "PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
+                         "--unlabeled")
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:

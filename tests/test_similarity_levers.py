@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import random
+import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,6 +207,10 @@ def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher():
     for given in (dict(teacher="minilm"), dict(tokenizer="teacher"), dict(augment=2)):  # a choice by hand
         picked = dataclasses.replace(cfg, **given)
         assert for_language(picked, zh) is picked
+    # unlabeled text needs a teacher the language switch just dropped: one line saying what to pass
+    with pytest.raises(InputError, match="--teacher PATH"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        similarity.train(cfg, zh, ["a", "b"] * 3, Path(tempfile.mkdtemp()) / "r", unlabeled=["我的密码"])
 
 
 def test_recommendation_only_when_the_model_is_worse():
