@@ -133,12 +133,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    systems = [s for s in args.systems.split(",") if s]
-    if not systems or set(systems) - set(SYSTEMS):
-        stats.refuse(f"--systems must name rows of {', '.join(SYSTEMS)}, got {args.systems!r}")
-    for f in (args.data, args.test):
-        if f is not None and not f.is_file():
-            stats.refuse(f"{f}: missing file")
+    systems = stats.pick(args.systems, SYSTEMS)
+    stats.existing(args.data, args.test)
     if not 0 < args.test_fraction < 1:
         stats.refuse(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
     cols = args.cols.split(",")

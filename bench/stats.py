@@ -34,6 +34,23 @@ def check_out(out, *inputs) -> None:
             refuse(f"{out}: --json is an input file of this bench; writing there would replace it")
 
 
+def pick(value: str, allowed, flag: str = "--systems") -> list[str]:
+    """The names of a comma list, refused unless each is one of `allowed` (and there is one)."""
+    names = [s for s in value.split(",") if s]
+    if not names or set(names) - set(allowed):
+        refuse(f"{flag} must name rows of {', '.join(allowed)}, got {value!r}")
+    return names
+
+
+def existing(*files) -> None:
+    """Refuse a missing input file (None: an optional input not given)."""
+    from pathlib import Path
+
+    for f in files:
+        if f is not None and not Path(f).is_file():
+            refuse(f"{f}: missing file")
+
+
 def at_least(value: int, low: int, flag: str) -> int:
     if value < low:
         refuse(f"{flag} must be >= {low}, got {value}")

@@ -63,12 +63,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    systems = [s for s in args.systems.split(",") if s]
-    if not systems or set(systems) - set(SYSTEMS):
-        stats.refuse(f"--systems must name rows of {', '.join(SYSTEMS)}, got {args.systems!r}")
-    for f in (args.coco, args.stsb):
-        if not f.is_file():
-            stats.refuse(f"{f}: missing file")
+    systems = stats.pick(args.systems, SYSTEMS)
+    stats.existing(args.coco, args.stsb)
     stats.check_out(args.json, args.coco, args.stsb)
     if args.images is not None:
         stats.at_least(args.images, 2, "--images")
