@@ -80,8 +80,9 @@ def _sha256(*columns) -> str:
     return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, outliers=None) -> _Data:
-    data = _prepare_groups(cfg, texts, groups, eval_texts, eval_groups, unlabeled)
+def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, outliers=None,
+             names=(None, None)) -> _Data:
+    data = _prepare_groups(cfg, texts, groups, eval_texts, eval_groups, unlabeled, names)
     if outliers is None:
         return data
     from similarity.config import check_vo_start
@@ -104,7 +105,7 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
     return dataclasses.replace(data, sha256=digest, outliers=kept)
 
 
-def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled) -> _Data:
+def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, names) -> _Data:
     if len(texts) != len(groups):
         raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
     unlabeled = [str(t) for t in unlabeled or []]
@@ -119,7 +120,7 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
                       "(same text after strip; a text in two groups keeps its first group)",
                       stacklevel=3)
     if len(set(groups)) < 2:
-        raise InputError(f"need at least two groups to train (found {len(set(groups))})")
+        raise InputError(f"need at least two groups to train (found {len(set(groups))})", names[0])
     if eval_texts is None:
         tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
         # mostly groups of two (paraphrase pairs): the few sentences of larger groups would make a
@@ -128,14 +129,14 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
             tr, ho = split_whole_groups(groups, cfg.eval_fraction, cfg.seed)
             if not ho:
                 raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
-                                 "out whole; pass eval data")
+                                 "out whole; pass eval data", names[0])
             warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.0%} of each: held out "
                           f"{len(set(groups[i] for i in ho))} whole groups instead (held-out figure: "
                           "leave-one-out among their sentences)", stacklevel=3)
         return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
                      [groups[i] for i in ho], n_dup, digest, unlabeled)
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
-        raise InputError("eval data needs at least two sentences with one group label each")
+        raise InputError("eval data needs at least two sentences with one group label each", names[1])
     return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
 
 
@@ -143,7 +144,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
           cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None,
-          tail_sampler=None) -> Path:
+          tail_sampler=None, data_names: tuple[str | None, str | None] = (None, None)) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -163,6 +164,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
             built by `textgan.workflow.vo_kinds.kind_sampler`); `tail_sampler` the same for
             `--tail-synth anchored` (`textgan.workflow.vo_kinds.tail_sampler`).
+        data_names: the files of the training and held-out data, named in their error lines.
     """
     from similarity.language import for_language
 
@@ -184,7 +186,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     if SYNTH[cfg.tail_synth].injected and tail_sampler is None:
         raise InputError(f"--tail-synth {cfg.tail_synth} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass tail_sampler)")
-    data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers)
+    data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers, data_names)
     data = dataclasses.replace(data, augmented=_augmented(cfg, data.texts))  # refused before any write
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")

@@ -100,6 +100,11 @@ def test_pair_options_refuse_bad_input(pair_file, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train-similarity", pair_file, "--pair-cols", "sentence1",
                            "--out", tmp_path / "c")
     assert_one_line_error(code, err, "A,B or A,B,LABEL")
+    two = tmp_path / "two.tsv"  # two groups of two: nothing to hold out; the error names the file
+    two.write_text("a\tb\nhello there\thi there\nbye now\tsee you\n")
+    code, _, err = run_cli(capsys, "train-similarity", two, "--pair-cols", "a,b", "--out", tmp_path / "d",
+                           "--teacher", "none")
+    assert_one_line_error(code, err, f"{two}: groups too small to hold out")
     code, _, err = run_cli(capsys, "evaluate-similarity", tmp_path / "nomodel")
     assert_one_line_error(code, err, "DATA, --pairs")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
