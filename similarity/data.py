@@ -8,6 +8,7 @@ exist is a "missing file". Every user-fixable problem is a one-line `InputError`
 from __future__ import annotations
 
 import csv
+import math
 import random
 import warnings
 from collections import Counter, defaultdict
@@ -171,13 +172,27 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
 
 def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentence2",
                score_col: str = "score") -> tuple[list[str], list[str], list[float]]:
-    """Read scored sentence pairs (for Spearman) from a data file."""
+    """Read scored sentence pairs (for Spearman) from a data file; NaN / inf scores, and scores
+    that are all the same (nothing to rank), are refused."""
     t = read_table(path, [a_col, b_col, score_col])
-    try:
-        scores = [float(s) for s in t[score_col]]
-    except (TypeError, ValueError):
-        raise InputError(f"column {score_col!r} must be numeric", path) from None
-    return _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), scores
+    a, b, scores = _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), numbers(t[score_col], score_col, path)
+    if len(set(scores)) < 2:
+        raise InputError("every pair has the same score: no ranking to measure", path)
+    return a, b, scores
+
+
+def numbers(values: list, col: str, path, hint: str = "") -> list[float]:
+    """Finite floats of a column; a missing, blank, non-numeric, NaN or inf cell is refused with its row."""
+    out = []
+    for i, v in enumerate(values):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"row {i + 1}: column {col!r} must be numeric{hint}, got {v!r}", path) from None
+        if not math.isfinite(f):
+            raise InputError(f"row {i + 1}: column {col!r} is not a finite number ({v!r})", path)
+        out.append(f)
+    return out
 
 
 def drop_duplicates(texts: list[str], groups: list[str]) -> tuple[list[str], list[str], int]:

@@ -22,21 +22,6 @@ import numpy as np
 from textgan.common.errors import InputError
 
 
-def numeric_labels(values: list, col: str, path) -> list[float]:
-    """Float labels; a missing, blank or non-numeric cell is refused with its row."""
-    out = []
-    for i, v in enumerate(values):
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"row {i + 1}: column {col!r} must be numeric "
-                             f"(1 = paraphrase, 0 = not, or a score with --positive-min), got {v!r}", path) from None
-        if not math.isfinite(f):
-            raise InputError(f"row {i + 1}: column {col!r} is not a finite number ({v!r})", path)
-        out.append(f)
-    return out
-
-
 def is_binary(labels: list[float]) -> bool:
     return set(labels) <= {0.0, 1.0} and len(set(labels)) == 2
 
@@ -97,7 +82,7 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
         positive_min: pairs with LABEL >= this are paraphrases (needed for non-0/1 labels).
         min_groups: refuse data with fewer groups (of two or more sentences).
     """
-    from similarity.data import _clean, keep_groups, read_table
+    from similarity.data import _clean, keep_groups, numbers, read_table
 
     if len(cols) not in (2, 3):
         raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(cols)!r}")
@@ -105,7 +90,9 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     a, b = _clean(table[cols[0]], cols[0], path), _clean(table[cols[1]], cols[1], path)
     keep = [True] * len(a)
     if len(cols) == 3:
-        keep = positives(numeric_labels(table[cols[2]], cols[2], path), positive_min, cols[2], path)
+        labels = numbers(table[cols[2]], cols[2], path, hint=" (1 = paraphrase, 0 = not, or a score with "
+                                                              "--positive-min)")
+        keep = positives(labels, positive_min, cols[2], path)
     elif positive_min is not None:
         raise InputError("--positive-min needs a label column: --pair-cols A,B,LABEL", path)
     negative = keep.count(False)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import similarity
 from helpers import assert_one_line_error, run_cli
 from similarity.pairs import binary_figures, components, load_pair_groups
 
@@ -105,6 +106,12 @@ def test_pair_options_refuse_bad_input(pair_file, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train-similarity", two, "--pair-cols", "a,b", "--out", tmp_path / "d",
                            "--teacher", "none")
     assert_one_line_error(code, err, f"{two}: groups too small to hold out")
+    nan = tmp_path / "nan.tsv"  # a NaN score would make every figure NaN
+    nan.write_text("sentence1\tsentence2\tscore\nhello there\thi there\tnan\nbye now\tsee you\t1\n")
+    code, _, err = run_cli(capsys, "evaluate-similarity", tmp_path / "nomodel", "--pairs", nan)
+    assert_one_line_error(code, err)  # the model is checked first; the pairs alone:
+    with pytest.raises(Exception, match="row 1: column 'score' is not a finite number"):
+        similarity.load_pairs(nan)
     code, _, err = run_cli(capsys, "evaluate-similarity", tmp_path / "nomodel")
     assert_one_line_error(code, err, "DATA, --pairs")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -25,7 +25,8 @@ from textgan.common.errors import InputError
 @click.option("--positive-min", type=float, default=None,
               help="With --pair-cols A,B,LABEL: pairs whose LABEL is at least this are paraphrases "
                    "(default: label 1 of 0/1 labels).")
-@click.option("--eval-data", default=None, help="Held-out grouped data (same columns).")
+@click.option("--eval-data", default=None,
+              help="Held-out grouped data (same columns; with --pair-cols a pair file too).")
 @click.option("--eval-fraction", type=float, default=None,
               help="Share of each group held out when no --eval-data (default 0.2).")
 @click.option("--loss", default=None,
@@ -249,8 +250,6 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
         scored = similarity.load_pairs(pairs, *cols)
-        if len(set(scored[2])) < 2:
-            raise InputError("every pair has the same score: no ranking to measure", pairs)
     teach = _evaluation_teacher(teacher, enc)
 
     def figures(encoder) -> dict:
