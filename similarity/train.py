@@ -109,9 +109,6 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     if len(texts) != len(groups):
         raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
     unlabeled = [str(t) for t in unlabeled or []]
-    if unlabeled and cfg.teacher == "none":
-        raise InputError("unlabeled sentences serve the distillation term only; they need a teacher "
-                         "(--teacher minilm|PATH)")
     digest = _sha256(list(texts), list(groups), eval_texts, eval_groups,
                      *([unlabeled] if unlabeled else []))
     texts, groups, n_dup = drop_duplicates(list(texts), list(groups))
@@ -138,6 +135,17 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
         raise InputError("eval data needs at least two sentences with one group label each", names[1])
     return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
+
+
+def no_teacher_for_unlabeled(given: TrainConfig, cfg: TrainConfig) -> str:
+    """Why unlabeled sentences cannot be used: the run has no teacher, and who removed it."""
+    why = ("--teacher none" if given.teacher == "none" else
+           "mostly Chinese/Japanese/Korean text trains with --tokenizer char and no teacher by default, "
+           "as all-MiniLM-L6-v2 reads English" if given.tokenizer is None else
+           "--tokenizer char trains without a teacher by default")
+    return (f"--unlabeled needs a teacher: it serves the distillation term only, and this run has none ({why}); "
+            "pass --teacher PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
+            "--unlabeled")
 
 
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
@@ -171,11 +179,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
-    if unlabeled and cfg.teacher == "none" and config.teacher is None:
-        raise InputError("unlabeled sentences feed the distillation term, and mostly Chinese/Japanese/Korean text "
-                         "trains without a teacher by default (all-MiniLM-L6-v2 reads English): pass --teacher "
-                         "PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
-                         "--unlabeled")
+    if unlabeled and cfg.teacher == "none":
+        raise InputError(no_teacher_for_unlabeled(config, cfg))
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:

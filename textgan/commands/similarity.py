@@ -147,9 +147,12 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         if unlabeled:
             from similarity.distil import load_unlabeled
 
-            if config.teacher == "none":
-                raise InputError("--unlabeled serves the distillation term only; it needs a teacher "
-                                 "(drop --teacher none)", unlabeled)
+            from similarity.language import for_language
+            from similarity.train import no_teacher_for_unlabeled
+
+            effective = for_language(given, texts, announce=False).resolved()  # as train() will choose
+            if effective.teacher == "none":
+                raise InputError(no_teacher_for_unlabeled(given, effective), unlabeled)
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
         real = None
         if outliers_file:
