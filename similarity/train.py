@@ -137,12 +137,12 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
 
 
-def no_teacher_for_unlabeled(given: TrainConfig, cfg: TrainConfig) -> str:
+def no_teacher_for_unlabeled(given: TrainConfig) -> str:
     """Why unlabeled sentences cannot be used: the run has no teacher, and who removed it."""
     why = ("--teacher none" if given.teacher == "none" else
            "mostly Chinese/Japanese/Korean text trains with --tokenizer char and no teacher by default, "
            "as all-MiniLM-L6-v2 reads English" if given.tokenizer is None else
-           "--tokenizer char trains without a teacher by default")
+           f"--tokenizer {given.tokenizer} trains without a teacher by default")
     return (f"--unlabeled needs a teacher: it serves the distillation term only, and this run has none ({why}); "
             "pass --teacher PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
             "--unlabeled")
@@ -180,7 +180,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if unlabeled and cfg.teacher == "none":
-        raise InputError(no_teacher_for_unlabeled(config, cfg))
+        raise InputError(no_teacher_for_unlabeled(config))
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:

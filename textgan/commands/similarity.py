@@ -152,7 +152,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
 
             effective = for_language(given, texts, announce=False).resolved()  # as train() will choose
             if effective.teacher == "none":
-                raise InputError(no_teacher_for_unlabeled(given, effective), unlabeled)
+                raise InputError(no_teacher_for_unlabeled(given), unlabeled)
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
         real = None
         if outliers_file:
