@@ -312,11 +312,9 @@ def main() -> None:
     fields = {k: v for k, v in {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}.items()
               if v is not None}
     if args.merge:
-        gone = [f for f in args.merge.split(",") if not Path(f).is_file()]
-        if gone:
-            from bench.stats import refuse
+        from bench.stats import existing
 
-            refuse(f"{gone[0]}: missing file (--merge takes earlier --json files)")
+        existing(*args.merge.split(","))
     result, raw, encoders, timing = load_runs(args.merge.split(","), work) if args.merge else ({}, {}, {}, {})
     t0 = time.perf_counter()
     mini = None

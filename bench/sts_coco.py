@@ -44,13 +44,17 @@ def sts(enc, a, b, gold) -> float:
     """Spearman x 100 of cos(a_i, b_i) vs the gold scores (dense or sparse rows)."""
     from scipy.stats import spearmanr
 
+    return 100 * float(spearmanr(pair_cosines(enc, a, b), np.asarray(gold, np.float64)).statistic)
+
+
+def pair_cosines(enc, a, b) -> np.ndarray:
+    """cos(a_i, b_i) of an encoder's rows, dense or sparse (TF-IDF)."""
     va, vb = enc.encode(a), enc.encode(b)
     if hasattr(va, "multiply"):  # sparse TF-IDF rows, already L2-normalised
-        cos = np.asarray(va.multiply(vb).sum(1)).ravel()
-    else:
-        norms = np.maximum(np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1), 1e-12)
-        cos = (va * vb).sum(1) / norms
-    return 100 * float(spearmanr(cos, np.asarray(gold, np.float64)).statistic)
+        return np.asarray(va.multiply(vb).sum(1)).ravel()
+    va, vb = np.asarray(va), np.asarray(vb)
+    norms = np.maximum(np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1), 1e-12)
+    return (va * vb).sum(1) / norms
 
 
 def main() -> None:
