@@ -474,3 +474,27 @@ def test_index_of_another_corpus_is_not_calibrated_on_the_model_s_held_out_sente
     g = load_index(tmp_path / "ix").meta["gate"]
     assert g["calibrated_on"].startswith("index rows: ") and "not of this index's domain" in g["calibrated_on"]
     assert "not of this index's domain" in out and g["threshold"] > -5
+
+
+def test_index_of_the_models_held_out_sentences_or_of_a_few_rows_gets_a_gate(cli_main, tmp_path):
+    """Two corpora the gate once failed on: the model's own held-out sentences (the index classifier
+    was left no row to train on) and a few rows (a classifier holding out 0 or 1 row: a 3-d sample,
+    a report without a cross-fitted figure, a traceback)."""
+    import csv
+
+    import similarity
+
+    model, texts, groups, vectors = faq_model()
+    held = similarity.load(model).heldout
+    is_held = (vectors @ held.T).max(1) >= 0.9999
+    for name, rows in (("held", np.flatnonzero(is_held)), ("ten", np.arange(10)), ("five", np.arange(5))):
+        with open(tmp_path / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([("text", "group"), *((texts[i], groups[i]) for i in rows)])
+        code, out, err = cli_main("index", model, tmp_path / f"{name}.csv", "--text-col", "text", "--group-col", "group",
+                                  "--out", tmp_path / f"ix_{name}")
+        assert code == 0, (name, err)
+        gate = json.loads((tmp_path / f"ix_{name}" / "meta.json").read_text())["gate"]
+        assert np.isfinite(gate["threshold"]) and "promised TPR 0.95" in out
+        code, out, err = cli_main("search", tmp_path / f"ix_{name}", texts[int(rows[0])], "--k", "1")
+        assert code == 0 and texts[int(rows[0])] in out, err
+    assert is_held.sum() >= 100  # the held-out index: about a quarter of the 528 sentences

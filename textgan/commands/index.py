@@ -77,7 +77,8 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(c.split(':')[0] for c in g['components'])}), "
                f"threshold {g['threshold']:.4f}, calibrated on {g['calibrated_on']}")
     line = (f"  promised TPR {r['promised_tpr']:.2f}, reached {r['reached_tpr']:.3f} on those {r['n']} sentences "
-            f"({r['cross_fitted_tpr']:.3f} fitted on one half, measured on the other)")
+            + (f"({r['cross_fitted_tpr']:.3f} fitted on one half, measured on the other)"
+               if r.get("cross_fitted_tpr") is not None else "(too few to fit on one half)"))
     if "rows_threshold" in r:
         line += (f"; fitted on the index rows it would be {r['rows_threshold']:.4f}, keeping "
                  f"{r['rows_threshold_tpr']:.3f} of the held-out sentences")

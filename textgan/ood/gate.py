@@ -132,7 +132,8 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
     if clf is None:
         clf = train_outlier(corpus_vectors(idx)[rows], OutlierConfig(**INDEX_OUTLIER), [idx.groups[i] for i in rows],
                             meta={"encoder": idx.meta.get("encoder"), "index": key})
-        clf.held_out_rows = rows[clf.held_out_rows]  # ids among the training vectors -> index rows
+        if clf.held_out_rows is not None:  # none on a few rows (rows[None] would add an axis)
+            clf.held_out_rows = rows[clf.held_out_rows]  # ids among the training vectors -> index rows
         if where is not None:
             try:
                 clf.save(where / name)
@@ -142,12 +143,14 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
 
 
 def heldout_rows(idx, heldout) -> np.ndarray | None:
-    """Index rows that are the encoder's held-out sentences (cosine >= 0.9999), or None."""
+    """Index rows that are the encoder's held-out sentences (cosine >= 0.9999), or None: none
+    found, or more than half the index (an index of the held-out set itself: the classifier must
+    learn the domain from its rows; `held_out_scores` then scores them without themselves)."""
     if idx is None or heldout is None or len(heldout) < 2 or not hasattr(idx, "search"):
         return None
     sims, ids = idx.search(np.asarray(heldout, np.float32), 1)
     found = np.unique(ids[sims[:, 0] >= 0.9999, 0].astype(np.int64))
-    return found if len(found) else None
+    return found if 0 < len(found) <= idx.ntotal // 2 else None
 
 
 def _index_models(method: str, idx, index_path, models: list, combine=None,
@@ -161,7 +164,8 @@ def _index_models(method: str, idx, index_path, models: list, combine=None,
     if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
         return models, None
     clf = index_outlier(idx, index_path, heldout_rows(idx, heldout))
-    return [*models, clf], clf.model.held_out_rows
+    held = clf.model.held_out_rows  # a calibration sample of one row is no sample: the index's own then
+    return [*models, clf], held if held is not None and len(held) >= 2 else None
 
 
 def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int = 20) -> tuple[np.ndarray, str]:
