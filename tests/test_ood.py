@@ -374,7 +374,8 @@ def test_index_calibrates_the_gate_on_the_models_held_out_sentences(faq_index, c
     meta["gate"]["threshold"] = 0.125
     (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
     code, js, err = cli_main("search", tmp_path / "ix", "--json", texts[5])
-    assert_one_line_error(code, err, "meta.json", "checksum mismatch")  # the record carries a digest
+    # the record carries a digest; the remedy is a rebuild, never deleting meta.json
+    assert_one_line_error(code, err, "meta.json", "checksum mismatch", "rebuild the index")
     from textgan.ood.gate import _digest
 
     meta["gate"]["digest"] = _digest({k: meta["gate"][k] for k in ("index", "method", "tpr", "threshold", "source")})

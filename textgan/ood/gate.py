@@ -69,25 +69,25 @@ def read_gate_cache(path: Path) -> dict | None:
     return check_gate_record(load_json(path), path)
 
 
-def check_gate_record(info, path) -> dict | None:
+def check_gate_record(info, path, remedy: str = "delete the file to refit it") -> dict | None:
     """A gate record (a cache file, or `meta.json["gate"]` of an index) checked as `read_gate_cache`
-    says; None for none or an older format."""
+    says; None for none or an older format. `remedy` ends the refusal (a cache file may be
+    deleted; an index's meta.json may not)."""
     import math
 
     if not isinstance(info, dict) or info.get("format") != GATE_FORMAT:
         return None
     fields = {k: info.get(k) for k in ("index", "method", "tpr", "threshold", "source")}
     if info.get("digest") != _digest(fields):
-        raise InputError("checksum mismatch: the recorded threshold changed since it was written (delete the file "
-                         "to refit it)", path)
+        raise InputError(f"checksum mismatch: the recorded threshold changed since it was written ({remedy})", path)
     thr, tpr = fields["threshold"], fields["tpr"]
     low, high = (-1.0, 1.0) if fields["method"] == "knn" else (-math.inf, math.inf)
     if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not (math.isfinite(thr) and low <= thr <= high):
         raise InputError(f"the recorded threshold must be a finite number{' in [-1, 1]' if high < math.inf else ''}, "
-                         f"got {thr!r:.40} (delete the file to refit it)", path)
+                         f"got {thr!r:.40} ({remedy})", path)
     if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1 \
             or not all(isinstance(fields[k], str) for k in ("index", "method", "source")):
-        raise InputError("malformed recorded threshold (delete the file to refit it)", path)
+        raise InputError(f"malformed recorded threshold ({remedy})", path)
     return dict(fields, threshold=float(thr))
 
 
@@ -236,7 +236,8 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     if use_held:
         key += hashlib.sha256(np.ascontiguousarray(heldout, np.float32).tobytes()).hexdigest()[:16]
     meta_path = Path(index_path) / "meta.json" if index_path is not None else "meta.json"
-    recorded = [] if report else [check_gate_record(idx.meta.get("gate"), meta_path)]
+    recorded = [] if report else [check_gate_record(idx.meta.get("gate"), meta_path,
+                                                    "rebuild the index with `textgan index` to refit it")]
     if cache is not None and not report:
         recorded.append(read_gate_cache(cache))
     for info in recorded:
