@@ -749,3 +749,16 @@ def test_a_stray_quote_in_a_csv_is_one_error_line(tmp_path, cli_main):
     code, _, err = cli_main("train-similarity", path, "--out", tmp_path / "sim")
     assert_one_line_error(code, err, f"error: {path}: lines 4-10: a quoted cell of column 'text'")
     assert not (tmp_path / "sim").exists()
+
+
+def test_a_stray_quote_swallowing_more_than_csvs_field_limit_is_still_one_line(tmp_path):
+    """Naming the lines re-reads the file with the csv module, whose fields stop at 128 KiB: a longer
+    swallowed span raised _csv.Error (a traceback) while the message was being written."""
+    import similarity
+
+    rows = [f"sentence number {i} with a few more words to make it long,g{i % 3}" for i in range(3000)]
+    rows[2], rows[2900] = '"quoted at the start,g2', 'a quote at the end",g2'
+    path = tmp_path / "c.csv"
+    path.write_text("text,group\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 3: a quoted cell of column 'text' runs over several lines"):
+        similarity.load_groups(path)

@@ -67,12 +67,15 @@ def quoted_span(path, delimiter: str = ",") -> tuple[int, int] | None:
     """(first, last) physical line of the first CSV record that runs over several lines."""
     import csv
 
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader, prev = csv.reader(fh, delimiter=delimiter), 0
-        for rec in reader:
-            if reader.line_num - prev > 1 and any("\n" in f or "\r" in f for f in rec):
-                return prev + 1, reader.line_num
-            prev = reader.line_num
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader, prev = csv.reader(fh, delimiter=delimiter), 0
+            for rec in reader:
+                if reader.line_num - prev > 1 and any("\n" in f or "\r" in f for f in rec):
+                    return prev + 1, reader.line_num
+                prev = reader.line_num
+    except (csv.Error, OSError, UnicodeDecodeError):  # e.g. a swallowed span past csv's 128 KiB field limit
+        return None  # the error then names the row instead of the lines
     return None
 
 
