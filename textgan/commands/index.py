@@ -96,7 +96,8 @@ def search_cmd(index, queries, query_file, k, model, as_json):
     """Semantic search: nearest corpus sentences of each query.
 
     Queries that the default in-domain scorer rejects (95% TPR on the sentences the encoder
-    never trained on; see `textgan score`) are marked OUT OF DOMAIN: their neighbours are the
+    never trained on when they are of the index's domain, else on the index rows; see `textgan
+    score`) are marked OUT OF DOMAIN: their neighbours are the
     nearest sentences, not answers. The threshold is the one `textgan index` recorded in the
     index's meta.json, else fitted once and cached beside the index (.INDEX.gate/).
 

@@ -2,7 +2,7 @@
 
 A rebuilt artefact folder (an index) is written into a temp sibling, then swapped in:
 
-  * `swap_in(tmp, dest)`: Linux's renameat2(RENAME_EXCHANGE) exchanges the two names in one
+  * `swap_in(tmp, dest, aside)`: Linux's renameat2(RENAME_EXCHANGE) exchanges the two names in one
     step, so `dest` is never missing and always a whole build; where the kernel, libc or file
     system lacks it (another OS, some network file systems) two renames are used, and `dest` is
     missing for the instant between them (readers retry, below).

@@ -25,7 +25,8 @@ from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 
 FORMAT = "textgan-gan/2"
-# same files, no digests or versions; `kind` absent means "gan"; still loads (tests/test_kinds.py)
+# same files, no digests or versions; `kind` absent means "gan"; loads only with TEXTGAN_LOAD_UNCHECKED=1
+# (UNCHECKED_ENV: nothing would vouch for its files; tests/test_kinds.py)
 LEGACY_FORMATS = ("textgan-gan/1",)
 CONFIG = "config.json"
 # the JSON files of a model besides config.json: group names, the K+1 model's rejection threshold

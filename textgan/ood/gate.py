@@ -109,7 +109,8 @@ def _gate_dir(index_path) -> Path | None:
 
 def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
     """The outlier classifier of an index: its vectors (and groups) vs noise on the sphere
-    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/`; a `ModelScorer`.
+    (`INDEX_OUTLIER`), trained once and cached in `.<index>.gate/outlier/` (`outlier_heldout/`
+    with `exclude`); a `ModelScorer`.
     `exclude`: index rows kept out of its training (the encoder's held-out sentences, on which a
     threshold is then calibrated: scored as training rows they made it too strict, e.g. -0.33
     instead of -1.53 for knn + outlier on the FAQ model). Its `held_out_rows` are index row ids."""

@@ -183,7 +183,8 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         k: neighbours per query.
         model: the encoder (defaults to the one recorded in the index).
         gate: also score each query with the default in-domain scorer (`textgan.ood.gate.index_gate`,
-            threshold cached beside an index folder; not for an on-disk index: `in_domain` None).
+            threshold recorded in the index's meta.json by `textgan index`, else cached beside the
+            index folder; not for an on-disk index: `in_domain` None).
     Returns:
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
         one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
