@@ -216,3 +216,11 @@ def group_coverage(train, train_groups, fake) -> float:
     threshold = typical_nn_cosine(x, sample=len(x))
     hit = set(groups[ids[scores[:, 0] >= threshold, 0]].tolist())
     return len(hit) / len(set(groups.tolist()))
+
+
+def auroc(in_scores, out_scores) -> float:
+    """Area under the ROC curve for in-domain (positive) vs out-of-domain scores."""
+    from sklearn.metrics import roc_auc_score
+
+    a, b = np.asarray(in_scores, float), np.asarray(out_scores, float)
+    return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))

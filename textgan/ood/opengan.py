@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textgan.common.errors import InputError
+from textgan.metrics import auroc
 from textgan.common.vectors import as_matrix
 from textgan.ood.folder import read_held_out, read_scorer, save_scorer
 
@@ -60,15 +61,6 @@ class OpenGANConfig:
 def _mlp(d_in: int, width: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, width), nn.LeakyReLU(0.2), nn.Linear(width, width), nn.LeakyReLU(0.2),
                          nn.Linear(width, d_out))
-
-
-def _auroc(pos: torch.Tensor, neg: torch.Tensor) -> float:
-    """P(pos > neg) + half of P(pos == neg): the AUROC (by ranks: the bank holds many vectors).
-    sklearn directly: scoring.auroc is the same figure, but scoring loads this module's scorer."""
-    from sklearn.metrics import roc_auc_score
-
-    a, b = pos.double().numpy(), neg.double().numpy()
-    return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
 
 
 class OpenGAN:
@@ -151,7 +143,7 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
         if step % cfg.eval_every == 0 or step == cfg.steps:
             if v_out is not None:
                 with torch.no_grad():
-                    auc = _auroc(d_net(v_in)[:, 0], d_net(v_out)[:, 0])
+                    auc = auroc(d_net(v_in)[:, 0].double().numpy(), d_net(v_out)[:, 0].double().numpy())
                 history.append({"step": step, "val_auroc": auc})
                 if auc > best[0]:
                     best = (auc, step, copy.deepcopy(d_net.state_dict()))
@@ -164,7 +156,7 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
         for step, state in kept:
             d_net.load_state_dict(state)
             with torch.no_grad():
-                auc = _auroc(d_net(v_in)[:, 0], d_net(neg_bank)[:, 0])
+                auc = auroc(d_net(v_in)[:, 0].double().numpy(), d_net(neg_bank)[:, 0].double().numpy())
             history.append({"step": step, "val_auroc": auc})
             if auc > best[0]:
                 best = (auc, step, state)

@@ -28,6 +28,7 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
+from textgan.metrics import auroc  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
 
@@ -382,14 +383,6 @@ def choose_threshold(val_scores, tpr: float = 0.95) -> float:
     if not 0 < tpr <= 1:
         raise InputError(f"--tpr must be in (0, 1], got {tpr}")
     return float(s[int(np.floor((1 - tpr) * s.size + 1e-9))]) if tpr < 1 else float(s[0])
-
-
-def auroc(in_scores, out_scores) -> float:
-    """Area under the ROC curve for in-domain (positive) vs out-of-domain scores."""
-    from sklearn.metrics import roc_auc_score
-
-    a, b = np.asarray(in_scores, float), np.asarray(out_scores, float)
-    return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
 
 
 def fpr_at_tpr(in_scores, out_scores, tpr: float = 0.95) -> float:
