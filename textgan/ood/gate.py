@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr, choose_threshold, load_scorer,
-                                  make_method)
+from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr,
+                                  choose_threshold, load_scorer, make_method)
 from textgan.common.vectors import check_k, check_same_encoder
 
 
@@ -69,26 +69,36 @@ def read_gate_cache(path: Path) -> dict | None:
     return check_gate_record(load_json(path), path)
 
 
+def check_recorded(thr, tpr, path, names=("'threshold'", "'tpr'"), cosine: bool = False, remedy: str = "") -> float:
+    """A stored threshold and the TPR it was fitted for (a K+1 model's rejection.json, a gate record),
+    checked even when their digest was recomputed: a NaN threshold flagged every sentence out of
+    scope. The threshold must be a finite number (a cosine, in [-1, 1], for knn), the TPR in (0, 1]."""
+    import math
+
+    low, high = (-1.0, 1.0) if cosine else (-math.inf, math.inf)
+    tail = f" ({remedy})" if remedy else ""
+    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not (math.isfinite(thr) and low <= thr <= high):
+        raise InputError(f"{names[0]} must be a finite number{' in [-1, 1]' if cosine else ''}, got {thr!r:.40}{tail}",
+                         path)
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1:
+        raise InputError(f"{names[1]} must be in (0, 1], got {tpr!r:.40}{tail}", path)
+    return float(thr)
+
+
 def check_gate_record(info, path, remedy: str = "delete the file to refit it") -> dict | None:
     """A gate record (a cache file, or `meta.json["gate"]` of an index) checked as `read_gate_cache`
     says; None for none or an older format. `remedy` ends the refusal (a cache file may be
     deleted; an index's meta.json may not)."""
-    import math
-
     if not isinstance(info, dict) or info.get("format") != GATE_FORMAT:
         return None
     fields = {k: info.get(k) for k in ("index", "method", "tpr", "threshold", "source")}
     if info.get("digest") != _digest(fields):
         raise InputError(f"checksum mismatch: the recorded threshold changed since it was written ({remedy})", path)
-    thr, tpr = fields["threshold"], fields["tpr"]
-    low, high = (-1.0, 1.0) if fields["method"] == "knn" else (-math.inf, math.inf)
-    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not (math.isfinite(thr) and low <= thr <= high):
-        raise InputError(f"the recorded threshold must be a finite number{' in [-1, 1]' if high < math.inf else ''}, "
-                         f"got {thr!r:.40} ({remedy})", path)
-    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1 \
-            or not all(isinstance(fields[k], str) for k in ("index", "method", "source")):
+    thr = check_recorded(fields["threshold"], fields["tpr"], path, ("the recorded threshold", "the recorded tpr"),
+                         cosine=fields["method"] == "knn", remedy=remedy)
+    if not all(isinstance(fields[k], str) for k in ("index", "method", "source")):
         raise InputError(f"malformed recorded threshold ({remedy})", path)
-    return dict(fields, threshold=float(thr))
+    return dict(fields, threshold=thr)
 
 
 def _index_key(idx) -> str:

@@ -69,19 +69,14 @@ def load_rejection(path: Path) -> float | None:
 
     A NaN threshold flagged every sentence out of scope: anything but a finite number is refused,
     even with a recomputed digest."""
-    import math
+    from textgan.ood.gate import check_recorded
 
     f = Path(path) / REJECTION
     if not f.is_file():
         return None
     info = load_json(f)
-    thr = info.get("threshold") if isinstance(info, dict) else None
-    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not math.isfinite(thr):
-        raise InputError(f"'threshold' must be a finite number, got {thr!r:.40}", f)
-    tpr = info.get("tpr")
-    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1:
-        raise InputError(f"'tpr' must be in (0, 1], got {tpr!r:.40}", f)
-    return float(thr)
+    info = info if isinstance(info, dict) else {}
+    return check_recorded(info.get("threshold"), info.get("tpr"), f)
 
 
 def load_classifier(path):
