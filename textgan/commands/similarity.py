@@ -28,7 +28,8 @@ from textgan.common.errors import InputError
 @click.option("--eval-data", default=None,
               help="Held-out grouped data (same columns; with --pair-cols a pair file too).")
 @click.option("--eval-fraction", type=float, default=None,
-              help="Share of each group held out when no --eval-data (default 0.2).")
+              help="Share of each group held out when no --eval-data (default 0.2); when most groups are "
+                   "too small for that (pairs), this share of the groups is held out whole.")
 @click.option("--loss", default=None,
               help="am (default), aam, aam-easy, sphereface, a-softmax, softmax, infonce, triplet.")
 @click.option("--scale", type=float, default=None)
@@ -107,7 +108,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
                          resume, progress, unlabeled, max_unlabeled, teacher_cache, outliers_file,
                          **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
-    or hf:owner/name for a hub dataset).
+    or hf:owner/name for a hub dataset), or on a file of sentence pairs with --pair-cols.
 
     Each group is a class; AM-Softmax (s=30, m=0.35) by default, plus a distillation term
     toward the teacher (all-MiniLM-L6-v2 by default; --teacher none for none), whose vectors
