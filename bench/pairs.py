@@ -125,6 +125,7 @@ def main() -> None:
     if len(cols) != 3:
         stats.refuse(f"--cols needs A,B,LABEL, got {args.cols!r}")
     stats.check_out(args.json, args.data, args.test)
+    stats.at_least(args.threads, 1, "--threads")
     import torch
 
     import similarity
@@ -132,13 +133,19 @@ def main() -> None:
     from similarity.model import load_st, minilm_path
 
     torch.set_num_threads(args.threads)
-    a, b, y = similarity.load_pairs(args.data, *cols)
+    from textgan.common.errors import InputError
+
+    try:
+        a, b, y = similarity.load_pairs(args.data, *cols)
+        if args.test is not None:
+            a2, b2, y2 = similarity.load_pairs(args.test, *cols)
+    except InputError as exc:
+        stats.refuse(str(exc))
     y = np.asarray(y, np.float64)
     binary = set(y.tolist()) <= {0.0, 1.0}
     if args.test is None:
         tr, te, dropped = split_pairs(len(a), a, b, args.test_fraction, args.seed)
     else:  # the test file's pairs follow the training ones; the same no-shared-sentence rule
-        a2, b2, y2 = similarity.load_pairs(args.test, *cols)
         n = len(a)
         a, b, y = a + a2, b + b2, np.concatenate([y, np.asarray(y2, np.float64)])
         seen = set(a[:n]) | set(b[:n])
