@@ -70,6 +70,7 @@ def main() -> None:
     systems = stats.pick(args.systems, SYSTEMS)
     stats.existing(args.coco, args.stsb)
     stats.check_out(args.json, args.coco, args.stsb)
+    stats.at_least(args.threads, 1, "--threads")
     if args.images is not None:
         stats.at_least(args.images, 2, "--images")
     if args.epochs is not None:
