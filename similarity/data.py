@@ -172,13 +172,10 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
 
 def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentence2",
                score_col: str = "score") -> tuple[list[str], list[str], list[float]]:
-    """Read scored sentence pairs (for Spearman) from a data file; NaN / inf scores, and scores
-    that are all the same (nothing to rank), are refused."""
+    """Read scored sentence pairs (for Spearman) from a data file; NaN / inf scores are refused
+    (`similarity.pairs.check_ranked` refuses pairs that all have one score, before a metric)."""
     t = read_table(path, [a_col, b_col, score_col])
-    a, b, scores = _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), numbers(t[score_col], score_col, path)
-    if len(set(scores)) < 2:
-        raise InputError("every pair has the same score: no ranking to measure", path)
-    return a, b, scores
+    return _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), numbers(t[score_col], score_col, path)
 
 
 def numbers(values: list, col: str, path, hint: str = "") -> list[float]:

@@ -105,13 +105,18 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     return keep_groups(texts, groups, path, min_groups)
 
 
+def check_ranked(scores: list[float], path=None) -> None:
+    """Spearman and AUROC need two scores at least: pairs that all have one are refused."""
+    if len(set(scores)) < 2:
+        raise InputError("every pair has the same score: no ranking to measure", path)
+
+
 def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> dict:
     """`spearman`, and for 0/1 labels `pair_auroc`, `pair_ap`, `pair_accuracy` (+ `_threshold`),
     `pair_f1` (+ `_threshold`): cosine thresholds chosen on these pairs."""
     from similarity.evaluate import spearman
 
-    if len(set(scores)) < 2:
-        raise InputError("every pair has the same score: no ranking to measure")
+    check_ranked(scores)
     out = {"spearman": spearman(model, a, b, scores, batch_size)}
     if is_binary(scores):
         ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)

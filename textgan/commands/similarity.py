@@ -235,7 +235,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     import similarity
     from textgan.common.artifacts import check_output_file, check_writable, save_json
 
-    from similarity.pairs import pair_metrics
+    from similarity.pairs import check_ranked, pair_metrics
 
     if data is None and not pairs:
         raise InputError("give grouped DATA, --pairs, or both")
@@ -254,6 +254,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
         scored = similarity.load_pairs(pairs, *cols)
+        check_ranked(scored[2], pairs)
     teach = _evaluation_teacher(teacher, enc)
 
     def figures(encoder) -> dict:
