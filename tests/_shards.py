@@ -3,7 +3,6 @@ test_index_ondisk.py: encoded once per test process (a plain cached function, li
 from __future__ import annotations
 
 import functools
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,12 @@ import pytest
 def scale_corpus() -> tuple[Path, Path, list[str], Path]:
     """(FAQ model, corpus.txt of 2,112 lines (the FAQ sentences four times), those lines, the corpus
     encoded into 5 shards of 500 rows by 2 workers)."""
-    from helpers import faq_model
+    from helpers import faq_model, scratch
 
     from textgan.workflow.encode import encode_shards
 
     model, texts, _, _ = faq_model()
-    d = Path(tempfile.mkdtemp(prefix="textgan-scale-"))
+    d = scratch("textgan-scale-")
     f = d / "corpus.txt"
     f.write_text("\n".join(texts * 4) + "\n", encoding="utf-8")
     res = encode_shards(model, f, d / "vecs", shard_size=500, workers=2)

@@ -3,17 +3,17 @@ in-process, `faq` is the small FAQ model trained once."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 import torch
 
-from helpers import faq_model, run_cli
+from helpers import faq_model, run_cli, scratch
 
 torch.set_num_threads(1)  # two cores: tests beside other jobs must not oversubscribe
 os.environ.setdefault("TEXTGAN_THREADS", "1")  # and so must the commands they run (`--threads` default)
 # teacher vectors are cached per test session, never in the user's ~/.cache
-os.environ.setdefault("TEXTGAN_CACHE_DIR", tempfile.mkdtemp(prefix="textgan-test-cache-"))
+if "TEXTGAN_CACHE_DIR" not in os.environ:  # xdist workers inherit the controller's
+    os.environ["TEXTGAN_CACHE_DIR"] = str(scratch("textgan-test-cache-"))
 
 
 @pytest.fixture

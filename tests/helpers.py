@@ -9,7 +9,9 @@ cases that need a real process (exit codes of crashes, tracebacks that must not 
 """
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,14 @@ TEXTGAN = str(Path(sys.executable).with_name("textgan"))  # the console script b
 UNRELATED = ["The mitochondria is the powerhouse of the cell",
              "purple elephants dance quietly under a frozen volcano",
              "Photosynthesis converts sunlight into chemical energy in chloroplasts"]
+
+
+def scratch(prefix: str) -> Path:
+    """A temporary folder for what one test process shares (models, caches), removed when the
+    process exits: a `make test` used to leave about 120 MB of them in /tmp."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
@@ -109,7 +119,7 @@ def faq_model() -> tuple[Path, list[str], list[str], np.ndarray]:
 
     torch.set_num_threads(1)
     texts, groups = similarity.load_groups(FAQ, text_col="text", group_col="group")
-    out = Path(tempfile.mkdtemp(prefix="textgan-faq-"))
+    out = scratch("textgan-faq-")
     # batch 64 and lr 2e-3 pinned: the defaults before the small-data row (similarity.config),
     # which would give these 528 sentences four times the steps and every test new numbers
     cfg = similarity.TrainConfig(epochs=6, batch_size=64, lr=2e-3, seed=0)

@@ -28,9 +28,14 @@ def fewshot_csv(faq, tmp_path_factory):
     return path, short
 
 
-def test_augment_writes_labelled_vectors_for_the_few_shot_groups(faq, fewshot_csv, tmp_path, cli_main):
+def test_augment_writes_labelled_vectors_for_the_few_shot_groups(faq, fewshot_csv, tmp_path, cli_main,
+                                                                 monkeypatch):
+    import tempfile
+
     model, _, _, vectors = faq
     path, short = fewshot_csv
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     code, out, err = cli_main("augment", model, path, "--per-group", 7, "--max-shots", 5, "--steps", 60,
                               "--out", tmp_path / "aug")
     assert code == 0, err
@@ -41,6 +46,7 @@ def test_augment_writes_labelled_vectors_for_the_few_shot_groups(faq, fewshot_cs
     assert "no margin head prototypes" not in err  # the model keeps its margin head's class prototypes
     assert "skipped group ''" in err and "no group label" in err
     assert "12 few-shot groups" in out and "54 base groups" in out
+    assert not list((tmp_path / "tmp").iterdir())  # its scratch generator is gone
 
 
 def test_augment_bad_inputs(faq, fewshot_csv, tmp_path, cli_main):

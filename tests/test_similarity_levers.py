@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,7 +188,7 @@ def test_teacher_language_warning_names_the_mismatch():
         assert language_warning("minilm", minilm_path(), ["reset my password please"]) is None
 
 
-def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher():
+def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher(tmp_path):
     import dataclasses
 
     from similarity.language import for_language
@@ -210,7 +208,7 @@ def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher():
     # unlabeled text needs a teacher the language switch just dropped: one line saying what to pass
     with pytest.raises(InputError, match="--teacher PATH"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        similarity.train(cfg, zh, ["a", "b"] * 3, Path(tempfile.mkdtemp()) / "r", unlabeled=["我的密码"])
+        similarity.train(cfg, zh, ["a", "b"] * 3, tmp_path / "r", unlabeled=["我的密码"])
 
 
 def test_recommendation_only_when_the_model_is_worse():

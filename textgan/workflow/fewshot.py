@@ -94,11 +94,18 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
         if not base:
             raise InputError(f"no group has --max-shots {max_shots} or more sentences to learn variation from")
         keep = np.isin(g_arr, base)
-        out_gan = Path(out_gan) if out_gan is not None else Path(tempfile.mkdtemp(prefix="textgan-augment-")) / "gan"
         cfg = _base_config(steps, int(keep.sum()), seed)
-        gan = workflow.train_gan(x[keep], out_gan, config=cfg, groups=g_arr[keep].tolist(), encoder=encoder,
-                                 progress=progress)
-    model = load(gan) if isinstance(gan, (str, Path)) else gan
+        # without --out-gan the generator is scratch: trained in a folder removed once it is loaded
+        # (every call used to leave an 11 MB textgan-augment-* folder in /tmp)
+        with tempfile.TemporaryDirectory(prefix="textgan-augment-") as scratch:
+            folder = Path(out_gan) if out_gan is not None else Path(scratch) / "gan"
+            gan = workflow.train_gan(x[keep], folder, config=cfg, groups=g_arr[keep].tolist(), encoder=encoder,
+                                     progress=progress)
+            model = load(gan)
+        if out_gan is None:
+            gan = model  # its folder is gone: the errors below name no file
+    else:
+        model = load(gan) if isinstance(gan, (str, Path)) else gan
     if not hasattr(model, "sample_prototype"):
         raise InputError(f"augmenting needs an anchored model (it samples around any prototype), not kind "
                          f"{model.kind!r}", gan if isinstance(gan, (str, Path)) else None)
