@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
 from bench.similarity import TfIdf  # noqa: E402
-from bench.similarity_zh import CharTfIdf  # noqa: E402
+from bench.similarity_zh import CharTfIdf, HashedCharTfIdf  # noqa: E402
 from bench.sts_coco import pair_cosines  # noqa: E402
 
-SYSTEMS = ("gru", "tfidf", "minilm")
+SYSTEMS = ("gru", "tfidf", "tfidf-hash", "minilm")
 
 
 def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: int):
@@ -171,6 +171,8 @@ def main() -> None:
                 extra["train_cpu_s"] = round(cpu, 1)
             elif name == "tfidf":
                 enc = CharTfIdf(ta + tb) if cjk else TfIdf(ta + tb)
+            elif name == "tfidf-hash":  # char_wb 1-3 grams, none dropped for being new (bench/similarity_zh.py)
+                enc = HashedCharTfIdf(ta + tb)
             else:
                 path = minilm_path()
                 if path is None:

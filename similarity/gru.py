@@ -8,11 +8,22 @@ This file is deliberately self-contained (torch, tokenizers, safetensors, json o
 
 Padding never changes a sentence's vector: the GRU runs on packed sequences and the
 pooling masks padded positions.
+
+The optional lexical part (`lexical_dim` > 0) appends a character n-gram TF-IDF vector to the
+GRU's: the 1-3 character grams of each word (sklearn's `char_wb` analyzer), hashed (crc32) into
+LEX_BUCKETS rows of an IDF table fitted on the training text, then folded with a hashed sign
+into `lexical_dim` columns (feature hashing, Weinberger et al. 2009). Grams never seen in
+training keep the highest IDF, which is why this part generalises to groups (and characters)
+the GRU never saw. The sentence vector is [sqrt(1 - w) * gru, sqrt(w) * lexical], renormalised:
+its cosine is (1 - w) * GRU cosine + w * lexical cosine.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import zlib
+from collections import Counter
 
 import torch
 import torch.nn as nn
@@ -25,6 +36,8 @@ WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLINGS = ("max", "mean", "last")
 QUANTIZE = (None, "int8")  # int8: dynamic quantization of the GRU (weights int8, activations on the fly)
+LEX_BUCKETS = 2 ** 20  # rows of the lexical part's IDF table (a 4 MB float32 buffer)
+LEX_MAX_CHARS = 2000  # a sentence's lexical grams come from its first characters only
 
 
 class GRUEncoder(nn.Module):
@@ -35,13 +48,14 @@ class GRUEncoder(nn.Module):
     """
 
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
-                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets")
+                   "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets",
+                   "lexical_dim", "lexical_weight")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
                  tokenizer: Tokenizer | None = None, quantize: str | None = None,
-                 ngram_buckets: int = 0):
+                 ngram_buckets: int = 0, lexical_dim: int = 0, lexical_weight: float = 0.5):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -62,6 +76,10 @@ class GRUEncoder(nn.Module):
         self.ngrams = nn.Embedding(ngram_buckets, embed_dim) if ngram_buckets else None
         if self.ngrams is not None:
             nn.init.normal_(self.ngrams.weight, std=0.1)
+        self.lexical_dim, self.lexical_weight = int(lexical_dim), float(lexical_weight)
+        if self.lexical_dim:
+            # ln((1 + N) / (1 + df)) + 1 per bucket (sklearn's smooth IDF); `fit_lexical` sets it
+            self.register_buffer("lexical_idf", torch.ones(LEX_BUCKETS))
         self.gru = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
                           bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
@@ -85,8 +103,62 @@ class GRUEncoder(nn.Module):
         return self.eval()
 
     @property
-    def dim(self) -> int:
+    def gru_dim(self) -> int:
+        """Width of the GRU's part of the vector (what the training heads see)."""
         return self.hidden_size * (2 if self.bidirectional else 1)
+
+    @property
+    def dim(self) -> int:
+        return self.gru_dim + self.lexical_dim
+
+    # --- the lexical part ------------------------------------------------------------
+    @staticmethod
+    def lexical_grams(text: str) -> Counter:
+        """Counts of the text's hashed character 1-3 grams within space-padded words."""
+        grams: Counter = Counter()
+        for w in text[:LEX_MAX_CHARS].lower().split():
+            w = f" {w} "
+            for n in (1, 2, 3):
+                for i in range(max(len(w) - n + 1, 1)):
+                    grams[zlib.crc32(w[i:i + n].encode("utf-8")) % LEX_BUCKETS] += 1
+        return grams
+
+    def fit_lexical(self, texts: list[str]) -> None:
+        """The IDF table from the document frequencies of `texts`' grams."""
+        df = Counter(b for t in texts for b in self.lexical_grams(t))
+        n = len(texts)
+        idf = torch.full((LEX_BUCKETS,), math.log((1 + n) / 1) + 1)
+        if df:
+            rows = torch.tensor(list(df), dtype=torch.long)
+            counts = torch.tensor(list(df.values()), dtype=torch.float64)
+            idf[rows] = (torch.log((1 + n) / (1 + counts)) + 1).float()
+        self.lexical_idf.copy_(idf)
+
+    def lexical_features(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """lexical_ids (B, L) gram buckets and lexical_tf (B, L) sublinear counts (0: padding)."""
+        grams = [self.lexical_grams(t) for t in texts]
+        width = max([len(g) for g in grams] + [1])
+        ids = torch.zeros((len(texts), width), dtype=torch.long)
+        tf = torch.zeros((len(texts), width))
+        for r, g in enumerate(grams):
+            if g:
+                ids[r, : len(g)] = torch.tensor(list(g), dtype=torch.long)
+                tf[r, : len(g)] = 1 + torch.log(torch.tensor(list(g.values()), dtype=torch.float))
+        return {"lexical_ids": ids, "lexical_tf": tf}
+
+    def lexical(self, ids: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
+        """(B, L) buckets and counts -> (B, lexical_dim) unit TF-IDF vectors, hashed and signed."""
+        sign = 1 - 2 * (((ids * 2654435761) >> 20) & 1)  # a second hash of the bucket
+        w = tf * self.lexical_idf[ids] * sign.to(tf.dtype)
+        out = torch.zeros(ids.shape[0], self.lexical_dim, dtype=w.dtype, device=w.device)
+        out.scatter_add_(1, ids % self.lexical_dim, w)
+        return F.normalize(out, p=2, dim=-1)
+
+    def combine(self, gru: torch.Tensor, lexical: torch.Tensor) -> torch.Tensor:
+        """[sqrt(1 - w) gru, sqrt(w) lexical], unit length (a text with no gram keeps its GRU part)."""
+        w = self.lexical_weight
+        return F.normalize(torch.cat([math.sqrt(1 - w) * gru, math.sqrt(w) * lexical.to(gru.dtype)], -1),
+                           p=2, dim=-1)
 
     def get_config_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.config_keys}
@@ -109,7 +181,10 @@ class GRUEncoder(nn.Module):
 
     def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
         texts = [(prompt or "") + t for t in inputs]
-        return self.pad(self.token_ids(texts))
+        feats = self.pad(self.token_ids(texts))
+        if self.lexical_dim:
+            feats.update(self.lexical_features(texts))
+        return feats
 
     def tokenize(self, texts, **kwargs) -> dict[str, torch.Tensor]:
         return self.preprocess(texts)
@@ -151,8 +226,12 @@ class GRUEncoder(nn.Module):
         return h % self.ngram_buckets
 
     def forward(self, features: dict) -> dict:
+        """The sentence vector (`embed` is the GRU's part alone: what training sees)."""
         features = dict(features)
-        features["sentence_embedding"] = self.embed(features["input_ids"], features["attention_mask"])
+        emb = self.embed(features["input_ids"], features["attention_mask"])
+        if self.lexical_dim:
+            emb = self.combine(emb, self.lexical(features["lexical_ids"], features["lexical_tf"]))
+        features["sentence_embedding"] = emb
         return features
 
     def get_sentence_embedding_dimension(self) -> int:

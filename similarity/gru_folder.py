@@ -37,6 +37,9 @@ FIELDS = {
     "unk_id": (lambda v: _int(v, 0), "an integer >= 0"),
     "quantize": (lambda v: v in QUANTIZE, f"one of {', '.join(str(q).lower() if q is None else q for q in QUANTIZE)}"),
     "ngram_buckets": (lambda v: _int(v, 0), "an integer >= 0"),
+    "lexical_dim": (lambda v: _int(v, 0), "an integer >= 0"),
+    "lexical_weight": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+                       "a number in (0, 1)"),
 }
 
 

@@ -139,7 +139,9 @@ class SentenceEncoder:
             for s in tqdm(range(0, len(texts), batch_size), disable=not progress, desc="encode"):
                 sel = order[s:s + batch_size]
                 feats = m.pad([ids[i] for i in sel])
-                out[sel] = m.embed(feats["input_ids"], feats["attention_mask"]).numpy()
+                if m.lexical_dim:
+                    feats.update(m.lexical_features([texts[i] for i in sel]))
+                out[sel] = m(feats)["sentence_embedding"].numpy()
         m.train(was_training)
         return out
 

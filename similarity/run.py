@@ -43,6 +43,8 @@ class TrainRun:
             self.module = module if module is not None else load_st(resolve_backbone(cfg.backbone))
             self.kind = "sentence-transformers"
         self.encoder = SentenceEncoder(self.module, self.kind)
+        # the heads train the GRU's part of the vector (a lexical part, when on, is fixed TF-IDF)
+        self.dim = self.module.gru_dim if self.kind == "gru" else self.encoder.dim
         self.texts, self.labels, self.unlabeled = texts, torch.tensor(labels), list(unlabeled)
         if self.kind == "gru":  # tokenise once
             self.ids, self.u_ids = self.module.token_ids(texts), self.module.token_ids(self.unlabeled)
@@ -52,7 +54,7 @@ class TrainRun:
         # under torchrun each rank holds a contiguous share of the class centres (similarity.partial_fc)
         self.n_classes = n_classes
         shard = ddp.row_range(n_classes) if ddp.world() > 1 else None
-        self.head = make_loss(cfg.loss, self.encoder.dim, n_classes, cfg.scale, cfg.margin,
+        self.head = make_loss(cfg.loss, self.dim, n_classes, cfg.scale, cfg.margin,
                               cfg.partial_fc, cfg.seed, shard)
         self.sharded = getattr(self.head, "partial", False) and shard is not None
         # Partial FC (sampled or sharded): the centres get sparse gradients and their own lazy Adam
@@ -71,12 +73,12 @@ class TrainRun:
             # small data: stronger distillation (similarity.distil.auto_distil_scale)
             self.distil_scale = (cfg.distil_scale if cfg.distil_scale is not None
                                  else auto_distil_scale(len(texts), n_classes))
-            self.heads["distil"] = Distiller(self.encoder.dim, self.targets[0].shape[1],
+            self.heads["distil"] = Distiller(self.dim, self.targets[0].shape[1],
                                              cfg.distil_weight * self.distil_scale,
                                              cfg.distil_sim_weight * self.distil_scale)
         self.vo = None
         if cfg.virtual_outliers != "none" or self.outliers:  # the uncertainty loss of similarity.outliers
-            self.vo = self.heads["vo"] = OutlierLoss(cfg.virtual_outliers, n_classes, self.encoder.dim,
+            self.vo = self.heads["vo"] = OutlierLoss(cfg.virtual_outliers, n_classes, self.dim,
                                                      cfg.vo_queue, cfg.vo_candidates, cfg.seed, vo_sampler)
             self.vo_per_epoch = len(self.batches(0))
             self.vo_from_step = (cfg.vo_start - 1) * self.vo_per_epoch
@@ -84,7 +86,7 @@ class TrainRun:
         if cfg.tail_synth != "none" and tail:  # rows of rare groups for the margin head (similarity.tail_synth)
             from similarity.tail_synth import TailSynth
 
-            self.synth = self.heads["synth"] = TailSynth(cfg.tail_synth, n_classes, self.encoder.dim, list(tail),
+            self.synth = self.heads["synth"] = TailSynth(cfg.tail_synth, n_classes, self.dim, list(tail),
                                                          cfg.tail_synth_rows, cfg.vo_queue, cfg.seed, tail_sampler)
             self.synth_per_epoch = len(self.batches(0))
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
@@ -132,7 +134,7 @@ class TrainRun:
             feats = self.module.preprocess([texts[i] for i in idx])
         lo, hi = ddp.row_range(len(idx))
         if hi == lo:  # fewer rows than ranks: this rank embeds none (its gather keeps the graph)
-            return ddp.gather_rows(torch.zeros(0, self.encoder.dim, requires_grad=True), len(idx))
+            return ddp.gather_rows(torch.zeros(0, self.dim, requires_grad=True), len(idx))
         local = {k: v[lo:hi] if torch.is_tensor(v) else v for k, v in feats.items()}
         with ddp.SliceDropout(lo, hi, len(idx)):
             if self.kind == "gru":
@@ -204,7 +206,16 @@ class TrainRun:
             return None
         if self.sharded:
             weight = ddp.full_rows(weight, self.n_classes)
-        return list(names), F.normalize(weight.detach(), dim=-1).numpy().astype(np.float32)
+        weight = F.normalize(weight.detach(), dim=-1)
+        if self.kind == "gru" and self.module.lexical_dim:
+            # prototypes in the vector's space: the lexical part is each group's mean TF-IDF vector
+            lex = torch.zeros(self.n_classes, self.module.lexical_dim)
+            with torch.no_grad():
+                for s in range(0, len(self.texts), 1024):
+                    f = self.module.lexical_features(self.texts[s:s + 1024])
+                    lex.index_add_(0, self.labels[s:s + 1024], self.module.lexical(f["lexical_ids"], f["lexical_tf"]))
+            weight = self.module.combine(weight, F.normalize(lex, dim=-1))
+        return list(names), weight.numpy().astype(np.float32)
 
     SHARDED = ("weight", "exp_avg", "exp_avg_sq", "row_steps")  # one row per class, kept by the head
 
@@ -249,7 +260,10 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
         vocab = tok.get_vocab_size()
     module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
                         cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok,
-                        ngram_buckets=cfg.ngram_buckets)
+                        ngram_buckets=cfg.ngram_buckets, lexical_dim=cfg.lexical_dim,
+                        lexical_weight=cfg.lexical_weight)
+    if cfg.lexical_dim:
+        module.fit_lexical(texts)
     if init is not None:
         with torch.no_grad():
             module.embedding.weight[: init.shape[0]] = init
