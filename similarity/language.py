@@ -82,6 +82,7 @@ def for_language(cfg, texts: list[str], announce: bool = True):
         return cfg
     if announce:
         warnings.warn("the sentences are mostly Chinese/Japanese/Korean and the default teacher "
-                      "all-MiniLM-L6-v2 reads English: training with --tokenizer char and no teacher "
+                      "all-MiniLM-L6-v2 reads English: training with --tokenizer char, no teacher and "
+                      "a character n-gram part (--lexical-dim 512) "
                       "(pass --tokenizer teacher to distil from it anyway)", stacklevel=3)
     return dataclasses.replace(cfg, tokenizer="char")

@@ -198,7 +198,7 @@ def test_chinese_text_with_no_flags_trains_char_without_the_english_teacher(tmp_
     if minilm_path() is None:
         assert for_language(cfg, zh) is cfg
         return
-    with pytest.warns(UserWarning, match="--tokenizer char and no teacher"):
+    with pytest.warns(UserWarning, match="--tokenizer char, no teacher and a character n-gram part"):
         auto = for_language(cfg, zh)
     assert auto.tokenizer == "char" and auto.resolved().teacher == "none"
     assert for_language(cfg, ["reset my password please"]) is cfg  # English: unchanged
