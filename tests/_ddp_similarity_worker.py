@@ -28,3 +28,5 @@ try:
 except InputError as exc:
     result = str(exc)
 (out / f"rank{ddp.rank()}.json").write_text(json.dumps(result))
+# both ranks leave together (a gloo teardown race aborted a rank once under load)
+torch.distributed.barrier()
