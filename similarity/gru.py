@@ -19,6 +19,7 @@ its cosine is (1 - w) * GRU cosine + w * lexical cosine.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,6 +39,14 @@ POOLINGS = ("max", "mean", "last")
 QUANTIZE = (None, "int8")  # int8: dynamic quantization of the GRU (weights int8, activations on the fly)
 LEX_BUCKETS = 2 ** 20  # rows of the lexical part's IDF table (a 4 MB float32 buffer)
 LEX_MAX_CHARS = 2000  # a sentence's lexical grams come from its first characters only
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_grams(word: str) -> tuple[int, ...]:
+    """Buckets of the character 1-3 grams of " word " (cached: words recur, Zipf's law)."""
+    w = f" {word} "
+    return tuple(zlib.crc32(w[i:i + n].encode("utf-8")) % LEX_BUCKETS
+                 for n in (1, 2, 3) for i in range(max(len(w) - n + 1, 1)))
 
 
 class GRUEncoder(nn.Module):
@@ -117,10 +126,7 @@ class GRUEncoder(nn.Module):
         """Counts of the text's hashed character 1-3 grams within space-padded words."""
         grams: Counter = Counter()
         for w in text[:LEX_MAX_CHARS].lower().split():
-            w = f" {w} "
-            for n in (1, 2, 3):
-                for i in range(max(len(w) - n + 1, 1)):
-                    grams[zlib.crc32(w[i:i + n].encode("utf-8")) % LEX_BUCKETS] += 1
+            grams.update(_word_grams(w))
         return grams
 
     def fit_lexical(self, texts: list[str]) -> None:
@@ -137,13 +143,13 @@ class GRUEncoder(nn.Module):
     def lexical_features(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """lexical_ids (B, L) gram buckets and lexical_tf (B, L) sublinear counts (0: padding)."""
         grams = [self.lexical_grams(t) for t in texts]
-        width = max([len(g) for g in grams] + [1])
-        ids = torch.zeros((len(texts), width), dtype=torch.long)
-        tf = torch.zeros((len(texts), width))
-        for r, g in enumerate(grams):
-            if g:
-                ids[r, : len(g)] = torch.tensor(list(g), dtype=torch.long)
-                tf[r, : len(g)] = 1 + torch.log(torch.tensor(list(g.values()), dtype=torch.float))
+        lengths = torch.tensor([len(g) for g in grams], dtype=torch.long)
+        mask = torch.arange(max(int(lengths.max()) if len(grams) else 0, 1))[None, :] < lengths[:, None]
+        ids = torch.zeros(mask.shape, dtype=torch.long)
+        tf = torch.zeros(mask.shape)
+        # one tensor each for every row's buckets and counts, scattered row-major (as in `pad`)
+        ids[mask] = torch.tensor([b for g in grams for b in g], dtype=torch.long)
+        tf[mask] = 1 + torch.log(torch.tensor([c for g in grams for c in g.values()], dtype=torch.float))
         return {"lexical_ids": ids, "lexical_tf": tf}
 
     def lexical(self, ids: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:

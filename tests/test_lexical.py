@@ -85,6 +85,7 @@ def test_a_lexical_model_round_trips_through_both_loaders(tmp_path):
 def test_lexical_dim_defaults_on_for_char_text_only():
     assert similarity.TrainConfig(tokenizer="char").resolved().lexical_dim == 512
     assert similarity.TrainConfig(teacher="none").resolved().lexical_dim == 0
+    assert similarity.TrainConfig().resolved().lexical_dim == 0
     assert similarity.TrainConfig(tokenizer="char", lexical_dim=0).resolved().lexical_dim == 0
     from textgan.common.errors import InputError
 
