@@ -35,7 +35,7 @@ from bench.similarity import TfIdf  # noqa: E402
 from bench.similarity_zh import CharTfIdf, HashedCharTfIdf  # noqa: E402
 from bench.sts_coco import pair_cosines  # noqa: E402
 
-SYSTEMS = ("gru", "tfidf", "tfidf-hash", "minilm")
+SYSTEMS = ("gru", "gru-lexical", "tfidf", "tfidf-hash", "minilm")
 
 
 def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: int):
@@ -82,17 +82,19 @@ def auroc_ci(c_a, c_b, y, resamples: int = stats.RESAMPLES, seed: int = 0):
     return float(roc_auc_score(y, c_a) - roc_auc_score(y, c_b)), float(lo), float(hi)
 
 
-def train_gru(work: Path, rows, cols: list[str], positive_min, threads: int) -> tuple[object, float]:
-    """train-similarity with its defaults on the training pairs; (encoder, CPU seconds)."""
+def train_gru(work: Path, rows, cols: list[str], positive_min, threads: int,
+              extra: tuple[str, ...] = ()) -> tuple[object, float]:
+    """train-similarity with its defaults (plus `extra` options) on the training pairs; (encoder, CPU seconds)."""
     import similarity
     from cli import main as cli_main
 
+    work.mkdir(parents=True, exist_ok=True)
     data = work / "train.tsv"
     with open(data, "w", encoding="utf-8") as fh:
         fh.write("\t".join(cols) + "\n")
         fh.writelines(f"{x}\t{y}\t{s:g}\n" for x, y, s in rows)
     argv = ["train-similarity", str(data), "--pair-cols", ",".join(cols), "--out", str(work / "run"),
-            "--quiet", "--threads", str(threads)]
+            "--quiet", "--threads", str(threads), *extra]
     if positive_min is not None:
         argv += ["--positive-min", str(positive_min)]
     t0 = time.process_time()
@@ -102,6 +104,10 @@ def train_gru(work: Path, rows, cols: list[str], positive_min, threads: int) -> 
         if exc.code:
             raise
     return similarity.load(work / "run" / "model"), time.process_time() - t0
+
+
+# the GRU rows: train-similarity options on top of its defaults
+GRU_ROWS = {"gru": (), "gru-lexical": ("--lexical-dim", "512")}
 
 
 def main() -> None:
@@ -165,9 +171,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in systems:
             t0, extra = time.process_time(), {}
-            if name == "gru":
-                enc, cpu = train_gru(Path(tmp), list(zip(ta, tb, ya.tolist())), cols, args.positive_min,
-                                     args.threads)
+            if name in GRU_ROWS:
+                enc, cpu = train_gru(Path(tmp) / name, list(zip(ta, tb, ya.tolist())), cols, args.positive_min,
+                                     args.threads, GRU_ROWS[name])
                 extra["train_cpu_s"] = round(cpu, 1)
             elif name == "tfidf":
                 enc = CharTfIdf(ta + tb) if cjk else TfIdf(ta + tb)

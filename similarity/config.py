@@ -33,11 +33,12 @@ BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
 SMALL_DATA = 1000
 SMALL_DATA_ROW: dict[str, Any] = dict(batch_size=16, lr=5e-3, epochs=30)
 # The width of the GRU's lexical part (similarity.gru), on by default for character-tokenized
-# (Chinese) text. Leave-groups-out LOO top-1 of the char GRU alone -> with it: SMP2017 0.830 ->
-# 0.903, data/faq_zh.csv 0.289 -> 0.439: groups the GRU never saw share characters with their own
-# sentences. English keeps it off: on CLINC150 it lifts unseen intents (0.939 -> 0.947) and STS-B
-# dev (77.5 -> 79.7) but costs 7 points of kNN top-1 on the demo-sized FAQ split (0.712 -> 0.644),
-# where paraphrases share few words (README, Encoder levers).
+# (Chinese) text and, for other text, from SMALL_DATA training sentences on (`for_data_size`).
+# Leave-groups-out LOO top-1 of the char GRU alone -> with it: SMP2017 0.830 -> 0.903,
+# data/faq_zh.csv 0.289 -> 0.439: groups the GRU never saw share characters with their own
+# sentences. English: CLINC150 unseen intents 0.939 -> 0.947, STS-B dev 77.5 -> 79.7, MRPC AUROC
+# 0.700 -> 0.739, but 7 points less kNN top-1 on the demo-sized FAQ split (0.712 -> 0.644, 264
+# sentences), where paraphrases share few words: hence off below SMALL_DATA (README, Encoder levers).
 LEXICAL_AUTO = 512
 
 
@@ -73,7 +74,7 @@ class TrainConfig:
     ssl_weight: float = 0.0  # SimCSE term: two dropout views of a sentence are positives
     ngram_buckets: int = 0  # hashed token bigram/trigram embeddings added to the GRU's input; 0 = off
     # width of the character n-gram TF-IDF part appended to the GRU's vector (similarity.gru); 0 = off,
-    # None: LEXICAL_AUTO for --tokenizer char, else 0
+    # None: LEXICAL_AUTO for --tokenizer char and from SMALL_DATA training sentences on, else 0
     lexical_dim: int | None = None
     lexical_weight: float = 0.5  # share of the cosine that comes from the lexical part
     vocab_size: int = 30000
@@ -188,9 +189,12 @@ class TrainConfig:
 
 def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:
     """`cfg` with SMALL_DATA_ROW in its None fields when a GRU trains on fewer than SMALL_DATA
-    sentences; otherwise `cfg` unchanged (`resolved()` then fills the backbone's row)."""
-    if cfg.backbone != "gru" or n_sentences >= SMALL_DATA:
+    sentences; from SMALL_DATA on, the lexical part (LEXICAL_AUTO) when `lexical_dim` is None;
+    otherwise `cfg` unchanged (`resolved()` then fills the backbone's row)."""
+    if cfg.backbone != "gru":
         return cfg
+    if n_sentences >= SMALL_DATA:
+        return cfg if cfg.lexical_dim is not None else dataclasses.replace(cfg, lexical_dim=LEXICAL_AUTO)
     return dataclasses.replace(cfg, **{k: v for k, v in SMALL_DATA_ROW.items() if getattr(cfg, k) is None})
 
 

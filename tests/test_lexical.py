@@ -82,10 +82,16 @@ def test_a_lexical_model_round_trips_through_both_loaders(tmp_path):
     assert np.abs(enc.encode(ZH, batch_size=3) - a).max() < 1e-6
 
 
-def test_lexical_dim_defaults_on_for_char_text_only():
+def test_lexical_dim_defaults_on_for_char_text_and_from_1000_sentences():
+    from similarity.config import for_data_size
+
     assert similarity.TrainConfig(tokenizer="char").resolved().lexical_dim == 512
     assert similarity.TrainConfig(teacher="none").resolved().lexical_dim == 0
     assert similarity.TrainConfig().resolved().lexical_dim == 0
+    assert for_data_size(similarity.TrainConfig(), 999).resolved().lexical_dim == 0  # the demo's size
+    assert for_data_size(similarity.TrainConfig(), 1000).resolved().lexical_dim == 512
+    assert for_data_size(similarity.TrainConfig(lexical_dim=0), 5000).resolved().lexical_dim == 0  # given wins
+    assert for_data_size(similarity.TrainConfig(backbone="minilm"), 5000).resolved().lexical_dim == 0
     assert similarity.TrainConfig(tokenizer="char", lexical_dim=0).resolved().lexical_dim == 0
     from textgan.common.errors import InputError
 
