@@ -92,6 +92,10 @@ def test_lexical_dim_defaults_on_for_char_text_and_from_1000_sentences():
     assert for_data_size(similarity.TrainConfig(), 1000).resolved().lexical_dim == 512
     assert for_data_size(similarity.TrainConfig(lexical_dim=0), 5000).resolved().lexical_dim == 0  # given wins
     assert for_data_size(similarity.TrainConfig(backbone="minilm"), 5000).resolved().lexical_dim == 0
+    # its weight: 0.5 for char text, 0.2 otherwise (chosen on CLINC150 val), a given one kept
+    assert similarity.TrainConfig(tokenizer="char").resolved().lexical_weight == 0.5
+    assert similarity.TrainConfig().resolved().lexical_weight == 0.2
+    assert similarity.TrainConfig(lexical_weight=0.7).resolved().lexical_weight == 0.7
     assert similarity.TrainConfig(tokenizer="char", lexical_dim=0).resolved().lexical_dim == 0
     from textgan.common.errors import InputError
 

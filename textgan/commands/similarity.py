@@ -77,9 +77,11 @@ from textgan.common.errors import InputError
                    "e.g. 65536 with --tokenizer char).")
 @click.option("--lexical-dim", type=int, default=None,
               help="Width of a character n-gram TF-IDF part appended to the GRU's vector (default: 512 with "
-                   "--tokenizer char, else 0 = off); it carries the words of groups the GRU never saw.")
+                   "--tokenizer char or from 1,000 training sentences, else 0 = off); it carries the words "
+                   "of groups the GRU never saw.")
 @click.option("--lexical-weight", type=float, default=None,
-              help="Share of the cosine that comes from the lexical part (default 0.5).")
+              help="Share of the cosine that comes from the lexical part (default 0.5 with --tokenizer char, "
+                   "else 0.2).")
 @click.option("--ssl-weight", type=float, default=None,
               help="Weight of a SimCSE term (two dropout views of a sentence are positives; default 0).")
 @click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
