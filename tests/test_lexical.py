@@ -122,3 +122,12 @@ def test_a_tampered_lexical_weight_is_refused_naming_the_file(tmp_path):
 
     with pytest.raises(InputError, match="lexical_weight must be a number in"):
         check_config({"vocab_size": 10, "lexical_weight": 2}, tmp_path / "encoder_config.json")
+
+
+def test_train_similarity_says_the_vector_has_a_lexical_part(tmp_path, cli_main):
+    from helpers import ROOT
+
+    code, out, err = cli_main("train-similarity", ROOT / "data" / "faq_zh.csv", "--epochs", 1, "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "(768-d: GRU 256 + lexical 512 at weight 0.5)" in out
+    assert similarity.load(tmp_path / "r" / "model").dim == 768

@@ -176,8 +176,20 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here
-        click.echo(f"saved model to {path}")
+        click.echo(f"saved model to {path}{_shape(path)}")
         _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+def _shape(model) -> str:
+    """' (768-d: GRU 256 + lexical 512 at weight 0.2)' for a model with a lexical part, else ''."""
+    import json
+
+    info = json.loads((Path(model) / "similarity_config.json").read_text(encoding="utf-8"))
+    train = info.get("train_config") or {}
+    lex = train.get("lexical_dim") or 0
+    if not lex:
+        return ""
+    return f" ({info['dim']}-d: GRU {info['dim'] - lex} + lexical {lex} at weight {train.get('lexical_weight')})"
 
 
 def _grouped(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
