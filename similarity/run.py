@@ -90,9 +90,11 @@ class TrainRun:
                                                          cfg.tail_synth_rows, cfg.vo_queue, cfg.seed, tail_sampler)
             self.synth_per_epoch = len(self.batches(0))
         dense_heads = [p for p in self.heads.parameters() if not (self.sparse_head and p is self.head.weight)]
+        # fused: one kernel per step instead of ~10 passes over the (vocab x dim) embedding's
+        # moments, a fifth of a GRU step on CPU (bench/similarity.py's train_cpu_s)
         self.opt = torch.optim.Adam([
             {"params": list(self.module.parameters()), "lr": cfg.lr},
-            {"params": dense_heads, "lr": cfg.lr * cfg.head_lr_mult}])
+            {"params": dense_heads, "lr": cfg.lr * cfg.head_lr_mult}], fused=True)
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
         # gradients summed over torchrun ranks: everything but the (sharded) class centres
         self.replicated = [p for g in self.opt.param_groups for p in g["params"]]
@@ -119,8 +121,11 @@ class TrainRun:
             self._perm = (cycle, torch.randperm(n, generator=gen).tolist())
         return self._perm[1][start:start + b]
 
-    def _embed(self, idx: list[int], unlabeled: bool = False, outliers: bool = False) -> torch.Tensor:
-        """(B, D) unit vectors of training (or unlabelled) sentences, with gradients.
+    def _embed(self, idx: list[int], unlabeled: bool = False, outliers: bool = False,
+               also_unlabeled: list[int] = ()) -> torch.Tensor:
+        """(B, D) unit vectors of training (or unlabelled) sentences, with gradients; rows of
+        `also_unlabeled` follow in the same pass (one recurrent pass over B + Bu rows costs little
+        more than one over B: a GRU step on CPU is bound by per-timestep overhead, not rows).
 
         Under torchrun this rank embeds its rows `row_range(B)` only, padded to the whole batch's
         width and with the whole batch's dropout masks (`SliceDropout`), and the rows of all
@@ -128,10 +133,11 @@ class TrainRun:
         """
         if self.kind == "gru":
             ids = self.o_ids if outliers else self.u_ids if unlabeled else self.ids
-            feats = self.module.pad([ids[i] for i in idx])
+            feats = self.module.pad([ids[i] for i in idx] + [self.u_ids[i] for i in also_unlabeled])
         else:
             texts = self.outliers if outliers else self.unlabeled if unlabeled else self.texts
-            feats = self.module.preprocess([texts[i] for i in idx])
+            feats = self.module.preprocess([texts[i] for i in idx] + [self.unlabeled[i] for i in also_unlabeled])
+        idx = list(idx) + list(also_unlabeled)
         lo, hi = ddp.row_range(len(idx))
         if hi == lo:  # fewer rows than ranks: this rank embeds none (its gather keeps the graph)
             return ddp.gather_rows(torch.zeros(0, self.dim, requires_grad=True), len(idx))
@@ -147,7 +153,9 @@ class TrainRun:
         """One optimizer step; a non-finite loss is returned without stepping."""
         for g, base in zip(self.opt.param_groups, self.base_lrs):
             g["lr"] = base * lr_factor
-        emb = self._embed(idx)  # (B, D)
+        u_idx = self.unlabeled_batch(step) if self.targets is not None else []
+        both = self._embed(idx, also_unlabeled=u_idx)  # (B + Bu, D)
+        emb = both[:len(idx)]  # (B, D)
         loss = self.head(emb, self.labels[idx])
         if self.vo is not None:
             loss = loss + self.outlier_term(emb, idx, step)
@@ -159,12 +167,10 @@ class TrainRun:
             if extra is not None:
                 loss = loss + self.cfg.tail_synth_weight * extra
         if self.targets is not None:
-            student, teacher = emb, self.targets[0][idx]
-            u_idx = self.unlabeled_batch(step)
+            teacher = self.targets[0][idx]
             if u_idx:
-                student = torch.cat([student, self._embed(u_idx, unlabeled=True)])  # (B + Bu, D)
                 teacher = torch.cat([teacher, self.targets[1][u_idx]])  # (B + Bu, Dt)
-            loss = loss + self.heads["distil"](student, teacher)
+            loss = loss + self.heads["distil"](both, teacher)
         if self.cfg.ssl_weight:  # a second pass draws other dropout masks: the SimCSE positive
             loss = loss + self.cfg.ssl_weight * simcse_loss(emb, self._embed(idx))
         value = float(loss.detach())
