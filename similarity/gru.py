@@ -20,12 +20,14 @@ its cosine is (1 - w) * GRU cosine + w * lexical cosine.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
 import zlib
 from collections import Counter
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -141,15 +143,27 @@ class GRUEncoder(nn.Module):
         self.lexical_idf.copy_(idf)
 
     def lexical_features(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """lexical_ids (B, L) gram buckets and lexical_tf (B, L) sublinear counts (0: padding)."""
-        grams = [self.lexical_grams(t) for t in texts]
-        lengths = torch.tensor([len(g) for g in grams], dtype=torch.long)
-        mask = torch.arange(max(int(lengths.max()) if len(grams) else 0, 1))[None, :] < lengths[:, None]
-        ids = torch.zeros(mask.shape, dtype=torch.long)
-        tf = torch.zeros(mask.shape)
-        # one tensor each for every row's buckets and counts, scattered row-major (as in `pad`)
-        ids[mask] = torch.tensor([b for g in grams for b in g], dtype=torch.long)
-        tf[mask] = 1 + torch.log(torch.tensor([c for g in grams for c in g.values()], dtype=torch.float))
+        """lexical_ids (B, L) gram buckets and lexical_tf (B, L) sublinear counts (0: padding).
+
+        Counted in numpy, all rows at once (a Counter per text cost a third of `encode`): the
+        (row, bucket) keys of every gram, their unique values (sorted by row) and counts.
+        """
+        lengths, flat = [], []
+        for t in texts:
+            g = list(itertools.chain.from_iterable(map(_word_grams, t[:LEX_MAX_CHARS].lower().split())))
+            lengths.append(len(g))
+            flat.extend(g)
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        keys, counts = np.unique(rows * LEX_BUCKETS + np.asarray(flat, dtype=np.int64), return_counts=True)
+        row, bucket = keys // LEX_BUCKETS, keys % LEX_BUCKETS
+        per_row = np.bincount(row, minlength=len(texts))
+        col = np.arange(len(keys)) - np.repeat(np.cumsum(per_row) - per_row, per_row)  # place in its row
+        width = max(int(per_row.max()) if len(texts) else 0, 1)
+        ids = torch.zeros(len(texts), width, dtype=torch.long)
+        tf = torch.zeros(len(texts), width)
+        at = (torch.from_numpy(row), torch.from_numpy(col))
+        ids[at] = torch.from_numpy(bucket)
+        tf[at] = 1 + torch.log(torch.from_numpy(counts).float())
         return {"lexical_ids": ids, "lexical_tf": tf}
 
     def lexical(self, ids: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
