@@ -28,8 +28,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: turns InputError into `error: ...` and exit code 2."""
+    from textgan.commands.common import warnings_as_lines
+
     try:
-        cli.main(args=argv, standalone_mode=False)
+        with warnings_as_lines():  # every command: `warning: ...`, never a file path and source line
+            cli.main(args=argv, prog_name="textgan", standalone_mode=False)
     except InputError as exc:
         _say_once(lambda: click.echo(f"error: {exc}", err=True))
         sys.exit(2)
@@ -42,9 +45,20 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        _say_once(exc.show)
+    except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # plain `textgan`: its help
+        click.echo(exc.ctx.get_help())
+    except click.ClickException as exc:  # bad options: one line too, not click's usage block
+        _say_once(lambda: click.echo(f"error: {_click_problem(exc)}", err=True))
         sys.exit(exc.exit_code)
+
+
+def _click_problem(exc: click.ClickException) -> str:
+    """click's message on one line, with where to read the command's options."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return msg
 
 
 OTHER_RANK_GRACE_S = 3.0

@@ -87,6 +87,7 @@ def computing_command(cmd: click.Command) -> click.Command:
 
     @functools.wraps(callback)
     def run(*args, threads=None, **kwargs):
+        check_seed(kwargs.get("seed"))
         apply_threads(threads if threads is not None else default_threads())
         if kwargs.get("quiet") is True or kwargs.get("progress") is False:
             hide_library_progress_bars()
@@ -94,6 +95,17 @@ def computing_command(cmd: click.Command) -> click.Command:
 
     cmd.callback = run
     return cmd
+
+
+SEED_MAX = 2**32 - 1  # numpy's and the trainers' seeds: larger ones overflow inside them
+
+
+def check_seed(seed) -> None:
+    """Every command's `--seed` in [0, 2**32), said in one line (as train-similarity says it)."""
+    from textgan.common.errors import InputError
+
+    if seed is not None and not (0 <= seed <= SEED_MAX):
+        raise InputError(f"--seed must be an integer in [0, 2**32), got {seed}")
 
 
 def hide_library_progress_bars() -> None:
