@@ -260,6 +260,7 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
         raise InputError("cannot resolve the output path (symlink loop?)", out) from None
     if out.exists() and not out.is_dir():
         raise InputError("output folder is a file", out)
+    check_outside_artefacts(out)
     if not resume and is_nonempty_dir(out):
         raise InputError(f"output folder is not empty ({hint})", out)
     return out
@@ -329,6 +330,14 @@ def _artefact_folder(p: Path) -> Path | None:
                 if isinstance(info, dict) and str(info.get("format", "")).startswith("textgan"):
                     return parent
     return None
+
+
+def check_outside_artefacts(out: str | Path) -> None:
+    """Refuse an output folder inside a saved model/index folder: a new file there breaks the
+    host's digests, so the host would no longer load."""
+    owner = _artefact_folder(Path(out).resolve().parent)
+    if owner is not None:
+        raise InputError(f"output folder lies inside the saved model/index folder {owner}; choose another path", out)
 
 
 def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (), option: str = "--out") -> Path:

@@ -35,7 +35,7 @@ def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path
         raise InputError(f"{what} have dimension {x.shape[1]}, expected {dim}", path)
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
-        raise InputError(f"{what} contain NaN or inf ({int(bad.sum())} rows, first at row {int(np.argmax(bad))})",
+        raise InputError(f"{what} contain NaN or inf ({int(bad.sum())} rows, first at row {int(np.argmax(bad)) + 1}, counting from 1)",
                          path)
     return np.ascontiguousarray(x)
 
@@ -97,6 +97,29 @@ def drop_self(scores: np.ndarray, ids: np.ndarray, self_ids) -> tuple[np.ndarray
     keep = np.ones_like(own)
     keep[np.arange(len(ids)), drop] = False
     return scores[keep].reshape(len(ids), kk - 1), ids[keep].reshape(len(ids), kk - 1)
+
+
+def check_artefact_meta(meta, where) -> dict:
+    """An artefact's `meta` (what it records of the encoder behind its vectors) with the types its
+    readers use; a tampered one is one `error:` line, never a traceback (writers give {} at least)."""
+    import math
+
+    if not isinstance(meta, dict):
+        raise InputError(f"'meta' must be an object, got {meta!r:.60}", where)
+    enc = meta.get("encoder")
+    if enc is not None:
+        if not isinstance(enc, dict):
+            raise InputError(f"'meta.encoder' must be an object, got {enc!r:.60}", where)
+        for key in ("path", "fingerprint", "backbone", "kind"):
+            if enc.get(key) is not None and not isinstance(enc[key], str):
+                raise InputError(f"'meta.encoder.{key}' must be a string, got {enc[key]!r:.60}", where)
+        if enc.get("dim") is not None and (isinstance(enc["dim"], bool) or not isinstance(enc["dim"], int)
+                                           or enc["dim"] < 1):
+            raise InputError(f"'meta.encoder.dim' must be an integer >= 1, got {enc['dim']!r:.60}", where)
+    nn = meta.get("typical_nn_cosine")  # a cosine for unit vectors; raw vectors' may exceed 1
+    if nn is not None and (isinstance(nn, bool) or not isinstance(nn, (int, float)) or not math.isfinite(nn)):
+        raise InputError(f"'meta.typical_nn_cosine' must be a finite number, got {nn!r:.60}", where)
+    return meta
 
 
 def check_same_encoder(recorded: dict | None, fingerprint: str | None, what: str, where=None,

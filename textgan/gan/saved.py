@@ -73,7 +73,9 @@ def read_model_config(path: str | Path) -> dict:
     else:
         verify_digests(path, info.get("files"), path / CONFIG, cover=model_files(path))
     info.setdefault("kind", "gan")
-    info.setdefault("meta", {})
+    from textgan.common.vectors import check_artefact_meta
+
+    info["meta"] = check_artefact_meta(info.get("meta", {}), path / CONFIG)
     return info
 
 

@@ -24,9 +24,10 @@ import shutil
 import uuid
 from pathlib import Path
 
-from textgan.common.artifacts import (folder_digests, is_nonempty_dir, library_versions, listed_files, load_json,
-                                      save_json, verify_digests)
+from textgan.common.artifacts import (check_outside_artefacts, folder_digests, is_nonempty_dir, library_versions,
+                                      listed_files, load_json, save_json, verify_digests)
 from textgan.common.errors import InputError
+from textgan.common.vectors import check_artefact_meta
 
 FORMAT = "textgan-index"
 VERSION = 1
@@ -43,6 +44,7 @@ def check_index_out(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("output path is a file, expected an index folder", path)
+    check_outside_artefacts(path)
     if is_nonempty_dir(path):
         try:
             is_index = json.loads((path / "meta.json").read_text(encoding="utf-8")).get("format") == FORMAT
@@ -134,6 +136,7 @@ def _check_meta(path: Path, meta: dict) -> None:
     for key in ("n", "dim"):
         if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int) or meta[key] < 0:
             raise InputError(f"{key!r} must be an integer >= 0, got {meta.get(key)!r}", f)
+    check_artefact_meta(meta, f)  # the encoder it records, the novelty cosine
     params = meta.get("params")
     if params is not None and not (isinstance(params, dict) and all(
             isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in params.items())):

@@ -94,10 +94,13 @@ class OpenGAN:
             cfg.validate()
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an OpenGAN ({exc})", path) from None
+        from textgan.common.vectors import check_artefact_meta
         from textgan.gan.saved import load_weights
 
+        meta = check_artefact_meta(info.get("meta", {}), path / "config.json")
+
         net = load_weights(_mlp(dim, cfg.width, 1), path / WEIGHTS)
-        return cls(net, cfg, dim, info.get("meta") or {}, info.get("selection") or {}, read_held_out(path)[0])
+        return cls(net, cfg, dim, meta, info.get("selection") or {}, read_held_out(path)[0])
 
 
 def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), outliers=None,

@@ -165,7 +165,7 @@ def open_index(index, model=None):
     """(VectorIndex, SentenceEncoder) with the encoder (default: the recorded one) checked against the index."""
     idx = as_index(index)
     if model is None:
-        path = idx.meta.get("encoder", {}).get("path")
+        path = (idx.meta.get("encoder") or {}).get("path")
         if not path or not Path(path).exists():
             raise InputError("index does not record a usable encoder path: pass the model", index)
         model = path
