@@ -58,7 +58,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     groups = read_labels(labels) if labels else None
     parts = [c.strip() for c in combine.split(",") if c.strip()] if combine else None
     res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
-                      labels=groups, combine=parts)
+                      labels=groups, combine=parts, val_in_name=val_in)
     flags = res["in_domain"] or [None] * len(texts)
     rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
     if out_file:

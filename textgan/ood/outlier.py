@@ -151,11 +151,12 @@ class CosineHead(nn.Module):
 
     @torch.no_grad()
     def init_from(self, x: torch.Tensor, ids: torch.Tensor | None) -> None:
-        """Each group's prototypes start at random rows of that group."""
+        """Each group's prototypes start at random rows of that group (random directions for a
+        group with no training row: its one sentence may be in the held-out split)."""
         ids = torch.zeros(len(x), dtype=torch.long) if ids is None else ids
         for c in range(self.k):
             rows = x[ids == c]
-            pick = rows[torch.randint(len(rows), (self.m,))]
+            pick = rows[torch.randint(len(rows), (self.m,))] if len(rows) else torch.randn(self.m, x.shape[1])
             self.w[c * self.m:(c + 1) * self.m] = pick
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -216,11 +217,14 @@ class OutlierClassifier:
                 raise TypeError(f"groups must be a list of names, got {groups!r:.40}")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an outlier classifier ({exc})", path) from None
+        from textgan.common.vectors import check_artefact_meta
         from textgan.gan.saved import load_weights
+
+        meta = check_artefact_meta(info.get("meta", {}), path / "config.json")
 
         net = load_weights(_net(dim, len(groups) if groups else 0, cfg), path / WEIGHTS)
         held, rows = read_held_out(path)
-        clf = cls(net, cfg, dim, groups, info.get("meta") or {}, info.get("source") or {}, held)
+        clf = cls(net, cfg, dim, groups, meta, info.get("source") or {}, held)
         clf.held_out_rows = rows
         return clf
 
@@ -256,6 +260,12 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
             raise InputError(f"{len(groups)} group labels for {len(x)} vectors")
         names_arr, ids = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
         names = [str(s) for s in names_arr]
+        singles = int((np.bincount(ids) == 1).sum())
+        if singles:
+            import warnings
+
+            warnings.warn(f"{singles} group(s) with a single sentence: too few to learn a group from "
+                          "(kept as in-domain rows)", stacklevel=2)
     seed_all(cfg.seed)
     train, held = (t.numpy() for t in split_holdout(len(x), cfg.holdout, cfg.seed))
     xt, it = x[train], None if ids is None else ids[train]

@@ -3,6 +3,9 @@
 and training an outlier classifier on a corpus' sentences (`textgan train-outlier`)."""
 from __future__ import annotations
 
+import math
+import warnings
+
 from pathlib import Path
 from typing import Sequence
 
@@ -28,7 +31,8 @@ def _groups_for(idx, labels: Sequence[str] | None):
 
 def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, index=None, gan=None,
                 val_in: Sequence[str] | None = None, tpr: float = 0.95, k: int = 1,
-                labels: Sequence[str] | None = None, combine: Sequence[str] | None = None) -> dict:
+                labels: Sequence[str] | None = None, combine: Sequence[str] | None = None,
+                val_in_name=None) -> dict:
     """Score sentences with a similarity model; flag those below the threshold.
 
     Args:
@@ -40,6 +44,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
             z-scores are fitted on them); None: in-domain rows the scorer did not fit on.
         tpr: target true-positive rate. k: knn neighbours. labels: one group per index row
             (mahalanobis; default: the index's groups). combine: components of `combined`.
+        val_in_name: the file `val_in` came from, for messages.
     Returns:
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
          "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
@@ -50,6 +55,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     sentences = list(sentences)
     if not sentences:
         raise InputError("no sentences to score")
+    if val_in is not None:  # before any model loads
+        _check_validation(list(val_in), tpr, val_in_name)
     idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
@@ -77,6 +84,18 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
             "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
+
+
+def _check_validation(val_in: list[str], tpr: float, where=None) -> None:
+    """Validation sentences that can place a threshold: two different ones at least (one, or
+    copies of one, give z-scores of spread 0), and a warning below 1 / (1 - tpr) of them."""
+    distinct = len(set(val_in))
+    if distinct < 2:
+        raise InputError(f"{distinct} distinct validation sentence(s): a threshold needs at least 2 "
+                         f"different in-domain sentences (better {math.ceil(1 / (1 - tpr))} or more)", where)
+    if distinct < 1 / (1 - tpr):
+        warnings.warn(f"{where or '--val-in'}: {distinct} distinct validation sentences: the threshold keeping {tpr:.0%} "
+                      f"of them is their lowest score (give {math.ceil(1 / (1 - tpr))} or more)", stacklevel=3)
 
 
 def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
