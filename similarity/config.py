@@ -248,7 +248,9 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("min_frequency", "min_frequency", "an integer >= 1", _int_in(1, _BIG)),
     ("dropout", "dropout", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
     ("scale", "--scale", _POSITIVE, _positive),
-    ("margin", "--margin", "a finite number", _number),
+    # cos - m lies in [-1 - m, 1 - m]: beyond a few units a margin only shifts every logit off the
+    # chart (1e30 trained a constant loss of 3e31); SphereFace's integer margins stop well below 16
+    ("margin", "--margin", "a number in [-2, 16]", lambda v: _number(v) and -2 <= v <= 16),
     ("head_lr_mult", "--head-lr-mult", _POSITIVE, _positive),
     ("warmup", "--warmup", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
     ("distil_weight", "--distil-weight", "a finite number >= 0 (at most 1e6)",

@@ -46,6 +46,10 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     """Read `columns` of a data file (or, for `hf:owner/name`, a hub dataset's train split)."""
     path_s = str(path)
     p = Path(path_s)
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:  # e.g. --pair-cols s1,s1: every pair would be a sentence and itself
+        raise InputError(f"column {twice[0]!r} is named twice among the columns to read "
+                         f"({', '.join(map(repr, columns))})", p)
     if path_s.startswith(HUB_PREFIX):
         if not path_s[len(HUB_PREFIX):]:
             raise InputError("empty hub dataset name after 'hf:'", path_s)
@@ -63,6 +67,8 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         if p.stat().st_size == 0:
             raise InputError("empty dataset", p)
         builder, kwargs = FORMATS[suffix]
+        if builder == "csv":
+            _check_header(p, kwargs.get("delimiter", ","))
         ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
     elif p.exists():
         raise InputError("not a file", p)
@@ -79,6 +85,17 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if csv_file:
         _check_spanning(table, columns, p)
     return {c: table[c] for c in columns}
+
+
+def _check_header(p: Path, delimiter: str) -> None:
+    """Refuse a header that names a column twice: the reader would rename the second copy
+    ("text.1"), so the file would seem to hold a column it does not have."""
+    with open(p, encoding="utf-8-sig", newline="") as fh:
+        header = next(csv.reader(fh, delimiter=delimiter), [])
+    names = [h.strip() for h in header]
+    twice = [h for i, h in enumerate(names) if h and h in names[:i]]
+    if twice:
+        raise InputError(f"the header names column {twice[0]!r} twice", p)
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:

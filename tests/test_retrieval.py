@@ -285,7 +285,7 @@ def test_bad_inputs_are_input_errors():
     x = rng.standard_normal((10, 8))
     bad = x.copy()
     bad[4, 2] = np.nan
-    with pytest.raises(InputError, match="NaN.*row 4"):
+    with pytest.raises(InputError, match="NaN.*row 5, counting from 1"):
         retrieval.build_index(bad, [str(i) for i in range(10)])
     with pytest.raises(InputError, match="10 vectors but 9 texts"):
         retrieval.build_index(x, [str(i) for i in range(9)])

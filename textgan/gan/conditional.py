@@ -223,7 +223,11 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
         labels = load_json(path)
         if not isinstance(labels, list):
             raise InputError("expected a JSON list of labels", path)
-        labels = [str(x) for x in labels]
+        for i, x in enumerate(labels):  # null, true, [..] or "" would become a group named "None", ...
+            if not (isinstance(x, str) and x.strip() or isinstance(x, int) and not isinstance(x, bool)):
+                raise InputError(f"label {i + 1} is {x!r:.40}: labels must be non-blank strings or integers",
+                                 path)
+        labels = [str(x).strip() for x in labels]
     else:
         try:
             # utf-8-sig: a BOM is not part of the first label

@@ -42,6 +42,9 @@ def _from_datasets(path: Path, column: str | None) -> np.ndarray:
         raise InputError(f"column {column!r} is not a fixed-length float vector ({exc})", path) from None
 
 
+MAX_ABS = 1e6  # the largest magnitude of a training value (images are 0-255, sentence vectors unit)
+
+
 def load_vectors(path: str | Path, key: str | None = None, column: str | None = None) -> torch.Tensor:
     """Args: path: .npy, .safetensors (tensor `key`, or the only one) or datasets folder/file;
     column: vector column for datasets. Returns a float32 tensor (N, D) or (N, C, H, W)."""
@@ -69,4 +72,12 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
         raise InputError(f"expected a numeric array (N, D) or (N, C, H, W), got {arr.dtype} {arr.shape}", path)
     if arr.shape[0] == 0:
         raise InputError("no rows", path)
+    rows = arr.reshape(len(arr), -1)
+    bad = ~np.isfinite(rows).all(1)
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} row(s) contain NaN or inf (first: row {int(np.argmax(bad)) + 1} of "
+                         f"{len(arr)}, counting from 1)", path)
+    if rows.size and np.abs(rows).max() > MAX_ABS:  # float32 squares and moments overflow past this
+        raise InputError(f"values up to {np.abs(rows).max():.3g}: training overflows float32 beyond "
+                         f"{MAX_ABS:g}; standardise the vectors first", path)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))

@@ -81,7 +81,7 @@ def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
     data = data.detach().float().contiguous()
     bad = (~torch.isfinite(data)).flatten(1).any(1)
     if bad.any():
-        raise InputError(f"{int(bad.sum())} training rows contain NaN or inf (first: row {int(bad.nonzero()[0])})")
+        raise InputError(f"{int(bad.sum())} training rows contain NaN or inf (first: row {int(bad.nonzero()[0]) + 1}, counting from 1)")
     return data
 
 
@@ -182,7 +182,7 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
         if world > 1:
             ddp.average_gradients_on_step(step.optimizers.values())
         folder = RunFolder(out, "step", main, lower="lower learning rates (--lr-g / --lr-d)")
-        start = _start(step, folder, ident, resume)
+        start = _start(step, folder, ident, resume, cfg.steps)
         if main:
             save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
                        "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
@@ -197,13 +197,17 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     return out
 
 
-def _start(step: Step, folder: RunFolder, ident: dict, resume: bool) -> int:
-    """The step to start from: the checkpoint's when resuming one of the same run, else 0."""
+def _start(step: Step, folder: RunFolder, ident: dict, resume: bool, steps: int) -> int:
+    """The step to start from: the checkpoint's when resuming one of the same run, else 0 (a
+    checkpoint past `steps` is refused: saving it as a `steps`-step model would misreport it)."""
     ckpt = folder.checkpoint
     start = 0
     if resume and (ckpt / "state.json").exists():
         folder.check_resume(read_checkpoint_meta(ckpt).get("identity", {}), ident, RESUMABLE_CHANGES)
         start = load_checkpoint(ckpt, step.modules, step.optimizers, step.state)["step"]
+        if start > steps:
+            raise InputError(f"the checkpoint is at step {start}, past --steps {steps}: resume with "
+                             f"--steps {start} or more", ckpt)
     elif folder.main and resume and is_nonempty_dir(folder.out):
         warnings.warn(f"{folder.out}: no checkpoint yet, training from step 0", stacklevel=3)
     folder.restart(start)
