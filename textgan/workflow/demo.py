@@ -30,7 +30,7 @@ MIN_GAN_BATCH = 8
 class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
     sim_epochs: similarity epochs; sim_teacher: the similarity teacher (minilm, a folder or
-    none); gan_kind: a model kind (`textgan kinds`; the default, anchored, is trained on the
+    none; None: train-similarity's choice, MiniLM unless the sentences are mostly CJK); gan_kind: a model kind (`textgan kinds`; the default, anchored, is trained on the
     groups and samples each requested group); gan_objective: a row of the objectives table
     (for the kinds that take one; None: the kind's default);
     gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
@@ -43,9 +43,9 @@ class DemoConfig:
     sim_epochs: int = 16
     sim_batch_size: int = 16
     sim_lr: float = 5e-3
-    # the GRU distilled from the teacher, with its tokenizer: a few hundred labelled sentences
-    # are exactly where a teacher helps; "none" trains from scratch with a "word" tokenizer
-    sim_teacher: str = "minilm"
+    # a teacher helps most on a few hundred labelled sentences; "none": from scratch with a "word"
+    # tokenizer; None: as train-similarity (mostly-CJK text: --tokenizer char, no English teacher)
+    sim_teacher: str | None = None
     sim_tokenizer: str | None = None
     gan_kind: str = "anchored"
     gan_objective: str | None = None
@@ -221,6 +221,7 @@ def _run(run: DemoRun):
 def _similarity(run: DemoRun):
     """(model folder, encoder, {"untrained", "trained"[, "teacher"]: held-out metrics})."""
     import similarity
+    from similarity.language import for_language
     from similarity.teacher import resolve_teacher
 
     cfg = run.config
@@ -231,7 +232,7 @@ def _similarity(run: DemoRun):
                                       eval_groups=ho_g, progress=run.progress))
     enc = similarity.load(model_dir)
     encoders = {"untrained": _untrained_like(enc, cfg.seed), "trained": enc}
-    teacher = resolve_teacher(sim_cfg.resolved().teacher)
+    teacher = resolve_teacher(for_language(sim_cfg, tr_t, announce=False).resolved().teacher)
     if teacher is not None:
         encoders["teacher"] = similarity.SentenceEncoder(teacher.model, "sentence-transformers")
     sims = {name: similarity.evaluate(e, ho_t, ho_g, reference_texts=tr_t, reference_groups=tr_g)
@@ -335,7 +336,7 @@ def _report(r: dict, search_rows, decoded) -> str:
         f"Total time {r['seconds']['total']:.0f} s (similarity {r['seconds']['similarity']:.0f} s, "
         f"GAN {r['seconds']['gan']:.0f} s).", "",
         "## 1. Sentence similarity (GRU encoder, AM-Softmax"
-        + (f", distilled from {r['config']['sim_teacher']})" if "teacher" in sim else ")"), "",
+        + (f", distilled from {r['config']['sim_teacher'] or 'minilm'})" if "teacher" in sim else ")"), "",
         "| metric (held-out sentences) | untrained encoder | trained encoder | teacher off the shelf |",
         "|---|---|---|---|",
     ]
@@ -349,7 +350,7 @@ def _report(r: dict, search_rows, decoded) -> str:
     if teacher:
         from similarity.advice import recommendation
 
-        advice = recommendation(sim["trained"], teacher, r["config"]["sim_teacher"])
+        advice = recommendation(sim["trained"], teacher, r["config"]["sim_teacher"] or "minilm")
         if advice:
             lines += ["", f"**Recommendation:** {advice}."]
     lines += ["", "Training curves: ![similarity curves](similarity/curves.png)", "",
