@@ -142,3 +142,12 @@ def test_blank_or_null_json_labels_are_refused(cli_main, gan, tmp_path, labels):
     code, _, err = cli_main("train-gan", str(gan / "v.npy"), "--labels", str(tmp_path / "labels.json"),
                             "--kind", "conditional", "--steps", "2", "--out", str(tmp_path / "o"))
     assert_one_line_error(code, err, "labels.json", "label 1 is")
+
+
+def test_options_that_would_be_ignored_are_refused(cli_main, gan, faq, tmp_path):
+    code, _, err = cli_main("train-gan", str(gan / "v.npy"), "--key", "x", "--steps", "2", "--out", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "v.npy", "drop them")
+    code, _, err = cli_main("train-outlier", str(faq[0]), str(FAQ), "--text-col", "text", "--source", "mixup",
+                            "--generator", str(gan / "g"), "--steps", "2", "--out", str(tmp_path / "t"))
+    assert_one_line_error(code, err, "uses no generator")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "t").exists()

@@ -51,6 +51,9 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
     path = Path(path)
     if not path.exists():
         raise InputError("missing file", path)
+    if path.suffix == ".npy" and (key is not None or column is not None):  # they would be ignored
+        raise InputError("--key names a .safetensors tensor and --vector-col a dataset column: a .npy "
+                         "file holds one array, drop them", path)
     if path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)

@@ -121,6 +121,9 @@ SOURCES: dict[str, tuple[Callable, str | None, bool]] = {
 def check_generator(source: str, generator) -> None:
     """A GAN source needs a loaded model of its kind (`SOURCES`); the others need none."""
     needs = SOURCES[source][1]
+    if needs is None and generator is not None:  # silently unused, the user would think it was
+        raise InputError(f"outlier source {source!r} uses no generator: drop --generator, or pick a source "
+                         f"that samples one ({', '.join(k for k, v in SOURCES.items() if v[1])})")
     if needs is not None and (generator is None or generator.kind != needs):
         raise InputError(f"outlier source {source!r} needs a trained {needs!r} model (--generator)"
                          + ("" if generator is None else f", got a {generator.kind!r} model"))
