@@ -151,3 +151,19 @@ def test_options_that_would_be_ignored_are_refused(cli_main, gan, faq, tmp_path)
                             "--generator", str(gan / "g"), "--steps", "2", "--out", str(tmp_path / "t"))
     assert_one_line_error(code, err, "uses no generator")
     assert not (tmp_path / "o").exists() and not (tmp_path / "t").exists()
+
+
+def test_an_index_whose_vectors_hold_nan_is_refused_naming_the_file(cli_main, faq, tmp_path):
+    from textgan.common.artifacts import file_sha256
+    from textgan.workflow.core import index_corpus
+
+    index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", progress=False)
+    vf = tmp_path / "ix" / "vectors.npy"
+    v = np.load(vf)
+    v[2, 0] = np.nan
+    np.save(vf, v)
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    meta["digests"]["vectors.npy"] = file_sha256(vf)  # a tamperer who recomputes the digest
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
+    code, _, err = cli_main("search", str(tmp_path / "ix"), "reset my password")
+    assert_one_line_error(code, err, "vectors.npy", "row 3")

@@ -144,6 +144,10 @@ def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
             raise InputError(f"corrupt vectors file ({exc.__class__.__name__})", vf) from None
         if vectors.shape != (index.ntotal, index.d):
             raise InputError(f"vectors file holds {vectors.shape}, expected {(index.ntotal, index.d)}", vf)
+        bad = ~np.isfinite(vectors).all(1)
+        if bad.any():  # found here, the message names the file (scorers would meet it later, nameless)
+            raise InputError(f"{int(bad.sum())} row(s) contain NaN or inf (first: row {int(np.argmax(bad)) + 1}, "
+                             "counting from 1)", vf)
     set_params_from(index, meta, path / "meta.json")
     return VectorIndex(index, texts, groups, meta, vectors)
 
