@@ -77,7 +77,7 @@ def test_training_vectors_beyond_float32_range_are_refused(cli_main, gan, tmp_pa
     x[4, 0] = np.nan
     np.save(tmp_path / "nan.npy", x)
     code, _, err = cli_main("train-gan", str(tmp_path / "nan.npy"), "--steps", "2", "--out", str(tmp_path / "o"))
-    assert_one_line_error(code, err, "nan.npy", "row 5 of 64")
+    assert_one_line_error(code, err, "nan.npy", "1 of 64 rows, first: row 5")
     assert not (tmp_path / "o").exists()
 
 
@@ -166,4 +166,4 @@ def test_an_index_whose_vectors_hold_nan_is_refused_naming_the_file(cli_main, fa
     meta["digests"]["vectors.npy"] = file_sha256(vf)  # a tamperer who recomputes the digest
     (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
     code, _, err = cli_main("search", str(tmp_path / "ix"), "reset my password")
-    assert_one_line_error(code, err, "vectors.npy", "row 3")
+    assert_one_line_error(code, err, "vectors.npy", "first: row 3")

@@ -33,11 +33,17 @@ def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path
         raise InputError(f"{what}: need at least {min_rows} row(s), got {len(x)}", path)
     if dim is not None and x.shape[1] != dim:
         raise InputError(f"{what} have dimension {x.shape[1]}, expected {dim}", path)
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        raise InputError(f"{what} contain NaN or inf ({int(bad.sum())} rows, first at row {int(np.argmax(bad)) + 1}, counting from 1)",
-                         path)
+    check_finite_rows(x, what, path)
     return np.ascontiguousarray(x)
+
+
+def check_finite_rows(x, what: str = "vectors", path=None) -> None:
+    """Refuse rows (first axis; any shape after it) holding NaN or inf, naming the first row
+    counted from 1 as the user counts them."""
+    bad = ~np.isfinite(np.asarray(x).reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        raise InputError(f"{what} contain NaN or inf ({int(bad.sum())} of {len(x)} rows, first: row "
+                         f"{int(np.argmax(bad)) + 1}, counting from 1)", path)
 
 
 def normalize_rows(x: np.ndarray, what: str = "vectors", path=None) -> np.ndarray:

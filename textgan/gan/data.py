@@ -75,11 +75,10 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
         raise InputError(f"expected a numeric array (N, D) or (N, C, H, W), got {arr.dtype} {arr.shape}", path)
     if arr.shape[0] == 0:
         raise InputError("no rows", path)
+    from textgan.common.vectors import check_finite_rows
+
+    check_finite_rows(arr, "training vectors", path)
     rows = arr.reshape(len(arr), -1)
-    bad = ~np.isfinite(rows).all(1)
-    if bad.any():
-        raise InputError(f"{int(bad.sum())} row(s) contain NaN or inf (first: row {int(np.argmax(bad)) + 1} of "
-                         f"{len(arr)}, counting from 1)", path)
     if rows.size and np.abs(rows).max() > MAX_ABS:  # float32 squares and moments overflow past this
         raise InputError(f"values up to {np.abs(rows).max():.3g}: training overflows float32 beyond "
                          f"{MAX_ABS:g}; standardise the vectors first", path)

@@ -29,6 +29,7 @@ from textgan.common.artifacts import check_new_out_dir, is_nonempty_dir, non_fin
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
+from textgan.common.vectors import check_finite_rows
 from textgan.gan.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from textgan.gan.config import KindConfig, check_training_memory
 from textgan.gan.saved import write_model_config
@@ -79,9 +80,7 @@ def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
         raise InputError(f"only {data.shape[0]} training rows, fewer than one batch ({batch_size}); "
                          f"lower --batch-size")
     data = data.detach().float().contiguous()
-    bad = (~torch.isfinite(data)).flatten(1).any(1)
-    if bad.any():
-        raise InputError(f"{int(bad.sum())} training rows contain NaN or inf (first: row {int(bad.nonzero()[0]) + 1}, counting from 1)")
+    check_finite_rows(data.numpy(), "training rows")
     return data
 
 

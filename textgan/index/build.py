@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import as_matrix, normalize_rows
+from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
 from textgan.index.folder import (check_rows, check_shape, new_meta, read_faiss, read_meta, sampled_recall,
@@ -144,10 +144,7 @@ def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
             raise InputError(f"corrupt vectors file ({exc.__class__.__name__})", vf) from None
         if vectors.shape != (index.ntotal, index.d):
             raise InputError(f"vectors file holds {vectors.shape}, expected {(index.ntotal, index.d)}", vf)
-        bad = ~np.isfinite(vectors).all(1)
-        if bad.any():  # found here, the message names the file (scorers would meet it later, nameless)
-            raise InputError(f"{int(bad.sum())} row(s) contain NaN or inf (first: row {int(np.argmax(bad)) + 1}, "
-                             "counting from 1)", vf)
+        check_finite_rows(vectors, "index vectors", vf)  # here the message names the file; scorers could not
     set_params_from(index, meta, path / "meta.json")
     return VectorIndex(index, texts, groups, meta, vectors)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import warnings
-
 from pathlib import Path
 from typing import Sequence
 
@@ -94,8 +93,8 @@ def _check_validation(val_in: list[str], tpr: float, where=None) -> None:
         raise InputError(f"{distinct} distinct validation sentence(s): a threshold needs at least 2 "
                          f"different in-domain sentences (better {math.ceil(1 / (1 - tpr))} or more)", where)
     if distinct < 1 / (1 - tpr):
-        warnings.warn(f"{where or '--val-in'}: {distinct} distinct validation sentences: the threshold keeping {tpr:.0%} "
-                      f"of them is their lowest score (give {math.ceil(1 / (1 - tpr))} or more)", stacklevel=3)
+        warnings.warn(f"{where or '--val-in'}: {distinct} distinct validation sentences: the threshold "
+                      f"keeping {tpr:.0%} of them is their lowest score (give {math.ceil(1 / (1 - tpr))} or more)", stacklevel=3)
 
 
 def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
