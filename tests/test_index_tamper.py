@@ -71,6 +71,10 @@ RAM_CASES = [  # (what, change of meta.json, words of the error)
     ("digest outside", lambda m: m["digests"].__setitem__("../../etc/hostname", "0" * 64), "outside the folder"),
     ("one file's digest deleted", lambda m: m["digests"].pop("texts.jsonl"), "texts.jsonl has no recorded digest"),
     ("n a string", _set("n", "30"), "'n' must be an integer"),
+    ("version from the future", _set("version", 99), "version 99 is newer"),
+    ("version a string", _set("version", "1"), "'version' must be an integer"),
+    ("metric l2", _set("metric", "l2"), "is not 'inner_product'"),
+    ("factory null", _set("factory", None), "'factory' must be a FAISS factory"),
 ]
 
 
@@ -81,6 +85,21 @@ def test_tampered_ram_index_meta(built, tmp_path, what, change, words):
     assert load_index(ix).ntotal == 30
     _edit(ix, "meta.json", change)
     with pytest.raises(InputError, match=words):
+        load_index(ix)
+
+
+def test_an_l2_index_swapped_in_is_refused_with_digests_recomputed(built, tmp_path):
+    """Same shape, same meta.json, but distances instead of similarities: every threshold and
+    ranking would read upside down."""
+    import faiss
+
+    ix = tmp_path / "ix"
+    shutil.copytree(built / "ram", ix)
+    l2 = faiss.IndexFlatL2(8)
+    l2.add(_unit_rows(30))
+    faiss.write_index(l2, str(ix / "index.faiss"))
+    _edit(ix, "meta.json", lambda m: m.pop("index_bytes"), rehash=True)
+    with pytest.raises(InputError, match="index.faiss: FAISS index metric is 1, not inner product"):
         load_index(ix)
 
 

@@ -26,7 +26,7 @@ from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
-from textgan.index.folder import (check_rows, check_shape, new_meta, read_faiss, read_meta, sampled_recall,
+from textgan.index.folder import (check_faiss, check_rows, new_meta, read_faiss, read_meta, sampled_recall,
                                   set_params_from, verify_files)
 from textgan.index.options import IndexOptions
 from textgan.index.store import (  # noqa: F401  (re-exported: the retrieval API)
@@ -133,7 +133,7 @@ def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
 
         return load_ondisk(path, meta)
     index = read_faiss(f)
-    check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), f)
+    check_faiss(index, meta, f)
     texts, groups = _read_texts(path / "texts.jsonl", index.ntotal)
     vectors = None
     vf = path / "vectors.npy"

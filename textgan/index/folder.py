@@ -24,8 +24,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from textgan.common.artifacts import (check_outside_artefacts, folder_digests, is_nonempty_dir, library_versions,
-                                      listed_files, load_json, save_json, verify_digests)
+from textgan.common.artifacts import (check_outside_artefacts, check_writable, folder_digests, is_nonempty_dir,
+                                      library_versions, listed_files, load_json, save_json, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_artefact_meta
 
@@ -53,7 +53,7 @@ def check_index_out(path: str | Path) -> Path:
         if not is_index:
             raise InputError("output folder exists and is not a textgan index (saving would replace it); "
                              "choose a new --out", path)
-    return path
+    return check_writable(path)
 
 
 def new_meta(encoder: dict | None, dim: int, factory: str, n: int, recall: float, params: dict, *,
@@ -131,6 +131,16 @@ def _check_meta(path: Path, meta: dict) -> None:
     """The keys readers use have the types the writers give them (a tampered meta.json is one
     `error:` line, never a traceback)."""
     f = path / "meta.json"
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InputError(f"'version' must be an integer >= 1, got {version!r:.40}", f)
+    if version > VERSION:
+        raise InputError(f"index format version {version} is newer than this textgan reads ({VERSION}): "
+                         "upgrade textgan or rebuild the index", f)
+    if meta.get("metric") != METRIC:  # scores, thresholds and the novelty cosine all assume it
+        raise InputError(f"metric {meta.get('metric')!r:.40} is not {METRIC!r}, the only one textgan builds", f)
+    if not isinstance(meta.get("factory"), str) or not meta["factory"].strip():
+        raise InputError(f"'factory' must be a FAISS factory string, got {meta.get('factory')!r:.40}", f)
     if meta.get("storage") not in (None, "disk", "shards"):
         raise InputError(f"unknown storage {meta.get('storage')!r} (valid: disk, shards, none for RAM)", f)
     for key in ("n", "dim"):
@@ -224,6 +234,16 @@ def check_shape(n: int, dim: int, want_n, want_dim, where: Path, what: str = "in
     """What was read holds `n` x `dim`, as meta.json says."""
     if (int(n), int(dim)) != (want_n, want_dim):
         raise InputError(f"{what} holds {n} x {dim}, meta.json says {want_n} x {want_dim}", where)
+
+
+def check_faiss(index, meta: dict, where: Path) -> None:
+    """A FAISS index read from a folder has meta.json's shape and the inner-product metric (an
+    L2 index swapped in would turn every similarity into a distance: higher = farther)."""
+    import faiss
+
+    check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), where)
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise InputError(f"FAISS index metric is {index.metric_type}, not inner product ({METRIC})", where)
 
 
 def check_rows(rows: int, n: int, where: Path, what: str) -> None:

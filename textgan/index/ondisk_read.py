@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.index.folder import check_rows, check_shape, read_faiss, set_params_from
+from textgan.index.folder import check_faiss, check_rows, read_faiss, set_params_from
 from textgan.index.store import VectorIndex
 
 RERANK_ROWS = 65_536  # candidate rows read and scored at once (64 MB of exact vectors at 256-d)
@@ -223,7 +223,7 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
     f = path / "index.faiss"
     with quiet_native_output():
         index = read_faiss(f, faiss.IO_FLAG_ONDISK_SAME_DIR)
-    check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), f)
+    check_faiss(index, meta, f)
     set_params_from(index, meta, path / "meta.json")
     sh = meta["shards"]  # its names and rows were type-checked by folder.read_meta
     for name in ("texts.jsonl", "texts.offsets.npy"):
