@@ -9,6 +9,8 @@ The saved folder stores the label names in `labels.json`; sampling asks for one 
 """
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -96,10 +98,16 @@ def _nets(cfg: ConditionalConfig, dim: int, k: int) -> tuple[CondGenerator, Cond
 
 
 def encode_labels(groups: Sequence) -> tuple[Tensor, list[str]]:
-    """Label names -> (ids (N,), sorted names)."""
-    names = sorted({str(g) for g in groups})
+    """Label names -> (ids (N,), sorted names). Groups of one row are kept (a few-shot set may
+    have them) but counted in a warning: a conditional model learns each from a single vector."""
+    counts = Counter(str(g) for g in groups)
+    names = sorted(counts)
     if not names:
         raise InputError("no group labels given")
+    singles = sum(1 for c in counts.values() if c == 1)
+    if singles:
+        warnings.warn(f"{singles} of {len(names)} group(s) have a single sentence: the model learns each "
+                      f"from one vector", stacklevel=2)
     index = {n: i for i, n in enumerate(names)}
     return torch.tensor([index[str(g)] for g in groups], dtype=torch.long), names
 
