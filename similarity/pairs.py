@@ -30,9 +30,11 @@ def positives(labels: list[float], positive_min: float | None, col: str, path) -
     """Which pairs are paraphrases: label 1 of 0/1 labels, or score >= positive_min."""
     if positive_min is None:
         if not set(labels) <= {0.0, 1.0}:
-            raise InputError(f"column {col!r} holds scores, not 0/1 labels ({len(set(labels))} distinct "
-                             f"values, {min(labels):g} to {max(labels):g}); pass --positive-min X: pairs "
-                             "scored at least X are paraphrases", path)
+            seen = sorted(set(labels))  # a few classes (e.g. NLI's 0/1/2) are named, scores summarised
+            held = (f"the values {', '.join(f'{v:g}' for v in seen)}" if len(seen) <= 5 else
+                    f"scores ({len(seen)} distinct values, {seen[0]:g} to {seen[-1]:g})")
+            raise InputError(f"column {col!r} holds {held}, not 0/1 paraphrase labels; pass --positive-min X "
+                             "if pairs labelled at least X are paraphrases", path)
         positive_min = 1.0
     elif not math.isfinite(positive_min):
         raise InputError(f"--positive-min must be a finite number, got {positive_min}", path)

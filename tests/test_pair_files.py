@@ -51,8 +51,16 @@ def test_scores_need_a_threshold_and_labels_must_be_numbers(tmp_path):
     p = tmp_path / "sts.tsv"
     p.write_text("a\tb\tscore\nx one\tx two\t4.5\ny one\ty two\t4.2\nx one\ty one\t0.4\n"
                  "z one\tz two\t5\n")
-    with pytest.raises(Exception, match="holds scores, not 0/1 labels.*--positive-min"):
+    with pytest.raises(Exception, match=r"holds the values 0\.4, 4\.2, 4\.5, 5, not 0/1 .*--positive-min"):
         load_pair_groups(p, ["a", "b", "score"])
+    nli = tmp_path / "nli.tsv"  # two classes that are not 0/1: named, not called scores
+    nli.write_text("a\tb\tlabel\nx one\tx two\t0\nx one\ty one\t2\n")
+    with pytest.raises(Exception, match="holds the values 0, 2, not 0/1 paraphrase labels"):
+        load_pair_groups(nli, ["a", "b", "label"])
+    many = tmp_path / "many.tsv"
+    many.write_text("a\tb\ts\n" + "".join(f"p{i}\tq{i}\t{i / 10}\n" for i in range(8)))
+    with pytest.raises(Exception, match=r"holds scores \(8 distinct values, 0 to 0\.7\)"):
+        load_pair_groups(many, ["a", "b", "s"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         texts, groups = load_pair_groups(p, ["a", "b", "score"], positive_min=4.0)
