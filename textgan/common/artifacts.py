@@ -263,7 +263,7 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
     check_outside_artefacts(out)
     if not resume and is_nonempty_dir(out):
         raise InputError(f"output folder is not empty ({hint})", out)
-    return out
+    return check_writable(out)  # below a file: one line before any work, in every command alike
 
 
 def check_writable(path: str | Path) -> Path:
@@ -368,4 +368,5 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (),
     owner = _artefact_folder(res.parent)
     if owner is not None:
         raise InputError(f"{option} lies inside the saved model/index folder {owner}; choose another path", out)
+    check_writable(out.parent)
     return out

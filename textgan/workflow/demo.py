@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from textgan.workflow import core as workflow
-from textgan.common.artifacts import atomic_dir, atomic_file, is_nonempty_dir, run_lock, save_json, save_jsonl, save_npy
+from textgan.common.artifacts import (atomic_dir, atomic_file, check_writable, is_nonempty_dir, run_lock, save_json,
+                                      save_jsonl, save_npy)
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
@@ -92,7 +93,7 @@ def _check_out(out: Path) -> Path:
     if is_nonempty_dir(out) and not (out / "results.json").is_file():
         raise InputError("output folder is not empty and holds no earlier demo run (it would be "
                          "replaced); choose a new --out", out)
-    return out
+    return check_writable(out)
 
 
 def _gaussian_baseline(x: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -338,8 +339,7 @@ def _report(r: dict, search_rows, decoded) -> str:
         "## 1. Sentence similarity (GRU encoder, AM-Softmax"
         + (f", distilled from {r['config']['sim_teacher'] or 'minilm'})" if "teacher" in sim else ")"), "",
         "| metric (held-out sentences) | untrained encoder | trained encoder | teacher off the shelf |",
-        "|---|---|---|---|",
-    ]
+        "|---|---|---|---|"]
     teacher = sim.get("teacher", {})
     for key in ("knn_top1", "loo_top1", "loo_top5", "loo_top10"):
         lines.append(f"| {key} | {_fmt(sim['untrained'].get(key, '-'))} | {_fmt(sim['trained'].get(key, '-'))} "
