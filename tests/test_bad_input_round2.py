@@ -167,3 +167,33 @@ def test_an_index_whose_vectors_hold_nan_is_refused_naming_the_file(cli_main, fa
     (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
     code, _, err = cli_main("search", str(tmp_path / "ix"), "reset my password")
     assert_one_line_error(code, err, "vectors.npy", "first: row 3")
+
+
+def test_a_conditional_generator_and_kplus1_say_which_groups_have_one_sentence(cli_main, faq, tmp_path):
+    """Kept (a few-shot set has them) but counted: the user learns a group is modelled from one vector."""
+    rows = FAQ.read_text(encoding="utf-8").rstrip("\n") + "\na totally lonely sentence,lonely_group\n"
+    (tmp_path / "single.csv").write_text(rows, encoding="utf-8")
+    code, _, err = cli_main("train-gan", str(tmp_path / "single.csv"), "--model", str(faq[0]), "--text-col", "text",
+                            "--group-col", "group", "--steps", "2", "--out", str(tmp_path / "g"), "--no-progress")
+    assert code == 0, err
+    assert "warning: 1 of " in err and "group(s) have a single sentence" in err and "Traceback" not in err
+    code, _, err = cli_main("train-kplus1", str(faq[0]), str(tmp_path / "single.csv"), "--unlabeled", str(FAQ),
+                            "--text-col", "text", "--group-col", "group", "--steps", "2", "--out", str(tmp_path / "k"))
+    assert code == 0, err
+    assert "group(s) have a single sentence" in err
+
+
+def test_an_output_below_a_file_is_the_same_one_line_in_every_command(cli_main, gan, faq, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    below = str(afile / "x")
+    model, data = str(faq[0]), str(FAQ)
+    for args in (["score", model, data, "--text-col", "text", "--out", below],
+                 ["index", model, data, "--text-col", "text", "--out", below],
+                 ["augment", model, data, "--text-col", "text", "--per-group", "2", "--out", below],
+                 ["encode", model, data, "--text-col", "text", "--out", below + ".npy"],
+                 ["train-gan", str(gan / "v.npy"), "--steps", "2", "--out", below],
+                 ["demo", data, "--out", below]):
+        code, _, err = cli_main(*args)
+        assert_one_line_error(code, err, "afile: not a folder (cannot write below it)")
+    assert afile.read_text() == "x"
