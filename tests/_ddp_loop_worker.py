@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from helpers import leave_ddp
+
 import similarity
 
 torch.set_num_threads(1)
@@ -18,5 +20,4 @@ cfg = similarity.TrainConfig(epochs=3, batch_size=40, lr_decay="constant", teach
 similarity.train(cfg.__class__(**{**cfg.__dict__, "epochs": 2}), texts, groups, out / "two", progress=False,
                  outliers=real)
 similarity.train(cfg, texts, groups, out / "two", progress=False, resume=True, outliers=real)
-# both ranks leave together (a gloo teardown race aborted a rank once under load)
-torch.distributed.barrier()
+leave_ddp(out)  # the last line: both ranks meet, then mark that their work is done

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from helpers import leave_ddp
+
 import similarity
 from textgan.common import distributed as ddp
 from textgan.common.errors import InputError
@@ -28,5 +30,4 @@ try:
 except InputError as exc:
     result = str(exc)
 (out / f"rank{ddp.rank()}.json").write_text(json.dumps(result))
-# both ranks leave together (a gloo teardown race aborted a rank once under load)
-torch.distributed.barrier()
+leave_ddp(out)  # the last line: both ranks meet, then mark that their work is done

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from helpers import leave_ddp
+
 from textgan.common.errors import InputError
 from textgan.gan import GANConfig, train_gan
 
@@ -26,6 +28,4 @@ try:
 except InputError as exc:
     result = str(exc)
 (out / f"rank{rank}.json").write_text(json.dumps(result))
-# both ranks leave together: a rank tearing gloo down while the other still closes its pairs
-# aborted once under load ("terminate called without an active exception")
-torch.distributed.barrier()
+leave_ddp(out)  # the last line: both ranks meet, then mark that their work is done

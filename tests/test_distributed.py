@@ -5,13 +5,12 @@ import json
 
 import numpy as np
 
+from helpers import torchrun
+
 
 def test_torchrun_two_processes_equal_one(tmp_path):
     """2 gloo processes at the same global batch == 1 process (fresh and resumed); ranks given
     different data refuse to train."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     from safetensors.torch import load_file
@@ -21,10 +20,7 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     x = np.random.default_rng(0).standard_normal((500, 16)).astype(np.float32)
     np.save(tmp_path / "v.npy", x)
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
-    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
-                        str(root / "tests" / "_ddp_worker.py"), str(tmp_path)], env=env, capture_output=True,
-                       text=True, timeout=120)
+    p = torchrun(root / "tests" / "_ddp_worker.py", tmp_path, timeout=120)
     assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1500:]
     cfg = dict(steps=40, batch_size=32, width=32, depth=2, noise_dim=8, objective="wgan-gp", penalty="gp",
                checkpoint_every=10)
@@ -42,9 +38,6 @@ def test_torchrun_two_processes_equal_one(tmp_path):
 def test_torchrun_similarity_equals_one_process(tmp_path):
     """train-similarity on 2 gloo processes (distilled, resumed; Partial FC with sharded centres)
     gives one process's per-step losses and weights at the same global batch."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     import torch
@@ -54,10 +47,7 @@ def test_torchrun_similarity_equals_one_process(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     data = root / "data" / "faq_en.csv"
-    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
-    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
-                        str(root / "tests" / "_ddp_similarity_worker.py"), str(tmp_path), str(data)],
-                       env=env, capture_output=True, text=True, timeout=300)
+    p = torchrun(root / "tests" / "_ddp_similarity_worker.py", tmp_path, data, timeout=300)
     assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1500:]
     texts, groups = similarity.load_groups(data, "text", "group")
     similarity.train(similarity.TrainConfig(epochs=3, batch_size=40, lr_decay="constant"), texts, groups,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import similarity
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, torchrun
 from similarity.outliers import OutlierLoss, head_logsumexp, uncertainty_loss
 from textgan.common.errors import InputError
 
@@ -218,19 +218,13 @@ def test_opengan_of_another_encoder_is_refused(cli_main, tmp_path):
 
 def test_outlier_loss_under_torchrun_equals_one_process(tmp_path):
     """Two ranks (sharded class centres, queues and draws replicated) give one process's losses."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     from safetensors.torch import load_file
 
     root = Path(__file__).resolve().parents[1]
     data = root / "data" / "faq_en.csv"
-    env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'tests'}", OMP_NUM_THREADS="1")
-    p = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
-                        str(root / "tests" / "_ddp_loop_worker.py"), str(tmp_path), str(data)],
-                       env=env, capture_output=True, text=True, timeout=600)
+    p = torchrun(root / "tests" / "_ddp_loop_worker.py", tmp_path, data, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     texts, groups = similarity.load_groups(data, "text", "group")
     real = ["what is the capital of peru", "play some jazz music", "how tall is mount everest", "book a flight to rome"]
