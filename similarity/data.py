@@ -122,15 +122,29 @@ def _load(name: str, p: Path, **kwargs):
         raise dataset_error(exc, p) from None
 
 
+# zero-width characters are not whitespace to str.strip, but a sentence of only them is blank
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def is_blank(text: str) -> bool:
+    """Only whitespace and zero-width characters: it would train, index or search as an empty sentence."""
+    return not text.translate(_ZERO_WIDTH).strip()
+
+
+def cell_text(v, col: str, row: int, path) -> str:
+    """A text cell as a stripped string. Missing, blank, or not text-like (a list, an object, true /
+    false: str() would make "['a', 'b']" a sentence) is refused naming the row; numbers are text."""
+    if isinstance(v, (list, tuple, dict, bool)):
+        raise InputError(f"row {row}: column {col!r} holds {type(v).__name__} {str(v)[:40]!r}, expected text", path)
+    if v is None or (isinstance(v, float) and v != v) or is_blank(str(v)):
+        raise InputError(f"row {row}: empty value in column {col!r}", path)
+    return str(v).strip()
+
+
 def _clean(values: list, col: str, path) -> list[str]:
-    """Stripped cells; a missing or blank one (only spaces: it would train as an empty sentence)
-    is refused, as `index` and `encode` refuse it."""
-    out = []
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
-            raise InputError(f"row {i + 1}: empty value in column {col!r}", path)
-        out.append(str(v).strip())
-    return out
+    """Stripped cells (`cell_text`: a missing, blank or list cell is refused, as `index` and
+    `encode` refuse it)."""
+    return [cell_text(v, col, i + 1, path) for i, v in enumerate(values)]
 
 
 def load_groups(path: str | Path, text_col: str = "text", group_col: str = "group",
@@ -180,9 +194,12 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
             raise InputError("pass --text-col to read sentences from a data file", p)
         _check_utf8(p)
         # utf-8-sig: a BOM (Windows editors) is not part of the first sentence; str.strip keeps it
-        texts = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+        texts = [ln.strip() for ln in lines if not is_blank(ln)]
         if not texts:
             raise InputError("empty dataset", p)
+        if len(texts) < len(lines):  # outputs have a row per sentence, not per line: say so
+            warnings.warn(f"{p}: skipped {len(lines) - len(texts)} blank line(s)", stacklevel=2)
         return texts
     return _clean(read_table(path, [text_col])[text_col], text_col, path)
 

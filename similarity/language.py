@@ -68,12 +68,21 @@ def for_language(cfg, texts: list[str], announce: bool = True):
     """`cfg` with `--tokenizer char` (and so no teacher) when nothing was chosen by hand and the
     sentences are mostly CJK while the default teacher's card reads none of those languages:
     distilling from the English MiniLM scored below no teacher on both Chinese sets we measured
-    (README, Chinese). Any --tokenizer, --teacher, --embed-init or --augment given keeps `cfg`."""
+    (README, Chinese). `--teacher none` alone also gets `char`. Any --tokenizer given, or a
+    --teacher, --embed-init or --augment given otherwise, keeps `cfg`."""
     import dataclasses
     import warnings
 
-    chosen = (cfg.tokenizer, cfg.teacher, cfg.embed_init, cfg.augment)
-    if cfg.backbone != "gru" or chosen != (None, None, None, None) or cjk_share(texts) < 0.3:
+    if cfg.backbone != "gru" or cfg.tokenizer is not None or cjk_share(texts) < 0.3:
+        return cfg
+    if cfg.teacher == "none" and cfg.embed_init in (None, "random"):
+        # no teacher's vocabulary to follow: the word tokenizer would read each unsegmented
+        # sentence as one token, and every unseen sentence as [UNK] (held-out top-1 0.0 measured)
+        if announce:
+            warnings.warn("the sentences are mostly Chinese/Japanese/Korean and there is no teacher: "
+                          "training with --tokenizer char (words are not separated by spaces)", stacklevel=3)
+        return dataclasses.replace(cfg, tokenizer="char")
+    if (cfg.teacher, cfg.embed_init, cfg.augment) != (None, None, None):
         return cfg
     from similarity.model import minilm_path
 

@@ -71,7 +71,9 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
                f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
     g = m.get("gate")
     if not g:
-        click.echo("out-of-domain gate: none (search does not gate an index on disk or in shards)")
+        from textgan.ood.gate import no_gate_reason
+
+        click.echo(f"out-of-domain gate: none ({no_gate_reason(idx) or 'not asked for'})")
         return
     r = g["report"]
     click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(c.split(':')[0] for c in g['components'])}), "
@@ -137,7 +139,9 @@ def _read_queries(path: str) -> list[str]:
         lines = p.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of the first query
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", p) from None
-    qs = [ln.strip() for ln in lines if ln.strip()]
+    from similarity.data import is_blank
+
+    qs = [ln.strip() for ln in lines if not is_blank(ln)]
     if not qs:
         raise InputError("no queries (the file is empty or blank)", p)
     if len(qs) < len(lines):

@@ -53,6 +53,21 @@ GATE_FORMAT = "textgan-gate/2"  # /1 had no digest: such a cache is refitted, ne
 # to calibrate the index's gate (`index_gate`)
 HELD_OUT_AGREEMENT = 0.5
 
+# an in-domain threshold needs in-domain scores to spread: each row is scored by its neighbours
+# without itself, and the z-scores of `combined` divide by that spread (two rows gave a query
+# the score 1e8). Below this many index rows there is no gate (`search`: in_domain null).
+MIN_GATE_ROWS = 10
+
+
+def no_gate_reason(idx) -> str | None:
+    """Why an index gets no out-of-domain gate, or None when it can have one."""
+    if idx.meta.get("storage") in ("disk", "shards"):  # the gate is fitted on every corpus vector: not past RAM
+        return "search does not gate an index on disk or in shards"
+    if idx.ntotal < MIN_GATE_ROWS:
+        return (f"{idx.ntotal} sentence(s) are too few to calibrate an in-domain threshold "
+                f"(at least {MIN_GATE_ROWS}); search reports in_domain null")
+    return None
+
 
 def _digest(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
@@ -232,6 +247,9 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     it is fitted (and cached). `report`: refit and attach `gate.report` (`_fit_report`: promised
     vs reached TPR) instead of reading it."""
     check_tpr(tpr)
+    if idx.ntotal < MIN_GATE_ROWS:
+        raise InputError(f"the index holds {idx.ntotal} sentence(s): too few to calibrate an in-domain "
+                         f"threshold (at least {MIN_GATE_ROWS})", index_path)
     method = method or DEFAULT_METHOD
     if method in ("mahalanobis", "outlier") and idx.groups is None:
         method = "knn"  # these need (mahalanobis) or work best with (outlier) the corpus' groups

@@ -62,7 +62,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None)
     Unlike training data, a corpus keeps groups of one sentence: every sentence is retrievable.
     """
     import similarity
-    from similarity.data import read_table
+    from similarity.data import cell_text, is_blank, read_table
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -70,10 +70,8 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None)
     table = read_table(path, [text_col, group_col])
     texts, groups = [], []
     for i, (t, g) in enumerate(zip(table[text_col], table[group_col])):
-        if t is None or not str(t).strip():
-            raise InputError(f"row {i + 1}: empty value in column {text_col!r}", path)
-        texts.append(str(t).strip())
-        groups.append("" if g is None else str(g).strip())
+        texts.append(cell_text(t, text_col, i + 1, path))
+        groups.append("" if g is None or is_blank(str(g)) else cell_text(g, group_col, i + 1, path))
     if not texts:
         raise InputError("empty corpus: no sentences", path)
     return texts, groups
@@ -147,9 +145,10 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
 def _with_gate(enc, index, out, model_path, options):
     """The index with its out-of-domain gate calibrated and recorded (`calibrate_index_gate`) unless
     `options.gate` is off; an index on disk or in shards has none (`search` does not gate past RAM)."""
+    from textgan.ood.gate import no_gate_reason
     from textgan.workflow.heldout import calibrate_index_gate
 
-    if options.gate and index.meta.get("storage") not in ("disk", "shards"):
+    if options.gate and no_gate_reason(index) is None:
         calibrate_index_gate(enc, index, out, str(model_path))
     return index
 
@@ -193,18 +192,21 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     queries = list(queries)
     if not queries:
         raise InputError("no queries given")
+    from similarity.data import is_blank
+
     for i, q in enumerate(queries):
-        if not q.strip():
+        if is_blank(q):
             raise InputError(f"query {i + 1} is blank")
     idx, enc = open_index(index, model)
     vectors = enc.encode(queries)
     hits = neighbours(idx, vectors, k)
     if not gate:
         return hits
-    if idx.meta.get("storage") in ("disk", "shards"):  # the gate is fitted on every corpus vector: not past RAM
+    from textgan.ood.gate import index_gate, no_gate_reason
+
+    if no_gate_reason(idx) is not None:  # on disk, in shards, or too few rows
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
-    from textgan.ood.gate import index_gate
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
     # (`textgan index` records it in meta.json)
@@ -381,8 +383,10 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
     if steps < 2:
         raise InputError(f"--steps must be at least 2, got {steps}")
+    from similarity.data import is_blank
+
     for name, text in (("A", a), ("B", b)):
-        if not text.strip():
+        if is_blank(text):
             raise InputError(f"sentence {name} is blank")
     idx, enc = open_index(index, model)
     # the path (steps, D) and its float64 temporaries, plus a result row per step

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import json
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -53,7 +54,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS, text_cells
+    from similarity.data import FORMATS, cell_text, is_blank, text_cells
     from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
     p = Path(path)
@@ -63,9 +64,14 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     if suffix == ".txt" and group_col is None:
         with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
             try:
+                blank = 0
                 for line in fh:
-                    if line.strip():
+                    if is_blank(line):
+                        blank += 1
+                    else:
                         yield line.strip(), None
+                if blank:  # the vectors have a row per sentence, not per line: say so
+                    warnings.warn(f"{p}: skipped {blank} blank line(s)", stacklevel=2)
             except UnicodeDecodeError:
                 raise InputError("not valid UTF-8", p) from None
         return
@@ -89,11 +95,11 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                     raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
                 if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
                     raise spanning_error(p, col, i + 1)
-                t = row[text_col]
-                if t is None or not str(t).strip():
-                    raise InputError(f"row {i + 1}: empty value in column {text_col!r}", p)
+                t = cell_text(row[text_col], text_col, i + 1, p)
                 g = row.get(group_col) if group_col else None
-                yield str(t).strip(), (None if g is None else str(g).strip()) if group_col else None
+                if g is not None:
+                    g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
+                yield t, g
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable input

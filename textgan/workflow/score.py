@@ -12,7 +12,7 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_k
-from textgan.ood.gate import _index_models
+from textgan.ood.gate import MIN_GATE_ROWS, _index_models
 from textgan.workflow.heldout import heldout_scores, model_head, needs_head
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
 from textgan.workflow.core import check_encoder, encoder_meta, folder_of, load_encoder, open_index, read_corpus
@@ -57,6 +57,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     if val_in is not None:  # before any model loads
         _check_validation(list(val_in), tpr, val_in_name)
     idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
+    if idx is not None and idx.ntotal < MIN_GATE_ROWS:  # its rows' scores (and z-scores) have no spread
+        raise InputError(f"the index holds {idx.ntotal} sentence(s): too few to score against "
+                         f"(at least {MIN_GATE_ROWS})", index)
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
     scorers = [load_scorer(g) for g in gans]
     if needs_head(method, combine):
