@@ -10,6 +10,7 @@ quality and buys in speed: bench/similarity.py (`gru-distil-int8`) and the READM
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 from similarity.model import SentenceEncoder, load
@@ -26,8 +27,15 @@ def quantize(model: str | Path | SentenceEncoder) -> SentenceEncoder:
     module = copy.deepcopy(enc.module)
     if module._float_state is None:
         module.quantize_()
+    else:
+        warnings.warn("the model is already int8: its copy is the same model", stacklevel=2)
     info = {k: v for k, v in enc.info.items() if k not in ("digests", "fingerprint")}
-    return SentenceEncoder(module, "gru", info, enc.prototypes)
+    out = SentenceEncoder(module, "gru", info, enc.prototypes)
+    # the float model's held-out vectors: `index`/`score` fit their thresholds on them (int8 moved
+    # the FAQ model's vectors by a cosine of 1e-4 at most, far inside a threshold's spread); without
+    # them the copy would calibrate on its training rows and say the model never kept any
+    out.heldout = enc.heldout
+    return out
 
 
 def quantize_folder(src: str | Path, out: str | Path) -> Path:
