@@ -267,6 +267,10 @@ class GRUEncoder(nn.Module):
         state = self._float_state if self._float_state is not None else self.state_dict()
         state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, os.path.join(output_path, WEIGHTS_NAME))
+        # safetensors writes through a private temp file (mode 0600): readable like its neighbours
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(os.path.join(output_path, WEIGHTS_NAME), 0o666 & ~mask)
         self.tokenizer.save(os.path.join(output_path, TOKENIZER_NAME))
 
     @classmethod
