@@ -266,6 +266,18 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
     return check_writable(out)  # below a file: one line before any work, in every command alike
 
 
+def check_replaced_folder(path: str | Path, file_problem: str = "output folder is a file") -> Path:
+    """An output folder built aside and renamed over `path` (an index, a demo run): a file there is
+    refused, and so is a symbolic link (the rename would replace the link, not fill its target)."""
+    path = Path(path)
+    if path.is_symlink():
+        raise InputError("output folder is a symbolic link (the new folder would replace the link): pass the "
+                         "folder it points to", path)
+    if path.exists() and not path.is_dir():
+        raise InputError(file_problem, path)
+    return path
+
+
 def check_writable(path: str | Path) -> Path:
     """Refuse an output path whose nearest existing ancestor is a file or a folder this user
     cannot write: one clear line up front instead of an OS error at the first save."""

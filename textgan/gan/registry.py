@@ -47,6 +47,12 @@ class Kind:
         return self.step.needs_labels
 
     @property
+    def samples_groups(self) -> bool:
+        """Its models sample a named group (`sample(group=...)`); `boundary` learns from labels but
+        samples the space between groups."""
+        return self.saved.groups is not SavedModel.groups
+
+    @property
     def scorer(self) -> str | None:
         """"critic", "energy" or "likelihood": what `score()` of a loaded model of this kind returns."""
         return self.saved.score_name

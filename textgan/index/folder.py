@@ -24,8 +24,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from textgan.common.artifacts import (check_outside_artefacts, check_writable, folder_digests, is_nonempty_dir,
-                                      library_versions, listed_files, load_json, save_json, verify_digests)
+from textgan.common.artifacts import (check_outside_artefacts, check_replaced_folder, check_writable, folder_digests,
+                                      is_nonempty_dir, library_versions, listed_files, load_json, save_json,
+                                      verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_artefact_meta
 
@@ -41,9 +42,7 @@ CODE_FILES = (INDEX_FILE, "lists.ivfdata")  # the files that hold codes (bytes p
 def check_index_out(path: str | Path) -> Path:
     """An index folder may replace an older index, never a file or a folder of other things
     (saving renames the new folder over the old one, deleting what was there)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError("output path is a file, expected an index folder", path)
+    path = check_replaced_folder(path, "output path is a file, expected an index folder")
     check_outside_artefacts(path)
     if is_nonempty_dir(path):
         try:

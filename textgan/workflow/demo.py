@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from textgan.workflow import core as workflow
-from textgan.common.artifacts import (atomic_dir, atomic_file, check_writable, is_nonempty_dir, run_lock, save_json,
-                                      save_jsonl, save_npy)
+from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_folder, check_writable, is_nonempty_dir,
+                                      run_lock, save_json, save_jsonl, save_npy)
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
@@ -88,9 +88,7 @@ def gan_batch(preset: int, n_train: int) -> int:
 
 def _check_out(out: Path) -> Path:
     """`out` may be new, empty, or an earlier demo run (replaced whole); nothing else is overwritten."""
-    if out.exists() and not out.is_dir():
-        raise InputError("output folder is a file", out)
-    if is_nonempty_dir(out) and not (out / "results.json").is_file():
+    if is_nonempty_dir(check_replaced_folder(out)) and not (out / "results.json").is_file():
         raise InputError("output folder is not empty and holds no earlier demo run (it would be "
                          "replaced); choose a new --out", out)
     return check_writable(out)
@@ -207,7 +205,7 @@ def _run(run: DemoRun):
     gan_dir = _train_generator(run, train_vecs, workflow.encoder_meta(enc, run.final(model_dir)))
     timings["gan"] = time.perf_counter() - t2
     # 4. generate, decode, measure against the held-out sentences
-    finish = _finish_grouped if make_kind(run.config.gan_kind).needs_labels else _finish_plain
+    finish = _finish_grouped if make_kind(run.config.gan_kind).samples_groups else _finish_plain
     name, fake, summary, decoded = finish(run, gan_dir, index, train_vecs, held_vecs)
     gen_metrics = _generation_metrics(name, fake, train_vecs, held_vecs, run.config.seed)
     plot_pca(np.concatenate([train_vecs, held_vecs]), fake, run.tmp / "pca.png",
