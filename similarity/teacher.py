@@ -203,9 +203,10 @@ def resolve_teacher(name: str | None) -> Teacher | None:
     if not p.exists():
         raise InputError("missing teacher folder (--teacher takes minilm, none or a local "
                          "sentence-transformers folder)", p)
-    if not (p / "modules.json").is_file():
-        raise InputError("not a sentence-transformers model folder (no modules.json); "
-                         "--teacher takes minilm, none or such a folder", p)
+    from similarity.model import check_transformer_folder
+
+    check_transformer_folder(p, "--teacher", "--teacher takes minilm, none or a sentence-transformers "
+                             "transformer folder")
     teacher = _teacher(name, str(p.resolve()), _stat_key(p))
     teacher.model  # a folder that sentence-transformers cannot load fails here, before any data
     return teacher
