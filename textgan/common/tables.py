@@ -21,9 +21,15 @@ def datasets_quietly(python_warnings: bool = True):
     generator that yields inside this block must not hold the warnings filters), its warnings."""
     import datasets
 
+    import logging
+
     datasets.disable_progress_bars()
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL + 10)
+    # huggingface_hub logs each retry of an unreachable hub (`hf:` names offline) as two lines
+    hub = logging.getLogger("huggingface_hub")
+    hub_level = hub.level
+    hub.setLevel(logging.CRITICAL + 10)
     try:
         with warnings.catch_warnings() if python_warnings else contextlib.nullcontext():
             if python_warnings:
@@ -31,6 +37,7 @@ def datasets_quietly(python_warnings: bool = True):
             yield
     finally:
         datasets.logging.set_verbosity(level)
+        hub.setLevel(hub_level)
 
 
 def dataset_error(exc: BaseException, p) -> InputError:

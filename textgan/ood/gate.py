@@ -53,10 +53,11 @@ GATE_FORMAT = "textgan-gate/2"  # /1 had no digest: such a cache is refitted, ne
 # to calibrate the index's gate (`index_gate`)
 HELD_OUT_AGREEMENT = 0.5
 
-# an in-domain threshold needs in-domain scores to spread: each row is scored by its neighbours
-# without itself, and the z-scores of `combined` divide by that spread (two rows gave a query
-# the score 1e8). Below this many index rows there is no gate (`search`: in_domain null).
-MIN_GATE_ROWS = 10
+# an in-domain threshold needs in-domain scores that spread: each row is scored by its neighbours
+# without itself, and the z-scores of `combined` divide by that spread (two rows score each other
+# alike: a query got the score 1e8, "in domain"). Below this many index rows there is no gate
+# (`search`: in_domain null); five rows gave a finite, usable one (tests/test_ood.py).
+MIN_GATE_ROWS = 5
 
 
 def no_gate_reason(idx) -> str | None:
@@ -81,7 +82,12 @@ def read_gate_cache(path: Path) -> dict | None:
 
     if not path.is_file():
         return None
-    return check_gate_record(load_json(path), path)
+    try:
+        info = load_json(path)
+    except InputError as exc:  # unreadable (a torn write, an edit): a cache, so refit it and say so
+        warnings.warn(f"{exc}; refitting the cached threshold", stacklevel=3)
+        return None
+    return check_gate_record(info, path)
 
 
 def check_recorded(thr, tpr, path, names=("'threshold'", "'tpr'"), cosine: bool = False, remedy: str = "") -> float:
