@@ -56,3 +56,62 @@ def test_blank_and_zero_width_lines_are_counted_not_dropped_silently(cli_main, f
     assert "q.txt: skipped 3 blank line(s)" in err
     code, _, err = cli_main("search", str(faq[0]), "\u200b")  # only a zero-width space
     assert_one_line_error(code, err, "query 1 is blank")
+
+
+def test_a_quantized_copy_keeps_the_held_out_vectors_and_an_int8_input_is_said(cli_main, faq, tmp_path):
+    """Without them the copy's index calibrated on training rows and said the model kept none."""
+    import numpy as np
+
+    import similarity
+
+    code, _, err = cli_main("quantize-similarity", str(faq[0]), "--out", str(tmp_path / "q"))
+    assert code == 0, err
+    q = similarity.load(tmp_path / "q")
+    assert q.heldout is not None and np.array_equal(q.heldout, similarity.load(faq[0]).heldout)
+    code, _, err = cli_main("quantize-similarity", str(tmp_path / "q"), "--out", str(tmp_path / "q2"))
+    assert code == 0 and "warning: the model is already int8" in err
+
+
+def test_saved_weights_are_readable_like_their_neighbours(faq):
+    import stat
+    from pathlib import Path
+
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in Path(faq[0]).iterdir() if p.is_file()}
+    assert modes["model.safetensors"] == modes["tokenizer.json"], modes  # was 0600 among 0644
+
+
+def test_an_index_out_that_is_a_symlink_is_refused(cli_main, faq, tmp_path):
+    """The atomic rename replaced the link with a folder, leaving its target empty."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    code, _, err = cli_main("index", str(faq[0]), str(FAQ), "--text-col", "text", "--out", str(tmp_path / "link"))
+    assert_one_line_error(code, err, "link: output folder is a symbolic link")
+    assert (tmp_path / "link").is_symlink() and not any((tmp_path / "real").iterdir())
+
+
+def test_a_textgan_gru_is_refused_as_teacher_or_backbone_in_one_whole_line(cli_main, faq, tmp_path):
+    for flag in ("--teacher", "--backbone"):
+        code, _, err = cli_main("train-similarity", str(FAQ), "--out", str(tmp_path / "m"), flag, str(faq[0]))
+        assert_one_line_error(code, err, f"a textgan GRU encoder cannot be {flag}")
+    assert not (tmp_path / "m").exists()
+
+
+def test_only_kinds_that_sample_a_group_get_the_demo_s_grouped_report():
+    """`boundary` trains on labels but samples between groups: the demo failed after training."""
+    from textgan.gan import make_kind
+
+    assert [k for k in ("conditional", "anchored", "kplus1", "boundary", "gan") if make_kind(k).samples_groups] \
+        == ["conditional", "anchored", "kplus1"]
+
+
+def test_an_unreachable_hub_is_quiet_inside_datasets_quietly():
+    """Each retry of an `hf:` name offline was logged as two lines before the one error line."""
+    import logging
+
+    from textgan.common.tables import datasets_quietly
+
+    hub = logging.getLogger("huggingface_hub")
+    before = hub.level
+    with datasets_quietly():
+        assert not hub.isEnabledFor(logging.WARNING)
+    assert hub.level == before

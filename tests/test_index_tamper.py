@@ -310,6 +310,21 @@ def test_the_gate_s_cached_threshold_is_checked(built, tmp_path, what, value, wo
         index_gate(idx, ix, method="knn")
 
 
+def test_an_unreadable_gate_cache_is_refitted_with_a_warning(built, tmp_path):
+    """A torn or hand-edited cache file once broke every later search ("corrupt JSON")."""
+    from textgan.ood.gate import index_gate
+
+    ix = tmp_path / "ix"
+    shutil.copytree(built / "ram", ix)
+    idx = load_index(ix)
+    fitted = index_gate(idx, ix, method="knn").threshold
+    cache = tmp_path / ".ix.gate" / "knn_950.json"
+    cache.write_text('{"threshold": "abc"')
+    with pytest.warns(UserWarning, match="knn_950.json.*refitting the cached threshold"):
+        assert index_gate(idx, ix, method="knn").threshold == fitted
+    assert json.loads(cache.read_text())["threshold"] == fitted  # rewritten whole
+
+
 # --- a similarity model's encoder_config.json and tokenizer.json, digests recomputed --------------
 
 def _config(key, value):
