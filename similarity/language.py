@@ -93,5 +93,5 @@ def for_language(cfg, texts: list[str], announce: bool = True):
         warnings.warn("the sentences are mostly Chinese/Japanese/Korean and the default teacher "
                       "all-MiniLM-L6-v2 reads English: training with --tokenizer char, no teacher and "
                       "a character n-gram part (--lexical-dim 512) "
-                      "(pass --tokenizer teacher to distil from it anyway)", stacklevel=3)
+                      "(train-similarity --tokenizer teacher distils from it anyway)", stacklevel=3)
     return dataclasses.replace(cfg, tokenizer="char")

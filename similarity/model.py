@@ -196,6 +196,17 @@ class SentenceEncoder:
         return path
 
 
+def _other_artefact(path: Path) -> str | None:
+    """What a folder given as a model is instead, when it is another textgan artefact."""
+    if (path / "meta.json").is_file():
+        return "an index folder"
+    if (path / "model").is_dir() and (path / "model" / SIM_CONFIG).is_file():
+        return f"a train-similarity run folder (its model is {path / 'model'})"
+    if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+        return "a generator / scorer folder (train-gan, train-outlier, train-kplus1)"
+    return None
+
+
 def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     """Load a saved model folder (GRU or sentence-transformers backbone); a loaded encoder passes through.
 
@@ -211,6 +222,10 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     path = Path(path)
     if not path.is_dir():
         raise InputError("missing model folder", path)
+    if not (path / SIM_CONFIG).is_file():
+        what = _other_artefact(path)
+        if what:
+            raise InputError(f"this is {what}, not a similarity model folder", path)
     info = load_json(path / SIM_CONFIG)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)

@@ -9,6 +9,16 @@ import pytest
 from helpers import FAQ, ROOT, assert_one_line_error
 
 
+@pytest.fixture
+def gan_vectors(tmp_path):
+    """5 random unit vectors of dimension 8 in a .npy file."""
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x / np.linalg.norm(x, axis=1, keepdims=True))
+    return tmp_path / "v.npy"
+
+
 def test_chinese_with_teacher_none_trains_on_characters(cli_main, tmp_path):
     """The word tokenizer read each unsegmented sentence as one token: held-out top-1 0.0."""
     code, _, err = cli_main("train-similarity", str(ROOT / "data" / "faq_zh.csv"), "--teacher", "none",
@@ -115,3 +125,42 @@ def test_an_unreachable_hub_is_quiet_inside_datasets_quietly():
     with datasets_quietly():
         assert not hub.isEnabledFor(logging.WARNING)
     assert hub.level == before
+
+
+def test_a_blank_label_line_is_refused_not_dropped(cli_main, gan_vectors, tmp_path):
+    """Dropping it shifted every later label onto the wrong vector ("3 labels for 4 vectors")."""
+    (tmp_path / "labels.txt").write_text("a\nb\n\na\nb\n\n\n")  # blank lines at the end label nothing
+    code, _, err = cli_main("train-gan", str(gan_vectors), "--labels", str(tmp_path / "labels.txt"),
+                            "--steps", "2", "--out", str(tmp_path / "g"))
+    assert_one_line_error(code, err, "labels.txt: line 3 is blank")
+    from textgan.gan import read_labels
+
+    (tmp_path / "ok.txt").write_text("a\nb\na\nb\na\n\n")
+    assert read_labels(tmp_path / "ok.txt", 5) == ["a", "b", "a", "b", "a"]
+
+
+def test_another_artefact_given_as_a_model_is_named(cli_main, faq, gan_vectors, tmp_path):
+    code, _, err = cli_main("train-gan", str(gan_vectors), "--steps", "2", "--batch-size", "4",
+                            "--out", str(tmp_path / "g"))
+    assert code == 0, err
+    (tmp_path / "run").mkdir()
+    import shutil
+
+    shutil.copytree(faq[0], tmp_path / "run" / "model")
+    for folder, what in ((tmp_path / "g", "a generator / scorer folder"),
+                         (tmp_path / "run", "a train-similarity run folder (its model is")):
+        code, _, err = cli_main("encode", str(folder), str(FAQ), "--text-col", "text", "--out", str(tmp_path / "e.npy"))
+        assert_one_line_error(code, err, f"this is {what}", "not a similarity model folder")
+
+
+def test_an_index_whose_encoder_moved_names_the_path_and_the_flag(cli_main, faq, tmp_path):
+    import shutil
+
+    shutil.copytree(faq[0], tmp_path / "m")
+    code, _, err = cli_main("index", str(tmp_path / "m"), str(FAQ), "--text-col", "text", "--out", str(tmp_path / "ix"))
+    assert code == 0, err
+    shutil.move(tmp_path / "m", tmp_path / "moved")
+    code, _, err = cli_main("search", str(tmp_path / "ix"), "reset my password")
+    assert_one_line_error(code, err, f"the index's encoder {tmp_path / 'm'} is missing", "pass --model MODEL")
+    code, out, err = cli_main("search", str(tmp_path / "ix"), "reset my password", "--model", str(tmp_path / "moved"))
+    assert code == 0 and "password" in out, err

@@ -119,7 +119,7 @@ def test_conditional_input_errors(tmp_path):
 def test_read_labels(tmp_path):
     from textgan.gan.conditional import read_labels
 
-    (tmp_path / "l.txt").write_text("a\nb\n\na\n", encoding="utf-8")
+    (tmp_path / "l.txt").write_text("a\nb\na\n\n", encoding="utf-8")  # a blank line inside is refused (round 3)
     (tmp_path / "l.json").write_text('["x", 2]', encoding="utf-8")
     assert read_labels(tmp_path / "l.txt", 3) == ["a", "b", "a"]
     assert read_labels(tmp_path / "l.json") == ["x", "2"]

@@ -239,9 +239,13 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     else:
         try:
             # utf-8-sig: a BOM is not part of the first label
-            labels = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+            labels = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path) from None
+        while labels and not labels[-1]:  # blank lines that end the file label nothing
+            labels.pop()
+        if "" in labels:  # dropping it would shift every later label onto the wrong vector
+            raise InputError(f"line {labels.index('') + 1} is blank: one label a line, one line a vector", path)
     if not labels:
         raise InputError("no labels", path)
     if n is not None and len(labels) != n:

@@ -79,7 +79,8 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
 
     check_finite_rows(arr, "training vectors", path)
     rows = arr.reshape(len(arr), -1)
-    if rows.size and np.abs(rows).max() > MAX_ABS:  # float32 squares and moments overflow past this
-        raise InputError(f"values up to {np.abs(rows).max():.3g}: training overflows float32 beyond "
+    # float(): a float16 array's max compared with 1e6 would cast 1e6 to float16 (an overflow warning)
+    if rows.size and float(np.abs(rows).max()) > MAX_ABS:  # float32 squares and moments overflow past this
+        raise InputError(f"values up to {float(np.abs(rows).max()):.3g}: training overflows float32 beyond "
                          f"{MAX_ABS:g}; standardise the vectors first", path)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))

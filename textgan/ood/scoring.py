@@ -254,7 +254,7 @@ class Scorer:
                     raise InputError("combined cannot combine itself")
             self.components = self._component_names(names)
             if not self.components:
-                raise InputError("the combined score needs an index and/or a model")
+                raise InputError("the combined score needs parts: --index, and/or --gan with a scorer model")
         else:
             self.components = [self.method]
         check_models_used(self.method, self.components, self.models)  # names the model's folder

@@ -166,7 +166,8 @@ def open_index(index, model=None):
     if model is None:
         path = (idx.meta.get("encoder") or {}).get("path")
         if not path or not Path(path).exists():
-            raise InputError("index does not record a usable encoder path: pass the model", index)
+            raise InputError("the index's encoder " + (f"{path} is missing (moved or deleted?)" if path else
+                                                        "path is not recorded") + ": pass --model MODEL", index)
         model = path
     enc = load_encoder(model)
     check_encoder(idx.meta.get("encoder"), enc, "index", folder_of(index))

@@ -67,7 +67,8 @@ class DemoConfig:
             make_objective(self.gan_objective)
         for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
             if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{'--gan-steps' if name == 'gan_steps' else name} must be at least 1, got "
+                                 f"{getattr(self, name)}")
         if not 0 < self.holdout < 1:
             raise InputError(f"holdout must be in (0, 1), got {self.holdout}")
         if not self.sim_lr > 0:
@@ -169,7 +170,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
     if len(ho) < MIN_HELDOUT:
         raise InputError(f"holdout {config.holdout} keeps {len(ho)} sentences out of training; the generation "
-                         f"metrics need at least {MIN_HELDOUT} (add sentences or raise the holdout)", data)
+                         f"metrics need at least {MIN_HELDOUT} (add sentences to the groups)", data)
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries) if queries is not None else []
     scored_pairs = similarity.load_pairs(pairs) if pairs is not None else None
