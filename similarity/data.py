@@ -190,6 +190,9 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
     if not str(path).startswith(HUB_PREFIX) and not p.is_file():
         raise InputError("not a file" if p.exists() else "missing file", p)
     if p.suffix.lower() == ".txt" or text_col is None:
+        if p.suffix.lower() not in (".txt", *FORMATS):  # naming --text-col would only meet the next refusal
+            raise InputError(f"unsupported file type {p.suffix.lower() or '(none)'!r}: a corpus is a .txt file (one "
+                             f"sentence a line) or a data file ({', '.join(FORMATS)}) with --text-col", p)
         if p.suffix.lower() != ".txt":
             raise InputError("pass --text-col to read sentences from a data file", p)
         _check_utf8(p)

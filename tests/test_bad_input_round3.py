@@ -164,3 +164,30 @@ def test_an_index_whose_encoder_moved_names_the_path_and_the_flag(cli_main, faq,
     assert_one_line_error(code, err, f"the index's encoder {tmp_path / 'm'} is missing", "pass --model MODEL")
     code, out, err = cli_main("search", str(tmp_path / "ix"), "reset my password", "--model", str(tmp_path / "moved"))
     assert code == 0 and "password" in out, err
+
+
+def test_a_given_generator_s_base_groups_are_reported_as_its_own(faq, tmp_path):
+    """With --gan, "learned from 0 base groups" was these data's count, not the generator's."""
+    import numpy as np
+
+    import textgan
+    from textgan.gan import make_kind, train_gan
+
+    _, _, groups, vectors = faq
+    g = np.asarray(groups)
+    names = sorted(set(groups))[:3]
+    keep = np.isin(g, names)
+    gan = train_gan(vectors[keep], make_kind("anchored").config(steps=2, batch_size=8), tmp_path / "a",
+                    groups=g[keep].tolist(), progress=False)
+    other = sorted(set(groups))[10]
+    few = np.flatnonzero(g == other)[:2]
+    _, labels, report = textgan.hallucinate(vectors[few], [other] * 2, 3, max_shots=5, gan=gan)
+    assert labels == [other] * 3 and sorted(report["base"]) == names
+
+
+def test_file_messages_say_what_is_wrong(cli_main, faq, tmp_path):
+    (tmp_path / "noext").write_text("hello\nworld\n")
+    code, _, err = cli_main("encode", str(faq[0]), str(tmp_path / "noext"), "--out", str(tmp_path / "e.npy"))
+    assert_one_line_error(code, err, "unsupported file type '(none)': a corpus is a .txt file")
+    code, _, err = cli_main("search", str(faq[0]), "--file", "/dev/null")
+    assert_one_line_error(code, err, "/dev/null: not a regular file")

@@ -134,7 +134,7 @@ def _read_queries(path: str) -> list[str]:
 
     p = Path(path)
     if not p.is_file():
-        raise InputError("missing file", p)
+        raise InputError("not a regular file" if p.exists() else "missing file", p)
     try:
         lines = p.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of the first query
     except UnicodeDecodeError:

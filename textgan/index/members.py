@@ -45,7 +45,8 @@ def split_shards(shards, members: int) -> list:
     from textgan.index.shards import ShardSet
 
     if members > len(shards):
-        raise InputError(f"--members {members} is more than the {len(shards)} shards of this folder", shards.folder)
+        raise InputError(f"--members {members} is more than the {len(shards)} shards of this folder (its encoded "
+                         f"vectors are kept: a rerun with --members {len(shards)} or fewer reuses them)", shards.folder)
     entries = shards.manifest["shards"]
     # cut at the shard boundary nearest each multiple of n / members, keeping >= 1 shard per member
     cuts = [int(np.argmin(np.abs(shards.offsets - shards.n * g / members))) for g in range(1, members)]

@@ -90,6 +90,7 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
         raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment")
     per_group = check_per_group(per_group, len(few), x.shape[1])
     g_arr = np.asarray(groups)
+    trained_here = gan is None
     if gan is None:
         if not base:
             raise InputError(f"no group has --max-shots {max_shots} or more sentences to learn variation from")
@@ -121,7 +122,9 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
             proto = prototype_of(x[g_arr == name]).numpy()
         out.append(model.sample_prototype(per_group, proto, seed=seed + i).numpy())
         labels += [name] * per_group
-    report.update(base={g: int((g_arr == g).sum()) for g in base},
+    # the groups the generator learned from: these data's base groups, or a given generator's own
+    report.update(base={g: int((g_arr == g).sum()) for g in base} if trained_here else
+                  dict.fromkeys(model.groups or []),
                   hallucinated={g: int((g_arr == g).sum()) for g in few}, per_group=per_group)
     return np.concatenate(out).astype(np.float32), labels, report
 
