@@ -191,3 +191,18 @@ def test_file_messages_say_what_is_wrong(cli_main, faq, tmp_path):
     assert_one_line_error(code, err, "unsupported file type '(none)': a corpus is a .txt file")
     code, _, err = cli_main("search", str(faq[0]), "--file", "/dev/null")
     assert_one_line_error(code, err, "/dev/null: not a regular file")
+
+
+def test_a_generator_without_an_encoder_is_decoded_with_a_warning(cli_main, faq, tmp_path):
+    import numpy as np
+
+    from textgan.workflow.core import index_corpus
+
+    np.save(tmp_path / "v.npy", faq[3])
+    code, _, err = cli_main("train-gan", str(tmp_path / "v.npy"), "--steps", "2", "--batch-size", "16",
+                            "--out", str(tmp_path / "g"))
+    assert code == 0, err
+    index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", progress=False)
+    code, _, err = cli_main("generate-embeddings", str(tmp_path / "g"), "--n", "3", "--index", str(tmp_path / "ix"),
+                            "--out", str(tmp_path / "gen"))
+    assert code == 0 and "warning:" in err and "the generator records no encoder" in err, err

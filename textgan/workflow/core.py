@@ -7,6 +7,7 @@ are not: the generator works where gradients exist and retrieval makes its outpu
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -166,8 +167,8 @@ def open_index(index, model=None):
     if model is None:
         path = (idx.meta.get("encoder") or {}).get("path")
         if not path or not Path(path).exists():
-            raise InputError("the index's encoder " + (f"{path} is missing (moved or deleted?)" if path else
-                                                        "path is not recorded") + ": pass --model MODEL", index)
+            raise InputError(f"the index's encoder {path or 'path'} is {'missing' if path else 'not recorded'}: "
+                             "pass --model MODEL", index)
         model = path
     enc = load_encoder(model)
     check_encoder(idx.meta.get("encoder"), enc, "index", folder_of(index))
@@ -225,8 +226,7 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
     scores, ids = idx.search(vectors.astype(np.float32), k)
     out = []
     for row_s, row_i in zip(scores, ids):
-        out.append([{"id": int(i), "text": idx.texts[i],
-                     "group": idx.groups[i] if idx.groups is not None else None,
+        out.append([{"id": int(i), "text": idx.texts[i], "group": idx.groups[i] if idx.groups is not None else None,
                      "score": float(np.clip(s, -1.0, 1.0))}
                     for s, i in zip(row_s, row_i) if i >= 0])
     return out
@@ -251,8 +251,7 @@ def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = 
         check_training_memory(config.resolved(), int(enc.dim))
     texts, groups = read_corpus(corpus, text_col, group_col)
     vectors = enc.encode(texts, progress=progress)
-    return train_gan(vectors, out, config=config, groups=groups,
-                     encoder=encoder_meta(enc, folder_of(model)),
+    return train_gan(vectors, out, config=config, groups=groups, encoder=encoder_meta(enc, folder_of(model)),
                      progress=progress, resume=resume, kind=kind)
 
 
@@ -365,9 +364,11 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
             raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
         # "this encoder": the one that made the GAN's training vectors
         check_same_encoder(idx.meta.get("encoder"), (gen_meta.get("encoder") or {}).get("fingerprint"), "index", where)
+        if not (gen_meta.get("encoder") or {}).get("fingerprint"):  # trained on raw vectors: unchecked
+            warnings.warn(f"{gan_dir}: the generator records no encoder (trained on raw vectors; train-gan --model "
+                          "records it): nothing checks it matches the index's encoder", stacklevel=2)
     vectors = generate(gen, n, seed=seed, group=group)
-    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group,
-                     "vectors": str(npy)}
+    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group, "vectors": str(npy)}
     records = None
     if idx is not None:
         records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
