@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from textgan.common.errors import InputError
@@ -55,6 +57,17 @@ def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, flo
     return {f"loo_top{k}": float(hits[k].mean()) for k in ks}
 
 
+def chance_topk(groups: list[str], k: int) -> float:
+    """Leave-one-out top-k of a random ranking: per row, 1 - C(N-1-m, k) / C(N-1, k), where m is
+    the number of other rows of its group (hypergeometric: none of them among k random others)."""
+    from collections import Counter
+    from math import comb
+
+    n = len(groups)
+    k = min(k, n - 1)
+    return sum(c * (1 - comb(n - c, k) / comb(n - 1, k)) for c in Counter(groups).values()) / n
+
+
 def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[str] | None = None,
              reference_groups: list[str] | None = None, batch_size: int = 256) -> dict:
     """kNN and leave-one-out top-k of `model` on grouped sentences.
@@ -80,6 +93,10 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         ref = model.encode(reference_texts, batch_size=batch_size)
         out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
     out.update(loo_topk(emb, groups))
+    chance = chance_topk(groups, 5)
+    if chance >= 0.5:  # few, large groups: top-5 and top-10 say little (three groups: 1.0 for any model)
+        warnings.warn(f"with {len(set(groups))} groups of these sizes a random ranking already has a same-group "
+                      f"sentence in the top 5 for {chance:.0%} of rows: read loo_top1", stacklevel=2)
     return out
 
 

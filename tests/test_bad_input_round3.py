@@ -206,3 +206,17 @@ def test_a_generator_without_an_encoder_is_decoded_with_a_warning(cli_main, faq,
     code, _, err = cli_main("generate-embeddings", str(tmp_path / "g"), "--n", "3", "--index", str(tmp_path / "ix"),
                             "--out", str(tmp_path / "gen"))
     assert code == 0 and "warning:" in err and "the generator records no encoder" in err, err
+
+
+def test_top_k_on_few_groups_comes_with_its_chance_level(cli_main, faq, tmp_path):
+    from similarity.evaluate import chance_topk
+
+    assert abs(chance_topk(["a", "a", "b", "b"], 1) - 1 / 3) < 1e-12  # one of 3 others is the partner
+    assert chance_topk(["a"] * 8 + ["b"] * 8 + ["c"] * 8, 5) > 0.85
+    lines = FAQ.read_text(encoding="utf-8").splitlines()
+    three = [ln for ln in lines[1:] if ln.endswith((",reset_password", ",change_email", ",change_password"))]
+    (tmp_path / "three.csv").write_text("\n".join([lines[0], *three]) + "\n", encoding="utf-8")
+    code, out, err = cli_main("evaluate-similarity", str(faq[0]), str(tmp_path / "three.csv"), "--teacher", "none")
+    assert code == 0 and "a random ranking already has a same-group sentence in the top 5" in err
+    code, out, err = cli_main("evaluate-similarity", str(faq[0]), str(FAQ), "--teacher", "none")
+    assert code == 0 and "random ranking" not in err  # 66 groups: 6% by chance
