@@ -220,3 +220,12 @@ def test_top_k_on_few_groups_comes_with_its_chance_level(cli_main, faq, tmp_path
     assert code == 0 and "a random ranking already has a same-group sentence in the top 5" in err
     code, out, err = cli_main("evaluate-similarity", str(faq[0]), str(FAQ), "--teacher", "none")
     assert code == 0 and "random ranking" not in err  # 66 groups: 6% by chance
+
+
+def test_mixup_on_one_group_says_it_mixes_within_it(cli_main, faq, tmp_path):
+    lines = FAQ.read_text(encoding="utf-8").splitlines()
+    one = [ln for ln in lines[1:] if ln.endswith(",reset_password")]
+    (tmp_path / "one.csv").write_text("\n".join([lines[0], *one]) + "\n", encoding="utf-8")
+    code, _, err = cli_main("train-outlier", str(faq[0]), str(tmp_path / "one.csv"), "--text-col", "text",
+                            "--group-col", "group", "--steps", "3", "--out", str(tmp_path / "o"))
+    assert code == 0 and "warning: one group: mixup mixes any two of its vectors" in err, err

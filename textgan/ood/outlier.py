@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
@@ -265,10 +266,11 @@ def train_outlier(vectors, config: OutlierConfig = OutlierConfig(), groups: Sequ
         names = [str(s) for s in names_arr]
         singles = int((np.bincount(ids) == 1).sum())
         if singles:
-            import warnings
-
             warnings.warn(f"{singles} group(s) with a single sentence: too few to learn a group from "
                           "(kept as in-domain rows)", stacklevel=2)
+        if len(names) == 1 and cfg.source == "mixup":
+            warnings.warn("one group: mixup mixes any two of its vectors, as without groups (mixtures between "
+                          "groups need two or more)", stacklevel=2)
     seed_all(cfg.seed)
     train, held = (t.numpy() for t in split_holdout(len(x), cfg.holdout, cfg.seed))
     xt, it = x[train], None if ids is None else ids[train]
