@@ -229,3 +229,15 @@ def test_mixup_on_one_group_says_it_mixes_within_it(cli_main, faq, tmp_path):
     code, _, err = cli_main("train-outlier", str(faq[0]), str(tmp_path / "one.csv"), "--text-col", "text",
                             "--group-col", "group", "--steps", "3", "--out", str(tmp_path / "o"))
     assert code == 0 and "warning: one group: mixup mixes any two of its vectors" in err, err
+
+
+def test_a_knn_k_beyond_the_index_is_said(faq, tmp_path):
+    import numpy as np
+
+    from textgan.index.build import build_index
+    from textgan.ood.scoring import Scorer
+
+    idx = build_index(faq[3][:6], faq[1][:6])
+    with pytest.warns(UserWarning, match="--k 50 is more than the index's 6 rows"):
+        s = Scorer("knn", idx, k=50)(faq[3][:2])
+    assert np.allclose(s, (faq[3][:2] @ faq[3][:6].T).mean(1), atol=1e-5)  # the mean over all 6 rows

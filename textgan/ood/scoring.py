@@ -244,6 +244,9 @@ class Scorer:
                  sample_rows: np.ndarray | None = None):
         self.sample_rows = sample_rows
         self.method, self.index, self.models, self.k = make_method(method).name, index, _as_list(models), check_k(k)
+        if self.k > getattr(index, "ntotal", self.k):  # the search returns what there is
+            warnings.warn(f"--k {self.k} is more than the index's {index.ntotal} rows: the knn score averages all "
+                          "of them", stacklevel=2)
         self.groups = groups if groups is not None else getattr(index, "groups", None)
         self._parts: dict[str, object] = {}
         if self.method == "combined":
