@@ -92,7 +92,7 @@ def jitter(x, y, per_class: int, sigma: float, seed: int) -> tuple[np.ndarray, n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/clinc150/data_full.json")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/clinc150/data_full.json"))
     ap.add_argument("--work", default="runs/bench_augment")
     ap.add_argument("--shots", default="5,10")
     ap.add_argument("--seeds", type=int, default=3)
@@ -101,6 +101,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6, help="encoder epochs (on the other 100 intents)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     torch.set_num_threads(1)
     clinc = json.loads(Path(args.data).read_text(encoding="utf-8"))
     intents = sorted({g for _, g in clinc["train"]})

@@ -269,6 +269,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     shots = [int(s) for s in args.shots.split(",") if s]
     check_flags(args, shots)
 

@@ -82,6 +82,9 @@ def main() -> None:
     ap.add_argument("--only-conditional", action="store_true", help="skip the unconditional table")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
 
     import torch
 

@@ -139,6 +139,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     stats.at_least(args.draws, 1, "--draws")
     stats.at_least(args.shots, 2, "--shots")  # one shot per intent is held out to choose settings
     if args.shots > 100:

@@ -100,6 +100,10 @@ def main() -> None:
     ap.add_argument("--keep-env", action="store_true", help="keep OMP_NUM_THREADS/MKL_NUM_THREADS")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` as a package
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     trees = [(lab, Path(p)) for lab, p in (s.split("=", 1) for s in args.trees.split(","))]
     cases = args.cases.split(",")
     loads = [{"idle": False, "busy": True}[x] for x in args.loads.split(",")]

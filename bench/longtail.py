@@ -225,6 +225,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     stats.at_least(args.tail_size, 1, "--tail-size")
     if args.tail_size >= 100:
         stats.refuse(f"--tail-size {args.tail_size} leaves no tail: head intents have 100 train sentences")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/clinc150/data_full.json")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/clinc150/data_full.json"))
     ap.add_argument("--encoder", default=None, help="similarity model folder (default: train one, 10 epochs)")
     ap.add_argument("--work", default="runs/bench_ogan")
     ap.add_argument("--steps", type=int, default=1500)
@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     torch.set_num_threads(1)
     import similarity
     from textgan.gan import OGANConfig, load, train_gan

@@ -282,7 +282,7 @@ def compare(result: dict, raw: dict, family: list[str], n_boot: int) -> dict | N
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/clinc150/data_full.json")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/clinc150/data_full.json"))
     ap.add_argument("--domains", default=None, help="domain -> intents JSON (default: domains.json beside --data)")
     ap.add_argument("--work", default="runs/bench_ood", help="cache of encoders, vectors and models")
     ap.add_argument("--steps", type=int, default=2000, help="training steps of each generative model")
@@ -302,6 +302,9 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--merge", default=None, help="earlier --json files (comma-separated), same --work: one table, CIs")
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     clinc = load_clinc(Path(args.data))

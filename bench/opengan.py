@@ -64,6 +64,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     from bench.stats import at_least, refuse
 
     at_least(args.steps, 1, "--steps")

@@ -431,6 +431,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     import faiss
     import torch
 

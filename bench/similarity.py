@@ -212,6 +212,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
 
     import torch
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # as a script, bench/ comes first and bench/similarity.py hides the package
 
 # GRU rows: TrainConfig overrides on top of TrainConfig(tokenizer="char")
 ROWS = {
@@ -102,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     args, _ = ap.parse_known_args(argv)
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
 
     import torch
 

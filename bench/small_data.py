@@ -84,6 +84,9 @@ def main() -> None:
     ap.add_argument("--generic-unlabeled", type=int, default=None, metavar="N",
                     help="distil also on bench/similarity.py's unlabelled text (STS-B train + N COCO captions)")
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     from bench.stats import refuse
 
     unknown = [r for r in args.rows.split(",") if r not in ROWS]

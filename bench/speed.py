@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     stats.at_least(args.sentences, 1, "--sentences")
     stats.at_least(args.rounds, 1, "--rounds")
     stats.at_least(args.batch_size, 1, "--batch-size")

@@ -23,6 +23,33 @@ def refuse(message: str) -> None:
     raise SystemExit(2)
 
 
+# flags every bench names alike: counts that must be at least 1, and input paths that must exist
+COUNTS = ("threads", "seeds", "steps", "episodes", "per_class", "epochs", "n", "rounds", "repeats", "queries",
+          "jobs", "splits", "gan_steps", "images", "shots", "tail_size")
+INPUTS = ("data", "clinc")
+
+
+def check_flags(args) -> None:
+    """Refuse, before any model loads, the flags every bench shares: a count below 1 (`--threads 0`
+    crashed torch, `--seeds 0` averaged nothing, `--repeats 0` printed NaN tables) and a missing
+    input file (a FileNotFoundError traceback after minutes of work). Bench-specific ranges are
+    checked by each bench."""
+    from pathlib import Path
+
+    for name in COUNTS:
+        v = getattr(args, name, None)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not v >= 1:
+            refuse(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    for name in ("holdout", "test_fraction"):
+        v = getattr(args, name, None)
+        if isinstance(v, float) and not 0 < v < 1:
+            refuse(f"--{name.replace('_', '-')} must be in (0, 1), got {v}")
+    for name in INPUTS:
+        v = getattr(args, name, None)
+        if isinstance(v, (str, Path)) and str(v) and not str(v).startswith("hf:") and not Path(v).exists():
+            refuse(f"{v}: missing file (--{name})")
+
+
 def check_out(out, *inputs) -> None:
     """Refuse a --json output that is one of the bench's input files (it would be overwritten)."""
     from pathlib import Path

@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
     systems = stats.pick(args.systems, SYSTEMS)
     stats.existing(args.coco, args.stsb)
     stats.check_out(args.json, args.coco, args.stsb)

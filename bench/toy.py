@@ -125,6 +125,10 @@ def main() -> None:
                     help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
     ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` as a package
+    from bench import stats as _stats
+
+    _stats.check_flags(args)
 
     datasets, objectives = args.datasets.split(","), [o for o in args.objectives.split(",") if o]
     energy = [e for e in args.energy.split(",") if e]

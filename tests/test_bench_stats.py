@@ -55,3 +55,29 @@ def test_refuse_prints_one_line_and_exits_2(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err == "error: --episodes must be >= 1, got 0\n"
+
+
+@pytest.mark.parametrize("script, flags, needle", [
+    ("similarity_zh.py", ["--splits", "0"], "--splits must be at least 1, got 0"),  # was an import error as a script
+    ("toy.py", ["--jobs", "0"], "--jobs must be at least 1, got 0"),  # was a ValueError traceback
+    ("load.py", ["--repeats", "0"], "--repeats must be at least 1, got 0"),  # was NaN tables, exit 0
+    ("small_data.py", ["--holdout", "0"], "--holdout must be in (0, 1), got 0.0"),  # was a full run
+    ("fewshot.py", ["--threads", "0"], "--threads must be at least 1, got 0"),  # was torch's RuntimeError
+    ("augment.py", ["--data", "/no/such.json"], "/no/such.json: missing file (--data)"),  # was after MiniLM loaded
+])
+def test_every_bench_refuses_shared_flags_before_any_work(tmp_path, script, flags, needle):
+    """Started from another folder, as a script: one line, exit 2, within seconds."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / script), *flags], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [f"error: {needle}"], p.stderr[-2000:]
+
+
+def test_check_flags_lets_valid_flags_through():
+    import argparse
+
+    stats.check_flags(argparse.Namespace(threads=2, seeds=3, holdout=0.25, data=__file__, clinc=None, shots="1,5"))
