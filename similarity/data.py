@@ -141,6 +141,19 @@ def cell_text(v, col: str, row: int, path) -> str:
     return str(v).strip()
 
 
+def as_sentences(texts, what: str = "texts") -> list[str]:
+    """A list of sentences from an API caller: one string (iterated, it became one sentence per
+    character), None, or an item that is not a string (None, 1, b"..." were encoded as the empty
+    sentence) is refused."""
+    if texts is None or isinstance(texts, (str, bytes)):
+        raise InputError(f"{what}: pass a list of sentences, not {'one string' if texts is not None else 'None'}")
+    out = list(texts)
+    bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a sentence")
+    return out
+
+
 def _clean(values: list, col: str, path) -> list[str]:
     """Stripped cells (`cell_text`: a missing, blank or list cell is refused, as `index` and
     `encode` refuse it)."""

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +59,13 @@ def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, flo
     return {f"loo_top{k}": float(hits[k].mean()) for k in ks}
 
 
+def _model(model):
+    """A loaded encoder, or a model folder loaded (the workflow functions take either)."""
+    from similarity.model import load
+
+    return load(model) if isinstance(model, (str, Path)) else model
+
+
 def chance_topk(groups: list[str], k: int) -> float:
     """Leave-one-out top-k of a random ranking: per row, 1 - C(N-1-m, k) / C(N-1, k), where m is
     the number of other rows of its group (hypergeometric: none of them among k random others)."""
@@ -79,12 +88,18 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     Returns:
         dict with `loo_top1`, `loo_top5`, `loo_top10`, `n`, and `knn_top1` when a reference is given.
     """
-    if len(texts) != len(groups):
-        raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
+    from similarity.data import as_sentences
+
+    texts = as_sentences(texts)
+    if groups is None or isinstance(groups, str) or len(texts) != len(groups):
+        raise InputError(f"{len(texts or [])} texts but {len(groups or [])} group labels")
     if len(texts) < 2:
         raise InputError("need at least two sentences to evaluate")
     if len(set(groups)) < 2:  # with one group every neighbour is right: top-k would read 1.0
         raise InputError(f"need at least two groups to evaluate, found {len(set(groups))}")
+    if max(Counter(groups).values()) < 2:  # no sentence has a partner: leave-one-out reads 0.0
+        raise InputError("every group has a single sentence: leave-one-out needs groups of two or more")
+    model = _model(model)
     emb = model.encode(texts, batch_size=batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:
@@ -104,8 +119,17 @@ def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size:
     """Spearman rank correlation between cos(a_i, b_i) and the gold `scores`."""
     from scipy.stats import spearmanr
 
-    if not (len(a) == len(b) == len(scores)) or len(a) < 2:
+    if scores is None or isinstance(scores, (str, bytes)) or not (len(a) == len(b) == len(scores)) or len(a) < 2:
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
+    gold = np.asarray([float(x) if isinstance(x, (int, float, np.number)) and not isinstance(x, bool) else np.nan
+                       for x in scores])
+    if not np.isfinite(gold).all() or np.ptp(gold) == 0:
+        raise InputError("pair scores must be finite numbers, not all equal")
+    model = _model(model)
     ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
-    cos = (ea * eb).sum(1)
-    return float(spearmanr(cos, np.asarray(scores, dtype=np.float64)).statistic)
+    # float round-off is no ranking: cosines equal to 1e-6 are ties (identical sentences gave
+    # cosines 0.9999999-1.0000001 and a Spearman of -0.19)
+    cos = np.round((ea * eb).sum(1).astype(np.float64), 6)
+    if np.ptp(cos) == 0:
+        raise InputError("every pair has the same cosine (identical sentences?): Spearman is undefined")
+    return float(spearmanr(cos, gold).statistic)

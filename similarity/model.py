@@ -134,7 +134,9 @@ class SentenceEncoder:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        texts = [str(t) for t in texts]
+        from similarity.data import as_sentences
+
+        texts = as_sentences(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.backbone != "gru":

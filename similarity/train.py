@@ -106,16 +106,20 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
 
 
 def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, names) -> _Data:
-    if len(texts) != len(groups):
-        raise InputError(f"{len(texts)} texts but {len(groups)} group labels")
+    from similarity.data import as_sentences, is_blank, keep_groups
+
+    texts = as_sentences(texts, "training texts")
+    if groups is None or isinstance(groups, (str, bytes)) or len(texts) != len(groups):
+        raise InputError(f"{len(texts)} texts but {len(groups or [])} group labels (a list, one per text)")
+    if (bad := next((i for i, (t, g) in enumerate(zip(texts, groups)) if is_blank(t) or g is None), None)) is not None:
+        raise InputError(f"row {bad + 1}: blank text or no group label", names[0])
+    texts, groups = keep_groups(texts, list(groups), names[0] or "training data")  # groups of one: as the CLI
     unlabeled = [str(t) for t in unlabeled or []]
-    digest = _sha256(list(texts), list(groups), eval_texts, eval_groups,
-                     *([unlabeled] if unlabeled else []))
+    digest = _sha256(list(texts), list(groups), eval_texts, eval_groups, *([unlabeled] if unlabeled else []))
     texts, groups, n_dup = drop_duplicates(list(texts), list(groups))
     if n_dup:
-        warnings.warn(f"dropped {n_dup} duplicate sentence(s) before the train/held-out split "
-                      "(same text after strip; a text in two groups keeps its first group)",
-                      stacklevel=3)
+        warnings.warn(f"dropped {n_dup} duplicate sentence(s) before the train/held-out split (same text after "
+                      "strip; a text in two groups keeps its first group)", stacklevel=3)
     if len(set(groups)) < 2:
         raise InputError(f"need at least two groups to train (found {len(set(groups))})", names[0])
     if eval_texts is None:
@@ -361,8 +365,7 @@ def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], f
     if folder.main:
         save_checkpoint(folder.checkpoint, run.module.save, run.heads, run.opt,
                         {"config": cfg_json, "groups": names, "data_sha256": data.sha256, "epoch": epoch,
-                         "step": state.step, "best": state.best, "bad": state.bad, "history": state.history},
-                        whole)
+                         "step": state.step, "best": state.best, "bad": state.bad, "history": state.history}, whole)
     folder.log(rec)
     folder.plot(("loss", "heldout_top1"), "curves.png", "similarity training: loss and held-out top-1")
     folder.checkpointed(epoch + 1)

@@ -241,3 +241,54 @@ def test_a_knn_k_beyond_the_index_is_said(faq, tmp_path):
     with pytest.warns(UserWarning, match="--k 50 is more than the index's 6 rows"):
         s = Scorer("knn", idx, k=50)(faq[3][:2])
     assert np.allclose(s, (faq[3][:2] @ faq[3][:6].T).mean(1), atol=1e-5)  # the mean over all 6 rows
+
+
+# --- sweep 4: the Python API -----------------------------------------------------------------
+
+def test_the_api_refuses_one_string_or_non_strings_where_sentences_go(faq, tmp_path):
+    """One string was iterated into one sentence per character; None / 1 / b"x" became the empty sentence."""
+    import numpy as np
+
+    import similarity
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.index.build import build_index
+
+    enc = similarity.load(faq[0])
+    for call, words in ((lambda: enc.encode("hello world"), "not one string"),
+                        (lambda: enc.encode(["ok", None]), "item 2 is NoneType"),
+                        (lambda: enc.encode([b"x"]), "item 1 is bytes"),
+                        (lambda: similarity.evaluate(enc, "abc", "abc"), "not one string"),
+                        (lambda: build_index(faq[3][:5], "abcde"), "not one string"),
+                        (lambda: build_index(faq[3][:2], ["a", "  "]), "text 2 is blank"),
+                        (lambda: textgan.score_texts(enc, "abc", method="knn", index=None), "not one string")):
+        with pytest.raises(InputError, match=words):
+            call()
+    assert enc.encode(("reset my password", np.str_("hi"))).shape == (2, enc.dim)  # any sequence of str
+
+
+def test_spearman_of_round_off_and_evaluate_without_partners_are_refused(faq):
+    import similarity
+    from similarity.evaluate import spearman
+    from textgan.common.errors import InputError
+
+    a = ["reset my password", "where is my order", "cancel my subscription", "book a table for two"]
+    with pytest.raises(InputError, match="every pair has the same cosine"):
+        spearman(faq[0], a, a, [0, 1, 2, 3])  # cosines 1 +- 1e-7 ranked -0.19 before
+    with pytest.raises(InputError, match="not all equal"):
+        spearman(faq[0], a, a[::-1], [1.0] * 4)
+    with pytest.raises(InputError, match="every group has a single sentence"):
+        similarity.evaluate(faq[0], a, ["1", "2", "3", "4"])  # a model folder is loaded too
+
+
+def test_the_training_api_drops_groups_of_one_like_the_cli(tmp_path):
+    import similarity
+    from textgan.common.errors import InputError
+
+    cfg = similarity.TrainConfig(teacher="none", epochs=1)
+    with pytest.raises(InputError, match="no group has two or more sentences"):
+        similarity.train(cfg, [f"sentence {i}" for i in range(10)], [str(i) for i in range(10)], tmp_path / "m",
+                         progress=False)
+    with pytest.raises(InputError, match="row 2: blank text or no group label"):
+        similarity.train(cfg, ["a b", "c d", "e f"], ["x", None, "x"], tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()

@@ -190,12 +190,12 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
         one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
     """
+    from similarity.data import as_sentences, is_blank
+
     check_k(k)
-    queries = list(queries)
+    queries = as_sentences(queries, "queries")
     if not queries:
         raise InputError("no queries given")
-    from similarity.data import is_blank
-
     for i, q in enumerate(queries):
         if is_blank(q):
             raise InputError(f"query {i + 1} is blank")

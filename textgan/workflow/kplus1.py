@@ -116,7 +116,9 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
             raise InputError("the K+1 model does not record a usable encoder path: pass --encoder", model)
     enc = load_encoder(encoder)
     check_same_encoder(rec, enc.fingerprint, "the K+1 model", model, dim=int(enc.dim))
-    sentences = list(sentences)
+    from similarity.data import as_sentences
+
+    sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to classify")
     r = classify_vectors(model, enc.encode(sentences))

@@ -51,11 +51,13 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     make_method(method)
     check_k(k)
     check_tpr(tpr)
-    sentences = list(sentences)
+    from similarity.data import as_sentences
+
+    sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to score")
     if val_in is not None:  # before any model loads
-        _check_validation(list(val_in), tpr, val_in_name)
+        _check_validation(as_sentences(val_in, "validation sentences"), tpr, val_in_name)
     idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
     if idx is not None and idx.ntotal < MIN_GATE_ROWS:  # its rows' scores (and z-scores) have no spread
         raise InputError(f"the index holds {idx.ntotal} sentence(s): too few to score against "
