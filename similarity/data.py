@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences, is_blank  # noqa: F401 (re-exported)
 from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
 # suffix -> (datasets builder, extra kwargs)
@@ -122,15 +123,6 @@ def _load(name: str, p: Path, **kwargs):
         raise dataset_error(exc, p) from None
 
 
-# zero-width characters are not whitespace to str.strip, but a sentence of only them is blank
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-
-
-def is_blank(text: str) -> bool:
-    """Only whitespace and zero-width characters: it would train, index or search as an empty sentence."""
-    return not text.translate(_ZERO_WIDTH).strip()
-
-
 def cell_text(v, col: str, row: int, path) -> str:
     """A text cell as a stripped string. Missing, blank, or not text-like (a list, an object, true /
     false: str() would make "['a', 'b']" a sentence) is refused naming the row; numbers are text."""
@@ -139,19 +131,6 @@ def cell_text(v, col: str, row: int, path) -> str:
     if v is None or (isinstance(v, float) and v != v) or is_blank(str(v)):
         raise InputError(f"row {row}: empty value in column {col!r}", path)
     return str(v).strip()
-
-
-def as_sentences(texts, what: str = "texts") -> list[str]:
-    """A list of sentences from an API caller: one string (iterated, it became one sentence per
-    character), None, or an item that is not a string (None, 1, b"..." were encoded as the empty
-    sentence) is refused."""
-    if texts is None or isinstance(texts, (str, bytes)):
-        raise InputError(f"{what}: pass a list of sentences, not {'one string' if texts is not None else 'None'}")
-    out = list(texts)
-    bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a sentence")
-    return out
 
 
 def _clean(values: list, col: str, path) -> list[str]:

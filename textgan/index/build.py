@@ -52,7 +52,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     from tqdm.auto import tqdm
 
     options = IndexOptions.of(options, **overrides)
-    from similarity.data import as_sentences, is_blank
+    from textgan.common.texts import as_sentences, is_blank
 
     texts = as_sentences(texts)
     if len(texts) == 0:
