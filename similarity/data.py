@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences, is_blank  # noqa: F401 (re-exported)
+from textgan.common.texts import is_blank
 from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
 # suffix -> (datasets builder, extra kwargs)

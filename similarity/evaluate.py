@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences
 
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 
@@ -69,7 +70,6 @@ def _model(model):
 def chance_topk(groups: list[str], k: int) -> float:
     """Leave-one-out top-k of a random ranking: per row, 1 - C(N-1-m, k) / C(N-1, k), where m is
     the number of other rows of its group (hypergeometric: none of them among k random others)."""
-    from collections import Counter
     from math import comb
 
     n = len(groups)
@@ -88,8 +88,6 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     Returns:
         dict with `loo_top1`, `loo_top5`, `loo_top10`, `n`, and `knn_top1` when a reference is given.
     """
-    from similarity.data import as_sentences
-
     texts = as_sentences(texts)
     if groups is None or isinstance(groups, str) or len(texts) != len(groups):
         raise InputError(f"{len(texts or [])} texts but {len(groups or [])} group labels")

@@ -26,6 +26,7 @@ from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
 from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
                                       load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences
 
 SIM_CONFIG = "similarity_config.json"
 FORMAT = "textgan-similarity"
@@ -134,8 +135,6 @@ class SentenceEncoder:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        from similarity.data import as_sentences
-
         texts = as_sentences(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -29,7 +29,7 @@ import torch
 
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
-from similarity.data import drop_duplicates, split_groups, split_whole_groups
+from similarity.data import drop_duplicates, keep_groups, split_groups, split_whole_groups
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
@@ -41,6 +41,7 @@ from textgan.common.artifacts import library_versions, run_lock, save_json
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
+from textgan.common.texts import as_sentences, is_blank
 
 __all__ = ["TrainConfig", "train"]
 
@@ -106,8 +107,6 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
 
 
 def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, names) -> _Data:
-    from similarity.data import as_sentences, is_blank, keep_groups
-
     texts = as_sentences(texts, "training texts")
     if groups is None or isinstance(groups, (str, bytes)) or len(texts) != len(groups):
         raise InputError(f"{len(texts)} texts but {len(groups or [])} group labels (a list, one per text)")

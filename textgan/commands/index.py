@@ -139,7 +139,7 @@ def _read_queries(path: str) -> list[str]:
         lines = p.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of the first query
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", p) from None
-    from similarity.data import is_blank
+    from textgan.common.texts import is_blank
 
     qs = [ln.strip() for ln in lines if not is_blank(ln)]
     if not qs:

@@ -8,6 +8,7 @@ belongs in the one `error:` line.
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from typing import Iterable
 
@@ -20,8 +21,6 @@ def datasets_quietly(python_warnings: bool = True):
     belongs in the one `error:` line, see `dataset_error`) and, unless told not to (a
     generator that yields inside this block must not hold the warnings filters), its warnings."""
     import datasets
-
-    import logging
 
     datasets.disable_progress_bars()
     level = datasets.logging.get_verbosity()

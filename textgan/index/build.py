@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences, is_blank
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
@@ -52,8 +53,6 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     from tqdm.auto import tqdm
 
     options = IndexOptions.of(options, **overrides)
-    from textgan.common.texts import as_sentences, is_blank
-
     texts = as_sentences(texts)
     if len(texts) == 0:
         raise InputError("empty corpus: no texts to index")

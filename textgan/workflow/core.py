@@ -17,6 +17,7 @@ from textgan.common.artifacts import run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
+from textgan.common.texts import as_sentences, is_blank
 from textgan.metrics import typical_nn_cosine
 from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, encoder_meta, normalize_rows,  # noqa: F401 (API)
                                     slerp)
@@ -63,7 +64,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None)
     Unlike training data, a corpus keeps groups of one sentence: every sentence is retrievable.
     """
     import similarity
-    from similarity.data import cell_text, is_blank, read_table
+    from similarity.data import cell_text, read_table
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -190,8 +191,6 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
         one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
     """
-    from similarity.data import as_sentences, is_blank
-
     check_k(k)
     queries = as_sentences(queries, "queries")
     if not queries:
@@ -385,8 +384,6 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
     if steps < 2:
         raise InputError(f"--steps must be at least 2, got {steps}")
-    from similarity.data import is_blank
-
     for name, text in (("A", a), ("B", b)):
         if is_blank(text):
             raise InputError(f"sentence {name} is blank")

@@ -32,6 +32,7 @@ import numpy as np
 from textgan.common.artifacts import (atomic_file, clean_stale_temps, file_sha256, is_nonempty_dir, load_json,
                                       save_json, save_npy)
 from textgan.common.errors import InputError
+from textgan.common.texts import is_blank
 
 from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
 DEFAULT_SHARD_SIZE = 100_000
@@ -54,7 +55,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS, cell_text, is_blank, text_cells
+    from similarity.data import FORMATS, cell_text, text_cells
     from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
     p = Path(path)

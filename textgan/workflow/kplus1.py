@@ -16,6 +16,7 @@ import torch
 
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences
 from textgan.common.vectors import as_matrix, check_same_encoder
 from textgan.gan.saved import record_model_file
 
@@ -116,8 +117,6 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
             raise InputError("the K+1 model does not record a usable encoder path: pass --encoder", model)
     enc = load_encoder(encoder)
     check_same_encoder(rec, enc.fingerprint, "the K+1 model", model, dim=int(enc.dim))
-    from similarity.data import as_sentences
-
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to classify")

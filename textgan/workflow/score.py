@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.common.texts import as_sentences
 from textgan.common.vectors import check_k
 from textgan.ood.gate import MIN_GATE_ROWS, _index_models
 from textgan.workflow.heldout import heldout_scores, model_head, needs_head
@@ -51,8 +52,6 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     make_method(method)
     check_k(k)
     check_tpr(tpr)
-    from similarity.data import as_sentences
-
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to score")
