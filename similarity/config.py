@@ -276,6 +276,8 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("bidirectional", "bidirectional", "True or False", lambda v: isinstance(v, bool)),
     ("tokenizer", "--tokenizer", *_one_of(("teacher",) + tuple(TOKENIZERS))),
     ("embed_init", "--embed-init", *_one_of(get_args(EmbedInit))),
+    ("backbone", "--backbone", "gru, minilm or a local sentence-transformers folder",
+     lambda v: isinstance(v, str) and bool(v.strip())),
     ("teacher", "--teacher", "minilm, none or a local sentence-transformers folder",
      lambda v: isinstance(v, str) and bool(v)),
     ("pooling", "--pooling", *_one_of(POOLINGS)),

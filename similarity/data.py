@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import is_blank
 from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
@@ -45,7 +46,7 @@ def _check_utf8(path: Path) -> None:
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     """Read `columns` of a data file (or, for `hf:owner/name`, a hub dataset's train split)."""
-    path_s = str(path)
+    path_s = str(as_path(path, "the data file"))
     p = Path(path_s)
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:  # e.g. --pair-cols s1,s1: every pair would be a sentence and itself
@@ -178,7 +179,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
         path: .txt file, data file, or `hf:owner/name` for a hub dataset.
         text_col: column to read (required for data files other than .txt).
     """
-    p = Path(path)
+    p = as_path(path, "the data file")
     if not str(path).startswith(HUB_PREFIX) and not p.is_file():
         raise InputError("not a file" if p.exists() else "missing file", p)
     if p.suffix.lower() == ".txt" or text_col is None:

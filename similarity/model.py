@@ -25,6 +25,7 @@ from similarity.gru import TOKENIZER_NAME
 from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
 from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
                                       load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
+from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences
 
@@ -220,7 +221,7 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     """
     if isinstance(path, SentenceEncoder):
         return path
-    path = Path(path)
+    path = as_path(path, "the model")
     if not path.is_dir():
         raise InputError("missing model folder", path)
     if not (path / SIM_CONFIG).is_file():

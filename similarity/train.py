@@ -1,11 +1,10 @@
 """Training a sentence encoder as a classifier over paraphrase groups.
 
-Adam on encoder + loss head, one tqdm bar per epoch, held-out evaluation after each epoch,
-the best model (by held-out top-1) saved to `<out>/model`, early stopping on patience.
-The run folder also gets `config.json` (resolved, with data counts and digest),
-`metrics.jsonl`, `curves.png` and a resumable `checkpoint/` (see `similarity.checkpoint`).
-Duplicate texts are dropped before the train/held-out split; a non-finite loss or weight
-stops the run with an InputError, keeping the last good checkpoint.
+Adam on encoder + loss head, a tqdm bar and a held-out evaluation per epoch, the best model (by
+held-out top-1) saved to `<out>/model`, early stopping on patience. The run folder also gets
+`config.json` (resolved, with data counts and digest), `metrics.jsonl`, `curves.png` and a
+resumable `checkpoint/` (`similarity.checkpoint`). Duplicate texts are dropped before the split;
+a non-finite loss or weight stops the run with an InputError, keeping the last good checkpoint.
 
 With a teacher (`config.teacher`, see `similarity.teacher`), every step adds the
 `similarity.distil.Distiller` terms on the labelled batch plus an equal batch of unlabelled
@@ -179,6 +178,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     """
     from similarity.language import for_language
 
+    if not isinstance(config, TrainConfig):
+        raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only

@@ -299,7 +299,7 @@ def test_bad_inputs_are_input_errors():
     with pytest.raises(InputError, match="NaN"):
         idx.search(np.full((1, 8), np.nan))
     assert idx.search(x[0], k=50)[1].shape == (1, 10)  # k capped at the corpus size
-    with pytest.raises(InputError, match="k must be at least 1, got 0"):
+    with pytest.raises(InputError, match="k must be a whole number >= 1, got 0"):
         idx.search(x[0], k=0)
 
 

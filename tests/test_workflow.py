@@ -147,16 +147,16 @@ def test_bad_inputs_exit_2_with_one_line(built, tmp_path, capsys):
 
 BAD_INPUTS = [
     # (args with {model}, {index}, {gan}, {tmp} placeholders, needles in the error line)
-    (["search", "{index}", "hello", "--k", "0"], ["--k must be at least 1, got 0"]),
-    (["search", "{index}", "hello", "--k", "-5"], ["--k must be at least 1, got -5"]),
+    (["search", "{index}", "hello", "--k", "0"], ["--k must be a whole number >= 1, got 0"]),
+    (["search", "{index}", "hello", "--k", "-5"], ["--k must be a whole number >= 1, got -5"]),
     (["search", "{tmp}/no_index", "hello"], ["no_index", "index folder not found"]),
-    (["generate-embeddings", "{gan}", "--index", "{index}", "--k", "0", "--out", "{tmp}/g"], ["--k must be at least 1"]),
+    (["generate-embeddings", "{gan}", "--index", "{index}", "--k", "0", "--out", "{tmp}/g"], ["--k must be a whole number >= 1"]),
     (["generate-embeddings", "{gan}", "--index", "{index}", "--out", "{index}/g"],
      ["index/g.npy", "--out lies inside"]),
     (["interpolate", "{index}", "", "x"], ["sentence A is blank"]),
     (["interpolate", "{index}", "x", "  "], ["sentence B is blank"]),
-    (["interpolate", "{index}", "a", "b", "--steps", "1"], ["--steps must be at least 2, got 1"]),
-    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--k", "0"], ["--k must be at least 1"]),
+    (["interpolate", "{index}", "a", "b", "--steps", "1"], ["--steps must be a whole number >= 2, got 1"]),
+    (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--k", "0"], ["--k must be a whole number >= 1"]),
     (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "0"], ["--tpr must be in (0, 1), got 0"]),
     (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "1.5"], ["--tpr must be in (0, 1), got 1.5"]),
     (["score", "{model}", "{tmp}/s.txt", "--index", "{index}", "--tpr", "nan"], ["--tpr must be in (0, 1), got nan"]),

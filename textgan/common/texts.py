@@ -2,6 +2,8 @@
 caller (the CLI's readers, the API of `similarity` and `textgan` alike)."""
 from __future__ import annotations
 
+from numbers import Integral
+
 from textgan.common.errors import InputError
 
 # zero-width characters are not whitespace to str.strip, but a sentence of only them is blank
@@ -24,3 +26,17 @@ def as_sentences(texts, what: str = "texts") -> list[str]:
     if bad is not None:
         raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a sentence")
     return out
+
+
+def as_labels(groups, n: int, what: str = "groups") -> list[str]:
+    """One group label per row, as strings: a list of str (or int ids, read as their decimal text).
+    None, one string, a length other than `n` and other items (None, floats, bools) are refused."""
+    if groups is None or isinstance(groups, (str, bytes)):
+        raise InputError(f"{what}: pass one label per row, not {'one string' if groups is not None else 'None'}")
+    out = list(groups)
+    bad = next((i for i, g in enumerate(out) if isinstance(g, bool) or not isinstance(g, (str, Integral))), None)
+    if bad is not None:
+        raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a label")
+    if len(out) != n:
+        raise InputError(f"{what}: {len(out)} labels for {n} rows")
+    return [str(g) for g in out]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgan.common.args import whole
 from textgan.common.errors import InputError
 
 
@@ -57,9 +58,7 @@ def normalize_rows(x: np.ndarray, what: str = "vectors", path=None) -> np.ndarra
 
 def check_k(k, option: str = "--k") -> int:
     """A neighbour count is an integer >= 1 (one above the corpus size is capped by the caller)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"{option} must be at least 1, got {k}")
-    return int(k)
+    return whole(k, option)
 
 
 def flat_search(queries, base, k: int, metric: str = "ip", batch: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +146,19 @@ def check_same_encoder(recorded: dict | None, fingerprint: str | None, what: str
 
 
 def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Points along the great circle from unit vector a to b, shape (steps, D)."""
+    """Points along the great circle from the direction of a to that of b, shape (steps, D)."""
+    steps = whole(steps, "steps", minimum=2)
+    a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    if a.ndim != 1 or a.shape != b.shape or not len(a):
+        raise InputError(f"a and b must be two vectors of one size, got shapes {a.shape} and {b.shape}")
+    for name, v in (("a", a), ("b", b)):
+        if not np.isfinite(v).all() or not np.linalg.norm(v):
+            raise InputError(f"{name} must be a finite, non-zero vector (it has no direction to walk from)")
     a = a / np.linalg.norm(a)
     b = b / np.linalg.norm(b)
     omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
+    if np.pi - omega < 1e-6:  # every great circle joins them: no one path to walk
+        raise InputError("a and b point in opposite directions: the path between them is not unique")
     t = np.linspace(0.0, 1.0, steps)[:, None]
     if omega < 1e-6:  # same direction: nothing to walk
         return np.repeat(a[None], steps, axis=0)

@@ -18,6 +18,7 @@ D(x, p) = psi(phi(x)) + <V p, phi(x)> (Miyato & Koyama 2018, arXiv:1802.05637).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,7 +32,7 @@ from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig
 from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk
-from textgan.gan.saved import SavedModel, as_input, load_weights, pick_generator, rng
+from textgan.gan.saved import SavedModel, as_input, check_sample_count, load_weights, pick_generator, rng
 
 Tensor = torch.Tensor
 GenCond = Literal["concat", "selfmod"]
@@ -182,10 +183,16 @@ def read_prototypes(path: str | Path, names: list[str], dim: int, fallback: Tens
     given = load_json(path)
     if not isinstance(given, dict):
         raise InputError("expected a JSON object {group: vector}", path)
+    if unknown := sorted(set(given) - set(names)):
+        warnings.warn(f"{path}: {len(unknown)} prototype(s) name no training group (e.g. {unknown[0]!r}): unused",
+                      UserWarning, stacklevel=2)
     out = fallback.clone()
     for i, n in enumerate(names):
         if n in given:
-            v = torch.tensor(given[n], dtype=torch.float32)
+            try:
+                v = torch.tensor(given[n], dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError):
+                v = torch.zeros(0)
             if v.shape != (dim,) or not torch.isfinite(v).all() or v.norm() == 0:
                 raise InputError(f"prototype of {n!r} is not a finite non-zero {dim}-d vector", path)
             out[i] = nn.functional.normalize(v, dim=0)
@@ -251,7 +258,10 @@ class SavedAnchored(SavedModel):
     @torch.no_grad()
     def sample_prototype(self, n: int, prototype, seed: int | None = None) -> Tensor:
         """n vectors around any prototype (D,): (n, D)."""
+        n = check_sample_count(n, self.dim)
         p = as_input(np.asarray(prototype, dtype=np.float32).reshape(1, -1), self.dim)
+        if not float(p.norm()):
+            raise InputError("the prototype is an all-zero vector: it has no direction to sample around")
         p = nn.functional.normalize(p, dim=1).expand(n, -1)
         z = torch.randn(n, self.config.noise_dim, generator=rng(seed))
         return self.net(z, p)

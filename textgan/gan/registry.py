@@ -15,6 +15,7 @@ from typing import Sequence
 
 import torch
 
+from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
 from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
@@ -153,7 +154,7 @@ def load(path: str | Path, ema: bool = True) -> SavedModel:
     Returns: an object with `kind`, `dim`, `shape`, `meta`, `config`, `sample(n, seed, group)`
         and, for kinds with a scorer, `score(vectors)` / `score_name`.
     """
-    path = Path(path)
+    path = as_path(path, "the generator")
     info = read_model_config(path)
     kind = KINDS.get(info["kind"])
     if kind is None:

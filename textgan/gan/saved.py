@@ -11,6 +11,7 @@ more like the training data) and `score_name` ("critic" or "energy").
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch import nn
 
 from textgan.common.artifacts import (file_sha256, folder_digests, library_versions, load_json, load_tensors,
                                       save_json, verify_digests)
+from textgan.common.args import seed as check_seed, whole
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 
@@ -104,8 +106,7 @@ def pick_generator(path: Path, ema: bool) -> Path:
 
 def check_sample_count(n, dim: int) -> int:
     """n must be a whole number >= 1 whose (n, dim) float32 output fits in half the free memory."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"--n must be a whole number >= 1, got {n}")
+    n = whole(n, "--n")
     need = int(n) * int(dim) * 4 * 2  # the tensor and its numpy copy
     check_fits(need, f"--n {n}", f"{dim}-d float32 vectors; sample in smaller parts")
     return int(n)
@@ -113,7 +114,8 @@ def check_sample_count(n, dim: int) -> int:
 
 def rng(seed: int | None) -> torch.Generator:
     """A private RNG (the global one is never touched by sampling); None: a fresh seed."""
-    return torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+    seed = check_seed(seed)
+    return torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
 
 
 def as_input(x, dim: int) -> torch.Tensor:
@@ -121,6 +123,14 @@ def as_input(x, dim: int) -> torch.Tensor:
     from textgan.common.vectors import as_matrix
 
     return torch.from_numpy(as_matrix(x, "vectors", dim=dim))
+
+
+def _checked_sample(fn):
+    @functools.wraps(fn)
+    def sample(self, n, seed=None, group=None, **options):
+        n = check_sample_count(n, self.dim)
+        return fn(self, n, seed=check_seed(seed), group=group, **options)
+    return sample
 
 
 class SavedModel:
@@ -147,6 +157,13 @@ class SavedModel:
 
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        """Every kind's `sample` checks its count (whole, >= 1, fits in memory) and seed first: the
+        loaded model is public API (`textgan.load_generator(...).sample(n)`), not only the CLI."""
+        super().__init_subclass__(**kwargs)
+        if "sample" in cls.__dict__:
+            cls.sample = _checked_sample(cls.__dict__["sample"])
 
     def score(self, vectors) -> torch.Tensor:
         raise InputError(f"a {self.kind!r} model has no scorer")

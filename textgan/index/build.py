@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences, is_blank
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
@@ -53,6 +54,8 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     from tqdm.auto import tqdm
 
     options = IndexOptions.of(options, **overrides)
+    if encoder is not None and not isinstance(encoder, dict):
+        raise InputError(f"encoder must be a dict such as encoder_meta(...) (or None), got {type(encoder).__name__}")
     texts = as_sentences(texts)
     if len(texts) == 0:
         raise InputError("empty corpus: no texts to index")
@@ -119,7 +122,7 @@ def load_index(path: str | Path, expect_fingerprint: str | None = None) -> Vecto
     """
     from textgan.common.publish import read_published
 
-    path = Path(path)
+    path = as_path(path, "the index")
     # a rebuild swapped in while this reads is seen (meta.json changed) and the load repeated
     return read_published(path, "meta.json", lambda: _load(path, expect_fingerprint))
 

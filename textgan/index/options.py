@@ -73,8 +73,8 @@ class IndexOptions:
                 raise InputError("--members is for --storage shards")
         if self.rerank is not None and (_not_int(self.rerank) or self.rerank < 0):
             raise InputError(f"rerank must be an integer >= 0, got {self.rerank}")
-        if _not_int(self.seed):
-            raise InputError(f"seed must be an integer, got {self.seed!r}")
+        if _not_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise InputError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
 
     @property
     def recall_target(self) -> float:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from textgan.common.args import number, whole
 from textgan.common.artifacts import run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
@@ -288,6 +289,8 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
             carry_over(make_kind(name).config, PRESETS["embeddings"])
     elif groups is not None and type(config) is GANConfig:
         config = carry_over(AnchoredConfig, config)
+    if kind is not None and type(config) is not make_kind(kind).config:  # silently trained the config's kind
+        raise InputError(f"config is a {type(config).__name__}, kind {kind!r} takes a {make_kind(kind).config.__name__}")
     if prototypes is not None:
         if not isinstance(config, AnchoredConfig):
             raise InputError(f"prototypes are used by the anchored kind only, not {type(config).__name__}")
@@ -335,6 +338,7 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
         novelty_cosine = idx.meta.get("typical_nn_cosine")
         if novelty_cosine is None:
             novelty_cosine = typical_nn_cosine(idx.reconstruct_all())
+    novelty_cosine = number(novelty_cosine, "novelty_cosine", -1.0, 1.0)
     rows = neighbours(idx, v, k)
     return [{"id": i, "neighbours": nb, "novel": bool(nb[0]["score"] < novelty_cosine)}
             for i, nb in enumerate(rows)]
@@ -382,8 +386,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
 
 def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]:
     """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
-    if steps < 2:
-        raise InputError(f"--steps must be at least 2, got {steps}")
+    steps = whole(steps, "--steps", minimum=2)
     for name, text in (("A", a), ("B", b)):
         if is_blank(text):
             raise InputError(f"sentence {name} is blank")

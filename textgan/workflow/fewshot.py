@@ -16,21 +16,40 @@ from typing import Sequence
 
 import numpy as np
 
+from textgan.common.args import seed as check_seed, whole
 from textgan.common.errors import InputError
+from textgan.common.texts import as_labels
 
 
 def check_per_group(per_group, n_groups: int, dim: int) -> int:
     """`per_group` is a whole number >= 1 whose output (n_groups * per_group, dim) fits in memory."""
     from textgan.gan.saved import check_sample_count
 
-    if isinstance(per_group, bool) or not isinstance(per_group, (int, np.integer)) or per_group < 1:
-        raise InputError(f"--per-group must be a whole number >= 1, got {per_group}")
+    per_group = whole(per_group, "--per-group")
     try:
         check_sample_count(int(per_group) * max(n_groups, 1), dim)
     except InputError as exc:  # "--n M would need about ..." -> the same estimate for this option
         raise InputError(f"--per-group {per_group} for {n_groups} groups makes {int(per_group) * n_groups} vectors "
                          f"that{str(exc).split(' would', 1)[1].join([' would', ''])}") from None
     return int(per_group)
+
+
+def check_prototypes(prototypes, dim: int) -> dict[str, np.ndarray]:
+    """{group: finite non-zero (dim,) vector} from a caller, or {} for None."""
+    if prototypes is None:
+        return {}
+    if not isinstance(prototypes, dict):
+        raise InputError(f"prototypes must be a dict {{group: vector}}, got {type(prototypes).__name__}")
+    out = {}
+    for name, v in prototypes.items():
+        try:
+            v = np.asarray(v, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            v = np.zeros(0, np.float32)
+        if v.shape != (dim,) or not np.isfinite(v).all() or not np.linalg.norm(v):
+            raise InputError(f"prototype of group {name!r} must be a finite non-zero {dim}-d vector")
+        out[str(name)] = v
+    return out
 
 
 def encoder_prototypes(enc) -> dict[str, np.ndarray]:
@@ -80,9 +99,9 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
     from textgan.common.vectors import as_matrix, check_same_encoder
 
     x = as_matrix(vectors, "vectors")
-    groups = [str(g) for g in groups]
-    if len(groups) != len(x):
-        raise InputError(f"{len(groups)} group labels for {len(x)} vectors")
+    groups = as_labels(groups, len(x))
+    max_shots, steps, seed = whole(max_shots, "--max-shots", 2), whole(steps, "--steps"), check_seed(seed)
+    prototypes = check_prototypes(prototypes, x.shape[1])
     base, few, skipped = split_groups(groups, max_shots)
     report = {"skipped": {g: "no group label (hallucination needs a named group with at least one sentence)"
                           for g in skipped}}
@@ -114,7 +133,9 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
                        gan if isinstance(gan, (str, Path)) else None, dim=x.shape[1])
     if model.dim != x.shape[1]:
         raise InputError(f"the generator makes {model.dim}-d vectors, the data are {x.shape[1]}-d")
-    prototypes = prototypes or {}
+    if unknown := sorted(set(prototypes) - set(groups)):
+        warnings.warn(f"{len(unknown)} prototype(s) name no group of the data (e.g. {unknown[0]!r}): unused",
+                      UserWarning, stacklevel=2)
     out, labels = [], []
     for i, name in enumerate(few):
         proto = prototypes.get(name)
