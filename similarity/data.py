@@ -70,7 +70,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
             raise InputError("empty dataset", p)
         builder, kwargs = FORMATS[suffix]
         if builder == "csv":
-            _check_header(p, kwargs.get("delimiter", ","))
+            kwargs = {**kwargs, **_header_or_positions(p, kwargs.get("delimiter", ","), columns)}
         ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
     elif p.exists():
         raise InputError("not a file", p)
@@ -78,8 +78,10 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         raise InputError("missing file", p)
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
+        no_header = "" if p.suffix.lower() not in (".csv", ".tsv") else \
+            " (a file without a header row: name its columns by position, counting from 1, e.g. 1,2,3)"
         raise InputError(f"missing column {missing[0]!r}; columns are: "
-                         f"{', '.join(ds.column_names)}", p)
+                         f"{', '.join(ds.column_names)}{no_header}", p)
     if len(ds) == 0:
         raise InputError("empty dataset", p)
     csv_file = p.suffix.lower() == ".csv" and not path_s.startswith(HUB_PREFIX)
@@ -89,15 +91,29 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     return {c: table[c] for c in columns}
 
 
-def _check_header(p: Path, delimiter: str) -> None:
-    """Refuse a header that names a column twice: the reader would rename the second copy
-    ("text.1"), so the file would seem to hold a column it does not have."""
+def _header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
+    """CSV reader arguments for the first row. Columns asked for by position ("1", "2", counting
+    from 1 like `cut -f`) that the first row does not name mean a file without a header (LCQMC,
+    BQ and the original STS-B files have none): every row is data, columns are called "1".."k".
+    Otherwise the first row is the header, refused when it names a column twice: the reader would
+    rename the second copy ("text.1"), so the file would seem to hold a column it does not have."""
     with open(p, encoding="utf-8-sig", newline="") as fh:
-        header = next(csv.reader(fh, delimiter=delimiter), [])
-    names = [h.strip() for h in header]
+        first = next(csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else
+                                csv.QUOTE_MINIMAL), [])
+    names = [h.strip() for h in first]
+    if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
+        raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
+                         f"a tab-separated file, name it .tsv", p)
+    if columns and all(c.isdigit() for c in columns) and not set(columns) <= set(names):
+        bad = [c for c in columns if not 1 <= int(c) <= len(names)]
+        if bad:
+            raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
+                             f"(positions count from 1)", p)
+        return {"header": None, "column_names": [str(i + 1) for i in range(len(names))]}
     twice = [h for i, h in enumerate(names) if h and h in names[:i]]
     if twice:
         raise InputError(f"the header names column {twice[0]!r} twice", p)
+    return {}
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:
