@@ -210,7 +210,9 @@ def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:
 def check_vo_start(cfg: TrainConfig) -> None:
     """The outlier loss must start within the run (also checked when real outliers are given)."""
     if cfg.vo_start > cfg.epochs:
-        raise InputError(f"--vo-start must be at most the last epoch ({cfg.epochs}), got {cfg.vo_start}")
+        raise InputError(f"the outlier loss (--outliers / --virtual-outliers) starts at epoch --vo-start "
+                         f"{cfg.vo_start}{' (its default)' if cfg.vo_start == TrainConfig.vo_start else ''}, after "
+                         f"the last epoch ({cfg.epochs}): pass --vo-start {cfg.epochs} or more --epochs")
 
 
 def _number(v: Any) -> bool:
