@@ -137,3 +137,18 @@ def test_index_and_decode_arguments():
         textgan.decode(x[:2], idx, k="2")  # said "must be at least 1, got 2"
     rows = textgan.decode(x[:2], idx, k=2, novelty_cosine=-1.0)
     assert [r["neighbours"][0]["text"] for r in rows] == texts[:2] and not any(r["novel"] for r in rows)
+
+
+def test_an_output_that_is_a_file_is_one_input_error(tmp_path):
+    """similarity.train / train_gan into a file (or below one) raised FileExistsError from mkdir."""
+    (tmp_path / "afile").write_text("keep me")
+    texts = [f"sentence {i} of group {g}" for g in "abc" for i in range(6)]
+    groups = [g for g in "abc" for _ in range(6)]
+    cfg = similarity.TrainConfig(epochs=1, teacher="none", embed_dim=8, hidden_size=8)
+    with pytest.raises(InputError, match="output folder is a file"):
+        similarity.train(cfg, texts, groups, tmp_path / "afile", progress=False)
+    with pytest.raises(InputError, match="not a folder \\(cannot write below it\\)"):
+        similarity.train(cfg, texts, groups, tmp_path / "afile" / "run", progress=False)
+    with pytest.raises(InputError, match="output folder is a file"):
+        textgan.train_gan(unit(64), tmp_path / "afile", config=textgan.GANConfig(steps=2, batch_size=32))
+    assert (tmp_path / "afile").read_text() == "keep me"

@@ -74,6 +74,31 @@ def test_torchrun_similarity_equals_one_process(tmp_path):
         assert "different training data" in json.loads((tmp_path / f"rank{r}.json").read_text())
 
 
+def test_the_cli_under_torchrun_exits_with_its_own_code(tmp_path):
+    """`torchrun -m cli ...` (README): the job's exit code is the command's, 0 with the model
+    written, 2 with one error line for bad input met after the ranks joined. `cli._leave_torchrun`
+    ends each rank once it has left the group: the interpreter's finalization after that aborted
+    now and then in gloo ("terminate called without an active exception"), failing a finished job."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32))
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    run = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2", "-m", "cli",
+           "train-gan", str(tmp_path / "v.npy"), "--steps", "10", "--no-progress"]
+    p = subprocess.run([*run, "--batch-size", "32", "--out", str(tmp_path / "g")], env=env, cwd=root,
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0 and (tmp_path / "g" / "generator.safetensors").is_file(), p.stderr[-2000:]
+    assert "terminate called" not in p.stderr
+    p = subprocess.run([*run, "--batch-size", "33", "--out", str(tmp_path / "h")], env=env, cwd=root,
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode != 0 and p.stderr.count("error: --batch-size 33 does not split over 2 processes") == 1, \
+        p.stderr[-2000:]
+
+
 def test_isolated_rng_leaves_the_global_streams_where_they_were():
     """What model2vec.distill draws inside `isolated_rng` must not change the next weight init."""
     import random

@@ -302,6 +302,9 @@ def run_lock(out: str | Path) -> Iterator[None]:
     import fcntl
 
     out = Path(out)
+    if out.exists() and not out.is_dir():  # the API's callers too (the CLI checks before any work)
+        raise InputError("output folder is a file", out)
+    check_writable(out)
     try:  # one lock per folder however it is spelled: runs/x, ./runs/../runs/x, a symlink to it
         real = out.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
