@@ -18,7 +18,8 @@ from typing import Iterator
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import is_blank
-from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
+from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, spanning_cell,
+                                   spanning_error)
 
 # suffix -> (datasets builder, extra kwargs)
 # keep_default_na=False: "NA", "null", "None" are sentences, not missing cells (an empty cell is
@@ -55,7 +56,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if path_s.startswith(HUB_PREFIX):
         if not path_s[len(HUB_PREFIX):]:
             raise InputError("empty hub dataset name after 'hf:'", path_s)
-        ds = _load(path_s[len(HUB_PREFIX):], p)
+        ds = _load_hub(path_s[len(HUB_PREFIX):], path_s)
     elif p.is_file():
         suffix = p.suffix.lower()
         if suffix == ".txt":
@@ -128,6 +129,19 @@ def text_cells(builder: str, columns) -> dict:
     """CSV/TSV reader arguments that keep the cells of `columns` as written: pandas would read
     the sentence "007" as 7 and "1e3" as 1000.0."""
     return {"converters": {c: str for c in columns if c}} if builder == "csv" else {}
+
+
+def _load_hub(name: str, where: str):
+    """A hub dataset's train split; from the local cache only when the hub cannot be reached."""
+    with hub_offline_when_unreachable() as reachable:
+        try:
+            return _load(name, where)
+        except InputError as exc:
+            if reachable:
+                raise
+            raise InputError(f"the Hugging Face Hub cannot be reached and the dataset is not in the local cache "
+                             f"({exc.problem[:200]}); download it where there is a network and pass the file",
+                             where) from None
 
 
 def _load(name: str, p: Path, **kwargs):

@@ -13,3 +13,40 @@ def test_outliers_with_one_epoch_name_the_default_vo_start(cli_main, tmp_path):
     assert_one_line_error(code, err, "starts at epoch --vo-start 2 (its default), after the last epoch (1): "
                                      "pass --vo-start 1 or more --epochs")
     assert not (tmp_path / "r" / "model").exists()
+
+
+def test_an_unreachable_hub_reads_the_cache_only_and_says_so(monkeypatch):
+    """Offline, an `hf:` name took 25 s of hub retries before its error; the hub's host is now tried
+    once (a TCP connect) and `datasets` told it is offline: a cached copy loads, else one line."""
+    import socket
+    import time
+
+    import datasets
+    import datasets.config
+    import pytest
+    from huggingface_hub import constants
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    def no_network(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    seen = []
+
+    def cached_only(name, split, **kwargs):  # stands in for datasets: what offline mode it saw
+        seen.append((constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE))
+        if name == "owner/cached":
+            return datasets.Dataset.from_dict({"text": ["a b", "a c", "b c", "b d"], "group": ["x", "x", "y", "y"]})
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(datasets, "load_dataset", cached_only)
+    before = constants.HF_HUB_OFFLINE
+    assert similarity.load_groups("hf:owner/cached")[1] == ["x", "x", "y", "y"]
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="hf:owner/gone: the Hugging Face Hub cannot be reached and the dataset is "
+                                         "not in the local cache"):
+        similarity.load_groups("hf:owner/gone")
+    assert time.perf_counter() - start < 5
+    assert seen == [(True, True), (True, True)] and constants.HF_HUB_OFFLINE == before  # restored
