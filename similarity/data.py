@@ -17,7 +17,7 @@ from typing import Iterator
 
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, spanning_cell,
                                    spanning_error)
 
@@ -42,13 +42,27 @@ def _check_utf8(path: Path) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(f"not valid UTF-8 (line {lineno})", path) from None
+                raise InputError(f"not valid UTF-8 (line {lineno}){_encoding_hint(line, lineno)}", path) from None
+
+
+def _encoding_hint(line: bytes, lineno: int) -> str:
+    """What the bytes probably are and how to re-save them as UTF-8."""
+    if lineno == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return ": it is UTF-16 (Excel's \"Unicode Text\"); re-save it as UTF-8 (iconv -f utf-16 -t utf-8)"
+    for codec, name in (("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")):
+        try:
+            line.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return f": it reads as {name}; re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)"
+    return ""
 
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     """Read `columns` of a data file (or, for `hf:owner/name`, a hub dataset's train split)."""
     path_s = str(as_path(path, "the data file"))
     p = Path(path_s)
+    asked, columns = list(columns), [_column_name(c) for c in columns]
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:  # e.g. --pair-cols s1,s1: every pair would be a sentence and itself
         raise InputError(f"column {twice[0]!r} is named twice among the columns to read "
@@ -60,8 +74,11 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     elif p.is_file():
         suffix = p.suffix.lower()
         if suffix == ".txt":
+            with open(p, "rb") as fh:
+                tabs = fh.readline().count(b"\t")
+            hint = f" (its first line has {tabs + 1} tab-separated fields: rename it .tsv)" if tabs else ""
             raise InputError(f"a .txt file is one sentence a line, without columns; reading column(s) "
-                             f"{', '.join(map(repr, columns))} needs a data file ({', '.join(FORMATS)})", p)
+                             f"{', '.join(map(repr, columns))} needs a data file ({', '.join(FORMATS)}){hint}", p)
         if suffix not in FORMATS:
             raise InputError(f"unsupported file type {suffix or '(none)'!r}; "
                              f"use one of {', '.join(FORMATS)}", p)
@@ -79,7 +96,9 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         raise InputError("missing file", p)
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        no_header = "" if p.suffix.lower() not in (".csv", ".tsv") else \
+        data_like = any(" " in n.strip() or len(n) > 30 or sum(ord(ch) > 0x2E80 for ch in n) >= 6  # CJK sentence
+                        for n in ds.column_names)  # the first row is a sentence, not names
+        no_header = " (name them with --text-col / --group-col / --pair-cols)" if not data_like else \
             " (a file without a header row: name its columns by position, counting from 1, e.g. 1,2,3)"
         raise InputError(f"missing column {missing[0]!r}; columns are: "
                          f"{', '.join(ds.column_names)}{no_header}", p)
@@ -89,32 +108,48 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     table = {c: ds[c] for c in (ds.column_names if csv_file else columns)}
     if csv_file:
         _check_spanning(table, columns, p)
-    return {c: table[c] for c in columns}
+    return {a: table[c] for a, c in zip(asked, columns)}
+
+
+def _column_name(c) -> str:
+    """A column as the API may name it: a string, or an int position (1 = the first column)."""
+    if isinstance(c, str) and c:
+        return c
+    if isinstance(c, int) and not isinstance(c, bool):
+        return str(c) if c >= 1 else "0"  # "0": refused below as outside the columns (positions count from 1)
+    raise InputError(f"a column must be named by a non-empty string or a position (int from 1), got {c!r}")
 
 
 def _header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
     """CSV reader arguments for the first row. Columns asked for by position ("1", "2", counting
-    from 1 like `cut -f`) that the first row does not name mean a file without a header (LCQMC,
-    BQ and the original STS-B files have none): every row is data, columns are called "1".."k".
+    from 1 like `cut -f`) mean a file without a header (LCQMC, BQ and the original STS-B files have
+    none): every row is data, columns are called "1".."k". Only a first row that numbers its
+    columns (0..k-1 or 1..k, as pandas writes) is then a header: LCQMC's first label cell is "1".
     Otherwise the first row is the header, refused when it names a column twice: the reader would
     rename the second copy ("text.1"), so the file would seem to hold a column it does not have."""
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        first = next(csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else
-                                csv.QUOTE_MINIMAL), [])
-    names = [h.strip() for h in first]
+    def first_row(sep: str) -> list[str]:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
+
+    first, extra = first_row(delimiter), {}
     if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
         raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
                          f"a tab-separated file, name it .tsv", p)
-    if columns and all(c.isdigit() for c in columns) and not set(columns) <= set(names):
+    if delimiter == "," and len(semi := first_row(";")) > len(first):  # HWU64, Excel in many locales
+        first, extra = semi, {"delimiter": ";"}
+    names = [h.strip() for h in first]
+    k = len(names)
+    numbered = set(names) in ({str(i) for i in range(k)}, {str(i + 1) for i in range(k)})  # "0,1,2": a header
+    if columns and all(c.isdigit() for c in columns) and not numbered:
         bad = [c for c in columns if not 1 <= int(c) <= len(names)]
         if bad:
             raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
                              f"(positions count from 1)", p)
-        return {"header": None, "column_names": [str(i + 1) for i in range(len(names))]}
+        return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))]}
     twice = [h for i, h in enumerate(names) if h and h in names[:i]]
     if twice:
         raise InputError(f"the header names column {twice[0]!r} twice", p)
-    return {}
+    return extra
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:
@@ -183,6 +218,35 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
     table = read_table(path, [text_col, group_col])
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
     return keep_groups(texts, groups, path, min_groups)
+
+
+def api_rows(texts, groups, eval_texts=None, eval_groups=None) -> tuple:
+    """(texts, groups, eval_texts, eval_groups) from an API caller as lists of str: generators,
+    Series and arrays read once; int labels (pandas.factorize) become their text; None, floats
+    (NaN: a missing label) and a length mismatch are refused (`as_sentences`, `as_labels`)."""
+    texts = as_sentences(texts, "training texts")
+    groups = as_labels(groups, len(texts), "group labels")
+    if eval_texts is not None:
+        eval_texts = as_sentences(eval_texts, "eval texts")
+        eval_groups = None if eval_groups is None else as_labels(eval_groups, len(eval_texts), "eval group labels")
+    return texts, groups, eval_texts, eval_groups
+
+
+def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[str], where) -> tuple[list, list]:
+    """Held-out sentences that are also training sentences, dropped with a counted warning: they made
+    the held-out figure (epoch choice) read 1.0 and the saved held-out vectors, on which `index` and
+    `score` calibrate the gate "on sentences never trained on", partly trained ones."""
+    seen = {t.strip() for t in train_texts}
+    keep = [i for i, t in enumerate(eval_texts) if t.strip() not in seen]
+    if len(keep) == len(eval_texts):
+        return list(eval_texts), list(eval_groups)
+    if len(keep) < 2:
+        raise InputError(f"{len(eval_texts) - len(keep)} of its {len(eval_texts)} sentences are training sentences: "
+                         "held-out data must be sentences the model does not train on", where)
+    warnings.warn(f"{where}: dropped {len(eval_texts) - len(keep)} of {len(eval_texts)} held-out sentence(s) that are "
+                  "also training sentences (they would make the held-out figures and the gate's calibration "
+                  "read trained sentences)", stacklevel=4)
+    return [eval_texts[i] for i in keep], [eval_groups[i] for i in keep]
 
 
 def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1) -> tuple[list[str], list[str]]:

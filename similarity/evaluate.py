@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences
+from textgan.common.texts import as_labels, as_sentences
 
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 
@@ -89,8 +89,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         dict with `loo_top1`, `loo_top5`, `loo_top10`, `n`, and `knn_top1` when a reference is given.
     """
     texts = as_sentences(texts)
-    if groups is None or isinstance(groups, str) or len(texts) != len(groups):
-        raise InputError(f"{len(texts or [])} texts but {len(groups or [])} group labels")
+    groups = as_labels(groups, len(texts), "group labels")  # generators, Series, int ids: read once, as text
     if len(texts) < 2:
         raise InputError("need at least two sentences to evaluate")
     if len(set(groups)) < 2:  # with one group every neighbour is right: top-k would read 1.0
@@ -101,8 +100,10 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     emb = model.encode(texts, batch_size=batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:
-        if reference_groups is None or len(reference_groups) != len(reference_texts):
+        reference_texts = as_sentences(reference_texts, "reference texts")
+        if reference_groups is None:
             raise InputError("reference texts need one group label each")
+        reference_groups = as_labels(reference_groups, len(reference_texts), "reference group labels")
         ref = model.encode(reference_texts, batch_size=batch_size)
         out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
     out.update(loo_topk(emb, groups))

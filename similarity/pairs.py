@@ -86,8 +86,9 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     """
     from similarity.data import _clean, keep_groups, numbers, read_table
 
+    cols = cols.split(",") if isinstance(cols, str) else list(cols)  # "s1,s2,label" as the CLI spells it
     if len(cols) not in (2, 3):
-        raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(cols)!r}")
+        raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(map(str, cols))!r}")
     table = read_table(path, cols)
     a, b = _clean(table[cols[0]], cols[0], path), _clean(table[cols[1]], cols[1], path)
     keep = [True] * len(a)

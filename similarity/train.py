@@ -28,7 +28,7 @@ import torch
 
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
-from similarity.data import drop_duplicates, keep_groups, split_groups, split_whole_groups
+from similarity.data import api_rows, drop_duplicates, drop_seen, keep_groups, split_groups, split_whole_groups
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
@@ -106,9 +106,6 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
 
 
 def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled, names) -> _Data:
-    texts = as_sentences(texts, "training texts")
-    if groups is None or isinstance(groups, (str, bytes)) or len(texts) != len(groups):
-        raise InputError(f"{len(texts)} texts but {len(groups or [])} group labels (a list, one per text)")
     if (bad := next((i for i, (t, g) in enumerate(zip(texts, groups)) if is_blank(t) or g is None), None)) is not None:
         raise InputError(f"row {bad + 1}: blank text or no group label", names[0])
     texts, groups = keep_groups(texts, list(groups), names[0] or "training data")  # groups of one: as the CLI
@@ -136,7 +133,8 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
                      [groups[i] for i in ho], n_dup, digest, unlabeled)
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
         raise InputError("eval data needs at least two sentences with one group label each", names[1])
-    return _Data(texts, groups, list(eval_texts), list(eval_groups), n_dup, digest, unlabeled)
+    eval_texts, eval_groups = drop_seen(eval_texts, eval_groups, texts, names[1] or "eval data")
+    return _Data(texts, groups, eval_texts, eval_groups, n_dup, digest, unlabeled)
 
 
 def no_teacher_for_unlabeled(given: TrainConfig) -> str:
@@ -181,7 +179,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
-    sized = for_data_size(config, len(texts) if hasattr(texts, "__len__") else 0)
+    texts, groups, eval_texts, eval_groups = api_rows(texts, groups, eval_texts, eval_groups)
+    sized = for_data_size(config, len(texts))
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))

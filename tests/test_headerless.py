@@ -55,3 +55,53 @@ def test_a_tab_separated_csv_is_named(tmp_path, cli_main):
         similarity.load_pairs(tmp_path / "sts.csv", "6", "7", "5")
     code, _, err = cli_main("train-similarity", str(tmp_path / "sts.csv"), "--out", str(tmp_path / "m"))
     assert code == 2 and err.strip().endswith("name it .tsv") and len(err.strip().splitlines()) == 1
+
+
+def test_one_position_on_a_file_whose_first_label_is_1_reads_the_sentences(tmp_path):
+    """`--text-col 1` on LCQMC (first label cell "1") read the label column as sentences, exit 0."""
+    (tmp_path / "lcqmc.tsv").write_text(LCQMC)
+    assert similarity.load_texts(tmp_path / "lcqmc.tsv", text_col="1")[2] == "大家觉得她好看吗"
+    assert similarity.load_pairs(tmp_path / "lcqmc.tsv", 1, 2, 3)[2] == [1.0, 1.0, 0.0]  # int positions (API)
+    (tmp_path / "n.csv").write_text("0,1\nhello there,a\nhi there,a\n")  # pandas' numbered header
+    assert similarity.load_groups(tmp_path / "n.csv", text_col="0", group_col="1")[0] == ["hello there", "hi there"]
+
+
+def test_semicolon_files_are_read_and_encodings_named(tmp_path):
+    (tmp_path / "hwu.csv").write_text("userid;intent;answer\n1;set;wake me up at five\n1;set;set an alarm\n"
+                                      "1;play;play jazz\n1;play;play some rock\n")
+    texts, groups = similarity.load_groups(tmp_path / "hwu.csv", text_col="answer", group_col="intent")
+    assert texts[0] == "wake me up at five" and groups == ["set", "set", "play", "play"]
+    (tmp_path / "x.csv").write_text('"text";"category"\r\n"hi, there";"a"\r\n"hello";"a"\r\n', encoding="utf-8-sig")
+    assert similarity.load_groups(tmp_path / "x.csv", text_col="text", group_col="category")[0] == ["hi, there", "hello"]
+    (tmp_path / "gbk.csv").write_bytes("text,group\n你好,a\n".encode("gbk"))
+    with pytest.raises(InputError, match="line 2\\): it reads as GBK/GB18030.*iconv -f gb18030 -t utf-8"):
+        similarity.load_groups(tmp_path / "gbk.csv")
+    (tmp_path / "u16.tsv").write_bytes("text\tgroup\nhi\ta\n".encode("utf-16"))
+    with pytest.raises(InputError, match="it is UTF-16"):
+        similarity.load_groups(tmp_path / "u16.tsv")
+    (tmp_path / "msr.txt").write_text("Quality\t#1 String\t#2 String\n1\ta\tb\n")
+    with pytest.raises(InputError, match="its first line has 3 tab-separated fields: rename it .tsv"):
+        similarity.load_pairs(tmp_path / "msr.txt", "#1 String", "#2 String", "Quality")
+
+
+def test_api_training_rows_from_a_pipeline(tmp_path):
+    """int labels (pandas.factorize) crashed the data digest; generators were indexed; NaN labels
+    made one-sentence groups; eval sentences that are training sentences were kept as held-out."""
+    import warnings
+
+    import numpy as np
+
+    texts = [f"{a} {b}" for a in "abcd" for b in "wxyz"]
+    groups = np.repeat(np.arange(4), 4)  # numpy int64 ids
+    cfg = similarity.TrainConfig(epochs=1, teacher="none", embed_dim=8, hidden_size=8)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        path = similarity.train(cfg, (t for t in texts), iter(groups), tmp_path / "r", progress=False,
+                                eval_texts=texts[:2] + ["e w", "e x"], eval_groups=[0, 0, 1, 1])
+    assert "dropped 2 of 4 held-out sentence(s) that are also training sentences" in " ".join(map(str, (w.message for w in seen)))
+    assert similarity.load(path).encode(["a w"]).shape[0] == 1
+    with pytest.raises(InputError, match="group labels: item 3 is float 'nan', not a label"):
+        similarity.train(cfg, texts, [0, 0, float("nan")] + [1] * 13, tmp_path / "r2", progress=False)
+    with pytest.raises(InputError, match="held-out data must be sentences the model does not train on"):
+        similarity.train(cfg, texts, groups, tmp_path / "r3", eval_texts=texts[:3], eval_groups=[0, 0, 0],
+                         progress=False)
