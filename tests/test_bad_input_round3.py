@@ -289,6 +289,6 @@ def test_the_training_api_drops_groups_of_one_like_the_cli(tmp_path):
     with pytest.raises(InputError, match="no group has two or more sentences"):
         similarity.train(cfg, [f"sentence {i}" for i in range(10)], [str(i) for i in range(10)], tmp_path / "m",
                          progress=False)
-    with pytest.raises(InputError, match="row 2: blank text or no group label"):
+    with pytest.raises(InputError, match="group labels: item 2 is NoneType"):
         similarity.train(cfg, ["a b", "c d", "e f"], ["x", None, "x"], tmp_path / "m", progress=False)
     assert not (tmp_path / "m").exists()

@@ -50,3 +50,14 @@ def test_an_unreachable_hub_reads_the_cache_only_and_says_so(monkeypatch):
         similarity.load_groups("hf:owner/gone")
     assert time.perf_counter() - start < 5
     assert seen == [(True, True), (True, True)] and constants.HF_HUB_OFFLINE == before  # restored
+
+
+def test_the_demo_report_does_not_promise_a_rate_from_two_sentences():
+    """A 36-sentence Chinese demo calibrated its gate on 2 sentences and said it keeps 95%."""
+    from textgan.ood.gate import gate_promise
+
+    rough = gate_promise({"n": 2, "promised_tpr": 0.95, "cross_fitted_tpr": 0.5, "calibrated_on": "held-out"})
+    assert rough == ("calibrated on only 2 sentence(s), so its promise to keep 95% of in-domain queries is rough "
+                     "(cross-fitted estimate 50%)")
+    assert gate_promise({"n": 80, "promised_tpr": 0.95, "calibrated_on": "held-out"}) == \
+        "which keeps 95% of the 80 corpus sentences it was calibrated on (held-out)"

@@ -221,6 +221,21 @@ def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int 
     return np.asarray(scorer(held, exclude_self=False if rows is None else rows), np.float64), what
 
 
+ROUGH_GATE_N = 20  # calibration sentences below which a promised in-domain rate is only a rough one
+
+
+def gate_promise(report: dict | None) -> str:
+    """The demo report's words for what a gate's threshold keeps, honest about a small calibration set."""
+    if not report or report.get("n") is None:
+        return "which keeps 95% of corpus sentences it did not fit on"
+    n, tpr = int(report["n"]), float(report.get("promised_tpr", 0.95))
+    if n >= ROUGH_GATE_N:
+        return f"which keeps {tpr:.0%} of the {n} corpus sentences it was calibrated on ({report.get('calibrated_on')})"
+    cross = report.get("cross_fitted_tpr")
+    return (f"calibrated on only {n} sentence(s), so its promise to keep {tpr:.0%} of in-domain queries is rough"
+            + ("" if cross is None else f" (cross-fitted estimate {cross:.0%})"))
+
+
 def _fit_report(scorer: Scorer, val: np.ndarray, threshold: float, tpr: float, held_rows) -> dict:
     """What a threshold promises and reaches: the share of the calibration sentences it keeps, a
     2-fold cross-fitted estimate of that share on new sentences (fit on one half, measured on the

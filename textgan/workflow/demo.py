@@ -21,6 +21,7 @@ from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_fo
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
+from textgan.ood.gate import gate_promise
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
 MIN_HELDOUT = 6
@@ -359,7 +360,7 @@ def _report(r: dict, search_rows, decoded) -> str:
     if search_rows:
         g = search_rows[0][2]
         lines += [f"In domain: the `{g['method']}` score (the default of `textgan score`) is at least "
-                  f"{g['threshold']:.3f}, which keeps 95% of corpus sentences it did not fit on; other "
+                  f"{g['threshold']:.3f}, {gate_promise((r['index'].get('gate') or {}).get('report'))}; other "
                   f"queries are marked **out of domain** and their nearest sentence is no answer.", "",
                   "| query | nearest sentence | group | cosine | in domain |", "|---|---|---|---|---|"]
         lines += [f"| {q} | {h['text']} | {h['group']} | {h['score']:.3f} | "
