@@ -61,3 +61,15 @@ def test_the_demo_report_does_not_promise_a_rate_from_two_sentences():
                      "(cross-fitted estimate 50%)")
     assert gate_promise({"n": 80, "promised_tpr": 0.95, "calibrated_on": "held-out"}) == \
         "which keeps 95% of the 80 corpus sentences it was calibrated on (held-out)"
+
+
+def test_train_gan_names_the_vectors_file_and_a_table_given_as_labels(cli_main, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(48, 8)).astype(np.float32))
+    code, _, err = cli_main("train-gan", str(tmp_path / "v.npy"), "--out", str(tmp_path / "g"))
+    assert_one_line_error(code, err, f"{tmp_path / 'v.npy'}: only 48 training rows, fewer than one batch")
+    (tmp_path / "lab.csv").write_text("text,category\n" + "".join(f"s{i},c{i % 3}\n" for i in range(48)))
+    code, _, err = cli_main("train-gan", str(tmp_path / "v.npy"), "--labels", str(tmp_path / "lab.csv"),
+                            "--batch-size", "16", "--out", str(tmp_path / "g"))
+    assert_one_line_error(code, err, "49 labels for 48 vectors (a labels file is one label a line, not a table")

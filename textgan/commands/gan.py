@@ -178,8 +178,13 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
             raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
         data = load_vectors(vectors, key=key, column=vector_col)
         groups = read_labels(labels, len(data)) if labels else None
-        path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
-                                  resume=resume)
+        try:
+            path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
+                                      resume=resume)
+        except InputError as exc:  # "only 48 training rows ...": the vectors file is the one to look at
+            if exc.path is None and "training" in exc.problem:
+                raise InputError(exc.problem, vectors) from None
+            raise
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here; one line is enough

@@ -249,5 +249,8 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     if not labels:
         raise InputError("no labels", path)
     if n is not None and len(labels) != n:
-        raise InputError(f"{len(labels)} labels for {n} vectors", path)
+        table = Path(path).suffix.lower() in (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+        raise InputError(f"{len(labels)} labels for {n} vectors" + (
+            " (a labels file is one label a line, not a table: for a data file's column pass the corpus with "
+            "--model and --group-col)" if table else ""), path)
     return labels

@@ -170,7 +170,7 @@ def open_index(index, model=None):
         path = (idx.meta.get("encoder") or {}).get("path")
         if not path or not Path(path).exists():
             raise InputError(f"the index's encoder {path or 'path'} is {'missing' if path else 'not recorded'}: "
-                             "pass --model MODEL", index)
+                             "pass --model MODEL (model= in Python)", index)
         model = path
     enc = load_encoder(model)
     check_encoder(idx.meta.get("encoder"), enc, "index", folder_of(index))
