@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import re
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -108,7 +109,24 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     table = {c: ds[c] for c in (ds.column_names if csv_file else columns)}
     if csv_file:
         _check_spanning(table, columns, p)
+    if p.suffix.lower() == ".tsv":
+        table = {c: _csv_unquoted(table[c], c, p) for c in columns}
     return {a: table[c] for a, c in zip(asked, columns)}
+
+
+_CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _csv_unquoted(values: list, col: str, p: Path) -> list:
+    """A TSV column written with CSV quoting (pandas and `datasets` `to_csv(sep="\t")` quote cells
+    holding a quote: '"He said ""hi""."') read as the text it stands for, with a warning. Only when
+    a cell shows the doubled quotes: a sentence that merely starts and ends with a quote is kept."""
+    quoted = [isinstance(v, str) and _CSV_QUOTED.fullmatch(v) is not None for v in values]
+    if not any(q and '""' in v[1:-1] for q, v in zip(quoted, values)):
+        return values
+    warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells (\"...\"\"...\"): read without their quoting "
+                  f"({sum(quoted)} cell(s))", UserWarning, stacklevel=4)
+    return [v[1:-1].replace('""', '"') if q else v for q, v in zip(quoted, values)]
 
 
 def _column_name(c) -> str:

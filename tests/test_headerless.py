@@ -105,3 +105,14 @@ def test_api_training_rows_from_a_pipeline(tmp_path):
     with pytest.raises(InputError, match="held-out data must be sentences the model does not train on"):
         similarity.train(cfg, texts, groups, tmp_path / "r3", eval_texts=texts[:3], eval_groups=[0, 0, 0],
                          progress=False)
+
+
+def test_a_tsv_written_with_csv_quoting_is_read_as_its_text(tmp_path):
+    """pandas' to_csv(sep="\\t") quotes cells holding a quote; they were trained with the quoting."""
+    (tmp_path / "q.tsv").write_text('sentence1\tsentence2\tlabel\n'
+                                    '"He said ""the card is blocked"" and left."\t"""Blocked,"" he said."\t1\n'
+                                    '"Hello," he said.\tFine "thanks"\t0\n')
+    with pytest.warns(UserWarning, match="column 'sentence1' has CSV-style quoted cells"):
+        a, b, _ = similarity.load_pairs(tmp_path / "q.tsv", "sentence1", "sentence2", "label")
+    assert a == ['He said "the card is blocked" and left.', '"Hello," he said.']  # MRPC-style quotes kept
+    assert b == ['"Blocked," he said.', 'Fine "thanks"']
