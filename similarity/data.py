@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import math
 import random
-import re
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from similarity.file_quirks import csv_unquoted, encoding_hint, header_or_positions
+from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import as_labels, as_sentences, is_blank
@@ -43,20 +44,8 @@ def _check_utf8(path: Path) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(f"not valid UTF-8 (line {lineno}){_encoding_hint(line, lineno)}", path) from None
+                raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(line, lineno)}", path) from None
 
-
-def _encoding_hint(line: bytes, lineno: int) -> str:
-    """What the bytes probably are and how to re-save them as UTF-8."""
-    if lineno == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return ": it is UTF-16 (Excel's \"Unicode Text\"); re-save it as UTF-8 (iconv -f utf-16 -t utf-8)"
-    for codec, name in (("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")):
-        try:
-            line.decode(codec)
-        except UnicodeDecodeError:
-            continue
-        return f": it reads as {name}; re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)"
-    return ""
 
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
@@ -68,7 +57,12 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if twice:  # e.g. --pair-cols s1,s1: every pair would be a sentence and itself
         raise InputError(f"column {twice[0]!r} is named twice among the columns to read "
                          f"({', '.join(map(repr, columns))})", p)
-    if path_s.startswith(HUB_PREFIX):
+    if (picked := split_of(path_s)) is not None or read_splits_first(p):
+        import datasets
+
+        f, split = picked or (p, None)
+        ds = datasets.Dataset.from_dict(split_table(f, split))
+    elif path_s.startswith(HUB_PREFIX):
         if not path_s[len(HUB_PREFIX):]:
             raise InputError("empty hub dataset name after 'hf:'", path_s)
         ds = _load_hub(path_s[len(HUB_PREFIX):], path_s)
@@ -89,7 +83,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
             raise InputError("empty dataset", p)
         builder, kwargs = FORMATS[suffix]
         if builder == "csv":
-            kwargs = {**kwargs, **_header_or_positions(p, kwargs.get("delimiter", ","), columns)}
+            kwargs = {**kwargs, **header_or_positions(p, kwargs.get("delimiter", ","), columns)}
         ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
     elif p.exists():
         raise InputError("not a file", p)
@@ -110,23 +104,14 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if csv_file:
         _check_spanning(table, columns, p)
     if p.suffix.lower() == ".tsv":
-        table = {c: _csv_unquoted(table[c], c, p) for c in columns}
+        table = {c: csv_unquoted(table[c], c, p) for c in columns}
     return {a: table[c] for a, c in zip(asked, columns)}
 
 
-_CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
-
-def _csv_unquoted(values: list, col: str, p: Path) -> list:
-    """A TSV column written with CSV quoting (pandas and `datasets` `to_csv(sep="\t")` quote cells
-    holding a quote: '"He said ""hi""."') read as the text it stands for, with a warning. Only when
-    a cell shows the doubled quotes: a sentence that merely starts and ends with a quote is kept."""
-    quoted = [isinstance(v, str) and _CSV_QUOTED.fullmatch(v) is not None for v in values]
-    if not any(q and '""' in v[1:-1] for q, v in zip(quoted, values)):
-        return values
-    warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells (\"...\"\"...\"): read without their quoting "
-                  f"({sum(quoted)} cell(s))", UserWarning, stacklevel=4)
-    return [v[1:-1].replace('""', '"') if q else v for q, v in zip(quoted, values)]
+def read_splits_first(p: Path) -> bool:
+    """A .json file of named splits (CLINC150's data_full.json): read by `similarity.splits`."""
+    return p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None
 
 
 def _column_name(c) -> str:
@@ -137,37 +122,6 @@ def _column_name(c) -> str:
         return str(c) if c >= 1 else "0"  # "0": refused below as outside the columns (positions count from 1)
     raise InputError(f"a column must be named by a non-empty string or a position (int from 1), got {c!r}")
 
-
-def _header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
-    """CSV reader arguments for the first row. Columns asked for by position ("1", "2", counting
-    from 1 like `cut -f`) mean a file without a header (LCQMC, BQ and the original STS-B files have
-    none): every row is data, columns are called "1".."k". Only a first row that numbers its
-    columns (0..k-1 or 1..k, as pandas writes) is then a header: LCQMC's first label cell is "1".
-    Otherwise the first row is the header, refused when it names a column twice: the reader would
-    rename the second copy ("text.1"), so the file would seem to hold a column it does not have."""
-    def first_row(sep: str) -> list[str]:
-        with open(p, encoding="utf-8-sig", newline="") as fh:
-            return next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
-
-    first, extra = first_row(delimiter), {}
-    if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
-        raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
-                         f"a tab-separated file, name it .tsv", p)
-    if delimiter == "," and len(semi := first_row(";")) > len(first):  # HWU64, Excel in many locales
-        first, extra = semi, {"delimiter": ";"}
-    names = [h.strip() for h in first]
-    k = len(names)
-    numbered = set(names) in ({str(i) for i in range(k)}, {str(i + 1) for i in range(k)})  # "0,1,2": a header
-    if columns and all(c.isdigit() for c in columns) and not numbered:
-        bad = [c for c in columns if not 1 <= int(c) <= len(names)]
-        if bad:
-            raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
-                             f"(positions count from 1)", p)
-        return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))]}
-    twice = [h for i, h in enumerate(names) if h and h in names[:i]]
-    if twice:
-        raise InputError(f"the header names column {twice[0]!r} twice", p)
-    return extra
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:
@@ -292,7 +246,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
         text_col: column to read (required for data files other than .txt).
     """
     p = as_path(path, "the data file")
-    if not str(path).startswith(HUB_PREFIX) and not p.is_file():
+    if not str(path).startswith(HUB_PREFIX) and not p.is_file() and split_of(str(p)) is None:
         raise InputError("not a file" if p.exists() else "missing file", p)
     if p.suffix.lower() == ".txt" or text_col is None:
         if p.suffix.lower() not in (".txt", *FORMATS):  # naming --text-col would only meet the next refusal

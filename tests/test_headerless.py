@@ -116,3 +116,23 @@ def test_a_tsv_written_with_csv_quoting_is_read_as_its_text(tmp_path):
         a, b, _ = similarity.load_pairs(tmp_path / "q.tsv", "sentence1", "sentence2", "label")
     assert a == ['He said "the card is blocked" and left.', '"Hello," he said.']  # MRPC-style quotes kept
     assert b == ['"Blocked," he said.', 'Fine "thanks"']
+
+
+def test_a_json_file_of_splits_is_read_one_split_at_a_time(tmp_path):
+    """CLINC150's data_full.json: {"train": [[sentence, intent], ...], ...} said "missing column 'text'"."""
+    import json
+
+    rows = [["what is my balance", "balance"], ["how much money do i have", "balance"],
+            ["freeze my card", "freeze"], ["block my card please", "freeze"]]
+    (tmp_path / "data_full.json").write_text(json.dumps({"oos_val": [["tell me a joke", "oos"]], "train": rows,
+                                                         "val": rows[:2] + rows[2:]}))
+    texts, groups = similarity.load_groups(f"{tmp_path / 'data_full.json'}:train")
+    assert texts == [r[0] for r in rows] and groups == ["balance", "balance", "freeze", "freeze"]
+    with pytest.raises(InputError, match="holds the splits oos_val, train, val of \\[sentence, label\\] pairs: "
+                                         "pick one as data_full.json:train"):
+        similarity.load_groups(tmp_path / "data_full.json")
+    with pytest.raises(InputError, match="has no split 'tset'"):
+        similarity.load_texts(f"{tmp_path / 'data_full.json'}:tset", text_col="text")
+    (tmp_path / "plain.json").write_text(json.dumps([{"text": "a b", "group": "x"}]))
+    with pytest.raises(InputError, match="picks a split of a JSON file of splits"):
+        similarity.load_groups(f"{tmp_path / 'plain.json'}:train")

@@ -1,0 +1,70 @@
+"""What real files hold beyond the plain format: header-less tables read by position, `;` as the
+CSV separator, TSV cells written with CSV quoting, and the encoding of a file that is not UTF-8."""
+from __future__ import annotations
+
+import csv
+import re
+import warnings
+from pathlib import Path
+
+from textgan.common.errors import InputError
+
+
+def encoding_hint(line: bytes, lineno: int) -> str:
+    """What the bytes probably are and how to re-save them as UTF-8."""
+    if lineno == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return ": it is UTF-16 (Excel's \"Unicode Text\"); re-save it as UTF-8 (iconv -f utf-16 -t utf-8)"
+    for codec, name in (("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")):
+        try:
+            line.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return f": it reads as {name}; re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)"
+    return ""
+
+
+def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
+    """CSV reader arguments for the first row. Columns asked for by position ("1", "2", counting
+    from 1 like `cut -f`) mean a file without a header (LCQMC, BQ and the original STS-B files have
+    none): every row is data, columns are called "1".."k". Only a first row that numbers its
+    columns (0..k-1 or 1..k, as pandas writes) is then a header: LCQMC's first label cell is "1".
+    Otherwise the first row is the header, refused when it names a column twice: the reader would
+    rename the second copy ("text.1"), so the file would seem to hold a column it does not have."""
+    def first_row(sep: str) -> list[str]:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
+
+    first, extra = first_row(delimiter), {}
+    if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
+        raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
+                         f"a tab-separated file, name it .tsv", p)
+    if delimiter == "," and len(semi := first_row(";")) > len(first):  # HWU64, Excel in many locales
+        first, extra = semi, {"delimiter": ";"}
+    names = [h.strip() for h in first]
+    k = len(names)
+    numbered = set(names) in ({str(i) for i in range(k)}, {str(i + 1) for i in range(k)})  # "0,1,2": a header
+    if columns and all(c.isdigit() for c in columns) and not numbered:
+        bad = [c for c in columns if not 1 <= int(c) <= len(names)]
+        if bad:
+            raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
+                             f"(positions count from 1)", p)
+        return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))]}
+    twice = [h for i, h in enumerate(names) if h and h in names[:i]]
+    if twice:
+        raise InputError(f"the header names column {twice[0]!r} twice", p)
+    return extra
+
+
+_CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def csv_unquoted(values: list, col: str, p: Path) -> list:
+    """A TSV column written with CSV quoting (pandas and `datasets` `to_csv(sep="\t")` quote cells
+    holding a quote: '"He said ""hi""."') read as the text it stands for, with a warning. Only when
+    a cell shows the doubled quotes: a sentence that merely starts and ends with a quote is kept."""
+    quoted = [isinstance(v, str) and _CSV_QUOTED.fullmatch(v) is not None for v in values]
+    if not any(q and '""' in v[1:-1] for q, v in zip(quoted, values)):
+        return values
+    warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells (\"...\"\"...\"): read without their quoting "
+                  f"({sum(quoted)} cell(s))", UserWarning, stacklevel=4)
+    return [v[1:-1].replace('""', '"') if q else v for q, v in zip(quoted, values)]

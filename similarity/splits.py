@@ -1,0 +1,59 @@
+"""JSON files of named splits, each a list of [sentence, label] pairs (CLINC150's data_full.json:
+{"train": [["what is my balance", "balance"], ...], "val": ..., "oos_train": ...}).
+
+`FILE.json:SPLIT` reads one split as columns `text` and `group` (the readers' defaults), so
+`textgan train-similarity data_full.json:train --eval-data data_full.json:val` works as it is;
+the file without a split is refused naming its splits.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textgan.common.errors import InputError
+
+MAX_PEEK_BYTES = 512 * 2**20  # a splits file is read whole; larger JSON goes to `datasets` as usual
+
+
+def split_of(path_s: str) -> tuple[Path, str] | None:
+    """(file, split) for `FILE.json:SPLIT` when FILE.json exists and the name as a whole does not."""
+    head, sep, split = path_s.rpartition(":")
+    if sep and split and head.lower().endswith(".json") and Path(head).is_file() and not Path(path_s).exists():
+        return Path(head), split
+    return None
+
+
+def read_splits(p: Path) -> dict[str, list] | None:
+    """The file's {split: [[sentence, label], ...]} when it is a splits file, else None."""
+    if p.suffix.lower() != ".json" or p.stat().st_size > MAX_PEEK_BYTES:
+        return None
+    with open(p, encoding="utf-8-sig") as fh:
+        if fh.read(1024).lstrip()[:1] != "{":
+            return None
+        fh.seek(0)
+        try:
+            data = json.load(fh)
+        except ValueError:
+            return None
+    pairs = lambda v: isinstance(v, list) and bool(v) and all(  # noqa: E731
+        isinstance(r, list) and len(r) == 2 and all(isinstance(c, (str, int)) for c in r) for r in v)
+    if isinstance(data, dict) and data and all(pairs(v) for v in data.values()):
+        return data
+    return None
+
+
+def split_table(p: Path, split: str | None) -> dict[str, list]:
+    """Columns {"text": [...], "group": [...]} of one split; a splits file without one is refused."""
+    splits = read_splits(p)
+    if splits is None:
+        if split is not None:
+            raise InputError(f"':{split}' picks a split of a JSON file of splits ({{\"train\": [[sentence, label], "
+                             "...], ...}}); this file is not one", p)
+        return {}
+    if split is None or split not in splits:
+        names = ", ".join(splits)
+        what = "holds" if split is None else f"has no split {split!r}; it holds"
+        raise InputError(f"{what} the splits {names} of [sentence, label] pairs: pick one as "
+                         f"{p.name}:{'train' if 'train' in splits else next(iter(splits))} (columns text and group)", p)
+    rows = splits[split]
+    return {"text": [str(r[0]) for r in rows], "group": [str(r[1]) for r in rows]}
