@@ -58,6 +58,14 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
 _CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
 
+def unquote_cell(v):
+    """One TSV cell with CSV quoting read as its text (streamed readers decide cell by cell: a
+    writer that quotes a cell holding a quote always doubles it, so the doubled quote is the sign)."""
+    if isinstance(v, str) and '""' in v[1:-1] and _CSV_QUOTED.fullmatch(v):
+        return v[1:-1].replace('""', '"')
+    return v
+
+
 def csv_unquoted(values: list, col: str, p: Path) -> list:
     """A TSV column written with CSV quoting (pandas and `datasets` `to_csv(sep="\t")` quote cells
     holding a quote: '"He said ""hi""."') read as the text it stands for, with a warning. Only when

@@ -136,3 +136,25 @@ def test_a_json_file_of_splits_is_read_one_split_at_a_time(tmp_path):
     (tmp_path / "plain.json").write_text(json.dumps([{"text": "a b", "group": "x"}]))
     with pytest.raises(InputError, match="picks a split of a JSON file of splits"):
         similarity.load_groups(f"{tmp_path / 'plain.json'}:train")
+
+
+def test_encode_reads_positions_splits_and_quoted_tsv_cells_too(cli_main, faq, tmp_path):
+    """`encode` streams its corpus with its own reader: `--text-col 1` on LCQMC gave it the labels."""
+    import json
+
+    (tmp_path / "lcqmc.tsv").write_text(LCQMC)
+    code, _, err = cli_main("encode", str(faq[0]), str(tmp_path / "lcqmc.tsv"), "--text-col", "1",
+                            "--out", str(tmp_path / "e1"))
+    assert code == 0, err
+    rows = [json.loads(ln)["text"] for ln in (tmp_path / "e1" / "shard-00000.texts.jsonl").read_text().splitlines()]
+    assert rows == [ln.split("\t")[0] for ln in LCQMC.splitlines()]
+    (tmp_path / "d.json").write_text(json.dumps({"train": [["a b", "x"], ["c d", "y"]],
+                                                 "val": [['"He said ""hi""."', "x"], ["e f", "y"]]}))
+    code, _, err = cli_main("encode", str(faq[0]), f"{tmp_path / 'd.json'}:train", "--text-col", "text",
+                            "--out", str(tmp_path / "e2"))
+    assert code == 0 and "(2 sentences)" in _ + err, err
+    (tmp_path / "q.tsv").write_text('text\n"He said ""hi""."\nplain\n')
+    code, _, err = cli_main("encode", str(faq[0]), str(tmp_path / "q.tsv"), "--text-col", "text",
+                            "--out", str(tmp_path / "e3"))
+    rows = [json.loads(ln)["text"] for ln in (tmp_path / "e3" / "shard-00000.texts.jsonl").read_text().splitlines()]
+    assert code == 0 and rows == ['He said "hi".', "plain"], err

@@ -56,9 +56,19 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
     from similarity.data import FORMATS, cell_text, text_cells
+    from similarity.file_quirks import header_or_positions, unquote_cell
+    from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
     p = Path(path)
+    picked = split_of(str(p))
+    if picked is not None or (p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None):
+        table = split_table(*(picked or (p, None)))  # CLINC150's data_full.json:train (similarity.splits)
+        for col in (text_col, group_col):
+            if col not in (None, "text", "group"):
+                raise InputError(f"missing column {col!r}; a split's columns are: text, group", p)
+        yield from zip(table["text"], table["group"] if group_col else [None] * len(table["text"]))
+        return
     if not p.is_file():
         raise InputError("not a file" if p.exists() else "missing file", p)
     suffix = p.suffix.lower()
@@ -86,6 +96,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     import datasets
 
     builder, kwargs = FORMATS[suffix]
+    if builder == "csv":  # header-less files read by position, `;` CSVs (similarity.file_quirks)
+        kwargs = {**kwargs, **header_or_positions(p, kwargs.get("delimiter", ","), [c for c in (text_col, group_col) if c])}
     try:
         with datasets_quietly(python_warnings=False):
             ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
@@ -96,7 +108,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                     raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
                 if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
                     raise spanning_error(p, col, i + 1)
-                t = cell_text(row[text_col], text_col, i + 1, p)
+                t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
                 g = row.get(group_col) if group_col else None
                 if g is not None:
                     g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
@@ -126,10 +138,12 @@ def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
     """What a folder is made from. The corpus by its content (sha256, streamed once: reading costs
     far less than encoding): name and size alone let an edited corpus of the same size resume onto
     stale shards, and two corpora of one name and size mix into one "complete" folder."""
-    p = Path(corpus)
+    from similarity.splits import split_of
+
+    p = (split_of(str(corpus)) or (Path(corpus), None))[0]  # data_full.json:val: the file (name keeps the split)
     return {"format": FORMAT, "version": 1, "fingerprint": enc.fingerprint, "dim": int(enc.dim),
             "shard_size": int(shard_size),
-            "corpus": {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p), "text_col": text_col,
+            "corpus": {"name": Path(corpus).name, "bytes": p.stat().st_size, "sha256": file_sha256(p), "text_col": text_col,
                        "group_col": group_col}}
 
 
