@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import csv_unquoted, encoding_hint, header_or_positions
+from similarity.file_quirks import csv_unquoted, empty_cells_note, encoding_hint, header_or_positions, trailing_empty_rows
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -105,7 +105,9 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         _check_spanning(table, columns, p)
     if p.suffix.lower() == ".tsv":
         table = {c: csv_unquoted(table[c], c, p) for c in columns}
-    return {a: table[c] for a, c in zip(asked, columns)}
+    if (end := trailing_empty_rows(table, p)) == 0:
+        raise InputError("empty dataset (every row is empty)", p)
+    return {a: table[c][:end] for a, c in zip(asked, columns)}
 
 
 
@@ -174,7 +176,10 @@ def cell_text(v, col: str, row: int, path) -> str:
 def _clean(values: list, col: str, path) -> list[str]:
     """Stripped cells (`cell_text`: a missing, blank or list cell is refused, as `index` and
     `encode` refuse it)."""
-    return [cell_text(v, col, i + 1, path) for i, v in enumerate(values)]
+    try:
+        return [cell_text(v, col, i + 1, path) for i, v in enumerate(values)]
+    except InputError as exc:
+        raise InputError(exc.problem + empty_cells_note(values), exc.path) from None
 
 
 def load_groups(path: str | Path, text_col: str = "text", group_col: str = "group",

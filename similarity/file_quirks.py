@@ -1,5 +1,6 @@
 """What real files hold beyond the plain format: header-less tables read by position, `;` as the
-CSV separator, TSV cells written with CSV quoting, and the encoding of a file that is not UTF-8."""
+CSV separator, TSV cells written with CSV quoting, the empty rows a spreadsheet leaves at the end,
+and the encoding of a file that is not UTF-8."""
 from __future__ import annotations
 
 import csv
@@ -76,3 +77,32 @@ def csv_unquoted(values: list, col: str, p: Path) -> list:
     warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells (\"...\"\"...\"): read without their quoting "
                   f"({sum(quoted)} cell(s))", UserWarning, stacklevel=4)
     return [v[1:-1].replace('""', '"') if q else v for q, v in zip(quoted, values)]
+
+
+def empty_row(cells) -> bool:
+    """Every cell missing or blank: the ",,," rows Excel writes below the data."""
+    return all(v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+               for v in cells)
+
+
+def trailing_empty_rows(table: dict[str, list], p) -> int:
+    """How many rows at the end of `table` (all its columns) are empty; said in a warning. Only
+    trailing ones are skipped: dropping an empty row inside would shift every later row number
+    an error names, so those are refused as an empty cell of that row."""
+    n = len(next(iter(table.values()), []))
+    end = n
+    while end > 0 and empty_row(values[end - 1] for values in table.values()):
+        end -= 1
+    if 0 < end < n:
+        warnings.warn(f"{p}: skipped {n - end} empty row(s) at the end of the file", UserWarning, stacklevel=4)
+    return end
+
+
+def empty_cells_note(values: list) -> str:
+    """" (N of M rows have an empty cell there)" for an error about the first one: a corpus with a few
+    empty cells (QQP has two) is fixed by dropping those rows, one with many by another column."""
+    from textgan.common.texts import is_blank
+
+    n = sum(1 for v in values if v is None or (isinstance(v, float) and v != v) or is_blank(str(v)))
+    return f" ({n:,} of {len(values):,} rows have an empty cell there: drop those rows or name another column)" \
+        if n > 1 else ""

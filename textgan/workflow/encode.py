@@ -56,7 +56,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
     from similarity.data import FORMATS, cell_text, text_cells
-    from similarity.file_quirks import header_or_positions, unquote_cell
+    from similarity.file_quirks import empty_row, header_or_positions, unquote_cell
     from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
 
@@ -102,7 +102,13 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         with datasets_quietly(python_warnings=False):
             ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
                                        **text_cells(builder, [text_col, group_col]))
+            pending = []  # empty rows held back: skipped at the end of the file, refused inside
             for i, row in enumerate(ds):
+                if empty_row(row.values()):
+                    pending.append(i)
+                    continue
+                if pending:
+                    cell_text("", text_col, pending[0] + 1, p)  # raises: an empty row inside the data
                 if text_col not in row or (group_col and group_col not in row):
                     missing = text_col if text_col not in row else group_col
                     raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
@@ -113,6 +119,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 if g is not None:
                     g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
                 yield t, g
+            if pending:
+                warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable input

@@ -1,0 +1,68 @@
+"""Bad inputs of the 2026-12-05 round: what public files and spreadsheets hold at their edges."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from textgan.common.errors import InputError
+
+
+def _readers():
+    import similarity
+    from textgan.workflow.core import read_corpus
+    from textgan.workflow.encode import stream_rows
+
+    return {"load_groups": lambda p: similarity.load_groups(p)[0],
+            "load_texts": lambda p: similarity.load_texts(p, "text"),
+            "load_pairs": lambda p: similarity.load_pairs(p, "text", "group", "score")[0],
+            "read_corpus": lambda p: read_corpus(p, "text", "group")[0],
+            "stream_rows": lambda p: [t for t, _ in stream_rows(p, "text", "group")]}
+
+
+ROWS = [("reset my password", "a", "1"), ("forgot my password", "a", "2"),
+        ("where is my parcel", "b", "3"), ("track my parcel", "b", "4")]
+
+
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "load_pairs", "read_corpus", "stream_rows"])
+def test_empty_rows_a_spreadsheet_leaves_at_the_end_are_skipped_and_said(tmp_path, reader):
+    """Excel's CSV export writes ",,," rows below the data: they refused the whole file as
+    "row 5: empty value in column 'text'"."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,group,score\n" + "".join(",".join(r) + "\n" for r in ROWS) + ",,\n,,\n", encoding="utf-8")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = _readers()[reader](path)
+    assert list(got) == [r[0] for r in ROWS]
+    assert any("skipped 2 empty row(s) at the end of the file" in str(w.message) for w in seen)
+
+
+@pytest.mark.parametrize("reader", ["load_groups", "load_texts", "read_corpus", "stream_rows"])
+def test_an_empty_row_inside_the_data_is_refused_with_its_row(tmp_path, reader):
+    """Only trailing rows are skipped: dropping one inside would shift the row every later error names."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,group,score\n" + ",".join(ROWS[0]) + "\n,,\n"
+                    + "".join(",".join(r) + "\n" for r in ROWS[1:]), encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2: empty value in column 'text'"):
+        _readers()[reader](path)
+
+
+def test_a_file_of_only_empty_rows_is_an_empty_dataset(tmp_path):
+    import similarity
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,group\n,\n,\n", encoding="utf-8")
+    with pytest.raises(InputError, match="empty dataset"):
+        similarity.load_groups(path)
+
+
+def test_a_few_empty_cells_are_counted_in_the_error(tmp_path):
+    """QQP has two empty questions among 404,290 rows: the error says how many rows to drop."""
+    import similarity
+
+    path = tmp_path / "d.tsv"
+    rows = [("reset my password", "a"), ("", "a"), ("where is my parcel", "b"), ("", "b"), ("track it", "b")]
+    path.write_text("text\tgroup\n" + "".join(f"{t}\t{g}\n" for t, g in rows), encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2: empty value in column 'text' \(2 of 5 rows have an empty cell "
+                                         r"there: drop those rows or name another column\)"):
+        similarity.load_groups(path)
