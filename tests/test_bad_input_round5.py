@@ -66,3 +66,43 @@ def test_a_few_empty_cells_are_counted_in_the_error(tmp_path):
     with pytest.raises(InputError, match=r"row 2: empty value in column 'text' \(2 of 5 rows have an empty cell "
                                          r"there: drop those rows or name another column\)"):
         similarity.load_groups(path)
+
+
+def _named(tmp_path):
+    train = tmp_path / "tr.csv"
+    train.write_text("sentence,label\n" + "".join(f"word{g} thing{i} item{g * 7 + i},g{g}\n"
+                                                  for g in range(3) for i in range(5)), encoding="utf-8")
+    ev = tmp_path / "ev.csv"
+    ev.write_text("text,intent\n" + "".join(f"word{g} other{i},g{g}\n" for g in range(3) for i in range(2)),
+                  encoding="utf-8")
+    return train, ev
+
+
+def test_eval_data_with_other_column_names_is_read_by_eval_cols(cli_main, tmp_path):
+    """--eval-data had to use DATA's column names, and its missing-column error pointed at --text-col."""
+    import json
+
+    from helpers import assert_one_line_error
+
+    train, ev = _named(tmp_path)
+    base = ["train-similarity", str(train), "--text-col", "sentence", "--group-col", "label", "--eval-data", str(ev),
+            "--teacher", "none", "--epochs", "1"]
+    code, _, err = cli_main(*base, "--out", str(tmp_path / "a"))
+    assert_one_line_error(code, err, str(ev), "missing column 'sentence'; columns are: text, intent "
+                                             "(name them with --eval-cols TEXT,GROUP)")
+    code, _, err = cli_main(*base, "--eval-cols", "text", "--out", str(tmp_path / "b"))
+    assert_one_line_error(code, err, "--eval-cols must name 2 columns", "got 'text'")
+    code, out, err = cli_main(*base, "--eval-cols", "text,intent", "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert (config["n_train"], config["n_eval"]) == (15, 6)  # all of DATA trains; the 6 of ev.csv judge
+
+
+def test_eval_cols_without_eval_data_is_refused(cli_main, tmp_path):
+    from helpers import assert_one_line_error
+
+    train, _ = _named(tmp_path)
+    code, _, err = cli_main("train-similarity", str(train), "--text-col", "sentence", "--group-col", "label",
+                            "--eval-cols", "text,intent", "--out", str(tmp_path / "a"))
+    assert_one_line_error(code, err, "--eval-cols names the columns of --eval-data: pass --eval-data too")
+    assert not (tmp_path / "a").exists()

@@ -27,6 +27,9 @@ from textgan.common.errors import InputError
                    "(default: label 1 of 0/1 labels).")
 @click.option("--eval-data", default=None,
               help="Held-out grouped data (same columns; with --pair-cols a pair file too).")
+@click.option("--eval-cols", default=None,
+              help="Columns of --eval-data when they are named otherwise than DATA's: TEXT,GROUP (with "
+                   "--pair-cols: A,B or A,B,LABEL).")
 @click.option("--eval-fraction", type=float, default=None,
               help="Share of each group held out when no --eval-data (default 0.2); when most groups are "
                    "too small for that (pairs), this share of the groups is held out whole.")
@@ -111,7 +114,7 @@ from textgan.common.errors import InputError
               help="Tail = groups with fewer training sentences (default: half the median group's).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @progress_option(quiet_alias=True)
-def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out_dir, eval_data, eval_fraction,
+def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out_dir, eval_data, eval_cols, eval_fraction,
                          resume, progress, unlabeled, max_unlabeled, teacher_cache, outliers_file,
                          **overrides) -> None:
     """Train a sentence encoder on grouped paraphrases in DATA (csv/tsv/json/jsonl/parquet,
@@ -150,7 +153,10 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
     with warnings_as_lines():
         if pair_cols is None and positive_min is not None:
             raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
-        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col, pair_cols, positive_min)
+        if eval_cols is not None and eval_data is None:
+            raise InputError("--eval-cols names the columns of --eval-data: pass --eval-data too", data)
+        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col, pair_cols, positive_min,
+                                                 eval_cols, "--eval-cols")
         extra = None
         if unlabeled:
             from similarity.distil import load_unlabeled
@@ -193,23 +199,38 @@ def _shape(model) -> str:
 
 
 def _grouped(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
-             positive_min: float | None = None):
+             positive_min: float | None = None, other_cols: str | None = None, cols_option: str | None = None):
     """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
-    file, --eval-data or --reference, else (None, None)). With `pair_cols` both are pair files
-    whose paraphrase pairs are joined into groups (similarity.pairs)."""
+    file, --eval-data or --reference, else (None, None)), the second read by `other_cols` when
+    given. With `pair_cols` both are pair files whose paraphrase pairs are joined into groups
+    (similarity.pairs)."""
     import similarity
 
     if pair_cols is not None:
         from similarity.pairs import load_pair_groups
 
-        cols = [c.strip() for c in pair_cols.split(",")]
-
-        def read(path, min_groups=1):
+        def read(path, cols, min_groups=1):
             return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
+        own = [c.strip() for c in pair_cols.split(",")]
     else:
-        def read(path, min_groups=1):
-            return similarity.load_groups(path, text_col, group_col, min_groups=min_groups)
-    return read(data, min_groups=2), read(other) if other else (None, None)
+        def read(path, cols, min_groups=1):
+            return similarity.load_groups(path, *cols, min_groups=min_groups)
+        own = [text_col, group_col]
+    first = read(data, own, min_groups=2)
+    if not other:
+        return first, (None, None)
+    cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
+    if other_cols is not None and not (len(cols) == len(own) or (pair_cols and len(cols) in (2, 3))):
+        raise InputError(f"--eval-cols must name {len(own)} columns like "
+                         f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
+                         f"got {other_cols!r}", other)
+    try:
+        return first, read(other, cols)
+    except InputError as exc:
+        if cols_option and other_cols is None and exc.problem.startswith("missing column"):  # hint: DATA's options
+            raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
+                             f"{'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'})", exc.path) from None
+        raise
 
 
 def _echo_heldout(path) -> None:
