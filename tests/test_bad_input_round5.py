@@ -106,3 +106,18 @@ def test_eval_cols_without_eval_data_is_refused(cli_main, tmp_path):
                             "--eval-cols", "text,intent", "--out", str(tmp_path / "a"))
     assert_one_line_error(code, err, "--eval-cols names the columns of --eval-data: pass --eval-data too")
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("terminal, flag, hidden", [(False, None, True), (True, None, False),
+                                                    (True, "--no-progress", True), (False, "--progress", False)])
+def test_library_progress_bars_follow_our_own(cli_main, monkeypatch, tmp_path, terminal, flag, hidden):
+    """transformers' "Loading weights: 100%|####|" bars were written into logs (stderr not a
+    terminal) while our own bars were off there."""
+    import textgan.commands.common as common
+
+    calls = []
+    monkeypatch.setattr(common, "stderr_is_terminal", lambda: terminal)
+    monkeypatch.setattr(common, "hide_library_progress_bars", lambda: calls.append(1))
+    cli_main("encode", str(tmp_path / "no-model"), str(tmp_path / "t.txt"), "--out", str(tmp_path / "v.npy"),
+             *([flag] if flag else []))
+    assert bool(calls) is hidden

@@ -89,7 +89,8 @@ def computing_command(cmd: click.Command) -> click.Command:
     def run(*args, threads=None, **kwargs):
         check_seed(kwargs.get("seed"))
         apply_threads(threads if threads is not None else default_threads())
-        if kwargs.get("quiet") is True or kwargs.get("progress") is False:
+        if kwargs.get("quiet") is True or kwargs.get("progress") is False or \
+                (kwargs.get("progress") is None and not stderr_is_terminal()):  # logs: no "Loading weights" bars
             hide_library_progress_bars()
         return callback(*args, **kwargs)
 
