@@ -60,6 +60,28 @@ def check_transformer_folder(folder: Path, option: str, use: str) -> None:
         types = []
     if any(isinstance(t, str) and t.startswith("encoder.") for t in types):
         raise InputError(f"a textgan GRU encoder cannot be {option}; {use}", folder)
+    check_safetensors(folder)
+
+
+def check_safetensors(folder: Path) -> None:
+    """A sentence-transformers folder whose weights are only pickles (pytorch_model.bin) is refused:
+    user files are never unpickled. Saving it once with sentence-transformers converts it."""
+    if not any(folder.rglob("*.safetensors")):
+        raise InputError("holds no .safetensors weights (a pytorch_model.bin is a pickle, never read here); "
+                         "convert it where you trust it: SentenceTransformer(folder).save(new_folder)", folder)
+
+
+def plain_st(path: Path) -> "SentenceEncoder":
+    """A sentence-transformers folder that textgan did not write (a model from the hub, saved
+    locally), used as it is: no recorded digests to check, the fingerprint of its weights and
+    tokenizer names it in indexes and runs."""
+    check_transformer_folder(path, "the model", "a textgan GRU folder needs its similarity_config.json")
+    module = load_st(path)
+    if non_finite_tensors(module.state_dict()):
+        raise InputError("weights contain NaN or inf", path)
+    info = {"format": FORMAT, "backbone": "sentence-transformers", "fingerprint": _fingerprint(path),
+            "plain_sentence_transformers": True, "source": str(path)}
+    return SentenceEncoder(module, "sentence-transformers", info)
 
 
 def resolve_backbone(backbone: str) -> str:
@@ -216,14 +238,23 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     with an InputError naming the file, and so are folders without digests (checking cannot be
     switched off by editing the config).
 
+    A sentence-transformers folder textgan did not write (no similarity_config.json: a model saved
+    from the hub) is used as it is if its weights are safetensors (`plain_st`); `"minilm"` names
+    the packaged all-MiniLM-L6-v2.
+
     Args:
-        path: folder written by `SentenceEncoder.save` / `similarity.train` (or a `SentenceEncoder`).
+        path: folder written by `SentenceEncoder.save` / `similarity.train`, a sentence-transformers
+            folder, `"minilm"` (or a `SentenceEncoder`).
     """
     if isinstance(path, SentenceEncoder):
         return path
     path = as_path(path, "the model")
+    if str(path) == "minilm" and not path.exists() and minilm_path() is not None:
+        path = minilm_path()  # the name every --teacher option takes
     if not path.is_dir():
         raise InputError("missing model folder", path)
+    if not (path / SIM_CONFIG).is_file() and (path / "modules.json").is_file():
+        return plain_st(path)
     if not (path / SIM_CONFIG).is_file():
         what = _other_artefact(path)
         if what:

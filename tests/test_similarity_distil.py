@@ -158,6 +158,15 @@ def _broken_st_folder(d: Path) -> Path:
     f = d / "broken_st"
     f.mkdir(exist_ok=True)
     (f / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "nope.Module"}]')
+    (f / "model.safetensors").write_bytes(b"")
+    return f
+
+
+def _pickle_only_st_folder(d: Path) -> Path:
+    f = d / "pickled_st"
+    f.mkdir(exist_ok=True)
+    (f / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]')
+    (f / "pytorch_model.bin").write_bytes(b"\x80\x04not read")
     return f
 
 
@@ -172,6 +181,8 @@ BAD = [
     ("teacher-not-st", lambda d: ["--teacher", _bad_teacher_folder(d)],
      ["not_st", "not a sentence-transformers model folder"]),
     ("teacher-broken", lambda d: ["--teacher", _broken_st_folder(d)], ["broken_st", "cannot load"]),
+    ("teacher-pickle-only", lambda d: ["--teacher", _pickle_only_st_folder(d)],
+     ["pickled_st", "holds no .safetensors weights"]),
     ("unlabeled-empty", lambda d: ["--unlabeled", d / "empty.txt"], ["empty.txt", "empty"]),
     ("unlabeled-not-utf8", lambda d: ["--unlabeled", d / "latin1.txt"], ["latin1.txt", "UTF-8 (line 2)"]),
     ("unlabeled-huge", lambda d: ["--unlabeled", d / "many.txt", "--max-unlabeled", "5"],

@@ -296,6 +296,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         scored = similarity.load_pairs(pairs, *cols)
         check_ranked(scored[2], pairs)
     teach = _evaluation_teacher(teacher, enc)
+    _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
 
     def figures(encoder) -> dict:
         out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
@@ -316,6 +317,19 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
                             "pair_ap", "pair_accuracy", "pair_f1") if k in result]
         rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
         click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
+
+
+def _warn_language(enc, model: str, teach, texts: list[str]) -> None:
+    """A `warning:` line for the model or teacher whose model card reads none of the sentences'
+    CJK language (similarity.language)."""
+    from similarity.language import scoring_warning
+
+    shown = [(model, enc.info.get("source", model))] if enc.backbone == "sentence-transformers" else []
+    said = set()
+    for name, folder in shown + ([(teach.name, teach.path)] if teach is not None else []):
+        if Path(folder).resolve() not in said and (msg := scoring_warning(name, folder, texts)) is not None:
+            said.add(Path(folder).resolve())
+            click.echo(f"warning: {msg}", err=True)
 
 
 def _evaluation_teacher(name, enc):

@@ -24,10 +24,11 @@ from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, enco
                                     slerp)
 
 
-# --- encoding ----------------------------------------------------------------------------
-
 def folder_of(thing):
     """The folder a caller named, or None for an already loaded encoder/model/index (for records, errors)."""
+    if str(thing) == "minilm" and not Path(thing).exists():  # the packaged model's name: record its folder
+        from similarity.model import minilm_path
+        return minilm_path() or thing
     return thing if isinstance(thing, (str, Path)) else None
 
 
@@ -60,10 +61,8 @@ def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = 
 
 
 def read_corpus(path, text_col: str | None = None, group_col: str | None = None):
-    """(texts, groups-or-None) from a .txt (one sentence a line) or a data file.
-
-    Unlike training data, a corpus keeps groups of one sentence: every sentence is retrievable.
-    """
+    """(texts, groups-or-None) from a .txt (one sentence a line) or a data file. Unlike training
+    data, a corpus keeps groups of one sentence: every sentence is retrievable."""
     import similarity
     from similarity.data import cell_text, read_table
 
