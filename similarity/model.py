@@ -227,7 +227,13 @@ def _other_artefact(path: Path) -> str | None:
     if (path / "model").is_dir() and (path / "model" / SIM_CONFIG).is_file():
         return f"a train-similarity run folder (its model is {path / 'model'})"
     if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
-        return "a generator / scorer folder (train-gan, train-outlier, train-kplus1)"
+        try:
+            hf = "model_type" in load_json(path / "config.json")
+        except (InputError, TypeError):
+            hf = False
+        return ("a transformers model without sentence-transformers' modules.json (save it with "
+                "SentenceTransformer(folder).save(new_folder) to choose its pooling)") if hf else \
+            "a generator / scorer folder (train-gan, train-outlier, train-kplus1)"
     return None
 
 

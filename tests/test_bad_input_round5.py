@@ -179,3 +179,19 @@ def test_evaluating_an_english_model_on_chinese_pairs_warns(cli_main, tmp_path):
 
     code, _, err = cli_main("evaluate-similarity", "minilm", str(FAQ), "--teacher", "none")
     assert code == 0 and "warning:" not in err
+
+
+@needs_minilm
+def test_a_transformers_folder_without_modules_json_is_named_as_such(tmp_path):
+    """It was called "a generator / scorer folder" (config.json beside safetensors)."""
+    import shutil
+
+    import similarity
+    from similarity.model import minilm_path
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(minilm_path() / name, folder / name)
+    with pytest.raises(InputError, match="a transformers model without sentence-transformers' modules.json"):
+        similarity.load(folder)
