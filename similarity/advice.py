@@ -49,3 +49,14 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray, history: list[dict],
     save_json({"epoch": best["epoch"], "model": model, "teacher": {k: ref[k] for k in keys},
                "teacher_name": cfg.teacher, "n_eval": len(data.eval_texts), "recommendation": advice},
               out / "heldout.json")
+
+
+def untrained_advice(trained: dict, untrained: dict, keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:
+    """One line when training left the encoder below its untrained start (no teacher to compare
+    with: a Chinese run, `--teacher none`), whose lexical part alone can be the stronger one."""
+    worse = [k for k in keys if k in trained and k in untrained and trained[k] < untrained[k] - TOLERANCE]
+    if not worse:
+        return None
+    gaps = ", ".join(f"{k} {trained[k]:.3f} vs {untrained[k]:.3f}" for k in worse)
+    return (f"training left the encoder below its untrained start on held-out sentences ({gaps}): add "
+            f"sentences per group or in-domain --unlabeled text, or pass a --teacher in the sentences' language")

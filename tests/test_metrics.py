@@ -210,3 +210,39 @@ def test_typical_nn_cosine_and_group_coverage_match_brute_force():
     hit = {groups[j] for j, s in zip(best.argmax(1), best.max(1)) if s >= typical}
     assert metrics.group_coverage(x, groups, fake) == pytest.approx(len(hit) / 6)
     assert metrics.group_coverage(x, groups, x) == 1.0  # every train vector lands on itself
+
+
+def _clusters(rng, n, centres, spread=0.05):
+    return centres[rng.integers(0, len(centres), n)] + spread * rng.standard_normal((n, centres.shape[1]))
+
+
+def test_generation_verdict_names_collapse_copying_and_the_figures_lost():
+    """The demo report's reading of its generator table (it said nothing when a generator collapsed)."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((20, 8))
+    train, held = _clusters(rng, 400, centres), _clusters(rng, 200, centres)
+    gauss = metrics.generation_report(train, held, rng.multivariate_normal(train.mean(0), np.cov(train.T), 200))
+    real = metrics.generation_report(train, held, train[:200])
+    collapsed = metrics.generation_report(train, held, _clusters(rng, 200, centres[:2]))  # 2 of 20 modes
+    assert collapsed["recall"] < 0.5 * real["recall"] and collapsed["coverage"] < 0.5 * real["coverage"]
+    assert metrics.generation_verdict("gan", collapsed, gauss, real).startswith("**gan collapsed**: recall")
+    assert "stand for a few groups only" in metrics.generation_verdict("gan", collapsed, gauss, real)
+    centred = metrics.generation_report(train, held, _clusters(rng, 200, centres, spread=1e-3))  # no spread
+    assert "the middle of the groups, not their spread" in metrics.generation_verdict("gan", centred, gauss, real)
+    copies = metrics.generation_report(train, held, train[:200] + 1e-6)
+    assert metrics.generation_verdict("gan", copies, gauss, real).startswith("**gan copies**: only 0% of its samples")
+    good = metrics.generation_report(train, held, _clusters(rng, 200, centres))  # the data's own law
+    text = metrics.generation_verdict("gan", good, gauss, real)
+    lost = [k for k in ("precision", "recall", "density", "coverage") if good[k] < gauss[k]] + \
+        ["FD"] * (good["fd"] > gauss["fd"])
+    assert ("every figure" in text) == (not lost) and all(f"{k} (" in text for k in lost)
+    assert "every figure" in text or "precision" in text.split(" and loses")[0]  # clusters beat a blob on it
+
+
+def test_untrained_advice_only_when_training_made_it_worse():
+    from similarity.advice import untrained_advice
+
+    assert untrained_advice({"knn_top1": 0.80, "loo_top1": 0.5}, {"knn_top1": 0.802, "loo_top1": 0.3}) is None
+    msg = untrained_advice({"knn_top1": 0.70, "loo_top1": 0.5}, {"knn_top1": 0.80, "loo_top1": 0.3})
+    assert msg.startswith("training left the encoder below its untrained start on held-out sentences "
+                          "(knn_top1 0.700 vs 0.800)")

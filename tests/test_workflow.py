@@ -288,6 +288,10 @@ def test_demo_with_an_unconditional_kind(tmp_path):
     assert len((out / "generated.jsonl").read_text().splitlines()) == 3
     assert "| # | nearest real sentence | group | cosine | novel |" in report.read_text()
     assert (out / "pca.png").stat().st_size > 0 and "in_group_share" not in results["generated"]
+    from textgan.metrics import generation_verdict  # the report reads its table (2 steps: a collapsed GAN)
+
+    g = results["generation"]
+    assert generation_verdict("gan", g["gan"], g["gaussian"], g["copy (train vectors)"]) in report.read_text()
 
 
 def test_demo_rerun_replaces_the_run_folder(tmp_path):

@@ -224,3 +224,35 @@ def auroc(in_scores, out_scores) -> float:
 
     a, b = np.asarray(in_scores, float), np.asarray(out_scores, float)
     return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
+
+
+# --- the demo's reading of a generation report ---------------------------------------------
+
+COLLAPSE_SHARE = 0.5  # recall below half real sentences' own: the samples miss most of the data's spread
+COPY_SHARE = 0.2  # authenticity below this: most samples sit on a training vector
+
+
+def generation_verdict(name: str, gen: dict, gaussian: dict, real: dict) -> str:
+    """One plain sentence on `gen` (a `generation_report`): mode collapse (recall far below that of
+    `real`, the report of as many real training vectors; with coverage too: few modes), copying (low
+    authenticity), or which figures it wins and loses against the per-set Gaussian's report, the
+    bar every kind must clear (README, G2)."""
+    if gen["recall"] < COLLAPSE_SHARE * real["recall"]:
+        few = gen["coverage"] < COLLAPSE_SHARE * real["coverage"]
+        return (f"**{name} collapsed**: recall {gen['recall']:.3f} and coverage {gen['coverage']:.3f} of the held-out "
+                f"sentences (real training sentences {real['recall']:.3f} / {real['coverage']:.3f}): its samples "
+                f"stand for {'a few groups only' if few else 'the middle of the groups, not their spread'}; train "
+                "longer (--gan-steps), try another --kind, or use the Gaussian's samples.")
+    if gen["authenticity"] < COPY_SHARE:
+        return (f"**{name} copies**: only {gen['authenticity']:.0%} of its samples are farther from the training "
+                "vectors than those are from each other; its samples are near-duplicates of training sentences.")
+    higher = {"precision", "recall", "density", "coverage"}
+    won = [k for k in ("precision", "recall", "density", "coverage", "fd")
+           if (gen[k] > gaussian[k]) == (k in higher) and gen[k] != gaussian[k]]
+    lost = [k for k in ("precision", "recall", "density", "coverage", "fd") if k not in won and gen[k] != gaussian[k]]
+    if not lost:
+        return f"{name} beats the per-set Gaussian on every figure."
+    big = {"fd": "FD"}
+    return (f"{name} beats the per-set Gaussian on {', '.join(big.get(k, k) for k in won) or 'no figure'} and "
+            f"loses on {', '.join(f'{big.get(k, k)} ({gen[k]:.3f} vs {gaussian[k]:.3f})' for k in lost)}"
+            + (": its samples are less varied than real sentences." if "recall" in lost else "."))

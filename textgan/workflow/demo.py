@@ -21,6 +21,7 @@ from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_fo
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
+from textgan.metrics import generation_verdict
 from textgan.ood.gate import gate_promise
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
@@ -33,9 +34,8 @@ class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
     sim_epochs: similarity epochs; sim_teacher: the similarity teacher (minilm, a folder, none,
     or None: train-similarity's choice); gan_kind: a model kind (`textgan kinds`; the default,
-    anchored, is trained on the groups and samples each requested group); gan_objective: a row of the objectives table
-    (for the kinds that take one; None: the kind's default);
-    gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
+    anchored, is trained on the groups and samples each requested group); gan_objective: a row of the objectives
+    table (for the kinds that take one; None: the kind's default); gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
     `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
     vector; seed: everything's seed."""
 
@@ -347,12 +347,11 @@ def _report(r: dict, search_rows, decoded) -> str:
     if "spearman" in sim["trained"]:
         lines.append(f"| Spearman (scored pairs) | - | {_fmt(sim['trained']['spearman'])} "
                      f"| {_fmt(teacher.get('spearman', '-'))} |")
-    if teacher:
-        from similarity.advice import recommendation
+    from similarity.advice import recommendation, untrained_advice
 
-        advice = recommendation(sim["trained"], teacher, r["config"]["sim_teacher"] or "minilm")
-        if advice:
-            lines += ["", f"**Recommendation:** {advice}."]
+    advice = (teacher and recommendation(sim["trained"], teacher, r["config"]["sim_teacher"] or "minilm")) \
+        or untrained_advice(sim["trained"], sim["untrained"])
+    lines += ["", f"**Recommendation:** {advice}."] if advice else []
     lines += ["", "Training curves: ![similarity curves](similarity/curves.png)", "",
               "## 2. Retrieval", "",
               f"Index `{r['index'].get('factory')}` over {r['index'].get('n')} sentences, "
@@ -377,7 +376,8 @@ def _report_generation(r: dict, decoded) -> list[str]:
              "| generator | precision | recall | density | coverage | FD | authenticity |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {name} | " + " | ".join(_fmt(m[k]) for k in cols) + " |" for name, m in r["generation"].items()]
-    lines += ["", "Loss curves: ![GAN losses](gan/losses.png)", "",
+    lines += ["", generation_verdict(name := next(iter(r["generation"])), *(r["generation"][k] for k in (
+        name, "gaussian", "copy (train vectors)"))), "", "Loss curves: ![GAN losses](gan/losses.png)", "",
               "Real vs generated vectors: ![PCA](pca.png)", "",
               "## 4. Generated vectors, decoded to their nearest real sentences", "",
               f"{r['generated']['n']} samples; novel = farther from every corpus sentence than corpus "
