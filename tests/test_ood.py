@@ -499,3 +499,33 @@ def test_index_of_the_models_held_out_sentences_or_of_a_few_rows_gets_a_gate(cli
         code, out, err = cli_main("search", tmp_path / f"ix_{name}", texts[int(rows[0])], "--k", "1")
         assert code == 0 and texts[int(rows[0])] in out, err
     assert is_held.sum() >= 100  # the held-out index: about a quarter of the 528 sentences
+
+
+def test_held_out_sentences_stand_for_an_index_only_when_its_rows_are_near_the_model_s_groups():
+    """A FAQ model's held-out sentences passed the kNN threshold of CLINC150 val rows at 58% (the two
+    share intents), so that index was calibrated on FAQ sentences; seen from the model's head, only
+    49% of those rows are as near its groups as its held-out sentences are (0.99 on its own corpus)."""
+    from types import SimpleNamespace
+
+    from textgan.ood.gate import other_domain
+
+    rng = np.random.default_rng(0)
+    protos = rng.standard_normal((10, 16)).astype(np.float32)
+    protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+
+    def near(n, spread=0.3):
+        x = protos[rng.integers(0, 10, n)] + spread * rng.standard_normal((n, 16)).astype(np.float32) / 4
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    held, own = near(100), near(400, 0.25)
+    other = np.concatenate([near(200, 0.25), rng.standard_normal((200, 16)).astype(np.float32)])
+    other[200:] /= np.linalg.norm(other[200:], axis=1, keepdims=True)
+    scores = np.linspace(0, 1, 400)
+    scorer = SimpleNamespace(in_domain_scores=lambda: (scores, "rows"))
+    val = np.full(100, 0.9)  # every held-out sentence passes the index rows' own threshold
+    for rows, expect in ((own, None), (other, "of the index rows are as near the model's groups as they are")):
+        why = other_domain(scorer, val, SimpleNamespace(reconstruct_all=lambda r=rows: r), held, protos, 0.95)
+        assert why == expect or expect in why
+    assert other_domain(scorer, val, SimpleNamespace(reconstruct_all=lambda: other), held, None, 0.95) is None
+    why = other_domain(scorer, np.full(100, 0.01), SimpleNamespace(reconstruct_all=lambda: own), held, protos, 0.95)
+    assert why == "only 0% of them pass the index rows' threshold"

@@ -256,3 +256,12 @@ def generation_verdict(name: str, gen: dict, gaussian: dict, real: dict) -> str:
     return (f"{name} beats the per-set Gaussian on {', '.join(big.get(k, k) for k in won) or 'no figure'} and "
             f"loses on {', '.join(f'{big.get(k, k)} ({gen[k]:.3f} vs {gaussian[k]:.3f})' for k in lost)}"
             + (": its samples are less varied than real sentences." if "recall" in lost else "."))
+
+
+def table_verdict(table: dict) -> str:
+    """`generation_verdict` of the first row of the demo's table ({name: report}, with the rows
+    "gaussian" and "copy (train vectors)"); "" when the table lacks them."""
+    if not table or not {"gaussian", "copy (train vectors)"} <= set(table):
+        return ""
+    name = next(iter(table))
+    return generation_verdict(name, table[name], table["gaussian"], table["copy (train vectors)"])

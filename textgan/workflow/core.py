@@ -204,6 +204,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     if not gate:
         return hits
     from textgan.ood.gate import index_gate, no_gate_reason
+    from textgan.workflow.heldout import prototype_vectors
 
     if no_gate_reason(idx) is not None:  # on disk, in shards, or too few rows
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
@@ -211,7 +212,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
     # (`textgan index` records it in meta.json)
-    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None))
+    g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None), prototypes=prototype_vectors(enc))
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]

@@ -21,7 +21,7 @@ from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_fo
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
-from textgan.metrics import generation_verdict
+from textgan.metrics import table_verdict
 from textgan.ood.gate import gate_promise
 
 # generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
@@ -376,8 +376,7 @@ def _report_generation(r: dict, decoded) -> list[str]:
              "| generator | precision | recall | density | coverage | FD | authenticity |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {name} | " + " | ".join(_fmt(m[k]) for k in cols) + " |" for name, m in r["generation"].items()]
-    lines += ["", generation_verdict(name := next(iter(r["generation"])), *(r["generation"][k] for k in (
-        name, "gaussian", "copy (train vectors)"))), "", "Loss curves: ![GAN losses](gan/losses.png)", "",
+    lines += ["", table_verdict(r["generation"]), "", "Loss curves: ![GAN losses](gan/losses.png)", "",
               "Real vs generated vectors: ![PCA](pca.png)", "",
               "## 4. Generated vectors, decoded to their nearest real sentences", "",
               f"{r['generated']['n']} samples; novel = farther from every corpus sentence than corpus "

@@ -22,6 +22,12 @@ def model_head(enc, name: str = ""):
     return head_scorer(enc.prototypes, scale, encoder_meta(enc, name or None), name, enc.heldout)
 
 
+def prototype_vectors(enc):
+    """The (C, D) unit class weights of the model's margin head, or None (in-batch losses, plain folders)."""
+    protos = getattr(enc, "prototypes", None)
+    return None if protos is None else protos[1]
+
+
 def needs_head(method: str, combine) -> bool:
     return method == "energy-head" or "energy-head" in (combine or [])
 
@@ -38,7 +44,7 @@ def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
 
     held = getattr(enc, "heldout", None)
     held = held if held is not None and len(held) >= 2 else None
-    gate = index_gate(index, out, heldout=held, report=True)
+    gate = index_gate(index, out, heldout=held, report=True, prototypes=prototype_vectors(enc))
     rec = gate_record(gate, gate.key)
     if gate.calibrated_on_held_out:
         rec["calibrated_on"] = f"held-out: {gate.report['n']} sentences of model {model_name} (never trained on)"
