@@ -112,10 +112,10 @@ LISTINGS = ("objectives", "kinds")  # commands that only print a table: no --thr
 
 
 def _register() -> None:
-    from textgan.commands import fewshot, gan, index, kplus1, ood, similarity
+    from textgan.commands import encode, fewshot, gan, index, kplus1, ood, similarity
     from textgan.commands.common import computing_command
 
-    for module in (similarity, gan, index, fewshot, kplus1, ood):
+    for module in (similarity, encode, gan, index, fewshot, kplus1, ood):
         for obj in vars(module).values():
             if isinstance(obj, click.Command):
                 cli.add_command(obj if obj.name in LISTINGS else computing_command(obj))
