@@ -15,11 +15,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import csv_unquoted, empty_cells_note, encoding_hint, header_or_positions, trailing_empty_rows
+from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions,
+                                   trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank, is_missing
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, spanning_cell,
                                    spanning_error)
 
@@ -168,7 +169,7 @@ def cell_text(v, col: str, row: int, path) -> str:
     false: str() would make "['a', 'b']" a sentence) is refused naming the row; numbers are text."""
     if isinstance(v, (list, tuple, dict, bool)):
         raise InputError(f"row {row}: column {col!r} holds {type(v).__name__} {str(v)[:40]!r}, expected text", path)
-    if v is None or (isinstance(v, float) and v != v) or is_blank(str(v)):
+    if is_missing(v):
         raise InputError(f"row {row}: empty value in column {col!r}", path)
     return str(v).strip()
 

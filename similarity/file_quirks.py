@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from textgan.common.errors import InputError
+from textgan.common.texts import is_missing
 
 
 def encoding_hint(line: bytes, lineno: int) -> str:
@@ -81,8 +82,7 @@ def csv_unquoted(values: list, col: str, p: Path) -> list:
 
 def empty_row(cells) -> bool:
     """Every cell missing or blank: the ",,," rows Excel writes below the data."""
-    return all(v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
-               for v in cells)
+    return all(map(is_missing, cells))
 
 
 def trailing_empty_rows(table: dict[str, list], p) -> int:
@@ -101,8 +101,6 @@ def trailing_empty_rows(table: dict[str, list], p) -> int:
 def empty_cells_note(values: list) -> str:
     """" (N of M rows have an empty cell there)" for an error about the first one: a corpus with a few
     empty cells (QQP has two) is fixed by dropping those rows, one with many by another column."""
-    from textgan.common.texts import is_blank
-
-    n = sum(1 for v in values if v is None or (isinstance(v, float) and v != v) or is_blank(str(v)))
+    n = sum(map(is_missing, values))
     return f" ({n:,} of {len(values):,} rows have an empty cell there: drop those rows or name another column)" \
         if n > 1 else ""

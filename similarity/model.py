@@ -47,6 +47,13 @@ def minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+def named_folder(path) -> Path:
+    """`path`, or the packaged all-MiniLM-L6-v2 folder for the name "minilm" (the name every --teacher
+    option takes) when no such folder exists here and the package is installed."""
+    path = Path(path)
+    return minilm_path() if str(path) == "minilm" and not path.exists() and minilm_path() else path
+
+
 def check_transformer_folder(folder: Path, option: str, use: str) -> None:
     """A sentence-transformers folder for `option` (--teacher, --backbone): it has modules.json,
     and is not a textgan GRU encoder (its module is the folder's own `encoder.GRUEncoder`, which
@@ -254,9 +261,7 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     """
     if isinstance(path, SentenceEncoder):
         return path
-    path = as_path(path, "the model")
-    if str(path) == "minilm" and not path.exists() and minilm_path() is not None:
-        path = minilm_path()  # the name every --teacher option takes
+    path = named_folder(as_path(path, "the model"))
     if not path.is_dir():
         raise InputError("missing model folder", path)
     if not (path / SIM_CONFIG).is_file() and (path / "modules.json").is_file():

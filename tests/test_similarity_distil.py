@@ -147,27 +147,29 @@ def test_defaults_follow_the_backbone():
     assert similarity.TrainConfig(backbone="minilm", lr=1e-4).resolved().lr == 1e-4
 
 
-def _bad_teacher_folder(d: Path) -> Path:
-    f = d / "not_st"
+def _folder(d: Path, name: str, **files: bytes | str) -> Path:
+    f = d / name
     f.mkdir(exist_ok=True)
-    (f / "config.json").write_text("{}")
+    for fname, data in files.items():
+        (f / fname.replace("_dot_", ".")).write_bytes(data if isinstance(data, bytes) else data.encode())
     return f
+
+
+def _modules(kind: str) -> str:
+    return f'[{{"idx": 0, "name": "0", "path": "", "type": "{kind}"}}]'
+
+
+def _bad_teacher_folder(d: Path) -> Path:
+    return _folder(d, "not_st", config_dot_json="{}")
 
 
 def _broken_st_folder(d: Path) -> Path:
-    f = d / "broken_st"
-    f.mkdir(exist_ok=True)
-    (f / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "nope.Module"}]')
-    (f / "model.safetensors").write_bytes(b"")
-    return f
+    return _folder(d, "broken_st", modules_dot_json=_modules("nope.Module"), model_dot_safetensors=b"")
 
 
-def _pickle_only_st_folder(d: Path) -> Path:
-    f = d / "pickled_st"
-    f.mkdir(exist_ok=True)
-    (f / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]')
-    (f / "pytorch_model.bin").write_bytes(b"\x80\x04not read")
-    return f
+def _pickle_only_st_folder(d: Path) -> Path:  # weights only as a pickle: refused before anything reads it
+    return _folder(d, "pickled_st", modules_dot_json=_modules("sentence_transformers.models.Transformer"),
+                   pytorch_model_dot_bin=b"\x80\x04not read")
 
 
 def _files(d: Path, **contents: bytes) -> None:

@@ -10,6 +10,11 @@ from textgan.common.errors import InputError
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
+def is_missing(cell) -> bool:
+    """A table cell with no sentence: None, NaN (pandas' empty cell) or blank text."""
+    return cell is None or (isinstance(cell, float) and cell != cell) or is_blank(str(cell))
+
+
 def is_blank(text: str) -> bool:
     """Only whitespace and zero-width characters: it would train, index or search as an empty sentence."""
     return not text.translate(_ZERO_WIDTH).strip()

@@ -268,8 +268,7 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     when given (sentences it never trained on: `held_out_scores`; the index's outlier classifier
     then does not train on the index rows among them) unless they are of another domain
     (`other_domain`, with the encoder's `prototypes` when it has a margin head), else from the index
-    alone. A threshold
-    recorded in the index's meta.json (`textgan index`: `meta["gate"]`) for the same scorer and
+    alone. A threshold recorded in the index's meta.json (`textgan index`: `meta["gate"]`) for the same scorer and
     held-out vectors is used as is; else one cached in `.<index>.gate/` beside `index_path`, else
     it is fitted (and cached). `report`: refit and attach `gate.report` (`_fit_report`: promised
     vs reached TPR) instead of reading it."""

@@ -26,10 +26,9 @@ from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, enco
 
 def folder_of(thing):
     """The folder a caller named, or None for an already loaded encoder/model/index (for records, errors)."""
-    if str(thing) == "minilm" and not Path(thing).exists():  # the packaged model's name: record its folder
-        from similarity.model import minilm_path
-        return minilm_path() or thing
-    return thing if isinstance(thing, (str, Path)) else None
+    from similarity.model import named_folder  # "minilm" is recorded as its folder
+
+    return None if not isinstance(thing, (str, Path)) else thing if str(thing) != "minilm" else named_folder(thing)
 
 
 def load_encoder(model):

@@ -34,9 +34,9 @@ class DemoConfig:
     """Args: holdout: share of each group's sentences kept out of training for evaluation;
     sim_epochs: similarity epochs; sim_teacher: the similarity teacher (minilm, a folder, none,
     or None: train-similarity's choice); gan_kind: a model kind (`textgan kinds`; the default,
-    anchored, is trained on the groups and samples each requested group); gan_objective: a row of the objectives
-    table (for the kinds that take one; None: the kind's default); gan_steps: generator steps; gan_batch_size: GAN batch, lowered to fit small data (see
-    `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
+    anchored, is trained on the groups and samples each requested group); gan_objective: a row of
+    the objectives table (None: the kind's default); gan_steps: generator steps; gan_batch_size:
+    GAN batch, lowered to fit small data (see `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
     vector; seed: everything's seed."""
 
     holdout: float = 0.25
