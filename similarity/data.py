@@ -20,9 +20,9 @@ from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hin
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, is_blank, is_missing
-from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, spanning_cell,
-                                   spanning_error)
+from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing
+from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
+                                   multiline_warning, spanning_cell, spanning_error)
 
 # suffix -> (datasets builder, extra kwargs)
 # keep_default_na=False: "NA", "null", "None" are sentences, not missing cells (an empty cell is
@@ -128,11 +128,15 @@ def _column_name(c) -> str:
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:
-    """Refuse a CSV whose quoting swallowed rows (textgan.common.tables.spanning_cell)."""
+    """Refuse a CSV whose quoting swallowed rows (textgan.common.tables.spanning_cell); say how
+    many cells of the columns read are quoted over lines and kept."""
     for col, values in table.items():
         for i, v in enumerate(values):
             if isinstance(v, str) and ("\n" in v or "\r" in v) and spanning_cell({col: v}, read):
                 raise spanning_error(p, col, i + 1)
+    for col in dict.fromkeys(read):
+        if n := multiline_cells(table[col]):
+            warnings.warn(multiline_warning(n, col, p), stacklevel=3)
 
 
 def text_cells(builder: str, columns) -> dict:
@@ -167,11 +171,17 @@ def _load(name: str, p: Path, **kwargs):
 def cell_text(v, col: str, row: int, path) -> str:
     """A text cell as a stripped string. Missing, blank, or not text-like (a list, an object, true /
     false: str() would make "['a', 'b']" a sentence) is refused naming the row; numbers are text."""
+    if isinstance(v, (bytes, bytearray)):  # a Parquet binary column: str() made "b'...'" the sentence
+        try:
+            v = bytes(v).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"row {row}: column {col!r} holds bytes that are not UTF-8 text", path) from None
     if isinstance(v, (list, tuple, dict, bool)):
         raise InputError(f"row {row}: column {col!r} holds {type(v).__name__} {str(v)[:40]!r}, expected text", path)
     if is_missing(v):
         raise InputError(f"row {row}: empty value in column {col!r}", path)
-    return str(v).strip()
+    text = check_unicode(str(v).strip(), f"row {row}: column {col!r}", path)
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text  # a cell quoted over lines
 
 
 def _clean(values: list, col: str, path) -> list[str]:

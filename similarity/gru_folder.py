@@ -105,7 +105,7 @@ def load_gru(path: Path) -> GRUEncoder:
     except Exception as exc:
         raise InputError(f"corrupt tokenizer ({str(exc).splitlines()[0][:120]})", tok_path) from None
     check_tokenizer(tokenizer, config, tok_path)
-    state = load_tensors(path / WEIGHTS_NAME)
+    state = load_tensors(path / WEIGHTS_NAME, floats=True)
     check_weights(state, config, path / CONFIG_NAME)
     try:
         module = GRUEncoder(**config, tokenizer=tokenizer)

@@ -290,8 +290,14 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     else:
         raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
     enc = SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
+    if enc.prototypes is not None:
+        w = enc.prototypes[1]
+        if w.shape[1] != enc.dim or not (np.linalg.norm(w, axis=1) > 0).all():
+            raise InputError(f"expected ({w.shape[0]}, {enc.dim}) non-zero 'prototypes' (the model's vectors are "
+                             f"{enc.dim}-d), got {tuple(w.shape)}{'' if w.shape[1] != enc.dim else ' with zero rows'}",
+                             path / HEAD_NAME)
     if (path / HELDOUT_NAME).is_file():
-        held = load_tensors(path / HELDOUT_NAME).get("vectors")
+        held = load_tensors(path / HELDOUT_NAME, floats=True).get("vectors")
         if held is None or held.ndim != 2 or held.shape[1] != enc.dim:
             raise InputError(f"expected an (n, {enc.dim}) 'vectors' tensor", path / HELDOUT_NAME)
         enc.heldout = held.numpy().astype(np.float32)
@@ -302,7 +308,7 @@ def _load_prototypes(path: Path) -> tuple[list[str], np.ndarray] | None:
     """(group names, (C, D) unit prototypes) saved beside the encoder, or None for older folders."""
     if not (path / HEAD_NAME).is_file() and not (path / GROUPS_NAME).is_file():
         return None
-    weights = load_tensors(path / HEAD_NAME).get("prototypes")
+    weights = load_tensors(path / HEAD_NAME, floats=True).get("prototypes")
     names = load_json(path / GROUPS_NAME)
     if weights is None or weights.ndim != 2:
         raise InputError("no (C, D) 'prototypes' tensor", path / HEAD_NAME)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from textgan.common.errors import InputError
+from textgan.common.texts import check_unicode
 
 MAX_PEEK_BYTES = 512 * 2**20  # a splits file is read whole; larger JSON goes to `datasets` as usual
 
@@ -35,11 +36,16 @@ def read_splits(p: Path) -> dict[str, list] | None:
             data = json.load(fh)
         except ValueError:
             return None
-    pairs = lambda v: isinstance(v, list) and bool(v) and all(  # noqa: E731
-        isinstance(r, list) and len(r) == 2 and all(isinstance(c, (str, int)) for c in r) for r in v)
-    if isinstance(data, dict) and data and all(pairs(v) for v in data.values()):
+    # one good split makes a splits file: an empty or odd one ("val": [], "meta": {...}) is refused
+    # only when it is the split asked for (`split_table`), not for the whole file
+    if isinstance(data, dict) and any(_pairs(v) for v in data.values()):
         return data
     return None
+
+
+def _pairs(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(
+        isinstance(r, list) and len(r) == 2 and all(isinstance(c, (str, int)) for c in r) for r in v)
 
 
 def split_table(p: Path, split: str | None) -> dict[str, list]:
@@ -56,4 +62,10 @@ def split_table(p: Path, split: str | None) -> dict[str, list]:
         raise InputError(f"{what} the splits {names} of [sentence, label] pairs: pick one as "
                          f"{p.name}:{'train' if 'train' in splits else next(iter(splits))} (columns text and group)", p)
     rows = splits[split]
+    if not _pairs(rows):
+        bad = "empty" if rows in ([], {}, None, "") else "not a list of [sentence, label] pairs"
+        raise InputError(f"split {split!r} is {bad}", p)
+    for i, r in enumerate(rows):
+        check_unicode(str(r[0]), f"split {split!r}: row {i + 1}", p)
+        check_unicode(str(r[1]), f"split {split!r}: row {i + 1}: its label", p)
     return {"text": [str(r[0]) for r in rows], "group": [str(r[1]) for r in rows]}

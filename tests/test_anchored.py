@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.workflow import core as workflow
+import textgan
 from textgan.common.errors import InputError
 from textgan.gan import load, make_kind
 from textgan.gan.anchored import AnchoredGenerator, prototype_of
@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     x, groups, _ = blobs()
     root = tmp_path_factory.mktemp("anch")
     cfg = make_kind("anchored").config(steps=150, batch_size=64, width=32, noise_dim=4, embed_dim=8, seed=0)
-    return x, groups, workflow.train_gan(x[:200], root / "a", config=cfg, groups=groups[:200], progress=False)
+    return x, groups, textgan.train_gan(x[:200], root / "a", config=cfg, groups=groups[:200], progress=False)
 
 
 def test_groups_given_default_to_the_anchored_kind_and_samples_land_in_their_group(trained):
@@ -60,19 +60,19 @@ def test_external_prototypes_are_used_and_saved(tmp_path, gen_cond):
     x, groups, centres = blobs(k=3, n=20, dim=5)
     given = np.eye(5, dtype=np.float32)[:2]
     cfg = make_kind("anchored").config(steps=2, batch_size=16, width=8, noise_dim=2, embed_dim=2, gen_cond=gen_cond)
-    out = workflow.train_gan(x, tmp_path / "m", config=cfg, groups=groups, prototypes=(["g0", "g1"], given),
+    out = textgan.train_gan(x, tmp_path / "m", config=cfg, groups=groups, prototypes=(["g0", "g1"], given),
                              progress=False)
     m = load(out)
     assert torch.allclose(m.prototypes[:2], torch.from_numpy(given))
     assert torch.allclose(m.prototypes[2], torch.nn.functional.normalize(torch.from_numpy(x[40:].mean(0)), dim=0))
     assert json.loads((out / "config.json").read_text())["config"]["prototypes"].endswith("m.prototypes.json")
     with pytest.raises(InputError, match="not a finite non-zero 5-d vector"):
-        workflow.train_gan(x, tmp_path / "bad", config=cfg, groups=groups, prototypes=(["g0"], np.zeros((1, 5))),
+        textgan.train_gan(x, tmp_path / "bad", config=cfg, groups=groups, prototypes=(["g0"], np.zeros((1, 5))),
                            progress=False)
     with pytest.raises(InputError, match="anchored kind only"):
-        workflow.train_gan(x, tmp_path / "u", config=make_kind("gan").config(steps=1), prototypes=(["g0"], given[:1]))
+        textgan.train_gan(x, tmp_path / "u", config=make_kind("gan").config(steps=1), prototypes=(["g0"], given[:1]))
     with pytest.raises(InputError, match="--gen-cond must be one of concat, selfmod"):
-        workflow.train_gan(x, tmp_path / "c", config=make_kind("anchored").config(gen_cond="film"), groups=groups)
+        textgan.train_gan(x, tmp_path / "c", config=make_kind("anchored").config(gen_cond="film"), groups=groups)
 
 
 def test_cli_train_gan_with_labels_defaults_to_anchored(tmp_path, cli_main):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import FAQ, assert_one_line_error, faq_model, run_cli
+import textgan
 from textgan.workflow import core as workflow
 from textgan.common.errors import InputError
 
@@ -27,7 +28,7 @@ def built(tmp_path_factory):
     workflow.index_corpus(model, FAQ, index, text_col="text", group_col="group", progress=False)
     cfg = GANConfig(objective="wgan-gp", steps=150, batch_size=128, noise_dim=16, width=128, depth=2,
                     head="sphere", arch="mlp", seed=0, checkpoint_every=1000)
-    gan = workflow.train_gan(vectors, root / "gan", config=cfg,
+    gan = textgan.train_gan(vectors, root / "gan", config=cfg,
                              encoder=workflow.encoder_meta(workflow.load_encoder(model), model), progress=False)
     return model, index, gan, texts
 
@@ -106,7 +107,7 @@ def test_gan_dimension_differs_from_index(built, tmp_path, capsys):
     from textgan.gan import GANConfig
 
     _, index, _, _ = built
-    small = workflow.train_gan(np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32), tmp_path / "g8",
+    small = textgan.train_gan(np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32), tmp_path / "g8",
                                config=GANConfig(steps=5, batch_size=64, width=32, depth=1), progress=False)
     code, _, err = run_cli(capsys, "generate-embeddings", small, "--n", 3, "--index", index, "--out", tmp_path / "y")
     assert code == 2 and "8-d" in err and len(err.strip().splitlines()) == 1

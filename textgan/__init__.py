@@ -21,8 +21,9 @@ _RENAMED: dict[str, tuple[str, str]] = {
 # public name -> module that defines it under the same name
 _API: dict[str, str] = {
     **{name: "textgan.workflow.core" for name in (
-        "encode", "read_corpus", "index_corpus", "search", "train_gan", "train_gan_on_corpus",
-        "generate", "decode", "generate_embeddings", "interpolate", "slerp")},
+        "encode", "read_corpus", "index_corpus", "search", "generate", "decode", "generate_embeddings",
+        "interpolate", "slerp")},
+    **{name: "textgan.workflow.gan_train" for name in ("train_gan", "train_gan_on_corpus")},
     **{name: "textgan.metrics" for name in ("typical_nn_cosine", "group_coverage")},
     "build_index": "textgan.index.build", "load_index": "textgan.index.build", "VectorIndex": "textgan.index.build",
     "IndexOptions": "textgan.index.options",

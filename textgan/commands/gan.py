@@ -141,7 +141,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     """
     import dataclasses
 
-    from textgan.workflow import core as workflow
+    from textgan.workflow import gan_train
     from textgan.common.artifacts import check_new_out_dir
     from textgan.gan import KINDS, PRESETS, carry_over, load_vectors, make_kind, read_labels
 
@@ -171,7 +171,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     config = dataclasses.replace(base, **given, **settings).resolved()
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
     if sim_model is not None:
-        path = workflow.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
+        path = gan_train.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
                                             group_col=group_col, progress=progress, resume=resume)
     else:
         if group_col:
@@ -179,7 +179,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         data = load_vectors(vectors, key=key, column=vector_col)
         groups = read_labels(labels, len(data)) if labels else None
         try:
-            path = workflow.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
+            path = gan_train.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
                                       resume=resume)
         except InputError as exc:  # "only 48 training rows ...": the vectors file is the one to look at
             if exc.path is None and "training" in exc.problem:

@@ -90,11 +90,13 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
 @click.command("search")
 @click.argument("index", type=click.Path())
 @click.argument("queries", nargs=-1)
-@click.option("--file", "query_file", type=click.Path(), default=None, help="Queries, one per line.")
+@click.option("--file", "query_file", type=click.Path(), default=None,
+              help="Queries: a .txt file, one per line, or a data file with --text-col.")
+@click.option("--text-col", default=None, help="Column of the queries in a --file data file (CSV, TSV, JSONL, ...).")
 @click.option("--k", default=10, show_default=True, help="Neighbours per query.")
 @click.option("--model", default=None, type=click.Path(), help="Encoder (default: the one recorded in the index).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
-def search_cmd(index, queries, query_file, k, model, as_json):
+def search_cmd(index, queries, query_file, text_col, k, model, as_json):
     """Semantic search: nearest corpus sentences of each query.
 
     Queries that the default in-domain scorer rejects (95% TPR on the sentences the encoder
@@ -113,8 +115,10 @@ def search_cmd(index, queries, query_file, k, model, as_json):
     from textgan.workflow import core as workflow
 
     qs = list(queries)
+    if text_col is not None and not query_file:
+        raise InputError("--text-col names the queries' column of a --file data file: pass --file")
     if query_file:
-        qs += _read_queries(query_file)
+        qs += _read_queries(query_file, text_col)
     if not qs:
         raise InputError("give queries as arguments or with --file")
     for q, res in zip(qs, workflow.search(index, qs, k=k, model=model, gate=True)):
@@ -128,11 +132,18 @@ def search_cmd(index, queries, query_file, k, model, as_json):
             click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")
 
 
-def _read_queries(path: str) -> list[str]:
-    """Queries from a text file; blank lines are skipped (and counted), not searched."""
+def _read_queries(path: str, text_col: str | None = None) -> list[str]:
+    """Queries from a text file, blank lines skipped (and counted), not searched; or a data file's
+    `text_col` (`similarity.load_texts`): read line by line, a CSV searched its header and rows."""
     from pathlib import Path
 
+    from similarity.data import FORMATS
+
     p = Path(path)
+    if text_col is not None or (p.suffix.lower() in FORMATS and p.is_file()):
+        import similarity
+
+        return similarity.load_texts(p, text_col)  # a data file without --text-col: says to pass it
     if not p.is_file():
         raise InputError("not a regular file" if p.exists() else "missing file", p)
     try:

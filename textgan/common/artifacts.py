@@ -20,6 +20,7 @@ from textgan.common.digests import file_sha256, folder_digests, listed_files, ve
 from textgan.common.errors import InputError
 from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
 from textgan.common.publish import discard, swap_in
+from textgan.common.runlock import check_writable, is_nonempty_dir, run_lock  # noqa: F401 (API)
 
 
 def _umask() -> int:
@@ -204,8 +205,11 @@ def non_finite_tensors(tensors: dict) -> list[str]:
     return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
-def load_tensors(path: str | Path, check_finite: bool = True) -> dict:
-    """Read safetensors into torch tensors; a truncated, foreign or NaN-holding file is an InputError."""
+def load_tensors(path: str | Path, check_finite: bool = True, floats: bool = False) -> dict:
+    """Read safetensors into torch tensors; a truncated, foreign or NaN-holding file is an InputError.
+    bfloat16 tensors come back as float32 (numpy has no bfloat16: `.numpy()` raised TypeError).
+    `floats`: weights and vectors, where an integer or bool tensor is refused (loaded into a
+    float model it silently became zeros: every sentence encoded to the zero vector)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -217,11 +221,21 @@ def load_tensors(path: str | Path, check_finite: bool = True) -> dict:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise InputError(f"corrupt safetensors file ({msg})", path) from None
+    if floats and (odd := [f"{k} ({str(v.dtype).replace('torch.', '')})" for k, v in tensors.items()
+                           if not v.is_floating_point()]):
+        raise InputError(f"expected floating-point tensors, got {', '.join(odd[:3])}", path)
+    tensors = {k: v.float() if v.dtype == torch_bfloat16() else v for k, v in tensors.items()}
     if check_finite:
         bad = non_finite_tensors(tensors)
         if bad:
             raise InputError(f"weights contain NaN or inf ({', '.join(bad[:5])})", path)
     return tensors
+
+
+def torch_bfloat16():
+    import torch
+
+    return torch.bfloat16
 
 
 # --- library versions ------------------------------------------------------------------------
@@ -243,11 +257,6 @@ def library_versions() -> dict[str, str | None]:
 
 
 # --- output folders, locks and output paths ------------------------------------------------
-
-def is_nonempty_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_dir() and any(p.iterdir())
-
 
 def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass --resume to continue, "
                       "or choose a new --out", inputs: Iterable[str | Path | None] = ()) -> Path:
@@ -276,58 +285,6 @@ def check_replaced_folder(path: str | Path, file_problem: str = "output folder i
     if path.exists() and not path.is_dir():
         raise InputError(file_problem, path)
     return path
-
-
-def check_writable(path: str | Path) -> Path:
-    """Refuse an output path whose nearest existing ancestor is a file or a folder this user
-    cannot write: one clear line up front instead of an OS error at the first save."""
-    path = Path(path)
-    for parent in [path.absolute(), *path.absolute().parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError("not a folder (cannot write below it)", parent)
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError("folder is not writable", parent)
-            break
-    return path
-
-
-@contextlib.contextmanager
-def run_lock(out: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock for the run writing into `out` (released even on kill -9).
-
-    The lock file `.<name>.lock` sits beside the folder, so the folder itself stays clean.
-    A second run into the same folder is refused instead of mixing two runs' files.
-    """
-    import fcntl
-
-    out = Path(out)
-    if out.exists() and not out.is_dir():  # the API's callers too (the CLI checks before any work)
-        raise InputError("output folder is a file", out)
-    check_writable(out)
-    try:  # one lock per folder however it is spelled: runs/x, ./runs/../runs/x, a symlink to it
-        real = out.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
-        raise InputError("cannot resolve the output path (symlink loop?)", out) from None
-    real.parent.mkdir(parents=True, exist_ok=True)
-    lock = real.with_name(f".{real.name}.lock")
-    fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # the holder unlinks the file when done: a lock taken on an unlinked file locks nothing
-            if os.fstat(fh.fileno()).st_ino != os.stat(lock).st_ino:
-                raise BlockingIOError
-        except (BlockingIOError, FileNotFoundError):
-            raise InputError("another run is writing to this folder (locked); wait for it or choose "
-                             "another --out", out) from None
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                lock.unlink()  # while still held: a racing run fails to lock, it never waits
-    finally:
-        fh.close()
 
 
 def _artefact_folder(p: Path) -> Path | None:

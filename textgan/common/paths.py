@@ -18,12 +18,32 @@ from textgan.common.errors import InputError
 
 def os_problem(exc: OSError) -> str:
     """What an OSError says went wrong, in words ("No space left on device"), never a bare
-    class name: some writers (numpy into a file handle, safetensors) raise one without text."""
+    class name nor "[Errno None] None": some writers (numpy into a file handle, safetensors)
+    raise one without errno or text, and naming its file then makes str(exc) that."""
     if exc.strerror:
         return exc.strerror
     if exc.errno:
         return os.strerror(exc.errno)
-    return str(exc) or exc.__class__.__name__
+    said = " ".join(str(a) for a in exc.args if a is not None and str(a) != "None").strip()
+    return f"write or read failed ({said}): is the disk full?" if said else "write or read failed (is the disk full?)"
+
+
+# what writers that raise their own exception types (safetensors' SafetensorError, faiss'
+# RuntimeError) say when the OS refused a write; those are not OSErrors, so cli.main printed a traceback
+_IO_WORDS = (("No space left on device", "No space left on device"), ("os error 28", "No space left on device"),
+             ("Disk quota exceeded", "Disk quota exceeded"), ("I/O error", "I/O error"),
+             ("write error", "write error"))
+
+
+def io_failure(exc: BaseException) -> str | None:
+    """The OS problem a non-OSError write failure reports, or None when it is not one."""
+    if isinstance(exc, (OSError, InputError)):
+        return None
+    text = str(exc)
+    for needle, said in _IO_WORDS:
+        if needle in text:
+            return "No space left on device" if "No space left" in text or "os error 28" in text else said
+    return None
 
 
 def _rebase(path: str | None, tmp: Path, dest: Path) -> str | None:
@@ -44,6 +64,8 @@ def name_failed_save(exc: BaseException, tmp: Path, dest: Path) -> BaseException
         exc.strerror = os_problem(exc)
     elif isinstance(exc, InputError) and exc.path is not None and _rebase(exc.path, tmp, dest) != exc.path:
         return InputError(getattr(exc, "problem", str(exc)), _rebase(exc.path, tmp, dest))
+    elif (problem := io_failure(exc)) is not None:
+        return InputError(f"cannot write ({problem})", dest)
     return exc
 
 
@@ -99,6 +121,9 @@ def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
     cut at the last dot and overwrite another run)."""
     suffixes = list(suffixes)
     name = str(out)
+    if name.endswith(("/", os.sep)) or Path(name).is_dir():  # "runs/": runs/.npy, a hidden file, overwritten
+        raise InputError(f"--out is a folder, expected a file path (a stem: {' and '.join('OUT' + x for x in suffixes)} "
+                         "are written)", out)
     for suf in suffixes:
         if name.endswith(suf) and len(Path(name).name) > len(suf):
             name = name[:-len(suf)]

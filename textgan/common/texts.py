@@ -7,7 +7,26 @@ from numbers import Integral
 from textgan.common.errors import InputError
 
 # zero-width characters are not whitespace to str.strip, but a sentence of only them is blank
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+# (and so are the invisible format marks: soft hyphen, bidirectional marks, embeddings and isolates)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u061c\u200e\u200f"
+                                     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate (a JSON "\\udc80" escape, a bad decode) of `text`, or None: it is not
+    Unicode text, and the tokenizers and Arrow fail on it deep inside with a traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def check_unicode(text: str, where: str, path=None) -> str:
+    """`text`, or an InputError naming `where` (a row, an item) when it holds a lone surrogate."""
+    if (ch := lone_surrogate(text)) is not None:
+        raise InputError(f"{where} is not valid Unicode text (a lone surrogate {ch!r})", path)
+    return text
 
 
 def is_missing(cell) -> bool:
@@ -30,6 +49,8 @@ def as_sentences(texts, what: str = "texts") -> list[str]:
     bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
     if bad is not None:
         raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a sentence")
+    for i, t in enumerate(out):
+        check_unicode(t, f"{what}: item {i + 1}")
     return out
 
 

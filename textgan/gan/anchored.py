@@ -286,7 +286,7 @@ class SavedAnchored(SavedModel):
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedAnchored":
         cfg = AnchoredConfig.from_dict(info["config"])
         names = load_json(path / "labels.json")
-        protos = load_tensors(path / "prototypes.safetensors")["prototypes"]
+        protos = load_tensors(path / "prototypes.safetensors", floats=True)["prototypes"]
         if not isinstance(names, list) or len(names) != len(protos) or len(names) != info.get("n_classes"):
             raise InputError("labels.json does not match prototypes.safetensors / config.json", path)
         dim = int(info["dim"])

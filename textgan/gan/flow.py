@@ -213,5 +213,5 @@ class SavedFlow(SavedModel):
         flow = load_weights(RealNVP(dim, cfg.n_layers, cfg.width, cfg.depth, cfg.seed), path / "flow.safetensors")
         held = None
         if (path / "held_out.safetensors").is_file():
-            held = load_tensors(path / "held_out.safetensors")["log_likelihood"].numpy().astype(np.float64)
+            held = load_tensors(path / "held_out.safetensors", floats=True)["log_likelihood"].numpy().astype(np.float64)
         return cls(flow, cfg, (dim,), info["meta"], held)

@@ -156,5 +156,5 @@ class SavedGLANN(SavedModel):
         load_weights(g, path / "generator.safetensors")
         load_weights(t, path / "mapping.safetensors")
         t.eval()
-        codes = load_tensors(path / "codes.safetensors")["codes"]
+        codes = load_tensors(path / "codes.safetensors", floats=True)["codes"]
         return cls(g, t, codes, cfg, (dim,), info["meta"])

@@ -214,7 +214,7 @@ class SavedEBM(SavedModel):
         cfg = EBMConfig.from_dict(_legacy(info["config"]))
         dim = int(info["dim"])
         model = load_weights(StandardisedEnergy(dim, cfg), path / "energy.safetensors")
-        buf = load_tensors(path / "buffer.safetensors").get("buffer")
+        buf = load_tensors(path / "buffer.safetensors", floats=True).get("buffer")
         if buf is None or buf.dim() != 2 or buf.shape[1] != dim:
             raise InputError("buffer.safetensors has no (S, D) tensor 'buffer'", path)
         return cls(model, buf, cfg, (dim,), info["meta"])

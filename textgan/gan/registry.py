@@ -30,7 +30,7 @@ from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
 from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
-from textgan.gan.saved import CONFIG, SavedModel, read_model_config
+from textgan.gan.saved import CONFIG, SavedModel, check_sizes_against_weights, read_model_config
 from textgan.gan.trainer import Step, run
 
 
@@ -160,6 +160,7 @@ def load(path: str | Path, ema: bool = True) -> SavedModel:
     if kind is None:
         raise InputError(f"unknown model kind {info['kind']!r} in config.json (made by a newer textgan?); "
                          f"this version knows {', '.join(KINDS)}", path)
+    check_sizes_against_weights(path, info)
     try:
         return kind.saved.load(path, info, ema=ema)
     except (KeyError, TypeError, ValueError) as exc:

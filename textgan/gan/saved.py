@@ -81,6 +81,45 @@ def read_model_config(path: str | Path) -> dict:
     return info
 
 
+def stored_values(path: Path) -> int:
+    """How many values the folder's weight files hold, read from their headers (nothing loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    total = 0
+    for name in model_files(path):
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(str(path / name), "pt") as fh:
+                    total += sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+            except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+                raise InputError(f"corrupt safetensors file ({str(exc).splitlines()[0][:200] if str(exc) else exc})",
+                                 path / name) from None
+    return total
+
+
+def check_sizes_against_weights(path: Path, info: dict) -> None:
+    """Refuse, before any network is built, a config.json whose sizes describe networks far larger
+    than the weight files hold: config.json carries the other files' digests, not its own, so an
+    edited `depth` of 20000 built 15 GB of modules before the weights were found not to match."""
+    from types import SimpleNamespace
+
+    from textgan.gan.config import training_bytes
+
+    cfg = info.get("config")
+    try:
+        ns = SimpleNamespace(**{"batch_size": 1, **cfg})
+        parts = training_bytes(ns, int(info.get("dim") or math.prod(info["shape"])))
+        nets = 2 * max(int(getattr(ns, "n_layers", 1)), 1)
+        per_net = parts["--width/--depth/--noise-dim (network weights)"] // (16 * nets)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return  # not numbers: the kind's own config check names the field
+    held = stored_values(path)
+    if per_net > 4 * held + 1_000_000:
+        raise InputError(f"its sizes (width, depth, ...) describe networks of about {per_net:,} values each, but the "
+                         f"weight files hold {held:,} in all: config.json was edited or belongs to another model",
+                         path / CONFIG)
+
+
 def record_model_file(path: Path, name: str) -> None:
     """Add the digest of a file written into a finished model folder (the K+1 rejection threshold,
     fitted on the trained model) to its config.json."""
@@ -92,7 +131,7 @@ def record_model_file(path: Path, name: str) -> None:
 def load_weights(net: nn.Module, file: Path) -> nn.Module:
     """Weights from safetensors into `net` (eval mode); a mismatch is an InputError naming the file."""
     try:
-        net.load_state_dict(load_tensors(file))
+        net.load_state_dict(load_tensors(file, floats=True))
     except RuntimeError as exc:
         raise InputError(f"weights do not match config.json ({str(exc).splitlines()[0][:200]})", file) from None
     return net.eval()

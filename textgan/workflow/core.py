@@ -233,77 +233,6 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
 
 # --- generation --------------------------------------------------------------------------
 
-def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
-                        group_col: str | None = None, progress: bool = True, resume: bool = False,
-                        kind: str | None = None):
-    """Encode a corpus with a similarity model, then train a model of any kind on its vectors.
-
-    With `group_col` the groups are the labels of a conditional kind. The model folder
-    records the encoder's fingerprint (so it is never decoded with an index of another
-    encoder, nor resumed on another encoder's vectors) and the corpus' typical neighbour
-    cosine (for novelty flags).
-    """
-    enc = load_encoder(model)
-    if config is not None:  # before the corpus is encoded
-        from textgan.gan.config import check_training_memory
-
-        check_training_memory(config.resolved(), int(enc.dim))
-    texts, groups = read_corpus(corpus, text_col, group_col)
-    vectors = enc.encode(texts, progress=progress)
-    return train_gan(vectors, out, config=config, groups=groups, encoder=encoder_meta(enc, folder_of(model)),
-                     progress=progress, resume=resume, kind=kind)
-
-
-def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None, groups=None,
-              progress: bool = True, resume: bool = False, kind: str | None = None, prototypes=None):
-    """Train a generative model of any kind on (N, D) sentence vectors and save it to `out`.
-
-    Args:
-        vectors: (N, D) float array (e.g. `encode(...)` output).
-        out: model folder to write.
-        config: a kind's config (`GANConfig`, `AnchoredConfig`, `ConditionalConfig`, ...; default:
-            the kind's own defaults for `anchored`, else the `embeddings` preset of the kind).
-        encoder: `encoder_meta(...)` of the encoder that made the vectors; recorded so the
-            model is never decoded with an index of another encoder, and checked on resume.
-        groups: one label per row; they make the default kind `anchored` (class-anchored),
-            and a plain `GANConfig` becomes an anchored one.
-        resume: continue from the folder's last checkpoint.
-        kind: a registry name (`textgan kinds`) when `config` is None.
-        prototypes: for the anchored kind, prototypes given from outside (e.g. a margin head's
-            class weights): `(names, (C, D) array)` or a JSON file {group: vector}; groups not
-            given use the normalised mean of their vectors. An array pair is written beside
-            `out` as `<out>.prototypes.json` (the config records that file).
-    Returns:
-        The model folder path.
-    """
-    import dataclasses
-
-    from textgan.gan import PRESETS, carry_over, make_kind, train_gan as train_kind
-    from textgan.gan.anchored import AnchoredConfig, save_prototypes
-    from textgan.gan.config import GANConfig
-
-    if config is None:
-        name = kind or ("anchored" if groups is not None else "gan")
-        config = make_kind(name).config() if name == "anchored" else \
-            carry_over(make_kind(name).config, PRESETS["embeddings"])
-    elif groups is not None and type(config) is GANConfig:
-        config = carry_over(AnchoredConfig, config)
-    if kind is not None and type(config) is not make_kind(kind).config:  # silently trained the config's kind
-        raise InputError(f"config is a {type(config).__name__}, kind {kind!r} takes a {make_kind(kind).config.__name__}")
-    if prototypes is not None:
-        if not isinstance(config, AnchoredConfig):
-            raise InputError(f"prototypes are used by the anchored kind only, not {type(config).__name__}")
-        if isinstance(prototypes, (tuple, list)):
-            prototypes = save_prototypes(*prototypes, Path(str(Path(out)) + ".prototypes.json"))
-        config = dataclasses.replace(config, prototypes=str(prototypes))
-    x = np.asarray(vectors, dtype=np.float32)
-    meta = {"encoder": encoder}
-    if x.ndim == 2 and x.shape[1] > 0 and len(x) > 1 and np.isfinite(x).all():
-        meta["typical_nn_cosine"] = typical_nn_cosine(x)
-    return train_kind(x, config, out, groups=None if groups is None else list(groups), meta=meta,
-                      progress=progress, resume=resume)
-
-
 def generate(gan_dir, n: int, seed: int = 0, group: str | None = None) -> np.ndarray:
     """Sample n vectors from a saved model of any kind, shape (n, D), reproducible with `seed`.
 
@@ -387,6 +316,8 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     """Walk the sphere between the encodings of two sentences; retrieve the sentence at each step."""
     steps = whole(steps, "--steps", minimum=2)
     for name, text in (("A", a), ("B", b)):
+        if not isinstance(text, str):
+            raise InputError(f"sentence {name}: pass one sentence (a string), not {type(text).__name__} {text!r:.40}")
         if is_blank(text):
             raise InputError(f"sentence {name} is blank")
     idx, enc = open_index(index, model)
@@ -396,4 +327,3 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)
     return [{"step": i, "t": float(i / (steps - 1)), **row[0]} for i, row in enumerate(rows)]
-

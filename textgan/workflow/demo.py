@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.workflow import core as workflow
+from textgan.workflow.gan_train import train_gan
 from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_folder, check_writable, is_nonempty_dir,
                                       run_lock, save_json, save_jsonl, save_npy)
 from textgan.common.errors import InputError
@@ -268,7 +269,7 @@ def _train_generator(run: DemoRun, train_vecs: np.ndarray, encoder: dict) -> Pat
     # a labelled kind's own defaults are tuned for grouped sentence vectors
     gan_cfg = kind.config(**settings) if kind.needs_labels else \
         carry_over(kind.config, PRESETS["embeddings"], **settings)
-    return workflow.train_gan(train_vecs, run.tmp / "gan", config=gan_cfg, encoder=encoder, progress=run.progress,
+    return train_gan(train_vecs, run.tmp / "gan", config=gan_cfg, encoder=encoder, progress=run.progress,
                               groups=run.rows(run.train)[1] if kind.needs_labels else None)
 
 

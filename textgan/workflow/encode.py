@@ -58,7 +58,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     from similarity.data import FORMATS, cell_text, text_cells
     from similarity.file_quirks import empty_row, header_or_positions, unquote_cell
     from similarity.splits import read_splits, split_of, split_table
-    from textgan.common.tables import dataset_error, datasets_quietly, spanning_cell, spanning_error
+    from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
+                                       spanning_cell, spanning_error)
 
     p = Path(path)
     picked = split_of(str(p))
@@ -102,7 +103,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         with datasets_quietly(python_warnings=False):
             ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
                                        **text_cells(builder, [text_col, group_col]))
-            pending = []  # empty rows held back: skipped at the end of the file, refused inside
+            pending, multi = [], 0  # empty rows held back: skipped at the end of the file, refused inside
             for i, row in enumerate(ds):
                 if empty_row(row.values()):
                     pending.append(i)
@@ -114,6 +115,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                     raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
                 if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
                     raise spanning_error(p, col, i + 1)
+                multi += multiline_cells([row[text_col]])
                 t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
                 g = row.get(group_col) if group_col else None
                 if g is not None:
@@ -121,6 +123,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 yield t, g
             if pending:
                 warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
+            if multi and suffix == ".csv":
+                warnings.warn(multiline_warning(multi, text_col, p), stacklevel=2)
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable input

@@ -93,7 +93,7 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
     """
     import tempfile
 
-    from textgan.workflow import core as workflow
+    from textgan.workflow.gan_train import train_gan
     from textgan.gan import load
     from textgan.gan.anchored import prototype_of
     from textgan.common.vectors import as_matrix, check_same_encoder
@@ -119,7 +119,7 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
         # (every call used to leave an 11 MB textgan-augment-* folder in /tmp)
         with tempfile.TemporaryDirectory(prefix="textgan-augment-") as scratch:
             folder = Path(out_gan) if out_gan is not None else Path(scratch) / "gan"
-            gan = workflow.train_gan(x[keep], folder, config=cfg, groups=g_arr[keep].tolist(), encoder=encoder,
+            gan = train_gan(x[keep], folder, config=cfg, groups=g_arr[keep].tolist(), encoder=encoder,
                                      progress=progress)
             model = load(gan)
         if out_gan is None:

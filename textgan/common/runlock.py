@@ -1,0 +1,94 @@
+"""Run folders: the lock a run holds while it writes into its folder, and the checks made before.
+
+A run writes its folder file by file (metrics, checkpoints, the model last), so unlike an
+artefact it cannot be renamed into place; the lock keeps two runs from mixing their files, and
+a run that fails before its first checkpoint leaves its new folder as it found it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from textgan.common.errors import InputError
+
+
+def is_nonempty_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and any(p.iterdir())
+
+
+def check_writable(path: str | Path) -> Path:
+    """Refuse an output path whose nearest existing ancestor is a file or a folder this user
+    cannot write: one clear line up front instead of an OS error at the first save."""
+    path = Path(path)
+    for parent in [path.absolute(), *path.absolute().parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError("not a folder (cannot write below it)", parent)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError("folder is not writable", parent)
+            break
+    return path
+
+
+@contextlib.contextmanager
+def run_lock(out: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock for the run writing into `out` (released even on kill -9).
+
+    The lock file `.<name>.lock` sits beside the folder, so the folder itself stays clean.
+    A second run into the same folder is refused instead of mixing two runs' files.
+    """
+    import fcntl
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():  # the API's callers too (the CLI checks before any work)
+        raise InputError("output folder is a file", out)
+    check_writable(out)
+    try:  # one lock per folder however it is spelled: runs/x, ./runs/../runs/x, a symlink to it
+        real = out.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        raise InputError("cannot resolve the output path (symlink loop?)", out) from None
+    real.parent.mkdir(parents=True, exist_ok=True)
+    fresh, existed = not is_nonempty_dir(real), real.exists()  # a failed run's leftovers in a new folder go
+    lock = real.with_name(f".{real.name}.lock")
+    fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the holder unlinks the file when done: a lock taken on an unlinked file locks nothing
+            if os.fstat(fh.fileno()).st_ino != os.stat(lock).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
+            raise InputError("another run is writing to this folder (locked); wait for it or choose "
+                             "another --out", out) from None
+        try:
+            yield
+        except BaseException:
+            if fresh:
+                _drop_failed_run(real, remove=not existed)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()  # while still held: a racing run fails to lock, it never waits
+    finally:
+        fh.close()
+
+
+def _drop_failed_run(out: Path, remove: bool) -> None:
+    """Empty the folder of a run that failed before its first checkpoint (a full disk at the
+    first write, bad input met mid-run): its config.json and metrics.jsonl alone made a rerun
+    refuse the folder as not empty, and there was nothing to --resume. A checkpoint stays."""
+    if not out.is_dir() or out.is_symlink() or (out / "checkpoint").exists():
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
+    if remove:
+        with contextlib.suppress(OSError):
+            out.rmdir()
