@@ -99,8 +99,8 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
         warnings.warn(f"dropped {n_overlap} outlier sentence(s) that are also training or held-out "
                       f"sentences; {len(kept)} kept", stacklevel=3)
     if not kept:
-        raise InputError(f"no outlier sentences left ({len(outliers)} given, {n_overlap} of them training "
-                         "sentences)")
+        raise InputError(f"--outliers: no outlier sentences left ({len(outliers)} given, {n_overlap} of them "
+                         "training sentences)")
     digest = _sha256(data.sha256, outliers)
     return dataclasses.replace(data, sha256=digest, outliers=kept)
 

@@ -308,3 +308,27 @@ def test_invisible_format_marks_alone_are_blank():
     from textgan.common.texts import is_blank
 
     assert is_blank("\u200f\u202e") and is_blank("\u00ad \u2066\u2069") and not is_blank("\u200fhi")
+
+
+@pytest.mark.parametrize("combine, needle", [("knn,knn", "knn named twice"), ("knn,,mahalanobis", "an empty component")])
+def test_combine_refuses_a_method_named_twice_or_an_empty_one(combine, needle, faq, tmp_path, cli_main):
+    """`--combine knn,knn` weighted knn twice in the z-scored mean; "knn,," was read as "knn"."""
+    from helpers import assert_one_line_error
+
+    code, _, err = cli_main("score", faq[0], "data/faq_en.csv", "--text-col", "text", "--index", tmp_path / "none",
+                            "--method", "combined", "--combine", combine)
+    assert_one_line_error(code, err, needle)
+
+
+def test_an_unwritable_output_folder_names_the_folder_not_a_temp_file(tmp_path):
+    """Under /proc the lock file and mkstemp failed with the hidden temp name in the message."""
+    from textgan.common.artifacts import atomic_path
+    from textgan.common.runlock import run_lock
+
+    with pytest.raises(InputError, match=r"/proc/run: cannot write there"):
+        with run_lock("/proc/run"):
+            pass
+    with pytest.raises(OSError) as info:
+        with atomic_path("/proc/out.json"):
+            pass
+    assert ".tmp-" not in str(info.value) and "out.json" in str(info.value)

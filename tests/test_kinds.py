@@ -189,7 +189,10 @@ def test_killed_before_first_checkpoint_resumes_from_scratch(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train_gan(data(), config("gan"), tmp_path / "g", progress=False, callback=crash)
-    assert not (tmp_path / "g/checkpoint").exists()
+    assert not (tmp_path / "g").exists()  # stopped before its first checkpoint: its new folder is gone
+    # kill -9 cannot clean up: its files stay, a rerun is refused, and --resume starts from scratch
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g/resolved_config.json").write_text("{}")
     with pytest.raises(InputError, match="not empty.*--resume"):
         train_gan(data(), config("gan"), tmp_path / "g", progress=False)
     with pytest.warns(UserWarning, match="no checkpoint yet"):

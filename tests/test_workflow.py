@@ -227,7 +227,9 @@ def no_training(monkeypatch):
         raise AssertionError("training started before the inputs were checked")
 
     monkeypatch.setattr(similarity, "train", refuse)
-    monkeypatch.setattr(workflow, "train_gan", refuse)
+    import textgan.workflow.demo
+
+    monkeypatch.setattr(textgan.workflow.demo, "train_gan", refuse)
 
 
 @pytest.mark.parametrize("extra, needles", [

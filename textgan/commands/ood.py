@@ -56,7 +56,11 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None
     groups = read_labels(labels) if labels else None
-    parts = [c.strip() for c in combine.split(",") if c.strip()] if combine else None
+    parts = None if combine is None else [c.strip() for c in combine.split(",")]
+    if parts is not None and (not all(parts) or len(set(parts)) < len(parts)):
+        twice = sorted({c for c in parts if c and parts.count(c) > 1})
+        raise InputError(f"--combine {combine!r}: " + (f"{', '.join(twice)} named twice" if twice else
+                         "an empty component") + " (a comma-separated list of distinct methods)")
     res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
                       labels=groups, combine=parts, val_in_name=val_in)
     flags = res["in_domain"] or [None] * len(texts)

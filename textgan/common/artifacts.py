@@ -96,7 +96,7 @@ def atomic_dir(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
         clean_stale_temps(dest)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{_writer_tag()}-", dir=dest.parent))
     except OSError as exc:
-        name_failed_save(exc, tmp, dest)
+        name_failed_save(exc, Path(exc.filename or tmp), dest)
         raise
     try:
         yield tmp
@@ -126,8 +126,8 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         # host-pid in the name: a killed writer's temp file is provably stale (clean_stale_temps)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{_writer_tag()}-", suffix=dest.suffix, dir=dest.parent)
         os.close(fd)
-    except OSError as exc:
-        name_failed_save(exc, Path(tmp), dest)
+    except OSError as exc:  # the temp name mkstemp tried is the one the error names: say `dest`
+        name_failed_save(exc, Path(exc.filename or tmp), dest)
         raise
     try:
         yield Path(tmp)

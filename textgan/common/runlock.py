@@ -54,7 +54,10 @@ def run_lock(out: str | Path) -> Iterator[None]:
     real.parent.mkdir(parents=True, exist_ok=True)
     fresh, existed = not is_nonempty_dir(real), real.exists()  # a failed run's leftovers in a new folder go
     lock = real.with_name(f".{real.name}.lock")
-    fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
+    try:
+        fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
+    except OSError as exc:  # /proc, a read-only mount: the folder is the path to name, not the lock
+        raise InputError(f"cannot write there ({exc.strerror or exc})", out) from None
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
