@@ -122,6 +122,13 @@ class TrainConfig:
     tail_synth_rows: int = 16  # synthetic rows per step
     tail_below: int | None = None  # tail = groups with fewer sentences; None: half the median group
 
+    def __post_init__(self) -> None:
+        # a bad value fails where the config is written, not minutes later inside train();
+        # None fields are resolved (and then checked) by resolved()
+        if self.loss not in LOSS_NAMES:
+            raise InputError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSS_NAMES)}")
+        _check_fields(self)
+
     def resolved(self) -> "TrainConfig":
         """Fill None scale/margin with the loss row's defaults; refuse bad values (InputError)."""
         if self.loss not in LOSS_NAMES:
@@ -151,10 +158,7 @@ class TrainConfig:
             LEXICAL_WEIGHT["char" if tokenizer == "char" else "other"]
         cfg = dataclasses.replace(cfg, teacher=teacher, tokenizer=tokenizer, embed_init=embed_init,
                                   lexical_dim=lexical, lexical_weight=weight)
-        for field, flag, need, ok in CHECKS:
-            value = getattr(cfg, field)
-            if not ok(value):
-                raise InputError(f"{flag} must be {need}, got {value!r}")
+        _check_fields(cfg, resolved=True)
         if lexical and not gru:
             raise InputError("--lexical-dim adds a part to the GRU's vector; it applies to the GRU backbone only")
         if cfg.augment is not None and cfg.augment > 0 and teacher == "none":
@@ -205,6 +209,14 @@ def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:
     if n_sentences >= SMALL_DATA:
         return cfg if cfg.lexical_dim is not None else dataclasses.replace(cfg, lexical_dim=LEXICAL_AUTO)
     return dataclasses.replace(cfg, **{k: v for k, v in SMALL_DATA_ROW.items() if getattr(cfg, k) is None})
+
+
+def _check_fields(cfg: TrainConfig, resolved: bool = False) -> None:
+    """CHECKS over the fields; before resolved(), a None field is left for it to fill."""
+    for field, flag, need, ok in CHECKS:
+        value = getattr(cfg, field)
+        if (resolved or value is not None) and not ok(value):
+            raise InputError(f"{flag} must be {need}, got {value!r}")
 
 
 def check_vo_start(cfg: TrainConfig) -> None:

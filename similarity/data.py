@@ -278,6 +278,10 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
             raise InputError("empty dataset", p)
         if len(texts) < len(lines):  # outputs have a row per sentence, not per line: say so
             warnings.warn(f"{p}: skipped {len(lines) - len(texts)} blank line(s)", stacklevel=2)
+        tabbed = sum("\t" in t for t in texts)
+        if tabbed:  # a TSV saved as .txt would index "sentence<TAB>label" as one sentence
+            warnings.warn(f"{p}: {tabbed} of {len(texts)} line(s) hold a tab and are read whole, one sentence a "
+                          "line (a table? name it .tsv and pass --text-col)", stacklevel=2)
         return texts
     return _clean(read_table(path, [text_col])[text_col], text_col, path)
 

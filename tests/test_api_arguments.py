@@ -78,6 +78,19 @@ def test_anchored_sampling_refuses_a_zero_prototype_and_a_bad_count(gans):
     with pytest.raises(InputError, match="--n must be a whole number >= 1, got 0"):
         model.sample_prototype(0, unit(1)[0])
     assert model.sample_prototype(3, unit(1)[0], seed=1).shape == (3, 8)
+    assert model.sample_prototype(3, unit(1), seed=1).shape == (3, 8)  # one row (1, D) is one prototype
+    with pytest.raises(InputError, match=r"one 8-d vector, got an array of shape \(2, 8\)"):
+        model.sample_prototype(3, unit(2))
+
+
+def test_unit_rows_of_huge_or_tiny_entries_keep_their_direction():
+    """1e38 entries overflowed the float32 norm to inf (rows of 0, then "all-zero row")."""
+    from textgan.common.vectors import normalize_rows
+
+    got = normalize_rows(np.array([[1e38, 1e38], [1e-30, 0.0], [3.0, 4.0]], dtype=np.float32))
+    assert np.allclose(got, [[0.5 ** 0.5, 0.5 ** 0.5], [1, 0], [0.6, 0.8]])
+    with pytest.raises(InputError, match=r"all-zero row \(row 2, counting from 1\)"):
+        normalize_rows(np.array([[1.0, 0.0], [0.0, 0.0]]))
 
 
 def test_hallucinate_checks_labels_prototypes_and_counts(gans):

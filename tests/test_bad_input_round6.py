@@ -332,3 +332,11 @@ def test_an_unwritable_output_folder_names_the_folder_not_a_temp_file(tmp_path):
         with atomic_path("/proc/out.json"):
             pass
     assert ".tmp-" not in str(info.value) and "out.json" in str(info.value)
+
+
+def test_a_txt_whose_lines_hold_tabs_is_read_whole_with_a_warning(tmp_path):
+    import similarity
+
+    (tmp_path / "c.txt").write_text("reset my password\tacct\nwhere is my parcel\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"1 of 2 line\(s\) hold a tab .*name it \.tsv and pass --text-col"):
+        assert similarity.load_texts(tmp_path / "c.txt") == ["reset my password\tacct", "where is my parcel"]

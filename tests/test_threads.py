@@ -171,6 +171,19 @@ def test_threads_zero_is_refused(capsys, tmp_path, seen):
     assert code == 2 and "--threads" in err and not seen
 
 
+def test_absurd_thread_counts_are_refused_before_any_thread_starts(capsys, tmp_path, seen, monkeypatch):
+    """--threads 100000 started 100,000 OS threads and took the machine's process table with it."""
+    monkeypatch.setattr(threads, "available_cpus", lambda **_: 2)
+    code, _, err = run_cli(capsys, "encode", "MODEL", "x.txt", "--out", tmp_path / "q.npy", "--threads", "100000")
+    assert code == 2 and err.strip() == "error: --threads must be at most 8 (4 per CPU this process may use), " \
+                                        "got 100000" and not seen
+    monkeypatch.setenv("OMP_NUM_THREADS", "5000")
+    code, _, err = run_cli(capsys, "encode", "MODEL", "x.txt", "--out", tmp_path / "q.npy")
+    assert code == 2 and "error: OMP_NUM_THREADS must be at most 8" in err and not seen
+    _encode(capsys, tmp_path, "--threads", "8")  # 4 per CPU is still accepted
+    assert seen["threads"] == 8
+
+
 def test_every_computing_command_has_threads():
     import cli
 

@@ -75,7 +75,7 @@ def computing_command(cmd: click.Command) -> click.Command:
     """
     import functools
 
-    from textgan.common.threads import apply_threads, default_threads
+    from textgan.common.threads import apply_threads, default_threads, max_threads
 
     if any(p.name == "threads" for p in cmd.params):  # already given (cli imported twice)
         return cmd
@@ -88,7 +88,13 @@ def computing_command(cmd: click.Command) -> click.Command:
     @functools.wraps(callback)
     def run(*args, threads=None, **kwargs):
         check_seed(kwargs.get("seed"))
-        apply_threads(threads if threads is not None else default_threads())
+        n = threads if threads is not None else default_threads()
+        if n > max_threads():
+            from textgan.common.errors import InputError
+
+            raise InputError(f"{'--threads' if threads is not None else 'OMP_NUM_THREADS'} must be at most "
+                             f"{max_threads()} (4 per CPU this process may use), got {n}")
+        apply_threads(n)
         if kwargs.get("quiet") is True or kwargs.get("progress") is False or \
                 (kwargs.get("progress") is None and not stderr_is_terminal()):  # logs: no "Loading weights" bars
             hide_library_progress_bars()

@@ -97,6 +97,16 @@ def default_threads(environ: MutableMapping[str, str] = os.environ, **kwargs) ->
     return available_cpus(**kwargs)
 
 
+# more threads than this many per usable CPU only add switching; --threads 100000 started
+# 100,000 OS threads and exhausted the process limit of the whole machine
+THREADS_PER_CPU = 4
+
+
+def max_threads(**kwargs) -> int:
+    """The largest thread count a command accepts: THREADS_PER_CPU per usable CPU, at least 8."""
+    return max(8, THREADS_PER_CPU * available_cpus(**kwargs))
+
+
 def prefer_passive_waiting(environ: MutableMapping[str, str] = os.environ) -> None:
     """Idle OpenMP threads sleep at once instead of spinning, unless the user chose a policy.
 

@@ -50,10 +50,13 @@ def check_finite_rows(x, what: str = "vectors", path=None) -> None:
 def normalize_rows(x: np.ndarray, what: str = "vectors", path=None) -> np.ndarray:
     """Rows scaled to unit L2 norm (float32); an all-zero row is an InputError."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise InputError(f"{what} contain an all-zero row (row {int(np.argmax(norms[:, 0] == 0))})", path)
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
+    check_finite_rows(x, what, path)
+    peak = np.abs(x).max(axis=1, keepdims=True)
+    if (peak == 0).any():
+        raise InputError(f"{what} contain an all-zero row (row {int(np.argmax(peak[:, 0] == 0)) + 1}, counting "
+                         "from 1)", path)
+    x = x / peak  # scaled by the largest entry first: rows of 1e38 or 1e-30 neither overflow nor underflow the norm
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
 
 
 def check_k(k, option: str = "--k") -> int:

@@ -259,6 +259,10 @@ class SavedAnchored(SavedModel):
     def sample_prototype(self, n: int, prototype, seed: int | None = None) -> Tensor:
         """n vectors around any prototype (D,): (n, D)."""
         n = check_sample_count(n, self.dim)
+        shape = np.shape(prototype)
+        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[0] != 1):
+            raise InputError(f"the prototype must be one {self.dim}-d vector, got an array of shape {shape} (for "
+                             "several example vectors, pass prototype_of(examples))")
         p = as_input(np.asarray(prototype, dtype=np.float32).reshape(1, -1), self.dim)
         if not float(p.norm()):
             raise InputError("the prototype is an all-zero vector: it has no direction to sample around")
