@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from textgan.common.artifacts import (atomic_dir, folder_digests, library_versio
                                       load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences
+from textgan.common.texts import as_sentences, is_blank
 
 SIM_CONFIG = "similarity_config.json"
 FORMAT = "textgan-similarity"
@@ -168,6 +169,10 @@ class SentenceEncoder:
         texts = as_sentences(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        blank = [i + 1 for i, t in enumerate(texts) if is_blank(t)]
+        if blank:  # one shared vector for every blank text: a nearest neighbour of nothing in particular
+            warnings.warn(f"texts: {len(blank)} blank text(s) (first: item {blank[0]}) get the vector of the "
+                          "empty sentence", stacklevel=2)
         if self.backbone != "gru":
             out = self.module.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                                      convert_to_numpy=True, normalize_embeddings=True)

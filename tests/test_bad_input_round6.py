@@ -340,3 +340,13 @@ def test_a_txt_whose_lines_hold_tabs_is_read_whole_with_a_warning(tmp_path):
     (tmp_path / "c.txt").write_text("reset my password\tacct\nwhere is my parcel\n", encoding="utf-8")
     with pytest.warns(UserWarning, match=r"1 of 2 line\(s\) hold a tab .*name it \.tsv and pass --text-col"):
         assert similarity.load_texts(tmp_path / "c.txt") == ["reset my password\tacct", "where is my parcel"]
+
+
+def test_encoding_a_blank_text_warns(faq):
+    import numpy as np
+
+    import similarity
+
+    with pytest.warns(UserWarning, match=r"texts: 2 blank text\(s\) \(first: item 2\) get the vector of the empty"):
+        v = similarity.load(faq[0]).encode(["reset my password", "", "  "])
+    assert v.shape[0] == 3 and np.allclose(v[1], v[2])
