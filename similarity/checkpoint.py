@@ -47,7 +47,32 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict]:
     if missing or "rng.torch" not in tensors:
         raise InputError(f"incomplete checkpoint (no {(missing or ['rng.torch'])[0]!r}; "
                          "written by an older version?); start a new run", folder / "state.json")
+    bad = next((k for k, ok in _META_CHECKS.items() if not ok(meta[k])), None)
+    if bad is not None:  # digests match only a file that was re-sealed: still never a traceback mid-resume
+        raise InputError(f"field {bad!r} is {str(meta[bad])[:40]!r}: {_META_WANT[bad]}; start a new run",
+                         folder / "state.json")
     return tensors, meta
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+# state.json field -> check (the types `similarity.train` writes)
+_META_CHECKS = {
+    "config": lambda v: isinstance(v, dict),
+    "groups": lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(g, str) for g in v),
+    "data_sha256": lambda v: isinstance(v, str),
+    "epoch": _count, "step": _count, "bad": _count,
+    "best": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and -1.0 <= v <= 1.0,
+    "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+    "optimizer": lambda v: isinstance(v, dict), "rng": lambda v: isinstance(v, dict),
+}
+_META_WANT = {"config": "expected an object", "groups": "expected a list of group names",
+              "data_sha256": "expected a sha256", "epoch": "expected an integer >= 0",
+              "step": "expected an integer >= 0", "bad": "expected an integer >= 0",
+              "best": "expected a number in [-1, 1]", "history": "expected a list of metric records",
+              "optimizer": "expected an object", "rng": "expected an object"}
 
 
 def restore(folder: Path, tensors: dict, meta: dict, head: torch.nn.Module,

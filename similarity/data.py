@@ -20,7 +20,7 @@ from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hin
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing
+from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing, text_lines
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
                                    multiline_warning, spanning_cell, spanning_error)
 
@@ -272,7 +272,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
             raise InputError("pass --text-col to read sentences from a data file", p)
         _check_utf8(p)
         # utf-8-sig: a BOM (Windows editors) is not part of the first sentence; str.strip keeps it
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
+        lines = text_lines(p.read_text(encoding="utf-8-sig"))
         texts = [ln.strip() for ln in lines if not is_blank(ln)]
         if not texts:
             raise InputError("empty dataset", p)

@@ -32,11 +32,14 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
     columns (0..k-1 or 1..k, as pandas writes) is then a header: LCQMC's first label cell is "1".
     Otherwise the first row is the header, refused when it names a column twice: the reader would
     rename the second copy ("text.1"), so the file would seem to hold a column it does not have."""
-    def first_row(sep: str) -> list[str]:
+    def first_row(sep: str) -> list[str]:  # blank lines are skipped, as the reader skips them
         with open(p, encoding="utf-8-sig", newline="") as fh:
-            return next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
+            rows = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+            return next((r for r in rows if any(c.strip() for c in r)), [])
 
     first, extra = first_row(delimiter), {}
+    if not first:  # only blank lines: not a table with no tab in it
+        raise InputError("empty dataset (only blank lines)", p)
     if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
         raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
                          f"a tab-separated file, name it .tsv", p)

@@ -58,6 +58,10 @@ class GRUEncoder(nn.Module):
     `save(path)` and the one-argument `load(path)` that sentence-transformers calls.
     """
 
+    # sentence-transformers' save() writes the first module into the folder itself (as the
+    # models this project writes do) and copies this file beside modules.json, where its
+    # "encoder.GRUEncoder" is looked up on load; in a subfolder the reload found no encoder.py
+    save_in_root = True
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
                    "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets",
                    "lexical_dim", "lexical_weight")

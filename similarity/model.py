@@ -83,7 +83,11 @@ def plain_st(path: Path) -> "SentenceEncoder":
     """A sentence-transformers folder that textgan did not write (a model from the hub, saved
     locally), used as it is: no recorded digests to check, the fingerprint of its weights and
     tokenizer names it in indexes and runs."""
-    check_transformer_folder(path, "the model", "a textgan GRU folder needs its similarity_config.json")
+    # a textgan folder that lost its config (or one sentence-transformers re-saved) is not read
+    # unchecked: the config's digests are what make a tampered file an error
+    check_transformer_folder(path, "the model", "a textgan GRU folder needs its similarity_config.json (a folder "
+                             "re-saved by sentence-transformers loads there: SentenceTransformer(path, "
+                             "trust_remote_code=True))")
     module = load_st(path)
     if non_finite_tensors(module.state_dict()):
         raise InputError("weights contain NaN or inf", path)

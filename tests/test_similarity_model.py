@@ -76,6 +76,23 @@ def test_save_load_round_trip_and_sentence_transformers(tmp_path):
     assert (path / "encoder.py").read_bytes() == src
 
 
+def test_sentence_transformers_resave_reloads(tmp_path):
+    """SentenceTransformer.save() of a GRU model reloads in sentence-transformers (the module is
+    saved in the folder itself, beside the encoder.py that modules.json names)."""
+    enc = _encoder()
+    before = enc.encode(CORPUS)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(enc.save(tmp_path / "m")), trust_remote_code=True, device="cpu")
+    st.save(str(tmp_path / "resaved"))
+    assert json.loads((tmp_path / "resaved" / "modules.json").read_text())[0]["path"] == ""
+    again = SentenceTransformer(str(tmp_path / "resaved"), trust_remote_code=True, device="cpu")
+    np.testing.assert_allclose(again.encode(CORPUS, normalize_embeddings=False), before, atol=1e-5)
+    with pytest.raises(InputError, match="similarity_config.json"):  # no digests: not read unchecked
+        similarity.load(tmp_path / "resaved")
+
+
 def _saved(tmp_path):
     return _encoder().save(tmp_path / "m")
 

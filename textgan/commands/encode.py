@@ -38,7 +38,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
       textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
     """
     import similarity
-    from textgan.common.artifacts import check_output_file, check_writable, save_npy
+    from textgan.common.artifacts import check_output_file, check_writable, output_lock, save_npy
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
@@ -66,9 +66,10 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     if group_col is not None:  # a .npy holds vectors only: the groups would be dropped silently
         raise InputError("--group-col is for a sharded encode (--out a folder, which keeps each sentence's group)")
     check_writable(check_output_file(out_file, [texts, model]).parent)
-    enc = similarity.load(model)
-    vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
-    save_npy(out_file, vectors)
+    with output_lock(out_file):  # a second encode into this file is refused, not raced
+        enc = similarity.load(model)
+        vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
+        save_npy(out_file, vectors)
     click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
 
 

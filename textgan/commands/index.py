@@ -146,11 +146,12 @@ def _read_queries(path: str, text_col: str | None = None) -> list[str]:
         return similarity.load_texts(p, text_col)  # a data file without --text-col: says to pass it
     if not p.is_file():
         raise InputError("not a regular file" if p.exists() else "missing file", p)
+    from textgan.common.texts import is_blank, text_lines
+
     try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of the first query
+        lines = text_lines(p.read_text(encoding="utf-8-sig"))  # a BOM is not part of the first query
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", p) from None
-    from textgan.common.texts import is_blank
 
     qs = [ln.strip() for ln in lines if not is_blank(ln)]
     if not qs:

@@ -20,7 +20,7 @@ from textgan.common.digests import file_sha256, folder_digests, listed_files, ve
 from textgan.common.errors import InputError
 from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
 from textgan.common.publish import discard, swap_in
-from textgan.common.runlock import check_writable, is_nonempty_dir, run_lock  # noqa: F401 (API)
+from textgan.common.runlock import check_writable, is_nonempty_dir, output_lock, run_lock  # noqa: F401 (API)
 
 
 def _umask() -> int:

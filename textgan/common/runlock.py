@@ -41,8 +41,6 @@ def run_lock(out: str | Path) -> Iterator[None]:
     The lock file `.<name>.lock` sits beside the folder, so the folder itself stays clean.
     A second run into the same folder is refused instead of mixing two runs' files.
     """
-    import fcntl
-
     out = Path(out)
     if out.exists() and not out.is_dir():  # the API's callers too (the CLI checks before any work)
         raise InputError("output folder is a file", out)
@@ -53,10 +51,39 @@ def run_lock(out: str | Path) -> Iterator[None]:
         raise InputError("cannot resolve the output path (symlink loop?)", out) from None
     real.parent.mkdir(parents=True, exist_ok=True)
     fresh, existed = not is_nonempty_dir(real), real.exists()  # a failed run's leftovers in a new folder go
+    with _exclusive(real, out, "folder"):
+        try:
+            yield
+        except BaseException:
+            if fresh:
+                _drop_failed_run(real, remove=not existed)
+            raise
+
+
+@contextlib.contextmanager
+def output_lock(out: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on an output file while a command writes it (for a stem, the first
+    of its files): each file is renamed into place whole, but two runs writing one OUT.npy +
+    OUT.jsonl pair could leave one run's vectors beside the other's sentences."""
+    out = check_writable(out)
+    try:
+        real = out.parent.resolve() / out.name
+    except (OSError, RuntimeError):
+        raise InputError("cannot resolve the output path (symlink loop?)", out) from None
+    real.parent.mkdir(parents=True, exist_ok=True)  # as the atomic writes that follow would
+    with _exclusive(real, out, "file"):
+        yield
+
+
+@contextlib.contextmanager
+def _exclusive(real: Path, out: Path, what: str) -> Iterator[None]:
+    """The lock `.<name>.lock` beside `real` (released even on kill -9), or an InputError at once."""
+    import fcntl
+
     lock = real.with_name(f".{real.name}.lock")
     try:
         fh = open(lock, "a+")  # noqa: SIM115  (held for the whole run)
-    except OSError as exc:  # /proc, a read-only mount: the folder is the path to name, not the lock
+    except OSError as exc:  # /proc, a read-only mount: the output is the path to name, not the lock
         raise InputError(f"cannot write there ({exc.strerror or exc})", out) from None
     try:
         try:
@@ -65,14 +92,10 @@ def run_lock(out: str | Path) -> Iterator[None]:
             if os.fstat(fh.fileno()).st_ino != os.stat(lock).st_ino:
                 raise BlockingIOError
         except (BlockingIOError, FileNotFoundError):
-            raise InputError("another run is writing to this folder (locked); wait for it or choose "
+            raise InputError(f"another run is writing to this {what} (locked); wait for it or choose "
                              "another --out", out) from None
         try:
             yield
-        except BaseException:
-            if fresh:
-                _drop_failed_run(real, remove=not existed)
-            raise
         finally:
             with contextlib.suppress(OSError):
                 lock.unlink()  # while still held: a racing run fails to lock, it never waits

@@ -8,8 +8,10 @@ belongs in the one `error:` line.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import warnings
+from pathlib import Path
 from typing import Iterable
 
 from textgan.common.errors import InputError
@@ -50,8 +52,34 @@ def dataset_error(exc: BaseException, p) -> InputError:
         root = nxt
     if any("corresponds to no data" in str(e) for e in (exc, root)):  # a header without rows
         return InputError("empty dataset", p)
+    if (line := jsonl_problem(p)) is not None:  # Arrow says "row 0" of its own blocks, not the line
+        return InputError(line, p)
     msg = " ".join(str(root).split()) or root.__class__.__name__
     return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def jsonl_problem(p) -> str | None:
+    """The first line of a .jsonl file that is not one JSON object ("line 3 is not a JSON object
+    (a list)"), or None: asked only once `datasets` failed, so a good file is never read twice."""
+    p = Path(p)
+    if p.suffix.lower() != ".jsonl" or not p.is_file():
+        return None
+    with open(p, encoding="utf-8-sig", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                return f"line {n} is not valid JSON (one JSON object a line)"
+            if not isinstance(row, dict):
+                kind = _JSON_KINDS.get(type(row), type(row).__name__)
+                return f"line {n} is not a JSON object (it is {kind}; one object a line)"
+    return None
 
 
 def spanning_cell(row: dict, read: Iterable[str], delimiter: str = ",") -> str | None:

@@ -29,6 +29,16 @@ def check_unicode(text: str, where: str, path=None) -> str:
     return text
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of a text file: split on \\n, \\r\\n and \\r only, as `open()` iterates a file.
+    str.splitlines also splits on U+2028, NEL, form feed and vertical tab, which are characters
+    inside a sentence: one line would become two rows and the outputs would not match the lines."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":  # the newline that ends the file starts no line
+        lines.pop()
+    return lines
+
+
 def is_missing(cell) -> bool:
     """A table cell with no sentence: None, NaN (pandas' empty cell) or blank text."""
     return cell is None or (isinstance(cell, float) and cell != cell) or is_blank(str(cell))

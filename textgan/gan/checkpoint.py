@@ -49,6 +49,16 @@ def read_checkpoint_meta(path: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(f"not a textgan GAN checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})",
                          path)
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise InputError(f"field 'step' is {str(step)[:40]!r}: expected an integer >= 0; start a new run",
+                         path / "state.json")
+    for key in ("optimizers", "rng"):
+        if not isinstance(meta.get(key), dict):
+            raise InputError(f"field {key!r} is {str(meta.get(key))[:40]!r}: expected an object; start a new run",
+                             path / "state.json")
+    if not isinstance(meta.get("identity", {}), dict):
+        raise InputError("field 'identity' is not an object; start a new run", path / "state.json")
     return meta
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
+from textgan.common.texts import text_lines
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import AdversarialStep
 from textgan.gan.nets import Arch, Head, trunk
@@ -239,7 +240,7 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     else:
         try:
             # utf-8-sig: a BOM is not part of the first label
-            labels = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+            labels = [ln.strip() for ln in text_lines(path.read_text(encoding="utf-8-sig"))]
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path) from None
         while labels and not labels[-1]:  # blank lines that end the file label nothing

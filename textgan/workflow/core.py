@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.args import number, whole
-from textgan.common.artifacts import run_lock, save_jsonl, save_npy
+from textgan.common.artifacts import output_lock, run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
@@ -285,31 +285,32 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     from textgan.gan.saved import check_sample_count
 
     npy, jsonl = output_files(out, (".npy", ".jsonl"))
-    gen = load(gan_dir)
-    check_sample_count(n, gen.dim)
-    gen_meta = (getattr(gen, "meta", None) or {})
-    idx = None
-    if index is not None:
-        idx, where = as_index(index), folder_of(index)
-        if idx.dim != gen.dim:
-            raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
-        # "this encoder": the one that made the GAN's training vectors
-        check_same_encoder(idx.meta.get("encoder"), (gen_meta.get("encoder") or {}).get("fingerprint"), "index", where)
-        if not (gen_meta.get("encoder") or {}).get("fingerprint"):  # trained on raw vectors: unchecked
-            warnings.warn(f"{gan_dir}: the generator records no encoder (trained on raw vectors; train-gan --model "
-                          "records it): nothing checks it matches the index's encoder", stacklevel=2)
-    vectors = generate(gen, n, seed=seed, group=group)
-    summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group, "vectors": str(npy)}
-    records = None
-    if idx is not None:
-        records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
-    save_npy(npy, vectors)
-    if records is not None:
-        save_jsonl(records, jsonl)
-        summary["decoded"] = str(jsonl)
-        summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
-        summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
-    return summary
+    with output_lock(npy):  # two runs into one OUT would mix their pair of files
+        gen = load(gan_dir)
+        check_sample_count(n, gen.dim)
+        gen_meta = (getattr(gen, "meta", None) or {})
+        idx = None
+        if index is not None:
+            idx, where = as_index(index), folder_of(index)
+            if idx.dim != gen.dim:
+                raise InputError(f"GAN generates {gen.dim}-d vectors but the index holds {idx.dim}-d vectors", where)
+            # "this encoder": the one that made the GAN's training vectors
+            check_same_encoder(idx.meta.get("encoder"), (gen_meta.get("encoder") or {}).get("fingerprint"), "index", where)
+            if not (gen_meta.get("encoder") or {}).get("fingerprint"):  # trained on raw vectors: unchecked
+                warnings.warn(f"{gan_dir}: the generator records no encoder (trained on raw vectors; train-gan --model "
+                              "records it): nothing checks it matches the index's encoder", stacklevel=2)
+        vectors = generate(gen, n, seed=seed, group=group)
+        summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group, "vectors": str(npy)}
+        records = None
+        if idx is not None:
+            records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
+        save_npy(npy, vectors)
+        if records is not None:
+            save_jsonl(records, jsonl)
+            summary["decoded"] = str(jsonl)
+            summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
+            summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
+        return summary
 
 
 def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]:

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import errno
 import json
-import warnings
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from textgan.common.artifacts import (atomic_file, clean_stale_temps, file_sha256, is_nonempty_dir, load_json,
                                       save_json, save_npy)
 from textgan.common.errors import InputError
-from textgan.common.texts import is_blank
-
 from textgan.index.shards import FORMAT, MANIFEST, RUN_FILE, ShardSet, open_shards, shard_name  # noqa: F401
+from textgan.workflow.rows import chunks, stream_rows  # noqa: F401 (API: stream_rows)
+
 DEFAULT_SHARD_SIZE = 100_000
 
 
@@ -49,99 +47,6 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise InputError(f"--shard {spec}: need 0 <= I < N (copies are numbered 0 to N-1)")
     return i, n
-
-
-# --- reading the corpus as a stream ------------------------------------------------------
-
-def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
-    """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS, cell_text, text_cells
-    from similarity.file_quirks import empty_row, header_or_positions, unquote_cell
-    from similarity.splits import read_splits, split_of, split_table
-    from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
-                                       spanning_cell, spanning_error)
-
-    p = Path(path)
-    picked = split_of(str(p))
-    if picked is not None or (p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None):
-        table = split_table(*(picked or (p, None)))  # CLINC150's data_full.json:train (similarity.splits)
-        for col in (text_col, group_col):
-            if col not in (None, "text", "group"):
-                raise InputError(f"missing column {col!r}; a split's columns are: text, group", p)
-        yield from zip(table["text"], table["group"] if group_col else [None] * len(table["text"]))
-        return
-    if not p.is_file():
-        raise InputError("not a file" if p.exists() else "missing file", p)
-    suffix = p.suffix.lower()
-    if suffix == ".txt" and group_col is None:
-        with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
-            try:
-                blank = 0
-                for line in fh:
-                    if is_blank(line):
-                        blank += 1
-                    else:
-                        yield line.strip(), None
-                if blank:  # the vectors have a row per sentence, not per line: say so
-                    warnings.warn(f"{p}: skipped {blank} blank line(s)", stacklevel=2)
-            except UnicodeDecodeError:
-                raise InputError("not valid UTF-8", p) from None
-        return
-    if suffix == ".txt":
-        raise InputError(f"a .txt corpus is one sentence a line, without columns; --group-col {group_col} needs "
-                         f"a data file ({', '.join(FORMATS)})", p)
-    if suffix not in FORMATS:
-        raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
-    if text_col is None:
-        raise InputError("pass --text-col to read sentences from a data file", p)
-    import datasets
-
-    builder, kwargs = FORMATS[suffix]
-    if builder == "csv":  # header-less files read by position, `;` CSVs (similarity.file_quirks)
-        kwargs = {**kwargs, **header_or_positions(p, kwargs.get("delimiter", ","), [c for c in (text_col, group_col) if c])}
-    try:
-        with datasets_quietly(python_warnings=False):
-            ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
-                                       **text_cells(builder, [text_col, group_col]))
-            pending, multi = [], 0  # empty rows held back: skipped at the end of the file, refused inside
-            for i, row in enumerate(ds):
-                if empty_row(row.values()):
-                    pending.append(i)
-                    continue
-                if pending:
-                    cell_text("", text_col, pending[0] + 1, p)  # raises: an empty row inside the data
-                if text_col not in row or (group_col and group_col not in row):
-                    missing = text_col if text_col not in row else group_col
-                    raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
-                if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
-                    raise spanning_error(p, col, i + 1)
-                multi += multiline_cells([row[text_col]])
-                t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
-                g = row.get(group_col) if group_col else None
-                if g is not None:
-                    g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
-                yield t, g
-            if pending:
-                warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
-            if multi and suffix == ".csv":
-                warnings.warn(multiline_warning(multi, text_col, p), stacklevel=2)
-    except InputError:
-        raise
-    except Exception as exc:  # datasets raises many types for unreadable input
-        raise dataset_error(exc, p) from None
-
-
-def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
-    """(shard number, rows) of `size` rows each (the last may be shorter)."""
-    buf: list = []
-    k = 0
-    for row in rows:
-        buf.append(row)
-        if len(buf) == size:
-            yield k, buf
-            k, buf = k + 1, []
-    if buf:
-        yield k, buf
 
 
 # --- writing shards -----------------------------------------------------------------------
@@ -159,8 +64,9 @@ def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
                        "group_col": group_col}}
 
 
-def _start(out: Path, ident: dict) -> None:
-    """Claim `out` for this encode, or check that a rerun / another copy encodes the same thing."""
+def _start(out: Path, ident: dict) -> bool:
+    """Claim `out` for this encode, or check that a rerun / another copy encodes the same thing.
+    True when this call made the claim (wrote encode.json)."""
     f = out / RUN_FILE
     if out.exists() and not out.is_dir():
         raise InputError("output path is a file, expected a shard folder", out)
@@ -170,11 +76,25 @@ def _start(out: Path, ident: dict) -> None:
         old = load_json(f)
         if old != ident:
             raise InputError(_mismatch(old, ident), out)
-        return
+        return False
     if is_nonempty_dir(out):
         raise InputError("output folder is not empty and holds no encode.json; choose a new --out", out)
     out.mkdir(parents=True, exist_ok=True)
     save_json(ident, f)
+    return True
+
+
+def _unclaim(out: Path, created: bool) -> None:
+    """Undo a claim when the encode failed before any shard: a corpus refused on its first row
+    would otherwise leave a folder that refuses the corrected corpus as "another corpus"."""
+    try:
+        if any(p.name != RUN_FILE for p in out.iterdir()):
+            return
+        (out / RUN_FILE).unlink(missing_ok=True)
+        if created:
+            out.rmdir()
+    except OSError:  # another copy wrote meanwhile: the claim is its too
+        pass
 
 
 def _mismatch(old, ident: dict) -> str:
@@ -307,8 +227,6 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
         {"shards", "rows", "encoded_shards", "complete", "manifest"}: `complete` is False while
         other copies still owe shards (the last copy to finish writes manifest.json).
     """
-    import multiprocessing as mp
-
     import similarity
 
     for name, v in (("--shard-size", shard_size), ("--workers", workers), ("--batch-size", batch_size)):
@@ -316,7 +234,23 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
             raise InputError(f"{name} must be an integer >= 1, got {v}")
     out = Path(out)
     enc = similarity.load(model)
-    _start(out, _run_identity(enc, corpus, text_col, group_col, shard_size))
+    created = not out.exists()
+    claimed = _start(out, _run_identity(enc, corpus, text_col, group_col, shard_size))
+    try:
+        res = _encode_all(model, corpus, out, text_col, group_col, shard_size, batch_size, shard, workers, progress)
+    except (InputError, KeyboardInterrupt):
+        if claimed:
+            _unclaim(out, created)
+        raise
+    manifest = finalize(out, res["shards"], res["rows"])
+    return dict(res, complete=manifest is not None, manifest=str(out / MANIFEST) if manifest else None)
+
+
+def _encode_all(model, corpus, out: Path, text_col, group_col, shard_size, batch_size, shard, workers,
+                progress) -> dict:
+    """Encode this copy's shards, in this process or in `workers` processes."""
+    import multiprocessing as mp
+
     common = dict(model=model, corpus=corpus, out=out, text_col=text_col, group_col=group_col,
                   shard_size=shard_size, batch_size=batch_size, shard=shard, workers=workers)
     if workers == 1:
@@ -337,8 +271,7 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
                              "they left (finished shards are kept)", out)
         res = {"shards": results[0][1]["shards"], "rows": results[0][1]["rows"],
                "encoded_shards": sum(r[1]["encoded_shards"] for r in results)}
-    manifest = finalize(out, res["shards"], res["rows"])
-    return dict(res, complete=manifest is not None, manifest=str(out / MANIFEST) if manifest else None)
+    return res
 
 
 def _collect(procs, queue) -> list:

@@ -170,24 +170,25 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
         gan: an anchored model trained on base groups of the same encoder (default: train one).
     """
-    from textgan.common.artifacts import atomic_file, save_npy
+    from textgan.common.artifacts import atomic_file, output_lock, save_npy
     from textgan.common.paths import output_files
     from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
-    enc = load_encoder(model)
-    texts, groups = read_corpus(data, text_col, group_col)
-    base, few, _ = split_groups(groups, max_shots)
-    if not few:
-        raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment", data)
-    check_per_group(per_group, len(few), int(enc.dim))
-    protos = encoder_prototypes(enc)
-    vecs = enc.encode(texts, progress=progress)
-    x, labels, report = hallucinate(vecs, groups, per_group, max_shots=max_shots, gan=gan, prototypes=protos,
-                                    steps=steps, seed=seed, progress=progress,
-                                    encoder=encoder_meta(enc, folder_of(model)))
     npy, labels_txt = output_files(out, (".npy", ".labels.txt"))
-    save_npy(npy, x)
-    with atomic_file(labels_txt) as fh:
-        fh.writelines(f"{g}\n" for g in labels)
-    report.update(vectors=str(npy), labels=str(labels_txt), n=len(labels))
-    return report
+    with output_lock(npy):  # two runs into one OUT would mix their pair of files
+        enc = load_encoder(model)
+        texts, groups = read_corpus(data, text_col, group_col)
+        base, few, _ = split_groups(groups, max_shots)
+        if not few:
+            raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment", data)
+        check_per_group(per_group, len(few), int(enc.dim))
+        protos = encoder_prototypes(enc)
+        vecs = enc.encode(texts, progress=progress)
+        x, labels, report = hallucinate(vecs, groups, per_group, max_shots=max_shots, gan=gan, prototypes=protos,
+                                        steps=steps, seed=seed, progress=progress,
+                                        encoder=encoder_meta(enc, folder_of(model)))
+        save_npy(npy, x)
+        with atomic_file(labels_txt) as fh:
+            fh.writelines(f"{g}\n" for g in labels)
+        report.update(vectors=str(npy), labels=str(labels_txt), n=len(labels))
+        return report

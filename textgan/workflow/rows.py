@@ -1,0 +1,102 @@
+"""A corpus read as a stream of (text, group-or-None) rows in bounded memory (a .txt line by
+line, a data file through `datasets` streaming), and cut into shards: what
+`textgan.workflow.encode` encodes shard by shard."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+from textgan.common.errors import InputError
+from textgan.common.texts import is_blank
+
+
+def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
+    """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
+    from similarity.data import FORMATS, cell_text, text_cells
+    from similarity.file_quirks import empty_row, header_or_positions, unquote_cell
+    from similarity.splits import read_splits, split_of, split_table
+    from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
+                                       spanning_cell, spanning_error)
+
+    p = Path(path)
+    picked = split_of(str(p))
+    if picked is not None or (p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None):
+        table = split_table(*(picked or (p, None)))  # CLINC150's data_full.json:train (similarity.splits)
+        for col in (text_col, group_col):
+            if col not in (None, "text", "group"):
+                raise InputError(f"missing column {col!r}; a split's columns are: text, group", p)
+        yield from zip(table["text"], table["group"] if group_col else [None] * len(table["text"]))
+        return
+    if not p.is_file():
+        raise InputError("not a file" if p.exists() else "missing file", p)
+    suffix = p.suffix.lower()
+    if suffix == ".txt" and group_col is None:
+        with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
+            try:
+                blank = 0
+                for line in fh:
+                    if is_blank(line):
+                        blank += 1
+                    else:
+                        yield line.strip(), None
+                if blank:  # the vectors have a row per sentence, not per line: say so
+                    warnings.warn(f"{p}: skipped {blank} blank line(s)", stacklevel=2)
+            except UnicodeDecodeError:
+                raise InputError("not valid UTF-8", p) from None
+        return
+    if suffix == ".txt":
+        raise InputError(f"a .txt corpus is one sentence a line, without columns; --group-col {group_col} needs "
+                         f"a data file ({', '.join(FORMATS)})", p)
+    if suffix not in FORMATS:
+        raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
+    if text_col is None:
+        raise InputError("pass --text-col to read sentences from a data file", p)
+    import datasets
+
+    builder, kwargs = FORMATS[suffix]
+    if builder == "csv":  # header-less files read by position, `;` CSVs (similarity.file_quirks)
+        kwargs = {**kwargs, **header_or_positions(p, kwargs.get("delimiter", ","), [c for c in (text_col, group_col) if c])}
+    try:
+        with datasets_quietly(python_warnings=False):
+            ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
+                                       **text_cells(builder, [text_col, group_col]))
+            pending, multi = [], 0  # empty rows held back: skipped at the end of the file, refused inside
+            for i, row in enumerate(ds):
+                if empty_row(row.values()):
+                    pending.append(i)
+                    continue
+                if pending:
+                    cell_text("", text_col, pending[0] + 1, p)  # raises: an empty row inside the data
+                if text_col not in row or (group_col and group_col not in row):
+                    missing = text_col if text_col not in row else group_col
+                    raise InputError(f"missing column {missing!r}; columns are: {', '.join(row)}", p)
+                if suffix == ".csv" and (col := spanning_cell(row, (text_col, group_col))) is not None:
+                    raise spanning_error(p, col, i + 1)
+                multi += multiline_cells([row[text_col]])
+                t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
+                g = row.get(group_col) if group_col else None
+                if g is not None:
+                    g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
+                yield t, g
+            if pending:
+                warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
+            if multi and suffix == ".csv":
+                warnings.warn(multiline_warning(multi, text_col, p), stacklevel=2)
+    except InputError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable input
+        raise dataset_error(exc, p) from None
+
+
+def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
+    """(shard number, rows) of `size` rows each (the last may be shorter)."""
+    buf: list = []
+    k = 0
+    for row in rows:
+        buf.append(row)
+        if len(buf) == size:
+            yield k, buf
+            k, buf = k + 1, []
+    if buf:
+        yield k, buf
