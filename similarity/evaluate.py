@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences
+from textgan.common.texts import as_labels, as_sentences, is_blank
 
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 
@@ -92,6 +92,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     groups = as_labels(groups, len(texts), "group labels")  # generators, Series, int ids: read once, as text
     if len(texts) < 2:
         raise InputError("need at least two sentences to evaluate")
+    _no_blank(texts, "texts")
     if len(set(groups)) < 2:  # with one group every neighbour is right: top-k would read 1.0
         raise InputError(f"need at least two groups to evaluate, found {len(set(groups))}")
     if max(Counter(groups).values()) < 2:  # no sentence has a partner: leave-one-out reads 0.0
@@ -100,7 +101,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     emb = model.encode(texts, batch_size=batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:
-        reference_texts = as_sentences(reference_texts, "reference texts")
+        reference_texts = _no_blank(as_sentences(reference_texts, "reference texts"), "reference texts")
         if reference_groups is None:
             raise InputError("reference texts need one group label each")
         reference_groups = as_labels(reference_groups, len(reference_texts), "reference group labels")
@@ -112,6 +113,13 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         warnings.warn(f"with {len(set(groups))} groups of these sizes a random ranking already has a same-group "
                       f"sentence in the top 5 for {chance:.0%} of rows: read loo_top1", stacklevel=2)
     return out
+
+
+def _no_blank(texts: list[str], what: str) -> list[str]:
+    """`texts`, or an InputError naming the first blank one: it would be evaluated as the empty sentence."""
+    if (blank := next((i for i, t in enumerate(texts) if is_blank(t)), None)) is not None:
+        raise InputError(f"item {blank + 1} is blank (it would be evaluated as the empty sentence)", what)
+    return texts
 
 
 def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> float:

@@ -54,7 +54,7 @@ def split_table(p: Path, split: str | None) -> dict[str, list]:
     if splits is None:
         if split is not None:
             raise InputError(f"':{split}' picks a split of a JSON file of splits ({{\"train\": [[sentence, label], "
-                             "...], ...}}); this file is not one", p)
+                             "...], ...}); this file is not one", p)
         return {}
     if split is None or split not in splits:
         names = ", ".join(splits)

@@ -135,6 +135,81 @@ def test_a_second_writer_of_one_output_is_refused(tmp_path, faq, cli_main):
         code, _, err = cli_main("encode", faq[0], tmp_path / "q.txt", "--out", tmp_path / "out.npy")
         assert_one_line_error(code, err, "out.npy", "another run is writing to this file")
     assert not (tmp_path / ".out.npy.lock").exists()  # released: the next run goes ahead
-    code, _, err = cli_main("encode", faq[0], tmp_path / "q.txt", "--out", tmp_path / "out.npy")
-    assert code == 0, err
-    assert np.load(tmp_path / "out.npy").shape[0] == 1
+    for _ in range(2):  # and a rerun replaces its own output
+        code, _, err = cli_main("encode", faq[0], tmp_path / "q.txt", "--out", tmp_path / "out.npy")
+        assert code == 0, err
+        assert np.load(tmp_path / "out.npy").shape[0] == 1
+
+
+def test_restart_removes_the_temp_file_of_a_killed_plot(tmp_path):
+    """kill -9 while curves.png was written left .curves.png.tmp-HOST-PID-*.png; resume kept it."""
+    import socket
+
+    from textgan.common.runs import RunFolder
+
+    host = socket.gethostname().replace("/", "_")
+    stale = tmp_path / f".curves.png.tmp-{host}-999999999-ab12.png"  # no such pid: provably stale
+    stale.write_bytes(b"half a png")
+    RunFolder(tmp_path, "epoch", True).restart(0)
+    assert not stale.exists()
+
+
+def test_sample_refuses_an_output_named_as_another_format(tmp_path, cli_main):
+    code, _, err = cli_main("sample", tmp_path / "no-gan", "--n", "3", "--out", tmp_path / "x.csv")
+    assert_one_line_error(code, err, "x.csv", "name it .npy")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_api_errors_name_what_they_are_about(tmp_path):
+    from similarity.splits import split_table
+
+    f = tmp_path / "plain.json"
+    f.write_text("[1, 2]")
+    with pytest.raises(InputError) as err:
+        split_table(f, "train")
+    assert "}}" not in str(err.value) and '{"train": [[sentence, label], ...], ...}' in str(err.value)
+
+
+def test_blank_sentences_are_refused_by_score_and_evaluate(faq):
+    """They were scored and evaluated as the empty sentence (search refused them already)."""
+    import similarity
+    from textgan.workflow.score import score_texts
+
+    with pytest.raises(InputError, match=r"sentences: sentence 2 is blank"):
+        score_texts(faq[0], ["reset my password", "  \u200b"])
+    two = sorted(set(faq[2]))[:2]
+    pick = [i for g in two for i in [j for j, h in enumerate(faq[2]) if h == g][:3]]
+    texts, groups = [faq[1][i] for i in pick], [faq[2][i] for i in pick]
+    with pytest.raises(InputError, match=r"texts: item 3 is blank"):
+        similarity.evaluate(similarity.load(faq[0]), texts[:2] + [" "] + texts[3:], groups)
+    with pytest.raises(InputError, match=r"reference texts: item 1 is blank"):
+        similarity.evaluate(similarity.load(faq[0]), texts, groups, [""], ["x"])
+
+
+def test_gan_config_fields_of_the_wrong_type_are_named(tmp_path, cli_main):
+    """config.json does not hold its own digest: an edited dim / steps_done / shape was read as is."""
+    from test_checkpoint_digests import _run
+
+    assert _run("gan", tmp_path, cli_main)[0] == 0
+    cfg = tmp_path / "run" / "config.json"
+    good = cfg.read_text()
+    for key, value in [("dim", "x"), ("dim", 7), ("steps_done", -1), ("shape", [0]), ("kind", 5)]:
+        cfg.write_text(json.dumps(dict(json.loads(good), **{key: value})))
+        code, _, err = cli_main("sample", tmp_path / "run", "--n", "2", "--out", tmp_path / "s.npy")
+        assert_one_line_error(code, err, "config.json", f"field {key!r}")
+    cfg.write_text(good)
+    assert cli_main("sample", tmp_path / "run", "--n", "2", "--out", tmp_path / "s.npy")[0] == 0
+
+
+def test_generate_embeddings_reruns_onto_its_stem_and_drops_a_stale_decode(tmp_path, cli_main):
+    """The output lock refused a rerun ("not a folder"); a decode of an earlier run stayed beside
+    new vectors it does not describe."""
+    from test_checkpoint_digests import _run
+
+    assert _run("gan", tmp_path, cli_main)[0] == 0
+    (tmp_path / "gen.jsonl").write_text('{"text": "an earlier decode"}\n')
+    for n in (3, 5):
+        code, _, err = cli_main("generate-embeddings", tmp_path / "run", "--n", n, "--out", tmp_path / "gen")
+        assert code == 0, err
+        assert np.load(tmp_path / "gen.npy").shape[0] == n
+    assert not (tmp_path / "gen.jsonl").exists()

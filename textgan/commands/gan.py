@@ -8,6 +8,9 @@ import click
 from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
 
+# output names a reader would open as text or a table, not as the .npy `sample` writes
+_NOT_NPY = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".npz", ".safetensors", ".pt", ".pkl"}
+
 
 # --- GAN core ---------------------------------------------------------------------------
 @click.command("objectives")
@@ -208,7 +211,12 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     from textgan.common.artifacts import check_output_file, save_npy
     from textgan.gan import load, sample
 
+    from pathlib import Path
+
     check_output_file(out_file, [gan_dir])
+    if Path(out_file).suffix.lower() in _NOT_NPY:  # the bytes are a .npy whatever the name says
+        raise InputError(f"--out names a {Path(out_file).suffix} file, but the vectors are written as a NumPy "
+                         "array: name it .npy", out_file)
     x = sample(load(gan_dir, ema=not no_ema), n, seed=seed, group=group).numpy()
     save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

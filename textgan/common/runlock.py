@@ -65,7 +65,8 @@ def output_lock(out: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on an output file while a command writes it (for a stem, the first
     of its files): each file is renamed into place whole, but two runs writing one OUT.npy +
     OUT.jsonl pair could leave one run's vectors beside the other's sentences."""
-    out = check_writable(out)
+    out = Path(out)
+    check_writable(out.parent)  # the file itself may exist: a rerun replaces it
     try:
         real = out.parent.resolve() / out.name
     except (OSError, RuntimeError):

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from textgan.common.artifacts import atomic_file
+from textgan.common.artifacts import atomic_file, clean_stale_temps
 from textgan.common.paths import naming
 from textgan.common.errors import InputError
 from textgan.common.plots import plot_curves
@@ -78,6 +78,7 @@ class RunFolder:
         if not self.main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.out, any_name=True)  # a kill -9 mid-plot left .curves.png.tmp-HOST-PID-*
         if rows is None and done == 0:
             self.metrics.unlink(missing_ok=True)
             return

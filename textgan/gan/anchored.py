@@ -253,7 +253,7 @@ class SavedAnchored(SavedModel):
             return self.prototypes[self._groups.index(str(group))]
         except ValueError:
             raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)} (for a new "
-                             f"group, sample around its prototype: sample_prototype)") from None
+                             f"group, sample around its prototype: sample_prototype)", "--group") from None
 
     @torch.no_grad()
     def sample_prototype(self, n: int, prototype, seed: int | None = None) -> Tensor:

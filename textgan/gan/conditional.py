@@ -173,7 +173,7 @@ class SavedConditional(SavedModel):
         try:
             return self._groups.index(str(group))
         except ValueError:
-            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}") from None
+            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}", "--group") from None
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:

@@ -171,7 +171,7 @@ class SavedKPlus1(SavedModel):
             raise InputError(f"this model is conditional: name a group to sample (known groups: "
                              f"{', '.join(self._groups)})")
         if str(group) not in self._groups:
-            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}")
+            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}", "--group")
         x = self.net(torch.randn(8 * n, self.config.noise_dim, generator=rng(seed)))
         p = self.classifier(x)[0].log_softmax(1)[:, self._groups.index(str(group))]
         return x[p.topk(n).indices]

@@ -75,10 +75,31 @@ def read_model_config(path: str | Path) -> dict:
     else:
         verify_digests(path, info.get("files"), path / CONFIG, cover=model_files(path))
     info.setdefault("kind", "gan")
+    _check_fields(info, path / CONFIG)
     from textgan.common.vectors import check_artefact_meta
 
     info["meta"] = check_artefact_meta(info.get("meta", {}), path / CONFIG)
     return info
+
+
+def _count(v, least: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _check_fields(info: dict, where: Path) -> None:
+    """The top-level fields of config.json have the types `write_model_config` writes (config.json
+    carries the other files' digests, not its own: an edited field must be named, not a traceback)."""
+    shape = info["shape"]
+    if not (isinstance(shape, list) and shape and all(_count(d, 1) for d in shape)):
+        raise InputError(f"field 'shape' is {str(shape)[:40]!r}: expected a list of sizes >= 1", where)
+    checks = {"kind": (lambda v: isinstance(v, str) and v, "expected a kind name"),
+              "config": (lambda v: isinstance(v, dict), "expected an object"),
+              "dim": (lambda v: v == math.prod(shape) and _count(v, 1), f"expected {math.prod(shape)}, the product "
+                      "of 'shape'"),
+              "steps_done": (_count, "expected an integer >= 0")}
+    for key, (ok, want) in checks.items():
+        if key in info and not ok(info[key]):
+            raise InputError(f"field {key!r} is {str(info[key])[:40]!r}: {want}", where)
 
 
 def stored_values(path: Path) -> int:

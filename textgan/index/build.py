@@ -60,7 +60,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     if len(texts) == 0:
         raise InputError("empty corpus: no texts to index")
     if (blank := next((i for i, t in enumerate(texts) if is_blank(t)), None)) is not None:
-        raise InputError(f"text {blank + 1} is blank")
+        raise InputError(f"text {blank + 1} is blank", "texts")
     x = normalize_rows(as_matrix(vectors, "vectors"), "vectors")
     if len(x) != len(texts):
         raise InputError(f"{len(x)} vectors but {len(texts)} texts")

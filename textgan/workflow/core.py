@@ -193,10 +193,10 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     check_k(k)
     queries = as_sentences(queries, "queries")
     if not queries:
-        raise InputError("no queries given")
+        raise InputError("no queries given", "queries")
     for i, q in enumerate(queries):
         if is_blank(q):
-            raise InputError(f"query {i + 1} is blank")
+            raise InputError(f"query {i + 1} is blank", "queries")
     idx, enc = open_index(index, model)
     vectors = enc.encode(queries)
     hits = neighbours(idx, vectors, k)
@@ -305,6 +305,10 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         if idx is not None:
             records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
         save_npy(npy, vectors)
+        if records is None and jsonl.is_file():  # an earlier run's decode would sit beside other vectors
+            jsonl.unlink()
+            warnings.warn(f"{jsonl}: removed the decode of an earlier run (these vectors were not decoded: "
+                          "pass --index)", stacklevel=2)
         if records is not None:
             save_jsonl(records, jsonl)
             summary["decoded"] = str(jsonl)
@@ -320,7 +324,7 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
         if not isinstance(text, str):
             raise InputError(f"sentence {name}: pass one sentence (a string), not {type(text).__name__} {text!r:.40}")
         if is_blank(text):
-            raise InputError(f"sentence {name} is blank")
+            raise InputError("blank sentence", f"sentence {name}")
     idx, enc = open_index(index, model)
     # the path (steps, D) and its float64 temporaries, plus a result row per step
     check_fits(int(steps) * (int(idx.dim) * 4 * 8 + 1024), f"--steps {steps}", "use fewer steps")

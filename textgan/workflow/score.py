@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences
+from textgan.common.texts import as_sentences, is_blank
 from textgan.common.vectors import check_k
 from textgan.ood.gate import MIN_GATE_ROWS, _index_models
 from textgan.workflow.heldout import heldout_scores, model_head, needs_head
@@ -55,6 +55,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to score")
+    if (blank := next((i for i, t in enumerate(sentences) if is_blank(t)), None)) is not None:
+        raise InputError(f"sentence {blank + 1} is blank (it would score as the empty sentence)", "sentences")
     if val_in is not None:  # before any model loads
         _check_validation(as_sentences(val_in, "validation sentences"), tpr, val_in_name)
     idx, enc = open_index(index, model) if index is not None else (None, load_encoder(model))
