@@ -163,9 +163,8 @@ class TrainConfig:
             raise InputError("--lexical-dim adds a part to the GRU's vector; it applies to the GRU backbone only")
         if cfg.augment is not None and cfg.augment > 0 and teacher == "none":
             raise InputError("--augment makes distillation-only copies; it needs a teacher (--teacher minilm|PATH)")
-        if cfg.loss in MARGINS:
-            check_margin(cfg.loss, cfg.margin)
-        elif cfg.partial_fc != 1:
+        check_margin(cfg.loss, cfg.margin)
+        if cfg.loss not in MARGINS and cfg.partial_fc != 1:
             raise InputError(f"--partial-fc samples the classes of a margin loss; loss {cfg.loss!r} has none")
         if cfg.backbone != "gru":
             from similarity.model import resolve_backbone

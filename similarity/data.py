@@ -20,7 +20,7 @@ from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hin
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing, text_lines
+from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error, text_lines
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
                                    multiline_warning, spanning_cell, spanning_error)
 
@@ -42,6 +42,8 @@ HUB_PREFIX = "hf:"
 def _check_utf8(path: Path) -> None:
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
+            if b"\x00" in line:  # valid UTF-8, but UTF-16 without a BOM (or binary) read as text
+                raise nul_error(path, lineno)
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:

@@ -100,13 +100,17 @@ class MarginRow:
     fixed_margin: bool = False  # the formula is written for this margin only
     integer_margin: bool = False  # psi needs a whole number of angle pieces
     anneal: Anneal | None = None  # blend the target with cos by a decaying lambda
+    # [lo, hi) where the margin makes the target harder and still reachable: a negative margin
+    # makes it easier than the plain logit (the loss reads 0 at once), one past hi unreachable
+    margin_range: tuple[float, float] | None = None
 
 
 MARGINS: dict[str, MarginRow] = {
-    "softmax": MarginRow(_none, scale=30.0, margin=0.0),
-    "am": MarginRow(_additive, scale=30.0, margin=0.35),
-    "aam": MarginRow(_angular_additive, scale=30.0, margin=0.35),
-    "aam-easy": MarginRow(partial(_angular_additive, easy_margin=True), scale=30.0, margin=0.35),
+    "softmax": MarginRow(_none, scale=30.0, margin=0.0, fixed_margin=True),
+    "am": MarginRow(_additive, scale=30.0, margin=0.35, margin_range=(0.0, 1.0)),
+    "aam": MarginRow(_angular_additive, scale=30.0, margin=0.35, margin_range=(0.0, math.pi / 2)),
+    "aam-easy": MarginRow(partial(_angular_additive, easy_margin=True), scale=30.0, margin=0.35,
+                          margin_range=(0.0, math.pi / 2)),
     "a-softmax": MarginRow(_quadruple_angle, scale=30.0, margin=4.0, fixed_margin=True),
     "sphereface": MarginRow(sphereface_psi, scale=30.0, margin=4.0, integer_margin=True,
                             anneal=Anneal()),
@@ -115,11 +119,23 @@ MARGINS: dict[str, MarginRow] = {
 
 def check_margin(name: str, m: float) -> None:
     """Refuse a margin the row's formula is not defined for."""
+    if not isinstance(m, (int, float)) or isinstance(m, bool) or not math.isfinite(m):
+        raise InputError(f"loss {name!r} needs a finite number, got {m!r}", "--margin")
+    if name in PAIR_LOSSES:
+        lo, hi = PAIR_MARGIN_RANGE[name]
+        if not lo <= m <= hi:
+            raise InputError(f"loss {name!r} takes a margin in [{lo:g}, {hi:g}], got {m:g}", "--margin")
+        return
     row = MARGINS[name]
     if row.fixed_margin and m != row.margin:
-        raise InputError(f"loss {name!r} is defined for margin {row.margin:g} only, got {m:g}")
+        raise InputError(f"loss {name!r} is defined for margin {row.margin:g} only, got {m:g}", "--margin")
     if row.integer_margin and (m != int(m) or m < 1):
-        raise InputError(f"loss {name!r} needs a whole-number margin >= 1, got {m:g}")
+        raise InputError(f"loss {name!r} needs a whole-number margin >= 1, got {m:g}", "--margin")
+    if row.margin_range and not row.margin_range[0] <= m < row.margin_range[1]:
+        lo, hi = row.margin_range
+        raise InputError(f"loss {name!r} takes a margin in [{lo:g}, {hi:.4g}), got {m:g} (a negative margin makes "
+                         f"the target easier than no margin and the loss vanishes; a larger one is unreachable)",
+                         "--margin")
 
 
 class MarginSoftmaxLoss(nn.Module):
@@ -240,6 +256,8 @@ PAIR_LOSSES: dict[str, tuple[type[nn.Module], float, float]] = {
 }
 
 LOSS_NAMES: tuple[str, ...] = tuple(MARGINS) + tuple(PAIR_LOSSES)
+# infonce has no margin; triplet's is on cosine distance 1 - cos, which lies in [0, 2]
+PAIR_MARGIN_RANGE = {"infonce": (0.0, 0.0), "triplet": (0.0, 2.0)}
 
 
 def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None = None,
@@ -265,6 +283,7 @@ def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None
                                  sample_rate, seed, shard)
     if name in PAIR_LOSSES:
         cls, s, m = PAIR_LOSSES[name]
+        check_margin(name, m if margin is None else margin)
         return cls(scale=s if scale is None else scale, margin=m if margin is None else margin)
     raise InputError(f"unknown loss {name!r}; valid: {', '.join(LOSS_NAMES)}")
 

@@ -266,6 +266,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         tensors, meta = load_checkpoint(folder.checkpoint)
         folder.check_resume(_identity(meta["config"], meta["groups"], meta["data_sha256"]),
                             _identity(cfg_json, names, data.sha256), RESUMABLE_CHANGES)
+        if meta["epoch"] + 1 > cfg.epochs:  # saving it as an N-epoch model would misreport it (train-gan refuses too)
+            raise InputError(f"the checkpoint has {meta['epoch'] + 1} epoch(s), past --epochs {cfg.epochs}: resume "
+                             f"with --epochs {meta['epoch'] + 1} or more", folder.checkpoint)
         module_dir = folder.checkpoint / "module"
         saved = load_gru(module_dir) if cfg.backbone == "gru" else load_st(module_dir)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)

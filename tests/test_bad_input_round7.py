@@ -213,3 +213,50 @@ def test_generate_embeddings_reruns_onto_its_stem_and_drops_a_stale_decode(tmp_p
         assert code == 0, err
         assert np.load(tmp_path / "gen.npy").shape[0] == n
     assert not (tmp_path / "gen.jsonl").exists()
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(tmp_path, cli_main):
+    """--resume --epochs 2 on a 3-epoch checkpoint saved it as a 2-epoch model (train-gan refuses this)."""
+    from test_checkpoint_digests import SIM, _run
+
+    assert _run("similarity", tmp_path, cli_main)[0] == 0
+    args = ["train-similarity", tmp_path / "d.csv", "--out", tmp_path / "run", *SIM, "--resume"]
+    args[args.index("--epochs") + 1] = "3"
+    assert cli_main(*args)[0] == 0
+    args[args.index("--epochs") + 1] = "2"
+    code, _, err = cli_main(*args)
+    assert_one_line_error(code, err, "checkpoint", "past --epochs 2", "--epochs 3 or more")
+
+
+@pytest.mark.parametrize("loss,margin,needle", [
+    ("am", "-1", "takes a margin in [0, 1)"), ("aam", "5", "takes a margin in [0, 1.571)"),
+    ("softmax", "3", "defined for margin 0 only"), ("triplet", "-0.5", "takes a margin in [0, 2]"),
+    ("infonce", "0.3", "takes a margin in [0, 0]"),
+])
+def test_a_margin_outside_the_loss_range_is_refused(loss, margin, needle, tmp_path, cli_main):
+    """am with margin -1 trained on a loss of 0.0 at every step and saved the model."""
+    (tmp_path / "d.csv").write_text("text,group\na b,x\nb c,x\nc d,y\nd e,y\n")
+    code, _, err = cli_main("train-similarity", tmp_path / "d.csv", "--out", tmp_path / "run", "--loss", loss,
+                            "--margin", margin, "--teacher", "none")
+    assert_one_line_error(code, err, "--margin", needle)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("codec,needle", [("utf-16-le", "iconv -f utf-16le"), ("utf-16-be", "iconv -f utf-16be"),
+                                          ("utf-16", "iconv -f utf-16 ")])
+def test_utf16_text_is_named_by_every_txt_reader(codec, needle, tmp_path, faq, cli_main):
+    """Without a BOM, ASCII UTF-16 is valid UTF-8 (NUL bytes): it was encoded and searched as
+    "w\\x00h\\x00e..." sentences, 3 rows for 2 lines."""
+    import similarity
+    from textgan.workflow.encode import stream_rows
+
+    f = tmp_path / "u16.txt"
+    f.write_bytes("where is my parcel\ncafé au lait\n".encode(codec))
+    for read in (lambda: similarity.load_texts(f), lambda: list(stream_rows(f))):
+        with pytest.raises(InputError, match="UTF-16"):
+            read()
+    code, _, err = cli_main("search", faq[0], "--file", f)
+    assert_one_line_error(code, err, "u16.txt", "UTF-16", needle)
+    (tmp_path / "bin.txt").write_bytes(b"abc\x00\x01\x02\xff\nmore\n")
+    with pytest.raises(InputError, match="line 1 holds a NUL byte: a binary file"):
+        similarity.load_texts(tmp_path / "bin.txt")

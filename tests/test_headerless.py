@@ -77,7 +77,7 @@ def test_semicolon_files_are_read_and_encodings_named(tmp_path):
     with pytest.raises(InputError, match="line 2\\): it reads as GBK/GB18030.*iconv -f gb18030 -t utf-8"):
         similarity.load_groups(tmp_path / "gbk.csv")
     (tmp_path / "u16.tsv").write_bytes("text\tgroup\nhi\ta\n".encode("utf-16"))
-    with pytest.raises(InputError, match="it is UTF-16"):
+    with pytest.raises(InputError, match="the file is UTF-16"):
         similarity.load_groups(tmp_path / "u16.tsv")
     (tmp_path / "msr.txt").write_text("Quality\t#1 String\t#2 String\n1\ta\tb\n")
     with pytest.raises(InputError, match="its first line has 3 tab-separated fields: rename it .tsv"):

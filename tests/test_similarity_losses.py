@@ -57,7 +57,7 @@ def _hand_ce(emb, weight, labels, s, m, target):
 @pytest.mark.parametrize("name", list(MARGINS))
 def test_margin_loss_equals_hand_built_cross_entropy(name):
     torch.manual_seed(0)
-    s, m = (30.0, 4.0) if name in ("a-softmax", "sphereface") else (30.0, 0.35)
+    s, m = (30.0, 4.0) if name in ("a-softmax", "sphereface") else (30.0, 0.0) if name == "softmax" else (30.0, 0.35)
     loss = make_loss(name, dim=5, n_classes=4, scale=s, margin=m).double().eval()
     loss.iteration.fill_(ITER)
     emb, labels = torch.randn(7, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1, 3])

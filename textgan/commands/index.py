@@ -146,12 +146,18 @@ def _read_queries(path: str, text_col: str | None = None) -> list[str]:
         return similarity.load_texts(p, text_col)  # a data file without --text-col: says to pass it
     if not p.is_file():
         raise InputError("not a regular file" if p.exists() else "missing file", p)
-    from textgan.common.texts import is_blank, text_lines
+    from similarity.file_quirks import encoding_hint
+    from textgan.common.texts import is_blank, nul_error, text_lines
 
+    raw = p.read_bytes()
+    if b"\x00" in raw:  # valid UTF-8, but UTF-16 without a BOM (or binary) read as text
+        raise nul_error(p, raw[:raw.index(b"\x00")].count(b"\n") + 1)
     try:
-        lines = text_lines(p.read_text(encoding="utf-8-sig"))  # a BOM is not part of the first query
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", p) from None
+        lines = text_lines(raw.decode("utf-8-sig"))  # a BOM is not part of the first query
+    except UnicodeDecodeError as exc:
+        lineno = raw[:exc.start].count(b"\n") + 1
+        bad = raw.split(b"\n")[lineno - 1]
+        raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(bad, lineno)}", p) from None
 
     qs = [ln.strip() for ln in lines if not is_blank(ln)]
     if not qs:

@@ -174,6 +174,25 @@ def save_npy(path: str | Path, array) -> Path:
     return path
 
 
+def load_npy(path: str | Path, what: str = ".npy file", mmap: bool = False):
+    """One array of a .npy file, never unpickled; unreadable bytes and an .npz archive saved
+    under a .npy name (np.load returns an archive of arrays: no .shape) are InputErrors."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        msg = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
+        raise InputError(f"corrupt {what} ({msg})", path) from None
+    if not isinstance(arr, np.ndarray):
+        with contextlib.suppress(Exception):
+            arr.close()
+        raise InputError(f"corrupt {what}: an .npz archive of arrays, not one .npy array", path)
+    return arr
+
+
 def load_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

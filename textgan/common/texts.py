@@ -39,6 +39,24 @@ def text_lines(text: str) -> list[str]:
     return lines
 
 
+def nul_error(path, lineno: int) -> InputError:
+    """The error for a text file with a NUL byte on line `lineno` (NUL is valid UTF-8, so decoding
+    passes): UTF-16 without a byte-order mark, ASCII text with every other byte NUL, when the file's
+    head looks like it (which half holds the NULs says the byte order), else a binary file."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    half = max(len(head) // 2, 1)
+    order = ("le" if head[1::2].count(0) > 0.6 * half and head[0::2].count(0) < 0.1 * half else
+             "be" if head[0::2].count(0) > 0.6 * half and head[1::2].count(0) < 0.1 * half else None)
+    codec = f"utf-16{order}"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # its byte-order mark says it (Excel's "Unicode Text")
+        order, codec = ("le" if head[:2] == b"\xff\xfe" else "be"), "utf-16"
+    if order is None:
+        return InputError(f"line {lineno} holds a NUL byte: a binary file, not text", path)
+    return InputError(f"line {lineno} holds NUL bytes: the file is UTF-16 ({order.upper()}), not UTF-8; re-save it as "
+                      f"UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)", path)
+
+
 def is_missing(cell) -> bool:
     """A table cell with no sentence: None, NaN (pandas' empty cell) or blank text."""
     return cell is None or (isinstance(cell, float) and cell != cell) or is_blank(str(cell))

@@ -55,10 +55,9 @@ def load_vectors(path: str | Path, key: str | None = None, column: str | None = 
         raise InputError("--key names a .safetensors tensor and --vector-col a dataset column: a .npy "
                          "file holds one array, drop them", path)
     if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"corrupt .npy file ({str(exc).splitlines()[0][:200]})", path) from None
+        from textgan.common.artifacts import load_npy
+
+        arr = load_npy(path)
     elif path.suffix == ".safetensors":
         from textgan.common.artifacts import load_tensors
 

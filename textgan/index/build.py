@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgan.common.artifacts import load_npy
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences, is_blank
@@ -144,10 +145,7 @@ def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
     vectors = None
     vf = path / "vectors.npy"
     if vf.is_file():
-        try:
-            vectors = np.load(vf, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"corrupt vectors file ({exc.__class__.__name__})", vf) from None
+        vectors = load_npy(vf, "vectors file")
         if vectors.shape != (index.ntotal, index.d):
             raise InputError(f"vectors file holds {vectors.shape}, expected {(index.ntotal, index.d)}", vf)
         check_finite_rows(vectors, "index vectors", vf)  # here the message names the file; scorers could not

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgan.common.artifacts import load_npy
 from textgan.common.errors import InputError
 from textgan.index.folder import check_faiss, check_rows, read_faiss, set_params_from
 from textgan.index.store import VectorIndex
@@ -120,10 +121,7 @@ class ShardVectors:
         # path again, so a rebuild swapped in after the load is never read as this index's vectors
         self._dir = _Dir(self.files[0].parent) if self.files else None
         for f, r in zip(self.files, rows):
-            try:
-                m = np.load(f, mmap_mode="r", allow_pickle=False)
-            except (ValueError, OSError) as exc:
-                raise InputError(f"corrupt vector shard ({exc.__class__.__name__})", f) from None
+            m = load_npy(f, "vector shard", mmap=True)
             if m.shape != (r, dim) or m.dtype != np.float32 or not m.flags.c_contiguous:
                 raise InputError(f"vector shard holds {m.dtype} {m.shape}, expected float32 {(r, dim)}", f)
             self.header.append(int(m.offset))
@@ -230,10 +228,7 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
         if not (path / name).is_file():
             raise InputError(f"missing file of an on-disk index (is meta.json's storage 'disk' right?)", path / name)
     vectors = ShardVectors([path / "vectors" / f"{nm}.npy" for nm in sh["names"]], sh["rows"], index.d)
-    try:
-        offsets = np.load(path / "texts.offsets.npy", mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"corrupt texts offset table ({exc.__class__.__name__})", path / "texts.offsets.npy") from None
+    offsets = load_npy(path / "texts.offsets.npy", "texts offset table", mmap=True)
     if offsets.ndim != 1 or offsets.dtype.kind not in "iu":
         raise InputError(f"texts offset table holds {offsets.dtype} {offsets.shape}, expected int64 (n+1,)",
                          path / "texts.offsets.npy")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.common.artifacts import file_sha256, load_json
+from textgan.common.artifacts import file_sha256, load_json, load_npy
 from textgan.common.errors import InputError
 
 FORMAT = "textgan-shards"
@@ -40,10 +40,7 @@ class ShardSet:
     def vectors(self, s: int) -> np.ndarray:
         """Shard s's vectors (rows, D), memory-mapped read-only."""
         f = self.folder / f"{self.names[s]}.npy"
-        try:
-            x = np.load(f, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"corrupt shard ({exc.__class__.__name__})", f) from None
+        x = load_npy(f, "shard", mmap=True)
         rows = int(self.offsets[s + 1] - self.offsets[s])
         if x.shape != (rows, self.dim) or x.dtype != np.float32:
             raise InputError(f"shard holds {x.dtype} {x.shape}, manifest says float32 {(rows, self.dim)}", f)

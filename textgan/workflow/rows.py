@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
-from textgan.common.texts import is_blank
+from textgan.common.texts import is_blank, nul_error
 
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
@@ -35,7 +35,9 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
             try:
                 blank = 0
-                for line in fh:
+                for lineno, line in enumerate(fh, 1):
+                    if "\x00" in line:  # valid UTF-8, but UTF-16 without a BOM (or binary) read as text
+                        raise nul_error(p, lineno)
                     if is_blank(line):
                         blank += 1
                     else:
@@ -43,6 +45,10 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 if blank:  # the vectors have a row per sentence, not per line: say so
                     warnings.warn(f"{p}: skipped {blank} blank line(s)", stacklevel=2)
             except UnicodeDecodeError:
+                with open(p, "rb") as raw:
+                    head = raw.read(4096)
+                if b"\x00" in head:  # UTF-16: its non-ASCII characters fail to decode before any line is read
+                    raise nul_error(p, head[:head.index(b"\x00")].count(b"\n") + 1) from None
                 raise InputError("not valid UTF-8", p) from None
         return
     if suffix == ".txt":
