@@ -260,3 +260,19 @@ def test_utf16_text_is_named_by_every_txt_reader(codec, needle, tmp_path, faq, c
     (tmp_path / "bin.txt").write_bytes(b"abc\x00\x01\x02\xff\nmore\n")
     with pytest.raises(InputError, match="line 1 holds a NUL byte: a binary file"):
         similarity.load_texts(tmp_path / "bin.txt")
+
+
+def test_a_small_on_disk_corpus_gets_a_factory_it_can_train(tmp_path, faq, cli_main):
+    """The automatic IVF1,PQ64x4fs needed 16 rows and advised 'Flat', which --storage disk refused
+    (after encoding the corpus)."""
+    from textgan.index.choice import ondisk_factory
+    from textgan.index.options import IndexOptions
+
+    assert ondisk_factory(2, 256).endswith(",Flat") and ",PQ" in ondisk_factory(5000, 256)
+    with pytest.raises(InputError, match="--factory: an on-disk index needs an IVF factory"):
+        IndexOptions(storage="disk", factory="Flat").validate()
+    (tmp_path / "two.txt").write_text("reset my password\nwhere is my parcel\n")
+    code, out, err = cli_main("index", faq[0], tmp_path / "two.txt", "--out", tmp_path / "idx", "--storage", "disk")
+    assert code == 0, err
+    code, out, err = cli_main("search", tmp_path / "idx", "forgot my password", "--k", "1", "--json")
+    assert code == 0 and "reset my password" in out, err

@@ -97,6 +97,7 @@ ONDISK_RAW_BYTES = 2**30
 ONDISK_MAX_CODE_BYTES = 64  # PQ code + 8-byte id per vector
 ONDISK_RAM_CODES_BYTES = 2**31  # without a budget, 4-bit fast-scan codes up to this size are held in RAM
 ONDISK_LISTS_PER_SQRT = 8  # finer lists than in RAM: every probe on disk also pays exact re-reads
+ONDISK_MIN_PQ_ROWS = 256  # below it the on-disk index stores exact codes (IVF,Flat): PQ k-means needs 256 rows
 
 
 def choose_storage(n: int, dim: int, memory_budget_mb: float | None = None) -> str:
@@ -128,6 +129,8 @@ def ondisk_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     code + id <= ONDISK_MAX_CODE_BYTES.
     """
     nlist = _nlist(n, ONDISK_LISTS_PER_SQRT)
+    if n < ONDISK_MIN_PQ_ROWS:  # too few rows to train PQ codebooks: exact codes cost little
+        return f"IVF{nlist},Flat"
     fs = [m for m in range(2, dim // 4 + 1, 2) if dim % m == 0 and m // 2 + 8 <= ONDISK_MAX_CODE_BYTES]
     cap = ONDISK_RAM_CODES_BYTES if memory_budget_mb is None else memory_budget_mb * 2**20 / 2
     if fs and n * (max(fs) // 2 + 8) <= cap:
@@ -136,7 +139,7 @@ def ondisk_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     return f"IVF{nlist},PQ{max(ms) if ms else 1}"
 
 
-def make_empty_index(factory: str, n: int, dim: int):
+def make_empty_index(factory: str, n: int, dim: int, flat: str = "Flat"):
     """The untrained FAISS index for `factory`; refused up front (before any encoding or training)
     when the string is not a factory or `n` vectors are too few to train it."""
     import faiss
@@ -156,11 +159,11 @@ def make_empty_index(factory: str, n: int, dim: int):
     # k-means needs at least one training row per centroid: per IVF list, per PQ codebook entry
     if ivf is not None and n < ivf.nlist:
         raise InputError(f"factory {factory!r} needs at least {ivf.nlist} vectors to train its {ivf.nlist} IVF "
-                         f"lists, the corpus has {n}; use fewer lists (e.g. IVF{_nlist(n)},Flat) or 'Flat'")
+                         f"lists, the corpus has {n}; use fewer lists (e.g. IVF{_nlist(n)},Flat) or {flat!r}")
     pq = getattr(inner, "pq", None)
     if pq is not None and n < 2 ** pq.nbits:
         raise InputError(f"factory {factory!r} needs at least {2 ** pq.nbits} vectors to train its "
-                         f"{pq.nbits}-bit PQ codebooks, the corpus has {n}; use 'Flat' for a corpus this small")
+                         f"{pq.nbits}-bit PQ codebooks, the corpus has {n}; use {flat!r} for a corpus this small")
     return index
 
 

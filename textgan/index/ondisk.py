@@ -78,7 +78,7 @@ def build_ondisk(shards, out, encoder: dict | None = None, options: IndexOptions
     target = options.recall_target
     n, d = shards.n, shards.dim
     factory = options.factory or ondisk_factory(n, d, options.memory_budget_mb)
-    index = make_empty_index(factory, n, d)
+    index = make_empty_index(factory, n, d, flat="IVF1,Flat")  # an on-disk index needs its IVF lists
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is None:
         raise InputError(f"an on-disk index needs an IVF factory (e.g. {ondisk_factory(n, d)}), got {factory!r}")

@@ -60,6 +60,10 @@ class IndexOptions:
             raise InputError(f"--storage must be one of {', '.join(STORAGES)}, got {self.storage!r}")
         if self.factory is not None and (not isinstance(self.factory, str) or not self.factory.strip()):
             raise InputError(f"--factory must be a FAISS index_factory string, got {self.factory!r}")
+        if self.storage == "disk" and self.factory is not None and \
+                not any(part.strip().upper().startswith("IVF") for part in self.factory.split(",")):
+            raise InputError(f"--factory: an on-disk index needs an IVF factory (its inverted lists are what lives on "
+                             f"disk; e.g. IVF1,Flat for a small corpus), got {self.factory!r}")
         m = self.memory_budget_mb
         if m is not None and (_not_number(m) or not (math.isfinite(m) and m > 0)):
             raise InputError(f"--memory-mb must be a finite number > 0, got {m}")
