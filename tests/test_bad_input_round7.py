@@ -276,3 +276,19 @@ def test_a_small_on_disk_corpus_gets_a_factory_it_can_train(tmp_path, faq, cli_m
     assert code == 0, err
     code, out, err = cli_main("search", tmp_path / "idx", "forgot my password", "--k", "1", "--json")
     assert code == 0 and "reset my password" in out, err
+
+
+def test_api_arguments_of_the_wrong_type_are_input_errors(tmp_path, faq):
+    """None or a list where a folder or file belongs raised AttributeError / TypeError, or wrote ./None.npy."""
+    import textgan
+
+    vecs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    for call in (lambda: textgan.classify(None, ["hi"]), lambda: textgan.classify(5, ["hi"]),
+                 lambda: textgan.generate(None, 2),
+                 lambda: textgan.index_corpus(faq[0], ["a", "b"], tmp_path / "idx"),
+                 lambda: textgan.index_corpus(faq[0], tmp_path / "c.txt", None),
+                 lambda: textgan.train_semisup(vecs, ["a", "b"] * 4, vecs, None),
+                 lambda: textgan.generate_embeddings(tmp_path / "gan", 2, None)):
+        with pytest.raises(InputError, match="must be a path"):
+            call()
+    assert not (tmp_path / "None.npy").exists() and not list(tmp_path.iterdir())

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from textgan.common import distributed as ddp
+from textgan.common.args import path as as_path
 from textgan.common.artifacts import check_new_out_dir, is_nonempty_dir, non_finite_tensors, run_lock, save_json
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
@@ -170,7 +171,7 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     cfg = config.resolved()
     data = check_training_data(data, cfg.batch_size, images=step_cls.images)
     check_training_memory(cfg, math.prod(data.shape[1:]))
-    out = check_new_out_dir(Path(out_dir), resume)
+    out = check_new_out_dir(as_path(out_dir, "out"), resume)
     # each rank computes on its share of the global batch; draws and gradients make it one batch
     local_cfg = cfg if world == 1 else dataclasses.replace(cfg, batch_size=ddp.local_batch(cfg.batch_size))
     with run_lock(out) if main else contextlib.nullcontext():

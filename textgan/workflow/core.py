@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.args import number, whole
+from textgan.common.args import path as as_path
 from textgan.common.artifacts import output_lock, run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
@@ -105,6 +106,9 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
 
     # checked once, before any encoding; progress bars on by default (encoding a corpus takes a while)
     options = IndexOptions.of(options or IndexOptions(progress=True), **overrides)
+    out = as_path(out, "out")
+    if not isinstance(corpus, (str, Path)):  # sentences in memory are build_index's
+        as_path(corpus, "corpus (a file or a shard folder; for sentences in memory use textgan.build_index)")
     check_index_out(out)
     # the old index is replaced whole: a corpus, model or shard folder inside it would go with it
     check_inputs_outside(out, [model, corpus, vectors_dir])
@@ -245,6 +249,8 @@ def generate(gan_dir, n: int, seed: int = 0, group: str | None = None) -> np.nda
     from textgan.gan import load, sample
 
     model = load(gan_dir) if isinstance(gan_dir, (str, Path)) else gan_dir
+    if not (hasattr(model, "kind") and hasattr(model, "dim")):
+        as_path(gan_dir, "gan_dir (a trained model folder or a model from textgan.gan.load)")
     return sample(model, n, seed=seed, group=group).detach().cpu().numpy().astype(np.float32)
 
 
@@ -284,7 +290,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
     from textgan.gan import load
     from textgan.gan.saved import check_sample_count
 
-    npy, jsonl = output_files(out, (".npy", ".jsonl"))
+    npy, jsonl = output_files(as_path(out, "out"), (".npy", ".jsonl"))
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         gen = load(gan_dir)
         check_sample_count(n, gen.dim)

@@ -174,7 +174,9 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
     from textgan.common.paths import output_files
     from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
-    npy, labels_txt = output_files(out, (".npy", ".labels.txt"))
+    from textgan.common.args import path as as_path
+
+    npy, labels_txt = output_files(as_path(out, "out"), (".npy", ".labels.txt"))
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         enc = load_encoder(model)
         texts, groups = read_corpus(data, text_col, group_col)

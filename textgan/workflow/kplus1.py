@@ -84,6 +84,10 @@ def load_classifier(path):
     from textgan.gan import load
 
     m = load(path) if isinstance(path, (str, Path)) else path
+    if not hasattr(m, "kind"):  # None, a number: neither a folder nor a loaded model
+        from textgan.common.args import path as as_path
+
+        as_path(path, "model (a K+1 model folder or a loaded one)")
     if not hasattr(m, "probabilities"):
         raise InputError(f"not a K+1 classifier (kind {m.kind!r}); train one with `textgan train-kplus1`",
                          path if isinstance(path, (str, Path)) else None)
