@@ -292,3 +292,22 @@ def test_api_arguments_of_the_wrong_type_are_input_errors(tmp_path, faq):
         with pytest.raises(InputError, match="must be a path"):
             call()
     assert not (tmp_path / "None.npy").exists() and not list(tmp_path.iterdir())
+
+
+def test_raw_vectors_give_a_cosine_and_constant_vectors_are_refused(tmp_path, cli_main):
+    """typical_nn_cosine of vectors x3 was a dot product (8.13), which generate-embeddings then
+    refused as a novelty_cosine; all-zero training vectors trained and saved a generator."""
+    from textgan.metrics import typical_nn_cosine
+    from textgan.workflow.core import _novelty_cosine
+
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    assert typical_nn_cosine(3 * x) == pytest.approx(typical_nn_cosine(x), abs=1e-6) and typical_nn_cosine(x) <= 1
+    with pytest.warns(UserWarning, match="not a cosine"):
+        assert _novelty_cosine({"typical_nn_cosine": 8.13}, "g") is None
+    assert _novelty_cosine({"typical_nn_cosine": 0.7}, "g") == 0.7
+    for name, rows in (("zero", np.zeros((64, 4))), ("same", np.ones((64, 4)) * 0.5)):
+        np.save(tmp_path / f"{name}.npy", rows.astype(np.float32))
+        code, _, err = cli_main("train-gan", tmp_path / f"{name}.npy", "--steps", "2", "--out", tmp_path / name,
+                                "--batch-size", "16")
+        assert_one_line_error(code, err, f"{name}.npy", "the same vector")
+        assert not (tmp_path / name).exists()

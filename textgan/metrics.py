@@ -195,6 +195,8 @@ def typical_nn_cosine(vectors, sample: int = 2000, seed: int = 0) -> float:
     x = as_matrix(vectors, "vectors")
     if len(x) < 2:
         return 1.0
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1.0)  # raw (non-unit) vectors: a cosine, not a dot product of 8.1
     rows = np.random.default_rng(seed).choice(len(x), size=min(sample, len(x)), replace=False)
     scores, _ = cosine_knn(x[rows], x, 1, exclude_self=rows)
     return float(np.median(scores[:, 0]))

@@ -82,6 +82,8 @@ def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
                          f"lower --batch-size")
     data = data.detach().float().contiguous()
     check_finite_rows(data.numpy(), "training rows")
+    if bool((data == data[0]).all()):  # all zero, or one vector repeated: a generator would learn a point
+        raise InputError(f"all {data.shape[0]} training rows are the same vector: there is no distribution to learn")
     return data
 
 

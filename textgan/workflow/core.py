@@ -309,7 +309,7 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
         summary: dict = {"n": int(n), "dim": int(vectors.shape[1]), "seed": seed, "group": group, "vectors": str(npy)}
         records = None
         if idx is not None:
-            records = decode(vectors, idx, k=k, novelty_cosine=gen_meta.get("typical_nn_cosine"))
+            records = decode(vectors, idx, k=k, novelty_cosine=_novelty_cosine(gen_meta, gan_dir))
         save_npy(npy, vectors)
         if records is None and jsonl.is_file():  # an earlier run's decode would sit beside other vectors
             jsonl.unlink()
@@ -321,6 +321,17 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int 
             summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
             summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
         return summary
+
+
+def _novelty_cosine(gen_meta: dict, gan_dir) -> float | None:
+    """The generator's recorded typical neighbour cosine; generators trained on raw vectors by
+    versions before 2026-12-05 recorded a dot product (8.13): ignored, with a warning line."""
+    c = gen_meta.get("typical_nn_cosine")
+    if c is None or (isinstance(c, (int, float)) and not isinstance(c, bool) and -1.0 <= c <= 1.0):
+        return c
+    warnings.warn(f"{gan_dir}: its recorded typical_nn_cosine {str(c)[:20]} is not a cosine (trained on raw, "
+                  "non-unit vectors by an older version): novelty is judged by the index's neighbour spacing", stacklevel=3)
+    return None
 
 
 def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]:
