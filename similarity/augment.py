@@ -94,3 +94,15 @@ def augment(texts: list[str], copies: int, seed: int = 0) -> list[str]:
                     out.append(c)
                     break
     return out
+
+
+def training_copies(cfg, texts: list[str]) -> tuple[str, ...]:
+    """`cfg.augment` copies per sentence (None: `auto_copies`) for the distillation term; none without a teacher."""
+    if cfg.teacher == "none" or cfg.augment == 0:
+        return ()
+    copies = cfg.augment
+    if copies is None:  # auto: quietly nothing when no sentence can be varied
+        if not any(len(units(t)[0]) >= 3 for t in texts):
+            return ()
+        copies = auto_copies(len(texts))
+    return tuple(augment(texts, copies, cfg.seed))

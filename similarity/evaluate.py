@@ -97,14 +97,16 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         raise InputError(f"need at least two groups to evaluate, found {len(set(groups))}")
     if max(Counter(groups).values()) < 2:  # no sentence has a partner: leave-one-out reads 0.0
         raise InputError("every group has a single sentence: leave-one-out needs groups of two or more")
-    model = _model(model)
-    emb = model.encode(texts, batch_size=batch_size)
-    out = {"n": len(texts)}
     if reference_texts is not None:
         reference_texts = _no_blank(as_sentences(reference_texts, "reference texts"), "reference texts")
         if reference_groups is None:
             raise InputError("reference texts need one group label each")
         reference_groups = as_labels(reference_groups, len(reference_texts), "reference group labels")
+        _check_reference_groups(groups, reference_groups)
+    model = _model(model)
+    emb = model.encode(texts, batch_size=batch_size)
+    out = {"n": len(texts)}
+    if reference_texts is not None:
         ref = model.encode(reference_texts, batch_size=batch_size)
         out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
     out.update(loo_topk(emb, groups))
@@ -140,3 +142,16 @@ def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size:
     if np.ptp(cos) == 0:
         raise InputError("every pair has the same cosine (identical sentences?): Spearman is undefined")
     return float(spearmanr(cos, gold).statistic)
+
+
+def _check_reference_groups(groups, reference_groups) -> None:
+    """kNN top-1 can only be right for rows whose group the reference has: none shared reads 0.0 for any model."""
+    known = set(reference_groups)
+    missing = sorted({g for g in groups if g not in known})
+    if len(missing) == len(set(groups)):
+        raise InputError(f"no group of the data is a group of the reference ({len(known)} reference groups, "
+                         f"e.g. {sorted(known)[0]!r}): knn top-1 would be 0 for any model", "--reference")
+    if missing:
+        n = sum(g in set(missing) for g in groups)
+        warnings.warn(f"{len(missing)} group(s) of the data have no reference sentence ({n} rows, e.g. "
+                      f"{missing[0]!r}): those rows count as kNN misses", stacklevel=3)

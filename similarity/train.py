@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
 from similarity.data import api_rows, drop_duplicates, drop_seen, keep_groups, split_groups, split_whole_groups
@@ -40,7 +41,7 @@ from textgan.common.artifacts import library_versions, run_lock, save_json
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
-from textgan.common.texts import as_sentences, is_blank
+from textgan.common.texts import is_blank
 
 __all__ = ["TrainConfig", "train"]
 
@@ -60,20 +61,6 @@ class _Data:
     unlabeled: list[str]  # for the distillation term only
     outliers: list[str] = ()  # real out-of-scope sentences for the uncertainty loss
     augmented: tuple[str, ...] = ()  # perturbed training sentences, distillation only (similarity.augment)
-
-
-def _augmented(cfg: TrainConfig, texts: list[str]) -> tuple[str, ...]:
-    """`cfg.augment` copies per sentence (None: `auto_copies`); none without a teacher."""
-    from similarity.augment import augment, auto_copies, units
-
-    if cfg.teacher == "none" or cfg.augment == 0:
-        return ()
-    copies = cfg.augment
-    if copies is None:  # auto: quietly nothing when no sentence can be varied
-        if not any(len(units(t)[0]) >= 3 for t in texts):
-            return ()
-        copies = auto_copies(len(texts))
-    return tuple(augment(texts, copies, cfg.seed))
 
 
 def _sha256(*columns) -> str:
@@ -195,7 +182,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         raise InputError(f"--tail-synth {cfg.tail_synth} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass tail_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers, data_names)
-    data = dataclasses.replace(data, augmented=_augmented(cfg, data.texts))  # refused before any write
+    data = dataclasses.replace(data, augmented=training_copies(cfg, data.texts))  # refused before any write
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)

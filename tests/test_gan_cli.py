@@ -143,7 +143,7 @@ def test_train_gan_every_kind_from_the_cli(tmp_path, cli_main, kind, extra):
     (["--kind", "ebm-langevin", "--set", "temperature=nan"], "--temperature must be a finite number"),
 ])
 def test_train_gan_refuses_bad_settings_before_training(tmp_path, cli_main, args, needle):
-    np.save(tmp_path / "v.npy", np.zeros((64, 4), np.float32))
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--quiet", *args)
     if needle is None:
         assert code == 2 and "No such option" in err

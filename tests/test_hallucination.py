@@ -70,7 +70,7 @@ def test_augment_bad_inputs(faq, fewshot_csv, tmp_path, cli_main):
     plain = train_gan(vectors, make_kind("gan").config(steps=1, batch_size=16, width=8), tmp_path / "p", progress=False)
     with pytest.raises(InputError, match="needs an anchored model"):
         textgan.hallucinate(vectors[:20], ["a"] * 3 + ["b"] * 17, 2, max_shots=5, gan=plain)
-    with pytest.raises(InputError, match="no group has --max-shots 50 or more"):
+    with pytest.raises(InputError, match="--max-shots: no group has 50 or more"):
         textgan.hallucinate(vectors[:20], ["a"] * 3 + ["b"] * 17, 2, max_shots=50)
     assert not list(tmp_path.glob("a*"))
 

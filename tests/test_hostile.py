@@ -302,7 +302,7 @@ def test_a_bom_is_not_part_of_the_first_line_of_a_txt(tmp_path, reader):
     (["--width", "32", "--set", "width=64"], ["width is set twice", "pass it once"]),
 ])
 def test_train_gan_refuses_set_values_that_do_not_fit_the_field(tmp_path, cli_main, args, needles):
-    np.save(tmp_path / "v.npy", np.zeros((64, 4), np.float32))
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", 1, "--out", tmp_path / "g", "--quiet", *args)
     assert_one_line_error(code, err, *needles)
     assert not (tmp_path / "g").exists()
@@ -360,7 +360,7 @@ def test_train_gan_refuses_sizes_that_cannot_be_allocated(tmp_path, cli_main, ei
         raise AssertionError("networks were built")
 
     monkeypatch.setattr(trainer, "seed_all", never)  # the first thing done after the checks
-    np.save(tmp_path / "v.npy", np.zeros((512, 4), np.float32))
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(512, 4)).astype(np.float32))
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--quiet", *args)
     assert_one_line_error(code, err, "training on 4-d vectors", needle, "would need about", "8.0 GiB")
     assert not (tmp_path / "g").exists()

@@ -129,3 +129,27 @@ def hide_library_progress_bars() -> None:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
+
+
+def text_col_unused(text_col, *paths) -> None:
+    """Warn when --text-col was given and every file it could apply to is a .txt (one sentence a line)."""
+    import warnings
+    from pathlib import Path
+
+    given = [p for p in paths if p]
+    if text_col and given and all(Path(str(p)).suffix.lower() == ".txt" for p in given):
+        warnings.warn(f"--text-col {text_col!r} is ignored: a .txt file is read one sentence a line", stacklevel=2)
+
+
+def same_path_twice(paths, option: str) -> None:
+    """A repeatable path option naming one folder twice (it would count twice)."""
+    from pathlib import Path
+
+    from textgan.common.errors import InputError
+
+    seen = {}
+    for p in paths:
+        key = Path(str(p)).resolve()
+        if key in seen:
+            raise InputError(f"{p} is given twice (as {seen[key]})", option)
+        seen[key] = p

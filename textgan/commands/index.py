@@ -172,7 +172,7 @@ def _read_queries(path: str, text_col: str | None = None) -> list[str]:
 @click.option("--n", default=20, show_default=True, help="Number of vectors to sample.")
 @click.option("--out", required=True, type=click.Path(), help="Output stem: writes OUT.npy (+ OUT.jsonl with --index).")
 @click.option("--index", "index_dir", default=None, type=click.Path(), help="Index to decode vectors into sentences.")
-@click.option("--k", default=5, show_default=True, help="Neighbours per decoded vector.")
+@click.option("--k", type=int, default=None, help="Neighbours per decoded vector (with --index).  [default: 5]")
 @click.option("--seed", default=0, show_default=True, help="Sampling seed (same seed, same vectors).")
 @click.option("--group", default=None, help="Group to sample from a class-conditional GAN.")
 def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
@@ -192,7 +192,9 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
     from textgan.common.paths import output_files
     from textgan.common.vectors import check_k
 
-    check_k(k)
+    if k is not None and index_dir is None:
+        raise InputError("sets the neighbours of each decoded vector: give --index to decode", "--k")
+    k = check_k(5 if k is None else k)
     for f in output_files(out, (".npy", ".jsonl")):
         check_output_file(f, [gan_dir, index_dir])
     s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)

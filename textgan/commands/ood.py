@@ -9,6 +9,21 @@ from textgan.common.errors import InputError
 from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
 
 
+def _check_score_options(method: str, combine, labels, k: int, gan_dirs) -> None:
+    """Options the chosen --method would not read are refused: a silently ignored option is a wrong result."""
+    from textgan.commands.common import same_path_twice
+
+    parts = {c.strip() for c in combine.split(",")} if combine else None
+    if combine is not None and method != "combined":
+        raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
+    if labels and method != "mahalanobis" and not (method == "combined" and parts and "mahalanobis" in parts):
+        raise InputError(f"gives the groups for mahalanobis, which --method {method} "
+                         f"{'with this --combine ' if parts else ''}does not use", "--labels")
+    if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
+        raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
+    same_path_twice(gan_dirs, "--gan")
+
+
 # --- in-domain scoring -------------------------------------------------------------------
 @click.command("score")
 @click.argument("model", type=click.Path())
@@ -46,6 +61,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
       textgan score runs/sim/model data/queries.txt --index runs/index --out scores.jsonl
       textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
     """
+    from textgan.commands.common import text_col_unused
     from textgan.common.artifacts import check_output_file, save_jsonl
     from textgan.workflow.score import score_texts
     from textgan.gan import read_labels
@@ -53,6 +69,8 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
 
     if out_file:
         check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
+    _check_score_options(method, combine, labels, k, gan_dirs)
+    text_col_unused(text_col, sentences, val_in)
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None
     groups = read_labels(labels) if labels else None

@@ -157,13 +157,14 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col, pair_cols, positive_min,
                                                  eval_cols, "--eval-cols")
         extra = None
+        from similarity.language import for_language
+
+        effective = for_language(given, texts, announce=False).resolved()  # as train() will choose
+        _check_used(fields, effective, outliers_file, teacher_cache)
         if unlabeled:
             from similarity.distil import load_unlabeled
-
-            from similarity.language import for_language
             from similarity.train import no_teacher_for_unlabeled
 
-            effective = for_language(given, texts, announce=False).resolved()  # as train() will choose
             if effective.teacher == "none":
                 raise InputError(no_teacher_for_unlabeled(given), unlabeled)
             extra = load_unlabeled(unlabeled, text_col, max_unlabeled)
@@ -183,6 +184,26 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
     if is_main():  # under torchrun every rank returns here
         click.echo(f"saved model to {path}{_shape(path)}")
         _echo_heldout(Path(out_dir) / "heldout.json")
+
+
+# options that only act through another one: (fields, what must be on, how to turn it on)
+_ACTS_THROUGH = (
+    (("distil_weight", "distil_sim_weight", "distil_scale", "teacher_cache"), lambda c, o: c.teacher != "none",
+     "the distillation term, and this run has no teacher (--teacher none, or none by default for this language)"),
+    (("vo_weight", "vo_start"), lambda c, o: c.virtual_outliers != "none" or bool(o),
+     "the uncertainty loss, which needs --virtual-outliers or --outliers"),
+    (("tail_synth_weight", "tail_synth_rows", "tail_below"), lambda c, o: c.tail_synth != "none",
+     "the long-tail rows, which need --tail-synth"),
+)
+
+
+def _check_used(fields: dict, effective, outliers_file, teacher_cache) -> None:
+    """An option the run would silently ignore is refused: the user believes it acted."""
+    given = {**fields, "teacher_cache": teacher_cache}
+    for names, on, what in _ACTS_THROUGH:
+        name = next((n for n in names if given.get(n) is not None), None)
+        if name is not None and not on(effective, outliers_file):
+            raise InputError(f"sets {what}", "--" + name.replace("_", "-"))
 
 
 def _shape(model) -> str:

@@ -204,6 +204,7 @@ class AnchoredStep(ConditionalStep):
 
     kind = "anchored"
     needs_labels = True
+    min_groups = 1  # offsets around one prototype are still a model (few-shot may have one base group)
 
     def build(self) -> None:
         k = len(self.label_names)
@@ -273,7 +274,7 @@ class SavedAnchored(SavedModel):
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:
         if group is None:
             raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})")
+                             f"{', '.join(self._groups)})", "--group")
         return self.sample_prototype(n, self.prototype(group), seed)
 
     def score(self, vectors, group: str | None = None) -> Tensor:

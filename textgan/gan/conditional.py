@@ -180,7 +180,7 @@ class SavedConditional(SavedModel):
         """Args: n: samples; seed: private RNG seed (None: fresh); group: label name (required)."""
         if group is None:
             raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})")
+                             f"{', '.join(self._groups)})", "--group")
         y = self.label_id(group)
         z = torch.randn(n, self.config.noise_dim, generator=rng(seed))
         return self.net(z, torch.full((n,), y, dtype=torch.long)).reshape(n, -1)

@@ -169,7 +169,7 @@ class SavedKPlus1(SavedModel):
         """The n of 8n generated vectors the classifier finds most likely in `group`."""
         if group is None:
             raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})")
+                             f"{', '.join(self._groups)})", "--group")
         if str(group) not in self._groups:
             raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}", "--group")
         x = self.net(torch.randn(8 * n, self.config.noise_dim, generator=rng(seed)))

@@ -174,4 +174,4 @@ def make_objective(name: str) -> Objective:
     try:
         return OBJECTIVES[name]
     except KeyError:
-        raise InputError(f"unknown objective {name!r}; valid: {', '.join(OBJECTIVES)}") from None
+        raise InputError(f"unknown objective {name!r}; valid: {', '.join(OBJECTIVES)}", "--objective") from None

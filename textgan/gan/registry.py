@@ -106,7 +106,7 @@ def make_kind(name: str) -> Kind:
     try:
         return KINDS[name]
     except KeyError:
-        raise InputError(f"unknown model kind {name!r}; valid: {', '.join(KINDS)}") from None
+        raise InputError(f"unknown model kind {name!r}; valid: {', '.join(KINDS)}", "--kind") from None
 
 
 def kind_of_config(config: KindConfig) -> Kind:
@@ -141,6 +141,9 @@ def train_gan(data, config: KindConfig, out_dir: str | Path, groups: Sequence | 
         if len(groups) != len(data):
             raise InputError(f"{len(groups)} group labels for {len(data)} vectors")
         labels, names = encode_labels(groups)
+        if len(names) < kind.step.min_groups:
+            raise InputError(f"kind {kind.name!r} learns from group labels and found one group ({names[0]!r}): "
+                             f"train --kind gan for one group, or check the labels", "--labels/--group-col")
     elif groups is not None:
         raise InputError(f"kind {kind.name!r} does not use group labels; use --kind conditional or drop them")
     return run(kind.step, data, config, out_dir, labels=labels, label_names=names, meta=meta,

@@ -16,7 +16,6 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -211,9 +210,12 @@ class SavedModel:
         return None
 
     def _check_group(self, group) -> None:
+        if group is not None and getattr(self, "group_names", None):  # learnt from labels, samples between groups
+            raise InputError(f"kind {self.kind!r} samples between the groups it learnt, never one group; drop "
+                             f"--group, or train --kind conditional to sample a group", "--group")
         if group is not None:
             raise InputError(f"this model is unconditional (kind {self.kind!r}); sampling a group needs a "
-                             f"model trained with group labels (--kind conditional)")
+                             f"model trained with group labels (--kind conditional)", "--group")
 
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> torch.Tensor:
         raise NotImplementedError

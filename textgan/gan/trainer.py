@@ -107,6 +107,7 @@ class Step:
     kind = ""
     loss_keys: tuple[str, ...] = ()
     needs_labels = False
+    min_groups = 2  # with labels: one group gives the label nothing to tell apart (anchored: one prototype is fine)
     images = False  # accepts (N, C, H, W) data
 
     def __init__(self, cfg, data: Tensor, labels: Tensor | None = None, label_names: list[str] | None = None):

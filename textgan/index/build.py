@@ -18,6 +18,7 @@ knob (IVF `nprobe`, HNSW `efSearch`) is raised until it reaches `TARGET_RECALL`.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,8 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
         first.setdefault(t, i)
     keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
     n_in = len(texts)
+    if groups is not None and len(keep) < n_in:
+        _warn_lost_groups(texts, groups, first)
     if len(keep) < n_in:
         x = x[keep]
         texts = [texts[i] for i in keep]
@@ -170,3 +173,13 @@ def _read_texts(f: Path, n: int) -> tuple[list[str], list[str] | None]:
             groups.append(row.get("group"))
     check_rows(len(texts), n, f, "texts file")
     return texts, (None if all(g is None for g in groups) else groups)
+
+
+def _warn_lost_groups(texts, groups, first: dict[str, int]) -> None:
+    """A repeated sentence keeps its first row's group: say so when a later row named another one."""
+    other = [i for i, t in enumerate(texts) if str(groups[i]) != str(groups[first[t]])]
+    if other:
+        i = other[0]
+        warnings.warn(f"{len(other)} repeated sentence(s) carry another group than their first row and keep the "
+                      f"first (e.g. {texts[i]!r:.60} in {str(groups[first[texts[i]]])!r}, not {str(groups[i])!r})",
+                      stacklevel=3)

@@ -146,6 +146,10 @@ def _check_meta(path: Path, meta: dict) -> None:
         if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int) or meta[key] < 0:
             raise InputError(f"{key!r} must be an integer >= 0, got {meta.get(key)!r}", f)
     check_artefact_meta(meta, f)  # the encoder it records, the novelty cosine
+    recall = meta.get("recall_at_10")  # printed and compared by readers (members take the least)
+    if recall is not None and (isinstance(recall, bool) or not isinstance(recall, (int, float))
+                               or not 0 <= recall <= 1):
+        raise InputError(f"'recall_at_10' must be a number in [0, 1], got {recall!r:.40}", f)
     params = meta.get("params")
     if params is not None and not (isinstance(params, dict) and all(
             isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in params.items())):

@@ -226,7 +226,7 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
     sh = meta["shards"]  # its names and rows were type-checked by folder.read_meta
     for name in ("texts.jsonl", "texts.offsets.npy"):
         if not (path / name).is_file():
-            raise InputError(f"missing file of an on-disk index (is meta.json's storage 'disk' right?)", path / name)
+            raise InputError("missing file of an on-disk index (is meta.json's storage 'disk' right?)", path / name)
     vectors = ShardVectors([path / "vectors" / f"{nm}.npy" for nm in sh["names"]], sh["rows"], index.d)
     offsets = load_npy(path / "texts.offsets.npy", "texts offset table", mmap=True)
     if offsets.ndim != 1 or offsets.dtype.kind not in "iu":

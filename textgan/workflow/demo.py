@@ -65,7 +65,7 @@ class DemoConfig:
         kind = make_kind(self.gan_kind)
         if self.gan_objective is not None:
             if "objective" not in {f.name for f in dataclasses.fields(kind.config)}:
-                raise InputError(f"kind {kind.name!r} takes no objective")
+                raise InputError(f"kind {kind.name!r} takes no objective", "--objective")
             make_objective(self.gan_objective)
         for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
             if getattr(self, name) < 1:

@@ -106,13 +106,13 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
     report = {"skipped": {g: "no group label (hallucination needs a named group with at least one sentence)"
                           for g in skipped}}
     if not few:
-        raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment")
+        raise InputError(f"no group has fewer than {max_shots} sentences: nothing to augment", "--max-shots")
     per_group = check_per_group(per_group, len(few), x.shape[1])
     g_arr = np.asarray(groups)
     trained_here = gan is None
     if gan is None:
         if not base:
-            raise InputError(f"no group has --max-shots {max_shots} or more sentences to learn variation from")
+            raise InputError(f"no group has {max_shots} or more sentences to learn variation from", "--max-shots")
         keep = np.isin(g_arr, base)
         cfg = _base_config(steps, int(keep.sum()), seed)
         # without --out-gan the generator is scratch: trained in a folder removed once it is loaded

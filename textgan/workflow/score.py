@@ -70,6 +70,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     for sc in scorers:
         recorded = dict((sc.meta or {}).get("encoder") or {}, dim=sc.dim)  # the size it really scores
         check_encoder(recorded, enc, f"the {sc.kind} model", sc.name or None)
+        if not recorded.get("fingerprint"):  # trained on raw vectors: only its size can be checked
+            warnings.warn(f"{sc.name or 'the ' + sc.kind + ' model'}: records no encoder (trained on raw vectors; "
+                          "train-gan --model records it): nothing checks it scores this model's vectors", stacklevel=2)
     held = None if val_in is not None else getattr(enc, "heldout", None)  # what the threshold is fitted on
     models, rows = _index_models(method, idx, folder_of(index), scorers, combine, heldout=held)
     scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)

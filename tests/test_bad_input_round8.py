@@ -1,0 +1,140 @@
+"""Inputs of the eighth sweep: options a command would silently ignore, a reference without the
+data's groups, label-conditioned kinds given one group, an index meta.json with a recall that is
+not a number, a repeated sentence whose second group was dropped, and errors that named no option."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import FAQ, assert_one_line_error
+from textgan.common.errors import InputError
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--method", "knn", "--combine", "knn"], ["--combine:", "--method is knn"]),
+    (["--method", "knn", "--labels", "l.txt"], ["--labels:", "mahalanobis", "--method knn"]),
+    (["--method", "combined", "--combine", "knn", "--labels", "l.txt"], ["--labels:", "with this --combine"]),
+    (["--method", "mahalanobis", "--k", "3"], ["--k:", "--method mahalanobis does not use"]),
+    (["--method", "combined", "--combine", "mahalanobis", "--k", "3"], ["--k:"]),
+    (["--gan", "g", "--gan", "./g"], ["--gan:", "given twice"]),
+], ids=["combine-knn", "labels-knn", "labels-combine", "k-mahalanobis", "k-combine", "gan-twice"])
+def test_score_refuses_options_its_method_would_ignore(tmp_path, cli_main, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.txt").write_text("hello there\n")
+    code, _, err = cli_main("score", "model", "q.txt", "--index", "index", *args)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_an_ignored_text_col_is_a_warning_only_when_every_file_is_txt():
+    from textgan.commands.common import text_col_unused
+
+    with pytest.warns(UserWarning, match="--text-col 'text' is ignored"):
+        text_col_unused("text", "q.txt", None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text_col_unused("text", "q.txt", "val.csv")  # it names the column of val.csv
+        text_col_unused(None, "q.txt")
+
+
+def test_generate_embeddings_refuses_k_without_an_index(tmp_path, cli_main):
+    code, _, err = cli_main("generate-embeddings", tmp_path / "gan", "--k", "3", "--out", tmp_path / "g")
+    assert_one_line_error(code, err, "--k:", "give --index")
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_needs_a_reference_sharing_the_data_groups(faq):
+    import similarity
+
+    texts, groups = ["a b", "c d", "e f", "g h"], ["x", "x", "y", "y"]
+    with pytest.raises(InputError, match="--reference: no group of the data is a group of the reference"):
+        similarity.evaluate("never-loaded", texts, groups, ["i j", "k l"], ["z", "w"])
+    model, all_texts, all_groups, _ = faq
+    ref_t = [t for t, g in zip(all_texts, all_groups) if g == all_groups[0]]
+    with pytest.warns(UserWarning, match="have no reference sentence"):
+        out = similarity.evaluate(model, all_texts[:40], all_groups[:40], ref_t, [all_groups[0]] * len(ref_t))
+    share = sum(g == all_groups[0] for g in all_groups[:40]) / 40
+    assert out["knn_top1"] <= share + 1e-9  # rows of the other groups can only miss
+
+
+@pytest.mark.parametrize("kind", ["conditional", "kplus1", "boundary"])
+def test_label_conditioned_kinds_need_two_groups(tmp_path, cli_main, kind):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.normal(size=(64, 4)).astype(np.float32))
+    (tmp_path / "l.txt").write_text("only\n" * 64)
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--labels", tmp_path / "l.txt", "--kind", kind,
+                            "--steps", 2, "--out", tmp_path / "g", "--quiet")
+    assert_one_line_error(code, err, "--labels/--group-col:", "found one group ('only')", "--kind gan")
+    assert not (tmp_path / "g").exists()
+
+
+def test_anchored_trains_on_one_group(tmp_path):
+    from textgan.gan import load, train_by_name
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    out = train_by_name("anchored", x, tmp_path / "g", groups=["only"] * 64, steps=2, batch_size=16)
+    assert load(out).sample(3, seed=0, group="only").shape == (3, 4)
+
+
+def test_sample_errors_name_the_option(tmp_path, cli_main):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.normal(size=(64, 4)).astype(np.float32))
+    (tmp_path / "l.txt").write_text("a\nb\n" * 32)
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--objective", "nope", "--out", tmp_path / "x")
+    assert_one_line_error(code, err, "--objective: unknown objective 'nope'")
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", "nope", "--out", tmp_path / "x")
+    assert_one_line_error(code, err, "--kind")
+    for kind in ("boundary", "conditional"):
+        code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--labels", tmp_path / "l.txt", "--kind", kind,
+                                "--steps", 2, "--batch-size", 16, "--out", tmp_path / kind, "--quiet")
+        assert code == 0, err
+    code, _, err = cli_main("sample", tmp_path / "boundary", "--n", 2, "--group", "a", "--out", tmp_path / "s")
+    assert_one_line_error(code, err, "--group: kind 'boundary' samples between the groups")
+    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--out", tmp_path / "s")
+    assert_one_line_error(code, err, "--group: this model is conditional")
+    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--group", "a", "--out", tmp_path / "s")
+    assert code == 0 and np.load(tmp_path / "s").shape == (2, 4), err
+
+
+@pytest.mark.parametrize("recall", ["high", True, 1.5, -0.1])
+def test_index_meta_recall_must_be_a_share(tmp_path, recall):
+    from textgan.index.build import build_index, load_index
+
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    build_index(x, [f"s{i}" for i in range(8)]).save(tmp_path / "idx")
+    meta = json.loads((tmp_path / "idx" / "meta.json").read_text())
+    assert 0 <= meta["recall_at_10"] <= 1
+    meta["recall_at_10"] = recall
+    (tmp_path / "idx" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="'recall_at_10' must be a number in"):
+        load_index(tmp_path / "idx")
+
+
+def test_index_says_when_a_repeated_sentence_loses_its_group():
+    from textgan.index.build import build_index
+
+    x = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"1 repeated sentence\(s\) carry another group.*'same' in 'a', not 'b'"):
+        idx = build_index(x, ["same", "other", "same", "third"], groups=["a", "c", "b", "d"])
+    assert idx.ntotal == 3
+    import warnings
+
+    with warnings.catch_warnings():  # a repeat in the same group loses nothing
+        warnings.simplefilter("error")
+        build_index(x, ["same", "other", "same", "third"], groups=["a", "c", "a", "d"])
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--teacher", "none", "--distil-weight", "5"], ["--distil-weight:", "no teacher"]),
+    (["--teacher", "none", "--teacher-cache", "c"], ["--teacher-cache:", "no teacher"]),
+    (["--vo-weight", "0.5"], ["--vo-weight:", "--virtual-outliers or --outliers"]),
+    (["--tail-below", "3"], ["--tail-below:", "--tail-synth"]),
+], ids=["distil-no-teacher", "cache-no-teacher", "vo-weight-alone", "tail-below-alone"])
+def test_train_similarity_refuses_options_that_would_not_act(tmp_path, cli_main, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli_main("train-similarity", FAQ, "--out", tmp_path / "run", "--quiet", *args)
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "c").exists()
