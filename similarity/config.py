@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, get_args
 
@@ -183,6 +184,9 @@ class TrainConfig:
             raise InputError("--tokenizer applies to the GRU backbone only")
         from similarity.outliers import check_source
 
+        if isinstance(cfg.lr, (int, float)) and cfg.lr > LR_WARN:  # Adam moves each weight by about lr a step
+            warnings.warn(f"--lr {cfg.lr:g} is far above the rates that train this model (default "
+                          f"{row['lr']:g}): expect a diverged or useless model", stacklevel=2)
         check_source(cfg.virtual_outliers)
         if cfg.virtual_outliers != "none" and cfg.loss not in MARGINS:
             raise InputError(f"--virtual-outliers trains the energy of a margin head; loss {cfg.loss!r} has none")
@@ -238,6 +242,7 @@ def _one_of(choices) -> tuple[str, Callable[[Any], bool]]:
     return f"one of {', '.join(choices)}", lambda v: v in choices
 
 
+LR_WARN = 0.1  # above it a run is warned: each Adam step moves a weight by about lr
 _BIG = 10**9  # "no upper limit" for counts, while still refusing absurd values
 # capped far below float32's 3.4e38: an lr or scale near it overflows inside Adam or the logits
 _POSITIVE = "a finite number > 0 (at most 1e6)"

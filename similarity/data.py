@@ -20,7 +20,8 @@ from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hin
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error, text_lines
+from textgan.common.texts import (as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error,
+                                  text_lines, warn_numeric_texts)
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
                                    multiline_warning, spanning_cell, spanning_error)
 
@@ -207,7 +208,7 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
     """
     table = read_table(path, [text_col, group_col])
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
-    return keep_groups(texts, groups, path, min_groups)
+    return keep_groups(warn_numeric_texts(texts, text_col, path), groups, path, min_groups)
 
 
 def api_rows(texts, groups, eval_texts=None, eval_groups=None) -> tuple:
@@ -285,7 +286,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
             warnings.warn(f"{p}: {tabbed} of {len(texts)} line(s) hold a tab and are read whole, one sentence a "
                           "line (a table? name it .tsv and pass --text-col)", stacklevel=2)
         return texts
-    return _clean(read_table(path, [text_col])[text_col], text_col, path)
+    return warn_numeric_texts(_clean(read_table(path, [text_col])[text_col], text_col, path), text_col, path)
 
 
 def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentence2",

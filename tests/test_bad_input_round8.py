@@ -138,3 +138,60 @@ def test_train_similarity_refuses_options_that_would_not_act(tmp_path, cli_main,
     code, _, err = cli_main("train-similarity", FAQ, "--out", tmp_path / "run", "--quiet", *args)
     assert_one_line_error(code, err, *needles)
     assert not (tmp_path / "run").exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("out", ["", "-", "  "])
+def test_an_empty_or_dash_output_is_refused(tmp_path, faq, cli_main, out):
+    """`--out ""` wrote nothing (score) or the working folder (train); `--out -` wrote a file named "-"."""
+    (tmp_path / "q.txt").write_text("reset my password\n")
+    code, _, err = cli_main("encode", faq[0], tmp_path / "q.txt", "--out", out)
+    assert_one_line_error(code, err, "--out:", "needs a .npy file or a folder path")
+    code, _, err = cli_main("score", faq[0], tmp_path / "q.txt", "--out", out)
+    assert_one_line_error(code, err, "--out:", "needs a file path")
+    code, _, err = cli_main("train-similarity", FAQ, "--out", out, "--quiet")
+    assert_one_line_error(code, err, "--out:", "needs a folder path")
+
+
+def test_folder_outputs_refuse_a_dash(tmp_path, faq, cli_main, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.txt").write_text("reset my password\nwhere is my parcel\n")
+    for args in (("index", faq[0], "q.txt"), ("demo", FAQ)):
+        code, _, err = cli_main(*args, "--out", "-")
+        assert_one_line_error(code, err, "--out:", "needs a folder path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.txt"]
+
+
+def test_a_text_column_of_numbers_is_named(tmp_path):
+    import similarity
+
+    f = tmp_path / "ids.csv"
+    f.write_text("id,text,group\n" + "".join(f"{i},sentence {i},{i % 2}\n" for i in range(8)))
+    with pytest.warns(UserWarning, match="every cell of the text column 'id' is a number"):
+        assert similarity.load_texts(f, text_col="id")[:2] == ["0", "1"]
+    with pytest.warns(UserWarning, match="'group' is a number"):
+        similarity.load_texts(f, text_col="group")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(similarity.load_groups(f, text_col="text", group_col="group")[0]) == 8
+
+
+def test_a_learning_rate_far_too_high_is_warned():
+    import warnings
+
+    import similarity
+
+    with pytest.warns(UserWarning, match=r"--lr 1e\+06 is far above the rates that train this model \(default 0.002\)"):
+        similarity.TrainConfig(lr=1e6).resolved()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        similarity.TrainConfig(lr=0.01).resolved()
+
+
+def test_labels_one_and_the_string_one_are_not_merged_silently():
+    from textgan.common.texts import as_labels
+
+    assert as_labels([1, 2, 1], 3) == ["1", "2", "1"] and as_labels(["1", "b"], 2) == ["1", "b"]
+    with pytest.raises(InputError, match="label '1' appears both as a number and as a string"):
+        as_labels([1, "1", 2], 3)

@@ -38,10 +38,14 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
       textgan encode runs/sim/model corpus.txt --out runs/vecs --workers 2 --shard 0/4
     """
     import similarity
+    from textgan.commands.common import text_col_unused
     from textgan.common.artifacts import check_output_file, check_writable, output_lock, save_npy
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    text_col_unused(text_col, texts)
+    if out_file.strip() in ("", "-"):  # a shard folder named "-", or the working folder itself
+        raise InputError(f"needs a .npy file or a folder path, got {out_file!r}", "--out")
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
         from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
@@ -57,7 +61,8 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         check_writable(check_output_file(Path(out_file) / "manifest.json", [texts, model]).parent)
         check_inputs_outside(out_file, [texts, model])
         res = encode_shards(model, texts, out_file, text_col=text_col, group_col=group_col,
-                            shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size, batch_size=batch_size, workers=workers,
+                            shard_size=DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
+                            batch_size=batch_size, workers=workers,
                             shard=parse_shard(shard_spec), progress=progress)
         state = "complete" if res["complete"] else "waiting for the other --shard copies"
         click.echo(f"encoded {res['encoded_shards']} shard(s) of {res['shards']} ({res['rows']} sentences) "

@@ -61,7 +61,7 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     from textgan.workflow.core import read_corpus
     from textgan.workflow.kplus1 import classify
 
-    if out_file:
+    if out_file is not None:
         check_output_file(out_file, [sentences, model, encoder])
     texts, _ = read_corpus(sentences, text_col)
     rows = classify(model, texts, encoder=encoder)

@@ -67,7 +67,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     from textgan.gan import read_labels
     from textgan.workflow.core import read_corpus
 
-    if out_file:
+    if out_file is not None:
         check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
     _check_score_options(method, combine, labels, k, gan_dirs)
     text_col_unused(text_col, sentences, val_in)

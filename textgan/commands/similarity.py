@@ -301,7 +301,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         raise InputError("give grouped DATA, --pairs, or both")
     if data is None and reference:
         raise InputError("--reference scores the sentences of DATA: give DATA", reference)
-    if json_out:
+    if json_out is not None:
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
     texts = None

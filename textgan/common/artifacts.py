@@ -281,6 +281,8 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
                       "or choose a new --out", inputs: Iterable[str | Path | None] = ()) -> Path:
     """An output folder must be new or empty unless resuming; a file there is refused, and so is a
     folder that is or holds one of the `inputs` (check_inputs_outside)."""
+    if out is None or str(out).strip() in ("", "-"):  # Path("") is the working folder itself
+        raise InputError(f"needs a folder path, got {out!r}", "--out")
     out = check_inputs_outside(out, inputs)
     try:
         out.resolve()
@@ -297,6 +299,8 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
 def check_replaced_folder(path: str | Path, file_problem: str = "output folder is a file") -> Path:
     """An output folder built aside and renamed over `path` (an index, a demo run): a file there is
     refused, and so is a symbolic link (the rename would replace the link, not fill its target)."""
+    if path is None or str(path).strip() in ("", "-"):
+        raise InputError(f"needs a folder path, got {path!r}", "--out")
     path = Path(path)
     if path.is_symlink():
         raise InputError("output folder is a symbolic link (the new folder would replace the link): pass the "
@@ -340,6 +344,8 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (),
             not lie inside any of these folders.
         option: the flag name, for the message.
     """
+    if str(out).strip() in ("", "-"):  # Path("") is the working folder; "-" would be a file named "-", not stdout
+        raise InputError(f"needs a file path, got {str(out)!r} (output goes to files, never to stdout)", option)
     out = Path(out)
     try:
         res = out.resolve()

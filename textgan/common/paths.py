@@ -138,6 +138,8 @@ def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None], o
     repairs its shards): `demo data.csv --out runs/x` with runs/x/data.csv deleted the data. Inputs
     that do not exist (a model name such as "minilm", "hf:..." datasets) hold nothing to lose.
     """
+    if out is None or str(out).strip() in ("", "-"):  # Path("") is the working folder; "-" is not stdout here
+        raise InputError(f"needs a folder path, got {out!r}", option)
     out = Path(out)
     try:
         res = out.resolve()

@@ -2,6 +2,7 @@
 caller (the CLI's readers, the API of `similarity` and `textgan` alike)."""
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 from textgan.common.errors import InputError
@@ -93,4 +94,23 @@ def as_labels(groups, n: int, what: str = "groups") -> list[str]:
         raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a label")
     if len(out) != n:
         raise InputError(f"{what}: {len(out)} labels for {n} rows")
+    ints = {str(g) for g in out if isinstance(g, Integral)}
+    clash = next((g for g in out if isinstance(g, str) and g in ints), None)
+    if clash is not None:  # as text they are one group; the caller most likely meant two
+        raise InputError(f"{what}: label {clash!r} appears both as a number and as a string: pass one type")
     return [str(g) for g in out]
+
+
+def warn_numeric_texts(texts: list[str], col: str, path) -> list[str]:
+    """Every sentence a number (an id or a label column named as the text) is almost never meant: say so."""
+    def number(t: str) -> bool:
+        try:
+            float(t.replace(",", ""))
+        except ValueError:
+            return False
+        return True
+
+    if texts and all(number(t) for t in texts):
+        warnings.warn(f"{path}: every cell of the text column {col!r} is a number ({texts[0]!r}, ...): "
+                      "is it the right --text-col?", stacklevel=3)
+    return texts
