@@ -195,3 +195,28 @@ def test_labels_one_and_the_string_one_are_not_merged_silently():
     assert as_labels([1, 2, 1], 3) == ["1", "2", "1"] and as_labels(["1", "b"], 2) == ["1", "b"]
     with pytest.raises(InputError, match="label '1' appears both as a number and as a string"):
         as_labels([1, "1", 2], 3)
+
+
+@pytest.mark.parametrize("extra,option", [(["--generator", "g"], "--generator"), (["--group-col", "group"],
+                                                                                   "--group-col")])
+def test_train_outlier_opengan_refuses_options_it_would_ignore(tmp_path, cli_main, extra, option):
+    code, _, err = cli_main("train-outlier", "model", FAQ, "--source", "opengan", "--out", tmp_path / "o", *extra)
+    assert_one_line_error(code, err, f"{option}:", "trains its own GAN")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args,option", [(["--text-col", "text"], "--text-col"),
+                                         (["--model", "m", "--key", "x"], "--key"),
+                                         (["--model", "m", "--vector-col", "v"], "--vector-col")])
+def test_train_gan_refuses_columns_of_the_other_input_kind(tmp_path, cli_main, args, option):
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", *args)
+    assert_one_line_error(code, err, f"{option}:")
+    assert not (tmp_path / "g").exists()
+
+
+def test_augment_refuses_steps_with_a_trained_gan(tmp_path, cli_main):
+    code, _, err = cli_main("augment", "model", FAQ, "--per-group", 2, "--gan", "g", "--steps", 10,
+                            "--out", tmp_path / "a")
+    assert_one_line_error(code, err, "--steps:", "already trained")
+    assert not list(tmp_path.iterdir())

@@ -20,7 +20,8 @@ from textgan.common.errors import InputError
               help="Groups with fewer sentences are augmented; the others teach the variation.")
 @click.option("--gan", "gan_dir", type=click.Path(), default=None,
               help="An anchored model already trained on base groups (default: train one).")
-@click.option("--steps", type=int, default=1500, show_default=True, help="Steps of the anchored model trained here.")
+@click.option("--steps", type=int, default=None, help="Steps of the anchored model trained here (not with --gan).  "
+                                                      "[default: 1500]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @progress_option()
 def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots, gan_dir, steps, seed,
@@ -42,6 +43,9 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
 
     if max_shots < 2:
         raise InputError(f"--max-shots must be at least 2, got {max_shots}")
+    if gan_dir is not None and steps is not None:  # nothing is trained: the steps would be ignored
+        raise InputError("sets the training of the anchored model, and --gan gives one already trained", "--steps")
+    steps = 1500 if steps is None else steps
     for f in output_files(out_file, (".npy", ".labels.txt")):
         check_output_file(f, [model, data, gan_dir])
     with warnings_as_lines():

@@ -148,6 +148,12 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     from textgan.common.artifacts import check_new_out_dir
     from textgan.gan import KINDS, PRESETS, carry_over, load_vectors, make_kind, read_labels
 
+    if sim_model is None and text_col:  # vectors are read as they are: the column would be ignored
+        raise InputError("names the sentence column of a corpus encoded with --model: pass --model, or drop it",
+                         "--text-col")
+    if sim_model is not None and (key or vector_col):
+        raise InputError("reads a vectors file; with --model DATA is a corpus of sentences: drop it",
+                         "--key" if key else "--vector-col")
     conditional = bool(labels or group_col)
     k = make_kind(kind or ("anchored" if conditional else "gan"))
     if k.needs_labels and not conditional:
