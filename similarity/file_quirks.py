@@ -53,11 +53,37 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
         if bad:
             raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
                              f"(positions count from 1)", p)
-        return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))]}
+        trailing = _check_row_widths(p, extra.get("delimiter", delimiter), k)
+        return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))], **trailing}
     twice = [h for i, h in enumerate(names) if h and h in names[:i]]
     if twice:
         raise InputError(f"the header names column {twice[0]!r} twice", p)
-    return extra
+    return {**extra, **_check_row_widths(p, extra.get("delimiter", delimiter), k)}
+
+
+# index_col=False below drops only empty trailing fields (checked first): pandas' warning about
+# "a loss of data" would mislead
+warnings.filterwarnings("ignore", message="Length of header or names does not match length of data")
+
+
+def _check_row_widths(p: Path, sep: str, k: int) -> dict:
+    """A row with more non-empty fields than the header is refused: the reader drops (or shifts)
+    cells, so an unquoted delimiter inside a sentence would silently cut it. Rows with empty
+    trailing fields (a delimiter at each line's end, as some exports write) give index_col=False:
+    else pandas makes the first column the index and shifts every cell left (text read as group)."""
+    trailing = False
+    with open(p, encoding="utf-8-sig", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+        try:
+            for row in rows:
+                if len(row) > k:
+                    if any(c.strip() for c in row[k:]):
+                        raise InputError(f"line {rows.line_num}: Expected {k} fields, saw {len(row)} (an unquoted "
+                                         f"{sep!r} inside a sentence? quote that cell)", p)
+                    trailing = True
+        except csv.Error:  # a stray quote swallowing a huge span: the reader names it (spanning_cell)
+            pass
+    return {"index_col": False} if trailing else {}
 
 
 _CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"')

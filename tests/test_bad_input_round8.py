@@ -220,3 +220,27 @@ def test_augment_refuses_steps_with_a_trained_gan(tmp_path, cli_main):
                             "--out", tmp_path / "a")
     assert_one_line_error(code, err, "--steps:", "already trained")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_trailing_comma_on_every_row_keeps_the_columns(tmp_path):
+    """pandas made the first column the index of rows one field wider than the header: the group
+    labels were indexed as the sentences."""
+    import similarity
+    from textgan.workflow.rows import stream_rows
+
+    rows = FAQ.read_text(encoding="utf-8").splitlines()
+    f = tmp_path / "trail.csv"
+    f.write_text(rows[0] + "\n" + "".join(r + ",\n" for r in rows[1:]), encoding="utf-8")
+    want = similarity.load_groups(FAQ)
+    assert similarity.load_groups(f) == want
+    assert similarity.load_texts(f, text_col="text") == want[0]
+    assert [t for t, _ in stream_rows(f, "text", "group")] == want[0]
+
+
+def test_an_unquoted_comma_inside_a_sentence_is_named(tmp_path):
+    import similarity
+
+    f = tmp_path / "extra.csv"
+    f.write_text("text,group\nhi there,greet\nhello, world,greet\nbye now,bye\nsee you,bye\n")
+    with pytest.raises(InputError, match=r"line 3: Expected 2 fields, saw 3 \(an unquoted ','"):
+        similarity.load_groups(f)

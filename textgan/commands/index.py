@@ -59,6 +59,9 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
 
     if members is not None and members_old is not None:
         raise InputError("--groups is the old name of --members: give one of them")
+    from textgan.commands.common import text_col_unused
+
+    text_col_unused(text_col, corpus)
     options = IndexOptions(factory=factory, memory_budget_mb=memory_mb, target_recall=target_recall, storage=storage,
                            members=members if members is not None else members_old, progress=progress)
     idx = workflow.index_corpus(model, corpus, out, text_col=text_col, group_col=group_col, options=options,
