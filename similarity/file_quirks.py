@@ -11,6 +11,10 @@ from pathlib import Path
 from textgan.common.errors import InputError
 from textgan.common.texts import is_missing
 
+# a sentence may be longer than the csv module's default field limit (128 KiB): read it whole
+# (the encoders truncate to max_length tokens) rather than fail inside the reader
+csv.field_size_limit(2**31 - 1)
+
 
 def encoding_hint(line: bytes, lineno: int) -> str:
     """What the bytes probably are and how to re-save them as UTF-8."""

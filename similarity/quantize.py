@@ -31,9 +31,10 @@ def quantize(model: str | Path | SentenceEncoder) -> SentenceEncoder:
         warnings.warn("the model is already int8: its copy is the same model", stacklevel=2)
     info = {k: v for k, v in enc.info.items() if k not in ("digests", "fingerprint")}
     out = SentenceEncoder(module, "gru", info, enc.prototypes)
-    # the float model's held-out vectors: `index`/`score` fit their thresholds on them (int8 moved
-    # the FAQ model's vectors by a cosine of 1e-4 at most, far inside a threshold's spread); without
-    # them the copy would calibrate on its training rows and say the model never kept any
+    # the float model's held-out vectors: `index`/`score` fit their thresholds on them (int8 moves
+    # a vector by a cosine of ~4e-4 at most, far inside a threshold's spread, and inside
+    # SAME_SENTENCE_COSINE, which finds them among index rows); without them the copy would
+    # calibrate on its training rows and say the model never kept any
     out.heldout = enc.heldout
     return out
 

@@ -244,3 +244,37 @@ def test_an_unquoted_comma_inside_a_sentence_is_named(tmp_path):
     f.write_text("text,group\nhi there,greet\nhello, world,greet\nbye now,bye\nsee you,bye\n")
     with pytest.raises(InputError, match=r"line 3: Expected 2 fields, saw 3 \(an unquoted ','"):
         similarity.load_groups(f)
+
+
+def test_int8_shifted_heldout_vectors_still_match_their_index_rows():
+    """quantize-similarity keeps the float model's held-out vectors; the int8 model's index rows of
+    the same sentences lie at cosines down to ~0.9996 from them. At the old 0.9999 most were missed
+    and scored as unseen sentences with kNN ~1.0: the gate's threshold flagged every query."""
+    from textgan.index.build import build_index
+    from textgan.ood.gate import heldout_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    noise = rng.normal(size=(40, 32)).astype(np.float32)
+    held = x[:40] + 0.025 * noise / np.linalg.norm(noise, axis=1, keepdims=True)  # cosine about 0.9997
+    held /= np.linalg.norm(held, axis=1, keepdims=True)
+    assert 0.999 < float((held * x[:40]).sum(1).min()) < 0.9999
+    idx = build_index(x, [f"s{i}" for i in range(200)], factory="Flat")
+    assert sorted(heldout_rows(idx, held)) == list(range(40))
+
+
+def test_a_cell_longer_than_the_csv_module_limit_is_read(tmp_path):
+    """A header-less file whose first cell exceeds 128 KiB raised _csv.Error (a traceback)."""
+    import csv
+
+    import similarity
+
+    f = tmp_path / "long.csv"
+    with open(f, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["x " * 70_000, "g1"])
+        for i in range(5):
+            w.writerow([f"sentence {i}", f"g{i % 2}"])
+    texts = similarity.load_texts(f, text_col="1")
+    assert len(texts) == 6 and len(texts[0]) == len(("x " * 70_000).strip())

@@ -12,6 +12,12 @@ from textgan.common.args import whole
 from textgan.common.errors import InputError
 
 
+
+# a held-out vector and an index row at this cosine are one sentence: int8 quantization
+# (quantize-similarity) moves a vector by up to ~4e-4 (min 0.99965 over the FAQ corpus with a
+# 16-unit GRU), so the float model's held-out vectors must still match the int8 model's rows
+SAME_SENTENCE_COSINE = 0.999
+
 def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path | None = None,
               min_rows: int = 1, dtype=np.float32) -> np.ndarray:
     """(N, D) finite array with N >= min_rows and D >= 1 (and D == dim when given), else InputError.

@@ -23,7 +23,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr,
                                   choose_threshold, load_scorer, make_method)
-from textgan.common.vectors import check_k, check_same_encoder
+from textgan.common.vectors import SAME_SENTENCE_COSINE, check_k, check_same_encoder
 
 
 # --- the search gate ------------------------------------------------------------------------------
@@ -179,13 +179,13 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
 
 
 def heldout_rows(idx, heldout) -> np.ndarray | None:
-    """Index rows that are the encoder's held-out sentences (cosine >= 0.9999), or None: none
-    found, or more than half the index (an index of the held-out set itself: the classifier must
+    """Index rows that are the encoder's held-out sentences (cosine >= SAME_SENTENCE_COSINE), or None:
+    none found, or more than half the index (an index of the held-out set itself: the classifier must
     learn the domain from its rows; `held_out_scores` then scores them without themselves)."""
     if idx is None or heldout is None or len(heldout) < 2 or not hasattr(idx, "search"):
         return None
     sims, ids = idx.search(np.asarray(heldout, np.float32), 1)
-    found = np.unique(ids[sims[:, 0] >= 0.9999, 0].astype(np.int64))
+    found = np.unique(ids[sims[:, 0] >= SAME_SENTENCE_COSINE, 0].astype(np.int64))
     return found if 0 < len(found) <= idx.ntotal // 2 else None
 
 
@@ -206,14 +206,14 @@ def _index_models(method: str, idx, index_path, models: list, combine=None,
 
 def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int = 20) -> tuple[np.ndarray, str]:
     """(in-domain scores of `held`, the held-out vectors a similarity model keeps from its training
-    run, and a description). Held-out sentences that are also index rows (cosine >= 0.9999 to a
-    row: a corpus indexed whole) are left out while at least `min_rows` others remain, else scored
+    run, and a description). Held-out sentences that are also index rows (cosine >= SAME_SENTENCE_COSINE
+    to a row: a corpus indexed whole) are left out while at least `min_rows` others remain, else scored
     as index rows without themselves. `combined` keeps the z-scores it fits on index rows, so a
     cached threshold and a fresh one agree."""
     rows = None
     if index is not None and hasattr(index, "search"):
         sims, ids = index.search(np.asarray(held, np.float32), 1)
-        found = sims[:, 0] >= 0.9999
+        found = sims[:, 0] >= SAME_SENTENCE_COSINE
         if found.any():
             if (~found).sum() >= min_rows:
                 held = held[~found]

@@ -77,12 +77,12 @@ def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2
     the `outlier_texts` when given, else against generated vectors. Corpus rows that are held-out
     sentences are left out of the GAN, so the selection sees vectors it never trained on."""
     from textgan.ood.opengan import OpenGANConfig, train_opengan
-    from textgan.common.vectors import encoder_meta
+    from textgan.common.vectors import SAME_SENTENCE_COSINE, encoder_meta
 
     x = enc.encode(list(texts))
     held = getattr(enc, "heldout", None)
     if held is not None and len(held) >= 2:
-        same = (x @ held.T).max(1) >= 0.9999 if len(x) else np.zeros(0, bool)
+        same = (x @ held.T).max(1) >= SAME_SENTENCE_COSINE if len(x) else np.zeros(0, bool)
         train, source = x[~same], f"{len(held)} held-out sentences of the encoder's training run"
     else:
         rows = np.random.default_rng(seed).permutation(len(x))
