@@ -56,8 +56,24 @@ def _leave_torchrun(code: int) -> None:
     os._exit(code)
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (kill, timeout, docker stop, a scheduler's preemption) unwinds like Ctrl-C: the
+    cleanup that removes a new run's half-written folder and its lock then runs too."""
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (main() called from a worker thread): leave it
+        pass
+
+
 def _main(argv: list[str] | None) -> None:
     from textgan.commands.common import warnings_as_lines
+
+    _terminate_as_interrupt()
 
     try:
         with warnings_as_lines():  # every command: `warning: ...`, never a file path and source line

@@ -278,3 +278,26 @@ def test_a_cell_longer_than_the_csv_module_limit_is_read(tmp_path):
             w.writerow([f"sentence {i}", f"g{i % 2}"])
     texts = similarity.load_texts(f, text_col="1")
     assert len(texts) == 6 and len(texts[0]) == len(("x " * 70_000).strip())
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_run_folder(tmp_path):
+    """SIGTERM (timeout, docker stop, a scheduler) killed train-gan outright: its new folder kept
+    resolved_config.json and metrics.jsonl, no model and no checkpoint, and the rerun was refused."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import TEXTGAN
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32))
+    out = tmp_path / "g"
+    p = subprocess.Popen([TEXTGAN, "train-gan", str(tmp_path / "v.npy"), "--steps", "200000", "--out", str(out),
+                          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "resolved_config.json").exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # terminated while training: the folder exists and holds the run's first files
+    assert p.poll() is None, p.communicate()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "error: aborted" in err and "Traceback" not in err, err
+    assert not out.exists() and not [f for f in tmp_path.iterdir() if f.name.startswith(".")], list(tmp_path.iterdir())
