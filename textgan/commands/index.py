@@ -121,6 +121,9 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
     if text_col is not None and not query_file:
         raise InputError("--text-col names the queries' column of a --file data file: pass --file")
     if query_file:
+        from textgan.commands.common import text_col_unused
+
+        text_col_unused(text_col, query_file)
         qs += _read_queries(query_file, text_col)
     if not qs:
         raise InputError("give queries as arguments or with --file")

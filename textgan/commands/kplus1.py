@@ -63,6 +63,9 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
 
     if out_file is not None:
         check_output_file(out_file, [sentences, model, encoder])
+    from textgan.commands.common import text_col_unused
+
+    text_col_unused(text_col, sentences)
     texts, _ = read_corpus(sentences, text_col)
     rows = classify(model, texts, encoder=encoder)
     if out_file:

@@ -125,6 +125,9 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
     from textgan.workflow.score import train_outlier_on_corpus
 
     check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model, corpus, outliers_file, generator])
+    from textgan.commands.common import text_col_unused
+
+    text_col_unused(text_col, corpus, outliers_file)
     if source == "opengan" and (generator or group_col):  # it trains its own GAN, binary: both would be ignored
         raise InputError("--source opengan trains its own GAN, one class against its samples: drop it",
                          "--generator" if generator else "--group-col")
