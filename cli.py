@@ -56,18 +56,47 @@ def _leave_torchrun(code: int) -> None:
     os._exit(code)
 
 
+TERM_GRACE_S = 5.0  # after SIGTERM, time to unwind before the process ends anyway
+_TERM_INSTALLED = []
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (kill, timeout, docker stop, a scheduler's preemption) unwinds like Ctrl-C: the
-    cleanup that removes a new run's half-written folder and its lock then runs too."""
+    cleanup that removes a new run's half-written folder and its lock then runs too.
+
+    A Python handler only runs between bytecodes, so a long native call (a FAISS build, k-means)
+    would delay it until the call returns (an NSG build that never returned ignored SIGTERM). The
+    C-level handler also writes the signal to a wakeup pipe that a thread watches: if the process
+    is still alive TERM_GRACE_S later it exits with 143, leaving what a kill -9 leaves (temp files a
+    rerun removes, never a half-published artefact)."""
+    import os
     import signal
+    import threading
+    import time
+
+    if _TERM_INSTALLED:  # once per process (the tests call main() many times in one process)
+        return
 
     def interrupt(*_):
         raise KeyboardInterrupt
 
     try:
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
         signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread (main() called from a worker thread): leave it
-        pass
+        return
+    _TERM_INSTALLED.append(True)
+
+    def watchdog():
+        while True:
+            if signal.SIGTERM in os.read(r, 64):
+                time.sleep(TERM_GRACE_S)
+                os.write(2, b"error: terminated\n")
+                os._exit(143)
+
+    threading.Thread(target=watchdog, name="sigterm-watchdog", daemon=True).start()
 
 
 def _main(argv: list[str] | None) -> None:

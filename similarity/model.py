@@ -31,6 +31,7 @@ from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences, is_blank
 
 SIM_CONFIG = "similarity_config.json"
+FORMAT_VERSION = 1  # of similarity_config.json; a newer one is refused, not half-read
 FORMAT = "textgan-similarity"
 HEAD_NAME = "head.safetensors"  # class prototypes (C, D) of the margin head
 GROUPS_NAME = "groups.json"  # their group names, row order
@@ -228,7 +229,7 @@ class SentenceEncoder:
             if self.heldout is not None and len(self.heldout):
                 save_tensors({"vectors": torch.as_tensor(np.asarray(self.heldout, dtype=np.float32))},
                              tmp / HELDOUT_NAME)
-            info = dict(self.info, format=FORMAT, version=1, backbone=self.backbone,
+            info = dict(self.info, format=FORMAT, version=FORMAT_VERSION, backbone=self.backbone,
                         dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
                         digests=folder_digests(tmp, skip=[SIM_CONFIG]))
             save_json(info, tmp / SIM_CONFIG)
@@ -282,6 +283,10 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     info = load_json(path / SIM_CONFIG)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
+    version = info.get("version", 1)  # folders of the first releases recorded none
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise InputError(f"'version' {version!r:.20} is not a format this textgan reads (1 to {FORMAT_VERSION}): "
+                         "upgrade textgan, or retrain the model", path / SIM_CONFIG)
     # every file is covered: a model folder is read whole by sentence-transformers too
     verify_digests(path, info.get("digests"), path / SIM_CONFIG, cover=listed_files(path, skip=[SIM_CONFIG]))
     # indexes and generators trust this id of the encoder: it must be the one of these weights and tokenizer

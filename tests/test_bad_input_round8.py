@@ -301,3 +301,101 @@ def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_run_folder(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "error: aborted" in err and "Traceback" not in err, err
     assert not out.exists() and not [f for f in tmp_path.iterdir() if f.name.startswith(".")], list(tmp_path.iterdir())
+
+
+def test_sigterm_ends_a_long_native_call_after_the_grace(tmp_path):
+    """A Python handler waits for a native call to return: an NSG build that never returned ignored
+    SIGTERM until SIGKILL (FAISS's k-means checks for signals; NSG and BLAS do not). The watchdog
+    ends the process TERM_GRACE_S after the signal."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "native.py"
+    script.write_text(
+        "import cli, numpy as np\n"
+        "cli.TERM_GRACE_S = 0.5\n"
+        "cli._terminate_as_interrupt()\n"
+        "a = np.random.default_rng(0).random((9000, 9000), dtype=np.float32)\n"
+        "print('ready', flush=True)\n"
+        "for _ in range(20):\n"
+        "    a @ a  # BLAS: seconds inside native code that never checks for signals\n"
+        "print('finished', flush=True)\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=str(FAQ.parent.parent), env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "error: terminated" in err and "finished" not in out, (p.returncode, err)
+    assert time.monotonic() - t < 30
+
+
+@pytest.mark.parametrize("factory,needle", [
+    ("HNSW0", "component 'HNSW0' has a size of 0"), ("HNSW1", "HNSW needs at least 2 links"),
+    ("RR0,Flat", "'RR0' has a size of 0"), ("IVF0,Flat", "'IVF0' has a size of 0"),
+    ("IDMap,Flat", "ids are its row numbers"), ("NSG2", "NSG needs at least 4"), ("SQ0", "'SQ0' has a size of 0"),
+    ("PCA0,Flat", "'PCA0' has a size of 0"), ("PQ8x0", "'PQ8x0' has a size of 0"),
+])
+def test_factory_sizes_faiss_does_not_check_are_refused(factory, needle):
+    """FAISS aborted (HNSW0), segfaulted (HNSW1, RR0), raised a traceback (IVF0, IDMap), hung
+    (NSG0, NSG2) or saved an index of recall 0.01 (SQ0, PCA0) on these."""
+    from textgan.index.choice import make_empty_index
+
+    with pytest.raises(InputError, match=needle):
+        make_empty_index(factory, 500, 32)
+
+
+def test_an_hnsw_coarse_quantizer_and_a_coarse_factory(recwarn):
+    from textgan.index.build import build_index
+
+    x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    texts = [f"s{i}" for i in range(300)]
+    idx = build_index(x, texts, factory="IVF4_HNSW8,Flat")  # its list count was parsed as int("4_HNSW8")
+    assert idx.meta["factory"] == "IVF4_HNSW8,Flat" and idx.meta["params"].get("nprobe", 1) <= 4
+    with pytest.warns(UserWarning, match=r"recall@10 0\.\d+ with factory 'PQ2x1' is below the target 0.95"):
+        build_index(x, texts, factory="PQ2x1")
+
+
+def test_loaders_say_which_artefact_a_folder_is(tmp_path, faq, cli_main):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "model" / "similarity_config.json").write_text("{}")
+    for args, needle in [(("sample", faq[0], "--n", 2, "--out", tmp_path / "s.npy"),
+                          "this is a similarity model folder, not a generator"),
+                         (("search", faq[0], "hello"), "this is a similarity model folder, not an index folder"),
+                         (("sample", run, "--n", 2, "--out", tmp_path / "s.npy"),
+                          "this is a train-similarity run folder")]:
+        code, _, err = cli_main(*args)
+        assert_one_line_error(code, err, needle)
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    (tmp_path / "labels").mkdir()
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--labels", tmp_path / "labels", "--out", tmp_path / "g")
+    assert_one_line_error(code, err, "labels: not a file (a folder?)")
+
+
+def test_a_similarity_config_of_a_newer_format_is_refused(tmp_path, faq):
+    import shutil
+
+    import similarity
+
+    shutil.copytree(faq[0], tmp_path / "m")
+    f = tmp_path / "m" / "similarity_config.json"
+    info = json.loads(f.read_text())
+    assert info["version"] == 1
+    for bad in (99, "1", None, 0):
+        f.write_text(json.dumps(dict(info, version=bad)))
+        with pytest.raises(InputError, match="is not a format this textgan reads"):
+            similarity.load(tmp_path / "m")
+    f.write_text(json.dumps({k: v for k, v in info.items() if k != "version"}))  # first releases: none recorded
+    assert similarity.load(tmp_path / "m").dim == similarity.load(faq[0]).dim
+
+
+def test_train_outlier_needs_two_distinct_sentences(tmp_path, faq, cli_main):
+    (tmp_path / "one.txt").write_text("reset my password\nreset my password\n")
+    code, _, err = cli_main("train-outlier", faq[0], tmp_path / "one.txt", "--out", tmp_path / "o", "--steps", 5)
+    assert_one_line_error(code, err, "one.txt:", "1 distinct sentence(s)")
+    assert not (tmp_path / "o").exists()

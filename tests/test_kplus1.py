@@ -71,4 +71,4 @@ def test_kplus1_bad_inputs(faq, k1_model, tmp_path, cli_main):
     code, _, err = cli_main("classify", other, tmp_path / "q.txt")
     assert_one_line_error(code, err, "the K+1 model was built with encoder another-en")
     code, _, err = cli_main("classify", model, tmp_path / "q.txt")
-    assert_one_line_error(code, err, "config.json")
+    assert_one_line_error(code, err, "this is a similarity model folder, not a generator / scorer folder")

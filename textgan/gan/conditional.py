@@ -227,7 +227,8 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("missing file", path)
+        raise InputError("not a file (a folder?): the labels are a .txt or JSON file" if path.exists()
+                         else "missing file", path)
     if path.suffix.lower() == ".json":
         labels = load_json(path)
         if not isinstance(labels, list):

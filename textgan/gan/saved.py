@@ -61,9 +61,14 @@ def read_model_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_dir():
         raise InputError("not a folder (expected a trained model folder)", path)
+    from textgan.common.folders import wrong_kind
+
+    problem = wrong_kind(path, "a generator / scorer folder (train-gan, train-outlier, train-kplus1)")
+    if problem and not (path / CONFIG).is_file():
+        raise InputError(problem, path)
     info = load_json(path / CONFIG)
     if not isinstance(info, dict) or info.get("format") not in (FORMAT, *LEGACY_FORMATS):
-        raise InputError("not a textgan model folder (config.json has no textgan-gan format)", path)
+        raise InputError(problem or "not a textgan model folder (config.json has no textgan-gan format)", path)
     for key in ("config", "shape"):
         if key not in info:
             raise InputError(f"config.json has no {key!r}", path / CONFIG)

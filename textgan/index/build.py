@@ -109,6 +109,10 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     recall, params, fallback = tune(index, factory, x, rng, allow_fallback=auto, target=options.recall_target)
     if fallback is not None:
         index, factory, recall, params = fallback, "Flat", 1.0, {}
+    if recall < options.recall_target:  # an explicit --factory too coarse for the corpus: say it
+        warnings.warn(f"recall@10 {recall:.3f} with factory {factory!r} is below the target "
+                      f"{options.recall_target:g} at every search setting tried: searches will miss neighbours "
+                      f"(a finer factory, or none for the automatic choice)", stacklevel=2)
     meta = new_meta(encoder, d, factory, n, recall, params, n_input=n_in, **sampled_recall(n, options.seed))
     if fallback is not None:
         meta["stats"]["fell_back_to_flat"] = "tuned approximate index was slower than exact search"

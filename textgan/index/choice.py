@@ -8,6 +8,8 @@ and bench/scale.py (README, "Retrieval" and "Scale").
 """
 from __future__ import annotations
 
+import re
+
 import math
 import time
 
@@ -35,10 +37,10 @@ def estimate_bytes(factory: str, n: int, dim: int) -> int:
     if factory == "Flat":
         return n * dim * 4
     if head.startswith("HNSW"):
-        m = int(head[4:] or HNSW_M)
+        m = int(re.match(r"HNSW(\d*)", head).group(1) or HNSW_M)
         return int(n * (dim * 4 + m * 2 * 4 * 1.1))  # level 0 holds 2M links; upper levels ~10%
     if head.startswith("IVF"):
-        nlist = int(head[3:])
+        nlist = int(re.match(r"IVF(\d+)", head).group(1))
         coarse = nlist * dim * 4
         code = factory.split(",")[1]
         if code.startswith("PQ"):
@@ -139,11 +141,32 @@ def ondisk_factory(n: int, dim: int, memory_budget_mb: float | None = None) -> s
     return f"IVF{nlist},PQ{max(ms) if ms else 1}"
 
 
+# component prefix -> the least value its number may take (below it FAISS aborts, segfaults or
+# hangs inside C++ rather than raising: HNSW1, RR0, NSG0, IVF0 were each seen to)
+_MIN_PARAM = {"HNSW": 2, "NSG": 4}  # NSG2 never finished on 528 sentences
+
+
+def _check_factory_sizes(factory: str) -> None:
+    """Refuse sizes FAISS does not check itself: a zero anywhere (IVF0, PCA0, SQ0, RR0, PQ8x0),
+    HNSW/NSG graphs of fewer than 2 links, and IDMap (the index's ids are its row numbers)."""
+    for part in (p.strip() for p in str(factory).split(",")):
+        if part.upper().startswith("IDMAP"):
+            raise InputError(f"{factory!r}: the index's ids are its row numbers already; drop {part!r}", "--factory")
+        if any(int(x) == 0 for x in re.findall(r"\d+", part)):
+            raise InputError(f"{factory!r}: component {part!r} has a size of 0", "--factory")
+        for name, least in _MIN_PARAM.items():
+            m = re.match(rf"{name}(\d+)", part, re.IGNORECASE)
+            if m and int(m.group(1)) < least:
+                raise InputError(f"{factory!r}: {name} needs at least {least} links per node, got {part!r}",
+                                 "--factory")
+
+
 def make_empty_index(factory: str, n: int, dim: int, flat: str = "Flat"):
     """The untrained FAISS index for `factory`; refused up front (before any encoding or training)
     when the string is not a factory or `n` vectors are too few to train it."""
     import faiss
 
+    _check_factory_sizes(factory)
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
@@ -178,8 +201,8 @@ def set_params(index, params: dict) -> None:
 def _knob(factory: str) -> tuple[str | None, list[int]]:
     """The search-time parameter of a factory and the values the tuner tries, cheapest first."""
     head = next((p for p in factory.split(",") if p.startswith(("IVF", "HNSW"))), "")
-    if head.startswith("IVF"):
-        nlist = int(head[3:])
+    if head.startswith("IVF"):  # IVF4096 or IVF4096_HNSW32 (an HNSW coarse quantizer): the list count
+        nlist = int(re.match(r"IVF(\d+)", head).group(1))
         return "nprobe", [v for v in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256,
                                       384, 512, 768, 1024, 2048, 4096) if v < nlist] + [nlist]
     if head.startswith("HNSW"):

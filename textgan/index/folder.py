@@ -185,6 +185,11 @@ def read_meta(path: Path, expect_fingerprint: str | None = None) -> dict:
     another encoder."""
     if not path.is_dir():
         raise InputError("index folder not found", path)
+    if not (path / "meta.json").is_file():
+        from textgan.common.folders import wrong_kind
+
+        if (problem := wrong_kind(path, "an index folder")):
+            raise InputError(problem, path)
     meta = load_json(path / "meta.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError("not a textgan index (meta.json has no format 'textgan-index')", path / "meta.json")

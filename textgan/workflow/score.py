@@ -127,6 +127,9 @@ def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | Non
     check_generator(cfg.source, None if generator is None else load(generator))  # before encoding
     enc = load_encoder(model)
     texts, groups = read_corpus(corpus, text_col, group_col)
+    if len(set(texts)) < 2:  # one sentence (or copies of it) has no in-domain spread to learn
+        raise InputError(f"{len(set(texts))} distinct sentence(s): an outlier classifier needs at least 2",
+                         corpus if isinstance(corpus, (str, Path)) else None)
     clf = train_outlier(enc.encode(texts), cfg, groups, generator=generator,
                         meta={"encoder": encoder_meta(enc, folder_of(model))})
     clf.save(out)
