@@ -113,7 +113,7 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
             if not ho:
                 raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
                                  "out whole; pass eval data", names[0])
-            warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.0%} of each: held out "
+            warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.2g} of each: held out "
                           f"{len(set(groups[i] for i in ho))} whole groups instead (held-out figure: "
                           "leave-one-out among their sentences)", stacklevel=3)
         return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],

@@ -399,3 +399,28 @@ def test_train_outlier_needs_two_distinct_sentences(tmp_path, faq, cli_main):
     code, _, err = cli_main("train-outlier", faq[0], tmp_path / "one.txt", "--out", tmp_path / "o", "--steps", 5)
     assert_one_line_error(code, err, "one.txt:", "1 distinct sentence(s)")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tiny_tpr_keeps_the_top_score():
+    from textgan.ood.scoring import choose_threshold
+
+    assert choose_threshold(np.arange(132.0), 1e-300) == 131.0  # was an IndexError (index 132)
+    assert choose_threshold(np.arange(100.0), 0.95) == 5.0
+
+
+def test_evaluate_warns_when_data_sentences_are_reference_sentences(faq):
+    import similarity
+
+    model, texts, groups, _ = faq
+    with pytest.warns(UserWarning, match="40 sentence\\(s\\) of the data are also reference sentences"):
+        out = similarity.evaluate(model, texts[:40], groups[:40], texts, groups)
+    assert out["knn_top1"] == 1.0
+
+
+def test_index_of_a_shard_folder_refuses_group_col_and_vectors(tmp_path, faq, cli_main):
+    (tmp_path / "c.txt").write_text("\n".join(faq[1][:30]) + "\n")
+    assert cli_main("encode", faq[0], tmp_path / "c.txt", "--out", tmp_path / "sh", "--shard-size", 10)[0] == 0
+    for extra, option in ((["--group-col", "group"], "--group-col"), (["--vectors", tmp_path / "vv"], "--vectors")):
+        code, _, err = cli_main("index", faq[0], tmp_path / "sh", "--out", tmp_path / "ix", *extra)
+        assert_one_line_error(code, err, f"{option}:", "shard folder")
+    assert not (tmp_path / "ix").exists() and not (tmp_path / "vv").exists()

@@ -385,7 +385,8 @@ def choose_threshold(val_scores, tpr: float = 0.95) -> float:
         raise InputError("need finite in-domain validation scores to choose a threshold")
     if not 0 < tpr <= 1:
         raise InputError(f"--tpr must be in (0, 1], got {tpr}")
-    return float(s[int(np.floor((1 - tpr) * s.size + 1e-9))]) if tpr < 1 else float(s[0])
+    # min(...): a tpr so small that (1 - tpr) * n rounds to n keeps the top score (at least one row)
+    return float(s[min(s.size - 1, int(np.floor((1 - tpr) * s.size + 1e-9)))]) if tpr < 1 else float(s[0])
 
 
 def fpr_at_tpr(in_scores, out_scores, tpr: float = 0.95) -> float:

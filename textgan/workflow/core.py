@@ -126,6 +126,9 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     stream = is_file and options.storage in ("disk", "shards")
     if is_file and not stream and vectors_dir is not None:
         raise InputError("--vectors is for a corpus file with --storage disk or shards")
+    if not is_file and (vectors_dir is not None or group_col):  # a shard folder holds its vectors and groups
+        raise InputError("the corpus is a shard folder, which holds its own vectors and groups (encode "
+                         "--group-col keeps them): drop it", "--vectors" if vectors_dir is not None else "--group-col")
     enc = load_encoder(model)
     path = encoder_path or folder_of(model)
     texts = groups = None
