@@ -28,6 +28,7 @@ from textgan.common.artifacts import (atomic_dir, folder_digests, library_versio
                                       load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
+from textgan.common.folders import folder_kind
 from textgan.common.texts import as_sentences, is_blank
 
 SIM_CONFIG = "similarity_config.json"
@@ -238,20 +239,18 @@ class SentenceEncoder:
 
 
 def _other_artefact(path: Path) -> str | None:
-    """What a folder given as a model is instead, when it is another textgan artefact."""
-    if (path / "meta.json").is_file():
-        return "an index folder"
-    if (path / "model").is_dir() and (path / "model" / SIM_CONFIG).is_file():
-        return f"a train-similarity run folder (its model is {path / 'model'})"
-    if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+    """What a folder given as a model is instead, when it is another textgan artefact (or a
+    transformers folder, which needs sentence-transformers' modules.json first)."""
+    what = folder_kind(path)
+    if what is not None and what.startswith("a generator") and any(path.glob("*.safetensors")):
         try:
             hf = "model_type" in load_json(path / "config.json")
         except (InputError, TypeError):
             hf = False
-        return ("a transformers model without sentence-transformers' modules.json (save it with "
-                "SentenceTransformer(folder).save(new_folder) to choose its pooling)") if hf else \
-            "a generator / scorer folder (train-gan, train-outlier, train-kplus1)"
-    return None
+        if hf:
+            return ("a transformers model without sentence-transformers' modules.json (save it with "
+                    "SentenceTransformer(folder).save(new_folder) to choose its pooling)")
+    return what
 
 
 def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:

@@ -40,12 +40,12 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     import similarity
     from textgan.commands.common import text_col_unused
     from textgan.common.artifacts import check_output_file, check_writable, output_lock, save_npy
+    from textgan.common.paths import check_named
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
     text_col_unused(text_col, texts)
-    if out_file.strip() in ("", "-"):  # a shard folder named "-", or the working folder itself
-        raise InputError(f"needs a .npy file or a folder path, got {out_file!r}", "--out")
+    check_named(out_file, "a .npy file or a folder path")  # before the suffix picks a .npy or a shard folder
     if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
         from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard

@@ -45,12 +45,11 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
         raise InputError(f"--max-shots must be at least 2, got {max_shots}")
     if gan_dir is not None and steps is not None:  # nothing is trained: the steps would be ignored
         raise InputError("sets the training of the anchored model, and --gan gives one already trained", "--steps")
-    steps = 1500 if steps is None else steps
     for f in output_files(out_file, (".npy", ".labels.txt")):
         check_output_file(f, [model, data, gan_dir])
     with warnings_as_lines():
         r = augment(model, data, per_group, out_file, text_col=text_col, group_col=group_col, max_shots=max_shots,
-                    gan=gan_dir, steps=steps, seed=seed, progress=progress)
+                    gan=gan_dir, seed=seed, progress=progress, **({} if steps is None else {"steps": steps}))
     for g, why in r["skipped"].items():
         click.echo(f"warning: skipped group {g!r}: {why}", err=True)
     click.echo(f"wrote {r['n']} vectors for {len(r['hallucinated'])} few-shot groups "

@@ -200,10 +200,10 @@ def generate_embeddings_cmd(gan_dir, n, out, index_dir, k, seed, group):
 
     if k is not None and index_dir is None:
         raise InputError("sets the neighbours of each decoded vector: give --index to decode", "--k")
-    k = check_k(5 if k is None else k)
+    given = {} if k is None else {"k": check_k(k)}  # else generate_embeddings' own default
     for f in output_files(out, (".npy", ".jsonl")):
         check_output_file(f, [gan_dir, index_dir])
-    s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, k=k, seed=seed, group=group)
+    s = workflow.generate_embeddings(gan_dir, n, out, index=index_dir, seed=seed, group=group, **given)
     msg = f"wrote {s['n']} vectors ({s['dim']}-d) to {s['vectors']}"
     if "decoded" in s:
         msg += (f"; decoded to {s['decoded']} (mean top-1 cosine {s['mean_top1_cosine']:.3f}, "

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Iterator
 
 from textgan.common.digests import file_sha256, folder_digests, listed_files, verify_digests  # noqa: F401 (API)
 from textgan.common.errors import InputError
-from textgan.common.paths import check_folder_replaceable, check_inputs_outside, check_replaceable, name_failed_save
+from textgan.common.paths import (check_folder_replaceable, check_inputs_outside, check_named, check_replaceable,
+                                  name_failed_save)
 from textgan.common.publish import discard, swap_in
 from textgan.common.runlock import check_writable, is_nonempty_dir, output_lock, run_lock  # noqa: F401 (API)
 
@@ -281,9 +282,7 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
                       "or choose a new --out", inputs: Iterable[str | Path | None] = ()) -> Path:
     """An output folder must be new or empty unless resuming; a file there is refused, and so is a
     folder that is or holds one of the `inputs` (check_inputs_outside)."""
-    if out is None or str(out).strip() in ("", "-"):  # Path("") is the working folder itself
-        raise InputError(f"needs a folder path, got {out!r}", "--out")
-    out = check_inputs_outside(out, inputs)
+    out = check_inputs_outside(out, inputs)  # which also refuses "" and "-" (check_named)
     try:
         out.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
@@ -299,8 +298,7 @@ def check_new_out_dir(out: str | Path, resume: bool = False, hint: str = "pass -
 def check_replaced_folder(path: str | Path, file_problem: str = "output folder is a file") -> Path:
     """An output folder built aside and renamed over `path` (an index, a demo run): a file there is
     refused, and so is a symbolic link (the rename would replace the link, not fill its target)."""
-    if path is None or str(path).strip() in ("", "-"):
-        raise InputError(f"needs a folder path, got {path!r}", "--out")
+    check_named(path, "a folder path")
     path = Path(path)
     if path.is_symlink():
         raise InputError("output folder is a symbolic link (the new folder would replace the link): pass the "
@@ -344,8 +342,7 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (),
             not lie inside any of these folders.
         option: the flag name, for the message.
     """
-    if str(out).strip() in ("", "-"):  # Path("") is the working folder; "-" would be a file named "-", not stdout
-        raise InputError(f"needs a file path, got {str(out)!r} (output goes to files, never to stdout)", option)
+    check_named(out, "a file path", option)
     out = Path(out)
     try:
         res = out.resolve()

@@ -18,9 +18,13 @@ MARKERS = (
 
 
 def folder_kind(path: str | Path) -> str | None:
-    """The artefact `path` holds, by its marker file, or None (not a textgan folder)."""
+    """The artefact `path` holds, by its marker file, or None (not a textgan folder). A config.json
+    counts only beside weights: many folders hold a config.json."""
     p = Path(path)
-    return next((what for marker, what in MARKERS if (p / marker).is_file()), None)
+    for marker, what in MARKERS:
+        if (p / marker).is_file() and (marker != "config.json" or any(p.glob("*.safetensors"))):
+            return what
+    return None
 
 
 def wrong_kind(path: str | Path, expected: str) -> str | None:

@@ -131,6 +131,13 @@ def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
     return [Path(name + suf) for suf in suffixes]
 
 
+def check_named(out, what: str, option: str = "--out") -> None:
+    """An output path must name something: Path("") is the working folder itself, and "-" would be
+    a file or folder called "-" (textgan never writes to stdout)."""
+    if out is None or str(out).strip() in ("", "-"):
+        raise InputError(f"needs {what}, got {None if out is None else str(out)!r}", option)
+
+
 def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None], option: str = "--out") -> Path:
     """Refuse an output folder that is, or holds, one of the command's inputs (symlinks resolved).
 
@@ -138,8 +145,7 @@ def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None], o
     repairs its shards): `demo data.csv --out runs/x` with runs/x/data.csv deleted the data. Inputs
     that do not exist (a model name such as "minilm", "hf:..." datasets) hold nothing to lose.
     """
-    if out is None or str(out).strip() in ("", "-"):  # Path("") is the working folder; "-" is not stdout here
-        raise InputError(f"needs a folder path, got {out!r}", option)
+    check_named(out, "a folder path", option)
     out = Path(out)
     try:
         res = out.resolve()

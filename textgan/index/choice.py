@@ -148,7 +148,7 @@ _MIN_PARAM = {"HNSW": 2, "NSG": 4}  # NSG2 never finished on 528 sentences
 
 def _check_factory_sizes(factory: str) -> None:
     """Refuse sizes FAISS does not check itself: a zero anywhere (IVF0, PCA0, SQ0, RR0, PQ8x0),
-    HNSW/NSG graphs of fewer than 2 links, and IDMap (the index's ids are its row numbers)."""
+    HNSW graphs of fewer than 2 and NSG of fewer than 4 links, and IDMap (ids are the row numbers)."""
     for part in (p.strip() for p in str(factory).split(",")):
         if part.upper().startswith("IDMAP"):
             raise InputError(f"{factory!r}: the index's ids are its row numbers already; drop {part!r}", "--factory")
