@@ -223,6 +223,19 @@ def api_rows(texts, groups, eval_texts=None, eval_groups=None) -> tuple:
     return texts, groups, eval_texts, eval_groups
 
 
+def check_eval_groups(eval_groups: list[str], train_groups: list[str], where) -> None:
+    """Eval data of groups the training never saw is scored leave-one-out among its own sentences:
+    with one group every neighbour is right (1.0 for any model), with no pairs none is (0.0)."""
+    if set(eval_groups) & set(train_groups):  # scored by kNN against the training sentences
+        return
+    if len(set(eval_groups)) < 2:
+        raise InputError("its one group is not a training group: leave-one-out among its sentences reads 1.0 "
+                         "for any model; give two or more groups, or sentences of the training groups", where)
+    if max(Counter(eval_groups).values()) < 2:
+        raise InputError("no group is a training group and each has one sentence: leave-one-out reads 0.0; "
+                         "give groups of two or more sentences", where)
+
+
 def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[str], where) -> tuple[list, list]:
     """Held-out sentences that are also training sentences, dropped with a counted warning: they made
     the held-out figure (epoch choice) read 1.0 and the saved held-out vectors, on which `index` and

@@ -29,7 +29,8 @@ import torch
 from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
-from similarity.data import api_rows, drop_duplicates, drop_seen, keep_groups, split_groups, split_whole_groups
+from similarity.data import (api_rows, check_eval_groups, drop_duplicates, drop_seen, keep_groups, split_groups,
+                             split_whole_groups)
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.model import load_gru, load_st
@@ -121,6 +122,7 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     if eval_groups is None or len(eval_groups) != len(eval_texts) or len(eval_texts) < 2:
         raise InputError("eval data needs at least two sentences with one group label each", names[1])
     eval_texts, eval_groups = drop_seen(eval_texts, eval_groups, texts, names[1] or "eval data")
+    check_eval_groups(eval_groups, groups, names[1])
     return _Data(texts, groups, eval_texts, eval_groups, n_dup, digest, unlabeled)
 
 

@@ -206,23 +206,30 @@ def _index_models(method: str, idx, index_path, models: list, combine=None,
 
 def held_out_scores(scorer: Scorer, held: np.ndarray, index=None, min_rows: int = 20) -> tuple[np.ndarray, str]:
     """(in-domain scores of `held`, the held-out vectors a similarity model keeps from its training
-    run, and a description). Held-out sentences that are also index rows (cosine >= SAME_SENTENCE_COSINE
-    to a row: a corpus indexed whole) are left out while at least `min_rows` others remain, else scored
-    as index rows without themselves. `combined` keeps the z-scores it fits on index rows, so a
+    run, and a description). Held-out sentences that are also index rows (a corpus indexed whole) are
+    handled by `without_index_rows`. `combined` keeps the z-scores it fits on index rows, so a
     cached threshold and a fresh one agree."""
-    rows = None
-    if index is not None and hasattr(index, "search"):
-        sims, ids = index.search(np.asarray(held, np.float32), 1)
-        found = sims[:, 0] >= SAME_SENTENCE_COSINE
-        if found.any():
-            if (~found).sum() >= min_rows:
-                held = held[~found]
-            else:
-                held, rows = held[found], ids[found, 0].astype(np.int64)
+    held, rows, _ = without_index_rows(held, index, min_rows)
     what = f"{len(held)} held-out sentences of the encoder's training run (never trained on)"
     if rows is not None:
         what += ", index rows scored without themselves"
     return np.asarray(scorer(held, exclude_self=False if rows is None else rows), np.float64), what
+
+
+def without_index_rows(vectors: np.ndarray, index=None, min_rows: int = 20):
+    """(vectors, row ids or None, how many were index rows). A calibration vector that is an index row
+    (cosine >= SAME_SENTENCE_COSINE) finds itself at kNN similarity 1.0, so a threshold fitted on it
+    rejects every new query: such vectors are left out while at least `min_rows` others remain, else
+    all kept are index rows, returned with their row ids to be scored without themselves."""
+    if index is None or not hasattr(index, "search") or not len(vectors):
+        return vectors, None, 0
+    sims, ids = index.search(np.asarray(vectors, np.float32), 1)
+    found = sims[:, 0] >= SAME_SENTENCE_COSINE
+    if not found.any():
+        return vectors, None, 0
+    if (~found).sum() >= min_rows:
+        return vectors[~found], None, int(found.sum())
+    return vectors[found], ids[found, 0].astype(np.int64), int(found.sum())
 
 
 ROUGH_GATE_N = 20  # calibration sentences below which a promised in-domain rate is only a rough one

@@ -13,7 +13,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences, is_blank
 from textgan.common.vectors import check_k
-from textgan.ood.gate import MIN_GATE_ROWS, _index_models
+from textgan.ood.gate import MIN_GATE_ROWS, _index_models, without_index_rows
 from textgan.workflow.heldout import heldout_scores, model_head, needs_head
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
 from textgan.workflow.core import check_encoder, encoder_meta, folder_of, load_encoder, open_index, read_corpus
@@ -79,10 +79,15 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
-        vv = enc.encode(list(val_in))
+        vv, rows, shared = without_index_rows(enc.encode(list(val_in)), idx)
+        ex = False if rows is None else rows
+        if shared:
+            how = "scored without themselves" if rows is not None else "left out"
+            warnings.warn(f"{val_in_name or '--val-in'}: {shared} of {len(val_in)} validation sentences are index "
+                          f"rows (each would find itself at similarity 1.0): {how}", stacklevel=2)
         if method == "combined":
-            scorer.calibration = scorer.fit_calibration(vv)
-        val_scores, source = scorer(vv), "validation sentences"
+            scorer.calibration = scorer.fit_calibration(vv, ex)
+        val_scores, source = scorer(vv, ex), "validation sentences" + ("" if rows is None else f" ({how})")
     elif (held := heldout_scores(enc, scorer, idx)) is not None:
         val_scores, source = held
     elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
