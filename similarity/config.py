@@ -7,7 +7,6 @@ options without a CLI flag are named by their field. Checks are one table, `CHEC
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, get_args
@@ -15,6 +14,7 @@ from typing import Any, Callable, Literal, get_args
 from similarity.gru import POOLINGS
 from similarity.losses import LOSS_NAMES, MARGINS, check_margin, default_hyper
 from similarity.tokenization import TOKENIZERS, TokenizerKind
+from textgan.common.args import finite, plain_fields
 from textgan.common.errors import InputError
 
 LrDecay = Literal["constant", "linear"]
@@ -126,6 +126,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # a bad value fails where the config is written, not minutes later inside train();
         # None fields are resolved (and then checked) by resolved()
+        plain_fields(self)  # numpy scalars (a pandas cell, np.int64(5)) as int/float, which JSON can save
         if self.loss not in LOSS_NAMES:
             raise InputError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSS_NAMES)}")
         _check_fields(self)
@@ -231,7 +232,7 @@ def check_vo_start(cfg: TrainConfig) -> None:
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v)
 
 
 def _int_in(lo: int, hi: int) -> Callable[[Any], bool]:
@@ -255,15 +256,15 @@ def _positive(v: Any) -> bool:
 # (field, flag as the CLI spells it, what it must be, test)
 CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("lr", "--lr", _POSITIVE, _positive),
-    ("batch_size", "--batch-size", "an integer >= 1", _int_in(1, _BIG)),
-    ("epochs", "--epochs", "an integer >= 1", _int_in(1, _BIG)),
+    ("batch_size", "--batch-size", "an integer in [1, 10**9]", _int_in(1, _BIG)),
+    ("epochs", "--epochs", "an integer in [1, 10**9]", _int_in(1, _BIG)),
     ("hidden_size", "--hidden", "an integer in [1, 16384]", _int_in(1, 16384)),
     ("embed_dim", "--embed-dim", "an integer in [1, 16384]", _int_in(1, 16384)),
     ("num_layers", "--layers", "an integer in [1, 64]", _int_in(1, 64)),
     ("max_length", "max_length", "an integer in [1, 100000]", _int_in(1, 100_000)),
     ("vocab_size", "vocab_size", "an integer in [3, 10000000] ([PAD], [UNK] and a word)",
      _int_in(3, 10_000_000)),
-    ("min_frequency", "min_frequency", "an integer >= 1", _int_in(1, _BIG)),
+    ("min_frequency", "min_frequency", "an integer in [1, 10**9]", _int_in(1, _BIG)),
     ("dropout", "dropout", "a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
     ("scale", "--scale", _POSITIVE, _positive),
     # cos - m lies in [-1 - m, 1 - m]: beyond a few units a margin only shifts every logit off the
@@ -284,9 +285,9 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("ngram_buckets", "--ngram-buckets", "an integer in [0, 10000000]", _int_in(0, 10_000_000)),
     ("lexical_dim", "--lexical-dim", "an integer in [0, 65536]", _int_in(0, 65536)),
     ("lexical_weight", "--lexical-weight", "a number in (0, 1)", lambda v: _number(v) and 0 < v < 1),
-    ("per_group", "per_group", "an integer >= 2", _int_in(2, _BIG)),
+    ("per_group", "per_group", "an integer in [2, 10**9]", _int_in(2, _BIG)),
     ("partial_fc", "--partial-fc", "a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
-    ("patience", "--patience", "an integer >= 1", _int_in(1, _BIG)),
+    ("patience", "--patience", "an integer in [1, 10**9]", _int_in(1, _BIG)),
     ("max_steps", "--max-steps", "an integer >= 1 (or None)",
      lambda v: v is None or _int_in(1, _BIG)(v)),
     ("eval_fraction", "--eval-fraction", "a number in (0, 1)", lambda v: _number(v) and 0 < v < 1),
@@ -301,7 +302,7 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("pooling", "--pooling", *_one_of(POOLINGS)),
     ("lr_decay", "lr_decay", *_one_of(get_args(LrDecay))),
     ("vo_weight", "--vo-weight", "a finite number >= 0 (at most 1e6)", lambda v: _number(v) and 0 <= v <= 1e6),
-    ("vo_start", "--vo-start", "an integer >= 1", _int_in(1, _BIG)),
+    ("vo_start", "--vo-start", "an integer in [1, 10**9]", _int_in(1, _BIG)),
     ("vo_queue", "vo_queue", "an integer in [2, 100000]", _int_in(2, 100_000)),
     ("vo_candidates", "vo_candidates", "an integer in [1, 100000]", _int_in(1, 100_000)),
     ("tail_synth_weight", "--tail-synth-weight", "a finite number >= 0 (at most 1e6)",

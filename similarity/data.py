@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions,
+from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions, missing_column,
                                    trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
@@ -95,12 +95,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         raise InputError("missing file", p)
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        data_like = any(" " in n.strip() or len(n) > 30 or sum(ord(ch) > 0x2E80 for ch in n) >= 6  # CJK sentence
-                        for n in ds.column_names)  # the first row is a sentence, not names
-        no_header = " (name them with --text-col / --group-col / --pair-cols)" if not data_like else \
-            " (a file without a header row: name its columns by position, counting from 1, e.g. 1,2,3)"
-        raise InputError(f"missing column {missing[0]!r}; columns are: "
-                         f"{', '.join(ds.column_names)}{no_header}", p)
+        raise missing_column(missing[0], ds.column_names, len(ds), p)
     if len(ds) == 0:
         raise InputError("empty dataset", p)
     csv_file = p.suffix.lower() == ".csv" and not path_s.startswith(HUB_PREFIX)

@@ -67,6 +67,29 @@ def _model(model):
     return load(model) if isinstance(model, (str, Path)) else model
 
 
+UNKNOWN_WARN = 0.5  # share of a text's tokens unknown to the model above which its figures say little
+
+
+def unknown_token_share(model, texts: list[str], sample: int = 2000) -> float | None:
+    """Share of the tokens of (the first `sample` of) `texts` that a GRU model's word or char
+    vocabulary maps to its unknown id; None for models without one (subword, transformer)."""
+    module = getattr(model, "module", None)
+    tok, unk = getattr(module, "tokenizer", None), getattr(module, "unk_id", None)
+    if tok is None or unk is None or not hasattr(tok, "encode_batch"):
+        return None
+    ids = [e.ids for e in tok.encode_batch(list(texts[:sample]), add_special_tokens=False)]
+    total = sum(map(len, ids))
+    return None if total == 0 else sum(i == unk for row in ids for i in row) / total
+
+
+def warn_unknown_tokens(model, texts: list[str]) -> None:
+    share = unknown_token_share(model, texts)
+    if share is not None and share > UNKNOWN_WARN:
+        warnings.warn(f"{share:.0%} of the data's tokens are unknown to the model's vocabulary (a model trained on "
+                      "another language or domain?): every such token reads alike, so the figures say little",
+                      stacklevel=3)
+
+
 def chance_topk(groups: list[str], k: int) -> float:
     """Leave-one-out top-k of a random ranking: per row, 1 - C(N-1-m, k) / C(N-1, k), where m is
     the number of other rows of its group (hypergeometric: none of them among k random others)."""
@@ -109,6 +132,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
                           "knn_top1 counts them as right; evaluate on sentences the reference does not hold",
                           stacklevel=2)
     model = _model(model)
+    warn_unknown_tokens(model, texts)
     emb = model.encode(texts, batch_size=batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:

@@ -137,3 +137,23 @@ def empty_cells_note(values: list) -> str:
     n = sum(map(is_missing, values))
     return f" ({n:,} of {len(values):,} rows have an empty cell there: drop those rows or name another column)" \
         if n > 1 else ""
+
+
+def name_list(names: list[str], most: int = 8, width: int = 40) -> str:
+    """Column names for a one-line message: the first `most`, each cut at `width` characters
+    (a headerless file of long sentences gave a 21 KB line)."""
+    shown = [n if len(n) <= width else n[:width - 3] + "..." for n in names[:most]]
+    return ", ".join(shown) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+def missing_column(name: str, names: list[str], n_rows: int, p) -> InputError:
+    """The error for a column `name` the file lacks: a JSON object read as one row of many keys,
+    a file whose header row is a sentence (no header), or a wrong name."""
+    if p.suffix.lower() == ".json" and n_rows == 1 and len(names) > 3:
+        return InputError(f"one JSON object of {len(names)} keys, not rows: write a list of records "
+                          '[{"text": ..., "group": ...}, ...] or JSON Lines, one record per line', p)
+    data_like = any(" " in n.strip() or len(n) > 30 or sum(ord(ch) > 0x2E80 for ch in n) >= 6  # CJK sentence
+                    for n in names)  # the first row is a sentence, not names
+    hint = " (name them with --text-col / --group-col / --pair-cols)" if not data_like else \
+        " (a file without a header row: name its columns by position, counting from 1, e.g. 1,2,3)"
+    return InputError(f"missing column {name!r}; columns are: {name_list(names)}{hint}", p)

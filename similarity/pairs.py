@@ -99,11 +99,12 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     elif positive_min is not None:
         raise InputError("--positive-min needs a label column: --pair-cols A,B,LABEL", path)
     negative = keep.count(False)
+    if not any(keep):  # before the warning: one error line, not a warning and then the error
+        hint = "" if positive_min is None else f" at --positive-min {positive_min}"
+        raise InputError(f"none of the {len(keep)} pairs is marked as a paraphrase{hint}", path)
     if negative:
         warnings.warn(f"{path}: {negative} of {len(keep)} pairs are not paraphrases; the margin loss "
                       "learns from the paraphrase pairs only", stacklevel=2)
-    if not any(keep):
-        raise InputError("no pair is marked as a paraphrase", path)
     texts, groups = components(a, b, keep)
     return keep_groups(texts, groups, path, min_groups)
 

@@ -37,6 +37,7 @@ from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.tail_synth import tail_for_run
 from similarity.teacher import resolve_teacher
+from textgan.common.args import path as as_path
 from textgan.common import distributed as ddp
 from textgan.common.artifacts import library_versions, run_lock, save_json
 from textgan.common.errors import InputError
@@ -167,6 +168,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
 
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
+    as_path(out_dir, "out_dir")  # before any data is read
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     texts, groups, eval_texts, eval_groups = api_rows(texts, groups, eval_texts, eval_groups)
     sized = for_data_size(config, len(texts))

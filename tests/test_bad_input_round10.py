@@ -85,3 +85,97 @@ def test_a_batch_below_two_groups_of_an_in_batch_loss_is_a_warning():
     eff = dataclasses.replace(similarity.TrainConfig(loss="triplet", teacher="none"), batch_size=2).resolved()
     with pytest.warns(UserWarning, match="batches hold 8 rows"):
         _check_used({"batch_size": 2}, eff, {"unlabeled": None, "outliers": None})
+
+
+def test_library_arguments_of_other_types_are_read_or_refused_in_one_line(tmp_path):
+    """A generator of labels or rows, numpy scalars from a pandas cell, ints past float or seed
+    range and a non-path out_dir reached numpy, torch, json or pathlib as raw exceptions."""
+    import json
+
+    import numpy as np
+
+    import similarity
+    import textgan
+    from textgan.common.errors import InputError
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(40, 8)).astype("float32")
+    texts = [f"s{i}" for i in range(40)]
+    idx = textgan.build_index(v, texts, groups=(str(i % 3) for i in range(40)))
+    assert idx.groups[:4] == ["0", "1", "2", "0"]
+    with pytest.raises(InputError, match="--memory-mb must be a finite number"):
+        textgan.build_index(v, texts, memory_budget_mb=10**400)
+    with pytest.raises(InputError, match="--target-recall must be a number in \\(0, 1\\], got '0.9'"):
+        textgan.build_index(v, texts, target_recall="0.9")
+    with pytest.raises(InputError, match="--seed must be in \\[0, 2\\*\\*63 - 1\\]"):
+        textgan.GANConfig(steps=5, seed=2**80).validate()
+    cfg = textgan.GANConfig(steps=np.int64(3), batch_size=16)
+    assert type(cfg.steps) is int
+    out = textgan.train_gan((row for row in v), tmp_path / "g", config=cfg, progress=False)
+    assert json.loads((out / "config.json").read_text())["config"]["steps"] == 3
+    assert type(similarity.TrainConfig(epochs=np.int64(2)).epochs) is int
+    with pytest.raises(InputError, match=r"--epochs must be an integer in \[1, 10\*\*9\]"):
+        similarity.TrainConfig(epochs=10**20)
+    with pytest.raises(InputError, match="--lr must be a finite number"):
+        similarity.TrainConfig(lr=10**400)
+    with pytest.raises(InputError, match="out_dir must be a path"):
+        similarity.train(similarity.TrainConfig(teacher="none"), ["a b", "c d"], ["x", "y"], 5, progress=False)
+
+
+def test_encode_workers_are_capped_and_more_than_the_cores_warn(monkeypatch):
+    from textgan.common.errors import InputError
+    from textgan.workflow import encode
+
+    with pytest.raises(InputError, match=f"--workers must be at most {encode.MAX_WORKERS}"):
+        encode._check_workers(1000)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with pytest.warns(UserWarning, match="--workers 3 on 2 CPU core"):
+        encode._check_workers(3)
+    encode._check_workers(2)
+
+
+def test_a_pair_file_without_paraphrases_is_one_error_line(tmp_path, cli_main):
+    from helpers import assert_one_line_error
+
+    (tmp_path / "neg.tsv").write_text("a\tb\tlabel\nhello there\thi\t0\nbye now\tsee you\t0\n")
+    code, _, err = cli_main("train-similarity", tmp_path / "neg.tsv", "--pair-cols", "a,b,label", "--teacher", "none",
+                            "--out", tmp_path / "o", "--quiet")
+    assert_one_line_error(code, err, "neg.tsv:", "none of the 2 pairs is marked as a paraphrase")
+    assert "warning" not in err
+
+
+def test_a_json_object_and_a_headerless_file_give_short_error_lines(tmp_path):
+    import json
+
+    from similarity.data import read_table
+    from textgan.common.errors import InputError
+
+    (tmp_path / "d.json").write_text(json.dumps({f"sentence number {i}": "g" for i in range(500)}))
+    with pytest.raises(InputError, match="one JSON object of 500 keys, not rows") as e:
+        read_table(tmp_path / "d.json", ["text", "group"])
+    assert len(str(e.value)) < 300
+    long = ",".join("a rather long first sentence that is not a column name " + str(i) for i in range(200))
+    (tmp_path / "h.csv").write_text(long + "\n" + long + "\n")
+    with pytest.raises(InputError, match="a file without a header row") as e:
+        read_table(tmp_path / "h.csv", ["text", "group"])
+    assert "... (192 more)" in str(e.value) and len(str(e.value)) < 700
+
+
+def test_an_on_disk_index_over_its_memory_budget_warns(faq, tmp_path, cli_main):
+    """Auto storage took the disk path for --memory-mb 0.001 and kept 33 KB of codebooks in RAM, silently."""
+    code, _, err = cli_main("encode", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "sh", "--shard-size",
+                            "100", "--no-progress")
+    assert code == 0, err
+    code, out, err = cli_main("index", faq[0], tmp_path / "sh", "--memory-mb", "0.001", "--out", tmp_path / "ix",
+                              "--no-progress")
+    assert code == 0 and "on disk" in out, err
+    assert "warning: --memory-mb 0.001: the on-disk index still holds about" in err
+
+
+def test_data_in_another_vocabulary_warns_at_evaluation(faq):
+    import similarity
+
+    model = similarity.load(faq[0])
+    zh = ["我忘记了密码怎么办", "如何重置我的密码", "我的包裹在哪里", "快递什么时候到"]
+    with pytest.warns(UserWarning, match="tokens are unknown to the model's vocabulary"):
+        similarity.evaluate(model, zh, ["a", "a", "b", "b"])

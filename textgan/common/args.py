@@ -48,3 +48,24 @@ def path(value, what: str) -> Path:
     if isinstance(value, (str, os.PathLike)) and str(os.fspath(value)).strip():
         return Path(value)
     raise InputError(f"{what} must be a path (str or pathlib.Path), got {value!r}")
+
+
+def finite(value) -> bool:
+    """math.isfinite, and False for an int too large for a float (10**400 raised OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def plain_fields(config) -> None:
+    """Replace the numpy scalars among a frozen dataclass' fields by Python ones (np.int64(5) -> 5):
+    a value read from a pandas cell or numpy array is what the caller meant, and JSON cannot save it."""
+    import dataclasses
+
+    import numpy as np
+
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if isinstance(v, np.generic):
+            object.__setattr__(config, f.name, v.item())

@@ -18,6 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
+from textgan.common.args import MAX_SEED, finite, plain_fields
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.gan.nets import Arch, Head
@@ -98,6 +99,7 @@ class KindConfig:
     def __post_init__(self):
         """Every field fits its annotation (type, Literal choices), whoever built the config:
         flags, `--set`, a preset, or a config.json read back (InputError names the flag)."""
+        plain_fields(self)  # np.int64(5) from a pandas cell is 5 (JSON cannot save a numpy scalar)
         for name, tp in _field_types(type(self)).items():
             v = getattr(self, name)
             if isinstance(v, list):  # JSON has no tuples; a list in a frozen config would not hash
@@ -112,7 +114,7 @@ class KindConfig:
             v = getattr(self, f.name)
             if isinstance(v, bool) or v is None:
                 continue
-            if isinstance(v, float) and not math.isfinite(v):
+            if isinstance(v, (int, float)) and not finite(v):  # inf, nan, or an int past float range
                 raise InputError(f"{flag(f.name)} must be a finite number, got {v}")
             if f.name in AT_LEAST_ONE and v < 1:
                 raise InputError(f"{flag(f.name)} must be >= 1, got {v}")
@@ -120,6 +122,8 @@ class KindConfig:
                 raise InputError(f"{flag(f.name)} must be > 0, got {v}")
             if f.name in NON_NEGATIVE and v < 0:
                 raise InputError(f"{flag(f.name)} must be >= 0, got {v}")
+        if not 0 <= self.seed <= MAX_SEED:  # torch's manual_seed takes a signed 64-bit integer
+            raise InputError(f"--seed must be in [0, 2**63 - 1], got {self.seed}")
         if hasattr(self, "ema") and not 0 <= self.ema < 1:
             raise InputError(f"--ema must be in [0, 1), got {self.ema}")
         if getattr(self, "betas", None) is not None and not all(0 <= b < 1 for b in self.betas):

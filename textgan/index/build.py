@@ -26,7 +26,7 @@ import numpy as np
 from textgan.common.artifacts import load_npy
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences, is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
@@ -66,8 +66,8 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     x = normalize_rows(as_matrix(vectors, "vectors"), "vectors")
     if len(x) != len(texts):
         raise InputError(f"{len(x)} vectors but {len(texts)} texts")
-    if groups is not None and len(groups) != len(texts):
-        raise InputError(f"{len(groups)} groups but {len(texts)} texts")
+    if groups is not None:  # a generator or Series is read once; int ids become their decimal text
+        groups = as_labels(groups, len(texts), "groups")
     if encoder and encoder.get("dim") not in (None, x.shape[1]):
         raise InputError(f"vectors have dimension {x.shape[1]}, encoder says {encoder['dim']}")
 

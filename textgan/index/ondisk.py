@@ -94,6 +94,7 @@ def build_ondisk(shards, out, encoder: dict | None = None, options: IndexOptions
     # 4-bit fast-scan codes have no on-disk inverted lists in FAISS: they are added in place and
     # loaded whole (m/2 + 8 bytes a vector, within the budget ondisk_factory checked)
     in_ram = "FastScan" in type(ivf).__name__
+    _warn_resident(index, ivf, n, in_ram, options.memory_budget_mb)
     block_rows = None if in_ram else block_rows_for(ivf.code_size, options.memory_budget_mb)
     with atomic_dir(out) as tmp:
         if in_ram:
@@ -258,3 +259,18 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _warn_resident(index, ivf, n: int, in_ram: bool, budget_mb: float | None) -> None:
+    """An on-disk index still holds its centroids and codebooks (and 4-bit fast-scan codes) in RAM:
+    a budget below them cannot be kept, and saying nothing let --memory-mb 0.001 pass silently."""
+    import warnings
+
+    import faiss
+
+    if budget_mb is None:
+        return
+    resident = len(faiss.serialize_index(index)) + (n * (ivf.code_size + 8) if in_ram else 0)
+    if resident > budget_mb * 2**20:
+        warnings.warn(f"--memory-mb {budget_mb:g}: the on-disk index still holds about {resident / 2**20:.2g} MB "
+                      "in RAM (its centroids and codebooks): the budget is exceeded", stacklevel=3)

@@ -3,10 +3,10 @@ public function) and passed whole down to the builders (build, members, ondisk).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from textgan.common.args import finite, plain_fields
 from textgan.common.errors import InputError
 
 Storage = Literal["auto", "ram", "disk", "shards"]
@@ -43,6 +43,9 @@ class IndexOptions:
     progress: bool = False
     gate: bool = True
 
+    def __post_init__(self) -> None:
+        plain_fields(self)  # np.int64(8) from a pandas cell is 8
+
     @classmethod
     def of(cls, options: IndexOptions | None = None, **overrides) -> IndexOptions:
         """`options` (default: the defaults) with keyword overrides, validated; unknown names fail."""
@@ -65,11 +68,11 @@ class IndexOptions:
             raise InputError(f"--factory: an on-disk index needs an IVF factory (its inverted lists are what lives on "
                              f"disk; e.g. IVF1,Flat for a small corpus), got {self.factory!r}")
         m = self.memory_budget_mb
-        if m is not None and (_not_number(m) or not (math.isfinite(m) and m > 0)):
-            raise InputError(f"--memory-mb must be a finite number > 0, got {m}")
+        if m is not None and (_not_number(m) or not (finite(m) and m > 0)):
+            raise InputError(f"--memory-mb must be a finite number > 0, got {m!r:.60}")
         t = self.target_recall
         if t is not None and (_not_number(t) or not 0 < t <= 1):
-            raise InputError(f"--target-recall must be in (0, 1], got {t}")
+            raise InputError(f"--target-recall must be a number in (0, 1], got {t!r:.60}")
         if self.members is not None:
             if _not_int(self.members) or self.members < 1:
                 raise InputError(f"--members must be an integer >= 1, got {self.members}")

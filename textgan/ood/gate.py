@@ -16,14 +16,13 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.ood.scoring import (DEFAULT_METHOD, Scorer, check_models_used, check_tpr,
-                                  choose_threshold, load_scorer, make_method)
-from textgan.common.vectors import SAME_SENTENCE_COSINE, check_k, check_same_encoder
+                                  choose_threshold)
+from textgan.common.vectors import SAME_SENTENCE_COSINE
 
 
 # --- the search gate ------------------------------------------------------------------------------

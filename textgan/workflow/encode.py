@@ -232,6 +232,7 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
     for name, v in (("--shard-size", shard_size), ("--workers", workers), ("--batch-size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"{name} must be an integer >= 1, got {v}")
+    _check_workers(workers)
     out = Path(out)
     enc = similarity.load(model)
     created = not out.exists()
@@ -244,6 +245,21 @@ def encode_shards(model, corpus, out, text_col: str | None = None, group_col: st
         raise
     manifest = finalize(out, res["shards"], res["rows"])
     return dict(res, complete=manifest is not None, manifest=str(out / MANIFEST) if manifest else None)
+
+
+MAX_WORKERS = 64  # each worker loads its own copy of the model: 1,000 forked processes hung the machine
+
+
+def _check_workers(workers: int) -> None:
+    import os
+    import warnings
+
+    if workers > MAX_WORKERS:
+        raise InputError(f"--workers must be at most {MAX_WORKERS} (each loads its own copy of the model), got {workers}")
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        warnings.warn(f"--workers {workers} on {cores} CPU core(s): the processes share the cores and "
+                      "run no faster than one per core", stacklevel=3)
 
 
 def _encode_all(model, corpus, out: Path, text_col, group_col, shard_size, batch_size, shard, workers,

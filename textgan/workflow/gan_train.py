@@ -75,7 +75,14 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
         config = carry_over(AnchoredConfig, config)
     if kind is not None and type(config) is not make_kind(kind).config:  # silently trained the config's kind
         raise InputError(f"config is a {type(config).__name__}, kind {kind!r} takes a {make_kind(kind).config.__name__}")
-    x = np.asarray(vectors, dtype=np.float32)
+    if hasattr(vectors, "detach"):
+        vectors = vectors.detach().cpu().numpy()
+    elif not hasattr(vectors, "__len__"):  # a generator of rows: read once
+        vectors = list(vectors)
+    try:
+        x = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"vectors are not a numeric (N, D) array ({str(exc)[:80]})") from None
     if encoder and encoder.get("dim") is not None and x.ndim == 2 and x.shape[1] != encoder["dim"]:
         raise InputError(f"encoder: records {encoder['dim']}-d vectors, the vectors are {x.shape[1]}-d")
     written = None
