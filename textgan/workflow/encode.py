@@ -255,7 +255,8 @@ def _check_workers(workers: int) -> None:
     import warnings
 
     if workers > MAX_WORKERS:
-        raise InputError(f"--workers must be at most {MAX_WORKERS} (each loads its own copy of the model), got {workers}")
+        raise InputError(f"--workers must be at most {MAX_WORKERS} (each loads its own copy of the model), "
+                         f"got {workers}")
     cores = os.cpu_count() or 1
     if workers > cores:
         warnings.warn(f"--workers {workers} on {cores} CPU core(s): the processes share the cores and "
