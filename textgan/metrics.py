@@ -252,12 +252,13 @@ def generation_verdict(name: str, gen: dict, gaussian: dict, real: dict) -> str:
     won = [k for k in ("precision", "recall", "density", "coverage", "fd")
            if (gen[k] > gaussian[k]) == (k in higher) and gen[k] != gaussian[k]]
     lost = [k for k in ("precision", "recall", "density", "coverage", "fd") if k not in won and gen[k] != gaussian[k]]
+    one_run = " (figures of one run, no interval: a lead is not a win until a paired CI excludes zero)"
     if not lost:
-        return f"{name} beats the per-set Gaussian on every figure."
+        return f"{name} is ahead of the per-set Gaussian on every figure{one_run}."
     big = {"fd": "FD"}
-    return (f"{name} beats the per-set Gaussian on {', '.join(big.get(k, k) for k in won) or 'no figure'} and "
-            f"loses on {', '.join(f'{big.get(k, k)} ({gen[k]:.3f} vs {gaussian[k]:.3f})' for k in lost)}"
-            + (": its samples are less varied than real sentences." if "recall" in lost else "."))
+    return (f"{name} is ahead of the per-set Gaussian on {', '.join(big.get(k, k) for k in won) or 'no figure'} and "
+            f"behind on {', '.join(f'{big.get(k, k)} ({gen[k]:.3f} vs {gaussian[k]:.3f})' for k in lost)}"
+            + (": its samples are less varied than real sentences" if "recall" in lost else "") + f"{one_run}.")
 
 
 def table_verdict(table: dict) -> str:
