@@ -37,6 +37,7 @@ FORMAT = "textgan-similarity"
 HEAD_NAME = "head.safetensors"  # class prototypes (C, D) of the margin head
 GROUPS_NAME = "groups.json"  # their group names, row order
 HELDOUT_NAME = "heldout.safetensors"  # vectors of held-out sentences the encoder never trained on
+TRAINED_NAME = "trained.safetensors"  # 8-byte keys of the sentences it trained on (similarity.seen)
 
 
 def minilm_path() -> Path | None:
@@ -151,6 +152,7 @@ class SentenceEncoder:
         # (n, D) vectors of the training run's held-out sentences (never trained on), for thresholds
         # that keep their promise on new sentences; None for folders saved without them
         self.heldout: np.ndarray | None = None
+        self.trained: np.ndarray | None = None  # sorted int64 keys (similarity.seen), or None
 
     @property
     def dim(self) -> int:
@@ -230,6 +232,8 @@ class SentenceEncoder:
             if self.heldout is not None and len(self.heldout):
                 save_tensors({"vectors": torch.as_tensor(np.asarray(self.heldout, dtype=np.float32))},
                              tmp / HELDOUT_NAME)
+            if self.trained is not None and len(self.trained):
+                save_tensors({"keys": torch.as_tensor(np.asarray(self.trained, dtype=np.int64))}, tmp / TRAINED_NAME)
             info = dict(self.info, format=FORMAT, version=FORMAT_VERSION, backbone=self.backbone,
                         dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
                         digests=folder_digests(tmp, skip=[SIM_CONFIG]))
@@ -314,6 +318,11 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
         if held is None or held.ndim != 2 or held.shape[1] != enc.dim:
             raise InputError(f"expected an (n, {enc.dim}) 'vectors' tensor", path / HELDOUT_NAME)
         enc.heldout = held.numpy().astype(np.float32)
+    if (path / TRAINED_NAME).is_file():
+        keys = load_tensors(path / TRAINED_NAME).get("keys")
+        if keys is None or keys.ndim != 1 or keys.dtype != torch.int64:
+            raise InputError("expected a 1-d int64 'keys' tensor", path / TRAINED_NAME)
+        enc.trained = keys.numpy()
     return enc
 
 

@@ -35,7 +35,7 @@ def quantize(model: str | Path | SentenceEncoder) -> SentenceEncoder:
     # a vector by a cosine of ~4e-4 at most, far inside a threshold's spread, and inside
     # SAME_SENTENCE_COSINE, which finds them among index rows); without them the copy would
     # calibrate on its training rows and say the model never kept any
-    out.heldout = enc.heldout
+    out.heldout, out.trained = enc.heldout, enc.trained
     return out
 
 

@@ -33,6 +33,7 @@ from similarity.data import (api_rows, check_eval_groups, drop_duplicates, drop_
                              split_whole_groups)
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
+from similarity.seen import sentence_keys
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.tail_synth import tail_for_run
@@ -351,6 +352,7 @@ def _end_epoch(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], f
             # the held-out split's vectors travel with the model: thresholds fitted on them hold
             # on sentences the encoder never trained on (textgan.workflow.heldout)
             run.encoder.heldout = run.encoder.encode(data.eval_texts)
+            run.encoder.trained = sentence_keys(data.texts)  # evaluate warns on its own training data
             run.encoder.save(folder.out / "model")
     else:
         state.bad += 1

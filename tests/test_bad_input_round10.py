@@ -179,3 +179,42 @@ def test_data_in_another_vocabulary_warns_at_evaluation(faq):
     zh = ["我忘记了密码怎么办", "如何重置我的密码", "我的包裹在哪里", "快递什么时候到"]
     with pytest.warns(UserWarning, match="tokens are unknown to the model's vocabulary"):
         similarity.evaluate(model, zh, ["a", "a", "b", "b"])
+
+
+def test_a_model_knows_which_sentences_it_trained_on(faq, tmp_path):
+    """Evaluated on its own training file a model read near 1.0 with no word; a --val-in of training
+    sentences gave a lenient threshold. The model now keeps 8-byte keys of its training sentences."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    import similarity
+    from similarity.seen import sentence_keys, trained_share
+    from textgan.common.artifacts import save_tensors
+    from textgan.common.errors import InputError
+
+    model, texts, groups, _ = faq
+    enc = similarity.load(model)
+    assert enc.trained is not None and np.all(np.diff(enc.trained) > 0)
+    share = trained_share(enc, texts)
+    assert 0.6 < share < 0.95  # the training split, not the held-out sentences
+    assert trained_share(enc, ["a sentence no FAQ holds", "nor this one"]) == 0.0
+    assert np.isin(sentence_keys(["  " + texts[0] + " "]), sentence_keys([texts[0]])).all()  # stripped
+    with pytest.warns(UserWarning, match="of the data are sentences the model trained on"):
+        similarity.evaluate(enc, texts, groups)
+    copy = tmp_path / "m"
+    shutil.copytree(model, copy)
+    save_tensors({"keys": torch.zeros(3, dtype=torch.float32)}, copy / "trained.safetensors")
+    with pytest.raises(InputError, match="trained.safetensors"):  # its digest, or its dtype
+        similarity.load(copy)
+
+
+def test_val_in_of_training_sentences_warns(faq):
+    from textgan.workflow.score import _warn_trained_on
+
+    import similarity
+
+    enc = similarity.load(faq[0])
+    with pytest.warns(UserWarning, match="are sentences the model trained on: the threshold will keep fewer than 95%"):
+        _warn_trained_on(enc, faq[1], 0.95, "val.txt")

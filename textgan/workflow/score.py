@@ -79,6 +79,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
+        _warn_trained_on(enc, val_in, tpr, val_in_name)
         vv, rows, shared = without_index_rows(enc.encode(list(val_in)), idx)
         ex = False if rows is None else rows
         if shared:
@@ -97,6 +98,17 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
             "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
+
+
+def _warn_trained_on(enc, val_in, tpr: float, where) -> None:
+    """Validation sentences the encoder trained on sit closer to their groups than new ones: a
+    threshold fitted on them keeps fewer than `tpr` of new in-domain queries (87.5-93% for 95%)."""
+    from similarity.seen import SEEN_WARN, trained_share
+
+    if (seen := trained_share(enc, list(val_in))) is not None and seen > SEEN_WARN:
+        warnings.warn(f"{where or '--val-in'}: {seen:.0%} are sentences the model trained on: the threshold will keep "
+                      f"fewer than {tpr:.0%} of new in-domain sentences (give held-out ones, or omit --val-in to use "
+                      "the model's held-out split)", stacklevel=3)
 
 
 def _check_validation(val_in: list[str], tpr: float, where=None) -> None:

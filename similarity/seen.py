@@ -1,0 +1,29 @@
+"""Which sentences a model trained on, kept as 8-byte keys (not the text) in `trained.safetensors`.
+
+Evaluating a model on its own training sentences reads near 1.0 and says nothing of new sentences;
+a threshold fitted on them is too lenient. The keys let `evaluate` (and any caller) say so.
+A key is the first 8 bytes of BLAKE2b of the stripped sentence: a collision between two different
+sentences of one corpus has odds of about n^2 / 2^65.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+SEEN_WARN = 0.5  # share of evaluated sentences the model trained on above which figures mislead
+
+
+def sentence_keys(texts) -> np.ndarray:
+    """Sorted unique int64 keys of `texts` (stripped)."""
+    keys = [int.from_bytes(hashlib.blake2b(str(t).strip().encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                           "little", signed=True) for t in texts]
+    return np.unique(np.asarray(keys, dtype=np.int64))
+
+
+def trained_share(model, texts) -> float | None:
+    """Share of `texts` that are sentences `model` trained on; None when the model keeps no keys."""
+    keys = getattr(model, "trained", None)
+    if keys is None or not len(texts):
+        return None
+    return float(np.isin(np.asarray([sentence_keys([t])[0] for t in texts]), keys).mean())
