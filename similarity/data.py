@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions, missing_column,
-                                   trailing_empty_rows)
+from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions,
+                                    local_after_hub_prefix, missing_column, trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -145,6 +145,8 @@ def text_cells(builder: str, columns) -> dict:
 
 def _load_hub(name: str, where: str):
     """A hub dataset's train split; from the local cache only when the hub cannot be reached."""
+    if local_after_hub_prefix(name, where):
+        return _load(name, where)
     with hub_offline_when_unreachable() as reachable:
         try:
             return _load(name, where)

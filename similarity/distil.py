@@ -100,3 +100,14 @@ def simcse_loss(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05) -> 
     logits = a @ b.T / temperature  # (B, B)
     target = torch.arange(len(a))
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def no_teacher_for_unlabeled(given) -> str:
+    """Why unlabeled sentences cannot be used: the run has no teacher, and who removed it."""
+    why = ("--teacher none" if given.teacher == "none" else
+           "mostly Chinese/Japanese/Korean text trains with --tokenizer char and no teacher by default, "
+           "as all-MiniLM-L6-v2 reads English" if given.tokenizer is None else
+           f"--tokenizer {given.tokenizer} trains without a teacher by default")
+    return (f"--unlabeled needs a teacher: it serves the distillation term only, and this run has none ({why}); "
+            "pass --teacher PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
+            "--unlabeled")

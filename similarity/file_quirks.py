@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from textgan.common.errors import InputError
-from textgan.common.texts import is_missing
+from textgan.common.texts import is_missing, name_list
 
 # a sentence may be longer than the csv module's default field limit (128 KiB): read it whole
 # (the encoders truncate to max_length tokens) rather than fail inside the reader
@@ -139,13 +139,6 @@ def empty_cells_note(values: list) -> str:
         if n > 1 else ""
 
 
-def name_list(names: list[str], most: int = 8, width: int = 40) -> str:
-    """Column names for a one-line message: the first `most`, each cut at `width` characters
-    (a headerless file of long sentences gave a 21 KB line)."""
-    shown = [n if len(n) <= width else n[:width - 3] + "..." for n in names[:most]]
-    return ", ".join(shown) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
-
-
 def missing_column(name: str, names: list[str], n_rows: int, p) -> InputError:
     """The error for a column `name` the file lacks: a JSON object read as one row of many keys,
     a file whose header row is a sentence (no header), or a wrong name."""
@@ -157,3 +150,30 @@ def missing_column(name: str, names: list[str], n_rows: int, p) -> InputError:
     hint = " (name them with --text-col / --group-col / --pair-cols)" if not data_like else \
         " (a file without a header row: name its columns by position, counting from 1, e.g. 1,2,3)"
     return InputError(f"missing column {name!r}; columns are: {name_list(names)}{hint}", p)
+
+
+def local_after_hub_prefix(name: str, where: str) -> bool:
+    """Whether `hf:NAME` names a local dataset folder (read as `datasets` reads one). A local file
+    after `hf:` is refused (the hub would be blamed for it); a folder without a train split is
+    refused naming its splits; a train split of several files, which `datasets` joins into one
+    table, gets a warning naming them."""
+    local = Path(name)
+    if local.is_file():
+        raise InputError("a local file: drop 'hf:' to read it ('hf:' names a hub dataset or a dataset folder)",
+                         where)
+    if not local.is_dir():
+        return False
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    try:
+        files = {str(k): list(v) for k, v in DataFilesDict.from_patterns(get_data_patterns(name), name).items()}
+    except Exception:  # no data files at all: datasets' own error says so when it loads
+        return True
+    if "train" not in files:
+        raise InputError(f"the dataset folder has no train split (its splits: {', '.join(sorted(files))}); "
+                         "name the file to read without 'hf:'", where)
+    if len(train := files["train"]) > 1:
+        shown = ", ".join(Path(f).name for f in train[:4]) + (", ..." if len(train) > 4 else "")
+        warnings.warn(f"{where}: the folder's {len(train)} data files are read as one train split ({shown}); "
+                      "name one file without 'hf:' to read only it", stacklevel=3)
+    return True

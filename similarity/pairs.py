@@ -38,6 +38,10 @@ def positives(labels: list[float], positive_min: float | None, col: str, path) -
         positive_min = 1.0
     elif not math.isfinite(positive_min):
         raise InputError(f"--positive-min must be a finite number, got {positive_min}", path)
+    elif len(set(labels)) > 1 and min(labels) >= positive_min:  # one component of every sentence
+        raise InputError(f"--positive-min {positive_min:g} is at or below the lowest {col!r} value "
+                         f"({min(labels):g}): every pair would be a paraphrase; the values run "
+                         f"{min(labels):g} to {max(labels):g}", path)
     return [v >= positive_min for v in labels]
 
 
@@ -107,6 +111,25 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
                       "learns from the paraphrase pairs only", stacklevel=2)
     texts, groups = components(a, b, keep)
     return keep_groups(texts, groups, path, min_groups)
+
+
+def pair_scores(labels: list[float], positive_min: float | None, col: str, path) -> list[float]:
+    """Scores for `evaluate-similarity --pairs`: with `positive_min`, 1.0 for labels at least it and
+    0.0 below (AUROC, AP, F1 follow); without, the labels as similarity scores, with a warning when
+    they look like classes (a few integers other than 0/1, e.g. NLI's 0/1/2 or -1/1), whose
+    Spearman is meaningless."""
+    if positive_min is not None:
+        keep = positives(labels, positive_min, col, path)
+        if not any(keep):
+            raise InputError(f"no pair has {col!r} at least --positive-min {positive_min:g} (the values run "
+                             f"{min(labels):g} to {max(labels):g})", path)
+        return [float(k) for k in keep]
+    seen = sorted(set(labels))
+    if 2 <= len(seen) <= 5 and seen != [0.0, 1.0] and all(v == int(v) for v in seen):
+        warnings.warn(f"{path}: column {col!r} holds only the values {', '.join(f'{v:g}' for v in seen)}: "
+                      "if these are classes, not similarity scores, Spearman means nothing; pass "
+                      "--positive-min X to score pairs labelled at least X as paraphrases", stacklevel=2)
+    return labels
 
 
 def check_ranked(scores: list[float], path=None) -> None:

@@ -29,6 +29,7 @@ import torch
 from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
+from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import (api_rows, check_eval_groups, drop_duplicates, drop_seen, keep_groups, split_groups,
                              split_whole_groups)
 from similarity.advice import heldout_report
@@ -128,15 +129,14 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     return _Data(texts, groups, eval_texts, eval_groups, n_dup, digest, unlabeled)
 
 
-def no_teacher_for_unlabeled(given: TrainConfig) -> str:
-    """Why unlabeled sentences cannot be used: the run has no teacher, and who removed it."""
-    why = ("--teacher none" if given.teacher == "none" else
-           "mostly Chinese/Japanese/Korean text trains with --tokenizer char and no teacher by default, "
-           "as all-MiniLM-L6-v2 reads English" if given.tokenizer is None else
-           f"--tokenizer {given.tokenizer} trains without a teacher by default")
-    return (f"--unlabeled needs a teacher: it serves the distillation term only, and this run has none ({why}); "
-            "pass --teacher PATH (a sentence-transformers folder for the language) or --teacher minilm, or drop "
-            "--unlabeled")
+def training_rows(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, names=(None, None)) -> int:
+    """How many sentences train (after duplicates and the held-out split): what `for_data_size` sizes."""
+    with warnings.catch_warnings():  # said once, when train() prepares the data
+        warnings.simplefilter("ignore")
+        try:
+            return len(_prepare_groups(cfg, texts, groups, eval_texts, eval_groups, None, names).texts)
+        except InputError:  # raised where train() prepares the data, after the checks of the settings
+            return len(texts)
 
 
 def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str | Path,
@@ -172,7 +172,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     as_path(out_dir, "out_dir")  # before any data is read
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     texts, groups, eval_texts, eval_groups = api_rows(texts, groups, eval_texts, eval_groups)
-    sized = for_data_size(config, len(texts))
+    config.resolved()  # its fields checked before the data is read
+    sized = for_data_size(config, training_rows(config, texts, groups, eval_texts, eval_groups, data_names))
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))

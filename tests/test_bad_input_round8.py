@@ -91,12 +91,12 @@ def test_sample_errors_name_the_option(tmp_path, cli_main):
         code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--labels", tmp_path / "l.txt", "--kind", kind,
                                 "--steps", 2, "--batch-size", 16, "--out", tmp_path / kind, "--quiet")
         assert code == 0, err
-    code, _, err = cli_main("sample", tmp_path / "boundary", "--n", 2, "--group", "a", "--out", tmp_path / "s")
+    code, _, err = cli_main("sample", tmp_path / "boundary", "--n", 2, "--group", "a", "--out", tmp_path / "s.npy")
     assert_one_line_error(code, err, "--group: kind 'boundary' samples between the groups")
-    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--out", tmp_path / "s")
+    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--out", tmp_path / "s.npy")
     assert_one_line_error(code, err, "--group: this model is conditional")
-    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--group", "a", "--out", tmp_path / "s")
-    assert code == 0 and np.load(tmp_path / "s").shape == (2, 4), err
+    code, _, err = cli_main("sample", tmp_path / "conditional", "--n", 2, "--group", "a", "--out", tmp_path / "s.npy")
+    assert code == 0 and np.load(tmp_path / "s.npy").shape == (2, 4), err
 
 
 @pytest.mark.parametrize("recall", ["high", True, 1.5, -0.1])

@@ -55,7 +55,7 @@ def test_labels_round_trip_and_errors(faq, cgans):
     assert (path / "labels.json").is_file()
     a = m.sample(5, seed=1, group="reset_password")
     assert torch.equal(a, load(path).sample(5, seed=1, group="reset_password"))
-    with pytest.raises(InputError, match="unknown group 'nope'; known groups: .*reset_password"):
+    with pytest.raises(InputError, match="unknown group 'nope'; 66 known groups: accepted_payment_methods, .*58 more"):
         m.sample(3, group="nope")
     with pytest.raises(InputError, match="conditional: name a group"):
         m.sample(3)

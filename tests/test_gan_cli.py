@@ -29,9 +29,11 @@ def test_train_then_sample(tmp_path):
     assert res.exit_code == 0, res.output
     x = np.load(tmp_path / "s.npy", allow_pickle=False)
     assert x.shape == (11, 4) and np.isfinite(x).all()
-    res = CliRunner().invoke(cli, ["sample", str(tmp_path / "g"), "--n", "11", "--out", str(tmp_path / "plain"),
+    res = CliRunner().invoke(cli, ["sample", str(tmp_path / "g"), "--n", "11", "--out", str(tmp_path / "again.npy"),
                                    "--seed", "4"])
-    assert res.exit_code == 0 and np.array_equal(np.load(tmp_path / "plain"), x)  # same seed, same vectors
+    assert res.exit_code == 0 and np.array_equal(np.load(tmp_path / "again.npy"), x)  # same seed, same vectors
+    res = CliRunner().invoke(cli, ["sample", str(tmp_path / "g"), "--n", "11", "--out", str(tmp_path / "plain")])
+    assert res.exit_code == 1 and "name it .npy" in str(res.exception)  # no suffix: a reader could not tell
     # resume to more steps continues the run
     res = CliRunner().invoke(cli, ["train-gan", str(tmp_path / "v.npy"), "--objective", "lsgan", "--steps", "5",
                                    "--out", str(tmp_path / "g"), "--resume", *TINY])

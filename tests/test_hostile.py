@@ -536,13 +536,16 @@ def test_train_kplus1_has_the_batch_size_it_advises(faq, tmp_path, cli_main):
     unl = tmp_path / "unl.txt"
     unl.write_text("\n".join(texts[100:120]) + "\n", encoding="utf-8")
     args = ["train-kplus1", model, lab, "--unlabeled", unl, "--steps", 2, "--quiet"]
-    code, _, err = cli_main(*args, "--out", tmp_path / "k1")
-    assert_one_line_error(code, err, "fewer than one batch (128); lower --batch-size")
-    code, out, err = cli_main(*args, "--batch-size", 16, "--out", tmp_path / "k2")
-    assert code == 0, err
+    code, _, err = cli_main(*args, "--batch-size", 100, "--out", tmp_path / "k1")
+    assert_one_line_error(code, err, "fewer than one batch (100); lower --batch-size")
     import json
 
+    code, out, err = cli_main(*args, "--batch-size", 16, "--out", tmp_path / "k2")
+    assert code == 0, err
     assert json.loads((tmp_path / "k2" / "config.json").read_text())["config"]["batch_size"] == 16
+    code, out, err = cli_main(*args, "--out", tmp_path / "k3")  # the default batch (128) lowered to fit
+    assert code == 0, err
+    assert json.loads((tmp_path / "k3" / "config.json").read_text())["config"]["batch_size"] == 32
 
 
 def test_a_folder_output_never_replaces_a_device_or_a_file(tmp_path):

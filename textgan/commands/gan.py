@@ -8,9 +8,6 @@ import click
 from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
 
-# output names a reader would open as text or a table, not as the .npy `sample` writes
-_NOT_NPY = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".npz", ".safetensors", ".pt", ".pkl"}
-
 
 # --- GAN core ---------------------------------------------------------------------------
 @click.command("objectives")
@@ -220,9 +217,9 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     from pathlib import Path
 
     check_output_file(out_file, [gan_dir])
-    if Path(out_file).suffix.lower() in _NOT_NPY:  # the bytes are a .npy whatever the name says
-        raise InputError(f"--out names a {Path(out_file).suffix} file, but the vectors are written as a NumPy "
-                         "array: name it .npy", out_file)
+    if (suffix := Path(out_file).suffix.lower()) != ".npy":  # the bytes are a .npy whatever the name says
+        raise InputError(f"--out names {'a ' + suffix + ' file' if suffix else 'a file without a suffix'}, but the "
+                         "vectors are written as a NumPy array: name it .npy", out_file)
     x = sample(load(gan_dir, ema=not no_ema), n, seed=seed, group=group).numpy()
     save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

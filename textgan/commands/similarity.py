@@ -161,14 +161,15 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         from similarity.language import for_language
 
         from similarity.config import for_data_size
+        from similarity.train import training_rows
 
-        effective = for_language(for_data_size(given, len(texts)), texts, announce=False).resolved()  # as train()
+        n_train = training_rows(given, texts, groups, ev_t, ev_g, (data, eval_data))
+        effective = for_language(for_data_size(given, n_train), texts, announce=False).resolved()  # as train()
         given_cap = click.get_current_context().get_parameter_source("max_unlabeled").name != "DEFAULT"
         _check_used({**fields, "teacher_cache": teacher_cache, "max_unlabeled": max_unlabeled if given_cap else None},
                     effective, {"unlabeled": unlabeled, "outliers": outliers_file})
         if unlabeled:
-            from similarity.distil import load_unlabeled
-            from similarity.train import no_teacher_for_unlabeled
+            from similarity.distil import load_unlabeled, no_teacher_for_unlabeled
 
             if effective.teacher == "none":
                 raise InputError(no_teacher_for_unlabeled(given), unlabeled)
@@ -293,11 +294,14 @@ def _echo_heldout(path) -> None:
               help="Scored pairs file (sentence1, sentence2, score): Spearman; for 0/1 labels also AUROC, "
                    "AP, best accuracy and F1 with their cosine thresholds. DATA may then be left out.")
 @click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
+@click.option("--positive-min", type=float, default=None,
+              help="With --pairs: pairs whose score is at least this are paraphrases (1), the rest not "
+                   "(0): for class labels such as NLI's 0/1/2 or -1/1, scored by AUROC, AP, accuracy, F1.")
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
 @click.option("--teacher", default=None,
               help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
                    "or none (default: the model's teacher, else minilm when installed).")
-def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols,
+def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols, positive_min,
                             json_out, teacher) -> None:
     """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
     the same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
@@ -312,10 +316,12 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     import similarity
     from textgan.common.artifacts import check_output_file, check_writable, save_json
 
-    from similarity.pairs import check_ranked, pair_metrics
+    from similarity.pairs import check_ranked, pair_metrics, pair_scores
 
     if data is None and not pairs:
         raise InputError("give grouped DATA, --pairs, or both")
+    if positive_min is not None and not pairs:
+        raise InputError("--positive-min marks the paraphrases of --pairs: give --pairs")
     if data is None and reference:
         raise InputError("--reference scores the sentences of DATA: give DATA", reference)
     if json_out is not None:
@@ -330,7 +336,9 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         cols = pair_cols.split(",")
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
-        scored = similarity.load_pairs(pairs, *cols)
+        a, b, labels = similarity.load_pairs(pairs, *cols)
+        with warnings_as_lines():
+            scored = a, b, pair_scores(labels, positive_min, cols[2], pairs)
         check_ranked(scored[2], pairs)
     teach = _evaluation_teacher(teacher, enc)
     _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
@@ -342,6 +350,9 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         return out
 
     result = figures(enc)
+    if result.get("spearman", 0) < 0:  # a model ranking pairs backwards is rarer than labels that run backwards
+        click.echo(f"warning: {pairs}: Spearman is negative ({result['spearman']:.3f}): do higher "
+                   f"{cols[2]!r} values mean less similar pairs?", err=True)
     result["model_fingerprint"] = enc.fingerprint
     if teach is not None:
         result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),

@@ -114,3 +114,15 @@ def warn_numeric_texts(texts: list[str], col: str, path) -> list[str]:
         warnings.warn(f"{path}: every cell of the text column {col!r} is a number ({texts[0]!r}, ...): "
                       "is it the right --text-col?", stacklevel=3)
     return texts
+
+
+def name_list(names: list[str], most: int = 8, width: int = 40) -> str:
+    """Names (columns, groups) for a one-line message: the first `most`, each cut at `width` characters
+    (a headerless file of long sentences gave a 21 KB line)."""
+    shown = [n if len(n) <= width else n[:width - 3] + "..." for n in names[:most]]
+    return ", ".join(shown) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+def known_groups(groups) -> str:
+    """`N known groups: a, b, ... (M more)`: an error about a group names a few, not thousands."""
+    return f"{len(groups)} known group{'s' if len(groups) != 1 else ''}: {name_list([str(g) for g in groups])}"

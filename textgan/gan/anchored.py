@@ -29,6 +29,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_json, load_tensors, save_json, save_tensors
 from textgan.common.errors import InputError
+from textgan.common.texts import known_groups
 from textgan.gan.config import GANConfig
 from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk
@@ -253,7 +254,7 @@ class SavedAnchored(SavedModel):
         try:
             return self.prototypes[self._groups.index(str(group))]
         except ValueError:
-            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)} (for a new "
+            raise InputError(f"unknown group {group!r}; {known_groups(self._groups)} (for a new "
                              f"group, sample around its prototype: sample_prototype)", "--group") from None
 
     @torch.no_grad()
@@ -273,8 +274,8 @@ class SavedAnchored(SavedModel):
 
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:
         if group is None:
-            raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})", "--group")
+            raise InputError(f"this model is conditional: name a group to sample ("
+                             f"{known_groups(self._groups)})", "--group")
         return self.sample_prototype(n, self.prototype(group), seed)
 
     def score(self, vectors, group: str | None = None) -> Tensor:

@@ -20,7 +20,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
-from textgan.common.texts import text_lines
+from textgan.common.texts import known_groups, text_lines
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import AdversarialStep
 from textgan.gan.nets import Arch, Head, trunk
@@ -173,14 +173,14 @@ class SavedConditional(SavedModel):
         try:
             return self._groups.index(str(group))
         except ValueError:
-            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}", "--group") from None
+            raise InputError(f"unknown group {group!r}; {known_groups(self._groups)}", "--group") from None
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:
         """Args: n: samples; seed: private RNG seed (None: fresh); group: label name (required)."""
         if group is None:
-            raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})", "--group")
+            raise InputError(f"this model is conditional: name a group to sample ("
+                             f"{known_groups(self._groups)})", "--group")
         y = self.label_id(group)
         z = torch.randn(n, self.config.noise_dim, generator=rng(seed))
         return self.net(z, torch.full((n,), y, dtype=torch.long)).reshape(n, -1)

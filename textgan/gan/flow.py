@@ -15,6 +15,7 @@ A flow whose log-likelihood on the data is not finite is refused, never saved.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,10 @@ class FlowStep(Step):
         cfg = self.cfg
         train, held = split_holdout(self.n, cfg.holdout, cfg.seed)
         self.held = self.data[held]
+        if not len(held):  # the scorer's threshold comes from these rows' log-likelihoods
+            warnings.warn(f"holdout {cfg.holdout:g} keeps no row out of training: `score` with this flow has no "
+                          "held-out rows to place its threshold on (it needs --val-in, or a model with a held-out "
+                          "split)", stacklevel=2)
         self.data, self.n = self.data[train], len(train)  # `rows()` draws from the training part only
         self.flow = RealNVP(self.dim, cfg.n_layers, cfg.width, cfg.depth, mask_seed=cfg.seed)
         self.flow.fit_whitening(self.data, cfg.noise)

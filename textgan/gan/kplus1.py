@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from textgan.common.artifacts import load_json, save_json, save_tensors
 from textgan.common.errors import InputError
+from textgan.common.texts import known_groups
 from textgan.gan.config import KindConfig
 from textgan.gan.nets import Generator, Head
 from textgan.gan.saved import SavedModel, load_weights, rng
@@ -168,10 +169,10 @@ class SavedKPlus1(SavedModel):
     def sample(self, n: int, seed: int | None = None, group: str | None = None) -> Tensor:
         """The n of 8n generated vectors the classifier finds most likely in `group`."""
         if group is None:
-            raise InputError(f"this model is conditional: name a group to sample (known groups: "
-                             f"{', '.join(self._groups)})", "--group")
+            raise InputError(f"this model is conditional: name a group to sample ("
+                             f"{known_groups(self._groups)})", "--group")
         if str(group) not in self._groups:
-            raise InputError(f"unknown group {group!r}; known groups: {', '.join(self._groups)}", "--group")
+            raise InputError(f"unknown group {group!r}; {known_groups(self._groups)}", "--group")
         x = self.net(torch.randn(8 * n, self.config.noise_dim, generator=rng(seed)))
         p = self.classifier(x)[0].log_softmax(1)[:, self._groups.index(str(group))]
         return x[p.topk(n).indices]

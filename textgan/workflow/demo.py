@@ -292,7 +292,7 @@ def _finish_plain(run: DemoRun, gan_dir, index, train_vecs, held_vecs):
                                            k=cfg.k, seed=cfg.seed)
     decoded = [json.loads(line) for line in Path(summary["decoded"]).read_text(encoding="utf-8").splitlines()]
     summary.update(vectors=str(run.out / "generated.npy"), decoded=str(run.out / "generated.jsonl"))
-    return "gan", fake, summary, decoded
+    return cfg.gan_kind, fake, summary, decoded
 
 
 def _finish_grouped(run: DemoRun, gan_dir, index, train_vecs, held_vecs):

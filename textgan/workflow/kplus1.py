@@ -8,6 +8,7 @@ vectors pass (they are taken as in scope; the labelled ones are memorised and sc
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -50,7 +51,9 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     ids, names = encode_labels(labels)
     x = np.concatenate([xl, xu])
     y = torch.cat([ids, torch.full((len(xu),), -1, dtype=torch.long)])
-    cfg = config or KPlus1Config(batch_size=min(128, 2 ** int(np.log2(len(x)))))
+    cfg = config or KPlus1Config()
+    if cfg.batch_size == KPlus1Config.batch_size:  # the default batch (also beside --steps), lowered for small data
+        cfg = dataclasses.replace(cfg, batch_size=min(cfg.batch_size, 2 ** int(np.log2(len(x)))))
     meta = {"encoder": encoder, "typical_nn_cosine": typical_nn_cosine(x), "labelled": len(xl),
             "unlabelled": len(xu)}
     path = run(KPlus1Step, torch.from_numpy(x), cfg, out, labels=y, label_names=names, meta=meta,

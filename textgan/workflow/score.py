@@ -95,6 +95,10 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         val_scores, source = scorer.in_domain_scores()
     s = scorer(v)
     thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
+    if thr is None:  # every in_domain null would read as "nothing decided" only to a careful reader
+        warnings.warn(f"no threshold: nothing in-domain to fit it on (the model keeps no held-out sentences and "
+                      f"{'the scorer no held-out rows' if scorers else 'no index is given'}); --tpr is unused and "
+                      "in_domain is null: pass --val-in FILE of in-domain sentences", stacklevel=2)
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
             "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
