@@ -163,6 +163,9 @@ class TrainConfig:
         _check_fields(cfg, resolved=True)
         if lexical and not gru:
             raise InputError("--lexical-dim adds a part to the GRU's vector; it applies to the GRU backbone only")
+        if not gru and (mine := next((f for f, flag in GRU_ONLY if getattr(self, f) != _DEFAULT[f]), None)):
+            raise InputError(f"{dict(GRU_ONLY)[mine]} sets a part of the GRU encoder; --backbone {cfg.backbone} is a "
+                             "transformer with its own tokenizer, sizes and pooling: drop it")
         if cfg.augment is not None and cfg.augment > 0 and teacher == "none":
             raise InputError("--augment makes distillation-only copies; it needs a teacher (--teacher minilm|PATH)")
         check_margin(cfg.loss, cfg.margin)
@@ -202,6 +205,14 @@ class TrainConfig:
 
         resolve_teacher(teacher)  # a missing or foreign teacher fails before any data is read
         return cfg
+
+
+# options that build the GRU (field, CLI flag): a transformer backbone keeps its own
+GRU_ONLY = (("tokenizer", "--tokenizer"), ("embed_init", "--embed-init"), ("ngram_buckets", "--ngram-buckets"),
+            ("hidden_size", "--hidden"), ("embed_dim", "--embed-dim"), ("num_layers", "--layers"),
+            ("pooling", "--pooling"), ("bidirectional", "bidirectional"), ("vocab_size", "vocab_size"),
+            ("min_frequency", "min_frequency"))
+_DEFAULT = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:

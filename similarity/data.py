@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import (csv_unquoted, empty_cells_note, encoding_hint, header_or_positions,
-                                    local_after_hub_prefix, missing_column, trailing_empty_rows)
+from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
+                                    header_or_positions, local_after_hub_prefix, missing_column, trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -204,6 +204,7 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
         min_groups: refuse data with fewer groups (of two or more sentences).
     """
     table = read_table(path, [text_col, group_col])
+    check_json_labels(path, group_col)
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
     return keep_groups(warn_numeric_texts(texts, text_col, path), groups, path, min_groups)
 

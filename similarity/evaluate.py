@@ -83,12 +83,16 @@ def unknown_token_share(model, texts: list[str], sample: int = 2000) -> float | 
     return None if total == 0 else sum(i == unk for row in ids for i in row) / total
 
 
-def warn_unknown_tokens(model, texts: list[str]) -> None:
+def warn_unknown_tokens(model, texts: list[str], where=None, stacklevel: int = 3) -> None:
+    """A warning when most tokens of `texts` are unknown to a word/char GRU: their vectors are near-alike
+    (evaluate, encode, index, search, score and classify all say it)."""
     share = unknown_token_share(model, texts)
-    if share is not None and share > UNKNOWN_WARN:
-        warnings.warn(f"{share:.0%} of the data's tokens are unknown to the model's vocabulary (a model trained on "
-                      "another language or domain?): every such token reads alike, so the figures say little",
-                      stacklevel=3)
+    if share is None or share <= UNKNOWN_WARN:
+        return
+    whose, what = ("data's", "the figures say") if where is None else ("sentences'", "their vectors say")
+    warnings.warn(f"{where + ': ' if where else ''}{share:.0%} of the {whose} tokens are unknown to the model's "
+                  f"vocabulary (a model trained on another language or domain?): every such token reads alike, so "
+                  f"{what} little", stacklevel=stacklevel)
 
 
 def chance_topk(groups: list[str], k: int) -> float:

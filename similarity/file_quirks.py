@@ -177,3 +177,26 @@ def local_after_hub_prefix(name: str, where: str) -> bool:
         warnings.warn(f"{where}: the folder's {len(train)} data files are read as one train split ({shown}); "
                       "name one file without 'hf:' to read only it", stacklevel=3)
     return True
+
+
+def check_json_labels(p, col: str) -> None:
+    """A .json / .jsonl data file whose `col` holds 1 and "1" is refused (`check_label_types`):
+    `datasets` casts the column to one type, so the clash is looked for in the file itself."""
+    import json
+
+    from textgan.common.texts import check_label_types
+
+    p = Path(p)
+    suffix = p.suffix.lower()
+    if suffix not in (".json", ".jsonl") or not p.is_file():
+        return
+
+    def cells():
+        with open(p, encoding="utf-8-sig") as fh:
+            rows = (json.loads(line) for line in fh if line.strip()) if suffix == ".jsonl" else json.load(fh)
+            yield from (r.get(col) if isinstance(r, dict) else None for r in ([] if isinstance(rows, dict) else rows))
+
+    try:
+        check_label_types(cells(), f"column {col!r}", p)
+    except (json.JSONDecodeError, UnicodeDecodeError):  # unreadable: the reader's own error names the line
+        return

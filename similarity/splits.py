@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from textgan.common.errors import InputError
-from textgan.common.texts import check_unicode
+from textgan.common.texts import check_label_types, check_unicode
 
 MAX_PEEK_BYTES = 512 * 2**20  # a splits file is read whole; larger JSON goes to `datasets` as usual
 
@@ -65,6 +65,7 @@ def split_table(p: Path, split: str | None) -> dict[str, list]:
     if not _pairs(rows):
         bad = "empty" if rows in ([], {}, None, "") else "not a list of [sentence, label] pairs"
         raise InputError(f"split {split!r} is {bad}", p)
+    check_label_types([r[1] for r in rows], f"split {split!r}: labels", p)
     for i, r in enumerate(rows):
         check_unicode(str(r[0]), f"split {split!r}: row {i + 1}", p)
         check_unicode(str(r[1]), f"split {split!r}: row {i + 1}: its label", p)

@@ -17,6 +17,7 @@ pay the distillation again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from pathlib import Path
@@ -48,6 +49,7 @@ def static_vectors(teacher, cache_dir: str | Path | None = None) -> tuple[np.nda
     from similarity.teacher import default_cache_dir
 
     check_model2vec()
+    cache_dir = cache_dir or getattr(teacher, "cache_dir", None)  # the run's --teacher-cache
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     path = cache_dir / f"{teacher.fingerprint}-static.safetensors"
     from textgan.common import distributed as ddp
@@ -75,8 +77,16 @@ def _distil(teacher) -> tuple[np.ndarray, np.ndarray]:
     logging.getLogger("model2vec").setLevel(logging.ERROR)
     # no PCA and no SIF weighting: the raw per-token output vectors; PCA to the student's
     # width happens per run (`static_embeddings`), so one cached distillation serves every --embed-dim
-    model = distill(model_name=str(teacher.path), pca_dims=None, sif_coefficient=None,
-                    quantize_to="float32")
+    from model2vec.distill import inference
+
+    bar = inference.tqdm
+    if not getattr(teacher, "progress", False):  # its own bar ignored --no-progress and a piped stderr
+        inference.tqdm = functools.partial(bar, disable=True)
+    try:
+        model = distill(model_name=str(teacher.path), pca_dims=None, sif_coefficient=None,
+                        quantize_to="float32")
+    finally:
+        inference.tqdm = bar
     emb = np.asarray(model.embedding, dtype=np.float32)  # (K, Dt)
     ids, rows = [], []
     for token, row in model.tokenizer.get_vocab().items():

@@ -36,7 +36,19 @@ _FINGERPRINTED = (".safetensors", ".json", ".txt", ".model", ".bin")
 def default_cache_dir() -> Path:
     """`$TEXTGAN_CACHE_DIR/teacher` or `~/.cache/textgan/teacher`."""
     root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "textgan"
-    return Path(root) / "teacher"
+    return check_cache_dir(Path(root) / "teacher", f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "the cache")
+
+
+def check_cache_dir(path, what: str = "--teacher-cache") -> Path:
+    """A cache folder that is, or lies below, a file is refused: every write would fail with a
+    warning and the teacher would encode again on every run."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"{what} must be a folder, and {'it' if p == path else p} is a file", path)
+            break
+    return path
 
 
 def teacher_fingerprint(folder: Path) -> str:
@@ -74,6 +86,9 @@ class Teacher:
         self.name, self.path = name, path
         self.fingerprint = teacher_fingerprint(path)
         self._model = None
+        # set by a training run: where its vectors are cached, and whether its work shows bars
+        self.cache_dir: Path | None = None
+        self.progress = False
 
     @property
     def model(self):

@@ -38,7 +38,7 @@ from similarity.seen import sentence_keys
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.tail_synth import tail_for_run
-from similarity.teacher import resolve_teacher
+from similarity.teacher import check_cache_dir, resolve_teacher
 from textgan.common.args import path as as_path
 from textgan.common import distributed as ddp
 from textgan.common.artifacts import library_versions, run_lock, save_json
@@ -170,6 +170,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
     as_path(out_dir, "out_dir")  # before any data is read
+    if cache_dir is not None:
+        check_cache_dir(as_path(cache_dir, "cache_dir"), "cache_dir")
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing
     texts, groups, eval_texts, eval_groups = api_rows(texts, groups, eval_texts, eval_groups)
     config.resolved()  # its fields checked before the data is read
@@ -205,6 +207,7 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     teacher = resolve_teacher(cfg.teacher)
     if teacher is None:
         return None, None, None
+    teacher.cache_dir, teacher.progress = cache_dir, progress  # the static init (similarity.static_init) too
     from similarity.language import language_warning
 
     mismatch = language_warning(cfg.teacher, teacher.path, data.texts)

@@ -177,7 +177,8 @@ def test_a_conditional_generator_and_kplus1_say_which_groups_have_one_sentence(c
                             "--group-col", "group", "--steps", "2", "--out", str(tmp_path / "g"), "--no-progress")
     assert code == 0, err
     assert "warning: 1 of " in err and "group(s) have a single sentence" in err and "Traceback" not in err
-    code, _, err = cli_main("train-kplus1", str(faq[0]), str(tmp_path / "single.csv"), "--unlabeled", str(FAQ),
+    code, _, err = cli_main("train-kplus1", str(faq[0]), str(tmp_path / "single.csv"), "--unlabeled",
+                            str(FAQ.with_name("queries.txt")),
                             "--text-col", "text", "--group-col", "group", "--steps", "2", "--out", str(tmp_path / "k"))
     assert code == 0, err
     assert "group(s) have a single sentence" in err

@@ -637,9 +637,11 @@ def test_score_outlier_with_a_flow_and_an_index_is_refused(faq, tmp_path, cli_ma
                      meta={"encoder": {"fingerprint": similarity.load(model).fingerprint}})
     q = tmp_path / "q.txt"
     q.write_text("reset my password\n", encoding="utf-8")
-    code, _, err = cli_main("score", model, q, "--index", tmp_path / "index", "--method", "outlier", "--gan", flow)
+    code, _, err = cli_main("score", model, q, "--method", "outlier", "--gan", flow)
     assert_one_line_error(code, err, f"error: {flow}: --method outlier does not use a 'flow' model",
                           "use --method flow")
+    code, _, err = cli_main("score", model, q, "--index", tmp_path / "index", "--method", "outlier", "--gan", flow)
+    assert_one_line_error(code, err, "--index: gives the corpus", "--method outlier with --gan does not")
     assert not (tmp_path / ".index.gate" / "outlier").exists()  # refused before the index's classifier was trained
 
 

@@ -99,9 +99,10 @@ def faq_assets(tmp_path_factory):
 def test_score_command_ranks_unrelated_sentences_last(faq_assets, method):
     a = faq_assets
     out = a["root"] / f"scores_{method}.jsonl"
-    args = ["score", str(a["model"]), str(a["sentences"]), "--index", str(a["index"]), "--method", method,
-            "--val-in", str(a["val"]), "--out", str(out)]
-    if method != "knn":
+    args = ["score", str(a["model"]), str(a["sentences"]), "--method", method, "--val-in", str(a["val"]),
+            "--out", str(out)]
+    args += ["--gan", str(a["ebm"])] if method == "energy" else ["--index", str(a["index"])]  # energy reads no index
+    if method == "combined":
         args += ["--gan", str(a["ebm"])]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output

@@ -73,7 +73,11 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
     check_writable(check_output_file(out_file, [texts, model]).parent)
     with output_lock(out_file):  # a second encode into this file is refused, not raced
         enc = similarity.load(model)
-        vectors = enc.encode(similarity.load_texts(texts, text_col), batch_size=batch_size)
+        from similarity.evaluate import warn_unknown_tokens
+
+        rows = similarity.load_texts(texts, text_col)
+        warn_unknown_tokens(enc, rows, texts)
+        vectors = enc.encode(rows, batch_size=batch_size)
         save_npy(out_file, vectors)
     click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out_file}")
 

@@ -9,7 +9,7 @@ from textgan.common.errors import InputError
 from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS as METHOD_NAMES
 
 
-def _check_score_options(method: str, combine, labels, k: int, gan_dirs) -> None:
+def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_dir=None) -> None:
     """Options the chosen --method would not read are refused: a silently ignored option is a wrong result."""
     from textgan.commands.common import same_path_twice
 
@@ -21,6 +21,11 @@ def _check_score_options(method: str, combine, labels, k: int, gan_dirs) -> None
                          f"{'with this --combine ' if parts else ''}does not use", "--labels")
     if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
         raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
+    reads_index = method in ("knn", "mahalanobis", "combined") or (method == "outlier" and not gan_dirs)
+    if index_dir is not None and not reads_index:  # the scores and threshold came out the same without it
+        raise InputError(f"gives the corpus that knn, mahalanobis, combined (and outlier without --gan: the index's "
+                         f"own classifier) read, which --method {method}{' with --gan' if gan_dirs else ''} does "
+                         "not", "--index")
     same_path_twice(gan_dirs, "--gan")
 
 
@@ -69,7 +74,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
 
     if out_file is not None:
         check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
-    _check_score_options(method, combine, labels, k, gan_dirs)
+    _check_score_options(method, combine, labels, k, gan_dirs, index_dir)
     text_col_unused(text_col, sentences, val_in)
     texts, _ = read_corpus(sentences, text_col)
     val = read_corpus(val_in, text_col)[0] if val_in else None

@@ -148,6 +148,10 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         fields["eval_fraction"] = eval_fraction
     given = dataclasses.replace(similarity.TrainConfig(), **fields)
     config = given.resolved()  # checked now; train() fills the fields left None by data size
+    if teacher_cache is not None:
+        from similarity.teacher import check_cache_dir
+
+        check_cache_dir(teacher_cache)
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines():

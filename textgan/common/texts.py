@@ -126,3 +126,19 @@ def name_list(names: list[str], most: int = 8, width: int = 40) -> str:
 def known_groups(groups) -> str:
     """`N known groups: a, b, ... (M more)`: an error about a group names a few, not thousands."""
     return f"{len(groups)} known group{'s' if len(groups) != 1 else ''}: {name_list([str(g) for g in groups])}"
+
+
+def check_label_types(values, what: str, where=None) -> None:
+    """Labels read from JSON keep their type: 1 and "1" in one column would become one group as
+    text, while the file most likely means two. Refused naming both rows (`values` may stream)."""
+    seen: dict[tuple[bool, str], int] = {}  # (is a number, text) -> first row; only int-like strings kept
+    for i, v in enumerate(values):
+        number = isinstance(v, Integral) and not isinstance(v, bool)
+        if not number and not (isinstance(v, str) and v.lstrip("-").isdigit()):
+            continue
+        key = str(v)
+        if (not number, key) in seen:
+            rows = sorted([seen[(not number, key)], i])
+            raise InputError(f"{what}: rows {rows[0] + 1} and {rows[1] + 1} hold {key} as a number and as a string: "
+                             "as text they would be one group; write every label one way", where)
+        seen.setdefault((number, key), i)

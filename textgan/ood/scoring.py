@@ -2,8 +2,7 @@
 
 Every method is one row of `METHODS` and is built by name (`Scorer(method, ...)`):
   knn          max cosine to the index's corpus vectors (or the mean of the top-k cosines);
-  mahalanobis  -min class distance, class means + a shared Ledoit-Wolf covariance
-               (`textgan.ood.mahalanobis`); needs the corpus' groups;
+  mahalanobis  -min class distance, shared Ledoit-Wolf covariance (`textgan.ood.mahalanobis`; needs groups);
   flow         log-likelihood under a normalising flow (model kind "flow");
   outlier      in-domain log-odds of a classifier trained against pseudo-outliers
                (`textgan.ood.outlier`);
@@ -146,7 +145,13 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
     else:
         base = normalize_rows(as_matrix(index, "index vectors", dim=v.shape[1]), "index vectors")
         scores = cosine_knn(normalize_rows(v), base, k, exclude_self=exclude_self)[0]
-    return scores.mean(1).astype(np.float64)
+    if (found := np.isfinite(scores)).all():  # an IVF index pads what its probed lists lack with -inf
+        return scores.mean(1).astype(np.float64)
+    warnings.warn(f"the index found fewer than k={k} neighbours for {int((~found).any(1).sum())} of {len(scores)} "
+                  "vectors (an on-disk index searches a few of its lists): knn averages those found; lower --k",
+                  stacklevel=3)
+    mean = np.where(found, scores, 0).sum(1) / np.maximum(found.sum(1), 1)
+    return np.where(found.any(1), mean, -np.inf).astype(np.float64)
 
 
 def corpus_vectors(index) -> np.ndarray:

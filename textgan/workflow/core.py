@@ -60,20 +60,24 @@ def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = 
     return enc.encode(texts, batch_size=batch_size, progress=progress)
 
 
-def read_corpus(path, text_col: str | None = None, group_col: str | None = None):
+def read_corpus(path, text_col: str | None = None, group_col: str | None = None, blank_groups: bool = False):
     """(texts, groups-or-None) from a .txt (one sentence a line) or a data file. Unlike training
-    data, a corpus keeps groups of one sentence: every sentence is retrievable."""
+    data, a corpus keeps groups of one sentence: every sentence is retrievable. A blank group
+    cell is refused, unless `blank_groups` (augment: unlabelled rows, skipped and counted) reads it as ""."""
     import similarity
     from similarity.data import cell_text, read_table
+    from similarity.file_quirks import check_json_labels
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
     text_col = text_col or "text"
     table = read_table(path, [text_col, group_col])
+    check_json_labels(path, group_col)
     texts, groups = [], []
-    for i, (t, g) in enumerate(zip(table[text_col], table[group_col])):
+    for i, (t, g) in enumerate(zip(table[text_col], table[group_col])):  # a blank group cell is refused, as in training
         texts.append(cell_text(t, text_col, i + 1, path))
-        groups.append("" if g is None or is_blank(str(g)) else cell_text(g, group_col, i + 1, path))
+        blank = blank_groups and (g is None or is_blank(str(g)))
+        groups.append("" if blank else cell_text(g, group_col, i + 1, path))
     if not texts:
         raise InputError("empty corpus: no sentences", path)
     return texts, groups
@@ -126,9 +130,10 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     stream = is_file and options.storage in ("disk", "shards")
     if is_file and not stream and vectors_dir is not None:
         raise InputError("--vectors is for a corpus file with --storage disk or shards")
-    if not is_file and (vectors_dir is not None or group_col):  # a shard folder holds its vectors and groups
-        raise InputError("the corpus is a shard folder, which holds its own vectors and groups (encode "
-                         "--group-col keeps them): drop it", "--vectors" if vectors_dir is not None else "--group-col")
+    if not is_file and (vectors_dir is not None or group_col or text_col):  # a shard folder holds its rows
+        raise InputError("the corpus is a shard folder, which holds its own vectors, texts and groups (encode "
+                         "--group-col keeps them): drop it",
+                         "--vectors" if vectors_dir is not None else "--group-col" if group_col else "--text-col")
     enc = load_encoder(model)
     path = encoder_path or folder_of(model)
     texts = groups = None
@@ -144,6 +149,9 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     if texts is None:  # a shard folder, given or just written
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
         return _with_gate(enc, build_from_shards(shards, out, encoder_meta(enc, path), options), out, path, options)
+    from similarity.evaluate import warn_unknown_tokens
+
+    warn_unknown_tokens(enc, texts, str(corpus))
     vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
     index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
     index.save(out)
@@ -205,6 +213,9 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         if is_blank(q):
             raise InputError(f"query {i + 1} is blank", "queries")
     idx, enc = open_index(index, model)
+    from similarity.evaluate import warn_unknown_tokens
+
+    warn_unknown_tokens(enc, queries, "queries")
     vectors = enc.encode(queries)
     hits = neighbours(idx, vectors, k)
     if not gate:
@@ -235,6 +246,9 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
         out.append([{"id": int(i), "text": idx.texts[i], "group": idx.groups[i] if idx.groups is not None else None,
                      "score": float(np.clip(s, -1.0, 1.0))}
                     for s, i in zip(row_s, row_i) if i >= 0])
+    if (short := sum(len(h) < k for h in out)):  # an IVF index returns what the lists it probes hold
+        warnings.warn(f"the index returned fewer than k={k} neighbours for {short} of {len(out)} queries (an on-disk "
+                      "index searches a few of its lists, not every row)", stacklevel=3)
     return out
 
 

@@ -179,7 +179,7 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
     npy, labels_txt = output_files(as_path(out, "out"), (".npy", ".labels.txt"))
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         enc = load_encoder(model)
-        texts, groups = read_corpus(data, text_col, group_col)
+        texts, groups = read_corpus(data, text_col, group_col, blank_groups=True)
         base, few, _ = split_groups(groups, max_shots)
         if not few:
             raise InputError(f"no group has fewer than --max-shots {max_shots} sentences: nothing to augment", data)

@@ -9,6 +9,7 @@ vectors pass (they are taken as in scope; the labelled ones are memorised and sc
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -127,6 +128,9 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to classify")
+    from similarity.evaluate import warn_unknown_tokens
+
+    warn_unknown_tokens(enc, sentences, "sentences")
     r = classify_vectors(model, enc.encode(sentences))
     return [{"text": t, "group": g, "confidence": float(c), "score": float(s),
              "in_scope": None if r["in_scope"] is None else bool(i)}
@@ -147,5 +151,13 @@ def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str =
     unl = list(unlabelled_texts)
     if not unl:
         raise InputError("no unlabelled sentences")
+    known = {t.strip() for t in texts}  # the rejection threshold is fitted on the unlabelled rows: keep them new
+    if (shared := sum(u.strip() in known for u in unl)):
+        unl = [u for u in unl if u.strip() not in known]
+        if not unl:
+            raise InputError(f"all {shared} unlabelled sentences are labelled sentences too: give other, "
+                             "unlabelled ones", "--unlabeled")
+        warnings.warn(f"--unlabeled: dropped {shared} sentence(s) that are also labelled sentences; {len(unl)} kept",
+                      stacklevel=2)
     meta = encoder_meta(enc, folder_of(model))
     return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress)

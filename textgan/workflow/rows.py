@@ -14,7 +14,7 @@ from textgan.common.texts import is_blank, nul_error
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
     from similarity.data import FORMATS, cell_text, text_cells
-    from similarity.file_quirks import empty_row, header_or_positions, unquote_cell
+    from similarity.file_quirks import check_json_labels, empty_row, header_or_positions, unquote_cell
     from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
                                        spanning_cell, spanning_error)
@@ -58,6 +58,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
     if text_col is None:
         raise InputError("pass --text-col to read sentences from a data file", p)
+    if group_col:
+        check_json_labels(p, group_col)
     import datasets
 
     builder, kwargs = FORMATS[suffix]
@@ -81,9 +83,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                     raise spanning_error(p, col, i + 1)
                 multi += multiline_cells([row[text_col]])
                 t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
-                g = row.get(group_col) if group_col else None
-                if g is not None:
-                    g = "" if is_blank(str(g)) else cell_text(g, group_col, i + 1, p)
+                g = cell_text(row.get(group_col), group_col, i + 1, p) if group_col else None  # blank: refused
                 yield t, g
             if pending:
                 warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)

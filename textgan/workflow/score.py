@@ -13,8 +13,8 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.texts import as_sentences, is_blank
 from textgan.common.vectors import check_k
-from textgan.ood.gate import MIN_GATE_ROWS, _index_models, without_index_rows
-from textgan.workflow.heldout import heldout_scores, model_head, needs_head
+from textgan.ood.gate import MIN_GATE_ROWS, _index_models, no_gate_reason, other_domain, without_index_rows
+from textgan.workflow.heldout import heldout_scores, model_head, needs_head, prototype_vectors
 from textgan.ood.scoring import DEFAULT_METHOD, Scorer, check_tpr, choose_threshold, load_scorer, make_method
 from textgan.workflow.core import check_encoder, encoder_meta, folder_of, load_encoder, open_index, read_corpus
 
@@ -76,6 +76,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     held = None if val_in is not None else getattr(enc, "heldout", None)  # what the threshold is fitted on
     models, rows = _index_models(method, idx, folder_of(index), scorers, combine, heldout=held)
     scorer = Scorer(method, idx, models, _groups_for(idx, labels), k, combine, sample_rows=rows)
+    from similarity.evaluate import warn_unknown_tokens
+
+    warn_unknown_tokens(enc, sentences, "sentences")
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
@@ -91,6 +94,12 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         val_scores, source = scorer(vv, ex), "validation sentences" + ("" if rows is None else f" ({how})")
     elif (held := heldout_scores(enc, scorer, idx)) is not None:
         val_scores, source = held
+        # as the index's own gate decides (`search`): held-out sentences of another domain than the
+        # index would place a threshold that keeps everything
+        if idx is not None and no_gate_reason(idx) is None and \
+                (why := other_domain(scorer, val_scores, idx, enc.heldout, prototype_vectors(enc), tpr)):
+            val_scores, source = scorer.in_domain_scores()
+            source = f"{source}: the model's held-out sentences are not of this index's domain ({why})"
     elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
         val_scores, source = scorer.in_domain_scores()
     s = scorer(v)
