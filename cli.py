@@ -1,5 +1,6 @@
 """`textgan` command line: the click group, its error handling, and the commands of
-`textgan/commands/` (one module per area: similarity, GAN, index, few-shot, K+1, out-of-domain).
+`textgan/commands/` (one module per area: similarity, evaluation, GAN, index, few-shot, K+1,
+out-of-domain).
 
 Imports flow one way (cli -> commands -> workflow -> core): nothing imports this module.
 Every user-fixable problem is an `InputError`: one line on stderr, exit code 2.
@@ -157,10 +158,10 @@ LISTINGS = ("objectives", "kinds")  # commands that only print a table: no --thr
 
 
 def _register() -> None:
-    from textgan.commands import encode, fewshot, gan, index, kplus1, ood, similarity
+    from textgan.commands import encode, evaluate, fewshot, gan, index, kplus1, ood, similarity
     from textgan.commands.common import computing_command
 
-    for module in (similarity, encode, gan, index, fewshot, kplus1, ood):
+    for module in (similarity, evaluate, encode, gan, index, fewshot, kplus1, ood):
         for obj in vars(module).values():
             if isinstance(obj, click.Command):
                 cli.add_command(obj if obj.name in LISTINGS else computing_command(obj))

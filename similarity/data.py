@@ -194,8 +194,9 @@ def _clean(values: list, col: str, path) -> list[str]:
 
 
 def load_groups(path: str | Path, text_col: str = "text", group_col: str = "group",
-                min_groups: int = 1) -> tuple[list[str], list[str]]:
-    """Read (texts, groups); groups of one sentence are dropped with a counted warning.
+                min_groups: int = 1, keep_singles: bool = False) -> tuple[list[str], list[str]]:
+    """Read (texts, groups); groups of one sentence are dropped with a counted warning (kept with
+    `keep_singles`: test sentences for kNN top-1 against a reference need no partner).
 
     Args:
         path: data file, or `hf:owner/name` for a hub dataset.
@@ -206,7 +207,7 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
     table = read_table(path, [text_col, group_col])
     check_json_labels(path, group_col)
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
-    return keep_groups(warn_numeric_texts(texts, text_col, path), groups, path, min_groups)
+    return keep_groups(warn_numeric_texts(texts, text_col, path), groups, path, min_groups, keep_singles)
 
 
 def api_rows(texts, groups, eval_texts=None, eval_groups=None) -> tuple:
@@ -251,30 +252,27 @@ def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[s
     return [eval_texts[i] for i in keep], [eval_groups[i] for i in keep]
 
 
-def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1) -> tuple[list[str], list[str]]:
-    """Drop groups of one sentence (counted warning); refuse what is left if it has no group of
-    two or fewer than `min_groups` groups."""
+def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1,
+                keep_singles: bool = False) -> tuple[list[str], list[str]]:
+    """Drop groups of one sentence (counted warning) unless `keep_singles`; refuse what is left if
+    it has no group of two (and drops them) or fewer than `min_groups` groups."""
     counts = Counter(groups)
     singles = sum(1 for c in counts.values() if c < 2)
-    if singles:
+    if singles and not keep_singles:
         warnings.warn(f"{path}: dropped {singles} group(s) with a single sentence", stacklevel=3)
         keep = [i for i, g in enumerate(groups) if counts[g] >= 2]
         texts, groups = [texts[i] for i in keep], [groups[i] for i in keep]
     if not texts:
         raise InputError("no group has two or more sentences", path)
     if len(set(groups)) < min_groups:
-        raise InputError(f"need at least {min_groups} groups of two or more sentences, "
+        raise InputError(f"need at least {min_groups} groups{'' if keep_singles else ' of two or more sentences'}, "
                          f"found {len(set(groups))}", path)
     return texts, groups
 
 
 def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
-    """Read an ungrouped corpus: a .txt file (one sentence per line) or a column of a data file.
-
-    Args:
-        path: .txt file, data file, or `hf:owner/name` for a hub dataset.
-        text_col: column to read (required for data files other than .txt).
-    """
+    """Read an ungrouped corpus: a .txt file (one sentence per line), or the `text_col` column of a
+    data file (or of `hf:owner/name`, a hub dataset)."""
     p = as_path(path, "the data file")
     if not str(path).startswith(HUB_PREFIX) and not p.is_file() and split_of(str(p)) is None:
         raise InputError("not a file" if p.exists() else "missing file", p)

@@ -44,7 +44,8 @@ def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: li
 
 
 def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, float]:
-    """Leave-one-out top-k among the rows themselves."""
+    """Leave-one-out top-k among the rows themselves, averaged over the rows whose group has another
+    row (a single sentence of its group stays as a distractor: it has nothing to find)."""
     g = _codes(groups, {})
     kmax = min(max(ks), emb.shape[0] - 1)
     hits = {k: np.zeros(emb.shape[0], bool) for k in ks}
@@ -58,7 +59,9 @@ def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, flo
         same = g[top] == g[s:s + _CHUNK, None]
         for k in ks:
             hits[k][s:s + _CHUNK] = same[:, :k].any(1)
-    return {f"loo_top{k}": float(hits[k].mean()) for k in ks}
+    counts = Counter(groups)
+    paired = np.array([counts[x] >= 2 for x in groups])
+    return {f"loo_top{k}": float(hits[k][paired].mean()) for k in ks}
 
 
 def _model(model):
@@ -102,7 +105,8 @@ def chance_topk(groups: list[str], k: int) -> float:
 
     n = len(groups)
     k = min(k, n - 1)
-    return sum(c * (1 - comb(n - c, k) / comb(n - 1, k)) for c in Counter(groups).values()) / n
+    counts = [c for c in Counter(groups).values() if c >= 2]  # the rows leave-one-out scores
+    return sum(c * (1 - comb(n - c, k) / comb(n - 1, k)) for c in counts) / max(sum(counts), 1)
 
 
 def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[str] | None = None,
@@ -123,8 +127,10 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     _no_blank(texts, "texts")
     if len(set(groups)) < 2:  # with one group every neighbour is right: top-k would read 1.0
         raise InputError(f"need at least two groups to evaluate, found {len(set(groups))}")
-    if max(Counter(groups).values()) < 2:  # no sentence has a partner: leave-one-out reads 0.0
-        raise InputError("every group has a single sentence: leave-one-out needs groups of two or more")
+    paired = sum(c for c in Counter(groups).values() if c >= 2)  # rows leave-one-out can score
+    if not paired and reference_texts is None:  # no sentence has a partner: leave-one-out reads 0.0
+        raise InputError("every group has a single sentence: leave-one-out needs groups of two or more "
+                         "(kNN top-1 against a --reference needs none)")
     if reference_texts is not None:
         reference_texts = _no_blank(as_sentences(reference_texts, "reference texts"), "reference texts")
         if reference_groups is None:
@@ -146,6 +152,10 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     if reference_texts is not None:
         ref = model.encode(reference_texts, batch_size=batch_size)
         out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
+    if paired < len(texts):  # kNN scores every row; leave-one-out the rows with a partner
+        out["n_loo"] = paired
+    if not paired:
+        return out
     out.update(loo_topk(emb, groups))
     chance = chance_topk(groups, 5)
     if chance >= 0.5:  # few, large groups: top-5 and top-10 say little (three groups: 1.0 for any model)

@@ -82,8 +82,10 @@ def _check_row_widths(p: Path, sep: str, k: int) -> dict:
             for row in rows:
                 if len(row) > k:
                     if any(c.strip() for c in row[k:]):
-                        raise InputError(f"line {rows.line_num}: Expected {k} fields, saw {len(row)} (an unquoted "
-                                         f"{sep!r} inside a sentence? quote that cell)", p)
+                        fix = ("a tab inside a sentence? a TSV cell cannot hold one: replace it with a space, or save "
+                               "the file as CSV" if sep == "\t" else f"an unquoted {sep!r} inside a sentence? quote "
+                               "that cell")
+                        raise InputError(f"line {rows.line_num}: Expected {k} fields, saw {len(row)} ({fix})", p)
                     trailing = True
         except csv.Error:  # a stray quote swallowing a huge span: the reader names it (spanning_cell)
             pass

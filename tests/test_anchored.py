@@ -71,7 +71,7 @@ def test_external_prototypes_are_used_and_saved(tmp_path, gen_cond):
                            progress=False)
     with pytest.raises(InputError, match="anchored kind only"):
         textgan.train_gan(x, tmp_path / "u", config=make_kind("gan").config(steps=1), prototypes=(["g0"], given[:1]))
-    with pytest.raises(InputError, match="--gen-cond must be one of concat, selfmod"):
+    with pytest.raises(InputError, match="--set gen_cond must be one of concat, selfmod"):
         textgan.train_gan(x, tmp_path / "c", config=make_kind("anchored").config(gen_cond="film"), groups=groups)
 
 

@@ -22,7 +22,7 @@ def test_began_code_dim_below_one_is_refused(tmp_path, cli_main, value):
     np.save(tmp_path / "v.npy", _unit(64, 8))
     code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", "began", "--set", f"code_dim={value}",
                             "--steps", "2", "--out", tmp_path / "o")
-    assert_one_line_error(code, err, f"--code-dim must be >= 1, got {value}")
+    assert_one_line_error(code, err, f"--set code_dim must be >= 1, got {value}")
     assert not (tmp_path / "o").exists()
 
 

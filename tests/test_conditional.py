@@ -111,7 +111,7 @@ def test_conditional_input_errors(tmp_path):
                                                           critic_cond="concat"),
                     tmp_path / "c", groups=list("ab" * 32), progress=False)
     assert load(out).sample(2, seed=0, group="b").shape == (2, 4)
-    with pytest.raises(InputError, match="--critic-cond must be one of projection, concat"):
+    with pytest.raises(InputError, match="--set critic_cond must be one of projection, concat"):
         train_gan(torch.zeros(4, 2), ConditionalConfig(steps=1, batch_size=2, critic_cond="dot"), tmp_path / "y",
                   groups=list("abab"), progress=False)
 

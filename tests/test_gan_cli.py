@@ -142,7 +142,7 @@ def test_train_gan_every_kind_from_the_cli(tmp_path, cli_main, kind, extra):
     (["--width", "0"], "--width must be >= 1"),
     (["--set", "temperature"], "--set needs NAME=VALUE"),
     (["--set", "nope=1"], "has no setting 'nope'"),
-    (["--kind", "ebm-langevin", "--set", "temperature=nan"], "--temperature must be a finite number"),
+    (["--kind", "ebm-langevin", "--set", "temperature=nan"], "--set temperature must be a finite number"),
 ])
 def test_train_gan_refuses_bad_settings_before_training(tmp_path, cli_main, args, needle):
     np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))

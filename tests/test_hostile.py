@@ -292,13 +292,13 @@ def test_a_bom_is_not_part_of_the_first_line_of_a_txt(tmp_path, reader):
 @pytest.mark.parametrize("args, needles", [
     (["--set", "head=foo"], ["--head must be one of linear, sphere, tanh, got 'foo'"]),
     (["--set", "arch=foo"], ["--arch must be one of mlp, resmlp, got 'foo'"]),
-    (["--kind", "meg", "--set", "mala_steps=1.5"], ["--mala-steps must be a whole number, got 1.5"]),
+    (["--kind", "meg", "--set", "mala_steps=1.5"], ["--set mala_steps must be a whole number, got 1.5"]),
     (["--set", "width=64.5"], ["--width must be a whole number, got 64.5"]),
     (["--set", "one_loss=1"], ["--one-loss must be true or false, got 1"]),
     (["--set", "optimizer=sgd"], ["--optimizer must be one of adam, rmsprop, got 'sgd'"]),
-    (["--set", "betas=0.5"], ["--betas must be a list of 2 numbers", "got 0.5"]),
-    (["--set", "betas=[0.5]"], ["--betas must be a list of 2 numbers", "got (0.5,)"]),
-    (["--set", 'betas=[0.5, "x"]'], ["--betas must be a list of 2 numbers"]),
+    (["--set", "betas=0.5"], ["--set betas must be a list of 2 numbers", "got 0.5"]),
+    (["--set", "betas=[0.5]"], ["--set betas must be a list of 2 numbers", "got (0.5,)"]),
+    (["--set", 'betas=[0.5, "x"]'], ["--set betas must be a list of 2 numbers"]),
     (["--width", "32", "--set", "width=64"], ["width is set twice", "pass it once"]),
 ])
 def test_train_gan_refuses_set_values_that_do_not_fit_the_field(tmp_path, cli_main, args, needles):

@@ -260,7 +260,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="does not use group labels"):
         train_gan(data(), config("meg"), tmp_path / "e", groups=groups("conditional"), progress=False)
     for bad, msg in [(dict(lr_g=float("nan")), "--lr-g must be a finite"), (dict(lr_d=-1.0), "--lr-d must be > 0"),
-                     (dict(steps=0), "--steps must be >= 1"), (dict(temperature=0.0), "--temperature must be > 0")]:
+                     (dict(steps=0), "--steps must be >= 1"), (dict(temperature=0.0), "--set temperature must be > 0")]:
         kind = "ebm-langevin" if "temperature" in bad or "lr_d" in bad else "gan"
         with pytest.raises(InputError, match=msg):
             train_gan(data(), config(kind, **bad), tmp_path / "f", progress=False)

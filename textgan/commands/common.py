@@ -1,4 +1,4 @@
-"""What several command modules share: warnings as lines, the one progress option."""
+"""What several command modules share: warnings as lines, the one progress option, grouped data."""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +6,8 @@ import functools
 import sys
 
 import click
+
+from textgan.common.errors import InputError
 
 
 @contextlib.contextmanager
@@ -153,3 +155,39 @@ def same_path_twice(paths, option: str) -> None:
         if key in seen:
             raise InputError(f"{p} is given twice (as {seen[key]})", option)
         seen[key] = p
+
+
+def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
+             positive_min: float | None = None, other_cols: str | None = None, cols_option: str | None = None,
+             keep_singles: bool = False):
+    """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
+    file, --eval-data or --reference, else (None, None)), the second read by `other_cols` when
+    given. With `pair_cols` both are pair files whose paraphrase pairs are joined into groups
+    (similarity.pairs)."""
+    import similarity
+
+    if pair_cols is not None:
+        from similarity.pairs import load_pair_groups
+
+        def read(path, cols, min_groups=1):
+            return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
+        own = [c.strip() for c in pair_cols.split(",")]
+    else:
+        def read(path, cols, min_groups=1, keep_singles=False):
+            return similarity.load_groups(path, *cols, min_groups=min_groups, keep_singles=keep_singles)
+        own = [text_col, group_col]
+    first = read(data, own, min_groups=2, **({"keep_singles": True} if keep_singles else {}))
+    if not other:
+        return first, (None, None)
+    cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
+    if other_cols is not None and (not all(cols) or not (len(cols) == len(own) or (pair_cols and len(cols) in (2, 3)))):
+        raise InputError(f"--eval-cols must name {len(own)} columns like "
+                         f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
+                         f"got {other_cols!r}", other)
+    try:
+        return first, read(other, cols)
+    except InputError as exc:
+        if cols_option and exc.problem.startswith("missing column"):  # the reader's hint names DATA's options
+            raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
+                             f"{'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'})", exc.path) from None
+        raise

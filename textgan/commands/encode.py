@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import click
 
+from pathlib import Path
+
 from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
+
+# names of files that are not a .npy: encode would take them for a shard folder's name
+DATA_SUFFIXES = (".npz", ".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pt", ".pkl", ".safetensors")
 
 
 @click.command("encode")
@@ -50,10 +55,11 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
-        from pathlib import Path
-
         if Path(out_file).is_file():
             check_output_file(out_file, [texts, model])
+        if Path(out_file).suffix.lower() in DATA_SUFFIXES:  # read as a shard folder's name otherwise
+            raise InputError(f"--out names a {Path(out_file).suffix} file: encode writes a .npy file, or a shard folder "
+                             "(a name without such a suffix)", out_file)
         if out_file.endswith(".npy") or Path(out_file).is_file():
             raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
                              out_file)

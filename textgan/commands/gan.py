@@ -212,14 +212,11 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
       textgan sample runs/gan --n 100 --seed 0 --out samples.npy
     """
     from textgan.common.artifacts import check_output_file, save_npy
+    from textgan.common.paths import check_suffix
     from textgan.gan import load, sample
 
-    from pathlib import Path
-
     check_output_file(out_file, [gan_dir])
-    if (suffix := Path(out_file).suffix.lower()) != ".npy":  # the bytes are a .npy whatever the name says
-        raise InputError(f"--out names {'a ' + suffix + ' file' if suffix else 'a file without a suffix'}, but the "
-                         "vectors are written as a NumPy array: name it .npy", out_file)
+    check_suffix(out_file, ".npy", "NumPy vectors")
     x = sample(load(gan_dir, ema=not no_ema), n, seed=seed, group=group).numpy()
     save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

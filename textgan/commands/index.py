@@ -236,13 +236,16 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
 @click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt).")
-@click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (sentence1, sentence2, score).")
+@click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (columns: --pair-cols).")
+@click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True,
+              help="The two sentence columns and the score column of --pairs (names, or positions from 1).")
 @click.option("--gan-steps", default=None, type=int, help="Generator steps (default: DemoConfig).")
 @click.option("--kind", "gan_kind", default=None, help="Model kind (default: anchored, trained on the groups).")
 @click.option("--objective", default=None, help="GAN objective (default: DemoConfig).")
 @click.option("--seed", default=0, show_default=True)
 @progress_option()
-def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind, objective, seed, progress):
+def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_steps, gan_kind, objective, seed,
+             progress):
     """Run the whole workflow on DATA and write OUT/report.md.
 
     train-similarity -> index -> train-gan -> generate-embeddings -> decode, plus metrics,
@@ -264,7 +267,10 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, gan_steps, gan_kind
         cfg = dataclasses.replace(cfg, gan_objective=objective)
     if gan_kind is not None:
         cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
+    cols = pair_cols.split(",")
+    if len(cols) != 3:
+        raise InputError("--pair-cols needs three names: A,B,SCORE")
     report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg,
-                        progress=progress)
+                      progress=progress, pair_cols=cols)
     click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"report: {report}")

@@ -62,7 +62,10 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     from textgan.workflow.kplus1 import classify
 
     if out_file is not None:
+        from textgan.common.paths import check_suffix
+
         check_output_file(out_file, [sentences, model, encoder])
+        check_suffix(out_file, ".jsonl", "JSON lines")
     from textgan.commands.common import text_col_unused
 
     text_col_unused(text_col, sentences)

@@ -73,7 +73,10 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     from textgan.workflow.core import read_corpus
 
     if out_file is not None:
+        from textgan.common.paths import check_suffix
+
         check_output_file(out_file, [sentences, val_in, model, index_dir, labels, *gan_dirs])
+        check_suffix(out_file, ".jsonl", "JSON lines")
     _check_score_options(method, combine, labels, k, gan_dirs, index_dir)
     text_col_unused(text_col, sentences, val_in)
     texts, _ = read_corpus(sentences, text_col)

@@ -1,15 +1,15 @@
-"""Commands for sentence similarity: train-similarity, evaluate-similarity (encode and
-quantize-similarity: `textgan.commands.encode`). See `textgan.commands` for what they share.
+"""Commands for sentence similarity: train-similarity (evaluate-similarity:
+`textgan.commands.evaluate`; encode and quantize-similarity: `textgan.commands.encode`). See
+`textgan.commands` for what they share.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import click
 
-from textgan.commands.common import progress_option, unlabeled_option, warnings_as_lines
+from textgan.commands.common import grouped_data, progress_option, unlabeled_option, warnings_as_lines
 from textgan.common.errors import InputError
 
 
@@ -159,8 +159,8 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
             raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
         if eval_cols is not None and eval_data is None:
             raise InputError("--eval-cols names the columns of --eval-data: pass --eval-data too", data)
-        (texts, groups), (ev_t, ev_g) = _grouped(data, eval_data, text_col, group_col, pair_cols, positive_min,
-                                                 eval_cols, "--eval-cols")
+        (texts, groups), (ev_t, ev_g) = grouped_data(data, eval_data, text_col, group_col, pair_cols, positive_min,
+                                                     eval_cols, "--eval-cols")
         extra = None
         from similarity.language import for_language
 
@@ -240,41 +240,6 @@ def _shape(model) -> str:
     return f" ({info['dim']}-d: GRU {info['dim'] - lex} + lexical {lex} at weight {train.get('lexical_weight')})"
 
 
-def _grouped(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
-             positive_min: float | None = None, other_cols: str | None = None, cols_option: str | None = None):
-    """((texts, groups) of DATA, at least 2 groups; (texts, groups) of an optional second grouped
-    file, --eval-data or --reference, else (None, None)), the second read by `other_cols` when
-    given. With `pair_cols` both are pair files whose paraphrase pairs are joined into groups
-    (similarity.pairs)."""
-    import similarity
-
-    if pair_cols is not None:
-        from similarity.pairs import load_pair_groups
-
-        def read(path, cols, min_groups=1):
-            return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
-        own = [c.strip() for c in pair_cols.split(",")]
-    else:
-        def read(path, cols, min_groups=1):
-            return similarity.load_groups(path, *cols, min_groups=min_groups)
-        own = [text_col, group_col]
-    first = read(data, own, min_groups=2)
-    if not other:
-        return first, (None, None)
-    cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
-    if other_cols is not None and (not all(cols) or not (len(cols) == len(own) or (pair_cols and len(cols) in (2, 3)))):
-        raise InputError(f"--eval-cols must name {len(own)} columns like "
-                         f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
-                         f"got {other_cols!r}", other)
-    try:
-        return first, read(other, cols)
-    except InputError as exc:
-        if cols_option and exc.problem.startswith("missing column"):  # the reader's hint names DATA's options
-            raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
-                             f"{'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'})", exc.path) from None
-        raise
-
-
 def _echo_heldout(path) -> None:
     """The model's held-out figures beside its teacher's, and the advice when it is worse."""
     import json
@@ -286,114 +251,3 @@ def _echo_heldout(path) -> None:
         f"{k} model {v:.3f} vs teacher {h['teacher_name']} {h['teacher'][k]:.3f}" for k, v in h["model"].items()))
     if h.get("recommendation"):
         click.echo(f"recommendation: {h['recommendation']}")
-
-
-@click.command("evaluate-similarity")
-@click.argument("model")
-@click.argument("data", required=False)
-@click.option("--text-col", default="text", show_default=True)
-@click.option("--group-col", default="group", show_default=True)
-@click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
-@click.option("--pairs", default=None,
-              help="Scored pairs file (sentence1, sentence2, score): Spearman; for 0/1 labels also AUROC, "
-                   "AP, best accuracy and F1 with their cosine thresholds. DATA may then be left out.")
-@click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
-@click.option("--positive-min", type=float, default=None,
-              help="With --pairs: pairs whose score is at least this are paraphrases (1), the rest not "
-                   "(0): for class labels such as NLI's 0/1/2 or -1/1, scored by AUROC, AP, accuracy, F1.")
-@click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
-@click.option("--teacher", default=None,
-              help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
-                   "or none (default: the model's teacher, else minilm when installed).")
-def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols, positive_min,
-                            json_out, teacher) -> None:
-    """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
-    the same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
-
-    \b
-    Example:
-      textgan evaluate-similarity runs/sim/model data/faq_en.csv --pairs data/faq_en_pairs.tsv --json eval.json
-      textgan evaluate-similarity runs/sim/model --pairs paws_test.tsv --pair-cols sentence1,sentence2,label
-    """
-    import json
-
-    import similarity
-    from textgan.common.artifacts import check_output_file, check_writable, save_json
-
-    from similarity.pairs import check_ranked, pair_metrics, pair_scores
-
-    if data is None and not pairs:
-        raise InputError("give grouped DATA, --pairs, or both")
-    if positive_min is not None and not pairs:
-        raise InputError("--positive-min marks the paraphrases of --pairs: give --pairs")
-    if data is None and reference:
-        raise InputError("--reference scores the sentences of DATA: give DATA", reference)
-    if json_out is not None:
-        check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
-    enc = similarity.load(model)
-    texts = None
-    if data is not None:
-        with warnings_as_lines():
-            (texts, groups), (ref_t, ref_g) = _grouped(data, reference, text_col, group_col)
-    scored = None
-    if pairs:
-        cols = pair_cols.split(",")
-        if len(cols) != 3:
-            raise InputError("--pair-cols needs three names: A,B,SCORE")
-        a, b, labels = similarity.load_pairs(pairs, *cols)
-        with warnings_as_lines():
-            scored = a, b, pair_scores(labels, positive_min, cols[2], pairs)
-        check_ranked(scored[2], pairs)
-    teach = _evaluation_teacher(teacher, enc)
-    _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
-
-    def figures(encoder) -> dict:
-        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
-        if scored is not None:
-            out.update(pair_metrics(encoder, *scored))
-        return out
-
-    result = figures(enc)
-    if result.get("spearman", 0) < 0:  # a model ranking pairs backwards is rarer than labels that run backwards
-        click.echo(f"warning: {pairs}: Spearman is negative ({result['spearman']:.3f}): do higher "
-                   f"{cols[2]!r} values mean less similar pairs?", err=True)
-    result["model_fingerprint"] = enc.fingerprint
-    if teach is not None:
-        result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
-                                 name=teach.name, fingerprint=teach.fingerprint)
-    if json_out:
-        save_json(result, json_out)
-    click.echo(json.dumps(result, indent=2))
-    if teach is not None:
-        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman", "pair_auroc",
-                            "pair_ap", "pair_accuracy", "pair_f1") if k in result]
-        rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
-        click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
-
-
-def _warn_language(enc, model: str, teach, texts: list[str]) -> None:
-    """A `warning:` line for the model or teacher whose model card reads none of the sentences'
-    CJK language (similarity.language)."""
-    from similarity.language import scoring_warning
-
-    shown = [(model, enc.info.get("source", model))] if enc.backbone == "sentence-transformers" else []
-    said = set()
-    for name, folder in shown + ([(teach.name, teach.path)] if teach is not None else []):
-        if Path(folder).resolve() not in said and (msg := scoring_warning(name, folder, texts)) is not None:
-            said.add(Path(folder).resolve())
-            click.echo(f"warning: {msg}", err=True)
-
-
-def _evaluation_teacher(name, enc):
-    """The teacher to score beside the model: --teacher, else the one it was trained with, else
-    minilm when installed; None for `none` or when no teacher is available."""
-    from similarity.model import minilm_path
-    from similarity.teacher import resolve_teacher
-
-    if name is None:
-        name = (enc.info.get("train_config") or {}).get("teacher") or "none"
-        if name == "none" or (name != "minilm" and not os.path.isdir(name)):
-            name = "minilm" if minilm_path() is not None else "none"
-        elif name == "minilm" and minilm_path() is None:
-            name = "none"
-    return resolve_teacher(name)

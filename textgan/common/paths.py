@@ -114,6 +114,10 @@ def check_replaceable(dest: str | Path, option: str | None = None) -> Path:
     return dest
 
 
+# the files written under one --out stem: generate-embeddings (.npy + .jsonl), augment (.npy + .labels.txt)
+STEM_SUFFIXES = (".npy", ".jsonl", ".labels.txt")
+
+
 def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
     """The files of an output stem that writes several (OUT.npy + OUT.jsonl): OUT plus each
     suffix, after dropping one of these suffixes that OUT already ends with. Other dots stay
@@ -128,6 +132,10 @@ def output_files(out: str | Path, suffixes: Iterable[str]) -> list[Path]:
         if name.endswith(suf) and len(Path(name).name) > len(suf):
             name = name[:-len(suf)]
             break
+    stale = [name + x for x in STEM_SUFFIXES if x not in suffixes and Path(name + x).is_file()]
+    if stale:  # another command's file of this stem would sit beside the new ones and no longer match them
+        raise InputError(f"{stale[0]} (written by another command with this --out) would no longer match the new "
+                         f"{name + suffixes[0]}: choose another --out, or remove it", out)
     return [Path(name + suf) for suf in suffixes]
 
 
@@ -163,3 +171,12 @@ def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None], o
             raise InputError(f"{option} {where} the input {inp}: writing the output there would replace it; "
                              f"choose another {option} or move the input out of it", out)
     return out
+
+
+def check_suffix(out, want: str, what: str) -> None:
+    """An output file whose name says another format than the bytes written is refused (a
+    reader would open labels.npy as an array)."""
+    suffix = Path(str(out)).suffix.lower()
+    if suffix != want:
+        named = f"a {suffix} file" if suffix else "a file without a suffix"
+        raise InputError(f"--out names {named}, but {what} are written: name it {want}", out)

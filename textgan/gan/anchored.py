@@ -30,7 +30,7 @@ from torch import nn
 from textgan.common.artifacts import load_json, load_tensors, save_json, save_tensors
 from textgan.common.errors import InputError
 from textgan.common.texts import known_groups
-from textgan.gan.config import GANConfig
+from textgan.gan.config import GANConfig, flag
 from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk
 from textgan.gan.saved import SavedModel, as_input, check_sample_count, load_weights, pick_generator, rng
@@ -66,9 +66,9 @@ class AnchoredConfig(GANConfig):
 
     def validate(self) -> None:
         if self.anchor_shots < 0:
-            raise InputError(f"--anchor-shots must be >= 0, got {self.anchor_shots}")
+            raise InputError(f"{flag('anchor_shots')} must be >= 0, got {self.anchor_shots}")
         if not self.residual_init > 0:
-            raise InputError(f"--residual-init must be > 0, got {self.residual_init}")
+            raise InputError(f"{flag('residual_init')} must be > 0, got {self.residual_init}")
         super().validate()
 
 

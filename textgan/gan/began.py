@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from textgan.common.artifacts import save_tensors
-from textgan.gan.config import SentenceNetsConfig
+from textgan.gan.config import SentenceNetsConfig, flag
 from textgan.gan.nets import Generator, trunk
 from textgan.gan.saved import SavedModel, load_weights, pick_generator, rng
 from textgan.gan.trainer import Step, frozen_copy, make_optimizer
@@ -39,9 +39,9 @@ class BEGANConfig(SentenceNetsConfig):
         from textgan.common.errors import InputError
 
         if not 0 < self.gamma <= 1:
-            raise InputError(f"--gamma must be in (0, 1], got {self.gamma}")
+            raise InputError(f"{flag('gamma')} must be in (0, 1], got {self.gamma}")
         if not self.lambda_k > 0:
-            raise InputError(f"--lambda-k must be > 0, got {self.lambda_k}")
+            raise InputError(f"{flag('lambda_k')} must be > 0, got {self.lambda_k}")
         super().validate()
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_json, save_json, save_tensors
 from textgan.common.errors import InputError
-from textgan.gan.config import GANConfig
+from textgan.gan.config import GANConfig, flag
 from textgan.gan.gan import GANStep, SavedGAN, build_networks
 from textgan.gan.nets import trunk
 from textgan.gan.saved import load_weights, pick_generator
@@ -42,7 +42,7 @@ class BoundaryConfig(GANConfig):
 
     def validate(self) -> None:
         if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise InputError(f"--beta must be a finite number >= 0, got {self.beta}")
+            raise InputError(f"{flag('beta')} must be a finite number >= 0, got {self.beta}")
         if self.one_loss:
             raise InputError("kind 'boundary' trains with alternating updates; drop --one-loss")
         super().validate()

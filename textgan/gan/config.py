@@ -32,8 +32,15 @@ NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_
                 "sample_steps", "critic_fourier", "critic_fourier_scale")
 
 
+# the config fields train-gan takes as flags; the others are set with --set NAME=VALUE
+CLI_FLAGS = frozenset({"steps", "batch_size", "n_critic", "lr_g", "lr_d", "optimizer", "penalty", "penalty_weight",
+                       "lr_decay", "noise_dim", "width", "depth", "arch", "head", "spectral_norm", "ema", "one_loss",
+                       "pack", "seed", "checkpoint_every", "objective"})
+
+
 def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    """How a user sets field `name`: its train-gan flag, else `--set name=...`."""
+    return "--" + name.replace("_", "-") if name in CLI_FLAGS else f"--set {name}"
 
 
 @functools.cache

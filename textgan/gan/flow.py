@@ -25,7 +25,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_tensors, save_tensors
 from textgan.common.errors import InputError
-from textgan.gan.config import KindConfig
+from textgan.gan.config import KindConfig, flag
 from textgan.gan.nets import Head, trunk
 from textgan.gan.saved import SavedModel, load_weights, rng
 from textgan.gan.trainer import Step
@@ -54,13 +54,13 @@ class FlowConfig(KindConfig):
     def validate(self) -> None:
         super().validate()
         if self.n_layers < 1:
-            raise InputError(f"--n-layers must be >= 1, got {self.n_layers}")
+            raise InputError(f"{flag('n_layers')} must be >= 1, got {self.n_layers}")
         if not self.lr > 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
+            raise InputError(f"{flag('lr')} must be > 0, got {self.lr}")
         if not self.noise > 0:
-            raise InputError(f"--noise must be > 0, got {self.noise}")
+            raise InputError(f"{flag('noise')} must be > 0, got {self.noise}")
         if not 0 <= self.holdout < 1:
-            raise InputError(f"--holdout must be in [0, 1), got {self.holdout}")
+            raise InputError(f"{flag('holdout')} must be in [0, 1), got {self.holdout}")
         if self.head not in ("linear", "sphere"):
             raise InputError(f"a flow's head is linear or sphere, got {self.head!r}")
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_tensors, save_tensors
 from textgan.common.errors import InputError
-from textgan.gan.config import KindConfig
+from textgan.gan.config import KindConfig, flag
 from textgan.gan.nets import Generator, Head, trunk
 from textgan.gan.saved import SavedModel, load_weights, rng
 from textgan.gan.trainer import Step, make_optimizer
@@ -51,7 +51,7 @@ class GLANNConfig(KindConfig):
 
     def validate(self) -> None:
         if not 0 < self.glo_fraction < 1:
-            raise InputError(f"--glo-fraction must be in (0, 1), got {self.glo_fraction}")
+            raise InputError(f"{flag('glo_fraction')} must be in (0, 1), got {self.glo_fraction}")
         if self.imle_pool < 1 or self.latent_dim < 1 or not (self.lr_z > 0 and self.lr_t > 0):
             raise InputError("--imle-pool and --latent-dim must be >= 1; --lr-z and --lr-t > 0")
         super().validate()

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from textgan.common.artifacts import load_json, save_json, save_tensors
 from textgan.common.errors import InputError
 from textgan.common.texts import known_groups
-from textgan.gan.config import KindConfig
+from textgan.gan.config import KindConfig, flag
 from textgan.gan.nets import Generator, Head
 from textgan.gan.saved import SavedModel, load_weights, rng
 from textgan.gan.trainer import Step, make_optimizer
@@ -51,7 +51,7 @@ class KPlus1Config(KindConfig):
 
     def validate(self) -> None:
         if not 0 <= self.dropout < 1:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"{flag('dropout')} must be in [0, 1), got {self.dropout}")
         if not (self.input_noise >= 0 and self.unsup_weight >= 0):
             raise InputError("--input-noise and --unsup-weight must be >= 0")
         super().validate()

@@ -200,6 +200,10 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
     return out
 
 
+# what a GAN run writes before its first checkpoint (a run killed that early resumes from step 0)
+EARLY_RUN_FILES = ("metrics.jsonl", "resolved_config.json", "checkpoint", "losses.png")
+
+
 def _start(step: Step, folder: RunFolder, ident: dict, resume: bool, steps: int) -> int:
     """The step to start from: the checkpoint's when resuming one of the same run, else 0 (a
     checkpoint past `steps` is refused: saving it as a `steps`-step model would misreport it)."""
@@ -212,6 +216,11 @@ def _start(step: Step, folder: RunFolder, ident: dict, resume: bool, steps: int)
             raise InputError(f"the checkpoint is at step {start}, past --steps {steps}: resume with "
                              f"--steps {start} or more", ckpt)
     elif folder.main and resume and is_nonempty_dir(folder.out):
+        other = sorted(p.name for p in folder.out.iterdir() if p.name not in EARLY_RUN_FILES and p.name[0] != ".")
+        if other:  # an index, a model, anything else: training into it would replace it
+            raise InputError(f"--resume continues a GAN run, and this folder holds no checkpoint but other files "
+                             f"({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}): choose a new --out",
+                             folder.out)
         warnings.warn(f"{folder.out}: no checkpoint yet, training from step 0", stacklevel=3)
     folder.restart(start)
     return start

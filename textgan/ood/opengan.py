@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +165,10 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
             if auc > best[0]:
                 best = (auc, step, state)
     d_net.load_state_dict(best[2])
+    if best[0] < 0.5:  # its scores run backwards: every critic threshold would keep the outliers
+        warnings.warn(f"the best OpenGAN discriminator (step {best[1]}) ranks the held-out in-domain vectors below "
+                      f"the {'outliers' if v_out is not None else 'generated ones'} (validation AUROC {best[0]:.3f} "
+                      "< 0.5): it tells nothing apart; train more --steps", stacklevel=2)
     selection = {"step": best[1], "val_auroc": best[0],
                  "against": "outliers" if v_out is not None else "generated (all steps)",
                  "n_held_out": len(v_in), "history": history}

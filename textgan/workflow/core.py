@@ -239,7 +239,9 @@ def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
     """The k nearest corpus sentences of each vector (already in the encoder's space)."""
     if vectors.ndim != 2 or vectors.shape[1] != idx.dim:
         raise InputError(f"vectors have dimension {vectors.shape[-1]}, the index has {idx.dim}")
-    k = min(check_k(k), idx.ntotal)
+    if check_k(k) > idx.ntotal:  # as score says it
+        warnings.warn(f"--k {k} is more than the index's {idx.ntotal} rows: each gets all {idx.ntotal}", stacklevel=3)
+    k = min(k, idx.ntotal)
     scores, ids = idx.search(vectors.astype(np.float32), k)
     out = []
     for row_s, row_i in zip(scores, ids):
@@ -362,6 +364,9 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     idx, enc = open_index(index, model)
     # the path (steps, D) and its float64 temporaries, plus a result row per step
     check_fits(int(steps) * (int(idx.dim) * 4 * 8 + 1024), f"--steps {steps}", "use fewer steps")
+    from similarity.evaluate import warn_unknown_tokens
+
+    warn_unknown_tokens(enc, [a, b], "the two ends")
     va, vb = enc.encode([a, b])
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)

@@ -1,10 +1,9 @@
 """`textgan demo`: the whole workflow on one grouped corpus, with a Markdown report.
 
 train similarity -> evaluate -> index -> train GAN on the vectors -> generate -> decode.
-Everything lands in one run folder; `report.md` links the PNGs written beside it.
-Every input is checked before any training starts, and the run is built in a temporary
-sibling folder that replaces `out` in one rename at the end: a rerun into the same folder
-(a second `make demo`) replaces the old run whole, and a failed run leaves the old one intact.
+Everything lands in one run folder; `report.md` links the PNGs beside it. Inputs are checked before
+any training, and the run is built in a temporary sibling folder renamed over `out` at the end: a
+rerun (a second `make demo`) replaces the old run whole; a failed run leaves the old one intact.
 """
 from __future__ import annotations
 
@@ -148,14 +147,15 @@ class DemoRun:
 
 
 def run_demo(data, out, text_col: str = "text", group_col: str = "group",
-             queries=None, pairs=None, config: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
+             queries=None, pairs=None, config: DemoConfig = DemoConfig(), progress: bool = True,
+             pair_cols=("sentence1", "sentence2", "score")) -> Path:
     """Run the whole workflow on a grouped corpus; returns the path of `report.md`.
 
     Args:
         data: CSV/TSV/JSON/JSONL/Parquet file with a text and a group column.
         out: run folder; an earlier demo run there is replaced whole, atomically.
         queries: optional .txt of search queries shown in the report.
-        pairs: optional scored pairs file (sentence1, sentence2, score) for Spearman.
+        pairs: optional scored pairs file for Spearman, its columns `pair_cols` (A, B, SCORE).
         config: demo settings (small, so the demo runs in minutes on a CPU).
     """
     import similarity
@@ -175,7 +175,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
                          f"metrics need at least {MIN_HELDOUT} (add sentences to the groups)", data)
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries) if queries is not None else []
-    scored_pairs = similarity.load_pairs(pairs) if pairs is not None else None
+    scored_pairs = similarity.load_pairs(pairs, *pair_cols) if pairs is not None else None
     if scored_pairs is not None:
         from similarity.pairs import check_ranked
 

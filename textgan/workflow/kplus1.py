@@ -9,6 +9,7 @@ vectors pass (they are taken as in scope; the labelled ones are memorised and sc
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +63,9 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     from textgan.gan import load
 
     s = load(path).score(xu).numpy()  # the labelled rows are memorised: their scores run high
+    if len(s) < 1 / (1 - tpr):
+        warnings.warn(f"the rejection threshold is fitted on {len(s)} unlabelled sentence(s): keeping {tpr:.0%} of "
+                      f"them is their lowest score (give {math.ceil(1 / (1 - tpr))} or more)", stacklevel=2)
     save_json({"score": "log Z (K+1 in-domain evidence)", "on": "the unlabelled training vectors", "tpr": tpr,
                "threshold": choose_threshold(s, tpr)},
               Path(path) / REJECTION)

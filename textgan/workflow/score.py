@@ -97,13 +97,17 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         # as the index's own gate decides (`search`): held-out sentences of another domain than the
         # index would place a threshold that keeps everything
         if idx is not None and no_gate_reason(idx) is None and \
-                (why := other_domain(scorer, val_scores, idx, enc.heldout, prototype_vectors(enc), tpr)):
+                (why := other_domain(scorer, val_scores, idx, enc.heldout, prototype_vectors(enc))):
             val_scores, source = scorer.in_domain_scores()
             source = f"{source}: the model's held-out sentences are not of this index's domain ({why})"
     elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
         val_scores, source = scorer.in_domain_scores()
     s = scorer(v)
     thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
+    if thr is not None and val_in is None and len(val_scores) < 1 / (1 - tpr):  # --val-in is warned above
+        warnings.warn(f"the threshold is fitted on {len(val_scores)} in-domain scores ({source}): keeping {tpr:.0%} "
+                      f"of them is their lowest one (give {math.ceil(1 / (1 - tpr))} or more, e.g. with --val-in)",
+                      stacklevel=2)
     if thr is None:  # every in_domain null would read as "nothing decided" only to a careful reader
         warnings.warn(f"no threshold: nothing in-domain to fit it on (the model keeps no held-out sentences and "
                       f"{'the scorer no held-out rows' if scorers else 'no index is given'}); --tpr is unused and "

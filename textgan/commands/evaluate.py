@@ -1,0 +1,124 @@
+"""`evaluate-similarity`: a model's kNN / leave-one-out figures on grouped data and its pair
+figures, beside its teacher's. See `textgan.commands`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from textgan.commands.common import grouped_data, warnings_as_lines
+from textgan.common.errors import InputError
+
+
+@click.command("evaluate-similarity")
+@click.argument("model")
+@click.argument("data", required=False)
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--group-col", default="group", show_default=True)
+@click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
+@click.option("--pairs", default=None,
+              help="Scored pairs file (sentence1, sentence2, score): Spearman; for 0/1 labels also AUROC, "
+                   "AP, best accuracy and F1 with their cosine thresholds. DATA may then be left out.")
+@click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
+@click.option("--positive-min", type=float, default=None,
+              help="With --pairs: pairs whose score is at least this are paraphrases (1), the rest not "
+                   "(0): for class labels such as NLI's 0/1/2 or -1/1, scored by AUROC, AP, accuracy, F1.")
+@click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
+@click.option("--teacher", default=None,
+              help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
+                   "or none (default: the model's teacher, else minilm when installed).")
+def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols, positive_min,
+                            json_out, teacher) -> None:
+    """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
+    the same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
+
+    \b
+    Example:
+      textgan evaluate-similarity runs/sim/model data/faq_en.csv --pairs data/faq_en_pairs.tsv --json eval.json
+      textgan evaluate-similarity runs/sim/model --pairs paws_test.tsv --pair-cols sentence1,sentence2,label
+    """
+    import json
+
+    import similarity
+    from textgan.common.artifacts import check_output_file, check_writable, save_json
+
+    from similarity.pairs import check_ranked, pair_metrics, pair_scores
+
+    if data is None and not pairs:
+        raise InputError("give grouped DATA, --pairs, or both")
+    if positive_min is not None and not pairs:
+        raise InputError("--positive-min marks the paraphrases of --pairs: give --pairs")
+    if data is None and reference:
+        raise InputError("--reference scores the sentences of DATA: give DATA", reference)
+    if json_out is not None:
+        check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
+    enc = similarity.load(model)
+    texts = None
+    if data is not None:
+        with warnings_as_lines():
+            # with a reference every sentence is a kNN query: a group of one needs no partner
+            (texts, groups), (ref_t, ref_g) = grouped_data(data, reference, text_col, group_col,
+                                                       keep_singles=reference is not None)
+    scored = None
+    if pairs:
+        cols = pair_cols.split(",")
+        if len(cols) != 3:
+            raise InputError("--pair-cols needs three names: A,B,SCORE")
+        a, b, labels = similarity.load_pairs(pairs, *cols)
+        with warnings_as_lines():
+            scored = a, b, pair_scores(labels, positive_min, cols[2], pairs)
+        check_ranked(scored[2], pairs)
+    teach = _evaluation_teacher(teacher, enc)
+    _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
+
+    def figures(encoder) -> dict:
+        out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
+        if scored is not None:
+            out.update(pair_metrics(encoder, *scored))
+        return out
+
+    result = figures(enc)
+    if result.get("spearman", 0) < 0:  # a model ranking pairs backwards is rarer than labels that run backwards
+        click.echo(f"warning: {pairs}: Spearman is negative ({result['spearman']:.3f}): do higher "
+                   f"{cols[2]!r} values mean less similar pairs?", err=True)
+    result["model_fingerprint"] = enc.fingerprint
+    if teach is not None:
+        result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
+                                 name=teach.name, fingerprint=teach.fingerprint)
+    if json_out:
+        save_json(result, json_out)
+    click.echo(json.dumps(result, indent=2))
+    if teach is not None:
+        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman", "pair_auroc",
+                            "pair_ap", "pair_accuracy", "pair_f1") if k in result]
+        rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
+        click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
+
+
+def _warn_language(enc, model: str, teach, texts: list[str]) -> None:
+    """A `warning:` line for the model or teacher whose model card reads none of the sentences'
+    CJK language (similarity.language)."""
+    from similarity.language import scoring_warning
+
+    shown = [(model, enc.info.get("source", model))] if enc.backbone == "sentence-transformers" else []
+    said = set()
+    for name, folder in shown + ([(teach.name, teach.path)] if teach is not None else []):
+        if Path(folder).resolve() not in said and (msg := scoring_warning(name, folder, texts)) is not None:
+            said.add(Path(folder).resolve())
+            click.echo(f"warning: {msg}", err=True)
+
+
+def _evaluation_teacher(name, enc):
+    """The teacher to score beside the model: --teacher, else the one it was trained with, else
+    minilm when installed; None for `none` or when no teacher is available."""
+    from similarity.model import minilm_path
+    from similarity.teacher import resolve_teacher
+
+    if name is None:
+        name = (enc.info.get("train_config") or {}).get("teacher") or "none"
+        if name == "none" or (name != "minilm" and not os.path.isdir(name)):
+            name = "minilm" if minilm_path() is not None else "none"
+        elif name == "minilm" and minilm_path() is None:
+            name = "none"
+    return resolve_teacher(name)
