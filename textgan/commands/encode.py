@@ -58,8 +58,8 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         if Path(out_file).is_file():
             check_output_file(out_file, [texts, model])
         if Path(out_file).suffix.lower() in DATA_SUFFIXES:  # read as a shard folder's name otherwise
-            raise InputError(f"--out names a {Path(out_file).suffix} file: encode writes a .npy file, or a shard folder "
-                             "(a name without such a suffix)", out_file)
+            raise InputError(f"--out names a {Path(out_file).suffix} file: encode writes a .npy file, or a shard "
+                             "folder (a name without such a suffix)", out_file)
         if out_file.endswith(".npy") or Path(out_file).is_file():
             raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
                              out_file)
