@@ -176,3 +176,17 @@ def test_a_model_card_beside_the_weights_is_not_tampering(faq, tmp_path):
     (model / "notes.py").write_text("print('hello')\n")  # code beside a trust_remote_code module is not a card
     with pytest.raises(InputError, match="notes.py has no recorded digest"):
         similarity.load(model)
+
+
+def test_an_interrupt_after_the_index_is_written_says_what_it_left(faq, tmp_path, monkeypatch):
+    import textgan.workflow.heldout as heldout
+    from textgan.workflow.core import index_corpus
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(heldout, "calibrate_index_gate", interrupted)
+    with pytest.warns(UserWarning, match="interrupted after the index was written: a new folder is removed"), \
+            pytest.raises(KeyboardInterrupt):
+        index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", progress=False)
+    assert not (tmp_path / "ix").exists()  # a new --out: nothing half-written

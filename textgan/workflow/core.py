@@ -165,7 +165,13 @@ def _with_gate(enc, index, out, model_path, options):
     from textgan.workflow.heldout import calibrate_index_gate
 
     if options.gate and no_gate_reason(index) is None:
-        calibrate_index_gate(enc, index, out, str(model_path))
+        try:
+            calibrate_index_gate(enc, index, out, str(model_path))
+        except KeyboardInterrupt:  # the new index is already in place: say what an interrupt now leaves
+            warnings.warn(f"{out}: interrupted after the index was written: a new folder is removed, but an index "
+                          "rebuilt over an older one stays, with no recorded gate (`search` fits one on first use; "
+                          "or run `index` again)", stacklevel=2)
+            raise
     return index
 
 
