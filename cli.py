@@ -104,10 +104,16 @@ def _main(argv: list[str] | None) -> None:
     from textgan.commands.common import warnings_as_lines
 
     _terminate_as_interrupt()
-
+    if sys.stdout is None or sys.stdout.closed:  # `textgan ... >&-`: click.echo would drop every result silently
+        click.echo("error: <stdout>: closed: the results could not be printed (redirect it to a file)", err=True)
+        sys.exit(2)
     try:
         with warnings_as_lines():  # every command: `warning: ...`, never a file path and source line
             cli.main(args=argv, prog_name="textgan", standalone_mode=False)
+    except SystemExit as exc:
+        if type(sys.stdout).__name__ == "_PacifyFlushWrapper":  # click met a closed pipe (`| head -1`)
+            sys.exit(128 + 13)  # as a process ended by SIGPIPE (click said 1, the status of an error)
+        raise exc
     except InputError as exc:
         _say_once(lambda: click.echo(f"error: {exc}", err=True))
         sys.exit(2)

@@ -396,7 +396,8 @@ def test_demo_report_marks_out_of_domain_queries(faq_index, tmp_path):
     from textgan.workflow.demo import _report
 
     g = {"in_domain": False, "method": "knn", "threshold": 0.8, "in_domain_score": 0.5}
-    r = {"data": "d", "n_sentences": 1, "n_groups": 1, "config": {"holdout": 0.25, "gan_kind": "anchored"},
+    r = {"data": "d", "n_sentences": 1, "n_held_out": 1, "n_groups": 1,
+         "config": {"holdout": 0.25, "gan_kind": "anchored"},
          "seconds": {"total": 1, "similarity": 1, "gan": 1}, "similarity": {"trained": {}, "untrained": {}},
          "index": {}, "generation": {}, "generated": {"n": 0, "novel_share": 0.0}}
     text = _report(r, [("What is the boiling point of mercury?", {"text": "Is there a live chat?", "group": "x",

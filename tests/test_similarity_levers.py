@@ -299,7 +299,7 @@ def test_demo_report_says_when_training_did_not_help():
 
     sims = {"trained": {"knn_top1": 0.758, "loo_top1": 0.439}, "untrained": {},
             "teacher": {"knn_top1": 0.833, "loo_top1": 0.606}}
-    r = {"data": "d", "n_sentences": 1, "n_groups": 1,
+    r = {"data": "d", "n_sentences": 1, "n_held_out": 1, "n_groups": 1,
          "config": {"holdout": 0.25, "gan_kind": "anchored", "sim_teacher": "minilm"},
          "seconds": {"total": 1, "similarity": 1, "gan": 1}, "similarity": sims,
          "index": {}, "generation": {}, "generated": {"n": 0, "novel_share": 0.0}}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import as_matrix, cosine_knn, flat_search, normalize_rows
+from textgan.common.vectors import as_matrix, check_k, cosine_knn, flat_search, normalize_rows
 
 _CHUNK = 1024  # max query rows per distance block; also capped at 32M entries (256 MB float64)
 
@@ -46,6 +46,7 @@ def knn(queries, base, k: int, exclude_self: bool = False, batch: int = 16_384):
     smallest distance including the zero self-distance is the k-th excluding it; only the
     ids among exact ties could then name the row itself.
     """
+    k = check_k(k, "k")  # 0 or -1 reached numpy as an IndexError, 2.5 as a TypeError
     kk = k + 1 if exclude_self else k
     if kk > len(base):
         raise InputError(f"need more than {kk - 1} vectors for k={k}, got {len(base)}")
@@ -224,8 +225,20 @@ def auroc(in_scores, out_scores) -> float:
     """Area under the ROC curve for in-domain (positive) vs out-of-domain scores."""
     from sklearn.metrics import roc_auc_score
 
-    a, b = np.asarray(in_scores, float), np.asarray(out_scores, float)
+    a, b = finite_scores(in_scores, "in-domain scores"), finite_scores(out_scores, "out-of-domain scores")
     return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
+
+
+def finite_scores(scores, what: str) -> np.ndarray:
+    """A non-empty 1-D array of finite scores (sklearn's own errors name neither side)."""
+    try:
+        s = np.asarray(scores, float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers") from None
+    if not len(s) or not np.isfinite(s).all():
+        raise InputError(f"{what} must be a non-empty list of finite numbers, got {len(s)} with "
+                         f"{int((~np.isfinite(s)).sum())} not finite")
+    return s
 
 
 # --- the demo's reading of a generation report ---------------------------------------------

@@ -27,7 +27,7 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
-from textgan.metrics import auroc  # noqa: F401 (API: textgan.ood.scoring.auroc)
+from textgan.metrics import auroc, finite_scores  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
 
@@ -397,4 +397,4 @@ def choose_threshold(val_scores, tpr: float = 0.95) -> float:
 def fpr_at_tpr(in_scores, out_scores, tpr: float = 0.95) -> float:
     """Share of out-of-domain scores >= the threshold that keeps `tpr` of the in-domain ones."""
     t = choose_threshold(in_scores, tpr)
-    return float(np.mean(np.asarray(out_scores, float) >= t))
+    return float(np.mean(finite_scores(out_scores, "out-of-domain scores") >= t))

@@ -24,8 +24,7 @@ from textgan.common.plots import plot_pca
 from textgan.metrics import table_verdict
 from textgan.ood.gate import gate_promise
 
-# generation_report's density/coverage radii are k=5 nearest neighbours among the held-out vectors
-MIN_HELDOUT = 6
+MIN_HELDOUT = 6  # generation_report's density/coverage radii: k=5 nearest held-out neighbours
 MIN_GAN_BATCH = 8
 
 
@@ -215,6 +214,7 @@ def _run(run: DemoRun):
              f"Sentence vectors: real vs {name} samples (PCA of real)")
     timings["total"] = time.perf_counter() - t0
     results = {"data": str(run.data), "n_sentences": len(run.texts), "n_groups": len(set(run.groups)),
+               "n_held_out": len(run.held),
                "similarity": sims, "index": index.meta, "generation": gen_metrics, "generated": summary,
                "seconds": timings, "config": dataclasses.asdict(run.config)}
     return results, search_rows, decoded
@@ -334,7 +334,7 @@ def _report(r: dict, search_rows, decoded) -> str:
     lines = [
         "# textgan demo report", "",
         f"Data: `{r['data']}`: {r['n_sentences']} sentences in {r['n_groups']} groups; "
-        f"{r['config']['holdout']:.0%} of each group held out for evaluation. "
+        f"{r['n_held_out']} of them ({r['n_held_out'] / r['n_sentences']:.0%}) held out for evaluation. "
         f"Total time {r['seconds']['total']:.0f} s (similarity {r['seconds']['similarity']:.0f} s, "
         f"GAN {r['seconds']['gan']:.0f} s).", "",
         "## 1. Sentence similarity (GRU encoder, AM-Softmax"
