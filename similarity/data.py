@@ -236,9 +236,12 @@ def check_eval_groups(eval_groups: list[str], train_groups: list[str], where) ->
 
 
 def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[str], where) -> tuple[list, list]:
-    """Held-out sentences that are also training sentences, dropped with a counted warning: they made
-    the held-out figure (epoch choice) read 1.0 and the saved held-out vectors, on which `index` and
-    `score` calibrate the gate "on sentences never trained on", partly trained ones."""
+    """Held-out sentences that repeat one another (each its own leave-one-out partner: loo_top1 1.0)
+    or training sentences (the epoch choice and the gate's calibration read trained ones), dropped
+    with counted warnings."""
+    eval_texts, eval_groups, n_dup = drop_duplicates(list(eval_texts), list(eval_groups))
+    if n_dup:
+        warnings.warn(f"{where}: dropped {n_dup} repeated held-out sentence(s)", stacklevel=4)
     seen = {t.strip() for t in train_texts}
     keep = [i for i, t in enumerate(eval_texts) if t.strip() not in seen]
     if len(keep) == len(eval_texts):
@@ -247,8 +250,7 @@ def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[s
         raise InputError(f"{len(eval_texts) - len(keep)} of its {len(eval_texts)} sentences are training sentences: "
                          "held-out data must be sentences the model does not train on", where)
     warnings.warn(f"{where}: dropped {len(eval_texts) - len(keep)} of {len(eval_texts)} held-out sentence(s) that are "
-                  "also training sentences (they would make the held-out figures and the gate's calibration "
-                  "read trained sentences)", stacklevel=4)
+                  "also training sentences", stacklevel=4)
     return [eval_texts[i] for i in keep], [eval_groups[i] for i in keep]
 
 

@@ -131,12 +131,18 @@ def pair_scores(labels: list[float], positive_min: float | None, col: str, path)
             raise InputError(f"no pair has {col!r} at least --positive-min {positive_min:g} (the values run "
                              f"{min(labels):g} to {max(labels):g})", path)
         return [float(k) for k in keep]
-    seen = sorted(set(labels))
-    if 2 <= len(seen) <= 5 and seen != [0.0, 1.0] and all(v == int(v) for v in seen):
+    if class_like(labels):
+        seen = sorted(set(labels))
         warnings.warn(f"{path}: column {col!r} holds only the values {', '.join(f'{v:g}' for v in seen)}: "
                       "if these are classes, not similarity scores, Spearman means nothing; pass "
                       "--positive-min X to score pairs labelled at least X as paraphrases", stacklevel=2)
     return labels
+
+
+def class_like(labels: list[float]) -> bool:
+    """A few integers other than 0/1 (NLI's 0/1/2, -1/1): classes, not similarity scores."""
+    seen = sorted(set(labels))
+    return 2 <= len(seen) <= 5 and seen != [0.0, 1.0] and all(v == int(v) for v in seen)
 
 
 def check_ranked(scores: list[float], path=None) -> None:
@@ -145,16 +151,21 @@ def check_ranked(scores: list[float], path=None) -> None:
         raise InputError("every pair has the same score: no ranking to measure", path)
 
 
-def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> dict:
-    """`spearman`, and for 0/1 labels `pair_auroc`, `pair_ap`, `pair_accuracy` (+ `_threshold`),
-    `pair_f1` (+ `_threshold`): cosine thresholds chosen on these pairs."""
+def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256,
+                 positives: list[float] | None = None) -> dict:
+    """`spearman` against `scores` (left out when `positives` are given and the scores are classes),
+    and for 0/1 labels, or 0/1 `positives` (`pair_scores` with --positive-min), `pair_auroc`,
+    `pair_ap`, `pair_accuracy` (+ `_threshold`), `pair_f1` (+ `_threshold`): cosine thresholds
+    chosen on these pairs."""
     from similarity.evaluate import spearman
 
     check_ranked(scores)
-    out = {"spearman": spearman(model, a, b, scores, batch_size)}
-    if is_binary(scores):
+    graded = positives is None or not class_like(scores)  # Spearman against NLI's 0/1/2 means nothing
+    out = {"spearman": spearman(model, a, b, scores, batch_size)} if graded else {}
+    binary = scores if positives is None else positives
+    if is_binary(binary):
         ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
-        out.update(binary_figures((ea * eb).sum(1), np.asarray(scores) == 1.0))
+        out.update(binary_figures((ea * eb).sum(1), np.asarray(binary) == 1.0))
     return out
 
 

@@ -66,16 +66,18 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
         a, b, labels = similarity.load_pairs(pairs, *cols)
-        with warnings_as_lines():
-            scored = a, b, pair_scores(labels, positive_min, cols[2], pairs)
-        check_ranked(scored[2], pairs)
+        with warnings_as_lines():  # Spearman stays against the labels; --positive-min makes the 0/1 figures
+            binary = pair_scores(labels, positive_min, cols[2], pairs)
+            _warn_trained_on(enc, a + b, pairs)
+        check_ranked(labels, pairs)
+        scored = a, b, labels, binary if positive_min is not None else None
     teach = _evaluation_teacher(teacher, enc)
     _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
 
     def figures(encoder) -> dict:
         out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
         if scored is not None:
-            out.update(pair_metrics(encoder, *scored))
+            out.update(pair_metrics(encoder, *scored[:3], positives=scored[3]))
         return out
 
     result = figures(enc)
@@ -94,6 +96,17 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
                             "pair_ap", "pair_accuracy", "pair_f1") if k in result]
         rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
         click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
+
+
+def _warn_trained_on(enc, sentences: list[str], where) -> None:
+    """Pairs built from training sentences overstate the model, as DATA does (`similarity.evaluate`)."""
+    import warnings
+
+    from similarity.seen import SEEN_WARN, trained_share
+
+    if (seen := trained_share(enc, sentences)) is not None and seen > SEEN_WARN:
+        warnings.warn(f"{where}: {seen:.0%} of the pairs' sentences are sentences the model trained on: their figures "
+                      "overstate what it does on new sentences", stacklevel=2)
 
 
 def _warn_language(enc, model: str, teach, texts: list[str]) -> None:

@@ -30,7 +30,7 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
 
     An anchored generator learns how groups spread around their prototypes on the groups
     with at least --max-shots sentences; each smaller group gets --per-group samples around
-    its own prototype (margin-head class weight when the model has one, else its mean).
+    its own prototype (the normalised mean of its vectors, as the generator's prototypes are).
 
     \b
     Example:

@@ -45,8 +45,8 @@ def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_d
 @click.option("--labels", type=click.Path(), default=None,
               help="mahalanobis: one group per index row (.txt lines or JSON list; default: the index's groups).")
 @click.option("--val-in", type=click.Path(), default=None,
-              help="In-domain validation sentences: threshold + combined calibration (default: held-out "
-                   "corpus rows).")
+              help="In-domain validation sentences: threshold + combined calibration (default: the held-out "
+                   "sentences MODEL keeps from its training run, else corpus rows the scorer did not fit on).")
 @click.option("--tpr", type=float, default=0.95, show_default=True, help="Target true-positive rate, in (0, 1).")
 @click.option("--k", type=int, default=1, show_default=True, help="kNN: mean of the top-k cosines.")
 @click.option("--text-col", default=None, help="Text column of a data file.")
@@ -57,9 +57,11 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
 
     \b
     Methods (textgan.ood.scoring.METHODS): knn, mahalanobis (needs the corpus' groups), flow
-    (--gan FLOW), outlier (--gan CLASSIFIER), critic, energy, combined (--combine).
-    The threshold keeps --tpr of the --val-in sentences, else of corpus rows the scorer did
-    not fit on; it is printed with the TPR it gives on them.
+    (--gan FLOW), outlier (--gan CLASSIFIER, or the index's own), critic, energy, energy-head
+    (MODEL's margin head), combined (--combine). The threshold keeps --tpr of the --val-in
+    sentences, else of the held-out sentences MODEL keeps from its training run (never
+    trained on; with --index, unless they are of another domain than the index), else of
+    corpus rows the scorer did not fit on; it is printed with the TPR it gives on them.
 
     \b
     Example:

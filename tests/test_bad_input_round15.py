@@ -1,0 +1,57 @@
+"""Results of the fifteenth sweep, read as a new user reads them: repeated sentences that were their
+own leave-one-out partners, pairs of training sentences, a --positive-min that changed what
+"spearman" measured, and a score --help that described an older threshold."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import FAQ, ROOT
+
+
+def test_repeated_sentences_are_dropped_before_leave_one_out(faq):
+    """The same file twice read loo_top1 1.0: every sentence found its own copy."""
+    import similarity
+
+    model, texts, groups, _ = faq
+    once = similarity.evaluate(similarity.load(model), texts[::4], groups[::4])
+    with pytest.warns(UserWarning, match=f"dropped {len(texts[::4])} repeated sentence"):
+        twice = similarity.evaluate(similarity.load(model), texts[::4] * 2, groups[::4] * 2)
+    assert twice["loo_top1"] == once["loo_top1"] < 1.0 and twice["n"] == once["n"]
+
+
+def test_repeated_held_out_sentences_are_dropped_and_counted():
+    from similarity.data import drop_seen
+
+    with pytest.warns(UserWarning, match="dropped 2 repeated held-out sentence"):
+        t, g = drop_seen(["a b", "c d", "a b", "c d"], ["x", "y", "x", "y"], ["e f"], "ev.csv")
+    assert (t, g) == (["a b", "c d"], ["x", "y"])
+
+
+def test_pairs_of_training_sentences_are_warned(faq, tmp_path, cli_main):
+    _, texts, _, _ = faq
+    rows = [f"{a}\t{b}\t{i % 2}" for i, (a, b) in enumerate(zip(texts[:60:2], texts[1:60:2]))]
+    (tmp_path / "p.tsv").write_text("sentence1\tsentence2\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, _, err = cli_main("evaluate-similarity", faq[0], "--pairs", tmp_path / "p.tsv", "--pair-cols",
+                            "sentence1,sentence2,label", "--teacher", "none")
+    assert code == 0 and "of the pairs' sentences are sentences the model trained on" in err, err
+
+
+def test_positive_min_keeps_spearman_against_the_scores(faq, cli_main):
+    pairs = ROOT / "data" / "faq_en_pairs.tsv"  # graded 0-5 scores
+    code, out, err = cli_main("evaluate-similarity", faq[0], "--pairs", pairs, "--teacher", "none")
+    assert code == 0, err
+    plain = json.loads(out[:out.rindex("}") + 1])
+    code, out, err = cli_main("evaluate-similarity", faq[0], "--pairs", pairs, "--teacher", "none",
+                              "--positive-min", "4")
+    assert code == 0, err
+    split = json.loads(out[:out.rindex("}") + 1])
+    assert split["spearman"] == plain["spearman"] and "pair_auroc" in split and "pair_auroc" not in plain
+
+
+def test_score_help_names_the_threshold_it_fits_and_every_method(cli_main):
+    code, out, _ = cli_main("score", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "energy-head" in text and "held-out sentences MODEL keeps from its training run" in text
