@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from helpers import FAQ, ROOT
+from helpers import ROOT
 
 
 def test_repeated_sentences_are_dropped_before_leave_one_out(faq):
