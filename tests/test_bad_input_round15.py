@@ -54,3 +54,25 @@ def test_score_help_names_the_threshold_it_fits_and_every_method(cli_main):
     code, out, _ = cli_main("score", "--help")
     text = " ".join(out.split())
     assert code == 0 and "energy-head" in text and "held-out sentences MODEL keeps from its training run" in text
+
+
+def test_eval_data_of_one_sentence_per_seen_group_trains(tmp_path, cli_main):
+    """Its held-out figure is kNN against the training sentences: the file was refused ("no group
+    has two or more sentences") although no leave-one-out was needed."""
+    import csv
+
+    import similarity
+
+    texts, groups = similarity.load_groups(ROOT / "data" / "faq_en.csv")
+    first = {}
+    for t, g in zip(texts, groups):
+        first.setdefault(g, t)
+    with open(tmp_path / "ev.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "group"), *((t, g) for g, t in first.items())])
+    with open(tmp_path / "tr.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "group"), *((t, g) for t, g in zip(texts, groups) if first[g] != t)])
+    code, _, err = cli_main("train-similarity", tmp_path / "tr.csv", "--eval-data", tmp_path / "ev.csv",
+                            "--teacher", "none", "--epochs", "1", "--out", tmp_path / "o", "--no-progress")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert saved["n_eval"] == len(first) == 66

@@ -185,7 +185,9 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
                          f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
                          f"got {other_cols!r}", other)
     try:
-        return first, read(other, cols)
+        # held-out or reference sentences need no partner: kNN against the training (reference)
+        # sentences scores a group of one (check_eval_groups refuses what only leave-one-out could score)
+        return first, read(other, cols, **({} if pair_cols is not None else {"keep_singles": True}))
     except InputError as exc:
         if cols_option and exc.problem.startswith("missing column"):  # the reader's hint names DATA's options
             raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
