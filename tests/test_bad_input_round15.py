@@ -76,3 +76,22 @@ def test_eval_data_of_one_sentence_per_seen_group_trains(tmp_path, cli_main):
     assert code == 0, err
     saved = json.loads((tmp_path / "o" / "config.json").read_text())
     assert saved["n_eval"] == len(first) == 66
+
+
+def test_round_16_options_that_would_mislead(tmp_path, cli_main, monkeypatch):
+    """--combine of parts that read no index with --index; an upper-case .NPY or a .gz name made a
+    shard folder; --resume into a folder with no run trained from 0 without a word."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.txt").write_text("hello there\n")
+    code, _, err = cli_main("score", "model", "q.txt", "--index", "index", "--combine", "energy-head,critic",
+                            "--gan", "g")
+    assert code == 2 and "--index: gives the corpus" in err, err
+    code, _, err = cli_main("encode", "model", "q.txt", "--out", "v.gz")
+    assert code == 2 and "--out names a .gz file" in err, err
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x / np.linalg.norm(x, axis=1, keepdims=True))
+    code, _, err = cli_main("train-gan", "v.npy", "--steps", "2", "--batch-size", "16", "--out", "typo", "--resume",
+                            "--no-progress")
+    assert code == 0 and "--resume found no run here (a typo in --out?)" in err, err

@@ -12,7 +12,8 @@ from textgan.commands.common import progress_option
 from textgan.common.errors import InputError
 
 # names of files that are not a .npy: encode would take them for a shard folder's name
-DATA_SUFFIXES = (".npz", ".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pt", ".pkl", ".safetensors")
+DATA_SUFFIXES = (".npz", ".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pt", ".pkl", ".safetensors", ".gz",
+                 ".zip", ".tar", ".h5", ".hdf5", ".bin", ".fvecs", ".arrow")
 
 
 @click.command("encode")
@@ -51,7 +52,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         raise InputError(f"--batch-size must be an integer >= 1, got {batch_size}")
     text_col_unused(text_col, texts)
     check_named(out_file, "a .npy file or a folder path")  # before the suffix picks a .npy or a shard folder
-    if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.endswith(".npy"):
+    if shard_size is not None or workers != 1 or shard_spec is not None or not out_file.lower().endswith(".npy"):
         from textgan.common.paths import check_inputs_outside
         from textgan.workflow.encode import DEFAULT_SHARD_SIZE, encode_shards, parse_shard
 
@@ -60,7 +61,7 @@ def encode_cmd(model, texts, text_col, group_col, out_file, batch_size, shard_si
         if Path(out_file).suffix.lower() in DATA_SUFFIXES:  # read as a shard folder's name otherwise
             raise InputError(f"--out names a {Path(out_file).suffix} file: encode writes a .npy file, or a shard "
                              "folder (a name without such a suffix)", out_file)
-        if out_file.endswith(".npy") or Path(out_file).is_file():
+        if out_file.lower().endswith(".npy") or Path(out_file).is_file():
             raise InputError("--out must be a folder for a sharded encode (--shard-size, --workers, --shard)",
                              out_file)
         # the folder itself, not manifest.json below it: a finished folder has one, and a rerun repairs it

@@ -23,7 +23,8 @@ from textgan.common.errors import InputError
 @click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True)
 @click.option("--positive-min", type=float, default=None,
               help="With --pairs: pairs whose score is at least this are paraphrases (1), the rest not "
-                   "(0): for class labels such as NLI's 0/1/2 or -1/1, scored by AUROC, AP, accuracy, F1.")
+                   "(0), scored by AUROC, AP, accuracy, F1: for graded scores or classes where higher means "
+                   "more similar (-1/1; NLI's 0 = entailment runs the other way: relabel it first).")
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
 @click.option("--teacher", default=None,
               help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
@@ -84,6 +85,9 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     if result.get("spearman", 0) < 0:  # a model ranking pairs backwards is rarer than labels that run backwards
         click.echo(f"warning: {pairs}: Spearman is negative ({result['spearman']:.3f}): do higher "
                    f"{cols[2]!r} values mean less similar pairs?", err=True)
+    if result.get("pair_auroc", 1) < 0.5:  # the model ranks the marked paraphrases below the others
+        click.echo(f"warning: {pairs}: pair AUROC is below 0.5 ({result['pair_auroc']:.3f}): are the pairs marked "
+                   "as paraphrases the less similar ones (labels running the other way)?", err=True)
     result["model_fingerprint"] = enc.fingerprint
     if teach is not None:
         result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),

@@ -21,7 +21,8 @@ def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_d
                          f"{'with this --combine ' if parts else ''}does not use", "--labels")
     if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
         raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
-    reads_index = method in ("knn", "mahalanobis", "combined") or (method == "outlier" and not gan_dirs)
+    index_parts = {"knn", "mahalanobis"} | (set() if gan_dirs else {"outlier"})  # outlier: the index's own
+    reads_index = method in index_parts or (method == "combined" and (parts is None or bool(parts & index_parts)))
     if index_dir is not None and not reads_index:  # the scores and threshold came out the same without it
         raise InputError(f"gives the corpus that knn, mahalanobis, combined (and outlier without --gan: the index's "
                          f"own classifier) read, which --method {method}{' with --gan' if gan_dirs else ''} does "

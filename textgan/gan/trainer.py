@@ -222,6 +222,9 @@ def _start(step: Step, folder: RunFolder, ident: dict, resume: bool, steps: int)
                              f"({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}): choose a new --out",
                              folder.out)
         warnings.warn(f"{folder.out}: no checkpoint yet, training from step 0", stacklevel=3)
+    elif folder.main and resume:  # a new or empty folder: a typo in --out would lose the run silently
+        warnings.warn(f"{folder.out}: --resume found no run here (a typo in --out?): training from step 0",
+                      stacklevel=3)
     folder.restart(start)
     return start
 
