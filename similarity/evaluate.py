@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from similarity.seen import SEEN_WARN, trained_share
+from similarity.seen import mostly_trained
 from textgan.common.errors import InputError
 from textgan.common.texts import as_labels, as_sentences, is_blank
 
@@ -152,7 +152,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
                           stacklevel=2)
     model = _model(model)
     warn_unknown_tokens(model, texts)
-    if (seen := trained_share(model, texts)) is not None and seen > SEEN_WARN:
+    if (seen := mostly_trained(model, texts)) is not None:
         warnings.warn(f"{seen:.0%} of the data are sentences the model trained on: its figures on them overstate "
                       "what it does on new sentences; evaluate on held-out data", stacklevel=2)
     emb = model.encode(texts, batch_size=batch_size)

@@ -14,11 +14,16 @@ import numpy as np
 SEEN_WARN = 0.5  # share of evaluated sentences the model trained on above which figures mislead
 
 
+def _keys(texts) -> np.ndarray:
+    """One int64 key per text (stripped), in order."""
+    return np.asarray([int.from_bytes(hashlib.blake2b(str(t).strip().encode("utf-8", "surrogatepass"),
+                                                      digest_size=8).digest(), "little", signed=True)
+                       for t in texts], dtype=np.int64)
+
+
 def sentence_keys(texts) -> np.ndarray:
     """Sorted unique int64 keys of `texts` (stripped)."""
-    keys = [int.from_bytes(hashlib.blake2b(str(t).strip().encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                           "little", signed=True) for t in texts]
-    return np.unique(np.asarray(keys, dtype=np.int64))
+    return np.unique(_keys(texts))
 
 
 def trained_share(model, texts) -> float | None:
@@ -26,4 +31,10 @@ def trained_share(model, texts) -> float | None:
     keys = getattr(model, "trained", None)
     if keys is None or not len(texts):
         return None
-    return float(np.isin(np.asarray([sentence_keys([t])[0] for t in texts]), keys).mean())
+    return float(np.isin(_keys(texts), keys).mean())
+
+
+def mostly_trained(model, texts) -> float | None:
+    """`trained_share` when above SEEN_WARN (each caller words its own warning), else None."""
+    share = trained_share(model, texts)
+    return share if share is not None and share > SEEN_WARN else None

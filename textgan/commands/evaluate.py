@@ -106,9 +106,9 @@ def _warn_trained_on(enc, sentences: list[str], where) -> None:
     """Pairs built from training sentences overstate the model, as DATA does (`similarity.evaluate`)."""
     import warnings
 
-    from similarity.seen import SEEN_WARN, trained_share
+    from similarity.seen import mostly_trained
 
-    if (seen := trained_share(enc, sentences)) is not None and seen > SEEN_WARN:
+    if (seen := mostly_trained(enc, sentences)) is not None:
         warnings.warn(f"{where}: {seen:.0%} of the pairs' sentences are sentences the model trained on: their figures "
                       "overstate what it does on new sentences", stacklevel=2)
 

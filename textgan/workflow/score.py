@@ -120,9 +120,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
 def _warn_trained_on(enc, val_in, tpr: float, where) -> None:
     """Validation sentences the encoder trained on sit closer to their groups than new ones: a
     threshold fitted on them keeps fewer than `tpr` of new in-domain queries (87.5-93% for 95%)."""
-    from similarity.seen import SEEN_WARN, trained_share
+    from similarity.seen import mostly_trained
 
-    if (seen := trained_share(enc, list(val_in))) is not None and seen > SEEN_WARN:
+    if (seen := mostly_trained(enc, list(val_in))) is not None:
         warnings.warn(f"{where or '--val-in'}: {seen:.0%} are sentences the model trained on: the threshold will keep "
                       f"fewer than {tpr:.0%} of new in-domain sentences (give held-out ones, or omit --val-in to use "
                       "the model's held-out split)", stacklevel=3)
