@@ -169,14 +169,14 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
     if pair_cols is not None:
         from similarity.pairs import load_pair_groups
 
-        def read(path, cols, min_groups=1):
+        def read(path, cols, min_groups=1, keep_singles=False):  # pair groups always hold two sentences
             return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
         own = [c.strip() for c in pair_cols.split(",")]
     else:
         def read(path, cols, min_groups=1, keep_singles=False):
             return similarity.load_groups(path, *cols, min_groups=min_groups, keep_singles=keep_singles)
         own = [text_col, group_col]
-    first = read(data, own, min_groups=2, **({"keep_singles": True} if keep_singles else {}))
+    first = read(data, own, min_groups=2, keep_singles=keep_singles)
     if not other:
         return first, (None, None)
     cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
@@ -187,7 +187,7 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
     try:
         # held-out or reference sentences need no partner: kNN against the training (reference)
         # sentences scores a group of one (check_eval_groups refuses what only leave-one-out could score)
-        return first, read(other, cols, **({} if pair_cols is not None else {"keep_singles": True}))
+        return first, read(other, cols, keep_singles=True)
     except InputError as exc:
         if cols_option and exc.problem.startswith("missing column"):  # the reader's hint names DATA's options
             raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
