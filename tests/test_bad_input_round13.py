@@ -190,3 +190,20 @@ def test_an_interrupt_after_the_index_is_written_says_what_it_left(faq, tmp_path
             pytest.raises(KeyboardInterrupt):
         index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", progress=False)
     assert not (tmp_path / "ix").exists()  # a new --out: nothing half-written
+
+
+def test_the_gan_fields_named_as_flags_are_train_gan_s_flags():
+    """`flag()` names a field by its train-gan flag only when the command has one (else `--set`):
+    a flag added to or removed from train-gan without CLI_FLAGS would name an option that is not there."""
+    import cli
+    from textgan.gan.config import CLI_FLAGS
+
+    params = cli.cli.commands["train-gan"].params
+    flags = {o[2:].replace("-", "_") for p in params for o in p.opts if o.startswith("--")}
+    assert CLI_FLAGS <= flags, sorted(CLI_FLAGS - flags)
+    import dataclasses
+
+    from textgan.gan.registry import KINDS
+
+    fields = {f.name for k in KINDS.values() for f in dataclasses.fields(k.config)}
+    assert fields & flags <= CLI_FLAGS, sorted((fields & flags) - CLI_FLAGS)  # a flag's field named by its flag
