@@ -33,6 +33,34 @@ ANCHORS = {
     "ring8": [("PacGAN2 (published)", 7.9, 95.6, 0.07)],
 }
 PRESET_KEY = "preset"
+TEMPS_KEY = "ebm-langevin (T chosen on held-out points)"
+
+
+def chamfer(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean distance from each point of x to its nearest in y, plus the same from y to x.
+
+    A local two-sample criterion: it rises when samples spread off the data (the sample-to-real
+    term) or leave data uncovered (real-to-sample). Energy distance, tried first, is dominated by
+    the global layout and preferred the broadest chains (4 x T) on grid-25.
+    """
+    d = torch.cdist(x, y)
+    return float(d.min(1).values.mean() + d.min(0).values.mean())
+
+
+def temperature_rows(model, dataset: str, scales: list[float], seed: int) -> dict:
+    """A row per sampling temperature (a multiple c of the training T), and the row of the c whose
+    samples are nearest (chamfer) to 2,500 real points held out for this, drawn apart from those
+    that train and from the mode centres that score: the choice never sees the metric."""
+    held_out = toy_data(dataset, 2500, seed=50_000 + seed)
+    rows, dist = {}, {}
+    for c in scales:
+        t = c * model.config.temperature
+        dist[c] = chamfer(model.sample(2500, seed=30_000 + seed, temperature=t), held_out)
+        x = model.sample(2500, seed=10_000 + seed, temperature=t)
+        rows[f"ebm-langevin (sampled at {c:g} x T)"] = {"scale": c, "samples": x.tolist(), **mode_metrics(x, dataset)}
+    best = min(dist, key=dist.get)
+    rows[TEMPS_KEY] = {**rows[f"ebm-langevin (sampled at {best:g} x T)"], "chamfer": dist}
+    return rows
 
 
 def sweep_config(objective: str, steps: int, batch_size: int) -> GANConfig:
@@ -44,7 +72,7 @@ def sweep_config(objective: str, steps: int, batch_size: int) -> GANConfig:
 
 
 def run_one(job: tuple) -> dict:
-    dataset, key, cfg_dict, seed = job
+    dataset, key, cfg_dict, seed, temps = job
     torch.set_num_threads(1)
     data = toy_data(dataset, 100_000, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,9 +89,11 @@ def run_one(job: tuple) -> dict:
             return {"dataset": dataset, "key": key, "seed": seed, "error": str(exc)[:200],
                     "seconds": time.process_time() - t0, "modes": 0, "hq": 0.0, "rkl": math.log(25)}
         seconds = time.process_time() - t0  # CPU seconds: the machine is shared
-        x = load(Path(tmp) / "run").sample(2500, seed=10_000 + seed)
+        model = load(Path(tmp) / "run")
+        x = model.sample(2500, seed=10_000 + seed)
+        extra = temperature_rows(model, dataset, temps, seed) if key == "ebm-langevin" and temps else {}
     return {"dataset": dataset, "key": key, "seed": seed, "seconds": seconds, "samples": x.tolist(),
-            **mode_metrics(x, dataset)}
+            **mode_metrics(x, dataset), "extra": extra}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -73,6 +103,8 @@ def summarise(runs: list[dict]) -> dict:
         out[m] = statistics.fmean(vals)
         out[m + "_std"] = statistics.pstdev(vals)
     out["seeds"] = len(runs)
+    if runs and "scale" in runs[0]:
+        out["scales"] = [r["scale"] for r in runs]  # sampling temperatures chosen, x training T
     out["errors"] = [r["error"] for r in runs if "error" in r]
     return out
 
@@ -124,6 +156,10 @@ def main() -> None:
     ap.add_argument("--energy", default="meg,ebm-langevin,ogan",
                     help="energy/encoder models run beside the objectives (MEG, Langevin EBM, O-GAN)")
     ap.add_argument("--energy-steps", type=int, default=1500, help="training steps per energy/encoder model")
+    ap.add_argument("--energy-temps", default="0.5,0.25,0.0625",
+                    help="sampling temperatures of the Langevin EBM, as multiples of its training T (1 is "
+                    "always tried): a row each, and a row for the one whose samples are nearest to held-out "
+                    "real points ('' for none)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` as a package
     from bench import stats as _stats
@@ -137,6 +173,12 @@ def main() -> None:
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
     sweep_batch = args.sweep_batch or preset.batch_size
     packs = [int(m) for m in args.packs.split(",") if m]
+    temps = [float(c) for c in args.energy_temps.split(",") if c]
+    temps = sorted({1.0, *temps}, reverse=True) if temps else []
+    if any(not (math.isfinite(c) and c > 0) for c in temps):
+        print(f"error: --energy-temps {args.energy_temps}: every multiple must be a finite number > 0",
+              file=sys.stderr)
+        raise SystemExit(2)
     for m in packs:
         if m < 1 or preset.batch_size % m:
             print(f"error: --packs {m} must be >= 1 and divide the preset batch size {preset.batch_size}",
@@ -144,21 +186,25 @@ def main() -> None:
             raise SystemExit(2)
     jobs = []  # the long preset runs first so the pool ends evenly
     for ds in datasets:
-        jobs += [(ds, f"{PRESET_KEY}+pack{m}", dataclasses.replace(preset, steps=steps[ds], pack=m).to_dict(), s)
+        jobs += [(ds, f"{PRESET_KEY}+pack{m}", dataclasses.replace(preset, steps=steps[ds], pack=m).to_dict(), s, [])
                  for m in packs for s in range(args.seeds)]
     for ds in datasets if not args.no_preset else []:
         cfg = dataclasses.replace(preset, steps=steps[ds]).to_dict()
-        jobs += [(ds, PRESET_KEY, cfg, s) for s in range(args.seeds)]
+        jobs += [(ds, PRESET_KEY, cfg, s, []) for s in range(args.seeds)]
     for ds in datasets:
-        jobs += [(ds, o, sweep_config(o, args.sweep_steps, sweep_batch).to_dict(), s) for o in objectives
+        jobs += [(ds, o, sweep_config(o, args.sweep_steps, sweep_batch).to_dict(), s, []) for o in objectives
                  for s in range(args.seeds)]
     for ds in datasets:
-        jobs += [(ds, e, {"steps": args.energy_steps}, s) for e in energy for s in range(args.seeds)]
+        jobs += [(ds, e, {"steps": args.energy_steps}, s, temps) for e in energy for s in range(args.seeds)]
     t0 = time.time()
     runs = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for i, r in enumerate(pool.map(run_one, jobs)):
             runs.append(r)
+            for k, m in r.pop("extra", {}).items():
+                runs.append({"dataset": r["dataset"], "key": k, "seed": r["seed"], "seconds": r["seconds"], **m})
+                print(f"    {k}: {m['modes']} modes {m['hq']:.1f}% HQ rKL {m['rkl']:.3f}"
+                      + (f" (chose {m['scale']:g} x T)" if k == TEMPS_KEY else ""), file=sys.stderr, flush=True)
             print(f"[{i + 1}/{len(jobs)} {time.time() - t0:.0f}s] {r['dataset']} {r['key']} seed {r['seed']}: "
                   f"{r['modes']} modes {r['hq']:.1f}% HQ rKL {r['rkl']:.3f} ({r['seconds']:.0f} cpu-s)"
                   + (f" ERROR {r['error']}" if "error" in r else ""), file=sys.stderr, flush=True)
@@ -168,13 +214,15 @@ def main() -> None:
     png_dir.mkdir(parents=True, exist_ok=True)
     for ds in datasets:
         keys = ([] if args.no_preset else [PRESET_KEY]) + [f"{PRESET_KEY}+pack{m}" for m in packs] + objectives + energy
+        if temps and "ebm-langevin" in energy:
+            keys += [f"ebm-langevin (sampled at {c:g} x T)" for c in temps if c != 1] + [TEMPS_KEY]
         results[ds] = {k: summarise([r for r in runs if r["dataset"] == ds and r["key"] == k]) for k in keys}
         samples = {k: next(r["samples"] for r in runs if r["dataset"] == ds and r["key"] == k and "samples" in r)
                    for k in keys if any("samples" in r for r in runs if r["dataset"] == ds and r["key"] == k)}
         plot(ds, {k: results[ds][k] for k in samples}, samples, png_dir / f"toy_{ds}.png")
     results["settings"] = {"preset": preset.to_dict(), "preset_steps": steps, "sweep_steps": args.sweep_steps,
                            "sweep_batch": sweep_batch, "seeds": args.seeds,
-                           "energy_steps": args.energy_steps,
+                           "energy_steps": args.energy_steps, "energy_temps": temps,
                            "samples": 2500, "seconds": "CPU seconds per run (1 thread)",
                            "hq": "percent", "wall_s_total": round(time.time() - t0, 1)}
     args.json.parent.mkdir(parents=True, exist_ok=True)

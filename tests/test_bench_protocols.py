@@ -115,3 +115,15 @@ def test_pair_bench_accuracy_uses_the_training_threshold():
     out, correct = figures(cos_train, y_train, cos_test, y_test, binary=True)
     assert out["threshold"] == 0.8 and correct.tolist() == [1, 0, 0, 1] and out["accuracy"] == 0.5
     assert out["accuracy_best_on_test"] == 0.75 and out["auroc"] == 0.75
+
+
+def test_chamfer_is_the_symmetric_mean_nearest_distance():
+    import torch
+
+    from bench.toy import chamfer
+
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    assert chamfer(x, x) == 0.0
+    y = torch.tensor([[0.0, 0.5]])  # x -> y: 0.5 and sqrt(1.25); y -> x: 0.5
+    assert chamfer(x, y) == pytest.approx((0.5 + 1.25**0.5) / 2 + 0.5)
+    assert chamfer(x, y) == pytest.approx(chamfer(y, x))

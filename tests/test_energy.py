@@ -1,9 +1,11 @@
 """MEG + MALA (textgan.gan.energy) and the Langevin EBM (textgan.gan.langevin)."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from textgan.common.errors import InputError
 from textgan.gan import PRESETS, carry_over, load, train_gan
 from textgan.gan.energy import MEGConfig, jsd_mi, mala
 from textgan.gan.langevin import EBMConfig, langevin
@@ -89,6 +91,16 @@ def test_ebm_learns_low_energy_on_data_and_samples_there(tmp_path):
     assert torch.equal(x, load(out).sample(500, seed=3))  # round trip, seeded
     assert m.kind == "ebm-langevin" and torch.equal(m.score(FAR), -m.energy(FAR))
     assert (out / "losses.png").stat().st_size > 1000
+    # sampling temperature: a colder chain sits tighter on the energy's minimum; the config's
+    # sample_temperature is what sample() uses unless a temperature is passed
+    cold, hot = m.sample(500, seed=3, temperature=1e-5), m.sample(500, seed=3, temperature=0.05)
+    assert cold.var(0).sum() < 0.8 * hot.var(0).sum()
+    m.config = dataclasses.replace(m.config, sample_temperature=0.05)
+    assert torch.equal(m.sample(50, seed=1), m.sample(50, seed=1, temperature=0.05))
+    with pytest.raises(InputError, match="temperature must be a finite number > 0"):
+        m.sample(5, seed=1, temperature=float("nan"))
+    with pytest.raises(InputError, match="--set sample_temperature must be > 0"):
+        EBMConfig(sample_temperature=0.0).validate()
 
 
 def test_meg_energy_and_generator(tmp_path):

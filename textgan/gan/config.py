@@ -27,7 +27,7 @@ from textgan.gan.penalties import DEFAULT_WEIGHTS
 # fields that must be >= 1 / > 0 when a config has them (CLI flag = field with "-" for "_")
 AT_LEAST_ONE = ("steps", "batch_size", "n_critic", "noise_dim", "width", "depth", "log_every",
                 "checkpoint_every", "pack", "embed_dim", "n_langevin", "buffer_size", "code_dim")
-POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size")
+POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size", "sample_temperature")
 NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_weight", "mala_steps",
                 "sample_steps", "critic_fourier", "critic_fourier_scale")
 

@@ -69,6 +69,8 @@ class EBMConfig(NetConfig):
     alpha: L2 energy regulariser weight; width, depth, arch, spectral_norm: energy net.
     head: "linear" or "sphere" (project samples onto the unit sphere in data space).
     sample_steps: Langevin steps at sampling time, from the saved buffer.
+    sample_temperature: T of the sampling chains (None: `temperature`). A lower T concentrates
+        samples at the energy's minima, the EBM's analogue of a GAN's truncation trick.
     """
 
     lr_d: float = 1e-4
@@ -80,6 +82,7 @@ class EBMConfig(NetConfig):
     reinit_prob: float = 0.05
     alpha: float = 1.0
     sample_steps: int = 60
+    sample_temperature: float | None = None
 
     def validate(self) -> None:
         if not 0 <= self.reinit_prob <= 1:
@@ -190,9 +193,10 @@ class SavedEBM(SavedModel):
         return -self.energy(vectors)
 
     def sample(self, n: int, seed: int | None = None, group: str | None = None, steps: int | None = None,
-               init: str = "buffer") -> Tensor:
+               init: str = "buffer", temperature: float | None = None) -> Tensor:
         """Args: n: samples; seed: private RNG (None: fresh); steps: Langevin steps (None: config's
-        sample_steps); init: "buffer" (saved negatives, as in the paper) or "noise"."""
+        sample_steps); init: "buffer" (saved negatives, as in the paper) or "noise";
+        temperature: of the chains (None: config's sample_temperature, else its temperature)."""
         self._check_group(group)
         if init not in ("buffer", "noise"):
             raise InputError(f"unknown init {init!r}; valid: buffer, noise")
@@ -205,7 +209,10 @@ class SavedEBM(SavedModel):
             start = project(start) if project is not None else start
         self.model.requires_grad_(False)
         k = self.config.sample_steps if steps is None else steps
-        u = langevin(self.model.net, start, k, self.config.step_size, self.config.temperature, gen, project)
+        t = temperature if temperature is not None else self.config.sample_temperature or self.config.temperature
+        if not (math.isfinite(t) and t > 0):
+            raise InputError(f"temperature must be a finite number > 0, got {t}")
+        u = langevin(self.model.net, start, k, self.config.step_size, t, gen, project)
         with torch.no_grad():
             return self.model.from_unit(u)
 
