@@ -14,6 +14,10 @@ def _from_datasets(path: Path, column: str | None) -> np.ndarray:
 
     from textgan.common.tables import dataset_error, datasets_quietly
 
+    if path.is_dir() and not any((path / f).exists() for f in ("dataset_dict.json", "state.json")):
+        what = " (it holds a config.json: a model folder?)" if (path / "config.json").exists() else ""
+        raise InputError(f"a folder that `Dataset.save_to_disk` did not write{what}: give a .npy or .safetensors "
+                         "file of vectors (e.g. from `textgan encode`), or a datasets folder", path)
     try:
         with datasets_quietly():
             if path.is_dir():
