@@ -80,6 +80,9 @@ def main() -> None:
                     help="gru: --model or the cached GRU; minilm: the cached all-MiniLM-L6-v2 vectors")
     ap.add_argument("--conditional-steps", type=int, default=1000, help="training steps per kind (conditional)")
     ap.add_argument("--only-conditional", action="store_true", help="skip the unconditional table")
+    ap.add_argument("--ebm-temps", default="1,0.5,0.25,0.0625",
+                    help="with ebm-langevin in --extra: rows sampled at these multiples of its training T, and "
+                    "the multiple nearest to the val vectors ('' for none)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     from bench import stats as _stats
@@ -138,6 +141,8 @@ def main() -> None:
         shutil.rmtree(args.work / name, ignore_errors=True)
         gan = train_by_name(name, train, args.work / name, steps=args.steps, seed=args.seed)
         systems[name] = (load(gan).sample(n, seed=args.seed).numpy(), time.perf_counter() - t)
+        if name == "ebm-langevin" and args.ebm_temps:
+            systems.update(ebm_temperature_rows(load(gan), n, val, args))
 
     results = {}
     for name, (fake, secs) in systems.items():
@@ -153,6 +158,26 @@ def main() -> None:
         args.json.write_text(json.dumps({"protocol": "G2", "steps": args.steps, "encoder": str(model),
                                          "results": results, "conditional": conditional,
                                          "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+
+
+def ebm_temperature_rows(model, n: int, val: np.ndarray, args) -> dict[str, tuple[np.ndarray, float]]:
+    """The EBM sampled at multiples c of its training T, a row each, and the row of the c whose
+    samples are nearest (chamfer, bench/toy.py) to the CLINC val vectors: chosen on val, scored on test."""
+    import torch
+
+    from bench.toy import chamfer
+
+    rows, dist, ref = {}, {}, torch.from_numpy(val)
+    for c in [float(v) for v in args.ebm_temps.split(",") if v]:
+        t = time.perf_counter()
+        temp = c * model.config.temperature
+        dist[c] = chamfer(model.sample(len(val), seed=args.seed + 1, temperature=temp), ref)
+        rows[f"ebm-langevin (sampled at {c:g} x T)"] = (model.sample(n, seed=args.seed, temperature=temp).numpy(),
+                                                        time.perf_counter() - t)
+    best = min(dist, key=dist.get)
+    print(f"ebm-langevin: chamfer to val by temperature multiple {dist}; chose {best:g} x T")
+    rows[f"ebm-langevin (T chosen on val: {best:g} x T)"] = rows[f"ebm-langevin (sampled at {best:g} x T)"]
+    return rows
 
 
 def print_unconditional(results: dict, keys, n: int, args) -> None:
