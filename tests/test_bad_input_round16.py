@@ -18,3 +18,126 @@ def test_train_gan_on_a_model_folder_says_what_a_vector_file_is(tmp_path):
     (tmp_path / "config.json").unlink()
     with pytest.raises(InputError, match="a folder that `Dataset.save_to_disk` did not write: give a .npy"):
         load_vectors(tmp_path)
+
+
+def test_json_group_ids_past_int64_or_mixed_with_decimals_are_refused(tmp_path):
+    """uint64 ids were read as float64 (two distinct groups merged); so were ints past 2**53 in a
+    column holding a decimal."""
+    import json
+
+    import similarity
+
+    def write(name, labels):
+        p = tmp_path / name
+        p.write_text("".join(json.dumps({"text": f"s {i}", "group": g}) + "\n" for i, g in enumerate(labels)))
+        return p
+
+    big = write("big.jsonl", [2**64 - 1, 2**64 - 1, 2**64 - 2, 2**64 - 2])
+    with pytest.raises(InputError, match="row 1 holds 18446744073709551615, past 64-bit integers"):
+        similarity.load_groups(big)
+    mixed = write("mixed.jsonl", [1.5, 1.5, 2**53 + 1, 2**53 + 1, 2**53, 2**53])
+    with pytest.raises(InputError, match="row 3 holds 9007199254740993 and row 1 the decimal 1.5"):
+        similarity.load_groups(mixed)
+    fine = write("fine.jsonl", [2**62, 2**62, 2**62 + 1, 2**62 + 1])  # exact in int64: kept apart
+    assert len(set(similarity.load_groups(fine)[1])) == 2
+
+
+def test_a_flow_refuses_a_holdout_that_leaves_less_than_a_batch(tmp_path):
+    import torch
+
+    from textgan.gan import train_by_name
+
+    x = torch.randn(48, 4)
+    with pytest.raises(InputError, match=r"only 1 training rows after --set holdout 0.99 kept 47 out, fewer than one "
+                                         r"batch \(16\)"):
+        train_by_name("flow", x, tmp_path / "f", steps=2, batch_size=16, holdout=0.99)
+
+
+def test_anchor_shots_beyond_the_largest_group_are_refused(tmp_path):
+    import torch
+
+    from textgan.gan import train_by_name
+
+    x = torch.nn.functional.normalize(torch.randn(48, 4), dim=1)
+    with pytest.raises(InputError, match="--set anchor_shots 100 is more than the largest group's 16 rows"):
+        train_by_name("anchored", x, tmp_path / "a", groups=[f"g{i % 3}" for i in range(48)], steps=2,
+                      batch_size=16, anchor_shots=100)
+
+
+@pytest.mark.parametrize("kind, field, value, message", [
+    ("glann", "lr_t", -1.0, "--set lr_t must be > 0, got -1.0"),
+    ("glann", "imle_pool", 0, "--set imle_pool must be >= 1, got 0"),
+    ("bigan-qp", "rec_x", -1.0, "--set rec_x must be >= 0, got -1.0"),
+    ("kplus1", "input_noise", float("nan"), "--set input_noise must be a finite number"),
+    ("ebm-langevin", "buffer_size", 1, r"--set buffer_size \(1\) must be at least --batch-size \(256\)"),
+])
+def test_kind_fields_are_named_one_by_one_as_set_options(kind, field, value, message):
+    """glann, bigan-qp and kplus1 named flags that do not exist ("--imle-pool and --latent-dim ...")."""
+    from textgan.gan import KINDS
+
+    with pytest.raises(InputError, match=message):
+        KINDS[kind].config(**{field: value}).validate()
+
+
+def test_a_diverged_optimizer_state_is_named_as_divergence(tmp_path, cli_main):
+    """A huge penalty overflowed Adam's moments while the weights stayed finite: the run was reported
+    as "refusing to save non-finite weights (... optD.state.0.exp_avg_sq)" of the checkpoint file."""
+    import numpy as np
+
+    from helpers import assert_one_line_error
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(48, 16)).astype(np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--steps", "5", "--batch-size", "16", "--penalty-weight",
+                            "1e30", "--out", tmp_path / "g", "--quiet")
+    assert_one_line_error(code, err, "diverged at step 5", "optimizer state")
+
+
+def test_sample_names_an_outlier_folder_and_refuses_a_no_ema_it_would_ignore(tmp_path, cli_main):
+    import json
+
+    import numpy as np
+
+    from helpers import assert_one_line_error
+
+    (tmp_path / "ol").mkdir()
+    (tmp_path / "ol" / "config.json").write_text(json.dumps({"format": "textgan-outlier/1", "kind": "outlier"}))
+    code, _, err = cli_main("sample", tmp_path / "ol", "--n", "2", "--out", tmp_path / "s.npy")
+    assert_one_line_error(code, err, "this is an outlier scorer folder (train-outlier)", "generates nothing")
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", "flow", "--steps", "2", "--batch-size", "16",
+                            "--out", tmp_path / "f", "--quiet")
+    assert code == 0, err
+    code, _, err = cli_main("sample", tmp_path / "f", "--n", "2", "--no-ema", "--out", tmp_path / "s.npy")
+    assert_one_line_error(code, err, "--no-ema: this flow model has no EMA generator weights")
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_train_kplus1_unlabeled_column_hint_names_the_shared_text_col(tmp_path, faq, cli_main):
+    from helpers import assert_one_line_error
+
+    (tmp_path / "lab.csv").write_text("text,group\nreset my password,a\nforgot my password,a\nwhere is my parcel,b\n"
+                                      "track my order,b\n")
+    (tmp_path / "unl.csv").write_text("sentence\nhello there\nwhat time is it\n")
+    code, _, err = cli_main("train-kplus1", faq[0], tmp_path / "lab.csv", "--unlabeled", tmp_path / "unl.csv",
+                            "--steps", "2", "--out", tmp_path / "k")
+    assert_one_line_error(code, err, "missing column 'text'", "LABELLED and --unlabeled alike", ".txt file")
+
+
+def test_metric_helpers_refuse_what_they_cannot_read():
+    import numpy as np
+
+    import textgan
+    from textgan.ood.scoring import choose_threshold
+
+    x = np.random.default_rng(0).normal(size=(20, 8)).astype("float32")
+    for kwargs, message in [({"sample": 0}, "sample must be a whole number >= 1"), ({"sample": 2.5}, "sample must"),
+                            ({"seed": -1}, "seed must be a whole number"), ({"seed": 2**64}, "seed must")]:
+        with pytest.raises(InputError, match=message):
+            textgan.typical_nn_cosine(x, **kwargs)
+    with pytest.raises(InputError, match="missing label"):
+        textgan.group_coverage(x, [None] * 20, x)
+    with pytest.raises(InputError, match="not one string"):
+        textgan.group_coverage(x, "a" * 20, x)
+    with pytest.raises(InputError, match="must be numbers, got the string '0.5'"):
+        choose_threshold("0.5", 0.9)
+    assert 0 < textgan.typical_nn_cosine(x, sample=5) <= 1

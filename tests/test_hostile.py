@@ -348,10 +348,12 @@ def eight_gib(monkeypatch):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--width", "100000000"], "--width/--depth/--noise-dim"),
-    (["--noise-dim", "1000000000"], "--width/--depth/--noise-dim"),
-    (["--kind", "ebm-langevin", "--set", "buffer_size=1000000000"], "--buffer-size"),
-    (["--kind", "glann", "--set", "imle_pool=1000000000"], "--batch-size/--imle-pool"),
+    (["--width", "100000000"], "mostly --width/--noise-dim/--depth: network weights"),
+    (["--noise-dim", "1000000000"], "mostly --noise-dim/--width/--depth: network weights"),
+    (["--kind", "ebm-langevin", "--set", "buffer_size=1000000000"], "mostly --set buffer_size: replay buffer"),
+    (["--kind", "glann", "--set", "imle_pool=1000000000"], "mostly --set imle_pool/--batch-size: activations"),
+    (["--kind", "began", "--set", "code_dim=100000000000"], "mostly --set code_dim/"),
+    (["--set", "critic_fourier=100000000"], "mostly --set critic_fourier/"),
 ])
 def test_train_gan_refuses_sizes_that_cannot_be_allocated(tmp_path, cli_main, eight_gib, monkeypatch, args, needle):
     from textgan.gan import trainer
@@ -376,7 +378,7 @@ def test_train_gan_on_a_corpus_refuses_the_size_before_encoding(faq, tmp_path, c
     monkeypatch.setattr(core, "read_corpus", never)
     code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--width", 100_000_000,
                             "--out", tmp_path / "g", "--quiet")
-    assert_one_line_error(code, err, "would need about", "--width/--depth/--noise-dim")
+    assert_one_line_error(code, err, "would need about", "mostly --width/")
 
 
 def test_the_memory_estimate_passes_every_default_and_preset(eight_gib):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from textgan.common import args
+from textgan.common.args import whole
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, cosine_knn, flat_search, normalize_rows
 
@@ -194,6 +196,7 @@ def typical_nn_cosine(vectors, sample: int = 2000, seed: int = 0) -> float:
     nearest training vector is farther than this is flagged novel (not a near-copy).
     """
     x = as_matrix(vectors, "vectors")
+    sample, seed = whole(sample, "sample"), args.seed(seed)
     if len(x) < 2:
         return 1.0
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -212,7 +215,11 @@ def group_coverage(train, train_groups, fake) -> float:
     """
     x = as_matrix(train, "train vectors")
     f = normalize_rows(as_matrix(fake, "generated vectors", dim=x.shape[1]), "generated vectors")
+    if isinstance(train_groups, (str, bytes)):  # one string would be read as one label per character
+        raise InputError("train_groups must be a sequence of labels, not one string")
     groups = np.asarray(list(train_groups))
+    if any(g is None or (isinstance(g, float) and g != g) for g in groups.tolist()):
+        raise InputError("train_groups hold a missing label (None or NaN)")
     if len(groups) != len(x):
         raise InputError(f"{len(groups)} group labels for {len(x)} train vectors")
     scores, ids = cosine_knn(f, x, 1)
@@ -231,6 +238,8 @@ def auroc(in_scores, out_scores) -> float:
 
 def finite_scores(scores, what: str) -> np.ndarray:
     """A non-empty 1-D array of finite scores (sklearn's own errors name neither side)."""
+    if isinstance(scores, (str, bytes)):  # numpy would read "0.5" as the number
+        raise InputError(f"{what} must be numbers, got the string {scores!r}")
     try:
         s = np.asarray(scores, float).reshape(-1)
     except (TypeError, ValueError):

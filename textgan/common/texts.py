@@ -132,8 +132,20 @@ def check_label_types(values, what: str, where=None) -> None:
     """Labels read from JSON keep their type: 1 and "1" in one column would become one group as
     text, while the file most likely means two. Refused naming both rows (`values` may stream)."""
     seen: dict[tuple[bool, str], int] = {}  # (is a number, text) -> first row; only int-like strings kept
+    big, decimal = None, None  # first row of a whole number past 2**53 / of a decimal number
     for i, v in enumerate(values):
         number = isinstance(v, Integral) and not isinstance(v, bool)
+        if number and not -(2**63) <= v < 2**63:  # past int64 Arrow reads the column as float64: labels merge
+            raise InputError(f"{what}: row {i + 1} holds {v}, past 64-bit integers: it would be read as a "
+                             "decimal and distinct labels could merge; write the labels as strings", where)
+        if number and abs(v) > 2**53:
+            big = (i, v) if big is None else big
+        if isinstance(v, float):
+            decimal = (i, v) if decimal is None else decimal
+        if big is not None and decimal is not None:  # a mixed column is read as float64, exact only to 2**53
+            raise InputError(f"{what}: row {big[0] + 1} holds {big[1]} and row {decimal[0] + 1} the decimal "
+                             f"{decimal[1]}: read as decimals, whole numbers past 2**53 merge; write the labels "
+                             "as strings", where)
         if not number and not (isinstance(v, str) and v.lstrip("-").isdigit()):
             continue
         key = str(v)

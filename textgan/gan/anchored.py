@@ -216,6 +216,9 @@ class AnchoredStep(ConditionalStep):
         g, d = _nets(self.cfg, self.dim)
         order = torch.argsort(self.labels, stable=True)
         counts = torch.bincount(self.labels, minlength=k)
+        if self.cfg.anchor_shots > int(counts.max()):  # k draws with replacement from fewer rows: repeats
+            raise InputError(f"{flag('anchor_shots')} {self.cfg.anchor_shots} is more than the largest group's "
+                             f"{int(counts.max())} rows")
         self.by_group = (order, torch.cumsum(counts, 0) - counts, counts)  # rows of group c: order[start_c:+n_c]
         offsets = (self.data - protos[self.labels]).norm(dim=1)  # (N,)
         g.max_residual.fill_(float(torch.quantile(offsets, 0.99)) if len(offsets) else 1.0)

@@ -37,13 +37,6 @@ class BiGANQPConfig(SentenceNetsConfig):
     rec_x: float = 1.0
     rec_z: float = 0.1
 
-    def validate(self) -> None:
-        from textgan.common.errors import InputError
-
-        if not (self.rec_x >= 0 and self.rec_z >= 0):
-            raise InputError("--rec-x and --rec-z must be >= 0")
-        super().validate()
-
 
 OBJECTIVE, PENALTY = make_objective("gan-qp-l2"), make_penalty("qp-l2")
 

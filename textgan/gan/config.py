@@ -26,10 +26,12 @@ from textgan.gan.penalties import DEFAULT_WEIGHTS
 
 # fields that must be >= 1 / > 0 when a config has them (CLI flag = field with "-" for "_")
 AT_LEAST_ONE = ("steps", "batch_size", "n_critic", "noise_dim", "width", "depth", "log_every",
-                "checkpoint_every", "pack", "embed_dim", "n_langevin", "buffer_size", "code_dim")
-POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size", "sample_temperature")
+                "checkpoint_every", "pack", "embed_dim", "n_langevin", "buffer_size", "code_dim", "imle_pool",
+                "latent_dim")
+POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size", "sample_temperature", "lr_z", "lr_t")
 NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_weight", "mala_steps",
-                "sample_steps", "critic_fourier", "critic_fourier_scale")
+                "sample_steps", "critic_fourier", "critic_fourier_scale", "rec_x", "rec_z", "input_noise",
+                "unsup_weight")
 
 
 # the config fields train-gan takes as flags; the others are set with --set NAME=VALUE
@@ -252,19 +254,34 @@ def training_bytes(cfg: KindConfig, dim: int) -> dict[str, int]:
     replay buffer. Real runs need more, so only sizes that cannot fit are refused.
     """
     w, d = getattr(cfg, "width", 0), max(getattr(cfg, "depth", 1), 1)
-    nz = sum(getattr(cfg, f, 0) for f in ("noise_dim", "latent_dim", "embed_dim", "critic_fourier"))
+    nz = sum(getattr(cfg, f, 0) for f in INPUT_SIZES)
     nets = 2 * max(getattr(cfg, "n_layers", 1), 1)
-    rows = cfg.batch_size * max(getattr(cfg, "imle_pool", 1), 1)
-    return {"--width/--depth/--noise-dim (network weights)": 4 * 4 * nets * ((nz + dim) * w + (d - 1) * w * w + w * dim),
-            "--batch-size/--imle-pool (activations)": 4 * rows * (nz + dim + d * w),
-            "--buffer-size (replay buffer)": 4 * getattr(cfg, "buffer_size", 0) * dim}
+    rows = cfg.batch_size * max(getattr(cfg, "imle_pool", 1), 1) * max(getattr(cfg, "anchor_shots", 1), 1)
+    return {"weights": 4 * 4 * nets * ((nz + dim) * w + (d - 1) * w * w + w * dim),
+            "activations": 4 * rows * (nz + dim + d * w),
+            "buffer": 4 * getattr(cfg, "buffer_size", 0) * dim}
+
+
+# the input sizes of a kind's networks (noise, latent, embedding, Fourier features, code)
+INPUT_SIZES = ("noise_dim", "latent_dim", "embed_dim", "critic_fourier", "code_dim")
+# each part of `training_bytes`: what it is and the fields that size it
+PARTS = {"weights": ("network weights", ("width", "depth", "n_layers") + INPUT_SIZES),
+         "activations": ("activations", ("batch_size", "imle_pool", "anchor_shots")),
+         "buffer": ("replay buffer", ("buffer_size",))}
+
+
+def _named(cfg: KindConfig, fields: tuple[str, ...]) -> str:
+    """The flags of `fields` that `cfg` sets above 0, the largest value first: what to lower."""
+    have = sorted((f for f in fields if isinstance(getattr(cfg, f, None), int) and getattr(cfg, f) > 0),
+                  key=lambda f: -getattr(cfg, f))
+    return "/".join(flag(f) for f in have[:3]) or "the sizes"
 
 
 def check_training_memory(cfg: KindConfig, dim: int) -> None:
     """Refuse, before anything is allocated, a config whose training cannot fit in memory."""
     parts = training_bytes(cfg, dim)
-    cause = max(parts, key=parts.get)
-    check_fits(sum(parts.values()), f"training on {dim}-d vectors (mostly {cause})",
+    what, fields = PARTS[max(parts, key=parts.get)]
+    check_fits(sum(parts.values()), f"training on {dim}-d vectors (mostly {_named(cfg, fields)}: {what})",
                "choose smaller settings")
 
 

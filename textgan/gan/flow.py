@@ -152,6 +152,10 @@ class FlowStep(Step):
     def build(self) -> None:
         cfg = self.cfg
         train, held = split_holdout(self.n, cfg.holdout, cfg.seed)
+        if len(train) < cfg.batch_size:  # the trainer's own check saw the rows before the holdout
+            raise InputError(f"only {len(train)} training rows after {flag('holdout')} {cfg.holdout:g} kept "
+                             f"{len(held)} out, fewer than one batch ({cfg.batch_size}); lower --batch-size or "
+                             "the holdout")
         self.held = self.data[held]
         if not len(held):  # the scorer's threshold comes from these rows' log-likelihoods
             warnings.warn(f"holdout {cfg.holdout:g} keeps no row out of training: `score` with this flow has no "

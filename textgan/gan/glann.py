@@ -52,8 +52,6 @@ class GLANNConfig(KindConfig):
     def validate(self) -> None:
         if not 0 < self.glo_fraction < 1:
             raise InputError(f"{flag('glo_fraction')} must be in (0, 1), got {self.glo_fraction}")
-        if self.imle_pool < 1 or self.latent_dim < 1 or not (self.lr_z > 0 and self.lr_t > 0):
-            raise InputError("--imle-pool and --latent-dim must be >= 1; --lr-z and --lr-t > 0")
         super().validate()
 
 

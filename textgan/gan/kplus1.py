@@ -52,8 +52,6 @@ class KPlus1Config(KindConfig):
     def validate(self) -> None:
         if not 0 <= self.dropout < 1:
             raise InputError(f"{flag('dropout')} must be in [0, 1), got {self.dropout}")
-        if not (self.input_noise >= 0 and self.unsup_weight >= 0):
-            raise InputError("--input-noise and --unsup-weight must be >= 0")
         super().validate()
 
 

@@ -87,6 +87,9 @@ class EBMConfig(NetConfig):
     def validate(self) -> None:
         if not 0 <= self.reinit_prob <= 1:
             raise InputError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
+        if self.buffer_size < self.batch_size:  # a batch of chains would restart from repeated buffer rows
+            raise InputError(f"--set buffer_size ({self.buffer_size}) must be at least --batch-size "
+                             f"({self.batch_size})")
         super().validate()
 
 

@@ -67,6 +67,11 @@ def read_model_config(path: str | Path) -> dict:
     if problem and not (path / CONFIG).is_file():
         raise InputError(problem, path)
     info = load_json(path / CONFIG)
+    fmt = str(info.get("format", "")) if isinstance(info, dict) else ""
+    for prefix, what in (("textgan-outlier/", "train-outlier"), ("textgan-opengan/", "train-outlier --source opengan")):
+        if fmt.startswith(prefix):  # a scorer of sentences' vectors, read by `score --gan`, not a generator
+            raise InputError(f"this is an outlier scorer folder ({what}): `score --gan` reads it; it generates "
+                             "nothing", path)
     if not isinstance(info, dict) or info.get("format") not in (FORMAT, *LEGACY_FORMATS):
         raise InputError(problem or "not a textgan model folder (config.json has no textgan-gan format)", path)
     for key in ("config", "shape"):
@@ -135,7 +140,7 @@ def check_sizes_against_weights(path: Path, info: dict) -> None:
         ns = SimpleNamespace(**{"batch_size": 1, **cfg})
         parts = training_bytes(ns, int(info.get("dim") or math.prod(info["shape"])))
         nets = 2 * max(int(getattr(ns, "n_layers", 1)), 1)
-        per_net = parts["--width/--depth/--noise-dim (network weights)"] // (16 * nets)
+        per_net = parts["weights"] // (16 * nets)
     except (TypeError, ValueError, KeyError, OverflowError):
         return  # not numbers: the kind's own config check names the field
     held = stored_values(path)

@@ -249,9 +249,12 @@ def _loop(step: Step, cfg, folder: RunFolder, ident: dict, start: int, draws, ba
             folder.log({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 3)})
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:3]})
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            bad = [f"{n}.{k}" for n, m in step.modules.items() for k in non_finite_tensors(m.state_dict())]
-            if bad:
-                folder.check_finite({"weights": float("nan")},
+            bad = {"weights": any(non_finite_tensors(m.state_dict()) for m in step.modules.values()),
+                   # Adam's moments overflow (a huge penalty or temperature) before the weights do
+                   "optimizer state": any(non_finite_tensors({k: v for k, v in st.items() if torch.is_tensor(v)})
+                                          for o in step.optimizers.values() for st in o.state_dict()["state"].values())}
+            if any(bad.values()):
+                folder.check_finite({k: float("nan") for k, v in bad.items() if v},
                                     f"training of kind {step.kind!r} diverged at step {done}")
             if folder.main:
                 save_checkpoint(folder.checkpoint, done, step.modules, step.optimizers, step.state, {"identity": ident})

@@ -385,7 +385,7 @@ def check_tpr(tpr) -> float:
 
 def choose_threshold(val_scores, tpr: float = 0.95) -> float:
     """The largest t with at least `tpr` of the in-domain validation scores >= t."""
-    s = np.sort(np.asarray(val_scores, dtype=np.float64))
+    s = np.sort(finite_scores(val_scores, "in-domain validation scores"))
     if s.size == 0 or not np.isfinite(s).all():
         raise InputError("need finite in-domain validation scores to choose a threshold")
     if not 0 < tpr <= 1:
