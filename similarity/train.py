@@ -1,15 +1,11 @@
 """Training a sentence encoder as a classifier over paraphrase groups.
 
-Adam on encoder + loss head, a tqdm bar and a held-out evaluation per epoch, the best model (by
-held-out top-1) saved to `<out>/model`, early stopping on patience. The run folder also gets
-`config.json` (resolved, with data counts and digest), `metrics.jsonl`, `curves.png` and a
-resumable `checkpoint/` (`similarity.checkpoint`). Duplicate texts are dropped before the split;
-a non-finite loss or weight stops the run with an InputError, keeping the last good checkpoint.
-
-With a teacher (`config.teacher`, see `similarity.teacher`), every step adds the
-`similarity.distil.Distiller` terms on the labelled batch plus an equal batch of unlabelled
-sentences; teacher vectors are computed once (cached) and their cost goes to config.json.
-The saved model keeps the margin head's unit class weights as `SentenceEncoder.prototypes`.
+Adam on encoder + loss head, a held-out evaluation per epoch, the best model (held-out top-1) saved to
+`<out>/model`, early stopping on patience; `config.json` (with data counts and digest), `metrics.jsonl`,
+`curves.png` and a resumable `checkpoint/`. Duplicates are dropped before the split; a non-finite loss or weight
+stops the run with an InputError, keeping the last good checkpoint. With a teacher (`similarity.teacher`), each
+step adds the `similarity.distil.Distiller` terms on the labelled batch and as many unlabelled sentences (teacher
+vectors computed once, cached, their cost in config.json). The model keeps the head's class weights as prototypes.
 """
 from __future__ import annotations
 
@@ -112,7 +108,8 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
         tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
         # mostly groups of two (paraphrase pairs): the few sentences of larger groups would make a
         # held-out set too small to choose an epoch on; hold out whole groups, scored leave-one-out
-        if len(ho) < 0.5 * cfg.eval_fraction * len(texts):
+        # or sentences of one group only (one large group beside pairs): every figure would read 1.0
+        if len(ho) < 0.5 * cfg.eval_fraction * len(texts) or len({groups[i] for i in ho}) < 2:
             tr, ho = split_whole_groups(groups, cfg.eval_fraction, cfg.seed)
             if not ho:
                 raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
@@ -265,6 +262,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         if meta["epoch"] + 1 > cfg.epochs:  # saving it as an N-epoch model would misreport it (train-gan refuses too)
             raise InputError(f"the checkpoint has {meta['epoch'] + 1} epoch(s), past --epochs {cfg.epochs}: resume "
                              f"with --epochs {meta['epoch'] + 1} or more", folder.checkpoint)
+        if not (out / "model").is_dir():  # saved before every checkpoint: deleted since
+            raise InputError("its model/ (the best epoch's weights) is missing: restore it, or train into a "
+                             "new --out", out)
         module_dir = folder.checkpoint / "module"
         saved = load_gru(module_dir) if cfg.backbone == "gru" else load_st(module_dir)
     teacher, targets, teacher_cost = _teach(cfg, data, cache_dir, progress)

@@ -141,3 +141,79 @@ def test_metric_helpers_refuse_what_they_cannot_read():
     with pytest.raises(InputError, match="must be numbers, got the string '0.5'"):
         choose_threshold("0.5", 0.9)
     assert 0 < textgan.typical_nn_cosine(x, sample=5) <= 1
+
+
+def skewed_groups():
+    """One group of 40 sentences beside ten pairs: a 20% split holds out sentences of the big group only."""
+    texts = [f"big group sentence number {i} about topic alpha" for i in range(40)]
+    groups = ["big"] * 40
+    for g in range(10):
+        texts += [f"small group {g} first phrasing word{g}", f"small group {g} second phrasing word{g}"]
+        groups += [f"g{g}", f"g{g}"]
+    return texts, groups
+
+
+def test_a_held_out_split_of_one_group_holds_out_whole_groups_instead():
+    """loo_top1 and knn_top1 read 1.0 for any model when the held-out sentences were of one group."""
+    import similarity
+    from similarity.train import _prepare_groups
+
+    texts, groups = skewed_groups()
+    with pytest.warns(UserWarning, match="held out 2 whole groups instead"):
+        data = _prepare_groups(similarity.TrainConfig(teacher="none"), texts, groups, None, None, None, (None, None))
+    assert len(set(data.eval_groups)) == 2 and not set(data.eval_groups) & set(data.groups)
+
+
+def test_the_demo_refuses_a_held_out_part_of_one_group_before_training(tmp_path, monkeypatch):
+    import csv
+
+    import similarity
+    from textgan.workflow.demo import run_demo
+
+    monkeypatch.setattr(similarity, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    texts, groups = skewed_groups()
+    with open(tmp_path / "skew.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "group"), *zip(texts, groups)])
+    with pytest.raises(InputError, match=r"keeps 10 sentences of 1 group\(s\) out of training"):
+        run_demo(tmp_path / "skew.csv", tmp_path / "demo")
+
+
+def test_eval_data_of_one_seen_group_warns_that_leave_one_out_reads_one():
+    from similarity.data import check_eval_groups
+
+    with pytest.warns(UserWarning, match="ev.csv: one group: leave-one-out among its sentences is 1.0 for any model"):
+        check_eval_groups(["a", "a"], ["a", "b"], "ev.csv")
+
+
+def test_resume_refuses_a_run_whose_model_folder_was_deleted(tmp_path):
+    """It trained one more epoch, then said "training ran no epoch (checkpoint already finished?)"."""
+    import shutil
+
+    import similarity
+
+    texts, groups = skewed_groups()
+    cfg = similarity.TrainConfig(teacher="none", epochs=1, batch_size=16)
+    similarity.train(cfg, texts, groups, tmp_path / "run", progress=False)
+    shutil.rmtree(tmp_path / "run" / "model")
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    with pytest.raises(InputError, match=r"its model/ \(the best epoch's weights\) is missing"):
+        similarity.train(similarity.TrainConfig(teacher="none", epochs=2, batch_size=16), texts, groups,
+                         tmp_path / "run", progress=False, resume=True)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before  # nothing trained
+
+
+def test_an_unwritable_datasets_cache_is_swapped_for_a_temporary_one(tmp_path, monkeypatch):
+    """A read-only HOME made every CSV "cannot read dataset (OSError: Read-only file system)"."""
+    import os
+    from types import SimpleNamespace
+
+    from textgan.common import paths
+    from textgan.common.tables import writable_cache
+
+    config = SimpleNamespace(HF_DATASETS_CACHE=str(tmp_path / "home" / ".cache" / "datasets"))
+    writable_cache(config)  # writable (nothing exists below tmp_path yet): kept
+    assert config.HF_DATASETS_CACHE.startswith(str(tmp_path))
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: not str(p).startswith(str(tmp_path)))
+    with pytest.warns(UserWarning, match="the datasets cache is not writable; tables are cached in"):
+        writable_cache(config)
+    assert os.path.isdir(config.HF_DATASETS_CACHE) and not config.HF_DATASETS_CACHE.startswith(str(tmp_path))

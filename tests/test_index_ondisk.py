@@ -16,7 +16,7 @@ DISK_META_KEYS = {"format", "version", "storage", "fingerprint", "encoder", "dim
                   "block_rows", "build_seconds", "build_peak_rss_mb", "index_bytes", "digests", "versions", "build_id"}
 
 
-def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_path, cli_main):
+def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_path, cli_main, monkeypatch):
     from textgan.common.vectors import cosine_knn
     from textgan.index.build import load_index
     from textgan.index.ondisk_read import OnDiskIndex
@@ -38,6 +38,12 @@ def test_ondisk_index_loads_searches_and_checks_digests(corpus, shards_dir, tmp_
     assert idx.texts[int(ids[0, 0])] == texts[int(ids[0, 0])] and len(idx.texts) == 2112
     # VectorIndex.search checks, normalises and caps k for every kind of index; OnDiskIndex is one class
     np.testing.assert_array_equal(idx.search(q * 4.0, 5)[1], ids)
+    import faiss  # lists.ivfdata is mapped read-only: FAISS's default "r+" failed on a read-only file system
+
+    flags, real = [], faiss.read_index
+    monkeypatch.setattr(faiss, "read_index", lambda f, fl=0: flags.append(fl) or real(f, fl))
+    np.testing.assert_array_equal(load_index(out).search(q, 5)[1], ids)
+    assert flags and flags[-1] & faiss.IO_FLAG_READ_ONLY and flags[-1] & faiss.IO_FLAG_ONDISK_SAME_DIR
     assert idx.search(q[0], 10**6)[1].shape == (1, 2112)
     assert type(idx) is type(load_index(out)) is OnDiskIndex
     assert set(idx.meta) == DISK_META_KEYS  # the folder format older readers know

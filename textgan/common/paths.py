@@ -180,3 +180,22 @@ def check_suffix(out, want: str, what: str) -> None:
     if suffix != want:
         named = f"a {suffix} file" if suffix else "a file without a suffix"
         raise InputError(f"--out names {named}, but {what} are written: name it {want}", out)
+
+
+def writable(folder: str | Path) -> bool:
+    """Whether `folder`, or the nearest existing folder above it, may be written (a read-only HOME)."""
+    p = Path(folder)
+    probe = next((q for q in (p, *p.parents) if q.exists()), None)
+    return probe is None or os.access(probe, os.W_OK | os.X_OK)
+
+
+def temp_folder(prefix: str) -> str:
+    """A new temporary folder, removed when the process exits: a cache for a library whose own
+    cache folder is not writable."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path

@@ -1,16 +1,29 @@
 """Curves and PCA scatter plots as PNGs beside the run (Agg backend, written atomically)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from textgan.common.artifacts import atomic_file
+from textgan.common.paths import temp_folder, writable
+
+
+def _matplotlib() -> None:
+    """matplotlib on the Agg backend. Without a writable config folder (a read-only HOME) it printed
+    two notices of its own on stderr; it gets a temporary one, removed at exit, instead."""
+    import os
+
+    if "MPLCONFIGDIR" not in os.environ and "matplotlib" not in sys.modules:
+        if not writable(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"):
+            os.environ["MPLCONFIGDIR"] = temp_folder("textgan-mpl-")
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def plot_curves(rows: list[dict], keys: tuple[str, ...], png: str | Path, title: str, x: str = "step") -> None:
     """One line per key of `rows` (dicts with `x` and the keys) against `x`; nothing when empty."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    _matplotlib()
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if x in r]
@@ -32,9 +45,7 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], png: str | Path, title:
 
 def plot_pca(real, fake, png: str | Path, title: str) -> None:
     """Real (N, D) and generated (M, D) vectors on the first two principal axes of the real ones."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    _matplotlib()
     import matplotlib.pyplot as plt
     import numpy as np
 

@@ -17,6 +17,19 @@ from typing import Iterable
 from textgan.common.errors import InputError
 
 
+def writable_cache(config) -> None:
+    """`datasets` writes Arrow files of every table it reads under HF_DATASETS_CACHE (~/.cache): with
+    a read-only HOME every CSV was refused as unreadable. Such a cache is swapped, once per process,
+    for a temporary folder removed at exit, with a warning naming both."""
+    from textgan.common.paths import temp_folder, writable
+
+    cache = config.HF_DATASETS_CACHE
+    if not writable(cache):
+        config.HF_DATASETS_CACHE = temp_folder("textgan-datasets-")
+        warnings.warn(f"{cache}: the datasets cache is not writable; tables are cached in "
+                      f"{config.HF_DATASETS_CACHE} for this run (set HF_HOME to a writable folder)", stacklevel=3)
+
+
 @contextlib.contextmanager
 def datasets_quietly(python_warnings: bool = True):
     """Silence `datasets`' progress bars, its logger's "Failed to read file" line (the cause
@@ -24,6 +37,7 @@ def datasets_quietly(python_warnings: bool = True):
     generator that yields inside this block must not hold the warnings filters), its warnings."""
     import datasets
 
+    writable_cache(datasets.config)
     datasets.disable_progress_bars()
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL + 10)

@@ -220,7 +220,9 @@ def load_ondisk(path: Path, meta: dict) -> OnDiskIndex:
 
     f = path / "index.faiss"
     with quiet_native_output():
-        index = read_faiss(f, faiss.IO_FLAG_ONDISK_SAME_DIR)
+        # read-only mmap of lists.ivfdata: search never writes it, and FAISS's default "r+" failed on a
+        # read-only file system as if the index were corrupt
+        index = read_faiss(f, faiss.IO_FLAG_ONDISK_SAME_DIR | faiss.IO_FLAG_READ_ONLY)
     check_faiss(index, meta, f)
     set_params_from(index, meta, path / "meta.json")
     sh = meta["shards"]  # its names and rows were type-checked by folder.read_meta

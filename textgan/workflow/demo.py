@@ -24,8 +24,7 @@ from textgan.common.plots import plot_pca
 from textgan.metrics import table_verdict
 from textgan.ood.gate import gate_promise
 
-MIN_HELDOUT = 6  # generation_report's density/coverage radii: k=5 nearest held-out neighbours
-MIN_GAN_BATCH = 8
+MIN_HELDOUT, MIN_GAN_BATCH = 6, 8  # held out: generation_report's density/coverage radii take k=5 neighbours
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,9 +168,10 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     if len(set(groups)) < 2:
         raise InputError(f"the demo needs at least 2 groups of 2 or more sentences, got {len(set(groups))}", data)
     tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
-    if len(ho) < MIN_HELDOUT:
-        raise InputError(f"holdout {config.holdout} keeps {len(ho)} sentences out of training; the generation "
-                         f"metrics need at least {MIN_HELDOUT} (add sentences to the groups)", data)
+    if len(ho) < MIN_HELDOUT or len({groups[i] for i in ho}) < 2:  # of one group, every figure reads 1.0
+        raise InputError(f"holdout {config.holdout} keeps {len(ho)} sentences of {len({groups[i] for i in ho})} "
+                         f"group(s) out of training; the demo needs at least {MIN_HELDOUT}, of 2 groups or more "
+                         "(add sentences to the groups)", data)
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries) if queries is not None else []
     scored_pairs = similarity.load_pairs(pairs, *pair_cols) if pairs is not None else None

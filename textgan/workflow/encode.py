@@ -345,6 +345,12 @@ def encode_stream(enc, corpus, out, vectors_dir=None, text_col=None, group_col=N
     folder = Path(vectors_dir) if vectors_dir is not None else Path(out).with_name(Path(out).name + ".vectors")
     if folder.resolve() == Path(out).resolve():
         raise InputError("--vectors must differ from --out (the index folder is replaced when it is written)", folder)
-    encode_shards(enc, corpus, folder, text_col=text_col, group_col=group_col, batch_size=batch_size,
-                  progress=progress)
+    try:
+        encode_shards(enc, corpus, folder, text_col=text_col, group_col=group_col, batch_size=batch_size,
+                      progress=progress)
+    except InputError as exc:  # here the shard folder is --vectors (default OUT.vectors), not --out
+        if not exc.problem.endswith("use a new --out"):
+            raise
+        raise InputError(exc.problem[:-len("use a new --out")] + "pass a new --vectors folder (or delete this one)",
+                         exc.path) from None
     return folder
