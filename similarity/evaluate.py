@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -70,6 +71,8 @@ def _model(model):
     """A loaded encoder, or a model folder loaded (the workflow functions take either)."""
     from similarity.model import load
 
+    if isinstance(model, bytes):  # a path as bytes: os.fsdecode, as pathlib would not take it
+        model = os.fsdecode(model)
     return load(model) if isinstance(model, (str, Path)) else model
 
 
@@ -139,10 +142,14 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     if not paired and reference_texts is None:  # no sentence has a partner: leave-one-out reads 0.0
         raise InputError("every group has a single sentence: leave-one-out needs groups of two or more "
                          "(kNN top-1 against a --reference needs none)")
+    if reference_texts is None and reference_groups is not None:
+        raise InputError("reference groups without reference texts: pass reference_texts too")
     if reference_texts is not None:
         reference_texts = _no_blank(as_sentences(reference_texts, "reference texts"), "reference texts")
         if reference_groups is None:
             raise InputError("reference texts need one group label each")
+        if not reference_texts:
+            raise InputError("reference texts are empty: pass None for leave-one-out alone")
         reference_groups = as_labels(reference_groups, len(reference_texts), "reference group labels")
         _check_reference_groups(groups, reference_groups)
         shared = len(set(texts) & set(reference_texts))

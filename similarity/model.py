@@ -24,8 +24,9 @@ import torch
 
 from similarity.gru import TOKENIZER_NAME
 from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
-from textgan.common.artifacts import (atomic_dir, folder_digests, library_versions, listed_files, load_json,
-                                      load_tensors, non_finite_tensors, save_json, save_tensors, verify_digests)
+from textgan.common.artifacts import (atomic_dir, check_outside_artefacts, check_replaced_folder, folder_digests,
+                                      is_nonempty_dir, library_versions, listed_files, load_json, load_tensors,
+                                      non_finite_tensors, save_json, save_tensors, verify_digests)
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.folders import folder_kind
@@ -204,8 +205,13 @@ class SentenceEncoder:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write the model folder atomically; returns its path. NaN/inf weights are refused."""
-        path = Path(path)
+        """Write the model folder atomically; returns its path. NaN/inf weights are refused, and so is a
+        folder that holds anything but a similarity model (it would be replaced whole) or lies in one."""
+        path = check_replaced_folder(path)
+        check_outside_artefacts(path)
+        if is_nonempty_dir(path) and folder_kind(path) != "a similarity model folder":
+            raise InputError("output folder is not empty and holds no similarity model: saving would delete its "
+                             "files; choose a new or empty folder", path)
         float_state = getattr(self.module, "_float_state", None)  # a quantized GRU saves these
         bad = non_finite_tensors(float_state if float_state is not None else self.module.state_dict())
         if bad:

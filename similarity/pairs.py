@@ -157,8 +157,15 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     and for 0/1 labels, or 0/1 `positives` (`pair_scores` with --positive-min), `pair_auroc`,
     `pair_ap`, `pair_accuracy` (+ `_threshold`), `pair_f1` (+ `_threshold`): cosine thresholds
     chosen on these pairs."""
-    from similarity.evaluate import spearman
+    from similarity.evaluate import _model, spearman
+    from textgan.common.texts import as_sentences
 
+    a, b = as_sentences(a, "first sentences"), as_sentences(b, "second sentences")  # generators read once
+    scores = None if scores is None or isinstance(scores, (str, bytes)) else list(scores)
+    positives = None if positives is None else list(positives)
+    if not a or scores is None or not (len(a) == len(b) == len(scores)):
+        raise InputError("pairs need two sentence lists and scores of equal length >= 2")
+    model = _model(model)
     check_ranked(scores)
     graded = positives is None or not class_like(scores)  # Spearman against NLI's 0/1/2 means nothing
     out = {"spearman": spearman(model, a, b, scores, batch_size)} if graded else {}
@@ -186,7 +193,8 @@ def binary_figures(cos: np.ndarray, positive: np.ndarray) -> dict:
     i_f1 = int(np.flatnonzero(last)[np.argmax(f1[last])])
     acc, acc_at = int(correct[i_acc]), float(c[i_acc])
     if len(y) - n_pos > acc:  # calling no pair a paraphrase does better: a threshold above them all
-        acc, acc_at = len(y) - n_pos, float(np.nextafter(c[0], np.inf))
+        # the next float32 up: the model's cosines are float32, and a float64 ulp rounds back onto the top one
+        acc, acc_at = len(y) - n_pos, float(np.nextafter(np.float32(c[0]), np.float32(np.inf)))
     return {"pair_auroc": float(roc_auc_score(y, c)), "pair_ap": float(average_precision_score(y, c)),
             "pair_accuracy": acc / len(y), "pair_accuracy_threshold": acc_at,
             "pair_f1": float(f1[i_f1]), "pair_f1_threshold": float(c[i_f1])}

@@ -37,7 +37,7 @@ from similarity.tail_synth import tail_for_run
 from similarity.teacher import check_cache_dir, resolve_teacher
 from textgan.common.args import path as as_path
 from textgan.common import distributed as ddp
-from textgan.common.artifacts import library_versions, run_lock, save_json
+from textgan.common.artifacts import check_new_out_dir, library_versions, run_lock, save_json
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
@@ -166,7 +166,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
 
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
-    as_path(out_dir, "out_dir")  # before any data is read
+    check_new_out_dir(as_path(out_dir, "out_dir"), resume=resume)  # before any data is read; as the CLI
     if cache_dir is not None:
         check_cache_dir(as_path(cache_dir, "cache_dir"), "cache_dir")
     ddp.init()  # under torchrun: join the other ranks (gloo on CPU, nccl on GPU); else nothing

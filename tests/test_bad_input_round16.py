@@ -217,3 +217,103 @@ def test_an_unwritable_datasets_cache_is_swapped_for_a_temporary_one(tmp_path, m
     with pytest.warns(UserWarning, match="the datasets cache is not writable; tables are cached in"):
         writable_cache(config)
     assert os.path.isdir(config.HF_DATASETS_CACHE) and not config.HF_DATASETS_CACHE.startswith(str(tmp_path))
+
+
+def test_encoder_save_refuses_a_folder_of_other_files_and_a_model_folder(tmp_path, faq):
+    """save() replaced a folder's contents whole: a folder of notes was deleted without a word."""
+    import similarity
+
+    enc = similarity.load(faq[0])
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.txt").write_text("years of work")
+    with pytest.raises(InputError, match="not empty and holds no similarity model"):
+        enc.save(tmp_path / "notes")
+    assert (tmp_path / "notes" / "thesis.txt").read_text() == "years of work"
+    saved = enc.save(tmp_path / "m")
+    with pytest.raises(InputError, match="lies inside the saved model/index folder"):
+        enc.save(saved / "copy")
+    assert enc.save(saved) == saved and similarity.load(saved).dim == enc.dim  # re-saving a model folder: fine
+    with pytest.raises(InputError, match="needs a folder path, got None"):
+        enc.save(None)
+
+
+def test_similarity_train_and_augment_refuse_outputs_inside_a_model_or_a_used_folder(tmp_path, faq):
+    import similarity
+    import textgan
+
+    texts, groups = skewed_groups()
+    cfg = similarity.TrainConfig(teacher="none", epochs=1)
+    with pytest.raises(InputError, match="lies inside the saved model/index folder"):
+        similarity.train(cfg, texts, groups, f"{faq[0]}/run", progress=False)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "mine.txt").write_text("x")
+    with pytest.raises(InputError, match="output folder is not empty"):
+        similarity.train(cfg, texts, groups, tmp_path / "used", progress=False)
+    from helpers import FAQ
+
+    with pytest.raises(InputError, match="lies inside the input folder"):
+        textgan.augment(faq[0], FAQ, 5, f"{faq[0]}/aug")
+
+
+def test_gan_scores_carry_no_autograd_graph(tmp_path):
+    import torch
+
+    from textgan.gan import load, train_by_name
+
+    x = torch.nn.functional.normalize(torch.randn(64, 8), dim=1)
+    m = load(train_by_name("gan", x, tmp_path / "g", steps=2, batch_size=16, width=16, depth=1))
+    s = m.score(x)
+    assert s.shape == (64,) and not s.requires_grad and s.grad_fn is None
+
+
+def test_train_semisup_checks_tpr_before_any_work(tmp_path):
+    import numpy as np
+
+    import textgan
+
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    with pytest.raises(InputError, match=r"--tpr must be in \(0, 1\), got 1.5"):
+        textgan.train_semisup(x, ["a", "b"] * 10, x, tmp_path / "k", tpr=1.5)
+    assert not (tmp_path / "k").exists()
+
+
+def test_api_arguments_that_were_misread():
+    import numpy as np
+
+    from textgan.common.texts import as_sentences
+    from textgan.ood.scoring import choose_threshold, knn_score
+
+    v = np.eye(3, dtype="float32")
+    for bad in (1, "no", np.array([0, 1])):  # 1 was "row 1 for every query"
+        with pytest.raises(InputError, match=r"exclude_self must be True, False or \(3,\) integer row ids"):
+            knn_score(v, v, exclude_self=bad)
+    assert knn_score(v, v, exclude_self=np.array([0, 1, 2])).tolist() == knn_score(v, v, exclude_self=True).tolist()
+    with pytest.raises(InputError, match="not a set"):
+        as_sentences({"b c", "a b"})
+    with pytest.raises(InputError, match=r"one score per row, got an array of shape \(2, 2\)"):
+        choose_threshold(np.array([[0.1, 0.9], [0.5, 0.7]]), 0.95)
+    with pytest.raises(InputError, match="a number in"):
+        choose_threshold([0.1, 0.2], "0.9")
+    assert choose_threshold(np.array([[0.1], [0.9]]), 0.5) == 0.9  # a column is one score per row
+
+
+def test_pair_metrics_reads_generators_and_bytes_paths(faq):
+    import similarity
+
+    a, b, s = ["reset my password", "track my order", "cancel it"], ["forgot my password", "where is it", "stop"], \
+        [1.0, 0.0, 1.0]
+    want = similarity.pair_metrics(similarity.load(faq[0]), a, b, s)
+    assert similarity.pair_metrics(str(faq[0]).encode(), iter(a), iter(b), iter(s)) == want
+    with pytest.raises(InputError, match="equal length"):
+        similarity.pair_metrics(faq[0], [], [], [])
+
+
+def test_the_above_every_pair_threshold_holds_on_float32_cosines():
+    import numpy as np
+
+    from similarity.pairs import binary_figures
+
+    cos = np.array([0.99585617, 0.5, 0.4], dtype=np.float32)
+    out = binary_figures(cos, np.array([False, False, True]))  # no "paraphrase" call is best: 2 of 3
+    assert out["pair_accuracy"] == pytest.approx(2 / 3)
+    assert not (cos >= out["pair_accuracy_threshold"]).any()  # numpy compares in float32: a float64 ulp rounded back

@@ -241,9 +241,12 @@ def finite_scores(scores, what: str) -> np.ndarray:
     if isinstance(scores, (str, bytes)):  # numpy would read "0.5" as the number
         raise InputError(f"{what} must be numbers, got the string {scores!r}")
     try:
-        s = np.asarray(scores, float).reshape(-1)
+        s = np.asarray(scores, float)
     except (TypeError, ValueError):
         raise InputError(f"{what} must be numbers") from None
+    if s.ndim > 1 and sum(d > 1 for d in s.shape) > 1:  # a matrix flattened into one list of scores
+        raise InputError(f"{what} must be one score per row, got an array of shape {s.shape}")
+    s = s.reshape(-1)
     if not len(s) or not np.isfinite(s).all():
         raise InputError(f"{what} must be a non-empty list of finite numbers, got {len(s)} with "
                          f"{int((~np.isfinite(s)).sum())} not finite")

@@ -74,6 +74,8 @@ def as_sentences(texts, what: str = "texts") -> list[str]:
     sentence) is refused."""
     if texts is None or isinstance(texts, (str, bytes)):
         raise InputError(f"{what}: pass a list of sentences, not {'one string' if texts is not None else 'None'}")
+    if isinstance(texts, (set, frozenset, dict)):  # no row order to give the vectors back in (a dict: its keys)
+        raise InputError(f"{what}: pass a list of sentences, not a {type(texts).__name__} (rows need an order)")
     out = list(texts)
     bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
     if bad is not None:

@@ -102,6 +102,17 @@ def cosine_knn(queries, base, k: int, exclude_self: bool | np.ndarray = False, b
     return drop_self(scores, ids, np.arange(len(scores)) if exclude_self is True else exclude_self)
 
 
+def self_rows(exclude_self, n: int) -> bool | np.ndarray:
+    """`exclude_self` checked: True/False, or (n,) integer row ids of n queries that are index rows
+    (1 was read as "row 1 for every query", a string died in int())."""
+    if isinstance(exclude_self, (bool, np.bool_)):
+        return bool(exclude_self)
+    ids = np.asarray(exclude_self)
+    if ids.dtype.kind not in "iu" or ids.shape != (n,):
+        raise InputError(f"exclude_self must be True, False or ({n},) integer row ids, got {exclude_self!r:.60}")
+    return ids
+
+
 def drop_self(scores: np.ndarray, ids: np.ndarray, self_ids) -> tuple[np.ndarray, np.ndarray]:
     """(Q, k+1) search results of queries that are base rows `self_ids` (Q,) -> (Q, k) without
     each query's own row; where it was not found (ties, approximate search), the weakest hit goes."""

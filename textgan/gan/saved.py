@@ -202,6 +202,15 @@ def _checked_sample(fn):
     return sample
 
 
+def _plain_score(fn):
+    """Scores without the autograd graph (it held about 120 KB per scored vector) or its grad flag."""
+    @functools.wraps(fn)
+    def score(self, *args, **kwargs):
+        with torch.no_grad():
+            return fn(self, *args, **kwargs).detach()
+    return score
+
+
 class SavedModel:
     """Base of every loaded kind: the protocol fields and the unconditional `group` check."""
 
@@ -236,6 +245,8 @@ class SavedModel:
         super().__init_subclass__(**kwargs)
         if "sample" in cls.__dict__:
             cls.sample = _checked_sample(cls.__dict__["sample"])
+        if "score" in cls.__dict__:
+            cls.score = _plain_score(cls.__dict__["score"])
 
     def score(self, vectors) -> torch.Tensor:
         raise InputError(f"a {self.kind!r} model has no scorer")

@@ -18,6 +18,7 @@ classifier held out of its training. AUROC / FPR@95%TPR helpers for the benches.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows
+from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows, self_rows
 from textgan.metrics import auroc, finite_scores  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
@@ -136,6 +137,7 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
             an (n,) array of their row ids.
     """
     v = as_matrix(vectors, "vectors")
+    exclude_self = self_rows(exclude_self, len(v))
     if hasattr(index, "search"):
         if exclude_self is False:
             scores = index.search(v, k)[0]
@@ -143,7 +145,7 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
             self_ids = np.arange(len(v)) if exclude_self is True else exclude_self
             scores = drop_self(*index.search(v, k + 1), self_ids)[0]
     else:
-        base = normalize_rows(as_matrix(index, "index vectors", dim=v.shape[1]), "index vectors")
+        base = normalize_rows(as_matrix(index, "index (load_index's, or vectors)", dim=v.shape[1]), "index vectors")
         scores = cosine_knn(normalize_rows(v), base, k, exclude_self=exclude_self)[0]
     if (found := np.isfinite(scores)).all():  # an IVF index pads what its probed lists lack with -inf
         return scores.mean(1).astype(np.float64)
@@ -378,18 +380,16 @@ def index_sample(index, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.nd
 # --- thresholds and metrics ----------------------------------------------------------------------
 
 def check_tpr(tpr) -> float:
-    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr < 1:  # also refuses NaN
+    if isinstance(tpr, bool) or not isinstance(tpr, numbers.Real) or not 0 < tpr < 1:  # also refuses NaN
         raise InputError(f"--tpr must be in (0, 1), got {tpr}")
     return float(tpr)
 
 
 def choose_threshold(val_scores, tpr: float = 0.95) -> float:
     """The largest t with at least `tpr` of the in-domain validation scores >= t."""
+    if isinstance(tpr, bool) or not isinstance(tpr, numbers.Real) or not 0 < tpr <= 1:  # "0.9" compared as text
+        raise InputError(f"--tpr must be a number in (0, 1], got {tpr!r}")
     s = np.sort(finite_scores(val_scores, "in-domain validation scores"))
-    if s.size == 0 or not np.isfinite(s).all():
-        raise InputError("need finite in-domain validation scores to choose a threshold")
-    if not 0 < tpr <= 1:
-        raise InputError(f"--tpr must be in (0, 1], got {tpr}")
     # min(...): a tpr so small that (1 - tpr) * n rounds to n keeps the top score (at least one row)
     return float(s[min(s.size - 1, int(np.floor((1 - tpr) * s.size + 1e-9)))]) if tpr < 1 else float(s[0])
 

@@ -212,6 +212,8 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
         one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
     """
     check_k(k)
+    if not isinstance(gate, (bool, np.bool_)):  # gate="no" is truthy: it gated
+        raise InputError(f"gate must be True or False, got {gate!r}")
     queries = as_sentences(queries, "queries")
     if not queries:
         raise InputError("no queries given", "queries")

@@ -162,7 +162,11 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
 
     from textgan.common.args import path as as_path
 
+    from textgan.common.artifacts import check_output_file
+
     npy, labels_txt = output_files(as_path(out, "out"), (".npy", ".labels.txt"))
+    for f in (npy, labels_txt):  # never inside a saved model (its digests break) nor over an input
+        check_output_file(f, [p for p in (model, data, gan) if isinstance(p, (str, Path))])
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         enc = load_encoder(model)
         texts, groups = read_corpus(data, text_col, group_col, blank_groups=True)

@@ -41,8 +41,9 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     from textgan.gan.kplus1 import KPlus1Config, KPlus1Step
     from textgan.gan.trainer import run
     from textgan.metrics import typical_nn_cosine
-    from textgan.ood.scoring import choose_threshold
+    from textgan.ood.scoring import check_tpr, choose_threshold
 
+    tpr = check_tpr(tpr)  # before any work: a bad tpr left a trained folder without its threshold
     xl = as_matrix(labelled, "labelled vectors")
     xu = np.asarray(unlabelled, dtype=np.float32)
     if xu.size == 0:
