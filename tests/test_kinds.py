@@ -149,7 +149,7 @@ def test_resume_refuses_other_data_or_encoder_and_accepts_new_lr(tmp_path):
     x, cfg = data(), config("gan", steps=3)
     meta = {"encoder": {"fingerprint": "aaa"}}
     out = train_gan(x, cfg, tmp_path / "g", meta=meta, progress=False)
-    with pytest.raises(InputError, match="training data differ"):
+    with pytest.raises(InputError, match="training rows or labels"):
         train_gan(data(seed=1), cfg, out, meta=meta, progress=False, resume=True)
     with pytest.raises(InputError, match="another encoder"):
         train_gan(x, cfg, out, meta={"encoder": {"fingerprint": "bbb"}}, progress=False, resume=True)

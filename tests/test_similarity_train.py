@@ -258,7 +258,7 @@ def test_resume_restores_the_sphereface_schedule(tmp_path):
                      for run in ("full", "r"))
     np.testing.assert_allclose(resumed, full, rtol=1e-6)
     other = texts[:-1] + ["zulu yankee item 4"]  # same shape, other data
-    with pytest.raises(InputError, match="training data differ"):
+    with pytest.raises(InputError, match=r"the data \(training rows or labels; for train-similarity also --eval-data"):
         similarity.train(cfg, other, groups, tmp_path / "r", progress=False, resume=True)
 
 

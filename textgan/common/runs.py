@@ -24,7 +24,8 @@ _PARTS = (
     ("encoder_fingerprint", "the training vectors come from another encoder than the checkpoint's"),
     ("shape", "the training data differ from the checkpoint's"),
     ("rows", "the training data differ from the checkpoint's"),
-    ("data_sha256", "the training data differ from the checkpoint's"),
+    ("data_sha256", "the data (training rows or labels; for train-similarity also --eval-data and --unlabeled) differ "
+                    "from the checkpoint's"),
     ("groups", "the training data differ from the checkpoint's"),
     ("labels", "the group labels differ from the checkpoint's"),
 )
