@@ -47,8 +47,8 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
     if delimiter == "," and len(tabbed := "\t".join(first).split("\t")) > len(first):
         raise InputError(f"the first line has {len(tabbed)} tab-separated fields and {len(first)} comma-separated: "
                          f"a tab-separated file, name it .tsv", p)
-    if delimiter == "," and len(semi := first_row(";")) > len(first):  # HWU64, Excel in many locales
-        first, extra = semi, {"delimiter": ";"}
+    if delimiter == "," and _semicolons(p):  # HWU64, Excel in many locales
+        first, extra = first_row(";"), {"delimiter": ";"}
     names = [h.strip() for h in first]
     k = len(names)
     numbered = set(names) in ({str(i) for i in range(k)}, {str(i + 1) for i in range(k)})  # "0,1,2": a header
@@ -63,6 +63,29 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
     if twice:
         raise InputError(f"the header names column {twice[0]!r} twice", p)
     return {**extra, **_check_row_widths(p, extra.get("delimiter", delimiter), k)}
+
+
+def _semicolons(p: Path, rows: int = 50) -> bool:
+    """Whether a .csv file is ';'-separated, judged on its first `rows` non-blank rows, not the first
+    alone: in a file without a header that row is a sentence, and two ';' in it made a comma file
+    read as ';' (every other row's label glued onto its text). The separator whose field count
+    repeats on more rows wins; ';' only with two fields or more, and on a tie with more fields."""
+    def fit(sep: str) -> tuple[float, int]:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            counts = []
+            for r in csv.reader(fh, delimiter=sep):
+                if any(c.strip() for c in r):
+                    counts.append(len(r))
+                if len(counts) == rows:
+                    break
+        mode = max(set(counts), key=counts.count) if counts else 1
+        return counts.count(mode) / max(len(counts), 1), mode
+
+    try:
+        comma, semi = fit(","), fit(";")
+    except csv.Error:  # a stray quote: the reader names it
+        return False
+    return semi[1] > 1 and (semi[0], semi[1]) > comma
 
 
 # index_col=False below drops only empty trailing fields (checked first): pandas' warning about

@@ -317,3 +317,21 @@ def test_the_above_every_pair_threshold_holds_on_float32_cosines():
     out = binary_figures(cos, np.array([False, False, True]))  # no "paraphrase" call is best: 2 of 3
     assert out["pair_accuracy"] == pytest.approx(2 / 3)
     assert not (cos >= out["pair_accuracy_threshold"]).any()  # numpy compares in float32: a float64 ulp rounded back
+
+
+def test_the_csv_separator_is_judged_on_many_rows_not_a_headerless_first_sentence(tmp_path):
+    """A header-less comma file whose first sentence held two ';' was read as ';'-separated (every other
+    row's label glued onto its text); a ';' file whose first line held more commas was read as commas."""
+    import similarity
+
+    rows = ["Card lost; blocked; help me,lost", '"Rate for pounds, please",rate', "My top up failed,top",
+            "Report a stolen card,lost", "What rate for dollars?,rate", "Why did my top-up fail?,top"]
+    (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
+    texts, groups = similarity.load_groups(tmp_path / "c.csv", text_col="1", group_col="2")
+    assert texts[:2] == ["Card lost; blocked; help me", "Rate for pounds, please"]
+    assert groups[:3] == ["lost", "rate", "top"]
+    (tmp_path / "s.csv").write_text("lost;Hi, I lost my card, please, block it\nrate;Rate for pounds, please\n"
+                                    "lost;Card stolen, help\nrate;Euro rate, today\n")
+    texts, groups = similarity.load_groups(tmp_path / "s.csv", text_col="2", group_col="1")
+    assert list(zip(texts, groups))[:2] == [("Hi, I lost my card, please, block it", "lost"),
+                                             ("Rate for pounds, please", "rate")]
