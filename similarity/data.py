@@ -185,8 +185,7 @@ def cell_text(v, col: str, row: int, path) -> str:
 
 
 def _clean(values: list, col: str, path) -> list[str]:
-    """Stripped cells (`cell_text`: a missing, blank or list cell is refused, as `index` and
-    `encode` refuse it)."""
+    """Stripped cells (`cell_text` refuses a missing, blank or list cell, as `index` and `encode` do)."""
     try:
         return [cell_text(v, col, i + 1, path) for i, v in enumerate(values)]
     except InputError as exc:
@@ -306,7 +305,8 @@ def load_pairs(path: str | Path, a_col: str = "sentence1", b_col: str = "sentenc
     """Read scored sentence pairs (for Spearman) from a data file; NaN / inf scores are refused
     (`similarity.pairs.check_ranked` refuses pairs that all have one score, before a metric)."""
     t = read_table(path, [a_col, b_col, score_col])
-    return _clean(t[a_col], a_col, path), _clean(t[b_col], b_col, path), numbers(t[score_col], score_col, path)
+    a, b = (warn_numeric_texts(_clean(t[c], c, path), c, path, "--pair-cols") for c in (a_col, b_col))
+    return a, b, numbers(t[score_col], score_col, path)
 
 
 def numbers(values: list, col: str, path, hint: str = "") -> list[float]:

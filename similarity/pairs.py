@@ -92,12 +92,13 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
         min_groups: refuse data with fewer groups (of two or more sentences).
     """
     from similarity.data import _clean, keep_groups, numbers, read_table
+    from textgan.common.texts import warn_numeric_texts
 
     cols = cols.split(",") if isinstance(cols, str) else list(cols)  # "s1,s2,label" as the CLI spells it
     if len(cols) not in (2, 3):
         raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(map(str, cols))!r}")
     table = read_table(path, cols)
-    a, b = _clean(table[cols[0]], cols[0], path), _clean(table[cols[1]], cols[1], path)
+    a, b = (warn_numeric_texts(_clean(table[c], c, path), c, path, "--pair-cols") for c in cols[:2])
     keep = [True] * len(a)
     if len(cols) == 3:
         labels = numbers(table[cols[2]], cols[2], path, hint=" (1 = paraphrase, 0 = not, or a score with "
@@ -157,7 +158,7 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     and for 0/1 labels, or 0/1 `positives` (`pair_scores` with --positive-min), `pair_auroc`,
     `pair_ap`, `pair_accuracy` (+ `_threshold`), `pair_f1` (+ `_threshold`): cosine thresholds
     chosen on these pairs."""
-    from similarity.evaluate import _model, spearman
+    from similarity.evaluate import _model, spearman, warn_unknown_tokens
     from textgan.common.texts import as_sentences
 
     a, b = as_sentences(a, "first sentences"), as_sentences(b, "second sentences")  # generators read once
@@ -166,6 +167,7 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     if not a or scores is None or not (len(a) == len(b) == len(scores)):
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
     model = _model(model)
+    warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike
     check_ranked(scores)
     graded = positives is None or not class_like(scores)  # Spearman against NLI's 0/1/2 means nothing
     out = {"spearman": spearman(model, a, b, scores, batch_size)} if graded else {}

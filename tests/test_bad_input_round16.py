@@ -335,3 +335,21 @@ def test_the_csv_separator_is_judged_on_many_rows_not_a_headerless_first_sentenc
     texts, groups = similarity.load_groups(tmp_path / "s.csv", text_col="2", group_col="1")
     assert list(zip(texts, groups))[:2] == [("Hi, I lost my card, please, block it", "lost"),
                                              ("Rate for pounds, please", "rate")]
+
+
+def test_pair_columns_get_the_numeric_column_and_unknown_token_warnings(tmp_path, faq, monkeypatch):
+    """`--pair-cols qid1,qid2,...` trained on the ids without a word; French pairs on an English word
+    model printed a Spearman with no warning, where the same sentences as grouped data warned."""
+    import similarity
+
+    (tmp_path / "qqp.csv").write_text("qid1,qid2,q1,q2,is_duplicate\n" + "".join(
+        f"{2 * i},{2 * i + 1},how do I reset pass {i},reset my pass {i},{i % 2}\n" for i in range(6)))
+    with pytest.warns(UserWarning, match="text column 'qid1' is a number .* is it the right --pair-cols"):
+        similarity.load_pairs(tmp_path / "qqp.csv", "qid1", "q2", "is_duplicate")
+    import importlib
+
+    evaluate = importlib.import_module("similarity.evaluate")  # the module; `similarity.evaluate` is its function
+    monkeypatch.setattr(evaluate, "unknown_token_share", lambda model, texts: 0.9)  # as a word GRU on French
+    fr = ["quelle heure est-il maintenant", "où est mon colis aujourd'hui", "je veux annuler ma commande"]
+    with pytest.warns(UserWarning, match="of the data's tokens are unknown to the model's vocabulary"):
+        similarity.pair_metrics(faq[0], fr, fr[::-1], [1.0, 0.0, 0.5])

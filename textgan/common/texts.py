@@ -103,7 +103,7 @@ def as_labels(groups, n: int, what: str = "groups") -> list[str]:
     return [str(g) for g in out]
 
 
-def warn_numeric_texts(texts: list[str], col: str, path) -> list[str]:
+def warn_numeric_texts(texts: list[str], col: str, path, option: str = "--text-col") -> list[str]:
     """Every sentence a number (an id or a label column named as the text) is almost never meant: say so."""
     def number(t: str) -> bool:
         try:
@@ -114,7 +114,7 @@ def warn_numeric_texts(texts: list[str], col: str, path) -> list[str]:
 
     if texts and all(number(t) for t in texts):
         warnings.warn(f"{path}: every cell of the text column {col!r} is a number ({texts[0]!r}, ...): "
-                      "is it the right --text-col?", stacklevel=3)
+                      f"is it the right {option}?", stacklevel=3)
     return texts
 
 
