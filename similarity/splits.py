@@ -36,6 +36,9 @@ def read_splits(p: Path) -> dict[str, list] | None:
             data = json.load(fh)
         except ValueError:
             return None
+    if isinstance(data, dict) and {"columns", "data"} <= set(data) <= {"columns", "index", "data"}:
+        raise InputError("a pandas to_json(orient='split') table, not splits of [sentence, label] pairs: write it "
+                         "with orient='records' (or lines=True for JSON Lines) and name its columns", p)
     # one good split makes a splits file: an empty or odd one ("val": [], "meta": {...}) is refused
     # only when it is the split asked for (`split_table`), not for the whole file
     if isinstance(data, dict) and any(_pairs(v) for v in data.values()):

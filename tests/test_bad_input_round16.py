@@ -353,3 +353,15 @@ def test_pair_columns_get_the_numeric_column_and_unknown_token_warnings(tmp_path
     fr = ["quelle heure est-il maintenant", "où est mon colis aujourd'hui", "je veux annuler ma commande"]
     with pytest.warns(UserWarning, match="of the data's tokens are unknown to the model's vocabulary"):
         similarity.pair_metrics(faq[0], fr, fr[::-1], [1.0, 0.0, 0.5])
+
+
+def test_a_pandas_split_oriented_json_is_named_as_such(tmp_path):
+    """It was taken for a splits file and the advice (`FILE.json:columns`) was refused in turn."""
+    import json
+
+    import similarity
+
+    (tmp_path / "s.json").write_text(json.dumps({"columns": ["group", "text"], "index": [0, 1],
+                                                 "data": [["x", "a b"], ["x", "c d"]]}))
+    with pytest.raises(InputError, match=r"a pandas to_json\(orient='split'\) table.*orient='records'"):
+        similarity.load_groups(tmp_path / "s.json")
