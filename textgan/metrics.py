@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 
 from textgan.common import args
-from textgan.common.args import whole
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, cosine_knn, flat_search, normalize_rows
 
@@ -196,7 +195,7 @@ def typical_nn_cosine(vectors, sample: int = 2000, seed: int = 0) -> float:
     nearest training vector is farther than this is flagged novel (not a near-copy).
     """
     x = as_matrix(vectors, "vectors")
-    sample, seed = whole(sample, "sample"), args.seed(seed)
+    sample, seed = args.whole(sample, "sample"), args.seed(seed)
     if len(x) < 2:
         return 1.0
     norms = np.linalg.norm(x, axis=1, keepdims=True)

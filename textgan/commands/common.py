@@ -157,6 +157,14 @@ def same_path_twice(paths, option: str) -> None:
         seen[key] = p
 
 
+def column_hint(exc: InputError, hint: str) -> InputError:
+    """A reader's "missing column ..." error with this command's own hint in place of the reader's
+    (which names DATA's --text-col / --group-col / --pair-cols); any other error as it was."""
+    if not exc.problem.startswith("missing column"):
+        return exc
+    return InputError(exc.problem.split(" (")[0] + f" ({hint})", exc.path)
+
+
 def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | None = None,
              positive_min: float | None = None, other_cols: str | None = None, cols_option: str | None = None,
              keep_singles: bool = False):
@@ -189,7 +197,7 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
         # sentences scores a group of one (check_eval_groups refuses what only leave-one-out could score)
         return first, read(other, cols, keep_singles=True)
     except InputError as exc:
-        if cols_option and exc.problem.startswith("missing column"):  # the reader's hint names DATA's options
-            raise InputError(exc.problem.split(" (")[0] + f" (name them with {cols_option} "
-                             f"{'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'})", exc.path) from None
+        if cols_option:  # the reader's hint names DATA's options
+            raise column_hint(exc, f"name them with {cols_option} {'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'}") \
+                from None
         raise

@@ -211,18 +211,19 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     Example:
       textgan sample runs/gan --n 100 --seed 0 --out samples.npy
     """
-    from textgan.common.artifacts import check_output_file, save_npy
     from pathlib import Path
 
+    from textgan.common.artifacts import check_output_file, save_npy
     from textgan.common.paths import check_suffix
     from textgan.gan import load, sample
+    from textgan.gan.saved import EMA_FILE
 
     check_output_file(out_file, [gan_dir])
     check_suffix(out_file, ".npy", "NumPy vectors")
     model = load(gan_dir, ema=not no_ema)
-    if no_ema and not (Path(gan_dir) / "generator_ema.safetensors").is_file():  # the flag would change nothing
-        raise InputError(f"--no-ema: this {model.kind} model has no EMA generator weights "
-                         "(generator_ema.safetensors); drop the flag", gan_dir)
+    if no_ema and not (Path(gan_dir) / EMA_FILE).is_file():  # the flag would change nothing
+        raise InputError(f"--no-ema: this {model.kind} model has no EMA generator weights ({EMA_FILE}); drop the "
+                         "flag", gan_dir)
     x = sample(model, n, seed=seed, group=group).numpy()
     save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

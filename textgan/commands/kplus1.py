@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from textgan.commands.common import progress_option, unlabeled_option
+from textgan.commands.common import column_hint, progress_option, unlabeled_option
 from textgan.common.errors import InputError
 
 
@@ -40,11 +40,9 @@ def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, s
     try:
         unl, _ = read_corpus(unlabeled, text_col if not str(unlabeled).endswith(".txt") else None)
     except InputError as exc:  # the reader's hint offers options that would rename LABELLED's column too
-        if not exc.problem.startswith("missing column"):
-            raise
-        raise InputError(exc.problem.split(" (")[0] + f" (--text-col {text_col!r} names the sentence column of "
-                         "LABELLED and --unlabeled alike: give both that column, or --unlabeled as a .txt file, "
-                         "one sentence per line)", exc.path) from None
+        raise column_hint(exc, f"--text-col {text_col!r} names the sentence column of LABELLED and --unlabeled "
+                          "alike: give both that column, or --unlabeled as a .txt file, one sentence per line") \
+            from None
     given = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
     path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,

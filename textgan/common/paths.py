@@ -182,13 +182,6 @@ def check_suffix(out, want: str, what: str) -> None:
         raise InputError(f"--out names {named}, but {what} are written: name it {want}", out)
 
 
-def writable(folder: str | Path) -> bool:
-    """Whether `folder`, or the nearest existing folder above it, may be written (a read-only HOME)."""
-    p = Path(folder)
-    probe = next((q for q in (p, *p.parents) if q.exists()), None)
-    return probe is None or os.access(probe, os.W_OK | os.X_OK)
-
-
 def temp_folder(prefix: str) -> str:
     """A new temporary folder, removed when the process exits: a cache for a library whose own
     cache folder is not writable."""

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 from textgan.common.artifacts import atomic_file
-from textgan.common.paths import temp_folder, writable
+from textgan.common.paths import temp_folder
+from textgan.common.runlock import writable
 
 
 def _matplotlib() -> None:

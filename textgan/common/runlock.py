@@ -34,6 +34,15 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def writable(path: str | Path) -> bool:
+    """`check_writable` as a yes/no: may a library cache below `path` be written (a read-only HOME)?"""
+    try:
+        check_writable(path)
+    except InputError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def run_lock(out: str | Path) -> Iterator[None]:
     """Hold an exclusive lock for the run writing into `out` (released even on kill -9).

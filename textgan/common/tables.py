@@ -21,7 +21,8 @@ def writable_cache(config) -> None:
     """`datasets` writes Arrow files of every table it reads under HF_DATASETS_CACHE (~/.cache): with
     a read-only HOME every CSV was refused as unreadable. Such a cache is swapped, once per process,
     for a temporary folder removed at exit, with a warning naming both."""
-    from textgan.common.paths import temp_folder, writable
+    from textgan.common.paths import temp_folder
+    from textgan.common.runlock import writable
 
     cache = config.HF_DATASETS_CACHE
     if not writable(cache):

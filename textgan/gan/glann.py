@@ -139,7 +139,6 @@ class SavedGLANN(SavedModel):
         e = torch.randn(n, self.config.noise_dim, generator=rng(seed))
         return self.net(self.mapping(e)).reshape(n, -1)
 
-    @torch.no_grad()
     def score(self, vectors) -> Tensor:
         if self._manifold is None:
             self._manifold = nn.functional.normalize(self.net(self.codes), dim=1)  # (N, D)

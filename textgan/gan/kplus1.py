@@ -159,7 +159,6 @@ class SavedKPlus1(SavedModel):
         """p(group | x, real): softmax over the K logits, (n, K)."""
         return self._batched(lambda x: self.classifier(x)[0].softmax(1), vectors)
 
-    @torch.no_grad()
     def score(self, vectors) -> Tensor:
         return self._batched(lambda x: torch.logsumexp(self.classifier(x)[0], 1), vectors)
 

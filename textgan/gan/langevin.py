@@ -19,6 +19,7 @@ The replay buffer is saved: `.sample()` starts chains from it, as the paper does
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,7 +29,7 @@ from torch import nn
 
 from textgan.common.artifacts import load_tensors, save_tensors
 from textgan.common.errors import InputError
-from textgan.gan.config import NetConfig
+from textgan.gan.config import NetConfig, flag
 from textgan.gan.nets import Critic
 from textgan.gan.saved import SavedModel, load_weights, rng
 from textgan.gan.trainer import Step
@@ -88,7 +89,7 @@ class EBMConfig(NetConfig):
         if not 0 <= self.reinit_prob <= 1:
             raise InputError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
         if self.buffer_size < self.batch_size:  # a batch of chains would restart from repeated buffer rows
-            raise InputError(f"--set buffer_size ({self.buffer_size}) must be at least --batch-size "
+            raise InputError(f"{flag('buffer_size')} ({self.buffer_size}) must be at least {flag('batch_size')} "
                              f"({self.batch_size})")
         super().validate()
 
@@ -213,8 +214,8 @@ class SavedEBM(SavedModel):
         self.model.requires_grad_(False)
         k = self.config.sample_steps if steps is None else steps
         t = temperature if temperature is not None else self.config.sample_temperature or self.config.temperature
-        if not (math.isfinite(t) and t > 0):
-            raise InputError(f"temperature must be a finite number > 0, got {t}")
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not (math.isfinite(t) and t > 0):
+            raise InputError(f"temperature must be a finite number > 0, got {t!r}")
         u = langevin(self.model.net, start, k, self.config.step_size, t, gen, project)
         with torch.no_grad():
             return self.model.from_unit(u)

@@ -167,9 +167,12 @@ def load_weights(net: nn.Module, file: Path) -> nn.Module:
     return net.eval()
 
 
+EMA_FILE = "generator_ema.safetensors"
+
+
 def pick_generator(path: Path, ema: bool) -> Path:
     """The EMA generator file when present and wanted, else the raw one."""
-    f = path / "generator_ema.safetensors"
+    f = path / EMA_FILE
     return f if ema and f.is_file() else path / "generator.safetensors"
 
 

@@ -86,8 +86,7 @@ class ModelScorer:
     def __call__(self, vectors: np.ndarray, method: str) -> np.ndarray:
         if method not in self.methods:
             raise InputError(f"a {self.kind!r} model gives {' or '.join(self.methods)} scores, not {method!r}")
-        # some kinds score through autograd (energy gradients, packed critics): detach before numpy
-        return self.model.score(vectors).detach().cpu().numpy().astype(np.float64)
+        return self.model.score(vectors).cpu().numpy().astype(np.float64)  # plain tensors (saved._plain_score)
 
     @property
     def held_out_scores(self) -> np.ndarray | None:
