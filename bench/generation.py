@@ -88,6 +88,7 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    args.ebm_temps = _stats.positive_floats(args.ebm_temps, "--ebm-temps")  # before minutes of encoding
 
     import torch
 
@@ -168,7 +169,7 @@ def ebm_temperature_rows(model, n: int, val: np.ndarray, args) -> dict[str, tupl
     from bench.toy import chamfer
 
     rows, dist, ref = {}, {}, torch.from_numpy(val)
-    for c in [float(v) for v in args.ebm_temps.split(",") if v]:
+    for c in args.ebm_temps:
         t = time.perf_counter()
         temp = c * model.config.temperature
         dist[c] = chamfer(model.sample(len(val), seed=args.seed + 1, temperature=temp), ref)

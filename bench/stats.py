@@ -78,6 +78,19 @@ def existing(*files) -> None:
             refuse(f"{f}: missing file")
 
 
+def positive_floats(value: str, flag: str) -> list[float]:
+    """A comma list of finite numbers > 0 ('' for none), else one refusal line."""
+    import math
+
+    try:
+        out = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        out = [float("nan")]
+    if not all(math.isfinite(v) and v > 0 for v in out):
+        refuse(f"{flag} {value!r}: every value must be a finite number > 0")
+    return out
+
+
 def at_least(value: int, low: int, flag: str) -> int:
     if value < low:
         refuse(f"{flag} must be >= {low}, got {value}")

@@ -173,12 +173,8 @@ def main() -> None:
     steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
     sweep_batch = args.sweep_batch or preset.batch_size
     packs = [int(m) for m in args.packs.split(",") if m]
-    temps = [float(c) for c in args.energy_temps.split(",") if c]
+    temps = _stats.positive_floats(args.energy_temps, "--energy-temps")
     temps = sorted({1.0, *temps}, reverse=True) if temps else []
-    if any(not (math.isfinite(c) and c > 0) for c in temps):
-        print(f"error: --energy-temps {args.energy_temps}: every multiple must be a finite number > 0",
-              file=sys.stderr)
-        raise SystemExit(2)
     for m in packs:
         if m < 1 or preset.batch_size % m:
             print(f"error: --packs {m} must be >= 1 and divide the preset batch size {preset.batch_size}",
