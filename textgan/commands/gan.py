@@ -202,7 +202,8 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
 @click.option("--n", "n", type=int, required=True, help="Number of vectors.")
 @click.option("--out", "out_file", required=True, type=click.Path(), help=".npy file (written atomically).")
 @click.option("--seed", type=int, default=None)
-@click.option("--no-ema", is_flag=True, help="Use the raw generator weights, not the EMA.")
+@click.option("--no-ema", is_flag=True, help="Use the raw generator weights, not the EMA (refused for a model "
+              "saved without EMA weights, where it would change nothing).")
 @click.option("--group", default=None, help="Group to sample from a class-conditional model.")
 def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     """Write N generated vectors (N, D) from a trained model folder (any kind) to a .npy file.
