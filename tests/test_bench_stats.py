@@ -65,7 +65,9 @@ def test_refuse_prints_one_line_and_exits_2(capsys):
     ("fewshot.py", ["--threads", "0"], "--threads must be at least 1, got 0"),  # was torch's RuntimeError
     ("augment.py", ["--data", "/no/such.json"], "/no/such.json: missing file (--data)"),  # was after MiniLM loaded
     ("toy.py", ["--energy-temps", "abc"], "--energy-temps 'abc': every value must be a finite number > 0"),
-    ("generation.py", ["--ebm-temps", "0"], "--ebm-temps '0': every value must be a finite number > 0"),
+    # --clinc: any existing file, so a clone without ../shared reaches the flag under test
+    ("generation.py", ["--ebm-temps", "0", "--clinc", __file__],
+     "--ebm-temps '0': every value must be a finite number > 0"),
 ])
 def test_every_bench_refuses_shared_flags_before_any_work(tmp_path, script, flags, needle):
     """Started from another folder, as a script: one line, exit 2, within seconds."""
