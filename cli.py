@@ -9,16 +9,30 @@ from __future__ import annotations
 
 import sys
 
+from textgan.common.paths import drop_empty_cache_vars
 from textgan.common.threads import prefer_passive_waiting
 
 prefer_passive_waiting()  # before torch/faiss load their OpenMP runtimes (they read it once)
+drop_empty_cache_vars()  # before datasets/huggingface_hub read their cache roots
 
 import click  # noqa: E402
 
 from textgan.common.errors import InputError  # noqa: E402
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    def invoke(self, ctx):
+        """Ctrl-C or SIGTERM: click printed a blank line (to close a terminal's `^C` echo) before our
+        one `error: aborted` line, under a scheduler too; only a terminal gets it now."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            if sys.stderr is not None and sys.stderr.isatty():
+                click.echo(err=True)
+            raise click.exceptions.Abort() from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="textgan")
 def cli() -> None:
     """textgan: margin-softmax sentence encoders, GANs on sentence embeddings, FAISS retrieval.

@@ -192,3 +192,16 @@ def temp_folder(prefix: str) -> str:
     path = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+# the cache roots of huggingface_hub / datasets / matplotlib: each library joins "" onto its own
+# name, so XDG_CACHE_HOME="" wrote a huggingface/ folder into the current directory
+CACHE_VARS = ("XDG_CACHE_HOME", "HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "MPLCONFIGDIR")
+
+
+def drop_empty_cache_vars(environ=os.environ) -> None:
+    """Treat a cache variable set to the empty string as unset, as the XDG spec says. Must run
+    before those libraries are imported: they read their environment once, at import."""
+    for name in CACHE_VARS:
+        if name in environ and not environ[name].strip():
+            del environ[name]
