@@ -26,17 +26,35 @@ def recommendation(model: dict, teacher: dict, teacher_name: str,
             f"group or in-domain --unlabeled text and train again")
 
 
-def heldout_report(cfg, data, teacher, t_train: np.ndarray, history: list[dict], use_knn: bool,
+
+
+def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...]) -> str | None:
+    """One line when a run without a teacher is below a character TF-IDF on any of `keys`."""
+    worse = [k for k in keys if model[k] < baseline[k] - TOLERANCE]
+    if not worse:
+        return None
+    gaps = ", ".join(f"{k} {model[k]:.3f} vs {baseline[k]:.3f}" for k in worse)
+    return (f"the trained model is below a character TF-IDF on held-out sentences ({gaps}): add sentences per "
+            f"group or in-domain --unlabeled text, or pass a --teacher that reads the sentences' language")
+
+
+def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list[dict], use_knn: bool,
                    cache_dir, out: Path) -> None:
     """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
-    same sentences (its vectors cached), and a one-line recommendation when the model is worse.
+    same sentences (its vectors cached), or without a teacher beside a character TF-IDF's (a user
+    of a Chinese run saw no figure at all), and a one-line recommendation when the model is worse.
 
     Args: cfg: the run's TrainConfig; data: its prepared data (train and held-out sentences and
-    groups); t_train: the teacher's vectors of the training sentences; history: the epoch records."""
+    groups); t_train: the teacher's vectors of the training sentences (None without a teacher);
+    history: the epoch records."""
+    from similarity.baseline import NAME, tfidf_vectors
     from similarity.evaluate import knn_top1, loo_topk
     from textgan.common.artifacts import save_json
 
-    t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
+    if teacher is not None:
+        t_eval, _ = teacher.vectors(data.eval_texts, cache_dir)
+    else:
+        t_train, t_eval = tfidf_vectors(data.texts, data.texts, data.eval_texts)
     best = max(history, key=lambda r: r["heldout_top1"])
     # leave-one-out needs held-out groups of two or more: with one sentence each it reads 0
     loo = max(Counter(data.eval_groups).values()) > 1
@@ -45,10 +63,13 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray, history: list[dict],
     if use_knn:
         ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
     model = {k: best[k] for k in keys}
-    advice = recommendation(model, ref, cfg.teacher, keys)
-    save_json({"epoch": best["epoch"], "model": model, "teacher": {k: ref[k] for k in keys},
-               "teacher_name": cfg.teacher, "n_eval": len(data.eval_texts), "recommendation": advice},
-              out / "heldout.json")
+    ref = {k: ref[k] for k in keys}
+    record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts)}
+    if teacher is not None:
+        record.update(teacher=ref, teacher_name=cfg.teacher, recommendation=recommendation(model, ref, cfg.teacher, keys))
+    else:
+        record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys))
+    save_json(record, out / "heldout.json")
 
 
 def untrained_advice(trained: dict, untrained: dict, keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:

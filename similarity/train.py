@@ -290,8 +290,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     ddp.barrier()
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
-    if folder.main and teacher is not None:
-        heldout_report(cfg, data, teacher, targets[0], state.history, use_knn, cache_dir, out)
+    if folder.main:
+        heldout_report(cfg, data, teacher, targets[0] if teacher is not None else None, state.history, use_knn,
+                       cache_dir, out)
     return out / "model"
 
 

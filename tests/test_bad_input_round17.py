@@ -43,3 +43,71 @@ def test_an_interrupt_is_one_line_when_stderr_is_not_a_terminal(capsys):
         cli.cli.commands.pop("interrupted-for-test")
     assert stop.value.code == 130
     assert capsys.readouterr().err == "error: aborted\n"
+
+
+def test_a_run_without_a_teacher_is_held_against_char_tfidf(tmp_path, capsys):
+    """A Chinese run (no teacher by default) printed no held-out figure at all: it now prints the
+    model's beside a character TF-IDF's on the same held-out sentences, and advice when below."""
+    import json
+
+    from helpers import run_cli
+
+    from similarity.advice import baseline_advice
+    from similarity.baseline import NAME as BASELINE
+    from similarity.baseline import tfidf_vectors
+    from similarity.evaluate import knn_top1
+
+    train, ev = ["红色的苹果", "绿色的梨子", "红苹果", "绿梨"], ["苹果红", "梨子绿"]
+    t, e = tfidf_vectors(train, train, ev)
+    assert knn_top1(e, ["a", "p"], t, ["a", "p", "a", "p"]) == 1.0  # shared characters find the group
+    assert baseline_advice({"loo_top1": 0.5}, {"loo_top1": 0.504}, ("loo_top1",)) is None  # within half a point
+    assert "loo_top1 0.500 vs 0.600" in baseline_advice({"loo_top1": 0.5}, {"loo_top1": 0.6}, ("loo_top1",))
+
+    data = tmp_path / "zh.csv"
+    rows = [(f"{c}{d}的问题{i}", c) for c in "甲乙丙丁戊己" for d in "天地人" for i in range(2)]
+    data.write_text("text,group\n" + "".join(f"{t},{g}\n" for t, g in rows), encoding="utf-8")
+    code, out, err = run_cli(capsys, "train-similarity", data, "--out", tmp_path / "run", "--epochs", "1",
+                             "--hidden", "16", "--embed-dim", "16", "--quiet")
+    assert code == 0, err
+    h = json.loads((tmp_path / "run" / "heldout.json").read_text())
+    assert h["baseline_name"] == BASELINE and "teacher" not in h and set(h["baseline"]) == set(h["model"])
+    assert h["baseline"]["knn_top1"] == 1.0  # the group's character starts every sentence
+    line = [ln for ln in out.splitlines() if ln.startswith("held-out")][0]
+    assert f"knn_top1 model {h['model']['knn_top1']:.3f} vs {BASELINE} 1.000" in line
+    assert (h["recommendation"] is None) == (h["model"]["knn_top1"] >= 0.995)
+
+
+def test_pair_accuracy_at_the_majority_share_warns(tmp_path, capsys):
+    """AFQMC read pair_accuracy 0.690 for model and teacher alike, the share of its non-paraphrases,
+    with nothing saying that no threshold did better than calling every pair one."""
+    import json
+
+    from helpers import faq_model, run_cli
+
+    model, texts, _, _ = faq_model()
+    pairs = tmp_path / "p.tsv"
+    # the non-paraphrases are sentences beside themselves (cosine 1): no threshold finds the paraphrases
+    rows = [(texts[i], texts[i], 0) for i in range(8)] + [(texts[0], texts[400], 1), (texts[1], texts[300], 1)]
+    pairs.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows))
+    code, out, err = run_cli(capsys, "evaluate-similarity", model, "--pairs", pairs, "--teacher", "none")
+    assert code == 0, err
+    assert json.loads(out)["pair_accuracy"] == 0.8
+    assert "pair_accuracy of the model (0.8000) is the share of the majority class" in err
+    assert "calling every pair a non-paraphrase" in err
+    sane = tmp_path / "q.tsv"
+    sane.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{1 - y}\n" for a, b, y in rows))
+    code, out, err = run_cli(capsys, "evaluate-similarity", model, "--pairs", sane, "--teacher", "none")
+    assert code == 0 and json.loads(out)["pair_accuracy"] == 1.0 and "majority" not in err, err
+
+
+def test_a_warning_is_said_once_per_command(capsys):
+    """evaluate-similarity reads the data for the model and again for its teacher: each warning came twice."""
+    import warnings
+
+    from textgan.commands.common import warnings_as_lines
+
+    with warnings_as_lines():
+        for _ in range(2):
+            warnings.warn("dropped 3 repeated sentence(s)", stacklevel=1)
+        warnings.warn("another", stacklevel=1)
+    assert capsys.readouterr().err == "warning: dropped 3 repeated sentence(s)\nwarning: another\n"

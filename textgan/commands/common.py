@@ -12,12 +12,21 @@ from textgan.common.errors import InputError
 
 @contextlib.contextmanager
 def warnings_as_lines():
-    """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr."""
+    """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr, each
+    text once: `evaluate-similarity` reads the data for the model and again for its teacher, and
+    every warning came twice."""
     import warnings
+
+    said = set()
+
+    def say(message, *_, **__):
+        if (text := str(message)) not in said:
+            said.add(text)
+            click.echo(f"warning: {text}", err=True)
 
     with warnings.catch_warnings():
         warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
-        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+        warnings.showwarning = say
         yield
 
 

@@ -44,6 +44,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     import similarity
     from textgan.common.artifacts import check_output_file, check_writable, save_json
 
+    from similarity.baseline import NAME
     from similarity.pairs import check_ranked, pair_metrics, pair_scores
 
     if data is None and not pairs:
@@ -72,8 +73,9 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
             _warn_trained_on(enc, a + b, pairs)
         check_ranked(labels, pairs)
         scored = a, b, labels, binary if positive_min is not None else None
-    teach = _evaluation_teacher(teacher, enc)
-    _warn_language(enc, model, teach, texts if texts is not None else scored[0] + scored[1])
+    read = texts if texts is not None else scored[0] + scored[1]
+    teach = _evaluation_teacher(teacher, enc, read)
+    _warn_language(enc, model, teach, read)
 
     def figures(encoder) -> dict:
         out = similarity.evaluate(encoder, texts, groups, ref_t, ref_g) if texts is not None else {}
@@ -92,14 +94,44 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
     if teach is not None:
         result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
                                  name=teach.name, fingerprint=teach.fingerprint)
+    else:  # no teacher to compare with: the baseline a model must beat (a Chinese run, --teacher none)
+        result["baseline"] = dict(_baseline(texts, groups, ref_t, ref_g, scored) if texts is not None
+                                  else _baseline(None, None, None, None, scored), name=NAME)
+    if scored is not None and "pair_accuracy" in result:
+        _warn_majority(result, pairs, scored[3] if scored[3] is not None else scored[2])
     if json_out:
         save_json(result, json_out)
     click.echo(json.dumps(result, indent=2))
-    if teach is not None:
-        keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman", "pair_auroc",
-                            "pair_ap", "pair_accuracy", "pair_f1") if k in result]
-        rows = [f"{k:<13} {result[k]:>8.4f} {result['teacher'][k]:>8.4f}" for k in keys]
-        click.echo("\n".join([f"{'metric':<13} {'model':>8} {'teacher':>8}", *rows]), err=True)
+    side, head = ("teacher", "teacher") if teach is not None else ("baseline", "tf-idf")
+    keys = [k for k in ("knn_top1", "loo_top1", "loo_top5", "loo_top10", "spearman", "pair_auroc",
+                        "pair_ap", "pair_accuracy", "pair_f1") if k in result and k in result[side]]
+    rows = [f"{k:<13} {result[k]:>8.4f} {result[side][k]:>8.4f}" for k in keys]
+    click.echo("\n".join([f"{'metric':<13} {'model':>8} {head:>8}", *rows]), err=True)
+
+
+def _baseline(texts, groups, ref_t, ref_g, scored) -> dict:
+    """The char TF-IDF's figures on the same sentences and pairs (similarity.baseline)."""
+    from similarity.baseline import grouped_figures, pair_figures
+
+    out = grouped_figures(texts, groups, ref_t, ref_g) if texts is not None else {}
+    if scored is not None:
+        out.update(pair_figures(*scored))
+    return out
+
+
+def _warn_majority(result: dict, pairs, binary) -> None:
+    """pair_accuracy that no threshold lifts above labelling every pair one way reads like a figure
+    of merit (AFQMC: 0.690 for the model and the teacher alike, the share of non-paraphrases)."""
+    import numpy as np
+
+    share = float(np.mean(np.asarray(binary, dtype=np.float64) == 1.0))
+    majority, which = max((share, "paraphrase"), (1 - share, "non-paraphrase"))
+    whose = [name for name, r in (("model", result), ("teacher", result.get("teacher", {})))
+             if "pair_accuracy" in r and r["pair_accuracy"] <= majority + 1e-9]
+    if whose:
+        click.echo(f"warning: {pairs}: pair_accuracy of the {' and the '.join(whose)} ({majority:.4f}) is the share "
+                   f"of the majority class: no cosine threshold beats calling every pair a {which}; read pair_auroc "
+                   "and pair_f1", err=True)
 
 
 def _warn_trained_on(enc, sentences: list[str], where) -> None:
@@ -126,16 +158,20 @@ def _warn_language(enc, model: str, teach, texts: list[str]) -> None:
             click.echo(f"warning: {msg}", err=True)
 
 
-def _evaluation_teacher(name, enc):
+def _evaluation_teacher(name, enc, texts: list[str]):
     """The teacher to score beside the model: --teacher, else the one it was trained with, else
-    minilm when installed; None for `none` or when no teacher is available."""
+    minilm when installed and it reads the sentences' language; None for `none` or when no teacher
+    is available (the char TF-IDF is then shown instead: MiniLM on Chinese is a floor, not a
+    comparison, and cost 48-96 s a call)."""
+    from similarity.language import scoring_warning
     from similarity.model import minilm_path
     from similarity.teacher import resolve_teacher
 
     if name is None:
         name = (enc.info.get("train_config") or {}).get("teacher") or "none"
         if name == "none" or (name != "minilm" and not os.path.isdir(name)):
-            name = "minilm" if minilm_path() is not None else "none"
+            reads = minilm_path() is not None and scoring_warning("minilm", minilm_path(), texts) is None
+            name = "minilm" if reads else "none"
         elif name == "minilm" and minilm_path() is None:
             name = "none"
     return resolve_teacher(name)

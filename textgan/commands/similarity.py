@@ -247,7 +247,8 @@ def _echo_heldout(path) -> None:
     if not path.is_file():
         return
     h = json.loads(path.read_text(encoding="utf-8"))
+    ref, name = ("teacher", f"teacher {h['teacher_name']}") if "teacher" in h else ("baseline", h["baseline_name"])
     click.echo("held-out (best epoch " + str(h["epoch"]) + "): " + ", ".join(
-        f"{k} model {v:.3f} vs teacher {h['teacher_name']} {h['teacher'][k]:.3f}" for k, v in h["model"].items()))
+        f"{k} model {v:.3f} vs {name} {h[ref][k]:.3f}" for k, v in h["model"].items()))
     if h.get("recommendation"):
         click.echo(f"recommendation: {h['recommendation']}")
