@@ -92,6 +92,10 @@ def test_pair_accuracy_at_the_majority_share_warns(tmp_path, capsys):
     code, out, err = run_cli(capsys, "evaluate-similarity", model, "--pairs", pairs, "--teacher", "none")
     assert code == 0, err
     assert json.loads(out)["pair_accuracy"] == 0.8
+    # no teacher: the char TF-IDF is the comparison (its cosines of identical sentences are 1 too)
+    assert json.loads(out)["baseline"] == dict(json.loads(out)["baseline"], name="tf-idf (char_wb 1-3)",
+                                                 pair_accuracy=0.8)
+    assert "metric           model   tf-idf" in err
     assert "pair_accuracy of the model (0.8000) is the share of the majority class" in err
     assert "calling every pair a non-paraphrase" in err
     sane = tmp_path / "q.tsv"
