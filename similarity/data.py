@@ -1,9 +1,8 @@
 """Reading sentence data with `datasets`: grouped paraphrases, plain corpora, scored pairs.
 
 Files: .csv .tsv .json .jsonl .parquet (and .txt, one sentence per line, for `load_texts`).
-A `datasets` hub dataset is read only when named explicitly as `hf:owner/name` (its train
-split; needs a hub connection); any other name is a local path, and a path that does not
-exist is a "missing file". Every user-fixable problem is a one-line `InputError`.
+A hub dataset is read only when named as `hf:owner/name` (its train split); any other name is a
+local path, one that does not exist a "missing file". Every user-fixable problem is one `InputError`.
 """
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
-                                    header_or_positions, local_after_hub_prefix, missing_column, trailing_empty_rows)
+                                    header_or_positions, local_after_hub_prefix, missing_column, single_train_file,
+                                    trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -51,7 +51,6 @@ def _check_utf8(path: Path) -> None:
                 raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(line, lineno)}", path) from None
 
 
-
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     """Read `columns` of a data file (or, for `hf:owner/name`, a hub dataset's train split)."""
     path_s = str(as_path(path, "the data file"))
@@ -69,7 +68,10 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     elif path_s.startswith(HUB_PREFIX):
         if not path_s[len(HUB_PREFIX):]:
             raise InputError("empty hub dataset name after 'hf:'", path_s)
-        ds = _load_hub(path_s[len(HUB_PREFIX):], path_s)
+        name = path_s[len(HUB_PREFIX):]
+        if Path(name).is_dir() and (one := single_train_file(name, set(FORMATS) - {".txt"})) is not None:
+            return read_table(one, asked)
+        ds = _load_hub(name, path_s)
     elif p.is_file():
         suffix = p.suffix.lower()
         if suffix == ".txt":
@@ -109,7 +111,6 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     return {a: table[c][:end] for a, c in zip(asked, columns)}
 
 
-
 def read_splits_first(p: Path) -> bool:
     """A .json file of named splits (CLINC150's data_full.json): read by `similarity.splits`."""
     return p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None
@@ -122,7 +123,6 @@ def _column_name(c) -> str:
     if isinstance(c, int) and not isinstance(c, bool):
         return str(c) if c >= 1 else "0"  # "0": refused below as outside the columns (positions count from 1)
     raise InputError(f"a column must be named by a non-empty string or a position (int from 1), got {c!r}")
-
 
 
 def _check_spanning(table: dict[str, list], read: list[str], p: Path) -> None:

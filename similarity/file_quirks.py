@@ -204,6 +204,19 @@ def local_after_hub_prefix(name: str, where: str) -> bool:
     return True
 
 
+def single_train_file(name: str, suffixes) -> Path | None:
+    """The one data file of a local dataset folder's train split when its type is in `suffixes`:
+    read as that file is read, labels kept as written. `datasets` infers column types over the
+    folder, and group labels 1, 01 and 1.0 (CSV), or 1 and "1" (JSON), became one group."""
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    try:
+        train = list(DataFilesDict.from_patterns(get_data_patterns(name), name).get("train", []))
+    except Exception:  # no data files: datasets' own error says so
+        return None
+    return Path(train[0]) if len(train) == 1 and Path(train[0]).suffix.lower() in suffixes else None
+
+
 def check_json_labels(p, col: str) -> None:
     """A .json / .jsonl data file whose `col` holds 1 and "1" is refused (`check_label_types`):
     `datasets` casts the column to one type, so the clash is looked for in the file itself."""
@@ -211,6 +224,8 @@ def check_json_labels(p, col: str) -> None:
 
     from textgan.common.texts import check_label_types
 
+    if str(p).startswith("hf:") and Path(str(p)[3:]).is_dir():  # a dataset folder of one train file
+        p = single_train_file(str(p)[3:], (".json", ".jsonl")) or p
     p = Path(p)
     suffix = p.suffix.lower()
     if suffix not in (".json", ".jsonl") or not p.is_file():

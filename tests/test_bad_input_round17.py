@@ -115,3 +115,58 @@ def test_a_warning_is_said_once_per_command(capsys):
             warnings.warn("dropped 3 repeated sentence(s)", stacklevel=1)
         warnings.warn("another", stacklevel=1)
     assert capsys.readouterr().err == "warning: dropped 3 repeated sentence(s)\nwarning: another\n"
+
+
+def test_a_dataset_folder_of_one_train_file_keeps_its_labels_as_written(tmp_path):
+    """`hf:FOLDER` went through datasets' type inference: labels 1, 01 and 1.0 became one group
+    (CSV), and 1 beside "1" merged (JSON), where the same file read directly keeps or refuses them."""
+    import json
+
+    import pytest
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "j").mkdir()
+    labels = ["1", "01", "1.0", "2"]
+    (tmp_path / "c" / "train.csv").write_text("text,group\n" + "".join(
+        f"sentence {k} of {g},{g}\n" for g in labels for k in range(2)))
+    (tmp_path / "j" / "train.jsonl").write_text("".join(
+        json.dumps({"text": f"s {k} {g}", "group": g}) + "\n" for g in (1, "1") for k in range(2)))
+    _, groups = similarity.load_groups(f"hf:{tmp_path / 'c'}")
+    assert sorted(set(groups)) == sorted(labels)
+    with pytest.raises(InputError, match="hold 1 as a number and as a string"):
+        similarity.load_groups(f"hf:{tmp_path / 'j'}")
+
+
+def test_commands_that_publish_a_folder_or_file_whole_are_locked(tmp_path, capsys):
+    """train-outlier, quantize-similarity and sample took no lock: of two runs into one --out both
+    said done and the slower one's output replaced the other's. train-outlier also replaced a
+    symlinked --out with a folder, leaving the link's target empty."""
+    from helpers import faq_model, run_cli
+
+    from textgan.common.runlock import output_lock, run_lock
+
+    model, _, _, _ = faq_model()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("how do I reset my password\nwhere is my parcel\nopen an account\n")
+    out = tmp_path / "out"
+    for args in (("train-outlier", model, corpus, "--steps", "5"), ("quantize-similarity", model)):
+        with run_lock(out):
+            code, _, err = run_cli(capsys, *args, "--out", out)
+        assert code == 2 and "another run is writing to this folder (locked)" in err, err
+        assert not out.exists()
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    code, _, err = run_cli(capsys, "train-outlier", model, corpus, "--steps", "5", "--out", tmp_path / "link")
+    assert code == 2 and "output folder is a symbolic link" in err and (tmp_path / "link").is_symlink(), err
+    vec = tmp_path / "v.npy"
+    import numpy as np
+
+    np.save(vec, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+    code, _, err = run_cli(capsys, "train-gan", vec, "--steps", "2", "--batch-size", "16", "--out", tmp_path / "gan")
+    assert code == 0, err
+    with output_lock(tmp_path / "s.npy"):
+        code, _, err = run_cli(capsys, "sample", tmp_path / "gan", "--n", "4", "--out", tmp_path / "s.npy")
+    assert code == 2 and "another run is writing to this file (locked)" in err and not (tmp_path / "s.npy").exists()

@@ -101,8 +101,9 @@ def quantize_similarity_cmd(model, out_dir) -> None:
       textgan quantize-similarity runs/sim/model --out runs/sim/model-int8
     """
     from similarity.quantize import quantize
-    from textgan.common.artifacts import check_new_out_dir, check_writable
+    from textgan.common.artifacts import check_new_out_dir, check_replaced_folder, check_writable, run_lock
 
     check_writable(check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model]))
-    path = quantize(model).save(out_dir)
+    with run_lock(check_replaced_folder(out_dir)):  # two runs into one --out: one model replaced the other
+        path = quantize(model).save(out_dir)
     click.echo(f"saved int8 model to {path}")

@@ -214,7 +214,7 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     """
     from pathlib import Path
 
-    from textgan.common.artifacts import check_output_file, save_npy
+    from textgan.common.artifacts import check_output_file, output_lock, save_npy
     from textgan.common.paths import check_suffix
     from textgan.gan import load, sample
     from textgan.gan.saved import EMA_FILE
@@ -225,6 +225,7 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     if no_ema and not (Path(gan_dir) / EMA_FILE).is_file():  # the flag would change nothing
         raise InputError(f"--no-ema: this {model.kind} model has no EMA generator weights ({EMA_FILE}); drop the "
                          "flag", gan_dir)
-    x = sample(model, n, seed=seed, group=group).numpy()
-    save_npy(out_file, x)
+    with output_lock(out_file):  # as generate-embeddings: a second run into one file is refused
+        x = sample(model, n, seed=seed, group=group).numpy()
+        save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")

@@ -131,12 +131,17 @@ def train_outlier_cmd(model, corpus, out_dir, source, generator, text_col, group
       textgan train-outlier runs/sim/model data/faq_en.csv --text-col text --group-col group --out runs/outlier
       textgan score runs/sim/model q.txt --method outlier --gan runs/outlier
     """
-    from textgan.common.artifacts import check_new_out_dir
-    from textgan.ood.outlier import OutlierConfig
-    from textgan.workflow.score import train_outlier_on_corpus
+    from textgan.common.artifacts import check_new_out_dir, check_replaced_folder, run_lock
 
     check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model, corpus, outliers_file, generator])
+    with run_lock(check_replaced_folder(out_dir)):  # published whole: a link would be replaced, a racing run lost
+        _train_outlier(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed, outliers_file)
+
+
+def _train_outlier(model, corpus, out_dir, source, generator, text_col, group_col, steps, seed, outliers_file):
     from textgan.commands.common import text_col_unused
+    from textgan.ood.outlier import OutlierConfig
+    from textgan.workflow.score import train_outlier_on_corpus
 
     text_col_unused(text_col, corpus, outliers_file)
     if source == "opengan" and (generator or group_col):  # it trains its own GAN, binary: both would be ignored
