@@ -158,14 +158,16 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     and for 0/1 labels, or 0/1 `positives` (`pair_scores` with --positive-min), `pair_auroc`,
     `pair_ap`, `pair_accuracy` (+ `_threshold`), `pair_f1` (+ `_threshold`): cosine thresholds
     chosen on these pairs."""
-    from similarity.evaluate import _model, spearman, warn_unknown_tokens
+    from similarity.evaluate import _model, _no_blank, spearman, warn_unknown_tokens
     from textgan.common.texts import as_sentences
 
     a, b = as_sentences(a, "first sentences"), as_sentences(b, "second sentences")  # generators read once
-    scores = None if scores is None or isinstance(scores, (str, bytes)) else list(scores)
-    positives = None if positives is None else list(positives)
+    scores, positives = _one_per_pair(scores, "scores"), _one_per_pair(positives, "positives")
     if not a or scores is None or not (len(a) == len(b) == len(scores)):
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
+    if positives is not None and len(positives) != len(a):  # it was ignored: the figures came from the scores
+        raise InputError(f"positives: {len(positives)} for {len(a)} pairs")
+    _no_blank(a, "first sentences"), _no_blank(b, "second sentences")  # as evaluate: no empty-sentence figures
     model = _model(model)
     warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike
     check_ranked(scores)
@@ -176,6 +178,18 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
         ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
         out.update(binary_figures((ea * eb).sum(1), np.asarray(binary) == 1.0))
     return out
+
+
+def _one_per_pair(values, what: str) -> list | None:
+    """`values` as a list of one number per pair; a string ("1010") or a 2-D array is refused."""
+    if values is None:
+        return None
+    if not isinstance(values, (str, bytes)) and not hasattr(values, "__len__") and hasattr(values, "__iter__"):
+        values = list(values)  # a generator: read once
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise InputError(f"{what}: pass one number per pair (a list or 1-D array), not {type(values).__name__} "
+                         f"of shape {np.shape(values)}")
+    return list(values)
 
 
 def binary_figures(cos: np.ndarray, positive: np.ndarray) -> dict:

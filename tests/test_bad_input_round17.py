@@ -170,3 +170,56 @@ def test_commands_that_publish_a_folder_or_file_whole_are_locked(tmp_path, capsy
     with output_lock(tmp_path / "s.npy"):
         code, _, err = run_cli(capsys, "sample", tmp_path / "gan", "--n", "4", "--out", tmp_path / "s.npy")
     assert code == 2 and "another run is writing to this file (locked)" in err and not (tmp_path / "s.npy").exists()
+
+
+def test_api_labels_blank_sentences_and_pair_arguments_are_checked(tmp_path):
+    """train_gan / train_semisup took labels unchecked (1 and "1" one group, NaN a group "nan");
+    classify scored a blank sentence; pair_metrics scored blank sentences, ignored positives of the
+    wrong length or given as a string, and met a (n, 1) array with a bare TypeError."""
+    import numpy as np
+    import pytest
+
+    import similarity
+    import textgan
+    from helpers import faq_model
+    from textgan.common.errors import InputError
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    with pytest.raises(InputError, match="label '1' appears both as a number and as a string"):
+        textgan.train_gan(x, tmp_path / "g", groups=[1, "1"] * 32, progress=False)
+    with pytest.raises(InputError, match="item 64 is float 'nan', not a label"):
+        textgan.train_gan(x, tmp_path / "g", groups=["a", "b"] * 31 + ["a", float("nan")], progress=False)
+    with pytest.raises(InputError, match="labels: item 1 is float '0.0'"):
+        textgan.train_semisup(x[:8], [0.0, 1.0] * 4, x[8:], tmp_path / "k")
+    assert not (tmp_path / "g").exists() and not (tmp_path / "k").exists()
+
+    model, texts, _, _ = faq_model()
+    a, b = texts[:4], texts[4:8]
+    with pytest.raises(InputError, match="second sentences: item 2 is blank"):
+        similarity.pair_metrics(model, a, [b[0], "\u200b", b[2], b[3]], [1, 0, 0, 1])
+    with pytest.raises(InputError, match="positives: 1 for 4 pairs"):
+        similarity.pair_metrics(model, a, b, [3, 0, 1, 2], positives=[1])
+    with pytest.raises(InputError, match="positives: pass one number per pair"):
+        similarity.pair_metrics(model, a, b, [3, 0, 1, 2], positives="1010")
+    with pytest.raises(InputError, match=r"scores: pass one number per pair .* shape \(4, 1\)"):
+        similarity.pair_metrics(model, a, b, np.array([[1], [0], [0], [1]]))
+    assert similarity.pair_metrics(model, a, b, (y for y in [1, 0, 0, 1]))["pair_auroc"] >= 0
+
+
+def test_classify_refuses_a_blank_sentence(tmp_path):
+    import numpy as np
+    import pytest
+
+    import textgan
+    from helpers import faq_model
+    from textgan.common.errors import InputError
+    from textgan.workflow.core import encoder_meta
+
+    model, texts, groups, vectors = faq_model()
+    from textgan.gan.kplus1 import KPlus1Config
+
+    k1 = textgan.train_semisup(vectors[:40], groups[:40], vectors[40:200], tmp_path / "k1",
+                               config=KPlus1Config(steps=10, width=16, batch_size=32), encoder=encoder_meta(textgan.workflow.core.load_encoder(model), model))
+    with pytest.raises(InputError, match="sentence 2 is blank"):
+        textgan.classify(k1, [texts[0], "  \u200b "])
+    assert np.isfinite(textgan.classify(k1, [texts[0]])[0]["confidence"])

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.common.texts import as_labels
 
 
 def train_gan_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
@@ -98,7 +99,7 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
     if x.ndim == 2 and x.shape[1] > 0 and len(x) > 1 and np.isfinite(x).all():
         meta["typical_nn_cosine"] = typical_nn_cosine(x)
     try:
-        return train_kind(x, config, out, groups=None if groups is None else list(groups), meta=meta,
+        return train_kind(x, config, out, groups=None if groups is None else as_labels(groups, len(x)), meta=meta,
                           progress=progress, resume=resume)
     except BaseException:
         if written is not None:  # no model to go with it

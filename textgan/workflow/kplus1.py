@@ -19,7 +19,7 @@ import torch
 
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences
+from textgan.common.texts import as_labels, as_sentences, is_blank
 from textgan.common.vectors import as_matrix, check_same_encoder
 from textgan.gan.saved import record_model_file
 
@@ -49,8 +49,7 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     if xu.size == 0:
         raise InputError("no unlabelled vectors: K+1 training needs unlabelled data (or use a supervised classifier)")
     xu = as_matrix(xu, "unlabelled vectors", dim=xl.shape[1])
-    if len(labels) != len(xl):
-        raise InputError(f"{len(labels)} labels for {len(xl)} labelled vectors")
+    labels = as_labels(labels, len(xl), "labels")  # 1 and "1" were one group, NaN a group "nan"
     ids, names = encode_labels(labels)
     x = np.concatenate([xl, xu])
     y = torch.cat([ids, torch.full((len(xu),), -1, dtype=torch.long)])
@@ -133,6 +132,8 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to classify")
+    if (blank := next((i for i, t in enumerate(sentences) if is_blank(t)), None)) is not None:  # as score_texts
+        raise InputError(f"sentence {blank + 1} is blank (it would be classified as the empty sentence)", "sentences")
     from similarity.evaluate import warn_unknown_tokens
 
     warn_unknown_tokens(enc, sentences, "sentences")
