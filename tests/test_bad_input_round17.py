@@ -223,3 +223,31 @@ def test_classify_refuses_a_blank_sentence(tmp_path):
     with pytest.raises(InputError, match="sentence 2 is blank"):
         textgan.classify(k1, [texts[0], "  \u200b "])
     assert np.isfinite(textgan.classify(k1, [texts[0]])[0]["confidence"])
+
+
+def test_train_kplus1_resumes_a_run_killed_before_its_first_checkpoint(tmp_path, capsys):
+    """kill -9 left metrics.jsonl and resolved_config.json: the rerun was refused as not empty, and
+    train-kplus1 had no --resume, so the folder had to be deleted by hand."""
+    import shutil
+
+    from helpers import faq_model, run_cli
+
+    from textgan.common.artifacts import folder_digests
+
+    model, texts, _, _ = faq_model()
+    data = ROOT / "data" / "faq_en.csv"
+    unl = tmp_path / "u.txt"
+    unl.write_text("\n".join(f"{t} please" for t in texts[:60]) + "\n")
+    args = ("train-kplus1", model, data, "--unlabeled", unl, "--steps", "12", "--seed", "3")
+    code, _, err = run_cli(capsys, *args, "--out", tmp_path / "a")
+    assert code == 0, err
+    killed = tmp_path / "b"
+    killed.mkdir()
+    for f in ("metrics.jsonl", "resolved_config.json"):
+        shutil.copy(tmp_path / "a" / f, killed / f)
+    code, _, err = run_cli(capsys, *args, "--out", killed)
+    assert code == 2 and "pass --resume to continue" in err, err
+    code, _, err = run_cli(capsys, *args, "--out", killed, "--resume")
+    assert code == 0 and "no checkpoint yet, training from step 0" in err, err
+    weights = [f for f in folder_digests(tmp_path / "a") if f.endswith(".safetensors")]
+    assert weights and all(folder_digests(tmp_path / "a")[f] == folder_digests(killed)[f] for f in weights)

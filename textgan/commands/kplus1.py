@@ -20,9 +20,11 @@ from textgan.common.errors import InputError
 @click.option("--batch-size", type=int, default=None,
               help="Rows per update (default: 128, lowered to fit small data when no other setting is given).")
 @click.option("--seed", type=int, default=None)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (bitwise), or "
+              "from step 0 when it was killed before its first one.")
 @progress_option(quiet_alias=True)
 def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, steps, batch_size, seed,
-                     progress) -> None:
+                     resume, progress) -> None:
     """Semi-supervised K+1 classifier on LABELLED sentences (text + group) and --unlabeled ones.
 
     \b
@@ -36,7 +38,7 @@ def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, s
     from textgan.workflow.core import read_corpus
     from textgan.workflow.kplus1 import train_on_corpus
 
-    check_new_out_dir(out_dir, hint="choose a new --out", inputs=[model, labelled, unlabeled])
+    check_new_out_dir(out_dir, resume, inputs=[model, labelled, unlabeled])  # a killed run's folder: --resume
     try:
         unl, _ = read_corpus(unlabeled, text_col if not str(unlabeled).endswith(".txt") else None)
     except InputError as exc:  # the reader's hint offers options that would rename LABELLED's column too
@@ -46,7 +48,7 @@ def train_kplus1_cmd(model, labelled, unlabeled, out_dir, text_col, group_col, s
     given = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     cfg = dataclasses.replace(KPlus1Config(), **given) if given else None
     path = train_on_corpus(model, labelled, unl, out_dir, text_col=text_col, group_col=group_col, config=cfg,
-                           progress=progress)
+                           progress=progress, resume=resume)
     click.echo(f"saved K+1 classifier to {path}")
 
 

@@ -145,7 +145,7 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
 
 
 def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str = "text", group_col: str = "group",
-                    config=None, progress: bool = False) -> Path:
+                    config=None, progress: bool = False, resume: bool = False) -> Path:
     """Encode a labelled corpus and unlabelled sentences with a similarity model; train K+1 on them."""
     from textgan.workflow.core import encoder_meta, folder_of, load_encoder, read_corpus
 
@@ -166,4 +166,5 @@ def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str =
         warnings.warn(f"--unlabeled: dropped {shared} sentence(s) that are also labelled sentences; {len(unl)} kept",
                       stacklevel=2)
     meta = encoder_meta(enc, folder_of(model))
-    return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress)
+    return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress,
+                 resume=resume)
