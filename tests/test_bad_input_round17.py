@@ -251,3 +251,29 @@ def test_train_kplus1_resumes_a_run_killed_before_its_first_checkpoint(tmp_path,
     assert code == 0 and "no checkpoint yet, training from step 0" in err, err
     weights = [f for f in folder_digests(tmp_path / "a") if f.endswith(".safetensors")]
     assert weights and all(folder_digests(tmp_path / "a")[f] == folder_digests(killed)[f] for f in weights)
+
+
+def test_vector_columns_of_bools_or_strings_are_refused(tmp_path):
+    """A Parquet bool vector column, a JSONL row of `true`s or a "1" among numbers trained as 1.0."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from textgan.common.errors import InputError
+    from textgan.gan.data import load_vectors
+
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    pd.DataFrame({"v": [list(a > 0) for a in x]}).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError, match="column 'v' holds bool values, expected numbers"):
+        load_vectors(tmp_path / "b.parquet", column="v")
+    for i, bad in ((2, True), (5, "1")):
+        rows = [list(map(float, a)) for a in x]
+        rows[i - 1][1] = bad
+        f = tmp_path / f"r{i}.jsonl"
+        f.write_text("".join(json.dumps({"v": r}) + "\n" for r in rows))
+        with pytest.raises(InputError, match=f"row {i}: column 'v' holds {type(bad).__name__}"):
+            load_vectors(f, column="v")
+    f.write_text("".join(json.dumps({"v": list(map(float, a))}) + "\n" for a in x))
+    assert np.allclose(load_vectors(f, column="v").numpy(), x.astype(np.float32))

@@ -40,10 +40,40 @@ def _from_datasets(path: Path, column: str | None) -> np.ndarray:
         column = cands[0]
     if column not in ds.column_names:
         raise InputError(f"no column {column!r}; columns: {', '.join(ds.column_names)}", path)
+    feature = ds.features[column]
+    while hasattr(feature, "feature"):  # Sequence / List / LargeList of values
+        feature = feature.feature
+    kind = str(getattr(feature, "dtype", ""))
+    if kind == "bool" or "string" in kind:  # numpy read True as 1.0 and "1" as 1.0 without a word
+        raise InputError(f"column {column!r} holds {kind} values, expected numbers", path)
+    if path.suffix in (".json", ".jsonl"):
+        _check_json_numbers(path, column)
     try:
         return np.asarray(ds.with_format("numpy")[column], dtype=np.float32)
     except (ValueError, TypeError) as exc:
         raise InputError(f"column {column!r} is not a fixed-length float vector ({exc})", path) from None
+
+
+def _check_json_numbers(path: Path, column: str) -> None:
+    """Arrow casts a JSON `true` among numbers to 1.0: every cell of the vectors must be a number."""
+    import json
+
+    def rows():
+        with open(path, encoding="utf-8-sig") as fh:
+            if path.suffix == ".jsonl":
+                yield from (json.loads(line) for line in fh if line.strip())
+            else:
+                data = json.load(fh)
+                yield from (data if isinstance(data, list) else [])
+
+    try:
+        for i, row in enumerate(rows(), 1):
+            cell = row.get(column) if isinstance(row, dict) else None
+            bad = next((v for v in (cell if isinstance(cell, list) else []) if isinstance(v, (bool, str))), None)
+            if bad is not None:
+                raise InputError(f"row {i}: column {column!r} holds {type(bad).__name__} {bad!r}, expected numbers", path)
+    except (json.JSONDecodeError, UnicodeDecodeError):  # unreadable: datasets already named its line
+        return
 
 
 MAX_ABS = 1e6  # the largest magnitude of a training value (images are 0-255, sentence vectors unit)
