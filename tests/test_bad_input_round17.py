@@ -277,3 +277,26 @@ def test_vector_columns_of_bools_or_strings_are_refused(tmp_path):
             load_vectors(f, column="v")
     f.write_text("".join(json.dumps({"v": list(map(float, a))}) + "\n" for a in x))
     assert np.allclose(load_vectors(f, column="v").numpy(), x.astype(np.float32))
+
+
+def test_score_combine_names_the_default_parts_and_unknown_names_first(tmp_path, capsys):
+    """`--combine knn,outlier` with --index was refused although the default combined is exactly
+    knn + the index's own outlier classifier; `--combine KNN` was blamed on --index."""
+    from helpers import faq_model, run_cli
+
+    model, texts, _, _ = faq_model()
+    data = ROOT / "data" / "faq_en.csv"
+    code, _, err = run_cli(capsys, "index", model, data, "--text-col", "text", "--group-col", "group",
+                           "--out", tmp_path / "idx")
+    assert code == 0, err
+    q = tmp_path / "q.txt"
+    q.write_text("how do I reset my password\nwhat is the boiling point of tungsten\n")
+    runs = {}
+    for combine in (None, "knn,outlier"):
+        extra = ("--combine", combine) if combine else ()
+        code, out, err = run_cli(capsys, "score", model, q, "--index", tmp_path / "idx", *extra)
+        assert code == 0, err
+        runs[combine] = out
+    assert runs[None] == runs["knn,outlier"]
+    code, _, err = run_cli(capsys, "score", model, q, "--index", tmp_path / "idx", "--combine", "KNN")
+    assert code == 2 and "unknown scoring method 'KNN'" in err, err

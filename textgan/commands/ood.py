@@ -12,8 +12,16 @@ from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS 
 def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_dir=None) -> None:
     """Options the chosen --method would not read are refused: a silently ignored option is a wrong result."""
     from textgan.commands.common import same_path_twice
+    from textgan.ood.scoring import make_method
 
-    parts = {c.strip() for c in combine.split(",")} if combine else None
+    listed = None if combine is None else [c.strip() for c in combine.split(",")]
+    if listed is not None and (not all(listed) or len(set(listed)) < len(listed)):
+        twice = sorted({c for c in listed if c and listed.count(c) > 1})
+        raise InputError(f"--combine {combine!r}: " + (f"{', '.join(twice)} named twice" if twice else
+                         "an empty component") + " (a comma-separated list of distinct methods)")
+    for c in listed or ():  # before the options they would explain: `KNN` was blamed on --index
+        make_method(c)
+    parts = set(listed) if combine else None
     if combine is not None and method != "combined":
         raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
     if labels and method != "mahalanobis" and not (method == "combined" and parts and "mahalanobis" in parts):
@@ -86,10 +94,6 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     val = read_corpus(val_in, text_col)[0] if val_in else None
     groups = read_labels(labels) if labels else None
     parts = None if combine is None else [c.strip() for c in combine.split(",")]
-    if parts is not None and (not all(parts) or len(set(parts)) < len(parts)):
-        twice = sorted({c for c in parts if c and parts.count(c) > 1})
-        raise InputError(f"--combine {combine!r}: " + (f"{', '.join(twice)} named twice" if twice else
-                         "an empty component") + " (a comma-separated list of distinct methods)")
     res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
                       labels=groups, combine=parts, val_in_name=val_in)
     flags = res["in_domain"] or [None] * len(texts)
