@@ -48,7 +48,7 @@ def _check_utf8(path: Path) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(line, lineno)}", path) from None
+                raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(line, lineno, Path(path).suffix)}", path) from None
 
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:

@@ -16,8 +16,11 @@ from textgan.common.texts import is_missing, name_list
 csv.field_size_limit(2**31 - 1)
 
 
-def encoding_hint(line: bytes, lineno: int) -> str:
-    """What the bytes probably are and how to re-save them as UTF-8."""
+def encoding_hint(line: bytes, lineno: int, suffix: str = ".csv") -> str:
+    """What the bytes probably are and how to re-save them as UTF-8 (into a file of the same
+    `suffix`: the advised FILE.utf8 was then refused as no file type we read)."""
+    if lineno == 1 and line[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return ": it is UTF-32; re-save it as UTF-8 (iconv -f utf-32 -t utf-8)"
     if lineno == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return ": it is UTF-16 (Excel's \"Unicode Text\"); re-save it as UTF-8 (iconv -f utf-16 -t utf-8)"
     for codec, name in (("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")):
@@ -25,7 +28,7 @@ def encoding_hint(line: bytes, lineno: int) -> str:
             line.decode(codec)
         except UnicodeDecodeError:
             continue
-        return f": it reads as {name}; re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)"
+        return f": it reads as {name}; re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE-utf8{suffix})"
     return ""
 
 

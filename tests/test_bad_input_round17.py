@@ -1,6 +1,7 @@
 """Results of the twenty-first sweep and of the known problems left open after the twentieth."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -300,3 +301,22 @@ def test_score_combine_names_the_default_parts_and_unknown_names_first(tmp_path,
     assert runs[None] == runs["knn,outlier"]
     code, _, err = run_cli(capsys, "score", model, q, "--index", tmp_path / "idx", "--combine", "KNN")
     assert code == 2 and "unknown scoring method 'KNN'" in err, err
+
+
+def test_utf32_is_named_and_the_advised_copy_keeps_its_extension(tmp_path):
+    """A UTF-32 file was called UTF-16 (LE) and the advice wrote FILE.utf8, a name then refused."""
+    import pytest
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    for codec, name in (("utf-32", "UTF-32 (LE)"), ("utf-16", "UTF-16 (LE)")):
+        f = tmp_path / f"{codec}.txt"
+        f.write_bytes("hello world\nreset my password\n".encode(codec))
+        with pytest.raises(InputError, match=rf"the file is {re.escape(name)}, not UTF-8; .*iconv -f {codec} -t "
+                                             r"utf-8 FILE > FILE-utf8\.txt"):
+            similarity.load_texts(f)
+    f = tmp_path / "gbk.csv"
+    f.write_bytes("text,group\n忘记密码,a\n".encode("gbk"))
+    with pytest.raises(InputError, match=r"iconv -f gb18030 -t utf-8 FILE > FILE-utf8\.csv"):
+        similarity.load_groups(f)

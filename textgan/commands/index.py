@@ -163,7 +163,7 @@ def _read_queries(path: str, text_col: str | None = None) -> list[str]:
     except UnicodeDecodeError as exc:
         lineno = raw[:exc.start].count(b"\n") + 1
         bad = raw.split(b"\n")[lineno - 1]
-        raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(bad, lineno)}", p) from None
+        raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(bad, lineno, Path(p).suffix)}", p) from None
 
     qs = [ln.strip() for ln in lines if not is_blank(ln)]
     if not qs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
+from pathlib import Path
 
 from textgan.common.errors import InputError
 
@@ -52,10 +53,13 @@ def nul_error(path, lineno: int) -> InputError:
     codec = f"utf-16{order}"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # its byte-order mark says it (Excel's "Unicode Text")
         order, codec = ("le" if head[:2] == b"\xff\xfe" else "be"), "utf-16"
+    if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):  # UTF-32's marks (its LE one starts as UTF-16's)
+        order, codec = ("le" if head[:1] == b"\xff" else "be"), "utf-32"
     if order is None:
         return InputError(f"line {lineno} holds a NUL byte: a binary file, not text", path)
-    return InputError(f"line {lineno} holds NUL bytes: the file is UTF-16 ({order.upper()}), not UTF-8; re-save it as "
-                      f"UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE.utf8)", path)
+    suffix = Path(str(path)).suffix  # the converted copy keeps it: a .utf8 name is no file type we read
+    return InputError(f"line {lineno} holds NUL bytes: the file is {codec[:6].upper()} ({order.upper()}), not UTF-8; "
+                      f"re-save it as UTF-8 (iconv -f {codec} -t utf-8 FILE > FILE-utf8{suffix})", path)
 
 
 def is_missing(cell) -> bool:
