@@ -320,3 +320,15 @@ def test_utf32_is_named_and_the_advised_copy_keeps_its_extension(tmp_path):
     f.write_bytes("text,group\n忘记密码,a\n".encode("gbk"))
     with pytest.raises(InputError, match=r"iconv -f gb18030 -t utf-8 FILE > FILE-utf8\.csv"):
         similarity.load_groups(f)
+
+
+def test_demo_reads_queries_from_a_data_file_by_datas_text_column(tmp_path, capsys):
+    """`demo --queries q.csv` advised --text-col, which did not help: the queries are read now from
+    DATA's --text-col column (checked before any training)."""
+    from helpers import run_cli
+
+    q = tmp_path / "q.csv"
+    q.write_text("query\nwhere is my parcel\n")
+    code, _, err = run_cli(capsys, "demo", ROOT / "data" / "faq_en.csv", "--out", tmp_path / "run", "--queries", q)
+    assert code == 2 and "missing column 'text'; columns are: query" in err, err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

@@ -173,7 +173,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
                          f"group(s) out of training; the demo needs at least {MIN_HELDOUT}, of 2 groups or more "
                          "(add sentences to the groups)", data)
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
-    qs = similarity.load_texts(queries) if queries is not None else []
+    qs = similarity.load_texts(queries, text_col) if queries is not None else []  # a data file: DATA's column
     scored_pairs = similarity.load_pairs(pairs, *pair_cols) if pairs is not None else None
     if scored_pairs is not None:
         from similarity.pairs import check_ranked
