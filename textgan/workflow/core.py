@@ -239,6 +239,10 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     # (`textgan index` records it in meta.json)
     g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None), prototypes=prototype_vectors(enc))
     scores, flags = g(vectors)
+    from similarity.evaluate import mostly_unknown
+
+    if (unknown := mostly_unknown(enc, queries)) is not None:
+        flags = [bool(f) and not u for f, u in zip(flags, unknown)]
     return [{"hits": h, "in_domain": f, "in_domain_score": float(s), "threshold": g.threshold, "method": g.method}
             for h, s, f in zip(hits, scores, flags)]
 
