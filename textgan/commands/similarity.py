@@ -192,6 +192,8 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here
+        if not progress:  # the bars' run printed it as the teacher finished; a log gets it here
+            _echo_teacher_cost(Path(out_dir) / "config.json")
         click.echo(f"saved model to {path}{_shape(path)}")
         _echo_heldout(Path(out_dir) / "heldout.json")
 
@@ -238,6 +240,15 @@ def _shape(model) -> str:
     if not lex:
         return ""
     return f" ({info['dim']}-d: GRU {info['dim'] - lex} + lexical {lex} at weight {train.get('lexical_weight')})"
+
+
+def _echo_teacher_cost(path) -> None:
+    import json
+
+    t = json.loads(path.read_text(encoding="utf-8")).get("teacher") if path.is_file() else None
+    if isinstance(t, dict) and {"name", "fingerprint", "n_sentences", "encode_seconds", "cache"} <= set(t):
+        click.echo(f"teacher {t['name']} ({t['fingerprint']}): {t['n_sentences']} sentences, {t['encode_seconds']} s "
+                   f"to encode (cache {t['cache']})")
 
 
 def _echo_heldout(path) -> None:
