@@ -66,7 +66,8 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
     ref = {k: ref[k] for k in keys}
     record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts)}
     if teacher is not None:
-        record.update(teacher=ref, teacher_name=cfg.teacher, recommendation=recommendation(model, ref, cfg.teacher, keys))
+        record.update(teacher=ref, teacher_name=cfg.teacher,
+                      recommendation=recommendation(model, ref, cfg.teacher, keys))
     else:
         record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys))
     save_json(record, out / "heldout.json")

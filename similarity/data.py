@@ -48,7 +48,8 @@ def _check_utf8(path: Path) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(f"not valid UTF-8 (line {lineno}){encoding_hint(line, lineno, Path(path).suffix)}", path) from None
+                raise InputError(f"not valid UTF-8 (line {lineno})" + encoding_hint(line, lineno, Path(path).suffix),
+                                 path) from None
 
 
 def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
@@ -111,8 +112,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     return {a: table[c][:end] for a, c in zip(asked, columns)}
 
 
-def read_splits_first(p: Path) -> bool:
-    """A .json file of named splits (CLINC150's data_full.json): read by `similarity.splits`."""
+def read_splits_first(p: Path) -> bool:  # a .json of named splits (CLINC150's data_full.json)
     return p.suffix.lower() == ".json" and p.is_file() and read_splits(p) is not None
 
 

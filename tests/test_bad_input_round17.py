@@ -239,7 +239,8 @@ def test_classify_refuses_a_blank_sentence(tmp_path):
     from textgan.gan.kplus1 import KPlus1Config
 
     k1 = textgan.train_semisup(vectors[:40], groups[:40], vectors[40:200], tmp_path / "k1",
-                               config=KPlus1Config(steps=10, width=16, batch_size=32), encoder=encoder_meta(textgan.workflow.core.load_encoder(model), model))
+                               config=KPlus1Config(steps=10, width=16, batch_size=32),
+                               encoder=encoder_meta(textgan.workflow.core.load_encoder(model), model))
     with pytest.raises(InputError, match="sentence 2 is blank"):
         textgan.classify(k1, [texts[0], "  \u200b "])
     assert np.isfinite(textgan.classify(k1, [texts[0]])[0]["confidence"])

@@ -235,7 +235,8 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(), help="Run folder.")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
-@click.option("--queries", default=None, type=click.Path(), help="Search queries shown in the report (.txt, or a data file with DATA's --text-col column).")
+@click.option("--queries", default=None, type=click.Path(),
+              help="Search queries shown in the report (.txt, or a data file with DATA's --text-col column).")
 @click.option("--pairs", default=None, type=click.Path(), help="Scored pairs for Spearman (columns: --pair-cols).")
 @click.option("--pair-cols", default="sentence1,sentence2,score", show_default=True,
               help="The two sentence columns and the score column of --pairs (names, or positions from 1).")

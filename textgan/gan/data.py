@@ -71,7 +71,8 @@ def _check_json_numbers(path: Path, column: str) -> None:
             cell = row.get(column) if isinstance(row, dict) else None
             bad = next((v for v in (cell if isinstance(cell, list) else []) if isinstance(v, (bool, str))), None)
             if bad is not None:
-                raise InputError(f"row {i}: column {column!r} holds {type(bad).__name__} {bad!r}, expected numbers", path)
+                raise InputError(f"row {i}: column {column!r} holds {type(bad).__name__} {bad!r}, expected numbers",
+                                 path)
     except (json.JSONDecodeError, UnicodeDecodeError):  # unreadable: datasets already named its line
         return
 

@@ -199,7 +199,8 @@ def _index_models(method: str, idx, index_path, models: list, combine=None,
     if method != "combined":  # before the index's classifier is trained for a model that would go unused
         check_models_used(method, [method], models)
     # --combine knn,outlier names the default's parts: the index's classifier when no --gan gives one
-    wants = method == "outlier" or (method == "combined" and ((not models and not combine) or "outlier" in (combine or ())))
+    wants = method == "outlier" or (method == "combined" and ((not models and not combine)
+                                                              or "outlier" in (combine or ())))
     if not wants or idx is None or idx.groups is None or any("outlier" in m.methods for m in models):
         return models, None
     clf = index_outlier(idx, index_path, heldout_rows(idx, heldout))
