@@ -170,7 +170,11 @@ def _say_once(say) -> None:
     import time
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and int(os.environ.get("LOCAL_RANK", "0") or 0) != 0:
-        time.sleep(OTHER_RANK_GRACE_S)
+        try:
+            time.sleep(OTHER_RANK_GRACE_S)
+        except KeyboardInterrupt:  # torchrun's SIGTERM once rank 0 has said it: no traceback from this rank
+            sys.stderr.flush()
+            os._exit(2)
     say()
 
 
