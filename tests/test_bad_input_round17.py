@@ -352,3 +352,57 @@ def test_demo_reads_queries_from_a_data_file_by_datas_text_column(tmp_path, caps
     code, _, err = run_cli(capsys, "demo", ROOT / "data" / "faq_en.csv", "--out", tmp_path / "run", "--queries", q)
     assert code == 2 and "missing column 'text'; columns are: query" in err, err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_join_indexes_refuses_one_string_and_a_folder_twice(tmp_path):
+    """One folder twice returned every hit twice; a string was joined character by character."""
+    import pytest
+
+    from textgan.common.errors import InputError
+    from textgan.index.members import join_indexes
+
+    (tmp_path / "idx").mkdir()
+    with pytest.raises(InputError, match="pass a list of index folders, not one str"):
+        join_indexes(str(tmp_path / "idx"), tmp_path / "j")
+    with pytest.raises(InputError, match=r"given twice \(also as .*idx\): each index folder joins once"):
+        join_indexes([tmp_path / "idx", tmp_path / ".." / tmp_path.name / "idx"], tmp_path / "j")
+    assert not (tmp_path / "j").exists()
+
+
+def test_a_sentence_under_two_groups_warns_where_it_is_learned_twice(tmp_path):
+    import warnings
+
+    from textgan.workflow.core import read_corpus
+
+    f = tmp_path / "d.csv"
+    f.write_text("text,group\nhello there,a\nbye now,b\n hello there,c\nbye now,b\n")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        texts, groups = read_corpus(f, "text", "group")
+        read_corpus(f, "text", "group", two_groups_warning=False)
+    assert groups == ["a", "b", "c", "b"] and len(said) == 1
+    assert "1 row(s) repeat a sentence under another group (e.g. 'hello there' in 'a' and 'c')" in str(said[0].message)
+
+
+def test_a_rank_stopped_while_rank_0_reports_exits_without_a_traceback(tmp_path):
+    """torchrun's SIGTERM reached rank 1 in its grace sleep: a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import time
+
+    code = ("import cli\n"
+            "from textgan.common.errors import InputError\n"
+            "cli.OTHER_RANK_GRACE_S = 30\n"
+            "def boom():\n"
+            "    print('ready', flush=True)\n"
+            "    raise InputError('bad')\n"
+            "cli.cli.add_command(__import__('click').command('boom')(boom))\n"
+            "cli.main(['boom'])\n")
+    env = dict(os.environ, WORLD_SIZE="2", LOCAL_RANK="1", RANK="1", PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1)  # into the grace sleep
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 2 and "Traceback" not in err, err

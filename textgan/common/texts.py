@@ -160,3 +160,17 @@ def check_label_types(values, what: str, where=None) -> None:
             raise InputError(f"{what}: rows {rows[0] + 1} and {rows[1] + 1} hold {key} as a number and as a string: "
                              "as text they would be one group; write every label one way", where)
         seen.setdefault((number, key), i)
+
+
+def warn_two_groups(texts: list[str], groups: list[str], path, stacklevel: int = 4) -> None:
+    """A `warning:` when a sentence repeats under another group: train-kplus1, train-gan --group-col
+    and augment learned one vector under two labels without a word."""
+    first: dict[str, str] = {}
+    both = []
+    for t, g in zip(texts, groups):
+        if g and (a := first.setdefault(t.strip(), g)) != g:
+            both.append((t, a, g))
+    if both:
+        t, a, b = both[0]
+        warnings.warn(f"{path}: {len(both)} row(s) repeat a sentence under another group (e.g. {t!r:.60} in {a!r} "
+                      f"and {b!r}): the same vector is learned under both labels", stacklevel=stacklevel)

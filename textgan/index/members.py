@@ -99,9 +99,16 @@ def join_indexes(paths, out):
     from textgan.common.publish import read_published
     from textgan.index.build import load_index
 
+    if isinstance(paths, (str, bytes, Path)):  # a string was joined character by character
+        raise InputError(f"paths: pass a list of index folders, not one {type(paths).__name__}")
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError("no index folders to join")
+    seen = {}
+    for p in paths:  # one folder twice returned every hit twice
+        if (real := p.resolve()) in seen:
+            raise InputError(f"given twice (also as {seen[real]}): each index folder joins once", p)
+        seen[real] = p
     out = check_index_out(out)
     members, first = [], None
     with atomic_dir(out) as tmp:

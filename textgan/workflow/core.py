@@ -60,13 +60,16 @@ def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = 
     return enc.encode(texts, batch_size=batch_size, progress=progress)
 
 
-def read_corpus(path, text_col: str | None = None, group_col: str | None = None, blank_groups: bool = False):
+def read_corpus(path, text_col: str | None = None, group_col: str | None = None, blank_groups: bool = False,
+                two_groups_warning: bool = True):
     """(texts, groups-or-None) from a .txt (one sentence a line) or a data file. Unlike training
     data, a corpus keeps groups of one sentence: every sentence is retrievable. A blank group
-    cell is refused, unless `blank_groups` (augment: unlabelled rows, skipped and counted) reads it as ""."""
+    cell is refused, unless `blank_groups` (augment: unlabelled rows, skipped and counted) reads it as "".
+    A sentence under two groups is warned about (the index build says it its own way)."""
     import similarity
     from similarity.data import cell_text, read_table
     from similarity.file_quirks import check_json_labels
+    from textgan.common.texts import warn_two_groups
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -80,6 +83,8 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
         groups.append("" if blank else cell_text(g, group_col, i + 1, path))
     if not texts:
         raise InputError("empty corpus: no sentences", path)
+    if two_groups_warning:
+        warn_two_groups(texts, groups, path)
     return texts, groups
 
 
@@ -138,7 +143,7 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     path = encoder_path or folder_of(model)
     texts = groups = None
     if is_file and not stream:
-        texts, groups = read_corpus(corpus, text_col, group_col)
+        texts, groups = read_corpus(corpus, text_col, group_col, two_groups_warning=False)
         if not texts:
             raise InputError("empty corpus: no sentences", corpus)
     options.check_factory(int(enc.dim), None if texts is None else len(set(texts)))
