@@ -104,6 +104,7 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    shot_list = _stats.ints(args.shots, "--shots", high=100)  # an intent has 100 train sentences to draw from
     torch.set_num_threads(1)
     clinc = json.loads(Path(args.data).read_text(encoding="utf-8"))
     intents = sorted({g for _, g in clinc["train"]})
@@ -119,7 +120,7 @@ def main() -> None:
           f"{len(fewshot)} few-shot intents, {len(yte)} test sentences", flush=True)
     result = {"protocol": "encoder on intents[:100] train; few-shot on intents[100:], test split",
               "encoder": "GRU + AM-Softmax (similarity.train)", "per_class": args.per_class, "shots": {}}
-    for shots in [int(s) for s in args.shots.split(",")]:
+    for shots in shot_list:
         runs = []
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed)

@@ -154,7 +154,7 @@ def grid(**axes):
 
 
 def methods(args) -> dict:
-    steps = [int(v) for v in args.steps_grid.split(",")]
+    steps = stats.ints(args.steps_grid, "--steps-grid")
     rows = {
         "logreg": (False, grid(C=[1.0, 10.0, 100.0]), _logreg),
         "prototype": (False, [{}], _prototype),
@@ -164,7 +164,7 @@ def methods(args) -> dict:
         "calibrated-mean LDA": (False, grid(k=[1, 2, 5], w=[0.0, 0.25, 0.5], shrink=[0.1, 0.5, 0.9]), _lda),
         "logreg+dc-sampling": (True, grid(k=[1, 2, 5], w=[0.25, 0.5], alpha=[0.1, 1.0]), _augmented(_dc)),
     }
-    for kind in [k for k in args.kinds.split(",") if k]:
+    for kind in stats.kinds(args.kinds, "--kinds", labelled=True):
         rows[f"logreg+{kind}"] = (True, grid(steps=steps), _kind(kind))
     return rows
 
@@ -272,8 +272,9 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
-    shots = [int(s) for s in args.shots.split(",") if s]
+    shots = stats.ints(args.shots, "--shots")
     check_flags(args, shots)
+    methods(args)  # --steps-grid and --kinds, refused before any model loads
 
     import torch
 

@@ -89,6 +89,12 @@ def main() -> None:
 
     _stats.check_flags(args)
     args.ebm_temps = _stats.positive_floats(args.ebm_temps, "--ebm-temps")  # before minutes of encoding
+    from textgan.gan import OBJECTIVES
+
+    if args.objectives:  # names trained one after another: a typo failed after the first ones
+        _stats.pick(args.objectives, OBJECTIVES, "--objectives")
+    _stats.kinds(args.extra, "--extra", labelled=False)
+    _stats.kinds(args.conditional or "", "--conditional", labelled=True)
 
     import torch
 

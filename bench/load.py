@@ -104,12 +104,14 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    if not all(lab and p for lab, _, p in (s.partition("=") for s in args.trees.split(","))):
+        _stats.refuse(f"--trees must be LABEL=PATH,..., got {args.trees!r}")
     trees = [(lab, Path(p)) for lab, p in (s.split("=", 1) for s in args.trees.split(","))]
-    cases = args.cases.split(",")
-    loads = [{"idle": False, "busy": True}[x] for x in args.loads.split(",")]
-    for c in cases:
-        if c not in CASES:
-            raise SystemExit(f"unknown case {c!r}; valid: {', '.join(CASES)}")
+    _stats.existing(*(p / "cli.py" for _, p in trees))
+    cases = _stats.pick(args.cases, CASES, "--cases")
+    loads = [{"idle": False, "busy": True}[x] for x in _stats.pick(args.loads, ("idle", "busy"), "--loads")]
+    if args.timeout is not None and not args.timeout > 0:
+        _stats.refuse(f"--timeout must be > 0 seconds, got {args.timeout}")
     rows = []
     for rep in range(args.repeats):
         for case in cases:

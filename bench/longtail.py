@@ -238,7 +238,7 @@ def main() -> None:
         stats.refuse(f"--vectors must name rows of {', '.join(ENCODERS)}, got {args.vectors!r}")
     if args.gru_epochs is not None:
         stats.at_least(args.gru_epochs, 1, "--gru-epochs")
-    kinds = [k for k in args.kinds.split(",") if k]
+    kinds = stats.kinds(args.kinds, "--kinds", labelled=True)
     stats.check_out(args.json, args.clinc)
 
     import torch

@@ -49,7 +49,7 @@ from textgan.common.errors import InputError  # noqa: E402
 from textgan.ood.scoring import Scorer, auroc, choose_threshold, fpr_at_tpr, load_scorer  # noqa: E402
 
 sys.path.append(str(Path(__file__).resolve().parent))  # after the root: bench/similarity.py must not shadow the package
-from ood_loop import encoder_figures, load_runs, paired_ci, per_intent  # noqa: E402
+from ood_loop import check_flags, encoder_figures, load_runs, paired_ci, per_intent  # noqa: E402
 
 ANCHORS = {"clinc_oos": {"gru": {"knn": (0.947, 0.289), "mahalanobis": (0.935, 0.364)},
                          "minilm": {"knn": (0.963, 0.205), "mahalanobis": (0.944, 0.302)}}}
@@ -305,6 +305,7 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    check_flags(args, ENCODERS, method_table({}))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     clinc = load_clinc(Path(args.data))

@@ -7,6 +7,25 @@ import numpy as np
 from textgan.ood.scoring import auroc
 
 
+def check_flags(args, encoders, rows) -> None:
+    """Refuse, before any encoder trains, bench/ood.py's lists of names (`--protocols bogus` was a
+    traceback after MiniLM loaded; an unknown --scorers / --encoders row ran nothing for it) and the
+    reduced-run TrainConfig fields."""
+    import json
+
+    from bench import stats
+
+    protocols = ("clinc_oos", "unseen_intents", *(f"unseen_intents:{k}" for k in range(4)))
+    stats.pick(args.protocols, protocols, "--protocols")
+    stats.pick(args.encoders, encoders, "--encoders")
+    if args.scorers:
+        stats.pick(args.scorers, rows, "--scorers")
+    if args.opengan_on:  # '' scores opengan for no encoder
+        stats.pick(args.opengan_on, [*encoders, "minilm"], "--opengan-on")
+    fields = {"epochs": args.epochs, "vo_weight": args.vo_weight, "vo_start": args.vo_start}
+    stats.train_config(json.dumps({k: v for k, v in fields.items() if v is not None}), "--vo-weight/--vo-start")
+
+
 def _fpr95(s_in, s_out) -> float:
     t = np.sort(s_in)[int(np.floor(0.05 * len(s_in) + 1e-9))]
     return float(np.mean(s_out >= t))

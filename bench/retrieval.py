@@ -160,16 +160,14 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    sizes = _stats.ints(args.sizes, "--sizes")  # before the first size's minutes of work
+    kinds = _stats.pick(args.kinds, ("real", "clustered", "coarse", "uniform"), "--kinds")
 
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
     factories = [None if f == "auto" else f for f in args.factories.split(";")]
-    sizes = [int(s) for s in args.sizes.split(",")]
     results: dict = {"threads": args.threads, "dim": args.dim, "queries": args.queries, "runs": {}}
-    kinds = args.kinds.split(",")
-    if set(kinds) - {"real", "clustered", "coarse", "uniform"}:
-        ap.error(f"--kinds: unknown {sorted(set(kinds) - {'real', 'clustered', 'coarse', 'uniform'})}")
     for kind in kinds:
         cases = []
         if kind == "real":

@@ -434,14 +434,20 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    parts = ("encode", "ondisk", "ddp", "pfc")
+    skip = set(_stats.pick(args.skip, parts, "--skip")) if args.skip else set()
+    if args.only is not None:  # `--only bogus` ran nothing and said nothing
+        skip |= set(parts) - set(_stats.pick(args.only, parts, "--only"))
+    if not 0 < args.target_recall <= 1:
+        _stats.refuse(f"--target-recall must be in (0, 1], got {args.target_recall}")
+    _stats.number(args.memory_mb, "--memory-mb", keep=("none",))
+    if args.rerank != "auto" and not (args.rerank.isascii() and args.rerank.isdigit()):  # 0: codes only
+        _stats.refuse(f"--rerank must be auto or an integer >= 0, got {args.rerank!r}")
     import faiss
     import torch
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    skip = set(filter(None, args.skip.split(",")))
-    if args.only:
-        skip |= {"encode", "ondisk", "ddp", "pfc"} - set(args.only.split(","))
     res: dict = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="textgan-scale-", dir="/tmp") as d:
         tmp = Path(d)

@@ -215,6 +215,8 @@ def main() -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    systems = _stats.pick(args.systems, ALL)  # exit status 2, as every bench refuses a flag
+    gru_over = _stats.train_config(args.gru, "--gru")
 
     import torch
 
@@ -222,10 +224,6 @@ def main() -> None:
     from similarity.model import load_st, minilm_path
 
     torch.set_num_threads(args.threads)
-    systems = [s for s in args.systems.split(",") if s]
-    for s in systems:
-        if s not in ALL:
-            sys.exit(f"error: unknown system {s!r}; valid: {', '.join(ALL)}")
     if minilm_path() is None:
         systems = [s for s in systems if not s.startswith("minilm") and s != "model2vec"]
     if args.skip_finetune:
@@ -238,7 +236,6 @@ def main() -> None:
     if any(s.startswith("gru-distil") for s in systems):
         unlabeled = load_unlabeled(Path(args.stsb_train), Path(args.coco), args.coco_captions)
     speed_texts = (data["test"][0] + data["oos_test"][0])[:5000]
-    gru_over = json.loads(args.gru)
     if args.quick:
         gru_over.setdefault("epochs", 3)
         args.finetune_steps = min(args.finetune_steps, 50)

@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     from bench import stats as _stats
 
     _stats.check_flags(args)
+    systems = _stats.pick(args.systems, ANCHOR_ROWS + tuple(ROWS))
+    gru_over = _stats.train_config(args.gru, "--gru")
 
     import torch
 
@@ -116,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     texts, groups = similarity.load_groups(args.data, args.text_col, args.group_col)
     names = sorted(set(groups))
-    systems = args.systems.split(",")
     hits: dict[str, list[np.ndarray]] = {s: [] for s in systems}
     cpu: dict[str, float] = {s: 0.0 for s in systems}
     for split in range(args.splits):
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 enc = similarity.SentenceEncoder(load_st(minilm_path()), "sentence-transformers")
             else:
-                over = {"tokenizer": "char", "seed": split, **ROWS[name], **json.loads(args.gru)}
+                over = {"tokenizer": "char", "seed": split, **ROWS[name], **gru_over}
                 with tempfile.TemporaryDirectory() as tmp:
                     enc = similarity.load(similarity.train(similarity.TrainConfig(**over), tr_t, tr_g,
                                                            Path(tmp) / "run", progress=False))

@@ -25,7 +25,14 @@ def refuse(message: str) -> None:
 
 # flags every bench names alike: counts that must be at least 1, and input paths that must exist
 COUNTS = ("threads", "seeds", "steps", "episodes", "per_class", "epochs", "n", "rounds", "repeats", "queries",
-          "jobs", "splits", "gan_steps", "images", "shots", "tail_size")
+          "jobs", "splits", "gan_steps", "images", "shots", "tail_size", "dim", "boot", "sweep_steps", "sweep_batch",
+          "energy_steps", "pfc_groups", "sim_steps", "ddp_steps", "query_batch", "shard_size", "sentences",
+          "batch_size", "kind_steps", "conditional_steps", "per_group", "val_episodes", "setfit_iterations",
+          "draws", "train_per_intent", "gru_epochs")
+# counts where 0 means "skip this part" (or "none of these sentences")
+NON_NEGATIVE = ("kplus1_steps", "kplus1_draws", "setfit_episodes", "gmm_components", "finetune_steps",
+                "coco_captions", "generic_unlabeled")
+FRACTIONS = ("holdout", "test_fraction", "val_fraction")
 INPUTS = ("data", "clinc")
 
 
@@ -36,11 +43,12 @@ def check_flags(args) -> None:
     checked by each bench."""
     from pathlib import Path
 
-    for name in COUNTS:
-        v = getattr(args, name, None)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not v >= 1:
-            refuse(f"--{name.replace('_', '-')} must be at least 1, got {v}")
-    for name in ("holdout", "test_fraction"):
+    for names, low in ((COUNTS, 1), (NON_NEGATIVE, 0)):
+        for name in names:
+            v = getattr(args, name, None)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not v >= low:
+                refuse(f"--{name.replace('_', '-')} must be at least {low}, got {v}")
+    for name in FRACTIONS:
         v = getattr(args, name, None)
         if isinstance(v, float) and not 0 < v < 1:
             refuse(f"--{name.replace('_', '-')} must be in (0, 1), got {v}")
@@ -95,6 +103,80 @@ def at_least(value: int, low: int, flag: str) -> int:
     if value < low:
         refuse(f"{flag} must be >= {low}, got {value}")
     return value
+
+
+def ints(value: str, flag: str, low: int = 1, high: int | None = None) -> list[int]:
+    """A comma list of integers in [low, high] (at least one), else one refusal line: `int('abc')`
+    was a traceback and `--sizes 0` one after minutes of other sizes."""
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        out = []
+    if not out or not all(low <= v and (high is None or v <= high) for v in out):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        refuse(f"{flag} {value!r}: must be a comma list of integers {span}")
+    return out
+
+
+def key_ints(value: str, flag: str, keys, low: int = 1) -> dict[str, int]:
+    """`a=1,b=2` ('' for none) with each key one of `keys` and each value an integer >= low."""
+    out = {}
+    for item in (kv for kv in value.split(",") if kv.strip()):
+        k, _, v = item.partition("=")
+        try:
+            n = int(v)
+        except ValueError:
+            n = None
+        if k not in keys or n is None or n < low:
+            refuse(f"{flag} {value!r}: each item must be NAME=N with NAME one of {', '.join(keys)} and N >= {low}")
+        out[k] = n
+    return out
+
+
+def number(value: str, flag: str, low: float = 0.0, keep=("auto", "none")) -> str:
+    """A flag handed on as text (to a child process): one of `keep`, or a finite number > low."""
+    import math
+
+    try:
+        ok = value in keep or (math.isfinite(float(value)) and float(value) > low)
+    except ValueError:
+        ok = False
+    if not ok:
+        refuse(f"{flag} must be {' or '.join(keep)} or a finite number > {low:g}, got {value!r}")
+    return value
+
+
+def kinds(value: str, flag: str, labelled: bool) -> list[str]:
+    """Generator kinds of textgan.gan.KINDS ('' for none): those that need intent labels (`labelled`) or
+    those that do not. An unknown name otherwise failed after the encoders trained, or became a
+    'diverged' row."""
+    if not value:
+        return []
+    from textgan.gan import KINDS
+
+    return pick(value, [k for k in KINDS if KINDS[k].needs_labels == labelled], flag)
+
+
+def train_config(value: str, flag: str) -> dict:
+    """A JSON object of similarity.TrainConfig overrides, built once here so that a typo (bad JSON, an
+    unknown field, a value out of range) is refused before any model trains, not as a traceback after."""
+    import json
+
+    try:
+        over = json.loads(value)
+    except ValueError:
+        over = None
+    if not isinstance(over, dict):
+        refuse(f"{flag} must be a JSON object of TrainConfig fields, got {value!r}")
+    from similarity.config import TrainConfig
+    from textgan.common.errors import InputError
+
+    try:
+        TrainConfig(**over)
+    except (TypeError, ValueError, InputError) as exc:
+        msg = " ".join(str(exc).split())
+        refuse(msg if msg.startswith("--") else f"{flag}: {msg}")
+    return over
 
 
 def paired_bootstrap(a, b, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:

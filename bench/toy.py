@@ -166,13 +166,15 @@ def main() -> None:
 
     _stats.check_flags(args)
 
-    datasets, objectives = args.datasets.split(","), [o for o in args.objectives.split(",") if o]
-    energy = [e for e in args.energy.split(",") if e]
+    datasets = _stats.pick(args.datasets, TOY_DATASETS, "--datasets")
+    # an unknown name would train nothing and be reported as a diverged row ('' for none)
+    objectives = _stats.pick(args.objectives, OBJECTIVES, "--objectives") if args.objectives else []
+    energy = _stats.kinds(args.energy, "--energy", labelled=False)  # toy points carry no intent labels
     preset = PRESETS["toy"]
     steps = {ds: preset.steps for ds in datasets}
-    steps.update({k: int(v) for k, v in (kv.split("=") for kv in args.preset_steps.split(",") if kv)})
+    steps.update(_stats.key_ints(args.preset_steps, "--preset-steps", TOY_DATASETS))
     sweep_batch = args.sweep_batch or preset.batch_size
-    packs = [int(m) for m in args.packs.split(",") if m]
+    packs = _stats.ints(args.packs, "--packs") if args.packs else []
     temps = _stats.positive_floats(args.energy_temps, "--energy-temps")
     temps = sorted({1.0, *temps}, reverse=True) if temps else []
     for m in packs:
