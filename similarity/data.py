@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
-                                    header_or_positions, local_after_hub_prefix, missing_column, single_train_file,
-                                    trailing_empty_rows)
+                                    header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
+                                    single_train_file, trailing_empty_rows)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -107,7 +107,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         _check_spanning(table, columns, p)
     if p.suffix.lower() == ".tsv":
         table = {c: csv_unquoted(table[c], c, p) for c in columns}
-    if (end := trailing_empty_rows(table, p)) == 0:
+    if (end := trailing_empty_rows(no_repeated_header(table, columns, p), p)) == 0:
         raise InputError("empty dataset (every row is empty)", p)
     return {a: table[c][:end] for a, c in zip(asked, columns)}
 

@@ -406,3 +406,18 @@ def test_a_rank_stopped_while_rank_0_reports_exits_without_a_traceback(tmp_path)
     p.send_signal(signal.SIGTERM)
     err = p.communicate(timeout=60)[1]
     assert p.returncode == 2 and "Traceback" not in err, err
+
+
+def test_a_header_row_repeated_inside_the_data_is_refused(tmp_path):
+    """`cat a.csv b.csv` left "text,group" as a row: indexed as a sentence "text" in a group "group"."""
+    import pytest
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    f = tmp_path / "all.csv"
+    f.write_text("text,group\na b,x\nc d,x\ntext,group\ne f,y\ng h,y\n")
+    with pytest.raises(InputError, match=r"row 3 repeats the header \(text, group\): files joined with cat"):
+        similarity.load_groups(f)
+    f.write_text("text,group\ntext,x\nc d,x\ne f,group\ng h,group\n")  # a cell alone may be the column's name
+    assert similarity.load_groups(f)[0] == ["text", "c d", "e f", "g h"]
