@@ -95,6 +95,9 @@ def test_a_run_without_a_teacher_is_held_against_char_tfidf(tmp_path, capsys):
     res = textgan.search(tmp_path / "idx", ["甲天的问题0", "ЖЖЖЖЖЖ甲"], k=1, model=tmp_path / "run" / "model",
                          gate=True)
     assert [r["in_domain"] for r in res] == [True, False]
+    assert [r["out_of_domain_by"] for r in res] == [None, "unknown tokens"]
+    code, out, err = run_cli(capsys, "search", tmp_path / "idx", "ЖЖЖЖЖЖ甲", "--model", tmp_path / "run" / "model")
+    assert code == 0 and "[OUT OF DOMAIN: most of its tokens are unknown to the model]" in out, err
 
 
 def test_pair_accuracy_at_the_majority_share_warns(tmp_path, capsys):

@@ -131,8 +131,9 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
         if as_json:
             click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
-        click.echo(q if res["in_domain"] is not False else f"{q}  [OUT OF DOMAIN: {res['method']} score "
-                                               f"{res['in_domain_score']:.3f} < {res['threshold']:.3f}]")
+        why = (f"{res['method']} score {res['in_domain_score']:.3f} < {res['threshold']:.3f}"
+               if res.get("out_of_domain_by") != "unknown tokens" else "most of its tokens are unknown to the model")
+        click.echo(q if res["in_domain"] is not False else f"{q}  [OUT OF DOMAIN: {why}]")
         for h in res["hits"]:
             grp = f"  [{h['group']}]" if h.get("group") else ""
             click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")
