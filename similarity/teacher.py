@@ -42,12 +42,15 @@ def default_cache_dir() -> Path:
 def check_cache_dir(path, what: str = "--teacher-cache") -> Path:
     """A cache folder that is, or lies below, a file is refused: every write would fail with a
     warning and the teacher would encode again on every run."""
+    from textgan.common.artifacts import check_outside_artefacts
+
     path = Path(path)
     for p in (path, *path.parents):
         if p.exists():
             if not p.is_dir():
                 raise InputError(f"{what} must be a folder, and {'it' if p == path else p} is a file", path)
             break
+    check_outside_artefacts(path, what, itself=True)  # cached vectors there broke the model's digests
     return path
 
 

@@ -424,3 +424,26 @@ def test_a_header_row_repeated_inside_the_data_is_refused(tmp_path):
         similarity.load_groups(f)
     f.write_text("text,group\ntext,x\nc d,x\ne f,group\ng h,group\n")  # a cell alone may be the column's name
     assert similarity.load_groups(f)[0] == ["text", "c d", "e f", "g h"]
+
+
+def test_shard_and_cache_folders_inside_a_model_are_refused(tmp_path, monkeypatch):
+    """`index --vectors` and `--teacher-cache` (or TEXTGAN_CACHE_DIR) inside a saved model wrote
+    files there, and the model then failed its digests everywhere."""
+    import pytest
+
+    from helpers import faq_model
+
+    from similarity.teacher import check_cache_dir, default_cache_dir
+    from textgan.common.errors import InputError
+    from textgan.workflow.core import index_corpus
+
+    model, _, _, _ = faq_model()
+    with pytest.raises(InputError, match="--vectors lies inside the saved model/index folder"):
+        index_corpus(model, ROOT / "data" / "queries.txt", tmp_path / "idx", vectors_dir=model / "vv")
+    with pytest.raises(InputError, match="--teacher-cache lies inside the saved model/index folder"):
+        check_cache_dir(model)
+    monkeypatch.setenv("TEXTGAN_CACHE_DIR", str(model / "cc"))
+    with pytest.raises(InputError, match=r"\$TEXTGAN_CACHE_DIR lies inside the saved model/index folder"):
+        default_cache_dir()
+    assert not (model / "vv").exists() and not (model / "cc").exists() and not (tmp_path / "idx").exists()
+    assert check_cache_dir(tmp_path / "cache") == tmp_path / "cache"

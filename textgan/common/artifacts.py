@@ -325,12 +325,14 @@ def _artefact_folder(p: Path) -> Path | None:
     return None
 
 
-def check_outside_artefacts(out: str | Path) -> None:
+def check_outside_artefacts(out: str | Path, what: str = "output folder", itself: bool = False) -> None:
     """Refuse an output folder inside a saved model/index folder: a new file there breaks the
-    host's digests, so the host would no longer load."""
-    owner = _artefact_folder(Path(out).resolve().parent)
+    host's digests, so the host would no longer load. `itself`: a folder written into, not
+    replaced (a cache, a shard folder), may not be such a folder either."""
+    real = Path(out).resolve()
+    owner = _artefact_folder(real if itself else real.parent)
     if owner is not None:
-        raise InputError(f"output folder lies inside the saved model/index folder {owner}; choose another path", out)
+        raise InputError(f"{what} lies inside the saved model/index folder {owner}; choose another path", out)
 
 
 def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (), option: str = "--out") -> Path:

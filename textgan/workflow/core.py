@@ -15,7 +15,7 @@ import numpy as np
 
 from textgan.common.args import number, whole
 from textgan.common.args import path as as_path
-from textgan.common.artifacts import output_lock, run_lock, save_jsonl, save_npy
+from textgan.common.artifacts import check_outside_artefacts, output_lock, run_lock, save_jsonl, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
@@ -121,6 +121,8 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     check_index_out(out)
     # the old index is replaced whole: a corpus, model or shard folder inside it would go with it
     check_inputs_outside(out, [model, corpus, vectors_dir])
+    if vectors_dir is not None:  # shards written into a model or index folder broke its digests
+        check_outside_artefacts(vectors_dir, "--vectors", itself=True)
     # one writer per index folder, however its path is spelled (two runs both "succeeded": last wins)
     with run_lock(Path(out).resolve()):
         return _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, encoder_path, vectors_dir)

@@ -103,7 +103,7 @@ def _mismatch(old, ident: dict) -> str:
         return f"{RUN_FILE} is not a textgan encode record; use a new --out"
     if old.get("fingerprint") != ident["fingerprint"]:
         return (f"this folder holds shards of another model (encoder {str(old.get('fingerprint'))[:12]}, this one "
-                f"is {ident['fingerprint'][:12]}); use a new --out for this model's vectors")
+                f"is {ident['fingerprint'][:12]}): this model's vectors need their own folder; use a new --out")
     was, now = old.get("corpus") if isinstance(old.get("corpus"), dict) else {}, ident["corpus"]
     if "sha256" not in was:
         return ("this folder was started by an older version that recorded no sha256 of its corpus, so it "
