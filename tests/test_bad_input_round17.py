@@ -447,3 +447,41 @@ def test_shard_and_cache_folders_inside_a_model_are_refused(tmp_path, monkeypatc
         default_cache_dir()
     assert not (model / "vv").exists() and not (model / "cc").exists() and not (tmp_path / "idx").exists()
     assert check_cache_dir(tmp_path / "cache") == tmp_path / "cache"
+
+
+def test_score_api_misuse_and_on_disk_methods(tmp_path, capsys):
+    """score_texts read combine="knn" letter by letter; a text tpr read as a bug; train_semisup refused
+    a bad encoder record only after training, and another kind's config with an AttributeError;
+    the default score of an on-disk index failed naming neither the index nor --method knn."""
+    import numpy as np
+    import pytest
+
+    import textgan
+    from helpers import faq_model
+    from textgan.common.errors import InputError
+    from textgan.gan.config import GANConfig
+
+    model, texts, _, _ = faq_model()
+    with pytest.raises(InputError, match="combine: pass a list of method names, not one string"):
+        textgan.score_texts(model, ["hello"], method="combined", combine="knn")
+    with pytest.raises(InputError, match="--tpr must be in \\(0, 1\\), got '0.9'"):
+        textgan.score_texts(model, ["hello"], tpr="0.9")
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    with pytest.raises(InputError, match="fingerprint"):
+        textgan.train_semisup(x[:8], ["a", "b"] * 4, x[8:], tmp_path / "k", encoder={"fingerprint": 5})
+    with pytest.raises(InputError, match="config is a GANConfig; train_semisup takes a KPlus1Config"):
+        textgan.train_semisup(x[:8], ["a", "b"] * 4, x[8:], tmp_path / "k", config=GANConfig())
+    assert not (tmp_path / "k").exists()
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"{t} number {i}\n" for i, t in enumerate(texts * 2)))
+    idx = textgan.index_corpus(model, corpus, tmp_path / "ix", storage="disk")
+    assert idx.meta["storage"] == "disk"
+    for method in ("combined", "mahalanobis"):
+        with pytest.raises(InputError, match="read shard by shard, and .* every vector at once: score it with "
+                                             "--method knn"):
+            textgan.score_texts(model, ["hello"], method=method, index=tmp_path / "ix")
+    assert textgan.score_texts(model, ["hello"], method="knn", index=tmp_path / "ix")["threshold"] is not None
+    from helpers import run_cli  # plain `search` of an index without a gate: no reason to print (was a TypeError)
+
+    code, out, err = run_cli(capsys, "search", tmp_path / "ix", "how do I reset my password", "--k", "1")
+    assert code == 0 and out.splitlines()[0] == "how do I reset my password" and "OUT OF DOMAIN" not in out, err

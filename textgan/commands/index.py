@@ -131,9 +131,13 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
         if as_json:
             click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
-        why = (f"{res['method']} score {res['in_domain_score']:.3f} < {res['threshold']:.3f}"
-               if res.get("out_of_domain_by") != "unknown tokens" else "most of its tokens are unknown to the model")
-        click.echo(q if res["in_domain"] is not False else f"{q}  [OUT OF DOMAIN: {why}]")
+        if res["in_domain"] is not False:  # in domain, or no gate (an on-disk index): no reason to give
+            click.echo(q)
+        elif res.get("out_of_domain_by") == "unknown tokens":
+            click.echo(f"{q}  [OUT OF DOMAIN: most of its tokens are unknown to the model]")
+        else:
+            click.echo(f"{q}  [OUT OF DOMAIN: {res['method']} score {res['in_domain_score']:.3f} < "
+                       f"{res['threshold']:.3f}]")
         for h in res["hits"]:
             grp = f"  [{h['group']}]" if h.get("group") else ""
             click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")

@@ -380,7 +380,7 @@ def index_sample(index, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.nd
 
 def check_tpr(tpr) -> float:
     if isinstance(tpr, bool) or not isinstance(tpr, numbers.Real) or not 0 < tpr < 1:  # also refuses NaN
-        raise InputError(f"--tpr must be in (0, 1), got {tpr}")
+        raise InputError(f"--tpr must be in (0, 1), got {tpr!r}")  # repr: text "0.9" reads as text
     return float(tpr)
 
 

@@ -44,6 +44,11 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     from textgan.ood.scoring import check_tpr, choose_threshold
 
     tpr = check_tpr(tpr)  # before any work: a bad tpr left a trained folder without its threshold
+    from textgan.common.vectors import check_artefact_meta
+
+    check_artefact_meta({"encoder": encoder}, "encoder")  # as train_gan: a bad one was refused after training
+    if config is not None and not isinstance(config, KPlus1Config):  # another kind's config: an AttributeError
+        raise InputError(f"config is a {type(config).__name__}; train_semisup takes a KPlus1Config")
     xl = as_matrix(labelled, "labelled vectors")
     xu = np.asarray(unlabelled, dtype=np.float32)
     if xu.size == 0:

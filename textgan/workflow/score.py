@@ -52,6 +52,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     make_method(method)
     check_k(k)
     check_tpr(tpr)
+    if isinstance(combine, (str, bytes)):  # "knn" was read letter by letter: "unknown scoring method 'k'"
+        raise InputError(f"combine: pass a list of method names, not one string ({combine!r})")
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to score")
@@ -64,6 +66,7 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         raise InputError(f"the index holds {idx.ntotal} sentence(s): too few to score against "
                          f"(at least {MIN_GATE_ROWS})", index)
     gans = [gan] if isinstance(gan, (str, Path)) else list(gan or [])
+    _check_on_disk(idx, index, method, combine, gans)
     scorers = [load_scorer(g) for g in gans]
     if needs_head(method, combine):
         scorers.append(model_head(enc, str(model) if isinstance(model, (str, Path)) else ""))
@@ -172,3 +175,19 @@ def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | Non
                         meta={"encoder": encoder_meta(enc, folder_of(model))})
     clf.save(out)
     return {"out": str(out), "n": len(texts), "source": cfg.source}
+
+
+def _check_on_disk(idx, index, method: str, combine, gans) -> None:
+    """An on-disk index is read shard by shard: the parts that read every vector at
+    once (mahalanobis, the index's own outlier classifier, so the default `combined`) are refused
+    naming the index and the method that works (the error named neither)."""
+    if idx is None or (idx.meta or {}).get("storage") != "disk":
+        return
+    parts = set(combine or ()) if method == "combined" else {method}
+    if method == "combined" and not combine and not gans:
+        parts = {"knn", "outlier"}
+    whole = sorted(p for p in parts if p == "mahalanobis" or (p == "outlier" and not gans))
+    if whole:
+        raise InputError(f"an index of {idx.ntotal} vectors on disk is read shard by shard, and "
+                         f"{', '.join(whole)} read{'s' if len(whole) == 1 else ''} every vector at once: score it "
+                         "with --method knn (or --gan with a scorer model)", index)
