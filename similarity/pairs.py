@@ -117,7 +117,11 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     return keep_groups(texts, groups, path, min_groups)
 
 
-def pair_scores(labels: list[float], positive_min: float | None, col: str, path) -> list[float]:
+POSITIVE_MIN_HINT = "pass --positive-min X to score pairs labelled at least X as paraphrases"
+
+
+def pair_scores(labels: list[float], positive_min: float | None, col: str, path,
+                hint: str = POSITIVE_MIN_HINT) -> list[float]:
     """Scores for `evaluate-similarity --pairs`: with `positive_min`, 1.0 for labels at least it and
     0.0 below (AUROC, AP, F1 follow); without, the labels as similarity scores, with a warning when
     they look like classes (a few integers other than 0/1, e.g. NLI's 0/1/2 or -1/1), whose
@@ -135,9 +139,22 @@ def pair_scores(labels: list[float], positive_min: float | None, col: str, path)
     if class_like(labels):
         seen = sorted(set(labels))
         warnings.warn(f"{path}: column {col!r} holds only the values {', '.join(f'{v:g}' for v in seen)}: "
-                      "if these are classes, not similarity scores, Spearman means nothing; pass "
-                      "--positive-min X to score pairs labelled at least X as paraphrases", stacklevel=2)
+                      f"if these are classes, not similarity scores, Spearman means nothing; {hint}", stacklevel=2)
     return labels
+
+
+def demo_pair_checks(scored, col: str, path, trained: list[str]) -> None:
+    """`demo --pairs`: refused as evaluate-similarity refuses them, and its warnings (few pairs,
+    classes for scores, mostly the demo's training sentences): the report showed Spearman 1.000 of
+    2 such pairs without a word."""
+    a, b, labels = scored
+    check_ranked(labels, path)
+    pair_scores(labels, None, col, path, hint="`evaluate-similarity --pairs ... --positive-min X` scores pairs "
+                "labelled at least X as paraphrases")
+    known = {t.strip() for t in trained}
+    if (share := sum(s.strip() in known for s in a + b) / max(len(a) + len(b), 1)) > 0.5:
+        warnings.warn(f"{path}: {share:.0%} of the pairs' sentences are sentences the demo trains on: their "
+                      "Spearman overstates what the model does on new sentences", stacklevel=2)
 
 
 def class_like(labels: list[float]) -> bool:

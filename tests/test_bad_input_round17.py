@@ -485,3 +485,18 @@ def test_score_api_misuse_and_on_disk_methods(tmp_path, capsys):
 
     code, out, err = run_cli(capsys, "search", tmp_path / "ix", "how do I reset my password", "--k", "1")
     assert code == 0 and out.splitlines()[0] == "how do I reset my password" and "OUT OF DOMAIN" not in out, err
+
+
+def test_demo_pairs_get_evaluate_similaritys_warnings(tmp_path):
+    import warnings
+
+    from similarity.pairs import demo_pair_checks
+
+    scored = (["a b", "c d"], ["e f", "x y"], [0.0, 5.0])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        demo_pair_checks(scored, "score", "p.tsv", ["a b", "c d", "e f"])
+    text = " | ".join(str(w.message) for w in said)
+    assert "only 2 pairs: their figures are noise-sized" in text
+    assert "holds only the values 0, 5" in text and "evaluate-similarity --pairs ... --positive-min X" in text
+    assert "75% of the pairs' sentences are sentences the demo trains on" in text

@@ -175,10 +175,8 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries, text_col) if queries is not None else []  # a data file: DATA's column
     scored_pairs = similarity.load_pairs(pairs, *pair_cols) if pairs is not None else None
-    if scored_pairs is not None:
-        from similarity.pairs import check_ranked
-
-        check_ranked(scored_pairs[2], pairs)
+    if scored_pairs is not None:  # evaluate-similarity's refusals and warnings
+        similarity.pairs.demo_pair_checks(scored_pairs, pair_cols[2], pairs, [texts[i] for i in tr])
 
     with run_lock(out), atomic_dir(out) as tmp:
         run = DemoRun(Path(data), text_col, group_col, list(texts), list(groups), list(tr), list(ho), qs,
