@@ -500,3 +500,22 @@ def test_demo_pairs_get_evaluate_similaritys_warnings(tmp_path):
     assert "only 2 pairs: their figures are noise-sized" in text
     assert "holds only the values 0, 5" in text and "evaluate-similarity --pairs ... --positive-min X" in text
     assert "75% of the pairs' sentences are sentences the demo trains on" in text
+
+
+def test_anchored_on_vectors_off_the_unit_sphere_warns(tmp_path):
+    """Its sphere head samples unit vectors: data of norm 14 got samples of norm 1, unsaid."""
+    import numpy as np
+    import pytest
+
+    import textgan
+    from textgan.gan.anchored import AnchoredConfig
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32) * 5
+    with pytest.warns(UserWarning, match="median norm is .*sphere head generates unit vectors"):
+        textgan.train_gan(x, tmp_path / "g", config=AnchoredConfig(steps=2, batch_size=8), groups=["a", "b"] * 16)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        textgan.train_gan(unit, tmp_path / "u", config=AnchoredConfig(steps=2, batch_size=8), groups=["a", "b"] * 16)

@@ -209,6 +209,11 @@ class AnchoredStep(ConditionalStep):
 
     def build(self) -> None:
         k = len(self.label_names)
+        norm = float(self.data.reshape(len(self.data), -1).norm(dim=1).median()) if len(self.data) else 1.0
+        if self.cfg.head == "sphere" and abs(norm - 1) > 0.05:  # samples of norm 1 for data of norm 14, unsaid
+            warnings.warn(f"the vectors' median norm is {norm:.3g}, and the anchored kind's sphere head generates unit "
+                          f"vectors: its samples are not in the data's space; normalise the vectors first (textgan "
+                          f"encode writes unit vectors) or pass {flag('head')} linear", stacklevel=2)
         protos = group_means(self.data, self.labels, k)
         if self.cfg.prototypes is not None:
             protos = read_prototypes(self.cfg.prototypes, self.label_names, self.dim, protos)
