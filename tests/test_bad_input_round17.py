@@ -519,3 +519,27 @@ def test_anchored_on_vectors_off_the_unit_sphere_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         textgan.train_gan(unit, tmp_path / "u", config=AnchoredConfig(steps=2, batch_size=8), groups=["a", "b"] * 16)
+
+
+def test_combine_advice_only_when_it_works_and_complex_vectors_refused():
+    """`--method energy --gan FLOW` advised `--combine energy,flow`, which the same --gan cannot give;
+    decode/search vectors of complex or bool type lost their imaginary part or read True as 1.0."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from textgan.common.errors import InputError
+    from textgan.common.vectors import as_matrix
+    from textgan.ood.scoring import check_models_used
+
+    flow = SimpleNamespace(methods=["flow"], kind="flow", name="f")
+    with pytest.raises(InputError) as energy:
+        check_models_used("energy", ["energy"], [flow])
+    assert "use --method flow)" in energy.value.problem and "--combine" not in energy.value.problem
+    with pytest.raises(InputError, match=r"use --method flow, or --method combined --combine knn,flow"):
+        check_models_used("knn", ["knn"], [flow])
+    for bad, name in ((np.ones((2, 3), complex), "complex128"), (np.ones((2, 3), bool), "bool")):
+        with pytest.raises(InputError, match=f"vectors are {name} values, expected real numbers"):
+            as_matrix(bad)
+    assert as_matrix([[1, 2]]).dtype == np.float32

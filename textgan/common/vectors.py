@@ -26,6 +26,8 @@ def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path
     """
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
+    if getattr(x, "dtype", None) is not None and np.dtype(x.dtype).kind in "bc":  # True read 1.0; an imaginary part
+        raise InputError(f"{what} are {np.dtype(x.dtype).name} values, expected real numbers", path)  # dropped
     try:
         x = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:

@@ -218,8 +218,9 @@ def check_models_used(method: str, components: Sequence[str], models: Sequence[M
         if not used & set(sc.methods):
             what = f"{method} ({', '.join(components)})" if method == "combined" else method
             serves = " or ".join(sc.methods)
-            hint = (f"add {sc.methods[0]} to --combine" if method == "combined" else
-                    f"use --method {sc.methods[0]}, or --method combined --combine {method},{sc.methods[0]}")
+            both = method in ("knn", "mahalanobis") or any(method in m.methods for m in models)  # a source of both
+            hint = (f"add {sc.methods[0]} to --combine" if method == "combined" else f"use --method {sc.methods[0]}"
+                    + (f", or --method combined --combine {method},{sc.methods[0]}" if both else ""))
             raise InputError(f"--method {what} does not use a {sc.kind!r} model, which gives {serves} scores "
                              f"({hint})", sc.name or None)
 
