@@ -91,23 +91,6 @@ def unknown_token_share(model, texts: list[str], sample: int = 2000) -> float | 
     return None if total == 0 else sum(i == unk for row in ids for i in row) / total
 
 
-def mostly_unknown(model, texts: list[str], where: str = "queries") -> np.ndarray | None:
-    """(n,) bool: the texts more than half of whose tokens a word/char GRU's vocabulary does not
-    know (None for other models). The out-of-domain gate rejects them whatever their score: a
-    Chinese model's gate kept "asdf qwer", whose unknown characters all read alike, at a kNN
-    score above its threshold. A `warning:` line counts them."""
-    module = getattr(model, "module", None)
-    tok, unk = getattr(module, "tokenizer", None), getattr(module, "unk_id", None)
-    if tok is None or unk is None or not hasattr(tok, "encode_batch"):
-        return None
-    ids = [e.ids for e in tok.encode_batch(list(texts), add_special_tokens=False)]
-    out = np.array([bool(r) and sum(i == unk for i in r) > len(r) / 2 for r in ids])
-    if out.any():
-        warnings.warn(f"{where}: {int(out.sum())} of {len(out)} are mostly tokens unknown to the model's vocabulary: "
-                      "marked out of domain whatever their score", stacklevel=3)
-    return out
-
-
 def warn_unknown_tokens(model, texts: list[str], where=None, stacklevel: int = 3) -> None:
     """A warning when most tokens of `texts` are unknown to a word/char GRU: their vectors are near-alike
     (evaluate, encode, index, search, score and classify all say it)."""

@@ -77,27 +77,6 @@ def test_a_run_without_a_teacher_is_held_against_char_tfidf(tmp_path, capsys):
     assert f"knn_top1 model {h['model']['knn_top1']:.3f} vs {BASELINE} 1.000" in line
     assert (h["recommendation"] is None) == (h["model"]["knn_top1"] >= 0.995)
 
-    # the gate rejects queries most of whose characters the model does not know, whatever their score
-    import warnings
-
-    import similarity
-    import textgan
-    from similarity.evaluate import mostly_unknown
-
-    enc = similarity.load(tmp_path / "run" / "model")
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        assert mostly_unknown(enc, ["ЖЖЖЖ甲", "甲天的问题", "ЖЖ甲天"]).tolist() == [True, False, False]
-    assert "1 of 3 are mostly tokens unknown to the model's vocabulary" in str(said[0].message)
-    code, _, err = run_cli(capsys, "index", tmp_path / "run" / "model", data, "--text-col", "text", "--group-col",
-                           "group", "--out", tmp_path / "idx")
-    assert code == 0, err
-    res = textgan.search(tmp_path / "idx", ["甲天的问题0", "ЖЖЖЖЖЖ甲"], k=1, model=tmp_path / "run" / "model",
-                         gate=True)
-    assert [r["in_domain"] for r in res] == [True, False]
-    assert [r["out_of_domain_by"] for r in res] == [None, "unknown tokens"]
-    code, out, err = run_cli(capsys, "search", tmp_path / "idx", "ЖЖЖЖЖЖ甲", "--model", tmp_path / "run" / "model")
-    assert code == 0 and "[OUT OF DOMAIN: most of its tokens are unknown to the model]" in out, err
 
 
 def test_pair_accuracy_at_the_majority_share_warns(tmp_path, capsys):

@@ -131,10 +131,8 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
         if as_json:
             click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
-        if res["in_domain"] is not False:  # in domain, or no gate (an on-disk index): no reason to give
+        if res["in_domain"] is not False:  # in domain, or no gate (an on-disk index): no score to show
             click.echo(q)
-        elif res.get("out_of_domain_by") == "unknown tokens":
-            click.echo(f"{q}  [OUT OF DOMAIN: most of its tokens are unknown to the model]")
         else:
             click.echo(f"{q}  [OUT OF DOMAIN: {res['method']} score {res['in_domain_score']:.3f} < "
                        f"{res['threshold']:.3f}]")

@@ -216,9 +216,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
             index folder; not for an on-disk index: `in_domain` None).
     Returns:
         One list per query of {"text", "group", "score", "id"} dicts, best first; with `gate`,
-        one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method",
-        "out_of_domain_by": None, "score" or "unknown tokens" (most of its tokens unknown to a word/char
-        model, whatever its score)} per query.
+        one {"hits": that list, "in_domain": bool, "in_domain_score", "threshold", "method"} per query.
     """
     check_k(k)
     if not isinstance(gate, (bool, np.bool_)):  # gate="no" is truthy: it gated
@@ -241,20 +239,15 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     from textgan.workflow.heldout import prototype_vectors
 
     if no_gate_reason(idx) is not None:  # on disk, in shards, or too few rows
-        return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None,
-                 "out_of_domain_by": None} for h in hits]
+        return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
+                for h in hits]
 
     # the threshold keeps its promise on sentences the encoder never trained on: its held-out split
     # (`textgan index` records it in meta.json)
     g = index_gate(idx, folder_of(index), heldout=getattr(enc, "heldout", None), prototypes=prototype_vectors(enc))
     scores, flags = g(vectors)
-    from similarity.evaluate import mostly_unknown
-
-    unknown = mostly_unknown(enc, queries)
-    unknown = np.zeros(len(queries), bool) if unknown is None else unknown
-    why = [None if f and not u else "unknown tokens" if u else "score" for f, u in zip(flags, unknown)]
-    return [{"hits": h, "in_domain": w is None, "in_domain_score": float(s), "threshold": g.threshold,
-             "method": g.method, "out_of_domain_by": w} for h, s, w in zip(hits, scores, why)]
+    return [{"hits": h, "in_domain": bool(f), "in_domain_score": float(s), "threshold": g.threshold,
+             "method": g.method} for h, s, f in zip(hits, scores, flags)]
 
 
 def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:

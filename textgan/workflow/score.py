@@ -115,13 +115,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         warnings.warn(f"no threshold: nothing in-domain to fit it on (the model keeps no held-out sentences and "
                       f"{'the scorer no held-out rows' if scorers else 'no index is given'}); --tpr is unused and "
                       "in_domain is null: pass --val-in FILE of in-domain sentences", stacklevel=2)
-    from similarity.evaluate import mostly_unknown
-
-    unknown = mostly_unknown(enc, sentences, "sentences") if thr is not None else None
-    unknown = np.zeros(len(s), bool) if unknown is None else unknown  # gated as search gates them
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
-            "in_domain": None if thr is None else [bool(x >= thr) and not u for x, u in zip(s, unknown)]}
+            "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
 
 
 def _warn_trained_on(enc, val_in, tpr: float, where) -> None:
