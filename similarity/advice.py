@@ -35,7 +35,8 @@ def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...]) -> str |
         return None
     gaps = ", ".join(f"{k} {model[k]:.3f} vs {baseline[k]:.3f}" for k in worse)
     return (f"the trained model is below a character TF-IDF on held-out sentences ({gaps}): add sentences per "
-            f"group or in-domain --unlabeled text, or pass a --teacher that reads the sentences' language")
+            f"group, or pass a --teacher that reads the sentences' language (a local sentence-transformers "
+            f"folder; in-domain --unlabeled text then helps too)")
 
 
 def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list[dict], use_knn: bool,
