@@ -332,7 +332,8 @@ def test_demo_reads_queries_from_a_data_file_by_datas_text_column(tmp_path, caps
     q = tmp_path / "q.csv"
     q.write_text("query\nwhere is my parcel\n")
     code, _, err = run_cli(capsys, "demo", ROOT / "data" / "faq_en.csv", "--out", tmp_path / "run", "--queries", q)
-    assert code == 2 and "missing column 'text'; columns are: query" in err, err
+    assert code == 2 and "missing column 'text'; columns are: query (the demo reads queries from DATA's " \
+        "--text-col column, 'text': give a .txt file" in err, err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from textgan.commands.common import progress_option
+from textgan.commands.common import column_hint, progress_option
 from textgan.common.errors import InputError
 
 
@@ -274,7 +274,13 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_step
     cols = pair_cols.split(",")
     if len(cols) != 3:
         raise InputError("--pair-cols needs three names: A,B,SCORE")
-    report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs, config=cfg,
-                      progress=progress, pair_cols=cols)
+    try:
+        report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs,
+                          config=cfg, progress=progress, pair_cols=cols)
+    except InputError as exc:  # --text-col would rename DATA's column too: the way out is another file
+        if queries is None or str(exc.path) != str(queries):
+            raise
+        raise column_hint(exc, f"the demo reads queries from DATA's --text-col column, {text_col!r}: give a .txt "
+                          "file, one query a line, or name the queries' column so") from None
     click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"report: {report}")
