@@ -146,15 +146,15 @@ def empty_row(cells) -> bool:
     return all(map(is_missing, cells))
 
 
-def no_repeated_header(table: dict[str, list], columns: list[str], p) -> dict[str, list]:
+def no_repeated_header(table: dict[str, list], columns: list[str], p, first_row: int = 0) -> dict[str, list]:
     """`table`, unless a row repeats the header in every column read: two exports joined with
     `cat a.csv b.csv` left the sentence "text" in a group "group", indexed and trained on."""
     named = [c for c in columns if not c.isdigit()]  # positions: a file without a header has none to repeat
     if named and len(named) > 1:
         rows = zip(*(table[c] for c in named))
         if (i := next((i for i, r in enumerate(rows) if [str(v).strip() for v in r] == named), None)) is not None:
-            raise InputError(f"row {i + 1} repeats the header ({', '.join(named)}): files joined with cat? keep "
-                             "one header line", p)
+            raise InputError(f"row {first_row + i + 1} repeats the header ({', '.join(named)}): files joined with "
+                             "cat? keep one header line", p)
     return table
 
 

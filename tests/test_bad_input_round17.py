@@ -523,3 +523,15 @@ def test_combine_advice_only_when_it_works_and_complex_vectors_refused():
         with pytest.raises(InputError, match=f"vectors are {name} values, expected real numbers"):
             as_matrix(bad)
     assert as_matrix([[1, 2]]).dtype == np.float32
+
+
+def test_a_streamed_corpus_refuses_a_repeated_header_too(tmp_path):
+    import pytest
+
+    from textgan.common.errors import InputError
+    from textgan.workflow.rows import stream_rows
+
+    f = tmp_path / "cat.csv"
+    f.write_text("text,group\na b,x\ntext,group\nc d,y\n")
+    with pytest.raises(InputError, match=r"row 2 repeats the header \(text, group\)"):
+        list(stream_rows(f, "text", "group"))

@@ -14,7 +14,8 @@ from textgan.common.texts import is_blank, nul_error
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
     from similarity.data import FORMATS, cell_text, text_cells
-    from similarity.file_quirks import check_json_labels, empty_row, header_or_positions, unquote_cell
+    from similarity.file_quirks import (check_json_labels, empty_row, header_or_positions, no_repeated_header,
+                                        unquote_cell)
     from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
                                        spanning_cell, spanning_error)
@@ -84,6 +85,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 multi += multiline_cells([row[text_col]])
                 t = cell_text(unquote_cell(row[text_col]) if suffix == ".tsv" else row[text_col], text_col, i + 1, p)
                 g = cell_text(row.get(group_col), group_col, i + 1, p) if group_col else None  # blank: refused
+                if group_col and suffix in (".csv", ".tsv"):  # as read in memory (similarity.file_quirks)
+                    no_repeated_header({text_col: [t], group_col: [g]}, [text_col, group_col], p, first_row=i)
                 yield t, g
             if pending:
                 warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
