@@ -63,7 +63,7 @@ def split_table(p: Path, split: str | None) -> dict[str, list]:
         names = ", ".join(splits)
         what = "holds" if split is None else f"has no split {split!r}; it holds"
         raise InputError(f"{what} the splits {names} of [sentence, label] pairs: pick one as "
-                         f"{p.name}:{'train' if 'train' in splits else next(iter(splits))} (columns text and group)", p)
+                         f"{p}:{'train' if 'train' in splits else next(iter(splits))} (columns text and group)", p)
     rows = splits[split]
     if not _pairs(rows):
         bad = "empty" if rows in ([], {}, None, "") else "not a list of [sentence, label] pairs"

@@ -535,3 +535,16 @@ def test_a_streamed_corpus_refuses_a_repeated_header_too(tmp_path):
     f.write_text("text,group\na b,x\ntext,group\nc d,y\n")
     with pytest.raises(InputError, match=r"row 2 repeats the header \(text, group\)"):
         list(stream_rows(f, "text", "group"))
+
+
+def test_combine_names_are_judged_first_with_their_option_named(capsys, tmp_path):
+    from helpers import run_cli
+
+    q = tmp_path / "q.txt"
+    q.write_text("hello\n")
+    (tmp_path / "idx").mkdir()
+    for combine, said in (("combined", "error: --combine: combined cannot be a part of itself"),
+                          ("KNN,outlier", "error: --combine: unknown scoring method 'KNN'")):
+        code, _, err = run_cli(capsys, "score", tmp_path / "m", q, "--index", tmp_path / "idx", "--method", "combined",
+                               "--combine", combine)
+        assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, err

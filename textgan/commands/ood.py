@@ -20,7 +20,12 @@ def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_d
         raise InputError(f"--combine {combine!r}: " + (f"{', '.join(twice)} named twice" if twice else
                          "an empty component") + " (a comma-separated list of distinct methods)")
     for c in listed or ():  # before the options they would explain: `KNN` was blamed on --index
-        make_method(c)
+        try:
+            row = make_method(c)
+        except InputError as exc:
+            raise InputError(exc.problem, "--combine") from None
+        if row.name == "combined":
+            raise InputError("combined cannot be a part of itself: name its parts", "--combine")
     parts = set(listed) if combine else None
     if combine is not None and method != "combined":
         raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
