@@ -14,26 +14,26 @@ import numpy as np
 TOLERANCE = 0.005  # half a point: below it the two are a tie on a few hundred sentences
 
 
+def _gaps(model: dict, ref: dict, keys: tuple[str, ...]) -> str | None:
+    """"knn_top1 0.553 vs 0.833, ..." for the keys where `model` is below `ref` by more than TOLERANCE."""
+    worse = [k for k in keys if k in model and k in ref and model[k] < ref[k] - TOLERANCE]
+    return ", ".join(f"{k} {model[k]:.3f} vs {ref[k]:.3f}" for k in worse) or None
+
+
 def recommendation(model: dict, teacher: dict, teacher_name: str,
                    keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:
     """One line when the model is below the teacher on any of `keys` (both dicts hold them)."""
-    worse = [k for k in keys if k in model and k in teacher and model[k] < teacher[k] - TOLERANCE]
-    if not worse:
+    if (gaps := _gaps(model, teacher, keys)) is None:
         return None
-    gaps = ", ".join(f"{k} {model[k]:.3f} vs {teacher[k]:.3f}" for k in worse)
     return (f"the trained model is below its teacher {teacher_name} off the shelf on held-out sentences "
             f"({gaps}): use the teacher itself where its speed is acceptable, or add sentences per "
             f"group or in-domain --unlabeled text and train again")
 
 
-
-
 def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...]) -> str | None:
     """One line when a run without a teacher is below a character TF-IDF on any of `keys`."""
-    worse = [k for k in keys if model[k] < baseline[k] - TOLERANCE]
-    if not worse:
+    if (gaps := _gaps(model, baseline, keys)) is None:
         return None
-    gaps = ", ".join(f"{k} {model[k]:.3f} vs {baseline[k]:.3f}" for k in worse)
     return (f"the trained model is below a character TF-IDF on held-out sentences ({gaps}): add sentences per "
             f"group, or pass a --teacher that reads the sentences' language (a local sentence-transformers "
             f"folder; in-domain --unlabeled text then helps too)")
@@ -77,9 +77,7 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
 def untrained_advice(trained: dict, untrained: dict, keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:
     """One line when training left the encoder below its untrained start (no teacher to compare
     with: a Chinese run, `--teacher none`), whose lexical part alone can be the stronger one."""
-    worse = [k for k in keys if k in trained and k in untrained and trained[k] < untrained[k] - TOLERANCE]
-    if not worse:
+    if (gaps := _gaps(trained, untrained, keys)) is None:
         return None
-    gaps = ", ".join(f"{k} {trained[k]:.3f} vs {untrained[k]:.3f}" for k in worse)
     return (f"training left the encoder below its untrained start on held-out sentences ({gaps}): add "
             f"sentences per group or in-domain --unlabeled text, or pass a --teacher in the sentences' language")
