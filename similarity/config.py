@@ -198,7 +198,9 @@ class TrainConfig:
             check_vo_start(cfg)
         from similarity.tail_synth import check_synth
 
-        check_synth(cfg.tail_synth)
+        if check_synth(cfg.tail_synth).injected and cfg.epochs < 2:  # its GAN is fitted on epoch 1's vectors
+            raise InputError(f"--tail-synth {cfg.tail_synth} is fitted after the first epoch: with --epochs "
+                             f"{cfg.epochs} it would add nothing (give 2 or more)")
         if cfg.tail_synth != "none" and cfg.loss not in MARGINS:
             raise InputError(f"--tail-synth adds rows to a margin head; loss {cfg.loss!r} has none")
         from similarity.teacher import resolve_teacher
@@ -236,10 +238,17 @@ def _check_fields(cfg: TrainConfig, resolved: bool = False) -> None:
 
 def check_vo_start(cfg: TrainConfig) -> None:
     """The outlier loss must start within the run (also checked when real outliers are given)."""
+    from similarity.outliers import check_source
+
+    injected = check_source(cfg.virtual_outliers).injected
+    if injected and cfg.vo_start < 2:  # fitted on epoch 1's queues: from epoch 1 it was a no-op
+        raise InputError(f"--virtual-outliers {cfg.virtual_outliers} is a generator fitted after the first epoch: "
+                         f"--vo-start must be 2 or more{' (and --epochs 2 or more)' if cfg.epochs < 2 else ''}")
     if cfg.vo_start > cfg.epochs:
         raise InputError(f"the outlier loss (--outliers / --virtual-outliers) starts at epoch --vo-start "
                          f"{cfg.vo_start}{' (its default)' if cfg.vo_start == TrainConfig.vo_start else ''}, after "
-                         f"the last epoch ({cfg.epochs}): pass --vo-start {cfg.epochs} or more --epochs")
+                         f"the last epoch ({cfg.epochs}): pass " + (f"--epochs {cfg.vo_start} or more" if injected else
+                                                                     f"--vo-start {cfg.epochs} or more --epochs"))
 
 
 def _number(v: Any) -> bool:

@@ -548,3 +548,39 @@ def test_combine_names_are_judged_first_with_their_option_named(capsys, tmp_path
         code, _, err = run_cli(capsys, "score", tmp_path / "m", q, "--index", tmp_path / "idx", "--method", "combined",
                                "--combine", combine)
         assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, err
+
+
+def test_sweep24_checkpoint_outputs_reference_cols_and_generators_fitted_after_epoch_one(tmp_path, capsys):
+    """An output inside a run's checkpoint/ broke every --resume; --reference of other column names
+    had no option that worked; flow/boundary/anchored virtual outliers and anchored tail rows from
+    epoch 1 (or with one epoch) were bitwise no-ops."""
+    import dataclasses
+
+    import pytest
+
+    import similarity
+    from helpers import faq_model, run_cli
+    from textgan.common.artifacts import check_outside_artefacts
+    from textgan.common.errors import InputError
+
+    ck = tmp_path / "run" / "checkpoint"
+    ck.mkdir(parents=True)
+    (ck / "digests.json").write_text("{}")
+    with pytest.raises(InputError, match="lies inside the saved model/index folder .*checkpoint"):
+        check_outside_artefacts(ck / "q.npy")
+    base = similarity.TrainConfig(epochs=1, teacher="none")
+    for change, said in (({"virtual_outliers": "flow", "vo_start": 1}, "--vo-start must be 2 or more"),
+                         ({"virtual_outliers": "flow"}, "pass --epochs 2 or more"),
+                         ({"tail_synth": "anchored"}, "with --epochs 1 it would add nothing")):
+        with pytest.raises(InputError, match=said):
+            dataclasses.replace(base, **change).resolved()
+    model, texts, groups, _ = faq_model()
+    data, ref = tmp_path / "d.csv", tmp_path / "ref.csv"
+    rows = list(zip(texts, groups))[:80]
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows[0::2]))
+    ref.write_text("sentence,label\n" + "".join(f'"{t}",{g}\n' for t, g in rows[1::2]))
+    code, _, err = run_cli(capsys, "evaluate-similarity", model, data, "--reference", ref, "--teacher", "none")
+    assert code == 2 and "(name them with --reference-cols TEXT,GROUP)" in err, err
+    code, out, err = run_cli(capsys, "evaluate-similarity", model, data, "--reference", ref, "--teacher", "none",
+                             "--reference-cols", "sentence,label")
+    assert code == 0 and '"knn_top1"' in out, err

@@ -17,6 +17,8 @@ from textgan.common.errors import InputError
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--group-col", default="group", show_default=True)
 @click.option("--reference", default=None, help="Labelled reference set for knn_top1.")
+@click.option("--reference-cols", default=None,
+              help="TEXT,GROUP columns of --reference when they are named otherwise than DATA's.")
 @click.option("--pairs", default=None,
               help="Scored pairs file (sentence1, sentence2, score): Spearman; for 0/1 labels also AUROC, "
                    "AP, best accuracy and F1 with their cosine thresholds. DATA may then be left out.")
@@ -29,8 +31,8 @@ from textgan.common.errors import InputError
 @click.option("--teacher", default=None,
               help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
                    "or none (default: the model's teacher, else minilm when installed).")
-def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, pair_cols, positive_min,
-                            json_out, teacher) -> None:
+def evaluate_similarity_cmd(model, data, text_col, group_col, reference, reference_cols, pairs, pair_cols,
+                            positive_min, json_out, teacher) -> None:
     """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
     the same figures of the off-the-shelf teacher (under "teacher"), so you see what training added.
 
@@ -53,6 +55,8 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         raise InputError("--positive-min marks the paraphrases of --pairs: give --pairs")
     if data is None and reference:
         raise InputError("--reference scores the sentences of DATA: give DATA", reference)
+    if reference_cols is not None and reference is None:
+        raise InputError("names the columns of --reference: give --reference", "--reference-cols")
     if json_out is not None:
         check_writable(check_output_file(json_out, [data, model, reference, pairs], option="--json").parent)
     enc = similarity.load(model)
@@ -61,7 +65,8 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, pairs, 
         with warnings_as_lines():
             # with a reference every sentence is a kNN query: a group of one needs no partner
             (texts, groups), (ref_t, ref_g) = grouped_data(data, reference, text_col, group_col,
-                                                       keep_singles=reference is not None)
+                                                       keep_singles=reference is not None, other_cols=reference_cols,
+                                                       cols_option="--reference-cols")
     scored = None
     if pairs:
         cols = pair_cols.split(",")

@@ -313,6 +313,8 @@ def _artefact_folder(p: Path) -> Path | None:
     for parent in [p, *p.parents]:
         if parent.is_dir() and (parent / "similarity_config.json").is_file():
             return parent
+        if parent.is_dir() and (parent / "digests.json").is_file():  # a run's checkpoint/: --resume checks it
+            return parent
         for marker in ("config.json", "meta.json"):
             f = parent / marker
             if parent.is_dir() and f.is_file():
