@@ -44,16 +44,7 @@ def grouped_figures(texts: list[str], groups: list[str], ref_texts: list[str] | 
 
 def pair_figures(a: list[str], b: list[str], scores: list[float], positives: list[float] | None = None) -> dict:
     """`similarity.pair_metrics`' figures of the TF-IDF cosines of the pairs."""
-    from scipy.stats import spearmanr
-
-    from similarity.pairs import binary_figures, class_like, is_binary
+    from similarity.pairs import cosine_figures
 
     ea, eb = tfidf_vectors(list(a) + list(b), a, b)
-    cos = np.asarray(ea.multiply(eb).sum(1), dtype=np.float64).ravel()
-    out = {}
-    if positives is None or not class_like(scores):
-        out["spearman"] = float(spearmanr(cos, np.asarray(scores, dtype=np.float64)).statistic)
-    binary = scores if positives is None else positives
-    if is_binary(binary):
-        out.update(binary_figures(cos, np.asarray(binary) == 1.0))
-    return out
+    return cosine_figures(np.asarray(ea.multiply(eb).sum(1), dtype=np.float64).ravel(), scores, positives)

@@ -188,19 +188,30 @@ def _no_blank(texts: list[str], what: str) -> list[str]:
 
 def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size: int = 256) -> float:
     """Spearman rank correlation between cos(a_i, b_i) and the gold `scores`."""
-    from scipy.stats import spearmanr
-
     if scores is None or isinstance(scores, (str, bytes)) or not (len(a) == len(b) == len(scores)) or len(a) < 2:
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
+    gold = gold_scores(scores)
+    model = _model(model)
+    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
+    return cosine_spearman((ea * eb).sum(1), gold)
+
+
+def gold_scores(scores) -> np.ndarray:
+    """The pairs' gold scores as float64, refused unless finite numbers, not all equal."""
     gold = np.asarray([float(x) if isinstance(x, (int, float, np.number)) and not isinstance(x, bool) else np.nan
                        for x in scores])
     if not np.isfinite(gold).all() or np.ptp(gold) == 0:
         raise InputError("pair scores must be finite numbers, not all equal")
-    model = _model(model)
-    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
+    return gold
+
+
+def cosine_spearman(cos, gold: np.ndarray) -> float:
+    """Spearman of the pairs' cosines against `gold` (a model's, or the TF-IDF baseline's)."""
+    from scipy.stats import spearmanr
+
     # float round-off is no ranking: cosines equal to 1e-6 are ties (identical sentences gave
     # cosines 0.9999999-1.0000001 and a Spearman of -0.19)
-    cos = np.round((ea * eb).sum(1).astype(np.float64), 6)
+    cos = np.round(np.asarray(cos, dtype=np.float64), 6)
     if np.ptp(cos) == 0:
         raise InputError("every pair has the same cosine (identical sentences?): Spearman is undefined")
     return float(spearmanr(cos, gold).statistic)

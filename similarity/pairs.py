@@ -175,7 +175,7 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     and for 0/1 labels, or 0/1 `positives` (`pair_scores` with --positive-min), `pair_auroc`,
     `pair_ap`, `pair_accuracy` (+ `_threshold`), `pair_f1` (+ `_threshold`): cosine thresholds
     chosen on these pairs."""
-    from similarity.evaluate import _model, _no_blank, spearman, warn_unknown_tokens
+    from similarity.evaluate import _model, _no_blank, warn_unknown_tokens
     from textgan.common.texts import as_sentences
 
     a, b = as_sentences(a, "first sentences"), as_sentences(b, "second sentences")  # generators read once
@@ -188,12 +188,21 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     model = _model(model)
     warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike
     check_ranked(scores)
-    graded = positives is None or not class_like(scores)  # Spearman against NLI's 0/1/2 means nothing
-    out = {"spearman": spearman(model, a, b, scores, batch_size)} if graded else {}
+    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)  # once, for every figure
+    return cosine_figures((ea * eb).sum(1), scores, positives)
+
+
+def cosine_figures(cos, scores: list[float], positives: list[float] | None = None) -> dict:
+    """The figures of `pair_metrics` from the pairs' cosines (a model's, or the TF-IDF baseline's):
+    Spearman against graded scores (not against classes such as NLI's 0/1/2), and the 0/1 figures
+    of 0/1 labels or `positives`."""
+    from similarity.evaluate import cosine_spearman, gold_scores
+
+    graded = positives is None or not class_like(scores)
+    out = {"spearman": cosine_spearman(cos, gold_scores(scores))} if graded else {}
     binary = scores if positives is None else positives
     if is_binary(binary):
-        ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
-        out.update(binary_figures((ea * eb).sum(1), np.asarray(binary) == 1.0))
+        out.update(binary_figures(cos, np.asarray(binary) == 1.0))
     return out
 
 
