@@ -581,6 +581,9 @@ def test_sweep24_checkpoint_outputs_reference_cols_and_generators_fitted_after_e
     ref.write_text("sentence,label\n" + "".join(f'"{t}",{g}\n' for t, g in rows[1::2]))
     code, _, err = run_cli(capsys, "evaluate-similarity", model, data, "--reference", ref, "--teacher", "none")
     assert code == 2 and "(name them with --reference-cols TEXT,GROUP)" in err, err
+    code, _, err = run_cli(capsys, "evaluate-similarity", model, data, "--reference", ref, "--teacher", "none",
+                           "--reference-cols", "sentence")
+    assert code == 2 and "--reference-cols must name 2 columns" in err, err
     code, out, err = run_cli(capsys, "evaluate-similarity", model, data, "--reference", ref, "--teacher", "none",
                              "--reference-cols", "sentence,label")
     assert code == 0 and '"knn_top1"' in out, err

@@ -198,7 +198,7 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
         return first, (None, None)
     cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
     if other_cols is not None and (not all(cols) or not (len(cols) == len(own) or (pair_cols and len(cols) in (2, 3)))):
-        raise InputError(f"--eval-cols must name {len(own)} columns like "
+        raise InputError(f"{cols_option or '--eval-cols'} must name {len(own)} columns like "
                          f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
                          f"got {other_cols!r}", other)
     try:
