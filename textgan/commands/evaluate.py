@@ -30,7 +30,8 @@ from textgan.common.errors import InputError
 @click.option("--json", "json_out", default=None, help="Write the metrics as JSON here.")
 @click.option("--teacher", default=None,
               help="Also score this model off the shelf: minilm, a local sentence-transformers folder "
-                   "or none (default: the model's teacher, else minilm when installed).")
+                   "or none (default: the model's teacher, else minilm when installed and its card reads "
+                   "the sentences' language). Without a teacher a char TF-IDF is shown beside the model.")
 def evaluate_similarity_cmd(model, data, text_col, group_col, reference, reference_cols, pairs, pair_cols,
                             positive_min, json_out, teacher) -> None:
     """kNN / leave-one-out top-k of MODEL on grouped DATA (and pair figures on --pairs), beside
