@@ -17,11 +17,12 @@ from typing import Iterator
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
                                     single_train_file, trailing_empty_rows)
+from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen  # noqa: F401 (their home before)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import (as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error,
-                                  text_lines, warn_numeric_texts)
+                                  text_lines, warn_numeric_texts, warn_stripped_labels)
 from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
                                    multiline_warning, spanning_cell, spanning_error)
 
@@ -206,6 +207,7 @@ def load_groups(path: str | Path, text_col: str = "text", group_col: str = "grou
     table = read_table(path, [text_col, group_col])
     check_json_labels(path, group_col)
     texts, groups = _clean(table[text_col], text_col, path), _clean(table[group_col], group_col, path)
+    warn_stripped_labels(table[group_col], groups, group_col, path)
     return keep_groups(warn_numeric_texts(texts, text_col, path), groups, path, min_groups, keep_singles)
 
 
@@ -219,39 +221,6 @@ def api_rows(texts, groups, eval_texts=None, eval_groups=None) -> tuple:
         eval_texts = as_sentences(eval_texts, "eval texts")
         eval_groups = None if eval_groups is None else as_labels(eval_groups, len(eval_texts), "eval group labels")
     return texts, groups, eval_texts, eval_groups
-
-
-def check_eval_groups(eval_groups: list[str], train_groups: list[str], where) -> None:
-    """Eval groups the training never saw are scored leave-one-out: one group reads 1.0, no pairs 0.0."""
-    if set(eval_groups) & set(train_groups):  # scored by kNN against the training sentences
-        if len(set(eval_groups)) < 2:
-            warnings.warn(f"{where}: one group: leave-one-out among its sentences is 1.0 for any model", stacklevel=4)
-        return
-    if len(set(eval_groups)) < 2:
-        raise InputError("its one group is not a training group: leave-one-out among its sentences reads 1.0 "
-                         "for any model; give two or more groups, or sentences of the training groups", where)
-    if max(Counter(eval_groups).values()) < 2:
-        raise InputError("no group is a training group and each has one sentence: leave-one-out reads 0.0; "
-                         "give groups of two or more sentences", where)
-
-
-def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[str], where) -> tuple[list, list]:
-    """Held-out sentences that repeat one another (each its own leave-one-out partner: loo_top1 1.0)
-    or training sentences (the epoch choice and the gate's calibration read trained ones), dropped
-    with counted warnings."""
-    eval_texts, eval_groups, n_dup = drop_duplicates(list(eval_texts), list(eval_groups))
-    if n_dup:
-        warnings.warn(f"{where}: dropped {n_dup} repeated held-out sentence(s)", stacklevel=4)
-    seen = {t.strip() for t in train_texts}
-    keep = [i for i, t in enumerate(eval_texts) if t.strip() not in seen]
-    if len(keep) == len(eval_texts):
-        return list(eval_texts), list(eval_groups)
-    if len(keep) < 2:
-        raise InputError(f"{len(eval_texts) - len(keep)} of its {len(eval_texts)} sentences are training sentences: "
-                         "held-out data must be sentences the model does not train on", where)
-    warnings.warn(f"{where}: dropped {len(eval_texts) - len(keep)} of {len(eval_texts)} held-out sentence(s) that are "
-                  "also training sentences", stacklevel=4)
-    return [eval_texts[i] for i in keep], [eval_groups[i] for i in keep]
 
 
 def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1,
@@ -321,20 +290,6 @@ def numbers(values: list, col: str, path, hint: str = "") -> list[float]:
             raise InputError(f"row {i + 1}: column {col!r} is not a finite number ({v!r})", path)
         out.append(f)
     return out
-
-
-def drop_duplicates(texts: list[str], groups: list[str]) -> tuple[list[str], list[str], int]:
-    """Keep each text once (compared after strip): a duplicate would sit on both sides of a
-    train/held-out split and inflate held-out scores. A text in two groups keeps its first
-    group. Returns (texts, groups, number dropped)."""
-    seen: set[str] = set()
-    keep = []
-    for i, t in enumerate(texts):
-        key = str(t).strip()
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    return [texts[i] for i in keep], [groups[i] for i in keep], len(texts) - len(keep)
 
 
 def split_groups(texts: list[str], groups: list[str], fraction: float,

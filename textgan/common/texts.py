@@ -122,6 +122,21 @@ def warn_numeric_texts(texts: list[str], col: str, path, option: str = "--text-c
     return texts
 
 
+def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
+    """Labels are read stripped, so ' a ' and 'a' become one group: say so rather than merge silently."""
+    forms: dict[str, set] = {}
+    for v, g in zip(raw, labels):
+        if isinstance(v, str) and v != g:
+            forms.setdefault(g, set()).add(v)
+    exact = {v for v in raw if isinstance(v, str)}
+    merged = sorted(g for g, f in forms.items() if len(f) > 1 or g in exact)
+    if merged:
+        g = merged[0]
+        shown = sorted(forms[g] | ({g} & exact), key=repr)[:2]
+        warnings.warn(f"{path}: column {col!r}: labels differing only in surrounding spaces are read as one group "
+                      f"({len(merged)} such, e.g. {shown[0]!r} and {shown[1]!r})", stacklevel=3)
+
+
 def name_list(names: list[str], most: int = 8, width: int = 40) -> str:
     """Names (columns, groups) for a one-line message: the first `most`, each cut at `width` characters
     (a headerless file of long sentences gave a 21 KB line)."""

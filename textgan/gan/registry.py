@@ -180,6 +180,7 @@ def sample(model: SavedModel, n: int, seed: int | None = None, group: str | None
     from textgan.gan.saved import check_sample_count
 
     n = check_sample_count(n, model.dim)
+    group = group.strip() if isinstance(group, str) else group  # labels are read from files stripped
     return model.sample(n, seed=seed, group=group).reshape(n, -1)
 
 

@@ -69,7 +69,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
     import similarity
     from similarity.data import cell_text, read_table
     from similarity.file_quirks import check_json_labels
-    from textgan.common.texts import warn_two_groups
+    from textgan.common.texts import warn_stripped_labels, warn_two_groups
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -83,6 +83,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
         groups.append("" if blank else cell_text(g, group_col, i + 1, path))
     if not texts:
         raise InputError("empty corpus: no sentences", path)
+    warn_stripped_labels(table[group_col], groups, group_col, path)
     if two_groups_warning:
         warn_two_groups(texts, groups, path)
     return texts, groups
@@ -381,7 +382,8 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     check_fits(int(steps) * (int(idx.dim) * 4 * 8 + 1024), f"--steps {steps}", "use fewer steps")
     from similarity.evaluate import warn_unknown_tokens
 
-    warn_unknown_tokens(enc, [a, b], "the two ends")
+    for name, text in (("A", a), ("B", b)):  # each end: one ordinary end hid an all-unknown other
+        warn_unknown_tokens(enc, [text], f"sentence {name}")
     va, vb = enc.encode([a, b])
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)
