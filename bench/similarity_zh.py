@@ -36,6 +36,8 @@ ROWS = {
     "gru-char-lex1024": dict(lexical_dim=1024),
     "gru-char-lexw03": dict(lexical_weight=0.3),
     "gru-char-lexw07": dict(lexical_weight=0.7),
+    "gru-char-lexgrams2": dict(lexical_grams=2),  # the lexical part's grams: 1-2 characters
+    "gru-char-lexgrams3": dict(lexical_grams=3),  # 1-3 characters, the default before 2026-12-07
     "gru-char-minilm": dict(teacher="minilm"),  # distilled from the English MiniLM
     "gru-char-none": dict(teacher="none"),
     "gru-char-ssl": dict(teacher="none", ssl_weight=1.0),

@@ -10,7 +10,9 @@ Padding never changes a sentence's vector: the GRU runs on packed sequences and 
 pooling masks padded positions.
 
 The optional lexical part (`lexical_dim` > 0) appends a character n-gram TF-IDF vector to the
-GRU's: the 1-3 character grams of each word (sklearn's `char_wb` analyzer), hashed (crc32) into
+GRU's: the 1-`lexical_grams` character grams of each word (sklearn's `char_wb` analyzer; 1-3 for
+space-separated text, single characters for Chinese, where a "word" is the whole unsegmented
+sentence and its rare 3-grams crowd out the characters paraphrases share), hashed (crc32) into
 LEX_BUCKETS rows of an IDF table fitted on the training text, then folded with a hashed sign
 into `lexical_dim` columns (feature hashing, Weinberger et al. 2009). Grams never seen in
 training keep the highest IDF, which is why this part generalises to groups (and characters)
@@ -44,11 +46,11 @@ LEX_MAX_CHARS = 2000  # a sentence's lexical grams come from its first character
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _word_grams(word: str) -> tuple[int, ...]:
-    """Buckets of the character 1-3 grams of " word " (cached: words recur, Zipf's law)."""
+def _word_grams(word: str, top: int = 3) -> tuple[int, ...]:
+    """Buckets of the character 1-`top` grams of " word " (cached: words recur, Zipf's law)."""
     w = f" {word} "
     return tuple(zlib.crc32(w[i:i + n].encode("utf-8")) % LEX_BUCKETS
-                 for n in (1, 2, 3) for i in range(max(len(w) - n + 1, 1)))
+                 for n in range(1, top + 1) for i in range(max(len(w) - n + 1, 1)))
 
 
 class GRUEncoder(nn.Module):
@@ -64,13 +66,14 @@ class GRUEncoder(nn.Module):
     save_in_root = True
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
                    "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets",
-                   "lexical_dim", "lexical_weight")
+                   "lexical_dim", "lexical_weight", "lexical_grams")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
                  tokenizer: Tokenizer | None = None, quantize: str | None = None,
-                 ngram_buckets: int = 0, lexical_dim: int = 0, lexical_weight: float = 0.5):
+                 ngram_buckets: int = 0, lexical_dim: int = 0, lexical_weight: float = 0.5,
+                 lexical_grams: int = 3):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -92,6 +95,7 @@ class GRUEncoder(nn.Module):
         if self.ngrams is not None:
             nn.init.normal_(self.ngrams.weight, std=0.1)
         self.lexical_dim, self.lexical_weight = int(lexical_dim), float(lexical_weight)
+        self.lexical_grams = int(lexical_grams)  # folders saved before the key have 1-3 grams
         if self.lexical_dim:
             # ln((1 + N) / (1 + df)) + 1 per bucket (sklearn's smooth IDF); `fit_lexical` sets it
             self.register_buffer("lexical_idf", torch.ones(LEX_BUCKETS))
@@ -127,17 +131,16 @@ class GRUEncoder(nn.Module):
         return self.gru_dim + self.lexical_dim
 
     # --- the lexical part ------------------------------------------------------------
-    @staticmethod
-    def lexical_grams(text: str) -> Counter:
-        """Counts of the text's hashed character 1-3 grams within space-padded words."""
+    def text_grams(self, text: str) -> Counter:
+        """Counts of the text's hashed character 1-`lexical_grams` grams within space-padded words."""
         grams: Counter = Counter()
         for w in text[:LEX_MAX_CHARS].lower().split():
-            grams.update(_word_grams(w))
+            grams.update(_word_grams(w, self.lexical_grams))
         return grams
 
     def fit_lexical(self, texts: list[str]) -> None:
         """The IDF table from the document frequencies of `texts`' grams."""
-        df = Counter(b for t in texts for b in self.lexical_grams(t))
+        df = Counter(b for t in texts for b in self.text_grams(t))
         n = len(texts)
         idf = torch.full((LEX_BUCKETS,), math.log((1 + n) / 1) + 1)
         if df:
@@ -154,7 +157,8 @@ class GRUEncoder(nn.Module):
         """
         lengths, flat = [], []
         for t in texts:
-            g = list(itertools.chain.from_iterable(map(_word_grams, t[:LEX_MAX_CHARS].lower().split())))
+            g = list(itertools.chain.from_iterable(_word_grams(w, self.lexical_grams)
+                                                   for w in t[:LEX_MAX_CHARS].lower().split()))
             lengths.append(len(g))
             flat.extend(g)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)

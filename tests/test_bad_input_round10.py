@@ -46,7 +46,7 @@ def test_eval_groups_are_checked_for_a_figure_that_can_move():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--lexical-weight", "0.5"], "--lexical-weight: sets the lexical part's share"),
+    (["--lexical-weight", "0.5"], "--lexical-weight: sets the lexical part, and this model has none"),
     (["--loss", "triplet", "--scale", "10"], "--scale: sets a logit scale"),
     (["--loss", "infonce", "--head-lr-mult", "3"], "--head-lr-mult: sets the class-weight head"),
     (["--max-unlabeled", "5"], "--max-unlabeled: sets the size cap"),
@@ -72,7 +72,7 @@ def test_lexical_weight_is_accepted_where_the_data_size_adds_a_lexical_part():
     given = dataclasses.replace(similarity.TrainConfig(), lexical_weight=0.3, teacher="none")
     files = {"unlabeled": None, "outliers": None}
     _check_used({"lexical_weight": 0.3}, for_data_size(given, SMALL_DATA).resolved(), files)
-    with pytest.raises(Exception, match="lexical part's share"):
+    with pytest.raises(Exception, match="sets the lexical part, and this model has none"):
         _check_used({"lexical_weight": 0.3}, for_data_size(given, 10).resolved(), files)
 
 

@@ -85,6 +85,9 @@ from textgan.common.errors import InputError
 @click.option("--lexical-weight", type=float, default=None,
               help="Share of the cosine that comes from the lexical part (default 0.5 with --tokenizer char, "
                    "else 0.2).")
+@click.option("--lexical-grams", type=int, default=None,
+              help="Longest character gram of the lexical part, 1-5 (default 1 with --tokenizer char: single "
+                   "characters of unsegmented Chinese; else 3, grams within words).")
 @click.option("--ssl-weight", type=float, default=None,
               help="Weight of a SimCSE term (two dropout views of a sentence are positives; default 0).")
 @click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
@@ -207,8 +210,8 @@ _ACTS_THROUGH = (  # (options, when they act: f(effective config, files given), 
      "the uncertainty loss, which needs --virtual-outliers or --outliers"),
     (("tail_synth_weight", "tail_synth_rows", "tail_below"), lambda c, f: c.tail_synth != "none",
      "the long-tail rows, which need --tail-synth"),
-    (("lexical_weight",), lambda c, f: bool(c.lexical_dim),
-     "the lexical part's share, and this model has none (give --lexical-dim N)"),
+    (("lexical_weight", "lexical_grams"), lambda c, f: bool(c.lexical_dim),
+     "the lexical part, and this model has none (give --lexical-dim N)"),
     (("scale",), lambda c, f: c.loss != "triplet", "a logit scale, and the triplet loss has none"),
     (("head_lr_mult",), lambda c, f: c.loss not in _IN_BATCH,
      "the class-weight head's learning rate, and in-batch losses (triplet, infonce) have no head"),
