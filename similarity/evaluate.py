@@ -73,7 +73,12 @@ def _model(model):
 
     if isinstance(model, bytes):  # a path as bytes: os.fsdecode, as pathlib would not take it
         model = os.fsdecode(model)
-    return load(model) if isinstance(model, (str, Path)) else model
+    if isinstance(model, (str, Path)):
+        return load(model)
+    if not callable(getattr(model, "encode", None)):  # None, a number, an index: AttributeError deep inside
+        raise InputError(f"model must be a model folder (str or pathlib.Path) or an encoder with .encode(), "
+                         f"got {type(model).__name__} {model!r:.40}")
+    return model
 
 
 UNKNOWN_WARN = 0.5  # share of a text's tokens unknown to the model above which its figures say little

@@ -65,12 +65,22 @@ def dataset_error(exc: BaseException, p) -> InputError:
     while (nxt := root.__cause__) is not None and id(nxt) not in seen:  # `raise ... from cause` only
         seen.add(id(nxt))
         root = nxt
-    if any("corresponds to no data" in str(e) for e in (exc, root)):  # a header without rows
+    if any("corresponds to no data" in str(e) for e in (exc, root)) or _no_parquet_rows(p):  # a header, no rows
         return InputError("empty dataset", p)
     if (line := jsonl_problem(p)) is not None:  # Arrow says "row 0" of its own blocks, not the line
         return InputError(line, p)
     msg = " ".join(str(root).split()) or root.__class__.__name__
     return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
+
+
+def _no_parquet_rows(p) -> bool:
+    """A Parquet file of zero rows (Arrow: "BatchSize must be greater than 0"), asked once reading failed."""
+    try:
+        import pyarrow.parquet as pq
+
+        return Path(p).suffix.lower() == ".parquet" and pq.ParquetFile(p).metadata.num_rows == 0
+    except Exception:  # unreadable: the caller reports the original error
+        return False
 
 
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",

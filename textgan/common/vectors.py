@@ -126,6 +126,19 @@ def drop_self(scores: np.ndarray, ids: np.ndarray, self_ids) -> tuple[np.ndarray
     return scores[keep].reshape(len(ids), kk - 1), ids[keep].reshape(len(ids), kk - 1)
 
 
+COPIES = 8  # extra neighbours `drop_copies` searches to step over a row's repeats
+
+
+def drop_copies(scores: np.ndarray, ids: np.ndarray, self_ids, k: int) -> np.ndarray:
+    """(Q, k+m) search results of queries that are index rows -> (Q, k) scores without each query's
+    own row and its copies (cosine >= SAME_SENTENCE_COSINE), padded with -inf: an index that keeps
+    repeated sentences (on disk) gave every calibration row its twin at 1.0, and a threshold of 1."""
+    drop = (ids == np.asarray(self_ids, dtype=np.int64).reshape(-1, 1)) | (scores >= SAME_SENTENCE_COSINE)
+    order = np.argsort(drop, axis=1, kind="stable")[:, :k]  # the kept hits first, in rank order
+    kept = np.take_along_axis(scores, order, 1)
+    return np.where(np.take_along_axis(drop, order, 1), -np.inf, kept)
+
+
 def check_artefact_meta(meta, where) -> dict:
     """An artefact's `meta` (what it records of the encoder behind its vectors) with the types its
     readers use; a tampered one is one `error:` line, never a traceback (writers give {} at least)."""

@@ -96,8 +96,11 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
         # random rows, never the first ones: a corpus sorted by group would give biased centroids
         ivf = faiss.try_extract_index_ivf(index)
         n_train = min(n, 39 * max(ivf.nlist if ivf is not None else 256, 256))
+        from textgan.index.ondisk_read import quiet_native_output
+
         try:
-            index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
+            with quiet_native_output():  # "please provide at least ... training points": recall is measured
+                index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
         except RuntimeError as exc:  # a factory make_empty_index cannot foresee
             raise InputError(f"FAISS could not train {factory!r} on {n} vectors: "
                              f"{str(exc).strip().splitlines()[-1][:160]}") from None

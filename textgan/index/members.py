@@ -110,11 +110,14 @@ def join_indexes(paths, out):
             raise InputError(f"given twice (also as {seen[real]}): each index folder joins once", p)
         seen[real] = p
     out = check_index_out(out)
-    members, first = [], None
+    members, first, builds = [], None, {}
     with atomic_dir(out) as tmp:
         for k, p in enumerate(paths):
             # loaded and copied under one check: a folder rebuilt meanwhile is copied again, whole
             idx = read_published(p, "meta.json", lambda p=p, k=k: _load_and_copy(p, tmp / MEMBER.format(k), load_index))
+            if (bid := idx.meta.get("build_id")) is not None and bid in builds:  # `cp -r`: every hit twice
+                raise InputError(f"a copy of {builds[bid]} (the same build_id): each index joins once", p)
+            builds[bid] = p
             first = first or idx.meta
             if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
                 raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first "

@@ -115,8 +115,10 @@ def train_opengan(vectors, held_out, config: OpenGANConfig = OpenGANConfig(), ou
     dim = x.shape[1]
     v_in = torch.from_numpy(as_matrix(held_out, "held-out vectors", dim=dim))
     v_out = None if outliers is None else torch.from_numpy(as_matrix(outliers, "outlier vectors", dim=dim))
-    if len(x) < 2 or len(v_in) < 2 or (v_out is not None and len(v_out) < 2):
-        raise InputError("opengan needs at least 2 training, 2 held-out (and 2 outlier) vectors")
+    for n, what in ((len(x), "training"), (len(v_in), "held-out"), (-1 if v_out is None else len(v_out), "outlier")):
+        if 0 <= n < 2:
+            raise InputError(f"opengan needs at least 2 {what} vectors, got {n}",
+                             "--outliers" if what == "outlier" else None)
     unit = bool(torch.allclose(x.norm(dim=1), torch.ones(len(x)), atol=1e-3))
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)

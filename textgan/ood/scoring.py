@@ -4,8 +4,7 @@ Every method is one row of `METHODS` and is built by name (`Scorer(method, ...)`
   knn          max cosine to the index's corpus vectors (or the mean of the top-k cosines);
   mahalanobis  -min class distance, shared Ledoit-Wolf covariance (`textgan.ood.mahalanobis`; needs groups);
   flow         log-likelihood under a normalising flow (model kind "flow");
-  outlier      in-domain log-odds of a classifier trained against pseudo-outliers
-               (`textgan.ood.outlier`);
+  outlier      in-domain log-odds of a classifier trained against pseudo-outliers (`textgan.ood.outlier`);
   critic       the critic score of a trained GAN (gan, O-GAN, boundary, conditional: max over groups);
   energy       -E(x) of an energy model (MEG or the Langevin EBM);
   energy-head  -E(x) of the similarity model's own margin head (`textgan.ood.head`);
@@ -27,7 +26,8 @@ from typing import Literal, Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import as_matrix, check_k, cosine_knn, drop_self, normalize_rows, self_rows
+from textgan.common.vectors import (COPIES, as_matrix, check_k, cosine_knn, drop_copies, drop_self, normalize_rows,
+                                    self_rows)
 from textgan.metrics import auroc, finite_scores  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
@@ -55,9 +55,8 @@ METHODS: dict[str, MethodRow] = {m.name: m for m in [
               "free energy of the similarity model's margin head, -logsumexp of its logits (textgan.ood.head)"),
     MethodRow("combined", (), False, "mean of z-scored components (--combine; default knn + every --gan)"),
 ]}
-# the best measured by bench/ood.py on both protocols and both encoders (README: Out-of-domain
-# scoring): knn + an outlier classifier, z-scored; with an index and no model folder the
-# classifier is the index's own (`textgan.ood.gate.index_outlier`: its groups vs noise on the sphere)
+# the best of bench/ood.py on both protocols and encoders: knn + an outlier classifier, z-scored; with an index
+# and no model folder the classifier is the index's own (`textgan.ood.gate.index_outlier`: groups vs sphere noise)
 DEFAULT_METHOD: Method = "combined"
 # score_name of a loaded model -> the method that reads it
 MODEL_METHODS = {"critic": "critic", "energy": "energy", "likelihood": "flow", "outlier": "outlier"}
@@ -141,8 +140,10 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
         if exclude_self is False:
             scores = index.search(v, k)[0]
         else:
-            self_ids = np.arange(len(v)) if exclude_self is True else exclude_self
-            scores = drop_self(*index.search(v, k + 1), self_ids)[0]
+            self_ids, on_disk = _self_ids(exclude_self, len(v)), getattr(index, "meta", {}).get("storage") in (
+                "disk", "shards")  # there repeated sentences are kept: step over a row's copies too
+            scores = drop_copies(*index.search(v, k + COPIES), self_ids, k) if on_disk else \
+                drop_self(*index.search(v, k + 1), self_ids)[0]
     else:
         base = normalize_rows(as_matrix(index, "index (load_index's, or vectors)", dim=v.shape[1]), "index vectors")
         scores = cosine_knn(normalize_rows(v), base, k, exclude_self=exclude_self)[0]
@@ -162,9 +163,8 @@ def corpus_vectors(index) -> np.ndarray:
 
 
 def _self_ids(exclude_self, n: int) -> np.ndarray | None:
-    if exclude_self is False:
-        return None
-    return np.arange(n) if exclude_self is True else np.asarray(exclude_self, dtype=np.int64)
+    return None if exclude_self is False else np.arange(n) if exclude_self is True else \
+        np.asarray(exclude_self, np.int64)
 
 
 class _Mahalanobis:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from textgan.common.errors import InputError
 from textgan.ood.head import head_scorer
 
 
@@ -71,6 +72,26 @@ def heldout_scores(enc, scorer, index=None) -> tuple[np.ndarray, str] | None:
     return held_out_scores(scorer, held, index)
 
 
+def _outside(out: np.ndarray, *known: np.ndarray) -> np.ndarray:
+    """Outlier vectors that are not corpus or held-out sentences (cosine < SAME_SENTENCE_COSINE): one
+    on both sides of the selection's AUROC made it read chance; dropped with a count, none left refused."""
+    import warnings
+
+    from textgan.common.vectors import SAME_SENTENCE_COSINE
+
+    same = np.zeros(len(out), bool)
+    for k in known:
+        if len(k):
+            same |= (out @ np.asarray(k, np.float32).T).max(1) >= SAME_SENTENCE_COSINE
+    if same.all():
+        raise InputError(f"all {len(out)} outlier sentences are corpus or held-out sentences: give sentences "
+                         "known to be out of scope", "--outliers")
+    if same.any():
+        warnings.warn(f"--outliers: dropped {int(same.sum())} sentence(s) that are also corpus or held-out "
+                      f"sentences; {int((~same).sum())} kept", stacklevel=3)
+    return out[~same]
+
+
 def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2000, seed: int = 0):
     """`train-outlier --source opengan`: an OpenGAN on the corpus' vectors, its discriminator selected
     on the model's held-out vectors (else on a seeded 20% of the corpus kept out of the GAN) against
@@ -88,7 +109,7 @@ def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2
         rows = np.random.default_rng(seed).permutation(len(x))
         cut = max(2, len(x) // 5)
         train, held, source = x[rows[cut:]], x[rows[:cut]], f"{cut} corpus sentences kept out of the GAN"
-    out = enc.encode(list(outlier_texts)) if outlier_texts else None
+    out = _outside(enc.encode(list(outlier_texts)), x, held) if outlier_texts else None
     model = train_opengan(train, held, OpenGANConfig(steps=steps, seed=seed), out,
                           meta={"encoder": encoder_meta(enc, model_path)})
     model.selection["held_out_source"] = source

@@ -25,7 +25,8 @@ def _groups_for(idx, labels: Sequence[str] | None):
     if idx is None:
         raise InputError("--labels name the groups of the index rows: give --index too")
     if len(labels) != idx.ntotal:
-        raise InputError(f"{len(labels)} labels for an index of {idx.ntotal} rows (one label per index row)")
+        raise InputError(f"{len(labels)} labels for an index of {idx.ntotal} rows (one label per index row)",
+                         "--labels")
     return list(labels)
 
 
