@@ -539,7 +539,7 @@ def test_train_kplus1_has_the_batch_size_it_advises(faq, tmp_path, cli_main):
     unl.write_text("\n".join(texts[100:120]) + "\n", encoding="utf-8")
     args = ["train-kplus1", model, lab, "--unlabeled", unl, "--steps", 2, "--quiet"]
     code, _, err = cli_main(*args, "--batch-size", 100, "--out", tmp_path / "k1")
-    assert_one_line_error(code, err, "--batch-size: only", "fewer than one batch (100); lower it")
+    assert_one_line_error(code, err, "fewer than one batch (100); lower --batch-size")
     import json
 
     code, out, err = cli_main(*args, "--batch-size", 16, "--out", tmp_path / "k2")

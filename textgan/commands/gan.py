@@ -176,21 +176,21 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
                          f"{both[0]}=...); pass it once")
     config = dataclasses.replace(base, **given, **settings).resolved()
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
-    if sim_model is not None:
-        path = gan_train.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
-                                            group_col=group_col, progress=progress, resume=resume)
-    else:
-        if group_col:
-            raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
-        data = load_vectors(vectors, key=key, column=vector_col)
-        groups = read_labels(labels, len(data)) if labels else None
-        try:
+    if sim_model is None and group_col:
+        raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
+    try:
+        if sim_model is not None:
+            path = gan_train.train_gan_on_corpus(sim_model, vectors, out_dir, config=config, text_col=text_col,
+                                                group_col=group_col, progress=progress, resume=resume)
+        else:
+            data = load_vectors(vectors, key=key, column=vector_col)
+            groups = read_labels(labels, len(data)) if labels else None
             path = gan_train.train_gan(data.numpy(), out_dir, config=config, groups=groups, progress=progress,
                                       resume=resume)
-        except InputError as exc:  # "only 48 training rows ...": the vectors file is the one to look at
-            if exc.path is None and "training" in exc.problem:
-                raise InputError(exc.problem, vectors) from None
-            raise
+    except InputError as exc:  # "only 48 training rows ...": the vectors file (or corpus) is the one to look at
+        if exc.path is None and "training" in exc.problem:
+            raise InputError(exc.problem, vectors) from None
+        raise
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here; one line is enough

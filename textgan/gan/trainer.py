@@ -79,7 +79,7 @@ def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
         raise InputError(f"training vectors have no dimensions (shape {tuple(data.shape)})")
     if data.shape[0] < batch_size:
         raise InputError(f"only {data.shape[0]} training rows, fewer than one batch ({batch_size}); "
-                         f"lower it", "--batch-size")
+                         f"lower --batch-size")
     data = data.detach().float().contiguous()
     check_finite_rows(data.numpy(), "training rows")
     if bool((data == data[0]).all()):  # all zero, or one vector repeated: a generator would learn a point
