@@ -35,7 +35,7 @@ from bench.similarity import TfIdf  # noqa: E402
 from bench.similarity_zh import CharTfIdf, HashedCharTfIdf  # noqa: E402
 from bench.sts_coco import pair_cosines  # noqa: E402
 
-SYSTEMS = ("gru", "gru-nolexical", "gru-lexical", "tfidf", "tfidf-hash", "minilm")
+SYSTEMS = ("gru", "gru-nolexical", "gru-lexical", "gru-lexgrams2", "gru-lexgrams3", "tfidf", "tfidf-hash", "minilm")
 
 
 def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: int):
@@ -108,7 +108,9 @@ def train_gru(work: Path, rows, cols: list[str], positive_min, threads: int,
 
 # the GRU rows: train-similarity options on top of its defaults
 GRU_ROWS = {"gru": (), "gru-nolexical": ("--lexical-dim", "0"),
-            "gru-lexical": ("--lexical-dim", "512", "--lexical-weight", "0.5")}
+            "gru-lexical": ("--lexical-dim", "512", "--lexical-weight", "0.5"),
+            "gru-lexgrams2": ("--lexical-grams", "2"),
+            "gru-lexgrams3": ("--lexical-grams", "3")}  # char text's 1-3 grams, its default before 2026-12-07
 
 
 def main() -> None:

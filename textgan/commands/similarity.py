@@ -87,7 +87,8 @@ from textgan.common.errors import InputError
                    "else 0.2).")
 @click.option("--lexical-grams", type=int, default=None,
               help="Longest character gram of the lexical part, 1-5 (default 1 with --tokenizer char: single "
-                   "characters of unsegmented Chinese; else 3, grams within words).")
+                   "characters of unsegmented Chinese; else 3, grams within words). For Chinese pairs that differ "
+                   "only in word order (PAWS-X) give 3.")
 @click.option("--ssl-weight", type=float, default=None,
               help="Weight of a SimCSE term (two dropout views of a sentence are positives; default 0).")
 @click.option("--head-lr-mult", type=float, default=None, help="Class-weight lr / encoder lr.")
