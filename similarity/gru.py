@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import os
+import unicodedata
 import zlib
 from collections import Counter
 
@@ -66,14 +67,14 @@ class GRUEncoder(nn.Module):
     save_in_root = True
     config_keys = ("vocab_size", "embed_dim", "hidden_size", "num_layers", "bidirectional",
                    "pooling", "dropout", "max_length", "pad_id", "unk_id", "quantize", "ngram_buckets",
-                   "lexical_dim", "lexical_weight", "lexical_grams")
+                   "lexical_dim", "lexical_weight", "lexical_grams", "lexical_nfkc")
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                  dropout: float = 0.1, max_length: int = 64, pad_id: int = 0, unk_id: int = 1,
                  tokenizer: Tokenizer | None = None, quantize: str | None = None,
                  ngram_buckets: int = 0, lexical_dim: int = 0, lexical_weight: float = 0.5,
-                 lexical_grams: int = 3):
+                 lexical_grams: int = 3, lexical_nfkc: bool = False):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -95,7 +96,14 @@ class GRUEncoder(nn.Module):
         if self.ngrams is not None:
             nn.init.normal_(self.ngrams.weight, std=0.1)
         self.lexical_dim, self.lexical_weight = int(lexical_dim), float(lexical_weight)
-        self.lexical_grams = int(lexical_grams)  # folders saved before the key have 1-3 grams
+        if not (isinstance(lexical_grams, int) and not isinstance(lexical_grams, bool) and 1 <= lexical_grams <= 5):
+            raise ValueError(f"lexical_grams must be an integer in [1, 5], got {lexical_grams!r}")  # as gru_folder
+        self.lexical_grams = lexical_grams  # folders saved before the key have 1-3 grams
+        # NFKC before the grams, as the tokenizer does (full-width "？１２３" read as "?123"); folders
+        # saved before the key fitted their IDF on the raw text, so they keep it
+        if not isinstance(lexical_nfkc, bool):
+            raise ValueError(f"lexical_nfkc must be true or false, got {lexical_nfkc!r}")
+        self.lexical_nfkc = lexical_nfkc
         if self.lexical_dim:
             # ln((1 + N) / (1 + df)) + 1 per bucket (sklearn's smooth IDF); `fit_lexical` sets it
             self.register_buffer("lexical_idf", torch.ones(LEX_BUCKETS))
@@ -134,9 +142,13 @@ class GRUEncoder(nn.Module):
     def text_grams(self, text: str) -> Counter:
         """Counts of the text's hashed character 1-`lexical_grams` grams within space-padded words."""
         grams: Counter = Counter()
-        for w in text[:LEX_MAX_CHARS].lower().split():
+        for w in self._lexical_text(text).split():
             grams.update(_word_grams(w, self.lexical_grams))
         return grams
+
+    def _lexical_text(self, text: str) -> str:
+        text = text[:LEX_MAX_CHARS]
+        return (unicodedata.normalize("NFKC", text) if self.lexical_nfkc else text).lower()
 
     def fit_lexical(self, texts: list[str]) -> None:
         """The IDF table from the document frequencies of `texts`' grams."""
@@ -158,7 +170,7 @@ class GRUEncoder(nn.Module):
         lengths, flat = [], []
         for t in texts:
             g = list(itertools.chain.from_iterable(_word_grams(w, self.lexical_grams)
-                                                   for w in t[:LEX_MAX_CHARS].lower().split()))
+                                                   for w in self._lexical_text(t).split()))
             lengths.append(len(g))
             flat.extend(g)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)

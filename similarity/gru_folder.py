@@ -41,6 +41,7 @@ FIELDS = {
     "lexical_weight": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
                        "a number in (0, 1)"),
     "lexical_grams": (lambda v: _int(v, 1) and v <= 5, "an integer in [1, 5]"),
+    "lexical_nfkc": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

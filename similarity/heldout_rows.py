@@ -6,16 +6,17 @@ import warnings
 from collections import Counter
 
 from textgan.common.errors import InputError
+from textgan.common.texts import text_key
 
 
 def drop_duplicates(texts: list[str], groups: list[str]) -> tuple[list[str], list[str], int]:
-    """Keep each text once (compared after strip): a duplicate would sit on both sides of a
-    train/held-out split and inflate held-out scores. A text in two groups keeps its first
-    group. Returns (texts, groups, number dropped)."""
+    """Keep each text once (compared by `text_key`: strip, NFKC, no zero-width characters): a
+    duplicate would sit on both sides of a train/held-out split and inflate held-out scores. A text
+    in two groups keeps its first group. Returns (texts, groups, number dropped)."""
     seen: set[str] = set()
     keep = []
     for i, t in enumerate(texts):
-        key = str(t).strip()
+        key = text_key(t)
         if key not in seen:
             seen.add(key)
             keep.append(i)
@@ -47,8 +48,8 @@ def drop_seen(eval_texts: list[str], eval_groups: list[str], train_texts: list[s
     eval_texts, eval_groups, n_dup = drop_duplicates(list(eval_texts), list(eval_groups))
     if n_dup:
         warnings.warn(f"{where}: dropped {n_dup} repeated held-out sentence(s)", stacklevel=4)
-    seen = {t.strip() for t in train_texts}
-    keep = [i for i, t in enumerate(eval_texts) if t.strip() not in seen]
+    seen = {text_key(t) for t in train_texts}
+    keep = [i for i, t in enumerate(eval_texts) if text_key(t) not in seen]
     if len(keep) == len(eval_texts):
         return list(eval_texts), list(eval_groups)
     if len(keep) < 2:

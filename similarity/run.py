@@ -267,7 +267,7 @@ def new_gru(cfg: TrainConfig, texts: list[str], teacher: Teacher | None) -> GRUE
     module = GRUEncoder(vocab, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
                         cfg.pooling, cfg.dropout, cfg.max_length, pad_id=pad, unk_id=unk, tokenizer=tok,
                         ngram_buckets=cfg.ngram_buckets, lexical_dim=cfg.lexical_dim,
-                        lexical_weight=cfg.lexical_weight, lexical_grams=cfg.lexical_grams)
+                        lexical_weight=cfg.lexical_weight, lexical_grams=cfg.lexical_grams, lexical_nfkc=True)
     if cfg.lexical_dim:
         module.fit_lexical(texts)
     if init is not None:

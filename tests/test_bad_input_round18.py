@@ -1,4 +1,4 @@
-"""Results of the twenty-fifth sweep and of the leftovers of the twenty-fourth."""
+"""Results of the twenty-fifth and twenty-sixth sweeps and of the leftovers of the twenty-fourth."""
 from __future__ import annotations
 
 import dataclasses
@@ -191,7 +191,7 @@ def test_search_says_an_ungated_index_answers_every_query(tmp_path, faq):
 
     textgan.index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", storage="disk")
     with pytest.warns(UserWarning, match="no out-of-domain gate .* every query is answered; `textgan score "
-                                         "--index` flags out-of-domain queries"):
+                                         "--index ... --method knn` flags out-of-domain queries"):
         hits = textgan.search(tmp_path / "ix", ["what is the capital of france"], k=1, gate=True)
     assert hits[0]["in_domain"] is None
 
@@ -239,3 +239,109 @@ def test_lexical_grams_round_trips_through_a_saved_char_model(tmp_path, cli_main
     code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--lexical-dim", "0", "--lexical-grams",
                             "2", "--out", tmp_path / "o", "--quiet")
     assert code == 2 and "--lexical-grams: sets the lexical part, and this model has none" in err, err
+
+
+def test_a_tampered_lexical_part_is_refused_by_the_encoder_itself():
+    """Sweep 26: SentenceTransformer(path) runs the folder's encoder.py without similarity.load's
+    checks: lexical_grams 0 made the lexical part all zeros, "2" and 2.5 were read as 2."""
+    from similarity.gru import GRUEncoder
+
+    for bad in (0, 9, "2", 2.5, True, None):
+        with pytest.raises(ValueError, match="lexical_grams must be an integer in"):
+            GRUEncoder(vocab_size=10, lexical_dim=8, lexical_grams=bad)
+    with pytest.raises(ValueError, match="lexical_nfkc must be true or false"):
+        GRUEncoder(vocab_size=10, lexical_dim=8, lexical_nfkc="yes")
+
+
+def test_the_lexical_part_reads_full_width_text_as_the_tokenizer_does():
+    """Sweep 26: the tokenizer applies NFKC, the lexical part only lower-cased: 'ＶＩＰ？' and 'VIP?'
+    scored 0.38-0.72 on the lexical part. Folders saved before keep the raw text (their IDF)."""
+    from similarity.gru import GRUEncoder
+
+    new = GRUEncoder(vocab_size=10, lexical_dim=8, lexical_grams=1, lexical_nfkc=True)
+    assert new.text_grams("我的ＶＩＰ会员？１２３") == new.text_grams("我的VIP会员?123")
+    old = GRUEncoder(vocab_size=10, lexical_dim=8, lexical_grams=1)
+    assert old.text_grams("ＶＩＰ") != old.text_grams("VIP")
+
+
+def test_copies_that_differ_in_invisible_characters_or_unicode_form_are_repeats():
+    """Sweep 26: a copy with a zero-width space (or in NFD) was a second sentence: loo_top1 1.0."""
+    import unicodedata
+
+    from similarity.heldout_rows import drop_duplicates, drop_seen
+    from textgan.common.texts import warn_stripped_labels
+
+    nfd = unicodedata.normalize("NFD", "café au lait")
+    texts, groups, n = drop_duplicates(["café au lait", nfd, "reset\u200b password", "reset password"],
+                                       ["a", "a", "b", "b"])
+    assert (texts, n) == (["café au lait", "reset\u200b password"], 2)
+    assert drop_seen(["x y", "reset password", "z w"], ["a", "b", "a"], ["reset\u200b password"], "ev") == \
+        (["x y", "z w"], ["a", "a"])
+    with pytest.warns(UserWarning, match=r"labels 'reset' and 'reset\\u200b' differ only in invisible"):
+        warn_stripped_labels(["reset", "reset\u200b"], ["reset", "reset\u200b"], "group", "d.csv")
+
+
+def test_scalars_and_0d_arrays_are_named_where_a_list_belongs():
+    from textgan.common.errors import InputError
+    from textgan.common.texts import as_labels, as_sentences
+
+    with pytest.raises(InputError, match="texts: pass a list of sentences, not ndarray 'reset password'"):
+        as_sentences(np.array("reset password"))
+    with pytest.raises(InputError, match="texts: pass a list of sentences, not int '5'"):
+        as_sentences(5)
+    with pytest.raises(InputError, match="groups: pass one label per row, not ndarray 'a'"):
+        as_labels(np.array("a"), 1)
+
+
+def test_join_indexes_refuses_its_own_member_as_out_a_rebuild_and_non_paths(tmp_path, faq):
+    """Sweep 26: out equal to a member replaced that input; a second build of one corpus (another
+    build_id) returned every hit twice; None or 3 in the list died in pathlib."""
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.index.members import join_indexes
+
+    for name in ("a", "b"):
+        textgan.index_corpus(faq[0], FAQ, tmp_path / name, text_col="text")
+    before = sorted(p.name for p in (tmp_path / "b").iterdir())
+    with pytest.raises(InputError, match="is one of the folders joined"):
+        join_indexes([tmp_path / "a", tmp_path / "b"], tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
+    with pytest.raises(InputError, match=r"b: holds the sentences of .*a \(200 of its first 200\): another build"):
+        join_indexes([tmp_path / "a", tmp_path / "b"], tmp_path / "j")
+    with pytest.raises(InputError, match="paths item 2 must be a path"):
+        join_indexes([tmp_path / "a", None], tmp_path / "j")
+    assert not (tmp_path / "j").exists()
+
+
+def test_opengan_counts_a_repeated_outlier_sentence_once(tmp_path, cli_main, faq):
+    """Sweep 26: one sentence five times passed the two-sentence check and read AUROC 1.0."""
+    from helpers import assert_one_line_error
+
+    rep = tmp_path / "oos.txt"
+    rep.write_text("what is the weather on mars\n" * 5)
+    code, _, err = cli_main("train-outlier", faq[0], FAQ, "--text-col", "text", "--source", "opengan",
+                            "--outliers", rep, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, f"{rep}: 1 distinct out-of-scope sentence: the selection needs 2 or more")
+
+
+@pytest.mark.parametrize("cmd", ["evaluate-similarity", "demo"])
+def test_pair_cols_without_pairs_is_refused(tmp_path, cli_main, faq, cmd):
+    from helpers import assert_one_line_error
+
+    args = [faq[0], FAQ] if cmd == "evaluate-similarity" else [FAQ, "--out", tmp_path / "d"]
+    code, _, err = cli_main(cmd, *args, "--pair-cols", "s1,s2,label")
+    assert_one_line_error(code, err, "--pair-cols: names the columns of --pairs: give --pairs")
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_joined_index_with_a_part_on_disk_names_itself_and_knn():
+    from types import SimpleNamespace
+
+    from textgan.common.errors import InputError
+    from textgan.workflow.score import _check_on_disk
+
+    idx = SimpleNamespace(meta={"storage": "shards", "members": [{"storage": "ram"}, {"storage": "disk"}]},
+                          ntotal=96)
+    with pytest.raises(InputError, match=r"^joined: an index of 96 vectors on disk .* --method knn"):
+        _check_on_disk(idx, "joined", "mahalanobis", None, None)
+    _check_on_disk(idx, "joined", "knn", None, None)  # knn reads shard by shard

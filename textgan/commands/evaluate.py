@@ -54,6 +54,8 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
         raise InputError("give grouped DATA, --pairs, or both")
     if positive_min is not None and not pairs:
         raise InputError("--positive-min marks the paraphrases of --pairs: give --pairs")
+    if not pairs and click.get_current_context().get_parameter_source("pair_cols").name != "DEFAULT":
+        raise InputError("names the columns of --pairs: give --pairs", "--pair-cols")
     if data is None and reference:
         raise InputError("--reference scores the sentences of DATA: give DATA", reference)
     if reference_cols is not None and reference is None:

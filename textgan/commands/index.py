@@ -272,6 +272,8 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_step
     if gan_kind is not None:
         cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
     cols = pair_cols.split(",")
+    if not pairs and click.get_current_context().get_parameter_source("pair_cols").name != "DEFAULT":
+        raise InputError("names the columns of --pairs: give --pairs", "--pair-cols")
     if len(cols) != 3:
         raise InputError("--pair-cols needs three names: A,B,SCORE")
     try:

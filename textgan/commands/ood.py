@@ -162,9 +162,10 @@ def _train_outlier(model, corpus, out_dir, source, generator, text_col, group_co
 
         enc = load_encoder(model)
         texts, _ = read_corpus(corpus, text_col)
-        real = read_corpus(outliers_file, text_col)[0] if outliers_file else None
-        if real is not None and len(real) < 2:  # its AUROC needs two sides of two or more
-            raise InputError(f"{len(real)} out-of-scope sentence: the selection needs 2 or more", outliers_file)
+        real = list(dict.fromkeys(read_corpus(outliers_file, text_col)[0])) if outliers_file else None
+        if real is not None and len(real) < 2:  # its AUROC needs two sides of two or more (repeats count once)
+            raise InputError(f"{len(real)} distinct out-of-scope sentence: the selection needs 2 or more",
+                             outliers_file)
         gan = opengan_on_corpus(enc, model, texts, real, steps, seed)
         gan.save(out_dir)
         sel = gan.selection

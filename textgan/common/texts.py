@@ -2,6 +2,8 @@
 caller (the CLI's readers, the API of `similarity` and `textgan` alike)."""
 from __future__ import annotations
 
+import re
+import unicodedata
 import warnings
 from numbers import Integral
 from pathlib import Path
@@ -72,6 +74,14 @@ def is_blank(text: str) -> bool:
     return not text.translate(_ZERO_WIDTH).strip()
 
 
+def _listed(values, what: str, want: str) -> list:
+    """list(values), a number or a 0-d array (not iterable: "iteration over a 0-d array") named instead."""
+    try:
+        return list(values)
+    except TypeError:
+        raise InputError(f"{what}: pass {want}, not {type(values).__name__} {str(values)[:40]!r}") from None
+
+
 def as_sentences(texts, what: str = "texts") -> list[str]:
     """A list of sentences from an API caller: one string (iterated, it became one sentence per
     character), None, or an item that is not a string (None, 1, b"..." were encoded as the empty
@@ -80,7 +90,7 @@ def as_sentences(texts, what: str = "texts") -> list[str]:
         raise InputError(f"{what}: pass a list of sentences, not {'one string' if texts is not None else 'None'}")
     if isinstance(texts, (set, frozenset, dict)):  # no row order to give the vectors back in (a dict: its keys)
         raise InputError(f"{what}: pass a list of sentences, not a {type(texts).__name__} (rows need an order)")
-    out = list(texts)
+    out = _listed(texts, what, "a list of sentences")
     bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
     if bad is not None:
         raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a sentence")
@@ -94,7 +104,7 @@ def as_labels(groups, n: int, what: str = "groups") -> list[str]:
     None, one string, a length other than `n` and other items (None, floats, bools) are refused."""
     if groups is None or isinstance(groups, (str, bytes)):
         raise InputError(f"{what}: pass one label per row, not {'one string' if groups is not None else 'None'}")
-    out = list(groups)
+    out = _listed(groups, what, "one label per row")
     bad = next((i for i, g in enumerate(out) if isinstance(g, bool) or not isinstance(g, (str, Integral))), None)
     if bad is not None:
         raise InputError(f"{what}: item {bad + 1} is {type(out[bad]).__name__} {str(out[bad])[:40]!r}, not a label")
@@ -122,6 +132,16 @@ def warn_numeric_texts(texts: list[str], col: str, path, option: str = "--text-c
     return texts
 
 
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")  # zero-width spaces and joiners, word joiner, BOM
+
+
+def text_key(text: str) -> str:
+    """What two copies of one sentence share: NFKC form (NFD accents, full-width letters), no zero-width
+    characters, no surrounding spaces. Repeats are found by it (a copy with a zero-width space read
+    loo_top1 1.0)."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(text))).strip()
+
+
 def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
     """Labels are read stripped, so ' a ' and 'a' become one group: say so rather than merge silently."""
     forms: dict[str, set] = {}
@@ -135,6 +155,12 @@ def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
         shown = sorted(forms[g] | ({g} & exact), key=repr)[:2]
         warnings.warn(f"{path}: column {col!r}: labels differing only in surrounding spaces are read as one group "
                       f"({len(merged)} such, e.g. {shown[0]!r} and {shown[1]!r})", stacklevel=3)
+    alike: dict[str, str] = {}
+    for g in dict.fromkeys(labels):  # 'a' and 'a\u200b' (or NFC and NFD forms) stay two groups that look one
+        if (other := alike.setdefault(text_key(g), g)) != g:
+            warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in invisible characters "
+                          "or Unicode form, and are two groups", stacklevel=3)
+            break
 
 
 def name_list(names: list[str], most: int = 8, width: int = 40) -> str:

@@ -101,7 +101,9 @@ def join_indexes(paths, out):
 
     if isinstance(paths, (str, bytes, Path)):  # a string was joined character by character
         raise InputError(f"paths: pass a list of index folders, not one {type(paths).__name__}")
-    paths = [Path(p) for p in paths]
+    from textgan.common.args import path as as_path
+
+    paths = [as_path(p, f"paths item {i + 1}") for i, p in enumerate(paths)]
     if not paths:
         raise InputError("no index folders to join")
     seen = {}
@@ -110,7 +112,9 @@ def join_indexes(paths, out):
             raise InputError(f"given twice (also as {seen[real]}): each index folder joins once", p)
         seen[real] = p
     out = check_index_out(out)
-    members, first, builds = [], None, {}
+    if (Path(out).resolve()) in seen:  # atomic_dir would replace that member with the joined index
+        raise InputError("is one of the folders joined: write the joined index to a new folder", out)
+    members, first, builds, heads = [], None, {}, {}
     with atomic_dir(out) as tmp:
         for k, p in enumerate(paths):
             # loaded and copied under one check: a folder rebuilt meanwhile is copied again, whole
@@ -118,6 +122,7 @@ def join_indexes(paths, out):
             if (bid := idx.meta.get("build_id")) is not None and bid in builds:  # `cp -r`: every hit twice
                 raise InputError(f"a copy of {builds[bid]} (the same build_id): each index joins once", p)
             builds[bid] = p
+            _not_rebuilt(idx, p, heads)
             first = first or idx.meta
             if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
                 raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first "
@@ -127,6 +132,20 @@ def join_indexes(paths, out):
         _write_composite(tmp, members, first.get("encoder") or {"fingerprint": first.get("fingerprint")},
                          int(first["dim"]), sum(m["n_input"] for m in members))
     return load_index(out)
+
+
+HEAD = 200  # first sentences of each member compared: a second build of one corpus shares them all
+
+
+def _not_rebuilt(idx, p: Path, heads: dict) -> None:
+    """Refuse a member whose first sentences are mostly another member's: a rebuild of the same corpus
+    (another build_id) returned every hit twice."""
+    head = {idx.texts[i] for i in range(min(HEAD, idx.ntotal))}
+    for other, seen in heads.items():
+        if len(head & seen) * 2 > len(head):
+            raise InputError(f"holds the sentences of {other} ({len(head & seen)} of its first {len(head)}): "
+                             "another build of one corpus, every hit would come back twice", p)
+    heads[p] = head
 
 
 def _load_and_copy(src: Path, dst: Path, load):

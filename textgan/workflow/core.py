@@ -241,7 +241,7 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
 
     if (why := no_gate_reason(idx)) is not None:  # on disk, in shards, or too few rows
         warnings.warn(f"{index}: no out-of-domain gate ({why}): every query is answered; `textgan score "
-                      "--index` flags out-of-domain queries", stacklevel=2)
+                      "--index ... --method knn` flags out-of-domain queries", stacklevel=2)
         return [{"hits": h, "in_domain": None, "in_domain_score": None, "threshold": None, "method": None}
                 for h in hits]
 

@@ -178,7 +178,9 @@ def _check_on_disk(idx, index, method: str, combine, gans) -> None:
     """An on-disk index is read shard by shard: the parts that read every vector at
     once (mahalanobis, the index's own outlier classifier, so the default `combined`) are refused
     naming the index and the method that works (the error named neither)."""
-    if idx is None or (idx.meta or {}).get("storage") != "disk":
+    meta = (idx.meta or {}) if idx is not None else {}
+    if meta.get("storage") != "disk" and not any(isinstance(m, dict) and m.get("storage") == "disk"
+                                                 for m in meta.get("members") or ()):  # a joined one with such a part
         return
     parts = set(combine or ()) if method == "combined" else {method}
     if method == "combined" and not combine and not gans:
