@@ -306,7 +306,7 @@ def test_join_indexes_refuses_its_own_member_as_out_a_rebuild_and_non_paths(tmp_
     with pytest.raises(InputError, match="is one of the folders joined"):
         join_indexes([tmp_path / "a", tmp_path / "b"], tmp_path / "b")
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
-    with pytest.raises(InputError, match=r"b: holds the sentences of .*a \(200 of its first 200\): another build"):
+    with pytest.raises(InputError, match=r"b: holds the same 528 sentences as .*a, in the same order: another build"):
         join_indexes([tmp_path / "a", tmp_path / "b"], tmp_path / "j")
     with pytest.raises(InputError, match="paths item 2 must be a path"):
         join_indexes([tmp_path / "a", None], tmp_path / "j")

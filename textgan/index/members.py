@@ -134,17 +134,18 @@ def join_indexes(paths, out):
     return load_index(out)
 
 
-HEAD = 200  # first sentences of each member compared: a second build of one corpus shares them all
+HEAD = 200  # first sentences of each member compared: a second build of one corpus has them all, in order
 
 
 def _not_rebuilt(idx, p: Path, heads: dict) -> None:
-    """Refuse a member whose first sentences are mostly another member's: a rebuild of the same corpus
-    (another build_id) returned every hit twice."""
-    head = {idx.texts[i] for i in range(min(HEAD, idx.ntotal))}
+    """Refuse a member with another member's size and first sentences in the same order: a rebuild of
+    one corpus (another build_id) returned every hit twice. Members may share sentences (common
+    queries), so only the same sequence counts."""
+    head = (idx.ntotal, tuple(idx.texts[i] for i in range(min(HEAD, idx.ntotal))))
     for other, seen in heads.items():
-        if len(head & seen) * 2 > len(head):
-            raise InputError(f"holds the sentences of {other} ({len(head & seen)} of its first {len(head)}): "
-                             "another build of one corpus, every hit would come back twice", p)
+        if seen == head:
+            raise InputError(f"holds the same {idx.ntotal} sentences as {other}, in the same order: another build "
+                             "of one corpus, every hit would come back twice", p)
     heads[p] = head
 
 
