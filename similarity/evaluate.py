@@ -16,7 +16,7 @@ import numpy as np
 
 from similarity.seen import mostly_trained
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank, text_key
 
 _CHUNK = 1024  # query rows per similarity block: bounds memory at (_CHUNK, N) floats
 
@@ -157,7 +157,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
             raise InputError("reference texts are empty: pass None for leave-one-out alone")
         reference_groups = as_labels(reference_groups, len(reference_texts), "reference group labels")
         _check_reference_groups(groups, reference_groups)
-        shared = len(set(texts) & set(reference_texts))
+        shared = len({text_key(t) for t in texts} & {text_key(t) for t in reference_texts})
         if shared:  # each finds itself at cosine 1: knn top-1 is not a held-out figure for those rows
             warnings.warn(f"{shared} sentence(s) of the data are also reference sentences and find themselves: "
                           "knn_top1 counts them as right; evaluate on sentences the reference does not hold",

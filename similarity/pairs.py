@@ -147,12 +147,14 @@ def demo_pair_checks(scored, col: str, path, trained: list[str]) -> None:
     """`demo --pairs`: refused as evaluate-similarity refuses them, and its warnings (few pairs,
     classes for scores, mostly the demo's training sentences): the report showed Spearman 1.000 of
     2 such pairs without a word."""
+    from textgan.common.texts import text_key
+
     a, b, labels = scored
     check_ranked(labels, path)
     pair_scores(labels, None, col, path, hint="`evaluate-similarity --pairs ... --positive-min X` scores pairs "
                 "labelled at least X as paraphrases")
-    known = {t.strip() for t in trained}
-    if (share := sum(s.strip() in known for s in a + b) / max(len(a) + len(b), 1)) > 0.5:
+    known = {text_key(t) for t in trained}
+    if (share := sum(text_key(s) in known for s in a + b) / max(len(a) + len(b), 1)) > 0.5:
         warnings.warn(f"{path}: {share:.0%} of the pairs' sentences are sentences the demo trains on: their "
                       "Spearman overstates what the model does on new sentences", stacklevel=2)
 

@@ -2,7 +2,8 @@
 
 Evaluating a model on its own training sentences reads near 1.0 and says nothing of new sentences;
 a threshold fitted on them is too lenient. The keys let `evaluate` (and any caller) say so.
-A key is the first 8 bytes of BLAKE2b of the stripped sentence: a collision between two different
+A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (its stripped text before
+2026-12-07): a collision between two different
 sentences of one corpus has odds of about n^2 / 2^65.
 """
 from __future__ import annotations
@@ -14,15 +15,19 @@ import numpy as np
 SEEN_WARN = 0.5  # share of evaluated sentences the model trained on above which figures mislead
 
 
-def _keys(texts) -> np.ndarray:
-    """One int64 key per text (stripped), in order."""
-    return np.asarray([int.from_bytes(hashlib.blake2b(str(t).strip().encode("utf-8", "surrogatepass"),
+def _keys(texts, canonical: bool = True) -> np.ndarray:
+    """One int64 key per text, in order: of its `text_key` (NFKC, no zero-width characters), or, as
+    models saved before 2026-12-07 stored them, of the stripped text."""
+    from textgan.common.texts import text_key
+
+    form = text_key if canonical else (lambda t: str(t).strip())
+    return np.asarray([int.from_bytes(hashlib.blake2b(form(t).encode("utf-8", "surrogatepass"),
                                                       digest_size=8).digest(), "little", signed=True)
                        for t in texts], dtype=np.int64)
 
 
 def sentence_keys(texts) -> np.ndarray:
-    """Sorted unique int64 keys of `texts` (stripped)."""
+    """Sorted unique int64 keys of `texts` (`text_key`)."""
     return np.unique(_keys(texts))
 
 
@@ -31,7 +36,7 @@ def trained_share(model, texts) -> float | None:
     keys = getattr(model, "trained", None)
     if keys is None or not len(texts):
         return None
-    return float(np.isin(_keys(texts), keys).mean())
+    return float((np.isin(_keys(texts), keys) | np.isin(_keys(texts, canonical=False), keys)).mean())
 
 
 def mostly_trained(model, texts) -> float | None:

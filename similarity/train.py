@@ -41,7 +41,7 @@ from textgan.common.artifacts import check_new_out_dir, library_versions, run_lo
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
-from textgan.common.texts import is_blank
+from textgan.common.texts import is_blank, text_key
 
 __all__ = ["TrainConfig", "train"]
 
@@ -79,9 +79,9 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
         raise InputError(f"--outliers trains the energy of a margin head; loss {cfg.loss!r} has none")
     check_vo_start(cfg)
     outliers = [str(t) for t in outliers]
-    known = {t.strip() for t in [*data.texts, *data.eval_texts]}
-    kept = [t for t in dict.fromkeys(outliers) if t.strip() and t.strip() not in known]
-    n_overlap = sum(1 for t in dict.fromkeys(outliers) if t.strip() in known)
+    known = {text_key(t) for t in [*data.texts, *data.eval_texts]}  # as drop_seen: NFKC, no zero-width
+    kept = [t for t in dict.fromkeys(outliers) if text_key(t) and text_key(t) not in known]
+    n_overlap = sum(1 for t in dict.fromkeys(outliers) if text_key(t) in known)
     if n_overlap:
         warnings.warn(f"dropped {n_overlap} outlier sentence(s) that are also training or held-out "
                       f"sentences; {len(kept)} kept", stacklevel=3)

@@ -345,3 +345,65 @@ def test_a_joined_index_with_a_part_on_disk_names_itself_and_knn():
     with pytest.raises(InputError, match=r"^joined: an index of 96 vectors on disk .* --method knn"):
         _check_on_disk(idx, "joined", "mahalanobis", None, None)
     _check_on_disk(idx, "joined", "knn", None, None)  # knn reads shard by shard
+
+
+def test_every_same_sentence_check_reads_invisible_and_unicode_variants_alike(tmp_path):
+    """Sweep 27: repeats were found by text_key, but the reference overlap, --outliers, --unlabeled,
+    the trained-sentence keys, the index's duplicates and the two-groups warning compared raw or
+    stripped strings: a copy with U+200B (or U+200E, U+00AD) got past each of them."""
+    import similarity
+    from similarity.seen import _keys, sentence_keys, trained_share
+    from textgan.common.texts import text_key, warn_two_groups
+
+    s = "How do I reset my password?"
+    for copy in (s + "\u200b", s + "\u200e", "How do I re\u00adset my password?", " " + s, s.replace("?", "？")):
+        assert text_key(copy) == s, repr(copy)
+    fake = type("Enc", (), {"trained": sentence_keys([s]), "encode": lambda self, t, batch_size=256: None})()
+    assert trained_share(fake, [s + "\u200b", "other"]) == 0.5
+    fake.trained = np.unique(_keys([s + " "], canonical=False))  # a model saved before: stripped-text keys
+    assert trained_share(fake, [s]) == 1.0
+    with pytest.warns(UserWarning, match="repeat a sentence under another group"):
+        warn_two_groups([s, s + "\u200b"], ["a", "b"], "d.csv")
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    import textgan
+    idx = textgan.build_index(x, [s, s + "\u200b", "other"])
+    assert idx.ntotal == 2 and idx.stats["duplicates_dropped"] == 1
+    texts = [f"sentence number {i} of group {g}" for g in "ab" for i in range(4)]
+    cfg = similarity.TrainConfig(epochs=1, teacher="none", embed_dim=8, hidden_size=8, loss="am", vo_start=1)
+    with pytest.warns(UserWarning, match="dropped 2 outlier sentence"):
+        similarity.train(cfg, texts, ["a"] * 4 + ["b"] * 4, tmp_path / "r", progress=False,
+                         outliers=[texts[0] + "\u200b", texts[1] + "\u200e", "what is the weather"])
+
+
+def test_a_reference_of_invisible_copies_warns_that_they_find_themselves():
+    import similarity
+
+    class Enc:
+        def encode(self, texts, batch_size=256):
+            rng = np.random.default_rng(len(texts))
+            v = rng.normal(size=(len(texts), 4)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    texts = ["a b c", "d e f", "g h i", "j k l"]
+    with pytest.warns(UserWarning, match="4 sentence.s. of the data are also reference sentences"):
+        similarity.evaluate(Enc(), texts, ["x", "x", "y", "y"], [t + "\u200b" for t in texts], ["x", "x", "y", "y"])
+
+
+def test_train_semisup_needs_two_groups():
+    """Sweep 27: one group trained, and classify put every sentence in it at confidence 1.0."""
+    import textgan
+    from textgan.common.errors import InputError
+
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    with pytest.raises(InputError, match="labels: K\\+1 needs labelled sentences of at least 2 groups, found 1"):
+        textgan.train_semisup(x[:8], ["a"] * 8, x[8:], "/nonexistent/never-written")
+
+
+def test_calibration_scores_that_do_not_vary_are_refused():
+    """Sweep 27: two --val-in sentences an encoder reads alike gave z-scores of 5e9 and threshold 0."""
+    from textgan.common.errors import InputError
+    from textgan.metrics import score_spread
+
+    with pytest.raises(InputError, match=r"the knn scores of the 2 in-domain calibration rows do not vary"):
+        score_spread(np.array([0.1062, 0.1062]), "knn")
+    assert score_spread(np.array([0.1, 0.3]), "knn") == pytest.approx(0.1)

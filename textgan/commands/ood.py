@@ -157,12 +157,14 @@ def _train_outlier(model, corpus, out_dir, source, generator, text_col, group_co
         raise InputError("--source opengan trains its own GAN, one class against its samples: drop it",
                          "--generator" if generator else "--group-col")
     if source == "opengan":
+        from textgan.common.texts import text_key
         from textgan.workflow.core import load_encoder, read_corpus
         from textgan.workflow.heldout import opengan_on_corpus
 
         enc = load_encoder(model)
         texts, _ = read_corpus(corpus, text_col)
-        real = list(dict.fromkeys(read_corpus(outliers_file, text_col)[0])) if outliers_file else None
+        real = read_corpus(outliers_file, text_col)[0] if outliers_file else None
+        real = None if real is None else list({text_key(t): t for t in real}.values())  # a copy counts once
         if real is not None and len(real) < 2:  # its AUROC needs two sides of two or more (repeats count once)
             raise InputError(f"{len(real)} distinct out-of-scope sentence: the selection needs 2 or more",
                              outliers_file)

@@ -26,7 +26,7 @@ import numpy as np
 from textgan.common.artifacts import load_npy
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank, text_key
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
@@ -75,7 +75,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InputError(f"text at row {i} is {type(t).__name__}, not a string")
-        first.setdefault(t, i)
+        first.setdefault(text_key(t), i)  # a copy with a zero-width space found its twin at 1.0
     keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
     n_in = len(texts)
     if groups is not None and len(keep) < n_in:
@@ -184,9 +184,9 @@ def _read_texts(f: Path, n: int) -> tuple[list[str], list[str] | None]:
 
 def _warn_lost_groups(texts, groups, first: dict[str, int]) -> None:
     """A repeated sentence keeps its first row's group: say so when a later row named another one."""
-    other = [i for i, t in enumerate(texts) if str(groups[i]) != str(groups[first[t]])]
+    other = [i for i, t in enumerate(texts) if str(groups[i]) != str(groups[first[text_key(t)]])]
     if other:
         i = other[0]
         warnings.warn(f"{len(other)} repeated sentence(s) carry another group than their first row and keep the "
-                      f"first (e.g. {texts[i]!r:.60} in {str(groups[first[texts[i]]])!r}, not {str(groups[i])!r})",
-                      stacklevel=3)
+                      f"first (e.g. {texts[i]!r:.60} in {str(groups[first[text_key(texts[i])]])!r}, not "
+                      f"{str(groups[i])!r})", stacklevel=3)

@@ -28,7 +28,7 @@ import numpy as np
 from textgan.common.errors import InputError
 from textgan.common.vectors import (COPIES, as_matrix, check_k, cosine_knn, drop_copies, drop_self, normalize_rows,
                                     self_rows)
-from textgan.metrics import auroc, finite_scores  # noqa: F401 (API: textgan.ood.scoring.auroc)
+from textgan.metrics import auroc, finite_scores, score_spread  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
 
@@ -327,7 +327,7 @@ class Scorer:
         """z-score statistics of each component on in-domain vectors (index rows when `exclude_self`)."""
         cal = Calibration(source="validation" if exclude_self is False else "index (leave-one-out)")
         for c, s in self.component_scores(vectors, exclude_self).items():
-            cal.stats[c] = (float(s.mean()), float(max(s.std(), 1e-9)))
+            cal.stats[c] = (float(s.mean()), score_spread(s, c))
         return cal
 
     def in_domain_scores(self) -> tuple[np.ndarray, str]:

@@ -19,7 +19,7 @@ import torch
 
 from textgan.common.artifacts import load_json, save_json
 from textgan.common.errors import InputError
-from textgan.common.texts import as_labels, as_sentences, is_blank
+from textgan.common.texts import as_labels, as_sentences, is_blank, text_key
 from textgan.common.vectors import as_matrix, check_same_encoder
 from textgan.gan.saved import record_model_file
 
@@ -55,6 +55,8 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
         raise InputError("no unlabelled vectors: K+1 training needs unlabelled data (or use a supervised classifier)")
     xu = as_matrix(xu, "unlabelled vectors", dim=xl.shape[1])
     labels = as_labels(labels, len(xl), "labels")  # 1 and "1" were one group, NaN a group "nan"
+    if len(set(labels)) < 2:  # one group: every sentence, off-topic ones too, was put in it at confidence 1
+        raise InputError(f"K+1 needs labelled sentences of at least 2 groups, found {len(set(labels))}", "labels")
     ids, names = encode_labels(labels)
     x = np.concatenate([xl, xu])
     y = torch.cat([ids, torch.full((len(xu),), -1, dtype=torch.long)])
@@ -162,9 +164,9 @@ def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str =
     unl = list(unlabelled_texts)
     if not unl:
         raise InputError("no unlabelled sentences")
-    known = {t.strip() for t in texts}  # the rejection threshold is fitted on the unlabelled rows: keep them new
-    if (shared := sum(u.strip() in known for u in unl)):
-        unl = [u for u in unl if u.strip() not in known]
+    known = {text_key(t) for t in texts}  # the rejection threshold is fitted on the unlabelled rows: keep them new
+    if (shared := sum(text_key(u) in known for u in unl)):
+        unl = [u for u in unl if text_key(u) not in known]
         if not unl:
             raise InputError(f"all {shared} unlabelled sentences are labelled sentences too: give other, "
                              "unlabelled ones", "--unlabeled")

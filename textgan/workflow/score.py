@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.texts import as_sentences, is_blank
+from textgan.common.texts import as_sentences, is_blank, text_key
 from textgan.common.vectors import check_k
 from textgan.ood.gate import MIN_GATE_ROWS, _index_models, no_gate_reason, other_domain, without_index_rows
 from textgan.workflow.heldout import heldout_scores, model_head, needs_head, prototype_vectors
@@ -135,7 +135,7 @@ def _warn_trained_on(enc, val_in, tpr: float, where) -> None:
 def _check_validation(val_in: list[str], tpr: float, where=None) -> None:
     """Validation sentences that can place a threshold: two different ones at least (one, or
     copies of one, give z-scores of spread 0), and a warning below 1 / (1 - tpr) of them."""
-    distinct = len(set(val_in))
+    distinct = len({text_key(t) for t in val_in})  # a zero-width copy is not a second sentence
     if distinct < 2:
         raise InputError(f"{distinct} distinct validation sentence(s): a threshold needs at least 2 "
                          f"different in-domain sentences (better {math.ceil(1 / (1 - tpr))} or more)", where)
