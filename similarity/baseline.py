@@ -27,7 +27,7 @@ def grouped_figures(texts: list[str], groups: list[str], ref_texts: list[str] | 
     reports them, of the TF-IDF rows (repeated sentences dropped as there)."""
     from collections import Counter
 
-    from similarity.data import drop_duplicates
+    from similarity.heldout_rows import drop_duplicates
     from similarity.evaluate import knn_top1, loo_topk
 
     texts, groups, _ = drop_duplicates(list(texts), list(groups))

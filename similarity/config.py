@@ -164,7 +164,8 @@ class TrainConfig:
             LEXICAL_AUTO if gru and tokenizer == "char" else 0)
         weight = cfg.lexical_weight if cfg.lexical_weight is not None else \
             LEXICAL_WEIGHT["char" if tokenizer == "char" else "other"]
-        grams = cfg.lexical_grams or LEXICAL_GRAMS["char" if tokenizer == "char" else "other"]
+        grams = cfg.lexical_grams if cfg.lexical_grams is not None else \
+            LEXICAL_GRAMS["char" if tokenizer == "char" else "other"]
         cfg = dataclasses.replace(cfg, teacher=teacher, tokenizer=tokenizer, embed_init=embed_init,
                                   lexical_dim=lexical, lexical_weight=weight, lexical_grams=grams)
         _check_fields(cfg, resolved=True)

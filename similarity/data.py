@@ -17,7 +17,6 @@ from typing import Iterator
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
                                     single_train_file, trailing_empty_rows)
-from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen  # noqa: F401 (their home before)
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError

@@ -132,7 +132,7 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     """
     texts = as_sentences(texts)
     groups = as_labels(groups, len(texts), "group labels")  # generators, Series, int ids: read once, as text
-    from similarity.data import drop_duplicates
+    from similarity.heldout_rows import drop_duplicates
 
     texts, groups, n_dup = drop_duplicates(texts, groups)
     if n_dup:  # a repeated sentence is its own leave-one-out partner: loo_top1 read 1.0 on data given twice

@@ -3,8 +3,7 @@
 Evaluating a model on its own training sentences reads near 1.0 and says nothing of new sentences;
 a threshold fitted on them is too lenient. The keys let `evaluate` (and any caller) say so.
 A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (its stripped text before
-2026-12-07): a collision between two different
-sentences of one corpus has odds of about n^2 / 2^65.
+2026-12-07): a collision between two different sentences of one corpus has odds of about n^2 / 2^65.
 """
 from __future__ import annotations
 
@@ -12,14 +11,14 @@ import hashlib
 
 import numpy as np
 
+from textgan.common.texts import text_key
+
 SEEN_WARN = 0.5  # share of evaluated sentences the model trained on above which figures mislead
 
 
 def _keys(texts, canonical: bool = True) -> np.ndarray:
     """One int64 key per text, in order: of its `text_key` (NFKC, no zero-width characters), or, as
     models saved before 2026-12-07 stored them, of the stripped text."""
-    from textgan.common.texts import text_key
-
     form = text_key if canonical else (lambda t: str(t).strip())
     return np.asarray([int.from_bytes(hashlib.blake2b(form(t).encode("utf-8", "surrogatepass"),
                                                       digest_size=8).digest(), "little", signed=True)

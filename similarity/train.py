@@ -26,8 +26,8 @@ from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, for_data_size
 from similarity.distil import no_teacher_for_unlabeled
-from similarity.data import api_rows, drop_duplicates, keep_groups, split_groups, split_whole_groups
-from similarity.heldout_rows import check_eval_groups, drop_seen
+from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
+from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.seen import sentence_keys

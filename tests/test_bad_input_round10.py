@@ -37,7 +37,7 @@ def test_eval_data_of_one_new_group_is_refused(tmp_path, cli_main):
 
 
 def test_eval_groups_are_checked_for_a_figure_that_can_move():
-    from similarity.data import check_eval_groups
+    from similarity.heldout_rows import check_eval_groups
     from textgan.common.errors import InputError
 
     with pytest.raises(InputError, match="each has one sentence"):  # the API path (the CLI reader drops them)

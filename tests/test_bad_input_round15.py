@@ -22,7 +22,7 @@ def test_repeated_sentences_are_dropped_before_leave_one_out(faq):
 
 
 def test_repeated_held_out_sentences_are_dropped_and_counted():
-    from similarity.data import drop_seen
+    from similarity.heldout_rows import drop_seen
 
     with pytest.warns(UserWarning, match="dropped 2 repeated held-out sentence"):
         t, g = drop_seen(["a b", "c d", "a b", "c d"], ["x", "y", "x", "y"], ["e f"], "ev.csv")

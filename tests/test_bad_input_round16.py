@@ -179,7 +179,7 @@ def test_the_demo_refuses_a_held_out_part_of_one_group_before_training(tmp_path,
 
 
 def test_eval_data_of_one_seen_group_warns_that_leave_one_out_reads_one():
-    from similarity.data import check_eval_groups
+    from similarity.heldout_rows import check_eval_groups
 
     with pytest.warns(UserWarning, match="ev.csv: one group: leave-one-out among its sentences is 1.0 for any model"):
         check_eval_groups(["a", "a"], ["a", "b"], "ev.csv")

@@ -218,7 +218,7 @@ def test_duplicates_are_dropped_before_the_split(tmp_path, monkeypatch):
     assert split["held"] and not set(split["held"]) & set(split["train"])
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["n_duplicates_dropped"] == 20 and cfg["n_train"] + cfg["n_eval"] == 20
-    from similarity.data import drop_duplicates
+    from similarity.heldout_rows import drop_duplicates
 
     assert drop_duplicates(["a", " a ", "b"], ["x", "y", "x"]) == (["a", "b"], ["x", "x"], 1)
 

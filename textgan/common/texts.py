@@ -140,20 +140,19 @@ def text_key(text: str) -> str:
 
 
 def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
-    """Labels are read stripped, so ' a ' and 'a' become one group: say so rather than merge silently."""
+    """Labels are read stripped, so ' a ' and 'a' become one group: say so rather than merge silently;
+    labels that only look alike ('a' and 'a\u200b', NFC and NFD forms) stay two groups: say that too."""
     forms: dict[str, set] = {}
-    for v, g in zip(raw, labels):
-        if isinstance(v, str) and v != g:
-            forms.setdefault(g, set()).add(v)
-    exact = {v for v in raw if isinstance(v, str)}
-    merged = sorted(g for g, f in forms.items() if len(f) > 1 or g in exact)
+    for v in raw:
+        if isinstance(v, str):
+            forms.setdefault(v.strip(), set()).add(v)
+    merged = sorted(g for g, f in forms.items() if len(f) > 1)
     if merged:
-        g = merged[0]
-        shown = sorted(forms[g] | ({g} & exact), key=repr)[:2]
+        shown = sorted(forms[merged[0]], key=repr)[:2]
         warnings.warn(f"{path}: column {col!r}: labels differing only in surrounding spaces are read as one group "
                       f"({len(merged)} such, e.g. {shown[0]!r} and {shown[1]!r})", stacklevel=3)
     alike: dict[str, str] = {}
-    for g in dict.fromkeys(labels):  # 'a' and 'a\u200b' (or NFC and NFD forms) stay two groups that look one
+    for g in dict.fromkeys(labels):
         if (other := alike.setdefault(text_key(g), g)) != g:
             warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in invisible characters "
                           "or Unicode form, and are two groups", stacklevel=3)
