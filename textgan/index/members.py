@@ -114,7 +114,7 @@ def join_indexes(paths, out):
     out = check_index_out(out)
     if (Path(out).resolve()) in seen:  # atomic_dir would replace that member with the joined index
         raise InputError("is one of the folders joined: write the joined index to a new folder", out)
-    members, first, builds, heads = [], None, {}, {}
+    members, first, builds, heads, owners = [], None, {}, {}, {}
     with atomic_dir(out) as tmp:
         for k, p in enumerate(paths):
             # loaded and copied under one check: a folder rebuilt meanwhile is copied again, whole
@@ -123,6 +123,7 @@ def join_indexes(paths, out):
                 raise InputError(f"a copy of {builds[bid]} (the same build_id): each index joins once", p)
             builds[bid] = p
             _not_rebuilt(idx, p, heads)
+            _note_owners(idx, k, owners)
             first = first or idx.meta
             if idx.meta.get("fingerprint") != first.get("fingerprint") or idx.dim != first.get("dim"):
                 raise InputError(f"index was built with encoder {str(idx.meta.get('fingerprint'))[:12]}, the first "
@@ -131,7 +132,30 @@ def join_indexes(paths, out):
             del idx
         _write_composite(tmp, members, first.get("encoder") or {"fingerprint": first.get("fingerprint")},
                          int(first["dim"]), sum(m["n_input"] for m in members))
+    _warn_shared(owners, paths)
     return load_index(out)
+
+
+def _note_owners(idx, k: int, owners: dict) -> None:
+    """Record which members hold each sentence (by `text_key`), to count those held by several."""
+    from textgan.common.texts import text_key
+
+    for i in range(idx.ntotal):
+        owners.setdefault(text_key(idx.texts[i]), set()).add(k)
+
+
+def _warn_shared(owners: dict, paths: list) -> None:
+    """Members may share sentences (common queries), but each member returns its own copy: say how
+    many come back more than once, and from which members most."""
+    import warnings
+    from collections import Counter
+
+    shared = [ks for ks in owners.values() if len(ks) > 1]
+    if shared:
+        pairs = Counter(tuple(sorted(ks))[:2] for ks in shared).most_common(1)[0][0]
+        warnings.warn(f"{len(shared)} sentence(s) are in more than one joined index (most shared: "
+                      f"{paths[pairs[0]]} and {paths[pairs[1]]}): a query near one gets it back once per index "
+                      "that holds it")
 
 
 HEAD = 200  # first sentences of each member compared: a second build of one corpus has them all, in order
