@@ -17,6 +17,7 @@ from typing import Iterator
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
                                     single_train_file, trailing_empty_rows)
+from textgan.common.saved_dataset import load_saved, saved_folder
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
@@ -66,6 +67,8 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
 
         f, split = picked or (p, None)
         ds = datasets.Dataset.from_dict(split_table(f, split))
+    elif (saved := saved_folder(path_s.removeprefix(HUB_PREFIX))) is not None:  # save_to_disk output
+        ds = load_saved(*saved, p)
     elif path_s.startswith(HUB_PREFIX):
         if not path_s[len(HUB_PREFIX):]:
             raise InputError("empty hub dataset name after 'hf:'", path_s)
@@ -244,7 +247,10 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
     """Read an ungrouped corpus: a .txt file (one sentence per line), or the `text_col` column of a
     data file (or of `hf:owner/name`, a hub dataset)."""
     p = as_path(path, "the data file")
-    if not str(path).startswith(HUB_PREFIX) and not p.is_file() and split_of(str(p)) is None:
+    if saved_folder(str(p)) is not None:
+        if text_col is None:
+            raise InputError("pass --text-col to read sentences from a saved dataset folder", p)
+    elif not str(path).startswith(HUB_PREFIX) and not p.is_file() and split_of(str(p)) is None:
         raise InputError("not a file" if p.exists() else "missing file", p)
     if p.suffix.lower() == ".txt" or text_col is None:
         if p.suffix.lower() not in (".txt", *FORMATS):  # naming --text-col would only meet the next refusal

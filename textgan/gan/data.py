@@ -12,18 +12,18 @@ from textgan.common.errors import InputError
 def _from_datasets(path: Path, column: str | None) -> np.ndarray:
     import datasets
 
+    from textgan.common.saved_dataset import load_saved, saved_folder
     from textgan.common.tables import dataset_error, datasets_quietly
 
-    if path.is_dir() and not any((path / f).exists() for f in ("dataset_dict.json", "state.json")):
+    saved = saved_folder(str(path))
+    if path.is_dir() and saved is None:
         what = " (it holds a config.json: a model folder?)" if (path / "config.json").exists() else ""
         raise InputError(f"a folder that `Dataset.save_to_disk` did not write{what}: give a .npy or .safetensors "
                          "file of vectors (e.g. from `textgan encode`), or a datasets folder", path)
     try:
         with datasets_quietly():
-            if path.is_dir():
-                ds = datasets.load_from_disk(str(path))
-                if isinstance(ds, datasets.DatasetDict):
-                    ds = ds[next(iter(ds))]
+            if saved is not None:  # the train split of a DatasetDict (FOLDER:SPLIT for another)
+                ds = load_saved(*saved, path)
             else:
                 kind = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
                 if path.suffix not in kind:
@@ -83,8 +83,10 @@ MAX_ABS = 1e6  # the largest magnitude of a training value (images are 0-255, se
 def load_vectors(path: str | Path, key: str | None = None, column: str | None = None) -> torch.Tensor:
     """Args: path: .npy, .safetensors (tensor `key`, or the only one) or datasets folder/file;
     column: vector column for datasets. Returns a float32 tensor (N, D) or (N, C, H, W)."""
+    from textgan.common.saved_dataset import saved_folder
+
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and saved_folder(str(path)) is None:  # FOLDER:SPLIT of a saved DatasetDict
         raise InputError("missing file", path)
     if path.suffix == ".npy" and (key is not None or column is not None):  # they would be ignored
         raise InputError("--key names a .safetensors tensor and --vector-col a dataset column: a .npy "

@@ -134,7 +134,9 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     from textgan.index.members import build_from_shards
     from textgan.index.shards import open_shards
 
-    is_file = not Path(corpus).is_dir()
+    from textgan.common.saved_dataset import saved_folder
+
+    is_file = not Path(corpus).is_dir() or saved_folder(str(corpus)) is not None  # save_to_disk: a data source
     stream = is_file and options.storage in ("disk", "shards")
     if is_file and not stream and vectors_dir is not None:
         raise InputError("--vectors is for a corpus file with --storage disk or shards")

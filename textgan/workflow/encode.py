@@ -55,12 +55,17 @@ def _run_identity(enc, corpus, text_col, group_col, shard_size: int) -> dict:
     """What a folder is made from. The corpus by its content (sha256, streamed once: reading costs
     far less than encoding): name and size alone let an edited corpus of the same size resume onto
     stale shards, and two corpora of one name and size mix into one "complete" folder."""
+    from textgan.common.saved_dataset import folder_digest, saved_folder
     from similarity.splits import split_of
 
-    p = (split_of(str(corpus)) or (Path(corpus), None))[0]  # data_full.json:val: the file (name keeps the split)
+    if (saved := saved_folder(str(corpus))) is not None:  # a save_to_disk folder: its split's files
+        size, digest = folder_digest(*saved, corpus)
+    else:
+        p = (split_of(str(corpus)) or (Path(corpus), None))[0]  # data_full.json:val: the file (name keeps the split)
+        size, digest = p.stat().st_size, file_sha256(p)
     return {"format": FORMAT, "version": 1, "fingerprint": enc.fingerprint, "dim": int(enc.dim),
             "shard_size": int(shard_size),
-            "corpus": {"name": Path(corpus).name, "bytes": p.stat().st_size, "sha256": file_sha256(p), "text_col": text_col,
+            "corpus": {"name": Path(corpus).name, "bytes": size, "sha256": digest, "text_col": text_col,
                        "group_col": group_col}}
 
 

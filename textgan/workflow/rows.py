@@ -16,6 +16,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     from similarity.data import FORMATS, cell_text, text_cells
     from similarity.file_quirks import (check_json_labels, empty_row, header_or_positions, no_repeated_header,
                                         unquote_cell)
+    from textgan.common.saved_dataset import load_saved, saved_folder
     from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
                                        spanning_cell, spanning_error)
@@ -28,6 +29,9 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
             if col not in (None, "text", "group"):
                 raise InputError(f"missing column {col!r}; a split's columns are: text, group", p)
         yield from zip(table["text"], table["group"] if group_col else [None] * len(table["text"]))
+        return
+    if (saved := saved_folder(str(p))) is not None:  # save_to_disk output: Arrow, memory-mapped
+        yield from _saved_rows(load_saved(*saved, p), text_col, group_col, p)
         return
     if not p.is_file():
         raise InputError("not a file" if p.exists() else "missing file", p)
@@ -96,6 +100,25 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         raise
     except Exception as exc:  # datasets raises many types for unreadable input
         raise dataset_error(exc, p) from None
+
+
+def _saved_rows(ds, text_col, group_col, p) -> Iterator[tuple[str, str | None]]:
+    """Rows of a saved Dataset, a batch at a time; cells checked as a data file's are."""
+    from similarity.data import cell_text
+
+    if text_col is None:
+        raise InputError("pass --text-col to read sentences from a saved dataset folder", p)
+    for col in (text_col, group_col):
+        if col and col not in ds.column_names:
+            raise InputError(f"missing column {col!r}; columns are: {', '.join(ds.column_names)}", p)
+    if len(ds) == 0:
+        raise InputError("empty dataset", p)
+    cols = [c for c in (text_col, group_col) if c]
+    for start in range(0, len(ds), 4096):
+        batch = ds.select_columns(cols)[start:start + 4096]
+        for i, t in enumerate(batch[text_col]):
+            row = start + i + 1
+            yield cell_text(t, text_col, row, p), cell_text(batch[group_col][i], group_col, row, p) if group_col else None
 
 
 def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
