@@ -59,6 +59,9 @@ def test_save_to_disk_folders_are_read_with_their_splits(saved):
     assert load_groups(tmp / "one", min_groups=2)[0] == d.text.tolist()
     assert load_groups(f"hf:{tmp / 'dict'}")[0] == d.text.tolist()[:400]  # the train split
     assert load_texts(f"{tmp / 'dict'}:test", text_col="text") == d.text.tolist()[400:]
+    from similarity.distil import load_unlabeled
+
+    assert load_unlabeled(f"{tmp / 'dict'}:test") == d.text.tolist()[400:]
     with pytest.raises(InputError, match=r"dict:nope: has no split 'nope'; it holds the splits train, test"):
         load_texts(f"{tmp / 'dict'}:nope", text_col="text")
     with pytest.raises(InputError, match=r"devonly: holds the splits dev and no train split: pick one as .*devonly:dev"):
