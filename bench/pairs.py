@@ -35,7 +35,8 @@ from bench.similarity import TfIdf  # noqa: E402
 from bench.similarity_zh import CharTfIdf, HashedCharTfIdf  # noqa: E402
 from bench.sts_coco import pair_cosines  # noqa: E402
 
-SYSTEMS = ("gru", "gru-nolexical", "gru-lexical", "gru-lexgrams2", "gru-lexgrams3", "tfidf", "tfidf-hash", "minilm")
+SYSTEMS = ("gru", "gru-nolexical", "gru-lexical", "gru-lexgrams2", "gru-lexgrams3", "gru-lexdim1024", "gru-lexdim2048",
+           "tfidf", "tfidf-hash", "minilm")
 
 
 def split_pairs(n: int, a: list[str], b: list[str], test_fraction: float, seed: int):
@@ -110,7 +111,8 @@ def train_gru(work: Path, rows, cols: list[str], positive_min, threads: int,
 GRU_ROWS = {"gru": (), "gru-nolexical": ("--lexical-dim", "0"),
             "gru-lexical": ("--lexical-dim", "512", "--lexical-weight", "0.5"),
             "gru-lexgrams2": ("--lexical-grams", "2"),
-            "gru-lexgrams3": ("--lexical-grams", "3")}  # char text's 1-3 grams, its default before 2026-12-07
+            "gru-lexgrams3": ("--lexical-grams", "3"),  # char text's 1-3 grams, its default before 2026-12-07
+            "gru-lexdim1024": ("--lexical-dim", "1024"), "gru-lexdim2048": ("--lexical-dim", "2048")}
 
 
 def main() -> None:
