@@ -82,7 +82,8 @@ def split_folder(folder: Path, split: str | None, where) -> Path:
         raise InputError(f"has no split {split!r}; it holds the splits {', '.join(splits)}", where)
     sub = _inside(folder, split, DICT_FILE, where)
     if not is_saved(sub):
-        raise InputError(f"split {split!r} is listed in {DICT_FILE} but its folder is missing or holds no {STATE_FILE}", where)
+        raise InputError(f"split {split!r} is listed in {DICT_FILE} but its folder is missing or holds no "
+                         f"{STATE_FILE}", where)
     _check_dataset(sub, where)
     return sub
 
