@@ -118,8 +118,8 @@ def _saved_rows(ds, text_col, group_col, p) -> Iterator[tuple[str, str | None]]:
         batch = ds.select_columns(cols)[start:start + 4096]
         for i, t in enumerate(batch[text_col]):
             row = start + i + 1
-            group = cell_text(batch[group_col][i], group_col, row, p) if group_col else None
-            yield cell_text(t, text_col, row, p), group
+            text = cell_text(t, text_col, row, p)
+            yield text, cell_text(batch[group_col][i], group_col, row, p) if group_col else None
 
 
 def chunks(rows: Iterator, size: int) -> Iterator[tuple[int, list]]:
