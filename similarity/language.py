@@ -84,7 +84,14 @@ def for_language(cfg, texts: list[str], announce: bool = True):
     import dataclasses
     import warnings
 
-    if cfg.backbone != "gru" or cfg.tokenizer is not None or cjk_share(texts) < 0.3:
+    if cfg.backbone != "gru" or cfg.tokenizer not in (None, "word") or cjk_share(texts) < 0.3:
+        return cfg
+    if cfg.tokenizer == "word":  # given by hand: kept, but it reads each unsegmented sentence as one token
+        unspaced = sum(len(t.split()) == 1 for t in texts[:2000]) / max(1, len(texts[:2000]))
+        if announce and unspaced >= 0.5:  # Korean separates words by spaces
+            warnings.warn(f"--tokenizer word splits on spaces, and {unspaced:.0%} of the sentences have none "
+                          "(mostly Chinese/Japanese/Korean): each is one token and every unseen sentence reads as "
+                          "unknown; --tokenizer char reads characters", stacklevel=3)
         return cfg
     if cfg.teacher == "none" and cfg.embed_init in (None, "random"):
         # no teacher's vocabulary to follow: the word tokenizer would read each unsegmented

@@ -24,7 +24,7 @@ import torch
 
 from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
-from similarity.config import TrainConfig, for_data_size
+from similarity.config import TrainConfig, check_vo_start, check_vo_steps, for_data_size
 from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
 from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen
@@ -72,7 +72,6 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
     data = _prepare_groups(cfg, texts, groups, eval_texts, eval_groups, unlabeled, names)
     if outliers is None:
         return data
-    from similarity.config import check_vo_start
     from similarity.losses import MARGINS
 
     if cfg.loss not in MARGINS:
@@ -303,6 +302,7 @@ def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], fold
 
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+    check_vo_steps(cfg, bool(run.outliers), per_epoch, total)
     t0 = time.perf_counter()
     for epoch in range(state.epoch, cfg.epochs):
         if state.step >= total or state.bad >= cfg.patience:

@@ -103,3 +103,107 @@ def test_encode_and_index_read_a_saved_folder_and_its_split(saved, faq):
     assert done["rows"] == len(d) - 400 and done["complete"]
     index = index_corpus(faq[0], tmp / "one", tmp / "ix", text_col="text")
     assert index.ntotal == len(set(d.text))
+
+
+def _small(tmp_path, n: int = 96):
+    """The first `n` rows of the sample FAQ file (a few seconds of training)."""
+    lines = FAQ.read_text().splitlines()
+    (tmp_path / "small.csv").write_text("\n".join(lines[:n + 1]) + "\n")
+    return tmp_path / "small.csv"
+
+
+def test_api_train_gan_refuses_values_beyond_float32_training(tmp_path):
+    """Sweep 28: train-gan refused values above 1e6, the API trained on them (critic losses in the
+    millions, samples of size 0.15 against data of 6.6e6; at 1e20 a "diverged" run)."""
+    import numpy as np
+
+    import textgan
+    from textgan.common.errors import InputError
+
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32) * 6.6e6
+    with pytest.raises(InputError, match=r"vectors: values up to 2\.\d+e\+07: training overflows float32 beyond"):
+        textgan.train_gan(x, tmp_path / "g")
+    assert not (tmp_path / "g").exists()
+
+
+def test_max_steps_ending_before_vo_start_is_refused(tmp_path, cli_main):
+    """Sweep 28: --max-steps 3 ended the run inside epoch 1 and the outlier loss (from epoch 2) never
+    applied: the model was the one without --virtual-outliers, byte for byte, and nothing said so."""
+    from helpers import assert_one_line_error
+
+    code, _, err = cli_main("train-similarity", _small(tmp_path), "--out", tmp_path / "r", "--teacher", "none",
+                            "--epochs", "2", "--max-steps", "3", "--virtual-outliers", "sphere", "--vo-start", "2",
+                            "--no-progress")
+    assert_one_line_error(code, err, "--max-steps 3 ends the run in epoch 1 (5 steps an epoch), before the outlier "
+                          "loss starts (--vo-start 2)")
+    assert not (tmp_path / "r" / "model").exists()
+
+
+def test_eval_fraction_with_eval_data_is_refused(tmp_path, cli_main):
+    """Sweep 28: --eval-fraction was silently not read when --eval-data gives the held-out set."""
+    from helpers import assert_one_line_error
+
+    data = _small(tmp_path)
+    code, _, err = cli_main("train-similarity", data, "--eval-data", data, "--eval-fraction", "0.5",
+                            "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "--eval-fraction holds out part of DATA; --eval-data is the held-out set")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("cmd", ["score", "classify"])
+def test_score_and_classify_lock_their_out_file(tmp_path, cli_main, faq, cmd):
+    """Sweep 28: two runs into one --out both exited 0 and one run's rows were lost."""
+    from helpers import assert_one_line_error
+    from textgan.common.artifacts import output_lock
+
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "q.txt").write_text("how do i reset my password\n")
+    with output_lock(out):  # another run holds it
+        code, _, err = cli_main(cmd, faq[0], tmp_path / "q.txt", "--out", out)
+    assert_one_line_error(code, err, "another run is writing to this file (locked)")
+    assert not out.exists()
+
+
+def test_word_tokenizer_given_for_unspaced_text_warns():
+    """Sweep 28: --tokenizer word on Chinese made every sentence one token (held-out top-1 0.000),
+    silently; Korean, which separates words by spaces, is not warned about."""
+    import dataclasses
+
+    from similarity import TrainConfig
+    from similarity.language import for_language
+
+    cfg = dataclasses.replace(TrainConfig(), tokenizer="word", teacher="none")
+    zh = ["我想查一下我的账户余额", "怎么修改登录密码", "信用卡丢了怎么办"]
+    msgs = _caught(for_language, cfg, zh)
+    assert len(msgs) == 1 and msgs[0].startswith("--tokenizer word splits on spaces, and 100% of the sentences")
+    assert for_language(cfg, zh, announce=False) is cfg  # kept as given
+    assert _caught(for_language, cfg, ["계좌 잔액을 알려 주세요", "비밀번호를 어떻게 바꾸나요"]) == []
+
+
+def test_train_gan_refuses_labels_with_a_corpus(tmp_path, cli_main, faq):
+    """Sweep 28: --model with --labels failed with 'needs one group label per vector (--labels or
+    --group-col)', advising the option just given, which was not read."""
+    from helpers import assert_one_line_error
+
+    (tmp_path / "labels.txt").write_text("".join(g + "\n" for g in faq[2]))
+    code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--labels",
+                            tmp_path / "labels.txt", "--out", tmp_path / "g")
+    assert_one_line_error(code, err, "labels.txt: --labels labels the rows of a vectors file; with --model name the "
+                          "corpus's group column with --group-col")
+
+
+def test_expected_coverage_refuses_impossible_counts():
+    from textgan.common.errors import InputError
+    from textgan.metrics import expected_coverage
+
+    assert expected_coverage(2000, 2000, 5) == pytest.approx(1 - 0.5 ** 5, abs=2e-3)
+    with pytest.raises(InputError, match=r"n_real must be an integer >= 6 \(k \+ 1\), got -5"):
+        expected_coverage(-5, 10, 5)
+
+
+def test_interpolate_between_one_sentence_warns(tmp_path, faq):
+    import textgan
+
+    textgan.index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text")
+    msgs = _caught(textgan.interpolate, tmp_path / "ix", "reset my password", "reset my password", steps=3)
+    assert "sentences A and B encode to the same vector: every step is one point" in msgs

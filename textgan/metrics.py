@@ -115,6 +115,10 @@ def expected_coverage(n_real: int, n_fake: int, k: int = 5) -> float:
     A real point is uncovered iff its k nearest neighbours among the other N-1 reals and
     M fakes are all real: 1 - prod_{i=1..k} (N - i) / (N + M - i).
     """
+    for name, v, low in (("n_real", n_real, k + 1), ("n_fake", n_fake, 0), ("k", k, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise InputError(f"expected_coverage: {name} must be an integer >= {low}"
+                             f"{' (k + 1)' if name == 'n_real' else ''}, got {v!r}")
     p = 1.0
     for i in range(1, k + 1):
         p *= (n_real - i) / (n_real + n_fake - i)

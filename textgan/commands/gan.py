@@ -151,6 +151,9 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     if sim_model is not None and (key or vector_col):
         raise InputError("reads a vectors file; with --model DATA is a corpus of sentences: drop it",
                          "--key" if key else "--vector-col")
+    if sim_model is not None and labels:  # it was not read, and the kind then asked for it
+        raise InputError("--labels labels the rows of a vectors file; with --model name the corpus's group column "
+                         "with --group-col", labels)
     conditional = bool(labels or group_col)
     k = make_kind(kind or ("anchored" if conditional else "gan"))
     if k.needs_labels and not conditional:

@@ -65,7 +65,7 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     Example:
       textgan classify runs/kplus1 data/queries.txt
     """
-    from textgan.common.artifacts import check_output_file, save_jsonl
+    from textgan.common.artifacts import check_output_file, maybe_locked, save_jsonl
     from textgan.workflow.core import read_corpus
     from textgan.workflow.kplus1 import classify
 
@@ -77,10 +77,11 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
     from textgan.commands.common import text_col_unused
 
     text_col_unused(text_col, sentences)
-    texts, _ = read_corpus(sentences, text_col)
-    rows = classify(model, texts, encoder=encoder)
-    if out_file:
-        save_jsonl(rows, out_file)
+    with maybe_locked(out_file):  # a second run into one --out is refused, not raced (rows were lost)
+        texts, _ = read_corpus(sentences, text_col)
+        rows = classify(model, texts, encoder=encoder)
+        if out_file:
+            save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
         click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")

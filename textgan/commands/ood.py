@@ -83,7 +83,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
       textgan score runs/sim/model q.txt --index runs/index --method mahalanobis --val-in val.txt
     """
     from textgan.commands.common import text_col_unused
-    from textgan.common.artifacts import check_output_file, save_jsonl
+    from textgan.common.artifacts import check_output_file, maybe_locked, save_jsonl
     from textgan.workflow.score import score_texts
     from textgan.gan import read_labels
     from textgan.workflow.core import read_corpus
@@ -95,16 +95,17 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
         check_suffix(out_file, ".jsonl", "JSON lines")
     _check_score_options(method, combine, labels, k, gan_dirs, index_dir)
     text_col_unused(text_col, sentences, val_in)
-    texts, _ = read_corpus(sentences, text_col)
-    val = read_corpus(val_in, text_col)[0] if val_in else None
-    groups = read_labels(labels) if labels else None
-    parts = None if combine is None else [c.strip() for c in combine.split(",")]
-    res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
-                      labels=groups, combine=parts, val_in_name=val_in)
-    flags = res["in_domain"] or [None] * len(texts)
-    rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
-    if out_file:
-        save_jsonl(rows, out_file)
+    with maybe_locked(out_file):  # a second run into one --out is refused, not raced (rows were lost)
+        texts, _ = read_corpus(sentences, text_col)
+        val = read_corpus(val_in, text_col)[0] if val_in else None
+        groups = read_labels(labels) if labels else None
+        parts = None if combine is None else [c.strip() for c in combine.split(",")]
+        res = score_texts(model, texts, method, index=index_dir, gan=list(gan_dirs), val_in=val, tpr=tpr, k=k,
+                          labels=groups, combine=parts, val_in_name=val_in)
+        flags = res["in_domain"] or [None] * len(texts)
+        rows = [{"text": t, "score": float(s), "in_domain": f} for t, s, f in zip(texts, res["scores"], flags)]
+        if out_file:
+            save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_domain"] is None else ("in " if r["in_domain"] else "OUT")
         click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")

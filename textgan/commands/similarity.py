@@ -163,6 +163,9 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
             raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
         if eval_cols is not None and eval_data is None:
             raise InputError("--eval-cols names the columns of --eval-data: pass --eval-data too", data)
+        if eval_fraction is not None and eval_data is not None:  # it was silently not read
+            raise InputError("--eval-fraction holds out part of DATA; --eval-data is the held-out set instead: "
+                             "drop one", eval_data)
         (texts, groups), (ev_t, ev_g) = grouped_data(data, eval_data, text_col, group_col, pair_cols, positive_min,
                                                      eval_cols, "--eval-cols")
         extra = None

@@ -21,7 +21,8 @@ from textgan.common.errors import InputError
 from textgan.common.paths import (check_folder_replaceable, check_inputs_outside, check_named, check_replaceable,
                                   name_failed_save)
 from textgan.common.publish import discard, swap_in
-from textgan.common.runlock import check_writable, is_nonempty_dir, output_lock, run_lock  # noqa: F401 (API)
+from textgan.common.runlock import (check_writable, is_nonempty_dir, maybe_locked, output_lock,  # noqa: F401 (API)
+                                    run_lock)
 
 
 def _umask() -> int:
@@ -248,7 +249,7 @@ def load_tensors(path: str | Path, check_finite: bool = True, floats: bool = Fal
     if check_finite:
         bad = non_finite_tensors(tensors)
         if bad:
-            raise InputError(f"weights contain NaN or inf ({', '.join(bad[:5])})", path)
+            raise InputError(f"tensors contain NaN or inf ({', '.join(bad[:5])})", path)
     return tensors
 
 

@@ -85,6 +85,11 @@ def output_lock(out: str | Path) -> Iterator[None]:
         yield
 
 
+def maybe_locked(out: str | Path | None):
+    """`output_lock(out)`, or nothing when there is no output file (the command only prints)."""
+    return contextlib.nullcontext() if out is None or out == "" else output_lock(out)
+
+
 @contextlib.contextmanager
 def _exclusive(real: Path, out: Path, what: str) -> Iterator[None]:
     """The lock `.<name>.lock` beside `real` (released even on kill -9), or an InputError at once."""

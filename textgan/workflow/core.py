@@ -389,6 +389,9 @@ def interpolate(index, a: str, b: str, steps: int = 8, model=None) -> list[dict]
     for name, text in (("A", a), ("B", b)):  # each end: one ordinary end hid an all-unknown other
         warn_unknown_tokens(enc, [text], f"sentence {name}")
     va, vb = enc.encode([a, b])
+    if float(np.dot(va, vb)) >= (1 - 1e-6) * float(np.linalg.norm(va) * np.linalg.norm(vb)):  # one point
+        warnings.warn("sentences A and B encode to the same vector: every step is one point (the same hit)",
+                      stacklevel=2)
     path = slerp(va, vb, steps).astype(np.float32)
     rows = neighbours(idx, path, 1)
     return [{"step": i, "t": float(i / (steps - 1)), **row[0]} for i, row in enumerate(rows)]

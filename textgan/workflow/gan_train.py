@@ -84,6 +84,13 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
         x = np.asarray(vectors, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InputError(f"vectors are not a numeric (N, D) array ({str(exc)[:80]})") from None
+    from textgan.gan.data import MAX_ABS
+
+    with np.errstate(invalid="ignore"):  # NaN and inf are refused by the trainer, by name
+        big = float(np.nanmax(np.abs(np.where(np.isfinite(x), x, 0)))) if x.size else 0.0
+    if big > MAX_ABS:  # as load_vectors refuses for train-gan: the losses overflowed into a "diverged" run
+        raise InputError(f"vectors: values up to {big:.3g}: training overflows float32 beyond {MAX_ABS:g}; "
+                         "standardise the vectors first")
     if encoder and encoder.get("dim") is not None and x.ndim == 2 and x.shape[1] != encoder["dim"]:
         raise InputError(f"encoder: records {encoder['dim']}-d vectors, the vectors are {x.shape[1]}-d")
     written = None
