@@ -206,4 +206,4 @@ def test_interpolate_between_one_sentence_warns(tmp_path, faq):
 
     textgan.index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text")
     msgs = _caught(textgan.interpolate, tmp_path / "ix", "reset my password", "reset my password", steps=3)
-    assert "sentences A and B encode to the same vector: every step is one point" in msgs
+    assert any(m.startswith("sentences A and B encode to the same vector: every step is one point") for m in msgs)
