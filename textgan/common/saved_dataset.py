@@ -15,6 +15,7 @@ from textgan.common.errors import InputError
 
 DICT_FILE = "dataset_dict.json"
 STATE_FILE = "state.json"
+HUB_PREFIX = "hf:"
 
 
 def is_saved(folder: Path) -> bool:
@@ -23,7 +24,9 @@ def is_saved(folder: Path) -> bool:
 
 
 def saved_folder(path_s: str) -> tuple[Path, str | None] | None:
-    """(folder, split or None) when `path_s` (without any 'hf:') names a saved folder, else None."""
+    """(folder, split or None) when `path_s` (with or without 'hf:') names a saved folder, else None."""
+    if path_s.startswith(HUB_PREFIX):  # hf:FOLDER reads as FOLDER in every reader; hf:owner/name is the hub's
+        return saved_folder(path_s.removeprefix(HUB_PREFIX))
     if is_saved(p := Path(path_s)):
         return p, None
     head, sep, split = path_s.rpartition(":")
@@ -119,4 +122,9 @@ def load_saved(folder: Path, split: str | None, where):
         raise dataset_error(exc, where) from None
     if not isinstance(ds, datasets.Dataset):  # checked above; a DatasetDict here would be a race
         raise InputError("is not one Dataset", where)
+    ds.reset_format()  # a format saved with some columns hides the others from ds[col] (set_format(columns=...))
+    try:  # Arrow checks its bytes only when a cell is read: invalid UTF-8 would fail mid-run, as a traceback
+        ds.data.table.validate(full=True)
+    except Exception as exc:  # pyarrow.ArrowInvalid
+        raise InputError(f"a corrupt Arrow file: {str(exc).splitlines()[0][:200]}", where) from None
     return ds

@@ -1,0 +1,69 @@
+"""Results of the twenty-ninth sweep: folders written by `save_to_disk` in every reader."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import FAQ
+
+
+@pytest.fixture
+def saved(tmp_path):
+    import datasets
+    import pandas as pd
+
+    d = pd.read_csv(FAQ).iloc[:120]
+    ds = datasets.Dataset.from_pandas(d, preserve_index=False)
+    ds.save_to_disk(str(tmp_path / "ds"))
+    vec = np.random.default_rng(0).standard_normal((120, 8)).astype("float32")
+    ds.add_column("vec", vec.tolist()).save_to_disk(str(tmp_path / "vecds"))
+    return tmp_path, d, vec
+
+
+def test_hf_prefix_names_a_saved_folder_in_the_streamed_and_vector_readers(saved):
+    """README: a saved folder is read by every command, `hf:FOLDER` alike. The streamed readers
+    (encode into shards, index on disk), train-gan's vectors and --unlabeled said 'missing file'."""
+    from similarity.distil import load_unlabeled
+    from textgan.gan.data import load_vectors
+    from textgan.workflow.rows import stream_rows
+
+    tmp, d, vec = saved
+    rows = list(stream_rows(f"hf:{tmp / 'ds'}", text_col="text", group_col="group"))
+    assert rows == list(zip(d.text.tolist(), d.group.astype(str).tolist()))
+    assert np.array_equal(load_vectors(f"hf:{tmp / 'vecds'}", column="vec").numpy(), vec)
+    assert load_unlabeled(f"hf:{tmp / 'ds'}") == d.text.tolist()
+
+
+def test_a_corrupt_arrow_file_is_one_error_not_a_decode_traceback(saved):
+    """Bytes flipped inside a saved folder's Arrow file loaded, and a UnicodeDecodeError escaped when
+    the text column was read."""
+    from similarity.data import load_groups
+    from textgan.common.errors import InputError
+    from textgan.workflow.rows import stream_rows
+
+    tmp, _, _ = saved
+    f = next((tmp / "ds").glob("*.arrow"))
+    b = bytearray(f.read_bytes())
+    b[3000:3100] = b"\xff" * 100
+    f.write_bytes(bytes(b))
+    with pytest.raises(InputError, match=r"ds: a corrupt Arrow file: .*Invalid UTF8"):
+        load_groups(tmp / "ds")
+    with pytest.raises(InputError, match=r"ds: a corrupt Arrow file"):
+        list(stream_rows(tmp / "ds", text_col="text"))
+
+
+def test_a_format_saved_with_some_columns_does_not_hide_the_others(tmp_path):
+    """`set_format(columns=[...])` before `save_to_disk` hid the text column from reads while
+    `column_names` listed it: a KeyError traceback."""
+    import datasets
+    import pandas as pd
+
+    from similarity.data import load_groups
+    from textgan.workflow.rows import stream_rows
+
+    d = pd.read_csv(FAQ).iloc[:60]
+    ds = datasets.Dataset.from_pandas(d, preserve_index=False)
+    ds.set_format(type=None, columns=["group"])
+    ds.save_to_disk(str(tmp_path / "ds"))
+    assert load_groups(tmp_path / "ds", min_groups=2)[0] == d.text.tolist()
+    assert [t for t, _ in stream_rows(tmp_path / "ds", text_col="text")] == d.text.tolist()
