@@ -75,12 +75,31 @@ def check_transformer_folder(folder: Path, option: str, use: str) -> None:
     check_safetensors(folder)
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
 def check_safetensors(folder: Path) -> None:
-    """A sentence-transformers folder whose weights are only pickles (pytorch_model.bin) is refused:
-    user files are never unpickled. Saving it once with sentence-transformers converts it."""
+    """A sentence-transformers folder whose weights are pickles (pytorch_model.bin) is refused: user
+    files are never unpickled. The loaders fall back to a pickle in any module folder without a
+    .safetensors file (a Dense module's 2_Dense/pytorch_model.bin), so every such folder is checked,
+    and modules.json may not point outside the folder. Saving it once with sentence-transformers converts it."""
+    convert = "convert it where you trust it: SentenceTransformer(folder).save(new_folder)"
     if not any(folder.rglob("*.safetensors")):
-        raise InputError("holds no .safetensors weights (a pytorch_model.bin is a pickle, never read here); "
-                         "convert it where you trust it: SentenceTransformer(folder).save(new_folder)", folder)
+        raise InputError(f"holds no .safetensors weights (a pytorch_model.bin is a pickle, never read here); {convert}",
+                         folder)
+    for f in sorted(folder.rglob("*")):
+        if f.suffix.lower() in PICKLE_SUFFIXES and f.is_file() and not any(f.parent.glob("*.safetensors")):
+            raise InputError(f"{f.relative_to(folder)} is a pickle with no .safetensors weights beside it, which "
+                             f"the loader would unpickle (never done here); {convert}", folder)
+    try:
+        modules = load_json(folder / "modules.json") if (folder / "modules.json").is_file() else []
+    except InputError:
+        return  # sentence-transformers says what is wrong with it
+    for m in modules if isinstance(modules, list) else []:
+        sub = m.get("path") if isinstance(m, dict) else None
+        if isinstance(sub, str) and sub and (Path(sub).is_absolute() or ".." in Path(sub).parts
+                                             or not (folder / sub).resolve().is_relative_to(folder.resolve())):
+            raise InputError(f"modules.json names the module path {sub!r}, outside the folder: refused", folder)
 
 
 def plain_st(path: Path) -> "SentenceEncoder":

@@ -67,3 +67,31 @@ def test_a_format_saved_with_some_columns_does_not_hide_the_others(tmp_path):
     ds.save_to_disk(str(tmp_path / "ds"))
     assert load_groups(tmp_path / "ds", min_groups=2)[0] == d.text.tolist()
     assert [t for t, _ in stream_rows(tmp_path / "ds", text_col="text")] == d.text.tolist()
+
+
+def test_a_pickle_in_a_module_folder_without_safetensors_is_refused(tmp_path):
+    """A sentence-transformers folder with safetensors at the top and a Dense module holding only
+    2_Dense/pytorch_model.bin passed the check, and sentence-transformers unpickled the module."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from similarity.model import check_safetensors
+    from textgan.common.errors import InputError
+
+    m = tmp_path / "st"
+    (m / "2_Dense").mkdir(parents=True)
+    save_file({"w": torch.zeros(2)}, str(m / "model.safetensors"))
+    (m / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "x"},
+                                                {"idx": 2, "name": "2", "path": "2_Dense", "type": "y"}]))
+    (m / "2_Dense" / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    with pytest.raises(InputError, match=r"st: 2_Dense/pytorch_model.bin is a pickle with no .safetensors weights"):
+        check_safetensors(m)
+    save_file({"w": torch.zeros(2)}, str(m / "2_Dense" / "model.safetensors"))  # preferred by the loader
+    check_safetensors(m)
+    (m / "training_args.bin").write_bytes(b"x")  # beside the top-level safetensors: never loaded
+    check_safetensors(m)
+    (m / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "../elsewhere", "type": "x"}]))
+    with pytest.raises(InputError, match=r"modules.json names the module path '../elsewhere', outside the folder"):
+        check_safetensors(m)
