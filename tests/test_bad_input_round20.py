@@ -95,3 +95,25 @@ def test_a_pickle_in_a_module_folder_without_safetensors_is_refused(tmp_path):
     (m / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "../elsewhere", "type": "x"}]))
     with pytest.raises(InputError, match=r"modules.json names the module path '../elsewhere', outside the folder"):
         check_safetensors(m)
+
+
+def test_an_edited_flow_n_layers_is_refused_before_any_layer_is_built(tmp_path, cli_main):
+    """The size check divided the described weights by the flow's n_layers, so n_layers 10**12
+    passed it and `sample` built coupling layers until memory ran out."""
+    import json
+
+    from helpers import assert_one_line_error
+
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((120, 16)).astype("float32")
+    np.save(tmp_path / "v.npy", v / np.linalg.norm(v, axis=1, keepdims=True))
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", "flow", "--steps", 3, "--batch-size", 32,
+                            "--out", tmp_path / "flow")
+    assert code == 0, err
+    code, _, err = cli_main("sample", tmp_path / "flow", "--n", 2, "--out", tmp_path / "ok.npy")
+    assert code == 0 and np.load(tmp_path / "ok.npy").shape == (2, 16), err  # the unedited flow samples
+    info = json.loads((tmp_path / "flow" / "config.json").read_text())
+    info["config"]["n_layers"] = 10 ** 12
+    (tmp_path / "flow" / "config.json").write_text(json.dumps(info))
+    code, _, err = cli_main("sample", tmp_path / "flow", "--n", 2, "--out", tmp_path / "s.npy")
+    assert_one_line_error(code, err, str(tmp_path / "flow" / "config.json"), "the weight files hold")

@@ -139,13 +139,13 @@ def check_sizes_against_weights(path: Path, info: dict) -> None:
     try:
         ns = SimpleNamespace(**{"batch_size": 1, **cfg})
         parts = training_bytes(ns, int(info.get("dim") or math.prod(info["shape"])))
-        nets = 2 * max(int(getattr(ns, "n_layers", 1)), 1)
-        per_net = parts["weights"] // (16 * nets)
+        layers = max(int(getattr(ns, "n_layers", 1)), 1)
+        per_net = parts["weights"] // (16 * 2 * layers)
     except (TypeError, ValueError, KeyError, OverflowError):
         return  # not numbers: the kind's own config check names the field
     held = stored_values(path)
-    if per_net > 4 * held + 1_000_000:
-        raise InputError(f"its sizes (width, depth, ...) describe networks of about {per_net:,} values each, but the "
+    if per_net * layers > 4 * held + 1_000_000:  # a flow's generator file holds all its n_layers couplings
+        raise InputError(f"its sizes (width, depth, ...) describe networks of about {per_net * layers:,} values, but the "
                          f"weight files hold {held:,} in all: config.json was edited or belongs to another model",
                          path / CONFIG)
 
