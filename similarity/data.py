@@ -17,6 +17,7 @@ from typing import Iterator
 from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
                                     single_train_file, trailing_empty_rows)
+from textgan.common.folders import not_a_file
 from textgan.common.saved_dataset import load_saved, saved_folder
 from similarity.splits import read_splits, split_of, split_table
 from textgan.common.args import path as as_path
@@ -95,10 +96,8 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         if builder == "csv":
             kwargs = {**kwargs, **header_or_positions(p, kwargs.get("delimiter", ","), columns)}
         ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
-    elif p.exists():
-        raise InputError("not a file", p)
     else:
-        raise InputError("missing file", p)
+        raise InputError(not_a_file(p), p)
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
         raise missing_column(missing[0], ds.column_names, len(ds), p)
@@ -251,7 +250,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
         if text_col is None:
             raise InputError("pass --text-col to read sentences from a saved dataset folder", p)
     elif not str(path).startswith(HUB_PREFIX) and not p.is_file() and split_of(str(p)) is None:
-        raise InputError("not a file" if p.exists() else "missing file", p)
+        raise InputError(not_a_file(p), p)
     if p.suffix.lower() == ".txt" or text_col is None:
         if p.suffix.lower() not in (".txt", *FORMATS):  # naming --text-col would only meet the next refusal
             raise InputError(f"unsupported file type {p.suffix.lower() or '(none)'!r}: a corpus is a .txt file (one "

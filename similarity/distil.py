@@ -54,12 +54,13 @@ def load_unlabeled(path: str | Path, text_col: str = "text", limit: int = MAX_UN
 
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InputError(f"--max-unlabeled must be an integer >= 1, got {limit!r}")
+    from textgan.common.folders import not_a_file
     from textgan.common.saved_dataset import saved_folder
 
     p = Path(path)
     saved = saved_folder(str(p)) is not None  # a save_to_disk folder (FOLDER:SPLIT)
     if not p.is_file() and not saved:
-        raise InputError("not a file" if p.exists() else "missing file", p)
+        raise InputError(not_a_file(p), p)
     if saved or p.suffix.lower() != ".txt":
         texts = [t for t in _clean(read_table(p, [text_col])[text_col], text_col, p) if t]
     else:

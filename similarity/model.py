@@ -78,6 +78,13 @@ def check_transformer_folder(folder: Path, option: str, use: str) -> None:
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
+def _preferred_beside(pickle: Path) -> bool:
+    """Whether the safetensors file the loaders prefer to `pickle` is beside it (another .safetensors
+    file is not: the loader would still fall back to the pickle)."""
+    names = ("model.safetensors", "model.safetensors.index.json", pickle.stem + ".safetensors")
+    return any((pickle.parent / n).is_file() for n in names)
+
+
 def check_safetensors(folder: Path) -> None:
     """A sentence-transformers folder whose weights are pickles (pytorch_model.bin) is refused: user
     files are never unpickled. The loaders fall back to a pickle in any module folder without a
@@ -88,7 +95,7 @@ def check_safetensors(folder: Path) -> None:
         raise InputError(f"holds no .safetensors weights (a pytorch_model.bin is a pickle, never read here); {convert}",
                          folder)
     for f in sorted(folder.rglob("*")):
-        if f.suffix.lower() in PICKLE_SUFFIXES and f.is_file() and not any(f.parent.glob("*.safetensors")):
+        if f.suffix.lower() in PICKLE_SUFFIXES and f.is_file() and not _preferred_beside(f):
             raise InputError(f"{f.relative_to(folder)} is a pickle with no .safetensors weights beside it, which "
                              f"the loader would unpickle (never done here); {convert}", folder)
     try:

@@ -88,6 +88,9 @@ def test_a_pickle_in_a_module_folder_without_safetensors_is_refused(tmp_path):
     (m / "2_Dense" / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
     with pytest.raises(InputError, match=r"st: 2_Dense/pytorch_model.bin is a pickle with no .safetensors weights"):
         check_safetensors(m)
+    save_file({"w": torch.zeros(2)}, str(m / "2_Dense" / "unused.safetensors"))  # not the one the loader reads
+    with pytest.raises(InputError, match=r"st: 2_Dense/pytorch_model.bin is a pickle"):
+        check_safetensors(m)
     save_file({"w": torch.zeros(2)}, str(m / "2_Dense" / "model.safetensors"))  # preferred by the loader
     check_safetensors(m)
     (m / "training_args.bin").write_bytes(b"x")  # beside the top-level safetensors: never loaded
@@ -117,3 +120,50 @@ def test_an_edited_flow_n_layers_is_refused_before_any_layer_is_built(tmp_path, 
     (tmp_path / "flow" / "config.json").write_text(json.dumps(info))
     code, _, err = cli_main("sample", tmp_path / "flow", "--n", 2, "--out", tmp_path / "s.npy")
     assert_one_line_error(code, err, str(tmp_path / "flow" / "config.json"), "the weight files hold")
+
+
+def test_edited_scorer_sizes_are_refused_before_any_network_is_built(tmp_path):
+    """The outlier classifier and the OpenGAN scorer built networks from config.json's sizes (its own
+    digest is not recorded) before comparing them with the weights: dim 10**9 asked for 240 GB."""
+    import json
+
+    from textgan.common.errors import InputError
+    from textgan.ood.opengan import OpenGAN, OpenGANConfig, train_opengan
+    from textgan.ood.outlier import OutlierClassifier, OutlierConfig, train_outlier
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype("float32")
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    groups = [f"g{i % 4}" for i in range(64)]
+    train_outlier(x, OutlierConfig(steps=1, batch_size=16, width=8), groups).save(tmp_path / "oc")
+    train_opengan(x, x[:8], OpenGANConfig(steps=1, batch_size=16, width=8, noise_dim=4)).save(tmp_path / "og")
+    assert OutlierClassifier.load(tmp_path / "oc").score(x).shape == (64,)  # the unedited ones load
+    assert OpenGAN.load(tmp_path / "og").score(x).shape == (64,)
+
+    def edit(folder, change):
+        info = json.loads((folder / "config.json").read_text())
+        change(info)
+        (folder / "config.json").write_text(json.dumps(info))
+
+    edit(tmp_path / "oc", lambda d: d.update(dim=10 ** 9))
+    with pytest.raises(InputError, match=r"weights do not match config.json \(w: \(16, 1000000000\) described, "
+                                         r"\(16, 8\) held\)"):
+        OutlierClassifier.load(tmp_path / "oc")
+    edit(tmp_path / "oc", lambda d: (d.update(dim=8), d["config"].update(head="mlp", depth=10 ** 9)))
+    with pytest.raises(InputError, match=r"asks for 1,000,000,000 layers, but the weights hold 3 tensors"):
+        OutlierClassifier.load(tmp_path / "oc")
+    edit(tmp_path / "og", lambda d: d["config"].update(width=10 ** 6))
+    with pytest.raises(InputError, match=r"weights do not match config.json \(0.weight: \(1000000, 8\) described"):
+        OpenGAN.load(tmp_path / "og")
+
+
+def test_sampling_chains_beyond_the_cap_are_refused(tmp_path, cli_main):
+    """`--set sample_steps=10**12` trained, and sampling (or an edited config.json) ran for hours."""
+    from helpers import assert_one_line_error
+
+    v = np.random.default_rng(0).standard_normal((64, 8)).astype("float32")
+    np.save(tmp_path / "v.npy", v)
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--kind", "ebm-langevin", "--steps", 2,
+                            "--set", "sample_steps=1000000000000", "--out", tmp_path / "e")
+    assert_one_line_error(code, err, "--set sample_steps must be at most 100,000")
+    assert not (tmp_path / "e" / "config.json").exists()

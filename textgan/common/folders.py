@@ -31,3 +31,12 @@ def wrong_kind(path: str | Path, expected: str) -> str | None:
     """'this is X, not Y' when `path` is another textgan artefact than `expected`, else None."""
     what = folder_kind(path)
     return None if what is None or what == expected else f"this is {what}, not {expected}"
+
+
+def not_a_file(path: str | Path, what: str = "a data file") -> str:
+    """Why `path` cannot be read as a file: missing, another textgan artefact (named), or a folder."""
+    p = Path(path)
+    if not p.exists():
+        return "missing file"
+    kind = folder_kind(p) if p.is_dir() else None
+    return f"this is {kind}, not {what}" if kind else "not a file"

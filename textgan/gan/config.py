@@ -32,6 +32,9 @@ POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size", "sampl
 NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_weight", "mala_steps",
                 "sample_steps", "critic_fourier", "critic_fourier_scale", "rec_x", "rec_z", "input_noise",
                 "unsup_weight")
+# chain lengths run at every `sample` call: an edited config.json (its own digest is not recorded)
+# of 10**12 ran for hours; the defaults are 0-60, papers use at most a few thousand
+MAX_CHAIN = {"mala_steps": 100_000, "sample_steps": 100_000, "n_langevin": 100_000}
 
 
 # the config fields train-gan takes as flags; the others are set with --set NAME=VALUE
@@ -130,6 +133,9 @@ class KindConfig:
                 raise InputError(f"{flag(f.name)} must be > 0, got {v}")
             if f.name in NON_NEGATIVE and v < 0:
                 raise InputError(f"{flag(f.name)} must be >= 0, got {v}")
+            if f.name in MAX_CHAIN and v > MAX_CHAIN[f.name]:
+                raise InputError(f"{flag(f.name)} must be at most {MAX_CHAIN[f.name]:,} (a chain this long runs for "
+                                 f"hours), got {v:,}")
         if not 0 <= self.seed <= MAX_SEED:  # torch's manual_seed takes a signed 64-bit integer
             raise InputError(f"--seed must be in [0, 2**63 - 1], got {self.seed}")
         if hasattr(self, "ema") and not 0 <= self.ema < 1:

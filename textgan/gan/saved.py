@@ -111,20 +111,42 @@ def _check_fields(info: dict, where: Path) -> None:
             raise InputError(f"field {key!r} is {str(info[key])[:40]!r}: {want}", where)
 
 
-def stored_values(path: Path) -> int:
-    """How many values the folder's weight files hold, read from their headers (nothing loaded)."""
+def stored_shapes(file: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of a safetensors file, read from its header (nothing loaded)."""
     from safetensors import SafetensorError, safe_open
 
-    total = 0
-    for name in model_files(path):
-        if name.endswith(".safetensors"):
-            try:
-                with safe_open(str(path / name), "pt") as fh:
-                    total += sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
-            except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-                raise InputError(f"corrupt safetensors file ({str(exc).splitlines()[0][:200] if str(exc) else exc})",
-                                 path / name) from None
-    return total
+    try:
+        with safe_open(str(file), "pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"corrupt safetensors file ({str(exc).splitlines()[0][:200] if str(exc) else exc})",
+                         file) from None
+
+
+def stored_values(path: Path) -> int:
+    """How many values the folder's weight files hold, read from their headers (nothing loaded)."""
+    return sum(math.prod(shape) for name in model_files(path) if name.endswith(".safetensors")
+               for shape in stored_shapes(path / name).values())
+
+
+def load_sized(build, file: Path, layers: int = 1) -> nn.Module:
+    """`build()`, a network sized by a config.json that its own digest does not cover, loaded with
+    the weights of `file` once its shapes are those the file holds: checked on torch's meta device
+    (nothing allocated), since an edited width or dim allocated gigabytes, or ran out of memory,
+    before the mismatch showed. `layers`: how many the config asks for, at most one per tensor."""
+    stored = stored_shapes(file)
+    if layers > len(stored):
+        raise InputError(f"config.json asks for {layers:,} layers, but the weights hold {len(stored)} tensors: "
+                         "config.json was edited or belongs to another model", file)
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    if set(wanted) != set(stored):
+        raise InputError(f"weights do not match config.json (it describes tensors {', '.join(sorted(wanted)[:3])}; "
+                         f"the file holds {', '.join(sorted(stored)[:3])})", file)
+    if odd := [k for k in wanted if wanted[k] != stored[k]]:
+        raise InputError(f"weights do not match config.json ({odd[0]}: {wanted[odd[0]]} described, "
+                         f"{stored[odd[0]]} held)", file)
+    return load_weights(build(), file)
 
 
 def check_sizes_against_weights(path: Path, info: dict) -> None:

@@ -96,11 +96,11 @@ class OpenGAN:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an OpenGAN ({exc})", path) from None
         from textgan.common.vectors import check_artefact_meta
-        from textgan.gan.saved import load_weights
+        from textgan.gan.saved import load_sized
 
         meta = check_artefact_meta(info.get("meta", {}), path / "config.json")
 
-        net = load_weights(_mlp(dim, cfg.width, 1), path / WEIGHTS)
+        net = load_sized(lambda: _mlp(dim, cfg.width, 1), path / WEIGHTS)
         return cls(net, cfg, dim, meta, info.get("selection") or {}, read_held_out(path)[0])
 
 

@@ -222,11 +222,12 @@ class OutlierClassifier:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"config.json does not describe an outlier classifier ({exc})", path) from None
         from textgan.common.vectors import check_artefact_meta
-        from textgan.gan.saved import load_weights
+        from textgan.gan.saved import load_sized
 
         meta = check_artefact_meta(info.get("meta", {}), path / "config.json")
 
-        net = load_weights(_net(dim, len(groups) if groups else 0, cfg), path / WEIGHTS)
+        depth = cfg.depth if cfg.head == "mlp" else 1
+        net = load_sized(lambda: _net(dim, len(groups) if groups else 0, cfg), path / WEIGHTS, depth)
         held, rows = read_held_out(path)
         clf = cls(net, cfg, dim, groups, meta, info.get("source") or {}, held)
         clf.held_out_rows = rows

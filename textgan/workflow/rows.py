@@ -16,6 +16,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     from similarity.data import FORMATS, cell_text, text_cells
     from similarity.file_quirks import (check_json_labels, empty_row, header_or_positions, no_repeated_header,
                                         unquote_cell)
+    from textgan.common.folders import not_a_file
     from textgan.common.saved_dataset import load_saved, saved_folder
     from similarity.splits import read_splits, split_of, split_table
     from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
@@ -34,7 +35,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         yield from _saved_rows(load_saved(*saved, p), text_col, group_col, p)
         return
     if not p.is_file():
-        raise InputError("not a file" if p.exists() else "missing file", p)
+        raise InputError(not_a_file(p), p)
     suffix = p.suffix.lower()
     if suffix == ".txt" and group_col is None:
         with open(p, encoding="utf-8-sig") as fh:  # a BOM is not part of the first sentence
