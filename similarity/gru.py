@@ -80,6 +80,13 @@ class GRUEncoder(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if quantize not in QUANTIZE:
             raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+        # as similarity.gru_folder checks them, for SentenceTransformer(path) too: max_length 0
+        # encoded every sentence as [UNK], one vector for all
+        if not (isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 1):
+            raise ValueError(f"max_length must be an integer >= 1, got {max_length!r}")
+        for name, v in (("pad_id", pad_id), ("unk_id", unk_id)):
+            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < vocab_size):
+                raise ValueError(f"{name} must be an integer in [0, vocab_size), got {v!r}")
         # the flag is applied by `quantize_()` once float weights are loaded (see `load`); the
         # folder keeps the float weights, so loading re-quantizes them to the same int8 values
         self.quantize, self._float_state = quantize, None
@@ -296,9 +303,33 @@ class GRUEncoder(nn.Module):
 
     @classmethod
     def load(cls, input_path: str) -> "GRUEncoder":
+        _check_digests(input_path)
         with open(os.path.join(input_path, CONFIG_NAME), encoding="utf-8") as fh:
             config = json.load(fh)
         tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
         model = cls(**config, tokenizer=tokenizer)
         model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
         return (model.quantize_() if model.quantize else model).eval()
+
+
+def _check_digests(folder: str) -> None:
+    """The files this module reads, against the sha256 digests the textgan folder recorded
+    (similarity_config.json), so `SentenceTransformer(path, trust_remote_code=True)` refuses an
+    edited file as `similarity.load` does. A folder re-saved by sentence-transformers has no record."""
+    import hashlib
+
+    record = os.path.join(folder, "similarity_config.json")
+    if not os.path.isfile(record):
+        return
+    with open(record, encoding="utf-8") as fh:
+        digests = json.load(fh).get("digests") or {}
+    for name in (CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME):
+        if name not in digests:
+            continue
+        h = hashlib.sha256()
+        with open(os.path.join(folder, name), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != digests[name]:
+            raise ValueError(f"{os.path.join(folder, name)}: checksum mismatch: the file changed or is corrupt "
+                             "since it was saved")

@@ -167,3 +167,98 @@ def test_sampling_chains_beyond_the_cap_are_refused(tmp_path, cli_main):
                             "--set", "sample_steps=1000000000000", "--out", tmp_path / "e")
     assert_one_line_error(code, err, "--set sample_steps must be at most 100,000")
     assert not (tmp_path / "e" / "config.json").exists()
+
+
+def test_hallucinate_refuses_training_settings_beside_a_trained_generator(faq, tmp_path):
+    """`hallucinate(gan=DIR, steps=5)` and `out_gan=` were silently ignored (the CLI refuses --steps)."""
+    import textgan
+    from textgan.common.errors import InputError
+
+    _, texts, groups, vecs = faq
+    with pytest.raises(InputError, match=r"--steps: sets the training of the anchored model, and --gan gives one"):
+        textgan.hallucinate(vecs, groups, per_group=2, max_shots=9, gan=tmp_path / "g", steps=5)
+    with pytest.raises(InputError, match=r"--out-gan: sets the training"):
+        textgan.hallucinate(vecs, groups, per_group=2, max_shots=9, gan=tmp_path / "g", out_gan=tmp_path / "o")
+
+
+def test_sentence_transformers_loading_checks_the_recorded_digests_and_ranges(faq, tmp_path):
+    """SentenceTransformer(path, trust_remote_code=True) read an edited encoder_config.json
+    (max_length 0: every sentence one [UNK] vector) that similarity.load refuses."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from similarity.gru import GRUEncoder
+
+    m = tmp_path / "m"
+    shutil.copytree(faq[0], m)
+    v = SentenceTransformer(str(m), trust_remote_code=True, device="cpu").encode(["reset my password", "where is it"])
+    assert float(v[0] @ v[1]) < 0.99  # the unedited folder loads and tells sentences apart
+    cfg = json.loads((m / "encoder_config.json").read_text())
+    (m / "encoder_config.json").write_text(json.dumps({**cfg, "max_length": 0}))
+    with pytest.raises(ValueError, match=r"encoder_config.json: checksum mismatch"):
+        SentenceTransformer(str(m), trust_remote_code=True, device="cpu")
+    with pytest.raises(ValueError, match=r"max_length must be an integer >= 1, got 0"):
+        GRUEncoder(10, max_length=0)  # a folder whose digests were recomputed
+    with pytest.raises(ValueError, match=r"unk_id must be an integer in \[0, vocab_size\), got 10"):
+        GRUEncoder(10, unk_id=10)
+
+
+def test_classify_without_a_threshold_warns(faq, tmp_path, cli_main):
+    """A `train-gan --kind kplus1` folder has no rejection.json: every row read as in scope, silently."""
+    (tmp_path / "q.txt").write_text("i forgot my password\nwhat is the boiling point of mercury\n")
+    code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--group-col", "group",
+                            "--kind", "kplus1", "--steps", 2, "--batch-size", 32, "--out", tmp_path / "k1")
+    assert code == 0, err
+    code, out, err = cli_main("classify", tmp_path / "k1", tmp_path / "q.txt")
+    assert code == 0 and len(out.strip().splitlines()) == 2, err
+    assert "the K+1 model has no out-of-scope threshold (rejection.json, fitted by train-kplus1)" in err
+
+
+def test_api_prototypes_repeated_names_dicts_and_unknown_groups(faq, tmp_path):
+    """train_gan kept the last row of a repeated prototype name under the first group's name, took a
+    dict for a path (OSError: file name too long); hallucinate ignored a typo'd group silently."""
+    import warnings
+
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.gan.anchored import AnchoredConfig, save_prototypes
+
+    names = ["a", "b", "a"]
+    with pytest.raises(InputError, match=r"prototype names repeat \('a' names 2 rows\)"):
+        save_prototypes(names, np.eye(3, dtype=np.float32), tmp_path / "p.json")
+    _, _, groups, vecs = faq
+    with pytest.raises(InputError, match=r"prototypes must be \(names, vectors\), \{group: vector\} or a JSON file "
+                                         r"path, got int"):
+        textgan.train_gan(vecs, tmp_path / "g", groups=groups, prototypes=3, config=AnchoredConfig(steps=1))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError):  # stops after the check, before any training
+            textgan.hallucinate(vecs, groups, per_group=2, max_shots=1,
+                                prototypes={"no-such-group": np.ones(vecs.shape[1], np.float32)})
+    assert not [w for w in seen if "name no group" in str(w.message)]  # refused before: nothing to augment
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        first = groups[0]
+        keep = [i for i, g in enumerate(groups) if g != first or i < 2]  # one group of 2 sentences
+        textgan.hallucinate(vecs[keep], [groups[i] for i in keep], per_group=1, max_shots=5, steps=1,
+                            prototypes={"no-such-group": np.ones(vecs.shape[1], np.float32)})
+    assert "1 prototype(s) name no group of the data (e.g. 'no-such-group'): unused" in [str(w.message) for w in seen]
+
+
+def test_api_score_texts_refuses_the_options_the_cli_refuses(faq, tmp_path):
+    """score_texts accepted --combine with knn, labels with knn, k with mahalanobis, a part named
+    twice (counted twice) and an empty list (silently the default)."""
+    import textgan
+    from textgan.common.errors import InputError
+
+    q = ["i forgot my password"]
+    cases = [(dict(method="knn", combine=["knn", "mahalanobis"]), "names the components of --method combined"),
+             (dict(method="knn", labels=faq[2]), "gives the groups for mahalanobis"),
+             (dict(method="mahalanobis", k=5), "sets knn's top-k"),
+             (dict(method="combined", combine=["knn", "knn"]), "knn named twice"),
+             (dict(method="combined", combine=[]), "no component")]
+    for kwargs, needle in cases:
+        with pytest.raises(InputError, match=needle):
+            textgan.score_texts(faq[0], q, **kwargs)

@@ -10,36 +10,13 @@ from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS 
 
 
 def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_dir=None) -> None:
-    """Options the chosen --method would not read are refused: a silently ignored option is a wrong result."""
+    """The API's option checks (`textgan.workflow.score.check_score_options`) on --combine's list,
+    and a --gan folder named twice."""
     from textgan.commands.common import same_path_twice
-    from textgan.ood.scoring import make_method
+    from textgan.workflow.score import check_score_options
 
     listed = None if combine is None else [c.strip() for c in combine.split(",")]
-    if listed is not None and (not all(listed) or len(set(listed)) < len(listed)):
-        twice = sorted({c for c in listed if c and listed.count(c) > 1})
-        raise InputError(f"--combine {combine!r}: " + (f"{', '.join(twice)} named twice" if twice else
-                         "an empty component") + " (a comma-separated list of distinct methods)")
-    for c in listed or ():  # before the options they would explain: `KNN` was blamed on --index
-        try:
-            row = make_method(c)
-        except InputError as exc:
-            raise InputError(exc.problem, "--combine") from None
-        if row.name == "combined":
-            raise InputError("combined cannot be a part of itself: name its parts", "--combine")
-    parts = set(listed) if combine else None
-    if combine is not None and method != "combined":
-        raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
-    if labels and method != "mahalanobis" and not (method == "combined" and parts and "mahalanobis" in parts):
-        raise InputError(f"gives the groups for mahalanobis, which --method {method} "
-                         f"{'with this --combine ' if parts else ''}does not use", "--labels")
-    if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
-        raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
-    index_parts = {"knn", "mahalanobis"} | (set() if gan_dirs else {"outlier"})  # outlier: the index's own
-    reads_index = method in index_parts or (method == "combined" and (parts is None or bool(parts & index_parts)))
-    if index_dir is not None and not reads_index:  # the scores and threshold came out the same without it
-        raise InputError(f"gives the corpus that knn, mahalanobis, combined (and outlier without --gan: the index's "
-                         f"own classifier) read, which --method {method}{' with --gan' if gan_dirs else ''} does "
-                         "not", "--index")
+    check_score_options(method, listed, labels, k, gan_dirs, index_dir, combine_text=combine)
     same_path_twice(gan_dirs, "--gan")
 
 

@@ -175,6 +175,9 @@ def save_prototypes(names, vectors, path: str | Path) -> Path:
     names = [str(n) for n in names]
     if v.ndim != 2 or len(v) != len(names):
         raise InputError(f"{len(names)} prototype names for prototype array of shape {v.shape}")
+    if len(set(names)) < len(names):  # a JSON object keeps the last row of a repeated name, under it
+        twice = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"prototype names repeat ({twice!r} names {names.count(twice)} rows): one row per group")
     save_json({n: row.tolist() for n, row in zip(names, v)}, path)
     return Path(path)
 

@@ -62,7 +62,7 @@ def split_groups(groups: Sequence[str], max_shots: int) -> tuple[list[str], list
 
 
 def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_shots: int = 10, gan=None,
-                out_gan=None, prototypes: dict | None = None, steps: int = 1500, seed: int = 0,
+                out_gan=None, prototypes: dict | None = None, steps: int | None = None, seed: int = 0,
                 encoder: dict | None = None, progress: bool = False) -> tuple[np.ndarray, list[str], dict]:
     """Vectors for every group with fewer than `max_shots` rows, learned from the other groups.
 
@@ -70,7 +70,8 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
         vectors: (N, D) unit vectors; groups: one label per row.
         per_group: generated vectors per few-shot group.
         gan: an anchored model (folder or loaded) already trained on base groups; None: train one
-            on the groups with >= max_shots rows into `out_gan` (a temporary folder when None).
+            on the groups with >= max_shots rows, for `steps` (default 1500), into `out_gan` (a
+            temporary folder when None). `steps` and `out_gan` with a `gan` are refused: nothing is trained.
         prototypes: {group: vector} overriding the normalised mean (e.g. a margin head's weights).
         encoder: `encoder_meta` of the vectors' encoder (checked against a given `gan`).
     Returns:
@@ -84,10 +85,17 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
     from textgan.gan.anchored import prototype_of
     from textgan.common.vectors import as_matrix, check_same_encoder
 
+    if gan is not None and (steps is not None or out_gan is not None):  # they would be ignored
+        raise InputError("sets the training of the anchored model, and --gan gives one already trained",
+                         "--steps" if steps is not None else "--out-gan")
     x = as_matrix(vectors, "vectors")
     groups = as_labels(groups, len(x))
+    steps = 1500 if steps is None else steps
     max_shots, steps, seed = whole(max_shots, "--max-shots", 2), whole(steps, "--steps"), check_seed(seed)
     prototypes = check_prototypes(prototypes, x.shape[1])
+    if unknown := sorted(set(prototypes) - set(groups)):  # a typo'd group kept its mean, silently
+        warnings.warn(f"{len(unknown)} prototype(s) name no group of the data (e.g. {unknown[0]!r}): unused",
+                      stacklevel=2)
     base, few, skipped = split_groups(groups, max_shots)
     report = {"skipped": {g: "no group label (hallucination needs a named group with at least one sentence)"
                           for g in skipped}}
@@ -144,7 +152,7 @@ def _base_config(steps: int, n_rows: int, seed: int):
 
 
 def augment(model, data, per_group: int, out, text_col: str = "text", group_col: str = "group",
-            max_shots: int = 10, gan=None, steps: int = 1500, seed: int = 0, progress: bool = False) -> dict:
+            max_shots: int = 10, gan=None, steps: int | None = None, seed: int = 0, progress: bool = False) -> dict:
     """Encode a grouped corpus and write generated vectors for its few-shot groups.
 
     Writes `<out>.npy` (M, D) and `<out>.labels.txt` (one group per line, the format
@@ -154,7 +162,8 @@ def augment(model, data, per_group: int, out, text_col: str = "text", group_col:
         model: similarity model folder (or a loaded encoder).
         data: data file with a text and a group column.
         per_group: vectors per few-shot group; max_shots: groups with fewer sentences are few-shot.
-        gan: an anchored model trained on base groups of the same encoder (default: train one).
+        gan: an anchored model trained on base groups of the same encoder (default: train one for
+            `steps`, 1500 when None; `steps` beside `gan` is refused).
     """
     from textgan.common.artifacts import atomic_file, output_lock, save_npy
     from textgan.common.paths import output_files

@@ -97,8 +97,15 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
     if prototypes is not None:
         if not isinstance(config, AnchoredConfig):
             raise InputError(f"prototypes are used by the anchored kind only, not {type(config).__name__}")
+        if isinstance(prototypes, dict):  # {group: vector}, as hallucinate takes them
+            prototypes = (list(prototypes), [np.asarray(v, dtype=np.float32).reshape(-1) for v in prototypes.values()])
         if isinstance(prototypes, (tuple, list)):
+            if len(prototypes) != 2:
+                raise InputError("prototypes must be (names, vectors), {group: vector} or a JSON file path")
             prototypes = written = save_prototypes(*prototypes, Path(str(Path(out)) + ".prototypes.json"))
+        elif not isinstance(prototypes, (str, Path)):
+            raise InputError(f"prototypes must be (names, vectors), {{group: vector}} or a JSON file path, got "
+                             f"{type(prototypes).__name__}")
         config = dataclasses.replace(config, prototypes=str(prototypes))
     from textgan.metrics import typical_nn_cosine
 

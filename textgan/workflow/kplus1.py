@@ -145,6 +145,9 @@ def classify(model, sentences: Sequence[str], encoder=None) -> list[dict]:
 
     warn_unknown_tokens(enc, sentences, "sentences")
     r = classify_vectors(model, enc.encode(sentences))
+    if r["threshold"] is None:  # a train-gan --kind kplus1 folder: rows that read as "all in scope"
+        warnings.warn(f"{model}: the K+1 model has no out-of-scope threshold ({REJECTION}, fitted by train-kplus1): "
+                      "in_scope is null and no sentence is flagged", stacklevel=2)
     return [{"text": t, "group": g, "confidence": float(c), "score": float(s),
              "in_scope": None if r["in_scope"] is None else bool(i)}
             for t, g, c, s, i in zip(sentences, r["group"], r["confidence"], r["score"],

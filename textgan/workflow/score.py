@@ -55,6 +55,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     check_tpr(tpr)
     if isinstance(combine, (str, bytes)):  # "knn" was read letter by letter: "unknown scoring method 'k'"
         raise InputError(f"combine: pass a list of method names, not one string ({combine!r})")
+    check_score_options(make_method(method).name, combine, labels, k,
+                        [gan] if isinstance(gan, (str, Path)) else list(gan or []), index)
     sentences = as_sentences(sentences, "sentences")
     if not sentences:
         raise InputError("no sentences to score")
@@ -190,3 +192,39 @@ def _check_on_disk(idx, index, method: str, combine, gans) -> None:
         raise InputError(f"an index of {idx.ntotal} vectors on disk is read shard by shard, and "
                          f"{', '.join(whole)} read{'s' if len(whole) == 1 else ''} every vector at once: score it "
                          "with --method knn (or --gan with a scorer model)", index)
+
+
+def check_score_options(method: str, combine, labels, k: int, gans, index=None, combine_text=None) -> None:
+    """Options the chosen method would not read are refused: a silently ignored option is a wrong
+    result (the CLI's `score` and the API alike). `combine`: the list of parts, or None."""
+    from textgan.ood.scoring import make_method
+
+    listed = None if combine is None else [str(c).strip() for c in combine]
+    shown = combine_text if combine_text is not None else ",".join(listed or [])
+    if listed is not None and (not listed or not all(listed) or len(set(listed)) < len(listed)):
+        twice = sorted({c for c in listed if c and listed.count(c) > 1})
+        raise InputError(f"--combine {shown!r}: " + (f"{', '.join(twice)} named twice" if twice else
+                         "an empty component" if listed else "no component") +
+                         " (a comma-separated list of distinct methods)")
+    for c in listed or ():  # before the options they would explain: `KNN` was blamed on --index
+        try:
+            row = make_method(c)
+        except InputError as exc:
+            raise InputError(exc.problem, "--combine") from None
+        if row.name == "combined":
+            raise InputError("combined cannot be a part of itself: name its parts", "--combine")
+    parts = set(listed) if listed else None
+    if combine is not None and method != "combined":
+        raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
+    if labels is not None and len(labels) and method != "mahalanobis" and \
+            not (method == "combined" and parts and "mahalanobis" in parts):
+        raise InputError(f"gives the groups for mahalanobis, which --method {method} "
+                         f"{'with this --combine ' if parts else ''}does not use", "--labels")
+    if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
+        raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
+    index_parts = {"knn", "mahalanobis"} | (set() if gans else {"outlier"})  # outlier: the index's own
+    reads_index = method in index_parts or (method == "combined" and (parts is None or bool(parts & index_parts)))
+    if index is not None and not reads_index:  # the scores and threshold came out the same without it
+        raise InputError(f"gives the corpus that knn, mahalanobis, combined (and outlier without --gan: the index's "
+                         f"own classifier) read, which --method {method}{' with --gan' if gans else ''} does "
+                         "not", "--index")
