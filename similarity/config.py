@@ -259,6 +259,47 @@ def check_vo_start(cfg: TrainConfig) -> None:
                                                                      f"--vo-start {cfg.epochs} or more --epochs"))
 
 
+IN_BATCH = ("triplet", "infonce")  # losses of the batch's own pairs: no class-weight head
+ACTS_THROUGH = (  # (options, when they act: f(effective config, files given), what they set)
+    (("distil_weight", "distil_sim_weight", "distil_scale", "teacher_cache"), lambda c, f: c.teacher != "none",
+     "the distillation term, and this run has no teacher (--teacher none, or none by default for this language)"),
+    (("vo_weight", "vo_start"), lambda c, f: c.virtual_outliers != "none" or bool(f["outliers"]),
+     "the uncertainty loss, which needs --virtual-outliers or --outliers"),
+    (("tail_synth_weight", "tail_synth_rows", "tail_below"), lambda c, f: c.tail_synth != "none",
+     "the long-tail rows, which need --tail-synth"),
+    (("lexical_weight", "lexical_grams"), lambda c, f: bool(c.lexical_dim),
+     "the lexical part, and this model has none (give --lexical-dim N)"),
+    (("scale",), lambda c, f: c.loss != "triplet", "a logit scale, and the triplet loss has none"),
+    (("head_lr_mult",), lambda c, f: c.loss not in IN_BATCH,
+     "the class-weight head's learning rate, and in-batch losses (triplet, infonce) have no head"),
+    (("max_unlabeled",), lambda c, f: bool(f["unlabeled"] or f["outliers"]),
+     "the size cap of --unlabeled / --outliers, and neither is given"),
+    (("eval_fraction",), lambda c, f: f.get("eval") is None,
+     "the share of DATA held out, and held-out data is given (--eval-data / eval_texts)"),
+)
+
+
+def check_acting(fields: dict, effective, files: dict) -> None:
+    """An option the run would silently ignore is refused: the user believes it acted (the CLI's
+    flags, and `similarity.train` for the fields its config sets away from their defaults).
+    `fields`: the options given (None = not given); `files`: {"unlabeled", "outliers"} paths or None."""
+    for names, on, what in ACTS_THROUGH:
+        name = next((n for n in names if fields.get(n) is not None), None)
+        if name is not None and not on(effective, files):
+            raise InputError(f"sets {what}", "--" + name.replace("_", "-"))
+    if effective.loss in IN_BATCH and fields.get("batch_size") is not None \
+            and fields["batch_size"] < 2 * effective.per_group:
+        warnings.warn(f"--batch-size {fields['batch_size']}: in-batch losses draw at least 2 groups x "
+                      f"{effective.per_group} sentences, so batches hold {2 * effective.per_group} rows", stacklevel=2)
+
+
+def non_default(config: TrainConfig) -> dict:
+    """The fields of `config` set away from TrainConfig's defaults: what an API caller chose."""
+    base = TrainConfig()
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(base, f.name)}
+
+
 def check_vo_steps(cfg: TrainConfig, outliers: bool, per_epoch: int, total: int) -> None:
     """`--max-steps` may end the run before epoch `--vo-start` as well (known once batches are made)."""
     if (cfg.virtual_outliers != "none" or outliers) and total <= (cfg.vo_start - 1) * per_epoch:

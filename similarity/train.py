@@ -24,7 +24,7 @@ import torch
 
 from similarity.augment import training_copies
 from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
-from similarity.config import TrainConfig, check_vo_start, check_vo_steps, for_data_size
+from similarity.config import TrainConfig, check_acting, check_vo_start, check_vo_steps, for_data_size, non_default
 from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
 from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen
@@ -175,13 +175,13 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))
+    check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts})
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:
         raise InputError(f"--virtual-outliers {cfg.virtual_outliers} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass vo_sampler)")
     from similarity.tail_synth import SYNTH
-
     if SYNTH[cfg.tail_synth].injected and tail_sampler is None:
         raise InputError(f"--tail-synth {cfg.tail_synth} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass tail_sampler)")

@@ -107,7 +107,7 @@ def test_library_arguments_of_other_types_are_read_or_refused_in_one_line(tmp_pa
         textgan.build_index(v, texts, memory_budget_mb=10**400)
     with pytest.raises(InputError, match="--target-recall must be a number in \\(0, 1\\], got '0.9'"):
         textgan.build_index(v, texts, target_recall="0.9")
-    with pytest.raises(InputError, match="--seed must be in \\[0, 2\\*\\*63 - 1\\]"):
+    with pytest.raises(InputError, match="--seed must be in \\[0, 2\\*\\*32 - 1\\]"):
         textgan.GANConfig(steps=5, seed=2**80).validate()
     cfg = textgan.GANConfig(steps=np.int64(3), batch_size=16)
     assert type(cfg.steps) is int

@@ -262,3 +262,34 @@ def test_api_score_texts_refuses_the_options_the_cli_refuses(faq, tmp_path):
     for kwargs, needle in cases:
         with pytest.raises(InputError, match=needle):
             textgan.score_texts(faq[0], q, **kwargs)
+
+
+def test_api_refusals_match_the_cli_round32(faq, tmp_path):
+    """The API accepted what the CLI refuses: seeds past 2**32 (torch keeps 32 bits: 2**32 sampled
+    what 0 did), one string to `encode` (a vector per character), `k` without an index, settings
+    `similarity.train` would not read, and one --gan folder twice (its scorer counted twice)."""
+    import similarity
+    import textgan
+    from textgan.common.errors import InputError
+
+    with pytest.raises(InputError, match=r"seed must be a whole number in \[0, 2\*\*32 - 1\]"):
+        from textgan.gan.saved import rng
+
+        rng(2 ** 32)  # every sampler's generator
+    with pytest.raises(InputError, match="texts: pass a list of sentences, not one string"):
+        textgan.encode(faq[0], "hello world")
+    with pytest.raises(InputError, match="--k: sets the neighbours of each decoded vector: give --index"):
+        textgan.generate_embeddings(tmp_path / "no-gan", 3, tmp_path / "out", k=3)
+    texts, groups = faq[1][:60], faq[2][:60]
+    for fields, needle in [(dict(lexical_dim=0, lexical_weight=0.5), "--lexical-weight: sets the lexical part"),
+                           (dict(loss="triplet", head_lr_mult=3.0), "--head-lr-mult: sets the class-weight head"),
+                           (dict(tail_below=3), "--tail-below: sets the long-tail rows")]:
+        with pytest.raises(InputError, match=needle):
+            similarity.train(similarity.TrainConfig(epochs=1, teacher="none", **fields), texts, groups,
+                             tmp_path / "run", progress=False)
+    with pytest.raises(InputError, match="--eval-fraction: sets the share of DATA held out"):
+        similarity.train(similarity.TrainConfig(epochs=1, teacher="none", eval_fraction=0.3), texts, groups,
+                         tmp_path / "run", eval_texts=faq[1][60:80], eval_groups=faq[2][60:80], progress=False)
+    assert not (tmp_path / "run" / "model").exists()
+    with pytest.raises(InputError, match=r"--gan: .*g is given twice"):
+        textgan.score_texts(faq[0], ["hi there"], method="critic", gan=[tmp_path / "g", str(tmp_path / "g")])

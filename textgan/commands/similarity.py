@@ -206,35 +206,11 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
 
 
 # options that only act through another one: (fields, what must be on, how to turn it on)
-_IN_BATCH = ("triplet", "infonce")  # losses of the batch's own pairs: no class-weight head
-_ACTS_THROUGH = (  # (options, when they act: f(effective config, files given), what they set)
-    (("distil_weight", "distil_sim_weight", "distil_scale", "teacher_cache"), lambda c, f: c.teacher != "none",
-     "the distillation term, and this run has no teacher (--teacher none, or none by default for this language)"),
-    (("vo_weight", "vo_start"), lambda c, f: c.virtual_outliers != "none" or bool(f["outliers"]),
-     "the uncertainty loss, which needs --virtual-outliers or --outliers"),
-    (("tail_synth_weight", "tail_synth_rows", "tail_below"), lambda c, f: c.tail_synth != "none",
-     "the long-tail rows, which need --tail-synth"),
-    (("lexical_weight", "lexical_grams"), lambda c, f: bool(c.lexical_dim),
-     "the lexical part, and this model has none (give --lexical-dim N)"),
-    (("scale",), lambda c, f: c.loss != "triplet", "a logit scale, and the triplet loss has none"),
-    (("head_lr_mult",), lambda c, f: c.loss not in _IN_BATCH,
-     "the class-weight head's learning rate, and in-batch losses (triplet, infonce) have no head"),
-    (("max_unlabeled",), lambda c, f: bool(f["unlabeled"] or f["outliers"]),
-     "the size cap of --unlabeled / --outliers, and neither is given"),
-)
-
-
 def _check_used(fields: dict, effective, files: dict) -> None:
-    """An option the run would silently ignore is refused: the user believes it acted.
-    `fields`: the options given (None = not given); `files`: {"unlabeled", "outliers"} paths or None."""
-    for names, on, what in _ACTS_THROUGH:
-        name = next((n for n in names if fields.get(n) is not None), None)
-        if name is not None and not on(effective, files):
-            raise InputError(f"sets {what}", "--" + name.replace("_", "-"))
-    if effective.loss in _IN_BATCH and fields.get("batch_size") is not None \
-            and fields["batch_size"] < 2 * effective.per_group:
-        warnings.warn(f"--batch-size {fields['batch_size']}: in-batch losses draw at least 2 groups x "
-                      f"{effective.per_group} sentences, so batches hold {2 * effective.per_group} rows", stacklevel=2)
+    """An option the run would silently ignore is refused (`similarity.config.check_acting`)."""
+    from similarity.config import check_acting
+
+    check_acting(fields, effective, files)
 
 
 def _shape(model) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from textgan.common.errors import InputError
 
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a signed 64-bit integer
+# torch's CPU generator (mt19937) and numpy keep 32 bits of a seed: 2**32 sampled what 0 did
+MAX_SEED = 2**32 - 1
 
 
 def whole(value, name: str, minimum: int = 1) -> int:
@@ -24,11 +25,11 @@ def whole(value, name: str, minimum: int = 1) -> int:
 
 
 def seed(value, name: str = "seed") -> int | None:
-    """A sampling seed: None (fresh) or an integer in [0, 2**63 - 1]."""
+    """A sampling seed: None (fresh) or an integer in [0, 2**32 - 1]."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= MAX_SEED:
-        raise InputError(f"{name} must be a whole number in [0, 2**63 - 1] (or None), got {value!r}")
+        raise InputError(f"{name} must be a whole number in [0, 2**32 - 1] (or None), got {value!r}")
     return int(value)
 
 

@@ -136,8 +136,8 @@ class KindConfig:
             if f.name in MAX_CHAIN and v > MAX_CHAIN[f.name]:
                 raise InputError(f"{flag(f.name)} must be at most {MAX_CHAIN[f.name]:,} (a chain this long runs for "
                                  f"hours), got {v:,}")
-        if not 0 <= self.seed <= MAX_SEED:  # torch's manual_seed takes a signed 64-bit integer
-            raise InputError(f"--seed must be in [0, 2**63 - 1], got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:  # larger seeds wrap in torch's and numpy's generators
+            raise InputError(f"--seed must be in [0, 2**32 - 1], got {self.seed}")
         if hasattr(self, "ema") and not 0 <= self.ema < 1:
             raise InputError(f"--ema must be in [0, 1), got {self.ema}")
         if getattr(self, "betas", None) is not None and not all(0 <= b < 1 for b in self.betas):

@@ -53,8 +53,8 @@ def encode(model, texts: Sequence[str], batch_size: int = 256, progress: bool = 
         batch_size: sentences per forward pass.
         progress: show a progress bar.
     """
+    texts = as_sentences(texts, "texts")  # list("hello") was one vector per character
     enc = load_encoder(model)
-    texts = list(texts)
     if not texts:
         raise InputError("nothing to encode: no sentences given")
     return enc.encode(texts, batch_size=batch_size, progress=progress)
@@ -317,18 +317,21 @@ def decode(vectors: np.ndarray, index, k: int = 5, novelty_cosine: float | None 
             for i, nb in enumerate(rows)]
 
 
-def generate_embeddings(gan_dir, n: int, out, index=None, k: int = 5, seed: int = 0,
+def generate_embeddings(gan_dir, n: int, out, index=None, k: int | None = None, seed: int = 0,
                         group: str | None = None) -> dict:
     """Sample n vectors to `<out>.npy`; with an index, decode them to `<out>.jsonl`.
 
     Refuses an index whose encoder or dimension differs from the GAN's training vectors.
-    `group` samples one group of a class-conditional GAN.
+    `group` samples one group of a class-conditional GAN; `k` (default 5) needs an index.
     Both files are written atomically: an error leaves no partial output.
     Returns a summary dict (paths, n, novel share, mean top-1 cosine).
     """
     from textgan.gan import load
     from textgan.gan.saved import check_sample_count
 
+    if k is not None and index is None:  # as the CLI: it would be ignored
+        raise InputError("sets the neighbours of each decoded vector: give --index to decode", "--k")
+    k = 5 if k is None else k
     npy, jsonl = output_files(as_path(out, "out"), (".npy", ".jsonl"))
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         gen = load(gan_dir)

@@ -213,6 +213,11 @@ def check_score_options(method: str, combine, labels, k: int, gans, index=None, 
             raise InputError(exc.problem, "--combine") from None
         if row.name == "combined":
             raise InputError("combined cannot be a part of itself: name its parts", "--combine")
+    seen = {}
+    for g in gans:  # one folder twice counts its scorer twice in combined
+        if isinstance(g, (str, Path)) and (key := Path(g).resolve()) in seen:
+            raise InputError(f"{g} is given twice (as {seen[key]})", "--gan")
+        seen.setdefault(Path(g).resolve() if isinstance(g, (str, Path)) else id(g), g)
     parts = set(listed) if listed else None
     if combine is not None and method != "combined":
         raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
