@@ -279,14 +279,17 @@ ACTS_THROUGH = (  # (options, when they act: f(effective config, files given), w
 )
 
 
-def check_acting(fields: dict, effective, files: dict) -> None:
+def check_acting(fields: dict, effective, files: dict, refuse: bool = True) -> None:
     """An option the run would silently ignore is refused: the user believes it acted (the CLI's
-    flags, and `similarity.train` for the fields its config sets away from their defaults).
+    flags). `similarity.train` warns instead (`refuse=False`) for the fields its config sets away
+    from their defaults: one base config shared by a control run and its variants is common there.
     `fields`: the options given (None = not given); `files`: {"unlabeled", "outliers"} paths or None."""
     for names, on, what in ACTS_THROUGH:
         name = next((n for n in names if fields.get(n) is not None), None)
         if name is not None and not on(effective, files):
-            raise InputError(f"sets {what}", "--" + name.replace("_", "-"))
+            if refuse:
+                raise InputError(f"sets {what}", "--" + name.replace("_", "-"))
+            warnings.warn(f"{name}={fields[name]!r} sets {what}: it has no effect in this run", stacklevel=3)
     if effective.loss in IN_BATCH and fields.get("batch_size") is not None \
             and fields["batch_size"] < 2 * effective.per_group:
         warnings.warn(f"--batch-size {fields['batch_size']}: in-batch losses draw at least 2 groups x "

@@ -175,7 +175,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))
-    check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts})
+    check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts}, False)
     from similarity.outliers import SOURCES
 
     if SOURCES[cfg.virtual_outliers].injected and vo_sampler is None:

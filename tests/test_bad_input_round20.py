@@ -267,7 +267,8 @@ def test_api_score_texts_refuses_the_options_the_cli_refuses(faq, tmp_path):
 def test_api_refusals_match_the_cli_round32(faq, tmp_path):
     """The API accepted what the CLI refuses: seeds past 2**32 (torch keeps 32 bits: 2**32 sampled
     what 0 did), one string to `encode` (a vector per character), `k` without an index, settings
-    `similarity.train` would not read, and one --gan folder twice (its scorer counted twice)."""
+    `similarity.train` would not read (now a warning there: a base config shared by a control run and
+    its variants is common), and one --gan folder twice (its scorer counted twice)."""
     import similarity
     import textgan
     from textgan.common.errors import InputError
@@ -280,16 +281,21 @@ def test_api_refusals_match_the_cli_round32(faq, tmp_path):
         textgan.encode(faq[0], "hello world")
     with pytest.raises(InputError, match="--k: sets the neighbours of each decoded vector: give --index"):
         textgan.generate_embeddings(tmp_path / "no-gan", 3, tmp_path / "out", k=3)
+    from similarity.config import check_acting, for_data_size, non_default
+
     texts, groups = faq[1][:60], faq[2][:60]
-    for fields, needle in [(dict(lexical_dim=0, lexical_weight=0.5), "--lexical-weight: sets the lexical part"),
-                           (dict(loss="triplet", head_lr_mult=3.0), "--head-lr-mult: sets the class-weight head"),
-                           (dict(tail_below=3), "--tail-below: sets the long-tail rows")]:
-        with pytest.raises(InputError, match=needle):
-            similarity.train(similarity.TrainConfig(epochs=1, teacher="none", **fields), texts, groups,
-                             tmp_path / "run", progress=False)
-    with pytest.raises(InputError, match="--eval-fraction: sets the share of DATA held out"):
-        similarity.train(similarity.TrainConfig(epochs=1, teacher="none", eval_fraction=0.3), texts, groups,
-                         tmp_path / "run", eval_texts=faq[1][60:80], eval_groups=faq[2][60:80], progress=False)
-    assert not (tmp_path / "run" / "model").exists()
+    files = {"unlabeled": None, "outliers": None, "eval": None}
+    for fields, needle in [(dict(lexical_dim=0, lexical_weight=0.5), "lexical_weight=0.5 sets the lexical part"),
+                           (dict(loss="triplet", head_lr_mult=3.0), "head_lr_mult=3.0 sets the class-weight head"),
+                           (dict(tail_below=3), "tail_below=3 sets the long-tail rows")]:
+        cfg = similarity.TrainConfig(epochs=1, teacher="none", **fields)
+        with pytest.warns(UserWarning, match=needle):
+            check_acting(non_default(cfg), for_data_size(cfg, 60).resolved(), files, refuse=False)
+        with pytest.raises(InputError, match=needle.split(" sets ")[0].split("=")[0].replace("_", "-")):
+            check_acting(non_default(cfg), for_data_size(cfg, 60).resolved(), files)  # the CLI refuses
+    with pytest.warns(UserWarning, match="eval_fraction=0.3 sets the share of DATA held out.*no effect in this run"):
+        similarity.train(similarity.TrainConfig(epochs=1, teacher="none", eval_fraction=0.3, hidden_size=8,
+                                                embed_dim=8, batch_size=16), texts, groups, tmp_path / "run",
+                         eval_texts=faq[1][60:80], eval_groups=faq[2][60:80], progress=False)
     with pytest.raises(InputError, match=r"--gan: .*g is given twice"):
         textgan.score_texts(faq[0], ["hi there"], method="critic", gan=[tmp_path / "g", str(tmp_path / "g")])
