@@ -54,5 +54,14 @@ def augment_cmd(model, data, per_group, out_file, text_col, group_col, max_shots
         click.echo(f"warning: skipped group {g!r}: {why}", err=True)
     click.echo(f"wrote {r['n']} vectors for {len(r['hallucinated'])} few-shot groups "
                f"({', '.join(f'{g} ({n})' for g, n in list(r['hallucinated'].items())[:8])}"
-               f"{', ...' if len(r['hallucinated']) > 8 else ''}) learned from {len(r['base'])} base groups "
+               f"{', ...' if len(r['hallucinated']) > 8 else ''}) {_source(r, gan_dir)} "
                f"to {r['vectors']} and {r['labels']}")
+
+
+def _source(r: dict, gan_dir) -> str:
+    """Where the variation came from: this data's base groups, or a given generator's own groups
+    (which may be the same groups as the few-shot ones: "66 few-shot ... from 66 base" read as a slip)."""
+    if gan_dir is None:
+        return f"learned from {len(r['base'])} base groups"
+    return f"with the variation of {gan_dir} (trained on {len(r['base'])} groups)"
+

@@ -202,6 +202,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         if not progress:  # the bars' run printed it as the teacher finished; a log gets it here
             _echo_teacher_cost(Path(out_dir) / "config.json")
         click.echo(f"saved model to {path}{_shape(path)}")
+        _echo_early_stop(Path(out_dir))
         _echo_heldout(Path(out_dir) / "heldout.json")
 
 
@@ -232,6 +233,22 @@ def _echo_teacher_cost(path) -> None:
     if isinstance(t, dict) and {"name", "fingerprint", "n_sentences", "encode_seconds", "cache"} <= set(t):
         click.echo(f"teacher {t['name']} ({t['fingerprint']}): {t['n_sentences']} sentences, {t['encode_seconds']} s "
                    f"to encode (cache {t['cache']})")
+
+
+def _echo_early_stop(run) -> None:
+    """Say when patience ended the run before --epochs (a user who asked for 16 saw 9 silently)."""
+    import json
+
+    try:
+        train = json.loads((run / "config.json").read_text(encoding="utf-8"))["train"]
+        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        last = json.loads(lines[-1])["epoch"] if lines else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    epochs, patience = train.get("epochs"), train.get("patience")
+    if train.get("max_steps") is None and isinstance(epochs, int) and isinstance(last, int) and 0 < last < epochs:
+        click.echo(f"stopped early after epoch {last} of {epochs}: no held-out gain for {patience} "
+                   f"epoch{'' if patience == 1 else 's'} (--patience {patience})")
 
 
 def _echo_heldout(path) -> None:

@@ -127,9 +127,6 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
                        gan if isinstance(gan, (str, Path)) else None, dim=x.shape[1])
     if model.dim != x.shape[1]:
         raise InputError(f"the generator makes {model.dim}-d vectors, the data are {x.shape[1]}-d")
-    if unknown := sorted(set(prototypes) - set(groups)):
-        warnings.warn(f"{len(unknown)} prototype(s) name no group of the data (e.g. {unknown[0]!r}): unused",
-                      UserWarning, stacklevel=2)
     out, labels = [], []
     for i, name in enumerate(few):
         proto = prototypes.get(name)
