@@ -24,8 +24,8 @@ from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.texts import (as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error,
                                   text_lines, warn_numeric_texts, warn_stripped_labels)
-from textgan.common.tables import (dataset_error, datasets_quietly, hub_offline_when_unreachable, multiline_cells,
-                                   multiline_warning, spanning_cell, spanning_error)
+from textgan.common.tables import (check_json_depth, dataset_error, datasets_quietly, hub_offline_when_unreachable,
+                                   multiline_cells, multiline_warning, spanning_cell, spanning_error)
 
 # suffix -> (datasets builder, extra kwargs)
 # keep_default_na=False: "NA", "null", "None" are sentences, not missing cells (an empty cell is
@@ -163,6 +163,8 @@ def _load_hub(name: str, where: str):
 def _load(name: str, p: Path, **kwargs):
     import datasets
 
+    if name == "json":
+        check_json_depth(p)  # Arrow's reader crashed the process on a value nested 100,000 deep
     try:
         with datasets_quietly():
             return datasets.load_dataset(name, split="train", **kwargs)

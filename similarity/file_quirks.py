@@ -253,5 +253,5 @@ def check_json_labels(p, col: str) -> None:
 
     try:
         check_label_types(cells(), f"column {col!r}", p)
-    except (json.JSONDecodeError, UnicodeDecodeError):  # unreadable: the reader's own error names the line
+    except (ValueError, UnicodeDecodeError, RecursionError):  # unreadable: the reader's own error names the line
         return

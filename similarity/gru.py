@@ -304,12 +304,20 @@ class GRUEncoder(nn.Module):
     @classmethod
     def load(cls, input_path: str) -> "GRUEncoder":
         _check_digests(input_path)
-        with open(os.path.join(input_path, CONFIG_NAME), encoding="utf-8") as fh:
-            config = json.load(fh)
+        config = _read_json(os.path.join(input_path, CONFIG_NAME))
         tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
         model = cls(**config, tokenizer=tokenizer)
         model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
         return (model.quantize_() if model.quantize else model).eval()
+
+
+def _read_json(path: str):
+    """A JSON file, or a ValueError naming it (nested past the recursion limit, a 5,000-digit integer)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt JSON ({exc.__class__.__name__})") from None
 
 
 def _check_digests(folder: str) -> None:
@@ -321,8 +329,8 @@ def _check_digests(folder: str) -> None:
     record = os.path.join(folder, "similarity_config.json")
     if not os.path.isfile(record):
         return
-    with open(record, encoding="utf-8") as fh:
-        digests = json.load(fh).get("digests") or {}
+    record = _read_json(record)
+    digests = (record.get("digests") if isinstance(record, dict) else None) or {}
     for name in (CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME):
         if name not in digests:
             continue

@@ -2,8 +2,9 @@
 
 Evaluating a model on its own training sentences reads near 1.0 and says nothing of new sentences;
 a threshold fitted on them is too lenient. The keys let `evaluate` (and any caller) say so.
-A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (its stripped text before
-2026-12-07): a collision between two different sentences of one corpus has odds of about n^2 / 2^65.
+A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (case folded since 2026-12-08,
+its `unicode_key` before, its stripped text before 2026-12-07; all three forms are looked up): a
+collision between two different sentences of one corpus has odds of about n^2 / 2^65.
 """
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ import hashlib
 
 import numpy as np
 
-from textgan.common.texts import text_key
+from textgan.common.texts import text_key, unicode_key
 
 SEEN_WARN = 0.5  # share of evaluated sentences the model trained on above which figures mislead
 
 
-def _keys(texts, canonical: bool = True) -> np.ndarray:
-    """One int64 key per text, in order: of its `text_key` (NFKC, no zero-width characters), or, as
-    models saved before 2026-12-07 stored them, of the stripped text."""
-    form = text_key if canonical else (lambda t: str(t).strip())
+_FORMS = (text_key, unicode_key, lambda t: str(t).strip())  # today's, then as older models stored them
+
+
+def _keys(texts, form=text_key) -> np.ndarray:
+    """One int64 key per text, in order: of its `form` (default `text_key`)."""
     return np.asarray([int.from_bytes(hashlib.blake2b(form(t).encode("utf-8", "surrogatepass"),
                                                       digest_size=8).digest(), "little", signed=True)
                        for t in texts], dtype=np.int64)
@@ -35,7 +37,7 @@ def trained_share(model, texts) -> float | None:
     keys = getattr(model, "trained", None)
     if keys is None or not len(texts):
         return None
-    return float((np.isin(_keys(texts), keys) | np.isin(_keys(texts, canonical=False), keys)).mean())
+    return float(np.logical_or.reduce([np.isin(_keys(texts, form), keys) for form in _FORMS]).mean())
 
 
 def mostly_trained(model, texts) -> float | None:

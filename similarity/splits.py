@@ -34,7 +34,7 @@ def read_splits(p: Path) -> dict[str, list] | None:
         fh.seek(0)
         try:
             data = json.load(fh)
-        except ValueError:
+        except (ValueError, RecursionError):  # the reader refuses it (check_json_depth), naming the file
             return None
     if isinstance(data, dict) and {"columns", "data"} <= set(data) <= {"columns", "index", "data"}:
         raise InputError("a pandas to_json(orient='split') table, not splits of [sentence, label] pairs: write it "

@@ -58,3 +58,147 @@ def test_augment_with_a_given_generator_names_it_as_the_source(faq, tmp_path, cl
     assert code == 0, err
     assert f"for 1 few-shot groups ({other} (2)) with the variation of {tmp_path / 'a'} (trained on 3 groups)" in out
     assert np.load(tmp_path / "aug.npy").shape == (3, vectors.shape[1])
+
+
+# sweep 33 -------------------------------------------------------------------------------------------
+
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+def test_data_files_nested_past_the_limit_are_refused_before_arrow_reads_them(tmp_path, faq, cli_main):
+    """A JSONL value nested 100,000 deep crashed the process inside Arrow (exit 139, no output);
+    5,000 deep gave a RecursionError traceback."""
+    from textgan.common.errors import InputError
+    from textgan.common.tables import MAX_JSON_DEPTH, check_json_depth
+
+    f = tmp_path / "deep.jsonl"
+    f.write_text('{"text": "a b", "group": "g"}\n{"text": "c d", "group": ' + _deep(100_000) + "}\n")
+    code, out, err = cli_main("encode", faq[0], f, "--text-col", "text", "--out", tmp_path / "v.npy")
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {f}: line 2: a value nested more than {MAX_JSON_DEPTH} levels deep (a data file holds rows of "
+        "sentences and labels)"]
+    assert not (tmp_path / "v.npy").exists()
+    # depth carried across the lines of a pretty-printed .json
+    g = tmp_path / "deep.json"
+    g.write_text("[\n" * 150 + '{"text": "a"}' + "\n]" * 150 + "\n")
+    try:
+        check_json_depth(g, limit=100)
+        raise AssertionError("not refused")
+    except InputError as exc:
+        assert exc.problem.startswith("line 101: a value nested more than 100 levels deep")
+    # brackets inside sentences are text, not nesting; the limit itself passes
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(json.dumps({"text": "[" * 5000 + ' \\" {{', "group": "g"}) + "\n"
+                  + '{"text": "x", "group": ' + _deep(MAX_JSON_DEPTH - 1) + "}\n")
+    check_json_depth(ok)
+
+
+def test_artefact_json_too_deep_or_with_a_huge_integer_is_one_corrupt_json_line(tmp_path):
+    from textgan.common.artifacts import load_json
+    from textgan.common.errors import InputError
+
+    for name, body in [("deep.json", '{"x": ' + _deep(100_000) + "}"), ("big.json", '{"x": ' + "9" * 5000 + "}")]:
+        (tmp_path / name).write_text(body)
+        try:
+            load_json(tmp_path / name)
+            raise AssertionError("not refused")
+        except InputError as exc:
+            assert exc.problem.startswith("corrupt JSON (") and len(exc.problem) < 260
+
+
+def test_set_values_nested_too_deep_or_thousands_of_digits_long(tmp_path, cli_main):
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x)
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--steps", 5,
+                            "--set", "betas=" + _deep(5000))
+    assert code == 2 and err.strip() == "error: --set betas: a value nested too deeply"
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--steps", 5,
+                            "--set", "betas=[0.5,1.5]")
+    assert code == 2 and err.strip() == "error: --set betas must be in [0, 1), got (0.5, 1.5)"
+    code, _, err = cli_main("train-gan", tmp_path / "v.npy", "--out", tmp_path / "g", "--steps", 5,
+                            "--set", "ema=" + "x" * 5000)
+    assert code == 2 and len(err) < 300 and "(5002 characters)" in err, err[:300]
+    assert not (tmp_path / "g").exists()
+
+
+def test_control_characters_and_lone_combining_marks_are_blank_emoji_are_not():
+    from textgan.common.texts import is_blank
+
+    for t in ("\x01\x02\x03", "\u0301\u0300", "\x7f", "\ufe0f", " \u200b\x1b ", "\u2028"):
+        assert is_blank(t), repr(t)
+    for t in ("\U0001f600", "e\u0301", "a", "中", "\x01a"):
+        assert not is_blank(t), repr(t)
+
+
+def test_case_and_space_copies_are_one_sentence_everywhere(tmp_path):
+    """The default tokenizer is uncased: "HOW DO I..." encodes to the very vector of "How do I...",
+    so a lower-cased copy read loo_top1 1.0 and got past the trained-sentence warning."""
+    from similarity.heldout_rows import drop_duplicates
+    from similarity.seen import _keys, sentence_keys, trained_share
+    from textgan.common.texts import text_key, unicode_key
+
+    s = "How do I reset my password?"
+    assert text_key("  HOW do  i reset my\tpassword?") == text_key(s) == "how do i reset my password?"
+    assert drop_duplicates([s, s.upper(), s.lower(), "other"], list("abcd")) == ([s, "other"], ["a", "d"], 2)
+    fake = type("Enc", (), {"trained": sentence_keys([s])})()
+    assert trained_share(fake, [s.upper(), "How  do I reset my password?", "new"]) == 2 / 3
+    fake.trained = np.unique(_keys([s], unicode_key))  # a model saved before case folding still matches
+    assert trained_share(fake, [s, s + "\u200b"]) == 1.0
+
+
+def test_augment_with_a_generator_that_records_no_encoder_warns(faq, tmp_path, cli_main):
+    """generate-embeddings and score said it; augment --gan (a Chinese model's raw vectors) said nothing."""
+    from textgan.gan import make_kind, train_gan
+
+    model, texts, groups, vectors = faq
+    g = np.asarray(groups)
+    keep = np.isin(g, sorted(set(groups))[:3])
+    train_gan(vectors[keep], make_kind("anchored").config(steps=2, batch_size=8), tmp_path / "a",
+              groups=g[keep].tolist(), progress=False)
+    data = tmp_path / "few.csv"
+    other = sorted(set(groups))[10]
+    data.write_text("text,group\n" + "".join(f'"{t}",{other}\n' for t, gg in zip(texts, groups) if gg == other))
+    code, out, err = cli_main("augment", model, data, "--per-group", 2, "--max-shots", 9, "--gan", tmp_path / "a",
+                              "--out", tmp_path / "aug")
+    assert code == 0, err
+    assert f"warning: {tmp_path / 'a'}: records no encoder (trained on raw vectors" in err
+
+
+def test_gru_module_names_a_corrupt_json_file(tmp_path, faq):
+    """SentenceTransformer(path) goes through GRUEncoder.load, not similarity.load's checks."""
+    import shutil
+
+    from similarity.gru import GRUEncoder
+
+    folder = tmp_path / "m"
+    shutil.copytree(faq[0], folder)
+    rec = json.loads((folder / "similarity_config.json").read_text())
+    (folder / "similarity_config.json").write_text(json.dumps(rec)[:-1] + ', "x": ' + _deep(100_000) + "}")
+    try:
+        GRUEncoder.load(str(folder))
+        raise AssertionError("not refused")
+    except ValueError as exc:
+        assert str(exc) == f"{folder / 'similarity_config.json'}: corrupt JSON (RecursionError)"
+
+
+def test_subpackages_are_reachable_after_import_textgan_alone():
+    import subprocess
+    import sys
+
+    code = "import textgan; print(textgan.metrics.frechet_distance.__name__, textgan.ood.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["frechet_distance", "textgan.ood"], out.stderr
+
+
+def test_index_gate_does_not_count_single_sentence_groups_of_its_calibration_split(faq, tmp_path, cli_main):
+    """Every group has 3 sentences; the gate's classifier trains on the rows left after calibration,
+    where some groups keep one: "3 group(s) with a single sentence" read as a fault of the corpus."""
+    model, texts, groups, _ = faq
+    names = sorted(set(groups))[:20]
+    rows = [(t, g) for g in names for t in [t for t, gg in zip(texts, groups) if gg == g][:3]]
+    data = tmp_path / "c.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
+    code, out, err = cli_main("index", model, data, "--group-col", "group", "--out", tmp_path / "ix")
+    assert code == 0, err
+    assert "single sentence" not in err and "indexed 60 sentences" in out, (out, err)

@@ -35,7 +35,13 @@ _API: dict[str, str] = {
 }
 
 
+# subpackages the README documents as `textgan.<name>`: reachable after `import textgan` alone
+_SUBPACKAGES = ("common", "gan", "index", "metrics", "ood", "workflow")
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"textgan.{name}")
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     if name in _RENAMED:
@@ -45,4 +51,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_API) + list(_RENAMED))
+    return sorted(list(globals()) + list(_API) + list(_RENAMED) + list(_SUBPACKAGES))

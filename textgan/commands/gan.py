@@ -68,6 +68,8 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
             raise InputError(f"--set: {cls.__name__} has no setting {name!r}; valid: {', '.join(fields)}")
         try:
             val = _json.loads(raw)
+        except RecursionError:
+            raise InputError(f"--set {name}: a value nested too deeply") from None
         except ValueError:
             val = raw
         default = fields[name].default

@@ -201,8 +201,8 @@ def load_json(path: str | Path) -> Any:
         raise InputError("missing file", path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"corrupt JSON ({exc.__class__.__name__}: {exc})", path) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also a 5,000-digit integer
+        raise InputError(f"corrupt JSON ({exc.__class__.__name__}: {str(exc)[:200]})", path) from None
 
 
 def save_tensors(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None,
@@ -321,7 +321,7 @@ def _artefact_folder(p: Path) -> Path | None:
             if parent.is_dir() and f.is_file():
                 try:
                     info = json.loads(f.read_text(encoding="utf-8"))
-                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                except (OSError, UnicodeDecodeError, ValueError, RecursionError):
                     continue
                 if isinstance(info, dict) and str(info.get("format", "")).startswith("textgan"):
                     return parent

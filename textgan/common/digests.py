@@ -92,6 +92,6 @@ def check_sealed(folder: str | Path) -> None:
                          "start a new run", folder)
     try:
         digests = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(f"unreadable digests ({exc.__class__.__name__})", path) from None
     verify_digests(folder, digests, where=path, cover=listed_files(folder, skip=[SEAL]))

@@ -96,7 +96,7 @@ class RunFolder:
         for line in self.metrics.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(row, dict) and self.x in row:
                 out.append(row)

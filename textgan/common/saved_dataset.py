@@ -38,7 +38,7 @@ def saved_folder(path_s: str) -> tuple[Path, str | None] | None:
 def _json(f: Path, where) -> dict:
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(f"{f.name} of a saved dataset cannot be read ({type(exc).__name__})", where) from None
     if not isinstance(data, dict):
         raise InputError(f"{f.name} of a saved dataset is not a JSON object", where)

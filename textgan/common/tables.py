@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -87,6 +88,37 @@ _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a num
                type(None): "null"}
 
 
+MAX_JSON_DEPTH = 200  # rows of sentences and labels nest a few levels; Arrow crashed at 100,000
+_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+
+
+def check_json_depth(p, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a .json / .jsonl data file whose values nest deeper than `limit`, naming the line.
+
+    Why before reading: Arrow's JSON reader (under `datasets`) recursed into a segmentation fault on
+    a value nested 100,000 deep (no Python error to catch), and Python's json raises RecursionError
+    from about 1,000. Strings are cut out first (a sentence may hold brackets); a line whose opening
+    brackets cannot take the depth past `limit` is passed at C speed, so a good file costs one read.
+    """
+    p = Path(p)
+    if p.suffix.lower() not in (".json", ".jsonl") or not p.is_file():
+        return
+    depth = 0
+    with open(p, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            bare = _JSON_STRING.sub(b"", line) if b'"' in line else line
+            opens = bare.count(b"[") + bare.count(b"{")
+            if depth + opens > limit:
+                for ch in bare:
+                    depth += (ch in b"[{") - (ch in b"]}")
+                    if depth > limit:
+                        raise InputError(f"line {n}: a value nested more than {limit} levels deep (a data file "
+                                         f"holds rows of sentences and labels)", p)
+            else:
+                depth += opens - bare.count(b"]") - bare.count(b"}")
+            depth = max(depth, 0)
+
+
 def jsonl_problem(p) -> str | None:
     """The first line of a .jsonl file that is not one JSON object ("line 3 is not a JSON object
     (a list)"), or None: asked only once `datasets` failed, so a good file is never read twice."""
@@ -99,7 +131,7 @@ def jsonl_problem(p) -> str | None:
                 continue
             try:
                 row = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return f"line {n} is not valid JSON (one JSON object a line)"
             if not isinstance(row, dict):
                 kind = _JSON_KINDS.get(type(row), type(row).__name__)

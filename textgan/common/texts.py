@@ -68,9 +68,15 @@ def is_missing(cell) -> bool:
     return cell is None or (isinstance(cell, float) and cell != cell) or is_blank(str(cell))
 
 
+_NO_CONTENT = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})  # controls, formats, lone combining marks
+
+
 def is_blank(text: str) -> bool:
-    """Only whitespace and zero-width characters: it would train, index or search as an empty sentence."""
-    return not text.translate(_ZERO_WIDTH).strip()
+    """Only whitespace, zero-width, control or format characters and combining marks with nothing to
+    combine with: tokenizers drop them all, so it would train, index or search as an empty sentence
+    ("\x01\x02" and "\u0301" had the empty sentence's vector)."""
+    rest = text.translate(_ZERO_WIDTH).strip()
+    return not rest or all(unicodedata.category(c) in _NO_CONTENT for c in rest)
 
 
 def _listed(values, what: str, want: str) -> list:
@@ -131,12 +137,18 @@ def warn_numeric_texts(texts: list[str], col: str, path, option: str = "--text-c
     return texts
 
 
-def text_key(text: str) -> str:
-    """What two copies of one sentence share: NFKC form (NFD accents, full-width letters), none of the
-    invisible characters `is_blank` ignores (zero-width, direction marks, soft hyphen), no surrounding
-    spaces. Every "is this the same sentence?" check uses it (a copy with a zero-width space read
-    loo_top1 1.0, trained as out-of-scope, and broke the search gate)."""
+def unicode_key(text: str) -> str:
+    """NFKC form (NFD accents, full-width letters), none of the invisible characters `is_blank` ignores
+    (zero-width, direction marks, soft hyphen), no surrounding spaces: two labels alike to the eye."""
     return unicodedata.normalize("NFKC", str(text)).translate(_ZERO_WIDTH).strip()
+
+
+def text_key(text: str) -> str:
+    """What two copies of one sentence share: `unicode_key`, case folded, runs of spaces as one.
+    Every "is this the same sentence?" check uses it: a copy with a zero-width space read loo_top1
+    1.0, trained as out-of-scope and broke the search gate; an upper-cased copy read loo_top1 1.0
+    too, since the default (uncased) tokenizer encodes it to the very same vector."""
+    return " ".join(unicode_key(text).casefold().split())
 
 
 def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
@@ -153,7 +165,7 @@ def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
                       f"({len(merged)} such, e.g. {shown[0]!r} and {shown[1]!r})", stacklevel=3)
     alike: dict[str, str] = {}
     for g in dict.fromkeys(labels):
-        if (other := alike.setdefault(text_key(g), g)) != g:
+        if (other := alike.setdefault(unicode_key(g), g)) != g:
             warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in invisible characters "
                           "or Unicode form, and are two groups", stacklevel=3)
             break

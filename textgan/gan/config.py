@@ -53,6 +53,12 @@ def _field_types(cls) -> dict:
     return typing.get_type_hints(cls)  # the annotations are strings (`from __future__ import annotations`)
 
 
+def _shown(v) -> str:
+    """A value as a message shows it: a 5,000-digit --set value filled the terminal."""
+    r = repr(v)
+    return r if len(r) <= 80 else f"{r[:60]}... ({len(r)} characters)"
+
+
 def misfit(value, tp) -> str | None:
     """What `value` must be to fit the annotation `tp` ("one of mlp, resmlp"), None if it fits.
 
@@ -117,7 +123,7 @@ class KindConfig:
                 object.__setattr__(self, name, v := tuple(v))
             why = misfit(v, tp)
             if why is not None:
-                raise InputError(f"{flag(name)} must be {why}, got {v!r}")
+                raise InputError(f"{flag(name)} must be {why}, got {_shown(v)}")
 
     def validate(self) -> None:
         """Range checks on every field this config has; InputError names the CLI flag."""
@@ -141,7 +147,7 @@ class KindConfig:
         if hasattr(self, "ema") and not 0 <= self.ema < 1:
             raise InputError(f"--ema must be in [0, 1), got {self.ema}")
         if getattr(self, "betas", None) is not None and not all(0 <= b < 1 for b in self.betas):
-            raise InputError(f"betas must be in [0, 1), got {self.betas}")
+            raise InputError(f"{flag('betas')} must be in [0, 1), got {self.betas}")
 
     def resolved(self):
         """The config with every default filled in, validated (kinds without defaults to fill:

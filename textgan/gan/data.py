@@ -13,7 +13,7 @@ def _from_datasets(path: Path, column: str | None) -> np.ndarray:
     import datasets
 
     from textgan.common.saved_dataset import load_saved, saved_folder
-    from textgan.common.tables import dataset_error, datasets_quietly
+    from textgan.common.tables import check_json_depth, dataset_error, datasets_quietly
 
     saved = saved_folder(str(path))
     if path.is_dir() and saved is None:
@@ -29,6 +29,7 @@ def _from_datasets(path: Path, column: str | None) -> np.ndarray:
                 if path.suffix not in kind:
                     raise InputError(f"unsupported vector file type {path.suffix!r}; use .npy, .safetensors, "
                                      f".parquet, .jsonl, .arrow or a datasets folder", path)
+                check_json_depth(path)  # Arrow's JSON reader crashed the process on deep nesting
                 ds = datasets.load_dataset(kind[path.suffix], data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many types for unreadable files
         raise dataset_error(exc, path) from None
@@ -73,7 +74,7 @@ def _check_json_numbers(path: Path, column: str) -> None:
             if bad is not None:
                 raise InputError(f"row {i}: column {column!r} holds {type(bad).__name__} {bad!r}, expected numbers",
                                  path)
-    except (json.JSONDecodeError, UnicodeDecodeError):  # unreadable: datasets already named its line
+    except (ValueError, UnicodeDecodeError, RecursionError):  # unreadable: datasets already named its line
         return
 
 

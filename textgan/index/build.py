@@ -174,7 +174,7 @@ def _read_texts(f: Path, n: int) -> tuple[list[str], list[str] | None]:
                 if not isinstance(row, dict) or not isinstance(row["text"], str):
                     raise TypeError
                 texts.append(row["text"])
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
                 raise InputError(f"corrupt texts file at line {line_no} (not a UTF-8 JSON object with a "
                                  "'text' string)", f) from None
             groups.append(row.get("group"))

@@ -47,7 +47,7 @@ def check_index_out(path: str | Path) -> Path:
     if is_nonempty_dir(path):
         try:
             is_index = json.loads((path / "meta.json").read_text(encoding="utf-8")).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             is_index = False
         if not is_index:
             raise InputError("output folder exists and is not a textgan index (saving would replace it); "

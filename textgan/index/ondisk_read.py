@@ -102,7 +102,7 @@ class RowFile:
         try:
             row = json.loads(data.decode("utf-8"))
             return row.get(self.key)
-        except (UnicodeDecodeError, ValueError, AttributeError):
+        except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
             raise InputError(f"corrupt texts file at row {i} (not a UTF-8 JSON object)", self.path) from None
 
 

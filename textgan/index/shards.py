@@ -51,7 +51,7 @@ class ShardSet:
         try:
             with open(f, encoding="utf-8") as fh:
                 return [(r["text"], r.get("group")) for r in map(json.loads, fh)]
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise InputError(f"corrupt shard texts ({exc.__class__.__name__})", f) from None
 
     def sample(self, m: int, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -168,8 +168,10 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
         if clf is not None and clf.meta.get("index") != key:
             clf = None
     if clf is None:
-        clf = train_outlier(corpus_vectors(idx)[rows], OutlierConfig(**INDEX_OUTLIER), [idx.groups[i] for i in rows],
-                            meta={"encoder": idx.meta.get("encoder"), "index": key})
+        with warnings.catch_warnings():  # its single-sentence count is of the rows kept from calibration
+            warnings.filterwarnings("ignore", message=r".*group\(s\) with a single sentence")  # not the corpus'
+            clf = train_outlier(corpus_vectors(idx)[rows], OutlierConfig(**INDEX_OUTLIER),
+                                [idx.groups[i] for i in rows], meta={"encoder": idx.meta.get("encoder"), "index": key})
         if clf.held_out_rows is not None:  # none on a few rows (rows[None] would add an axis)
             clf.held_out_rows = rows[clf.held_out_rows]  # ids among the training vectors -> index rows
         if where is not None:

@@ -134,7 +134,7 @@ def shard_done(out: Path, k: int, fingerprint: str) -> bool:
                 and all(isinstance(name, str) and name.startswith(shard_name(k) + ".") and "/" not in name
                         and (out / name).is_file() and file_sha256(out / name) == want
                         for name, want in sha.items()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return False
 
 
@@ -339,7 +339,7 @@ def finalize(out: Path, n_shards: int, n_rows: int) -> dict | None:
 def _read(f: Path):
     try:
         return json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

@@ -125,6 +125,11 @@ def hallucinate(vectors: np.ndarray, groups: Sequence[str], per_group: int, max_
                          f"{model.kind!r}", gan if isinstance(gan, (str, Path)) else None)
     check_same_encoder((model.meta or {}).get("encoder"), (encoder or {}).get("fingerprint"), "the generator",
                        gan if isinstance(gan, (str, Path)) else None, dim=x.shape[1])
+    if not trained_here and (encoder or {}).get("fingerprint") and \
+            not ((model.meta or {}).get("encoder") or {}).get("fingerprint"):  # as generate-embeddings says it
+        warnings.warn(f"{gan if isinstance(gan, (str, Path)) else 'the generator'}: records no encoder (trained on raw "
+                      "vectors; train-gan --model records it): nothing checks it matches the model's encoder",
+                      stacklevel=2)
     if model.dim != x.shape[1]:
         raise InputError(f"the generator makes {model.dim}-d vectors, the data are {x.shape[1]}-d")
     out, labels = [], []

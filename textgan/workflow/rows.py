@@ -19,8 +19,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     from textgan.common.folders import not_a_file
     from textgan.common.saved_dataset import load_saved, saved_folder
     from similarity.splits import read_splits, split_of, split_table
-    from textgan.common.tables import (dataset_error, datasets_quietly, multiline_cells, multiline_warning,
-                                       spanning_cell, spanning_error)
+    from textgan.common.tables import (check_json_depth, dataset_error, datasets_quietly, multiline_cells,
+                                       multiline_warning, spanning_cell, spanning_error)
 
     p = Path(path)
     picked = split_of(str(p))
@@ -64,6 +64,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
     if text_col is None:
         raise InputError("pass --text-col to read sentences from a data file", p)
+    check_json_depth(p)  # before any JSON parser: Arrow's crashed the process on deep nesting
     if group_col:
         check_json_labels(p, group_col)
     import datasets
