@@ -253,5 +253,7 @@ def check_json_labels(p, col: str) -> None:
 
     try:
         check_label_types(cells(), f"column {col!r}", p)
+    except InputError:  # a ValueError too: the refusal itself
+        raise
     except (ValueError, UnicodeDecodeError, RecursionError):  # unreadable: the reader's own error names the line
         return

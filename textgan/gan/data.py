@@ -74,6 +74,8 @@ def _check_json_numbers(path: Path, column: str) -> None:
             if bad is not None:
                 raise InputError(f"row {i}: column {column!r} holds {type(bad).__name__} {bad!r}, expected numbers",
                                  path)
+    except InputError:  # a ValueError too: the refusal itself
+        raise
     except (ValueError, UnicodeDecodeError, RecursionError):  # unreadable: datasets already named its line
         return
 
