@@ -202,3 +202,19 @@ def test_index_gate_does_not_count_single_sentence_groups_of_its_calibration_spl
     code, out, err = cli_main("index", model, data, "--group-col", "group", "--out", tmp_path / "ix")
     assert code == 0, err
     assert "single sentence" not in err and "indexed 60 sentences" in out, (out, err)
+
+
+def test_tables_print_control_characters_as_escapes(faq, tmp_path, cli_main):
+    """A query or corpus sentence holding an ANSI sequence recoloured or cleared the user's terminal."""
+    from textgan.common.texts import shown
+
+    assert shown("a\x1b[2Jb\x07") == "a\\x1b[2Jb\\x07" and shown("naïve 中文 \U0001f600") == "naïve 中文 \U0001f600"
+    model, texts, groups, _ = faq
+    data = tmp_path / "c.csv"
+    rows = [(t, g) for t, g in zip(texts, groups) if g in sorted(set(groups))[:4]]
+    rows[0] = ("\x1b[31m" + rows[0][0], rows[0][1])
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
+    code, _, err = cli_main("index", model, data, "--group-col", "group", "--out", tmp_path / "ix")
+    assert code == 0, err
+    code, out, err = cli_main("search", tmp_path / "ix", "\x1b[2J" + rows[0][0][5:], "--k", 3)
+    assert code == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\x1b[31m" in out, out

@@ -115,6 +115,7 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
     """
     import json as _json
 
+    from textgan.common.texts import shown
     from textgan.workflow import core as workflow
 
     qs = list(queries)
@@ -132,13 +133,13 @@ def search_cmd(index, queries, query_file, text_col, k, model, as_json):
             click.echo(_json.dumps({"query": q, **res}, ensure_ascii=False))
             continue
         if res["in_domain"] is not False:  # in domain, or no gate (an on-disk index): no score to show
-            click.echo(q)
+            click.echo(shown(q))
         else:
-            click.echo(f"{q}  [OUT OF DOMAIN: {res['method']} score {res['in_domain_score']:.3f} < "
+            click.echo(f"{shown(q)}  [OUT OF DOMAIN: {res['method']} score {res['in_domain_score']:.3f} < "
                        f"{res['threshold']:.3f}]")
         for h in res["hits"]:
-            grp = f"  [{h['group']}]" if h.get("group") else ""
-            click.echo(f"  {h['score']:.3f}  {h['text']}{grp}")
+            grp = f"  [{shown(h['group'])}]" if h.get("group") else ""
+            click.echo(f"  {h['score']:.3f}  {shown(h['text'])}{grp}")
 
 
 def _read_queries(path: str, text_col: str | None = None) -> list[str]:
@@ -227,10 +228,11 @@ def interpolate_cmd(index, sentence_a, sentence_b, steps, model):
     Example:
       textgan interpolate runs/index "reset my password" "where is my parcel" --steps 6
     """
+    from textgan.common.texts import shown
     from textgan.workflow import core as workflow
 
     for row in workflow.interpolate(index, sentence_a, sentence_b, steps=steps, model=model):
-        click.echo(f"t={row['t']:.2f}  {row['score']:.3f}  {row['text']}")
+        click.echo(f"t={row['t']:.2f}  {row['score']:.3f}  {shown(row['text'])}")
 
 
 @click.command("demo")

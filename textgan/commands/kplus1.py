@@ -66,6 +66,7 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
       textgan classify runs/kplus1 data/queries.txt
     """
     from textgan.common.artifacts import check_output_file, maybe_locked, save_jsonl
+    from textgan.common.texts import shown
     from textgan.workflow.core import read_corpus
     from textgan.workflow.kplus1 import classify
 
@@ -84,4 +85,4 @@ def classify_cmd(model, sentences, encoder, text_col, out_file) -> None:
             save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_scope"] is None else ("   " if r["in_scope"] else "OOS")
-        click.echo(f"{r['confidence']:.3f}  {mark}  {r['group']}\t{r['text']}")
+        click.echo(f"{r['confidence']:.3f}  {mark}  {shown(r['group'])}\t{shown(r['text'])}")

@@ -61,6 +61,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
     """
     from textgan.commands.common import text_col_unused
     from textgan.common.artifacts import check_output_file, maybe_locked, save_jsonl
+    from textgan.common.texts import shown
     from textgan.workflow.score import score_texts
     from textgan.gan import read_labels
     from textgan.workflow.core import read_corpus
@@ -85,7 +86,7 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
             save_jsonl(rows, out_file)
     for r in rows:
         mark = "" if r["in_domain"] is None else ("in " if r["in_domain"] else "OUT")
-        click.echo(f"{r['score']:9.4f}  {mark:3s}  {r['text']}")
+        click.echo(f"{r['score']:9.4f}  {mark:3s}  {shown(r['text'])}")
     if res["threshold"] is not None:
         n_out = sum(not r["in_domain"] for r in rows)
         click.echo(f"{method} threshold {res['threshold']:.4f} (target TPR {tpr:.0%}; keeps "

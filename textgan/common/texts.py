@@ -137,6 +137,16 @@ def warn_numeric_texts(texts: list[str], col: str, path, option: str = "--text-c
     return texts
 
 
+def shown(text) -> str:
+    """A sentence as a terminal table prints it: control characters as escapes (`\\x1b`), so a corpus
+    or query holding ANSI sequences cannot clear the screen or recolour the output (JSON escapes
+    them already)."""
+    t = str(text)
+    if t.isprintable():
+        return t
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in t)
+
+
 def unicode_key(text: str) -> str:
     """NFKC form (NFD accents, full-width letters), none of the invisible characters `is_blank` ignores
     (zero-width, direction marks, soft hyphen), no surrounding spaces: two labels alike to the eye."""
@@ -160,9 +170,9 @@ def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
             forms.setdefault(v.strip(), set()).add(v)
     merged = sorted(g for g, f in forms.items() if len(f) > 1)
     if merged:
-        shown = sorted(forms[merged[0]], key=repr)[:2]
+        pair = sorted(forms[merged[0]], key=repr)[:2]
         warnings.warn(f"{path}: column {col!r}: labels differing only in surrounding spaces are read as one group "
-                      f"({len(merged)} such, e.g. {shown[0]!r} and {shown[1]!r})", stacklevel=3)
+                      f"({len(merged)} such, e.g. {pair[0]!r} and {pair[1]!r})", stacklevel=3)
     alike: dict[str, str] = {}
     for g in dict.fromkeys(labels):
         if (other := alike.setdefault(unicode_key(g), g)) != g:
