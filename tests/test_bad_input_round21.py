@@ -208,7 +208,8 @@ def test_tables_print_control_characters_as_escapes(faq, tmp_path, cli_main):
     """A query or corpus sentence holding an ANSI sequence recoloured or cleared the user's terminal."""
     from textgan.common.texts import shown
 
-    assert shown("a\x1b[2Jb\x07") == "a\\x1b[2Jb\\x07" and shown("naïve 中文 \U0001f600") == "naïve 中文 \U0001f600"
+    assert shown("a\x1b[2Jb\x07") == "a\\x1b[2Jb\\x07"
+    assert shown("naïve 中文 \U0001f600") == "naïve 中文 \U0001f600"
     model, texts, groups, _ = faq
     data = tmp_path / "c.csv"
     rows = [(t, g) for t, g in zip(texts, groups) if g in sorted(set(groups))[:4]]
