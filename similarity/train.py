@@ -27,7 +27,7 @@ from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
 from similarity.config import TrainConfig, check_acting, check_vo_start, check_vo_steps, for_data_size, non_default
 from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
-from similarity.heldout_rows import check_eval_groups, drop_duplicates, drop_seen
+from similarity.heldout_rows import check_eval_groups, drop_repeats, drop_seen
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.seen import sentence_keys
@@ -97,10 +97,7 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     texts, groups = keep_groups(texts, list(groups), names[0] or "training data")  # groups of one: as the CLI
     unlabeled = [str(t) for t in unlabeled or []]
     digest = _sha256(list(texts), list(groups), eval_texts, eval_groups, *([unlabeled] if unlabeled else []))
-    texts, groups, n_dup = drop_duplicates(list(texts), list(groups))
-    if n_dup:
-        warnings.warn(f"dropped {n_dup} duplicate sentence(s) before the train/held-out split (same text after "
-                      "strip; a text in two groups keeps its first group)", stacklevel=3)
+    texts, groups, n_dup = drop_repeats(texts, groups, stacklevel=4)
     if len(set(groups)) < 2:
         raise InputError(f"need at least two groups to train (found {len(set(groups))})", names[0])
     if eval_texts is None:

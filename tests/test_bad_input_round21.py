@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+
+from helpers import FAQ as ROOT_FAQ
 
 
 def _run(tmp_path, epochs_run: int, **train):
@@ -219,3 +222,106 @@ def test_tables_print_control_characters_as_escapes(faq, tmp_path, cli_main):
     assert code == 0, err
     code, out, err = cli_main("search", tmp_path / "ix", "\x1b[2J" + rows[0][0][5:], "--k", 3)
     assert code == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\x1b[31m" in out, out
+
+
+# sweep 34 -------------------------------------------------------------------------------------------
+
+def test_json_labels_mixing_a_number_and_its_string_are_refused(tmp_path):
+    from textgan.common.errors import InputError
+    from textgan.gan import read_labels
+
+    f = tmp_path / "labels.json"
+    f.write_text(json.dumps([0, 1, "0", "1"]))
+    try:
+        read_labels(f)
+        raise AssertionError("not refused")
+    except InputError as exc:
+        assert "rows 1 and 3 hold 0 as a number and as a string" in exc.problem
+    f.write_text(json.dumps([0, 1, 1]))
+    assert read_labels(f) == ["0", "1", "1"]
+
+
+def test_a_single_scorer_method_given_two_gan_folders_is_refused():
+    """flow / outlier / critic read the first --gan; the second was ignored (swapping them swapped the result)."""
+    from textgan.common.errors import InputError
+    from textgan.workflow.score import check_score_options
+
+    for method in ("flow", "outlier", "critic"):
+        try:
+            check_score_options(method, None, None, 1, ["a", "b"])
+            raise AssertionError("not refused")
+        except InputError as exc:
+            assert str(exc) == f"--gan: --method {method} reads one scorer, got 2 (--method combined sums them)"
+    check_score_options("combined", None, None, 1, ["a", "b"])
+
+
+def test_sampling_memory_counts_the_network_not_only_the_output(monkeypatch):
+    """A flow peaked at 6.5x its output: --n 5,000,000 passed the check and the kernel killed the run."""
+    import textgan.gan.saved as saved
+    from textgan.common import memory
+    from textgan.common.errors import InputError
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * 2**30)  # 1 GiB may be used
+    n = 2**30 // (256 * 4 * 2)  # the old count (output and its copy) fitted exactly
+    try:
+        saved.check_sample_count(n, 256)
+        raise AssertionError("not refused")
+    except InputError as exc:
+        assert exc.problem.startswith(f"--n {n} would need about 4.0 GiB")
+    assert saved.check_sample_count(n // saved.SAMPLE_COPIES * 2, 256) == n // saved.SAMPLE_COPIES * 2
+
+
+def test_join_refuses_an_index_already_inside_an_earlier_join(tmp_path):
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.index.members import join_indexes
+
+    rng = np.random.default_rng(0)
+    for name, lo in (("A", 0), ("B", 40)):
+        x = rng.normal(size=(40, 8)).astype(np.float32)
+        textgan.build_index(x, [f"s{lo + i}" for i in range(40)]).save(tmp_path / name)
+    join_indexes([tmp_path / "A", tmp_path / "B"], tmp_path / "AB")
+    for combo, said in [(["AB", "A"], "A: is already joined inside"), (["A", "AB"], "AB: holds"),
+                        (["AB", "B"], "B: is already joined inside")]:
+        try:
+            join_indexes([tmp_path / c for c in combo], tmp_path / "X")
+            raise AssertionError(f"{combo} not refused")
+        except InputError as exc:
+            assert str(exc).startswith(str(tmp_path / said.split(":")[0]) + ":" + said.split(":", 1)[1]), str(exc)
+    assert not (tmp_path / "X").exists()
+
+
+def test_score_warns_of_a_tiny_tpr_and_of_validation_text_the_model_cannot_read(faq, tmp_path, cli_main):
+    model, texts, groups, _ = faq
+    data = tmp_path / "c.csv"
+    rows = [(t, g) for t, g in zip(texts, groups) if g in sorted(set(groups))[:6]]
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
+    assert cli_main("index", model, data, "--group-col", "group", "--out", tmp_path / "ix")[0] == 0
+    q = tmp_path / "q.txt"
+    q.write_text("how do I reset my password\nwho painted the mona lisa\n")
+    code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix", "--method", "knn", "--tpr", "1e-9")
+    assert code == 0 and "warning: --tpr 1e-09 keeps 0% of in-domain sentences: most in-domain queries" in err
+    val = tmp_path / "val_zh.txt"
+    val.write_text("我忘记了密码怎么办\n如何更改我的收货地址\n我的包裹在哪里\n怎样取消订单呢\n")
+    code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix", "--method", "knn", "--val-in", val)
+    assert code == 0 and f"warning: {val}: " in err and "unknown to the model's vocabulary" in err, err
+
+
+def test_demo_drops_repeats_before_its_split(tmp_path):
+    """An upper-cased copy of each sentence put 28 of 30 held-out sentences in training: the untrained
+    encoder read knn_top1 0.933 (0.375 without the copies), and the report said nothing."""
+    import textgan
+    from textgan.workflow.demo import DemoConfig
+
+    import similarity
+
+    texts, groups = similarity.load_groups(ROOT_FAQ)
+    keep = sorted(set(groups))[:8]
+    rows = [(t, g) for t, g in zip(texts, groups) if g in keep]
+    data = tmp_path / "x2.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows + [(t.upper(), g) for t, g in rows]))
+    with pytest.warns(UserWarning, match=f"dropped {len(rows)} duplicate sentence"):
+        report = textgan.run_demo(data, tmp_path / "demo", config=DemoConfig(gan_steps=20), progress=False)
+    res = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert res["n_sentences"] == len(rows) and res["n_duplicates_dropped"] == len(rows)
+    assert f"({len(rows)} repeats dropped first)" in report.read_text()

@@ -69,7 +69,9 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     m = idx.meta
     bpv = code_bytes(Path(out)) / max(1, m["n"])
     where = {"disk": " on disk", "shards": f" in {len(m.get('members', []))} index shards"}.get(m.get("storage"), "")
-    click.echo(f"indexed {m['n']} sentences ({idx.stats.get('duplicates_dropped', 0)} duplicates dropped) "
+    dups = ("repeated sentences kept: not looked for on disk" if m.get("storage") == "disk"  # streamed, never whole
+            else f"{idx.stats.get('duplicates_dropped', 0)} duplicates dropped")
+    click.echo(f"indexed {m['n']} sentences ({dups}) "
                f"with {m['factory']}{where}, "
                f"{bpv:.1f} bytes/vector, recall@10 {m['recall_at_10']:.3f} -> {out}")
     g = m.get("gate")

@@ -237,6 +237,9 @@ def read_labels(path: str | Path, n: int | None = None) -> list[str]:
             if not (isinstance(x, str) and x.strip() or isinstance(x, int) and not isinstance(x, bool)):
                 raise InputError(f"label {i + 1} is {x!r:.40}: labels must be non-blank strings or integers",
                                  path)
+        from textgan.common.texts import check_label_types
+
+        check_label_types(labels, "labels", path)  # 1 and "1" would merge into one group as text
         labels = [str(x).strip() for x in labels]
     else:
         try:

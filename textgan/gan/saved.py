@@ -198,10 +198,16 @@ def pick_generator(path: Path, ema: bool) -> Path:
     return f if ema and f.is_file() else path / "generator.safetensors"
 
 
+SAMPLE_COPIES = 8  # peak bytes of sampling / bytes of the output, measured 6.5 for a flow, with a margin
+
+
 def check_sample_count(n, dim: int) -> int:
-    """n must be a whole number >= 1 whose (n, dim) float32 output fits in half the free memory."""
+    """n must be a whole number >= 1 whose sampling fits in half the free memory: the (n, dim) float32
+    output, its numpy copy and the network's activations for the whole batch (a flow peaked at about
+    6.5 KB a 256-d sample, 6.5 copies; counting the output alone let --n 5,000,000 past the check
+    into the kernel's OOM killer)."""
     n = whole(n, "--n")
-    need = int(n) * int(dim) * 4 * 2  # the tensor and its numpy copy
+    need = int(n) * int(dim) * 4 * SAMPLE_COPIES
     check_fits(need, f"--n {n}", f"{dim}-d float32 vectors; sample in smaller parts")
     return int(n)
 

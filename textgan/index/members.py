@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.errors import InputError
+from textgan.common.artifacts import load_json
 from textgan.index.folder import check_index_out, code_bytes, link_or_copy, new_meta, write_meta
 from textgan.index.options import IndexOptions
 from textgan.index.sharded import MEMBER
@@ -91,6 +92,19 @@ def build_sharded(shards, out, encoder: dict, options: IndexOptions):
     return load_index(out)
 
 
+def _build_ids(folder: Path, meta: dict) -> list[str]:
+    """The build ids an index folder holds: its own and, for a joined index, its members' (recursively)."""
+    ids = [meta.get("build_id")]
+    for m in meta.get("members") or []:
+        f = folder / str(m.get("path", "")) / "meta.json" if isinstance(m, dict) else None
+        if f is not None and f.is_file():  # member paths stay inside the folder: checked when it was loaded
+            try:
+                ids += _build_ids(f.parent, load_json(f))
+            except InputError:
+                continue
+    return [i for i in ids if isinstance(i, str)]
+
+
 def join_indexes(paths, out):
     """A sharded index over index folders built apart (say one per machine, each from its own shard
     folder or `--shard I/N` copies): each is hard-linked (copied across file systems) into OUT/part-K.
@@ -114,7 +128,7 @@ def join_indexes(paths, out):
     out = check_index_out(out)
     if (Path(out).resolve()) in seen:  # atomic_dir would replace that member with the joined index
         raise InputError("is one of the folders joined: write the joined index to a new folder", out)
-    members, first, builds, heads, owners = [], None, {}, {}, {}
+    members, first, builds, heads, owners, inside = [], None, {}, {}, {}, {}
     with atomic_dir(out) as tmp:
         for k, p in enumerate(paths):
             # loaded and copied under one check: a folder rebuilt meanwhile is copied again, whole
@@ -122,6 +136,13 @@ def join_indexes(paths, out):
             if (bid := idx.meta.get("build_id")) is not None and bid in builds:  # `cp -r`: every hit twice
                 raise InputError(f"a copy of {builds[bid]} (the same build_id): each index joins once", p)
             builds[bid] = p
+            for sub in _build_ids(p, idx.meta)[1:]:  # a member joined again inside an earlier join: also twice
+                if sub in builds or sub in inside:
+                    what = f"{builds[sub]} again" if sub in builds else f"an index that {inside[sub]} holds too"
+                    raise InputError(f"holds {what} (the same build_id): each index joins once", p)
+                inside[sub] = p
+            if bid in inside:
+                raise InputError(f"is already joined inside {inside[bid]}: each index joins once", p)
             _not_rebuilt(idx, p, heads)
             _note_owners(idx, k, owners)
             first = first or idx.meta

@@ -136,6 +136,7 @@ class DemoRun:
     tmp: Path
     out: Path
     progress: bool
+    n_duplicates: int = 0  # repeated sentences dropped before the split
 
     def rows(self, ids: list[int]) -> tuple[list[str], list[str]]:
         return [self.texts[i] for i in ids], [self.groups[i] for i in ids]
@@ -154,10 +155,10 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
         out: run folder; an earlier demo run there is replaced whole, atomically.
         queries: optional .txt of search queries shown in the report.
         pairs: optional scored pairs file for Spearman, its columns `pair_cols` (A, B, SCORE).
-        config: demo settings (small, so the demo runs in minutes on a CPU).
-    """
+        config: demo settings (small, so the demo runs in minutes on a CPU)."""
     import similarity
     from similarity.data import split_groups
+    from similarity.heldout_rows import drop_repeats
 
     # 0. everything that can be wrong with the inputs fails here, before any training
     config.validate()
@@ -165,6 +166,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     check_inputs_outside(out, [data, queries, pairs, config.sim_teacher])
     out = _check_out(Path(out))
     texts, groups = similarity.load_groups(data, text_col=text_col, group_col=group_col)
+    texts, groups, n_dup = drop_repeats(texts, groups, data)  # before the split (copies leaked into held-out)
     if len(set(groups)) < 2:
         raise InputError(f"the demo needs at least 2 groups of 2 or more sentences, got {len(set(groups))}", data)
     tr, ho = split_groups(texts, groups, config.holdout, seed=config.seed)
@@ -180,7 +182,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
 
     with run_lock(out), atomic_dir(out) as tmp:
         run = DemoRun(Path(data), text_col, group_col, list(texts), list(groups), list(tr), list(ho), qs,
-                      scored_pairs, config, tmp, out, progress)
+                      scored_pairs, config, tmp, out, progress, n_dup)
         results, search_rows, decoded = _run(run)
         save_json(results, tmp / "results.json")
         with atomic_file(tmp / "report.md") as fh:
@@ -212,7 +214,7 @@ def _run(run: DemoRun):
              f"Sentence vectors: real vs {name} samples (PCA of real)")
     timings["total"] = time.perf_counter() - t0
     results = {"data": str(run.data), "n_sentences": len(run.texts), "n_groups": len(set(run.groups)),
-               "n_held_out": len(run.held),
+               "n_held_out": len(run.held), "n_duplicates_dropped": run.n_duplicates,
                "similarity": sims, "index": index.meta, "generation": gen_metrics, "generated": summary,
                "seconds": timings, "config": dataclasses.asdict(run.config)}
     return results, search_rows, decoded
@@ -298,8 +300,7 @@ def _finish_grouped(run: DemoRun, gan_dir, index, train_vecs, held_vecs):
 
     The metric set asks each held-out sentence's group once; the decoded table cycles through
     the groups. `in_group_share` = share of samples whose nearest real sentence is in the
-    requested group (the report's headline for conditional generation).
-    """
+    requested group (the report's headline for conditional generation)."""
     from textgan.gan import load
 
     cfg, model = run.config, load(gan_dir)
@@ -332,7 +333,8 @@ def _report(r: dict, search_rows, decoded) -> str:
     lines = [
         "# textgan demo report", "",
         f"Data: `{r['data']}`: {r['n_sentences']} sentences in {r['n_groups']} groups; "
-        f"{r['n_held_out']} of them ({r['n_held_out'] / r['n_sentences']:.0%}) held out for evaluation. "
+        f"{r['n_held_out']} of them ({r['n_held_out'] / r['n_sentences']:.0%}) held out for evaluation"
+        f"{' (%d repeats dropped first)' % r['n_duplicates_dropped'] if r.get('n_duplicates_dropped') else ''}. "
         f"Total time {r['seconds']['total']:.0f} s (similarity {r['seconds']['similarity']:.0f} s, "
         f"GAN {r['seconds']['gan']:.0f} s).", "",
         "## 1. Sentence similarity (GRU encoder, AM-Softmax"

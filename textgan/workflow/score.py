@@ -53,6 +53,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     make_method(method)
     check_k(k)
     check_tpr(tpr)
+    if tpr < 0.5:  # accepted (a strict gate is a choice), but 1e-9 flagged every query without a word
+        warnings.warn(f"--tpr {tpr:g} keeps {tpr:.0%} of in-domain sentences: most in-domain queries will be "
+                      "flagged out of domain (the usual target is 0.95)", stacklevel=2)
     if isinstance(combine, (str, bytes)):  # "knn" was read letter by letter: "unknown scoring method 'k'"
         raise InputError(f"combine: pass a list of method names, not one string ({combine!r})")
     check_score_options(make_method(method).name, combine, labels, k,
@@ -85,6 +88,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     from similarity.evaluate import warn_unknown_tokens
 
     warn_unknown_tokens(enc, sentences, "sentences")
+    if val_in is not None:  # a threshold on text the model cannot read keeps every query (0 of 8 flagged)
+        warn_unknown_tokens(enc, list(val_in), val_in_name or "validation sentences")
     v = enc.encode(sentences)
     val_scores, source = None, None
     if val_in is not None:
@@ -107,6 +112,11 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
             val_scores, source = scorer.in_domain_scores()
             source = f"{source}: the model's held-out sentences are not of this index's domain ({why})"
     elif idx is not None or any(sc.held_out_scores is not None for sc in scorers):
+        if idx is not None and idx.meta.get("storage") == "disk" and \
+                not any(sc.held_out_scores is not None for sc in scorers):  # its rows are never read whole
+            raise InputError("no in-domain sentences to fit the threshold on: the model keeps no held-out sentences "
+                             "and an index on disk is not scored against itself; pass --val-in FILE of in-domain "
+                             "sentences", folder_of(index))
         val_scores, source = scorer.in_domain_scores()
     s = scorer(v)
     thr = choose_threshold(val_scores, tpr) if val_scores is not None else None
@@ -219,6 +229,8 @@ def check_score_options(method: str, combine, labels, k: int, gans, index=None, 
             raise InputError(f"{g} is given twice (as {seen[key]})", "--gan")
         seen.setdefault(Path(g).resolve() if isinstance(g, (str, Path)) else id(g), g)
     parts = set(listed) if listed else None
+    if method != "combined" and len(gans) > 1:  # flow / outlier / critic / energy read one scorer: the first
+        raise InputError(f"--method {method} reads one scorer, got {len(gans)} (--method combined sums them)", "--gan")
     if combine is not None and method != "combined":
         raise InputError(f"names the components of --method combined, and --method is {method}", "--combine")
     if labels is not None and len(labels) and method != "mahalanobis" and \
