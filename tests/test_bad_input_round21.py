@@ -325,3 +325,18 @@ def test_demo_drops_repeats_before_its_split(tmp_path):
     res = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert res["n_sentences"] == len(rows) and res["n_duplicates_dropped"] == len(rows)
     assert f"({len(rows)} repeats dropped first)" in report.read_text()
+
+
+def test_train_kplus1_warns_of_unlabelled_text_the_model_cannot_read(faq, tmp_path, cli_main):
+    """Its rejection threshold is fitted on the unlabelled sentences: Chinese ones for an English model
+    let every out-of-scope query through (classify flagged 0 of 8), without a word."""
+    model, texts, groups, _ = faq
+    data = tmp_path / "l.csv"
+    rows = [(t, g) for t, g in zip(texts, groups) if g in sorted(set(groups))[:4]]
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
+    unl = tmp_path / "u.txt"
+    unl.write_text("".join(f"{s}\n" for s in ("我忘记了密码怎么办", "如何更改我的收货地址", "我的包裹在哪里",
+                                                "怎样取消订单呢", "信用卡被锁了", "退款多久到账")))
+    code, out, err = cli_main("train-kplus1", model, data, "--unlabeled", unl, "--steps", 5, "--out", tmp_path / "k")
+    assert code == 0, err
+    assert "warning: --unlabeled: " in err and "unknown to the model's vocabulary" in err, err

@@ -176,5 +176,9 @@ def train_on_corpus(model, labelled_data, unlabelled_texts, out, text_col: str =
         warnings.warn(f"--unlabeled: dropped {shared} sentence(s) that are also labelled sentences; {len(unl)} kept",
                       stacklevel=2)
     meta = encoder_meta(enc, folder_of(model))
+    from similarity.evaluate import warn_unknown_tokens
+
+    # the rejection threshold is fitted on them: text the model cannot read let every query through
+    warn_unknown_tokens(enc, unl, "--unlabeled")
     return train(enc.encode(texts), groups, enc.encode(unl), out, config=config, encoder=meta, progress=progress,
                  resume=resume)
