@@ -137,12 +137,6 @@ def _main(argv: list[str] | None) -> None:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         _say_once(lambda: click.echo(f"error: {where}{os_problem(exc)}", err=True))
         sys.exit(2)
-    except (MemoryError, RuntimeError) as exc:  # RuntimeError: torch's "DefaultCPUAllocator: can't allocate memory"
-        if isinstance(exc, RuntimeError) and "allocate memory" not in str(exc):
-            raise  # a bug: its traceback is what a report needs
-        _say_once(lambda: click.echo("error: out of memory: ask for less (a smaller --n, --batch-size or corpus) or "
-                                     "free memory", err=True))
-        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)
@@ -151,6 +145,12 @@ def _main(argv: list[str] | None) -> None:
     except click.ClickException as exc:  # bad options: one line too, not click's usage block
         _say_once(lambda: click.echo(f"error: {_click_problem(exc)}", err=True))
         sys.exit(exc.exit_code)
+    except (MemoryError, RuntimeError) as exc:  # after click's Abort (a RuntimeError); torch's allocator's
+        if isinstance(exc, RuntimeError) and "allocate memory" not in str(exc):
+            raise  # a bug: its traceback is what a report needs
+        _say_once(lambda: click.echo("error: out of memory: ask for less (a smaller --n, --batch-size or corpus) or "
+                                     "free memory", err=True))
+        sys.exit(2)
 
 
 def _click_problem(exc: click.ClickException) -> str:

@@ -340,3 +340,22 @@ def test_train_kplus1_warns_of_unlabelled_text_the_model_cannot_read(faq, tmp_pa
     code, out, err = cli_main("train-kplus1", model, data, "--unlabeled", unl, "--steps", 5, "--out", tmp_path / "k")
     assert code == 0, err
     assert "warning: --unlabeled: " in err and "unknown to the model's vocabulary" in err, err
+
+
+def test_out_of_memory_is_one_error_line_and_other_runtime_errors_stay_tracebacks(monkeypatch, cli_main):
+    import textgan.gan.objectives as objectives
+
+    class Boom:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def values(self):
+            raise self.exc
+
+    for exc in (MemoryError(), RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory")):
+        monkeypatch.setattr(objectives, "OBJECTIVES", Boom(exc))
+        code, out, err = cli_main("objectives")
+        assert code == 2 and err.startswith("error: out of memory: ask for less") and len(err.splitlines()) == 1
+    monkeypatch.setattr(objectives, "OBJECTIVES", Boom(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli_main("objectives")
