@@ -301,6 +301,7 @@ def test_score_warns_of_a_tiny_tpr_and_of_validation_text_the_model_cannot_read(
     q.write_text("how do I reset my password\nwho painted the mona lisa\n")
     code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix", "--method", "knn", "--tpr", "1e-9")
     assert code == 0 and "warning: --tpr 1e-09 keeps 0% of in-domain sentences: most in-domain queries" in err
+    assert "(target TPR 1e-09; keeps " in err
     val = tmp_path / "val_zh.txt"
     val.write_text("我忘记了密码怎么办\n如何更改我的收货地址\n我的包裹在哪里\n怎样取消订单呢\n")
     code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix", "--method", "knn", "--val-in", val)
