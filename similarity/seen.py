@@ -2,7 +2,7 @@
 
 Evaluating a model on its own training sentences reads near 1.0 and says nothing of new sentences;
 a threshold fitted on them is too lenient. The keys let `evaluate` (and any caller) say so.
-A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (case folded since 2026-12-08,
+A key is the first 8 bytes of BLAKE2b of the sentence's `text_key` (case folded since late 2026-12-07,
 its `unicode_key` before, its stripped text before 2026-12-07; all three forms are looked up): a
 collision between two different sentences of one corpus has odds of about n^2 / 2^65.
 """

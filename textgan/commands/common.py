@@ -152,20 +152,6 @@ def text_col_unused(text_col, *paths) -> None:
         warnings.warn(f"--text-col {text_col!r} is ignored: a .txt file is read one sentence a line", stacklevel=2)
 
 
-def same_path_twice(paths, option: str) -> None:
-    """A repeatable path option naming one folder twice (it would count twice)."""
-    from pathlib import Path
-
-    from textgan.common.errors import InputError
-
-    seen = {}
-    for p in paths:
-        key = Path(str(p)).resolve()
-        if key in seen:
-            raise InputError(f"{p} is given twice (as {seen[key]})", option)
-        seen[key] = p
-
-
 def column_hint(exc: InputError, hint: str) -> InputError:
     """A reader's "missing column ..." error with this command's own hint in place of the reader's
     (which names DATA's --text-col / --group-col / --pair-cols); any other error as it was."""

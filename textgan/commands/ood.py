@@ -10,14 +10,12 @@ from textgan.ood.scoring import DEFAULT_METHOD as DEFAULT_SCORE_METHOD, METHODS 
 
 
 def _check_score_options(method: str, combine, labels, k: int, gan_dirs, index_dir=None) -> None:
-    """The API's option checks (`textgan.workflow.score.check_score_options`) on --combine's list,
-    and a --gan folder named twice."""
-    from textgan.commands.common import same_path_twice
+    """The API's option checks (`textgan.workflow.score.check_score_options`, a --gan folder named
+    twice among them) on --combine's list."""
     from textgan.workflow.score import check_score_options
 
     listed = None if combine is None else [c.strip() for c in combine.split(",")]
     check_score_options(method, listed, labels, k, gan_dirs, index_dir, combine_text=combine)
-    same_path_twice(gan_dirs, "--gan")
 
 
 # --- in-domain scoring -------------------------------------------------------------------
