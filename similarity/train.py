@@ -98,6 +98,7 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     unlabeled = [str(t) for t in unlabeled or []]
     digest = _sha256(list(texts), list(groups), eval_texts, eval_groups, *([unlabeled] if unlabeled else []))
     texts, groups, n_dup = drop_repeats(texts, groups, stacklevel=4)
+    texts, groups = keep_groups(texts, groups, names[0] or "training data")  # groups the repeats left with one
     if len(set(groups)) < 2:
         raise InputError(f"need at least two groups to train (found {len(set(groups))})", names[0])
     if eval_texts is None:

@@ -360,3 +360,18 @@ def test_out_of_memory_is_one_error_line_and_other_runtime_errors_stay_traceback
     monkeypatch.setattr(objectives, "OBJECTIVES", Boom(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         cli_main("objectives")
+
+
+def test_groups_left_with_one_sentence_by_dropped_repeats_are_dropped_too(tmp_path, cli_main):
+    """Groups of a sentence and its upper-cased copy trained on groups of one: held-out loo_top1 0.000."""
+    import similarity
+
+    texts, groups = similarity.load_groups(ROOT_FAQ)
+    first = {}
+    for t, g in zip(texts, groups):
+        first.setdefault(g, t)
+    data = tmp_path / "case2.csv"
+    data.write_text("text,group\n" + "".join(f'"{t}",{g}\n"{t.upper()}",{g}\n' for g, t in first.items()))
+    code, out, err = cli_main("train-similarity", data, "--out", tmp_path / "run")
+    assert code == 2 and err.strip().splitlines()[-1] == f"error: {data}: no group has two or more sentences", err
+    assert f"dropped {len(first)} group(s) with a single sentence" in err and not (tmp_path / "run").exists()

@@ -167,8 +167,9 @@ def check_sizes_against_weights(path: Path, info: dict) -> None:
         return  # not numbers: the kind's own config check names the field
     held = stored_values(path)
     if per_net * layers > 4 * held + 1_000_000:  # a flow's generator file holds all its n_layers couplings
-        raise InputError(f"its sizes (width, depth, ...) describe networks of about {per_net * layers:,} values, but the "
-                         f"weight files hold {held:,} in all: config.json was edited or belongs to another model",
+        raise InputError(f"its sizes (width, depth, ...) describe networks of about {per_net * layers:,} values, "
+                         f"but the weight files hold {held:,} in all: config.json was edited or belongs to another "
+                         "model",
                          path / CONFIG)
 
 
