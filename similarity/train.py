@@ -81,12 +81,12 @@ def _prepare(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, unlabeled
     known = {text_key(t) for t in [*data.texts, *data.eval_texts]}  # as drop_seen: NFKC, no zero-width
     kept = [t for t in dict.fromkeys(outliers) if text_key(t) and text_key(t) not in known]
     n_overlap = sum(1 for t in dict.fromkeys(outliers) if text_key(t) in known)
+    if not kept:  # before the warning: one error line, naming the outliers file (data_names[2]) when given
+        raise InputError(f"no outlier sentences left ({len(outliers)} given, {n_overlap} of them training or "
+                         "held-out sentences)", names[2] if len(names) > 2 else "--outliers")
     if n_overlap:
         warnings.warn(f"dropped {n_overlap} outlier sentence(s) that are also training or held-out "
                       f"sentences; {len(kept)} kept", stacklevel=3)
-    if not kept:
-        raise InputError(f"--outliers: no outlier sentences left ({len(outliers)} given, {n_overlap} of them "
-                         "training sentences)")
     digest = _sha256(data.sha256, outliers)
     return dataclasses.replace(data, sha256=digest, outliers=kept)
 
@@ -137,7 +137,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
           cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None,
-          tail_sampler=None, data_names: tuple[str | None, str | None] = (None, None)) -> Path:
+          tail_sampler=None, data_names: tuple[str | None, ...] = (None, None)) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -157,7 +157,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         vo_sampler: the generator of `--virtual-outliers flow|boundary` (`similarity.outliers.KindSampler`,
             built by `textgan.workflow.vo_kinds.kind_sampler`); `tail_sampler` the same for
             `--tail-synth anchored` (`textgan.workflow.vo_kinds.tail_sampler`).
-        data_names: the files of the training and held-out data, named in their error lines.
+        data_names: the files of the training and held-out data (and of the outliers), named in errors.
     """
     from similarity.language import for_language
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from textgan.commands.common import grouped_data, warnings_as_lines
+from textgan.commands.common import column_hint, grouped_data, warnings_as_lines
 from textgan.common.errors import InputError
 
 
@@ -75,7 +75,10 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
         cols = pair_cols.split(",")
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
-        a, b, labels = similarity.load_pairs(pairs, *cols)
+        try:
+            a, b, labels = similarity.load_pairs(pairs, *cols)
+        except InputError as exc:  # the reader's hint names DATA's --text-col / --group-col too
+            raise column_hint(exc, "name them with --pair-cols A,B,SCORE") from None
         with warnings_as_lines():  # Spearman stays against the labels; --positive-min makes the 0/1 figures
             binary = pair_scores(labels, positive_min, cols[2], pairs)
             _warn_trained_on(enc, a + b, pairs)

@@ -284,6 +284,8 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_step
         report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs,
                           config=cfg, progress=progress, pair_cols=cols)
     except InputError as exc:  # --text-col would rename DATA's column too: the way out is another file
+        if pairs is not None and str(exc.path) == str(pairs):
+            raise column_hint(exc, "name them with --pair-cols A,B,SCORE") from None
         if queries is None or str(exc.path) != str(queries):
             raise
         raise column_hint(exc, f"the demo reads queries from DATA's --text-col column, {text_col!r}: give a .txt "

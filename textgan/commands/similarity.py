@@ -195,7 +195,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
                                 resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
                                 vo_sampler=kind_sampler(config.virtual_outliers),
-                                tail_sampler=tail_sampler(config.tail_synth), data_names=(data, eval_data))
+                                tail_sampler=tail_sampler(config.tail_synth), data_names=(data, eval_data, outliers_file))
     from textgan.common.distributed import is_main
 
     if is_main():  # under torchrun every rank returns here
