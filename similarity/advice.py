@@ -1,8 +1,12 @@
 """Say it when training did not help: the trained model's held-out figures beside its teacher's.
 
 `train-similarity` writes `<out>/heldout.json` (the model's best held-out figure and the teacher's
-off the shelf on the same sentences) and prints both; the demo report does the same. When the
-model is worse by more than `TOLERANCE`, one line says what to do instead.
+off the shelf on the same sentences) and prints both; the demo report does the same. One line
+says what to do instead when the model is worse: with per-sentence hits (`train-similarity`),
+when the paired 95% interval of a figure's difference lies below zero and no figure's lies above
+it (a user was told to use the teacher for 5 sentences in 192 while the model led on the other
+figure and on the test set); without them (the demo's table), when it is worse by more than
+`TOLERANCE`.
 """
 from __future__ import annotations
 
@@ -14,25 +18,46 @@ import numpy as np
 TOLERANCE = 0.005  # half a point: below it the two are a tie on a few hundred sentences
 
 
-def _gaps(model: dict, ref: dict, keys: tuple[str, ...]) -> str | None:
-    """"knn_top1 0.553 vs 0.833, ..." for the keys where `model` is below `ref` by more than TOLERANCE."""
-    worse = [k for k in keys if k in model and k in ref and model[k] < ref[k] - TOLERANCE]
+def paired_interval(model_hits: np.ndarray, ref_hits: np.ndarray, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap 95% interval of mean(model_hits - ref_hits) over the same rows (hits 0/1).
+    The mean of a resample depends only on how many rows of each difference (-1, 0, +1) it draws,
+    so one multinomial draw per resample stands for n index draws: the same interval at O(1) a
+    resample, for a held-out split of any size."""
+    d = np.asarray(model_hits, np.int64) - np.asarray(ref_hits, np.int64)
+    n = d.size
+    if n == 0:
+        return -np.inf, np.inf
+    counts = np.random.default_rng(seed).multinomial(n, [np.mean(d == v) for v in (-1, 0, 1)], size=resamples)
+    means = (counts[:, 2] - counts[:, 0]) / n
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _gaps(model: dict, ref: dict, keys: tuple[str, ...], ci: dict | None = None) -> str | None:
+    """"knn_top1 0.553 vs 0.833, ..." for the keys where `model` is below `ref`: with `ci` (key ->
+    paired interval of model - ref) where the interval lies below 0, and none when one lies above 0;
+    without, by more than TOLERANCE."""
+    keys = [k for k in keys if k in model and k in ref]
+    if ci is not None and any(ci[k][0] > 0 for k in keys if k in ci):
+        return None  # better on one figure beyond noise: no advice to drop it
+    worse = [k for k in keys if (ci[k][1] < 0 if ci is not None and k in ci else model[k] < ref[k] - TOLERANCE)]
     return ", ".join(f"{k} {model[k]:.3f} vs {ref[k]:.3f}" for k in worse) or None
 
 
 def recommendation(model: dict, teacher: dict, teacher_name: str,
-                   keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:
-    """One line when the model is below the teacher on any of `keys` (both dicts hold them)."""
-    if (gaps := _gaps(model, teacher, keys)) is None:
+                   keys: tuple[str, ...] = ("knn_top1", "loo_top1"), ci: dict | None = None) -> str | None:
+    """One line when the model is below the teacher on any of `keys` (both dicts hold them); `ci`:
+    key -> paired 95% interval of model - teacher (see `_gaps`)."""
+    if (gaps := _gaps(model, teacher, keys, ci)) is None:
         return None
     return (f"the trained model is below its teacher {teacher_name} off the shelf on held-out sentences "
             f"({gaps}): use the teacher itself where its speed is acceptable, or add sentences per "
             f"group or in-domain --unlabeled text and train again")
 
 
-def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...]) -> str | None:
+def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...], ci: dict | None = None) -> str | None:
     """One line when a run without a teacher is below a character TF-IDF on any of `keys`."""
-    if (gaps := _gaps(model, baseline, keys)) is None:
+    if (gaps := _gaps(model, baseline, keys, ci)) is None:
         return None
     return (f"the trained model is below a character TF-IDF on held-out sentences ({gaps}): add sentences per "
             f"group, or pass a --teacher that reads the sentences' language (a local sentence-transformers "
@@ -49,7 +74,6 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
     groups); t_train: the teacher's vectors of the training sentences (None without a teacher);
     history: the epoch records."""
     from similarity.baseline import NAME, tfidf_vectors
-    from similarity.evaluate import knn_top1, loo_topk
     from textgan.common.artifacts import save_json
 
     if teacher is not None:
@@ -60,18 +84,37 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
     # leave-one-out needs held-out groups of two or more: with one sentence each it reads 0
     loo = max(Counter(data.eval_groups).values()) > 1
     keys = ("knn_top1",) * use_knn + ("loo_top1",) * (loo or not use_knn)
-    ref = {"loo_top1": loo_topk(t_eval, data.eval_groups, ks=(1,))["loo_top1"]}
-    if use_knn:
-        ref["knn_top1"] = knn_top1(t_eval, data.eval_groups, t_train, data.groups)
+    ref_hits = _hits(t_eval, t_train, data, keys)
     model = {k: best[k] for k in keys}
-    ref = {k: ref[k] for k in keys}
-    record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts)}
+    ref = {k: float(ref_hits[k].mean()) for k in keys}
+    model_hits = _hits(*_model_vectors(out / "model", data, use_knn), data, keys)  # the saved best epoch's
+    ci = {k: paired_interval(model_hits[k], ref_hits[k]) for k in keys}
+    record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts),
+              "ci95_model_minus_ref": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()}}
     if teacher is not None:
         record.update(teacher=ref, teacher_name=cfg.teacher,
-                      recommendation=recommendation(model, ref, cfg.teacher, keys))
+                      recommendation=recommendation(model, ref, cfg.teacher, keys, ci))
     else:
-        record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys))
+        record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys, ci))
     save_json(record, out / "heldout.json")
+
+
+def _hits(ev, train, data, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per held-out sentence, for each figure of `keys`: a hit (kNN among the training sentences, or
+    leave-one-out among the held-out ones)."""
+    from similarity.evaluate import knn_hits, loo_hits
+
+    out = {"loo_top1": loo_hits(ev, data.eval_groups, ks=(1,))[1]} if "loo_top1" in keys else {}
+    if "knn_top1" in keys:
+        out["knn_top1"] = knn_hits(ev, data.eval_groups, train, data.groups)[0]
+    return out
+
+
+def _model_vectors(model_dir: Path, data, use_knn: bool):
+    import similarity
+
+    enc = similarity.load(model_dir)
+    return enc.encode(data.eval_texts), enc.encode(data.texts) if use_knn else None
 
 
 def untrained_advice(trained: dict, untrained: dict, keys: tuple[str, ...] = ("knn_top1", "loo_top1")) -> str | None:

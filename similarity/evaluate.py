@@ -33,6 +33,12 @@ def _codes(groups: list[str], vocab: dict[str, int]) -> np.ndarray:
 def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: list[str],
              return_scores: bool = False):
     """Share of rows whose nearest reference row has the same group (and the max cosines)."""
+    hits, best = knn_hits(emb, groups, ref, ref_groups)
+    return (float(hits.mean()), best) if return_scores else float(hits.mean())
+
+
+def knn_hits(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: list[str]):
+    """Per row: whether its nearest reference row has its group (bool), and that row's cosine."""
     vocab: dict[str, int] = {}
     g, rg = _codes(groups, vocab), _codes(ref_groups, vocab)
     hits, best = np.empty(emb.shape[0], bool), np.empty(emb.shape[0], np.float32)
@@ -41,12 +47,17 @@ def knn_top1(emb: np.ndarray, groups: list[str], ref: np.ndarray, ref_groups: li
         nn = sim.argmax(1)
         hits[s:s + _CHUNK] = rg[nn] == g[s:s + _CHUNK]
         best[s:s + _CHUNK] = sim[np.arange(len(nn)), nn]
-    return (float(hits.mean()), best) if return_scores else float(hits.mean())
+    return hits, best
 
 
 def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, float]:
     """Leave-one-out top-k among the rows themselves, averaged over the rows whose group has another
     row (a single sentence of its group stays as a distractor: it has nothing to find)."""
+    return {f"loo_top{k}": float(h.mean()) for k, h in loo_hits(emb, groups, ks).items()}
+
+
+def loo_hits(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[int, np.ndarray]:
+    """Per k, per row that `loo_topk` averages over: whether a row of its group is among its k nearest."""
     g = _codes(groups, {})
     kmax = min(max(ks), emb.shape[0] - 1)
     hits = {k: np.zeros(emb.shape[0], bool) for k in ks}
@@ -64,7 +75,7 @@ def loo_topk(emb: np.ndarray, groups: list[str], ks=(1, 5, 10)) -> dict[str, flo
     paired = np.array([counts[x] >= 2 for x in groups])
     if not paired.any():  # no row can score (a held-out split of one sentence a group): 0.0, never NaN in JSON
         paired[:] = True
-    return {f"loo_top{k}": float(hits[k][paired].mean()) for k in ks}
+    return {k: hits[k][paired] for k in ks}
 
 
 def _model(model):

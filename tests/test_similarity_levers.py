@@ -263,7 +263,11 @@ def test_train_similarity_prints_the_teacher_beside_the_model(tmp_path, cli_main
     line = [ln for ln in out.splitlines() if ln.startswith("held-out")][0]
     for k in ("knn_top1", "loo_top1"):
         assert f"{k} model {h['model'][k]:.3f} vs teacher minilm {h['teacher'][k]:.3f}" in line
-    # a 2-epoch, 16-unit GRU is below MiniLM: the advice is printed
+    # the paired interval is of the saved best model's hits: it holds the figures' difference
+    for k, (lo, hi) in h["ci95_model_minus_ref"].items():
+        assert lo - 1e-4 <= h["model"][k] - h["teacher"][k] <= hi + 1e-4, (k, lo, hi)
+    assert f"paired 95% interval over {h['n_eval']} held-out sentences" in out
+    # a 2-epoch, 16-unit GRU is below MiniLM beyond noise: the advice is printed
     assert h["recommendation"] and f"recommendation: {h['recommendation']}" in out
 
 
