@@ -121,6 +121,11 @@ def _main(argv: list[str] | None) -> None:
     if sys.stdout is None or sys.stdout.closed:  # `textgan ... >&-`: click.echo would drop every result silently
         click.echo("error: <stdout>: closed: the results could not be printed (redirect it to a file)", err=True)
         sys.exit(2)
+    for stream in (sys.stdout, sys.stderr):  # redirected to a file, each line is written when said, not at exit
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (a test's capture, a pipe wrapper)
+            pass
     try:
         with warnings_as_lines():  # every command: `warning: ...`, never a file path and source line
             cli.main(args=argv, prog_name="textgan", standalone_mode=False)

@@ -33,6 +33,7 @@ from similarity.evaluate import knn_top1, loo_topk
 from similarity.seen import sentence_keys
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
+from similarity.say import say
 from similarity.tail_synth import tail_for_run
 from similarity.teacher import check_cache_dir, resolve_teacher
 from textgan.common.args import path as as_path
@@ -196,8 +197,6 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
 
 def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
     """(teacher, (train targets, unlabelled targets), cost record) or Nones without a teacher."""
-    from tqdm.auto import tqdm
-
     teacher = resolve_teacher(cfg.teacher)
     if teacher is None:
         return None, None, None
@@ -222,9 +221,8 @@ def _teach(cfg: TrainConfig, data: _Data, cache_dir, progress: bool):
               "cache": "+".join(c.cache for c in costs),
               "encode_seconds": round(sum(c.seconds for c in costs), 2),
               "encode_cpu_seconds": round(sum(c.cpu_seconds for c in costs), 2)}
-    if progress:
-        tqdm.write(f"teacher {cfg.teacher} ({teacher.fingerprint}): {record['n_sentences']} sentences, "
-                   f"{record['encode_seconds']} s to encode (cache {record['cache']})")
+    say(f"teacher {cfg.teacher} ({teacher.fingerprint}): {record['n_sentences']} sentences, "
+        f"{record['encode_seconds']} s to encode (cache {record['cache']})", progress)
     return teacher, (t_lab, t_unl), record
 
 
@@ -296,8 +294,6 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
 def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], folder: RunFolder,
             state: _Progress, use_knn: bool, progress: bool) -> None:
     """Train epoch after epoch until `cfg.epochs`, the step cap or patience runs out."""
-    from tqdm.auto import tqdm
-
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
     check_vo_steps(cfg, bool(run.outliers), per_epoch, total)
@@ -310,8 +306,7 @@ def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], fold
         rec = ddp.broadcast_object(_evaluate(run, data, use_knn, epoch, state.step, losses, t0)
                                    if folder.main else None)
         state.history.append(rec)
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 {rec['heldout_top1']:.4f}")
+        say(f"epoch {epoch + 1}: loss {rec['loss']:.4f} held-out top-1 {rec['heldout_top1']:.4f}", progress)
         _end_epoch(cfg, run, data, names, folder, state, epoch, rec)
 
 

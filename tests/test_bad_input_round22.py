@@ -69,3 +69,41 @@ def test_advice_to_use_the_teacher_needs_a_loss_beyond_noise_and_no_win():
     ci = {"knn_top1": paired_interval(model_knn, teacher_knn), "loo_top1": paired_interval(teacher_loo, teacher_loo)}
     msg = recommendation({"knn_top1": model_knn.mean(), "loo_top1": teacher["loo_top1"]}, teacher, "minilm", ci=ci)
     assert msg and "knn_top1" in msg and "loo_top1" not in msg
+
+
+def test_a_run_without_bars_prints_its_epoch_lines_as_they_come(tmp_path):
+    """Redirected to a file, train-similarity's stdout stayed empty until the process ended and
+    held no epoch line at all; the teacher's line came last."""
+    import subprocess
+    import time
+
+    from helpers import TEXTGAN
+
+    log = tmp_path / "log.txt"
+    with log.open("w") as f:
+        proc = subprocess.Popen([TEXTGAN, "train-similarity", str(FAQ), "--out", str(tmp_path / "r"), "--teacher",
+                                 "none", "--epochs", "40", "--patience", "40"], stdout=f, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 240
+            while "epoch 2:" not in log.read_text() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.5)
+            assert proc.poll() is None, "the run ended before its second epoch line was read"
+            assert "epoch 1: loss" in log.read_text()  # written while the run goes on
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_log_lines_restores_the_logger(capsys):
+    import logging
+
+    from textgan.commands.common import log_lines
+    from similarity.say import say
+
+    logger = logging.getLogger("similarity")
+    before = logger.level, logger.propagate, list(logger.handlers)
+    with log_lines(True):
+        say("epoch 1: loss 1.0000", progress=False)
+    say("not shown", progress=False)
+    assert capsys.readouterr().out == "epoch 1: loss 1.0000\n"
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before

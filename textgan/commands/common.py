@@ -30,6 +30,33 @@ def warnings_as_lines():
         yield
 
 
+@contextlib.contextmanager
+def log_lines(on: bool, name: str = "similarity"):
+    """While `on`, INFO records of the `name` loggers are stdout lines as they come (a run without
+    bars: its teacher and epoch lines, `similarity.say`); the logger is restored after."""
+    import logging
+
+    if not on:
+        yield
+        return
+
+    class Echo(logging.Handler):
+        def emit(self, record):
+            click.echo(record.getMessage())
+
+    logger, handler = logging.getLogger(name), Echo()
+    before = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the root logger's handlers (pytest's, a user's basicConfig) would say it twice
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+
+
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 

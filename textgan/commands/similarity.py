@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from textgan.commands.common import grouped_data, progress_option, unlabeled_option, warnings_as_lines
+from textgan.commands.common import (grouped_data, log_lines, progress_option, unlabeled_option,
+                                     warnings_as_lines)
 from textgan.common.errors import InputError
 
 
@@ -192,15 +193,15 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
         from textgan.workflow.vo_kinds import kind_sampler, tail_sampler
 
-        path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
-                                resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
-                                vo_sampler=kind_sampler(config.virtual_outliers),
-                                tail_sampler=tail_sampler(config.tail_synth), data_names=(data, eval_data, outliers_file))
-    from textgan.common.distributed import is_main
+        from textgan.common.distributed import is_main
 
+        with log_lines(not progress and is_main()):  # a log file gets the teacher and epoch lines as they come
+            path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
+                                    resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
+                                    vo_sampler=kind_sampler(config.virtual_outliers),
+                                    tail_sampler=tail_sampler(config.tail_synth),
+                                    data_names=(data, eval_data, outliers_file))
     if is_main():  # under torchrun every rank returns here
-        if not progress:  # the bars' run printed it as the teacher finished; a log gets it here
-            _echo_teacher_cost(Path(out_dir) / "config.json")
         click.echo(f"saved model to {path}{_shape(path)}")
         _echo_early_stop(Path(out_dir))
         _echo_heldout(Path(out_dir) / "heldout.json")
@@ -224,15 +225,6 @@ def _shape(model) -> str:
     if not lex:
         return ""
     return f" ({info['dim']}-d: GRU {info['dim'] - lex} + lexical {lex} at weight {train.get('lexical_weight')})"
-
-
-def _echo_teacher_cost(path) -> None:
-    import json
-
-    t = json.loads(path.read_text(encoding="utf-8")).get("teacher") if path.is_file() else None
-    if isinstance(t, dict) and {"name", "fingerprint", "n_sentences", "encode_seconds", "cache"} <= set(t):
-        click.echo(f"teacher {t['name']} ({t['fingerprint']}): {t['n_sentences']} sentences, {t['encode_seconds']} s "
-                   f"to encode (cache {t['cache']})")
 
 
 def _echo_early_stop(run) -> None:
