@@ -132,3 +132,38 @@ def test_evaluate_similarity_reads_the_teachers_vectors_back_from_its_cache(faq,
     assert code == 0, err
     a, b = (json.loads((tmp_path / f"{x}.json").read_text())["teacher"] for x in "ab")
     assert a == b and 0.5 < a["loo_top1"] <= 1
+
+
+def test_new_tpr_interval_covers_the_share_new_sentences_get():
+    """A threshold fitted on 143 held-out sentences promised 95% and kept 98.1% of new in-domain
+    sentences: the interval says how far that share may stray (about 90-98% at that size)."""
+    from scipy.stats import norm
+
+    from textgan.ood.gate import new_tpr_interval
+    from textgan.ood.scoring import choose_threshold
+
+    assert new_tpr_interval(1, 1) == pytest.approx((0.025, 0.975))  # Beta(1, 1): uniform
+    lo, hi = new_tpr_interval(10, 10)  # Beta(10, 1): quantiles q ** (1 / 10)
+    assert (lo, hi) == pytest.approx((0.025 ** 0.1, 0.975 ** 0.1))
+    rng = np.random.default_rng(0)
+    inside = []
+    for _ in range(2000):
+        cal = rng.normal(size=143)
+        t = choose_threshold(cal, 0.95)
+        lo, hi = new_tpr_interval(int(np.sum(cal >= t)), cal.size)
+        inside.append(lo <= norm.sf(t) <= hi)  # the share of all in-domain scores the threshold keeps
+    assert 0.93 <= np.mean(inside) <= 0.97
+    assert 0.88 < lo < 0.92 and 0.97 < hi < 0.99
+
+
+def test_index_and_score_print_the_interval(faq, tmp_path, cli_main):
+    model = faq[0]
+    code, out, err = cli_main("index", model, FAQ, "--text-col", "text", "--group-col", "group", "--out",
+                              tmp_path / "ix")
+    assert code == 0, err
+    assert "on new in-domain sentences it keeps 0." in out and "(95% interval)" in out
+    q = tmp_path / "q.txt"
+    q.write_text("how do I reset my password\n")
+    code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix")
+    assert code == 0, err
+    assert "of new in-domain sentences " in err and "95% interval)" in err

@@ -86,6 +86,8 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     line = (f"  promised TPR {r['promised_tpr']:.2f}, reached {r['reached_tpr']:.3f} on those {r['n']} sentences "
             + (f"({r['cross_fitted_tpr']:.3f} fitted on one half, measured on the other)"
                if r.get("cross_fitted_tpr") is not None else "(too few to fit on one half)"))
+    if isinstance(r.get("new_tpr_95"), list):  # gates fitted before it have none
+        line += f"; on new in-domain sentences it keeps {r['new_tpr_95'][0]:.3f}-{r['new_tpr_95'][1]:.3f} (95% interval)"
     if "rows_threshold" in r:
         line += (f"; fitted on the index rows it would be {r['rows_threshold']:.4f}, keeping "
                  f"{r['rows_threshold_tpr']:.3f} of the held-out sentences")

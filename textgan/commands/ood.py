@@ -89,7 +89,8 @@ def score_cmd(model, sentences, index_dir, gan_dirs, method, combine, labels, va
         n_out = sum(not r["in_domain"] for r in rows)
         target = f"{tpr:.0%}" if tpr >= 0.01 else f"{tpr:.2g}"  # --tpr 1e-9 read "target TPR 0%"
         click.echo(f"{method} threshold {res['threshold']:.4f} (target TPR {target}; keeps "
-                   f"{res['expected_tpr']:.1%} of {res['threshold_source']}): "
+                   f"{res['expected_tpr']:.1%} of {res['threshold_source']}; of new in-domain sentences "
+                   f"{res['new_tpr_95'][0]:.1%}-{res['new_tpr_95'][1]:.1%}, 95% interval): "
                    f"{n_out} of {len(rows)} flagged out of domain", err=True)
 
 

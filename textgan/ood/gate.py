@@ -253,6 +253,19 @@ def gate_promise(report: dict | None) -> str:
             + ("" if cross is None else f" (cross-fitted estimate {cross:.0%})"))
 
 
+def new_tpr_interval(kept: int, n: int) -> tuple[float, float]:
+    """95% interval of the share of NEW in-domain sentences a threshold keeps when it keeps `kept`
+    of `n` calibration scores drawn like them: that share is Beta(kept, n - kept + 1) distributed
+    (the coverage of an order statistic), about +-3 points at 200 calibration sentences. A user
+    read "reached 0.951" on 143 held-out sentences and saw 98.1% of new ones kept."""
+    from scipy.stats import beta
+
+    if n < 1 or not 0 < kept <= n:
+        return 0.0, 1.0
+    lo, hi = beta.ppf([0.025, 0.975], kept, n - kept + 1)
+    return float(lo), float(hi)
+
+
 def _fit_report(scorer: Scorer, val: np.ndarray, threshold: float, tpr: float, held_rows) -> dict:
     """What a threshold promises and reaches: the share of the calibration sentences it keeps, a
     2-fold cross-fitted estimate of that share on new sentences (fit on one half, measured on the
@@ -265,6 +278,7 @@ def _fit_report(scorer: Scorer, val: np.ndarray, threshold: float, tpr: float, h
     cross = [float(np.mean(b >= choose_threshold(a, tpr))) for a, b in (halves, halves[::-1]) if len(a) and len(b)]
     rep = {"promised_tpr": tpr, "reached_tpr": float(np.mean(val >= threshold)), "n": int(len(val)),
            "cross_fitted_tpr": float(np.mean(cross)) if cross else None,
+           "new_tpr_95": list(new_tpr_interval(int(np.sum(val >= threshold)), len(val))),
            "calibrated_on": "held-out" if use_held else "index rows (training sentences): optimistic"}
     if use_held:
         sample, rows = scorer.index_rows()

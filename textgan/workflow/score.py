@@ -48,7 +48,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         val_in_name: the file `val_in` came from, for messages.
     Returns:
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
-         "threshold_source": str, "expected_tpr": share of the calibration scores kept}.
+         "threshold_source": str, "expected_tpr": share of the calibration scores kept,
+         "new_tpr_95": 95% interval of the share of new in-domain sentences kept (`textgan.ood.gate.new_tpr_interval`)}.
     """
     make_method(method)
     check_k(k)
@@ -128,8 +129,11 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
         warnings.warn(f"no threshold: nothing in-domain to fit it on (the model keeps no held-out sentences and "
                       f"{'the scorer no held-out rows' if scorers else 'no index is given'}); --tpr is unused and "
                       "in_domain is null: pass --val-in FILE of in-domain sentences", stacklevel=2)
+    from textgan.ood.gate import new_tpr_interval
+
     return {"scores": s, "threshold": thr, "threshold_source": source,
             "expected_tpr": None if thr is None else float(np.mean(val_scores >= thr)),
+            "new_tpr_95": None if thr is None else new_tpr_interval(int(np.sum(val_scores >= thr)), len(val_scores)),
             "in_domain": None if thr is None else [bool(x >= thr) for x in s]}
 
 
