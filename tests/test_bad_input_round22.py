@@ -167,3 +167,12 @@ def test_index_and_score_print_the_interval(faq, tmp_path, cli_main):
     code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix")
     assert code == 0, err
     assert "of new in-domain sentences " in err and "95% interval)" in err
+
+
+def test_a_corpus_without_groups_says_its_gate_is_knn_alone(faq, tmp_path, cli_main):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(faq[1][:200]) + "\n")
+    code, out, err = cli_main("index", faq[0], corpus, "--out", tmp_path / "ix")
+    assert code == 0, err
+    gate = [ln for ln in out.splitlines() if ln.startswith("out-of-domain gate")][0]
+    assert "(knn) (the corpus has no groups: kNN alone; --group-col adds the outlier part)" in gate

@@ -81,13 +81,18 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
         click.echo(f"out-of-domain gate: none ({no_gate_reason(idx) or 'not asked for'})")
         return
     r = g["report"]
-    click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(c.split(':')[0] for c in g['components'])}), "
+    parts = [c.split(':')[0] for c in g['components']]
+    # a .txt corpus: a user read "combined (knn)" as a slip
+    alone = " (the corpus has no groups: kNN alone; --group-col adds the outlier part)" \
+        if parts == ["knn"] and getattr(idx, "groups", None) is None else ""
+    click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(parts)}){alone}, "
                f"threshold {g['threshold']:.4f}, calibrated on {g['calibrated_on']}")
     line = (f"  promised TPR {r['promised_tpr']:.2f}, reached {r['reached_tpr']:.3f} on those {r['n']} sentences "
             + (f"({r['cross_fitted_tpr']:.3f} fitted on one half, measured on the other)"
                if r.get("cross_fitted_tpr") is not None else "(too few to fit on one half)"))
     if isinstance(r.get("new_tpr_95"), list):  # gates fitted before it have none
-        line += f"; on new in-domain sentences it keeps {r['new_tpr_95'][0]:.3f}-{r['new_tpr_95'][1]:.3f} (95% interval)"
+        lo, hi = r["new_tpr_95"]
+        line += f"; on new in-domain sentences it keeps {lo:.3f}-{hi:.3f} (95% interval)"
     if "rows_threshold" in r:
         line += (f"; fitted on the index rows it would be {r['rows_threshold']:.4f}, keeping "
                  f"{r['rows_threshold_tpr']:.3f} of the held-out sentences")
