@@ -307,7 +307,10 @@ class GRUEncoder(nn.Module):
         config = _read_json(os.path.join(input_path, CONFIG_NAME))
         tokenizer = Tokenizer.from_file(os.path.join(input_path, TOKENIZER_NAME))
         model = cls(**config, tokenizer=tokenizer)
-        model.load_state_dict(load_file(os.path.join(input_path, WEIGHTS_NAME)))
+        weights = load_file(os.path.join(input_path, WEIGHTS_NAME))
+        if not all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point()):
+            raise ValueError(f"{os.path.join(input_path, WEIGHTS_NAME)}: weights contain NaN or inf")
+        model.load_state_dict(weights)
         return (model.quantize_() if model.quantize else model).eval()
 
 
@@ -323,17 +326,18 @@ def _read_json(path: str):
 def _check_digests(folder: str) -> None:
     """The files this module reads, against the sha256 digests the textgan folder recorded
     (similarity_config.json), so `SentenceTransformer(path, trust_remote_code=True)` refuses an
-    edited file as `similarity.load` does. A folder re-saved by sentence-transformers has no record."""
+    edited file as `similarity.load` does, and one whose record lost a file's digest. A folder re-saved
+    by sentence-transformers has no record."""
     import hashlib
 
     record = os.path.join(folder, "similarity_config.json")
     if not os.path.isfile(record):
         return
     record = _read_json(record)
-    digests = (record.get("digests") if isinstance(record, dict) else None) or {}
+    digests = record.get("digests") if isinstance(record, dict) else None
     for name in (CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME):
-        if name not in digests:
-            continue
+        if not isinstance(digests, dict) or not isinstance(digests.get(name), str):  # deleting it is no way out
+            raise ValueError(f"{os.path.join(folder, 'similarity_config.json')}: {name} has no recorded digest")
         h = hashlib.sha256()
         with open(os.path.join(folder, name), "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

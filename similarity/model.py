@@ -24,6 +24,7 @@ import torch
 
 from similarity.gru import TOKENIZER_NAME
 from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
+from similarity.model_checks import check_train_config, unit_rows
 from textgan.common.artifacts import (atomic_dir, check_outside_artefacts, check_replaced_folder, folder_digests,
                                       is_nonempty_dir, library_versions, listed_files, load_json, load_tensors,
                                       non_finite_tensors, save_json, save_tensors, verify_digests)
@@ -322,6 +323,7 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise InputError(f"'version' {version!r:.20} is not a format this textgan reads (1 to {FORMAT_VERSION}): "
                          "upgrade textgan, or retrain the model", path / SIM_CONFIG)
+    check_train_config(info, path / SIM_CONFIG)
     # every file is covered: a model folder is read whole by sentence-transformers too
     verify_digests(path, info.get("digests"), path / SIM_CONFIG, cover=listed_files(path, skip=[SIM_CONFIG]))
     # indexes and generators trust this id of the encoder: it must be the one of these weights and tokenizer
@@ -341,15 +343,20 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     enc = SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
     if enc.prototypes is not None:
         w = enc.prototypes[1]
-        if w.shape[1] != enc.dim or not (np.linalg.norm(w, axis=1) > 0).all():
-            raise InputError(f"expected ({w.shape[0]}, {enc.dim}) non-zero 'prototypes' (the model's vectors are "
-                             f"{enc.dim}-d), got {tuple(w.shape)}{'' if w.shape[1] != enc.dim else ' with zero rows'}",
-                             path / HEAD_NAME)
+        if w.shape[1] != enc.dim or not unit_rows(w):  # saved normalised: 1e30 x them made every score alike
+            raise InputError(f"expected ({w.shape[0]}, {enc.dim}) non-zero 'prototypes' of unit length (the model's "
+                             f"vectors are {enc.dim}-d), got {tuple(w.shape)}"
+                             f"{'' if w.shape[1] != enc.dim else ' with rows that are not unit vectors'}", path / HEAD_NAME)
     if (path / HELDOUT_NAME).is_file():
         held = load_tensors(path / HELDOUT_NAME, floats=True).get("vectors")
         if held is None or held.ndim != 2 or held.shape[1] != enc.dim:
             raise InputError(f"expected an (n, {enc.dim}) 'vectors' tensor", path / HELDOUT_NAME)
-        enc.heldout = held.numpy().astype(np.float32)
+        held = held.numpy().astype(np.float32)
+        if not unit_rows(held) or (len(held) > 1 and np.ptp(held, axis=0).max() == 0):  # zeros, or one row copied
+            raise InputError("held-out 'vectors' must be distinct unit vectors (the encoder's outputs), got "
+                             + ("rows that are not unit vectors" if not unit_rows(held) else "one vector repeated"),
+                             path / HELDOUT_NAME)
+        enc.heldout = held
     if (path / TRAINED_NAME).is_file():
         keys = load_tensors(path / TRAINED_NAME).get("keys")
         if keys is None or keys.ndim != 1 or keys.dtype != torch.int64:

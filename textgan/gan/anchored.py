@@ -33,7 +33,8 @@ from textgan.common.texts import known_groups
 from textgan.gan.config import GANConfig, flag
 from textgan.gan.conditional import ConditionalStep
 from textgan.gan.nets import Head, trunk
-from textgan.gan.saved import SavedModel, as_input, check_sample_count, load_weights, pick_generator, rng
+from textgan.gan.saved import (SavedModel, as_input, check_sample_count, load_weights, pick_generator,
+                               read_label_names, rng)
 
 Tensor = torch.Tensor
 GenCond = Literal["concat", "selfmod"]
@@ -302,9 +303,9 @@ class SavedAnchored(SavedModel):
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedAnchored":
         cfg = AnchoredConfig.from_dict(info["config"])
-        names = load_json(path / "labels.json")
         protos = load_tensors(path / "prototypes.safetensors", floats=True)["prototypes"]
-        if not isinstance(names, list) or len(names) != len(protos) or len(names) != info.get("n_classes"):
+        names = read_label_names(path, info.get("n_classes"), "prototypes.safetensors / config.json")
+        if len(names) != len(protos):
             raise InputError("labels.json does not match prototypes.safetensors / config.json", path)
         dim = int(info["dim"])
         g, d = _nets(cfg, dim)

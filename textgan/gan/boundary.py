@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.common.artifacts import load_json, save_json, save_tensors
+from textgan.common.artifacts import save_json, save_tensors
 from textgan.common.errors import InputError
 from textgan.gan.config import GANConfig, flag
 from textgan.gan.gan import GANStep, SavedGAN, build_networks
 from textgan.gan.nets import trunk
-from textgan.gan.saved import load_weights, pick_generator
+from textgan.gan.saved import load_weights, pick_generator, read_label_names
 from textgan.gan.trainer import make_optimizer
 
 Tensor = torch.Tensor
@@ -119,9 +119,7 @@ class SavedBoundary(SavedGAN):
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedBoundary":
         cfg, shape = BoundaryConfig.from_dict(info["config"]), tuple(info["shape"])
-        names = load_json(path / "labels.json")
-        if not isinstance(names, list) or len(names) != info.get("n_classes"):
-            raise InputError("labels.json does not match config.json", path)
+        names = read_label_names(path, info.get("n_classes"))
         g, d = build_networks(cfg, shape)
         wfile = pick_generator(path, ema)
         load_weights(g, wfile)

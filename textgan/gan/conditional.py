@@ -24,7 +24,7 @@ from textgan.common.texts import known_groups, text_lines
 from textgan.gan.config import GANConfig
 from textgan.gan.gan import AdversarialStep
 from textgan.gan.nets import Arch, Head, trunk
-from textgan.gan.saved import SavedModel, load_weights, pick_generator, rng
+from textgan.gan.saved import SavedModel, load_weights, pick_generator, read_label_names, rng
 
 Tensor = torch.Tensor
 CriticCond = Literal["projection", "concat"]
@@ -210,9 +210,7 @@ class SavedConditional(SavedModel):
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedConditional":
         cfg = ConditionalConfig.from_dict(info["config"])
-        names = load_json(path / "labels.json")
-        if not isinstance(names, list) or not names or len(names) != info.get("n_classes", len(names)):
-            raise InputError("labels.json does not match config.json", path)
+        names = read_label_names(path, info.get("n_classes"))
         dim = int(info["dim"])
         g, d = _nets(cfg, dim, len(names))
         load_weights(g, pick_generator(path, ema))

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from textgan.common.artifacts import load_json, save_json, save_tensors
+from textgan.common.artifacts import save_json, save_tensors
 from textgan.common.errors import InputError
 from textgan.common.texts import known_groups
 from textgan.gan.config import KindConfig, flag
 from textgan.gan.nets import Generator, Head
-from textgan.gan.saved import SavedModel, load_weights, rng
+from textgan.gan.saved import SavedModel, load_weights, read_label_names, rng
 from textgan.gan.trainer import Step, make_optimizer
 
 Tensor = torch.Tensor
@@ -177,9 +177,7 @@ class SavedKPlus1(SavedModel):
     @classmethod
     def load(cls, path: Path, info: dict, ema: bool = True) -> "SavedKPlus1":
         cfg = KPlus1Config.from_dict(info["config"])
-        names = load_json(path / "labels.json")
-        if not isinstance(names, list) or len(names) != info.get("n_classes"):
-            raise InputError("labels.json does not match config.json", path)
+        names = read_label_names(path, info.get("n_classes"))
         dim = int(info["dim"])
         g, d = _nets(cfg, dim, len(names))
         load_weights(g, path / "generator.safetensors")

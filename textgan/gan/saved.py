@@ -181,6 +181,19 @@ def record_model_file(path: Path, name: str) -> None:
     save_json(info, path / CONFIG)
 
 
+def read_label_names(path: Path, n: int | None, other: str = "config.json") -> list[str]:
+    """`labels.json` of a labelled kind: `n` distinct group names (None: any number of them). A
+    name given twice made sampling by name take the first row's group, without a word."""
+    names = load_json(path / "labels.json")
+    if not isinstance(names, list) or not names or (n is not None and len(names) != n) \
+            or not all(isinstance(x, str) for x in names):
+        raise InputError(f"labels.json does not match {other}", path)
+    if len(set(names)) < len(names):
+        twice = next(x for i, x in enumerate(names) if x in names[:i])
+        raise InputError(f"names group {twice!r:.60} twice", path / "labels.json")
+    return names
+
+
 def load_weights(net: nn.Module, file: Path) -> nn.Module:
     """Weights from safetensors into `net` (eval mode); a mismatch is an InputError naming the file."""
     try:

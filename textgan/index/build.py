@@ -30,8 +30,8 @@ from textgan.common.texts import as_labels, as_sentences, is_blank, text_key
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
-from textgan.index.folder import (check_faiss, check_rows, new_meta, read_faiss, read_meta, sampled_recall,
-                                  set_params_from, verify_files)
+from textgan.index.folder import (check_faiss, check_rows, check_rows_found, new_meta, read_faiss, read_meta,
+                                  sampled_recall, set_params_from, verify_files)
 from textgan.index.options import IndexOptions
 from textgan.index.store import (  # noqa: F401  (re-exported: the retrieval API)
     ADD_BATCH, FORMAT, METRIC, SEARCH_BATCH, VECTORS_MAX_BYTES, VectorIndex, check_index_out)
@@ -160,6 +160,7 @@ def _load(path: Path, expect_fingerprint: str | None) -> VectorIndex:
             raise InputError(f"vectors file holds {vectors.shape}, expected {(index.ntotal, index.d)}", vf)
         check_finite_rows(vectors, "index vectors", vf)  # here the message names the file; scorers could not
     set_params_from(index, meta, path / "meta.json")
+    check_rows_found(index, vectors, f)
     return VectorIndex(index, texts, groups, meta, vectors)
 
 

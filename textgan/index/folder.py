@@ -254,6 +254,26 @@ def check_faiss(index, meta: dict, where: Path) -> None:
         raise InputError(f"FAISS index metric is {index.metric_type}, not inner product ({METRIC})", where)
 
 
+def check_rows_found(index, vectors, where: Path, samples: int = 64) -> None:
+    """The FAISS index holds vectors.npy's rows in its order: sampled rows searched must find
+    themselves among their nearest often enough (an index.faiss of the same corpus in another row
+    order, its digests recomputed, returned every text and group of some other row). A swapped
+    order finds a row about k / n of the time (2% at 528 rows); the lossiest codes measured (16
+    bits a vector, IVF16,PQ4x4fs, on 6,000 noisy rows) still found 37%, so the bar is 1 in 8."""
+    import numpy as np
+
+    n = index.ntotal
+    if vectors is None or n < 2:
+        return
+    rows = np.unique(np.linspace(0, n - 1, min(samples, n)).astype(np.int64))
+    k = min(10, max(1, n // 10))
+    _, ids = index.search(np.ascontiguousarray(vectors[rows], dtype=np.float32), k)
+    found = int(sum(r in got for r, got in zip(rows, ids)))
+    if found * 8 < len(rows):
+        raise InputError(f"the FAISS index does not hold the rows of vectors.npy in their order ({found} of "
+                         f"{len(rows)} sampled rows find themselves): index.faiss is another index's", where)
+
+
 def check_rows(rows: int, n: int, where: Path, what: str) -> None:
     """A per-row file (texts, their offsets) has one row per vector of the index."""
     if rows != n:
