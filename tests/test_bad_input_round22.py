@@ -176,3 +176,153 @@ def test_a_corpus_without_groups_says_its_gate_is_knn_alone(faq, tmp_path, cli_m
     assert code == 0, err
     gate = [ln for ln in out.splitlines() if ln.startswith("out-of-domain gate")][0]
     assert "(knn) (the corpus has no groups: kNN alone; --group-col adds the outlier part)" in gate
+
+
+# --- sweep 35: artefacts edited by hand (digests recomputed where a digest covers the file) ---
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _model_copy(faq, tmp_path):
+    import shutil
+
+    m = tmp_path / "m"
+    shutil.copytree(faq[0], m)
+    return m
+
+
+def _redigest(m, f):
+    """The digest of `f` and the folder's fingerprint recomputed, as a user "repairing" a folder would."""
+    from similarity.model import _fingerprint
+
+    _edit_json(m / "similarity_config.json", lambda c: c["digests"].__setitem__(f.name, _sha(f)))
+    _edit_json(m / "similarity_config.json", lambda c: c.__setitem__("fingerprint", _fingerprint(m)))
+
+
+def _edit_json(path, fn):
+    import json
+
+    d = json.loads(path.read_text())
+    fn(d)
+    path.write_text(json.dumps(d))
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("scale", "abc", "'train_config.scale' must be a number > 0"),
+    ("scale", 0, "'train_config.scale' must be a number > 0, got 0"),
+    ("scale", True, "'train_config.scale' must be a number > 0, got True"),
+    ("teacher", ["x"], "'train_config.teacher' must be a name or path"),
+    ("lexical_dim", -1, "'train_config.lexical_dim' must be a whole number >= 0"),
+    (None, "x", "'train_config' must be an object, got str"),
+])
+def test_train_config_fields_that_commands_read_are_checked(faq, tmp_path, field, value, needle):
+    """similarity_config.json holds the digests, so none covers it: scale "abc" gave a traceback in
+    `score --method energy-head`, scale 0 the same score for every sentence and exit 0."""
+    import similarity
+    from textgan.common.errors import InputError
+
+    m = _model_copy(faq, tmp_path)
+
+    def edit(c):
+        if field is None:
+            c["train_config"] = value
+        else:
+            c["train_config"][field] = value
+
+    _edit_json(m / "similarity_config.json", edit)
+    with pytest.raises(InputError, match="similarity_config.json: " + needle.replace("(", r"\(")):
+        similarity.load(m)
+
+
+@pytest.mark.parametrize("what", ["zeros", "one row repeated"])
+def test_held_out_vectors_must_be_distinct_unit_vectors(faq, tmp_path, what):
+    """All-zero held-out vectors gave a threshold that "keeps 100%" and flagged queries at random."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    m = _model_copy(faq, tmp_path)
+    f = m / "heldout.safetensors"
+    v = load_file(f)["vectors"]
+    save_file({"vectors": np.zeros_like(v) if what == "zeros" else np.repeat(v[:1], len(v), 0)}, f)
+    _redigest(m, f)
+    with pytest.raises(InputError, match="heldout.safetensors: held-out 'vectors' must be distinct unit vectors"):
+        similarity.load(m)
+
+
+def test_prototypes_scaled_away_from_unit_length_are_refused(faq, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    m = _model_copy(faq, tmp_path)
+    f = m / "head.safetensors"
+    save_file({"prototypes": load_file(f)["prototypes"] * 1e30}, f)
+    _redigest(m, f)
+    with pytest.raises(InputError, match="head.safetensors: .*not unit vectors"):
+        similarity.load(m)
+
+
+def test_the_sentence_transformers_loader_cannot_have_its_checks_switched_off(faq, tmp_path):
+    """Deleting the weights' digest from the record, then writing NaN weights, gave NaN vectors."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    from similarity.gru import WEIGHTS_NAME, GRUEncoder
+
+    m = _model_copy(faq, tmp_path)
+    _edit_json(m / "similarity_config.json", lambda c: c["digests"].pop(WEIGHTS_NAME))
+    with pytest.raises(ValueError, match=f"{WEIGHTS_NAME} has no recorded digest"):
+        GRUEncoder.load(str(m))
+    w = load_file(m / WEIGHTS_NAME)
+    w[next(k for k in w if w[k].dtype == np.float32)][:] = np.nan
+    save_file(w, m / WEIGHTS_NAME)
+    _edit_json(m / "similarity_config.json", lambda c: c["digests"].__setitem__(WEIGHTS_NAME, _sha(m / WEIGHTS_NAME)))
+    with pytest.raises(ValueError, match="weights contain NaN or inf"):
+        GRUEncoder.load(str(m))
+
+
+def test_a_generator_whose_labels_name_a_group_twice_is_refused(faq, tmp_path, cli_main):
+    """generate-embeddings --group reset_password sampled row 0's group when labels.json named it twice."""
+    import json
+
+    from textgan.gan import make_kind, train_gan
+
+    _, _, groups, vectors = faq
+    g = np.asarray(groups)
+    keep = np.isin(g, sorted(set(groups))[:4])
+    out = tmp_path / "cg"
+    train_gan(vectors[keep], make_kind("conditional").config(steps=2, batch_size=8), out, groups=g[keep].tolist(),
+              progress=False)
+    labels = json.loads((out / "labels.json").read_text())
+    (out / "labels.json").write_text(json.dumps([labels[1]] + labels[1:]))
+    _edit_json(out / "config.json", lambda c: c["files"].__setitem__("labels.json", _sha(out / "labels.json")))
+    code, _, err = cli_main("generate-embeddings", out, "--n", 2, "--group", labels[1], "--out", tmp_path / "gen")
+    assert_one_line_error(code, err, f"{out / 'labels.json'}: names group {labels[1]!r} twice")
+
+
+def test_an_index_faiss_of_another_row_order_is_refused(faq, tmp_path, cli_main):
+    """The same corpus indexed in another order, its index.faiss copied in and the digests
+    recomputed: search returned every hit with another row's text and group."""
+    import shutil
+
+    _, texts, groups, vectors = faq
+    from textgan.index.build import build_index
+
+    order = np.random.default_rng(1).permutation(len(texts))
+    build_index(vectors, texts, groups).save(tmp_path / "a")
+    build_index(vectors[order], [texts[i] for i in order], [groups[i] for i in order]).save(tmp_path / "b")
+    shutil.copy(tmp_path / "b" / "index.faiss", tmp_path / "a" / "index.faiss")
+    _edit_json(tmp_path / "a" / "meta.json", lambda m: m["digests"].update(
+        {rel: _sha(tmp_path / "a" / rel) for rel in m["digests"]}))
+    code, _, err = cli_main("search", tmp_path / "a", "i forgot my password", "--model", faq[0])
+    assert_one_line_error(code, err, f"{tmp_path / 'a' / 'index.faiss'}: the FAISS index does not hold the rows "
+                                     "of vectors.npy in their order")
+    code, out, err = cli_main("search", tmp_path / "b", "i forgot my password", "--model", faq[0])
+    assert code == 0, err
