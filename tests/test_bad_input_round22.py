@@ -326,3 +326,15 @@ def test_an_index_faiss_of_another_row_order_is_refused(faq, tmp_path, cli_main)
                                      "of vectors.npy in their order")
     code, out, err = cli_main("search", tmp_path / "b", "i forgot my password", "--model", faq[0])
     assert code == 0, err
+
+
+def test_modules_of_the_subpackages_are_reachable_after_import_textgan_alone():
+    """The README's `textgan.index.build.build_index` raised AttributeError after `import textgan`."""
+    import subprocess
+    import sys
+
+    code = ("import textgan; print(textgan.index.build.build_index.__name__, textgan.ood.scoring.__name__, "
+            "textgan.workflow.core.__name__)\ntry:\n    textgan.index.nothere\nexcept AttributeError as e:\n"
+            "    print('refused')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["build_index", "textgan.ood.scoring", "textgan.workflow.core", "refused"], out.stderr

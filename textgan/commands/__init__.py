@@ -5,3 +5,10 @@ faiss) happen inside each command so `--help` stays fast. Every user-fixable pro
 `InputError`: one line on stderr, exit code 2 (see `cli.main`). Nothing but `cli.py` imports
 these modules (imports flow cli -> commands -> workflow -> core).
 """
+
+
+def __getattr__(name: str):
+    """Submodules load on first use: `textgan.<package>.<module>` works after `import textgan` alone."""
+    from textgan.common.lazy import submodule
+
+    return submodule(__name__, __path__, name)

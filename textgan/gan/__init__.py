@@ -24,3 +24,10 @@ __all__ = ["GANConfig", "KindConfig", "ConditionalConfig", "AnchoredConfig", "pr
            "make_objective", "PENALTIES", "make_penalty", "gradient_penalty", "div_penalty", "r1_penalty",
            "clip_weights", "KINDS", "Kind", "make_kind", "kind_of_config", "train_gan", "train_by_name", "load",
            "sample"]
+
+
+def __getattr__(name: str):
+    """Submodules load on first use: `textgan.<package>.<module>` works after `import textgan` alone."""
+    from textgan.common.lazy import submodule
+
+    return submodule(__name__, __path__, name)
