@@ -186,6 +186,9 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
                          "train with the textgan CLI (or pass tail_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers, data_names)
     data = dataclasses.replace(data, augmented=training_copies(cfg, data.texts))  # refused before any write
+    if (config.batch_size or 0) > len(data.texts) and ddp.is_main():  # given; one step an epoch may be meant
+        warnings.warn(f"--batch-size {cfg.batch_size} is more than the {len(data.texts)} training sentences: one step "
+                      "an epoch, every sentence in it", stacklevel=2)
     # also a barrier: no rank writes into out_dir before every rank has checked it
     ddp.check_same_across_ranks(json.dumps([dataclasses.asdict(cfg), data.sha256]), "training data or settings")
     out = Path(out_dir)

@@ -338,3 +338,15 @@ def test_modules_of_the_subpackages_are_reachable_after_import_textgan_alone():
             "    print('refused')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["build_index", "textgan.ood.scoring", "textgan.workflow.core", "refused"], out.stderr
+
+
+def test_a_batch_larger_than_the_data_is_said_and_a_rate_that_is_zero_in_float32_refused(tmp_path, cli_main):
+    code, _, err = cli_main("train-similarity", FAQ, "--out", tmp_path / "r", "--teacher", "none", "--epochs", 1,
+                            "--batch-size", 100000, "--no-progress")
+    assert code == 0, err
+    assert "warning: --batch-size 100000 is more than the 396 training sentences: one step an epoch" in err
+    from textgan.gan import make_kind
+    from textgan.common.errors import InputError
+
+    with pytest.raises(InputError, match=r"lr-g must be > 0 \(as a float32: >= 1.4e-45\), got 1e-300"):
+        make_kind("gan").config(lr_g=1e-300).validate()

@@ -28,6 +28,7 @@ from textgan.gan.penalties import DEFAULT_WEIGHTS
 AT_LEAST_ONE = ("steps", "batch_size", "n_critic", "noise_dim", "width", "depth", "log_every",
                 "checkpoint_every", "pack", "embed_dim", "n_langevin", "buffer_size", "code_dim", "imle_pool",
                 "latent_dim")
+FLOAT32_TINY = 1.4e-45  # the smallest positive float32 (a subnormal): below it a rate is 0 in the optimiser
 POSITIVE = ("lr_g", "lr_d", "step_size", "temperature", "mala_step_size", "sample_temperature", "lr_z", "lr_t")
 NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_weight", "mala_steps",
                 "sample_steps", "critic_fourier", "critic_fourier_scale", "rec_x", "rec_z", "input_noise",
@@ -135,8 +136,8 @@ class KindConfig:
                 raise InputError(f"{flag(f.name)} must be a finite number, got {v}")
             if f.name in AT_LEAST_ONE and v < 1:
                 raise InputError(f"{flag(f.name)} must be >= 1, got {v}")
-            if f.name in POSITIVE and v <= 0:
-                raise InputError(f"{flag(f.name)} must be > 0, got {v}")
+            if f.name in POSITIVE and v < FLOAT32_TINY:  # 1e-300 is 0 in float32: a generator that never moves
+                raise InputError(f"{flag(f.name)} must be > 0{' (as a float32: >= 1.4e-45)' if v > 0 else ''}, got {v}")
             if f.name in NON_NEGATIVE and v < 0:
                 raise InputError(f"{flag(f.name)} must be >= 0, got {v}")
             if f.name in MAX_CHAIN and v > MAX_CHAIN[f.name]:
