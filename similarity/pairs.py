@@ -48,9 +48,9 @@ def positives(labels: list[float], positive_min: float | None, col: str, path) -
     return [v >= positive_min for v in labels]
 
 
-def components(a: list[str], b: list[str], keep: list[bool]) -> tuple[list[str], list[str]]:
+def components(a: list[str], b: list[str], keep: list[bool], prefix: str = "pair-group") -> tuple[list[str], list[str]]:
     """(texts, groups): each sentence of a kept pair once, its group the connected component of
-    the kept pairs it is in (named pair-group-K, K in order of first appearance)."""
+    the kept pairs it is in (named {prefix}-K, K in order of first appearance)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -76,12 +76,12 @@ def components(a: list[str], b: list[str], keep: list[bool]) -> tuple[list[str],
     groups = []
     for s in order:
         r = find(s)
-        groups.append(names.setdefault(r, f"pair-group-{len(names)}"))
+        groups.append(names.setdefault(r, f"{prefix}-{len(names)}"))
     return order, groups
 
 
 def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | None = None,
-                     min_groups: int = 1) -> tuple[list[str], list[str]]:
+                     min_groups: int = 1, prefix: str = "pair-group") -> tuple[list[str], list[str]]:
     """Read a pair file as (texts, groups) for training.
 
     Args:
@@ -90,6 +90,9 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
             `positive_min`).
         positive_min: pairs with LABEL >= this are paraphrases (needed for non-0/1 labels).
         min_groups: refuse data with fewer groups (of two or more sentences).
+        prefix: the groups are named PREFIX-K. Held-out pairs need another prefix than the training
+            pairs (the CLI gives `held-out-pair-group`): with the same one, held-out group K was read
+            as training group K, and the run chose its epochs on a kNN figure of about 0.
     """
     from similarity.data import _clean, keep_groups, numbers, read_table
     from textgan.common.texts import warn_numeric_texts
@@ -113,7 +116,7 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     if negative:
         warnings.warn(f"{path}: {negative} of {len(keep)} pairs are not paraphrases; the margin loss "
                       "learns from the paraphrase pairs only", stacklevel=2)
-    texts, groups = components(a, b, keep)
+    texts, groups = components(a, b, keep, prefix)
     return keep_groups(texts, groups, path, min_groups)
 
 

@@ -350,3 +350,30 @@ def test_a_batch_larger_than_the_data_is_said_and_a_rate_that_is_zero_in_float32
 
     with pytest.raises(InputError, match=r"lr-g must be > 0 \(as a float32: >= 1.4e-45\), got 1e-300"):
         make_kind("gan").config(lr_g=1e-300).validate()
+
+
+def test_held_out_pair_groups_are_not_read_as_training_groups(tmp_path, cli_main):
+    """Both pair files named their groups pair-group-K, so held-out group K was taken for training
+    group K: every epoch read "held-out top-1 0.0000" and the run kept epoch 1."""
+    import json
+
+    import similarity
+
+    texts, groups = similarity.load_groups(FAQ)
+    by = {}
+    for t, g in zip(texts, groups):
+        by.setdefault(g, []).append(t)
+    names = sorted(by)[:30]
+    train = [(by[g][i], by[g][i + 1]) for g in names for i in range(3)]
+    held = [(by[g][i], by[g][i + 1]) for g in names for i in (4, 5, 6)]  # one held-out group of 4 each
+    for name, rows in (("train", train), ("held", held)):
+        (tmp_path / f"{name}.tsv").write_text("sentence1\tsentence2\n" + "".join(f"{a}\t{b}\n" for a, b in rows))
+    code, out, err = cli_main("train-similarity", tmp_path / "train.tsv", "--pair-cols", "sentence1,sentence2",
+                              "--eval-data", tmp_path / "held.tsv", "--teacher", "none", "--epochs", 3,
+                              "--out", tmp_path / "r", "--no-progress")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["heldout_metric"] == "loo_top1"  # leave-one-out among the held-out groups, as the internal split
+    metrics = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert "knn_top1" not in metrics[0] and all(m["heldout_top1"] == m["loo_top1"] for m in metrics)
+    assert json.loads((tmp_path / "r" / "model" / "groups.json").read_text())[0].startswith("pair-group-")

@@ -200,7 +200,9 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
         from similarity.pairs import load_pair_groups
 
         def read(path, cols, min_groups=1, keep_singles=False):  # pair groups always hold two sentences
-            return load_pair_groups(path, cols, positive_min, min_groups=min_groups)
+            # the second file's groups are not DATA's: named alike, held-out group K read as training group K
+            return load_pair_groups(path, cols, positive_min, min_groups=min_groups,
+                                    prefix="pair-group" if path == data else "held-out-pair-group")
         own = [c.strip() for c in pair_cols.split(",")]
     else:
         def read(path, cols, min_groups=1, keep_singles=False):
