@@ -90,7 +90,8 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
     model_hits = _hits(*_model_vectors(out / "model", data, use_knn), data, keys)  # the saved best epoch's
     ci = {k: paired_interval(model_hits[k], ref_hits[k]) for k in keys}
     record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts),
-              "ci95_model_minus_ref": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()}}
+              "ci95_model_minus_ref": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()},
+              "n_scored": {k: int(len(h)) for k, h in ref_hits.items()}}  # leave-one-out: rows with a partner
     if teacher is not None:
         record.update(teacher=ref, teacher_name=cfg.teacher,
                       recommendation=recommendation(model, ref, cfg.teacher, keys, ci))

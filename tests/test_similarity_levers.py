@@ -266,7 +266,8 @@ def test_train_similarity_prints_the_teacher_beside_the_model(tmp_path, cli_main
     # the paired interval is of the saved best model's hits: it holds the figures' difference
     for k, (lo, hi) in h["ci95_model_minus_ref"].items():
         assert lo - 1e-4 <= h["model"][k] - h["teacher"][k] <= hi + 1e-4, (k, lo, hi)
-    assert f"paired 95% interval over {h['n_eval']} held-out sentences" in out
+    assert "paired 95% interval over the held-out sentences: knn_top1" in out
+    assert h["n_scored"]["knn_top1"] == h["n_eval"] and f"({h['n_eval']} sentences)" in out
     # a 2-epoch, 16-unit GRU is below MiniLM beyond noise: the advice is printed
     assert h["recommendation"] and f"recommendation: {h['recommendation']}" in out
 

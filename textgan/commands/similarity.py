@@ -254,7 +254,9 @@ def _echo_heldout(path) -> None:
     click.echo("held-out (best epoch " + str(h["epoch"]) + "): " + ", ".join(
         f"{k} model {v:.3f} vs {name} {h[ref][k]:.3f}" for k, v in h["model"].items()))
     if isinstance(ci := h.get("ci95_model_minus_ref"), dict) and ci:  # folders before it have none
-        click.echo(f"  model minus {name}, paired 95% interval over {h['n_eval']} held-out sentences: " + ", ".join(
-            f"{k} [{100 * lo:+.1f}, {100 * hi:+.1f}] points" for k, (lo, hi) in ci.items()))
+        n = h.get("n_scored") if isinstance(h.get("n_scored"), dict) else {}
+        click.echo(f"  model minus {name}, paired 95% interval over the held-out sentences: " + ", ".join(
+            f"{k} [{100 * lo:+.1f}, {100 * hi:+.1f}] points ({n.get(k, h['n_eval'])} sentences)"
+            for k, (lo, hi) in ci.items()))
     if h.get("recommendation"):
         click.echo(f"recommendation: {h['recommendation']}")
