@@ -290,8 +290,9 @@ def numbers(values: list, col: str, path, hint: str = "") -> list[float]:
     for i, v in enumerate(values):
         try:
             f = float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"row {i + 1}: column {col!r} must be numeric{hint}, got {v!r}", path) from None
+        except (TypeError, ValueError):  # an empty cell: how many more there are (drop those rows, or another column)
+            note = empty_cells_note(values) if is_missing(v) else ""
+            raise InputError(f"row {i + 1}: column {col!r} must be numeric{hint}, got {v!r}{note}", path) from None
         if not math.isfinite(f):
             raise InputError(f"row {i + 1}: column {col!r} is not a finite number ({v!r})", path)
         out.append(f)

@@ -377,3 +377,11 @@ def test_held_out_pair_groups_are_not_read_as_training_groups(tmp_path, cli_main
     metrics = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert "knn_top1" not in metrics[0] and all(m["heldout_top1"] == m["loo_top1"] for m in metrics)
     assert json.loads((tmp_path / "r" / "model" / "groups.json").read_text())[0].startswith("pair-group-")
+
+
+def test_an_empty_score_cell_is_counted(faq, tmp_path, cli_main):
+    """750 of 1,500 STS rows had an empty score; the error named row 1 alone."""
+    pairs = tmp_path / "e.tsv"
+    pairs.write_text("a\tb\ts\nx y\tz w\t\nq r\tt u\t3\nm n\to p\t\n")
+    code, _, err = cli_main("evaluate-similarity", faq[0], "--pairs", pairs, "--pair-cols", "a,b,s")
+    assert_one_line_error(code, err, "row 1: column 's' must be numeric, got '' (2 of 3 rows have an empty cell")
