@@ -161,7 +161,7 @@ def test_index_and_score_print_the_interval(faq, tmp_path, cli_main):
     code, out, err = cli_main("index", model, FAQ, "--text-col", "text", "--group-col", "group", "--out",
                               tmp_path / "ix")
     assert code == 0, err
-    assert "on new in-domain sentences it keeps 0." in out and "(95% interval)" in out
+    assert "on new in-domain sentences drawn like them it keeps 0." in out and "(95% interval)" in out
     q = tmp_path / "q.txt"
     q.write_text("how do I reset my password\n")
     code, out, err = cli_main("score", model, q, "--index", tmp_path / "ix")

@@ -92,7 +92,7 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
                if r.get("cross_fitted_tpr") is not None else "(too few to fit on one half)"))
     if isinstance(r.get("new_tpr_95"), list):  # gates fitted before it have none
         lo, hi = r["new_tpr_95"]
-        line += f"; on new in-domain sentences it keeps {lo:.3f}-{hi:.3f} (95% interval)"
+        line += f"; on new in-domain sentences drawn like them it keeps {lo:.3f}-{hi:.3f} (95% interval)"
     if "rows_threshold" in r:
         line += (f"; fitted on the index rows it would be {r['rows_threshold']:.4f}, keeping "
                  f"{r['rows_threshold_tpr']:.3f} of the held-out sentences")
