@@ -193,9 +193,13 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
         from textgan.workflow.vo_kinds import kind_sampler, tail_sampler
 
+        import os
+
         from textgan.common.distributed import is_main
 
-        with log_lines(not progress and is_main()):  # a log file gets the teacher and epoch lines as they come
+        # a log file gets the teacher and epoch lines as they come; under torchrun rank 0's alone (RANK: the
+        # process group is joined inside train(), so is_main() reads 0 on every rank here)
+        with log_lines(not progress and os.environ.get("RANK", "0") in ("", "0")):
             path = similarity.train(given, texts, groups, out_dir, ev_t, ev_g, progress=progress,
                                     resume=resume, unlabeled=extra, cache_dir=teacher_cache, outliers=real,
                                     vo_sampler=kind_sampler(config.virtual_outliers),
