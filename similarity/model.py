@@ -346,7 +346,8 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
         if w.shape[1] != enc.dim or not unit_rows(w):  # saved normalised: 1e30 x them made every score alike
             raise InputError(f"expected ({w.shape[0]}, {enc.dim}) non-zero 'prototypes' of unit length (the model's "
                              f"vectors are {enc.dim}-d), got {tuple(w.shape)}"
-                             f"{'' if w.shape[1] != enc.dim else ' with rows that are not unit vectors'}", path / HEAD_NAME)
+                             f"{'' if w.shape[1] != enc.dim else ' with rows that are not unit vectors'}",
+                             path / HEAD_NAME)
     if (path / HELDOUT_NAME).is_file():
         held = load_tensors(path / HELDOUT_NAME, floats=True).get("vectors")
         if held is None or held.ndim != 2 or held.shape[1] != enc.dim:

@@ -34,5 +34,6 @@ def check_train_config(info: dict, where: Path) -> None:
     dim, weight = tc.get("lexical_dim"), tc.get("lexical_weight")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 0):
         raise InputError(f"'train_config.lexical_dim' must be a whole number >= 0, got {dim!r:.40}", where)
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1):
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                               or not 0 <= weight <= 1):
         raise InputError(f"'train_config.lexical_weight' must be a number in [0, 1], got {weight!r:.40}", where)
