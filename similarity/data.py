@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from similarity.file_quirks import (check_json_labels, csv_unquoted, empty_cells_note, encoding_hint,
+from similarity.file_quirks import (check_json_labels, columns_hint, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
                                     single_train_file, trailing_empty_rows)
 from textgan.common.folders import not_a_file
@@ -258,7 +258,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
             raise InputError(f"unsupported file type {p.suffix.lower() or '(none)'!r}: a corpus is a .txt file (one "
                              f"sentence a line) or a data file ({', '.join(FORMATS)}) with --text-col", p)
         if p.suffix.lower() != ".txt":
-            raise InputError("pass --text-col to read sentences from a data file", p)
+            raise InputError(f"pass --text-col to read sentences from a data file{columns_hint(p)}", p)
         _check_utf8(p)
         # utf-8-sig: a BOM (Windows editors) is not part of the first sentence; str.strip keeps it
         lines = text_lines(p.read_text(encoding="utf-8-sig"))

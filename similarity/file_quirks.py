@@ -257,3 +257,18 @@ def check_json_labels(p, col: str) -> None:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError):  # unreadable: the reader's own error names the line
         return
+
+
+def columns_hint(p: Path) -> str:
+    """" (its columns: text, group)" from a CSV/TSV header line, for a "pass --text-col" error (a
+    user of `index` on train-similarity's own file expected `text` to be read as it is there)."""
+    delimiter = {".csv": ",", ".tsv": "\t"}.get(Path(p).suffix.lower())
+    if delimiter is None:
+        return ""
+    try:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline(10_000)
+    except (OSError, UnicodeDecodeError):
+        return ""
+    cols = [c.strip() for c in next(csv.reader([first], delimiter=delimiter), []) if c.strip()]
+    return f" (its columns: {name_list(cols)})" if cols else ""

@@ -396,3 +396,10 @@ def test_under_torchrun_the_epoch_lines_are_rank_zeros_alone(tmp_path, cli_main,
                               "--no-progress")
     assert code == 0, err
     assert "epoch 1: loss" not in out and "saved model to" in out
+
+
+def test_a_data_file_without_text_col_names_its_columns(faq, tmp_path, cli_main):
+    """A user ran `index MODEL data.csv` on train-similarity's own file and met a bare "pass --text-col"."""
+    for command in ("index", "encode"):
+        code, _, err = cli_main(command, faq[0], FAQ, "--out", tmp_path / command)
+        assert_one_line_error(code, err, "pass --text-col to read sentences from a data file (its columns: text, group)")

@@ -63,7 +63,9 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
     if suffix not in FORMATS:
         raise InputError(f"unsupported corpus type {suffix or '(none)'!r}; use .txt or one of {', '.join(FORMATS)}", p)
     if text_col is None:
-        raise InputError("pass --text-col to read sentences from a data file", p)
+        from similarity.file_quirks import columns_hint
+
+        raise InputError(f"pass --text-col to read sentences from a data file{columns_hint(p)}", p)
     check_json_depth(p)  # before any JSON parser: Arrow's crashed the process on deep nesting
     if group_col:
         check_json_labels(p, group_col)
