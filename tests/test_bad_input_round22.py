@@ -402,4 +402,5 @@ def test_a_data_file_without_text_col_names_its_columns(faq, tmp_path, cli_main)
     """A user ran `index MODEL data.csv` on train-similarity's own file and met a bare "pass --text-col"."""
     for command in ("index", "encode"):
         code, _, err = cli_main(command, faq[0], FAQ, "--out", tmp_path / command)
-        assert_one_line_error(code, err, "pass --text-col to read sentences from a data file (its columns: text, group)")
+        assert_one_line_error(code, err, "pass --text-col to read sentences from a data file "
+                                         "(its columns: text, group)")

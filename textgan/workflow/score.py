@@ -49,7 +49,8 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     Returns:
         {"scores": (n,) array, "threshold": float | None, "in_domain": bool list | None,
          "threshold_source": str, "expected_tpr": share of the calibration scores kept,
-         "new_tpr_95": 95% interval of the share of new in-domain sentences kept (`textgan.ood.gate.new_tpr_interval`)}.
+         "new_tpr_95": 95% interval of the share of new in-domain sentences kept
+         (`textgan.ood.gate.new_tpr_interval`)}.
     """
     make_method(method)
     check_k(k)
