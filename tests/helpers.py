@@ -154,3 +154,18 @@ def faq_model() -> tuple[Path, list[str], list[str], np.ndarray]:
     path = similarity.train(cfg, texts, groups, out / "run", progress=False)
     vectors = similarity.load(path).encode(texts)
     return Path(path), list(texts), list(groups), vectors
+
+
+def seeded_teacher_cache(folder: Path) -> Path:
+    """`folder` as a fresh teacher cache that holds only MiniLM's static token vectors (model2vec's
+    distillation, 28 s on one thread), copied from the session cache (distilled there once): tests
+    of a cold teacher-vector cache keep it cold without distilling again."""
+    from similarity.static_init import static_vectors
+    from similarity.teacher import default_cache_dir, resolve_teacher
+
+    teacher = resolve_teacher("minilm")
+    static_vectors(teacher)  # read from the session cache, or distilled into it once
+    name = f"{teacher.fingerprint}-static.safetensors"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_cache_dir() / name, Path(folder) / name)
+    return Path(folder)

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from helpers import torchrun
+from helpers import seeded_teacher_cache, torchrun
 
 
 def test_torchrun_two_processes_equal_one(tmp_path):
@@ -47,6 +47,7 @@ def test_torchrun_similarity_equals_one_process(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     data = root / "data" / "faq_en.csv"
+    seeded_teacher_cache(tmp_path / "cache")  # the worker's: teacher vectors cold, static vectors not distilled again
     p = torchrun(root / "tests" / "_ddp_similarity_worker.py", tmp_path, data, timeout=300)
     assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1500:]
     texts, groups = similarity.load_groups(data, "text", "group")

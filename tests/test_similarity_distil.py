@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import similarity
-from helpers import FAQ, assert_one_line_error, run_script
+from helpers import FAQ, assert_one_line_error, run_script, seeded_teacher_cache
 from similarity.model import minilm_path
 from similarity.teacher import resolve_teacher
 from textgan.common.errors import InputError
@@ -37,7 +37,7 @@ def distilled(small):
     d, _, _ = small
     code, out, err = run_script("train-similarity", d / "small.csv", "--out", d / "run", "--epochs", "8", "--lr", "1e-2",
                                 "--hidden", "16", "--embed-dim", "16", "--batch-size", "16", "--quiet",
-                                "--unlabeled", d / "unl.txt", "--teacher-cache", d / "cache")
+                                "--unlabeled", d / "unl.txt", "--teacher-cache", seeded_teacher_cache(d / "cache"))
     assert code == 0, err
     return d / "run"
 

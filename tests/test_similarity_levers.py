@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import similarity
-from helpers import FAQ, assert_one_line_error
+from helpers import FAQ, assert_one_line_error, seeded_teacher_cache
 from similarity.augment import augment, auto_copies, perturb, units
 from similarity.distil import auto_distil_scale, simcse_loss
 from similarity.model import minilm_path
@@ -250,7 +250,7 @@ def test_train_similarity_prints_the_teacher_beside_the_model(tmp_path, cli_main
     data.write_text("text,group\n" + "".join(f'"{t}",{g}\n' for t, g in rows))
     code, out, err = cli_main("train-similarity", data, "--out", tmp_path / "run", "--epochs", "2", "--hidden", "16",
                               "--embed-dim", "16", "--batch-size", "16", "--augment", "1", "--quiet",
-                              "--teacher-cache", tmp_path / "cache")
+                              "--teacher-cache", seeded_teacher_cache(tmp_path / "cache"))
     assert code == 0, err
     h = json.loads((tmp_path / "run" / "heldout.json").read_text())
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
