@@ -65,14 +65,15 @@ def baseline_advice(model: dict, baseline: dict, keys: tuple[str, ...], ci: dict
 
 
 def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list[dict], use_knn: bool,
-                   cache_dir, out: Path) -> None:
+                   cache_dir, out: Path, lexical_choice: dict | None = None) -> None:
     """`heldout.json`: the best epoch's held-out figures beside the teacher's off the shelf on the
     same sentences (its vectors cached), or without a teacher beside a character TF-IDF's (a user
     of a Chinese run saw no figure at all), and a one-line recommendation when the model is worse.
 
     Args: cfg: the run's TrainConfig; data: its prepared data (train and held-out sentences and
     groups); t_train: the teacher's vectors of the training sentences (None without a teacher);
-    history: the epoch records."""
+    history: the epoch records; lexical_choice: `similarity.lexical_choice`'s record, with the
+    teacher's (or TF-IDF's) Spearman on the same pairs added."""
     from similarity.baseline import NAME, tfidf_vectors
     from textgan.common.artifacts import save_json
 
@@ -85,9 +86,11 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
     loo = max(Counter(data.eval_groups).values()) > 1
     keys = ("knn_top1",) * use_knn + ("loo_top1",) * (loo or not use_knn)
     ref_hits = _hits(t_eval, t_train, data, keys)
-    model = {k: best[k] for k in keys}
     ref = {k: float(ref_hits[k].mean()) for k in keys}
     model_hits = _hits(*_model_vectors(out / "model", data, use_knn), data, keys)  # the saved best epoch's
+    moved = lexical_choice is not None and lexical_choice["chosen"] != lexical_choice["trained_weight"]
+    # the epoch's figures, or those of its model at the lexical weight chosen since
+    model = {k: float(model_hits[k].mean()) if moved else best[k] for k in keys}
     ci = {k: paired_interval(model_hits[k], ref_hits[k]) for k in keys}
     record = {"epoch": best["epoch"], "model": model, "n_eval": len(data.eval_texts),
               "ci95_model_minus_ref": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()},
@@ -97,7 +100,25 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
                       recommendation=recommendation(model, ref, cfg.teacher, keys, ci))
     else:
         record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys, ci))
+    if lexical_choice is not None:
+        record["lexical_weight"] = dict(lexical_choice, **_pairs_reference(teacher, cfg, data, cache_dir))
     save_json(record, out / "heldout.json")
+
+
+def _pairs_reference(teacher, cfg, data, cache_dir) -> dict:
+    """The teacher's (or, without one, TF-IDF's) Spearman on the held-out scored pairs."""
+    from similarity.baseline import NAME, tfidf_vectors
+    from similarity.evaluate import cosine_spearman, gold_scores
+
+    a, b, scores = data.pairs
+    if teacher is not None:
+        (va, _), (vb, _) = teacher.vectors(a, cache_dir), teacher.vectors(b, cache_dir)
+        cos = (va * vb).sum(1)
+    else:
+        va, vb = tfidf_vectors(data.texts, a, b)
+        cos = np.asarray(va.multiply(vb).sum(1)).ravel()
+    return {"reference": cfg.teacher if teacher is not None else NAME,
+            "reference_spearman": round(cosine_spearman(cos, gold_scores(scores)), 4)}
 
 
 def _hits(ev, train, data, keys: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ hyper-parameters, history) and `digests.json` (sha256 of every file, required on
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -85,3 +86,12 @@ def restore(folder: Path, tensors: dict, meta: dict, head: torch.nn.Module,
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
         raise InputError(f"checkpoint does not fit this run ({msg})", folder / "state.safetensors") from None
+
+
+def weights_digest(module) -> str:
+    """sha256 of a module's named tensors: ranks that must start alike compare these."""
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

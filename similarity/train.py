@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from similarity.augment import training_copies
-from similarity.checkpoint import load_checkpoint, restore, save_checkpoint
+from similarity.checkpoint import load_checkpoint, restore, save_checkpoint, weights_digest
 from similarity.config import TrainConfig, check_acting, check_vo_start, check_vo_steps, for_data_size, non_default
 from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
 from similarity.heldout_rows import check_eval_groups, drop_repeats, drop_seen
+from similarity.lexical_choice import check_pairs, choose_lexical_weight
 from similarity.advice import heldout_report
 from similarity.evaluate import knn_top1, loo_topk
 from similarity.seen import sentence_keys
@@ -62,6 +62,8 @@ class _Data:
     unlabeled: list[str]  # for the distillation term only
     outliers: list[str] = ()  # real out-of-scope sentences for the uncertainty loss
     augmented: tuple[str, ...] = ()  # perturbed training sentences, distillation only (similarity.augment)
+    pairs: tuple | None = None  # held-out scored pairs (a, b, scores) that choose the lexical weight
+    weight_given: bool = False  # --lexical-weight was given: the pairs score it, they do not change it
 
 
 def _sha256(*columns) -> str:
@@ -138,7 +140,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
           eval_texts: list[str] | None = None, eval_groups: list[str] | None = None,
           progress: bool = True, resume: bool = False, unlabeled: list[str] | None = None,
           cache_dir: str | Path | None = None, outliers: list[str] | None = None, vo_sampler=None,
-          tail_sampler=None, data_names: tuple[str | None, ...] = (None, None)) -> Path:
+          tail_sampler=None, data_names: tuple[str | None, ...] = (None, None), eval_pairs=None) -> Path:
     """Train an encoder on grouped sentences; returns the path of the best saved model.
 
     Args:
@@ -159,6 +161,9 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
             built by `textgan.workflow.vo_kinds.kind_sampler`); `tail_sampler` the same for
             `--tail-synth anchored` (`textgan.workflow.vo_kinds.tail_sampler`).
         data_names: the files of the training and held-out data (and of the outliers), named in errors.
+        eval_pairs: (a, b, scores) pairs, graded or 0/1: after training the lexical part's weight is
+            chosen on the Spearman of those without a training sentence, unless `config.lexical_weight`
+            is given (`similarity.lexical_choice`; the record in heldout.json).
     """
     from similarity.language import for_language
 
@@ -185,7 +190,9 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
         raise InputError(f"--tail-synth {cfg.tail_synth} samples a generator of textgan's kinds: "
                          "train with the textgan CLI (or pass tail_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers, data_names)
-    data = dataclasses.replace(data, augmented=training_copies(cfg, data.texts))  # refused before any write
+    data = dataclasses.replace(data, augmented=training_copies(cfg, data.texts),  # refused before any write
+                               pairs=check_pairs(eval_pairs, cfg, data_names[1] or data_names[0], data.texts),
+                               weight_given=config.lexical_weight is not None)
     if (config.batch_size or 0) > len(data.texts) and ddp.is_main():  # given; one step an epoch may be meant
         warnings.warn(f"--batch-size {cfg.batch_size} is more than the {len(data.texts)} training sentences: one step "
                       "an epoch, every sentence in it", stacklevel=2)
@@ -274,7 +281,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
                    tail=tail, tail_sampler=samplers[1])
     if teacher_cost is not None:
         teacher_cost["distil_scale"] = round(run.distil_scale, 4)
-    ddp.check_same_across_ranks(_weights_digest(run.module), "initial weights")
+    ddp.check_same_across_ranks(weights_digest(run.module), "initial weights")
     state = _Progress()
     if folder.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -289,8 +296,9 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
     if not (out / "model").is_dir():
         raise InputError("training ran no epoch (checkpoint already finished?)", out)
     if folder.main:
+        choice = choose_lexical_weight(out / "model", data.pairs, data.weight_given) if data.pairs else None
         heldout_report(cfg, data, teacher, targets[0] if teacher is not None else None, state.history, use_knn,
-                       cache_dir, out)
+                       cache_dir, out, choice)
     return out / "model"
 
 
@@ -386,11 +394,3 @@ def _write_config(cfg_json: dict, data: _Data, names: list[str], teacher_cost, u
                "n_unlabeled": len(data.unlabeled), "n_outliers": len(data.outliers), "teacher": teacher_cost,
                "heldout_metric": "knn_top1" if use_knn else "loo_top1", "processes": ddp.world(),
                "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")
-
-
-def _weights_digest(module: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
