@@ -40,12 +40,12 @@ def mix(gru: np.ndarray, lex: np.ndarray, weight: float) -> np.ndarray:
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def cosines(encoder, pairs) -> dict[float, np.ndarray]:
-    """The pairs' cosines at every weight of GRID and at the encoder's own weight."""
+def cosines(encoder, pairs, extra: tuple[float, ...] = ()) -> dict[float, np.ndarray]:
+    """The pairs' cosines at every weight of GRID, at the encoder's own weight and at `extra`."""
     a, b, _ = pairs
     dim = encoder.module.lexical_dim
     (ga, la), (gb, lb) = parts(encoder.encode(a), dim), parts(encoder.encode(b), dim)
-    weights = sorted({*GRID, float(encoder.module.lexical_weight)})
+    weights = sorted({*GRID, float(encoder.module.lexical_weight), *map(float, extra)})
     return {w: (mix(ga, la, w) * mix(gb, lb, w)).sum(1) for w in weights}
 
 
@@ -84,16 +84,20 @@ def choose_lexical_weight(model_dir: str | Path, pairs, given: bool) -> dict | N
     if enc.backbone != "gru" or not enc.module.lexical_dim:
         return None
     gold = gold_scores(pairs[2])
-    cos = cosines(enc, pairs)
+    current = float(enc.module.lexical_weight)
+    # the weight it trained at: a run resumed after a choice finds the chosen one in the model
+    own = (enc.info.get("lexical_choice") or {}).get("trained_weight") if isinstance(
+        enc.info.get("lexical_choice"), dict) else None
+    own = float(own) if isinstance(own, float) and 0 < own < 1 else current  # the record is not digest-covered
+    cos = cosines(enc, pairs, (own,))
     figures = {w: cosine_spearman(c, gold) for w, c in cos.items()}
-    own = float(enc.module.lexical_weight)
     best = max(figures, key=lambda w: (round(figures[w], 4), w == own))  # a tie keeps the trained weight
     ci = gain_interval(cos[best], cos[own], gold) if best != own else (0.0, 0.0)
     chosen = best if not given and ci[0] > 0 else own
     record = {"metric": "spearman", "n_pairs": len(pairs[0]), "trained_weight": own, "chosen": chosen,
               "given": given, "best": best, "ci95_best_minus_trained": [round(ci[0], 4), round(ci[1], 4)],
               "by_weight": {f"{w:g}": round(s, 4) for w, s in figures.items()}}
-    if chosen != own:
+    if chosen != current:
         _reweight(enc, chosen)
         enc.info["lexical_choice"] = record
         enc.save(model_dir)

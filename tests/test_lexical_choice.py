@@ -168,3 +168,18 @@ def test_train_similarity_chooses_the_weight_on_scored_held_out_pairs(tmp_path, 
     (tmp_path / "bad.tsv").write_text("s1\ts2\tlabel\n" + "".join(f"{x}\t{y}\tnan\n" for x, y, _ in rows["held"]))
     code, _, err = cli_main(*args[:4], tmp_path / "bad.tsv", *args[5:], "--out", tmp_path / "b")
     assert_one_line_error(code, err, "bad.tsv")
+
+
+def test_a_second_choice_compares_with_the_weight_it_trained_at(tmp_path):
+    """A run resumed after its choice finds the chosen weight in its model: the record still
+    names the trained weight, and a second choice on the same pairs changes nothing."""
+    enc = _encoder(0.2)
+    path = enc.save(tmp_path / "m")
+    a, b = _pairs()
+    (_, la), (_, lb) = parts(enc.encode(a), DIM), parts(enc.encode(b), DIM)
+    pairs = (a, b, (la * lb).sum(1).tolist())
+    first = choose_lexical_weight(path, pairs, given=False)
+    saved = (path / "similarity_config.json").read_bytes()
+    again = choose_lexical_weight(path, pairs, given=False)
+    assert first["chosen"] == again["chosen"] == GRID[-1] and again["trained_weight"] == 0.2
+    assert (path / "similarity_config.json").read_bytes() == saved
