@@ -90,7 +90,11 @@ def choose_lexical_weight(model_dir: str | Path, pairs, given: bool) -> dict | N
         enc.info.get("lexical_choice"), dict) else None
     own = float(own) if isinstance(own, float) and 0 < own < 1 else current  # the record is not digest-covered
     cos = cosines(enc, pairs, (own,))
-    figures = {w: cosine_spearman(c, gold) for w, c in cos.items()}
+    try:
+        figures = {w: cosine_spearman(c, gold) for w, c in cos.items()}
+    except InputError as exc:  # e.g. pairs of identical sentences: said, and the trained model kept as it is
+        warnings.warn(f"the lexical weight stays {own:g}: {exc.problem}", stacklevel=2)
+        return None
     best = max(figures, key=lambda w: (round(figures[w], 4), w == own))  # a tie keeps the trained weight
     ci = gain_interval(cos[best], cos[own], gold) if best != own else (0.0, 0.0)
     chosen = best if not given and ci[0] > 0 else own

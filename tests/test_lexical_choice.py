@@ -183,3 +183,14 @@ def test_a_second_choice_compares_with_the_weight_it_trained_at(tmp_path):
     again = choose_lexical_weight(path, pairs, given=False)
     assert first["chosen"] == again["chosen"] == GRID[-1] and again["trained_weight"] == 0.2
     assert (path / "similarity_config.json").read_bytes() == saved
+
+
+def test_pairs_whose_cosines_are_all_alike_keep_the_model_as_it_is(tmp_path):
+    """Pairs of a sentence with itself rank nothing: a warning after training, not an error that
+    would end a finished run without its report."""
+    path = _encoder(0.2).save(tmp_path / "m")
+    before = (path / "similarity_config.json").read_bytes()
+    a, _ = _pairs()
+    with pytest.warns(UserWarning, match="the lexical weight stays 0.2: every pair has the same cosine"):
+        assert choose_lexical_weight(path, (a, a, list(range(60))), given=False) is None
+    assert (path / "similarity_config.json").read_bytes() == before

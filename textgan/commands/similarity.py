@@ -286,7 +286,8 @@ def _lexical_line(lw: dict) -> str:
     own, chosen, best = (f"{lw[k]:g}" for k in ("trained_weight", "chosen", "best"))
     lo, hi = lw["ci95_best_minus_trained"]
     gain = f"paired 95% interval of the gain [{100 * lo:+.1f}, {100 * hi:+.1f}] points"
-    ref = f"{lw['reference']} {lw['reference_spearman']:.3f}"
+    ref = f"{lw['reference']} {lw['reference_spearman']:.3f}" if lw.get("reference_spearman") is not None else \
+        f"{lw['reference']}: no figure"
     on = f"{lw['n_pairs']} scored pairs the model did not train on"
     if lw["given"]:
         return (f"{on}: Spearman {by[own]:.3f} at the given --lexical-weight {own} (best {by[best]:.3f} at "
