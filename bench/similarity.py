@@ -61,9 +61,12 @@ LEVER_SYSTEMS = {"gru-distil-static": dict(embed_init="teacher-static"),
                  "gru-distil-aug2": dict(augment=2), "gru-distil-noaug": dict(augment=0),
                  "gru-distil-scale1": dict(distil_scale=1.0), "gru-distil-scale2": dict(distil_scale=2.0),
                  "gru-distil-ssl": dict(ssl_weight=0.1)}
+# gru-distil-stsb-weight: the defaults, with the STS-B train pairs' labels choosing the lexical weight after
+# training (`train(eval_pairs=...)`, similarity.lexical_choice); STS-B dev is never read for it
+PAIR_CHOICE = "gru-distil-stsb-weight"
 # gru-distil-int8: gru-distil's three models quantized (int8 dynamic), no retraining; model2vec:
 # model2vec.distill of the local MiniLM, PCA 256 (the library's defaults otherwise)
-ALL = (list(GRU_SYSTEMS) + ["gru-distil"] + list(LEVER_SYSTEMS)
+ALL = (list(GRU_SYSTEMS) + ["gru-distil"] + list(LEVER_SYSTEMS) + [PAIR_CHOICE]
        + ["gru-distil-int8", "tfidf", "minilm", "model2vec", "minilm-am"])
 
 
@@ -170,12 +173,12 @@ def speed(enc, texts) -> float:
     return len(texts) / (time.perf_counter() - t0)
 
 
-def train_system(cfg, train, val, workdir: Path, unlabeled=None, cache_dir=None):
+def train_system(cfg, train, val, workdir: Path, unlabeled=None, cache_dir=None, eval_pairs=None):
     import similarity
 
     t0, c0 = time.perf_counter(), time.process_time()
     path = similarity.train(cfg, train[0], train[1], workdir, val[0], val[1], progress=False,
-                            unlabeled=unlabeled, cache_dir=cache_dir)
+                            unlabeled=unlabeled, cache_dir=cache_dir, eval_pairs=eval_pairs)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     hist = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     return similarity.load(path), secs, cpu, len(hist)
@@ -259,14 +262,16 @@ def main() -> None:
                 sys.exit("error: gru-distil-int8 quantizes gru-distil's models: list gru-distil before it")
             enc, u_enc, d_enc = (quantize(e) if e is not None else None for e in trained["gru-distil"])
             row.update(config={"quantize": "int8"})
-        elif name in GRU_SYSTEMS or name in LEVER_SYSTEMS or name in ("gru-distil", "minilm-am"):
+        elif name in GRU_SYSTEMS or name in LEVER_SYSTEMS or name in ("gru-distil", "minilm-am", PAIR_CHOICE):
             base = dict(seed=args.seed)
             extra = {}
             if name == "minilm-am":  # the backbone row's lr, head multiplier and warm-up
                 base.update(backbone="minilm", epochs=1, batch_size=32, max_steps=args.finetune_steps)
-            elif name == "gru-distil" or name in LEVER_SYSTEMS:  # train-similarity's defaults
+            elif name in ("gru-distil", PAIR_CHOICE) or name in LEVER_SYSTEMS:  # train-similarity's defaults
                 base.update(gru_over, **LEVER_SYSTEMS.get(name, {}))
                 extra = dict(unlabeled=unlabeled, cache_dir=tmp / "teacher-cache")
+                if name == PAIR_CHOICE:
+                    extra["eval_pairs"] = tuple(map(list, load_stsb(Path(args.stsb_train))))
             else:
                 base.update(teacher="none", **GRU_SYSTEMS[name], **gru_over)
             cfg = dataclasses.replace(similarity.TrainConfig(), **base)
@@ -274,6 +279,8 @@ def main() -> None:
                 enc, secs, cpu, epochs = train_system(cfg, data["train"], data["val"], tmp / name, **extra)
                 row.update(train_seconds=round(secs, 1), train_cpu_s=round(cpu, 1),
                            epochs_run=epochs, config={k: v for k, v in base.items()})
+                if name == PAIR_CHOICE:  # the choice's record: weights scored on the STS-B train pairs
+                    row["lexical_weight"] = json.loads((tmp / name / "heldout.json").read_text()).get("lexical_weight")
             if not args.no_unseen:
                 u_enc, *_ = train_system(cfg, u_train, u_val, tmp / (name + "-unseen"), **extra)
                 d_enc, *_ = train_system(cfg, d_train, d_val, tmp / (name + "-domains"), **extra)
