@@ -108,11 +108,11 @@ def choose_lexical_weight(model_dir: str | Path, pairs, given: bool) -> dict | N
     return record
 
 
-def check_pairs(pairs, cfg, where=None, trained: list[str] = ()):
+def check_pairs(pairs, cfg, where=None, trained: list[str] = (), given: bool = False):
     """`train(eval_pairs=...)` checked before training: the (a, b, scores) pairs neither of whose
     sentences is among `trained` (a pair file's own labelled pairs may come here: its sentences only
     in pairs below --positive-min never train), or None when there is nothing to choose (no lexical
-    part) or too few pairs to choose on (warned)."""
+    part) or too few pairs to choose on (warned, unless the weight was `given`: nothing to choose)."""
     from textgan.common import distributed as ddp
     from textgan.common.texts import text_key
 
@@ -137,7 +137,7 @@ def check_pairs(pairs, cfg, where=None, trained: list[str] = ()):
     if len(keep) < MIN_PAIRS or (side is not None and side < MIN_SIDE):
         few = (f"{len(keep)} scored pairs" if side is None or len(keep) < MIN_PAIRS
                else f"{side} pairs of one label (of {len(keep)})")
-        if ddp.is_main():
+        if ddp.is_main() and not given:
             warnings.warn(f"{where or 'eval_pairs'}: {few} without a training sentence are too few to choose the "
                           f"lexical weight on (at least {MIN_PAIRS}, and {MIN_SIDE} of each 0/1 label): it stays "
                           f"{cfg.lexical_weight:g} (--eval-data with labelled held-out pairs chooses it)", stacklevel=3)

@@ -191,7 +191,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
                          "train with the textgan CLI (or pass tail_sampler)")
     data = _prepare(cfg, texts, groups, eval_texts, eval_groups, unlabeled, outliers, data_names)
     data = dataclasses.replace(data, augmented=training_copies(cfg, data.texts),  # refused before any write
-                               pairs=check_pairs(eval_pairs, cfg, data_names[1] or data_names[0], data.texts),
+                               pairs=check_pairs(eval_pairs, cfg, data_names[1] or data_names[0], data.texts,
+                                                 given=config.lexical_weight is not None),
                                weight_given=config.lexical_weight is not None)
     if (config.batch_size or 0) > len(data.texts) and ddp.is_main():  # given; one step an epoch may be meant
         warnings.warn(f"--batch-size {cfg.batch_size} is more than the {len(data.texts)} training sentences: one step "

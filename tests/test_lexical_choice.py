@@ -124,6 +124,9 @@ def test_pairs_are_checked_before_training():
         warnings.simplefilter("always")
         assert check_pairs((a, b, [1] * 5 + [0] * 55), cfg, "train.tsv") is None
     assert "5 pairs of one label (of 60) without a training sentence are too few" in str(w[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a given weight is not chosen: no word about too few pairs
+        assert check_pairs((a, b, [1] * 5 + [0] * 55), cfg, "train.tsv", given=True) is None
     assert check_pairs((a, b, [1] * 10 + [0] * 50), cfg) is not None
     assert check_pairs((a, b, [1] * 60), cfg) is None  # a label column of one value ranks nothing: no choice
     for bad, needle in [((a, b), "three lists"), ((a, b[:3], [1.0] * 60), "three lists"),
