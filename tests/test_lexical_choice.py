@@ -109,7 +109,8 @@ def test_pairs_are_checked_before_training():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         assert check_pairs((a[:5], b[:5], [0, 1, 0, 1, 2]), cfg, "dev.tsv") is None
-    assert "5 scored pairs without a training sentence are too few" in str(w[0].message) and "stays 0.2" in str(w[0].message)
+    message = str(w[0].message)
+    assert "5 scored pairs without a training sentence are too few" in message and "stays 0.2" in message
     # pairs with a training sentence are left out (the warning counts the rest)
     trained = [a[0].upper()] + b[:10]  # a copy in other case is the same sentence
     seen = {t.casefold() for t in trained}
