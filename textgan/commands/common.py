@@ -10,24 +10,45 @@ import click
 from textgan.common.errors import InputError
 
 
-@contextlib.contextmanager
-def warnings_as_lines():
-    """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr, each
-    text once: `evaluate-similarity` reads the data for the model and again for its teacher, and
-    every warning came twice."""
-    import warnings
+class _Said:
+    """The warning lines of one command: each text once; held back while `hold`, so that input
+    read after them and refused ends the command with its one error line alone."""
 
-    said = set()
+    def __init__(self, hold: bool):
+        self.seen: set[str] = set()
+        self.held: list[str] | None = [] if hold else None
 
-    def say(message, *_, **__):
-        if (text := str(message)) not in said:
-            said.add(text)
+    def say(self, message, *_, **__) -> None:
+        if (text := str(message)) in self.seen:
+            return
+        self.seen.add(text)
+        if self.held is not None:
+            self.held.append(text)
+        else:
             click.echo(f"warning: {text}", err=True)
 
+    def release(self) -> None:
+        """Print what was held; later warnings print as they come."""
+        held, self.held = self.held or [], None
+        for text in held:
+            click.echo(f"warning: {text}", err=True)
+
+
+@contextlib.contextmanager
+def warnings_as_lines(hold: bool = False):
+    """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr, each
+    text once: `evaluate-similarity` reads the data for the model and again for its teacher, and
+    every warning came twice. With `hold`, lines wait for `release()` (or the block's normal end):
+    an error raised before then is printed alone (a warning about DATA came before the one error
+    line about --eval-data)."""
+    import warnings
+
+    said = _Said(hold)
     with warnings.catch_warnings():
         warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
-        warnings.showwarning = say
-        yield
+        warnings.showwarning = said.say
+        yield said
+    said.release()
 
 
 @contextlib.contextmanager

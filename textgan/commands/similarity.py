@@ -159,7 +159,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
         check_cache_dir(teacher_cache)
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
-    with warnings_as_lines():
+    with warnings_as_lines(hold=True) as said:  # the reading's warnings wait: a bad later file's error comes alone
         if pair_cols is None and positive_min is not None:
             raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
         if eval_cols is not None and eval_data is None:
@@ -194,6 +194,7 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
             from similarity.distil import load_unlabeled
 
             real = load_unlabeled(outliers_file, text_col, max_unlabeled, purpose="as an outlier")
+        said.release()  # every input read: training's own warnings come as they happen
         from textgan.workflow.vo_kinds import kind_sampler, tail_sampler
 
         import os
