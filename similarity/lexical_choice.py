@@ -86,9 +86,9 @@ def choose_lexical_weight(model_dir: str | Path, pairs, given: bool) -> dict | N
     gold = gold_scores(pairs[2])
     current = float(enc.module.lexical_weight)
     # the weight it trained at: a run resumed after a choice finds the chosen one in the model
-    own = (enc.info.get("lexical_choice") or {}).get("trained_weight") if isinstance(
-        enc.info.get("lexical_choice"), dict) else None
-    own = float(own) if isinstance(own, float) and 0 < own < 1 else current  # the record is not digest-covered
+    prior = enc.info.get("lexical_choice")
+    own = prior.get("trained_weight") if isinstance(prior, dict) else None
+    own = own if isinstance(own, float) and 0 < own < 1 else current  # the record is not digest-covered
     cos = cosines(enc, pairs, (own,))
     try:
         figures = {w: cosine_spearman(c, gold) for w, c in cos.items()}

@@ -85,7 +85,8 @@ from textgan.common.errors import InputError
                    "of groups the GRU never saw.")
 @click.option("--lexical-weight", type=float, default=None,
               help="Share of the cosine that comes from the lexical part (default 0.5 with --tokenizer char, "
-                   "else 0.2).")
+                   "else 0.2; with --pair-cols A,B,LABEL, chosen after training on the labelled pairs the model "
+                   "did not train on, from --eval-data or else DATA).")
 @click.option("--lexical-grams", type=int, default=None,
               help="Longest character gram of the lexical part, 1-5 (default 1 with --tokenizer char: single "
                    "characters of unsegmented Chinese; else 3, grams within words). For Chinese pairs that differ "
