@@ -14,6 +14,7 @@ of the cosines against them (for 0/1 labels, a monotone function of AUROC).
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def check_pairs(pairs, cfg, where=None, trained: list[str] = (), given: bool = F
         raise InputError("eval_pairs must be three lists of equal length: (sentences a, sentences b, scores)", where)
     if not all(isinstance(t, str) and t.strip() for t in [*pairs[0], *pairs[1]]):
         raise InputError("eval_pairs: every sentence must be a non-blank string", where)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pairs[2]):
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in pairs[2]):
         raise InputError("eval_pairs: every score must be a finite number", where)
     if cfg.backbone != "gru" or not cfg.lexical_dim or len(set(pairs[2])) < 2:  # nothing to choose, or to rank
         return None

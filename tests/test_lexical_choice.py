@@ -130,6 +130,7 @@ def test_pairs_are_checked_before_training():
         assert check_pairs((a, b, [1] * 5 + [0] * 55), cfg, "train.tsv", given=True) is None
     assert check_pairs((a, b, [1] * 10 + [0] * 50), cfg) is not None
     assert check_pairs((a, b, [1] * 60), cfg) is None  # a label column of one value ranks nothing: no choice
+    assert check_pairs((a, b, list(np.arange(60, dtype=np.float32))), cfg) is not None  # numpy scores are numbers
     for bad, needle in [((a, b), "three lists"), ((a, b[:3], [1.0] * 60), "three lists"),
                         ((a, [""] * 60, [1.0] * 60), "non-blank"), ((a, b, [float("nan")] * 60), "finite")]:
         with pytest.raises(InputError, match=needle):
