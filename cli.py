@@ -115,7 +115,7 @@ def _terminate_as_interrupt() -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    from textgan.commands.common import warnings_as_lines
+    from textgan.commands.common import HOLD_S, warnings_as_lines
 
     _terminate_as_interrupt()
     if sys.stdout is None or sys.stdout.closed:  # `textgan ... >&-`: click.echo would drop every result silently
@@ -127,7 +127,9 @@ def _main(argv: list[str] | None) -> None:
         except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (a test's capture, a pipe wrapper)
             pass
     try:
-        with warnings_as_lines():  # every command: `warning: ...`, never a file path and source line
+        # every command: `warning: ...` lines, never a file path and source line; held a while, so
+        # that input refused after a warned one ends the command with its error line alone
+        with warnings_as_lines(hold=True, hold_s=HOLD_S):
             cli.main(args=argv, prog_name="textgan", standalone_mode=False)
     except SystemExit as exc:
         if type(sys.stdout).__name__ == "_PacifyFlushWrapper":  # click met a closed pipe (`| head -1`)

@@ -4,50 +4,102 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import threading
 
 import click
 
 from textgan.common.errors import InputError
 
 
+HOLD_S = 10.0  # how long a warning may wait for an error line that would make it noise
+
+
 class _Said:
     """The warning lines of one command: each text once; held back while `hold`, so that input
-    read after them and refused ends the command with its one error line alone."""
+    read after them and refused ends the command with its one error line alone. `hold_s`: held
+    lines print by themselves that many seconds after the first, so a long run still shows them
+    near their cause, not at its end."""
 
-    def __init__(self, hold: bool):
+    def __init__(self, hold: bool, hold_s: float | None = None, up: "_Said | None" = None):
         self.seen: set[str] = set()
         self.held: list[str] | None = [] if hold else None
+        self.hold_s, self.up = hold_s, up
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def say(self, message, *_, **__) -> None:
-        if (text := str(message)) in self.seen:
-            return
-        self.seen.add(text)
-        if self.held is not None:
-            self.held.append(text)
+        text = str(message)
+        with self._lock:
+            if text in self.seen:
+                return
+            self.seen.add(text)
+            if self.held is not None:
+                self.held.append(text)
+                if self.hold_s is not None and self._timer is None:
+                    self._timer = threading.Timer(self.hold_s, self.release)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self._echo(text)
+
+    def _echo(self, text: str) -> None:
+        if self.up is not None:  # a nested block: the command's own lines decide when it prints
+            self.up.say(text)
         else:
             click.echo(f"warning: {text}", err=True)
 
     def release(self) -> None:
-        """Print what was held; later warnings print as they come."""
-        held, self.held = self.held or [], None
+        """Print what was held, the outer blocks' lines too (a command's "every input is read");
+        later warnings print as they come."""
+        with self._lock:
+            held, self.held = self.held or [], None
+            if self._timer is not None and self._timer is not threading.current_thread():
+                self._timer.cancel()
+        if self.up is not None:
+            self.up.release()
         for text in held:
-            click.echo(f"warning: {text}", err=True)
+            self._echo(text)
+
+    def drop(self) -> None:
+        """Forget what was held: the command ends with an error line, alone."""
+        with self._lock:
+            self.held = []
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+_OPEN: list[_Said] = []  # the blocks now open, outermost first (cli.main opens one per command)
 
 
 @contextlib.contextmanager
-def warnings_as_lines(hold: bool = False):
+def warnings_as_lines(hold: bool = False, hold_s: float | None = None):
     """Python warnings (dropped groups, dropped duplicates) as `warning: ...` lines on stderr, each
     text once: `evaluate-similarity` reads the data for the model and again for its teacher, and
-    every warning came twice. With `hold`, lines wait for `release()` (or the block's normal end):
-    an error raised before then is printed alone (a warning about DATA came before the one error
-    line about --eval-data)."""
+    every warning came twice. With `hold`, lines wait for `release()` (or the block's normal end,
+    or `hold_s` seconds after the first): an error raised before then ends the block and is printed
+    alone (a warning about DATA came before the one error line about --eval-data). A block opened
+    inside another passes its lines to the outer one, which holds them as it holds its own."""
     import warnings
 
-    said = _Said(hold)
-    with warnings.catch_warnings():
-        warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
-        warnings.showwarning = said.say
-        yield said
+    up = _OPEN[-1] if _OPEN else None
+    if up is not None and not hold:  # the outer block already says each text once, when it should
+        yield up
+        return
+    said = _Said(hold, hold_s, up)
+    _OPEN.append(said)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", UserWarning)  # shown even under an outer "ignore"
+            warnings.showwarning = said.say
+            yield said
+    except (InputError, OSError, MemoryError, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
+        said.drop()  # one error line ends the command: what was read before it is moot
+        raise
+    except BaseException:  # a finished command's exit code, or a bug whose report wants every line
+        said.release()
+        raise
+    finally:
+        _OPEN.remove(said)
     said.release()
 
 

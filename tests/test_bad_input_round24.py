@@ -1,0 +1,64 @@
+"""Round 24: every command holds its warnings a while (cli.main), so input refused after a warned
+one ends the command with its one error line alone; a long run still prints them soon after."""
+from __future__ import annotations
+
+import time
+import warnings
+
+from helpers import FAQ, assert_one_line_error
+
+
+def test_evaluate_with_a_warned_data_file_and_bad_pairs_is_one_error_line(tmp_path, cli_main):
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
+                            "--out", tmp_path / "r")
+    assert code == 0, err
+    data = tmp_path / "d.csv"
+    data.write_text(FAQ.read_text() + "a lonely sentence,lonely_group\n")
+    (tmp_path / "p.tsv").write_text("a\tb\ts\nhello there\thi\t1\nfoo\tbar\tabc\n")
+    args = ["evaluate-similarity", tmp_path / "r" / "model", data, "--teacher", "none"]
+    code, _, err = cli_main(*args, "--pairs", tmp_path / "p.tsv", "--pair-cols", "a,b,s")
+    assert_one_line_error(code, err, "p.tsv", "row 2", "must be numeric")  # DATA's warning is not printed
+    code, _, err = cli_main(*args)  # read to the end: the warning comes, once
+    assert code == 0, err
+    assert err.count("dropped 1 group(s) with a single sentence") == 1
+
+
+def test_held_warnings_print_by_themselves_after_hold_s(capsys):
+    from textgan.commands.common import warnings_as_lines
+
+    with warnings_as_lines(hold=True, hold_s=0.05):
+        warnings.warn("first", stacklevel=1)
+        warnings.warn("first", stacklevel=1)  # each text once
+        assert "first" not in capsys.readouterr().err  # held
+        deadline = time.monotonic() + 5
+        seen = ""
+        while "first" not in seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+            seen += capsys.readouterr().err
+        assert seen.count("warning: first") == 1  # printed by the timer, inside the block
+        warnings.warn("second", stacklevel=1)  # after the release: at once
+        assert capsys.readouterr().err == "warning: second\n"
+
+
+def test_a_nested_block_passes_its_lines_out_and_an_error_drops_them(capsys):
+    from textgan.common.errors import InputError
+    from textgan.commands.common import warnings_as_lines
+
+    try:
+        with warnings_as_lines(hold=True, hold_s=60):
+            warnings.warn("outer", stacklevel=1)
+            with warnings_as_lines():  # a plain inner block: the outer one holds its lines
+                warnings.warn("inner", stacklevel=1)
+            assert capsys.readouterr().err == ""
+            raise InputError("bad", "later.tsv")
+    except InputError:
+        pass
+    assert capsys.readouterr().err == ""  # dropped: the error line comes alone
+    with warnings_as_lines(hold=True, hold_s=60):
+        warnings.warn("outer", stacklevel=1)
+        with warnings_as_lines(hold=True) as inner:
+            warnings.warn("read", stacklevel=1)
+            inner.release()  # "every input is read": the outer block's lines too
+            assert capsys.readouterr().err == "warning: outer\nwarning: read\n"
+            warnings.warn("training", stacklevel=1)
+            assert capsys.readouterr().err == "warning: training\n"
