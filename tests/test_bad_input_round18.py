@@ -104,6 +104,10 @@ def test_calibration_rows_of_an_on_disk_index_step_over_their_repeats(tmp_path, 
         thr[name] = textgan.score_texts(faq[0], ["how do i reset my password"], method="knn",
                                         index=tmp_path / name)["threshold"]
     assert thr["twice"] == pytest.approx(thr["once"], abs=1e-6) and thr["twice"] < 0.99
+    # search lists each sentence once (round 24): the twice-held corpus answers as the once-held one
+    hits = {name: textgan.search(tmp_path / name, ["how do i reset my password"], k=6)[0] for name in thr}
+    assert [h["text"] for h in hits["twice"]] == [h["text"] for h in hits["once"]]
+    assert len({h["text"] for h in hits["twice"]}) == 6
 
 
 def test_join_indexes_refuses_a_copy_of_a_member(tmp_path, faq):

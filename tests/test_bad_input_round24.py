@@ -1,9 +1,13 @@
 """Round 24: every command holds its warnings a while (cli.main), so input refused after a warned
-one ends the command with its one error line alone; a long run still prints them soon after."""
+one ends the command with its one error line alone; a long run still prints them soon after.
+Search on an index that keeps repeated sentences lists each sentence once."""
 from __future__ import annotations
 
 import time
 import warnings
+
+import numpy as np
+import pytest
 
 from helpers import FAQ, assert_one_line_error
 
@@ -62,3 +66,33 @@ def test_a_nested_block_passes_its_lines_out_and_an_error_drops_them(capsys):
             assert capsys.readouterr().err == "warning: outer\nwarning: read\n"
             warnings.warn("training", stacklevel=1)
             assert capsys.readouterr().err == "warning: training\n"
+
+
+class _RepeatsOnDisk:
+    """An on-disk-like index whose rows hold "a" three times: a depth-k search is all copies."""
+
+    ntotal, dim, groups = 6, 2, None
+    texts = ["a", "a", "a", "b", "c", "d"]
+    meta = {"storage": "disk"}
+
+    def __init__(self):
+        self.depths = []
+
+    def search(self, v, k):
+        self.depths.append(k)
+        scores = np.tile(np.array([0.9, 0.9, 0.9, 0.8, 0.7, 0.6], np.float32)[:k], (len(v), 1))
+        return scores, np.tile(np.arange(k, dtype=np.int64), (len(v), 1))
+
+
+def test_an_index_that_keeps_repeats_is_read_deeper_until_k_distinct_sentences():
+    from textgan.workflow.core import neighbours
+
+    idx = _RepeatsOnDisk()
+    hits = neighbours(idx, np.ones((2, 2), np.float32), 3)
+    assert [[h["text"] for h in row] for row in hits] == [["a", "b", "c"]] * 2
+    assert [h["id"] for h in hits[0]] == [0, 3, 4] and idx.depths == [3, 6]  # the best copy's id; 3 -> 6 rows
+    with pytest.warns(UserWarning, match="fewer than k=5 neighbours for 2 of 2 queries"):
+        assert len(neighbours(_RepeatsOnDisk(), np.ones((2, 2), np.float32), 5)[0]) == 4  # only 4 distinct
+    ram = _RepeatsOnDisk()
+    ram.meta = {}  # a RAM index has no repeats to step over: one search, as it is
+    assert [h["text"] for h in neighbours(ram, np.ones((1, 2), np.float32), 3)[0]] == ["a", "a", "a"]

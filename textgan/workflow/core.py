@@ -21,6 +21,7 @@ from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
 from textgan.common.texts import as_sentences, is_blank
 from textgan.metrics import typical_nn_cosine
+from textgan.workflow.neighbours import neighbours  # noqa: F401 (API: search, decode)
 from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, encoder_meta, normalize_rows,  # noqa: F401 (API)
                                     slerp)
 
@@ -253,25 +254,6 @@ def search(index, queries: Sequence[str], k: int = 10, model=None, gate: bool = 
     scores, flags = g(vectors)
     return [{"hits": h, "in_domain": bool(f), "in_domain_score": float(s), "threshold": g.threshold,
              "method": g.method} for h, s, f in zip(hits, scores, flags)]
-
-
-def neighbours(idx, vectors: np.ndarray, k: int) -> list[list[dict]]:
-    """The k nearest corpus sentences of each vector (already in the encoder's space)."""
-    if vectors.ndim != 2 or vectors.shape[1] != idx.dim:
-        raise InputError(f"vectors have dimension {vectors.shape[-1]}, the index has {idx.dim}")
-    if check_k(k) > idx.ntotal:  # as score says it
-        warnings.warn(f"--k {k} is more than the index's {idx.ntotal} rows: each gets all {idx.ntotal}", stacklevel=3)
-    k = min(k, idx.ntotal)
-    scores, ids = idx.search(vectors.astype(np.float32), k)
-    out = []
-    for row_s, row_i in zip(scores, ids):
-        out.append([{"id": int(i), "text": idx.texts[i], "group": idx.groups[i] if idx.groups is not None else None,
-                     "score": float(np.clip(s, -1.0, 1.0))}
-                    for s, i in zip(row_s, row_i) if i >= 0])
-    if (short := sum(len(h) < k for h in out)):  # an IVF index returns what the lists it probes hold
-        warnings.warn(f"the index returned fewer than k={k} neighbours for {short} of {len(out)} queries (an on-disk "
-                      "index searches a few of its lists, not every row)", stacklevel=3)
-    return out
 
 
 # --- generation --------------------------------------------------------------------------
