@@ -46,6 +46,10 @@ ROWS = {
     "hid256": dict(hidden_size=256),
     "cli-defaults": dict(epochs=12, batch_size=64, lr=2e-3, patience=3),  # train-similarity's
     "small-rule": dict(epochs=30, batch_size=16, lr=5e-3, patience=3),  # bench/similarity_zh.py's gru-char-small
+    # round 3: the teacher itself fine-tuned (`--backbone minilm`, its own lr / warm-up / head rows)
+    "minilm": dict(backbone="minilm", lr=None, epochs=None, batch_size=None),
+    "minilm-bs16": dict(backbone="minilm", lr=None, epochs=None),
+    "minilm-bs16-ep8": dict(backbone="minilm", lr=None, epochs=8),
 }
 DEMO = dict(epochs=16, batch_size=16, lr=5e-3, patience=5)
 

@@ -33,6 +33,10 @@ BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
 # leave-groups-out protocol +4.3 points (README, Encoder levers). CLINC150-sized data is unchanged.
 SMALL_DATA = 1000
 SMALL_DATA_ROW: dict[str, Any] = dict(batch_size=16, lr=5e-3, epochs=30)
+# A transformer below SMALL_DATA: its row's 2 epochs at batch 64 are ~10 steps. FAQ's validation split
+# (bench/small_data.py): fine-tuned MiniLM kNN / LOO top-1 0.818 / 0.621 -> 0.856 / 0.652 (off the shelf
+# 0.780 / 0.629, the GRU 0.727 / 0.447)
+SMALL_DATA_TRANSFORMER_ROW: dict[str, Any] = dict(batch_size=16, epochs=8)
 # The width of the GRU's lexical part (similarity.gru), on by default for character-tokenized
 # (Chinese) text and, for other text, from SMALL_DATA training sentences on (`for_data_size`).
 # Leave-groups-out LOO top-1 of the char GRU alone -> with it: SMP2017 0.830 -> 0.903,
@@ -226,14 +230,15 @@ _DEFAULT = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def for_data_size(cfg: TrainConfig, n_sentences: int) -> TrainConfig:
-    """`cfg` with SMALL_DATA_ROW in its None fields when a GRU trains on fewer than SMALL_DATA
-    sentences; from SMALL_DATA on, the lexical part (LEXICAL_AUTO) when `lexical_dim` is None;
-    otherwise `cfg` unchanged (`resolved()` then fills the backbone's row)."""
-    if cfg.backbone != "gru":
-        return cfg
+    """`cfg` with SMALL_DATA_ROW (a transformer backbone: SMALL_DATA_TRANSFORMER_ROW) in its None
+    fields when it trains on fewer than SMALL_DATA sentences; from SMALL_DATA on, a GRU's lexical
+    part (LEXICAL_AUTO) when `lexical_dim` is None; otherwise `cfg` unchanged (`resolved()` then
+    fills the backbone's row)."""
     if n_sentences >= SMALL_DATA:
-        return cfg if cfg.lexical_dim is not None else dataclasses.replace(cfg, lexical_dim=LEXICAL_AUTO)
-    return dataclasses.replace(cfg, **{k: v for k, v in SMALL_DATA_ROW.items() if getattr(cfg, k) is None})
+        keep = cfg.backbone != "gru" or cfg.lexical_dim is not None
+        return cfg if keep else dataclasses.replace(cfg, lexical_dim=LEXICAL_AUTO)
+    row = SMALL_DATA_ROW if cfg.backbone == "gru" else SMALL_DATA_TRANSFORMER_ROW
+    return dataclasses.replace(cfg, **{k: v for k, v in row.items() if getattr(cfg, k) is None})
 
 
 def _check_fields(cfg: TrainConfig, resolved: bool = False) -> None:

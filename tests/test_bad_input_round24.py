@@ -96,3 +96,27 @@ def test_an_index_that_keeps_repeats_is_read_deeper_until_k_distinct_sentences()
     ram = _RepeatsOnDisk()
     ram.meta = {}  # a RAM index has no repeats to step over: one search, as it is
     assert [h["text"] for h in neighbours(ram, np.ones((1, 2), np.float32), 3)[0]] == ["a", "a", "a"]
+
+
+def test_a_fine_tuned_transformer_is_judged_against_itself_off_the_shelf(tmp_path):
+    """heldout.json of a `--backbone minilm` run compared the model with a character TF-IDF, which
+    any fine-tuned MiniLM beats: the figure it must beat is MiniLM's own before training."""
+    import json
+
+    import similarity
+    from similarity.teacher import resolve_teacher
+
+    texts, groups = similarity.load_groups(FAQ)
+    keep = sorted(set(groups))[:12]
+    rows = [(t, g) for t, g in zip(texts, groups) if g in keep]
+    train = [r for i, r in enumerate(rows) if i % 4]
+    held = [r for i, r in enumerate(rows) if not i % 4]
+    cfg = similarity.TrainConfig(backbone="minilm", max_steps=2, batch_size=8, seed=0)
+    similarity.train(cfg, *map(list, zip(*train)), tmp_path / "run", *map(list, zip(*held)), progress=False)
+    h = json.loads((tmp_path / "run" / "heldout.json").read_text())
+    assert h["baseline_name"] == "minilm off the shelf"
+    off = similarity.SentenceEncoder(resolve_teacher("minilm").model, "sentence-transformers")
+    ev, tv = off.encode([t for t, _ in held]), off.encode([t for t, _ in train])
+    nearest = (ev @ tv.T).argmax(1)  # kNN top-1 by hand: the nearest training sentence's group
+    hand = float(np.mean([train[j][1] == g for j, (_, g) in zip(nearest, held)]))
+    assert h["baseline"]["knn_top1"] == pytest.approx(hand)

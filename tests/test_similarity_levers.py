@@ -315,8 +315,9 @@ def test_demo_report_says_when_training_did_not_help():
 
 
 def test_small_data_row_fills_only_the_fields_left_unset(tmp_path, cli_main):
-    """Below SMALL_DATA sentences the GRU's unset batch/lr/epochs take the small-data row; given
-    values, large data and transformer backbones keep theirs; train() applies it (config.json)."""
+    """Below SMALL_DATA sentences the GRU's unset batch/lr/epochs take the small-data row and a
+    transformer's batch/epochs its own; given values and large data keep theirs; train() applies
+    it (config.json)."""
     from similarity.config import SMALL_DATA, for_data_size
 
     small = for_data_size(similarity.TrainConfig(), SMALL_DATA - 1).resolved()
@@ -325,8 +326,12 @@ def test_small_data_row_fills_only_the_fields_left_unset(tmp_path, cli_main):
     assert (big.batch_size, big.lr, big.epochs) == (64, 2e-3, 12)
     given = for_data_size(similarity.TrainConfig(batch_size=40, lr=1e-3), 10).resolved()
     assert (given.batch_size, given.lr, given.epochs) == (40, 1e-3, 30)
-    st = for_data_size(similarity.TrainConfig(backbone="minilm"), 10)
-    assert (st.batch_size, st.lr, st.epochs) == (None, None, None)
+    st = for_data_size(similarity.TrainConfig(backbone="minilm"), 10).resolved()  # its own lr, more steps
+    assert (st.batch_size, st.lr, st.epochs, st.warmup) == (16, 2e-5, 8, 0.1)
+    st = for_data_size(similarity.TrainConfig(backbone="minilm", epochs=3), SMALL_DATA - 1).resolved()
+    assert (st.batch_size, st.epochs) == (16, 3)  # a given value wins
+    st = for_data_size(similarity.TrainConfig(backbone="minilm"), SMALL_DATA).resolved()
+    assert (st.batch_size, st.epochs, st.lexical_dim) == (64, 2, 0)
     import json
 
     texts, groups = similarity.load_groups(FAQ)
