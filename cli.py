@@ -7,6 +7,7 @@ Every user-fixable problem is an `InputError`: one line on stderr, exit code 2.
 """
 from __future__ import annotations
 
+import re
 import sys
 
 from textgan.common.paths import drop_empty_cache_vars
@@ -153,6 +154,9 @@ def _main(argv: list[str] | None) -> None:
         _say_once(lambda: click.echo(f"error: {_click_problem(exc)}", err=True))
         sys.exit(exc.exit_code)
     except (MemoryError, RuntimeError) as exc:  # after click's Abort (a RuntimeError); torch's allocator's
+        if isinstance(exc, RuntimeError) and (loop := re.match(r"Symlink loop from '(.*)'$", str(exc))):
+            _say_once(lambda: click.echo(f"error: {loop.group(1)}: a symbolic link loop", err=True))
+            sys.exit(2)  # Path.resolve() on Python < 3.13 (3.13 raises OSError ELOOP, said above)
         if isinstance(exc, RuntimeError) and "allocate memory" not in str(exc):
             raise  # a bug: its traceback is what a report needs
         _say_once(lambda: click.echo("error: out of memory: ask for less (a smaller --n, --batch-size or corpus) or "

@@ -23,7 +23,10 @@ def encoding_hint(line: bytes, lineno: int, suffix: str = ".csv") -> str:
         return ": it is UTF-32; re-save it as UTF-8 (iconv -f utf-32 -t utf-8)"
     if lineno == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return ": it is UTF-16 (Excel's \"Unicode Text\"); re-save it as UTF-8 (iconv -f utf-16 -t utf-8)"
-    for codec, name in (("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")):
+    codecs = [("gb18030", "GBK/GB18030 (Chinese Windows)"), ("cp1252", "Windows-1252 (Excel's CSV)")]
+    if sum(b >= 0x80 for b in line) < 0.3 * len(line):  # a few accents among ASCII letters ("M\xfcnchen"),
+        codecs.reverse()  # which GBK decodes too, as ideographs; Chinese text is mostly two-byte characters
+    for codec, name in codecs:
         try:
             line.decode(codec)
         except UnicodeDecodeError:

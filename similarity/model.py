@@ -262,9 +262,8 @@ class SentenceEncoder:
                 save_tensors({"prototypes": torch.as_tensor(np.asarray(weights, dtype=np.float32))},
                              tmp / HEAD_NAME)
                 save_json(list(names), tmp / GROUPS_NAME)
-            if self.heldout is not None and len(self.heldout):
-                save_tensors({"vectors": torch.as_tensor(np.asarray(self.heldout, dtype=np.float32))},
-                             tmp / HELDOUT_NAME)
+            if (held := _heldout_to_keep(self.heldout)) is not None:
+                save_tensors({"vectors": torch.as_tensor(held)}, tmp / HELDOUT_NAME)
             if self.trained is not None and len(self.trained):
                 save_tensors({"keys": torch.as_tensor(np.asarray(self.trained, dtype=np.int64))}, tmp / TRAINED_NAME)
             info = dict(self.info, format=FORMAT, version=FORMAT_VERSION, backbone=self.backbone,
@@ -364,6 +363,19 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
             raise InputError("expected a 1-d int64 'keys' tensor", path / TRAINED_NAME)
         enc.trained = keys.numpy()
     return enc
+
+
+def _heldout_to_keep(held) -> np.ndarray | None:
+    """The held-out vectors to save, or None: vectors all alike (sentences made of words the model
+    never saw, all one vector) would be refused on load as a tampered file, and fit no threshold."""
+    if held is None or not len(held):
+        return None
+    held = np.asarray(held, dtype=np.float32)
+    if unit_rows(held) and (len(held) == 1 or np.ptp(held, axis=0).max() > 0):
+        return held
+    warnings.warn(f"the {len(held)} held-out sentences all encode to one vector (words the model never saw?): "
+                  "the model keeps no held-out vectors, so `index` and `score` calibrate on other rows", stacklevel=3)
+    return None
 
 
 def _load_prototypes(path: Path) -> tuple[list[str], np.ndarray] | None:

@@ -62,10 +62,35 @@ def test_a_nested_block_passes_its_lines_out_and_an_error_drops_them(capsys):
         warnings.warn("outer", stacklevel=1)
         with warnings_as_lines(hold=True) as inner:
             warnings.warn("read", stacklevel=1)
-            inner.release()  # "every input is read": the outer block's lines too
-            assert capsys.readouterr().err == "warning: outer\nwarning: read\n"
+            inner.release()  # "every input is read": passed to the command's block, which still holds
             warnings.warn("training", stacklevel=1)
-            assert capsys.readouterr().err == "warning: training\n"
+            assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "warning: outer\nwarning: read\nwarning: training\n"  # the command ended well
+
+
+def test_train_similarity_refusing_its_data_after_a_warning_says_only_the_error(tmp_path, cli_main):
+    """Sweep 26: a text column of numbers warned, then the split refused groups too small: two lines."""
+    (tmp_path / "n.csv").write_text("text,group\n1,a\n2,a\n3,b\n4,b\n")
+    code, _, err = cli_main("train-similarity", tmp_path / "n.csv", "--teacher", "none", "--epochs", 1,
+                            "--no-progress", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "n.csv", "too small to hold out")
+
+
+def test_held_out_sentences_that_all_encode_alike_leave_a_model_that_loads(tmp_path, cli_main):
+    """Sweep 26: every held-out sentence made of unseen words encoded to one vector; the saved
+    heldout.safetensors was then refused on load as tampered: a trained model that never loaded."""
+    import similarity
+
+    rows = [("hello", "greet"), ("hi", "greet"), ("hey", "greet"), ("greetings", "greet"), ("howdy", "greet"),
+            ("bye", "leave"), ("goodbye", "leave"), ("farewell", "leave"), ("later", "leave"), ("ciao", "leave"),
+            ("thanks", "thank"), ("cheers", "thank"), ("ta", "thank"), ("gracias", "thank"), ("merci", "thank")]
+    (tmp_path / "s.csv").write_text("text,group\n" + "".join(f"{t},{g}\n" for t, g in rows))
+    code, _, err = cli_main("train-similarity", tmp_path / "s.csv", "--teacher", "none", "--epochs", 1,
+                            "--no-progress", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "held-out sentences all encode to one vector" in err
+    model = similarity.load(tmp_path / "r" / "model")
+    assert model.heldout is None and model.encode(["hello"]).shape == (1, model.dim)
 
 
 class _RepeatsOnDisk:
@@ -120,3 +145,71 @@ def test_a_fine_tuned_transformer_is_judged_against_itself_off_the_shelf(tmp_pat
     nearest = (ev @ tv.T).argmax(1)  # kNN top-1 by hand: the nearest training sentence's group
     hand = float(np.mean([train[j][1] == g for j, (_, g) in zip(nearest, held)]))
     assert h["baseline"]["knn_top1"] == pytest.approx(hand)
+
+
+def test_a_symbolic_link_loop_given_as_an_input_is_one_error_line(tmp_path, cli_main):
+    """Sweep 26: Path.resolve() on a link loop raised RuntimeError (Python < 3.13): a traceback and
+    exit 1 in about ten commands (sample, encode, score, classify, generate-embeddings, ...)."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    code, _, err = cli_main("sample", tmp_path / "a", "--n", 3, "--out", tmp_path / "s.npy")
+    assert_one_line_error(code, err, "a", "symbolic link loop")
+    code, _, err = cli_main("encode", tmp_path / "a", FAQ, "--text-col", "text", "--out", tmp_path / "e.npy")
+    assert_one_line_error(code, err, "symbolic link loop")
+    assert not (tmp_path / "s.npy").exists() and not (tmp_path / "e.npy").exists()
+
+
+def test_index_search_parameters_out_of_range_are_refused(tmp_path, cli_main):
+    """Sweep 26: nprobe -1 or 0 in meta.json failed inside FAISS (an assertion, a traceback), and
+    10**12 on disk overflowed a C++ vector."""
+    import json
+
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
+                            "--out", tmp_path / "r")
+    assert code == 0, err
+    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "text", "--factory", "IVF8,Flat",
+                            "--out", tmp_path / "ix")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    assert meta["params"]["nprobe"] >= 1
+    for bad in (-1, 0, 10 ** 12, 2.5):
+        (tmp_path / "ix" / "meta.json").write_text(json.dumps({**meta, "params": {"nprobe": bad}}))
+        code, _, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
+        assert_one_line_error(code, err, "meta.json", "'nprobe' must be a whole number in [1, 1048576]")
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps({**meta, "params": {"nprobe": 8}}))
+    code, out, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
+    assert code == 0 and "reset" in out, err
+
+
+def test_latin1_text_is_advised_as_windows_1252_not_gbk(tmp_path):
+    """Sweep 26: GBK decodes almost any bytes, so 'Gr\\xfc\\xdfe aus M\\xfcnchen' was told to convert
+    from GB18030, which would have made Chinese characters of the umlauts."""
+    import similarity
+    from textgan.common.errors import InputError
+
+    (tmp_path / "de.csv").write_bytes("text,group\nGrüße aus München,a\npässwörd vergessen,a\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"line 2\): it reads as Windows-1252.*iconv -f cp1252 -t utf-8"):
+        similarity.load_groups(tmp_path / "de.csv")
+    (tmp_path / "zh.csv").write_bytes("text,group\n我忘记了密码,a\n".encode("gbk"))  # still GBK
+    with pytest.raises(InputError, match=r"it reads as GBK/GB18030"):
+        similarity.load_groups(tmp_path / "zh.csv")
+
+
+def test_an_on_disk_text_offset_table_edited_under_new_digests_names_itself(tmp_path, cli_main):
+    """Sweep 26: texts.offsets.npy reversed and its digest recomputed: `error: Invalid argument`."""
+    import hashlib
+    import json
+
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
+                            "--out", tmp_path / "r")
+    assert code == 0, err
+    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "text", "--storage", "disk",
+                            "--out", tmp_path / "ix")
+    assert code == 0, err
+    f = tmp_path / "ix" / "texts.offsets.npy"
+    np.save(f, np.load(f)[::-1].copy())
+    meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
+    meta["digests"]["texts.offsets.npy"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
+    code, _, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
+    assert_one_line_error(code, err, "texts.offsets.npy", "do not rise")

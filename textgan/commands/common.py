@@ -49,14 +49,12 @@ class _Said:
             click.echo(f"warning: {text}", err=True)
 
     def release(self) -> None:
-        """Print what was held, the outer blocks' lines too (a command's "every input is read");
-        later warnings print as they come."""
+        """Print what was held (a nested block: pass it to the outer one, which holds it as its own
+        lines, so an error right after, e.g. groups too small to split, still comes alone)."""
         with self._lock:
             held, self.held = self.held or [], None
             if self._timer is not None and self._timer is not threading.current_thread():
                 self._timer.cancel()
-        if self.up is not None:
-            self.up.release()
         for text in held:
             self._echo(text)
 

@@ -328,11 +328,19 @@ def _artefact_folder(p: Path) -> Path | None:
     return None
 
 
+def resolved(path: str | Path) -> Path:
+    """Path.resolve(), a symbolic link loop being one InputError naming the path."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        raise InputError("cannot resolve the path (a symbolic link loop?)", path) from None
+
+
 def check_outside_artefacts(out: str | Path, what: str = "output folder", itself: bool = False) -> None:
     """Refuse an output folder inside a saved model/index folder: a new file there breaks the
     host's digests, so the host would no longer load. `itself`: a folder written into, not
     replaced (a cache, a shard folder), may not be such a folder either."""
-    real = Path(out).resolve()
+    real = resolved(out)
     owner = _artefact_folder(real if itself else real.parent)
     if owner is not None:
         raise InputError(f"{what} lies inside the saved model/index folder {owner}; choose another path", out)
@@ -359,7 +367,7 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path | None] = (),
     for inp in inputs:
         if inp is None:
             continue
-        r = Path(inp).resolve()
+        r = resolved(inp)
         if res == r:
             raise InputError(f"{option} is the input file itself; choose another path", out)
         if r.is_dir() and r in res.parents:

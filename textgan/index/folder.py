@@ -154,6 +154,10 @@ def _check_meta(path: Path, meta: dict) -> None:
     if params is not None and not (isinstance(params, dict) and all(
             isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in params.items())):
         raise InputError(f"'params' must map names to numbers, got {params!r:.80}", f)
+    for key, v in {**(params or {}), "rerank": meta.get("rerank", 0)}.items():  # nprobe, efSearch, ...
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v <= PARAM_MAX \
+                or (v == 0 and key != "rerank"):  # FAISS asserted on nprobe 0 / -1 and overflowed on 10**12
+            raise InputError(f"{key!r} must be a whole number in [{int(key != 'rerank')}, {PARAM_MAX}], got {v!r:.40}", f)
     digests = meta.get("digests")
     if digests is None:
         raise InputError("meta.json records no digests (saved by an old version, or tampered): the files cannot "
@@ -178,6 +182,9 @@ def _check_meta(path: Path, meta: dict) -> None:
             raise InputError("'shards' must hold equal lists of shard names and row counts (storage 'disk')", f)
         for nm in names:
             inside(path / "vectors", f"{nm}.npy" if isinstance(nm, str) else nm, f, "shard")
+
+
+PARAM_MAX = 1 << 20  # above any nprobe / efSearch / rerank depth a search could use
 
 
 def read_meta(path: Path, expect_fingerprint: str | None = None) -> dict:

@@ -98,6 +98,9 @@ class RowFile:
         if not 0 <= i < len(self):
             raise IndexError(i)
         size = int(self.offsets[i + 1] - self.offsets[i])
+        if size <= 0 or self.offsets[i] < 0:  # edited, digests recomputed: pread said only "Invalid argument"
+            raise InputError(f"byte offsets of row {i} do not rise ({int(self.offsets[i])} -> "
+                             f"{int(self.offsets[i + 1])}): the table was edited", self.path.with_suffix(".offsets.npy"))
         data = os.pread(self.fh.fileno(), size, int(self.offsets[i]))
         try:
             row = json.loads(data.decode("utf-8"))

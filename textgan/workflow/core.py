@@ -159,7 +159,11 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
         corpus = encode_stream(enc, corpus, out, vectors_dir, text_col, group_col, batch_size, options.progress)
     if texts is None:  # a shard folder, given or just written
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
-        return _with_gate(enc, build_from_shards(shards, out, encoder_meta(enc, path), options), out, path, options)
+        try:
+            built = build_from_shards(shards, out, encoder_meta(enc, path), options)
+        except InputError as exc:  # NaN in a shard, rows that do not match: the folder they came from
+            raise exc if exc.path is not None else InputError(exc.problem, corpus) from None
+        return _with_gate(enc, built, out, path, options)
     from similarity.evaluate import warn_unknown_tokens
 
     warn_unknown_tokens(enc, texts, str(corpus))
