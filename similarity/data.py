@@ -236,8 +236,9 @@ def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1,
         warnings.warn(f"{path}: dropped {singles} group(s) with a single sentence", stacklevel=3)
         keep = [i for i, g in enumerate(groups) if counts[g] >= 2]
         texts, groups = [texts[i] for i in keep], [groups[i] for i in keep]
-    if not texts:
-        raise InputError("no group has two or more sentences", path)
+    if not texts:  # the warning above is dropped with the error line: the error says it itself
+        raise InputError(f"no group has two or more sentences ({singles} group(s) of one; repeated sentences, equal "
+                         "up to case and spacing, count once)", path)
     if len(set(groups)) < min_groups:
         raise InputError(f"need at least {min_groups} groups{'' if keep_singles else ' of two or more sentences'}, "
                          f"found {len(set(groups))}", path)

@@ -340,6 +340,8 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
     else:
         raise InputError(f"unknown backbone {info.get('backbone')!r}", path / SIM_CONFIG)
     enc = SentenceEncoder(module, info["backbone"], info, _load_prototypes(path))
+    if info.get("dim", enc.dim) != enc.dim:  # no digest covers this file: indexes would record the wrong width
+        raise InputError(f"'dim' {info['dim']!r:.20} is not the {enc.dim} of the weights (edited?)", path / SIM_CONFIG)
     if enc.prototypes is not None:
         w = enc.prototypes[1]
         if w.shape[1] != enc.dim or not unit_rows(w):  # saved normalised: 1e30 x them made every score alike

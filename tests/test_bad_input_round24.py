@@ -179,6 +179,14 @@ def test_index_search_parameters_out_of_range_are_refused(tmp_path, cli_main):
     (tmp_path / "ix" / "meta.json").write_text(json.dumps({**meta, "params": {"nprobe": 8}}))
     code, out, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
     assert code == 0 and "reset" in out, err
+    # and a model's similarity_config.json (no digest covers it) must give its weights' width
+    import shutil
+
+    shutil.copytree(tmp_path / "r" / "model", tmp_path / "m2")
+    info = json.loads((tmp_path / "m2" / "similarity_config.json").read_text())
+    (tmp_path / "m2" / "similarity_config.json").write_text(json.dumps({**info, "dim": 999}))
+    code, _, err = cli_main("encode", tmp_path / "m2", FAQ, "--text-col", "text", "--out", tmp_path / "e.npy")
+    assert_one_line_error(code, err, "similarity_config.json", f"'dim' 999 is not the {info['dim']} of the weights")
 
 
 def test_latin1_text_is_advised_as_windows_1252_not_gbk(tmp_path):
