@@ -221,3 +221,14 @@ def test_an_on_disk_text_offset_table_edited_under_new_digests_names_itself(tmp_
     (tmp_path / "ix" / "meta.json").write_text(json.dumps(meta))
     code, _, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
     assert_one_line_error(code, err, "texts.offsets.npy", "do not rise")
+
+
+def test_a_grouped_corpus_of_numbers_warns_as_a_plain_one(tmp_path):
+    """Sweep 26: `train-kplus1`, `index --group-col` and `augment` read grouped corpora without the
+    warning that a text column of numbers gets everywhere else."""
+    from textgan.workflow.core import read_corpus
+
+    (tmp_path / "n.csv").write_text("text,group\n1,a\n2,a\n3,b\n")
+    with pytest.warns(UserWarning, match="every cell of the text column 'text' is a number"):
+        texts, groups = read_corpus(tmp_path / "n.csv", "text", "group")
+    assert (texts, groups) == (["1", "2", "3"], ["a", "a", "b"])

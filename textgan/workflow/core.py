@@ -70,7 +70,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
     import similarity
     from similarity.data import cell_text, read_table
     from similarity.file_quirks import check_json_labels
-    from textgan.common.texts import warn_stripped_labels, warn_two_groups
+    from textgan.common.texts import warn_numeric_texts, warn_stripped_labels, warn_two_groups
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -87,7 +87,7 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
     warn_stripped_labels(table[group_col], groups, group_col, path)
     if two_groups_warning:
         warn_two_groups(texts, groups, path)
-    return texts, groups
+    return warn_numeric_texts(texts, text_col, path), groups  # as the texts-only read (load_texts) says it
 
 
 # --- retrieval ---------------------------------------------------------------------------
