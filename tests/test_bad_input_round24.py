@@ -187,6 +187,12 @@ def test_index_search_parameters_out_of_range_are_refused(tmp_path, cli_main):
     (tmp_path / "m2" / "similarity_config.json").write_text(json.dumps({**info, "dim": 999}))
     code, _, err = cli_main("encode", tmp_path / "m2", FAQ, "--text-col", "text", "--out", tmp_path / "e.npy")
     assert_one_line_error(code, err, "similarity_config.json", f"'dim' 999 is not the {info['dim']} of the weights")
+    # train-outlier on sentences that all encode to one vector trained "2 sentences" (train-gan refused them)
+    (tmp_path / "oov.txt").write_text("zzqx qqzv\nvvkk jjxx\n")
+    code, _, err = cli_main("train-outlier", tmp_path / "r" / "model", tmp_path / "oov.txt", "--steps", 5,
+                            "--out", tmp_path / "ou")
+    assert_one_line_error(code, err, "oov.txt", "all 2 sentences encode to one vector")
+    assert not (tmp_path / "ou").exists()
 
 
 def test_latin1_text_is_advised_as_windows_1252_not_gbk(tmp_path):
