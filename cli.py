@@ -47,9 +47,27 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except SystemExit as exc:
+        _quiet_exit(argv)
         _leave_torchrun(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
         raise
+    _quiet_exit(argv)
     _leave_torchrun(0)
+
+
+def _quiet_exit(argv: list[str] | None) -> None:
+    """The command has ended and said so: a SIGTERM or Ctrl-C in the second of interpreter shutdown
+    left raised KeyboardInterrupt inside torch's atexit hooks (tracebacks, exit 0) or killed the
+    process with a bare 143. The console script ignores them from here; in-process callers (argv
+    given: tests, a user's script) keep their handlers."""
+    import signal
+
+    if argv is not None:
+        return
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
 
 
 def _leave_torchrun(code: int) -> None:

@@ -178,10 +178,10 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     if (seen := mostly_trained(model, texts)) is not None:
         warnings.warn(f"{seen:.0%} of the data are sentences the model trained on: its figures on them overstate "
                       "what it does on new sentences; evaluate on held-out data", stacklevel=2)
-    emb = model.encode(texts, batch_size=batch_size)
+    emb = encoded(model, texts, batch_size)
     out = {"n": len(texts)}
     if reference_texts is not None:
-        ref = model.encode(reference_texts, batch_size=batch_size)
+        ref = encoded(model, reference_texts, batch_size)
         out["knn_top1"] = knn_top1(emb, groups, ref, reference_groups)
     if paired < len(texts):  # kNN scores every row; leave-one-out the rows with a partner
         out["n_loo"] = paired
@@ -193,6 +193,17 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
         warnings.warn(f"with {len(set(groups))} groups of these sizes a random ranking already has a same-group "
                       f"sentence in the top 5 for {chance:.0%} of rows: read loo_top1", stacklevel=2)
     return out
+
+
+def encoded(model, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """The model's (N, D) vectors of `texts`, checked: one finite row per text (an encoder passed in
+    whose vectors were NaN read as perfect scores, a list or too few rows as numpy's errors)."""
+    from textgan.common.vectors import as_matrix
+
+    x = as_matrix(model.encode(texts, batch_size=batch_size), "the model's vectors")
+    if len(x) != len(texts):
+        raise InputError(f"the model gave {len(x)} vectors for {len(texts)} sentences")
+    return x
 
 
 def _no_blank(texts: list[str], what: str) -> list[str]:
@@ -208,7 +219,7 @@ def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size:
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
     gold = gold_scores(scores)
     model = _model(model)
-    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)
+    ea, eb = encoded(model, a, batch_size), encoded(model, b, batch_size)
     return cosine_spearman((ea * eb).sum(1), gold)
 
 

@@ -193,7 +193,9 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     model = _model(model)
     warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike
     check_ranked(scores)
-    ea, eb = model.encode(a, batch_size=batch_size), model.encode(b, batch_size=batch_size)  # once, for every figure
+    from similarity.evaluate import encoded
+
+    ea, eb = encoded(model, a, batch_size), encoded(model, b, batch_size)  # once, for every figure
     return cosine_figures((ea * eb).sum(1), scores, positives)
 
 

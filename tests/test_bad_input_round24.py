@@ -179,6 +179,10 @@ def test_index_search_parameters_out_of_range_are_refused(tmp_path, cli_main):
     (tmp_path / "ix" / "meta.json").write_text(json.dumps({**meta, "params": {"nprobe": 8}}))
     code, out, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 2)
     assert code == 0 and "reset" in out, err
+    # an index of group names (--text-col group) cannot fit a gate: its advice names index's own options
+    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "group", "--out", tmp_path / "ixg")
+    assert_one_line_error(code, err, str(FAQ), "do not vary", "is --text-col the sentences' column?")
+    assert "--val-in" not in err and not (tmp_path / "ixg").exists()
     # and a model's similarity_config.json (no digest covers it) must give its weights' width
     import shutil
 
@@ -238,3 +242,53 @@ def test_a_grouped_corpus_of_numbers_warns_as_a_plain_one(tmp_path):
     with pytest.warns(UserWarning, match="every cell of the text column 'text' is a number"):
         texts, groups = read_corpus(tmp_path / "n.csv", "text", "group")
     assert (texts, groups) == (["1", "2", "3"], ["a", "a", "b"])
+
+
+def test_a_signal_after_the_console_script_has_ended_is_ignored(tmp_path):
+    """Sweep 27: SIGTERM in the second of interpreter shutdown raised KeyboardInterrupt inside torch's
+    atexit hooks (tracebacks, exit 0) or killed the finished process with a bare 143."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    script = tmp_path / "s.py"
+    script.write_text("import os, signal, sys, time\nsys.argv = ['textgan', 'objectives']\nimport cli\n"
+                      "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+                      "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.3)\nprint('alive')\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0 and p.stdout.rstrip().endswith("alive"), p.stderr[-500:]
+    assert "Traceback" not in p.stderr
+
+
+def test_an_encoder_passed_in_must_give_one_finite_row_per_sentence():
+    """Sweep 27: an encoder whose vectors were NaN scored loo_top1 1.0; a list or too few rows gave
+    numpy's errors."""
+    import similarity
+    from textgan.common.errors import InputError
+
+    texts, groups = similarity.load_groups(FAQ)
+    texts, groups = texts[:20], groups[:20]
+
+    class Enc:
+        def __init__(self, fn):
+            self.fn = fn
+
+        def encode(self, t, **_):
+            return self.fn(len(list(t)))
+
+    with pytest.raises(InputError, match="the model's vectors contain NaN or inf"):
+        similarity.evaluate(Enc(lambda n: np.full((n, 4), np.nan, np.float32)), texts, groups)
+    with pytest.raises(InputError, match="the model gave 3 vectors for 20 sentences"):
+        similarity.evaluate(Enc(lambda n: np.eye(3, 4, dtype=np.float32)), texts, groups)
+    rows = np.eye(20, 4, dtype=np.float32) + 0.01
+    assert similarity.evaluate(Enc(lambda n: rows[:n].tolist()), texts, groups)["n"] == 20  # a list is read
+
+
+def test_labels_that_are_one_number_written_two_ways_warn(tmp_path):
+    """Sweep 27: groups '1' and '1.0' (a column saved by two tools) trained as two groups, silently."""
+    import similarity
+
+    (tmp_path / "g.csv").write_text("text,group\nhello there,1\nhi there,1.0\nhey you,1\ngood bye,2\nsee you,2\n")
+    with pytest.warns(UserWarning, match="labels '1' and '1.0' are one number written two ways, and are two groups"):
+        similarity.load_groups(tmp_path / "g.csv")

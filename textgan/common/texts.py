@@ -179,6 +179,16 @@ def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
             warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in invisible characters "
                           "or Unicode form, and are two groups", stacklevel=3)
             break
+    numbers: dict[float, str] = {}
+    for g in dict.fromkeys(labels):  # '50' and '50.0' (a column saved by two tools): two groups, say so
+        try:
+            value = float(g)
+        except ValueError:
+            continue
+        if value == value and (other := numbers.setdefault(value, g)) != g:
+            warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} are one number written two ways, and "
+                          "are two groups (write them alike to join them)", stacklevel=3)
+            break
 
 
 def name_list(names: list[str], most: int = 8, width: int = 40) -> str:

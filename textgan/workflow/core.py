@@ -163,17 +163,17 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
             built = build_from_shards(shards, out, encoder_meta(enc, path), options)
         except InputError as exc:  # NaN in a shard, rows that do not match: the folder they came from
             raise exc if exc.path is not None else InputError(exc.problem, corpus) from None
-        return _with_gate(enc, built, out, path, options)
+        return _with_gate(enc, built, out, path, options, corpus)
     from similarity.evaluate import warn_unknown_tokens
 
     warn_unknown_tokens(enc, texts, str(corpus))
     vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
     index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
     index.save(out)
-    return _with_gate(enc, index, out, path, options)
+    return _with_gate(enc, index, out, path, options, corpus)
 
 
-def _with_gate(enc, index, out, model_path, options):
+def _with_gate(enc, index, out, model_path, options, corpus=None):
     """The index with its out-of-domain gate calibrated and recorded (`calibrate_index_gate`) unless
     `options.gate` is off; an index on disk or in shards has none (`search` does not gate past RAM)."""
     from textgan.ood.gate import no_gate_reason
@@ -187,6 +187,11 @@ def _with_gate(enc, index, out, model_path, options):
                           "rebuilt over an older one stays, with no recorded gate (`search` fits one on first use; "
                           "or run `index` again)", stacklevel=2)
             raise
+        except InputError as exc:  # score_spread's advice names score's options, which index has not
+            if "do not vary" not in exc.problem or exc.path is not None:
+                raise
+            raise InputError(exc.problem.split(": give")[0] + ": the corpus' sentences read alike to the model (is "
+                             "--text-col the sentences' column?)", corpus) from None
     return index
 
 
