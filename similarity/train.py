@@ -169,6 +169,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
 
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a similarity.TrainConfig, got {type(config).__name__}")
+    if not isinstance(data_names, (tuple, list)) or not {type(progress), type(resume)} <= {bool}:  # "no" is truthy
+        raise InputError("data_names must be a tuple of file names; progress and resume True or False")
     check_new_out_dir(as_path(out_dir, "out_dir"), resume=resume)  # before any data is read; as the CLI
     if cache_dir is not None:
         check_cache_dir(as_path(cache_dir, "cache_dir"), "cache_dir")

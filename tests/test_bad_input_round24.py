@@ -292,3 +292,19 @@ def test_labels_that_are_one_number_written_two_ways_warn(tmp_path):
     (tmp_path / "g.csv").write_text("text,group\nhello there,1\nhi there,1.0\nhey you,1\ngood bye,2\nsee you,2\n")
     with pytest.warns(UserWarning, match="labels '1' and '1.0' are one number written two ways, and are two groups"):
         similarity.load_groups(tmp_path / "g.csv")
+
+
+def test_api_parameters_of_the_wrong_type_are_input_errors(tmp_path):
+    """Sweep 27: data_names="x" gave IndexError, options="x" a dataclasses TypeError, progress="no" ran with bars."""
+    import similarity
+    import textgan
+    from textgan.common.errors import InputError
+
+    texts, groups = similarity.load_groups(FAQ)
+    cfg = similarity.TrainConfig(epochs=1, teacher="none")
+    for bad in ({"data_names": "x"}, {"progress": "no"}, {"resume": "yes"}):
+        with pytest.raises(InputError, match="data_names must be a tuple of file names; progress and resume True"):
+            similarity.train(cfg, texts, groups, tmp_path / "r", **bad)
+    with pytest.raises(InputError, match="options must be an IndexOptions"):
+        textgan.index_corpus("model", FAQ, tmp_path / "ix", options="x")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "ix").exists()

@@ -53,6 +53,8 @@ class IndexOptions:
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise InputError(f"unknown index option(s) {', '.join(unknown)}; valid: {', '.join(names)}")
+        if options is not None and not isinstance(options, cls):
+            raise InputError(f"options must be an IndexOptions (or None), got {type(options).__name__}")
         out = dataclasses.replace(options or cls(), **overrides)
         out.validate()
         return out
