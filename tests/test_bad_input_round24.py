@@ -11,6 +11,8 @@ import pytest
 
 from helpers import FAQ, assert_one_line_error
 
+ROOT_DATA = FAQ.parent
+
 
 def test_evaluate_with_a_warned_data_file_and_bad_pairs_is_one_error_line(tmp_path, cli_main):
     code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
@@ -308,3 +310,15 @@ def test_api_parameters_of_the_wrong_type_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="options must be an IndexOptions"):
         textgan.index_corpus("model", FAQ, tmp_path / "ix", options="x")
     assert not (tmp_path / "r").exists() and not (tmp_path / "ix").exists()
+
+
+def test_pair_files_refuse_the_grouped_column_options_they_ignored(tmp_path, cli_main):
+    """Sweep 27: `--pair-cols a,b --group-col alsono` trained, the column options silently unused."""
+    pairs = ROOT_DATA / "faq_en_pairs.tsv"
+    code, _, err = cli_main("train-similarity", pairs, "--pair-cols", "sentence1,sentence2", "--group-col", "g",
+                            "--teacher", "none", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "--group-col", "with --pair-cols A,B[,LABEL] the pairs' columns are named there")
+    code, _, err = cli_main("train-similarity", pairs, "--pair-cols", "sentence1,sentence2", "--text-col", "t",
+                            "--teacher", "none", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "--text-col")
+    assert not (tmp_path / "r").exists()

@@ -161,6 +161,12 @@ def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out
     inputs = [data, eval_data, unlabeled, outliers_file, config.teacher, config.backbone]
     check_writable(check_new_out_dir(out_dir, resume, inputs=inputs))
     with warnings_as_lines(hold=True) as said:  # the reading's warnings wait: a bad later file's error comes alone
+        source = click.get_current_context().get_parameter_source
+        named = {n for n in ("text_col", "group_col") if source(n).name != "DEFAULT"}
+        if pair_cols and (named - ({"text_col"} if unlabeled or outliers_file else set())):  # they were ignored
+            raise InputError("names a column of grouped DATA; with --pair-cols A,B[,LABEL] the pairs' columns are "
+                             "named there (--text-col only reads --unlabeled / --outliers)",
+                             f"--{min(named).replace('_', '-')}")
         if pair_cols is None and positive_min is not None:
             raise InputError("--positive-min applies to a pair file: add --pair-cols A,B,LABEL", data)
         if eval_cols is not None and eval_data is None:

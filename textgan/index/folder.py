@@ -157,7 +157,8 @@ def _check_meta(path: Path, meta: dict) -> None:
     for key, v in {**(params or {}), "rerank": meta.get("rerank", 0)}.items():  # nprobe, efSearch, ...
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v <= PARAM_MAX \
                 or (v == 0 and key != "rerank"):  # FAISS asserted on nprobe 0 / -1 and overflowed on 10**12
-            raise InputError(f"{key!r} must be a whole number in [{int(key != 'rerank')}, {PARAM_MAX}], got {v!r:.40}", f)
+            low = int(key != "rerank")
+            raise InputError(f"{key!r} must be a whole number in [{low}, {PARAM_MAX}], got {v!r:.40}", f)
     digests = meta.get("digests")
     if digests is None:
         raise InputError("meta.json records no digests (saved by an old version, or tampered): the files cannot "

@@ -100,7 +100,8 @@ class RowFile:
         size = int(self.offsets[i + 1] - self.offsets[i])
         if size <= 0 or self.offsets[i] < 0:  # edited, digests recomputed: pread said only "Invalid argument"
             raise InputError(f"byte offsets of row {i} do not rise ({int(self.offsets[i])} -> "
-                             f"{int(self.offsets[i + 1])}): the table was edited", self.path.with_suffix(".offsets.npy"))
+                             f"{int(self.offsets[i + 1])}): the table was edited",
+                             self.path.with_suffix(".offsets.npy"))
         data = os.pread(self.fh.fileno(), size, int(self.offsets[i]))
         try:
             row = json.loads(data.decode("utf-8"))

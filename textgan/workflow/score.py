@@ -189,7 +189,8 @@ def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | Non
     if np.ptp(vectors, axis=0).max() == 0:  # words the encoder never saw: one point, no domain to learn
         raise InputError(f"all {len(texts)} sentences encode to one vector (words the model never saw?): there is "
                          "no in-domain spread to learn", corpus if isinstance(corpus, (str, Path)) else None)
-    clf = train_outlier(vectors, cfg, groups, generator=generator, meta={"encoder": encoder_meta(enc, folder_of(model))})
+    clf = train_outlier(vectors, cfg, groups, generator=generator,
+                        meta={"encoder": encoder_meta(enc, folder_of(model))})
     clf.save(out)
     return {"out": str(out), "n": len(texts), "source": cfg.source}
 
