@@ -14,6 +14,16 @@ from helpers import FAQ, assert_one_line_error
 ROOT_DATA = FAQ.parent
 
 
+def _model_and_index(cli_main, tmp_path, *index_args) -> None:
+    """tmp_path/r: a one-epoch FAQ model without a teacher (seconds); tmp_path/ix: its index of FAQ."""
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
+                            "--out", tmp_path / "r")
+    assert code == 0, err
+    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "text", *index_args,
+                            "--out", tmp_path / "ix")
+    assert code == 0, err
+
+
 def test_evaluate_with_a_warned_data_file_and_bad_pairs_is_one_error_line(tmp_path, cli_main):
     code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
                             "--out", tmp_path / "r")
@@ -166,12 +176,7 @@ def test_index_search_parameters_out_of_range_are_refused(tmp_path, cli_main):
     10**12 on disk overflowed a C++ vector."""
     import json
 
-    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
-                            "--out", tmp_path / "r")
-    assert code == 0, err
-    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "text", "--factory", "IVF8,Flat",
-                            "--out", tmp_path / "ix")
-    assert code == 0, err
+    _model_and_index(cli_main, tmp_path, "--factory", "IVF8,Flat")
     meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
     assert meta["params"]["nprobe"] >= 1
     for bad in (-1, 0, 10 ** 12, 2.5):
@@ -220,12 +225,7 @@ def test_an_on_disk_text_offset_table_edited_under_new_digests_names_itself(tmp_
     import hashlib
     import json
 
-    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--no-progress",
-                            "--out", tmp_path / "r")
-    assert code == 0, err
-    code, _, err = cli_main("index", tmp_path / "r" / "model", FAQ, "--text-col", "text", "--storage", "disk",
-                            "--out", tmp_path / "ix")
-    assert code == 0, err
+    _model_and_index(cli_main, tmp_path, "--storage", "disk")
     f = tmp_path / "ix" / "texts.offsets.npy"
     np.save(f, np.load(f)[::-1].copy())
     meta = json.loads((tmp_path / "ix" / "meta.json").read_text())
