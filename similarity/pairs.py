@@ -80,6 +80,27 @@ def components(a: list[str], b: list[str], keep: list[bool], prefix: str = "pair
     return order, groups
 
 
+LABEL_NAMES = ("label", "labels", "score", "similarity", "is_duplicate", "quality", "gold_label", "relatedness_score")
+
+
+def _warn_unread_label(path) -> None:
+    """`--pair-cols A,B` reads every pair as a paraphrase: say so when the file has a column that looks
+    like the labels (MRPC's Quality, QQP's is_duplicate), whose 0 rows would be trained as paraphrases."""
+    import csv
+
+    delimiter = {".csv": ",", ".tsv": "\t"}.get(Path(str(path)).suffix.lower())
+    if delimiter is None:
+        return
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader([fh.readline(10_000)], delimiter=delimiter), [])
+    except (OSError, UnicodeDecodeError):
+        return
+    if (label := next((c.strip() for c in header if c.strip().lower() in LABEL_NAMES), None)) is not None:
+        warnings.warn(f"{path}: --pair-cols A,B reads every pair as a paraphrase, and the file has a column "
+                      f"{label!r}: pass --pair-cols A,B,{label} if it marks which pairs are", stacklevel=3)
+
+
 def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | None = None,
                      min_groups: int = 1, prefix: str = "pair-group") -> tuple[list[str], list[str]]:
     """Read a pair file as (texts, groups) for training.
@@ -109,6 +130,8 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
         keep = positives(labels, positive_min, cols[2], path)
     elif positive_min is not None:
         raise InputError("--positive-min needs a label column: --pair-cols A,B,LABEL", path)
+    else:
+        _warn_unread_label(path)
     negative = keep.count(False)
     if not any(keep):  # before the warning: one error line, not a warning and then the error
         hint = "" if positive_min is None else f" at --positive-min {positive_min}"

@@ -322,3 +322,14 @@ def test_pair_files_refuse_the_grouped_column_options_they_ignored(tmp_path, cli
                             "--teacher", "none", "--out", tmp_path / "r")
     assert_one_line_error(code, err, "--text-col")
     assert not (tmp_path / "r").exists()
+
+
+def test_pairs_read_without_the_file_s_label_column_warn(tmp_path):
+    """Sweep 27: `--pair-cols A,B` on a file with a 0/1 `label` column trained its 0 rows as paraphrases."""
+    from similarity.pairs import load_pair_groups
+
+    (tmp_path / "p.tsv").write_text("sentence1\tsentence2\tlabel\nhello there\thi there\t1\ngood bye\tsee you\t0\n"
+                                    "how are you\thow do you do\t1\n")
+    with pytest.warns(UserWarning, match="the file has a column 'label': pass --pair-cols A,B,label"):
+        texts, groups = load_pair_groups(tmp_path / "p.tsv", ["sentence1", "sentence2"])
+    assert len(set(groups)) == 3  # read as asked: every pair a group
