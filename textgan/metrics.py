@@ -239,13 +239,22 @@ def auroc(in_scores, out_scores) -> float:
     return float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
 
 
+class FlatScores(InputError):
+    """In-domain calibration scores that do not vary; `finding` says so without advice, for a caller
+    whose user has other options than `score`'s (`index` builds its gate on the corpus)."""
+
+    def __init__(self, finding: str, advice: str):
+        self.finding = finding
+        super().__init__(f"{finding}: {advice}")
+
+
 def score_spread(scores: np.ndarray, what: str) -> float:
     """The std of in-domain calibration scores, refused when they do not vary (one sentence given
     twice, or case variants an encoder reads alike): z-scores divided by it read 5e9, threshold 0."""
     sd, mean = float(np.std(scores)), float(np.mean(scores))
     if not sd > 1e-6 * max(1.0, abs(mean)):
-        raise InputError(f"the {what} scores of the {len(scores)} in-domain calibration rows do not vary (all "
-                         f"{mean:.4g}): give varied --val-in sentences, or score with one --method")
+        raise FlatScores(f"the {what} scores of the {len(scores)} in-domain calibration rows do not vary (all "
+                         f"{mean:.4g})", "give varied --val-in sentences, or score with one --method")
     return sd
 
 

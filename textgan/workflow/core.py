@@ -20,7 +20,7 @@ from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
 from textgan.common.texts import as_sentences, is_blank
-from textgan.metrics import typical_nn_cosine
+from textgan.metrics import FlatScores, typical_nn_cosine
 from textgan.workflow.neighbours import neighbours  # noqa: F401 (API: search, decode)
 from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, encoder_meta, normalize_rows,  # noqa: F401 (API)
                                     slerp)
@@ -187,11 +187,9 @@ def _with_gate(enc, index, out, model_path, options, corpus=None):
                           "rebuilt over an older one stays, with no recorded gate (`search` fits one on first use; "
                           "or run `index` again)", stacklevel=2)
             raise
-        except InputError as exc:  # score_spread's advice names score's options, which index has not
-            if "do not vary" not in exc.problem or exc.path is not None:
-                raise
-            raise InputError(exc.problem.split(": give")[0] + ": the corpus' sentences read alike to the model (is "
-                             "--text-col the sentences' column?)", corpus) from None
+        except FlatScores as exc:  # its advice names score's options, which index has not
+            raise InputError(f"{exc.finding}: the corpus' sentences read alike to the model (is --text-col the "
+                             "sentences' column?)", corpus) from None
     return index
 
 
