@@ -11,9 +11,10 @@ import re
 import sys
 
 from textgan.common.paths import drop_empty_cache_vars
-from textgan.common.threads import prefer_passive_waiting
+from textgan.common.threads import drop_invalid_thread_count, prefer_passive_waiting
 
 prefer_passive_waiting()  # before torch/faiss load their OpenMP runtimes (they read it once)
+drop_invalid_thread_count()  # libgomp would print its own line about it
 drop_empty_cache_vars()  # before datasets/huggingface_hub read their cache roots
 
 import click  # noqa: E402
@@ -163,8 +164,8 @@ def _main(argv: list[str] | None) -> None:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         _say_once(lambda: click.echo(f"error: {where}{os_problem(exc)}", err=True))
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
+    except click.exceptions.Abort as exc:  # an interrupt that left something behind says what (textgan_note)
+        click.echo(f"error: {getattr(exc.__cause__, 'textgan_note', None) or 'aborted'}", err=True)
         sys.exit(130)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # plain `textgan`: its help
         click.echo(exc.ctx.get_help())

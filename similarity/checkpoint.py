@@ -37,8 +37,15 @@ def save_checkpoint(folder: Path, module_save, head: torch.nn.Module,
         seal(tmp)
 
 
+RUN_KIND = "a train-similarity run folder (its model is in model/)"  # textgan.common.folders.MARKERS
+
+
 def load_checkpoint(folder: Path) -> tuple[dict, dict]:
     """(tensors, meta) of a checkpoint folder; missing or corrupt files are InputErrors."""
+    from textgan.common.folders import folder_kind
+
+    if (kind := folder_kind(folder.parent)) not in (None, RUN_KIND):  # --resume --out of another command's folder
+        raise InputError(f"--resume: this is {kind}, not a train-similarity run folder", folder.parent)
     if not folder.is_dir():
         raise InputError("no checkpoint to resume from", folder)
     check_sealed(folder)

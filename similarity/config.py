@@ -377,7 +377,7 @@ CHECKS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
     ("patience", "--patience", "an integer in [1, 10**9]", _int_in(1, _BIG)),
     ("max_steps", "--max-steps", "an integer >= 1 (or None)",
      lambda v: v is None or _int_in(1, _BIG)(v)),
-    ("eval_fraction", "--eval-fraction", "a number in (0, 1)", lambda v: _number(v) and 0 < v < 1),
+    ("eval_fraction", "--eval-fraction", "a number in (0, 0.5]", lambda v: _number(v) and 0 < v <= 0.5),
     ("seed", "--seed", "an integer in [0, 2**32)", _int_in(0, 2**32 - 1)),
     ("bidirectional", "bidirectional", "True or False", lambda v: isinstance(v, bool)),
     ("tokenizer", "--tokenizer", *_one_of(("teacher",) + tuple(TOKENIZERS))),

@@ -193,7 +193,10 @@ def _clean(values: list, col: str, path) -> list[str]:
     try:
         return [cell_text(v, col, i + 1, path) for i, v in enumerate(values)]
     except InputError as exc:
-        raise InputError(exc.problem + empty_cells_note(values), exc.path) from None
+        from textgan.common.tables import json_layout_problem
+
+        layout = json_layout_problem(exc.path) if exc.path is not None else None
+        raise InputError(layout or exc.problem + empty_cells_note(values), exc.path) from None
 
 
 def load_groups(path: str | Path, text_col: str = "text", group_col: str = "group",

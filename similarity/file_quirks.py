@@ -185,6 +185,13 @@ def empty_cells_note(values: list) -> str:
 def missing_column(name: str, names: list[str], n_rows: int, p) -> InputError:
     """The error for a column `name` the file lacks: a JSON object read as one row of many keys,
     a file whose header row is a sentence (no header), or a wrong name."""
+    from textgan.common.tables import json_layout_problem
+
+    if (layout := json_layout_problem(p)) is not None:
+        return InputError(layout, p)
+    if names and not any(str(n).strip() for n in names):
+        return InputError("the header row names no column (its names are blank): write a header such as "
+                          "text,group, or name the columns by position, counting from 1", p)
     if p.suffix.lower() == ".json" and n_rows == 1 and len(names) > 3:
         return InputError(f"one JSON object of {len(names)} keys, not rows: write a list of records "
                           '[{"text": ..., "group": ...}, ...] or JSON Lines, one record per line', p)

@@ -81,6 +81,17 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
     return out
 
 
+def _check_used(config, chosen: dict) -> None:
+    """Refuse a setting the resolved config would ignore (a weight for no penalty, Adam's betas
+    with RMSProp): accepting it silently would let the user believe it took effect."""
+    if "penalty_weight" in chosen and getattr(config, "penalty", None) == "none":
+        raise InputError("--penalty-weight: this run has no critic penalty (--penalty none, or the objective's "
+                         "default), so the weight would change nothing; drop it or pass --penalty")
+    if "betas" in chosen and getattr(config, "optimizer", None) == "rmsprop":
+        raise InputError("--set betas: betas are Adam's; this run uses RMSProp (--optimizer or the objective's "
+                         "default), so they would change nothing; drop them or pass --optimizer adam")
+
+
 @click.command("train-gan")
 @click.argument("vectors", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Run folder (weights, config, metrics).")
@@ -180,6 +191,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         raise InputError(f"{both[0].replace('_', '-')} is set twice (--{both[0].replace('_', '-')} and --set "
                          f"{both[0]}=...); pass it once")
     config = dataclasses.replace(base, **given, **settings).resolved()
+    _check_used(config, {**given, **settings})
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
     if sim_model is None and group_col:
         raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")

@@ -32,8 +32,8 @@ from textgan.common.errors import InputError
               help="Columns of --eval-data when they are named otherwise than DATA's: TEXT,GROUP (with "
                    "--pair-cols: A,B or A,B,LABEL).")
 @click.option("--eval-fraction", type=float, default=None,
-              help="Share of each group held out when no --eval-data (default 0.2); when most groups are "
-                   "too small for that (pairs), this share of the groups is held out whole.")
+              help="Share of each group held out when no --eval-data (default 0.2, at most 0.5); when most groups "
+                   "are too small for that (pairs), this share of the groups is held out whole.")
 @click.option("--loss", default=None,
               help="am (default), aam, aam-easy, sphereface, a-softmax, softmax, infonce, triplet.")
 @click.option("--scale", type=float, default=None)

@@ -68,7 +68,7 @@ def dataset_error(exc: BaseException, p) -> InputError:
         root = nxt
     if any("corresponds to no data" in str(e) for e in (exc, root)) or _no_parquet_rows(p):  # a header, no rows
         return InputError("empty dataset", p)
-    if (line := jsonl_problem(p)) is not None:  # Arrow says "row 0" of its own blocks, not the line
+    if (line := jsonl_problem(p) or json_layout_problem(p)) is not None:  # Arrow says "row 0" of its own blocks
         return InputError(line, p)
     msg = " ".join(str(root).split()) or root.__class__.__name__
     return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
@@ -217,3 +217,29 @@ def hub_offline_when_unreachable(timeout_s: float = 3.0):
         yield reachable
     finally:
         constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+_RECORDS = 'write a list of records [{"text": ..., "group": ...}, ...] or JSON Lines, one record per line'
+LAYOUT_MAX_BYTES = 64 * 2**20  # asked after a failed or odd read; a larger file keeps the reader's own error
+
+
+def json_layout_problem(p) -> str | None:
+    """What is wrong with the layout of a .json data file that `datasets` failed on or read oddly: a
+    single value, a list of arrays (fields without names), or one array per column. None when it
+    is a list of records (or cannot be told): asked only after a read went wrong."""
+    p = Path(p)
+    try:
+        if p.suffix.lower() != ".json" or not p.is_file() or p.stat().st_size > LAYOUT_MAX_BYTES:
+            return None
+        with open(p, encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, (list, dict)):
+        return f"the file holds {_JSON_KINDS.get(type(data), type(data).__name__)}, not rows: {_RECORDS}"
+    if isinstance(data, list) and data and all(isinstance(r, list) for r in data[:100]):
+        return f"a list of arrays (fields without names), not records: {_RECORDS}"
+    if isinstance(data, dict) and len(data) >= 1 and all(isinstance(v, list) for v in data.values()) \
+            and len({len(v) for v in data.values()}) == 1 and len(next(iter(data.values()))) > 1:
+        return f"one array per column ({', '.join(map(repr, list(data)[:4]))}), not rows: {_RECORDS}"
+    return None

@@ -94,7 +94,29 @@ def default_threads(environ: MutableMapping[str, str] = os.environ, **kwargs) ->
     first = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # OpenMP allows "4,2" (nested)
     if first.isdigit() and int(first) > 0:
         return int(first)
-    return available_cpus(**kwargs)
+    n = available_cpus(**kwargs)
+    if _IGNORED.get("OMP_NUM_THREADS") is not None:
+        import warnings
+
+        warnings.warn(f"OMP_NUM_THREADS={_IGNORED['OMP_NUM_THREADS']!r:.40} is not a positive whole number: ignored, "
+                      f"using {n} thread(s) (the CPUs this process may use)", stacklevel=2)
+    return n
+
+
+# thread variables dropped from the environment as invalid, by name: default_threads says so
+_IGNORED: dict[str, str] = {}
+
+
+def drop_invalid_thread_count(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Remove an OMP_NUM_THREADS that is not positive whole numbers ("abc", "0", "-2") before an
+    OpenMP runtime loads: libgomp printed its own "Invalid value" line beside the command's
+    output; `default_threads` warns once instead."""
+    raw = environ.get("OMP_NUM_THREADS")
+    if raw is None or not raw.strip():
+        return
+    if not all(part.strip().isascii() and part.strip().isdigit() and int(part) > 0 for part in raw.split(",")):
+        _IGNORED["OMP_NUM_THREADS"] = raw
+        del environ["OMP_NUM_THREADS"]
 
 
 # more threads than this many per usable CPU only add switching; --threads 100000 started

@@ -47,6 +47,10 @@ def read_checkpoint_meta(path: Path) -> dict:
         check_sealed(path)
     meta = load_json(path / "state.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        from textgan.common.folders import folder_kind
+
+        if (kind := folder_kind(path.parent)) is not None and not kind.startswith("a generator"):
+            raise InputError(f"--resume: this is {kind}, not a train-gan run folder", path.parent)
         raise InputError(f"not a textgan GAN checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})",
                          path)
     step = meta.get("step")

@@ -29,7 +29,8 @@ from textgan.common.errors import InputError
 from textgan.common.texts import as_labels, as_sentences, is_blank, text_key
 from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
-    RECALL_QUERIES, TARGET_RECALL, choose_factory, estimate_bytes, make_empty_index, recall_at_k, set_params, tune)
+    RECALL_QUERIES, TARGET_RECALL, check_budget, choose_factory, estimate_bytes, make_empty_index, recall_at_k,
+    set_params, tune)
 from textgan.index.folder import (check_faiss, check_rows, check_rows_found, new_meta, read_faiss, read_meta,
                                   sampled_recall, set_params_from, verify_files)
 from textgan.index.options import IndexOptions
@@ -90,6 +91,8 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
 
     auto = options.factory is None
     factory = options.factory or choose_factory(n, d, options.memory_budget_mb)
+    if not auto:
+        check_budget(factory, n, d, options.memory_budget_mb)
     index = make_empty_index(factory, n, d)
     rng = np.random.default_rng(options.seed)
     if not index.is_trained:

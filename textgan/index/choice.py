@@ -271,3 +271,18 @@ def raise_knob(index, factory: str, search, truth: np.ndarray, max_seconds: floa
     if knob is None:
         best = (recall_at_k(search(), truth), None)
     return float(best[0]), params
+
+
+def check_budget(factory: str, n: int, d: int, budget_mb: float | None) -> None:
+    """An explicit --factory with --memory-mb: refuse an index the budget cannot hold rather than
+    build it anyway (the budget only steers the automatic choice otherwise)."""
+    if budget_mb is None:
+        return
+    try:
+        need = estimate_bytes(factory, n, d)
+    except (ValueError, IndexError, AttributeError):  # a factory string the estimate cannot parse
+        return
+    if need > budget_mb * 2**20:
+        raise InputError(f"--factory {factory!r} needs about {need / 2**20:.3g} MB for {n} vectors of dimension {d}, "
+                         f"over --memory-mb {budget_mb:g}: a coarser factory (e.g. IVF-PQ), a larger budget, or no "
+                         f"--factory for the automatic choice")

@@ -75,6 +75,9 @@ class IndexOptions:
         t = self.target_recall
         if t is not None and (_not_number(t) or not 0 < t <= 1):
             raise InputError(f"--target-recall must be a number in (0, 1], got {t!r:.60}")
+        if t is not None and isinstance(self.factory, str) and self.factory.strip().lower() == "flat":
+            raise InputError("--target-recall: a Flat index searches exactly (recall 1) and has no setting to tune; "
+                             "drop it, or pass an approximate --factory")
         if self.members is not None:
             if _not_int(self.members) or self.members < 1:
                 raise InputError(f"--members must be an integer >= 1, got {self.members}")
@@ -98,6 +101,10 @@ class IndexOptions:
 
         if self.factory is not None:
             make_empty_index(self.factory, 2**40 if n is None else n, dim)
+            if n is not None and self.storage in ("auto", "ram"):
+                from textgan.index.choice import check_budget
+
+                check_budget(self.factory, n, dim, self.memory_budget_mb)
 
 
 def _not_number(x) -> bool:

@@ -26,8 +26,8 @@ from typing import Literal, Sequence
 import numpy as np
 
 from textgan.common.errors import InputError
-from textgan.common.vectors import (COPIES, as_matrix, check_k, cosine_knn, drop_copies, drop_self, normalize_rows,
-                                    self_rows)
+from textgan.common.vectors import as_matrix, check_k
+from textgan.ood.knn import _self_ids, knn_score  # noqa: F401  (re-exported: textgan.ood.scoring.knn_score)
 from textgan.metrics import auroc, finite_scores, score_spread  # noqa: F401 (API: textgan.ood.scoring.auroc)
 
 Method = Literal["knn", "mahalanobis", "flow", "outlier", "critic", "energy", "energy-head", "combined"]
@@ -124,47 +124,10 @@ def load_scorer(path: str | Path) -> ModelScorer:
 
 # --- scores --------------------------------------------------------------------------------------
 
-def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = False) -> np.ndarray:
-    """Max cosine (k=1) or mean of the top-k cosines to the index vectors: (n,).
-
-    Args:
-        vectors: (n, D). index: a `VectorIndex` or an (N, D) array of unit vectors.
-        k: neighbours averaged.
-        exclude_self: the queries are index rows, each left out of its own neighbours (an
-            index row always finds itself at cosine 1): True for rows 0..n-1 in order, or
-            an (n,) array of their row ids.
-    """
-    v = as_matrix(vectors, "vectors")
-    exclude_self = self_rows(exclude_self, len(v))
-    if hasattr(index, "search"):
-        if exclude_self is False:
-            scores = index.search(v, k)[0]
-        else:
-            self_ids, on_disk = _self_ids(exclude_self, len(v)), getattr(index, "meta", {}).get("storage") in (
-                "disk", "shards")  # there repeated sentences are kept: step over a row's copies too
-            scores = drop_copies(*index.search(v, k + COPIES), self_ids, k) if on_disk else \
-                drop_self(*index.search(v, k + 1), self_ids)[0]
-    else:
-        base = normalize_rows(as_matrix(index, "index (load_index's, or vectors)", dim=v.shape[1]), "index vectors")
-        scores = cosine_knn(normalize_rows(v), base, k, exclude_self=exclude_self)[0]
-    if (found := np.isfinite(scores)).all():  # an IVF index pads what its probed lists lack with -inf
-        return scores.mean(1).astype(np.float64)
-    warnings.warn(f"the index found fewer than k={k} neighbours for {int((~found).any(1).sum())} of {len(scores)} "
-                  "vectors (an on-disk index searches a few of its lists): knn averages those found; lower --k",
-                  stacklevel=3)
-    mean = np.where(found, scores, 0).sum(1) / np.maximum(found.sum(1), 1)
-    return np.where(found.any(1), mean, -np.inf).astype(np.float64)
-
-
 def corpus_vectors(index) -> np.ndarray:
     """(N, D) float32 vectors of a `VectorIndex` or an array."""
     x = index.reconstruct_all() if hasattr(index, "reconstruct_all") else index
     return np.asarray(x, dtype=np.float32)
-
-
-def _self_ids(exclude_self, n: int) -> np.ndarray | None:
-    return None if exclude_self is False else np.arange(n) if exclude_self is True else \
-        np.asarray(exclude_self, np.int64)
 
 
 class _Mahalanobis:

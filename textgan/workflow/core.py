@@ -182,10 +182,11 @@ def _with_gate(enc, index, out, model_path, options, corpus=None):
     if options.gate and no_gate_reason(index) is None:
         try:
             calibrate_index_gate(enc, index, out, str(model_path))
-        except KeyboardInterrupt:  # the new index is already in place: say what an interrupt now leaves
-            warnings.warn(f"{out}: interrupted after the index was written: a new folder is removed, but an index "
-                          "rebuilt over an older one stays, with no recorded gate (`search` fits one on first use; "
-                          "or run `index` again)", stacklevel=2)
+        except KeyboardInterrupt as exc:  # the new index is already in place: say what an interrupt now leaves
+            left = ("interrupted after the index was written: a new folder is removed, but an index rebuilt over "
+                    "an older one stays, with no recorded gate (`search` fits one on first use; or run `index` again)")
+            warnings.warn(f"{out}: {left}", stacklevel=2)  # for the API; the CLI drops held warnings on Ctrl-C
+            exc.textgan_note = f"{out}: {left}"  # so its abort line says it (cli.py)
             raise
         except FlatScores as exc:  # its advice names score's options, which index has not
             raise InputError(f"{exc.finding}: the corpus' sentences read alike to the model (is --text-col the "

@@ -76,12 +76,19 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
         config = carry_over(AnchoredConfig, config)
     if kind is not None and type(config) is not make_kind(kind).config:  # silently trained the config's kind
         raise InputError(f"config is a {type(config).__name__}, kind {kind!r} takes a {make_kind(kind).config.__name__}")
+    if vectors is None or isinstance(vectors, (str, bytes, os.PathLike)):  # a path: the CLI reads files, not this
+        raise InputError(f"vectors: pass an (N, D) array of numbers, not {type(vectors).__name__} (files: "
+                         "textgan.gan.load_vectors)")
     if hasattr(vectors, "detach"):
         vectors = vectors.detach().cpu().numpy()
     elif not hasattr(vectors, "__len__"):  # a generator of rows: read once
         vectors = list(vectors)
     try:
+        if np.iscomplexobj(vectors):  # float32 would keep the real part and drop the rest, silently
+            raise InputError("vectors are complex numbers; pass real (N, D) vectors")
         x = np.asarray(vectors, dtype=np.float32)
+    except InputError:
+        raise
     except (TypeError, ValueError) as exc:
         raise InputError(f"vectors are not a numeric (N, D) array ({str(exc)[:80]})") from None
     from textgan.gan.data import MAX_ABS
