@@ -20,6 +20,7 @@ drop_empty_cache_vars()  # before datasets/huggingface_hub read their cache root
 import click  # noqa: E402
 
 from textgan.common.errors import InputError  # noqa: E402
+from textgan.common.texts import shown  # noqa: E402  (an error or warning is one line: a newline in a path too)
 
 
 class _Group(click.Group):
@@ -156,25 +157,25 @@ def _main(argv: list[str] | None) -> None:
             sys.exit(128 + 13)  # as a process ended by SIGPIPE (click said 1, the status of an error)
         raise exc
     except InputError as exc:
-        _say_once(lambda: click.echo(f"error: {exc}", err=True))
+        _say_once(lambda: click.echo(f"error: {shown(exc)}", err=True))
         sys.exit(2)
     except OSError as exc:  # unreadable/unwritable paths, a full disk, a folder where a file was expected, ...
         from textgan.common.paths import os_problem
 
         where = f"{exc.filename}: " if exc.filename is not None else ""
-        _say_once(lambda: click.echo(f"error: {where}{os_problem(exc)}", err=True))
+        _say_once(lambda: click.echo(f"error: {shown(where + os_problem(exc))}", err=True))
         sys.exit(2)
-    except click.exceptions.Abort as exc:  # an interrupt that left something behind says what (textgan_note)
-        click.echo(f"error: {getattr(exc.__cause__, 'textgan_note', None) or 'aborted'}", err=True)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
         sys.exit(130)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # plain `textgan`: its help
         click.echo(exc.ctx.get_help())
     except click.ClickException as exc:  # bad options: one line too, not click's usage block
-        _say_once(lambda: click.echo(f"error: {_click_problem(exc)}", err=True))
+        _say_once(lambda: click.echo(f"error: {shown(_click_problem(exc))}", err=True))
         sys.exit(exc.exit_code)
     except (MemoryError, RuntimeError) as exc:  # after click's Abort (a RuntimeError); torch's allocator's
         if isinstance(exc, RuntimeError) and (loop := re.match(r"Symlink loop from '(.*)'$", str(exc))):
-            _say_once(lambda: click.echo(f"error: {loop.group(1)}: a symbolic link loop", err=True))
+            _say_once(lambda: click.echo(f"error: {shown(loop.group(1))}: a symbolic link loop", err=True))
             sys.exit(2)  # Path.resolve() on Python < 3.13 (3.13 raises OSError ELOOP, said above)
         if isinstance(exc, RuntimeError) and "allocate memory" not in str(exc):
             raise  # a bug: its traceback is what a report needs

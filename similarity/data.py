@@ -42,7 +42,8 @@ _TEXT_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".txt"}
 HUB_PREFIX = "hf:"
 
 
-def _check_utf8(path: Path) -> None:
+def check_utf8(path: Path) -> None:
+    """Refuse a text file that is not UTF-8 (naming the line and the likely encoding) or holds a NUL."""
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if b"\x00" in line:  # valid UTF-8, but UTF-16 without a BOM (or binary) read as text
@@ -89,7 +90,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
             raise InputError(f"unsupported file type {suffix or '(none)'!r}; "
                              f"use one of {', '.join(FORMATS)}", p)
         if suffix in _TEXT_SUFFIXES:
-            _check_utf8(p)
+            check_utf8(p)
         if p.stat().st_size == 0:
             raise InputError("empty dataset", p)
         builder, kwargs = FORMATS[suffix]
@@ -263,7 +264,7 @@ def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
                              f"sentence a line) or a data file ({', '.join(FORMATS)}) with --text-col", p)
         if p.suffix.lower() != ".txt":
             raise InputError(f"pass --text-col to read sentences from a data file{columns_hint(p)}", p)
-        _check_utf8(p)
+        check_utf8(p)
         # utf-8-sig: a BOM (Windows editors) is not part of the first sentence; str.strip keeps it
         lines = text_lines(p.read_text(encoding="utf-8-sig"))
         texts = [ln.strip() for ln in lines if not is_blank(ln)]
@@ -331,7 +332,18 @@ def split_whole_groups(groups: list[str], fraction: float, seed: int = 0) -> tup
         return [], []
     rng = random.Random(seed)
     rng.shuffle(names)
-    held_names = set(names[: min(len(names) - 2, max(2, round(fraction * len(names))))])
+    size = Counter(groups)
+    want, budget = min(len(names) - 2, max(2, round(fraction * len(names)))), max(fraction * len(groups), 4)
+    # groups in shuffled order, skipping one that would take the held-out sentences past `budget`:
+    # one group of 500 beside pairs was held out whole, and the model never trained on 90% of the data
+    held_names: set[str] = set()
+    for g in names:
+        if len(held_names) == want:
+            break
+        if sum(size[h] for h in held_names) + size[g] <= budget:
+            held_names.add(g)
+    if len(held_names) < 2:  # every group is larger than the budget: the smallest ones
+        held_names = set(sorted(names, key=lambda g: (size[g], names.index(g)))[:2])
     held = [i for i, g in enumerate(groups) if g in held_names]
     return [i for i, g in enumerate(groups) if g not in held_names], held
 

@@ -114,8 +114,8 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
             if not ho:
                 raise InputError("groups too small to hold out any sentence and fewer than 4 groups to hold "
                                  "out whole; pass eval data", names[0])
-            warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.2g} of each: held out "
-                          f"{len(set(groups[i] for i in ho))} whole groups instead (held-out figure: "
+            warnings.warn(f"groups too small to hold out {cfg.eval_fraction:.2g} of each: held out {len(ho)} "
+                          f"sentences in {len(set(groups[i] for i in ho))} whole groups instead (held-out figure: "
                           "leave-one-out among their sentences)", stacklevel=3)
         return _Data([texts[i] for i in tr], [groups[i] for i in tr], [texts[i] for i in ho],
                      [groups[i] for i in ho], n_dup, digest, unlabeled)

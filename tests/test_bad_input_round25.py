@@ -139,20 +139,42 @@ def test_knn_score_on_an_index_that_keeps_repeats_counts_each_sentence_once():
     np.testing.assert_allclose(knn_score(v, ram, k=3), [0.9, 0.9], rtol=1e-6)
 
 
-def test_an_index_interrupted_after_publishing_says_what_it_left_on_its_abort_line(faq, tmp_path, cli_main,
-                                                                                  monkeypatch):
-    """The interrupt's warning was held and dropped with the abort: `error: aborted` said nothing
-    of the index already in place."""
+def test_an_index_whose_gate_fails_or_is_interrupted_leaves_the_older_index_whole(faq, tmp_path, cli_main,
+                                                                                   monkeypatch):
+    """Sweep 28: `index` replaced an existing index, then its gate refused the corpus (a column of
+    numbers): the old index was gone and the new one had no gate. The gate is now fitted in the
+    written folder before it replaces OUT."""
+    import hashlib
+
     import textgan.workflow.heldout as heldout
+
+    def digests(folder):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "ix")
+    assert code == 0, err
+    before = digests(tmp_path / "ix")
+    from textgan.common.errors import InputError
+
+    def refused(*args, **kwargs):  # as the gate refuses a corpus whose sentences all encode alike
+        raise InputError("the knn scores of the in-domain calibration rows do not vary", "numbers.csv")
+
+    monkeypatch.setattr(heldout, "calibrate_index_gate", refused)
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "group", "--out", tmp_path / "ix")
+    assert code == 2 and "do not vary" in err, err
+    assert digests(tmp_path / "ix") == before  # the older index, whole
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(heldout, "calibrate_index_gate", interrupted)
-    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "ix")
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 130 and len(lines) == 1, err
-    assert lines[0].startswith(f"error: {tmp_path / 'ix'}: interrupted after the index was written"), err
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "group", "--out", tmp_path / "ix")
+    assert code == 130 and err.strip() == "error: aborted", err
+    assert digests(tmp_path / "ix") == before
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "new")
+    assert code == 130 and not (tmp_path / "new").exists()
+    code, out, err = cli_main("search", tmp_path / "ix", "reset my password", "--k", 1)
+    assert code == 0 and "password" in out, err
 
 
 def test_resume_into_another_command_s_run_folder_names_that_folder(tmp_path, cli_main, vecs):
@@ -169,3 +191,55 @@ def test_resume_into_another_command_s_run_folder_names_that_folder(tmp_path, cl
     code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 2, "--resume",
                             "--out", tmp_path / "gan")
     assert_one_line_error(code, err, "--resume: this is a generator", "not a train-similarity run folder")
+
+
+def test_a_whole_group_hold_out_never_takes_one_large_group():
+    """Sweep 28: one group of 500 beside 30 pairs was held out whole (6 random groups of 31): the model
+    trained on 50 of 560 sentences and its held-out figure was mostly that one group's."""
+    from similarity.data import split_whole_groups
+
+    groups = ["big"] * 500 + [f"p{i}" for i in range(30) for _ in range(2)]
+    for seed in range(5):
+        train, held = split_whole_groups(groups, 0.2, seed)
+        assert "big" not in {groups[i] for i in held} and len({groups[i] for i in held}) == 6  # round(0.2 * 31)
+        assert len(held) == 12 and len(train) == 548
+    pairs = [f"p{i}" for i in range(100) for _ in range(2)]
+    assert len({pairs[i] for i in split_whole_groups(pairs, 0.2, 0)[1]}) == 20  # pairs: as many groups as before
+
+
+def test_a_newline_in_a_path_keeps_the_error_on_one_line(tmp_path, cli_main):
+    code, _, err = cli_main("train-similarity", tmp_path / "no\nsuch.csv", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "no\\x0asuch.csv: missing file")
+
+
+@pytest.mark.parametrize("encoding, needle", [("utf-16", "the file is UTF-16"), ("cp1252", "Windows-1252")])
+def test_a_streamed_corpus_that_is_not_utf8_is_one_line_and_leaves_no_folder(faq, tmp_path, cli_main, encoding,
+                                                                            needle):
+    """Sweep 28: `encode --out DIR` and `index --storage disk` read a CSV through datasets' stream, which
+    raised UnicodeDecodeError mid-run (a traceback) and left encode.json behind."""
+    data = tmp_path / "d.csv"
+    data.write_bytes(("text\n" + "".join(f"café number {i}\n" for i in range(50))).encode(encoding))
+    code, _, err = cli_main("encode", faq[0], data, "--text-col", "text", "--out", tmp_path / "shards")
+    assert_one_line_error(code, err, "d.csv", needle)
+    assert not (tmp_path / "shards").exists()
+    code, _, err = cli_main("index", faq[0], data, "--text-col", "text", "--storage", "disk", "--out", tmp_path / "ix")
+    assert_one_line_error(code, err, "d.csv", needle)
+    assert not (tmp_path / "ix").exists() and not (tmp_path / "ix.vectors").exists()
+
+
+def test_index_encodes_each_distinct_sentence_once(faq, tmp_path, monkeypatch):
+    from similarity.model import SentenceEncoder
+    from textgan.workflow.core import index_corpus
+
+    calls = []
+    real = SentenceEncoder.encode
+
+    def counting(self, texts, *args, **kwargs):
+        calls.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceEncoder, "encode", counting)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("reset my password\nRESET  my password\ntrack my order\n" * 40)
+    idx = index_corpus(faq[0], corpus, tmp_path / "ix", progress=False, gate=False)
+    assert calls[0] == 2 and idx.ntotal == 2 and idx.meta["stats"]["n_input"] == 120

@@ -46,7 +46,9 @@ class _Said:
         if self.up is not None:  # a nested block: the command's own lines decide when it prints
             self.up.say(text)
         else:
-            click.echo(f"warning: {text}", err=True)
+            from textgan.common.texts import shown
+
+            click.echo(f"warning: {shown(text)}", err=True)  # one line, whatever a path in it holds
 
     def release(self) -> None:
         """Print what was held (a nested block: pass it to the outer one, which holds it as its own

@@ -7,6 +7,8 @@ makes one sharded index of index folders built apart.
 """
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ from textgan.index.options import IndexOptions
 from textgan.index.sharded import MEMBER
 
 
-def build_from_shards(shards, out, encoder: dict, options: IndexOptions | None = None):
+def build_from_shards(shards, out, encoder: dict, options: IndexOptions | None = None, before_publish=None):
     """Index one `ShardSet` into `out` as `options.storage` says ("auto": RAM or disk by size and
-    budget); returns the loaded index. `options` are validated by the caller."""
+    budget); returns the loaded index. `options` are validated by the caller. `before_publish`: an
+    index in RAM is handed to it before it replaces `out` (`VectorIndex.save`)."""
     from textgan.index.build import build_index
     from textgan.index.choice import choose_storage
     from textgan.index.ondisk import build_ondisk
@@ -37,7 +40,7 @@ def build_from_shards(shards, out, encoder: dict, options: IndexOptions | None =
     vectors = np.concatenate([np.asarray(shards.vectors(s)) for s in range(len(shards))])
     groups = [g for _, g in rows] if any(g is not None for _, g in rows) else None
     index = build_index(vectors, [t for t, _ in rows], groups=groups, encoder=encoder, options=options)
-    index.save(out)
+    index.save(out, None if before_publish is None else functools.partial(before_publish, index))
     return index
 
 

@@ -89,8 +89,10 @@ class VectorIndex:
         if ivf is not None and ivf.direct_map.type == faiss.DirectMap.NoMap:  # IVF lists need an id -> list map
             ivf.make_direct_map()
 
-    def save(self, path: str | Path) -> Path:
-        """Write the index folder atomically (a failed save leaves any old folder intact)."""
+    def save(self, path: str | Path, before_publish=None) -> Path:
+        """Write the index folder atomically (a failed save leaves any old folder intact).
+        `before_publish(folder)`: called on the written folder before it replaces `path` (the
+        index command fits its gate there: a corpus the gate refuses leaves an older index whole)."""
         import faiss
 
         path = check_index_out(path)
@@ -105,6 +107,8 @@ class VectorIndex:
                 with atomic_path(tmp / "vectors.npy") as f:
                     np.save(f, self._vectors)
             self.meta = write_meta(self.meta, tmp)
+            if before_publish is not None:
+                before_publish(tmp)
         return path
 
 

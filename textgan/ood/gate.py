@@ -137,7 +137,7 @@ def _index_key(idx) -> str:
 INDEX_OUTLIER = {"source": "sphere", "head": "cosine"}
 
 
-def _gate_dir(index_path) -> Path | None:
+def gate_dir(index_path) -> Path | None:
     if index_path is None:
         return None
     p = Path(index_path).resolve()
@@ -155,7 +155,7 @@ def index_outlier(idx, index_path=None, exclude: np.ndarray | None = None):
     from textgan.ood.scoring import ModelScorer, corpus_vectors
 
     rows = np.arange(idx.ntotal) if exclude is None else np.setdiff1d(np.arange(idx.ntotal), exclude)
-    key, where = _index_key(idx), _gate_dir(index_path)
+    key, where = _index_key(idx), gate_dir(index_path)
     if exclude is not None:
         key += hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()[:16]
     name = "outlier" if exclude is None else "outlier_heldout"
@@ -308,7 +308,7 @@ def index_gate(idx, index_path=None, method: str | None = None, tpr: float = 0.9
     # (the default `combined` on an index without groups is knn alone)
     models, rows = _index_models(method, idx, index_path, [], heldout=heldout)
     scorer = Scorer(method, idx, models, sample_rows=rows)
-    where = _gate_dir(index_path)
+    where = gate_dir(index_path)
     use_held = heldout is not None and len(heldout) >= 2
     cache = None if where is None else where / f"{method}_{int(round(tpr * 1000))}{'_heldout' if use_held else ''}.json"
     # the scorer's parts (knn + head is not knn + outlier) and, for held-out vectors, which ones:

@@ -7,6 +7,7 @@ are not: the generator works where gradients exist and retrieval makes its outpu
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -20,7 +21,7 @@ from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
 from textgan.common.texts import as_sentences, is_blank
-from textgan.metrics import FlatScores, typical_nn_cosine
+from textgan.metrics import typical_nn_cosine
 from textgan.workflow.neighbours import neighbours  # noqa: F401 (API: search, decode)
 from textgan.common.vectors import (as_matrix, check_k, check_same_encoder, encoder_meta, normalize_rows,  # noqa: F401 (API)
                                     slerp)
@@ -134,6 +135,7 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     from textgan.index.build import build_index
     from textgan.index.members import build_from_shards
     from textgan.index.shards import open_shards
+    from textgan.workflow.heldout import gate_fitter
 
     from textgan.common.saved_dataset import saved_folder
 
@@ -160,37 +162,21 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
     if texts is None:  # a shard folder, given or just written
         shards = open_shards(corpus, expect_fingerprint=enc.fingerprint)
         try:
-            built = build_from_shards(shards, out, encoder_meta(enc, path), options)
+            return build_from_shards(shards, out, encoder_meta(enc, path), options,
+                                     before_publish=gate_fitter(enc, out, path, options, corpus))
         except InputError as exc:  # NaN in a shard, rows that do not match: the folder they came from
             raise exc if exc.path is not None else InputError(exc.problem, corpus) from None
-        return _with_gate(enc, built, out, path, options, corpus)
     from similarity.evaluate import warn_unknown_tokens
 
-    warn_unknown_tokens(enc, texts, str(corpus))
-    vectors = enc.encode(texts, batch_size=batch_size, progress=options.progress)
+    from textgan.common.texts import distinct_rows
+
+    firsts, inverse = distinct_rows(texts)  # each sentence read and encoded once: build_index keeps its first row
+    distinct = [texts[i] for i in firsts]
+    warn_unknown_tokens(enc, distinct, str(corpus))
+    vectors = enc.encode(distinct, batch_size=batch_size, progress=options.progress)[inverse]
     index = build_index(vectors, texts, groups=groups, encoder=encoder_meta(enc, path), options=options)
-    index.save(out)
-    return _with_gate(enc, index, out, path, options, corpus)
-
-
-def _with_gate(enc, index, out, model_path, options, corpus=None):
-    """The index with its out-of-domain gate calibrated and recorded (`calibrate_index_gate`) unless
-    `options.gate` is off; an index on disk or in shards has none (`search` does not gate past RAM)."""
-    from textgan.ood.gate import no_gate_reason
-    from textgan.workflow.heldout import calibrate_index_gate
-
-    if options.gate and no_gate_reason(index) is None:
-        try:
-            calibrate_index_gate(enc, index, out, str(model_path))
-        except KeyboardInterrupt as exc:  # the new index is already in place: say what an interrupt now leaves
-            left = ("interrupted after the index was written: a new folder is removed, but an index rebuilt over "
-                    "an older one stays, with no recorded gate (`search` fits one on first use; or run `index` again)")
-            warnings.warn(f"{out}: {left}", stacklevel=2)  # for the API; the CLI drops held warnings on Ctrl-C
-            exc.textgan_note = f"{out}: {left}"  # so its abort line says it (cli.py)
-            raise
-        except FlatScores as exc:  # its advice names score's options, which index has not
-            raise InputError(f"{exc.finding}: the corpus' sentences read alike to the model (is --text-col the "
-                             "sentences' column?)", corpus) from None
+    fit = gate_fitter(enc, out, path, options, corpus)
+    index.save(out, None if fit is None else functools.partial(fit, index))
     return index
 
 

@@ -9,6 +9,9 @@ are scored without themselves.
 """
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 
 from textgan.common.errors import InputError
@@ -33,13 +36,12 @@ def needs_head(method: str, combine) -> bool:
     return method == "energy-head" or "energy-head" in (combine or [])
 
 
-def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
+def calibrate_index_gate(enc, index, out, model_name: str, written=None) -> dict:
     """`textgan index`: fit the default out-of-domain gate of a just-saved in-RAM index on the
     model's held-out sentences (else on the index rows, and say so), record it in the index's
     meta.json (`meta["gate"]`, which `search` then uses) and return that record, with the promised
-    and reached TPR (`textgan.ood.gate._fit_report`)."""
-    from pathlib import Path
-
+    and reached TPR (`textgan.ood.gate._fit_report`). `written`: the folder the index was written to
+    when it is not yet `out` (it replaces `out` once its gate is fitted)."""
     from textgan.common.artifacts import save_json
     from textgan.ood.gate import gate_record, index_gate
 
@@ -55,7 +57,7 @@ def calibrate_index_gate(enc, index, out, model_name: str) -> dict:
         rec["calibrated_on"] = ("index rows (training sentences): optimistic; the model kept no held-out "
                                 "sentences (trained before they were kept, or without a held-out split)")
     index.meta["gate"] = rec
-    save_json(index.meta, Path(out) / "meta.json")  # digests skip meta.json: the files stay verified
+    save_json(index.meta, Path(written or out) / "meta.json")  # digests skip meta.json: the files stay verified
     return rec
 
 
@@ -114,3 +116,30 @@ def opengan_on_corpus(enc, model_path, texts, outlier_texts=None, steps: int = 2
                           meta={"encoder": encoder_meta(enc, model_path)})
     model.selection["held_out_source"] = source
     return model
+
+
+def gate_fitter(enc, out, model_path, options, corpus=None):
+    """What fits an index's out-of-domain gate (`calibrate_index_gate`) in its written folder before
+    that folder replaces `out` (`VectorIndex.save`'s `before_publish`): a corpus the gate refuses,
+    or an interrupt, leaves an older index at `out` whole (it was replaced first, then the gate
+    failed). None when `options.gate` is off. An index on disk or in shards has no gate."""
+    if not options.gate:
+        return None
+
+    def fit(index, folder) -> None:
+        from textgan.metrics import FlatScores
+        from textgan.ood.gate import gate_dir, no_gate_reason
+
+        if no_gate_reason(index) is not None:
+            return
+        cache, existed = gate_dir(out), gate_dir(out).exists()
+        try:
+            calibrate_index_gate(enc, index, out, str(model_path), written=folder)
+        except BaseException as exc:
+            if not existed and not Path(out).exists():  # a failed first build leaves no cache beside no index
+                shutil.rmtree(cache, ignore_errors=True)
+            if isinstance(exc, FlatScores):  # its advice names score's options, which index has not
+                raise InputError(f"{exc.finding}: the corpus' sentences read alike to the model (is --text-col the "
+                                 "sentences' column?)", corpus) from None
+            raise
+    return fit

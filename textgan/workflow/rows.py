@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.common.errors import InputError
-from textgan.common.texts import is_blank, nul_error
+from textgan.common.texts import is_blank, nul_error, warn_numeric_texts
+
+NUMBER_CHECK_ROWS = 1000  # rows a streamed text column is checked on for being all numbers
 
 
 def stream_rows(path, text_col: str | None = None, group_col: str | None = None) -> Iterator[tuple[str, str | None]]:
     """(text, group-or-None) rows of a corpus, in bounded memory; blank .txt lines are skipped."""
-    from similarity.data import FORMATS, cell_text, text_cells
+    from similarity.data import _TEXT_SUFFIXES, FORMATS, cell_text, check_utf8, text_cells
     from similarity.file_quirks import (check_json_labels, empty_row, header_or_positions, no_repeated_header,
                                         unquote_cell)
     from textgan.common.folders import not_a_file
@@ -66,6 +68,8 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
         from similarity.file_quirks import columns_hint
 
         raise InputError(f"pass --text-col to read sentences from a data file{columns_hint(p)}", p)
+    if suffix in _TEXT_SUFFIXES:  # as read in memory: a UTF-16 or cp1252 file was a UnicodeDecodeError mid-stream
+        check_utf8(p)
     check_json_depth(p)  # before any JSON parser: Arrow's crashed the process on deep nesting
     if group_col:
         check_json_labels(p, group_col)
@@ -79,6 +83,7 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
             ds = datasets.load_dataset(builder, data_files=str(p), split="train", streaming=True, **kwargs,
                                        **text_cells(builder, [text_col, group_col]))
             pending, multi = [], 0  # empty rows held back: skipped at the end of the file, refused inside
+            head: list[str] = []  # the first rows: a column of numbers is named, as read in memory
             for i, row in enumerate(ds):
                 if empty_row(row.values()):
                     pending.append(i)
@@ -95,7 +100,13 @@ def stream_rows(path, text_col: str | None = None, group_col: str | None = None)
                 g = cell_text(row.get(group_col), group_col, i + 1, p) if group_col else None  # blank: refused
                 if group_col and suffix in (".csv", ".tsv"):  # as read in memory (similarity.file_quirks)
                     no_repeated_header({text_col: [t], group_col: [g]}, [text_col, group_col], p, first_row=i)
+                if len(head) < NUMBER_CHECK_ROWS:
+                    head.append(t)
+                    if len(head) == NUMBER_CHECK_ROWS:
+                        warn_numeric_texts(head, text_col, p, first=True)
                 yield t, g
+            if 0 < len(head) < NUMBER_CHECK_ROWS:  # the whole file, as read in memory
+                warn_numeric_texts(head, text_col, p)
             if pending:
                 warnings.warn(f"{p}: skipped {len(pending)} empty row(s) at the end of the file", stacklevel=2)
             if multi and suffix == ".csv":
