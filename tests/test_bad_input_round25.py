@@ -243,3 +243,35 @@ def test_index_encodes_each_distinct_sentence_once(faq, tmp_path, monkeypatch):
     corpus.write_text("reset my password\nRESET  my password\ntrack my order\n" * 40)
     idx = index_corpus(faq[0], corpus, tmp_path / "ix", progress=False, gate=False)
     assert calls[0] == 2 and idx.ntotal == 2 and idx.meta["stats"]["n_input"] == 120
+
+
+def test_an_edited_generator_setting_that_sizes_nothing_is_refused(tmp_path, cli_main, vecs):
+    """Sweep 28: config.json carries the weights' digests but not its own: `head` sphere -> tanh
+    loaded without a word and changed every sample."""
+    code, _, err = cli_main("train-gan", vecs, "--steps", 2, "--batch-size", 16, "--head", "sphere", "--no-progress",
+                            "--out", tmp_path / "g")
+    assert code == 0, err
+    code, _, err = cli_main("sample", tmp_path / "g", "--n", 2, "--out", tmp_path / "a.npy")
+    assert code == 0, err
+    cfg = tmp_path / "g" / "config.json"
+    info = json.loads(cfg.read_text())
+    assert info["config"]["head"] == "sphere" and len(info["sha256"]) == 64
+    info["config"]["head"] = "tanh"
+    cfg.write_text(json.dumps(info))
+    code, _, err = cli_main("sample", tmp_path / "g", "--n", 2, "--out", tmp_path / "b.npy")
+    assert_one_line_error(code, err, "config.json: does not match its recorded digest")
+    assert not (tmp_path / "b.npy").exists()
+
+
+def test_a_fifo_in_place_of_an_index_s_meta_json_is_refused_not_waited_on(faq, tmp_path, cli_main):
+    """Sweep 28: search, interpolate and score blocked forever reading it."""
+    import os
+    import shutil
+
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "ix")
+    assert code == 0, err
+    shutil.copytree(tmp_path / "ix", tmp_path / "f")
+    (tmp_path / "f" / "meta.json").unlink()
+    os.mkfifo(tmp_path / "f" / "meta.json")
+    code, _, err = cli_main("search", tmp_path / "f", "reset my password")
+    assert_one_line_error(code, err, "meta.json: not a regular file")

@@ -198,7 +198,7 @@ def load_npy(path: str | Path, what: str = ".npy file", mmap: bool = False):
 def load_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
-        raise InputError("missing file", path)
+        raise InputError("not a regular file" if path.exists() else "missing file", path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also a 5,000-digit integer

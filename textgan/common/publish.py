@@ -95,6 +95,8 @@ def discard(p: Path | None) -> None:
 
 def _fingerprint(marker: Path) -> str | None:
     try:
+        if not marker.is_file():  # a FIFO put there would block the read forever; the loader names it
+            return None
         return hashlib.sha256(marker.read_bytes()).hexdigest()
     except OSError:
         return None

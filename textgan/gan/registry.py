@@ -30,7 +30,8 @@ from textgan.gan.glann import GLANNConfig, GLANNStep, SavedGLANN
 from textgan.gan.kplus1 import KPlus1Config, KPlus1Step, SavedKPlus1
 from textgan.gan.langevin import EBMConfig, EBMStep, SavedEBM
 from textgan.gan.ogan import OGANConfig, OGANStep, SavedOGAN
-from textgan.gan.saved import CONFIG, SavedModel, check_sizes_against_weights, read_model_config
+from textgan.common.artifacts import load_json
+from textgan.gan.saved import CONFIG, SavedModel, check_self_digest, check_sizes_against_weights, read_model_config
 from textgan.gan.trainer import Step, run
 
 
@@ -165,7 +166,10 @@ def load(path: str | Path, ema: bool = True) -> SavedModel:
                          f"this version knows {', '.join(KINDS)}", path)
     check_sizes_against_weights(path, info)
     try:
-        return kind.saved.load(path, info, ema=ema)
+        model = kind.saved.load(path, info, ema=ema)
+        # last: an edit the checks above name (a size, a type) is told as such; one they pass is caught here
+        check_self_digest(load_json(path / CONFIG), path / CONFIG)
+        return model
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, InputError):
             if exc.path is None:  # a check of the config block (an edited value): the file to fix

@@ -51,9 +51,33 @@ def write_model_config(out: Path, kind: str, config, shape, steps_done: int, met
     """
     names = model_files(out)
     digests = {k: v for k, v in folder_digests(out).items() if k in names}
-    save_json({"format": FORMAT, "kind": kind, "config": config.to_dict(), "shape": list(shape),
-               "dim": math.prod(shape), "steps_done": int(steps_done), "meta": meta or {},
-               **(extra or {}), "versions": library_versions(), "files": digests}, out / CONFIG)
+    save_json(sealed({"format": FORMAT, "kind": kind, "config": config.to_dict(), "shape": list(shape),
+                      "dim": math.prod(shape), "steps_done": int(steps_done), "meta": meta or {},
+                      **(extra or {}), "versions": library_versions(), "files": digests}), out / CONFIG)
+
+
+SELF_DIGEST = "sha256"  # config.json's digest of its own other fields (the files' digests are among them)
+
+
+def _self_digest(info: dict) -> str:
+    import hashlib
+    import json
+
+    rest = {k: v for k, v in info.items() if k != SELF_DIGEST}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
+def sealed(info: dict) -> dict:
+    """`info` with its own digest: config.json carries the other files' digests, so an edit of a
+    setting that sizes nothing (the generator's head, a temperature) changed the samples unseen.
+    Folders written before it have none and are read as before."""
+    return {**info, SELF_DIGEST: _self_digest(info)}
+
+
+def check_self_digest(info: dict, where: Path) -> None:
+    if SELF_DIGEST in info and info[SELF_DIGEST] != _self_digest(info):
+        raise InputError("does not match its recorded digest (edited after it was written?); "
+                         "retrain the model or restore the file", where)
 
 
 def read_model_config(path: str | Path) -> dict:
@@ -177,8 +201,9 @@ def record_model_file(path: Path, name: str) -> None:
     """Add the digest of a file written into a finished model folder (the K+1 rejection threshold,
     fitted on the trained model) to its config.json."""
     info = load_json(path / CONFIG)
+    check_self_digest(info, path / CONFIG)
     info["files"] = {**info["files"], name: file_sha256(path / name)}
-    save_json(info, path / CONFIG)
+    save_json(sealed(info), path / CONFIG)
 
 
 def read_label_names(path: Path, n: int | None, other: str = "config.json") -> list[str]:
