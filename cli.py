@@ -96,6 +96,10 @@ TERM_GRACE_S = 5.0  # after SIGTERM, time to unwind before the process ends anyw
 _TERM_INSTALLED = []
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound as Ctrl-C is, but said as itself: `error: terminated`, exit 143 (128 + 15)."""
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (kill, timeout, docker stop, a scheduler's preemption) unwinds like Ctrl-C: the
     cleanup that removes a new run's half-written folder and its lock then runs too.
@@ -114,7 +118,7 @@ def _terminate_as_interrupt() -> None:
         return
 
     def interrupt(*_):
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         r, w = os.pipe()
@@ -165,9 +169,10 @@ def _main(argv: list[str] | None) -> None:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         _say_once(lambda: click.echo(f"error: {shown(where + os_problem(exc))}", err=True))
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:
+        term = isinstance(exc.__cause__, Terminated)
+        click.echo(f"error: {'terminated' if term else 'aborted'}", err=True)
+        sys.exit(143 if term else 130)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # plain `textgan`: its help
         click.echo(exc.ctx.get_help())
     except click.ClickException as exc:  # bad options: one line too, not click's usage block

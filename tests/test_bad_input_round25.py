@@ -275,3 +275,29 @@ def test_a_fifo_in_place_of_an_index_s_meta_json_is_refused_not_waited_on(faq, t
     os.mkfifo(tmp_path / "f" / "meta.json")
     code, _, err = cli_main("search", tmp_path / "f", "reset my password")
     assert_one_line_error(code, err, "meta.json: not a regular file")
+
+
+def test_generate_embeddings_replaces_its_pair_of_files_together(faq, tmp_path, cli_main, monkeypatch):
+    """Sweep 28: a full disk while writing OUT.jsonl left the new OUT.npy beside the old decode."""
+    import errno
+
+    import textgan.workflow.core as core
+
+    code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--steps", 5,
+                            "--batch-size", 64, "--no-progress", "--out", tmp_path / "g")
+    assert code == 0, err
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "ix")
+    assert code == 0, err
+    args = ["generate-embeddings", tmp_path / "g", "--n", 4, "--index", tmp_path / "ix", "--k", 2,
+            "--out", tmp_path / "ge"]
+    code, _, err = cli_main(*args, "--seed", 0)
+    assert code == 0, err
+    before = {s: (tmp_path / f"ge{s}").read_bytes() for s in (".npy", ".jsonl")}
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ge.npy"))
+
+    monkeypatch.setattr(core, "save_npy", full)
+    code, _, err = cli_main(*args, "--seed", 1)
+    assert_one_line_error(code, err, "ge.npy", "No space left on device")
+    assert {s: (tmp_path / f"ge{s}").read_bytes() for s in (".npy", ".jsonl")} == before

@@ -299,7 +299,7 @@ def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_run_folder(tmp_path):
     assert p.poll() is None, p.communicate()
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "error: aborted" in err and "Traceback" not in err, err
+    assert p.returncode == 143 and "error: terminated" in err and "Traceback" not in err, err
     assert not out.exists() and not [f for f in tmp_path.iterdir() if f.name.startswith(".")], list(tmp_path.iterdir())
 
 

@@ -8,6 +8,7 @@ are not: the generator works where gradients exist and retrieval makes its outpu
 from __future__ import annotations
 
 import functools
+import json
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +17,7 @@ import numpy as np
 
 from textgan.common.args import number, whole
 from textgan.common.args import path as as_path
-from textgan.common.artifacts import check_outside_artefacts, output_lock, run_lock, save_jsonl, save_npy
+from textgan.common.artifacts import atomic_file, check_outside_artefacts, output_lock, run_lock, save_npy
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
@@ -328,13 +329,16 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int | None = None, 
         records = None
         if idx is not None:
             records = decode(vectors, idx, k=k, novelty_cosine=_novelty_cosine(gen_meta, gan_dir))
-        save_npy(npy, vectors)
-        if records is None and jsonl.is_file():  # an earlier run's decode would sit beside other vectors
-            jsonl.unlink()
-            warnings.warn(f"{jsonl}: removed the decode of an earlier run (these vectors were not decoded: "
-                          "pass --index)", stacklevel=2)
-        if records is not None:
-            save_jsonl(records, jsonl)
+        if records is None:
+            save_npy(npy, vectors)
+            if jsonl.is_file():  # an earlier run's decode would sit beside other vectors
+                jsonl.unlink()
+                warnings.warn(f"{jsonl}: removed the decode of an earlier run (these vectors were not decoded: "
+                              "pass --index)", stacklevel=2)
+        else:
+            with atomic_file(jsonl) as fh:  # both written before either replaces an earlier pair: a full
+                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)  # disk left them mixed
+                save_npy(npy, vectors)
             summary["decoded"] = str(jsonl)
             summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
             summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
