@@ -320,8 +320,9 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
         raise InputError("not a textgan similarity model config", path / SIM_CONFIG)
     version = info.get("version", 1)  # folders of the first releases recorded none
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
         raise InputError(f"'version' {version!r:.20} is not a format this textgan reads (1 to {FORMAT_VERSION}): "
-                         "upgrade textgan, or retrain the model", path / SIM_CONFIG)
+                         f"{'upgrade textgan, or ' if newer else ''}retrain the model", path / SIM_CONFIG)
     check_train_config(info, path / SIM_CONFIG)
     # every file is covered: a model folder is read whole by sentence-transformers too
     verify_digests(path, info.get("digests"), path / SIM_CONFIG, cover=listed_files(path, skip=[SIM_CONFIG]))

@@ -151,8 +151,9 @@ MANIFEST_CASES = [
     ("shard name outside", lambda m: m["shards"][0].__setitem__("name", "../shard-00000"), "outside the folder"),
     ("sha256 of a file outside", lambda m: m["shards"][0]["sha256"].__setitem__("../../x", "0"), "outside the folder"),
     ("shards a dict", _set("shards", {}), "lists no shards"),
-    ("rows not a count", lambda m: m["shards"][1].__setitem__("rows", "30"), "lacks a name, rows or sha256"),
+    ("rows not a count", lambda m: m["shards"][1].__setitem__("rows", "30"), "needs a name, a whole number of rows"),
     ("n disagrees with the rows", _set("n", 61), "'n' says 61"),
+    ("a newer version", _set("version", 7), "'version' 7 is not a shard format this textgan reads"),
 ]
 
 

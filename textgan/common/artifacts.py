@@ -184,9 +184,18 @@ def load_npy(path: str | Path, what: str = ".npy file", mmap: bool = False):
     import numpy as np
 
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+        if head and not head.startswith((b"\x93NUMPY", b"PK")):  # numpy then tries pickle, and says so
+            raise InputError(f"not a {what}: it lacks the .npy header (text, or another format, under a .npy name)",
+                             path)
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except InputError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         msg = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
+        if "pickle" in msg:  # an object array: numpy's advice is to unpickle it, which textgan never does
+            msg = "it holds Python objects, which textgan never unpickles; save numbers (a float array)"
         raise InputError(f"corrupt {what} ({msg})", path) from None
     if not isinstance(arr, np.ndarray):
         with contextlib.suppress(Exception):

@@ -100,12 +100,20 @@ def open_shards(folder, expect_fingerprint: str | None = None, verify: bool = Tr
     return ShardSet(folder, manifest)
 
 
+MANIFEST_VERSION = 1  # the "version" encode writes into manifest.json
+
+
 def _check_manifest(folder: Path, m: dict) -> None:
     """The keys the reader uses have the writer's types; every file it names lies in the folder
     (a tampered manifest is one `error:` line, never a traceback or a file read elsewhere)."""
     from textgan.index.folder import inside
 
     f = folder / MANIFEST
+    version = m.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
+        raise InputError(f"'version' {version!r:.20} is not a shard format this textgan reads (1 to "
+                         f"{MANIFEST_VERSION}){': upgrade textgan' if isinstance(version, int) and version > 1 else ''}",
+                         f)
     enc = m.get("encoder")
     if not isinstance(enc, dict) or not isinstance(enc.get("fingerprint"), str):
         raise InputError("manifest records no encoder fingerprint", f)
@@ -121,7 +129,8 @@ def _check_manifest(folder: Path, m: dict) -> None:
     for s in shards:
         if not (isinstance(s, dict) and isinstance(s.get("name"), str) and count(s.get("rows"))
                 and isinstance(s.get("sha256"), dict) and all(isinstance(v, str) for v in s["sha256"].values())):
-            raise InputError(f"shard entry {s!r:.80} lacks a name, rows or sha256", f)
+            raise InputError(f"shard entry {str(s.get('name') if isinstance(s, dict) else s)!r:.60} needs a name, "
+                             "a whole number of rows >= 0 and a sha256 map of file digests", f)
         for rel in (f"{s['name']}.npy", f"{s['name']}.texts.jsonl", f"{s['name']}.json", *s["sha256"]):
             inside(folder, rel, f, "shard file")
         for need in (f"{s['name']}.npy", f"{s['name']}.texts.jsonl"):  # deleting one must not skip its check
