@@ -35,6 +35,13 @@ def encoding_hint(line: bytes, lineno: int, suffix: str = ".csv") -> str:
     return ""
 
 
+# column names of public sentence sets: a first row of such names read by position is a header
+HEADER_WORDS = frozenset({"text", "sentence", "sentence1", "sentence2", "sentence_a", "sentence_b", "label", "group",
+                          "intent", "query", "question", "question1", "question2", "score", "id", "category", "class",
+                          "utterance", "similarity", "is_duplicate", "text_a", "text_b", "domain", "answer"})
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,39}$")
+
+
 def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
     """CSV reader arguments for the first row. Columns asked for by position ("1", "2", counting
     from 1 like `cut -f`) mean a file without a header (LCQMC, BQ and the original STS-B files have
@@ -64,6 +71,10 @@ def header_or_positions(p: Path, delimiter: str, columns: list[str]) -> dict:
             raise InputError(f"column position {bad[0]} is outside the first row's {len(names)} columns "
                              f"(positions count from 1)", p)
         trailing = _check_row_widths(p, extra.get("delimiter", delimiter), k)
+        if any(n.casefold() in HEADER_WORDS for n in names) and all(_IDENTIFIER.match(n) for n in names):
+            warnings.warn(f"{p}: columns named by position read the first row as data, and it looks like a header "
+                          f"({', '.join(map(repr, names[:4]))}): name the columns by those names instead",
+                          stacklevel=4)
         return {**extra, "header": None, "column_names": [str(i + 1) for i in range(len(names))], **trailing}
     twice = [h for i, h in enumerate(names) if h and h in names[:i]]
     if twice:

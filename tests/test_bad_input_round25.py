@@ -5,6 +5,7 @@ invalid OMP_NUM_THREADS is named, not silently replaced; complex vectors are ref
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -301,3 +302,47 @@ def test_generate_embeddings_replaces_its_pair_of_files_together(faq, tmp_path, 
     code, _, err = cli_main(*args, "--seed", 1)
     assert_one_line_error(code, err, "ge.npy", "No space left on device")
     assert {s: (tmp_path / f"ge{s}").read_bytes() for s in (".npy", ".jsonl")} == before
+
+
+def test_columns_by_position_on_a_file_with_a_header_warn(tmp_path):
+    """Sweep 28: `--text-col 1 --group-col 2` on a file with a header indexed "text" as a sentence."""
+    from similarity.data import load_groups
+
+    with pytest.warns(UserWarning, match=r"read the first row as data, and it looks like a header \('text', 'group'\)"):
+        texts, _ = load_groups(FAQ, "1", "2", keep_singles=True)
+    assert texts[0] == "text"  # read as asked, and said
+    plain = tmp_path / "p.csv"
+    plain.write_text("hello there,greet\nhi there,greet\nbye now,leave\nsee you,leave\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_groups(plain, "1", "2")[0][0] == "hello there"
+
+
+def test_labels_written_as_missing_or_differing_in_case_warn(tmp_path):
+    from similarity.data import load_groups
+
+    data = tmp_path / "d.csv"
+    rows = [("reset my password", "reset"), ("forgot my password", "reset"), ("where is my order", "NaN"),
+            ("i want a refund", "NaN"), ("track my parcel", "Track"), ("parcel tracking", "Track"),
+            ("where is the parcel", "track"), ("find my parcel", "track")]
+    data.write_text("text,group\n" + "".join(f"{t},{g}\n" for t, g in rows))
+    with pytest.warns(UserWarning) as said:
+        _, groups = load_groups(data)
+    lines = [str(w.message) for w in said]
+    assert any("2 row(s) have the label 'NaN', a missing value written as text?" in x for x in lines), lines
+    assert any("labels 'Track' and 'track' differ only in case, and are two groups" in x for x in lines), lines
+    assert sorted(set(groups)) == ["NaN", "Track", "reset", "track"]  # warned, not changed
+
+
+def test_validation_sentences_the_model_reads_alike_count_once(faq, tmp_path, cli_main):
+    from textgan.workflow.score import _check_validation_vectors
+    from textgan.common.errors import InputError
+
+    a, b = np.eye(4)[0], np.eye(4)[1]
+    with pytest.warns(UserWarning, match="reads the validation sentences as 2 distinct ones"):
+        _check_validation_vectors(np.stack([a, a, a, a, a, b]), 6, 0.95)
+    with pytest.raises(InputError, match="all encode to one vector"):
+        _check_validation_vectors(np.stack([a] * 30), 30, 0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_validation_vectors(np.eye(4), 4, 0.95)  # as many as the texts: `_check_validation` said it

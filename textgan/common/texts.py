@@ -179,6 +179,9 @@ def distinct_rows(texts: list[str]) -> tuple[list[int], list[int]]:
     return firsts, inverse
 
 
+MISSING_WORDS = frozenset({"nan", "null", "none", "n/a", "#n/a", "na"})  # how tools write a missing cell as text
+
+
 def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
     """Labels are read stripped, so ' a ' and 'a' become one group: say so rather than merge silently;
     labels that only look alike ('a' and 'a\u200b', NFC and NFD forms) stay two groups: say that too."""
@@ -197,6 +200,16 @@ def warn_stripped_labels(raw, labels: list[str], col: str, path) -> None:
             warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in invisible characters "
                           "or Unicode form, and are two groups", stacklevel=3)
             break
+    cased: dict[str, str] = {}
+    for g in dict.fromkeys(labels):  # 'RESET_PASSWORD' and 'reset_password': two groups, most likely one intent
+        if (other := cased.setdefault(g.casefold(), g)) != g:
+            warnings.warn(f"{path}: column {col!r}: labels {other!r} and {g!r} differ only in case, and are two "
+                          "groups", stacklevel=3)
+            break
+    if missing := sorted({g for g in labels if g.casefold() in MISSING_WORDS}):  # pandas writes NaN as blank
+        warnings.warn(f"{path}: column {col!r}: {sum(g in missing for g in labels)} row(s) have the label "
+                      f"{missing[0]!r}, a missing value written as text? They are read as one group of that name",
+                      stacklevel=3)
     numbers: dict[float, str] = {}
     for g in dict.fromkeys(labels):  # '50' and '50.0' (a column saved by two tools): two groups, say so
         try:

@@ -96,7 +96,9 @@ def score_texts(model, sentences: Sequence[str], method: str = DEFAULT_METHOD, i
     val_scores, source = None, None
     if val_in is not None:
         _warn_trained_on(enc, val_in, tpr, val_in_name)
-        vv, rows, shared = without_index_rows(enc.encode(list(val_in)), idx)
+        encoded = enc.encode(list(val_in))
+        _check_validation_vectors(encoded, len({text_key(t) for t in val_in}), tpr, val_in_name)
+        vv, rows, shared = without_index_rows(encoded, idx)
         ex = False if rows is None else rows
         if shared:
             how = "scored without themselves" if rows is not None else "left out"
@@ -159,6 +161,26 @@ def _check_validation(val_in: list[str], tpr: float, where=None) -> None:
     if distinct < 1 / (1 - tpr):
         warnings.warn(f"{where or '--val-in'}: {distinct} distinct validation sentences: the threshold "
                       f"keeping {tpr:.0%} of them is their lowest score (give {math.ceil(1 / (1 - tpr))} or more)", stacklevel=3)
+
+
+def _check_validation_vectors(v: np.ndarray, texts: int, tpr: float, where=None) -> None:
+    """As `_check_validation`, on the vectors: sentences the model reads alike (emoji, unknown words)
+    are one validation point however many texts they are (5 of 6 such gave a threshold of -0.0000)."""
+    from textgan.common.vectors import SAME_SENTENCE_COSINE
+
+    u = np.asarray(v, np.float64) / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    kept: list[int] = []
+    for i in range(len(u)):  # greedy: a vector is new unless a kept one is the same sentence to the model
+        if not kept or float((u[kept] @ u[i]).max()) < SAME_SENTENCE_COSINE:
+            kept.append(i)
+        if len(kept) >= 1 / (1 - tpr) or len(kept) == texts:  # enough, or as many as `_check_validation` said
+            return
+    if len(kept) < 2:
+        raise InputError(f"the {len(u)} validation sentences all encode to one vector: a threshold needs at least 2 "
+                         "the model reads differently", where)
+    warnings.warn(f"{where or '--val-in'}: the model reads the validation sentences as {len(kept)} distinct ones: "
+                  f"the threshold keeping {tpr:.0%} of them is their lowest score (give {math.ceil(1 / (1 - tpr))} "
+                  "or more sentences it reads differently)", stacklevel=3)
 
 
 def train_outlier_on_corpus(model, corpus, out, config=None, text_col: str | None = None,
