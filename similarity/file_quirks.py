@@ -119,14 +119,20 @@ def _check_row_widths(p: Path, sep: str, k: int) -> dict:
     with open(p, encoding="utf-8-sig", newline="") as fh:
         rows = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
         try:
+            start = 1
             for row in rows:
                 if len(row) > k:
+                    if any(c.strip() for c in row[k:]) and rows.line_num > start and sep != "\t":
+                        raise InputError(f"line {start}: a quote opened there runs to line {rows.line_num}, joining "
+                                         f"{rows.line_num - start + 1} lines into one row (a stray '\"' in a "
+                                         "sentence? double it as \"\" or remove it)", p)
                     if any(c.strip() for c in row[k:]):
                         fix = ("a tab inside a sentence? a TSV cell cannot hold one: replace it with a space, or save "
                                "the file as CSV" if sep == "\t" else f"an unquoted {sep!r} inside a sentence? quote "
                                "that cell")
                         raise InputError(f"line {rows.line_num}: Expected {k} fields, saw {len(row)} ({fix})", p)
                     trailing = True
+                start = rows.line_num + 1
         except csv.Error:  # a stray quote swallowing a huge span: the reader names it (spanning_cell)
             pass
     return {"index_col": False} if trailing else {}

@@ -25,9 +25,9 @@ import torch
 from similarity.gru import TOKENIZER_NAME
 from similarity.gru_folder import load_gru  # noqa: F401 (API: similarity.train)
 from similarity.model_checks import check_train_config, unit_rows
-from textgan.common.artifacts import (atomic_dir, check_outside_artefacts, check_replaced_folder, folder_digests,
-                                      is_nonempty_dir, library_versions, listed_files, load_json, load_tensors,
-                                      non_finite_tensors, save_json, save_tensors, verify_digests)
+from textgan.common.artifacts import (atomic_dir, check_outside_artefacts, check_replaced_folder, check_self_digest,
+                                      folder_digests, is_nonempty_dir, library_versions, listed_files, load_json,
+                                      load_tensors, non_finite_tensors, save_json, save_tensors, sealed, verify_digests)
 from textgan.common.args import path as as_path
 from textgan.common.errors import InputError
 from textgan.common.folders import folder_kind
@@ -269,7 +269,7 @@ class SentenceEncoder:
             info = dict(self.info, format=FORMAT, version=FORMAT_VERSION, backbone=self.backbone,
                         dim=self.dim, fingerprint=_fingerprint(tmp), versions=library_versions(),
                         digests=folder_digests(tmp, skip=[SIM_CONFIG]))
-            save_json(info, tmp / SIM_CONFIG)
+            save_json(sealed(info), tmp / SIM_CONFIG)
         self.info = info
         return path
 
@@ -365,6 +365,7 @@ def load(path: str | Path | SentenceEncoder) -> SentenceEncoder:
         if keys is None or keys.ndim != 1 or keys.dtype != torch.int64:
             raise InputError("expected a 1-d int64 'keys' tensor", path / TRAINED_NAME)
         enc.trained = keys.numpy()
+    check_self_digest(info, path / SIM_CONFIG)  # last: the checks above name the edits they can
     return enc
 
 

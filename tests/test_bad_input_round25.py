@@ -346,3 +346,40 @@ def test_validation_sentences_the_model_reads_alike_count_once(faq, tmp_path, cl
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _check_validation_vectors(np.eye(4), 4, 0.95)  # as many as the texts: `_check_validation` said it
+
+
+def test_a_stray_quote_is_blamed_on_the_line_that_opens_it(tmp_path, cli_main):
+    """Sweep 28: it said "line 21: Expected 2 fields, saw 3 (an unquoted ',' ...)" for a quote opened at line 3."""
+    data = tmp_path / "d.csv"
+    lines = ["text,group", "reset my password,reset", '"stray quote here,reset'] + \
+        [f"sentence number {i},group{i % 3}" for i in range(8)]
+    data.write_text("\n".join(lines) + "\n")
+    code, _, err = cli_main("train-similarity", data, "--teacher", "none", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "d.csv: line 3: a quote opened there is never closed", "a stray '\"'")
+    lines.append('closing quote here" and more,reset')  # closed 9 lines later: one row of 10 lines
+    lines += [f"sentence number {i},group{i % 3}" for i in range(8, 12)]
+    data.write_text("\n".join(lines) + "\n")
+    code, _, err = cli_main("train-similarity", data, "--teacher", "none", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "d.csv: lines 3-12", "a stray '\"'")  # textgan.common.tables.spanning_cell
+    lines[11] = '"a quoted cell, with a comma",reset'  # the stray quote closes at its opening quote: 3 fields
+    data.write_text("\n".join(lines) + "\n")
+    code, _, err = cli_main("train-similarity", data, "--teacher", "none", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "d.csv: line 3: a quote opened there runs to line 12", "a stray '\"'")
+
+
+def test_an_edited_similarity_config_value_that_sizes_nothing_is_refused(faq, tmp_path):
+    """Sweep 28: similarity_config.json carries the other files' digests, not its own: an edited
+    recorded teacher was read without a word."""
+    import shutil
+
+    import similarity
+    from textgan.common.errors import InputError
+
+    shutil.copytree(faq[0], tmp_path / "m")
+    f = tmp_path / "m" / "similarity_config.json"
+    info = json.loads(f.read_text())
+    assert len(info["sha256"]) == 64
+    info["train_config"]["teacher"] = "none"
+    f.write_text(json.dumps(info))
+    with pytest.raises(InputError, match="similarity_config.json: does not match its recorded digest"):
+        similarity.load(tmp_path / "m")

@@ -196,6 +196,11 @@ def _evaluation_teacher(name, enc, texts: list[str]):
         name = (enc.info.get("train_config") or {}).get("teacher") or "none"
         if name == "none" or (name != "minilm" and not os.path.isdir(name)):
             reads = minilm_path() is not None and scoring_warning("minilm", minilm_path(), texts) is None
+            if name != "none":  # a folder of another machine, moved, or an edited record: say whom it compares with
+                import warnings
+
+                warnings.warn(f"the model's recorded teacher {str(name)[:80]!r} is not a folder here: comparing with "
+                              f"{'minilm' if reads else 'no teacher'} instead (pass --teacher)", stacklevel=2)
             name = "minilm" if reads else "none"
         elif name == "minilm" and minilm_path() is None:
             name = "none"

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from textgan.common.digests import file_sha256, folder_digests, listed_files, verify_digests  # noqa: F401 (API)
+from textgan.common.digests import (  # noqa: F401 (API)
+    check_self_digest, file_sha256, folder_digests, listed_files, sealed, verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.paths import (check_folder_replaceable, check_inputs_outside, check_named, check_replaceable,
                                   name_failed_save)

@@ -4,6 +4,7 @@ folder without digests, or with a file the loader reads but the record omits, is
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -95,3 +96,28 @@ def check_sealed(folder: str | Path) -> None:
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(f"unreadable digests ({exc.__class__.__name__})", path) from None
     verify_digests(folder, digests, where=path, cover=listed_files(folder, skip=[SEAL]))
+
+
+SELF_DIGEST = "sha256"  # a config file's digest of its own other fields (the other files' digests among them)
+
+
+def _self_digest(info: dict) -> str:
+    rest = {k: v for k, v in info.items() if k != SELF_DIGEST}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
+def sealed(info: dict) -> dict:
+    """`info` with its own digest. The config file of a folder (a GAN's config.json, a similarity
+    model's similarity_config.json) carries the other files' digests, not its own, so an edit of a
+    setting that sizes nothing (a generator's head) changed the outputs unseen. Folders written
+    before this have none and are read as before."""
+    return {**info, SELF_DIGEST: _self_digest(info)}
+
+
+def check_self_digest(info: dict, where: Path) -> None:
+    """Refuse a config file whose fields are not the ones it was sealed with (`sealed`); run after
+    the field checks, so an edit they can name (a size, a type) is told as such."""
+    if isinstance(info, dict) and SELF_DIGEST in info and info[SELF_DIGEST] != _self_digest(info):
+        raise InputError("does not match its recorded digest (edited after it was written?); retrain the model or "
+                         "restore the file", where)
+

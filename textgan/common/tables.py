@@ -71,6 +71,9 @@ def dataset_error(exc: BaseException, p) -> InputError:
     if (line := jsonl_problem(p) or json_layout_problem(p)) is not None:  # Arrow says "row 0" of its own blocks
         return InputError(line, p)
     msg = " ".join(str(root).split()) or root.__class__.__name__
+    if m := re.search(r"EOF inside string starting at row (\d+)", msg):  # pandas counts rows from 0, the header's
+        return InputError(f"line {int(m.group(1)) + 1}: a quote opened there is never closed (a stray '\"' in a "
+                          "sentence? double it as \"\" or remove it)", p)
     return InputError(f"cannot read dataset ({root.__class__.__name__}: {msg[:300]})", p)
 
 

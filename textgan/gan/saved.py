@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from textgan.common.artifacts import (file_sha256, folder_digests, library_versions, load_json, load_tensors,
-                                      save_json, verify_digests)
+from textgan.common.artifacts import (check_self_digest, file_sha256, folder_digests, library_versions, load_json,
+                                      load_tensors, save_json, sealed, verify_digests)
 from textgan.common.args import seed as check_seed, whole
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
@@ -54,30 +54,6 @@ def write_model_config(out: Path, kind: str, config, shape, steps_done: int, met
     save_json(sealed({"format": FORMAT, "kind": kind, "config": config.to_dict(), "shape": list(shape),
                       "dim": math.prod(shape), "steps_done": int(steps_done), "meta": meta or {},
                       **(extra or {}), "versions": library_versions(), "files": digests}), out / CONFIG)
-
-
-SELF_DIGEST = "sha256"  # config.json's digest of its own other fields (the files' digests are among them)
-
-
-def _self_digest(info: dict) -> str:
-    import hashlib
-    import json
-
-    rest = {k: v for k, v in info.items() if k != SELF_DIGEST}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
-
-
-def sealed(info: dict) -> dict:
-    """`info` with its own digest: config.json carries the other files' digests, so an edit of a
-    setting that sizes nothing (the generator's head, a temperature) changed the samples unseen.
-    Folders written before it have none and are read as before."""
-    return {**info, SELF_DIGEST: _self_digest(info)}
-
-
-def check_self_digest(info: dict, where: Path) -> None:
-    if SELF_DIGEST in info and info[SELF_DIGEST] != _self_digest(info):
-        raise InputError("does not match its recorded digest (edited after it was written?); "
-                         "retrain the model or restore the file", where)
 
 
 def read_model_config(path: str | Path) -> dict:
