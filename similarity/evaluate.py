@@ -225,6 +225,13 @@ def spearman(model, a: list[str], b: list[str], scores: list[float], batch_size:
 
 def gold_scores(scores) -> np.ndarray:
     """The pairs' gold scores as float64, refused unless finite numbers, not all equal."""
+    from collections.abc import Mapping
+
+    from textgan.common.vectors import check_real
+
+    if isinstance(scores, (Mapping, set, frozenset)):  # iterated, a dict gave its keys as the scores
+        raise InputError(f"pair scores: pass one score per pair, in order, not a {type(scores).__name__}")
+    check_real(scores, "pair scores")
     gold = np.asarray([float(x) if isinstance(x, (int, float, np.number)) and not isinstance(x, bool) else np.nan
                        for x in scores])
     if not np.isfinite(gold).all() or np.ptp(gold) == 0:

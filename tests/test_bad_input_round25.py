@@ -383,3 +383,41 @@ def test_an_edited_similarity_config_value_that_sizes_nothing_is_refused(faq, tm
     f.write_text(json.dumps(info))
     with pytest.raises(InputError, match="similarity_config.json: does not match its recorded digest"):
         similarity.load(tmp_path / "m")
+
+
+def test_api_refuses_complex_numbers_dicts_and_data_frames_where_it_read_them_wrongly(faq, tmp_path):
+    """Sweep 29 (the API): complex input trained on its real part; a dict of labels was read as its
+    keys; a DataFrame was encoded as its column names; generate_embeddings wrote into a model folder."""
+    import shutil
+
+    import torch
+
+    import similarity
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.gan import train_gan as core_train
+    from textgan.gan.config import GANConfig
+    from textgan.metrics import group_coverage
+
+    model, texts, groups, v = faq
+    with pytest.raises(InputError, match="training vectors: complex numbers"):
+        core_train(torch.complex(torch.tensor(v[:64]), torch.ones(64, v.shape[1])), GANConfig(steps=2, batch_size=16),
+                   tmp_path / "g")
+    with pytest.raises(InputError, match="a: complex numbers"):
+        textgan.slerp(v[0].astype(complex), v[1], 3)
+    with pytest.raises(InputError, match="pair scores: complex numbers"):
+        similarity.spearman(similarity.load(model), texts[:4], texts[4:8], np.array([1.0, 2, 3, 4]) + 1j)
+    with pytest.raises(InputError, match="pair scores: pass one score per pair, in order, not a dict"):
+        similarity.spearman(similarity.load(model), texts[:3], texts[3:6], {10: 1.0, 20: 3.0, 30: 2.0})
+    with pytest.raises(InputError, match="train_groups: pass one label per row, not a dict"):
+        group_coverage(v, dict(enumerate(groups)), v[:10])
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(InputError, match="not a DataFrame"):
+        textgan.encode(model, pd.DataFrame({"text": ["reset my password", "track my order"]}))
+    assert textgan.encode(model, pd.Series(["reset my password", "track my order"])).shape[0] == 2
+    shutil.copytree(model, tmp_path / "m")
+    np.save(tmp_path / "v.npy", v.astype(np.float32))
+    code = textgan.train_gan(v, tmp_path / "gan", config=GANConfig(steps=2, batch_size=16), progress=False)
+    with pytest.raises(InputError, match="lies inside the saved model/index folder"):
+        textgan.generate_embeddings(code, 3, tmp_path / "m" / "x")
+    assert not (tmp_path / "m" / "x.npy").exists() and similarity.load(tmp_path / "m").dim == v.shape[1]

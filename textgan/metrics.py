@@ -218,13 +218,9 @@ def group_coverage(train, train_groups, fake) -> float:
     """
     x = as_matrix(train, "train vectors")
     f = normalize_rows(as_matrix(fake, "generated vectors", dim=x.shape[1]), "generated vectors")
-    if isinstance(train_groups, (str, bytes)):  # one string would be read as one label per character
-        raise InputError("train_groups must be a sequence of labels, not one string")
-    groups = np.asarray(list(train_groups))
-    if any(g is None or (isinstance(g, float) and g != g) for g in groups.tolist()):
-        raise InputError("train_groups hold a missing label (None or NaN)")
-    if len(groups) != len(x):
-        raise InputError(f"{len(groups)} group labels for {len(x)} train vectors")
+    from textgan.common.texts import as_labels  # None, one string, a dict (its keys), the wrong length: refused
+
+    groups = np.asarray(as_labels(train_groups, len(x), "train_groups"))
     scores, ids = cosine_knn(f, x, 1)
     threshold = typical_nn_cosine(x, sample=len(x))
     hit = set(groups[ids[scores[:, 0] >= threshold, 0]].tolist())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import warnings
+from collections.abc import Mapping
 from numbers import Integral
 from pathlib import Path
 
@@ -80,7 +81,15 @@ def is_blank(text: str) -> bool:
 
 
 def _listed(values, what: str, want: str) -> list:
-    """list(values), a number or a 0-d array (not iterable: "iteration over a 0-d array") named instead."""
+    """list(values), a number or a 0-d array (not iterable: "iteration over a 0-d array") named instead;
+    so are a set (no row order), a mapping (list() gives its keys: a dict of labels trained on its
+    row numbers) and a DataFrame (list() gives its column names: encoded as the sentence "text")."""
+    if hasattr(values, "columns") and hasattr(values, "iloc"):
+        raise InputError(f"{what}: pass {want}, not a DataFrame (its rows are not read by iterating it): one "
+                         "column, e.g. df['text']")
+    if isinstance(values, (set, frozenset, Mapping)):
+        raise InputError(f"{what}: pass {want}, not a {type(values).__name__} (rows need an order; a dict's "
+                         "keys are not its values)")
     try:
         return list(values)
     except TypeError:
@@ -93,8 +102,6 @@ def as_sentences(texts, what: str = "texts") -> list[str]:
     sentence) is refused."""
     if texts is None or isinstance(texts, (str, bytes)):
         raise InputError(f"{what}: pass a list of sentences, not {'one string' if texts is not None else 'None'}")
-    if isinstance(texts, (set, frozenset, dict)):  # no row order to give the vectors back in (a dict: its keys)
-        raise InputError(f"{what}: pass a list of sentences, not a {type(texts).__name__} (rows need an order)")
     out = _listed(texts, what, "a list of sentences")
     bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
     if bad is not None:

@@ -180,10 +180,29 @@ def check_same_encoder(recorded: dict | None, fingerprint: str | None, what: str
         raise InputError(f"{what} holds {rec['dim']}-d vectors, this encoder gives {dim}-d vectors", where)
 
 
+def check_real(x, what: str) -> None:
+    """Refuse complex numbers (a tensor, an array or nested lists) before a float conversion keeps
+    their real part and drops the rest with at most a warning."""
+    if hasattr(x, "is_complex"):
+        complex_ = bool(x.is_complex())
+    else:
+        try:
+            complex_ = bool(np.iscomplexobj(x))
+        except (TypeError, ValueError):  # ragged or not numbers: the conversion that follows names it
+            complex_ = False
+    if complex_:
+        raise InputError(f"{what}: complex numbers; pass real ones")
+
+
 def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """Points along the great circle from the direction of a to that of b, shape (steps, D)."""
     steps = whole(steps, "steps", minimum=2)
-    a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    for name, v in (("a", a), ("b", b)):
+        check_real(v, name)
+    try:
+        a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"a and b must be vectors of numbers ({str(exc)[:80]})") from None
     if a.ndim != 1 or a.shape != b.shape or not len(a):
         raise InputError(f"a and b must be two vectors of one size, got shapes {a.shape} and {b.shape}")
     for name, v in (("a", a), ("b", b)):

@@ -66,6 +66,9 @@ def frozen_copy(net: nn.Module) -> nn.Module:
 
 def check_training_data(data, batch_size: int, images: bool = False) -> Tensor:
     """Finite float tensor (N, D) with D >= 1 (or (N, C, H, W) when `images`) and N >= batch_size."""
+    from textgan.common.vectors import check_real
+
+    check_real(data, "training vectors")  # a float copy kept the real part: the weights of the real part alone
     if not torch.is_tensor(data):
         try:
             data = torch.as_tensor(np.asarray(data, dtype=np.float32))

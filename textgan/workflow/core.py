@@ -17,7 +17,8 @@ import numpy as np
 
 from textgan.common.args import number, whole
 from textgan.common.args import path as as_path
-from textgan.common.artifacts import atomic_file, check_outside_artefacts, output_lock, run_lock, save_npy
+from textgan.common.artifacts import (atomic_file, check_output_file, check_outside_artefacts, output_lock,
+                                      run_lock, save_npy)
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
 from textgan.common.paths import check_inputs_outside, output_files
@@ -310,6 +311,8 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int | None = None, 
         raise InputError("sets the neighbours of each decoded vector: give --index to decode", "--k")
     k = 5 if k is None else k
     npy, jsonl = output_files(as_path(out, "out"), (".npy", ".jsonl"))
+    for f in (npy, jsonl):  # a file written into a model or index folder broke its digests (as the CLI checks)
+        check_output_file(f, [gan_dir, index if isinstance(index, (str, Path)) else None], "out")
     with output_lock(npy):  # two runs into one OUT would mix their pair of files
         gen = load(gan_dir)
         check_sample_count(n, gen.dim)
