@@ -20,7 +20,7 @@ from similarity.file_quirks import (check_json_labels, columns_hint, csv_unquote
 from textgan.common.folders import not_a_file
 from textgan.common.saved_dataset import load_saved, saved_folder
 from similarity.splits import read_splits, split_of, split_table
-from textgan.common.args import path as as_path
+from textgan.common.args import flag, path as as_path, whole
 from textgan.common.errors import InputError
 from textgan.common.texts import (as_labels, as_sentences, check_unicode, is_blank, is_missing, nul_error,
                                   text_lines, warn_numeric_texts, warn_stripped_labels)
@@ -234,6 +234,7 @@ def keep_groups(texts: list[str], groups: list[str], path, min_groups: int = 1,
                 keep_singles: bool = False) -> tuple[list[str], list[str]]:
     """Drop groups of one sentence (counted warning) unless `keep_singles`; refuse what is left if
     it has no group of two (and drops them) or fewer than `min_groups` groups."""
+    keep_singles, min_groups = flag(keep_singles, "keep_singles"), whole(min_groups, "min_groups")
     counts = Counter(groups)
     singles = sum(1 for c in counts.values() if c < 2)
     if singles and not keep_singles:

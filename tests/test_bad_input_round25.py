@@ -421,3 +421,22 @@ def test_api_refuses_complex_numbers_dicts_and_data_frames_where_it_read_them_wr
     with pytest.raises(InputError, match="lies inside the saved model/index folder"):
         textgan.generate_embeddings(code, 3, tmp_path / "m" / "x")
     assert not (tmp_path / "m" / "x.npy").exists() and similarity.load(tmp_path / "m").dim == v.shape[1]
+
+
+def test_api_switches_must_be_true_or_false(vecs, tmp_path):
+    """Sweep 29: keep_singles="no" kept single-sentence groups, progress="no" showed bars, gate="no" gated."""
+    import textgan
+    import similarity
+    from textgan.common.errors import InputError
+    from textgan.index.options import IndexOptions
+
+    with pytest.raises(InputError, match="keep_singles must be True or False, got 'no'"):
+        similarity.load_groups(FAQ, keep_singles="no")
+    with pytest.raises(InputError, match="min_groups must be a whole number >= 1, got '2'"):
+        similarity.load_groups(FAQ, min_groups="2")
+    with pytest.raises(InputError, match="gate must be True or False"):
+        IndexOptions.of(gate="no")
+    assert IndexOptions.of(gate=np.bool_(False)).gate is False  # a numpy bool is a bool
+    with pytest.raises(InputError, match="progress must be True or False"):
+        textgan.train_gan(np.load(vecs), tmp_path / "g", progress="no")
+    assert not (tmp_path / "g").exists()

@@ -24,6 +24,13 @@ def whole(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def flag(value, name: str) -> bool:
+    """True or False (a numpy bool too); "no", 0 or None are refused: `progress="no"` showed bars."""
+    if type(value).__name__ == "bool_" or isinstance(value, bool):
+        return bool(value)
+    raise InputError(f"{name} must be True or False, got {value!r:.40}")
+
+
 def seed(value, name: str = "seed") -> int | None:
     """A sampling seed: None (fresh) or an integer in [0, 2**32 - 1]."""
     if value is None:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from textgan.common.args import path as as_path
+from textgan.common.args import flag, path as as_path
 from textgan.common.errors import InputError
 from textgan.gan.anchored import AnchoredConfig, AnchoredStep, SavedAnchored
 from textgan.gan.began import BEGANConfig, BEGANStep, SavedBEGAN
@@ -159,6 +159,7 @@ def load(path: str | Path, ema: bool = True) -> SavedModel:
         and, for kinds with a scorer, `score(vectors)` / `score_name`.
     """
     path = as_path(path, "the generator")
+    ema = flag(ema, "ema")
     info = read_model_config(path)
     kind = KINDS.get(info["kind"])
     if kind is None:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from textgan.common.args import finite, plain_fields
+from textgan.common.args import finite, flag, plain_fields
 from textgan.common.errors import InputError
 
 Storage = Literal["auto", "ram", "disk", "shards"]
@@ -85,6 +85,8 @@ class IndexOptions:
                 raise InputError("--members is for --storage shards")
         if self.rerank is not None and (_not_int(self.rerank) or self.rerank < 0):
             raise InputError(f"rerank must be an integer >= 0, got {self.rerank}")
+        for name in ("progress", "gate"):
+            flag(getattr(self, name), name)
         if _not_int(self.seed) or not 0 <= self.seed < 2**63:
             raise InputError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
 

@@ -70,6 +70,9 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
     data, a corpus keeps groups of one sentence: every sentence is retrievable. A blank group
     cell is refused, unless `blank_groups` (augment: unlabelled rows, skipped and counted) reads it as "".
     A sentence under two groups is warned about (the index build says it its own way)."""
+    from textgan.common.args import flag
+
+    blank_groups = flag(blank_groups, "blank_groups")
     import similarity
     from similarity.data import cell_text, read_table
     from similarity.file_quirks import check_json_labels

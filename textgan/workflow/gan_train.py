@@ -64,6 +64,9 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
     from textgan.gan.anchored import AnchoredConfig, save_prototypes
     from textgan.gan.config import GANConfig
 
+    from textgan.common.args import flag
+
+    progress, resume = flag(progress, "progress"), flag(resume, "resume")
     if not isinstance(out, (str, os.PathLike)) or not str(out):
         raise InputError(f"out: pass the model folder to write (a path), not {out!r:.40}")
     check_artefact_meta({"encoder": encoder}, "encoder")  # before training: a bad one made the folder unloadable

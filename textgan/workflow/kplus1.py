@@ -44,6 +44,9 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     from textgan.ood.scoring import check_tpr, choose_threshold
 
     tpr = check_tpr(tpr)  # before any work: a bad tpr left a trained folder without its threshold
+    from textgan.common.args import flag
+
+    progress, resume = flag(progress, "progress"), flag(resume, "resume")
     from textgan.common.vectors import check_artefact_meta
 
     check_artefact_meta({"encoder": encoder}, "encoder")  # as train_gan: a bad one was refused after training
