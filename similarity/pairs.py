@@ -39,7 +39,8 @@ def positives(labels: list[float], positive_min: float | None, col: str, path) -
             raise InputError(f"column {col!r} holds {held}, not 0/1 paraphrase labels; pass --positive-min X "
                              "if pairs labelled at least X are paraphrases", path)
         positive_min = 1.0
-    elif not math.isfinite(positive_min):
+    elif isinstance(positive_min, bool) or not isinstance(positive_min, (int, float)) \
+            or not math.isfinite(positive_min):
         raise InputError(f"--positive-min must be a finite number, got {positive_min}", path)
     elif len(set(labels)) > 1 and min(labels) >= positive_min:  # one component of every sentence
         raise InputError(f"--positive-min {positive_min:g} is at or below the lowest {col!r} value "
@@ -118,6 +119,8 @@ def load_pair_groups(path: str | Path, cols: list[str], positive_min: float | No
     from similarity.data import _clean, keep_groups, numbers, read_table
     from textgan.common.texts import warn_numeric_texts
 
+    if not isinstance(cols, (str, list, tuple)):
+        raise InputError(f"--pair-cols needs A,B or A,B,LABEL (a string or a list of column names), got {cols!r:.40}")
     cols = cols.split(",") if isinstance(cols, str) else list(cols)  # "s1,s2,label" as the CLI spells it
     if len(cols) not in (2, 3):
         raise InputError(f"--pair-cols needs A,B or A,B,LABEL, got {','.join(map(str, cols))!r}")

@@ -440,3 +440,26 @@ def test_api_switches_must_be_true_or_false(vecs, tmp_path):
     with pytest.raises(InputError, match="progress must be True or False"):
         textgan.train_gan(np.load(vecs), tmp_path / "g", progress="no")
     assert not (tmp_path / "g").exists()
+
+
+def test_api_arguments_of_the_wrong_type_are_named(faq, tmp_path):
+    """Sweep 29: bare TypeError / ValueError / IndexError / AttributeError from argument types."""
+    import similarity
+    from textgan.common.errors import InputError
+    from textgan.index.build import build_index
+    from textgan.workflow.demo import run_demo
+    from textgan.workflow.kplus1 import train as train_semisup
+
+    model, texts, groups, v = faq
+    idx = build_index(v, texts, groups=groups, gate=False)
+    assert idx.vector(3).shape == (v.shape[1],)
+    for bad, needle in ((-1, ">= 0, got -1"), (True, "got True"), (10**6, "below the index's")):
+        with pytest.raises(InputError, match=needle):
+            idx.vector(bad)
+    with pytest.raises(InputError, match="--pair-cols needs A,B or A,B,LABEL"):
+        similarity.load_pair_groups(FAQ.parent / "faq_en_pairs.tsv", None)
+    with pytest.raises(InputError, match="unlabelled vectors are not a numeric array"):
+        train_semisup(v[:20], groups[:20], ["a", "b"], tmp_path / "k")
+    with pytest.raises(InputError, match="config must be a DemoConfig, got dict"):
+        run_demo(FAQ, tmp_path / "d", config={"gan_steps": 5})
+    assert not (tmp_path / "k").exists() and not (tmp_path / "d").exists()

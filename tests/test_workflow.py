@@ -233,7 +233,7 @@ def no_training(monkeypatch):
 
 
 @pytest.mark.parametrize("extra, needles", [
-    (["--gan-steps", "0"], ["--gan-steps must be at least 1, got 0"]),
+    (["--gan-steps", "0"], ["--gan-steps must be a whole number >= 1, got 0"]),
     (["--objective", "nope"], ["unknown objective 'nope'", "wgan-gp"]),
     (["--kind", "nope"], ["unknown model kind 'nope'", "ebm-langevin"]),
     (["--kind", "ebm-langevin", "--objective", "hinge"], ["kind 'ebm-langevin' takes no objective"]),

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.common.artifacts import atomic_dir, atomic_file, atomic_path
+from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix, check_k, normalize_rows
 from textgan.index.folder import FORMAT, METRIC, check_index_out, write_meta  # noqa: F401  (re-exported)
 
@@ -70,6 +71,11 @@ class VectorIndex:
 
     def vector(self, i: int) -> np.ndarray:
         """The normalised (D,) vector of id `i` (approximate for PQ without vectors.npy)."""
+        from textgan.common.args import whole
+
+        i = whole(i, "i", minimum=0)  # -1 gave the last row, True a (1, N, D) block
+        if i >= self.ntotal:
+            raise InputError(f"i must be a row id below the index's {self.ntotal} rows, got {i}")
         if self._vectors is not None:
             return self._vectors[i]
         self._direct_map()

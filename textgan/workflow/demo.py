@@ -18,6 +18,7 @@ from textgan.workflow import core as workflow
 from textgan.workflow.gan_train import train_gan
 from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_folder, check_writable, is_nonempty_dir,
                                       run_lock, save_json, save_jsonl, save_npy)
+from textgan.common.args import whole
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
@@ -34,8 +35,8 @@ class DemoConfig:
     or None: train-similarity's choice); gan_kind: a model kind (`textgan kinds`; the default,
     anchored, is trained on the groups and samples each requested group); gan_objective: a row of
     the objectives table (None: the kind's default); gan_steps: generator steps; gan_batch_size:
-    GAN batch, lowered to fit small data (see `gan_batch`); n_generate: vectors decoded in the report table; k: neighbours per decoded
-    vector; seed: everything's seed."""
+    GAN batch, lowered to fit small data (see `gan_batch`); n_generate: vectors decoded in the report
+    table; k: neighbours per decoded vector; seed: everything's seed."""
 
     holdout: float = 0.25
     # small-data settings: the library defaults are tuned on CLINC150's 15,000 sentences;
@@ -65,9 +66,7 @@ class DemoConfig:
                 raise InputError(f"kind {kind.name!r} takes no objective", "--objective")
             make_objective(self.gan_objective)
         for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{'--gan-steps' if name == 'gan_steps' else name} must be at least 1, got "
-                                 f"{getattr(self, name)}")
+            whole(getattr(self, name), "--gan-steps" if name == "gan_steps" else name)  # "5" was a TypeError
         if not 0 < self.holdout < 1:
             raise InputError(f"holdout must be in (0, 1), got {self.holdout}")
         if not self.sim_lr > 0:
@@ -89,8 +88,7 @@ def gan_batch(preset: int, n_train: int) -> int:
 def _check_out(out: Path) -> Path:
     """`out` may be new, empty, or an earlier demo run (replaced whole); nothing else is overwritten."""
     if is_nonempty_dir(check_replaced_folder(out)) and not (out / "results.json").is_file():
-        raise InputError("output folder is not empty and holds no earlier demo run (it would be "
-                         "replaced); choose a new --out", out)
+        raise InputError("output folder is not empty and holds no earlier demo run (it would be replaced)", out)
     return check_writable(out)
 
 
@@ -161,6 +159,8 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
     from similarity.heldout_rows import drop_repeats
 
     # 0. everything that can be wrong with the inputs fails here, before any training
+    if not isinstance(config, DemoConfig):  # a dict of settings: an AttributeError
+        raise InputError(f"config must be a DemoConfig, got {type(config).__name__}")
     config.validate()
     # an earlier run in `out` is deleted when the new one replaces it: so would be an input inside it
     check_inputs_outside(out, [data, queries, pairs, config.sim_teacher])

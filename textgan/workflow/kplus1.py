@@ -53,7 +53,13 @@ def train(labelled, labels: Sequence[str], unlabelled, out, config=None, encoder
     if config is not None and not isinstance(config, KPlus1Config):  # another kind's config: an AttributeError
         raise InputError(f"config is a {type(config).__name__}; train_semisup takes a KPlus1Config")
     xl = as_matrix(labelled, "labelled vectors")
-    xu = np.asarray(unlabelled, dtype=np.float32)
+    from textgan.common.vectors import check_real
+
+    check_real(unlabelled, "unlabelled vectors")
+    try:
+        xu = np.asarray(unlabelled, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # sentences given where vectors are asked: a bare ValueError
+        raise InputError(f"unlabelled vectors are not a numeric array ({str(exc)[:80]})") from None
     if xu.size == 0:
         raise InputError("no unlabelled vectors: K+1 training needs unlabelled data (or use a supervised classifier)")
     xu = as_matrix(xu, "unlabelled vectors", dim=xl.shape[1])
