@@ -56,7 +56,7 @@ from textgan.common.errors import InputError
 @unlabeled_option("Extra sentences for the distillation term only (.txt one per line, or a data file "
                   "read at --text-col).", default=None)
 @click.option("--max-unlabeled", type=int, default=200_000, show_default=True,
-              help="Refuse a larger --unlabeled file.")
+              help="Refuse a larger --unlabeled (or --outliers) file, counted before repeats are dropped.")
 @click.option("--teacher-cache", default=None,
               help="Folder of cached teacher vectors (default $TEXTGAN_CACHE_DIR/teacher or "
                    "~/.cache/textgan/teacher).")
