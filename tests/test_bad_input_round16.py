@@ -134,7 +134,7 @@ def test_metric_helpers_refuse_what_they_cannot_read():
                             ({"seed": -1}, "seed must be a whole number"), ({"seed": 2**64}, "seed must")]:
         with pytest.raises(InputError, match=message):
             textgan.typical_nn_cosine(x, **kwargs)
-    with pytest.raises(InputError, match="missing label"):
+    with pytest.raises(InputError, match="item 1 is NoneType .None., not a label"):
         textgan.group_coverage(x, [None] * 20, x)
     with pytest.raises(InputError, match="not one string"):
         textgan.group_coverage(x, "a" * 20, x)
