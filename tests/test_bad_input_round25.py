@@ -463,3 +463,21 @@ def test_api_arguments_of_the_wrong_type_are_named(faq, tmp_path):
     with pytest.raises(InputError, match="config must be a DemoConfig, got dict"):
         run_demo(FAQ, tmp_path / "d", config={"gan_steps": 5})
     assert not (tmp_path / "k").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--kind", "conditional", "--one-loss"], "--one-loss: kind conditional trains with alternating updates only"),
+    (["--one-loss", "--n-critic", "5"], "--n-critic: --one-loss makes one update of both players per step"),
+    (["--kind", "anchored", "--set", "critic_fourier=16"], "--set critic_fourier: only kind gan has a Fourier"),
+    (["--set", "critic_fourier_scale=5"], "the critic has no Fourier features (critic_fourier=0)"),
+    (["--kind", ""], "--kind: unknown model kind ''"),
+    (["--steps", "99999999999999999999"], "--steps must be at most 1,000,000,000"),
+])
+def test_train_gan_refuses_settings_its_kind_does_not_read_and_endless_runs(tmp_path, cli_main, vecs, args, needle):
+    """Sweep 29D: these trained without a word (metrics bitwise equal to the run without them, or
+    until killed), and the saved config recorded the setting as if it had acted."""
+    (tmp_path / "l.txt").write_text("a\nb\n" * 32)
+    labels = ["--labels", tmp_path / "l.txt"] if "conditional" in args or "anchored" in args else []
+    code, _, err = cli_main("train-gan", vecs, "--out", tmp_path / "g", *labels, *args)
+    assert_one_line_error(code, err, needle)
+    assert not (tmp_path / "g").exists()

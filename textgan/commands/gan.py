@@ -81,7 +81,7 @@ def _parse_settings(pairs: tuple[str, ...], cls) -> dict:
     return out
 
 
-def _check_used(config, chosen: dict) -> None:
+def _check_used(config, chosen: dict, kind: str) -> None:
     """Refuse a setting the resolved config would ignore (a weight for no penalty, Adam's betas
     with RMSProp): accepting it silently would let the user believe it took effect."""
     if "penalty_weight" in chosen and getattr(config, "penalty", None) == "none":
@@ -90,6 +90,17 @@ def _check_used(config, chosen: dict) -> None:
     if "betas" in chosen and getattr(config, "optimizer", None) == "rmsprop":
         raise InputError("--set betas: betas are Adam's; this run uses RMSProp (--optimizer or the objective's "
                          "default), so they would change nothing; drop them or pass --optimizer adam")
+    # fields the conditional kinds inherit from GANConfig but train without (gan.py and boundary.py read them)
+    if chosen.get("one_loss") and kind not in ("gan", "boundary"):
+        raise InputError(f"--one-loss: kind {kind} trains with alternating updates only; drop it")
+    if chosen.get("one_loss") and "n_critic" in chosen:
+        raise InputError("--n-critic: --one-loss makes one update of both players per step; drop one of them")
+    fourier = [n for n in ("critic_fourier", "critic_fourier_scale") if n in chosen]
+    if fourier and kind != "gan":
+        raise InputError(f"--set {fourier[0]}: only kind gan has a Fourier-feature critic; drop it")
+    if "critic_fourier_scale" in chosen and not getattr(config, "critic_fourier", 0):
+        raise InputError("--set critic_fourier_scale: the critic has no Fourier features (critic_fourier=0); "
+                         "set critic_fourier too, or drop it")
 
 
 @click.command("train-gan")
@@ -168,7 +179,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         raise InputError("--labels labels the rows of a vectors file; with --model name the corpus's group column "
                          "with --group-col", labels)
     conditional = bool(labels or group_col)
-    k = make_kind(kind or ("anchored" if conditional else "gan"))
+    k = make_kind(kind if kind is not None else "anchored" if conditional else "gan")  # '' is refused by name
     if k.needs_labels and not conditional:
         raise InputError(f"--kind {k.name} needs group labels: pass --labels (or --model with --group-col)")
     if conditional and not k.needs_labels:
@@ -191,7 +202,7 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
         raise InputError(f"{both[0].replace('_', '-')} is set twice (--{both[0].replace('_', '-')} and --set "
                          f"{both[0]}=...); pass it once")
     config = dataclasses.replace(base, **given, **settings).resolved()
-    _check_used(config, {**given, **settings})
+    _check_used(config, {**given, **settings}, k.name)
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
     if sim_model is None and group_col:
         raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")

@@ -36,6 +36,7 @@ NON_NEGATIVE = ("penalty_weight", "entropy_weight", "energy_l2", "alpha", "corr_
 # chain lengths run at every `sample` call: an edited config.json (its own digest is not recorded)
 # of 10**12 ran for hours; the defaults are 0-60, papers use at most a few thousand
 MAX_CHAIN = {"mala_steps": 100_000, "sample_steps": 100_000, "n_langevin": 100_000}
+MAX_STEPS = 10**9  # training steps (a billion steps is years on a CPU), as train-similarity caps --epochs
 
 
 # the config fields train-gan takes as flags; the others are set with --set NAME=VALUE
@@ -140,6 +141,8 @@ class KindConfig:
                 raise InputError(f"{flag(f.name)} must be > 0{' (as a float32: >= 1.4e-45)' if v > 0 else ''}, got {v}")
             if f.name in NON_NEGATIVE and v < 0:
                 raise InputError(f"{flag(f.name)} must be >= 0, got {v}")
+            if f.name in ("steps", "n_critic") and v > MAX_STEPS:  # 10**20 ran until killed
+                raise InputError(f"{flag(f.name)} must be at most {MAX_STEPS:,}, got {v:,}")
             if f.name in MAX_CHAIN and v > MAX_CHAIN[f.name]:
                 raise InputError(f"{flag(f.name)} must be at most {MAX_CHAIN[f.name]:,} (a chain this long runs for "
                                  f"hours), got {v:,}")
