@@ -481,3 +481,19 @@ def test_train_gan_refuses_settings_its_kind_does_not_read_and_endless_runs(tmp_
     code, _, err = cli_main("train-gan", vecs, "--out", tmp_path / "g", *labels, *args)
     assert_one_line_error(code, err, needle)
     assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--virtual-outliers", "gaussian", "--vo-weight", "0"], "--vo-weight must be a finite number > 0"),
+    (["--tail-synth", "replay", "--tail-synth-weight", "0"], "--tail-synth-weight must be a finite number > 0"),
+])
+def test_a_zero_weight_for_a_feature_asked_for_is_refused(tmp_path, cli_main, args, needle):
+    """Sweep 29D: a weight of 0 trained bitwise as the run without the feature, without a word."""
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--out", tmp_path / "r", *args)
+    assert_one_line_error(code, err, needle)
+
+
+def test_evaluate_with_pairs_alone_refuses_the_columns_of_grouped_data(faq, cli_main):
+    code, _, err = cli_main("evaluate-similarity", faq[0], "--pairs", FAQ.parent / "faq_en_pairs.tsv",
+                            "--text-col", "nosuch", "--teacher", "none")
+    assert_one_line_error(code, err, "--text-col: names a column of grouped DATA")

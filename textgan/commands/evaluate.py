@@ -58,6 +58,11 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
         raise InputError("names the columns of --pairs: give --pairs", "--pair-cols")
     if data is None and reference:
         raise InputError("--reference scores the sentences of DATA: give DATA", reference)
+    source = click.get_current_context().get_parameter_source
+    named = [n for n in ("text_col", "group_col") if source(n).name != "DEFAULT"]
+    if data is None and named:  # --pairs alone: its columns are --pair-cols, and these were not read
+        raise InputError("names a column of grouped DATA: give DATA, or name the pairs' columns with --pair-cols",
+                         f"--{named[0].replace('_', '-')}")
     if reference_cols is not None and reference is None:
         raise InputError("names the columns of --reference: give --reference", "--reference-cols")
     if json_out is not None:
