@@ -497,3 +497,12 @@ def test_evaluate_with_pairs_alone_refuses_the_columns_of_grouped_data(faq, cli_
     code, _, err = cli_main("evaluate-similarity", faq[0], "--pairs", FAQ.parent / "faq_en_pairs.tsv",
                             "--text-col", "nosuch", "--teacher", "none")
     assert_one_line_error(code, err, "--text-col: names a column of grouped DATA")
+
+
+def test_score_k_without_an_index_is_refused_for_the_combined_method(faq, tmp_path, cli_main):
+    """Sweep 29D: with --gan and no --index the combined score has no knn part; --k 2 changed nothing."""
+    code, _, err = cli_main("train-gan", FAQ, "--model", faq[0], "--text-col", "text", "--group-col", "group",
+                            "--steps", 5, "--batch-size", 64, "--no-progress", "--out", tmp_path / "g")
+    assert code == 0, err
+    code, _, err = cli_main("score", faq[0], FAQ.parent / "queries.txt", "--gan", tmp_path / "g", "--k", 2)
+    assert_one_line_error(code, err, "--k: sets knn's top-k, and --method combined has no knn part without --index")

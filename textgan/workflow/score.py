@@ -270,6 +270,8 @@ def check_score_options(method: str, combine, labels, k: int, gans, index=None, 
                          f"{'with this --combine ' if parts else ''}does not use", "--labels")
     if k != 1 and method != "knn" and not (method == "combined" and (parts is None or "knn" in parts)):
         raise InputError(f"sets knn's top-k, which --method {method} does not use", "--k")
+    if k != 1 and method == "combined" and index is None:  # no index, no knn part: the scores came out the same
+        raise InputError("sets knn's top-k, and --method combined has no knn part without --index", "--k")
     index_parts = {"knn", "mahalanobis"} | (set() if gans else {"outlier"})  # outlier: the index's own
     reads_index = method in index_parts or (method == "combined" and (parts is None or bool(parts & index_parts)))
     if index is not None and not reads_index:  # the scores and threshold came out the same without it
