@@ -24,12 +24,12 @@ def knn_score(vectors, index, k: int = 1, exclude_self: bool | np.ndarray = Fals
     v = as_matrix(vectors, "vectors")
     exclude_self = self_rows(exclude_self, len(v))
     if hasattr(index, "search"):
+        # an index on disk or in shards keeps repeated sentences: each counts once, a row's copies are stepped over
+        on_disk = getattr(index, "meta", {}).get("storage") in ("disk", "shards")
         if exclude_self is False:
-            on_disk = getattr(index, "meta", {}).get("storage") in ("disk", "shards")
             scores = _distinct_scores(index, v, k) if on_disk and k > 1 else index.search(v, k)[0]
         else:
-            self_ids, on_disk = _self_ids(exclude_self, len(v)), getattr(index, "meta", {}).get("storage") in (
-                "disk", "shards")  # there repeated sentences are kept: step over a row's copies too
+            self_ids = _self_ids(exclude_self, len(v))
             scores = drop_copies(*index.search(v, k + COPIES), self_ids, k) if on_disk else \
                 drop_self(*index.search(v, k + 1), self_ids)[0]
     else:

@@ -70,13 +70,13 @@ def read_corpus(path, text_col: str | None = None, group_col: str | None = None,
     data, a corpus keeps groups of one sentence: every sentence is retrievable. A blank group
     cell is refused, unless `blank_groups` (augment: unlabelled rows, skipped and counted) reads it as "".
     A sentence under two groups is warned about (the index build says it its own way)."""
-    from textgan.common.args import flag
-
-    blank_groups = flag(blank_groups, "blank_groups")
     import similarity
     from similarity.data import cell_text, read_table
     from similarity.file_quirks import check_json_labels
+    from textgan.common.args import flag
     from textgan.common.texts import warn_numeric_texts, warn_stripped_labels, warn_two_groups
+
+    blank_groups = flag(blank_groups, "blank_groups")
 
     if not group_col:
         return similarity.load_texts(path, text_col=text_col), None
@@ -172,7 +172,6 @@ def _index_corpus(model, corpus, out, text_col, group_col, options, batch_size, 
         except InputError as exc:  # NaN in a shard, rows that do not match: the folder they came from
             raise exc if exc.path is not None else InputError(exc.problem, corpus) from None
     from similarity.evaluate import warn_unknown_tokens
-
     from textgan.common.texts import distinct_rows
 
     firsts, inverse = distinct_rows(texts)  # each sentence read and encoded once: build_index keeps its first row
