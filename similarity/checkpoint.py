@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from textgan.common.artifacts import atomic_dir, load_json, load_tensors, save_json, save_tensors
+from textgan.common.artifacts import atomic_dir, library_versions, load_json, load_tensors, save_json, save_tensors
+from textgan.common import distributed as ddp
 from textgan.common.digests import check_sealed, seal
 from textgan.common.errors import InputError
 from textgan.common.state import optimizer_from_flat, optimizer_to_flat, rng_state, set_rng_state
@@ -102,3 +103,12 @@ def weights_digest(module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def write_run_config(cfg_json: dict, data, names: list[str], teacher_cost, use_knn: bool, out: Path) -> None:
+    """The run folder's config.json: settings, data counts and digest, teacher cost, versions."""
+    save_json({"train": cfg_json, "n_train": len(data.texts), "n_eval": len(data.eval_texts),
+               "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
+               "n_unlabeled": len(data.unlabeled), "n_outliers": len(data.outliers), "teacher": teacher_cost,
+               "heldout_metric": "knn_top1" if use_knn else "loo_top1", "processes": ddp.world(),
+               "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")

@@ -308,14 +308,6 @@ def non_default(config: TrainConfig) -> dict:
             if getattr(config, f.name) != getattr(base, f.name)}
 
 
-def check_vo_steps(cfg: TrainConfig, outliers: bool, per_epoch: int, total: int) -> None:
-    """`--max-steps` may end the run before epoch `--vo-start` as well (known once batches are made)."""
-    if (cfg.virtual_outliers != "none" or outliers) and total <= (cfg.vo_start - 1) * per_epoch:
-        raise InputError(f"--max-steps {cfg.max_steps} ends the run in epoch {-(-total // per_epoch)} ({per_epoch} "
-                         f"steps an epoch), before the outlier loss starts (--vo-start {cfg.vo_start}): the model "
-                         "would be the one without it")
-
-
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v)
 

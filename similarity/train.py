@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from similarity.augment import training_copies
-from similarity.checkpoint import load_checkpoint, restore, save_checkpoint, weights_digest
-from similarity.config import TrainConfig, check_acting, check_vo_start, check_vo_steps, for_data_size, non_default
+from similarity.checkpoint import load_checkpoint, restore, save_checkpoint, weights_digest, write_run_config
+from similarity.config import TrainConfig, check_acting, check_vo_start, for_data_size, non_default
 from similarity.distil import no_teacher_for_unlabeled
 from similarity.data import api_rows, keep_groups, split_groups, split_whole_groups
 from similarity.heldout_rows import check_eval_groups, drop_repeats, drop_seen
@@ -34,11 +34,12 @@ from similarity.seen import sentence_keys
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.say import say
+from similarity.schedule import check_vo_steps, recorded_epochs, say_nothing_left, warmup_steps
 from similarity.tail_synth import tail_for_run
 from similarity.teacher import check_cache_dir, resolve_teacher
 from textgan.common.args import path as as_path
 from textgan.common import distributed as ddp
-from textgan.common.artifacts import check_new_out_dir, library_versions, run_lock, save_json
+from textgan.common.artifacts import check_new_out_dir, run_lock
 from textgan.common.errors import InputError
 from textgan.common.runs import RunFolder, run_identity
 from textgan.common.state import seed_all
@@ -179,6 +180,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     config.resolved()  # its fields checked before the data is read
     sized = for_data_size(config, training_rows(config, texts, groups, eval_texts, eval_groups, data_names))
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
+    if resume and config.epochs is None:  # the run's own length, not the default's (--epochs changes it)
+        cfg = dataclasses.replace(cfg, epochs=recorded_epochs(Path(out_dir) / "checkpoint") or cfg.epochs)
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))
     check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts}, False)
@@ -292,7 +295,7 @@ def _fit(cfg: TrainConfig, data: _Data, out: Path, progress: bool, resume: bool,
         restore(folder.checkpoint, run.shard_state(tensors), meta, run.heads, run.opt)
         state = _Progress(meta["epoch"] + 1, meta["step"], meta["best"], meta["bad"], meta["history"])
     if folder.main:
-        _write_config(cfg_json, data, names, teacher_cost, use_knn, out)
+        write_run_config(cfg_json, data, names, teacher_cost, use_knn, out)
     folder.restart(state.epoch, rows=state.history)
     _epochs(cfg, run, data, names, folder, state, use_knn, progress)
     ddp.barrier()
@@ -311,11 +314,14 @@ def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], fold
     per_epoch = len(run.batches(0))
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
     check_vo_steps(cfg, bool(run.outliers), per_epoch, total)
+    warm = warmup_steps(cfg, total, folder.main)
+    if folder.main:
+        say_nothing_left(cfg, state.epoch, state.step, state.bad, total)
     t0 = time.perf_counter()
     for epoch in range(state.epoch, cfg.epochs):
         if state.step >= total or state.bad >= cfg.patience:
             break
-        losses = _train_epoch(cfg, run, folder, state, epoch, total, progress)
+        losses = _train_epoch(cfg, run, folder, state, epoch, (warm, total), progress)
         # rank 0 evaluates; every rank follows its verdict (best, patience, saving)
         rec = ddp.broadcast_object(_evaluate(run, data, use_knn, epoch, state.step, losses, t0)
                                    if folder.main else None)
@@ -325,11 +331,11 @@ def _epochs(cfg: TrainConfig, run: TrainRun, data: _Data, names: list[str], fold
 
 
 def _train_epoch(cfg: TrainConfig, run: TrainRun, folder: RunFolder, state: _Progress, epoch: int,
-                 total: int, progress: bool) -> list[float]:
+                 steps: tuple[int, int], progress: bool) -> list[float]:
     """One epoch's optimiser steps (warm-up, then constant or linearly decayed lr); their losses."""
     from tqdm.auto import tqdm
 
-    warm = round(cfg.warmup * total)
+    warm, total = steps
     run.module.train()
     losses = []
     bar = tqdm(run.batches(epoch), disable=not progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
@@ -389,11 +395,3 @@ def _evaluate(run: TrainRun, data: _Data, use_knn: bool, epoch: int, step: int, 
     rec.update(loo_topk(ev, data.eval_groups))
     rec["heldout_top1"] = rec["knn_top1"] if use_knn else rec["loo_top1"]
     return rec
-
-
-def _write_config(cfg_json: dict, data: _Data, names: list[str], teacher_cost, use_knn: bool, out: Path) -> None:
-    save_json({"train": cfg_json, "n_train": len(data.texts), "n_eval": len(data.eval_texts),
-               "n_groups": len(names), "n_duplicates_dropped": data.n_duplicates,
-               "n_unlabeled": len(data.unlabeled), "n_outliers": len(data.outliers), "teacher": teacher_cost,
-               "heldout_metric": "knn_top1" if use_knn else "loo_top1", "processes": ddp.world(),
-               "data_sha256": data.sha256, "versions": library_versions()}, out / "config.json")

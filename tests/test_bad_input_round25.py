@@ -470,7 +470,7 @@ def test_api_arguments_of_the_wrong_type_are_named(faq, tmp_path):
     (["--one-loss", "--n-critic", "5"], "--n-critic: --one-loss makes one update of both players per step"),
     (["--kind", "anchored", "--set", "critic_fourier=16"], "--set critic_fourier: only kind gan has a Fourier"),
     (["--set", "critic_fourier_scale=5"], "the critic has no Fourier features (critic_fourier=0)"),
-    (["--kind", ""], "--kind: unknown model kind ''"),
+    (["--kind", ""], "--kind: an empty value"),
     (["--steps", "99999999999999999999"], "--steps must be at most 1,000,000,000"),
 ])
 def test_train_gan_refuses_settings_its_kind_does_not_read_and_endless_runs(tmp_path, cli_main, vecs, args, needle):

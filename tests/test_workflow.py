@@ -170,7 +170,7 @@ BAD_INPUTS = [
     (["index", "{model}", FAQ, "--text-col", "text", "--factory", "IVF4096,Flat", "--out", "{tmp}/i"],
      ["'IVF4096,Flat' needs at least 4096 vectors", "the corpus has 528"]),
     (["index", "{model}", FAQ, "--text-col", "text", "--factory", "NotAFactory", "--out", "{tmp}/i"],
-     ["bad FAISS factory string 'NotAFactory'"]),
+     ["bad FAISS factory string 'NotAFactory' for"]),
     (["index", "{model}", FAQ, "--text-col", "text", "--out", "{tmp}/s.txt"], ["s.txt", "output path is a file"]),
 ]
 

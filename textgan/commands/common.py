@@ -174,6 +174,22 @@ def unlabeled_option(help: str, **kwargs):
                         help=help, **kwargs)
 
 
+def _refuse_empty(cmd: click.Command, values: dict) -> None:
+    """An option or argument given as '' (an unset shell variable): no command reads an empty value, and
+    one taken as "not given" or as the current folder misled ("give queries as arguments or with --file")."""
+    for p in cmd.params:
+        v = values.get(p.name)
+        if isinstance(v, str) and not v.strip() and (isinstance(p, click.Option) or _takes_path(p)):  # not sentences
+            from textgan.common.errors import InputError
+
+            where = p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
+            raise InputError(f"{where}: an empty value{' (a path was expected)' if _takes_path(p) else ''}")
+
+
+def _takes_path(p: click.Parameter) -> bool:
+    return isinstance(p.type, click.Path) or any(w in p.name for w in ("file", "out", "dir", "path", "index", "model"))
+
+
 def computing_command(cmd: click.Command) -> click.Command:
     """Give a command that computes `--threads N` and quiet library progress bars.
 
@@ -199,6 +215,7 @@ def computing_command(cmd: click.Command) -> click.Command:
     @functools.wraps(callback)
     def run(*args, threads=None, **kwargs):
         check_seed(kwargs.get("seed"))
+        _refuse_empty(cmd, kwargs)
         n = threads if threads is not None else default_threads()
         if n > max_threads():
             from textgan.common.errors import InputError

@@ -17,10 +17,15 @@ from textgan.common.errors import InputError
 MAX_SEED = 2**32 - 1
 
 
-def whole(value, name: str, minimum: int = 1) -> int:
-    """An integer (not a bool, not 2.5 or "3") at least `minimum`."""
+MAX_COUNT = 10**9  # steps, epochs, samples: a billion steps is years on a CPU (10**20 ran until killed)
+
+
+def whole(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer (not a bool, not 2.5 or "3") at least `minimum` (and at most `maximum`)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be at most {maximum:,}, got {value:,}")
     return int(value)
 
 

@@ -31,6 +31,7 @@ from textgan.common.vectors import as_matrix, check_finite_rows, normalize_rows
 from textgan.index.choice import (  # noqa: F401  (re-exported: the retrieval API)
     RECALL_QUERIES, TARGET_RECALL, check_budget, choose_factory, estimate_bytes, make_empty_index, recall_at_k,
     set_params, tune)
+from textgan.index.faiss_text import faiss_problem
 from textgan.index.folder import (check_faiss, check_rows, check_rows_found, new_meta, read_faiss, read_meta,
                                   sampled_recall, set_params_from, verify_files)
 from textgan.index.options import IndexOptions
@@ -93,6 +94,9 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
     factory = options.factory or choose_factory(n, d, options.memory_budget_mb)
     if not auto:
         check_budget(factory, n, d, options.memory_budget_mb)
+    elif options.target_recall is not None and factory == "Flat":  # known only now: it depends on n
+        warnings.warn(f"--target-recall {options.target_recall:g} changes nothing: for {n} vectors the automatic "
+                      "choice is exact search (Flat, recall 1)", stacklevel=2)
     index = make_empty_index(factory, n, d)
     rng = np.random.default_rng(options.seed)
     if not index.is_trained:
@@ -106,7 +110,7 @@ def build_index(vectors, texts: list[str], groups: list[str] | None = None, enco
                 index.train(x[np.sort(rng.choice(n, n_train, replace=False))])
         except RuntimeError as exc:  # a factory make_empty_index cannot foresee
             raise InputError(f"FAISS could not train {factory!r} on {n} vectors: "
-                             f"{str(exc).strip().splitlines()[-1][:160]}") from None
+                             f"{faiss_problem(exc, 160, -1)}") from None
     with tqdm(total=n, desc="index add", unit="vec", disable=not options.progress) as bar:
         for s in range(0, n, ADD_BATCH):
             index.add(x[s:s + ADD_BATCH])

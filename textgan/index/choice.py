@@ -17,6 +17,7 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.common.vectors import drop_self
+from textgan.index.faiss_text import faiss_problem
 
 FLAT_MAX_N = 50_000  # exact search up to here: an approximate index would save little and cost recall
 HNSW_M = 32  # only for factory overrides such as "HNSW32,Flat"; see choose_factory
@@ -170,7 +171,7 @@ def make_empty_index(factory: str, n: int, dim: int, flat: str = "Flat"):
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
-        raise InputError(f"bad FAISS factory string {factory!r}: {str(exc).strip().splitlines()[0]}") from None
+        raise InputError(f"bad FAISS factory string {factory!r} for {dim}-d vectors: {faiss_problem(exc)}") from None
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         ivf = faiss.downcast_index(ivf)

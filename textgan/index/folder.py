@@ -29,6 +29,7 @@ from textgan.common.artifacts import (check_outside_artefacts, check_replaced_fo
                                       verify_digests)
 from textgan.common.errors import InputError
 from textgan.common.vectors import check_artefact_meta
+from textgan.index.faiss_text import faiss_problem
 
 FORMAT = "textgan-index"
 VERSION = 1
@@ -232,7 +233,7 @@ def set_params_from(index, meta: dict, where: Path) -> None:
         set_params(index, meta.get("params") or {})
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"FAISS refused the recorded params {meta.get('params')} "
-                         f"({str(exc).strip().splitlines()[-1][:120]})", where) from None
+                         f"({faiss_problem(exc, 120, -1)})", where) from None
 
 
 def read_faiss(f: Path, flags: int = 0):
@@ -243,7 +244,7 @@ def read_faiss(f: Path, flags: int = 0):
     try:
         return faiss.read_index(str(f), flags)
     except RuntimeError as exc:
-        raise InputError(f"corrupt FAISS index ({str(exc).strip().splitlines()[-1][:120]})", f) from None
+        raise InputError(f"corrupt FAISS index ({faiss_problem(exc, 120, -1)})", f) from None
 
 
 def check_shape(n: int, dim: int, want_n, want_dim, where: Path, what: str = "index") -> None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from textgan.common.errors import InputError
 from textgan.index.choice import RECALL_QUERIES, make_empty_index, ondisk_factory, raise_knob, set_params
+from textgan.index.faiss_text import faiss_problem
 from textgan.index.folder import check_index_out, code_bytes, link_or_copy, new_meta, sampled_recall, write_meta
 from textgan.index.ondisk_read import (  # noqa: F401  (re-exported: the on-disk API)
     OnDiskIndex, ShardVectors, exact_topk, load_ondisk, peak_rss_mb, quiet_native_output, rerank_search)
@@ -158,7 +159,7 @@ def _train(index, sample: np.ndarray, factory: str) -> None:
             index.train(np.ascontiguousarray(sample))
     except RuntimeError as exc:
         raise InputError(f"FAISS could not train {factory!r} on {len(sample)} vectors: "
-                         f"{str(exc).strip().splitlines()[-1][:160]}") from None
+                         f"{faiss_problem(exc, 160, -1)}") from None
 
 
 def _add_in_place(index, shards, progress: bool, tqdm) -> None:

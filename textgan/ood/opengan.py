@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textgan.common.args import MAX_COUNT
 from textgan.common.errors import InputError
 from textgan.metrics import auroc
 from textgan.common.vectors import as_matrix
@@ -53,8 +54,8 @@ class OpenGANConfig:
     def validate(self) -> None:
         for name in ("steps", "batch_size", "noise_dim", "width", "eval_every"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"opengan: {name} must be an integer >= 1, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (name == "steps" and v > MAX_COUNT):
+                raise InputError(f"opengan: {name} must be an integer in [1, {MAX_COUNT:,}], got {v!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise InputError(f"opengan: lr must be in (0, 1), got {self.lr!r}")
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textgan.common.args import MAX_COUNT, whole
 from textgan.common.errors import InputError
 from textgan.common.vectors import as_matrix
 from textgan.ood.folder import read_held_out, read_scorer, save_scorer
@@ -69,9 +70,8 @@ class OutlierConfig:
             raise InputError(f"unknown outlier classifier head {self.head!r}; valid: cosine, mlp")
         if self.source not in SOURCES:
             raise InputError(f"unknown outlier source {self.source!r}; valid: {', '.join(SOURCES)}")
-        for name in ("steps", "batch_size", "width", "depth", "prototypes"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "batch_size", "width", "depth", "prototypes"):  # "256" from a config.json too
+            whole(getattr(self, name), f"--{name.replace('_', '-')}", maximum=MAX_COUNT if name == "steps" else None)
         if not self.lr > 0 or self.pool < 0 or not 0 <= self.holdout < 1:
             raise InputError(f"need lr > 0, pool >= 0 and holdout in [0, 1); got {self.lr}, {self.pool}, "
                              f"{self.holdout}")
@@ -216,7 +216,7 @@ class OutlierClassifier:
         try:
             cfg = OutlierConfig(**info["config"])
             cfg.validate()
-            groups, dim = info["groups"], int(info["dim"])
+            groups, dim = info["groups"], whole(info["dim"], "dim")  # int("256") read a string as a width
             if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
                 raise TypeError(f"groups must be a list of names, got {groups!r:.40}")
         except (KeyError, TypeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from textgan.workflow import core as workflow
 from textgan.workflow.gan_train import train_gan
 from textgan.common.artifacts import (atomic_dir, atomic_file, check_replaced_folder, check_writable, is_nonempty_dir,
                                       run_lock, save_json, save_jsonl, save_npy)
-from textgan.common.args import whole
+from textgan.common.args import MAX_COUNT, whole
 from textgan.common.errors import InputError
 from textgan.common.paths import check_inputs_outside
 from textgan.common.plots import plot_pca
@@ -66,7 +66,7 @@ class DemoConfig:
                 raise InputError(f"kind {kind.name!r} takes no objective", "--objective")
             make_objective(self.gan_objective)
         for name in ("sim_epochs", "sim_batch_size", "gan_steps", "gan_batch_size", "n_generate", "k"):
-            whole(getattr(self, name), "--gan-steps" if name == "gan_steps" else name)  # "5" was a TypeError
+            whole(getattr(self, name), "--gan-steps" if name == "gan_steps" else name, maximum=MAX_COUNT)
         if not 0 < self.holdout < 1:
             raise InputError(f"holdout must be in (0, 1), got {self.holdout}")
         if not self.sim_lr > 0:

@@ -1,0 +1,53 @@
+"""Checks of a run's schedule, made once the batches (steps per epoch) are known.
+
+`--max-steps` that ends the run before the outlier loss starts, a `--warmup` too short to
+rise, and a resumed run with nothing left to train: each would pass silently otherwise.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from similarity.config import TrainConfig
+from textgan.common.errors import InputError
+
+
+def check_vo_steps(cfg: TrainConfig, outliers: bool, per_epoch: int, total: int) -> None:
+    """`--max-steps` may end the run before epoch `--vo-start` as well (known once batches are made)."""
+    if (cfg.virtual_outliers != "none" or outliers) and total <= (cfg.vo_start - 1) * per_epoch:
+        raise InputError(f"--max-steps {cfg.max_steps} ends the run in epoch {-(-total // per_epoch)} ({per_epoch} "
+                         f"steps an epoch), before the outlier loss starts (--vo-start {cfg.vo_start}): the model "
+                         "would be the one without it")
+
+
+def warmup_steps(cfg: TrainConfig, total: int, main: bool = True) -> int:
+    """Steps of rising learning rate; a warm-up of one step is none (its first factor is 1), so say so."""
+    warm = round(cfg.warmup * total)
+    if cfg.warmup > 0 and warm < 2 and main:
+        warnings.warn(f"--warmup {cfg.warmup:g} of {total} step(s) rounds to {warm}: no warm-up (give a larger "
+                      "share or train longer)", stacklevel=3)
+    return warm
+
+
+def say_nothing_left(cfg: TrainConfig, epoch: int, step: int, bad: int, total: int) -> None:
+    """A resumed checkpoint that has already run its course trains nothing: a warning, not silence."""
+    if epoch == 0 and step == 0:
+        return
+    why = (f"its {epoch} epoch(s) reach --epochs {cfg.epochs}" if epoch >= cfg.epochs
+           else f"its {step} step(s) reach the step cap" if step >= total
+           else f"it stopped early ({bad} epochs without a better held-out top-1, --patience {cfg.patience})"
+           if bad >= cfg.patience else None)
+    if why:
+        hint = "" if bad >= cfg.patience else ": pass a larger --epochs (or --max-steps) to go on"
+        warnings.warn(f"the checkpoint has finished, {why}; nothing trained{hint}", stacklevel=3)
+
+
+def recorded_epochs(checkpoint: Path) -> int | None:
+    """The epochs a checkpointed run was set to, so that --resume without --epochs keeps its length;
+    None when unreadable (`load_checkpoint` then names the problem)."""
+    try:
+        epochs = json.loads((checkpoint / "state.json").read_text("utf-8"))["config"]["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else None
