@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers import FAQ, assert_one_line_error
@@ -103,3 +104,21 @@ def test_an_outlier_scorer_with_a_width_written_as_text_is_refused(tmp_path, cli
     (out / "config.json").write_text(json.dumps(config))
     code, _, err = cli_main("score", faq[0], FAQ, "--text-col", "text", "--method", "outlier", "--gan", out)
     assert_one_line_error(code, err, "does not describe an outlier classifier (dim must be a whole number")
+
+
+def test_train_gan_resume_keeps_the_run_s_steps_and_rates_and_says_when_it_is_done(tmp_path, cli_main):
+    """Sweep 29D: a --steps 6 run resumed without --steps trained to the kind's default length."""
+    vecs = tmp_path / "v.npy"
+    np.save(vecs, np.random.default_rng(0).normal(size=(64, 4)).astype("float32"))
+    base = ["train-gan", vecs, "--out", tmp_path / "g", "--batch-size", 16, "--no-progress"]
+    code, _, err = cli_main(*base, "--steps", 6, "--lr-g", "0.0003")
+    assert code == 0, err
+    code, _, err = cli_main(*base, "--resume")
+    assert code == 0, err
+    assert "the checkpoint has finished its 6 steps; nothing trained" in err
+    resolved = json.loads((tmp_path / "g" / "resolved_config.json").read_text())["config"]
+    assert resolved["steps"] == 6 and resolved["lr_g"] == 0.0003
+    code, _, err = cli_main(*base, "--resume", "--steps", 8)
+    assert code == 0 and "nothing trained" not in err, err
+    resolved = json.loads((tmp_path / "g" / "resolved_config.json").read_text())["config"]
+    assert resolved["steps"] == 8 and resolved["lr_g"] == 0.0003

@@ -204,6 +204,8 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     config = dataclasses.replace(base, **given, **settings).resolved()
     _check_used(config, {**given, **settings}, k.name)
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
+    if resume:
+        config = _run_settings_kept(config, out_dir, {**given, **settings})
     if sim_model is None and group_col:
         raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
     try:
@@ -257,3 +259,20 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
         x = sample(model, n, seed=seed, group=group).numpy()
         save_npy(out_file, x)
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")
+
+
+def _run_settings_kept(config, out_dir, chosen: dict):
+    """On --resume, the run's own steps and learning rates (resolved_config.json) where none is given:
+    the kind's defaults would silently lengthen a --steps 500 run to 2,000 steps or change its rates."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from textgan.gan.trainer import RESUMABLE_CHANGES
+
+    try:
+        recorded = json.loads((Path(out_dir) / "resolved_config.json").read_text("utf-8"))["config"]
+        kept = {k: recorded[k] for k in RESUMABLE_CHANGES if k not in chosen and k in recorded}
+        return dataclasses.replace(config, **kept).resolved()
+    except (OSError, ValueError, KeyError, TypeError):  # no run yet, or a damaged file: the checkpoint check names it
+        return config

@@ -218,6 +218,9 @@ def _start(step: Step, folder: RunFolder, ident: dict, resume: bool, steps: int)
         if start > steps:
             raise InputError(f"the checkpoint is at step {start}, past --steps {steps}: resume with "
                              f"--steps {start} or more", ckpt)
+        if start == steps and folder.main:  # it exited 0 in silence
+            warnings.warn(f"the checkpoint has finished its {steps} steps; nothing trained: pass a larger --steps "
+                          "to go on", stacklevel=3)
     elif folder.main and resume and is_nonempty_dir(folder.out):
         other = sorted(p.name for p in folder.out.iterdir() if p.name not in EARLY_RUN_FILES and p.name[0] != ".")
         if other:  # an index, a model, anything else: training into it would replace it
