@@ -275,6 +275,8 @@ def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None
         seed: margin rows only: seeds the class weights (block by block) and the class sampling.
         shard: margin rows only: the classes [lo, hi) this process holds (torchrun ranks).
     """
+    if isinstance(name, str) and (name in MARGINS or name in PAIR_LOSSES):
+        _check_loss_args(dim, n_classes, scale, sample_rate, seed, shard)
     if name in MARGINS:
         row = MARGINS[name]
         m = row.margin if margin is None else margin
@@ -286,6 +288,23 @@ def make_loss(name: str, dim: int = 128, n_classes: int = 2, scale: float | None
         check_margin(name, m if margin is None else margin)
         return cls(scale=s if scale is None else scale, margin=m if margin is None else margin)
     raise InputError(f"unknown loss {name!r}; valid: {', '.join(LOSS_NAMES)}")
+
+
+def _check_loss_args(dim, n_classes, scale, sample_rate, seed, shard) -> None:
+    """make_loss's sizes and rates: n_classes=0 or scale=nan built a loss that failed (or was NaN) in its
+    first step, far from the call that was wrong."""
+    from textgan.common.args import finite, whole
+
+    whole(dim, "dim"), whole(n_classes, "n_classes"), whole(seed, "seed", minimum=0)
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not finite(scale)
+                              or scale <= 0):
+        raise InputError(f"scale must be a finite number > 0, got {scale!r:.40}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not 0 < sample_rate <= 1:
+        raise InputError(f"sample_rate must be in (0, 1], got {sample_rate!r:.40}")
+    if shard is not None and not (isinstance(shard, (tuple, list)) and len(shard) == 2
+                                  and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+                                  and 0 <= shard[0] < shard[1] <= n_classes):
+        raise InputError(f"shard must be (lo, hi) with 0 <= lo < hi <= n_classes ({n_classes}), got {shard!r:.40}")
 
 
 def default_hyper(name: str) -> tuple[float, float]:

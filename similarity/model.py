@@ -172,6 +172,8 @@ class SentenceEncoder:
     def __init__(self, module: torch.nn.Module, backbone: str = "gru",
                  info: dict[str, Any] | None = None,
                  prototypes: tuple[list[str], np.ndarray] | None = None):
+        if not isinstance(module, torch.nn.Module) or not isinstance(backbone, str):  # None failed at encode
+            raise InputError(f"module must be a torch module, got {type(module).__name__}; use similarity.load(path)")
         self.module, self.backbone = module, backbone
         self.info = dict(info or {})
         # (group names, unit class weights (C, D)) of the margin head; None for in-batch

@@ -172,6 +172,26 @@ def pair_scores(labels: list[float], positive_min: float | None, col: str, path,
     return labels
 
 
+DEMO_PAIR_COLS = ("sentence1", "sentence2", "score")
+
+
+def demo_pairs(path, cols, trained: list[str]):
+    """`demo --pairs`: (a, b, scores) read at `cols` (default DEMO_PAIR_COLS) and checked as below;
+    None without a pairs file, where columns given for it are refused (they named nothing)."""
+    if path is None:
+        if cols is not None:
+            raise InputError("pair_cols names the columns of a pairs file: give pairs too", "pair_cols")
+        return None
+    cols = DEMO_PAIR_COLS if cols is None else tuple(cols)
+    if len(cols) != 3 or not all(isinstance(c, str) for c in cols):
+        raise InputError(f"pair_cols needs three column names (A, B, SCORE), got {cols!r:.60}", "pair_cols")
+    from similarity.data import load_pairs
+
+    scored = load_pairs(path, *cols)
+    demo_pair_checks(scored, cols[2], path, trained)
+    return scored
+
+
 def demo_pair_checks(scored, col: str, path, trained: list[str]) -> None:
     """`demo --pairs`: refused as evaluate-similarity refuses them, and its warnings (few pairs,
     classes for scores, mostly the demo's training sentences): the report showed Spearman 1.000 of
@@ -215,6 +235,8 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
         raise InputError("pairs need two sentence lists and scores of equal length >= 2")
     if positives is not None and len(positives) != len(a):  # it was ignored: the figures came from the scores
         raise InputError(f"positives: {len(positives)} for {len(a)} pairs")
+    if positives is not None and not is_binary(list(positives)):  # only Spearman came back, silently
+        raise InputError(f"positives: 0/1 per pair with both values present, got {sorted(set(positives))[:4]}")
     _no_blank(a, "first sentences"), _no_blank(b, "second sentences")  # as evaluate: no empty-sentence figures
     model = _model(model)
     warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike

@@ -122,3 +122,87 @@ def test_train_gan_resume_keeps_the_run_s_steps_and_rates_and_says_when_it_is_do
     assert code == 0 and "nothing trained" not in err, err
     resolved = json.loads((tmp_path / "g" / "resolved_config.json").read_text())["config"]
     assert resolved["steps"] == 8 and resolved["lr_g"] == 0.0003
+
+
+def test_api_arguments_that_were_silently_misread(tmp_path, faq):
+    """Sweep 29C: SentenceEncoder(None) failed only at encode; pair_metrics with positives that are not
+    0/1 returned Spearman alone; run_demo(pair_cols=...) without pairs named columns of nothing."""
+    import similarity
+    from textgan.common.errors import InputError
+    from textgan.workflow.demo import run_demo
+
+    with pytest.raises(InputError, match="module must be a torch module, got NoneType"):
+        similarity.SentenceEncoder(None)
+    model = similarity.load(faq[0])
+    a, b = faq[1][:4], faq[1][4:8]
+    with pytest.raises(InputError, match="positives: 0/1 per pair"):
+        similarity.pair_metrics(model, a, b, [0.1, 0.5, 0.7, 0.9], positives=[0.2, 0.3, 0.2, 0.3])
+    figures = similarity.pair_metrics(model, a, b, [0.1, 0.5, 0.7, 0.9], positives=[0, 1, 0, 1])
+    assert {"spearman", "pair_auroc"} <= set(figures)
+    with pytest.raises(InputError, match="pair_cols names the columns of a pairs file"):
+        run_demo(FAQ, tmp_path / "d", pair_cols=("a", "b", "c"), progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_blank_group_label_is_refused_by_the_label_conditioned_kinds(tmp_path):
+    from textgan.common.errors import InputError
+    from textgan.workflow.gan_train import train_gan
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    groups = ["a"] * 15 + [" "] + ["b"] * 16
+    with pytest.raises(InputError, match="group label 16 is blank"):
+        train_gan(x, tmp_path / "g", groups=groups, progress=False)
+    assert not (tmp_path / "g").exists()
+
+
+def test_slerp_of_more_steps_than_memory_is_refused_up_front():
+    from textgan.common.errors import InputError
+    from textgan.common.vectors import slerp
+
+    with pytest.raises(InputError, match="slerp of 1,000,000,000,000 steps would need about"):
+        slerp(np.ones(8), np.arange(8.0), 10**12)
+    assert slerp(np.ones(8), np.arange(8.0), 3).shape == (3, 8)
+
+
+def test_a_tensor_on_the_meta_device_is_named():
+    import torch
+
+    import textgan
+    from textgan.common.errors import InputError
+    from textgan.common.vectors import as_matrix
+
+    meta = torch.empty(16, 4, device="meta")
+    with pytest.raises(InputError, match="meta device: it has a shape but no values"):
+        as_matrix(meta)
+    with pytest.raises(InputError, match="meta device"):
+        textgan.build_index(meta, [f"s{i}" for i in range(16)])
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(n_classes=0), "n_classes must be a whole number >= 1"),
+    (dict(dim=2.5), "dim must be a whole number"),
+    (dict(scale=float("nan")), "scale must be a finite number > 0"),
+    (dict(scale=-3.0), "scale must be a finite number > 0"),
+    (dict(sample_rate=0), "sample_rate must be in (0, 1]"),
+    (dict(shard=(3, 2)), "shard must be (lo, hi)"),
+    (dict(shard=(0, 9), n_classes=4), "shard must be (lo, hi)"),
+])
+def test_make_loss_refuses_sizes_and_rates_it_cannot_train_with(kwargs, needle):
+    import similarity
+    from textgan.common.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        similarity.make_loss("am", **kwargs)
+    assert needle in str(info.value)
+
+
+def test_make_loss_still_builds_every_row():
+    import torch
+
+    import similarity
+    from similarity.losses import LOSS_NAMES
+
+    for name in LOSS_NAMES:
+        loss = similarity.make_loss(name, dim=8, n_classes=4)
+        x = torch.nn.functional.normalize(torch.randn(8, 8), dim=1)
+        assert torch.isfinite(loss(x, torch.tensor([0, 1, 2, 3] * 2)))

@@ -289,7 +289,7 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_step
         raise InputError("--pair-cols needs three names: A,B,SCORE")
     try:
         report = run_demo(data, out, text_col=text_col, group_col=group_col, queries=queries, pairs=pairs,
-                          config=cfg, progress=progress, pair_cols=cols)
+                          config=cfg, progress=progress, pair_cols=cols if pairs else None)
     except InputError as exc:  # --text-col would rename DATA's column too: the way out is another file
         if pairs is not None and str(exc.path) == str(pairs):
             raise column_hint(exc, "name them with --pair-cols A,B,SCORE") from None

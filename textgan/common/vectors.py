@@ -25,7 +25,7 @@ def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path
     Accepts numpy arrays, torch tensors and nested lists; a 1-d input is one row.
     """
     if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
+        x = tensor_values(x, what, path)
     if getattr(x, "dtype", None) is not None and np.dtype(x.dtype).kind in "bc":  # True read 1.0; an imaginary part
         raise InputError(f"{what} are {np.dtype(x.dtype).name} values, expected real numbers", path)  # dropped
     try:
@@ -44,6 +44,13 @@ def as_matrix(x, what: str = "vectors", dim: int | None = None, path: str | Path
         raise InputError(f"{what} have dimension {x.shape[1]}, expected {dim}", path)
     check_finite_rows(x, what, path)
     return np.ascontiguousarray(x)
+
+
+def tensor_values(t, what: str = "vectors", path=None) -> np.ndarray:
+    """A torch tensor's values as numpy; a tensor on the meta device (shapes only) holds none to read."""
+    if getattr(t, "is_meta", False):  # .numpy() raised NotImplementedError
+        raise InputError(f"{what} are a tensor on torch's meta device: it has a shape but no values", path)
+    return t.detach().cpu().numpy()
 
 
 def check_finite_rows(x, what: str = "vectors", path=None) -> None:
@@ -213,6 +220,10 @@ def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
     if np.pi - omega < 1e-6:  # every great circle joins them: no one path to walk
         raise InputError("a and b point in opposite directions: the path between them is not unique")
+    from textgan.common.memory import check_fits
+
+    # the CLI checks its --steps; the API's slerp(a, b, 10**12) met the allocator's MemoryError instead
+    check_fits(4 * 8 * steps * len(a), f"slerp of {steps:,} steps", "ask for fewer steps")
     t = np.linspace(0.0, 1.0, steps)[:, None]
     if omega < 1e-6:  # same direction: nothing to walk
         return np.repeat(a[None], steps, axis=0)

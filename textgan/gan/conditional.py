@@ -105,6 +105,8 @@ def encode_labels(groups: Sequence) -> tuple[Tensor, list[str]]:
     names = sorted(counts)
     if not names:
         raise InputError("no group labels given")
+    if (blank := next((i for i, g in enumerate(groups) if not str(g).strip()), None)) is not None:
+        raise InputError(f"group label {blank + 1} is blank: every vector needs a named group")
     singles = sum(1 for c in counts.values() if c == 1)
     if singles:
         warnings.warn(f"{singles} of {len(names)} group(s) have a single sentence: the model learns each "

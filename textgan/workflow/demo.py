@@ -145,14 +145,15 @@ class DemoRun:
 
 def run_demo(data, out, text_col: str = "text", group_col: str = "group",
              queries=None, pairs=None, config: DemoConfig = DemoConfig(), progress: bool = True,
-             pair_cols=("sentence1", "sentence2", "score")) -> Path:
+             pair_cols=None) -> Path:
     """Run the whole workflow on a grouped corpus; returns the path of `report.md`.
 
     Args:
         data: CSV/TSV/JSON/JSONL/Parquet file with a text and a group column.
         out: run folder; an earlier demo run there is replaced whole, atomically.
         queries: optional .txt of search queries shown in the report.
-        pairs: optional scored pairs file for Spearman, its columns `pair_cols` (A, B, SCORE).
+        pairs: optional scored pairs file for Spearman, its columns `pair_cols` (A, B, SCORE; default
+            sentence1, sentence2, score).
         config: demo settings (small, so the demo runs in minutes on a CPU)."""
     import similarity
     from similarity.data import split_groups
@@ -176,9 +177,7 @@ def run_demo(data, out, text_col: str = "text", group_col: str = "group",
                          "(add sentences to the groups)", data)
     config = dataclasses.replace(config, gan_batch_size=gan_batch(config.gan_batch_size, len(tr)))
     qs = similarity.load_texts(queries, text_col) if queries is not None else []  # a data file: DATA's column
-    scored_pairs = similarity.load_pairs(pairs, *pair_cols) if pairs is not None else None
-    if scored_pairs is not None:  # evaluate-similarity's refusals and warnings
-        similarity.pairs.demo_pair_checks(scored_pairs, pair_cols[2], pairs, [texts[i] for i in tr])
+    scored_pairs = similarity.pairs.demo_pairs(pairs, pair_cols, [texts[i] for i in tr])  # evaluate's checks
 
     with run_lock(out), atomic_dir(out) as tmp:
         run = DemoRun(Path(data), text_col, group_col, list(texts), list(groups), list(tr), list(ho), qs,

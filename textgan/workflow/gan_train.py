@@ -59,7 +59,7 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
     import dataclasses
     import os
 
-    from textgan.common.vectors import check_artefact_meta
+    from textgan.common.vectors import check_artefact_meta, tensor_values
     from textgan.gan import PRESETS, carry_over, make_kind, train_gan as train_kind
     from textgan.gan.anchored import AnchoredConfig, save_prototypes
     from textgan.gan.config import GANConfig
@@ -83,7 +83,7 @@ def train_gan(vectors: np.ndarray, out, config=None, encoder: dict | None = None
         raise InputError(f"vectors: pass an (N, D) array of numbers, not {type(vectors).__name__} (files: "
                          "textgan.gan.load_vectors)")
     if hasattr(vectors, "detach"):
-        vectors = vectors.detach().cpu().numpy()
+        vectors = tensor_values(vectors)
     elif not hasattr(vectors, "__len__"):  # a generator of rows: read once
         vectors = list(vectors)
     try:
