@@ -206,3 +206,39 @@ def test_make_loss_still_builds_every_row():
         loss = similarity.make_loss(name, dim=8, n_classes=4)
         x = torch.nn.functional.normalize(torch.randn(8, 8), dim=1)
         assert torch.isfinite(loss(x, torch.tensor([0, 1, 2, 3] * 2)))
+
+
+def test_index_corpus_refuses_a_file_as_the_encoder_path_it_records(tmp_path, faq):
+    from textgan.common.errors import InputError
+    from textgan.workflow.core import index_corpus
+
+    with pytest.raises(InputError, match="must be a model folder, not a file"):
+        index_corpus(faq[0], FAQ, tmp_path / "ix", text_col="text", encoder_path=FAQ, progress=False)
+    assert not (tmp_path / "ix").exists()
+
+
+def test_an_index_whose_meta_names_another_factory_is_refused(tmp_path, cli_main, faq):
+    """Sweep 28B: meta.json's factory edited to HNSW over a Flat index.faiss was searched as before."""
+    import shutil
+
+    code, _, err = cli_main("index", faq[0], FAQ, "--text-col", "text", "--out", tmp_path / "ix")
+    assert code == 0, err
+    shutil.copytree(tmp_path / "ix", tmp_path / "ix2")
+    meta = json.loads((tmp_path / "ix2" / "meta.json").read_text())
+    assert meta["factory"] == "Flat"
+    meta["factory"] = "HNSW32,Flat"
+    (tmp_path / "ix2" / "meta.json").write_text(json.dumps(meta))
+    code, _, err = cli_main("search", tmp_path / "ix2", "reset my password")
+    assert_one_line_error(code, err, "meta.json's factory 'HNSW32,Flat' builds HNSW indexes, index.faiss is Flat")
+    code, out, err = cli_main("search", tmp_path / "ix", "reset my password")
+    assert code == 0 and "password" in out, err
+
+
+def test_index_families_of_the_factories_the_project_builds():
+    import faiss
+
+    from textgan.index.folder import _family
+
+    for factory, family in [("Flat", "Flat"), ("IVF16,Flat", "IVF"), ("HNSW32,Flat", "HNSW"),
+                            ("IVF16,PQ8x4fs", "IVFPQ"), ("PQ8", "PQ")]:
+        assert _family(faiss.index_factory(32, factory, faiss.METRIC_INNER_PRODUCT)) == family, factory

@@ -261,6 +261,24 @@ def check_faiss(index, meta: dict, where: Path) -> None:
     check_shape(index.ntotal, index.d, meta.get("n"), meta.get("dim"), where)
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise InputError(f"FAISS index metric is {index.metric_type}, not inner product ({METRIC})", where)
+    try:  # an empty index of the recorded factory costs nothing; its family is what was built
+        want = _family(faiss.index_factory(index.d, meta["factory"], faiss.METRIC_INNER_PRODUCT))
+    except (RuntimeError, KeyError, TypeError):
+        want = None  # meta.json's own check names a bad factory string
+    if want is not None and want != _family(index):  # meta.json said HNSW of an IVF index: knobs went wrong
+        raise InputError(f"meta.json's factory {meta['factory']!r} builds {want} indexes, index.faiss is "
+                         f"{_family(index)}", where)
+
+
+def _family(index) -> str:
+    """IVF, HNSW, Flat, PQ, ... of a FAISS index: its class name's first word (IndexFlat and the
+    IndexFlatIP that FAISS reads back are both Flat; IndexIVFPQFastScan is IVFPQ)."""
+    import re
+
+    import faiss
+
+    name = type(faiss.downcast_index(index)).__name__.removeprefix("Index")
+    return (re.match(r"[A-Z]{2,}(?=[A-Z][a-z]|$)|[A-Z][a-z]+", name) or re.match(r".*", name)).group(0)
 
 
 def check_rows_found(index, vectors, where: Path, samples: int = 64) -> None:

@@ -127,6 +127,9 @@ def index_corpus(model, corpus, out, text_col: str | None = None, group_col: str
     if not isinstance(corpus, (str, Path)):  # sentences in memory are build_index's
         as_path(corpus, "corpus (a file or a shard folder; for sentences in memory use textgan.build_index)")
     check_index_out(out)
+    if encoder_path is not None and (Path(as_path(encoder_path, "encoder_path")).exists()
+                                     and not Path(encoder_path).is_dir()):  # searches would load a file as a model
+        raise InputError("the encoder path an index records must be a model folder, not a file", encoder_path)
     # the old index is replaced whole: a corpus, model or shard folder inside it would go with it
     check_inputs_outside(out, [model, corpus, vectors_dir])
     if vectors_dir is not None:  # shards written into a model or index folder broke its digests
