@@ -181,7 +181,7 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     sized = for_data_size(config, training_rows(config, texts, groups, eval_texts, eval_groups, data_names))
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
     if resume and config.epochs is None:  # the run's own length, not the default's (--epochs changes it)
-        cfg = dataclasses.replace(cfg, epochs=recorded_epochs(Path(out_dir) / "checkpoint") or cfg.epochs)
+        cfg = dataclasses.replace(cfg, epochs=recorded_epochs(Path(out_dir) / "checkpoint") or cfg.epochs).resolved()
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))
     check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts}, False)
