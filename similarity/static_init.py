@@ -82,9 +82,12 @@ def _distil(teacher) -> tuple[np.ndarray, np.ndarray]:
     bar = inference.tqdm
     if not getattr(teacher, "progress", False):  # its own bar ignored --no-progress and a piped stderr
         inference.tqdm = functools.partial(bar, disable=True)
+    from similarity.teacher import loading_bars
+
     try:
-        model = distill(model_name=str(teacher.path), pca_dims=None, sif_coefficient=None,
-                        quantize_to="float32")
+        with loading_bars(getattr(teacher, "progress", False)):  # transformers' "Loading weights" bar too
+            model = distill(model_name=str(teacher.path), pca_dims=None, sif_coefficient=None,
+                            quantize_to="float32")
     finally:
         inference.tqdm = bar
     emb = np.asarray(model.embedding, dtype=np.float32)  # (K, Dt)

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import hashlib
 import json
@@ -98,7 +100,8 @@ class Teacher:
         if self._model is None:
             from similarity.model import load_st
 
-            self._model = load_st(self.path)
+            with loading_bars(self.progress):
+                self._model = load_st(self.path)
         return self._model
 
     @property
@@ -228,3 +231,19 @@ def resolve_teacher(name: str | None) -> Teacher | None:
     teacher = _teacher(name, str(p.resolve()), _stat_key(p))
     teacher.model  # a folder that sentence-transformers cannot load fails here, before any data
     return teacher
+
+
+@contextlib.contextmanager
+def loading_bars(show: bool):
+    """transformers' own "Loading weights" bar only when the run shows bars: `train(progress=False)`
+    with stderr in a log file printed it anyway (the CLI hides it for the whole command)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not show:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was and not show:
+            hf_logging.enable_progress_bar()

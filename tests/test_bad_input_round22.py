@@ -175,7 +175,8 @@ def test_a_corpus_without_groups_says_its_gate_is_knn_alone(faq, tmp_path, cli_m
     code, out, err = cli_main("index", faq[0], corpus, "--out", tmp_path / "ix")
     assert code == 0, err
     gate = [ln for ln in out.splitlines() if ln.startswith("out-of-domain gate")][0]
-    assert "(knn) (the corpus has no groups: kNN alone; --group-col adds the outlier part)" in gate
+    assert "(knn) (the corpus has no groups: kNN alone; a data file with a group column and --group-col would add "\
+           "the outlier part)" in gate
 
 
 # --- sweep 35: artefacts edited by hand (digests recomputed where a digest covers the file) ---

@@ -242,3 +242,45 @@ def test_index_families_of_the_factories_the_project_builds():
     for factory, family in [("Flat", "Flat"), ("IVF16,Flat", "IVF"), ("HNSW32,Flat", "HNSW"),
                             ("IVF16,PQ8x4fs", "IVFPQ"), ("PQ8", "PQ")]:
         assert _family(faiss.index_factory(32, factory, faiss.METRIC_INNER_PRODUCT)) == family, factory
+
+
+def test_the_gate_line_of_a_shard_folder_without_groups_advises_encode(tmp_path, cli_main, faq):
+    """Sweep 30: `index` of a shard folder said "--group-col adds the outlier part", which `index` then refuses
+    for a shard folder (its groups come from `encode --group-col`)."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(t + "\n" for t in faq[1]))
+    code, _, err = cli_main("encode", faq[0], corpus, "--out", tmp_path / "v", "--shard-size", 200)
+    assert code == 0, err
+    code, out, err = cli_main("index", faq[0], tmp_path / "v", "--out", tmp_path / "ix")
+    assert code == 0, err
+    assert "shards encoded with --group-col would add the outlier part" in out
+
+
+def test_loading_bars_are_hidden_for_a_run_without_bars_and_restored_after():
+    """Sweep 30: similarity.train(progress=False) printed transformers' "Loading weights" bar twice (the
+    teacher, and model2vec's distillation of it) into a script's log."""
+    from transformers.utils import logging as hf_logging
+
+    from similarity.teacher import loading_bars
+
+    before = hf_logging.is_progress_bar_enabled()  # a CLI test in this process may have turned them off for good
+    hf_logging.enable_progress_bar()
+    try:
+        with loading_bars(False):
+            assert not hf_logging.is_progress_bar_enabled()
+        assert hf_logging.is_progress_bar_enabled()
+        with loading_bars(True):
+            assert hf_logging.is_progress_bar_enabled()
+    finally:
+        if not before:
+            hf_logging.disable_progress_bar()
+
+
+def test_an_off_the_shelf_model_s_gate_is_not_said_to_be_fitted_on_its_training_sentences(tmp_path, cli_main):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"question number {i} about topic {i % 7}\n" for i in range(40)))
+    code, out, err = cli_main("index", "minilm", corpus, "--out", tmp_path / "ix")
+    assert code == 0, err
+    gate = [ln for ln in out.splitlines() if ln.startswith("out-of-domain gate")][0]
+    assert "an off-the-shelf model has no held-out sentences" in gate and "training sentences" not in gate
+    assert "a data file with a group column and --group-col would add the outlier part" in gate

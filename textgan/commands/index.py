@@ -83,7 +83,10 @@ def index_cmd(model, corpus, out, text_col, group_col, factory, memory_mb, stora
     r = g["report"]
     parts = [c.split(':')[0] for c in g['components']]
     # a .txt corpus: a user read "combined (knn)" as a slip
-    alone = " (the corpus has no groups: kNN alone; --group-col adds the outlier part)" \
+    # how groups get in: a shard folder keeps those `encode --group-col` gave it; a .txt has no columns
+    how = ("shards encoded with --group-col would add" if Path(corpus).is_dir() else "a data file with a group "
+           "column and --group-col would add" if Path(corpus).suffix.lower() == ".txt" else "--group-col adds")
+    alone = f" (the corpus has no groups: kNN alone; {how} the outlier part)" \
         if parts == ["knn"] and getattr(idx, "groups", None) is None else ""
     click.echo(f"out-of-domain gate: {g['method']} ({' + '.join(parts)}){alone}, "
                f"threshold {g['threshold']:.4f}, calibrated on {g['calibrated_on']}")

@@ -53,6 +53,9 @@ def calibrate_index_gate(enc, index, out, model_name: str, written=None) -> dict
         rec["calibrated_on"] = f"held-out: {gate.report['n']} sentences of model {model_name} (never trained on)"
     elif held is not None:
         rec["calibrated_on"] = f"index rows: {gate.source}"
+    elif (getattr(enc, "info", None) or {}).get("plain_sentence_transformers"):  # MiniLM never trained on them
+        rec["calibrated_on"] = ("index rows: optimistic (a threshold fitted on the sentences it then judges); an "
+                                "off-the-shelf model has no held-out sentences of this domain")
     else:
         rec["calibrated_on"] = ("index rows (training sentences): optimistic; the model kept no held-out "
                                 "sentences (trained before they were kept, or without a held-out split)")
