@@ -31,16 +31,20 @@ def warmup_steps(cfg: TrainConfig, total: int, main: bool = True) -> int:
 
 
 def say_nothing_left(cfg: TrainConfig, epoch: int, step: int, bad: int, total: int) -> None:
-    """A resumed checkpoint that has already run its course trains nothing: a warning, not silence."""
+    """A resumed checkpoint that has already run its course trains nothing: a warning, not silence, with
+    the way on that exists (only --epochs may change on resume)."""
     if epoch == 0 and step == 0:
         return
-    why = (f"its {epoch} epoch(s) reach --epochs {cfg.epochs}" if epoch >= cfg.epochs
-           else f"its {step} step(s) reach the step cap" if step >= total
-           else f"it stopped early ({bad} epochs without a better held-out top-1, --patience {cfg.patience})"
-           if bad >= cfg.patience else None)
-    if why:
-        hint = "" if bad >= cfg.patience else ": pass a larger --epochs (or --max-steps) to go on"
-        warnings.warn(f"the checkpoint has finished, {why}; nothing trained{hint}", stacklevel=3)
+    if bad >= cfg.patience:
+        why = (f"it stopped early ({bad} epochs without a better held-out top-1, --patience {cfg.patience}, "
+               "which a resume cannot change)")
+    elif step >= total and cfg.max_steps is not None and step >= cfg.max_steps:
+        why = f"its {step} steps reach --max-steps {cfg.max_steps}, which a resume cannot change: train a new run"
+    elif epoch >= cfg.epochs or step >= total:
+        why = f"its {epoch} epoch(s) reach --epochs {cfg.epochs}: pass a larger --epochs to go on"
+    else:
+        return
+    warnings.warn(f"the checkpoint has finished: {why}; nothing trained", stacklevel=3)
 
 
 def recorded_epochs(checkpoint: Path) -> int | None:

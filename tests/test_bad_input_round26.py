@@ -25,7 +25,7 @@ def test_resume_without_epochs_keeps_the_run_s_length_and_a_finished_run_says_so
     code, _, err = cli_main(*base, "--resume")
     assert code == 0, err
     assert _epochs_run(out) == [1, 2]  # not extended to 30
-    assert "the checkpoint has finished, its 2 epoch(s) reach --epochs 2; nothing trained" in err
+    assert "the checkpoint has finished: its 2 epoch(s) reach --epochs 2: pass a larger --epochs to go on" in err
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 2
     code, _, err = cli_main(*base, "--resume", "--epochs", 3)  # a length given: it goes on
     assert code == 0, err
@@ -284,3 +284,49 @@ def test_an_off_the_shelf_model_s_gate_is_not_said_to_be_fitted_on_its_training_
     gate = [ln for ln in out.splitlines() if ln.startswith("out-of-domain gate")][0]
     assert "an off-the-shelf model has no held-out sentences" in gate and "training sentences" not in gate
     assert "a data file with a group column and --group-col would add the outlier part" in gate
+
+
+def test_train_gan_resume_takes_every_recorded_setting_not_given(tmp_path, cli_main):
+    """Sweep 31: a --batch-size 16 run resumed without it was told its 64 rows were "fewer than one batch
+    (256)"; with resolved_config.json deleted a --steps 6 run trained on to the kind's 2,000 steps."""
+    vecs = tmp_path / "v.npy"
+    np.save(vecs, np.random.default_rng(0).normal(size=(64, 4)).astype("float32"))
+    out = tmp_path / "g"
+    code, _, err = cli_main("train-gan", vecs, "--out", out, "--batch-size", 16, "--steps", 6, "--seed", 3,
+                            "--no-progress")
+    assert code == 0, err
+    code, _, err = cli_main("train-gan", vecs, "--out", out, "--resume", "--steps", 8, "--no-progress")
+    assert code == 0, err
+    resolved = json.loads((out / "resolved_config.json").read_text())["config"]
+    assert (resolved["batch_size"], resolved["seed"], resolved["steps"]) == (16, 3, 8)
+    code, _, err = cli_main("train-gan", vecs, "--out", out, "--resume", "--batch-size", 32, "--steps", 9)
+    assert_one_line_error(code, err, "config differs from the checkpoint's (batch_size)")  # given: must match
+    (out / "resolved_config.json").unlink()
+    code, _, err = cli_main("train-gan", vecs, "--out", out, "--resume", "--no-progress")
+    assert_one_line_error(code, err, "resolved_config.json is missing or unreadable, so the run's --steps is unknown")
+    code, _, err = cli_main("train-gan", vecs, "--out", out, "--resume", "--steps", 10, "--no-progress")
+    assert code == 0, err
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 10
+
+
+def test_a_finished_max_steps_run_is_told_that_a_resume_cannot_change_it(tmp_path, cli_main):
+    out = tmp_path / "sim"
+    base = ["train-similarity", FAQ, "--teacher", "none", "--no-progress", "--max-steps", 5, "--out", out]
+    code, _, err = cli_main(*base, "--epochs", 3)
+    assert code == 0, err
+    code, _, err = cli_main(*base, "--resume", "--epochs", 6)
+    assert code == 0, err
+    assert "its 5 steps reach --max-steps 5, which a resume cannot change: train a new run" in err
+
+
+@pytest.mark.parametrize("args, where", [
+    (["train-similarity", "", "--out", "OUT"], "DATA: an empty value (a path was expected)"),
+    (["evaluate-similarity", "MODEL", " "], "DATA: an empty value (a path was expected)"),
+    (["encode", "MODEL", "", "--out", "OUT"], "TEXTS: an empty value (a path was expected)"),
+])
+def test_an_empty_path_argument_is_named_as_such(tmp_path, cli_main, faq, args, where):
+    """Sweep 31: `encode MODEL "" --out e1` said "--out lies inside the input folder" (an empty path is the
+    working folder); `train-similarity ""` spoke the API's words."""
+    args = [faq[0] if a == "MODEL" else tmp_path / "o" if a == "OUT" else a for a in args]
+    code, _, err = cli_main(*args)
+    assert_one_line_error(code, err, where)

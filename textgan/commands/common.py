@@ -186,7 +186,12 @@ def _refuse_empty(cmd: click.Command, values: dict) -> None:
             raise InputError(f"{where}: an empty value{' (a path was expected)' if _takes_path(p) else ''}")
 
 
+SENTENCE_ARGUMENTS = ("sentence_a", "sentence_b", "queries")  # text itself: their own checks name a blank one
+
+
 def _takes_path(p: click.Parameter) -> bool:
+    if isinstance(p, click.Argument):  # every other argument names a file or folder (DATA, MODEL, TEXTS, ...)
+        return p.name not in SENTENCE_ARGUMENTS
     return isinstance(p.type, click.Path) or any(w in p.name for w in ("file", "out", "dir", "path", "index", "model"))
 
 

@@ -205,7 +205,8 @@ def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col
     _check_used(config, {**given, **settings}, k.name)
     check_new_out_dir(out_dir, resume, inputs=[vectors, sim_model, labels])
     if resume:
-        config = _run_settings_kept(config, out_dir, {**given, **settings})
+        preset_fields = {f.name for f in dataclasses.fields(PRESETS[preset])} & names if preset != "none" else set()
+        config = _run_settings_kept(config, out_dir, set(given) | set(settings) | preset_fields)
     if sim_model is None and group_col:
         raise InputError("--group-col needs --model (a corpus); for vectors pass --labels")
     try:
@@ -261,18 +262,31 @@ def sample_cmd(gan_dir, n, out_file, seed, no_ema, group) -> None:
     click.echo(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {out_file}")
 
 
-def _run_settings_kept(config, out_dir, chosen: dict):
-    """On --resume, the run's own steps and learning rates (resolved_config.json) where none is given:
-    the kind's defaults would silently lengthen a --steps 500 run to 2,000 steps or change its rates."""
-    import dataclasses
+def _run_settings_kept(config, out_dir, chosen: set):
+    """On --resume, the run's own settings where none is given: those the checkpoint records (its
+    identity, sealed) and its steps and learning rates (resolved_config.json). The kind's defaults
+    silently lengthened a --steps 500 run to 2,000 steps, and a run of --batch-size 64 resumed without
+    it was told its data held "fewer than one batch (256)". A setting given must still match."""
     import json
     from pathlib import Path
 
     from textgan.gan.trainer import RESUMABLE_CHANGES
 
+    out = Path(out_dir)
     try:
-        recorded = json.loads((Path(out_dir) / "resolved_config.json").read_text("utf-8"))["config"]
-        kept = {k: recorded[k] for k in RESUMABLE_CHANGES if k not in chosen and k in recorded}
-        return dataclasses.replace(config, **kept).resolved()
-    except (OSError, ValueError, KeyError, TypeError):  # no run yet, or a damaged file: the checkpoint check names it
+        identity = json.loads((out / "checkpoint" / "state.json").read_text("utf-8"))["identity"]["config"]
+    except (OSError, ValueError, KeyError, TypeError):  # no run yet, or a damaged one: the trainer names it
+        return config
+    try:
+        recorded = json.loads((out / "resolved_config.json").read_text("utf-8"))["config"]
+        recorded = {k: recorded[k] for k in RESUMABLE_CHANGES if k in recorded}
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded is None and "steps" not in chosen:
+        raise InputError("resolved_config.json is missing or unreadable, so the run's --steps is unknown: pass "
+                         "--steps (and --lr-g / --lr-d if the run set them)", out / "resolved_config.json")
+    kept = {k: v for k, v in {**identity, **(recorded or {})}.items() if k not in chosen}
+    try:
+        return type(config).from_dict({**config.to_dict(), **kept}).resolved()
+    except (InputError, TypeError, ValueError):  # a record that no longer fits: the checkpoint check says which
         return config
