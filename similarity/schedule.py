@@ -47,11 +47,17 @@ def say_nothing_left(cfg: TrainConfig, epoch: int, step: int, bad: int, total: i
     warnings.warn(f"the checkpoint has finished: {why}; nothing trained", stacklevel=3)
 
 
-def recorded_epochs(checkpoint: Path) -> int | None:
-    """The epochs a checkpointed run was set to, so that --resume without --epochs keeps its length;
-    None when unreadable (`load_checkpoint` then names the problem)."""
+def resumed(cfg: TrainConfig, chosen: dict, checkpoint: Path) -> TrainConfig:
+    """The run's own settings where the caller chose none (`chosen`: `config.non_default`), so that
+    `--resume` alone continues the run as it was set: its --epochs (not the default length), its
+    --patience, batch size, ... A setting given must still match the checkpoint's (checked on load).
+    An unreadable record leaves `cfg` as it is: `load_checkpoint` then names the problem."""
+    import dataclasses
+
     try:
-        epochs = json.loads((checkpoint / "state.json").read_text("utf-8"))["config"]["epochs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else None
+        recorded = json.loads((checkpoint / "state.json").read_text("utf-8"))["config"]
+        kept = {f.name: recorded[f.name] for f in dataclasses.fields(cfg)
+                if f.name not in chosen and f.name in recorded}
+        return dataclasses.replace(cfg, **kept).resolved()
+    except (OSError, ValueError, KeyError, TypeError):  # InputError is a ValueError: a record out of range
+        return cfg

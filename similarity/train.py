@@ -34,7 +34,7 @@ from similarity.seen import sentence_keys
 from similarity.model import load_gru, load_st
 from similarity.run import TrainRun
 from similarity.say import say
-from similarity.schedule import check_vo_steps, recorded_epochs, say_nothing_left, warmup_steps
+from similarity.schedule import check_vo_steps, resumed, say_nothing_left, warmup_steps
 from similarity.tail_synth import tail_for_run
 from similarity.teacher import check_cache_dir, resolve_teacher
 from textgan.common.args import path as as_path
@@ -180,8 +180,8 @@ def train(config: TrainConfig, texts: list[str], groups: list[str], out_dir: str
     config.resolved()  # its fields checked before the data is read
     sized = for_data_size(config, training_rows(config, texts, groups, eval_texts, eval_groups, data_names))
     cfg = for_language(sized, texts, announce=ddp.is_main()).resolved()  # reads the first 2,000 only
-    if resume and config.epochs is None:  # the run's own length, not the default's (--epochs changes it)
-        cfg = dataclasses.replace(cfg, epochs=recorded_epochs(Path(out_dir) / "checkpoint") or cfg.epochs).resolved()
+    if resume:  # the run's own settings where none is given: --resume alone continues the run as it was set
+        cfg = resumed(cfg, non_default(config), Path(out_dir) / "checkpoint")
     if unlabeled and cfg.teacher == "none":
         raise InputError(no_teacher_for_unlabeled(config))
     check_acting(non_default(config), cfg, {"unlabeled": unlabeled, "outliers": outliers, "eval": eval_texts}, False)

@@ -30,6 +30,14 @@ def test_resume_without_epochs_keeps_the_run_s_length_and_a_finished_run_says_so
     code, _, err = cli_main(*base, "--resume", "--epochs", 3)  # a length given: it goes on
     assert code == 0, err
     assert _epochs_run(out) == [1, 2, 3] and "nothing trained" not in err
+    # the run's other settings too: --patience 9 not repeated is the run's, not a changed config
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--no-progress", "--out", out, "--resume",
+                            "--epochs", 4)
+    assert code == 0, err
+    assert _epochs_run(out) == [1, 2, 3, 4]
+    assert json.loads((out / "config.json").read_text())["train"]["patience"] == 9
+    code, _, err = cli_main(*base[:-4], "--patience", 2, "--out", out, "--resume", "--epochs", 5)
+    assert_one_line_error(code, err, "the config differs from the checkpoint's (patience)")  # given: must match
 
 
 def test_a_warmup_that_rounds_to_one_step_is_named(tmp_path, cli_main):
