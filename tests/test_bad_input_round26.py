@@ -338,3 +338,23 @@ def test_an_empty_path_argument_is_named_as_such(tmp_path, cli_main, faq, args, 
     args = [faq[0] if a == "MODEL" else tmp_path / "o" if a == "OUT" else a for a in args]
     code, _, err = cli_main(*args)
     assert_one_line_error(code, err, where)
+
+
+def test_train_gan_resume_of_a_damaged_record_or_a_finished_run_changes_nothing(tmp_path, cli_main):
+    """Sweep 31: "steps": "abc" in resolved_config.json silently trained on to the kind's 2,000 steps; a
+    resume of a finished run with a new --lr-g recorded that rate as if the run had used it."""
+    vecs = tmp_path / "v.npy"
+    np.save(vecs, np.random.default_rng(0).normal(size=(64, 4)).astype("float32"))
+    out = tmp_path / "g"
+    base = ["train-gan", vecs, "--out", out, "--batch-size", 16, "--no-progress"]
+    code, _, err = cli_main(*base, "--steps", 6, "--lr-g", "0.0003")
+    assert code == 0, err
+    before = {f: (out / f).read_bytes() for f in ("resolved_config.json", "config.json")}
+    code, _, err = cli_main(*base, "--resume", "--lr-g", "0.0001")
+    assert code == 0 and "nothing trained" in err, err
+    assert {f: (out / f).read_bytes() for f in before} == before
+    record = json.loads((out / "resolved_config.json").read_text())
+    record["config"]["steps"] = "abc"
+    (out / "resolved_config.json").write_text(json.dumps(record))
+    code, _, err = cli_main(*base, "--resume")
+    assert_one_line_error(code, err, "resolved_config.json is missing or unreadable")

@@ -280,7 +280,8 @@ def _run_settings_kept(config, out_dir, chosen: set):
     try:
         recorded = json.loads((out / "resolved_config.json").read_text("utf-8"))["config"]
         recorded = {k: recorded[k] for k in RESUMABLE_CHANGES if k in recorded}
-    except (OSError, ValueError, KeyError, TypeError):
+        type(config).from_dict({**config.to_dict(), **recorded})  # "steps": "abc" fell back to 2,000 steps
+    except (OSError, ValueError, KeyError, TypeError):  # InputError is a ValueError
         recorded = None
     if recorded is None and "steps" not in chosen:
         raise InputError("resolved_config.json is missing or unreadable, so the run's --steps is unknown: pass "

@@ -189,18 +189,30 @@ def run(step_cls: type[Step], data, config: KindConfig, out_dir: str | Path, lab
             ddp.average_gradients_on_step(step.optimizers.values())
         folder = RunFolder(out, "step", main, lower="lower learning rates (--lr-g / --lr-d)")
         start = _start(step, folder, ident, resume, cfg.steps)
-        if main:
+        # a resume of a finished run trains nothing: its records keep the settings it ran with (a new
+        # --lr-g was written as if used); one killed before its model was written writes it now
+        done = start >= cfg.steps and _steps_saved(out) == start and (out / "resolved_config.json").is_file()
+        if main and not done:
             save_json({"kind": step.kind, "config": cfg.to_dict(), "shape": list(data.shape[1:]),
                        "rows": int(data.shape[0]), "meta": meta or {}}, out / "resolved_config.json")
         draws = (contextlib.nullcontext if world == 1
                  else lambda: ddp.GlobalBatchDraws(local_cfg.batch_size, rank, world))
         _loop(step, cfg, folder, ident, start, draws, progress and main, callback)
-        if main:
+        if main and not done:
             extra = step.save(out)
             write_model_config(out, step.kind, cfg, data.shape[1:], cfg.steps, meta, extra)
             folder.plot(step.loss_keys, "losses.png", f"{step.kind} losses")
     ddp.barrier()  # the other ranks return once rank 0 has written the model folder
     return out
+
+
+def _steps_saved(out: Path) -> int | None:
+    """`steps_done` of the model folder's config.json (None without one): whether the model already
+    holds the checkpoint's step (a kill between the last checkpoint and the model leaves it behind)."""
+    try:
+        return json.loads((out / "config.json").read_text("utf-8")).get("steps_done")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # what a GAN run writes before its first checkpoint (a run killed that early resumes from step 0)
