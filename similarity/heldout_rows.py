@@ -23,14 +23,15 @@ def drop_duplicates(texts: list[str], groups: list[str]) -> tuple[list[str], lis
     return [texts[i] for i in keep], [groups[i] for i in keep], len(texts) - len(keep)
 
 
-def drop_repeats(texts, groups, where=None, stacklevel: int = 3) -> tuple[list[str], list[str], int]:
-    """`drop_duplicates` before a train/held-out split, with its `warning:` (a copy on both sides
-    inflates every held-out figure)."""
+def drop_repeats(texts, groups, where=None, stacklevel: int = 3,
+                 split: bool = True) -> tuple[list[str], list[str], int]:
+    """`drop_duplicates` before a train/held-out split (`split`; else of training data beside a held-out
+    file), with its `warning:` (a copy on both sides inflates every held-out figure)."""
     texts, groups, n = drop_duplicates(list(texts), list(groups))
     if n:
-        warnings.warn(f"{f'{where}: ' if where else ''}dropped {n} duplicate sentence(s) before the train/held-out "
-                      "split (the same text ignoring case and runs of spaces; a text in two groups keeps its first "
-                      "group)", stacklevel=stacklevel)
+        warnings.warn(f"{f'{where}: ' if where else ''}dropped {n} duplicate sentence(s)"
+                      f"{' before the train/held-out split' if split else ''} (the same text ignoring case and runs "
+                      "of spaces; a text in two groups keeps its first group)", stacklevel=stacklevel)
     return texts, groups, n
 
 

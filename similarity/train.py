@@ -101,10 +101,12 @@ def _prepare_groups(cfg: TrainConfig, texts, groups, eval_texts, eval_groups, un
     texts, groups = keep_groups(texts, list(groups), names[0] or "training data")  # groups of one: as the CLI
     unlabeled = [str(t) for t in unlabeled or []]
     digest = _sha256(list(texts), list(groups), eval_texts, eval_groups, *([unlabeled] if unlabeled else []))
-    texts, groups, n_dup = drop_repeats(texts, groups, stacklevel=4)
+    texts, groups, n_dup = drop_repeats(texts, groups, stacklevel=4, split=eval_texts is None)
     texts, groups = keep_groups(texts, groups, names[0] or "training data")  # groups the repeats left with one
     if len(set(groups)) < 2:
-        raise InputError(f"need at least two groups to train (found {len(set(groups))})", names[0])
+        why = f" after dropping {n_dup} repeated sentence(s), equal up to case, width and spacing" if n_dup else ""
+        raise InputError(f"need at least two groups of two or more sentences to train (found {len(set(groups))}{why})",
+                         names[0])
     if eval_texts is None:
         tr, ho = split_groups(texts, groups, cfg.eval_fraction, cfg.seed)
         # mostly groups of two (paraphrase pairs): the few sentences of larger groups would make a

@@ -358,3 +358,32 @@ def test_train_gan_resume_of_a_damaged_record_or_a_finished_run_changes_nothing(
     (out / "resolved_config.json").write_text(json.dumps(record))
     code, _, err = cli_main(*base, "--resume")
     assert_one_line_error(code, err, "resolved_config.json is missing or unreadable")
+
+
+def test_a_file_that_repeats_leave_with_one_group_says_so(tmp_path, cli_main):
+    """Sweep 31: two groups whose sentences differ only in width, case and spacing were refused as "found 1",
+    the warnings that said why being held back behind the error line."""
+    data = tmp_path / "nfkc.csv"
+    data.write_text("text,group\nＡＢＣ,x\nABC,x\nａｂｃ,x\nabc,x\n退款,y\n退款 ,y\n退 款,y\n退款。,y\n",
+                    encoding="utf-8")
+    code, _, err = cli_main("train-similarity", data, "--teacher", "none", "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "need at least two groups of two or more sentences to train (found 1 after "
+                                     "dropping", "repeated sentence(s), equal up to case, width and spacing")
+
+
+def test_the_duplicate_warning_names_a_split_only_when_there_is_one(tmp_path, cli_main):
+    rows = [f"sentence {i} of group {g}" for g in "ab" for i in range(4)]
+    data = tmp_path / "tr.csv"
+    data.write_text("text,group\n" + "".join(f"{t},{t[-1]}\n" for t in rows * 2))
+    ev = tmp_path / "ev.csv"
+    ev.write_text("text,group\n" + "".join(f"other {t},{t[-1]}\n" for t in rows))
+    code, _, err = cli_main("train-similarity", data, "--eval-data", ev, "--teacher", "none", "--epochs", 1,
+                            "--no-progress", "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "dropped 8 duplicate sentence(s) (the same text" in err and "held-out split" not in err
+
+
+def test_a_name_option_given_empty_is_not_called_a_path(tmp_path, cli_main):
+    code, _, err = cli_main("train-similarity", FAQ, "--out", tmp_path / "o", "--virtual-outliers", "")
+    assert_one_line_error(code, err, "--virtual-outliers: an empty value")
+    assert "path" not in err

@@ -192,7 +192,8 @@ SENTENCE_ARGUMENTS = ("sentence_a", "sentence_b", "queries")  # text itself: the
 def _takes_path(p: click.Parameter) -> bool:
     if isinstance(p, click.Argument):  # every other argument names a file or folder (DATA, MODEL, TEXTS, ...)
         return p.name not in SENTENCE_ARGUMENTS
-    return isinstance(p.type, click.Path) or any(w in p.name for w in ("file", "out", "dir", "path", "index", "model"))
+    words = set(p.name.split("_"))  # --virtual-outliers takes a name: "out" inside a word is not a path
+    return isinstance(p.type, click.Path) or bool(words & {"file", "out", "dir", "path", "index", "model"})
 
 
 def computing_command(cmd: click.Command) -> click.Command:
