@@ -10,6 +10,7 @@ figure and on the test set); without them (the demo's table), when it is worse b
 """
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -133,7 +134,24 @@ def heldout_report(cfg, data, teacher, t_train: np.ndarray | None, history: list
         record.update(baseline=ref, baseline_name=NAME, recommendation=baseline_advice(model, ref, keys, ci))
     if lexical_choice is not None:
         record["lexical_weight"] = dict(lexical_choice, **_pairs_reference(teacher, cfg, data, cache_dir))
+    record["chance"] = _chance(data, keys)
     save_json(record, out / "heldout.json")
+
+
+def _chance(data, keys: tuple[str, ...]) -> dict:
+    """Each figure's level without a model (kNN: the largest training group for every row; leave-one-out:
+    a random ranking), warned when it is half or more: one group of 2,000 beside five of 3 read 0.990
+    with nothing said (answering that group for every sentence: 0.988)."""
+    from similarity.evaluate import chance_topk, majority_share
+
+    levels = {"knn_top1": lambda: majority_share(data.eval_groups, data.groups),
+              "loo_top1": lambda: chance_topk(data.eval_groups, 1)}
+    chance = {k: round(levels[k](), 4) for k in keys}
+    if high := {k: v for k, v in chance.items() if v >= 0.5}:
+        warnings.warn("held-out: one group holds most sentences, so a model that knows only the group sizes "
+                      f"already scores {', '.join(f'{k} {v:.3f}' for k, v in high.items())}: read the figures "
+                      "against that", stacklevel=3)
+    return chance
 
 
 def _pairs_reference(teacher, cfg, data, cache_dir) -> dict:

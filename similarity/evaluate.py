@@ -188,11 +188,21 @@ def evaluate(model, texts: list[str], groups: list[str], reference_texts: list[s
     if not paired:
         return out
     out.update(loo_topk(emb, groups))
-    chance = chance_topk(groups, 5)
-    if chance >= 0.5:  # few, large groups: top-5 and top-10 say little (three groups: 1.0 for any model)
+    chance, first = chance_topk(groups, 5), chance_topk(groups, 1)
+    if first >= 0.5:  # one group holds most rows: even loo_top1 reads high for any model
+        warnings.warn(f"with {len(set(groups))} groups of these sizes a random ranking's nearest sentence is of the "
+                      f"same group for {first:.0%} of rows: loo_top1 {out['loo_top1']:.3f} is to be read against "
+                      "that, and top-5 / top-10 say nothing", stacklevel=2)
+    elif chance >= 0.5:  # few, large groups: top-5 and top-10 say little (three groups: 1.0 for any model)
         warnings.warn(f"with {len(set(groups))} groups of these sizes a random ranking already has a same-group "
                       f"sentence in the top 5 for {chance:.0%} of rows: read loo_top1", stacklevel=2)
     return out
+
+
+def majority_share(eval_groups: list[str], train_groups: list[str]) -> float:
+    """kNN top-1 of answering the largest training group for every row: the chance level of a skewed set."""
+    largest = Counter(train_groups).most_common(1)[0][0]
+    return sum(g == largest for g in eval_groups) / max(len(eval_groups), 1)
 
 
 def encoded(model, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -387,3 +387,26 @@ def test_a_name_option_given_empty_is_not_called_a_path(tmp_path, cli_main):
     code, _, err = cli_main("train-similarity", FAQ, "--out", tmp_path / "o", "--virtual-outliers", "")
     assert_one_line_error(code, err, "--virtual-outliers: an empty value")
     assert "path" not in err
+
+
+def test_held_out_figures_of_a_set_with_one_dominant_group_are_read_against_chance(tmp_path, cli_main):
+    """Sweep 31: one group of 200 beside five of 4: train-similarity printed knn_top1 0.99 with nothing said
+    (answering the big group for every sentence scores about as much), and evaluate-similarity advised
+    reading loo_top1, which is at chance too."""
+    from similarity.evaluate import chance_topk, majority_share
+
+    assert majority_share(["a", "a", "b", "c"], ["a"] * 5 + ["b"]) == 0.5
+    assert chance_topk(["a"] * 3 + ["b"] * 2, 1) == pytest.approx((3 * 2 / 4 + 2 * 1 / 4) / 5)
+    rows = [(f"the big group sentence number {i}", "big") for i in range(200)]
+    rows += [(f"small {g} phrase {i}", g) for g in "vwxyz" for i in range(4)]
+    data = tmp_path / "skew.csv"
+    data.write_text("text,group\n" + "".join(f"{t},{g}\n" for t, g in rows))
+    code, _, err = cli_main("train-similarity", data, "--teacher", "none", "--epochs", 1, "--no-progress",
+                            "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "held-out: one group holds most sentences, so a model that knows only the group sizes already scores" in err
+    chance = json.loads((tmp_path / "o" / "heldout.json").read_text())["chance"]
+    assert chance["knn_top1"] > 0.8
+    code, _, err = cli_main("evaluate-similarity", tmp_path / "o" / "model", data)
+    assert code == 0, err
+    assert "random ranking's nearest sentence is of the same group for" in err
