@@ -16,7 +16,7 @@ from typing import Iterator
 
 from similarity.file_quirks import (check_json_labels, columns_hint, csv_unquoted, empty_cells_note, encoding_hint,
                                     header_or_positions, local_after_hub_prefix, missing_column, no_repeated_header,
-                                    single_train_file, trailing_empty_rows)
+                                    quoted_header, single_train_file, trailing_empty_rows)
 from textgan.common.folders import not_a_file
 from textgan.common.saved_dataset import load_saved, saved_folder
 from similarity.splits import read_splits, split_of, split_table
@@ -99,6 +99,9 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
         ds = _load(builder, p, data_files=str(p), **kwargs, **text_cells(builder, columns))
     else:
         raise InputError(not_a_file(p), p)
+    quote_all = p.suffix.lower() == ".tsv" and (names := quoted_header(ds.column_names)) is not None
+    if quote_all:  # '"text"\t"group"': every cell of the file is quoted, the header too
+        ds = ds.rename_columns(names)
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
         raise missing_column(missing[0], ds.column_names, len(ds), p)
@@ -109,7 +112,7 @@ def read_table(path: str | Path, columns: list[str]) -> dict[str, list]:
     if csv_file:
         _check_spanning(table, columns, p)
     if p.suffix.lower() == ".tsv":
-        table = {c: csv_unquoted(table[c], c, p) for c in columns}
+        table = {c: csv_unquoted(table[c], c, p, every=quote_all) for c in columns}
     if (end := trailing_empty_rows(no_repeated_header(table, columns, p), p)) == 0:
         raise InputError("empty dataset (every row is empty)", p)
     return {a: table[c][:end] for a, c in zip(asked, columns)}

@@ -149,14 +149,24 @@ def unquote_cell(v):
     return v
 
 
-def csv_unquoted(values: list, col: str, p: Path) -> list:
+def quoted_header(names: list[str]) -> dict[str, str] | None:
+    """{quoted name: name} when every header cell of a TSV is CSV-quoted ('"text"\t"group"': R's
+    write.table, pandas QUOTE_ALL): the whole file was written so, and its cells are unquoted too."""
+    if names and all(isinstance(c, str) and _CSV_QUOTED.fullmatch(c) for c in names):
+        return {c: c[1:-1].replace('""', '"') for c in names}
+    return None
+
+
+def csv_unquoted(values: list, col: str, p: Path, every: bool = False) -> list:
     """A TSV column written with CSV quoting (pandas and `datasets` `to_csv(sep="\t")` quote cells
     holding a quote: '"He said ""hi""."') read as the text it stands for, with a warning. Only when
-    a cell shows the doubled quotes: a sentence that merely starts and ends with a quote is kept."""
+    a cell shows the doubled quotes, or `every` cell was quoted (`quoted_header`): a sentence that
+    merely starts and ends with a quote is kept."""
     quoted = [isinstance(v, str) and _CSV_QUOTED.fullmatch(v) is not None for v in values]
-    if not any(q and '""' in v[1:-1] for q, v in zip(quoted, values)):
+    if not (every and any(quoted)) and not any(q and '""' in v[1:-1] for q, v in zip(quoted, values)):
         return values
-    warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells (\"...\"\"...\"): read without their quoting "
+    how = ": every cell, the header too (R's write.table, QUOTE_ALL)" if every else ' (\"...\"\"...\")'
+    warnings.warn(f"{p}: column {col!r} has CSV-style quoted cells{how}; read without their quoting "
                   f"({sum(quoted)} cell(s))", UserWarning, stacklevel=4)
     return [v[1:-1].replace('""', '"') if q else v for q, v in zip(quoted, values)]
 

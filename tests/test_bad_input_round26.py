@@ -410,3 +410,24 @@ def test_held_out_figures_of_a_set_with_one_dominant_group_are_read_against_chan
     code, _, err = cli_main("evaluate-similarity", tmp_path / "o" / "model", data)
     assert code == 0, err
     assert "random ranking's nearest sentence is of the same group for" in err
+
+
+def test_a_tsv_with_every_cell_quoted_is_read_as_its_text(tmp_path, cli_main):
+    """Sweep 31: R's write.table TSV ('"text"\\t"group"') was refused (missing column 'text'), and naming
+    the quoted columns kept the quotes in every sentence and group."""
+    import warnings
+
+    import similarity
+
+    rows = [("how do I reset my password", "pw"), ("forgot my password", "pw"), ('she said "hi" twice', "hi"),
+            ("hello there", "hi")]
+    f = tmp_path / "r.tsv"
+    f.write_text('"text"\t"group"\n' + "".join(f'"{t.replace(chr(34), chr(34) * 2)}"\t"{g}"\n' for t, g in rows))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        texts, groups = similarity.load_groups(f)
+    assert texts == [t for t, _ in rows] and groups == [g for _, g in rows]
+    assert any("every cell, the header too" in str(w.message) for w in said)
+    plain = tmp_path / "p.tsv"  # a sentence that merely starts and ends with a quote keeps it
+    plain.write_text('text\tgroup\n"quoted" words "here"\ta\nplain\ta\n')
+    assert similarity.load_groups(plain)[0][0] == '"quoted" words "here"'
