@@ -431,3 +431,28 @@ def test_a_tsv_with_every_cell_quoted_is_read_as_its_text(tmp_path, cli_main):
     plain = tmp_path / "p.tsv"  # a sentence that merely starts and ends with a quote keeps it
     plain.write_text('text\tgroup\n"quoted" words "here"\ta\nplain\ta\n')
     assert similarity.load_groups(plain)[0][0] == '"quoted" words "here"'
+
+
+def test_an_index_whose_meta_names_another_encoder_of_its_size_is_refused(tmp_path, cli_main, faq):
+    """Sweep 32: meta.json edited to name another encoder of the same size, with that encoder's
+    fingerprint, searched every query with the wrong model; a few re-encoded rows now tell."""
+    import shutil
+
+    other = tmp_path / "other"
+    code, _, err = cli_main("train-similarity", FAQ, "--teacher", "none", "--epochs", 1, "--seed", 7, "--no-progress",
+                            "--out", other)
+    assert code == 0, err
+    for name, model in (("ix", faq[0]), ("ix_other", other / "model")):
+        code, _, err = cli_main("index", model, FAQ, "--text-col", "text", "--out", tmp_path / name)
+        assert code == 0, err
+    shutil.copytree(tmp_path / "ix", tmp_path / "edited")
+    meta = json.loads((tmp_path / "edited" / "meta.json").read_text())
+    theirs = json.loads((tmp_path / "ix_other" / "meta.json").read_text())
+    assert meta["encoder"]["dim"] == theirs["encoder"]["dim"]
+    meta["encoder"], meta["fingerprint"] = theirs["encoder"], theirs["fingerprint"]
+    (tmp_path / "edited" / "meta.json").write_text(json.dumps(meta))
+    code, _, err = cli_main("search", tmp_path / "edited", "reset my password")
+    assert_one_line_error(code, err, "this encoder did not build the index", "(the same model gives 1.00)")
+    for name in ("ix", "ix_other"):  # each with its own encoder: searched as before
+        code, out, err = cli_main("search", tmp_path / name, "reset my password")
+        assert code == 0, err

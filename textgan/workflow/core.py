@@ -205,6 +205,9 @@ def open_index(index, model=None):
         model = path
     enc = load_encoder(model)
     check_encoder(idx.meta.get("encoder"), enc, "index", folder_of(index))
+    from textgan.workflow.encoder_check import check_encodes_its_rows
+
+    check_encodes_its_rows(idx, enc, folder_of(index))  # a meta.json edited to name another encoder
     return idx, enc
 
 
