@@ -298,7 +298,7 @@ def test_generate_embeddings_replaces_its_pair_of_files_together(faq, tmp_path, 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ge.npy"))
 
-    monkeypatch.setattr(core, "save_npy", full)
+    monkeypatch.setattr(core.np, "save", full)  # the vectors' write fails once the decode is written
     code, _, err = cli_main(*args, "--seed", 1)
     assert_one_line_error(code, err, "ge.npy", "No space left on device")
     assert {s: (tmp_path / f"ge{s}").read_bytes() for s in (".npy", ".jsonl")} == before

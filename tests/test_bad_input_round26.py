@@ -456,3 +456,31 @@ def test_an_index_whose_meta_names_another_encoder_of_its_size_is_refused(tmp_pa
     for name in ("ix", "ix_other"):  # each with its own encoder: searched as before
         code, out, err = cli_main("search", tmp_path / name, "reset my password")
         assert code == 0, err
+
+
+def test_a_file_set_is_published_whole_or_not_at_all(tmp_path):
+    """Sweep 32: an interrupt between the renames of generate-embeddings' OUT.npy and OUT.jsonl left new
+    vectors beside an old decode; the set is now renamed with SIGINT / SIGTERM held back."""
+    import os
+    import signal
+    import time
+
+    from textgan.common.file_set import _signals_held, atomic_files
+
+    a, b = tmp_path / "out.jsonl", tmp_path / "out.npy"
+    a.write_text("old"), b.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_files(a, b) as (ta, tb):
+            ta.write_text("new")
+            raise RuntimeError("failed before the second file was written")
+    assert a.read_text() == b.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [a.name, b.name]
+    with atomic_files(a, b) as (ta, tb):
+        ta.write_text("new"), tb.write_text("new")
+    assert a.read_text() == b.read_text() == "new"
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_held():
+            os.kill(os.getpid(), signal.SIGINT)  # delivered only once the block ends
+            time.sleep(0.05)
+            reached = True
+    assert reached

@@ -17,7 +17,7 @@ import numpy as np
 
 from textgan.common.args import number, whole
 from textgan.common.args import path as as_path
-from textgan.common.artifacts import (atomic_file, check_output_file, check_outside_artefacts, output_lock,
+from textgan.common.artifacts import (check_output_file, check_outside_artefacts, output_lock,
                                       run_lock, save_npy)
 from textgan.common.errors import InputError
 from textgan.common.memory import check_fits
@@ -347,9 +347,14 @@ def generate_embeddings(gan_dir, n: int, out, index=None, k: int | None = None, 
                 warnings.warn(f"{jsonl}: removed the decode of an earlier run (these vectors were not decoded: "
                               "pass --index)", stacklevel=2)
         else:
-            with atomic_file(jsonl) as fh:  # both written before either replaces an earlier pair: a full
-                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)  # disk left them mixed
-                save_npy(npy, vectors)
+            from textgan.common.file_set import atomic_files
+
+            # both written, then both renamed with Ctrl-C held: a full disk or an interrupt left them mixed
+            with atomic_files(jsonl, npy) as (tmp_jsonl, tmp_npy):
+                with open(tmp_jsonl, "w", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                with open(tmp_npy, "wb") as fh:
+                    np.save(fh, np.asarray(vectors), allow_pickle=False)
             summary["decoded"] = str(jsonl)
             summary["novel_share"] = float(np.mean([r["novel"] for r in records]))
             summary["mean_top1_cosine"] = float(np.mean([r["neighbours"][0]["score"] for r in records]))
