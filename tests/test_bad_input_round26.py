@@ -461,11 +461,11 @@ def test_an_index_whose_meta_names_another_encoder_of_its_size_is_refused(tmp_pa
 def test_a_file_set_is_published_whole_or_not_at_all(tmp_path):
     """Sweep 32: an interrupt between the renames of generate-embeddings' OUT.npy and OUT.jsonl left new
     vectors beside an old decode; the set is now renamed with SIGINT / SIGTERM held back."""
-    import os
-    import signal
-    import time
+    import subprocess
+    import sys
 
-    from textgan.common.file_set import _signals_held, atomic_files
+    from helpers import ROOT
+    from textgan.common.file_set import atomic_files
 
     a, b = tmp_path / "out.jsonl", tmp_path / "out.npy"
     a.write_text("old"), b.write_text("old")
@@ -477,10 +477,9 @@ def test_a_file_set_is_published_whole_or_not_at_all(tmp_path):
     with atomic_files(a, b) as (ta, tb):
         ta.write_text("new"), tb.write_text("new")
     assert a.read_text() == b.read_text() == "new"
-    reached = False
-    with pytest.raises(KeyboardInterrupt):
-        with _signals_held():
-            os.kill(os.getpid(), signal.SIGINT)  # delivered only once the block ends
-            time.sleep(0.05)
-            reached = True
-    assert reached
+    # in a process of its own: an xdist worker runs tests off the main thread, where nothing is held
+    code = ("import os, signal, time\nfrom textgan.common.file_set import _signals_held\ntry:\n"
+            "    with _signals_held():\n        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(0.05)\n"
+            "        print('reached', flush=True)\nexcept KeyboardInterrupt:\n    print('interrupted after')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.split() == ["reached", "interrupted", "after"], done.stderr  # delivered once the block ends
