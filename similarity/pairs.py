@@ -155,10 +155,11 @@ def pair_scores(labels: list[float], positive_min: float | None, col: str, path,
     0.0 below (AUROC, AP, F1 follow); without, the labels as similarity scores, with a warning when
     they look like classes (a few integers other than 0/1, e.g. NLI's 0/1/2 or -1/1), whose
     Spearman is meaningless."""
-    if len(labels) < FEW_PAIRS:
+    if len(labels) < FEW_PAIRS:  # accuracy and F1 exist only for 0/1 pairs: said only of those
+        binary = positive_min is not None or set(labels) <= {0.0, 1.0}
+        also = "; accuracy and F1 pick their thresholds on these same pairs" if binary else ""
         warnings.warn(f"{path}: only {len(labels)} pairs: their figures are noise-sized (Spearman's standard error "
-                      f"is about {1 / math.sqrt(max(len(labels) - 3, 1)):.2f}; accuracy and F1 pick their thresholds "
-                      "on these same pairs)", stacklevel=2)
+                      f"is about {1 / math.sqrt(max(len(labels) - 3, 1)):.2f}{also})", stacklevel=2)
     if positive_min is not None:
         keep = positives(labels, positive_min, col, path)
         if not any(keep):

@@ -483,3 +483,31 @@ def test_a_file_set_is_published_whole_or_not_at_all(tmp_path):
             "        print('reached', flush=True)\nexcept KeyboardInterrupt:\n    print('interrupted after')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.stdout.split() == ["reached", "interrupted", "after"], done.stderr  # delivered once the block ends
+
+
+def test_the_few_pairs_warning_names_thresholds_only_for_0_1_pairs():
+    import warnings
+
+    from similarity.pairs import pair_scores
+
+    for labels, thresholds in (([0.5, 2.5, 4.0, 1.0, 3.2], False), ([0.0, 1.0, 1.0, 0.0, 1.0], True)):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            pair_scores(labels, None, "score", "p.tsv")
+        text = " ".join(str(w.message) for w in said)
+        assert "only 5 pairs" in text and ("accuracy and F1" in text) == thresholds, text
+
+
+@pytest.mark.parametrize("args", [
+    ["train-similarity", FAQ, "--out", "OUT", "--pair-cols", " , "],
+    ["evaluate-similarity", "MODEL", "--pairs", "PAIRS", "--pair-cols", "a,,c"],
+    ["demo", FAQ, "--out", "OUT", "--pairs", "PAIRS", "--pair-cols", "a,b,"],
+])
+def test_an_empty_column_name_in_a_list_names_its_option(tmp_path, cli_main, faq, args):
+    """Sweep 31: `--pair-cols " , "` got the API's "a column must be named by a non-empty string" with no option."""
+    from helpers import ROOT
+
+    args = [faq[0] if a == "MODEL" else tmp_path / "o" if a == "OUT" else ROOT / "data" / "faq_en_pairs.tsv"
+            if a == "PAIRS" else a for a in args]
+    code, _, err = cli_main(*args)
+    assert_one_line_error(code, err, "--pair-cols: name", "is empty: give comma-separated column names")

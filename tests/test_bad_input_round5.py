@@ -93,7 +93,7 @@ def test_eval_data_with_other_column_names_is_read_by_eval_cols(cli_main, tmp_pa
     code, _, err = cli_main(*base, "--eval-cols", "text", "--out", str(tmp_path / "b"))
     assert_one_line_error(code, err, "--eval-cols must name 2 columns", "got 'text'")
     code, _, err = cli_main(*base, "--eval-cols", ",", "--out", str(tmp_path / "b"))
-    assert_one_line_error(code, err, "--eval-cols must name 2 columns", "got ','")
+    assert_one_line_error(code, err, "--eval-cols: name 1 of ',' is empty")
     code, _, err = cli_main(*base, "--eval-cols", "text,nope", "--out", str(tmp_path / "b"))
     assert_one_line_error(code, err, "missing column 'nope'", "(name them with --eval-cols TEXT,GROUP)")
     assert not (tmp_path / "b").exists()

@@ -299,7 +299,7 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
             # the second file's groups are not DATA's: named alike, held-out group K read as training group K
             return load_pair_groups(path, cols, positive_min, min_groups=min_groups,
                                     prefix="pair-group" if path == data else "held-out-pair-group")
-        own = [c.strip() for c in pair_cols.split(",")]
+        own = column_list(pair_cols, "--pair-cols")
     else:
         def read(path, cols, min_groups=1, keep_singles=False):
             return similarity.load_groups(path, *cols, min_groups=min_groups, keep_singles=keep_singles)
@@ -307,7 +307,7 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
     first = read(data, own, min_groups=2, keep_singles=keep_singles)
     if not other:
         return first, (None, None)
-    cols = own if other_cols is None else [c.strip() for c in other_cols.split(",")]
+    cols = own if other_cols is None else column_list(other_cols, cols_option or "--eval-cols")
     if other_cols is not None and (not all(cols) or not (len(cols) == len(own) or (pair_cols and len(cols) in (2, 3)))):
         raise InputError(f"{cols_option or '--eval-cols'} must name {len(own)} columns like "
                          f"{'--pair-cols' if pair_cols else '--text-col,--group-col'} ({','.join(own)}), "
@@ -321,3 +321,13 @@ def grouped_data(data, other, text_col: str, group_col: str, pair_cols: str | No
             raise column_hint(exc, f"name them with {cols_option} {'A,B[,LABEL]' if pair_cols else 'TEXT,GROUP'}") \
                 from None
         raise
+
+
+def column_list(value: str, option: str) -> list[str]:
+    """A comma-separated list of column names, each non-empty: " , " got the reader's API wording
+    ("a column must be named by a non-empty string") with no option named."""
+    cols = [c.strip() for c in value.split(",")]
+    if (blank := next((i for i, c in enumerate(cols) if not c), None)) is not None:
+        raise InputError(f"name {blank + 1} of {value!r} is empty: give comma-separated column names (or positions "
+                         "from 1)", option)
+    return cols

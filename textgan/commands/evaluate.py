@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from textgan.commands.common import column_hint, grouped_data, warnings_as_lines
+from textgan.commands.common import column_hint, column_list, grouped_data, warnings_as_lines
 from textgan.common.errors import InputError
 
 
@@ -77,7 +77,7 @@ def evaluate_similarity_cmd(model, data, text_col, group_col, reference, referen
                                                        cols_option="--reference-cols")
     scored = None
     if pairs:
-        cols = pair_cols.split(",")
+        cols = column_list(pair_cols, "--pair-cols")
         if len(cols) != 3:
             raise InputError("--pair-cols needs three names: A,B,SCORE")
         try:

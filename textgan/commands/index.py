@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from textgan.commands.common import column_hint, progress_option
+from textgan.commands.common import column_hint, column_list, progress_option
 from textgan.common.errors import InputError
 
 
@@ -285,9 +285,9 @@ def demo_cmd(data, out, text_col, group_col, queries, pairs, pair_cols, gan_step
         cfg = dataclasses.replace(cfg, gan_objective=objective)
     if gan_kind is not None:
         cfg = dataclasses.replace(cfg, gan_kind=gan_kind)
-    cols = pair_cols.split(",")
     if not pairs and click.get_current_context().get_parameter_source("pair_cols").name != "DEFAULT":
         raise InputError("names the columns of --pairs: give --pairs", "--pair-cols")
+    cols = column_list(pair_cols, "--pair-cols")
     if len(cols) != 3:
         raise InputError("--pair-cols needs three names: A,B,SCORE")
     try:
