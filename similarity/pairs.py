@@ -237,7 +237,7 @@ def pair_metrics(model, a: list[str], b: list[str], scores: list[float], batch_s
     if positives is not None and len(positives) != len(a):  # it was ignored: the figures came from the scores
         raise InputError(f"positives: {len(positives)} for {len(a)} pairs")
     if positives is not None and not is_binary(list(positives)):  # only Spearman came back, silently
-        raise InputError(f"positives: 0/1 per pair with both values present, got {sorted(set(positives))[:4]}")
+        raise InputError(f"positives: 0/1 per pair with both values present, got {sorted(map(repr, set(positives)))[:4]}")
     _no_blank(a, "first sentences"), _no_blank(b, "second sentences")  # as evaluate: no empty-sentence figures
     model = _model(model)
     warn_unknown_tokens(model, a + b)  # before "identical sentences?": unknown words all read alike

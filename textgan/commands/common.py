@@ -180,8 +180,6 @@ def _refuse_empty(cmd: click.Command, values: dict) -> None:
     for p in cmd.params:
         v = values.get(p.name)
         if isinstance(v, str) and not v.strip() and (isinstance(p, click.Option) or _takes_path(p)):  # not sentences
-            from textgan.common.errors import InputError
-
             where = p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
             raise InputError(f"{where}: an empty value{' (a path was expected)' if _takes_path(p) else ''}")
 
