@@ -29,6 +29,10 @@ CASES = [
     ("toy.py", ["--sweep-batch", "0"], "--sweep-batch"),  # started the sweep
     ("toy.py", ["--objectives", "bogus"], "--objectives"),  # was a "diverged" row
     ("toy.py", ["--energy", "conditional"], "--energy"),  # needs intent labels the toy points lack
+    ("ebm_temperature.py", ["--chains", "0"], "--chains"),
+    ("ebm_temperature.py", ["--temps", "abc"], "--temps"),
+    ("ebm_temperature.py", ["--dataset", "ring9"], "--dataset"),
+    ("ebm_temperature.py", ["--seeds", "0"], "--seeds"),
     ("fewshot.py", ["--steps-grid", "0,abc", "--clinc", HERE], "--steps-grid"),
     ("fewshot.py", ["--shots", "x", "--clinc", HERE], "--shots"),
     ("fewshot.py", ["--kinds", "bogus", "--clinc", HERE], "--kinds"),
