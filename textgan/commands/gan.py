@@ -143,7 +143,8 @@ def _check_used(config, chosen: dict, kind: str) -> None:
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Any other setting of the kind's config (see `textgan kinds`), e.g. --set temperature=0.001.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint (steps and learning rates may change).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint: settings not given are the run's own; "
+                                                 "--steps, --lr-g and --lr-d may change.")
 @progress_option(quiet_alias=True)
 def train_gan_cmd(vectors, out_dir, kind, preset, sim_model, text_col, group_col, labels, key, vector_col, settings,
                   resume, progress, **flags) -> None:

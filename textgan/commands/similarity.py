@@ -119,7 +119,8 @@ from textgan.common.errors import InputError
 @click.option("--tail-synth-rows", type=int, default=None, help="Synthetic rows per step (default 16).")
 @click.option("--tail-below", type=int, default=None,
               help="Tail = groups with fewer training sentences (default: half the median group's).")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue from OUT/checkpoint: settings not given are the run's own; --epochs may change.")
 @progress_option(quiet_alias=True)
 def train_similarity_cmd(data, text_col, group_col, pair_cols, positive_min, out_dir, eval_data, eval_cols,
                          eval_fraction, resume, progress, unlabeled, max_unlabeled, teacher_cache, outliers_file,
